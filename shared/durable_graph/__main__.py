@@ -1,0 +1,5 @@
+import sys
+
+from durable_graph.cli import main
+
+sys.exit(main())

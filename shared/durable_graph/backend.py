@@ -1,0 +1,38 @@
+"""A backend is one implementation of each port, bundled with its size limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from durable_graph.canonical import canonical_bytes
+from durable_graph.checkpoint import Checkpoint
+from durable_graph.errors import PayloadTooLarge
+from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
+from durable_graph.ports import CheckpointStore, Notifier, PayloadStore, TransitionQueue
+
+
+@dataclass
+class Backend:
+    checkpoints: CheckpointStore
+    payloads: PayloadStore
+    queue: TransitionQueue
+    notifier: Notifier
+    offload_threshold: int = DEFAULT_OFFLOAD_BYTES
+    max_record_bytes: int = 350 * 1024
+
+    def check_record_size(self, checkpoint: Checkpoint) -> None:
+        """Refuse, before anything is written, a record the store could not hold."""
+        size = len(canonical_bytes(checkpoint.model_dump(mode="json")))
+        if size > self.max_record_bytes:
+            raise PayloadTooLarge(
+                f"checkpoint {checkpoint.step} of {checkpoint.thread_id!r} is {size} bytes after "
+                f"offloading (limit {self.max_record_bytes}): too many small values; "
+                "store large collections as payloads",
+                field="values",
+            )
+
+    def close(self) -> None:
+        for part in (self.checkpoints, self.payloads, self.queue, self.notifier):
+            closer = getattr(part, "close", None)
+            if callable(closer):
+                closer()

@@ -1,0 +1,33 @@
+"""Single source of truth for AWS resource attribute names and environment keys.
+
+`infra/`, `functions/` and `tests/` all import these, so the CDK table, the moto table built in
+tests and the adapters can never disagree about a key name.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- DynamoDB: one table holds checkpoints, thread records and small versioned records. ---
+PARTITION_KEY: Final = "pk"  # "thread#<thread_id>"
+SORT_KEY: Final = "sk"  # "cp#<zero-padded step>" | "thread" | "rec#<key>"
+STATUS_INDEX: Final = "by_status"  # GSI over thread records: which threads are running/suspended
+STATUS_INDEX_PK: Final = "gsi1pk"  # "status#<status>"
+STATUS_INDEX_SK: Final = "gsi1sk"  # ISO timestamp of the last status change
+TTL_ATTRIBUTE: Final = "expires_at"
+
+# --- Environment keys read by the Lambda settings model. ---
+ENV_TABLE: Final = "DURABLE_GRAPH_TABLE"
+ENV_BUCKET: Final = "DURABLE_GRAPH_BUCKET"
+ENV_QUEUE_URL: Final = "DURABLE_GRAPH_QUEUE_URL"
+ENV_DLQ_URL: Final = "DURABLE_GRAPH_DLQ_URL"
+ENV_TOPIC_ARN: Final = "DURABLE_GRAPH_TOPIC_ARN"
+ENV_GRAPH: Final = "DURABLE_GRAPH_GRAPH"  # import path, e.g. "examples.email_approval:graph"
+ENV_OFFLOAD_BYTES: Final = "DURABLE_GRAPH_OFFLOAD_BYTES"
+ENV_STALE_SECONDS: Final = "DURABLE_GRAPH_STALE_SECONDS"
+ENV_SIGNING_KEY_PARAM: Final = "DURABLE_GRAPH_SIGNING_KEY_PARAM"  # SSM parameter holding HMAC key
+ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
+ENV_PUBLIC_BASE_URL: Final = "DURABLE_GRAPH_PUBLIC_BASE_URL"
+
+# Payload objects live under this prefix, content-addressed: "sha256/ab/<hex digest>".
+PAYLOAD_PREFIX: Final = "sha256/"

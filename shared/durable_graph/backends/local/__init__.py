@@ -1,0 +1,35 @@
+"""The embedded backend: everything under one folder, no server, no cloud account."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from durable_graph.backend import Backend
+from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.folder_payloads import FolderPayloadStore
+from durable_graph.backends.local.outbox import OutboxNotifier
+from durable_graph.backends.local.sqlite_queue import SqliteQueue
+from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
+from durable_graph.clock import Clock
+
+HOME_ENV = "DURABLE_GRAPH_HOME"
+
+
+def home() -> Path:
+    return Path(os.environ.get(HOME_ENV, ".durable-graph")).resolve()
+
+
+def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Backend:
+    """Open (creating if needed) the embedded store at `root` or $DURABLE_GRAPH_HOME."""
+    base = root or home()
+    db = Database(base / "state.db")
+    return Backend(
+        checkpoints=SqliteCheckpointStore(db),
+        payloads=FolderPayloadStore(base / "payloads"),
+        queue=SqliteQueue(db, clock),
+        notifier=OutboxNotifier(base / "outbox"),
+    )
+
+
+__all__ = ["HOME_ENV", "home", "local_backend"]

@@ -1,0 +1,152 @@
+"""CheckpointStore on SQLite: the primary key (thread_id, step) is the commit condition."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from pydantic import ValidationError
+
+from durable_graph.backends.local.db import Database
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
+from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+
+
+class SqliteCheckpointStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        body = compact_json(checkpoint.model_dump(mode="json"))
+        try:
+            with self.db.write() as conn:
+                # INSERT without OR REPLACE: the PK makes a second writer of the step fail.
+                conn.execute(
+                    "INSERT INTO checkpoints (thread_id, step, body) VALUES (?, ?, ?)",
+                    (checkpoint.thread_id, checkpoint.step, body),
+                )
+        except sqlite3.IntegrityError as exc:
+            existing = self.get_checkpoint(checkpoint.thread_id, checkpoint.step)
+            raise StepConflict(checkpoint.thread_id, checkpoint.step, existing) from exc
+
+    def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT body FROM checkpoints WHERE thread_id = ? AND step = ?", (thread_id, step)
+            ).fetchone()
+        return _parse(thread_id, step, row[0]) if row else None
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT step, body FROM checkpoints WHERE thread_id = ? ORDER BY step DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        return _parse(thread_id, row[0], row[1]) if row else None
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool = True,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        order = "DESC" if newest_first else "ASC"
+        sql = "SELECT step, body FROM checkpoints WHERE thread_id = ?"
+        params: list[Any] = [thread_id]
+        if before_step is not None:
+            sql += " AND step < ?"
+            params.append(before_step)
+        sql += f" ORDER BY step {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self.db.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_parse(thread_id, r[0], r[1]) for r in rows]
+
+    def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT body FROM threads WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+        return ThreadRecord.model_validate_json(row[0]) if row else None
+
+    def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT revision, body FROM threads WHERE thread_id = ?", (record.thread_id,)
+            ).fetchone()
+            current_rev = row[0] if row else None
+            if current_rev != expected_revision:
+                current = ThreadRecord.model_validate_json(row[1]) if row else None
+                raise RecordConflict(f"thread#{record.thread_id}", current)
+            stored = record.model_copy(update={"revision": (current_rev or 0) + 1})
+            conn.execute(
+                "INSERT OR REPLACE INTO threads (thread_id, status, updated_at, revision, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    stored.thread_id,
+                    stored.status,
+                    stored.updated_at,
+                    stored.revision,
+                    stored.model_dump_json(),
+                ),
+            )
+        return stored
+
+    def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
+        sql = "SELECT body FROM threads"
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(status)
+        sql += " ORDER BY updated_at LIMIT ?"
+        params.append(limit)
+        with self.db.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [ThreadRecord.model_validate_json(r[0]) for r in rows]
+
+    def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
+                (thread_id, key),
+            ).fetchone()
+        return VersionedRecord(key=key, value=json.loads(row[1]), version=row[0]) if row else None
+
+    def put_record(
+        self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
+    ) -> VersionedRecord:
+        body = compact_json(value)
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
+                (thread_id, key),
+            ).fetchone()
+            if (row[0] if row else None) != expected_version:
+                current = (
+                    VersionedRecord(key=key, value=json.loads(row[1]), version=row[0])
+                    if row
+                    else None
+                )
+                raise RecordConflict(key, current)
+            version = (expected_version or 0) + 1
+            conn.execute(
+                "INSERT OR REPLACE INTO records (thread_id, key, version, body) VALUES (?,?,?,?)",
+                (thread_id, key, version, body),
+            )
+        return VersionedRecord(key=key, value=value, version=version)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _parse(thread_id: str, step: int, body: str) -> Checkpoint:
+    try:
+        return Checkpoint.model_validate_json(body)
+    except ValidationError as exc:
+        raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc

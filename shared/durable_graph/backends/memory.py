@@ -1,0 +1,207 @@
+"""In-memory implementations of every port: for unit tests, held to the same conformance suite
+as the durable backends so they cannot drift."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
+from durable_graph.clock import Clock, SystemClock
+from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict
+from durable_graph.ports import Delivery, Notification, TransitionMessage
+
+
+class MemoryCheckpointStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._checkpoints: dict[str, dict[int, Checkpoint]] = {}
+        self._threads: dict[str, ThreadRecord] = {}
+        self._records: dict[tuple[str, str], VersionedRecord] = {}
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self._lock:
+            steps = self._checkpoints.setdefault(checkpoint.thread_id, {})
+            if checkpoint.step in steps:
+                raise StepConflict(checkpoint.thread_id, checkpoint.step, steps[checkpoint.step])
+            steps[checkpoint.step] = checkpoint
+
+    def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
+        with self._lock:
+            return self._checkpoints.get(thread_id, {}).get(step)
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        with self._lock:
+            steps = self._checkpoints.get(thread_id)
+            return steps[max(steps)] if steps else None
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool = True,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        with self._lock:
+            steps = self._checkpoints.get(thread_id, {})
+            chosen = sorted(
+                (s for s in steps if before_step is None or s < before_step),
+                reverse=newest_first,
+            )
+            if limit is not None:
+                chosen = chosen[:limit]
+            return [steps[s] for s in chosen]
+
+    def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        with self._lock:
+            record = self._threads.get(thread_id)
+            return record.model_copy() if record else None
+
+    def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        with self._lock:
+            current = self._threads.get(record.thread_id)
+            stored_rev = current.revision if current else None
+            if stored_rev != expected_revision:
+                raise RecordConflict(f"thread#{record.thread_id}", current)
+            stored = record.model_copy(update={"revision": (stored_rev or 0) + 1})
+            self._threads[record.thread_id] = stored
+            return stored.model_copy()
+
+    def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
+        with self._lock:
+            rows = [
+                r.model_copy()
+                for r in self._threads.values()
+                if status is None or r.status == status
+            ]
+        return sorted(rows, key=lambda r: r.updated_at)[:limit]
+
+    def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
+        with self._lock:
+            return self._records.get((thread_id, key))
+
+    def put_record(
+        self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
+    ) -> VersionedRecord:
+        with self._lock:
+            current = self._records.get((thread_id, key))
+            if (current.version if current else None) != expected_version:
+                raise RecordConflict(key, current)
+            stored = VersionedRecord(key=key, value=value, version=(expected_version or 0) + 1)
+            self._records[(thread_id, key)] = stored
+            return stored
+
+
+class MemoryPayloadStore:
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+        self.puts = 0
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in self._blobs:
+            self._blobs[digest] = bytes(data)
+            self.puts += 1
+        return PayloadRef(
+            uri=f"mem://sha256/{digest}", sha256=digest, size=len(data), content_type=content_type
+        )
+
+    def get(self, ref: PayloadRef) -> bytes:
+        data = self._blobs.get(ref.sha256)
+        if data is None or hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise PayloadCorrupted(f"payload {ref.sha256} is missing or does not match its digest")
+        return data
+
+    def corrupt(self, digest: str, data: bytes) -> None:
+        """Test hook: overwrite stored bytes, as an attacker with write access could."""
+        self._blobs[digest] = data
+
+
+class MemoryQueue:
+    """FIFO per group, deduplicated by id while queued, with leases like SQS visibility."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._items: list[dict[str, Any]] = []
+
+    def send(self, messages: Sequence[TransitionMessage]) -> None:
+        with self._lock:
+            live = {item["message"].dedup_id for item in self._items}
+            for message in messages:
+                if message.dedup_id in live:
+                    continue
+                live.add(message.dedup_id)
+                self._items.append(
+                    {"message": message, "visible_at": 0.0, "receipt": None, "count": 0}
+                )
+
+    def receive(
+        self,
+        *,
+        max_messages: int = 1,
+        visibility_timeout: float = 60.0,
+        thread_id: str | None = None,
+    ) -> list[Delivery]:
+        now = self._clock.now().timestamp()
+        out: list[Delivery] = []
+        with self._lock:
+            busy = {
+                i["message"].group_id
+                for i in self._items
+                if i["receipt"] is not None and i["visible_at"] > now
+            }
+            for item in self._items:
+                message: TransitionMessage = item["message"]
+                if len(out) >= max_messages:
+                    break
+                if item["visible_at"] > now or message.group_id in busy:
+                    continue
+                if thread_id is not None and message.thread_id != thread_id:
+                    continue
+                item["receipt"] = uuid.uuid4().hex
+                item["visible_at"] = now + visibility_timeout
+                item["count"] += 1
+                busy.add(message.group_id)
+                out.append(
+                    Delivery(message=message, receipt=item["receipt"], receive_count=item["count"])
+                )
+        return out
+
+    def ack(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._items = [i for i in self._items if i["receipt"] != delivery.receipt]
+
+    def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
+        now = self._clock.now().timestamp()
+        with self._lock:
+            for item in self._items:
+                if item["receipt"] == delivery.receipt:
+                    item["visible_at"] = now + delay
+                    item["receipt"] = None if delay <= 0 else item["receipt"]
+
+    def depth(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+class MemoryNotifier:
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    def notify(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+
+def memory_backend(clock: Clock | None = None) -> Backend:
+    return Backend(
+        checkpoints=MemoryCheckpointStore(),
+        payloads=MemoryPayloadStore(),
+        queue=MemoryQueue(clock),
+        notifier=MemoryNotifier(),
+    )

@@ -1,0 +1,63 @@
+"""Canonical JSON (RFC 8785, via the maintained `rfc8785` package) and the digests built on it.
+
+One function serialises for hashing; the writer and the verifier both call it, so they cannot
+disagree about key order, number formatting or escaping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import rfc8785
+
+from durable_graph.errors import SerializationError
+
+ZERO_HASH = "0" * 64
+
+
+def check_json(value: Any, path: str = "$") -> None:
+    """Fail with the exact path of the first value JSON cannot hold (sets, objects, NaN...)."""
+    if value is None or isinstance(value, bool | str | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SerializationError(f"{path}: {value!r} is not a finite number", field=path)
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_json(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializationError(f"{path}: key {key!r} is not a string", field=path)
+            check_json(item, f"{path}.{key}")
+        return
+    raise SerializationError(
+        f"{path}: value of type {type(value).__name__} is not JSON-serialisable "
+        "(state must hold only JSON values; keep live objects in node-local variables)",
+        field=path,
+    )
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers."""
+    check_json(value)
+    return bytes(rfc8785.dumps(value))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest(value: Any) -> str:
+    """sha256 of the canonical JSON of `value`."""
+    return sha256_hex(canonical_bytes(value))
+
+
+def compact_json(value: Any) -> str:
+    """Storage form (not for hashing): compact, keys sorted for stable diffs."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,139 @@
+"""Commands that only read: status, history, show, verify."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from durable_graph.cli.common import backend, graph_of, print_status, status_document
+from durable_graph.cli.output import emit_json, table
+from durable_graph.errors import ThreadNotFound
+from durable_graph.verification import verify_thread
+
+
+def register(sub: Any) -> None:
+    status = sub.add_parser("status", help="a thread's status, next tasks and values")
+    status.add_argument("thread_id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+
+    history = sub.add_parser("history", help="every step of a thread, newest first")
+    history.add_argument("thread_id")
+    history.add_argument("--limit", type=int)
+    history.add_argument("--before", type=int, help="only steps before this one (paging)")
+    history.add_argument("--node", help="only steps where this node ran")
+    history.add_argument("--source", choices=["input", "node", "update", "fork"])
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=cmd_history)
+
+    show = sub.add_parser("show", help="one past checkpoint with its values")
+    show.add_argument("thread_id")
+    show.add_argument("--step", type=int, required=True)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_show)
+
+    verify = sub.add_parser("verify", help="check a thread's hash chain and payload digests")
+    verify.add_argument("thread_id")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(handler=cmd_verify)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    doc = status_document(graph_of(args.thread_id), args.thread_id)
+    if args.json:
+        emit_json(doc)
+    else:
+        print_status(doc)
+    return 0
+
+
+def history_row(snapshot: Any) -> dict[str, Any]:
+    checkpoint = snapshot.checkpoint
+    return {
+        "step": checkpoint.step,
+        "node": checkpoint.nodes[0] if checkpoint.nodes else None,
+        "nodes": list(checkpoint.nodes),
+        "source": checkpoint.source,
+        "status": checkpoint.status,
+        "actor": checkpoint.actor.model_dump(),
+        "hash": checkpoint.hash,
+        "prev_hash": checkpoint.prev_hash,
+        "created_at": checkpoint.created_at,
+    }
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    app = graph_of(args.thread_id)
+    snapshots = app.get_state_history(
+        args.thread_id, limit=args.limit, before=args.before, node=args.node, source=args.source
+    )
+    rows = [history_row(s) for s in snapshots]
+    if args.json:
+        emit_json(rows)
+    else:
+        print(
+            table(
+                ["step", "source", "node", "status", "actor", "hash", "created_at"],
+                [
+                    [
+                        r["step"],
+                        r["source"],
+                        ",".join(r["nodes"]) or "-",
+                        r["status"],
+                        f"{r['actor']['kind']}:{r['actor']['id']}"[:24],
+                        r["hash"][:12],
+                        r["created_at"],
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    app = graph_of(args.thread_id)
+    snapshot = app.get_state(args.thread_id, step=args.step)
+    doc = snapshot.checkpoint.model_dump(mode="json")
+    doc["stored_values"] = doc.pop("values")
+    doc["values"] = snapshot.values
+    if args.json:
+        emit_json(doc)
+    else:
+        checkpoint = snapshot.checkpoint
+        print(
+            f"thread {checkpoint.thread_id}  step {checkpoint.step}  ({checkpoint.source}, "
+            f"{checkpoint.status})"
+        )
+        print(f"nodes  {', '.join(checkpoint.nodes) or '-'}")
+        print(f"next   {', '.join(t.node for t in checkpoint.next) or '-'}")
+        for route in checkpoint.route:
+            print(
+                f"route  {route.source} --{route.kind}"
+                f"{'(' + route.router + ')' if route.router else ''}--> {route.result}"
+            )
+        print(f"actor  {checkpoint.actor.kind}:{checkpoint.actor.id}")
+        print(f"hash   {checkpoint.hash}\nprev   {checkpoint.prev_hash}")
+        print("values:")
+        for key, value in snapshot.values.items():
+            print(f"  {key}: {value!r}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    store = backend()
+    if store.checkpoints.head_checkpoint(args.thread_id) is None:
+        raise ThreadNotFound(args.thread_id)
+    report = verify_thread(store, args.thread_id)
+    if args.json:
+        emit_json(report.as_json())
+    elif report.ok:
+        print(
+            f"ok: {report.checked} checkpoints of {args.thread_id} verified "
+            "(hashes, links, payload digests)"
+        )
+    else:
+        print(f"FAILED: {report.reason}")
+        for problem in report.problems[1:]:
+            print(f"  also: step {problem['step']}: {problem['check']}: {problem['reason']}")
+    return 0 if report.ok else 1

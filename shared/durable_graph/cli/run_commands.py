@@ -1,0 +1,126 @@
+"""Commands that move threads forward: run, resume, worker."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from durable_graph.checkpoint import Actor
+from durable_graph.cli.common import (
+    backend,
+    engine_for,
+    exit_code_for,
+    graph,
+    graph_of,
+    print_status,
+    progress_printer,
+    status_document,
+)
+from durable_graph.cli.output import emit_json, parse_json_arg, parse_json_object
+from durable_graph.errors import ThreadExists
+from durable_graph.worker import Worker
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="start (or continue) a thread and run it")
+    run.add_argument("graph", help="import path of the compiled graph, e.g. pkg.module:graph")
+    run.add_argument("--thread", required=True, help="thread id")
+    run.add_argument("--input", help="initial state as a JSON object")
+    run.add_argument("--json", action="store_true", help="print the status as JSON")
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="commit the start, leave the work to `durable-graph worker`",
+    )
+    run.set_defaults(handler=cmd_run)
+
+    resume = sub.add_parser("resume", help="inject a decision into a suspended thread, continue")
+    resume.add_argument("thread_id")
+    resume.add_argument("--values", help="state update as a JSON object")
+    resume.add_argument("--as-node", help="write the values as if this node had run")
+    resume.add_argument("--resume-value", help="JSON value returned by interrupt() in the node")
+    resume.add_argument("--expected-step", type=int, help="refuse if the head moved past this")
+    resume.add_argument("--actor", default="cli", help="who decides (recorded in the ledger)")
+    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--detach", action="store_true", help="only commit the decision")
+    resume.set_defaults(handler=cmd_resume)
+
+    worker = sub.add_parser("worker", help="drain the local transition queue")
+    worker.add_argument("--until-idle", action="store_true", help="exit when the queue is empty")
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a task stays leased before another worker may take it",
+    )
+    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--json", action="store_true")
+    worker.set_defaults(handler=cmd_worker)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    app = graph(args.graph)
+    values = parse_json_object(args.input, "--input")
+    head = app.backend.checkpoints.head_checkpoint(args.thread)
+    show = progress_printer(not args.json)
+    if head is None:
+        app.start(values, thread_id=args.thread, actor=Actor(kind="cli", id="run"))
+    elif values is not None:
+        raise ThreadExists(args.thread, head.status)
+    if not args.detach:
+        app.run_until_settled(args.thread, on_outcome=show)
+    return _report(app, args.thread, args.json)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    values = parse_json_object(args.values, "--values")
+    resume_value = parse_json_arg(args.resume_value, "--resume-value")
+    app = graph_of(args.thread_id)
+    app.resume(
+        args.thread_id,
+        values=values,
+        as_node=args.as_node,
+        resume_value=resume_value,
+        has_resume_value=args.resume_value is not None,
+        expected_step=args.expected_step,
+        actor=Actor(kind="human", id=args.actor),
+        run=not args.detach,
+        on_outcome=progress_printer(not args.json),
+    )
+    return _report(app, args.thread_id, args.json)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    worker = Worker(
+        backend(),
+        engine_for,
+        visibility_timeout=args.visibility_timeout,
+        concurrency=args.concurrency,
+        on_outcome=progress_printer(not args.json),
+    )
+    stats = worker.run(until_idle=args.until_idle, max_seconds=None)
+    summary = {
+        "committed": stats.committed,
+        "duplicates": stats.duplicates,
+        "failed_threads": stats.failed_threads,
+        "retried": stats.retried,
+    }
+    if args.json:
+        emit_json(summary)
+    else:
+        print(
+            f"worker idle: {stats.committed} steps committed, {stats.duplicates} duplicates "
+            f"skipped, {stats.failed_threads} threads failed",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _report(app: Any, thread_id: str, as_json: bool) -> int:
+    doc = status_document(app, thread_id)
+    if as_json:
+        emit_json(doc)
+    else:
+        print_status(doc)
+    return exit_code_for(doc["status"])

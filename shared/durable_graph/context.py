@@ -1,0 +1,163 @@
+"""What a node sees besides its state: recorded side effects, interrupts, payloads, identity.
+
+Rules for node authors (also in the README): a node may run more than once (retries, crashes,
+redelivery). Side effects that must happen once go through `ctx.step`; calls whose answers should
+be replayable (LLM, APIs) go through `ctx.record`; anything else must be idempotent, and
+`ctx.idempotency_key` is stable across every re-run of the task. Local variables are never saved.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from durable_graph.canonical import check_json, digest
+from durable_graph.checkpoint import IoRecord, PayloadRef
+from durable_graph.clock import iso, parse_iso
+from durable_graph.errors import EffectInProgress, GraphInterrupt, InvalidInput, RecordConflict
+
+if TYPE_CHECKING:
+    from durable_graph.engine import Engine
+
+T = TypeVar("T")
+_current: contextvars.ContextVar[NodeContext | None] = contextvars.ContextVar(
+    "durable_graph_ctx", default=None
+)
+
+EFFECT_LEASE_SECONDS = 300.0
+
+
+@dataclass
+class NodeContext:
+    """Passed as the second argument to nodes that accept two parameters."""
+
+    engine: Engine
+    thread_id: str
+    step_number: int
+    task_id: str
+    node: str
+    attempt: int
+    resume_values: list[Any] = field(default_factory=list)
+    replay_io: dict[str, Any] | None = None
+    io: list[IoRecord] = field(default_factory=list)
+    _interrupts_seen: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries, crashes and resumes of this task: pass it to external APIs."""
+        raw = f"{self.thread_id}\x00{self.task_id}".encode()
+        return hashlib.sha256(raw).hexdigest()[:32]
+
+    def step_key(self, name: str) -> str:
+        return f"fx#{self.task_id}#{name}"
+
+    def step(self, name: str, fn: Callable[[], T]) -> T:
+        """Run a side effect once: its result is recorded before it is returned, and returned
+        from the record on every later run of this task."""
+        result: T = self._once(name, "step", fn, None)
+        return result
+
+    def record(self, name: str, fn: Callable[[Any], T], request: Any) -> T:
+        """Call an external system (LLM, API) and record request and response, so `replay`
+        can feed the recorded response back and check the node reproduces its update."""
+        check_json(request, f"{name}.request")
+        key = f"{name}#{digest(request)[:16]}"
+        result: T = self._once(key, "record", lambda: fn(request), request)
+        return result
+
+    def interrupt(self, payload: Any = None) -> Any:
+        """Suspend the thread for a human; on resume the node re-runs and this returns the
+        resume value given to `resume(..., resume_value=...)`."""
+        index = self._interrupts_seen
+        self._interrupts_seen += 1
+        if index < len(self.resume_values):
+            return self.resume_values[index]
+        check_json(payload, "interrupt.payload")
+        raise GraphInterrupt(payload)
+
+    def load(self, ref: PayloadRef | dict[str, Any]) -> bytes:
+        """Fetch payload bytes (digest-checked) for a state field holding a PayloadRef."""
+        parsed = ref if isinstance(ref, PayloadRef) else PayloadRef.model_validate(ref)
+        return self.engine.backend.payloads.get(parsed)
+
+    def _once(self, name: str, kind: str, fn: Callable[[], Any], request: Any) -> Any:
+        if self.replay_io is not None:
+            if name not in self.replay_io:
+                raise InvalidInput(f"replay: no recorded response for {name!r}", field=name)
+            return self.replay_io[name]
+        store = self.engine.backend.checkpoints
+        key = self.step_key(name)
+        clock = self.engine.clock
+        worker = self.engine.worker_id
+        record = store.get_record(self.thread_id, key)
+        while record is None or record.value.get("status") != "done":
+            lease_until = iso(clock.now() + timedelta(seconds=EFFECT_LEASE_SECONDS))
+            claim = {"status": "started", "owner": worker, "lease_until": lease_until}
+            try:
+                if record is None:
+                    # Claim: create iff absent, so two racing workers cannot both start it.
+                    record = store.put_record(self.thread_id, key, claim, expected_version=None)
+                elif record.value.get("owner") == worker or (
+                    parse_iso(record.value["lease_until"]) <= clock.now()
+                ):
+                    # Take over our own or an expired claim: CAS on the version we read.
+                    record = store.put_record(
+                        self.thread_id, key, claim, expected_version=record.version
+                    )
+                else:
+                    raise EffectInProgress(
+                        f"side effect {name!r} of task {self.task_id} is running elsewhere"
+                    )
+            except RecordConflict as conflict:
+                record = conflict.current
+                continue
+            result = fn()
+            check_json(result, f"{name}.result")
+            done = {"status": "done", "owner": worker, "result": result, "kind": kind}
+            if request is not None:
+                done["request"] = request
+            try:
+                # Publish the result iff our claim still stands (a zombie's late write loses).
+                record = store.put_record(
+                    self.thread_id, key, done, expected_version=record.version
+                )
+            except RecordConflict as conflict:
+                record = conflict.current
+        result = record.value["result"]
+        self.io.append(
+            IoRecord(
+                task_id=self.task_id,
+                name=name,
+                kind="record" if record.value.get("kind") == "record" else "step",
+                request_sha256=(
+                    digest(record.value["request"]) if "request" in record.value else None
+                ),
+                response_sha256=digest(result),
+                response=result,
+            )
+        )
+        return result
+
+
+def current_context() -> NodeContext:
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("interrupt() can only be called inside a running node")
+    return ctx
+
+
+def interrupt(payload: Any = None) -> Any:
+    """LangGraph-style dynamic interrupt, usable without taking `ctx` as a parameter."""
+    return current_context().interrupt(payload)
+
+
+def bind(ctx: NodeContext) -> contextvars.Token[NodeContext | None]:
+    return _current.set(ctx)
+
+
+def unbind(token: contextvars.Token[NodeContext | None]) -> None:
+    _current.reset(token)

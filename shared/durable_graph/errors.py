@@ -1,0 +1,175 @@
+"""Every error the engine raises, grouped by what the runtime must do next.
+
+- `UserError` subclasses: the caller asked for something invalid. Nothing stored changes; the CLI
+  prints the message and exits 2 (usage) or 1; the API maps them to 4xx once, at its boundary.
+- `TransientError`: retry later (re-raise so SQS redelivers, or the local lease expires).
+- `PermanentTaskError`: the task can never succeed as addressed; fail the thread with the reason.
+- `GraphInterrupt` is a `BaseException` so a node's `except Exception:` cannot swallow a suspension.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DurableGraphError(Exception):
+    """Base of every error raised on purpose by durable-graph."""
+
+    code: str = "error"
+
+
+class UserError(DurableGraphError):
+    """The request is invalid; stored state is unchanged."""
+
+    code = "bad_request"
+
+
+class InvalidInput(UserError):
+    """Input failed validation; `field` names which part and why."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ThreadNotFound(UserError):
+    code = "thread_not_found"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} does not exist")
+        self.thread_id = thread_id
+
+
+class StepNotFound(UserError):
+    code = "step_not_found"
+
+    def __init__(self, thread_id: str, step: int) -> None:
+        super().__init__(f"thread {thread_id!r} has no step {step}")
+        self.thread_id = thread_id
+        self.step = step
+
+
+class UnknownNode(UserError):
+    code = "unknown_node"
+
+    def __init__(self, node: str, known: list[str]) -> None:
+        super().__init__(f"unknown node {node!r}; the graph has: {', '.join(sorted(known))}")
+        self.node = node
+
+
+class ThreadExists(UserError):
+    code = "thread_exists"
+
+    def __init__(self, thread_id: str, status: str) -> None:
+        super().__init__(
+            f"thread {thread_id!r} already exists (status {status}); use `resume` to continue it"
+        )
+        self.thread_id = thread_id
+
+
+class NotSuspended(UserError):
+    """Only a suspended (or failed) thread accepts a human decision or a retry."""
+
+    code = "not_suspended"
+
+    def __init__(self, thread_id: str, status: str) -> None:
+        super().__init__(f"thread {thread_id!r} is {status}, not suspended: nothing to resume")
+        self.thread_id = thread_id
+        self.status = status
+
+
+class StaleHead(UserError):
+    """Optimistic concurrency: the caller's view of the thread is out of date."""
+
+    code = "stale_head"
+
+    def __init__(self, thread_id: str, expected_step: int, actual_step: int) -> None:
+        super().__init__(
+            f"thread {thread_id!r} moved on: you saw step {expected_step}, "
+            f"the head is now step {actual_step}; re-read the state and decide again"
+        )
+        self.thread_id = thread_id
+        self.expected_step = expected_step
+        self.actual_step = actual_step
+
+
+class GraphMismatch(UserError):
+    """The thread was started under another graph version."""
+
+    code = "graph_mismatch"
+
+
+class SerializationError(InvalidInput):
+    code = "not_serializable"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class StepConflict(DurableGraphError):
+    """A conditional write lost: someone else committed that step first. Carries the winner."""
+
+    code = "step_conflict"
+
+    def __init__(self, thread_id: str, step: int, existing: Any = None) -> None:
+        super().__init__(f"step {step} of thread {thread_id!r} is already committed")
+        self.thread_id = thread_id
+        self.step = step
+        self.existing = existing
+
+
+class RecordConflict(DurableGraphError):
+    """A versioned record changed under us. Carries the current record (or None)."""
+
+    code = "record_conflict"
+
+    def __init__(self, key: str, current: Any = None) -> None:
+        super().__init__(f"record {key!r} was changed concurrently")
+        self.key = key
+        self.current = current
+
+
+class TransientError(DurableGraphError):
+    """Retry later; nothing is wrong with the request itself."""
+
+    code = "transient"
+
+
+class EffectInProgress(TransientError):
+    """Another worker holds the lease on a side effect; retry after it expires."""
+
+    code = "effect_in_progress"
+
+
+class PermanentTaskError(DurableGraphError):
+    """The task can never succeed as addressed (unknown node, bad message, graph mismatch)."""
+
+    code = "permanent"
+
+
+class PayloadCorrupted(DurableGraphError):
+    """Stored payload bytes no longer match their digest."""
+
+    code = "payload_corrupted"
+
+
+class GraphInterrupt(BaseException):
+    """Raised by `interrupt(payload)` to suspend the thread; a signal, not a failure."""
+
+    def __init__(self, payload: Any) -> None:
+        super().__init__("graph interrupted")
+        self.payload = payload
+
+
+class CorruptRecord(DurableGraphError):
+    """A stored record can no longer be parsed: it was altered outside durable-graph."""
+
+    code = "corrupt_record"
+
+    def __init__(self, thread_id: str, step: int, reason: str) -> None:
+        super().__init__(f"step {step} of thread {thread_id!r} is unreadable: {reason}")
+        self.thread_id = thread_id
+        self.step = step

@@ -1,0 +1,156 @@
+"""The four ports (DESIGN.md §2). Core code depends on these Protocols only; backends implement
+them, and one conformance suite (`tests/conformance/`) runs against every implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from durable_graph.checkpoint import (
+    Checkpoint,
+    GraphRef,
+    PayloadRef,
+    Task,
+    ThreadRecord,
+    VersionedRecord,
+)
+
+
+class CheckpointStore(Protocol):
+    """Durable, append-only checkpoints plus the thread head and small CAS records."""
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write step `checkpoint.step` iff absent; else raise `StepConflict` with the winner."""
+        ...
+
+    def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None: ...
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        """The highest committed step of the thread, read consistently."""
+        ...
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool = True,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]: ...
+
+    def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
+
+    def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        """Create (expected_revision=None) or replace iff the stored revision matches.
+
+        Returns the stored record with its new revision; raises `RecordConflict(current)`.
+        """
+        ...
+
+    def list_threads(
+        self, *, status: str | None = None, limit: int = 1000
+    ) -> list[ThreadRecord]: ...
+
+    def get_record(self, thread_id: str, key: str) -> VersionedRecord | None: ...
+
+    def put_record(
+        self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
+    ) -> VersionedRecord:
+        """Create (expected_version=None) or replace iff the version matches (CAS).
+
+        Raises `RecordConflict(current)` when the condition fails.
+        """
+        ...
+
+
+class PayloadStore(Protocol):
+    """Content-addressed bytes: written once, never overwritten, digest checked on read."""
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef: ...
+
+    def get(self, ref: PayloadRef) -> bytes:
+        """Return the bytes; raise `PayloadCorrupted` if they do not match `ref.sha256`."""
+        ...
+
+
+class TransitionMessage(BaseModel):
+    """Names one task: run `task` from checkpoint `step` of `thread_id`.
+
+    `values`/`prev_hash` optionally carry checkpoint `step` itself so the hot path needs no read
+    (safe: a committed checkpoint is immutable); they are omitted when the state is large.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thread_id: str
+    step: int
+    task: Task
+    graph: GraphRef
+    parallel: int = 1
+    carried: dict[str, Any] | None = None
+
+    @property
+    def dedup_id(self) -> str:
+        return f"{self.thread_id}:{self.step}:{self.task.id}"
+
+    @property
+    def group_id(self) -> str:
+        """FIFO group: per thread, or per task when several tasks of a step may run at once."""
+        return self.thread_id if self.parallel == 1 else f"{self.thread_id}:{self.task.id}"
+
+
+class Delivery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: TransitionMessage
+    receipt: str
+    receive_count: int = 1
+
+
+class TransitionQueue(Protocol):
+    def send(self, messages: Sequence[TransitionMessage]) -> None:
+        """Enqueue; a message whose dedup id is already queued is dropped."""
+        ...
+
+    def receive(
+        self,
+        *,
+        max_messages: int = 1,
+        visibility_timeout: float = 60.0,
+        thread_id: str | None = None,
+    ) -> list[Delivery]:
+        """Lease up to `max_messages`; at most one in flight per FIFO group.
+
+        `thread_id` restricts the lease to one thread's messages (the inline runner of
+        `invoke`/`run`); queues that cannot filter (SQS) raise `NotImplementedError` for it.
+        """
+        ...
+
+    def ack(self, delivery: Delivery) -> None: ...
+
+    def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
+        """Make the message visible again after `delay` seconds (a transient failure)."""
+        ...
+
+    def depth(self) -> int:
+        """Messages queued or in flight (approximate on SQS)."""
+        ...
+
+
+class Notification(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    thread_id: str
+    step: int
+    node: str | None = None
+    summary: str = ""
+    payload: Any = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    def notify(self, notification: Notification) -> None: ...

@@ -1,0 +1,80 @@
+"""Edges → next tasks. Records, for the audit trail, which edge decided and what it returned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from durable_graph.checkpoint import RouteDecision, Task
+from durable_graph.errors import InvalidInput
+from durable_graph.graph import END, GraphSpec, Send
+
+
+def route_from(
+    spec: GraphSpec, source: str, state: dict[str, Any], *, origin_step: int
+) -> tuple[list[Task], list[RouteDecision]]:
+    """Tasks scheduled by `source`'s edges on `state`; task ids embed `origin_step`."""
+    targets: list[str | Send] = []
+    decisions: list[RouteDecision] = []
+    static = spec.edges.get(source, [])
+    if static:
+        targets.extend(static)
+        decisions.append(RouteDecision(source=source, kind="edge", result=list(static)))
+    for branch in spec.branches.get(source, []):
+        model = spec.schema.to_model(state)
+        raw = branch.router(model)
+        chosen = list(_flatten(raw))
+        resolved: list[str | Send] = []
+        for item in chosen:
+            if isinstance(item, Send):
+                resolved.append(item)
+                continue
+            if branch.path_map is not None:
+                if item not in branch.path_map:
+                    raise InvalidInput(
+                        f"router {branch.router_name} of {source!r} returned {item!r}, "
+                        f"which is not in its path_map {sorted(map(str, branch.path_map))}",
+                        field=source,
+                    )
+                resolved.append(branch.path_map[item])
+            else:
+                if not isinstance(item, str) or (item != END and item not in spec.nodes):
+                    raise InvalidInput(
+                        f"router {branch.router_name} of {source!r} returned {item!r}, "
+                        "which is not a node name",
+                        field=source,
+                    )
+                resolved.append(item)
+        targets.extend(resolved)
+        decisions.append(
+            RouteDecision(
+                source=source,
+                kind="conditional",
+                router=branch.router_name,
+                result=[f"Send({t.node})" if isinstance(t, Send) else t for t in resolved],
+            )
+        )
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    sends = 0
+    for target in targets:
+        if isinstance(target, Send):
+            if target.node not in spec.nodes:
+                raise InvalidInput(f"Send to unknown node {target.node!r}", field=source)
+            tasks.append(
+                Task(id=f"{origin_step}:{target.node}:{sends}", node=target.node, arg=target.arg)
+            )
+            sends += 1
+        elif target != END and target not in seen:
+            seen.add(target)
+            tasks.append(Task(id=f"{origin_step}:{target}", node=target))
+    return tasks, decisions
+
+
+def _flatten(raw: Any) -> Iterable[Any]:
+    if isinstance(raw, list | tuple | set | frozenset):
+        yield from raw
+    elif raw is None:
+        return
+    else:
+        yield raw

@@ -1,0 +1,254 @@
+"""`CompiledGraph`: the LangGraph-familiar surface (`invoke`, `update_state`, `get_state`,
+`get_state_history`) over the engine and a backend."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo, ParentRef
+from durable_graph.clock import Clock, SystemClock
+from durable_graph.engine import Engine, Outcome
+from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists
+from durable_graph.graph import GraphSpec
+from durable_graph.worker import Worker
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    """One checkpoint as a user reads it: values with payloads fetched back."""
+
+    thread_id: str
+    step: int
+    status: str
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    source: str
+    nodes: tuple[str, ...]
+    created_at: str
+    interrupt: InterruptInfo | None
+    error: ErrorInfo | None
+    parent: ParentRef | None
+    checkpoint: Checkpoint
+
+
+def thread_id_of(config: Mapping[str, Any] | str | None, thread_id: str | None) -> str:
+    if thread_id is not None:
+        return thread_id
+    if isinstance(config, str):
+        return config
+    if isinstance(config, Mapping):
+        configurable = config.get("configurable", {})
+        if isinstance(configurable, Mapping) and "thread_id" in configurable:
+            return str(configurable["thread_id"])
+    raise InvalidInput(
+        "a thread id is required: pass thread_id=... or config={'configurable': "
+        "{'thread_id': ...}}",
+        field="thread_id",
+    )
+
+
+class CompiledGraph:
+    """A frozen graph bound to a backend; cheap to create, stateless between calls."""
+
+    def __init__(self, spec: GraphSpec, *, backend: Backend | None, name: str | None) -> None:
+        self.spec = spec
+        self._backend = backend
+        self.name = name or f"{_caller_module()}:graph"
+        self.clock: Clock = SystemClock()
+        self.visibility_timeout = 60.0
+
+    @property
+    def version(self) -> str:
+        return self.spec.version()
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from durable_graph.backends.local import local_backend
+
+            self._backend = local_backend(clock=self.clock)
+        return self._backend
+
+    def with_backend(self, backend: Backend, *, clock: Clock | None = None) -> CompiledGraph:
+        """The same graph on another backend (tests, the AWS worker, a second home)."""
+        other = CompiledGraph(self.spec, backend=backend, name=self.name)
+        other.clock = clock or self.clock
+        other.visibility_timeout = self.visibility_timeout
+        return other
+
+    def engine(self, worker_id: str | None = None) -> Engine:
+        return Engine(self.spec, self.name, self.backend, clock=self.clock, worker_id=worker_id)
+
+    def worker(self, **kwargs: Any) -> Worker:
+        """A worker that runs this graph's messages (and refuses others' as unknown graphs)."""
+        engine = self.engine(kwargs.pop("worker_id", None))
+
+        def engine_for(name: str) -> Engine:
+            if name != self.name:
+                from durable_graph.loader import load_graph
+
+                return (
+                    load_graph(name)
+                    .with_backend(self.backend, clock=self.clock)
+                    .engine(engine.worker_id)
+                )
+            return engine
+
+        kwargs.setdefault("visibility_timeout", self.visibility_timeout)
+        return Worker(
+            self.backend, engine_for, clock=self.clock, worker_id=engine.worker_id, **kwargs
+        )
+
+    # ---------------------------------------------------------------- running
+
+    def start(
+        self, input: Mapping[str, Any] | None, *, thread_id: str, actor: Actor | None = None
+    ) -> Checkpoint:
+        """Commit step 0 and queue the first tasks; does not run them (`run --detach`)."""
+        return self.engine().start(thread_id, input, actor=actor)
+
+    def invoke(
+        self,
+        input: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        thread_id: str | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> dict[str, Any]:
+        """Start (or continue) a thread and run it until it completes, suspends or fails.
+
+        Returns the state values at the head. `invoke(None, ...)` on a suspended thread runs
+        the interrupted tasks as they are (like LangGraph after `update_state`).
+        """
+        tid = thread_id_of(config, thread_id)
+        engine = self.engine()
+        head = self.backend.checkpoints.head_checkpoint(tid)
+        if head is None:
+            engine.start(tid, input, actor=Actor(kind="api", id="invoke"))
+        elif input is not None:
+            raise ThreadExists(tid, head.status)
+        elif head.status == "suspended":
+            engine.resume(tid, actor=Actor(kind="api", id="invoke"))
+        self.run_until_settled(tid, on_outcome=on_outcome)
+        return self.get_state(tid).values
+
+    def run_until_settled(
+        self, thread_id: str, *, on_outcome: Callable[[Outcome], None] | None = None
+    ) -> Checkpoint:
+        """Work this thread's queued tasks in this process until it is no longer running."""
+        store = self.backend.checkpoints
+
+        def settled() -> bool:
+            head = store.head_checkpoint(thread_id)
+            return head is None or head.status != "running"
+
+        self.worker(on_outcome=on_outcome).run(thread_id=thread_id, settled=settled)
+        return self.engine().head(thread_id)
+
+    def resume(
+        self,
+        thread_id: str,
+        *,
+        values: Mapping[str, Any] | None = None,
+        as_node: str | None = None,
+        resume_value: Any = None,
+        has_resume_value: bool = False,
+        expected_step: int | None = None,
+        actor: Actor | None = None,
+        run: bool = True,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> Checkpoint:
+        checkpoint = self.engine().resume(
+            thread_id,
+            values=values,
+            as_node=as_node,
+            resume_value=resume_value,
+            has_resume_value=has_resume_value,
+            expected_step=expected_step,
+            actor=actor,
+        )
+        if run and checkpoint.status == "running":
+            return self.run_until_settled(thread_id, on_outcome=on_outcome)
+        return checkpoint
+
+    def update_state(
+        self,
+        config: Mapping[str, Any] | str | None,
+        values: Mapping[str, Any] | None,
+        as_node: str | None = None,
+        *,
+        expected_step: int | None = None,
+        actor: Actor | None = None,
+    ) -> Checkpoint:
+        """Write `values` as if `as_node` had run (LangGraph's `update_state`); does not run the
+        next tasks: call `invoke(None, config)` or let a worker pick them up."""
+        return self.resume(
+            thread_id_of(config, None),
+            values=values,
+            as_node=as_node,
+            expected_step=expected_step,
+            actor=actor,
+            run=False,
+        )
+
+    # ---------------------------------------------------------------- reading
+
+    def snapshot(self, checkpoint: Checkpoint) -> StateSnapshot:
+        engine = self.engine()
+        return StateSnapshot(
+            thread_id=checkpoint.thread_id,
+            step=checkpoint.step,
+            status=checkpoint.status,
+            values=engine.values_of(checkpoint),
+            next=tuple(t.node for t in checkpoint.next),
+            source=checkpoint.source,
+            nodes=tuple(checkpoint.nodes),
+            created_at=checkpoint.created_at,
+            interrupt=checkpoint.interrupt,
+            error=checkpoint.error,
+            parent=checkpoint.parent,
+            checkpoint=checkpoint,
+        )
+
+    def get_state(
+        self, config: Mapping[str, Any] | str | None, step: int | None = None
+    ) -> StateSnapshot:
+        tid = thread_id_of(config, None)
+        if step is None:
+            return self.snapshot(self.engine().head(tid))
+        checkpoint = self.backend.checkpoints.get_checkpoint(tid, step)
+        if checkpoint is None:
+            self.engine().head(tid)  # ThreadNotFound first, if that is the problem
+            raise StepNotFound(tid, step)
+        return self.snapshot(checkpoint)
+
+    def get_state_history(
+        self,
+        config: Mapping[str, Any] | str | None,
+        *,
+        limit: int | None = None,
+        before: int | None = None,
+        node: str | None = None,
+        source: str | None = None,
+    ) -> list[StateSnapshot]:
+        """Newest first; `before` pages back, `node`/`source` filter."""
+        tid = thread_id_of(config, None)
+        self.engine().head(tid)
+        records = self.backend.checkpoints.list_checkpoints(tid, before_step=before)
+        chosen = [
+            r
+            for r in records
+            if (node is None or node in r.nodes) and (source is None or r.source == source)
+        ]
+        if limit is not None:
+            chosen = chosen[:limit]
+        return [self.snapshot(r) for r in chosen]
+
+
+def _caller_module() -> str:
+    frame = sys._getframe(3) if hasattr(sys, "_getframe") else None
+    return str(frame.f_globals.get("__name__", "graph")) if frame else "graph"

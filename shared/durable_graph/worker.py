@@ -1,0 +1,140 @@
+"""Drain a transition queue: the local `durable-graph worker`, and the inline runner of `run`.
+
+One place maps what handling a message raised to what happens to the message (DESIGN.md §3):
+ack after a commit or a duplicate; fail the thread and ack for a permanent error; release for a
+transient one; dead-letter after too many receives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from durable_graph.backend import Backend
+from durable_graph.clock import Clock, SystemClock
+from durable_graph.engine import Engine, Outcome, default_worker_id
+from durable_graph.errors import DurableGraphError, PermanentTaskError, TransientError, UserError
+from durable_graph.ports import Delivery
+
+log = logging.getLogger("durable_graph.worker")
+
+MAX_RECEIVES = 5
+EngineFactory = Callable[[str], Engine]
+
+
+@dataclass
+class WorkerStats:
+    committed: int = 0
+    duplicates: int = 0
+    failed_threads: int = 0
+    retried: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(
+        self,
+        backend: Backend,
+        engine_for: EngineFactory,
+        *,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        visibility_timeout: float = 60.0,
+        concurrency: int = 4,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.engine_for = engine_for
+        self.clock = clock or SystemClock()
+        self.worker_id = worker_id or default_worker_id()
+        self.visibility_timeout = visibility_timeout
+        self.concurrency = concurrency
+        self.on_outcome = on_outcome
+        self.stats = WorkerStats()
+
+    def handle(self, delivery: Delivery) -> Outcome | None:
+        """Process one delivery and settle it (ack / release / dead-letter)."""
+        message = delivery.message
+        queue = self.backend.queue
+        context = {"thread_id": message.thread_id, "step": message.step + 1}
+        try:
+            engine = self.engine_for(message.graph.name)
+            outcome = engine.execute(message, receive_count=delivery.receive_count)
+        except (PermanentTaskError, UserError) as exc:
+            log.error("permanent failure: %s", exc, extra=context)
+            self._fail(message.graph.name, message.thread_id, str(exc), message.task.node)
+            queue.ack(delivery)
+            return None
+        except TransientError as exc:
+            log.info("transient: %s", exc, extra=context)
+            self.stats.retried += 1
+            queue.release(delivery, delay=1.0)
+            return None
+        except Exception as exc:  # a bug or an outage: retry, then dead-letter with the reason
+            log.exception("task raised", extra=context)
+            if delivery.receive_count >= MAX_RECEIVES:
+                reason = f"{type(exc).__name__}: {exc} (after {delivery.receive_count} receives)"
+                self._fail(message.graph.name, message.thread_id, reason, message.task.node)
+                dead_letter = getattr(queue, "dead_letter", None)
+                if callable(dead_letter):
+                    dead_letter(delivery, reason)
+                else:
+                    queue.ack(delivery)
+            else:
+                self.stats.retried += 1
+                queue.release(delivery, delay=min(2.0**delivery.receive_count, 30.0))
+            return None
+        queue.ack(delivery)
+        if outcome.kind == "committed":
+            self.stats.committed += 1
+        elif outcome.kind == "duplicate":
+            self.stats.duplicates += 1
+        self.stats.outcomes.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome
+
+    def _fail(self, graph: str, thread_id: str, reason: str, node: str) -> None:
+        try:
+            engine = self.engine_for(graph)
+        except DurableGraphError:
+            log.error("cannot load graph %r to record the failure of %s", graph, thread_id)
+            return
+        if engine.fail_thread(thread_id, reason, node=node) is not None:
+            self.stats.failed_threads += 1
+
+    def run(
+        self,
+        *,
+        until_idle: bool = True,
+        thread_id: str | None = None,
+        settled: Callable[[], bool] | None = None,
+        poll_interval: float = 0.05,
+        max_seconds: float | None = None,
+    ) -> WorkerStats:
+        """Process messages until idle (nothing queued or in flight), or `settled()` is true."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            while True:
+                batch = self.backend.queue.receive(
+                    max_messages=self.concurrency,
+                    visibility_timeout=self.visibility_timeout,
+                    thread_id=thread_id,
+                )
+                if batch:
+                    if len(batch) == 1:
+                        self.handle(batch[0])
+                    else:
+                        list(pool.map(self.handle, batch))
+                    continue
+                if settled is not None and settled():
+                    break
+                if settled is None and until_idle and self.backend.queue.depth() == 0:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                time.sleep(poll_interval)
+        return self.stats
