@@ -31,6 +31,7 @@ from durable_graph.checkpoint import (
     RouteDecision,
     Status,
     Task,
+    VersionedRecord,
 )
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.context import NodeContext, bind, unbind
@@ -298,22 +299,22 @@ class Engine:
 
         parallel = len(base.next) > 1
         if parallel:
-            key = f"task#{message.task.id}"
-            existing = store.get_record(message.thread_id, key)
-            if existing is None or existing.value["kind"] == "error":
+            step = base.step + 1
+            existing = store.get_record(message.thread_id, f"task#{message.task.id}")
+            if not _settles(existing, step):
                 result = self.run_task(message.thread_id, base, values, message.task)
                 # A racing worker may have recorded this task first; its write stands.
                 with contextlib.suppress(RecordConflict):
                     store.put_record(
                         message.thread_id,
-                        key,
-                        result.to_record(),
+                        f"task#{message.task.id}",
+                        {**result.to_record(), "step": step},
                         expected_version=existing.version if existing else None,
                     )
             results = []
             for task in base.next:
                 record = store.get_record(message.thread_id, f"task#{task.id}")
-                if record is None:
+                if record is None or not _settles(record, step):
                     return Outcome("pending")
                 results.append(TaskResult.from_record(task, record.value))
         else:
@@ -677,6 +678,14 @@ class _CarriedBase:
             next=list(checkpoint.next),
             resume=dict(checkpoint.resume),
         )
+
+
+def _settles(record: VersionedRecord | None, step: int) -> bool:
+    """A task's recorded result counts for `step` if it succeeded (successes are kept across
+    retries of the step), or if it failed or interrupted during this very attempt of it."""
+    if record is None:
+        return False
+    return bool(record.value["kind"] == "ok" or record.value.get("step") == step)
 
 
 def _merge_tasks(first: Sequence[Task], second: Sequence[Task]) -> list[Task]:

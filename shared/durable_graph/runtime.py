@@ -17,6 +17,9 @@ from durable_graph.graph import GraphSpec
 from durable_graph.worker import Worker
 
 
+UNSET: Any = object()  # "no resume value given" (None is a legitimate resume value)
+
+
 @dataclass(frozen=True)
 class StateSnapshot:
     """One checkpoint as a user reads it: values with payloads fetched back."""
@@ -155,8 +158,7 @@ class CompiledGraph:
         *,
         values: Mapping[str, Any] | None = None,
         as_node: str | None = None,
-        resume_value: Any = None,
-        has_resume_value: bool = False,
+        resume_value: Any = UNSET,
         expected_step: int | None = None,
         actor: Actor | None = None,
         run: bool = True,
@@ -166,8 +168,8 @@ class CompiledGraph:
             thread_id,
             values=values,
             as_node=as_node,
-            resume_value=resume_value,
-            has_resume_value=has_resume_value,
+            resume_value=None if resume_value is UNSET else resume_value,
+            has_resume_value=resume_value is not UNSET,
             expected_step=expected_step,
             actor=actor,
         )

@@ -106,6 +106,18 @@ class Worker:
         if engine.fail_thread(thread_id, reason, node=node) is not None:
             self.stats.failed_threads += 1
 
+    def _receive(self, thread_id: str | None) -> list[Delivery]:
+        try:
+            return self.backend.queue.receive(
+                max_messages=self.concurrency,
+                visibility_timeout=self.visibility_timeout,
+                thread_id=thread_id,
+            )
+        except NotImplementedError:  # SQS cannot filter by thread: take whatever is next
+            return self.backend.queue.receive(
+                max_messages=self.concurrency, visibility_timeout=self.visibility_timeout
+            )
+
     def run(
         self,
         *,
@@ -119,11 +131,7 @@ class Worker:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
-                batch = self.backend.queue.receive(
-                    max_messages=self.concurrency,
-                    visibility_timeout=self.visibility_timeout,
-                    thread_id=thread_id,
-                )
+                batch = self._receive(thread_id)
                 if batch:
                     if len(batch) == 1:
                         self.handle(batch[0])

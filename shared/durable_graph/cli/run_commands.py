@@ -19,6 +19,7 @@ from durable_graph.cli.common import (
 )
 from durable_graph.cli.output import emit_json, parse_json_arg, parse_json_object
 from durable_graph.errors import ThreadExists
+from durable_graph.runtime import UNSET
 from durable_graph.worker import Worker
 
 
@@ -81,8 +82,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         args.thread_id,
         values=values,
         as_node=args.as_node,
-        resume_value=resume_value,
-        has_resume_value=args.resume_value is not None,
+        resume_value=resume_value if args.resume_value is not None else UNSET,
         expected_step=args.expected_step,
         actor=Actor(kind="human", id=args.actor),
         run=not args.detach,

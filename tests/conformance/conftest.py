@@ -1,0 +1,58 @@
+"""The one conformance suite: every test here runs against every backend.
+
+Add a backend by appending a factory to `BACKEND_FACTORIES`: a context manager that yields a
+`Backend` built on fresh, empty storage (and a `ManualClock` it uses for leases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from durable_graph.backend import Backend
+from durable_graph.backends.local import local_backend
+from durable_graph.backends.memory import memory_backend
+from durable_graph.clock import ManualClock
+
+BackendFactory = Callable[[Path, ManualClock], AbstractContextManager[Backend]]
+
+
+@contextmanager
+def _memory(_: Path, clock: ManualClock) -> Iterator[Backend]:
+    yield memory_backend(clock)
+
+
+@contextmanager
+def _local(tmp_path: Path, clock: ManualClock) -> Iterator[Backend]:
+    backend = local_backend(tmp_path / "home", clock=clock)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+BACKEND_FACTORIES: dict[str, BackendFactory] = {"memory": _memory, "local": _local}
+
+try:  # the AWS backends on moto join the same suite when their module is present
+    from tests.aws.backend_factory import moto_backend
+
+    BACKEND_FACTORIES["aws-moto"] = moto_backend
+except ImportError:  # pragma: no cover - only while the AWS backend is being written
+    pass
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=sorted(BACKEND_FACTORIES))
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> Iterator[Backend]:
+    factory = BACKEND_FACTORIES[request.param]
+    with factory(tmp_path, clock) as built:
+        yield built

@@ -1,0 +1,33 @@
+"""PayloadStore contract, on every backend."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.errors import PayloadCorrupted
+
+
+def test_content_addressed_round_trip(backend: Backend) -> None:
+    data = b"x" * 100_000
+    ref = backend.payloads.put(data, "text/plain")
+    assert ref.sha256 == hashlib.sha256(data).hexdigest()
+    assert ref.size == len(data)
+    assert backend.payloads.get(ref) == data
+
+
+def test_identical_bytes_get_the_same_ref(backend: Backend) -> None:
+    first = backend.payloads.put(b"same bytes")
+    second = backend.payloads.put(b"same bytes")
+    assert first.sha256 == second.sha256
+    assert first.uri == second.uri
+
+
+def test_missing_payload_is_reported_not_invented(backend: Backend) -> None:
+    digest = hashlib.sha256(b"never stored").hexdigest()
+    ghost = PayloadRef(uri="x", sha256=digest, size=12)
+    with pytest.raises(PayloadCorrupted):
+        backend.payloads.get(ghost)
