@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from durable_graph.canonical import canonical_bytes
@@ -19,6 +20,9 @@ class Backend:
     notifier: Notifier
     offload_threshold: int = DEFAULT_OFFLOAD_BYTES
     max_record_bytes: int = 350 * 1024
+    # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
+    # hosts the API; None leaves notifications without links. Called after the commit.
+    approval_links: Callable[[Checkpoint], dict[str, str]] | None = None
 
     def check_record_size(self, checkpoint: Checkpoint) -> None:
         """Refuse, before anything is written, a record the store could not hold."""

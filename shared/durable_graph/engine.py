@@ -504,6 +504,7 @@ class Engine:
         if checkpoint.status != previous_status:
             sync_thread(self.backend.checkpoints, checkpoint, self.clock)
         if checkpoint.status == "suspended" and checkpoint.interrupt is not None:
+            mint = self.backend.approval_links
             self.backend.notifier.notify(
                 Notification(
                     kind="suspended",
@@ -515,6 +516,7 @@ class Engine:
                         f"{checkpoint.interrupt.node!r} ({checkpoint.interrupt.when})"
                     ),
                     payload=checkpoint.interrupt.payload,
+                    links=mint(checkpoint) if mint is not None else {},
                 )
             )
 
