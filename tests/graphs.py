@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
-
 from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
+from pydantic import BaseModel, Field
 
 # Per-process side-effect counters (the tests that need cross-process counts use files).
 CALLS: dict[str, int] = {}
@@ -175,7 +174,11 @@ def first(state: SlowState) -> dict[str, Any]:
 def slow(state: SlowState, ctx: NodeContext) -> dict[str, Any]:
     _mark(os.environ["DG_MARKS"], "slow-started")
     time.sleep(float(os.environ.get("DG_SLOW_SECONDS", "3")))
-    ctx.step("effect", lambda: _mark(os.environ["DG_MARKS"], "slow-effect") or "done")
+    def effect() -> str:
+        _mark(os.environ["DG_MARKS"], "slow-effect")
+        return "done"
+
+    ctx.step("effect", effect)
     return {"log": ["slow"]}
 
 

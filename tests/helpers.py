@@ -23,7 +23,7 @@ def checkpoint(
         source="input" if step == 0 else "node",
         values=values if values is not None else {"n": step},
         next=[Task(id=f"{step}:a", node="a")],
-        status=status,  # type: ignore[arg-type]
+        status=status,
         graph=GRAPH,
         created_at="2026-01-01T00:00:00.000000Z",
         actor=Actor(kind="system", id="test"),
@@ -36,7 +36,7 @@ def thread_record(thread_id: str, status: str = "running", head: int = 0) -> Thr
     return ThreadRecord(
         thread_id=thread_id,
         graph=GRAPH,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         head_step=head,
         created_at="2026-01-01T00:00:00.000000Z",
         updated_at="2026-01-01T00:00:00.000000Z",

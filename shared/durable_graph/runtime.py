@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists
 from durable_graph.graph import GraphSpec
 from durable_graph.worker import Worker
 
-
+LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task before others may
 UNSET: Any = object()  # "no resume value given" (None is a legitimate resume value)
 
 
@@ -62,7 +63,7 @@ class CompiledGraph:
         self._backend = backend
         self.name = name or f"{_caller_module()}:graph"
         self.clock: Clock = SystemClock()
-        self.visibility_timeout = 60.0
+        self.visibility_timeout = float(os.environ.get(LEASE_ENV, "60"))
 
     @property
     def version(self) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
+
 from tests.helpers import message
 
 
 def drain(backend: Backend) -> list[str]:
-    seen = []
+    seen: list[str] = []
     while True:
         batch = backend.queue.receive(max_messages=10, visibility_timeout=30)
         if not batch:

@@ -7,7 +7,7 @@ from typing import Any
 
 from durable_graph.cli.common import backend, graph_of, print_status, status_document
 from durable_graph.cli.output import emit_json, table
-from durable_graph.errors import ThreadNotFound
+from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.verification import verify_thread
 
 
@@ -122,7 +122,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     store = backend()
-    if store.checkpoints.head_checkpoint(args.thread_id) is None:
+    try:
+        exists = store.checkpoints.head_checkpoint(args.thread_id) is not None
+    except CorruptRecord:
+        exists = True  # unreadable head: the verifier names it
+    if not exists:
         raise ThreadNotFound(args.thread_id)
     report = verify_thread(store, args.thread_id)
     if args.json:
