@@ -77,7 +77,7 @@ def test_two_workers_racing_one_thread_commit_each_step_once(cli: Cli, tmp_path:
     env = {"DG_SLOW_SECONDS": "0.3"}
     workers = [cli.spawn("worker", "--until-idle", "--json", extra_env=env) for _ in range(2)]
     for worker in workers:
-        out, err = worker.communicate(timeout=120)
+        _, err = worker.communicate(timeout=120)
         assert worker.returncode == 0, err
     for tid in threads:
         assert cli.json("status", tid)["status"] == "completed"

@@ -3,6 +3,7 @@ process approves (or rejects) and the email lands in the outbox once."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from tests.e2e.conftest import Cli
@@ -52,10 +53,7 @@ def test_execution_1_suspends_and_exits_then_execution_2_sends(cli: Cli, tmp_pat
         "created_at",
     }
     assert [h["node"] for h in history] == ["send_email", "human_review", "draft_email", None]
-    assert all(
-        newer["prev_hash"] == older["hash"]
-        for newer, older in zip(history, history[1:], strict=False)
-    )
+    assert all(newer["prev_hash"] == older["hash"] for newer, older in itertools.pairwise(history))
     past = cli.json("show", "tx-99812", "--step", "1")
     assert past["status"] == "suspended" and past["values"]["approved"] is None
     assert past["hash"] == history[2]["hash"]
