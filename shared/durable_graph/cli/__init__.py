@@ -19,6 +19,7 @@ from durable_graph.errors import DurableGraphError, UserError
 COMMAND_MODULES = [
     "durable_graph.cli.run_commands",
     "durable_graph.cli.read_commands",
+    "durable_graph.cli.serve_commands",
 ]
 
 

@@ -1,0 +1,378 @@
+"""Approval links: issue one when a thread suspends, show what it decides, decide once.
+
+A link's record lives beside the thread's other small records, keyed by the token's hash:
+
+    issued ──CAS──▶ accepted (decision written) ──▶ applied (the resume checkpoint is known)
+       └──────────────────────────────────────────▶ superseded (the thread moved on without it)
+
+Two conditional writes decide who wins. The record's CAS makes one request per *link* win (a
+second request finds the recorded decision). `Engine.resume(expected_step=...)`, the conditional
+append of step `head+1`, is the final gate across *everything* that may move the thread (another
+link, the API, the CLI): if it loses, nothing was resumed and the caller learns who won.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from durable_graph.api.errors import DecisionConflict, LinkExpired, LinkNotFound, LinkStale
+from durable_graph.api.keys import KeyProvider
+from durable_graph.api.models import DecisionView
+from durable_graph.api.tokens import Claims, mint, open_token, token_hash
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Actor, Checkpoint, Status, VersionedRecord
+from durable_graph.clock import Clock, iso
+from durable_graph.engine import Engine
+from durable_graph.errors import InvalidInput, NotSuspended, RecordConflict, StaleHead
+from durable_graph.payloads import hydrate
+
+log = logging.getLogger("durable_graph.api.approvals")
+
+DEFAULT_TTL_SECONDS = 3 * 24 * 3600
+
+
+def approved_flag(decision: str, comment: str) -> dict[str, Any]:
+    """Default decision → state update: `approved` and `reviewer_comment` (the seed example)."""
+    return {"approved": decision == "approve", "reviewer_comment": comment}
+
+
+def decision_from_flag(values: Mapping[str, Any]) -> str | None:
+    """Inverse of `approved_flag`, to tell a losing approver what won."""
+    approved = values.get("approved")
+    return None if approved is None else ("approve" if approved else "reject")
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """How a graph's suspensions become approval links, and decisions become state.
+
+    Attributes:
+        decisions: the buttons on the page, and the only decisions a link accepts.
+        ttl_seconds: how long a link may decide.
+        subject: who links are issued to; recorded as the deciding actor.
+        show: state fields shown on the page, in order; empty shows every non-empty field.
+        values_for: `(decision, comment) -> state update` injected as the interrupted node.
+        decision_of: state after a decision → the decision's name (for conflict answers).
+    """
+
+    decisions: tuple[str, ...] = ("approve", "reject")
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    subject: str = "approver"
+    show: tuple[str, ...] = ()
+    values_for: Callable[[str, str], dict[str, Any]] = approved_flag
+    decision_of: Callable[[Mapping[str, Any]], str | None] = decision_from_flag
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A token whose signature held and whose record exists."""
+
+    claims: Claims
+    digest: str
+    record: VersionedRecord
+
+    @property
+    def key(self) -> str:
+        return f"approval#{self.digest}"
+
+    @property
+    def state(self) -> str:
+        return str(self.record.value["state"])
+
+    @property
+    def actor_id(self) -> str:
+        """Who decides: the link's subject, and which link (the ledger shows both)."""
+        return f"{self.claims.sub} via link {self.digest[:12]}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the approval page shows."""
+
+    ticket: Ticket
+    graph: str
+    fields: list[tuple[str, Any]]
+    interrupt_payload: Any
+    expires_at: str
+    decision: DecisionView | None = None
+    decisions: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Decided:
+    decision: DecisionView
+    thread_status: Status
+    replayed: bool
+
+
+class Approvals:
+    def __init__(
+        self,
+        backend: Backend,
+        keys: KeyProvider,
+        *,
+        base_url: str,
+        clock: Clock,
+        policy_for: Callable[[str], ApprovalPolicy | None],
+        engine_for: Callable[[str], Engine],
+    ) -> None:
+        self.backend = backend
+        self.keys = keys
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.policy_for = policy_for
+        self.engine_for = engine_for
+
+    # ------------------------------------------------------------------ issuing
+
+    def links_for(self, checkpoint: Checkpoint) -> dict[str, str]:
+        """The `Backend.approval_links` hook: mint a link for a suspension.
+
+        Runs after the commit, inside whatever committed (a worker); a failure here must not
+        lose the notification, so it is logged and the notification goes out without a link.
+        """
+        try:
+            token = self.issue(checkpoint)
+        except Exception:
+            log.exception("could not mint an approval link for %s", checkpoint.thread_id)
+            return {}
+        return {"approval": f"{self.base_url}/approvals/{token}"} if token else {}
+
+    def issue(self, checkpoint: Checkpoint) -> str | None:
+        """Mint a token for this suspended checkpoint and store its hash (never the token)."""
+        policy = self.policy_for(checkpoint.graph.name)
+        if policy is None or checkpoint.interrupt is None or checkpoint.status != "suspended":
+            return None
+        now = self.clock.now()
+        token, claims = mint(
+            self.keys,
+            thread_id=checkpoint.thread_id,
+            step=checkpoint.step,
+            node=checkpoint.interrupt.node,
+            decisions=policy.decisions,
+            expires_at=int(now.timestamp()) + policy.ttl_seconds,
+            subject=policy.subject,
+        )
+        record = {
+            "state": "issued",
+            "step": claims.step,
+            "node": claims.node,
+            "exp": claims.exp,
+            "kid": claims.kid,
+            "sub": claims.sub,
+            "issued_at": iso(now),
+        }
+        self.backend.checkpoints.put_record(
+            claims.tid, f"approval#{token_hash(token)}", record, expected_version=None
+        )
+        return token
+
+    # ------------------------------------------------------------------ reading
+
+    def open(self, token: str) -> Ticket:
+        """Signature, then the stored record, then that both agree; else one generic 404."""
+        claims = open_token(token, self.keys)
+        digest = token_hash(token)
+        record = self.backend.checkpoints.get_record(claims.tid, f"approval#{digest}")
+        if record is None:
+            raise LinkNotFound()
+        value = record.value
+        if (value.get("step"), value.get("node"), value.get("exp")) != (
+            claims.step,
+            claims.node,
+            claims.exp,
+        ):
+            raise LinkNotFound()
+        return Ticket(claims=claims, digest=digest, record=record)
+
+    def page(self, token: str) -> Page:
+        """Everything the GET page shows. Reads only: mail scanners prefetch links."""
+        ticket = self.open(token)
+        claims = ticket.claims
+        checkpoint = self._checkpoint(claims)
+        policy = self._policy(checkpoint)
+        decision = None
+        if ticket.state in ("accepted", "applied"):
+            decision = self._view_of_record(ticket)
+        else:
+            self._check_open(ticket)
+        values = hydrate(checkpoint.values, self.backend.payloads)
+        names = policy.show or tuple(values)
+        fields = [(n, values[n]) for n in names if n in values and values[n] not in (None, "", [])]
+        return Page(
+            ticket=ticket,
+            graph=checkpoint.graph.name,
+            fields=fields,
+            interrupt_payload=checkpoint.interrupt.payload if checkpoint.interrupt else None,
+            expires_at=iso(datetime.fromtimestamp(claims.exp, UTC)),
+            decision=decision,
+            decisions=claims.dec,
+        )
+
+    # ------------------------------------------------------------------ deciding
+
+    def decide(self, token: str, decision: str, comment: str) -> Decided:
+        ticket = self.open(token)
+        if ticket.state in ("accepted", "applied"):
+            return self._replay(ticket, decision)
+        self._check_open(ticket)
+        if decision not in ticket.claims.dec:
+            raise InvalidInput(
+                f"decision must be one of {', '.join(ticket.claims.dec)}", field="decision"
+            )
+        accepted = {
+            **ticket.record.value,
+            "state": "accepted",
+            "decision": decision,
+            "comment": comment,
+            "decided_by": ticket.actor_id,
+            "decided_at": iso(self.clock.now()),
+        }
+        try:
+            # CAS on the version we read: of two requests with this link, one records its
+            # decision; the other finds it here and loses with the winner's decision.
+            record = self.backend.checkpoints.put_record(
+                ticket.claims.tid, ticket.key, accepted, expected_version=ticket.record.version
+            )
+        except RecordConflict as conflict:
+            current = conflict.current
+            if isinstance(current, VersionedRecord) and current.value.get("decision"):
+                winner = self._view_of_record(_with(ticket, current))
+                raise DecisionConflict(
+                    "someone else decided with this link first",
+                    detail={"decision": winner.model_dump(mode="json")},
+                ) from conflict
+            raise LinkStale() from conflict
+        return self._apply(_with(ticket, record), replayed=False)
+
+    def _apply(self, ticket: Ticket, *, replayed: bool) -> Decided:
+        """Resume the thread with the recorded decision; the checkpoint append is the gate."""
+        claims = ticket.claims
+        value = ticket.record.value
+        checkpoint = self._checkpoint(claims)
+        policy = self._policy(checkpoint)
+        update = policy.values_for(value["decision"], value["comment"])
+        during = checkpoint.interrupt is not None and checkpoint.interrupt.when == "during"
+        engine = self.engine_for(checkpoint.graph.name)
+        try:
+            resumed = engine.resume(
+                claims.tid,
+                values=None if during else update,
+                as_node=None if during else claims.node,
+                resume_value=update if during else None,
+                has_resume_value=during,
+                expected_step=claims.step,
+                actor=Actor(kind="human", id=ticket.actor_id),
+            )
+        except (StaleHead, NotSuspended) as lost:
+            winner = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step + 1)
+            if winner is not None and winner.actor.id == ticket.actor_id:
+                resumed = winner  # our own earlier attempt landed (a retry after a crash)
+            else:
+                self._set(ticket, {"state": "superseded"})
+                if winner is None:
+                    raise LinkStale() from lost
+                raise DecisionConflict(
+                    "the thread was decided by someone else first",
+                    detail={"decision": self._view_of_checkpoint(claims, winner).model_dump()},
+                ) from lost
+        applied = self._set(ticket, {"state": "applied", "applied_step": resumed.step})
+        head = self.backend.checkpoints.head_checkpoint(claims.tid)
+        return Decided(
+            decision=self._view_of_record(applied),
+            thread_status=head.status if head else resumed.status,
+            replayed=replayed,
+        )
+
+    def _replay(self, ticket: Ticket, decision: str) -> Decided:
+        """The link already decided: the same decision gets the recorded outcome (finishing
+        the resume if a crash interrupted it); a different one gets 409 with the winner."""
+        recorded = ticket.record.value.get("decision")
+        if decision != recorded:
+            raise DecisionConflict(
+                f"this link already decided: {recorded}",
+                detail={"decision": self._view_of_record(ticket).model_dump()},
+            )
+        if ticket.state == "accepted":
+            return self._apply(ticket, replayed=True)
+        head = self.backend.checkpoints.head_checkpoint(ticket.claims.tid)
+        return Decided(
+            decision=self._view_of_record(ticket),
+            thread_status=head.status if head else "completed",
+            replayed=True,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_open(self, ticket: Ticket) -> None:
+        """An issued link may decide only unexpired and while its step is the suspended head."""
+        claims = ticket.claims
+        if ticket.state == "superseded":
+            raise LinkStale()
+        if self.clock.now().timestamp() >= claims.exp:
+            raise LinkExpired()
+        head = self.backend.checkpoints.head_checkpoint(claims.tid)
+        if head is None:
+            raise LinkNotFound()
+        if head.step != claims.step or head.status != "suspended":
+            raise LinkStale(f" (it is {head.status} at step {head.step})")
+
+    def _checkpoint(self, claims: Claims) -> Checkpoint:
+        checkpoint = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step)
+        if checkpoint is None:
+            raise LinkNotFound()
+        return checkpoint
+
+    def _policy(self, checkpoint: Checkpoint) -> ApprovalPolicy:
+        policy = self.policy_for(checkpoint.graph.name)
+        if policy is None:
+            raise LinkNotFound()
+        return policy
+
+    def _set(self, ticket: Ticket, changes: dict[str, Any]) -> Ticket:
+        """Advance the link's record; a concurrent writer of the same outcome may win."""
+        value = {**ticket.record.value, **changes}
+        with contextlib.suppress(RecordConflict):
+            record = self.backend.checkpoints.put_record(
+                ticket.claims.tid, ticket.key, value, expected_version=ticket.record.version
+            )
+            return _with(ticket, record)
+        current = self.backend.checkpoints.get_record(ticket.claims.tid, ticket.key)
+        return _with(ticket, current) if current is not None else ticket
+
+    def _view_of_record(self, ticket: Ticket) -> DecisionView:
+        value = ticket.record.value
+        return DecisionView(
+            thread_id=ticket.claims.tid,
+            step=ticket.claims.step,
+            node=ticket.claims.node,
+            decision=value.get("decision"),
+            comment=value.get("comment", ""),
+            decided_by=value.get("decided_by", ""),
+            decided_at=value.get("decided_at", ""),
+            applied_step=value.get("applied_step"),
+        )
+
+    def _view_of_checkpoint(self, claims: Claims, winner: Checkpoint) -> DecisionView:
+        """What moved the thread, when it was not this link (another link, the API, the CLI)."""
+        values = hydrate(winner.values, self.backend.payloads)
+        policy = self.policy_for(winner.graph.name) or ApprovalPolicy()
+        return DecisionView(
+            thread_id=claims.tid,
+            step=claims.step,
+            node=claims.node,
+            decision=policy.decision_of(values),
+            comment="",
+            decided_by=f"{winner.actor.kind}:{winner.actor.id}",
+            decided_at=winner.created_at,
+            applied_step=winner.step,
+        )
+
+
+def _with(ticket: Ticket, record: VersionedRecord) -> Ticket:
+    return Ticket(claims=ticket.claims, digest=ticket.digest, record=record)

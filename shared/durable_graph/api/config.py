@@ -1,0 +1,91 @@
+"""Everything the API needs, assembled once per process (Lambda cold start, or `serve`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from durable_graph.api.approvals import ApprovalPolicy, Approvals
+from durable_graph.api.auth import Authenticator
+from durable_graph.api.keys import KeyProvider, SecretSource
+from durable_graph.api.service import Threads
+from durable_graph.api.webhooks import WebhookVerifier
+from durable_graph.backend import Backend
+from durable_graph.clock import Clock, SystemClock
+from durable_graph.engine import Engine
+from durable_graph.loader import load_graph
+from durable_graph.runtime import CompiledGraph
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """How one API instance is wired.
+
+    Attributes:
+        graphs: import paths `POST /threads` may start; the first is the default.
+        public_base_url: what approval links start with (never taken from a request's Host).
+        policies: approval policy per graph name; graphs not listed use `default_policy`.
+    """
+
+    backend: Backend
+    keys: KeyProvider
+    webhook_secrets: SecretSource
+    auth: Authenticator
+    public_base_url: str
+    graphs: tuple[str, ...]
+    clock: Clock = field(default_factory=SystemClock)
+    max_body_bytes: int = MAX_BODY_BYTES
+    policies: Mapping[str, ApprovalPolicy] = field(default_factory=dict)
+    default_policy: ApprovalPolicy | None = field(default_factory=ApprovalPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.graphs:
+            raise ValueError("at least one graph must be allowed")
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise ValueError(f"public base URL {self.public_base_url!r} must be http(s)")
+
+
+class Api:
+    """The API's services over one backend; `build_resolver(api)` puts HTTP in front."""
+
+    def __init__(self, config: ApiConfig) -> None:
+        self.config = config
+        self._graphs: dict[str, CompiledGraph] = {}
+        self._lock = threading.Lock()
+        self.threads = Threads(
+            config.backend,
+            clock=config.clock,
+            allowed_graphs=config.graphs,
+            graph_for=self.graph,
+        )
+        self.approvals = Approvals(
+            config.backend,
+            config.keys,
+            base_url=config.public_base_url,
+            clock=config.clock,
+            policy_for=self.policy,
+            engine_for=self.engine,
+        )
+        self.webhooks = WebhookVerifier(config.webhook_secrets, config.clock)
+
+    def graph(self, name: str) -> CompiledGraph:
+        """The named graph bound to this backend and clock (imported once)."""
+        with self._lock:
+            if name not in self._graphs:
+                self._graphs[name] = load_graph(name).with_backend(
+                    self.config.backend, clock=self.config.clock
+                )
+            return self._graphs[name]
+
+    def engine(self, name: str) -> Engine:
+        return self.graph(name).engine()
+
+    def policy(self, graph: str) -> ApprovalPolicy | None:
+        return self.config.policies.get(graph, self.config.default_policy)
+
+    def install_links(self) -> None:
+        """Make suspensions committed through this backend carry approval links."""
+        self.config.backend.approval_links = self.approvals.links_for

@@ -1,0 +1,57 @@
+"""The API on the embedded store: secrets in `$DURABLE_GRAPH_HOME/keys/` (created on first use,
+files 0600), an API key instead of IAM."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from durable_graph.api.approvals import ApprovalPolicy
+from durable_graph.api.auth import ApiKeyAuth
+from durable_graph.api.config import MAX_BODY_BYTES, Api, ApiConfig
+from durable_graph.api.keys import (
+    LocalKeyFile,
+    LocalSecret,
+    local_secret,
+    new_api_key,
+    new_webhook_secret,
+)
+from durable_graph.backend import Backend
+from durable_graph.clock import Clock, SystemClock
+
+
+def key_paths(home: Path) -> dict[str, Path]:
+    folder = home / "keys"
+    return {
+        "signing": folder / "approval-signing.json",
+        "webhook": folder / "webhook-secret",
+        "api_key": folder / "api-key",
+    }
+
+
+def local_api(
+    home: Path,
+    backend: Backend,
+    *,
+    public_url: str,
+    graphs: tuple[str, ...],
+    clock: Clock | None = None,
+    policies: Mapping[str, ApprovalPolicy] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Api:
+    """An `Api` over `backend` whose suspensions carry approval links."""
+    paths = key_paths(home)
+    config = ApiConfig(
+        backend=backend,
+        keys=LocalKeyFile(paths["signing"]),
+        webhook_secrets=LocalSecret(paths["webhook"], new_webhook_secret),
+        auth=ApiKeyAuth(local_secret(paths["api_key"], new_api_key)),
+        public_base_url=public_url,
+        graphs=graphs,
+        clock=clock or SystemClock(),
+        policies=dict(policies or {}),
+        max_body_bytes=max_body_bytes,
+    )
+    api = Api(config)
+    api.install_links()
+    return api

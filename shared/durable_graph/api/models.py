@@ -1,0 +1,178 @@
+"""Request and response bodies of the HTTP API (documented in `openapi.yaml`, generated from
+these models by `durable_graph.api.openapi`). `extra="forbid"` on every request: a misspelt
+field is an error, not silently ignored."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+THREAD_ID_PATTERN = r"^[^/#\x00-\x1f\x7f]{1,200}$"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------- requests
+
+
+class StartThreadRequest(_Request):
+    """Body of `POST /threads` (signed as a Standard Webhook)."""
+
+    graph: str | None = Field(
+        default=None,
+        max_length=300,
+        description="import path of an allowed graph; the server's default when omitted",
+    )
+    thread_id: str | None = Field(
+        default=None,
+        pattern=THREAD_ID_PATTERN,
+        description="derived from the webhook id when omitted",
+    )
+    input: dict[str, Any] = Field(default_factory=dict, description="initial state fields")
+
+
+class ResumeRequest(_Request):
+    """Body of `POST /threads/{thread_id}/resume`."""
+
+    values: dict[str, Any] | None = Field(default=None, description="state update")
+    as_node: str | None = Field(
+        default=None, max_length=200, description="write the values as if this node had run"
+    )
+    expected_step: int = Field(
+        ge=0, description="the head step the caller saw; 409 if the thread moved since"
+    )
+    resume_value: Any = Field(
+        default=None, description="value returned by interrupt() inside the suspended node"
+    )
+
+
+class DecisionRequest(_Request):
+    """Body of `POST /approvals/{token}` (JSON, or form-encoded from the approval page)."""
+
+    decision: str = Field(min_length=1, max_length=32, description="e.g. approve or reject")
+    comment: str = Field(default="", max_length=2000)
+
+
+class HistoryQuery(_Request):
+    limit: int = Field(default=20, ge=1, le=100)
+    before: int | None = Field(default=None, ge=0)
+
+
+# ------------------------------------------------------------------------------ responses
+
+
+class GraphView(_Response):
+    name: str
+    version: str
+
+
+class InterruptView(_Response):
+    node: str
+    when: Literal["before", "after", "during"]
+    payload: Any = None
+
+
+class ErrorInfoView(_Response):
+    node: str
+    task_id: str
+    type: str
+    message: str
+    attempts: int
+    retryable: bool
+
+
+class ActorView(_Response):
+    kind: str
+    id: str
+
+
+class ThreadView(_Response):
+    thread_id: str
+    status: Literal["running", "suspended", "completed", "failed"]
+    step: int
+    graph: GraphView
+    next: list[str]
+    interrupt: InterruptView | None
+    error: ErrorInfoView | None
+    values: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class StartThreadResponse(_Response):
+    thread: ThreadView
+    webhook_id: str
+    replayed: bool = Field(description="true when this webhook id was already processed")
+
+
+class HistoryItem(_Response):
+    step: int
+    source: Literal["input", "node", "update", "fork"]
+    nodes: list[str]
+    status: Literal["running", "suspended", "completed", "failed"]
+    actor: ActorView
+    hash: str
+    prev_hash: str
+    created_at: str
+
+
+class HistoryPage(_Response):
+    thread_id: str
+    items: list[HistoryItem]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page")
+
+
+class StepView(_Response):
+    thread_id: str
+    step: int
+    source: Literal["input", "node", "update", "fork"]
+    status: Literal["running", "suspended", "completed", "failed"]
+    nodes: list[str]
+    next: list[str]
+    values: dict[str, Any] = Field(description="state after the step, payloads fetched back")
+    interrupt: InterruptView | None
+    error: ErrorInfoView | None
+    actor: ActorView
+    route: list[dict[str, Any]]
+    io: list[dict[str, Any]]
+    parent: dict[str, Any] | None
+    graph: GraphView
+    created_at: str
+    duration_ms: float
+    hash: str
+    prev_hash: str
+
+
+class DecisionView(_Response):
+    thread_id: str
+    step: int = Field(description="the suspended step the link was issued for")
+    node: str
+    decision: str | None
+    comment: str
+    decided_by: str
+    decided_at: str
+    applied_step: int | None = Field(description="the checkpoint that recorded the decision")
+
+
+class DecisionResponse(_Response):
+    decision: DecisionView
+    thread_status: Literal["running", "suspended", "completed", "failed"]
+    replayed: bool = Field(description="true when this link had already decided")
+
+
+class ErrorDetail(_Response):
+    code: str
+    message: str
+    field: str | None = None
+    decision: DecisionView | None = None
+
+
+class ErrorResponse(_Response):
+    error: ErrorDetail

@@ -1,0 +1,244 @@
+"""What the thread routes do, apart from HTTP: start (idempotent per webhook id), read, resume.
+
+Webhook ids are remembered as small CAS records in a reserved namespace (`__webhooks__`, a
+thread id no real thread can have because the engine refuses ids starting with it), keyed by a
+hash of the id: one conditional create decides which delivery starts the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from durable_graph.api.errors import WebhookConflict
+from durable_graph.api.models import (
+    ActorView,
+    ErrorInfoView,
+    GraphView,
+    HistoryItem,
+    HistoryPage,
+    HistoryQuery,
+    InterruptView,
+    ResumeRequest,
+    StartThreadRequest,
+    StepView,
+    ThreadView,
+)
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Actor, Checkpoint, VersionedRecord
+from durable_graph.clock import Clock, iso
+from durable_graph.errors import (
+    InvalidInput,
+    RecordConflict,
+    StepNotFound,
+    ThreadExists,
+    ThreadNotFound,
+)
+from durable_graph.payloads import hydrate
+from durable_graph.runtime import CompiledGraph
+
+WEBHOOK_NAMESPACE = "__webhooks__"
+
+
+class Threads:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        clock: Clock,
+        allowed_graphs: tuple[str, ...],
+        graph_for: Callable[[str], CompiledGraph],
+    ) -> None:
+        self.backend = backend
+        self.store = backend.checkpoints
+        self.clock = clock
+        self.allowed_graphs = allowed_graphs
+        self.graph_for = graph_for
+
+    # ------------------------------------------------------------------ start
+
+    def start(
+        self, webhook_id: str, body_sha256: str, request: StartThreadRequest
+    ) -> tuple[Checkpoint, bool]:
+        """Start a run for this webhook delivery, once: `(head, replayed)`."""
+        key = f"webhook#{hashlib.sha256(webhook_id.encode()).hexdigest()}"
+        existing = self.store.get_record(WEBHOOK_NAMESPACE, key)
+        if existing is not None:
+            return self._replay(existing, body_sha256, request)
+        name = request.graph or self.allowed_graphs[0]
+        if name not in self.allowed_graphs:
+            raise InvalidInput(
+                f"graph {name!r} is not served here; allowed: {', '.join(self.allowed_graphs)}",
+                field="graph",
+            )
+        app = self.graph_for(name)
+        thread_id = (
+            request.thread_id or f"wh-{hashlib.sha256(webhook_id.encode()).hexdigest()[:32]}"
+        )
+        if thread_id.startswith(WEBHOOK_NAMESPACE):
+            raise InvalidInput("thread ids starting with __ are reserved", field="thread_id")
+        app.spec.schema.initial(request.input)  # bad input is refused before anything is written
+        head = self.store.head_checkpoint(thread_id)
+        if head is not None:
+            raise ThreadExists(thread_id, head.status)
+        reservation = {
+            "webhook_id": webhook_id,
+            "thread_id": thread_id,
+            "graph": name,
+            "body_sha256": body_sha256,
+            "received_at": iso(self.clock.now()),
+        }
+        try:
+            # Create-only: of two deliveries of one webhook, exactly one starts the run.
+            record = self.store.put_record(
+                WEBHOOK_NAMESPACE, key, reservation, expected_version=None
+            )
+        except RecordConflict as conflict:
+            if isinstance(conflict.current, VersionedRecord):
+                return self._replay(conflict.current, body_sha256, request)
+            raise
+        return self._start(app, record, request, webhook_id), False
+
+    def _start(
+        self,
+        app: CompiledGraph,
+        record: VersionedRecord,
+        request: StartThreadRequest,
+        webhook_id: str,
+    ) -> Checkpoint:
+        thread_id = str(record.value["thread_id"])
+        actor = Actor(kind="webhook", id=webhook_id)
+        try:
+            return app.engine().start(thread_id, request.input, actor=actor)
+        except ThreadExists:
+            first = self.store.get_checkpoint(thread_id, 0)
+            if first is not None and first.actor == actor:
+                return self.store.head_checkpoint(thread_id) or first
+            raise
+
+    def _replay(
+        self, record: VersionedRecord, body_sha256: str, request: StartThreadRequest
+    ) -> tuple[Checkpoint, bool]:
+        if record.value.get("body_sha256") != body_sha256:
+            raise WebhookConflict(
+                "this webhook id was already used with a different body", field="webhook-id"
+            )
+        thread_id = str(record.value["thread_id"])
+        head = self.store.head_checkpoint(thread_id)
+        if head is None:
+            # The first delivery reserved the id and died before starting: finish its work.
+            app = self.graph_for(str(record.value["graph"]))
+            head = self._start(app, record, request, str(record.value["webhook_id"]))
+        return head, True
+
+    # ------------------------------------------------------------------ read
+
+    def head(self, thread_id: str) -> Checkpoint:
+        head = self.store.head_checkpoint(thread_id)
+        if head is None or thread_id.startswith(WEBHOOK_NAMESPACE):
+            raise ThreadNotFound(thread_id)
+        return head
+
+    def view(self, head: Checkpoint) -> ThreadView:
+        record = self.store.get_thread(head.thread_id)
+        return ThreadView(
+            thread_id=head.thread_id,
+            status=head.status,
+            step=head.step,
+            graph=GraphView(name=head.graph.name, version=head.graph.version),
+            next=[t.node for t in head.next],
+            interrupt=_interrupt(head),
+            error=_error(head),
+            values=self._values(head),
+            created_at=record.created_at if record else head.created_at,
+            updated_at=head.created_at,
+        )
+
+    def history(self, thread_id: str, query: HistoryQuery) -> HistoryPage:
+        self.head(thread_id)
+        records = self.store.list_checkpoints(
+            thread_id, before_step=query.before, limit=query.limit
+        )
+        items = [
+            HistoryItem(
+                step=c.step,
+                source=c.source,
+                nodes=list(c.nodes),
+                status=c.status,
+                actor=ActorView(kind=c.actor.kind, id=c.actor.id),
+                hash=c.hash,
+                prev_hash=c.prev_hash,
+                created_at=c.created_at,
+            )
+            for c in records
+        ]
+        more = len(items) == query.limit and items[-1].step > 0
+        return HistoryPage(
+            thread_id=thread_id, items=items, next_before=items[-1].step if more else None
+        )
+
+    def step(self, thread_id: str, step: int) -> StepView:
+        checkpoint = self.store.get_checkpoint(thread_id, step)
+        if checkpoint is None or thread_id.startswith(WEBHOOK_NAMESPACE):
+            self.head(thread_id)
+            raise StepNotFound(thread_id, step)
+        dump = checkpoint.model_dump(mode="json")
+        return StepView(
+            thread_id=checkpoint.thread_id,
+            step=checkpoint.step,
+            source=checkpoint.source,
+            status=checkpoint.status,
+            nodes=list(checkpoint.nodes),
+            next=[t.node for t in checkpoint.next],
+            values=self._values(checkpoint),
+            interrupt=_interrupt(checkpoint),
+            error=_error(checkpoint),
+            actor=ActorView(kind=checkpoint.actor.kind, id=checkpoint.actor.id),
+            route=dump["route"],
+            io=dump["io"],
+            parent=dump["parent"],
+            graph=GraphView(name=checkpoint.graph.name, version=checkpoint.graph.version),
+            created_at=checkpoint.created_at,
+            duration_ms=checkpoint.duration_ms,
+            hash=checkpoint.hash,
+            prev_hash=checkpoint.prev_hash,
+        )
+
+    # ------------------------------------------------------------------ resume
+
+    def resume(self, thread_id: str, request: ResumeRequest, actor: Actor) -> Checkpoint:
+        head = self.head(thread_id)
+        engine = self.graph_for(head.graph.name).engine()
+        return engine.resume(
+            thread_id,
+            values=request.values,
+            as_node=request.as_node,
+            resume_value=request.resume_value,
+            has_resume_value="resume_value" in request.model_fields_set,
+            expected_step=request.expected_step,
+            actor=actor,
+        )
+
+    def _values(self, checkpoint: Checkpoint) -> dict[str, Any]:
+        values: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)
+        return values
+
+
+def _interrupt(checkpoint: Checkpoint) -> InterruptView | None:
+    i = checkpoint.interrupt
+    return InterruptView(node=i.node, when=i.when, payload=i.payload) if i else None
+
+
+def _error(checkpoint: Checkpoint) -> ErrorInfoView | None:
+    e = checkpoint.error
+    if e is None:
+        return None
+    return ErrorInfoView(
+        node=e.node,
+        task_id=e.task_id,
+        type=e.type,
+        message=e.message,
+        attempts=e.attempts,
+        retryable=e.retryable,
+    )
