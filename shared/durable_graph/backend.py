@@ -10,6 +10,7 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
 from durable_graph.ports import CheckpointStore, Notifier, PayloadStore, TransitionQueue
+from durable_graph.signing import Signer
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Backend:
     # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
     # hosts the API; None leaves notifications without links. Called after the commit.
     approval_links: Callable[[Checkpoint], dict[str, str]] | None = None
+    # Signs chain heads when a thread suspends, completes or fails (signing.py); None: unsigned.
+    signer: Signer | None = None
 
     def check_record_size(self, checkpoint: Checkpoint) -> None:
         """Refuse, before anything is written, a record the store could not hold."""

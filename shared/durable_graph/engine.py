@@ -53,6 +53,7 @@ from durable_graph.graph import END, START, GraphSpec, Send
 from durable_graph.payloads import collect_refs, hydrate, offload
 from durable_graph.ports import Notification, TransitionMessage
 from durable_graph.routing import route_from
+from durable_graph.signing import sign_if_settled
 from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.engine")
@@ -503,6 +504,7 @@ class Engine:
             self.backend.queue.send(self.messages_for(checkpoint))
         if checkpoint.status != previous_status:
             sync_thread(self.backend.checkpoints, checkpoint, self.clock)
+        sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
         if checkpoint.status == "suspended" and checkpoint.interrupt is not None:
             mint = self.backend.approval_links
             self.backend.notifier.notify(
@@ -527,6 +529,7 @@ class Engine:
             self.backend.queue.send(self.messages_for(checkpoint))
         if after is None:
             sync_thread(self.backend.checkpoints, checkpoint, self.clock)
+            sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
 
     def messages_for(self, checkpoint: Checkpoint) -> list[TransitionMessage]:
         parallel = len(checkpoint.next)

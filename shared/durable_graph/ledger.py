@@ -1,16 +1,42 @@
-"""Verifying a thread's hash chain: every record's hash, every link, contiguous steps, and every
-payload digest. Reports the first bad step and which check failed."""
+"""Verifying a thread's ledger, from records alone (store or bundle alike).
+
+Checks, each named in the report with the first step where it fails:
+
+- `hash`: every record's content matches its hash (RFC 8785 canonical JSON, sha256);
+- `link`: every `prev_hash` (and `parent`) names the previous record's hash;
+- `contiguity`: steps run 0, 1, 2... with none missing, repeated or reordered;
+- `payload`: every payload a record refers to is present and matches its digest;
+- `transition`: legal status transitions: step 0 is an input or a fork; a decision (`update`)
+  only right after a suspension or a failure, so one decision per interrupt; node steps only
+  from a running step; nothing after a completed step;
+- `origin`: a fork's step 0 links to the record it was forked from;
+- `signature`: every stored head signature is by a trusted key, matches its content, and names
+  a record that is still there with the signed hash; a suspended, completed or failed head is
+  signed; the newest signature's step count catches a truncated tail.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from durable_graph.canonical import ZERO_HASH
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
+from durable_graph.signing import (
+    SIGNED_STATUSES,
+    HeadSignature,
+    PublicKey,
+    decode_signature,
+    parse_signature,
+    verify_signature,
+)
+
+CHECKS = ("parse", "thread", "contiguity", "link", "hash", "payload", "transition", "origin")
+CHECKS_WITH_SIGNATURES = (*CHECKS, "signature")
 
 
 @dataclass
@@ -22,25 +48,62 @@ class VerifyReport:
     check: str | None = None
     reason: str | None = None
     problems: list[dict[str, object]] = field(default_factory=list)
+    signed_steps: list[int] = field(default_factory=list)
+    key_ids: list[str] = field(default_factory=list)
+    checks: tuple[str, ...] = CHECKS
+    notes: list[str] = field(default_factory=list)
+
+    def first_by_check(self) -> dict[str, int]:
+        """For each check that failed, the first step where it did."""
+        first: dict[str, int] = {}
+        for problem in self.problems:
+            first.setdefault(str(problem["check"]), int(str(problem["step"])))
+        return first
 
     def as_json(self) -> dict[str, object]:
-        if self.ok:
-            return {"ok": True, "thread_id": self.thread_id, "checked": self.checked}
-        return {
-            "ok": False,
+        doc: dict[str, object] = {
+            "ok": self.ok,
             "thread_id": self.thread_id,
             "checked": self.checked,
-            "first_bad_step": self.first_bad_step,
-            "check": self.check,
-            "reason": self.reason,
-            "problems": self.problems,
+            "checks": list(self.checks),
+            "signed_steps": self.signed_steps,
+            "key_ids": self.key_ids,
         }
+        if self.notes:
+            doc["notes"] = self.notes
+        if not self.ok:
+            doc.update(
+                {
+                    "first_bad_step": self.first_bad_step,
+                    "check": self.check,
+                    "reason": self.reason,
+                    "first_by_check": self.first_by_check(),
+                    "problems": self.problems,
+                }
+            )
+        return doc
+
+
+@dataclass
+class LedgerEvidence:
+    """What besides the records a verifier may have; everything optional."""
+
+    signatures: Sequence[HeadSignature | dict[str, Any]] | None = None
+    trusted_keys: Mapping[str, PublicKey] | None = None
+    origin: Checkpoint | None = None
+    expected_head: int | None = None
+    complete: bool = True  # False when records past the last one given could not be read
+    notes: list[str] = field(default_factory=list)
 
 
 def verify_chain(
-    thread_id: str, records: Sequence[Checkpoint], payloads: PayloadStore | None
+    thread_id: str,
+    records: Sequence[Checkpoint],
+    payloads: PayloadStore | None,
+    evidence: LedgerEvidence | None = None,
 ) -> VerifyReport:
     """`records` oldest first. Checks each record; collects every problem, names the first."""
+    evidence = evidence or LedgerEvidence()
     problems: list[dict[str, object]] = []
 
     def bad(step: int, check: str, reason: str) -> None:
@@ -52,36 +115,191 @@ def verify_chain(
             bad(record.step, "thread", f"record belongs to thread {record.thread_id!r}")
         if record.step != index:
             bad(index, "contiguity", f"expected step {index}, found step {record.step}")
-        expected_prev = previous.hash if previous is not None else ZERO_HASH
-        if record.step == 0 and record.source == "fork" and record.parent is not None:
-            expected_prev = record.prev_hash  # a fork's step 0 links to its origin, checked apart
-        if record.prev_hash != expected_prev:
-            bad(record.step, "link", "prev_hash does not match the previous record's hash")
-        recomputed = record.compute_hash()
-        if recomputed != record.hash:
+        _check_link(record, previous, bad)
+        if record.compute_hash() != record.hash:
             bad(record.step, "hash", "record content does not match its hash")
         if payloads is not None:
-            refs = collect_refs(record.values)
-            for io in record.io:
-                collect_refs(io.response, refs)
-            for ref in refs.values():
-                try:
-                    payloads.get(ref)
-                except PayloadCorrupted as exc:
-                    bad(record.step, "payload", str(exc))
+            _check_payloads(record, payloads, bad)
+        _check_transition(record, previous, bad)
+        if record.step == 0 and record.source == "fork":
+            _check_origin(record, evidence, bad)
         previous = record
     if not records:
         bad(0, "contiguity", "thread has no records")
+    elif evidence.expected_head is not None and evidence.expected_head > records[-1].step:
+        bad(
+            len(records),
+            "contiguity",
+            f"the thread record says the head is step {evidence.expected_head}, "
+            f"the chain ends at step {records[-1].step}: the tail is missing",
+        )
+    signed: list[int] = []
+    key_ids: list[str] = []
+    checks: tuple[str, ...] = CHECKS
+    if evidence.trusted_keys is not None:
+        checks = CHECKS_WITH_SIGNATURES
+        signed, key_ids = _check_signatures(thread_id, records, evidence, bad)
     problems.sort(key=lambda p: int(str(p["step"])))
+    report = VerifyReport(
+        thread_id,
+        ok=not problems,
+        checked=len(records),
+        problems=problems,
+        signed_steps=signed,
+        key_ids=key_ids,
+        checks=checks,
+        notes=list(evidence.notes),
+    )
     if problems:
         first = problems[0]
-        return VerifyReport(
-            thread_id,
-            ok=False,
-            checked=len(records),
-            first_bad_step=int(str(first["step"])),
-            check=str(first["check"]),
-            reason=f"step {first['step']}: {first['check']}: {first['reason']}",
-            problems=problems,
+        report.first_bad_step = int(str(first["step"]))
+        report.check = str(first["check"])
+        report.reason = f"step {first['step']}: {first['check']}: {first['reason']}"
+    return report
+
+
+def _check_link(record: Checkpoint, previous: Checkpoint | None, bad: Any) -> None:
+    if record.step == 0 or previous is None:
+        if record.source == "fork" and record.parent is not None:
+            if record.prev_hash != record.parent.hash:
+                bad(record.step, "link", "a fork's prev_hash must be its origin's hash")
+        elif record.prev_hash != ZERO_HASH or record.parent is not None:
+            bad(record.step, "link", "step 0 must have no parent and an all-zero prev_hash")
+        return
+    if record.prev_hash != previous.hash:
+        bad(record.step, "link", "prev_hash does not match the previous record's hash")
+    elif record.parent is not None and (
+        record.parent.thread_id != record.thread_id
+        or record.parent.step != previous.step
+        or record.parent.hash != previous.hash
+    ):
+        bad(record.step, "link", "parent does not name the previous record")
+
+
+def _check_payloads(record: Checkpoint, payloads: PayloadStore, bad: Any) -> None:
+    refs = collect_refs(record.values)
+    for io in record.io:
+        collect_refs(io.response, refs)
+    for ref in refs.values():
+        try:
+            payloads.get(ref)
+        except PayloadCorrupted as exc:
+            bad(record.step, "payload", str(exc))
+
+
+def _check_transition(record: Checkpoint, previous: Checkpoint | None, bad: Any) -> None:
+    if record.step == 0 or previous is None:
+        if record.source not in ("input", "fork"):
+            bad(
+                record.step, "transition", f"step 0 must be an input or a fork, not {record.source}"
+            )
+        return
+    if record.source in ("input", "fork"):
+        bad(record.step, "transition", f"a {record.source} record can only be step 0")
+        return
+    before = previous.status
+    if before == "completed":
+        bad(record.step, "transition", "nothing may follow a completed step")
+    elif record.source == "update" and before not in ("suspended", "failed"):
+        bad(
+            record.step,
+            "transition",
+            f"a decision (update) follows a {before} step: resumes are legal only after a "
+            "suspension or a failure, one decision per interrupt",
         )
-    return VerifyReport(thread_id, ok=True, checked=len(records))
+    elif record.source == "node" and before != "running":
+        stopped = record.status == "failed" and not record.nodes and before == "suspended"
+        if not stopped:
+            bad(record.step, "transition", f"a node step follows a {before} step")
+
+
+def _check_origin(record: Checkpoint, evidence: LedgerEvidence, bad: Any) -> None:
+    parent = record.parent
+    if parent is None or parent.thread_id == record.thread_id:
+        bad(record.step, "origin", "a fork's step 0 must name the thread it was forked from")
+        return
+    origin = evidence.origin
+    if origin is None:
+        evidence.notes.append(
+            f"origin {parent.thread_id} step {parent.step} not available: fork link not checked"
+        )
+        return
+    if origin.thread_id != parent.thread_id or origin.step != parent.step:
+        bad(record.step, "origin", "the origin record given is not the one the fork names")
+    elif origin.hash != parent.hash or origin.compute_hash() != parent.hash:
+        bad(
+            record.step,
+            "origin",
+            f"origin {parent.thread_id} step {parent.step} no longer has the hash the fork "
+            "recorded",
+        )
+
+
+def _check_signatures(
+    thread_id: str, records: Sequence[Checkpoint], evidence: LedgerEvidence, bad: Any
+) -> tuple[list[int], list[str]]:
+    trusted = evidence.trusted_keys or {}
+    by_step = {r.step: r for r in records}
+    signed: list[int] = []
+    keys: list[str] = []
+    newest_count = 0
+    for raw in evidence.signatures or []:
+        sig = raw if isinstance(raw, HeadSignature) else parse_signature(raw)
+        if sig is None:
+            step = raw.get("step") if isinstance(raw, dict) else None
+            bad(step if isinstance(step, int) else 0, "signature", "unreadable signature record")
+            continue
+        key = trusted.get(sig.key_id)
+        raw_sig = decode_signature(sig)
+        if key is None:
+            bad(
+                sig.step,
+                "signature",
+                f"signed by key {sig.key_id}, which is not a trusted ledger key "
+                f"({', '.join(sorted(trusted)) or 'none'})",
+            )
+            continue
+        if raw_sig is None or not verify_signature(key, sig.signed_bytes(), raw_sig):
+            bad(sig.step, "signature", "the signature does not match the signed head")
+            continue
+        if sig.thread_id != thread_id or sig.step_count != sig.step + 1:
+            bad(sig.step, "signature", "the signed head names another thread or step count")
+            continue
+        newest_count = max(newest_count, sig.step_count)
+        record = by_step.get(sig.step)
+        if record is None:
+            continue  # reported once below, as a truncated tail or a missing step
+        if record.hash != sig.head_hash:
+            bad(
+                sig.step,
+                "signature",
+                f"step {sig.step} is not the record that was signed at {sig.signed_at}: "
+                "the chain up to here was rewritten since",
+            )
+            continue
+        signed.append(sig.step)
+        if sig.key_id not in keys:
+            keys.append(sig.key_id)
+    if not evidence.complete:
+        return sorted(signed), keys
+    if newest_count > len(records):
+        bad(
+            len(records),
+            "signature",
+            f"the newest signed head names {newest_count} steps, the chain has {len(records)}: "
+            "the tail was truncated",
+        )
+    if records:
+        head = records[-1]
+        if head.status in SIGNED_STATUSES and head.step not in signed and newest_count <= head.step:
+            bad(
+                head.step,
+                "signature",
+                f"the head (step {head.step}, {head.status}) is not signed: steps were appended "
+                "after the last signature, or the process stopped before signing "
+                "(`durable-graph sign` after checking them)",
+            )
+    return sorted(signed), keys
+
+
+__all__ = ["CHECKS", "LedgerEvidence", "VerifyReport", "verify_chain"]

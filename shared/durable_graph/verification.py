@@ -1,42 +1,126 @@
-"""Load a thread's records robustly (a record altered into garbage still gets a step number)
-and verify them with the ledger."""
+"""Gather a stored thread's evidence (records, signatures, origin, thread record) and verify it
+with the ledger. Records altered into garbage still get a step number."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
-from durable_graph.errors import CorruptRecord
-from durable_graph.ledger import VerifyReport, verify_chain
+from durable_graph.errors import CorruptRecord, ThreadNotFound
+from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
+from durable_graph.signing import SIG_PREFIX, PublicKey
+
+SIGNATURE_PROBE = 16  # steps past the chain's end searched for signatures of a truncated tail
+
+
+def load_records(backend: Backend, thread_id: str) -> tuple[list[Checkpoint], CorruptRecord | None]:
+    """Every record oldest first; on an unreadable one, the readable ones before it and why."""
+    store = backend.checkpoints
+    try:
+        return store.list_checkpoints(thread_id, newest_first=False), None
+    except CorruptRecord:
+        pass
+    records: list[Checkpoint] = []
+    step = 0
+    misses = 0
+    while misses < 3:
+        try:
+            record = store.get_checkpoint(thread_id, step)
+        except CorruptRecord as exc:
+            return records, exc
+        if record is None:
+            misses += 1
+        else:
+            misses = 0
+            records.append(record)
+        step += 1
+    return records, None
+
+
+def load_signatures(backend: Backend, thread_id: str, last_step: int) -> list[dict[str, Any]]:
+    """Signature records of steps 0..last_step and a little beyond (a truncated tail)."""
+    store = backend.checkpoints
+    found = []
+    for step in range(last_step + SIGNATURE_PROBE + 1):
+        record = store.get_record(thread_id, f"{SIG_PREFIX}{step}")
+        if record is not None:
+            found.append(record.value)
+    return found
+
+
+def trusted_keys(backend: Backend) -> dict[str, PublicKey] | None:
+    if backend.signer is None:
+        return None
+    key = backend.signer.public_key()
+    return {key.key_id: key}
+
+
+@dataclass
+class ThreadEvidence:
+    records: list[Checkpoint]
+    signatures: list[dict[str, Any]]
+    origin: Checkpoint | None
+    expected_head: int | None
+    corrupt: CorruptRecord | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
+    store = backend.checkpoints
+    records, corrupt = load_records(backend, thread_id)
+    thread = store.get_thread(thread_id)
+    if not records and thread is None and corrupt is None:
+        raise ThreadNotFound(thread_id)
+    last = max([r.step for r in records] + [thread.head_step if thread else 0])
+    origin: Checkpoint | None = None
+    first = records[0] if records else None
+    if first is not None and first.source == "fork" and first.parent is not None:
+        try:
+            origin = store.get_checkpoint(first.parent.thread_id, first.parent.step)
+        except CorruptRecord:
+            origin = None
+    return ThreadEvidence(
+        records=records,
+        signatures=load_signatures(backend, thread_id, last),
+        origin=origin,
+        expected_head=thread.head_step if thread else None,
+        corrupt=corrupt,
+    )
 
 
 def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
-    store = backend.checkpoints
-    try:
-        records = store.list_checkpoints(thread_id, newest_first=False)
-    except CorruptRecord:
-        records = []
-        step = 0
-        misses = 0
-        while misses < 3:
-            try:
-                record: Checkpoint | None = store.get_checkpoint(thread_id, step)
-            except CorruptRecord as exc:
-                report = verify_chain(thread_id, records, backend.payloads)
-                if report.ok or (report.first_bad_step or 0) > exc.step:
-                    return VerifyReport(
-                        thread_id,
-                        ok=False,
-                        checked=len(records) + 1,
-                        first_bad_step=exc.step,
-                        check="parse",
-                        reason=f"step {exc.step}: parse: {exc}",
-                        problems=[{"step": exc.step, "check": "parse", "reason": str(exc)}],
-                    )
-                return report
-            if record is None:
-                misses += 1
-            else:
-                misses = 0
-                records.append(record)
-            step += 1
-    return verify_chain(thread_id, records, backend.payloads)
+    evidence = gather(backend, thread_id)
+    report = verify_chain(
+        thread_id,
+        evidence.records,
+        backend.payloads,
+        LedgerEvidence(
+            signatures=evidence.signatures,
+            trusted_keys=trusted_keys(backend),
+            origin=evidence.origin,
+            expected_head=evidence.expected_head if evidence.corrupt is None else None,
+            complete=evidence.corrupt is None,
+        ),
+    )
+    exc = evidence.corrupt
+    if exc is not None and (report.ok or (report.first_bad_step or 0) >= exc.step):
+        problem: dict[str, object] = {"step": exc.step, "check": "parse", "reason": str(exc)}
+        report.problems = [problem, *[p for p in report.problems if p["step"] != exc.step]]
+        report.problems.sort(key=lambda p: int(str(p["step"])))
+        report.ok = False
+        report.first_bad_step = exc.step
+        report.check = "parse"
+        report.reason = f"step {exc.step}: parse: {exc}"
+    return report
+
+
+def verify_all(backend: Backend, *, limit: int = 1_000_000) -> list[VerifyReport]:
+    """Verify every thread the store knows, oldest update first."""
+    return [
+        verify_thread(backend, t.thread_id) for t in backend.checkpoints.list_threads(limit=limit)
+    ]
+
+
+__all__ = ["gather", "load_records", "trusted_keys", "verify_all", "verify_thread"]

@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable_graph.backend import Backend
+from durable_graph.backends.delta import DeltaStore
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict
 from durable_graph.ports import Delivery, Notification, TransitionMessage
+from durable_graph.signing import Ed25519Signer
 
 
 class MemoryCheckpointStore:
@@ -200,8 +202,9 @@ class MemoryNotifier:
 
 def memory_backend(clock: Clock | None = None) -> Backend:
     return Backend(
-        checkpoints=MemoryCheckpointStore(),
+        checkpoints=DeltaStore(MemoryCheckpointStore()),
         payloads=MemoryPayloadStore(),
         queue=MemoryQueue(clock),
         notifier=MemoryNotifier(),
+        signer=Ed25519Signer.generate(),
     )

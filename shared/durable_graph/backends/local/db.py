@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """
+-- A rowid table, not WITHOUT ROWID: checkpoint bodies are often 1-4 KB, and a WITHOUT ROWID
+-- row above ~1 KB spills into an overflow page of its own (4 KB on disk for a 1.7 KB row).
 CREATE TABLE IF NOT EXISTS checkpoints (
     thread_id TEXT NOT NULL,
     step INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (thread_id, step)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS threads (
     thread_id TEXT PRIMARY KEY,
     status TEXT NOT NULL,

@@ -1,0 +1,283 @@
+"""Signed chain heads: what someone with write access to the store cannot forge.
+
+Anyone who can write the checkpoint table can recompute a whole hash chain. They cannot sign:
+the ledger key lives outside the store (a key file in embedded mode, a KMS key on AWS). When a
+thread suspends, completes or fails, and on demand, the engine signs
+`{thread_id, step, head_hash, step_count, status, key_id, algorithm, signed_at}` and stores the
+signature as a small record `sig#<step>` beside the thread. Because the signed body names the
+step count, deleting the tail of a chain is caught by the newest signature.
+
+`Signer` is a Protocol so the AWS KMS signer plugs in: it needs `public_key()` and `sign()`.
+Verification needs only the public key and `verify_signature`, so a bundle verifies offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from durable_graph.canonical import canonical_bytes
+from durable_graph.checkpoint import Checkpoint
+from durable_graph.clock import Clock, iso
+from durable_graph.errors import InvalidInput, RecordConflict
+from durable_graph.ports import CheckpointStore
+
+log = logging.getLogger("durable_graph.signing")
+
+SIGNED_STATUSES: frozenset[str] = frozenset({"suspended", "completed", "failed"})
+SIG_PREFIX = "sig#"
+KEY_FILE = Path("keys") / "ledger-ed25519.pem"
+Algorithm = Literal["ed25519", "ecdsa-p256-sha256"]
+
+
+class PublicKey(BaseModel):
+    """Public key material a verifier needs, with its fingerprint as the key id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_id: str
+    algorithm: Algorithm
+    pem: str
+
+
+class HeadSignature(BaseModel):
+    """One signed chain head, stored as the record `sig#<step>` of its thread."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thread_id: str
+    step: int
+    head_hash: str
+    step_count: int
+    status: str
+    key_id: str
+    algorithm: Algorithm
+    signed_at: str
+    signature: str
+
+    def signed_bytes(self) -> bytes:
+        """Canonical JSON of every field but the signature: exactly what was signed."""
+        return canonical_bytes(self.model_dump(mode="json", exclude={"signature"}))
+
+
+class Signer(Protocol):
+    """Signs chain heads. Implementations: a local Ed25519 key file, AWS KMS."""
+
+    def public_key(self) -> PublicKey: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def fingerprint(spki_der: bytes) -> str:
+    """Key id: sha256 of the DER SubjectPublicKeyInfo (first 32 hex digits)."""
+    return hashlib.sha256(spki_der).hexdigest()[:32]
+
+
+def _public_of(key: ed25519.Ed25519PrivateKey) -> PublicKey:
+    public = key.public_key()
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
+    return PublicKey(key_id=fingerprint(der), algorithm="ed25519", pem=pem)
+
+
+class Ed25519Signer:
+    """An in-memory Ed25519 key (tests, the memory backend)."""
+
+    def __init__(self, key: ed25519.Ed25519PrivateKey) -> None:
+        self._key = key
+        self._public = _public_of(key)
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        return cls(ed25519.Ed25519PrivateKey.generate())
+
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+class FileSigner:
+    """The embedded mode's ledger key: a PEM file created on first use with 0600 permissions.
+
+    Creation is atomic (temp file, then a hard link that fails if another process won), so two
+    processes starting at once agree on one key.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._signer: Ed25519Signer | None = None
+
+    def _load(self) -> Ed25519Signer:
+        with self._lock:
+            if self._signer is None:
+                if not self.path.exists():
+                    _create_key_file(self.path)
+                key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
+                if not isinstance(key, ed25519.Ed25519PrivateKey):
+                    raise ValueError(f"{self.path} does not hold an Ed25519 private key")
+                self._signer = Ed25519Signer(key)
+            return self._signer
+
+    def public_key(self) -> PublicKey:
+        return self._load().public_key()
+
+    def sign(self, message: bytes) -> bytes:
+        return self._load().sign(message)
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.chmod(0o700)
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-key-")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+def verify_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:
+    """True iff `signature` over `message` was made by the private half of `key`."""
+    public = serialization.load_pem_public_key(key.pem.encode("ascii"))
+    try:
+        if key.algorithm == "ed25519" and isinstance(public, ed25519.Ed25519PublicKey):
+            public.verify(signature, message)
+            return True
+        if key.algorithm == "ecdsa-p256-sha256" and isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+            return True
+    except InvalidSignature:
+        return False
+    return False
+
+
+def key_of_pem(pem: str) -> PublicKey:
+    """A `PublicKey` (with its fingerprint) from a PEM public key, e.g. one pinned by a user."""
+    public = serialization.load_pem_public_key(pem.encode("ascii"))
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    algorithm: Algorithm = (
+        "ed25519" if isinstance(public, ed25519.Ed25519PublicKey) else ("ecdsa-p256-sha256")
+    )
+    return PublicKey(key_id=fingerprint(der), algorithm=algorithm, pem=pem)
+
+
+def make_signature(signer: Signer, checkpoint: Checkpoint, signed_at: str) -> HeadSignature:
+    public = signer.public_key()
+    unsigned = HeadSignature(
+        thread_id=checkpoint.thread_id,
+        step=checkpoint.step,
+        head_hash=checkpoint.hash,
+        step_count=checkpoint.step + 1,
+        status=checkpoint.status,
+        key_id=public.key_id,
+        algorithm=public.algorithm,
+        signed_at=signed_at,
+        signature="",
+    )
+    raw = signer.sign(unsigned.signed_bytes())
+    return unsigned.model_copy(update={"signature": base64.b64encode(raw).decode("ascii")})
+
+
+def sign_head(
+    store: CheckpointStore, signer: Signer, checkpoint: Checkpoint, clock: Clock
+) -> HeadSignature:
+    """Sign `checkpoint` as a chain head and store it; idempotent (the first signature stays)."""
+    key = f"{SIG_PREFIX}{checkpoint.step}"
+    existing = store.get_record(checkpoint.thread_id, key)
+    if existing is None:
+        signature = make_signature(signer, checkpoint, iso(clock.now()))
+        try:
+            # Create iff absent: a signature is never replaced, even by a signer that disagrees
+            # with it (a mismatch is evidence for `verify`, not something to paper over).
+            store.put_record(
+                checkpoint.thread_id, key, signature.model_dump(mode="json"), expected_version=None
+            )
+            return signature
+        except RecordConflict as conflict:
+            existing = conflict.current
+    parsed = parse_signature(existing.value) if existing is not None else None
+    if parsed is None:
+        raise InvalidInput(f"{key} of {checkpoint.thread_id!r} exists but is not a signature")
+    return parsed
+
+
+def sign_if_settled(
+    store: CheckpointStore, signer: Signer | None, checkpoint: Checkpoint, clock: Clock
+) -> None:
+    """The engine's hook after a commit: sign heads that suspend, complete or fail.
+
+    A signing failure (an unreadable key file, a KMS outage) must not stop the thread: it is
+    logged, and `verify` reports the unsigned head until `durable-graph sign` is run.
+    """
+    if signer is None or checkpoint.status not in SIGNED_STATUSES:
+        return
+    try:
+        sign_head(store, signer, checkpoint, clock)
+    except Exception:
+        log.exception(
+            "could not sign the chain head",
+            extra={"thread_id": checkpoint.thread_id, "step": checkpoint.step},
+        )
+
+
+def parse_signature(value: dict[str, Any]) -> HeadSignature | None:
+    try:
+        return HeadSignature.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def decode_signature(signature: HeadSignature) -> bytes | None:
+    try:
+        return base64.b64decode(signature.signature, validate=True)
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "KEY_FILE",
+    "SIGNED_STATUSES",
+    "SIG_PREFIX",
+    "Ed25519Signer",
+    "FileSigner",
+    "HeadSignature",
+    "PublicKey",
+    "Signer",
+    "fingerprint",
+    "key_of_pem",
+    "make_signature",
+    "sign_head",
+    "sign_if_settled",
+    "verify_signature",
+]
