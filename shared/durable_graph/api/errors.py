@@ -95,11 +95,6 @@ class BodyTooLarge(ApiError):
     code = "body_too_large"
 
 
-class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
-
-
 class MalformedBody(ApiError):
     status = 400
     code = "malformed_body"

@@ -161,6 +161,12 @@ class _Ring:
             assert self._current is not None
             return self._current
 
+    def all(self) -> list[bytes]:
+        """Every key that verifies, the current one first."""
+        key_id, key = self.current()
+        with self._lock:
+            return [key] + [k for i, k in self._keys.items() if i != key_id]
+
     def key(self, key_id: str) -> bytes | None:
         with self._lock:
             age = time.monotonic() - self._at
@@ -239,6 +245,9 @@ class SsmParameterKeys:
     def key(self, key_id: str) -> bytes | None:
         return self._ring.key(key_id)
 
+    def all(self) -> list[bytes]:
+        return self._ring.all()
+
 
 class SecretsManagerSecrets:
     """The webhook secret from Secrets Manager: AWSCURRENT, plus AWSPREVIOUS while rotating."""
@@ -280,3 +289,13 @@ def _is_missing(exc: Exception) -> bool:
         "ValidationException",
         "InvalidParameterException",
     }
+
+
+class SsmParameterSecrets:
+    """The webhook secret from an SSM SecureString parameter: current and previous version."""
+
+    def __init__(self, client: SsmClient, name: str, *, ttl: float = 300.0) -> None:
+        self.keys = SsmParameterKeys(client, name, ttl=ttl)
+
+    def secrets(self) -> Sequence[str]:
+        return [key.decode("utf-8") for key in self.keys.all()]

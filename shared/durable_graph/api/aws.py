@@ -1,0 +1,110 @@
+"""The API on AWS: settings from the Lambda environment, secrets from Secrets Manager or SSM,
+IAM as the authenticator. Clients are passed in (built lazily by the function), so this module
+does not import boto3.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from durable_graph.api.auth import IamAuth
+from durable_graph.api.config import Api, ApiConfig
+from durable_graph.api.keys import (
+    KeyProvider,
+    SecretsManagerClient,
+    SecretsManagerKeys,
+    SecretsManagerSecrets,
+    SecretSource,
+    SsmClient,
+    SsmParameterKeys,
+    SsmParameterSecrets,
+)
+from durable_graph.backend import Backend
+from durable_graph.backends.aws import names
+from durable_graph.clock import Clock, SystemClock
+
+ENV_KEYS: dict[str, str] = {
+    "signing_key": names.ENV_SIGNING_KEY_PARAM,
+    "webhook_secret": names.ENV_WEBHOOK_SECRET_PARAM,
+    "public_base_url": names.ENV_PUBLIC_BASE_URL,
+    "graph": names.ENV_GRAPH,
+}
+
+
+class ApiSettings(BaseModel):
+    """Attributes:
+    signing_key: Secrets Manager secret ARN (or SSM parameter name) of the link signing key.
+    webhook_secret: the same, for the Standard Webhooks secret of `POST /threads`.
+    public_base_url: the stage URL approval links start with.
+    graph: the graph `POST /threads` starts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signing_key: str = Field(min_length=1)
+    webhook_secret: str = Field(min_length=1)
+    public_base_url: str = Field(pattern=r"^https?://")
+    graph: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
+        source = os.environ if environ is None else environ
+        raw = {field: source[key] for field, key in ENV_KEYS.items() if source.get(key)}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = [
+                f"{ENV_KEYS.get(str(e['loc'][0]), '?') if e['loc'] else '?'}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            raise ValueError("invalid API environment: " + "; ".join(problems)) from None
+
+
+def _is_secret_arn(reference: str) -> bool:
+    return reference.startswith("arn:") and ":secretsmanager:" in reference
+
+
+def key_provider(
+    reference: str, *, secretsmanager: SecretsManagerClient, ssm: SsmClient
+) -> KeyProvider:
+    if _is_secret_arn(reference):
+        return SecretsManagerKeys(secretsmanager, reference)
+    return SsmParameterKeys(ssm, reference)
+
+
+def secret_source(
+    reference: str, *, secretsmanager: SecretsManagerClient, ssm: SsmClient
+) -> SecretSource:
+    if _is_secret_arn(reference):
+        return SecretsManagerSecrets(secretsmanager, reference)
+    return SsmParameterSecrets(ssm, reference)
+
+
+def aws_api(
+    settings: ApiSettings,
+    backend: Backend,
+    *,
+    secretsmanager: SecretsManagerClient,
+    ssm: SsmClient,
+    clock: Clock | None = None,
+) -> Api:
+    """The API over the AWS backend. Nothing is fetched until a request needs it.
+
+    The worker function calls this too, then `install_links()`, so the suspensions it commits
+    carry approval links (it needs read access to the signing key only).
+    """
+    config = ApiConfig(
+        backend=backend,
+        keys=key_provider(settings.signing_key, secretsmanager=secretsmanager, ssm=ssm),
+        webhook_secrets=secret_source(
+            settings.webhook_secret, secretsmanager=secretsmanager, ssm=ssm
+        ),
+        auth=IamAuth(),
+        public_base_url=settings.public_base_url,
+        graphs=(settings.graph,),
+        clock=clock or SystemClock(),
+    )
+    return Api(config)

@@ -1,0 +1,291 @@
+"""The API's OpenAPI 3.1 document, generated from the pydantic models so it cannot drift.
+
+`python -m durable_graph.api.openapi` rewrites `openapi.yaml` beside this file; a test checks
+the committed file equals what this module generates, validates it, and fuzzes the API from it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from durable_graph.api.models import (
+    DecisionRequest,
+    DecisionResponse,
+    ErrorResponse,
+    HistoryPage,
+    ResumeRequest,
+    StartThreadRequest,
+    StartThreadResponse,
+    StepView,
+    ThreadView,
+)
+from durable_graph.api.webhooks import TOLERANCE_SECONDS
+
+PATH = Path(__file__).with_name("openapi.yaml")
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
+
+_REQUESTS: list[type[BaseModel]] = [StartThreadRequest, ResumeRequest, DecisionRequest]
+_RESPONSES: list[type[BaseModel]] = [
+    StartThreadResponse,
+    ThreadView,
+    HistoryPage,
+    StepView,
+    DecisionResponse,
+    ErrorResponse,
+]
+
+ERRORS = {
+    400: "invalid or malformed request (nothing stored changed)",
+    401: "missing or bad credentials or webhook signature",
+    404: "no such thread or step; for approval links: not valid (one answer for every cause)",
+    409: "conflict: the thread moved on, is not suspended, or was already decided",
+    410: "the approval link expired or the thread moved on",
+    413: "body larger than the limit (256 KB by default)",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(model)}}}
+
+
+def _errors(*codes: int, html: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for code in codes:
+        content: dict[str, Any] = {JSON: {"schema": _ref(ErrorResponse)}}
+        if html:
+            content[HTML] = {"schema": {"type": "string"}}
+        out[str(code)] = {"description": ERRORS[code], "content": content}
+    return out
+
+
+def _path_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+THREAD_ID = _path_param("thread_id", "the thread id", minLength=1, maxLength=200)
+TOKEN = _path_param("token", "the approval token from the link", minLength=1, maxLength=2048)
+AUTHENTICATED: list[dict[str, list[str]]] = [{"apiKey": []}, {"sigv4": []}]
+
+
+def _webhook_headers() -> list[dict[str, Any]]:
+    described = {
+        "webhook-id": "unique id of this delivery; a repeated id starts nothing new",
+        "webhook-timestamp": f"Unix seconds; refused beyond ±{TOLERANCE_SECONDS} s",
+        "webhook-signature": (
+            "`v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`; several may be space-separated"
+        ),
+    }
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": True,
+            "description": text,
+            "schema": {"type": "string"},
+        }
+        for name, text in described.items()
+    ]
+
+
+def paths() -> dict[str, Any]:
+    return {
+        "/threads": {
+            "post": {
+                "operationId": "startThread",
+                "summary": "Start a run (a signed Standard Webhook); idempotent per webhook id",
+                "description": (
+                    "The signature is checked over the raw body before the body is parsed. "
+                    "The same webhook id returns the same thread and never starts a second run."
+                ),
+                "parameters": _webhook_headers(),
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref(StartThreadRequest)}},
+                },
+                "responses": {
+                    "201": _json(StartThreadResponse, "the run was started"),
+                    "200": _json(StartThreadResponse, "this webhook id was already processed"),
+                    **_errors(400, 401, 409, 413),
+                },
+            }
+        },
+        "/threads/{thread_id}": {
+            "get": {
+                "operationId": "getThread",
+                "summary": "Status and current values of a thread",
+                "security": AUTHENTICATED,
+                "parameters": [THREAD_ID],
+                "responses": {"200": _json(ThreadView, "the thread's head"), **_errors(401, 404)},
+            }
+        },
+        "/threads/{thread_id}/history": {
+            "get": {
+                "operationId": "getHistory",
+                "summary": "Every step of a thread, newest first, paged",
+                "security": AUTHENTICATED,
+                "parameters": [
+                    THREAD_ID,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "required": False,
+                        "description": "only steps before this one (a page's next_before)",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    "200": _json(HistoryPage, "a page of steps"),
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
+        "/threads/{thread_id}/steps/{step}": {
+            "get": {
+                "operationId": "getStep",
+                "summary": "Any past state of a thread (time travel)",
+                "security": AUTHENTICATED,
+                "parameters": [
+                    THREAD_ID,
+                    {
+                        "name": "step",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
+                    },
+                ],
+                "responses": {"200": _json(StepView, "the checkpoint"), **_errors(400, 401, 404)},
+            }
+        },
+        "/threads/{thread_id}/resume": {
+            "post": {
+                "operationId": "resumeThread",
+                "summary": "Inject a decision as a node (update_state), from the step you saw",
+                "security": AUTHENTICATED,
+                "parameters": [THREAD_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref(ResumeRequest)}},
+                },
+                "responses": {
+                    "200": _json(ThreadView, "the decision is committed; the thread continues"),
+                    **_errors(400, 401, 404, 409, 413),
+                },
+            }
+        },
+        "/approvals/{token}": {
+            "get": {
+                "operationId": "approvalPage",
+                "summary": "The approval page: what is being approved, Approve / Reject",
+                "description": "Changes nothing (mail scanners prefetch links).",
+                "parameters": [TOKEN],
+                "responses": {
+                    "200": {
+                        "description": "the page",
+                        "content": {HTML: {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404, 410, html=True),
+                },
+            },
+            "post": {
+                "operationId": "decide",
+                "summary": "Decide, once: the same link again returns the recorded outcome",
+                "parameters": [TOKEN],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {"schema": _ref(DecisionRequest)},
+                        FORM: {"schema": _ref(DecisionRequest)},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "decided (or the recorded decision of this link)",
+                        "content": {
+                            JSON: {"schema": _ref(DecisionResponse)},
+                            HTML: {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(400, 404, 409, 410, 413, html=True),
+                },
+            },
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in _REQUESTS]
+    models += [(m, "serialization") for m in _RESPONSES]
+    _, schemas = models_json_schema(models, ref_template=REF)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "durable-graph API",
+            "version": "1",
+            "description": (
+                "Start runs from signed webhooks, read and resume threads, and decide approvals "
+                "through signed, single-use links. Served by the `api` Lambda behind API "
+                "Gateway, or locally by `durable-graph serve`. Errors are "
+                '`{"error": {"code", "message", "field"?}}`.'
+            ),
+        },
+        "paths": paths(),
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "locally: the key in $DURABLE_GRAPH_HOME/keys/api-key",
+                },
+                "sigv4": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "on AWS: IAM (SigV4) through API Gateway",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
+                },
+            },
+        },
+    }
+
+
+def render() -> str:
+    import yaml  # type: ignore[import-untyped]
+
+    text: str = yaml.safe_dump(document(), sort_keys=False, width=100, allow_unicode=True)
+    return "# Generated by `python -m durable_graph.api.openapi`; do not edit by hand.\n" + text
+
+
+def main() -> int:
+    PATH.write_text(render(), encoding="utf-8")
+    print(f"wrote {PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
