@@ -15,6 +15,11 @@ STATUS_INDEX: Final = "by_status"  # GSI over thread records: which threads are 
 STATUS_INDEX_PK: Final = "gsi1pk"  # "status#<status>"
 STATUS_INDEX_SK: Final = "gsi1sk"  # ISO timestamp of the last status change
 TTL_ATTRIBUTE: Final = "expires_at"
+BODY_ATTRIBUTE: Final = "body"  # the record as compact JSON (checkpoint, thread record, CAS value)
+VERSION_ATTRIBUTE: Final = "version"  # CAS counter of thread records (revision) and CAS records
+CHECKPOINT_PREFIX: Final = "cp#"
+THREAD_SORT_KEY: Final = "thread"
+RECORD_PREFIX: Final = "rec#"
 
 # --- Environment keys read by the Lambda settings model. ---
 ENV_TABLE: Final = "DURABLE_GRAPH_TABLE"
@@ -25,6 +30,7 @@ ENV_TOPIC_ARN: Final = "DURABLE_GRAPH_TOPIC_ARN"
 ENV_GRAPH: Final = "DURABLE_GRAPH_GRAPH"  # import path, e.g. "examples.email_approval:graph"
 ENV_OFFLOAD_BYTES: Final = "DURABLE_GRAPH_OFFLOAD_BYTES"
 ENV_STALE_SECONDS: Final = "DURABLE_GRAPH_STALE_SECONDS"
+ENV_MAX_RECEIVES: Final = "DURABLE_GRAPH_MAX_RECEIVES"  # = the queue's redrive maxReceiveCount
 ENV_SIGNING_KEY_PARAM: Final = "DURABLE_GRAPH_SIGNING_KEY_PARAM"  # SSM parameter holding HMAC key
 ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
 ENV_PUBLIC_BASE_URL: Final = "DURABLE_GRAPH_PUBLIC_BASE_URL"

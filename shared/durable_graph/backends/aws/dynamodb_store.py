@@ -1,0 +1,337 @@
+"""CheckpointStore on one DynamoDB table (keys and index names from `names.py`).
+
+Item layout (partition key `pk = "thread#<thread_id>"`):
+
+    sk = "cp#<step, 12 digits>"   one immutable checkpoint; `body` = the record as compact JSON
+    sk = "thread"                 the thread head record; `version` = its revision; the
+                                  `gsi1pk`/`gsi1sk` attributes put it in the status index
+    sk = "rec#<key>"              a small CAS record (pending task writes, side effects, tokens)
+
+A plain step is ONE conditional PutItem of the new checkpoint item: no transaction, no
+read-modify-write of a head item (the head is found with a reverse Query, Limit 1). The thread
+item is written only when a thread's status changes. Every read is strongly consistent, so a
+worker that lost a race always sees the winner. Items stay below DynamoDB's 400 KB limit by
+construction: `Backend.check_record_size` refuses a checkpoint over `max_record_bytes` (350 KB)
+before anything is written, after heavy values went to S3.
+
+A lost condition comes back with the stored item (`ReturnValuesOnConditionCheckFailure=ALL_OLD`),
+so `StepConflict` / `RecordConflict` carry the winner without a second read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from durable_graph.backends.aws import names
+from durable_graph.backends.aws.errors import error_code, translate
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
+from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
+
+log = logging.getLogger("durable_graph.aws.dynamodb")
+
+STATUSES = ("running", "suspended", "completed", "failed")
+STEP_DIGITS = 12
+
+Item = Mapping[str, "AttributeValueTypeDef"]
+
+
+def partition(thread_id: str) -> str:
+    return f"thread#{thread_id}"
+
+
+def checkpoint_key(step: int) -> str:
+    """Zero-padded so the sort key orders steps numerically."""
+    return f"{names.CHECKPOINT_PREFIX}{step:0{STEP_DIGITS}d}"
+
+
+class DynamoDBCheckpointStore:
+    """Implements `durable_graph.ports.CheckpointStore`.
+
+    Args:
+        client: a boto3 DynamoDB client (built by the caller: no client at import time).
+        table_name: the table built from `infra.table_definition.TABLE`.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.table = table_name
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        item: dict[str, AttributeValueTypeDef] = {
+            names.PARTITION_KEY: {"S": partition(checkpoint.thread_id)},
+            names.SORT_KEY: {"S": checkpoint_key(checkpoint.step)},
+            names.BODY_ATTRIBUTE: {"S": compact_json(checkpoint.model_dump(mode="json"))},
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                # The commit point of a step: write (thread, step) only if no item has that
+                # key yet. `pk` exists on every item, so "no pk" means "no such item": a second
+                # writer of the same step (a redelivery, a zombie, a racing resume) loses here.
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": names.PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "PutItem checkpoint") from exc
+            old = _old_item(exc)
+            existing = (
+                self._checkpoint_from(checkpoint.thread_id, checkpoint.step, old)
+                if old
+                else self.get_checkpoint(checkpoint.thread_id, checkpoint.step)
+            )
+            raise StepConflict(checkpoint.thread_id, checkpoint.step, existing) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "PutItem checkpoint") from exc
+
+    def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
+        item = self._get(thread_id, checkpoint_key(step), "GetItem checkpoint")
+        return self._checkpoint_from(thread_id, step, item) if item else None
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        for checkpoint in self._query_checkpoints(thread_id, newest_first=True, limit=1):
+            return checkpoint
+        return None
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool = True,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        return list(
+            self._query_checkpoints(
+                thread_id, newest_first=newest_first, before_step=before_step, limit=limit
+            )
+        )
+
+    def _query_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Checkpoint]:
+        values: dict[str, AttributeValueTypeDef] = {":pk": {"S": partition(thread_id)}}
+        if before_step is None:
+            condition = "#pk = :pk AND begins_with(#sk, :prefix)"
+            values[":prefix"] = {"S": names.CHECKPOINT_PREFIX}
+        else:
+            if before_step <= 0:
+                return
+            condition = "#pk = :pk AND #sk BETWEEN :low AND :high"
+            values[":low"] = {"S": checkpoint_key(0)}
+            values[":high"] = {"S": checkpoint_key(before_step - 1)}
+        request: QueryInputTypeDef = {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#pk": names.PARTITION_KEY, "#sk": names.SORT_KEY},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": True,
+        }
+        remaining = limit
+        while remaining is None or remaining > 0:
+            if remaining is not None:
+                request["Limit"] = remaining
+            page = self._call("Query checkpoints", self.client.query, request)
+            for item in page.get("Items", []):
+                step = int(item[names.SORT_KEY]["S"][len(names.CHECKPOINT_PREFIX) :])
+                yield self._checkpoint_from(thread_id, step, item)
+                if remaining is not None:
+                    remaining -= 1
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    @staticmethod
+    def _checkpoint_from(thread_id: str, step: int, item: Item) -> Checkpoint:
+        try:
+            return Checkpoint.model_validate_json(item[names.BODY_ATTRIBUTE]["S"])
+        except (KeyError, ValidationError) as exc:
+            reason = (
+                str(exc.errors()[0]["msg"])
+                if isinstance(exc, ValidationError)
+                else f"missing attribute {exc}"
+            )
+            raise CorruptRecord(thread_id, step, reason) from exc
+
+    # ------------------------------------------------------------------ thread records
+
+    def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        item = self._get(thread_id, names.THREAD_SORT_KEY, "GetItem thread")
+        return _thread_from(item) if item else None
+
+    def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        stored = record.model_copy(update={"revision": (expected_revision or 0) + 1})
+        item: dict[str, AttributeValueTypeDef] = {
+            names.PARTITION_KEY: {"S": partition(record.thread_id)},
+            names.SORT_KEY: {"S": names.THREAD_SORT_KEY},
+            names.BODY_ATTRIBUTE: {"S": stored.model_dump_json()},
+            names.VERSION_ATTRIBUTE: {"N": str(stored.revision)},
+            names.STATUS_INDEX_PK: {"S": f"status#{stored.status}"},
+            names.STATUS_INDEX_SK: {"S": stored.updated_at},
+        }
+        try:
+            self._conditional_put(item, expected_revision, "PutItem thread")
+        except _Lost as lost:
+            current = _thread_from(lost.item) if lost.item else None
+            raise RecordConflict(f"thread#{record.thread_id}", current) from lost.__cause__
+        return stored
+
+    def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
+        """Oldest status change first. Without `status`, merges the four status partitions of
+        the index (a Query each) rather than scanning the table."""
+        found: list[ThreadRecord] = []
+        for wanted in [status] if status is not None else list(STATUSES):
+            request: QueryInputTypeDef = {
+                "TableName": self.table,
+                "IndexName": names.STATUS_INDEX,
+                "KeyConditionExpression": "#gpk = :status",
+                "ExpressionAttributeNames": {"#gpk": names.STATUS_INDEX_PK},
+                "ExpressionAttributeValues": {":status": {"S": f"status#{wanted}"}},
+                "ScanIndexForward": True,
+                "Limit": limit,
+            }
+            taken = 0
+            while taken < limit:
+                page = self._call("Query status index", self.client.query, request)
+                for item in page.get("Items", []):
+                    record = _thread_from(item)
+                    # The index is eventually consistent: skip an entry whose status moved on.
+                    if record.status == wanted:
+                        found.append(record)
+                        taken += 1
+                last = page.get("LastEvaluatedKey")
+                if not last:
+                    break
+                request["ExclusiveStartKey"] = last
+        found.sort(key=lambda r: r.updated_at)
+        return found[:limit]
+
+    # ------------------------------------------------------------------ CAS records
+
+    def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
+        item = self._get(thread_id, names.RECORD_PREFIX + key, "GetItem record")
+        return _record_from(key, item) if item else None
+
+    def put_record(
+        self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
+    ) -> VersionedRecord:
+        version = (expected_version or 0) + 1
+        item: dict[str, AttributeValueTypeDef] = {
+            names.PARTITION_KEY: {"S": partition(thread_id)},
+            names.SORT_KEY: {"S": names.RECORD_PREFIX + key},
+            names.BODY_ATTRIBUTE: {"S": compact_json(value)},
+            names.VERSION_ATTRIBUTE: {"N": str(version)},
+        }
+        try:
+            self._conditional_put(item, expected_version, "PutItem record")
+        except _Lost as lost:
+            current = _record_from(key, lost.item) if lost.item else None
+            raise RecordConflict(key, current) from lost.__cause__
+        return VersionedRecord(key=key, value=value, version=version)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _conditional_put(
+        self, item: dict[str, AttributeValueTypeDef], expected: int | None, action: str
+    ) -> None:
+        if expected is None:
+            # Create: only if no item has this key yet.
+            condition = "attribute_not_exists(#pk)"
+            names_: dict[str, str] = {"#pk": names.PARTITION_KEY}
+            values: dict[str, AttributeValueTypeDef] = {}
+        else:
+            # Compare-and-set: replace only the version the caller read; a writer that read an
+            # older version (or a record deleted meanwhile) loses and gets the current item.
+            condition = "#version = :expected"
+            names_ = {"#version": names.VERSION_ATTRIBUTE}
+            values = {":expected": {"N": str(expected)}}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": item,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names_,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self.client.put_item(**request)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, action) from exc
+            raise _Lost(_old_item(exc)) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, action) from exc
+
+    def _get(self, thread_id: str, sort_key: str, action: str) -> Item | None:
+        response = self._call(
+            action,
+            self.client.get_item,
+            {
+                "TableName": self.table,
+                "Key": {
+                    names.PARTITION_KEY: {"S": partition(thread_id)},
+                    names.SORT_KEY: {"S": sort_key},
+                },
+                "ConsistentRead": True,
+            },
+        )
+        item = response.get("Item")
+        return item if item else None
+
+    @staticmethod
+    def _call(action: str, method: Any, request: Mapping[str, Any]) -> Any:
+        try:
+            return method(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, action) from exc
+
+
+class _Lost(Exception):
+    """Internal: a conditional put lost; carries the stored item (or None)."""
+
+    def __init__(self, item: Item | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def _old_item(exc: ClientError) -> Item | None:
+    """The stored item a lost condition returned (`ReturnValuesOnConditionCheckFailure`)."""
+    item: Any = exc.response.get("Item")  # not in botocore's error shape, but sent by DynamoDB
+    return item if isinstance(item, Mapping) and item else None
+
+
+def _thread_from(item: Item) -> ThreadRecord:
+    record = ThreadRecord.model_validate_json(item[names.BODY_ATTRIBUTE]["S"])
+    revision = int(item[names.VERSION_ATTRIBUTE]["N"])
+    return record.model_copy(update={"revision": revision})
+
+
+def _record_from(key: str, item: Item) -> VersionedRecord:
+    return VersionedRecord(
+        key=key,
+        value=json.loads(item[names.BODY_ATTRIBUTE]["S"]),
+        version=int(item[names.VERSION_ATTRIBUTE]["N"]),
+    )

@@ -1,0 +1,142 @@
+"""Build the AWS backend and the graph runtime, lazily, once per process.
+
+No boto3 client exists at import time: `runtime()` builds everything on its first call (the
+Lambda cold start, when the settings are validated) and caches it for the warm invocations that
+follow; `reset()` drops the cache (tests that change the environment call it).
+
+Why values above 8 KB go to S3 (`AwsSettings.offload_bytes`, `Backend.offload_threshold`):
+DynamoDB on-demand bills a write per started 1 KB ($0.625 per million write units), so a value
+of n KB costs about n * $0.625 per million steps *every time a checkpoint carries it*. Moving it
+to S3 costs a PUT ($5 per million) when it changes plus a GET ($0.40 per million) when a worker
+reads it: a flat ≈ $5.40 per million. The two meet near 8-9 KB, so 8 KB is the default: below
+it, inlining is cheaper and saves two requests; above it, S3 is cheaper and keeps the item small
+(and far from the 400 KB item limit, and from the 64 KB SQS billing chunk of a message that
+carries the state). Raise it for states whose large values change at every step and are read
+rarely; lower it for large values that stay unchanged over many steps (each step re-writes an
+inline value, but reuses an offloaded one by digest).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from durable_graph.backend import Backend
+from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
+from durable_graph.backends.aws.s3_payloads import S3PayloadStore
+from durable_graph.backends.aws.settings import AwsSettings
+from durable_graph.backends.aws.sns_notifier import NullNotifier, SnsNotifier
+from durable_graph.backends.aws.sqs_queue import SqsTransitionQueue
+from durable_graph.clock import Clock
+from durable_graph.engine import Engine
+from durable_graph.loader import load_graph
+from durable_graph.ports import Notifier
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+    from durable_graph.runtime import CompiledGraph
+
+__all__ = [
+    "CLIENT_CONFIG",
+    "AwsClients",
+    "AwsRuntime",
+    "aws_backend",
+    "build_runtime",
+    "reset",
+    "runtime",
+]
+
+# Standard retry mode retries throttling and 5xx answers with backoff. A retried conditional
+# write whose first attempt had landed comes back as a lost condition carrying our own item:
+# the engine treats it like any duplicate (re-sends the successors), so retries stay safe.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=10,
+    tcp_keepalive=True,
+)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    dynamodb: DynamoDBClient
+    s3: S3Client
+    sqs: SQSClient
+    sns: SNSClient
+
+    @classmethod
+    def create(cls, session: boto3.Session | None = None) -> AwsClients:
+        """Clients from `session` (default: the environment's credentials, region and
+        `AWS_ENDPOINT_URL`, which points them at a local moto server in tests)."""
+        session = session or boto3.Session()
+        return cls(
+            dynamodb=session.client("dynamodb", config=CLIENT_CONFIG),
+            s3=session.client("s3", config=CLIENT_CONFIG),
+            sqs=session.client("sqs", config=CLIENT_CONFIG),
+            sns=session.client("sns", config=CLIENT_CONFIG),
+        )
+
+
+def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
+    """The four AWS adapters bundled as a `Backend` with the AWS size limits."""
+    payloads = S3PayloadStore(clients.s3, settings.bucket)
+    notifier: Notifier = (
+        SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()
+    )
+    return Backend(
+        checkpoints=DynamoDBCheckpointStore(clients.dynamodb, settings.table_name),
+        payloads=payloads,
+        queue=SqsTransitionQueue(clients.sqs, settings.queue_url, payloads=payloads),
+        notifier=notifier,
+        offload_threshold=settings.offload_bytes,
+        # DynamoDB items hold 400 KB; keep 50 KB for attribute names, keys and growth.
+        max_record_bytes=350 * 1024,
+    )
+
+
+@dataclass(frozen=True)
+class AwsRuntime:
+    """Everything a function needs: settings, clients, backend and the graph bound to it."""
+
+    settings: AwsSettings
+    clients: AwsClients
+    backend: Backend
+    graph: CompiledGraph
+
+    def engine(self) -> Engine:
+        return self.graph.engine()
+
+    def engine_for(self, name: str) -> Engine:
+        """The engine of graph `name`: this deployment's graph, or another importable one
+        (a thread started under another graph keeps running under it)."""
+        if name == self.graph.name:
+            return self.engine()
+        return load_graph(name).with_backend(self.backend, clock=self.graph.clock).engine()
+
+
+def build_runtime(
+    settings: AwsSettings, clients: AwsClients | None = None, *, clock: Clock | None = None
+) -> AwsRuntime:
+    clients = clients or AwsClients.create()
+    backend = aws_backend(settings, clients)
+    graph = load_graph(settings.graph).with_backend(backend, clock=clock)
+    return AwsRuntime(settings=settings, clients=clients, backend=backend, graph=graph)
+
+
+@functools.cache
+def runtime() -> AwsRuntime:
+    """The process-wide runtime, built from the environment on first use (cold start)."""
+    return build_runtime(AwsSettings.from_env())
+
+
+def reset() -> None:
+    """Forget the cached runtime (the next `runtime()` re-reads the environment)."""
+    runtime.cache_clear()

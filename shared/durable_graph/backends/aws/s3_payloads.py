@@ -1,0 +1,140 @@
+"""PayloadStore on S3: content-addressed objects `sha256/ab/<digest>`, written once.
+
+A put is one conditional PutObject (`If-None-Match: *`): a payload that is already there
+answers 412 PreconditionFailed, which means "already stored" (same key, so same bytes). No HEAD
+first, so a put costs one request whether or not the object existed. A get checks the digest, so
+bytes altered in the bucket are reported (`PayloadCorrupted`), never returned.
+
+A ref may also point at an object outside the content-addressed prefix — an uploaded document
+(`s3://uploads/in/report.json?versionId=...`) that an S3-triggered run starts from. It is read
+from where it is, pinned to its version, and digest-checked like any other payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from durable_graph.backends.aws import names
+from durable_graph.backends.aws.errors import error_code, translate
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.errors import PayloadCorrupted
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NoSuchVersion", "NotFound"})
+READ_CHUNK = 1024 * 1024
+
+
+def object_uri(bucket: str, key: str, version_id: str | None = None) -> str:
+    uri = f"s3://{bucket}/{quote(key, safe='/')}"
+    return f"{uri}?versionId={quote(version_id, safe='')}" if version_id else uri
+
+
+def parse_object_uri(uri: str) -> tuple[str, str, str | None] | None:
+    """(bucket, key, version) of an `s3://` uri, or None for any other uri."""
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc or len(parts.path) < 2:
+        return None
+    version = parse_qs(parts.query).get("versionId", [None])[0]
+    return parts.netloc, unquote(parts.path[1:]), version
+
+
+class S3PayloadStore:
+    """Implements `durable_graph.ports.PayloadStore`.
+
+    Args:
+        client: a boto3 S3 client.
+        bucket: the payload bucket.
+        prefix: where content-addressed objects live (`names.PAYLOAD_PREFIX`).
+    """
+
+    def __init__(self, client: S3Client, bucket: str, prefix: str = names.PAYLOAD_PREFIX) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def key_for(self, digest: str) -> str:
+        return f"{self.prefix}{digest[:2]}/{digest}"
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        raw = hashlib.sha256(data).digest()
+        digest = raw.hex()
+        key = self.key_for(digest)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                # S3 checks the bytes it received against this digest and refuses a mismatch.
+                ChecksumSHA256=base64.b64encode(raw).decode("ascii"),
+                # Write once: refuse to replace an existing object. Content addressing makes
+                # "exists" mean "holds these very bytes", so a 412 is success.
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "PreconditionFailed":
+                raise translate(exc, "PutObject payload") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "PutObject payload") from exc
+        return PayloadRef(
+            uri=object_uri(self.bucket, key),
+            sha256=digest,
+            size=len(data),
+            content_type=content_type,
+        )
+
+    def get(self, ref: PayloadRef) -> bytes:
+        located = parse_object_uri(ref.uri)
+        if located is None or located[1].startswith(self.prefix):
+            bucket, key, version = self.bucket, self.key_for(ref.sha256), None
+        else:
+            bucket, key, version = located
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version:
+            request["VersionId"] = version
+        try:
+            data = self.client.get_object(**request)["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                raise PayloadCorrupted(
+                    f"payload {ref.sha256} is missing from s3://{bucket}/{key}"
+                ) from exc
+            raise translate(exc, "GetObject payload") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "GetObject payload") from exc
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise PayloadCorrupted(
+                f"payload {ref.sha256} at s3://{bucket}/{key} does not match its digest"
+            )
+        return bytes(data)
+
+    def ref_for_object(
+        self, bucket: str, key: str, version_id: str | None, content_type: str | None = None
+    ) -> PayloadRef:
+        """A digest-pinned ref to an existing object (an upload), read once to hash it."""
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
+        try:
+            response = self.client.get_object(**request)
+            hasher = hashlib.sha256()
+            size = 0
+            body = response["Body"]
+            while chunk := body.read(READ_CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"GetObject s3://{bucket}/{key}") from exc
+        return PayloadRef(
+            uri=object_uri(bucket, key, version_id or response.get("VersionId")),
+            sha256=hasher.hexdigest(),
+            size=size,
+            content_type=content_type or response.get("ContentType") or "application/octet-stream",
+        )

@@ -1,0 +1,109 @@
+"""The Lambda functions' configuration: environment variables parsed into a frozen model.
+
+Parsed once, at cold start (the first call of `factory.runtime()`), so a missing or malformed
+variable fails the first invocation loudly with the variable's name, instead of a `KeyError`
+deep inside a node hours later. The environment keys come from `names.py`, which the CDK stack
+uses to set them.
+
+Example:
+    >>> from durable_graph.backends.aws.settings import AwsSettings
+    >>> settings = AwsSettings.from_env({
+    ...     "DURABLE_GRAPH_TABLE": "checkpoints",
+    ...     "DURABLE_GRAPH_BUCKET": "payloads",
+    ...     "DURABLE_GRAPH_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/t.fifo",
+    ...     "DURABLE_GRAPH_GRAPH": "examples.email_approval:graph",
+    ... })
+    >>> settings.offload_bytes
+    8192
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from durable_graph.backends.aws import names
+from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
+
+# field name → environment key; the single mapping both parsing and error messages use.
+ENV_KEYS: dict[str, str] = {
+    "table_name": names.ENV_TABLE,
+    "bucket": names.ENV_BUCKET,
+    "queue_url": names.ENV_QUEUE_URL,
+    "dlq_url": names.ENV_DLQ_URL,
+    "topic_arn": names.ENV_TOPIC_ARN,
+    "graph": names.ENV_GRAPH,
+    "offload_bytes": names.ENV_OFFLOAD_BYTES,
+    "stale_seconds": names.ENV_STALE_SECONDS,
+    "max_receives": names.ENV_MAX_RECEIVES,
+}
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a usable deployment; names the variable at fault."""
+
+
+class AwsSettings(BaseModel):
+    """Where the AWS backend's resources are and how the runtime behaves.
+
+    Attributes:
+        table_name: DynamoDB table of checkpoints, thread records and CAS records.
+        bucket: S3 bucket of content-addressed payloads.
+        queue_url: SQS FIFO queue of transitions.
+        dlq_url: its dead-letter queue (the sweeper reports what is parked there).
+        topic_arn: SNS topic for approval notifications (none: notifications are only logged).
+        graph: import path of the compiled graph the functions run.
+        offload_bytes: strings above this size go to S3 (see `factory.OFFLOAD_REASONING`).
+        stale_seconds: a running thread whose head has not moved for this long is re-driven.
+        max_receives: the queue's redrive `maxReceiveCount`; on the last receive a failing task
+            fails its thread with the reason before SQS parks the message in the DLQ.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table_name: str = Field(min_length=3, max_length=255)
+    bucket: str = Field(min_length=3, max_length=63)
+    queue_url: str
+    dlq_url: str | None = None
+    topic_arn: str | None = None
+    graph: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    offload_bytes: int = Field(default=DEFAULT_OFFLOAD_BYTES, ge=256, le=300 * 1024)
+    stale_seconds: int = Field(default=900, ge=1)
+    max_receives: int = Field(default=5, ge=1, le=1000)
+
+    @field_validator("queue_url", "dlq_url")
+    @classmethod
+    def _fifo_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be a queue URL (https://sqs.<region>.amazonaws.com/...)")
+        if not value.endswith(".fifo"):
+            raise ValueError("must name a FIFO queue (ending in .fifo)")
+        return value
+
+    @field_validator("topic_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:"):
+            raise ValueError("must be an SNS topic ARN (arn:aws:sns:...)")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
+        """Read the settings from `environ` (default: the process environment)."""
+        source = os.environ if environ is None else environ
+        raw = {field: source[key] for field, key in ENV_KEYS.items() if source.get(key)}
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "?"
+                key = ENV_KEYS.get(field, field)
+                problems.append(f"{key}: {error['msg']}")
+            raise SettingsError(
+                "invalid durable-graph environment: " + "; ".join(problems)
+            ) from None
