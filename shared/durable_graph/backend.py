@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
-from durable_graph.canonical import canonical_bytes
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
@@ -21,6 +23,10 @@ class Backend:
     notifier: Notifier
     offload_threshold: int = DEFAULT_OFFLOAD_BYTES
     max_record_bytes: int = 350 * 1024
+    # A unit of work around "commit the step, queue its successors, ack the message". Where the
+    # store and the queue share one database (embedded) this makes the three one transaction;
+    # elsewhere it is a no-op and the order alone keeps every crash point safe (DESIGN.md §3).
+    atomic: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
     # hosts the API; None leaves notifications without links. Called after the commit.
     approval_links: Callable[[Checkpoint], dict[str, str]] | None = None
@@ -29,7 +35,7 @@ class Backend:
 
     def check_record_size(self, checkpoint: Checkpoint) -> None:
         """Refuse, before anything is written, a record the store could not hold."""
-        size = len(canonical_bytes(checkpoint.model_dump(mode="json")))
+        size = len(checkpoint.model_dump_json())  # the stored form's size; no canonicalisation
         if size > self.max_record_bytes:
             raise PayloadTooLarge(
                 f"checkpoint {checkpoint.step} of {checkpoint.thread_id!r} is {size} bytes after "

@@ -43,6 +43,7 @@ class NodeContext:
     attempt: int
     resume_values: list[Any] = field(default_factory=list)
     replay_io: dict[str, Any] | None = None
+    recorded: dict[str, Any] = field(default_factory=dict)
     io: list[IoRecord] = field(default_factory=list)
     _interrupts_seen: int = 0
 
@@ -93,6 +94,8 @@ class NodeContext:
         key = self.step_key(name)
         clock = self.engine.clock
         worker = self.engine.worker_id
+        if kind == "record":
+            return self._recorded_call(name, fn, request)
         record = store.get_record(self.thread_id, key)
         while record is None or record.value.get("status") != "done":
             lease_until = iso(clock.now() + timedelta(seconds=EFFECT_LEASE_SECONDS))
@@ -128,19 +131,32 @@ class NodeContext:
             except RecordConflict as conflict:
                 record = conflict.current
         result = record.value["result"]
-        self.io.append(
-            IoRecord(
-                task_id=self.task_id,
-                name=name,
-                kind="record" if record.value.get("kind") == "record" else "step",
-                request_sha256=(
-                    digest(record.value["request"]) if "request" in record.value else None
-                ),
-                response_sha256=digest(result),
-                response=result,
-            )
-        )
+        self.io.append(_io_record(self.task_id, name, "step", None, result))
         return result
+
+    def _recorded_call(self, name: str, fn: Callable[[], Any], request: Any) -> Any:
+        """An external read (LLM completion, API GET): its answer is committed with the step
+        in the checkpoint's `io`, so it costs no extra write; retries of the node within this
+        run see the same answer, and `replay` feeds it back."""
+        if name in self.recorded:
+            result = self.recorded[name]
+        else:
+            result = fn()
+            check_json(result, f"{name}.result")
+            self.recorded[name] = result
+        self.io.append(_io_record(self.task_id, name, "record", request, result))
+        return result
+
+
+def _io_record(task_id: str, name: str, kind: str, request: Any, result: Any) -> IoRecord:
+    return IoRecord(
+        task_id=task_id,
+        name=name,
+        kind="record" if kind == "record" else "step",
+        request_sha256=digest(request) if request is not None else None,
+        response_sha256=digest(result),
+        response=result,
+    )
 
 
 def current_context() -> NodeContext:

@@ -14,12 +14,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from durable_graph.backend import Backend
-from durable_graph.canonical import canonical_bytes, check_json
+from durable_graph.canonical import check_json, compact_json
 from durable_graph.checkpoint import (
     Actor,
     Checkpoint,
@@ -176,11 +176,12 @@ class Engine:
             interrupt=interrupt,
             actor=actor or Actor(kind="system", id=self.worker_id),
         )
-        try:
-            self.backend.checkpoints.append_checkpoint(checkpoint)
-        except StepConflict as conflict:
-            raise ThreadExists(thread_id, "running") from conflict
-        self.after_commit(checkpoint, previous_status=None)
+        with self.backend.atomic():
+            try:
+                self.backend.checkpoints.append_checkpoint(checkpoint)
+            except StepConflict as conflict:
+                raise ThreadExists(thread_id, "running") from conflict
+            self.after_commit(checkpoint, previous_status=None)
         return checkpoint
 
     # ------------------------------------------------------------------ resuming
@@ -249,20 +250,33 @@ class Engine:
             resume=resume if as_node is None else {},
             actor=actor or Actor(kind="human", id="unknown"),
         )
-        try:
-            self.backend.checkpoints.append_checkpoint(checkpoint)
-        except StepConflict as conflict:
-            winner = conflict.existing
-            raise StaleHead(
-                thread_id, head.step, winner.step if isinstance(winner, Checkpoint) else head.step
-            ) from conflict
-        self.after_commit(checkpoint, previous_status=head.status)
+        with self.backend.atomic():
+            try:
+                self.backend.checkpoints.append_checkpoint(checkpoint)
+            except StepConflict as conflict:
+                winner = conflict.existing
+                raise StaleHead(
+                    thread_id,
+                    head.step,
+                    winner.step if isinstance(winner, Checkpoint) else head.step,
+                ) from conflict
+            self.after_commit(checkpoint, previous_status=head.status)
         return checkpoint
 
     # ------------------------------------------------------------------ executing
 
-    def execute(self, message: TransitionMessage, *, receive_count: int = 1) -> Outcome:
-        """Handle one transition message. Raises `PermanentTaskError` / `TransientError`."""
+    def execute(
+        self,
+        message: TransitionMessage,
+        *,
+        receive_count: int = 1,
+        finalize: Callable[[], None] | None = None,
+    ) -> Outcome:
+        """Handle one transition message. Raises `PermanentTaskError` / `TransientError`.
+
+        `finalize` (the acknowledgement) runs right after the commit and the successor sends,
+        inside the backend's unit of work; it is not called when nothing was committed.
+        """
         if message.graph.version != self.graph.version:
             raise PermanentTaskError(
                 f"message for graph version {message.graph.version}, worker runs "
@@ -332,6 +346,7 @@ class Engine:
         node = self.spec.nodes[task.node]
         attempt = 0
         started = time.perf_counter()
+        recorded: dict[str, Any] = {}  # answers of ctx.record, shared by every attempt
         while True:
             attempt += 1
             ctx = NodeContext(
@@ -342,6 +357,7 @@ class Engine:
                 node=task.node,
                 attempt=attempt,
                 resume_values=list(base.resume.get(task.id, [])),
+                recorded=recorded,
             )
             token = bind(ctx)
             try:
@@ -478,14 +494,27 @@ class Engine:
 
     # ------------------------------------------------------------------ committing
 
-    def commit(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> Outcome:
-        try:
-            self.backend.checkpoints.append_checkpoint(checkpoint)
-        except StepConflict as conflict:
-            winner = conflict.existing
-            if isinstance(winner, Checkpoint):
-                self.resend_if_head(winner)
-            return Outcome("duplicate", winner if isinstance(winner, Checkpoint) else None)
+    def commit(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        previous_status: Status | None,
+        finalize: Callable[[], None] | None = None,
+    ) -> Outcome:
+        """The commit point: one conditional append, then the idempotent follow-ups."""
+        with self.backend.atomic():
+            try:
+                self.backend.checkpoints.append_checkpoint(checkpoint)
+            except StepConflict as conflict:
+                winner = conflict.existing
+                if isinstance(winner, Checkpoint):
+                    self.resend_if_head(winner)
+                if finalize is not None:
+                    finalize()
+                return Outcome("duplicate", winner if isinstance(winner, Checkpoint) else None)
+            self.after_commit(checkpoint, previous_status=previous_status)
+            if finalize is not None:
+                finalize()
         log.info(
             "step committed",
             extra={
@@ -495,7 +524,6 @@ class Engine:
                 "nodes": checkpoint.nodes,
             },
         )
-        self.after_commit(checkpoint, previous_status=previous_status)
         return Outcome("committed", checkpoint)
 
     def after_commit(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> None:
@@ -536,7 +564,7 @@ class Engine:
         carried: dict[str, Any] | None = None
         if parallel == 1:
             body = {"values": checkpoint.values, "hash": checkpoint.hash}
-            if len(canonical_bytes(body)) <= CARRY_LIMIT_BYTES:
+            if len(compact_json(body)) <= CARRY_LIMIT_BYTES:
                 carried = body
         messages = []
         for task in checkpoint.next:

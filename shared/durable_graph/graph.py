@@ -68,8 +68,15 @@ class GraphSpec:
     branches: dict[str, list[ConditionalEdge]]
     interrupt_before: frozenset[str] = field(default_factory=frozenset)
     interrupt_after: frozenset[str] = field(default_factory=frozenset)
+    _version: str | None = field(default=None, repr=False, compare=False)
 
     def version(self) -> str:
+        """Computed once: the spec is frozen after compile(), and this runs on every step."""
+        if self._version is None:
+            self._version = self._compute_version()
+        return self._version
+
+    def _compute_version(self) -> str:
         shape = {
             "nodes": sorted(self.nodes),
             "edges": {k: sorted(v) for k, v in sorted(self.edges.items())},

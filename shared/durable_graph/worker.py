@@ -60,9 +60,18 @@ class Worker:
         message = delivery.message
         queue = self.backend.queue
         context = {"thread_id": message.thread_id, "step": message.step + 1}
+        acked = False
+
+        def acknowledge() -> None:
+            nonlocal acked
+            queue.ack(delivery)
+            acked = True
+
         try:
             engine = self.engine_for(message.graph.name)
-            outcome = engine.execute(message, receive_count=delivery.receive_count)
+            outcome = engine.execute(
+                message, receive_count=delivery.receive_count, finalize=acknowledge
+            )
         except (PermanentTaskError, UserError) as exc:
             log.error("permanent failure: %s", exc, extra=context)
             self._fail(message.graph.name, message.thread_id, str(exc), message.task.node)
@@ -87,7 +96,8 @@ class Worker:
                 self.stats.retried += 1
                 queue.release(delivery, delay=min(2.0**delivery.receive_count, 30.0))
             return None
-        queue.ack(delivery)
+        if not acked:
+            queue.ack(delivery)
         if outcome.kind == "committed":
             self.stats.committed += 1
         elif outcome.kind == "duplicate":

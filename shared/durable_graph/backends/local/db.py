@@ -64,6 +64,7 @@ class Database:
             str(path), timeout=30.0, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()
+        self._depth = 0
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
@@ -79,7 +80,15 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: take the write lock up front so check-then-write is atomic."""
         with self._lock:
+            if self._depth:  # nested: part of the enclosing transaction (a unit of work)
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
             self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._conn
             except BaseException:
@@ -87,6 +96,8 @@ class Database:
                 raise
             else:
                 self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     def close(self) -> None:
         with self._lock:

@@ -39,6 +39,12 @@ class SqliteQueue:
     ) -> list[Delivery]:
         now = self.clock.now().timestamp()
         out: list[Delivery] = []
+        with self.db.read() as conn:  # cheap look before taking the write lock
+            if (
+                conn.execute("SELECT 1 FROM queue WHERE visible_at <= ? LIMIT 1", (now,)).fetchone()
+                is None
+            ):
+                return out
         with self.db.write() as conn:
             sql = (
                 "SELECT id, body, receive_count, group_id FROM queue q WHERE visible_at <= ? "
