@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "durable_graph.cli.run_commands",
     "durable_graph.cli.read_commands",
     "durable_graph.cli.serve_commands",
+    "durable_graph.cli.audit_commands",
 ]
 
 

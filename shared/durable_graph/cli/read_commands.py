@@ -1,14 +1,12 @@
-"""Commands that only read: status, history, show, verify."""
+"""Commands that only read: status, history, show."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from durable_graph.cli.common import backend, graph_of, print_status, status_document
+from durable_graph.cli.common import graph_of, print_status, status_document
 from durable_graph.cli.output import emit_json, table
-from durable_graph.errors import CorruptRecord, ThreadNotFound
-from durable_graph.verification import verify_thread
 
 
 def register(sub: Any) -> None:
@@ -31,11 +29,7 @@ def register(sub: Any) -> None:
     show.add_argument("--step", type=int, required=True)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_show)
-
-    verify = sub.add_parser("verify", help="check a thread's hash chain and payload digests")
-    verify.add_argument("thread_id")
-    verify.add_argument("--json", action="store_true")
-    verify.set_defaults(handler=cmd_verify)
+    # `verify` lives in audit_commands.py with the other ledger commands.
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -58,6 +52,7 @@ def history_row(snapshot: Any) -> dict[str, Any]:
         "actor": checkpoint.actor.model_dump(),
         "hash": checkpoint.hash,
         "prev_hash": checkpoint.prev_hash,
+        "parent": checkpoint.parent.model_dump() if checkpoint.parent else None,
         "created_at": checkpoint.created_at,
     }
 
@@ -71,6 +66,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
     else:
+        record = app.backend.checkpoints.get_thread(args.thread_id)
+        if record is not None and record.origin is not None:
+            origin = record.origin
+            print(f"forked from {origin.thread_id} step {origin.step} (hash {origin.hash[:12]})")
         print(
             table(
                 ["step", "source", "node", "status", "actor", "hash", "created_at"],
@@ -118,26 +117,3 @@ def cmd_show(args: argparse.Namespace) -> int:
         for key, value in snapshot.values.items():
             print(f"  {key}: {value!r}")
     return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    store = backend()
-    try:
-        exists = store.checkpoints.head_checkpoint(args.thread_id) is not None
-    except CorruptRecord:
-        exists = True  # unreadable head: the verifier names it
-    if not exists:
-        raise ThreadNotFound(args.thread_id)
-    report = verify_thread(store, args.thread_id)
-    if args.json:
-        emit_json(report.as_json())
-    elif report.ok:
-        print(
-            f"ok: {report.checked} checkpoints of {args.thread_id} verified "
-            "(hashes, links, payload digests)"
-        )
-    else:
-        print(f"FAILED: {report.reason}")
-        for problem in report.problems[1:]:
-            print(f"  also: step {problem['step']}: {problem['check']}: {problem['reason']}")
-    return 0 if report.ok else 1

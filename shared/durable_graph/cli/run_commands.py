@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from durable_graph.checkpoint import Actor
+from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import (
     backend,
     engine_for,
@@ -42,7 +43,9 @@ def register(sub: Any) -> None:
     resume.add_argument("--as-node", help="write the values as if this node had run")
     resume.add_argument("--resume-value", help="JSON value returned by interrupt() in the node")
     resume.add_argument("--expected-step", type=int, help="refuse if the head moved past this")
-    resume.add_argument("--actor", default="cli", help="who decides (recorded in the ledger)")
+    resume.add_argument(
+        "--actor", help="who decides (recorded in the ledger); default: your login name"
+    )
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--detach", action="store_true", help="only commit the decision")
     resume.set_defaults(handler=cmd_resume)
@@ -84,7 +87,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         as_node=args.as_node,
         resume_value=resume_value if args.resume_value is not None else UNSET,
         expected_step=args.expected_step,
-        actor=Actor(kind="human", id=args.actor),
+        actor=Actor(kind="human", id=args.actor or default_actor()),
         run=not args.detach,
         on_outcome=progress_printer(not args.json),
     )

@@ -1,0 +1,153 @@
+"""Audit bundles: one self-contained JSON file per thread that verifies on another machine.
+
+A bundle holds every record (full logical checkpoints, exactly as hashed), every payload they
+refer to (base64), every head signature, the public key(s) that made them, and for a fork the
+origin record it links to. `verify_bundle` checks it with the same ledger code as `verify`,
+with no access to any store. Which key to trust is the verifier's decision: by default the
+bundle's own key is used and its fingerprint reported (compare it with the one you published);
+`trusted=` pins a key, and a bundle signed by another key then fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.clock import SystemClock, iso
+from durable_graph.errors import InvalidInput, PayloadCorrupted
+from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
+from durable_graph.payloads import collect_refs
+from durable_graph.signing import PublicKey
+from durable_graph.verification import gather
+
+FORMAT = "durable-graph-audit-bundle/1"
+
+
+class Bundle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = FORMAT
+    thread_id: str
+    exported_at: str
+    records: list[dict[str, Any]]
+    payloads: dict[str, str] = Field(default_factory=dict)
+    signatures: list[dict[str, Any]] = Field(default_factory=list)
+    public_keys: list[PublicKey] = Field(default_factory=list)
+    origin: dict[str, Any] | None = None
+    thread: dict[str, Any] | None = None
+
+
+class BundlePayloads:
+    """A read-only `PayloadStore` over a bundle's payloads, digest-checked like any store."""
+
+    def __init__(self, blobs: dict[str, str]) -> None:
+        self._blobs = blobs
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        raise InvalidInput("an audit bundle is read-only")
+
+    def get(self, ref: PayloadRef) -> bytes:
+        encoded = self._blobs.get(ref.sha256)
+        if encoded is None:
+            raise PayloadCorrupted(f"payload {ref.sha256} is missing from the bundle")
+        data = base64.b64decode(encoded)
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise PayloadCorrupted(f"payload {ref.sha256} does not match its digest")
+        return data
+
+
+def build_bundle(backend: Backend, thread_id: str) -> Bundle:
+    evidence = gather(backend, thread_id)
+    if evidence.corrupt is not None:
+        raise InvalidInput(f"cannot export {thread_id!r}: {evidence.corrupt}")
+    payloads: dict[str, str] = {}
+    for record in evidence.records:
+        refs = collect_refs(record.values)
+        for io in record.io:
+            collect_refs(io.response, refs)
+        for digest_hex, ref in refs.items():
+            if digest_hex not in payloads:
+                try:
+                    data = backend.payloads.get(ref)
+                except PayloadCorrupted:
+                    continue  # exported as missing: the bundle then fails `payload`, as the store
+                payloads[digest_hex] = base64.b64encode(data).decode("ascii")
+    thread = backend.checkpoints.get_thread(thread_id)
+    return Bundle(
+        thread_id=thread_id,
+        exported_at=iso(SystemClock().now()),
+        records=[r.model_dump(mode="json") for r in evidence.records],
+        payloads=payloads,
+        signatures=evidence.signatures,
+        public_keys=[backend.signer.public_key()] if backend.signer is not None else [],
+        origin=evidence.origin.model_dump(mode="json") if evidence.origin else None,
+        thread=thread.model_dump(mode="json") if thread else None,
+    )
+
+
+def export_bundle(backend: Backend, thread_id: str, out: Path) -> Bundle:
+    bundle = build_bundle(backend, thread_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(bundle.model_dump_json(indent=1), encoding="utf-8")
+    return bundle
+
+
+def load_bundle(path: Path) -> Bundle:
+    try:
+        return Bundle.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise InvalidInput(f"no bundle at {path}", field="bundle") from None
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path} is not an audit bundle: {exc}", field="bundle") from None
+
+
+def verify_bundle(bundle: Bundle, *, trusted: list[PublicKey] | None = None) -> VerifyReport:
+    """Verify a bundle offline. `trusted`: keys to accept; default the bundle's own keys."""
+    records: list[Checkpoint] = []
+    problems: list[dict[str, object]] = []
+    for index, raw in enumerate(bundle.records):
+        try:
+            records.append(Checkpoint.model_validate(raw))
+        except ValidationError as exc:
+            step = raw.get("step", index) if isinstance(raw, dict) else index
+            problems.append({"step": step, "check": "parse", "reason": str(exc.errors()[0])})
+            break
+    origin = Checkpoint.model_validate(bundle.origin) if bundle.origin else None
+    keys = trusted if trusted is not None else bundle.public_keys
+    expected = bundle.thread.get("head_step") if bundle.thread else None
+    report = verify_chain(
+        bundle.thread_id,
+        records,
+        BundlePayloads(bundle.payloads),
+        LedgerEvidence(
+            signatures=bundle.signatures,
+            trusted_keys={k.key_id: k for k in keys},
+            origin=origin,
+            expected_head=expected if isinstance(expected, int) and not problems else None,
+            complete=not problems,
+        ),
+    )
+    if trusted is None:
+        report.notes.append(
+            "signatures checked against the bundle's own key(s) "
+            f"{', '.join(k.key_id for k in bundle.public_keys) or '(none)'}: compare the "
+            "fingerprint with your published ledger key, or pass --trusted-key"
+        )
+    if problems:
+        report.problems = sorted([*problems, *report.problems], key=lambda p: int(str(p["step"])))
+        first = report.problems[0]
+        report.ok = False
+        report.first_bad_step = int(str(first["step"]))
+        report.check = str(first["check"])
+        report.reason = f"step {first['step']}: {first['check']}: {first['reason']}"
+    return report
+
+
+__all__ = ["FORMAT", "Bundle", "build_bundle", "export_bundle", "load_bundle", "verify_bundle"]
