@@ -1,0 +1,30 @@
+"""The `sweeper` Lambda (scheduled): re-drive stalled threads, report the DLQ.
+
+All logic is in `durable_graph.backends.aws.sweeper`; this reports its numbers as metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from durable_graph.backends.aws.factory import runtime
+from durable_graph.backends.aws.sweeper import sweep
+
+logger = Logger(service="durable-graph-sweeper")
+tracer = Tracer(service="durable-graph-sweeper")
+metrics = Metrics(namespace="DurableGraph", service="sweeper")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = sweep(runtime())
+    metrics.add_metric(name="threads_resent", unit=MetricUnit.Count, value=len(report.resent))
+    metrics.add_metric(name="dlq_depth", unit=MetricUnit.Count, value=report.dlq_depth or 0)
+    if report.dlq_threads:
+        logger.error("threads with messages in the DLQ", extra={"threads": report.dlq_threads})
+    return report.as_json()

@@ -1,0 +1,92 @@
+"""Re-drive stalled threads and report what sits in the DLQ (the `sweeper` function's logic).
+
+A thread can stall without any error: a worker committed step k and died before sending its
+successors, and the redelivery that would repair it never came (the message was deleted, or
+expired). The thread record says `running`, and the head has not moved for `stale_seconds`.
+The sweeper re-sends the head's pending tasks (`Engine.messages_for`); that is always safe,
+because a task whose step is already committed is a duplicate the worker recognises.
+
+Cost: one index Query for the running threads (oldest status change first) plus one Query per
+running thread whose record is older than the cutoff. The thread record is only rewritten on a
+status change, so "record older than the cutoff" is the cheap pre-filter and the head's
+`created_at` the real test. Keep `stale_seconds` above SQS's five-minute deduplication window,
+or a re-send may be dropped as a duplicate of the original message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from durable_graph.backends.aws.factory import AwsRuntime
+from durable_graph.backends.aws.sqs_queue import peek_thread_ids, queue_depth
+from durable_graph.clock import parse_iso
+from durable_graph.errors import DurableGraphError
+from durable_graph.threads import sync_thread
+
+log = logging.getLogger("durable_graph.aws.sweeper")
+
+
+@dataclass
+class SweepReport:
+    checked: int = 0
+    resent: dict[str, int] = field(default_factory=dict)  # thread id → messages re-sent
+    resynced: list[str] = field(default_factory=list)  # thread records that lagged their head
+    dlq_depth: int | None = None
+    dlq_threads: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "resent": self.resent,
+            "resynced": self.resynced,
+            "dlq_depth": self.dlq_depth,
+            "dlq_threads": self.dlq_threads,
+        }
+
+
+def sweep(
+    rt: AwsRuntime,
+    *,
+    now: datetime | None = None,
+    stale_seconds: int | None = None,
+    limit: int = 1000,
+) -> SweepReport:
+    """One pass: re-send the pending tasks of every stalled running thread; read the DLQ."""
+    clock = rt.graph.clock
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=stale_seconds or rt.settings.stale_seconds)
+    store = rt.backend.checkpoints
+    report = SweepReport()
+    for record in store.list_threads(status="running", limit=limit):
+        if parse_iso(record.updated_at) > cutoff:
+            continue
+        report.checked += 1
+        try:
+            head = store.head_checkpoint(record.thread_id)
+            if head is None:
+                continue
+            if head.status != "running":
+                sync_thread(store, head, clock)
+                report.resynced.append(record.thread_id)
+                continue
+            if parse_iso(head.created_at) > cutoff:
+                continue
+            messages = rt.engine_for(head.graph.name).messages_for(head)
+            rt.backend.queue.send(messages)
+        except DurableGraphError:
+            log.exception("could not sweep thread %r", record.thread_id)
+            continue
+        report.resent[record.thread_id] = len(messages)
+        log.warning(
+            "re-sent %d stalled task(s) of step %d",
+            len(messages),
+            head.step,
+            extra={"thread_id": record.thread_id},
+        )
+    if rt.settings.dlq_url:
+        report.dlq_depth = queue_depth(rt.clients.sqs, rt.settings.dlq_url)
+        if report.dlq_depth:
+            report.dlq_threads = peek_thread_ids(rt.clients.sqs, rt.settings.dlq_url)
+    return report

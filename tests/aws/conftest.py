@@ -1,0 +1,99 @@
+"""Fixtures for the AWS runtime on moto: resources, the functions' environment, pollers.
+
+`aws` gives a fresh in-process moto account per test, with the table, buckets, queues and topic
+created through the real APIs, the environment the CDK stack would give the functions set (and
+restored afterwards), and the cached runtime of the functions reset around the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from durable_graph.backends.aws import factory, lambda_worker
+from durable_graph.backends.aws.factory import AwsClients, AwsRuntime
+from durable_graph.backends.aws.local_poller import EventSourcePoller
+from durable_graph.checkpoint import Checkpoint
+from moto import mock_aws
+
+from tests.aws.resources import REGION, Resources, clients, create_resources, published
+
+
+@dataclass
+class AwsWorld:
+    clients: AwsClients
+    resources: Resources
+    outbox: Path
+
+    @property
+    def rt(self) -> AwsRuntime:
+        """The runtime the functions use (built from the environment, like at cold start)."""
+        return lambda_worker.worker().rt
+
+    def poller(self, **kwargs: Any) -> EventSourcePoller:
+        from functions.worker.handler import handler
+
+        return EventSourcePoller(
+            self.clients.sqs, self.resources.settings.queue_url, handler, **kwargs
+        )
+
+    def drain(self, **kwargs: Any) -> EventSourcePoller:
+        poller = self.poller(**kwargs)
+        poller.drain()
+        return poller
+
+    def head(self, thread_id: str) -> Checkpoint:
+        head = self.rt.backend.checkpoints.head_checkpoint(thread_id)
+        assert head is not None, f"no thread {thread_id}"
+        return head
+
+    def chain(self, thread_id: str) -> list[Checkpoint]:
+        return self.rt.backend.checkpoints.list_checkpoints(thread_id, newest_first=False)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return published(self.clients, self.resources)
+
+    def queue_depth(self) -> int:
+        return self.rt.backend.queue.depth()
+
+
+def reset_runtime() -> None:
+    lambda_worker.worker.cache_clear()
+    factory.reset()
+
+
+@pytest.fixture
+def aws_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., AwsWorld]]:
+    """Build the world with options (graph, max_receives, ...), inside one moto account."""
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DurableGraphTests")
+    outbox = tmp_path / "sent"
+    monkeypatch.setenv("EMAIL_OUTBOX", str(outbox))
+    with mock_aws():
+        aws = clients()
+
+        def build(**options: Any) -> AwsWorld:
+            resources = create_resources(aws, **options)
+            for key, value in resources.env().items():
+                monkeypatch.setenv(key, value)
+            reset_runtime()
+            return AwsWorld(clients=aws, resources=resources, outbox=outbox)
+
+        try:
+            yield build
+        finally:
+            reset_runtime()
+
+
+@pytest.fixture
+def aws(aws_factory: Callable[..., AwsWorld]) -> AwsWorld:
+    return aws_factory()
