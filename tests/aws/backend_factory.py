@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from unittest.mock import patch
 
-from durable_graph.backend import Backend
-from durable_graph.backends.aws.factory import AwsClients, aws_backend
-from durable_graph.clock import ManualClock
 from moto import mock_aws
 from moto.sqs import models as sqs_models
 
+from durable_graph.backend import Backend
+from durable_graph.backends.aws.factory import AwsClients, aws_backend
+from durable_graph.clock import ManualClock
 from tests.aws.resources import clients, create_resources
 
 T = TypeVar("T")

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
+
 from durable_graph.backends.aws import factory, lambda_worker
 from durable_graph.backends.aws.factory import AwsClients, AwsRuntime
 from durable_graph.backends.aws.local_poller import EventSourcePoller
 from durable_graph.checkpoint import Checkpoint
-from moto import mock_aws
-
 from tests.aws.resources import REGION, Resources, clients, create_resources, published
 
 

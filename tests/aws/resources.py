@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.factory import CLIENT_CONFIG, AwsClients
 from durable_graph.backends.aws.settings import AwsSettings
-
 from infra.table_definition import table_definition
 
 REGION = "us-east-1"
