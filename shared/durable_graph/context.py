@@ -85,6 +85,12 @@ class NodeContext:
         parsed = ref if isinstance(ref, PayloadRef) else PayloadRef.model_validate(ref)
         return self.engine.backend.payloads.get(parsed)
 
+    def save(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        """Store bytes in the payload store and return the ref to keep in state (or to pass in
+        a `Send`), so heavy data never enters a checkpoint. Content-addressed: a re-run of the
+        node stores nothing new and gets the same ref."""
+        return self.engine.backend.payloads.put(data, content_type)
+
     def _once(self, name: str, kind: str, fn: Callable[[], Any], request: Any) -> Any:
         if self.replay_io is not None:
             if name not in self.replay_io:
