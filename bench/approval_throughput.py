@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import operator
+import os
 import sqlite3
 import tempfile
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import graph as email_graph
 
 
@@ -43,30 +44,27 @@ def folder_bytes(root: Path) -> int:
 
 
 def bench_durable_graph(threads: int, root: Path) -> Result:
+    backend = local_backend(root)
+    queue = backend.queue
+    assert isinstance(queue, SqliteQueue)
     commits = 0
-    original = Database.write
 
-    def counting_write(self: Database) -> Any:
+    def trace(statement: str) -> None:
         nonlocal commits
-        commits += 1
-        return original(self)
+        if statement.strip().upper().startswith("COMMIT"):
+            commits += 1
 
-    Database.write = counting_write  # type: ignore[method-assign]
-    try:
-        app = email_graph.with_backend(local_backend(root))
-        import os
-
-        os.environ["EMAIL_OUTBOX"] = str(root / "sent")
-        started = time.perf_counter()
-        for i in range(threads):
-            tid = f"tx-{i}"
-            app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-            app.resume(tid, values={"approved": True}, as_node="human_review")
-        elapsed = time.perf_counter() - started
-        assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
-        app.backend.close()
-    finally:
-        Database.write = original  # type: ignore[method-assign]
+    queue.db.trace(trace)
+    os.environ["EMAIL_OUTBOX"] = str(root / "sent")
+    app = email_graph.with_backend(backend)
+    started = time.perf_counter()
+    for i in range(threads):
+        tid = f"tx-{i}"
+        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
+        app.resume(tid, values={"approved": True}, as_node="human_review")
+    elapsed = time.perf_counter() - started
+    assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
+    backend.close()
     return Result("durable-graph (embedded)", threads, elapsed, folder_bytes(root), commits)
 
 

@@ -337,7 +337,7 @@ class Engine:
         checkpoint = self.build(
             base, values, results, actor=Actor(kind="worker", id=self.worker_id)
         )
-        return self.commit(checkpoint, previous_status="running")
+        return self.commit(checkpoint, previous_status="running", finalize=finalize)
 
     def run_task(
         self, thread_id: str, base: _CarriedBase, values: dict[str, Any], task: Task

@@ -32,6 +32,7 @@ def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Ba
         queue=SqliteQueue(db, clock),
         notifier=OutboxNotifier(base / "outbox"),
         signer=FileSigner(base / KEY_FILE),
+        atomic=db.write,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,6 +98,11 @@ class Database:
                 self._conn.execute("COMMIT")
             finally:
                 self._depth = 0
+
+    def trace(self, callback: Callable[[str], None] | None) -> None:
+        """Observe every SQL statement (benchmarks count COMMITs with it)."""
+        with self._lock:
+            self._conn.set_trace_callback(callback)
 
     def close(self) -> None:
         with self._lock:
