@@ -1,0 +1,53 @@
+"""Reducers, validation and JSON-only state."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+import pytest
+from pydantic import BaseModel, Field
+
+from durable_graph.errors import InvalidInput, SerializationError
+from durable_graph.state import StateSchema, normalise_update
+
+
+class Chat(BaseModel):
+    title: str = ""
+    messages: Annotated[list[str], operator.add] = Field(default_factory=list)
+    count: int = 0
+
+
+def test_reducer_fields_accumulate_and_others_overwrite() -> None:
+    schema = StateSchema(Chat)
+    assert set(schema.reducers) == {"messages"}
+    state = schema.initial({"title": "t", "messages": ["a"]})
+    state = schema.apply(
+        state, [{"messages": ["b"]}, {"messages": ["c"], "title": "u"}], where="test"
+    )
+    assert state == {"title": "u", "messages": ["a", "b", "c"], "count": 0}
+
+
+def test_validation_names_the_field() -> None:
+    schema = StateSchema(Chat)
+    with pytest.raises(InvalidInput, match="field 'count'") as caught:
+        schema.apply(schema.initial({}), [{"count": "many"}], where="values")
+    assert caught.value.field == "count"
+
+
+def test_unknown_field_is_refused() -> None:
+    schema = StateSchema(Chat)
+    with pytest.raises(InvalidInput, match="'colour' is not a field of Chat"):
+        schema.apply(schema.initial({}), [{"colour": "red"}], where="values")
+
+
+def test_non_json_value_names_its_path() -> None:
+    schema = StateSchema(Chat)
+    with pytest.raises(SerializationError, match=r"messages\[1\]"):
+        schema.apply(schema.initial({}), [{"messages": ["ok", {1, 2}]}], where="node 'x' output")
+
+
+def test_node_must_return_a_mapping() -> None:
+    assert normalise_update(None, node="n") == {}
+    with pytest.raises(InvalidInput, match="node 'n' returned list"):
+        normalise_update(["x"], node="n")
