@@ -1,0 +1,190 @@
+"""Fixtures for the API tests: the resolver in-process over a real embedded store, a signed
+webhook sender, and a snapshot of everything stored (to prove a refused request changed nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from durable_graph.api import Api, build_resolver, local_api
+from durable_graph.api.local import key_paths
+from durable_graph.api.proxy import event_from_http, http_from_result
+from durable_graph.api.webhooks import sign
+from durable_graph.backend import Backend
+from durable_graph.backends.local import local_backend
+from durable_graph.clock import ManualClock
+
+REPO = Path(__file__).resolve().parents[2]
+GRAPH = "examples.email_approval:graph"
+PUBLIC_URL = "https://approvals.example.test"
+PROMPT = {"user_prompt": "pay the supplier"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        assert self.headers.get("content-type", "").startswith("application/json"), self.headers
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    @property
+    def error(self) -> dict[str, Any]:
+        """The `error` object of a JSON error reply (asserting it has the documented shape)."""
+        doc = self.json()
+        assert set(doc) == {"error"}, doc
+        assert {"code", "message"} <= set(doc["error"]), doc
+        assert doc["error"]["message"], doc
+        error: dict[str, Any] = doc["error"]
+        return error
+
+
+@dataclass
+class Client:
+    """Sends HTTP-shaped requests through the resolver as API Gateway proxy events."""
+
+    resolver: APIGatewayRestResolver
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str = b"",
+    ) -> Reply:
+        data = body.encode() if isinstance(body, str) else body
+        event = event_from_http(method, path, list((headers or {}).items()), data)
+        status, pairs, payload = http_from_result(self.resolver.resolve(event, None))  # type: ignore[arg-type]
+        return Reply(status, {k.lower(): v for k, v in pairs}, payload)
+
+
+@dataclass
+class LocalApi:
+    """The API over a real SQLite home, a manual clock, and the keys it created."""
+
+    home: Path
+    backend: Backend
+    api: Api
+    client: Client
+    clock: ManualClock
+    secret: str
+    api_key: str
+    sent: Path
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    def signed(
+        self,
+        body: bytes,
+        *,
+        webhook_id: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> dict[str, str]:
+        self.counter[0] += 1
+        return {
+            **sign(
+                secret or self.secret,
+                webhook_id or f"msg_{self.counter[0]}",
+                timestamp if timestamp is not None else int(self.clock.now().timestamp()),
+                body,
+            ),
+            "Content-Type": "application/json",
+        }
+
+    def start(
+        self,
+        values: Mapping[str, Any] | None = None,
+        *,
+        webhook_id: str | None = None,
+        **extra: Any,
+    ) -> Reply:
+        body = json.dumps({"input": dict(values or PROMPT), **extra}).encode()
+        return self.client.request(
+            "POST", "/threads", headers=self.signed(body, webhook_id=webhook_id), body=body
+        )
+
+    def settle(self, thread_id: str) -> str:
+        """Run the thread's queued tasks (the worker's job) until it stops; its status."""
+        return self.api.graph(GRAPH).run_until_settled(thread_id).status
+
+    def suspended_thread(self) -> str:
+        reply = self.start()
+        assert reply.status == 201, reply.body
+        thread_id: str = reply.json()["thread"]["thread_id"]
+        assert self.settle(thread_id) == "suspended"
+        return thread_id
+
+    def notifications(self) -> list[dict[str, Any]]:
+        path = self.home / "outbox" / "notifications.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def link(self, thread_id: str) -> str:
+        """The approval link of the thread's latest notification."""
+        found = [n for n in self.notifications() if n["thread_id"] == thread_id]
+        assert found, f"no notification for {thread_id}"
+        link: str = found[-1]["links"]["approval"]
+        assert link.startswith(f"{PUBLIC_URL}/approvals/")
+        return link
+
+    def path_of(self, link: str) -> str:
+        return link.removeprefix(PUBLIC_URL)
+
+    def authed(self, **headers: str) -> dict[str, str]:
+        return {"x-api-key": self.api_key, **headers}
+
+    def snapshot(self) -> dict[str, Any]:
+        return store_snapshot(self.home)
+
+
+def store_snapshot(home: Path) -> dict[str, Any]:
+    """Every row of every table, every payload and outbox file: what "no state changed" means."""
+    tables: dict[str, Any] = {}
+    with sqlite3.connect(home / "state.db") as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for name in sorted(names):
+            rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()
+            tables[name] = sorted(rows, key=repr)
+    files = {
+        str(p.relative_to(home)): p.read_bytes()
+        for p in sorted(home.rglob("*"))
+        if p.is_file() and p.parent.name != "keys" and not p.name.startswith("state.db")
+    }
+    return {"tables": tables, "files": files}
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalApi]:
+    monkeypatch.setenv("DURABLE_GRAPH_HOME", str(tmp_path))
+    monkeypatch.chdir(REPO)
+    clock = ManualClock(datetime.fromtimestamp(int(time.time()), UTC))
+    backend = local_backend(tmp_path, clock=clock)
+    api = local_api(tmp_path, backend, public_url=PUBLIC_URL, graphs=(GRAPH,), clock=clock)
+    paths = key_paths(tmp_path)
+    yield LocalApi(
+        home=tmp_path,
+        backend=backend,
+        api=api,
+        client=Client(build_resolver(api)),
+        clock=clock,
+        secret=paths["webhook"].read_text().strip(),
+        api_key=paths["api_key"].read_text().strip(),
+        sent=tmp_path / "outbox" / "sent",
+    )
+    backend.close()
