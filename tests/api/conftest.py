@@ -5,8 +5,15 @@ webhook sender, and a snapshot of everything stored (to prove a refused request 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from durable_graph.api import Api, build_resolver, local_api
@@ -188,3 +196,115 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalApi]
         sent=tmp_path / "outbox" / "sent",
     )
     backend.close()
+
+
+@dataclass
+class Served:
+    """A real `durable-graph serve` process on a free port of 127.0.0.1."""
+
+    url: str
+    home: Path
+    proc: subprocess.Popen[str]
+    log: list[str]
+    secret: str
+    api_key: str
+
+    def start(self, values: Mapping[str, Any] | None = None, **extra: Any) -> requests.Response:
+        body = json.dumps({"input": dict(values or PROMPT), **extra}).encode()
+        headers = sign(self.secret, f"msg_{uuid.uuid4().hex}", int(time.time()), body)
+        return requests.post(
+            f"{self.url}/threads",
+            data=body,
+            headers={**headers, "Content-Type": "application/json"},
+            timeout=10,
+        )
+
+    def thread(self, thread_id: str) -> dict[str, Any]:
+        reply = requests.get(
+            f"{self.url}/threads/{thread_id}", headers={"x-api-key": self.api_key}, timeout=10
+        )
+        assert reply.status_code == 200, reply.text
+        doc: dict[str, Any] = reply.json()
+        return doc
+
+    def wait_for_status(self, thread_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self.thread(thread_id)
+            if doc["status"] == status:
+                return doc
+            assert time.monotonic() < deadline, f"{thread_id} is {doc['status']}, not {status}"
+            time.sleep(0.05)
+
+    def wait_for_link(self, thread_id: str, timeout: float = 30) -> str:
+        """The approval link from the outbox notification of this thread."""
+        path = self.home / "outbox" / "notifications.jsonl"
+        deadline = time.monotonic() + timeout
+        while True:
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    note = json.loads(line)
+                    if note["thread_id"] == thread_id and note["links"].get("approval"):
+                        link: str = note["links"]["approval"]
+                        return link
+            assert time.monotonic() < deadline, f"no approval link for {thread_id}"
+            time.sleep(0.05)
+
+    def sent(self) -> list[Path]:
+        folder = self.home / "outbox" / "sent"
+        return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def serve(home: Path, *extra: str) -> Served:
+    env = {**os.environ, "DURABLE_GRAPH_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env.pop("EMAIL_OUTBOX", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "durable_graph",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            *extra,
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
+    if match is None:
+        proc.kill()
+        raise AssertionError(f"serve did not start: {first!r} {proc.stderr.read()}")
+    log: list[str] = []
+    for stream in (proc.stdout, proc.stderr):
+        threading.Thread(target=lambda s=stream: log.extend(s), daemon=True).start()
+    paths = key_paths(home)
+    return Served(
+        url=match.group(1),
+        home=home,
+        proc=proc,
+        log=log,
+        secret=paths["webhook"].read_text().strip(),
+        api_key=paths["api_key"].read_text().strip(),
+    )
+
+
+def stop(served: Served) -> int:
+    served.proc.send_signal(signal.SIGTERM)
+    return served.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    running = serve(tmp_path)
+    yield running
+    if running.proc.poll() is None:
+        stop(running)

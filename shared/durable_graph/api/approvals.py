@@ -202,7 +202,9 @@ class Approvals:
         else:
             self._check_open(ticket)
         values = hydrate(checkpoint.values, self.backend.payloads)
-        names = policy.show or tuple(values)
+        # The state model's field order (recipient, subject, draft...), not the stored order.
+        declared = self.engine_for(checkpoint.graph.name).spec.schema.fields
+        names = policy.show or (*declared, *(n for n in values if n not in declared))
         fields = [(n, values[n]) for n in names if n in values and values[n] not in (None, "", [])]
         return Page(
             ticket=ticket,

@@ -121,7 +121,13 @@ def result_page(decision: DecisionView, thread_status: str, replayed: bool) -> s
         f"{escape(title)}{escape(again)}. Thread <code>{escape(decision.thread_id)}</code> is "
         f"now {escape(thread_status)}."
     )
-    return message_page(title, message, tone="ok" if decision.decision == "approve" else "no")
+    details = f"<p>Comment: {escape(decision.comment)}</p>" if decision.comment else ""
+    details += (
+        f'<p class="small">Recorded as {escape(decision.decided_by)} on '
+        f"{_when(decision.decided_at)}.</p>"
+    )
+    tone = "ok" if decision.decision == "approve" else "no"
+    return message_page(title, message, tone=tone, details=details)
 
 
 def message_page(title: str, message_html: str, *, tone: str = "", details: str = "") -> str:
