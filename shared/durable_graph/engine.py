@@ -551,13 +551,12 @@ class Engine:
             )
 
     def resend_if_head(self, checkpoint: Checkpoint) -> None:
-        """A redelivered message found its step committed: make sure the successors exist."""
+        """A redelivered message found its step committed: if that step is still the head,
+        redo every follow-up of its commit (successors, thread record, signature, approval
+        notification): the first attempt may have died after the commit, before any of them."""
         after = self.backend.checkpoints.get_checkpoint(checkpoint.thread_id, checkpoint.step + 1)
-        if after is None and checkpoint.status == "running":
-            self.backend.queue.send(self.messages_for(checkpoint))
         if after is None:
-            sync_thread(self.backend.checkpoints, checkpoint, self.clock)
-            sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
+            self.after_commit(checkpoint, previous_status=None)
 
     def messages_for(self, checkpoint: Checkpoint) -> list[TransitionMessage]:
         parallel = len(checkpoint.next)

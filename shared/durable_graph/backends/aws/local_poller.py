@@ -172,12 +172,17 @@ class EventSourcePoller:
         self.stats.failed_records += len(failed_ids)
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         if done:
-            self.client.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
-                ],
-            )
+            try:
+                self.client.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done)
+                    ],
+                )
+            except (InvocationCrashed, Exception) as exc:  # the ack never reached SQS
+                self.stats.errors.append(f"delete failed: {exc}")
+                self._come_back(done)
         self._come_back([by_id[i] for i in failed_ids if i in by_id])
         return len(messages)
 

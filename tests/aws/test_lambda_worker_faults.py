@@ -1,0 +1,189 @@
+"""Fault injection at every I/O point of the worker, each followed by redelivery.
+
+Each case runs the real worker handler on real queue messages (moto), with one fault injected
+through botocore's event hooks around a real AWS call (see `tests/aws/faults.py`): a crash
+before or after the checkpoint write, an ambiguous write (it landed, the answer was lost), a
+crash after the successors were sent, before the thread record is written, before the
+notification, and before the event source mapping deletes the message (the acknowledgement).
+The crashed message comes back (its visibility timeout is skipped, not waited for) and is
+processed again. Then: no transition is lost (the thread finishes), no step is committed twice
+(exactly one conditional checkpoint write landed per step), the side effect happened once, and
+the final state and the chain's shape equal those of a fault-free run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable_graph.verification import verify_thread
+from tests.aws.conftest import AwsWorld
+from tests.aws.faults import (
+    CallLog,
+    Fault,
+    checkpoint_put,
+    connection_dropped,
+    thread_put,
+)
+
+CHAIN = "tests.aws.graphs:chain_graph"
+EMAIL = "examples.email_approval:graph"
+
+
+def _effect_done(params: dict[str, Any]) -> bool:
+    item = params.get("Item", {})
+    return str(item.get("sk", {}).get("S", "")).startswith("rec#fx#") and '"done"' in str(
+        item.get("body", {}).get("S", "")
+    )
+
+
+def shape(world: AwsWorld, thread_id: str) -> list[tuple[int, str, list[str], str]]:
+    return [(c.step, c.source, c.nodes, c.status) for c in world.chain(thread_id)]
+
+
+def run_chain(
+    world: AwsWorld, effects: Path, monkeypatch: pytest.MonkeyPatch, fault: Fault | None, on: str
+) -> CallLog:
+    monkeypatch.setenv("DG_EFFECTS", str(effects))
+    rt = world.rt
+    log = CallLog()
+    log.install(rt.clients.dynamodb)
+    rt.graph.start({}, thread_id="chain-1")
+    if fault is not None:
+        fault.install(world.clients.sqs if on == "esm" else getattr(rt.clients, on))
+    world.drain()
+    return log
+
+
+CHAIN_FAULTS: dict[str, tuple[Callable[[], Fault], str]] = {
+    **{
+        f"crash before checkpoint write #{n}": (
+            lambda n=n: Fault("before-call.dynamodb.PutItem", checkpoint_put, occurrence=n),
+            "dynamodb",
+        )
+        for n in (1, 2, 3)
+    },
+    **{
+        f"crash after checkpoint write #{n}": (
+            lambda n=n: Fault("after-call.dynamodb.PutItem", checkpoint_put, occurrence=n),
+            "dynamodb",
+        )
+        for n in (1, 2, 3)
+    },
+    **{
+        f"ambiguous checkpoint write #{n}": (
+            lambda n=n: Fault(
+                "after-call.dynamodb.PutItem",
+                checkpoint_put,
+                error=connection_dropped,
+                occurrence=n,
+            ),
+            "dynamodb",
+        )
+        for n in (1, 2, 3)
+    },
+    **{
+        f"crash after send #{n}": (
+            lambda n=n: Fault("after-call.sqs.SendMessageBatch", occurrence=n),
+            "sqs",
+        )
+        for n in (1, 2)
+    },
+    **{
+        f"crash before ack #{n}": (
+            lambda n=n: Fault("before-call.sqs.DeleteMessageBatch", occurrence=n),
+            "esm",
+        )
+        for n in (1, 2, 3)
+    },
+    "crash before thread record": (
+        lambda: Fault("before-call.dynamodb.PutItem", thread_put),
+        "dynamodb",
+    ),
+    "crash after side effect recorded": (
+        lambda: Fault("after-call.dynamodb.PutItem", _effect_done),
+        "dynamodb",
+    ),
+}
+
+
+@pytest.fixture
+def chain_baseline(
+    aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    world = aws_factory(graph=CHAIN)
+    run_chain(world, tmp_path / "baseline", monkeypatch, None, "")
+    return {"values": world.head("chain-1").values, "shape": shape(world, "chain-1")}
+
+
+@pytest.mark.parametrize("case", sorted(CHAIN_FAULTS))
+def test_fault_then_redelivery_equals_fault_free_run(
+    case: str,
+    chain_baseline: dict[str, Any],
+    aws_factory: Callable[..., AwsWorld],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given the chain a → b (side effect) → c and a fault at one I/O point of the worker,
+    when the crashed message is redelivered and the queue drained, then the thread completed
+    with the fault-free state and chain, each step landed once and the effect happened once."""
+    make, on = CHAIN_FAULTS[case]
+    fault = make()
+    world = aws_factory(graph=CHAIN)
+    effects = tmp_path / "faulty"
+    log = run_chain(world, effects, monkeypatch, fault, on)
+
+    assert fault.fired, "the fault point was never reached"
+    head = world.head("chain-1")
+    assert head.status == "completed"
+    assert head.values == chain_baseline["values"]
+    assert shape(world, "chain-1") == chain_baseline["shape"]
+    assert log.landed("PutItem", checkpoint_put) == len(world.chain("chain-1")) == 4
+    assert (effects / "charges.log").read_text().count("\n") == 1
+    assert world.queue_depth() == 0
+    assert world.rt.backend.checkpoints.get_thread("chain-1").status == "completed"  # type: ignore[union-attr]
+    assert verify_thread(world.rt.backend, "chain-1").ok
+
+
+SUSPENSION_FAULTS: dict[str, Callable[[], Fault]] = {
+    "crash after the suspending checkpoint write": lambda: Fault(
+        "after-call.dynamodb.PutItem", checkpoint_put
+    ),
+    "crash before the thread record": lambda: Fault("before-call.dynamodb.PutItem", thread_put),
+    "crash before the notification": lambda: Fault("before-call.sns.Publish"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUSPENSION_FAULTS))
+def test_suspension_survives_a_crash_and_still_notifies(
+    case: str, aws_factory: Callable[..., AwsWorld]
+) -> None:
+    """Given the email graph, when the worker crashes around the suspension at human_review,
+    then after redelivery the thread is suspended once, the approval notification went out,
+    the thread record says suspended, and approving it sends the email once."""
+    world = aws_factory(graph=EMAIL)
+    rt = world.rt
+    log = CallLog()
+    log.install(rt.clients.dynamodb)
+    fault = SUSPENSION_FAULTS[case]()
+    rt.graph.start({"user_prompt": "pay the supplier"}, thread_id="tx-1")
+    fault.install(rt.clients.sns if "notification" in case else rt.clients.dynamodb)
+    world.drain()
+
+    assert fault.fired
+    head = world.head("tx-1")
+    assert (head.step, head.status, head.next[0].node) == (1, "suspended", "human_review")
+    notes = world.notifications()
+    assert notes and {n["thread_id"] for n in notes} == {"tx-1"}
+    assert all(n["node"] == "human_review" for n in notes)
+    assert rt.backend.checkpoints.get_thread("tx-1").status == "suspended"  # type: ignore[union-attr]
+    assert world.queue_depth() == 0
+
+    rt.graph.resume("tx-1", values={"approved": True}, as_node="human_review", run=False)
+    world.drain()
+    assert world.head("tx-1").values["outcome"] == "sent"
+    assert len(list(world.outbox.iterdir())) == 1
+    assert log.landed("PutItem", checkpoint_put) == len(world.chain("tx-1")) == 4
