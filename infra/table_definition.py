@@ -80,7 +80,9 @@ class TableSpec:
         for attribute in (self.partition_key, self.sort_key, *self._index_keys()):
             previous = seen.setdefault(attribute.name, attribute)
             if previous.type != attribute.type:
-                msg = f"attribute {attribute.name!r} declared as {previous.type} and {attribute.type}"
+                msg = (
+                    f"attribute {attribute.name!r} declared as {previous.type} and {attribute.type}"
+                )
                 raise ValueError(msg)
         return tuple(seen.values())
 
@@ -143,7 +145,9 @@ def table_definition(table_name: str, spec: TableSpec = TABLE) -> CreateTableInp
     }
 
 
-def time_to_live_definition(table_name: str, spec: TableSpec = TABLE) -> UpdateTimeToLiveInputTypeDef:
+def time_to_live_definition(
+    table_name: str, spec: TableSpec = TABLE
+) -> UpdateTimeToLiveInputTypeDef:
     """Keyword arguments for boto3 `update_time_to_live`, the TTL half of the definition."""
     return {
         "TableName": table_name,

@@ -1,0 +1,83 @@
+"""The transition queue (SQS FIFO), its dead-letter queue, and the queue for failed starts.
+
+Every transition of every thread is one message on the FIFO queue. The producer sets the
+MessageGroupId (per thread, or per task for parallel branches) and a MessageDeduplicationId
+derived from (thread, step, node), so content-based deduplication stays off: two messages with
+the same body for different tasks must both be delivered.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.components.nag import acknowledge
+
+__all__ = ["MAX_RECEIVE_COUNT", "VISIBILITY_TIMEOUT_FACTOR", "Queueing"]
+
+# A message that failed this many times is a poison message: park it in the DLQ so the rest of
+# its message group can proceed, and let the sweeper mark the thread failed with the reason.
+MAX_RECEIVE_COUNT = 5
+# AWS's guidance for SQS event sources: visibility timeout at least six times the function
+# timeout, so a message is not redelivered while a (retried, throttled) invocation still runs it.
+VISIBILITY_TIMEOUT_FACTOR = 6
+DLQ_RETENTION = Duration.days(14)
+
+
+class Queueing(Construct):
+    """SQS queues.
+
+    Attributes:
+        transitions: the FIFO queue the worker consumes.
+        dead_letters: FIFO DLQ for transitions that failed `MAX_RECEIVE_COUNT` times.
+        failed_starts: standard queue receiving S3-triggered starts that failed every retry
+            (Lambda's asynchronous-invocation DLQ cannot be FIFO).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, worker_timeout: Duration) -> None:
+        super().__init__(scope, construct_id)
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            fifo=True,
+            content_based_deduplication=False,
+            retention_period=DLQ_RETENTION,
+        )
+        acknowledge(self.dead_letters, "SQS3", "This queue is the transition queue's DLQ.")
+
+        self.transitions = sqs.Queue(
+            self,
+            "Transitions",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            fifo=True,
+            content_based_deduplication=False,
+            # High-throughput FIFO. Safe because a deduplication id is unique per task and a
+            # task's message group is a pure function of the task: the same id never appears in
+            # two groups, so per-group deduplication drops exactly what per-queue would.
+            deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP,
+            fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+            visibility_timeout=Duration.seconds(
+                worker_timeout.to_seconds() * VISIBILITY_TIMEOUT_FACTOR
+            ),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letters, max_receive_count=MAX_RECEIVE_COUNT
+            ),
+        )
+
+        self.failed_starts = sqs.Queue(
+            self,
+            "FailedStarts",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        acknowledge(
+            self.failed_starts,
+            "SQS3",
+            "This queue is the s3_trigger function's asynchronous-invocation DLQ.",
+        )

@@ -1,0 +1,81 @@
+"""Keys: the HMAC secrets for approval links and webhooks, and the KMS key for chain heads.
+
+The HMAC key and the webhook secret are Secrets Manager secrets generated at deploy time, so no
+key material passes through a template, a shell or a repository. (CloudFormation cannot create
+SSM SecureString parameters, which rules those out for generated keys.)
+
+Chain heads are signed with an asymmetric ECC_NIST_P256 KMS key rather than an HMAC key: anyone
+holding the public key can verify an exported ledger offline, and nobody, including whoever can
+write to the table, can produce a signature without calling KMS (which CloudTrail records).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.components.nag import acknowledge
+
+__all__ = ["LEDGER_KEY_ACTIONS", "LEDGER_KEY_ENV", "Signing"]
+
+# TODO(names.py): move to `names.ENV_LEDGER_KEY_ID` so functions read the same constant.
+LEDGER_KEY_ENV = "DURABLE_GRAPH_LEDGER_KEY_ID"
+LEDGER_KEY_ACTIONS = ("kms:Sign", "kms:Verify", "kms:GetPublicKey")
+
+_NO_ROTATION = (
+    "Rotating this key invalidates every outstanding signed link or webhook signature; it is "
+    "rotated by an operator together with the clients, not on a schedule."
+)
+
+
+def _generated_secret(
+    scope: Construct, construct_id: str, description: str
+) -> secretsmanager.Secret:
+    secret = secretsmanager.Secret(
+        scope,
+        construct_id,
+        description=description,
+        generate_secret_string=secretsmanager.SecretStringGenerator(
+            password_length=64, exclude_punctuation=True
+        ),
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    acknowledge(secret, "SMG4", _NO_ROTATION)
+    return secret
+
+
+class Signing(Construct):
+    """Secrets and keys.
+
+    Attributes:
+        approval_signing_key: HMAC-SHA256 key for approval-link tokens.
+        webhook_secret: shared secret that webhook callers sign `POST /threads` with.
+        ledger_key: KMS signing key for chain heads.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.approval_signing_key = _generated_secret(
+            self, "ApprovalSigningKey", "durable-graph: HMAC-SHA256 key for approval-link tokens"
+        )
+        self.webhook_secret = _generated_secret(
+            self, "WebhookSecret", "durable-graph: shared secret for signed webhook starts"
+        )
+        self.ledger_key = kms.Key(
+            self,
+            "LedgerKey",
+            description="durable-graph: signs ledger chain heads",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            # Losing the key would make every past signature unverifiable by KMS.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def grant_sign(self, function: lambda_.Function) -> None:
+        """Sign chain heads: the engine signs whenever a commit settles a thread (suspended,
+        completed, failed), so every function that commits such a step needs this. The public
+        key names the key in each signature and lets a signature be checked right after."""
+        self.ledger_key.grant(function, *LEDGER_KEY_ACTIONS)

@@ -1,0 +1,241 @@
+"""The durable-graph stack: constructs per concern, wired together and granted least privilege.
+
+The wiring below is the whole permission model; read it as a table of who may do what:
+
+| function   | table | payloads | uploads | queue      | DLQ  | topic   | secrets | KMS key |
+|------------|-------|----------|---------|------------|------|---------|---------|---------|
+| worker     | r/w   | r/w      | read    | recv, send | send | publish | signing | sign    |
+| api        | r/w   | r/w      | read    | send       | -    | publish | both    | sign    |
+| s3_trigger | r/w   | r/w      | read    | send       | -    | -       | -       | -       |
+| sweeper    | r/w   | read     | -       | send       | recv | -       | -       | sign    |
+
+"r/w" on the table never includes deleting; "r/w" on payloads is read and put under the
+content-addressed prefix only (see `infra.components.storage`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from constructs import Construct, Node
+
+from durable_graph.backends.aws import names
+from infra.components import Api, Functions, Notifications, Queueing, Signing, Storage
+from infra.components.functions import WORKER
+from infra.components.nag import acknowledge
+from infra.components.queueing import MAX_RECEIVE_COUNT
+from infra.components.signing import LEDGER_KEY_ENV
+
+__all__ = ["DEFAULT_GRAPH", "REPO_ROOT", "DurableGraphStack", "StackConfig", "resolve_layer_dir"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GRAPH = "examples.email_approval:graph"
+SWEEP_INTERVAL = Duration.minutes(5)
+WORKER_BATCH_SIZE = 10  # the largest batch a FIFO event source accepts
+
+
+def resolve_layer_dir(root: Path) -> Path:
+    """The layer asset: `build/layer` once `python -m infra.package` built it, else `shared/`.
+
+    The fallback exists so that synthesis (tests, `cdk synth`, `cdk diff`) needs neither the
+    network nor a build step; see `infra.components.functions` for why it cannot be deployed.
+    """
+    built = root / "build" / "layer"
+    return built if (built / "python").is_dir() else root / "shared"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Deployment-time settings, read from CDK context (`cdk deploy -c graph=...`).
+
+    Attributes:
+        root: repository root holding `functions/`, `shared/` and `build/`.
+        graph: import path of the graph the worker runs, `module:attribute`.
+        offload_bytes: string and bytes values above this size are stored as payloads.
+        stale_seconds: a running thread whose head has not moved for this long is swept.
+        approval_email: optional address subscribed to approval notifications.
+    """
+
+    root: Path = REPO_ROOT
+    graph: str = DEFAULT_GRAPH
+    offload_bytes: int = 8192
+    stale_seconds: int = 900
+    approval_email: str | None = field(default=None)
+
+    @classmethod
+    def from_context(cls, node: Node, root: Path = REPO_ROOT) -> StackConfig:
+        """Read the settings from context, defaulting to the values above."""
+
+        def get(key: str, default: object) -> object:
+            value = node.try_get_context(key)
+            return default if value is None else value
+
+        email = node.try_get_context("approval_email")
+        return cls(
+            root=root,
+            graph=str(get("graph", DEFAULT_GRAPH)),
+            offload_bytes=int(str(get("offload_bytes", cls.offload_bytes))),
+            stale_seconds=int(str(get("stale_seconds", cls.stale_seconds))),
+            approval_email=str(email) if email else None,
+        )
+
+    @property
+    def functions_dir(self) -> Path:
+        """The code asset shared by every function."""
+        return self.root / "functions"
+
+    @property
+    def layer_dir(self) -> Path:
+        """The layer asset (see `resolve_layer_dir`)."""
+        return resolve_layer_dir(self.root)
+
+
+class DurableGraphStack(Stack):
+    """Everything the serverless backend needs, in one stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig | None = None,
+        description: str = "durable-graph: durable, auditable execution for AI agent graphs",
+    ) -> None:
+        super().__init__(scope, construct_id, description=description)
+        config = config or StackConfig.from_context(self.node)
+
+        storage = Storage(self, "Storage")
+        queueing = Queueing(self, "Queueing", worker_timeout=WORKER.timeout)
+        signing = Signing(self, "Signing")
+        notifications = Notifications(self, "Notifications", approval_email=config.approval_email)
+        functions = Functions(
+            self,
+            "Functions",
+            code_dir=config.functions_dir,
+            layer_dir=config.layer_dir,
+            environment={
+                names.ENV_TABLE: storage.table.table_name,
+                names.ENV_BUCKET: storage.payload_bucket.bucket_name,
+                names.ENV_QUEUE_URL: queueing.transitions.queue_url,
+                names.ENV_DLQ_URL: queueing.dead_letters.queue_url,
+                names.ENV_TOPIC_ARN: notifications.approvals_topic.topic_arn,
+                names.ENV_GRAPH: config.graph,
+                names.ENV_OFFLOAD_BYTES: str(config.offload_bytes),
+                names.ENV_STALE_SECONDS: str(config.stale_seconds),
+                # The worker tells a last attempt (record the failure) from a retry by this.
+                names.ENV_MAX_RECEIVES: str(MAX_RECEIVE_COUNT),
+                # Secret ARNs: GetSecretValue accepts them and they name the exact secret.
+                names.ENV_SIGNING_KEY_PARAM: signing.approval_signing_key.secret_arn,
+                names.ENV_WEBHOOK_SECRET_PARAM: signing.webhook_secret.secret_arn,
+                LEDGER_KEY_ENV: signing.ledger_key.key_arn,
+            },
+            failed_starts=queueing.failed_starts,
+        )
+        api = Api(self, "Api", handler=functions.api)
+        # Approval links point at the API; every function may have to mint one.
+        functions.add_environment(names.ENV_PUBLIC_BASE_URL, api.base_url)
+
+        # --- worker: one node per message; partial batch failures retry only what failed. ---
+        worker = functions.worker
+        worker.add_event_source(
+            event_sources.SqsEventSource(
+                queueing.transitions,
+                batch_size=WORKER_BATCH_SIZE,
+                report_batch_item_failures=True,
+            )
+        )
+        storage.grant_checkpoints_read(worker)
+        storage.grant_checkpoints_write(worker)
+        storage.grant_payloads_read(worker)
+        storage.grant_payloads_write(worker)
+        storage.grant_uploads_read(worker)
+        queueing.transitions.grant_send_messages(worker)
+        queueing.dead_letters.grant_send_messages(worker)  # parks malformed bodies with a reason
+        notifications.approvals_topic.grant_publish(worker)
+        signing.approval_signing_key.grant_read(worker)
+        signing.grant_sign(worker)
+
+        # --- api: starts, reads, resumes and approvals. ---
+        storage.grant_checkpoints_read(functions.api)
+        storage.grant_checkpoints_write(functions.api)
+        storage.grant_payloads_read(functions.api)
+        storage.grant_payloads_write(functions.api)
+        storage.grant_uploads_read(functions.api)  # the item under review may be an upload
+        queueing.transitions.grant_send_messages(functions.api)
+        # A resume can settle in a new suspension (a second approval), announced from here.
+        notifications.approvals_topic.grant_publish(functions.api)
+        signing.approval_signing_key.grant_read(functions.api)
+        signing.webhook_secret.grant_read(functions.api)
+        signing.grant_sign(functions.api)
+
+        # --- s3_trigger: an uploaded object version starts exactly one run. ---
+        s3_trigger = functions.s3_trigger
+        storage.uploads_bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(s3_trigger)
+        )
+        storage.grant_checkpoints_read(s3_trigger)
+        storage.grant_checkpoints_write(s3_trigger)
+        storage.grant_payloads_read(s3_trigger)
+        storage.grant_payloads_write(s3_trigger)
+        storage.grant_uploads_read(s3_trigger)
+        queueing.transitions.grant_send_messages(s3_trigger)
+
+        # --- sweeper: every five minutes, recover stalled threads and fail poisoned ones. ---
+        sweeper = functions.sweeper
+        events.Rule(
+            self,
+            "SweepSchedule",
+            description="durable-graph: run the sweeper",
+            schedule=events.Schedule.rate(SWEEP_INTERVAL),
+            targets=[targets.LambdaFunction(sweeper)],
+        )
+        storage.grant_checkpoints_read(sweeper)
+        storage.grant_checkpoints_write(sweeper)
+        storage.grant_payloads_read(sweeper)
+        queueing.transitions.grant_send_messages(sweeper)
+        queueing.dead_letters.grant_consume_messages(sweeper)
+        signing.grant_sign(sweeper)
+
+        self._acknowledge_bucket_notifications_handler()
+        self._outputs(storage, queueing, signing, notifications, api)
+
+    def _acknowledge_bucket_notifications_handler(self) -> None:
+        """The singleton function CDK adds to configure S3 notifications is not ours to change."""
+        for child in self.node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                acknowledge(
+                    child,
+                    "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaBasicExecutionRole]",
+                    "CDK-managed custom resource that sets the uploads bucket's notifications.",
+                )
+
+    def _outputs(
+        self,
+        storage: Storage,
+        queueing: Queueing,
+        signing: Signing,
+        notifications: Notifications,
+        api: Api,
+    ) -> None:
+        """What operators and end-to-end tests need to find the deployed resources."""
+        outputs = {
+            "ApiUrl": api.rest_api.url,
+            "TableName": storage.table.table_name,
+            "PayloadBucketName": storage.payload_bucket.bucket_name,
+            "UploadsBucketName": storage.uploads_bucket.bucket_name,
+            "TransitionQueueUrl": queueing.transitions.queue_url,
+            "DeadLetterQueueUrl": queueing.dead_letters.queue_url,
+            "FailedStartsQueueUrl": queueing.failed_starts.queue_url,
+            "ApprovalsTopicArn": notifications.approvals_topic.topic_arn,
+            "LedgerKeyArn": signing.ledger_key.key_arn,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)
