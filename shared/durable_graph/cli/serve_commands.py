@@ -109,7 +109,12 @@ def make_handler(resolve: Any) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+        def __getattr__(self, name: str) -> Any:
+            """Every method (`do_GET`, `do_TRACE`, ...) goes to the resolver, as on API Gateway:
+            it answers the ones no route takes with a JSON 404."""
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:
             print(f"{self.address_string()} {format % args}", file=sys.stderr, flush=True)
