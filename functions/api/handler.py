@@ -13,7 +13,9 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from durable_graph.api import build_resolver
 from durable_graph.api.aws import ApiSettings, aws_api
 from durable_graph.backends.aws.factory import CLIENT_CONFIG, runtime
@@ -42,4 +44,8 @@ def resolver() -> APIGatewayRestResolver:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return resolver().resolve(event, context)
+    response = resolver().resolve(event, context)
+    metrics.add_metric(
+        name=f"http_{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1
+    )
+    return response
