@@ -15,6 +15,7 @@ from durable_graph.clock import Clock, SystemClock
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists
 from durable_graph.graph import GraphSpec
+from durable_graph.ports import Delivery
 from durable_graph.worker import Worker
 
 LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task before others may
@@ -130,28 +131,52 @@ class CompiledGraph:
         """
         tid = thread_id_of(config, thread_id)
         engine = self.engine()
+        worker = self.worker(on_outcome=on_outcome)
         head = self.backend.checkpoints.head_checkpoint(tid)
-        if head is None:
-            engine.start(tid, input, actor=Actor(kind="api", id="invoke"))
-        elif input is not None:
-            raise ThreadExists(tid, head.status)
-        elif head.status == "suspended":
-            engine.resume(tid, actor=Actor(kind="api", id="invoke"))
-        self.run_until_settled(tid, on_outcome=on_outcome)
+        first: list[Delivery] = []
+        # Commit and lease the first task in one unit of work (one transaction when embedded).
+        with self.backend.atomic():
+            if head is None:
+                engine.start(tid, input, actor=Actor(kind="api", id="invoke"))
+            elif input is not None:
+                raise ThreadExists(tid, head.status)
+            elif head.status == "suspended":
+                engine.resume(tid, actor=Actor(kind="api", id="invoke"))
+            first = worker.claim(tid)
+        self._settle(worker, tid, first)
         return self.get_state(tid).values
 
-    def run_until_settled(
-        self, thread_id: str, *, on_outcome: Callable[[Outcome], None] | None = None
+    def start_and_run(
+        self,
+        input: Mapping[str, Any] | None,
+        *,
+        thread_id: str,
+        actor: Actor | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> Checkpoint:
-        """Work this thread's queued tasks in this process until it is no longer running."""
+        """Commit step 0, lease its first task in the same unit of work, and run the thread
+        here until it completes, suspends or fails (`durable-graph run`)."""
+        worker = self.worker(on_outcome=on_outcome)
+        with self.backend.atomic():
+            self.engine().start(thread_id, input, actor=actor)
+            first = worker.claim(thread_id)
+        return self._settle(worker, thread_id, first)
+
+    def _settle(self, worker: Worker, thread_id: str, first: list[Delivery]) -> Checkpoint:
         store = self.backend.checkpoints
 
         def settled() -> bool:
             head = store.head_checkpoint(thread_id)
             return head is None or head.status != "running"
 
-        self.worker(on_outcome=on_outcome).run(thread_id=thread_id, settled=settled)
+        worker.run(thread_id=thread_id, settled=settled, first_batch=first)
         return self.engine().head(thread_id)
+
+    def run_until_settled(
+        self, thread_id: str, *, on_outcome: Callable[[Outcome], None] | None = None
+    ) -> Checkpoint:
+        """Work this thread's queued tasks in this process until it is no longer running."""
+        return self._settle(self.worker(on_outcome=on_outcome), thread_id, [])
 
     def resume(
         self,
@@ -165,17 +190,20 @@ class CompiledGraph:
         run: bool = True,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> Checkpoint:
-        checkpoint = self.engine().resume(
-            thread_id,
-            values=values,
-            as_node=as_node,
-            resume_value=None if resume_value is UNSET else resume_value,
-            has_resume_value=resume_value is not UNSET,
-            expected_step=expected_step,
-            actor=actor,
-        )
+        worker = self.worker(on_outcome=on_outcome)
+        with self.backend.atomic():
+            checkpoint = self.engine().resume(
+                thread_id,
+                values=values,
+                as_node=as_node,
+                resume_value=None if resume_value is UNSET else resume_value,
+                has_resume_value=resume_value is not UNSET,
+                expected_step=expected_step,
+                actor=actor,
+            )
+            first = worker.claim(thread_id) if run and checkpoint.status == "running" else []
         if run and checkpoint.status == "running":
-            return self.run_until_settled(thread_id, on_outcome=on_outcome)
+            return self._settle(worker, thread_id, first)
         return checkpoint
 
     def update_state(

@@ -54,9 +54,14 @@ class Worker:
         self.concurrency = concurrency
         self.on_outcome = on_outcome
         self.stats = WorkerStats()
+        self._prefetched: list[Delivery] = []
 
-    def handle(self, delivery: Delivery) -> Outcome | None:
-        """Process one delivery and settle it (ack / release / dead-letter)."""
+    def handle(self, delivery: Delivery, *, prefetch: str | None = None) -> Outcome | None:
+        """Process one delivery and settle it (ack / release / dead-letter).
+
+        With `prefetch` (a thread id), the next task of that thread is leased inside the same
+        unit of work as this task's commit and acknowledgement (one transaction when embedded).
+        """
         message = delivery.message
         queue = self.backend.queue
         context = {"thread_id": message.thread_id, "step": message.step + 1}
@@ -66,6 +71,8 @@ class Worker:
             nonlocal acked
             queue.ack(delivery)
             acked = True
+            if prefetch is not None:
+                self._prefetched.extend(self.claim(prefetch))
 
         try:
             engine = self.engine_for(message.graph.name)
@@ -116,6 +123,10 @@ class Worker:
         if engine.fail_thread(thread_id, reason, node=node) is not None:
             self.stats.failed_threads += 1
 
+    def claim(self, thread_id: str | None) -> list[Delivery]:
+        """Lease the next tasks (of one thread, where the queue can filter)."""
+        return self._receive(thread_id)
+
     def _receive(self, thread_id: str | None) -> list[Delivery]:
         try:
             return self.backend.queue.receive(
@@ -136,15 +147,18 @@ class Worker:
         settled: Callable[[], bool] | None = None,
         poll_interval: float = 0.05,
         max_seconds: float | None = None,
+        first_batch: list[Delivery] | None = None,
     ) -> WorkerStats:
         """Process messages until idle (nothing queued or in flight), or `settled()` is true."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
-                batch = self._receive(thread_id)
+                batch = first_batch or self._prefetched or self._receive(thread_id)
+                first_batch = None
+                self._prefetched = []
                 if batch:
                     if len(batch) == 1:
-                        self.handle(batch[0])
+                        self.handle(batch[0], prefetch=thread_id)
                     else:
                         list(pool.map(self.handle, batch))
                     continue

@@ -29,8 +29,8 @@ def test_edited_value_is_caught_at_its_step(cli: Cli) -> None:
 
 
 def test_recomputed_hash_breaks_the_next_link(cli: Cli) -> None:
-    """Given an attacker who edits step 1 and recomputes its hash, then the link from step 2
-    no longer matches."""
+    """Given an attacker who edits step 1 and recomputes its hash, then the signature made when
+    the thread suspended at step 1 and the link from step 2 no longer match."""
     from durable_graph.checkpoint import Checkpoint
 
     finished(cli, "t2")
@@ -41,7 +41,9 @@ def test_recomputed_hash_breaks_the_next_link(cli: Cli) -> None:
         "UPDATE checkpoints SET body=? WHERE thread_id='t2' AND step=1", (forged.model_dump_json(),)
     )
     report = cli.json("verify", "t2", expect=1)
-    assert report["first_bad_step"] == 2 and report["check"] == "link"
+    # The signed head of the suspension at step 1 no longer matches, and step 2's link breaks.
+    assert report["first_bad_step"] == 1 and report["check"] == "signature"
+    assert report["first_by_check"] == {"signature": 1, "link": 2}
 
 
 def test_deleted_step_is_caught(cli: Cli) -> None:

@@ -68,11 +68,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     values = parse_json_object(args.input, "--input")
     head = app.backend.checkpoints.head_checkpoint(args.thread)
     show = progress_printer(not args.json)
-    if head is None:
-        app.start(values, thread_id=args.thread, actor=Actor(kind="cli", id="run"))
-    elif values is not None:
+    actor = Actor(kind="cli", id="run")
+    if head is not None and values is not None:
         raise ThreadExists(args.thread, head.status)
-    if not args.detach:
+    if head is None and args.detach:
+        app.start(values, thread_id=args.thread, actor=actor)
+    elif head is None:
+        app.start_and_run(values, thread_id=args.thread, actor=actor, on_outcome=show)
+    elif not args.detach:
         app.run_until_settled(args.thread, on_outcome=show)
     return _report(app, args.thread, args.json)
 
