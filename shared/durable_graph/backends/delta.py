@@ -134,26 +134,48 @@ def _large_accumulator(value: Any) -> bool:
 
 
 def apply_delta(
-    values: dict[str, Any], anchors: dict[str, int], doc: dict[str, Any], step: int
+    values: dict[str, Any],
+    anchors: dict[str, int],
+    doc: dict[str, Any],
+    step: int,
+    owned: set[str] | None = None,
 ) -> None:
     """Fold one stored delta into `values` in place. Never raises on a malformed delta: a
-    tampered record rebuilds to different values, which its hash then rejects."""
+    tampered record rebuilds to different values, which its hash then rejects.
+
+    Lists and dicts are copied before they grow, so values handed out earlier never change;
+    fields named in `owned` were built by this fold and nobody else holds them, so they grow in
+    place (rebuilding a long list stays linear, not quadratic).
+    """
     for key, value in _mapping(doc.get("set")).items():
         values[key] = value
         anchors[key] = step
+        if owned is not None:
+            owned.discard(key)
     for key, items in _mapping(doc.get("add")).items():
+        extra = items if isinstance(items, list) else [items]
         before = values.get(key)
-        values[key] = (before if isinstance(before, list) else []) + (
-            items if isinstance(items, list) else [items]
-        )
+        if owned is not None and key in owned and isinstance(before, list):
+            before.extend(extra)
+            continue
+        values[key] = (before if isinstance(before, list) else []) + extra
+        if owned is not None:
+            owned.add(key)
     for key, patch in _mapping(doc.get("merge")).items():
         before = values.get(key)
+        if owned is not None and key in owned and isinstance(before, dict):
+            before.update(_mapping(patch))
+            continue
         values[key] = {**(before if isinstance(before, dict) else {}), **_mapping(patch)}
+        if owned is not None:
+            owned.add(key)
     removed = doc.get("del")
     for key in removed if isinstance(removed, list) else []:
         if isinstance(key, str):
             values.pop(key, None)
             anchors.pop(key, None)
+            if owned is not None:
+                owned.discard(key)
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -218,7 +240,7 @@ class DeltaStore:
             earlier = self.inner.list_checkpoints(
                 thread_id, newest_first=True, before_step=rows[0].step, limit=rows[0].step - start
             )
-            decoded = self._fold(list(reversed(earlier)) + rows)[-len(rows) :]
+            decoded = self._fold([*reversed(earlier), *rows], keep=len(rows))
         else:
             decoded = self._fold(rows)
         return list(reversed(decoded)) if newest_first else decoded
@@ -310,21 +332,30 @@ class DeltaStore:
             if start < row.step
             else []
         )
-        return self._fold([*reversed(earlier), row])[-1]
+        return self._fold([*reversed(earlier), row], keep=1)[-1]
 
-    def _fold(self, rows: Sequence[Checkpoint]) -> list[Checkpoint]:
-        """Rebuild consecutive stored rows, oldest first; the first must be a valid start."""
+    def _fold(self, rows: Sequence[Checkpoint], keep: int | None = None) -> list[Checkpoint]:
+        """Rebuild consecutive stored rows, oldest first (the first must be a valid start);
+        return the last `keep` of them (all by default)."""
         values: dict[str, Any] = {}
         anchors: dict[str, int] = {}
         out: list[Checkpoint] = []
-        for row in rows:
+        first_kept = 0 if keep is None else len(rows) - keep
+        owned: set[str] | None = set()
+        for index, row in enumerate(rows):
+            if index >= first_kept:
+                owned = None  # from here on every rebuilt record is handed out: copy, never grow
             if is_delta(row.values):
-                values = dict(values)
-                apply_delta(values, anchors, _mapping(row.values[DELTA]), row.step)
+                if owned is None:
+                    values = dict(values)
+                apply_delta(values, anchors, _mapping(row.values[DELTA]), row.step, owned)
             else:
                 values = dict(row.values)
                 anchors = dict.fromkeys(values, row.step)
-            out.append(_restore(row, values))
+                if owned is not None:
+                    owned.clear()
+            if index >= first_kept:
+                out.append(_restore(row, values))
         if rows:
             last = rows[-1]
             self._remember(last.thread_id, _Full(last.step, last.hash, values, dict(anchors)))
