@@ -17,12 +17,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from durable_graph.backends.aws import names
 from infra.components.nag import acknowledge
 
 __all__ = ["LEDGER_KEY_ACTIONS", "LEDGER_KEY_ENV", "Signing"]
 
-# TODO(names.py): move to `names.ENV_LEDGER_KEY_ID` so functions read the same constant.
-LEDGER_KEY_ENV = "DURABLE_GRAPH_LEDGER_KEY_ID"
+LEDGER_KEY_ENV = names.ENV_LEDGER_KEY_ID
 LEDGER_KEY_ACTIONS = ("kms:Sign", "kms:Verify", "kms:GetPublicKey")
 
 _NO_ROTATION = (

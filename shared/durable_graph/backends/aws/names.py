@@ -34,6 +34,7 @@ ENV_MAX_RECEIVES: Final = "DURABLE_GRAPH_MAX_RECEIVES"  # = the queue's redrive 
 ENV_SIGNING_KEY_PARAM: Final = "DURABLE_GRAPH_SIGNING_KEY_PARAM"  # SSM parameter holding HMAC key
 ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
 ENV_PUBLIC_BASE_URL: Final = "DURABLE_GRAPH_PUBLIC_BASE_URL"
+ENV_LEDGER_KEY_ID: Final = "DURABLE_GRAPH_LEDGER_KEY_ID"  # KMS key that signs chain heads
 
 # Payload objects live under this prefix, content-addressed: "sha256/ab/<hex digest>".
 PAYLOAD_PREFIX: Final = "sha256/"
