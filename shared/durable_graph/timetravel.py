@@ -205,6 +205,7 @@ def fork(
 
 # -------------------------------------------------------------------------------------- replay
 
+_WRITERS = {"input": "the thread's input", "update": "a decision (update)", "fork": "a fork"}
 Verdict = Literal["reproduced", "diverged", "not_reproducible", "not_applicable"]
 
 
@@ -277,7 +278,7 @@ def replay(app: CompiledGraph, thread_id: str, step: int) -> ReplayReport:
             thread_id,
             step,
             "not_applicable",
-            f"step {step} was written by a {record.source} ({who}), not by a node: "
+            f"step {step} was written by {_WRITERS[record.source]} ({who}), not by a node: "
             "there is nothing to re-execute",
             graph_version_matches=version_ok,
         )

@@ -80,6 +80,11 @@ def register(sub: Any) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(handler=cmd_sign)
 
+    k = sub.add_parser("ledger-key", help="the ledger's public key (to pin with --trusted-key)")
+    k.add_argument("--out", type=Path, help="also write the PEM public key to this file")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(handler=cmd_ledger_key)
+
     e = sub.add_parser("export", help="write a self-contained audit bundle of a thread")
     e.add_argument("thread_id")
     e.add_argument("--out", type=Path, required=True)
@@ -281,4 +286,19 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{doc['signatures']} signatures of {bundle.thread_id} to {args.out} "
             f"({doc['bytes']} bytes, key {', '.join(doc['key_ids']) or '-'})"
         )
+    return 0
+
+
+def cmd_ledger_key(args: argparse.Namespace) -> int:
+    store = backend()
+    if store.signer is None:
+        raise InvalidInput("this backend has no ledger key configured")
+    key = store.signer.public_key()
+    if args.out is not None:
+        args.out.write_text(key.pem, encoding="ascii")
+    if args.json:
+        emit_json(key.model_dump())
+    else:
+        print(f"key id     {key.key_id}\nalgorithm  {key.algorithm}")
+        print(key.pem, end="")
     return 0

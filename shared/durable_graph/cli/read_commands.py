@@ -111,6 +111,13 @@ def cmd_show(args: argparse.Namespace) -> int:
                 f"route  {route.source} --{route.kind}"
                 f"{'(' + route.router + ')' if route.router else ''}--> {route.result}"
             )
+        for io in checkpoint.io:
+            response = repr(io.response)
+            response = response if len(response) <= 80 else response[:77] + "..."
+            print(
+                f"io     {io.kind} {io.name} (task {io.task_id}) response sha256 "
+                f"{io.response_sha256[:12]}: {response}"
+            )
         print(f"actor  {checkpoint.actor.kind}:{checkpoint.actor.id}")
         print(f"hash   {checkpoint.hash}\nprev   {checkpoint.prev_hash}")
         print("values:")
