@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/run_all.py
+	PYTHONPATH=. $(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .durable-graph cdk.out
