@@ -14,6 +14,7 @@ the final state and the chain's shape equal those of a fault-free run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ from tests.aws.conftest import AwsWorld
 from tests.aws.faults import (
     CallLog,
     Fault,
+    always,
     checkpoint_put,
     connection_dropped,
+    crash,
     thread_put,
 )
 
@@ -58,65 +61,66 @@ def run_chain(
     return log
 
 
-CHAIN_FAULTS: dict[str, tuple[Callable[[], Fault], str]] = {
+@dataclass(frozen=True)
+class Case:
+    """Where to strike: a botocore event, which calls, which one of them, on whose client."""
+
+    event: str
+    on: str  # "dynamodb" / "sqs" / "sns": the worker's clients; "esm": the poller's
+    matches: Callable[[dict[str, Any]], bool] = always
+    occurrence: int = 1
+    error: Callable[[], BaseException] = crash
+
+    def fault(self) -> Fault:
+        return Fault(self.event, self.matches, self.error, self.occurrence)
+
+
+PUT = "dynamodb.PutItem"
+CHAIN_FAULTS: dict[str, Case] = {
     **{
-        f"crash before checkpoint write #{n}": (
-            lambda n=n: Fault("before-call.dynamodb.PutItem", checkpoint_put, occurrence=n),
-            "dynamodb",
+        f"crash before checkpoint write #{n}": Case(
+            f"before-call.{PUT}", "dynamodb", checkpoint_put, n
         )
         for n in (1, 2, 3)
     },
     **{
-        f"crash after checkpoint write #{n}": (
-            lambda n=n: Fault("after-call.dynamodb.PutItem", checkpoint_put, occurrence=n),
-            "dynamodb",
+        f"crash after checkpoint write #{n}": Case(
+            f"after-call.{PUT}", "dynamodb", checkpoint_put, n
         )
         for n in (1, 2, 3)
     },
     **{
-        f"ambiguous checkpoint write #{n}": (
-            lambda n=n: Fault(
-                "after-call.dynamodb.PutItem",
-                checkpoint_put,
-                error=connection_dropped,
-                occurrence=n,
-            ),
-            "dynamodb",
+        f"ambiguous checkpoint write #{n}": Case(
+            f"after-call.{PUT}", "dynamodb", checkpoint_put, n, connection_dropped
         )
         for n in (1, 2, 3)
     },
     **{
-        f"crash after send #{n}": (
-            lambda n=n: Fault("after-call.sqs.SendMessageBatch", occurrence=n),
-            "sqs",
-        )
+        f"crash after send #{n}": Case("after-call.sqs.SendMessageBatch", "sqs", occurrence=n)
         for n in (1, 2)
     },
     **{
-        f"crash before ack #{n}": (
-            lambda n=n: Fault("before-call.sqs.DeleteMessageBatch", occurrence=n),
-            "esm",
-        )
+        f"crash before ack #{n}": Case("before-call.sqs.DeleteMessageBatch", "esm", occurrence=n)
         for n in (1, 2, 3)
     },
-    "crash before thread record": (
-        lambda: Fault("before-call.dynamodb.PutItem", thread_put),
-        "dynamodb",
-    ),
-    "crash after side effect recorded": (
-        lambda: Fault("after-call.dynamodb.PutItem", _effect_done),
-        "dynamodb",
-    ),
+    "crash before thread record": Case(f"before-call.{PUT}", "dynamodb", thread_put),
+    "crash after side effect recorded": Case(f"after-call.{PUT}", "dynamodb", _effect_done),
 }
+
+
+_BASELINE: dict[str, Any] = {}
 
 
 @pytest.fixture
 def chain_baseline(
     aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    world = aws_factory(graph=CHAIN)
-    run_chain(world, tmp_path / "baseline", monkeypatch, None, "")
-    return {"values": world.head("chain-1").values, "shape": shape(world, "chain-1")}
+    """The fault-free run (deterministic, so computed once per session)."""
+    if not _BASELINE:
+        world = aws_factory(graph=CHAIN)
+        run_chain(world, tmp_path / "baseline", monkeypatch, None, "")
+        _BASELINE.update(values=world.head("chain-1").values, shape=shape(world, "chain-1"))
+    return _BASELINE
 
 
 @pytest.mark.parametrize("case", sorted(CHAIN_FAULTS))
@@ -130,11 +134,10 @@ def test_fault_then_redelivery_equals_fault_free_run(
     """Given the chain a → b (side effect) → c and a fault at one I/O point of the worker,
     when the crashed message is redelivered and the queue drained, then the thread completed
     with the fault-free state and chain, each step landed once and the effect happened once."""
-    make, on = CHAIN_FAULTS[case]
-    fault = make()
+    fault = CHAIN_FAULTS[case].fault()
     world = aws_factory(graph=CHAIN)
     effects = tmp_path / "faulty"
-    log = run_chain(world, effects, monkeypatch, fault, on)
+    log = run_chain(world, effects, monkeypatch, fault, CHAIN_FAULTS[case].on)
 
     assert fault.fired, "the fault point was never reached"
     head = world.head("chain-1")

@@ -19,6 +19,7 @@ inline value, but reuses an offloaded one by digest).
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,13 +77,25 @@ class AwsClients:
     def create(cls, session: boto3.Session | None = None) -> AwsClients:
         """Clients from `session` (default: the environment's credentials, region and
         `AWS_ENDPOINT_URL`, which points them at a local moto server in tests)."""
-        session = session or boto3.Session()
+        session = session or default_session()
         return cls(
             dynamodb=session.client("dynamodb", config=CLIENT_CONFIG),
             s3=session.client("s3", config=CLIENT_CONFIG),
             sqs=session.client("sqs", config=CLIENT_CONFIG),
             sns=session.client("sns", config=CLIENT_CONFIG),
         )
+
+
+def default_session() -> boto3.Session:
+    """A session for the environment's AWS configuration, reused while it stays the same: a
+    session caches the service models, so building clients from it again costs little."""
+    keys = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+    return _session(tuple(os.environ.get(k) for k in keys), os.environ.get("AWS_ACCESS_KEY_ID"))
+
+
+@functools.cache
+def _session(config: tuple[str | None, ...], key_id: str | None) -> boto3.Session:
+    return boto3.Session()
 
 
 def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
