@@ -61,6 +61,9 @@ class AwsWorld:
 
 
 def reset_runtime() -> None:
+    from functions.s3_trigger.handler import starter
+
+    starter.cache_clear()
     lambda_worker.worker.cache_clear()
     factory.reset()
 
