@@ -20,9 +20,9 @@ from durable_graph.api import build_resolver
 from durable_graph.api.aws import ApiSettings, aws_api
 from durable_graph.backends.aws.factory import CLIENT_CONFIG, runtime
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger = Logger(service="durable-graph-api")
+tracer = Tracer(service="durable-graph-api")
+metrics = Metrics(namespace="DurableGraph", service="api")
 
 
 @functools.cache

@@ -360,3 +360,15 @@ def test_two_links_for_one_suspension_the_thread_moves_once(local: LocalApi) -> 
     assert reply.status == 410 and reply.error["code"] == "link_stale"
     started = time.monotonic()
     assert local.settle(thread_id) == "completed" and time.monotonic() - started < 30
+
+
+def test_page_of_a_decided_link_shows_the_decision_without_buttons(local: LocalApi) -> None:
+    """Given a link that approved
+    When it is opened again
+    Then the page says who decided what, and offers no buttons."""
+    thread_id = local.suspended_thread()
+    path = local.path_of(local.link(thread_id))
+    assert decide(local, path, "approve", "ok").status == 200
+    page = local.client.request("GET", path, headers={"Accept": "text/html"})
+    assert page.status == 200
+    assert "Already decided: approve" in page.text and "<form" not in page.text
