@@ -214,18 +214,16 @@ def sign_head(
 ) -> HeadSignature:
     """Sign `checkpoint` as a chain head and store it; idempotent (the first signature stays)."""
     key = f"{SIG_PREFIX}{checkpoint.step}"
-    existing = store.get_record(checkpoint.thread_id, key)
-    if existing is None:
-        signature = make_signature(signer, checkpoint, iso(clock.now()))
-        try:
-            # Create iff absent: a signature is never replaced, even by a signer that disagrees
-            # with it (a mismatch is evidence for `verify`, not something to paper over).
-            store.put_record(
-                checkpoint.thread_id, key, signature.model_dump(mode="json"), expected_version=None
-            )
-            return signature
-        except RecordConflict as conflict:
-            existing = conflict.current
+    signature = make_signature(signer, checkpoint, iso(clock.now()))
+    try:
+        # Create iff absent: a signature is never replaced, even by a signer that disagrees
+        # with it (a mismatch is evidence for `verify`, not something to paper over).
+        store.put_record(
+            checkpoint.thread_id, key, signature.model_dump(mode="json"), expected_version=None
+        )
+        return signature
+    except RecordConflict as conflict:
+        existing = conflict.current
     parsed = parse_signature(existing.value) if existing is not None else None
     if parsed is None:
         raise InvalidInput(f"{key} of {checkpoint.thread_id!r} exists but is not a signature")
