@@ -132,6 +132,7 @@ def test_signature_is_checked_before_the_body_is_parsed(local: LocalApi) -> None
         ({"input": []}, "invalid_input", "input"),
         ({"graph": "os:system"}, "invalid_input", "graph"),
         ({"thread_id": "a/b"}, "invalid_input", "thread_id"),
+        ({"thread_id": "__webhooks__"}, "invalid_input", "thread_id"),
         ([1, 2], "invalid_input", "body"),
     ],
 )

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from durable_graph.api import ApprovalPolicy, build_resolver, local_api
 from durable_graph.api.tokens import mint, token_hash
-from tests.api.conftest import PUBLIC_URL, REPO, LocalApi, Reply
+from tests.api.conftest import PUBLIC_URL, REPO, Client, LocalApi, Reply
 
 JSON = {"Content-Type": "application/json"}
 
@@ -372,3 +373,33 @@ def test_page_of_a_decided_link_shows_the_decision_without_buttons(local: LocalA
     page = local.client.request("GET", path, headers={"Accept": "text/html"})
     assert page.status == 200
     assert "Already decided: approve" in page.text and "<form" not in page.text
+
+
+def test_a_dynamic_interrupt_gets_the_decision_as_its_resume_value(local: LocalApi) -> None:
+    """Given a graph whose node calls `ctx.interrupt(...)`, with its own approval policy
+    When the thread suspends inside the node and the link decides "yes"
+    Then the page shows the interrupt's question, and the node re-runs receiving the policy's
+    value for "yes" as the return value of `interrupt()`."""
+    policy = ApprovalPolicy(decisions=("yes", "no"), values_for=lambda d, c: {"answer": d})
+    api = local_api(
+        local.home,
+        local.backend,
+        public_url=PUBLIC_URL,
+        graphs=("tests.graphs:review_graph",),
+        clock=local.clock,
+        policies={"tests.graphs:review_graph": policy},
+    )
+    client = Client(build_resolver(api))
+    body = json.dumps({"input": {"amount": 500}}).encode()
+    thread_id = client.request("POST", "/threads", headers=local.signed(body), body=body).json()[
+        "thread"
+    ]["thread_id"]
+    graph = api.graph("tests.graphs:review_graph")
+    assert graph.run_until_settled(thread_id).status == "suspended"
+    path = local.path_of(local.link(thread_id))
+    page = client.request("GET", path, headers={"Accept": "text/html"})
+    assert "approve 500?" in page.text and 'value="yes"' in page.text
+    reply = client.request("POST", path, headers=JSON, body='{"decision": "yes"}')
+    assert reply.status == 200, reply.body
+    assert graph.run_until_settled(thread_id).status == "completed"
+    assert graph.get_state(thread_id).values["decision"] == str({"answer": "yes"})

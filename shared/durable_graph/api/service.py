@@ -76,7 +76,7 @@ class Threads:
         thread_id = (
             request.thread_id or f"wh-{hashlib.sha256(webhook_id.encode()).hexdigest()[:32]}"
         )
-        if thread_id.startswith(WEBHOOK_NAMESPACE):
+        if thread_id.startswith("__"):
             raise InvalidInput("thread ids starting with __ are reserved", field="thread_id")
         app.spec.schema.initial(request.input)  # bad input is refused before anything is written
         head = self.store.head_checkpoint(thread_id)

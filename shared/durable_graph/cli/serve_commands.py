@@ -17,9 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any, cast
 
-from durable_graph.api import build_resolver, local_api
-from durable_graph.api.local import key_paths
-from durable_graph.api.proxy import event_from_http, http_from_result
 from durable_graph.backends.local import home
 from durable_graph.cli.common import backend
 from durable_graph.ports import Notification, Notifier
@@ -67,11 +64,13 @@ class AnnouncingNotifier:
 
 
 def make_handler(resolve: Any) -> type[BaseHTTPRequestHandler]:
+    from durable_graph.api.proxy import event_from_http, http_from_result
+
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        server_version = "durable-graph"
-        sys_version = ""
+        def version_string(self) -> str:
+            return "durable-graph"
 
         def _handle(self) -> None:
             length_header = self.headers.get("Content-Length")
@@ -123,6 +122,11 @@ def make_handler(resolve: Any) -> type[BaseHTTPRequestHandler]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Imported here: the API needs the `api` extra (powertools, standardwebhooks), which the
+    # other commands do not, and every command pays for what the parser imports.
+    from durable_graph.api import build_resolver, local_api
+    from durable_graph.api.local import key_paths
+
     store = backend()
     store.notifier = AnnouncingNotifier(store.notifier)
     server = ThreadingHTTPServer((args.host, args.port), BaseHTTPRequestHandler)
