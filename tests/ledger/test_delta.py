@@ -16,6 +16,7 @@ from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.memory import MemoryCheckpointStore
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, ParentRef
 from durable_graph.errors import StepConflict
+from durable_graph.runtime import CompiledGraph
 from durable_graph.verification import verify_thread
 from tests.ledger.conftest import THREAD
 from tests.ledger.graphs import graph
@@ -216,3 +217,20 @@ def test_engine_threads_read_back_the_same_through_a_cold_store(tmp_path: Path) 
     assert other.checkpoints.head_checkpoint(THREAD) == warm[0]
     backend.close()
     other.close()
+
+
+def test_a_recorded_reply_kept_in_the_state_is_stored_once(chat: CompiledGraph, home: Path) -> None:
+    """Given chat turns whose recorded LLM reply is also appended to `messages`, then the stored
+    row keeps the reply once (io points into the delta), and reading restores the io exactly."""
+    inner = chat.backend.checkpoints
+    assert isinstance(inner, DeltaStore)
+    stored = inner.inner.get_checkpoint(THREAD, 4)
+    assert stored is not None and DELTA in stored.values
+    assert stored.io[0].response is None and stored.values[DELTA]["io"] == {
+        "0": ["add", "messages", 0]
+    }
+    cold = local_backend(home)
+    full = cold.checkpoints.get_checkpoint(THREAD, 4)
+    cold.close()
+    assert full is not None and full.io[0].response == full.values["messages"][-1]
+    assert full.compute_hash() == full.hash

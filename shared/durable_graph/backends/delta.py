@@ -14,9 +14,10 @@ form changes. Once a thread's state is bigger than `min_state_bytes`, a record i
 - `from`: the oldest step a reader must start from to rebuild this record (the oldest step at
   which some field was last stored whole).
 
-Unchanged fields are never written again, and a derivable `parent` (the previous step of the
-same thread) is not stored either. Small states are stored whole: a delta would save little and
-a plain row is easier to inspect.
+Unchanged fields are never written again, a derivable `parent` (the previous step of the
+same thread) is not stored either, and a recorded external reply (`io`) that the step also put
+into the state is stored once, as a pointer from `io` into the delta. Small states are stored
+whole: a delta would save little and a plain row is easier to inspect.
 
 A per-thread write-through cache of the last full values means the hot path (append step k+1
 right after step k in the same process) needs no extra read. `list_checkpoints` never uses the
@@ -288,6 +289,16 @@ class DeltaStore:
         if checkpoint.parent is not None and checkpoint.parent == _derived_parent(checkpoint):
             doc["parent"] = "previous"  # the previous step of this thread: not stored again
             update["parent"] = None
+        stored_io = list(checkpoint.io)
+        io_refs: dict[str, list[Any]] = {}
+        for index, io in enumerate(checkpoint.io):
+            path = _find(doc, io.response) if io.response is not None else None
+            if path is not None:  # a recorded reply the step also put into the state
+                io_refs[str(index)] = path
+                stored_io[index] = io.model_copy(update={"response": None})
+        if io_refs:
+            doc["io"] = io_refs
+            update["io"] = stored_io
         full = _Full(checkpoint.step, checkpoint.hash, values, anchors)
         return checkpoint.model_copy(update=update), full
 
@@ -390,10 +401,43 @@ def _derived_parent(checkpoint: Checkpoint) -> ParentRef | None:
 def _restore(row: Checkpoint, values: dict[str, Any]) -> Checkpoint:
     if not is_delta(row.values):
         return row
+    doc = _mapping(row.values[DELTA])
     update: dict[str, Any] = {"values": values}
-    if _mapping(row.values[DELTA]).get("parent") == "previous":
+    if doc.get("parent") == "previous":
         update["parent"] = _derived_parent(row)
+    io_refs = _mapping(doc.get("io"))
+    if io_refs:
+        restored = list(row.io)
+        for index, path in io_refs.items():
+            position = int(index) if index.isdigit() else -1
+            if 0 <= position < len(restored):
+                response = _resolve(doc, path)
+                restored[position] = restored[position].model_copy(update={"response": response})
+        update["io"] = restored
     return row.model_copy(update=update)
+
+
+def _find(doc: dict[str, Any], response: Any) -> list[Any] | None:
+    """Where in this step's delta the same value is stored (an appended item or a set field)."""
+    for key, items in _mapping(doc.get("add")).items():
+        for index, item in enumerate(items):
+            if same(item, response):
+                return ["add", key, index]
+    for key, value in _mapping(doc.get("set")).items():
+        if same(value, response):
+            return ["set", key]
+    return None
+
+
+def _resolve(doc: dict[str, Any], path: Any) -> Any:
+    """The value at `path` in the delta; None for a malformed path (its hash then fails)."""
+    if not isinstance(path, list) or len(path) < 2:
+        return None
+    section = _mapping(doc.get(path[0])).get(path[1]) if isinstance(path[1], str) else None
+    if path[0] == "add" and len(path) == 3 and isinstance(section, list):
+        index = path[2]
+        return section[index] if isinstance(index, int) and 0 <= index < len(section) else None
+    return section if path[0] == "set" and len(path) == 2 else None
 
 
 __all__ = ["DeltaStore", "apply_delta", "encode_values", "is_delta", "same"]
