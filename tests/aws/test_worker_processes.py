@@ -127,8 +127,12 @@ def test_seed_exercise_with_the_approval_in_another_process(deploy: Deploy) -> N
     assert note["node"] == "human_review"
 
     approver = d.spawn(
-        "tests.aws.resume_thread", "tx-99812", "--values", '{"approved": true}',
-        "--as-node", "human_review",
+        "tests.aws.resume_thread",
+        "tx-99812",
+        "--values",
+        '{"approved": true}',
+        "--as-node",
+        "human_review",
     )
     out, err = approver.communicate(timeout=60)
     assert approver.returncode == 0, err
@@ -139,16 +143,17 @@ def test_seed_exercise_with_the_approval_in_another_process(deploy: Deploy) -> N
     final = d.rt.graph.get_state("tx-99812")
     assert final.status == "completed" and final.values["outcome"] == "sent"
     assert [c.source for c in d.rt.graph.get_state_history("tx-99812")] == [
-        "node", "update", "node", "input"
+        "node",
+        "update",
+        "node",
+        "input",
     ]
     assert len(list(d.outbox.iterdir())) == 1
     report = verify_thread(d.rt.backend, "tx-99812")
     assert report.ok and report.checked == 4
 
 
-def test_two_approvers_racing_in_two_processes_one_wins(
-    deploy: Deploy, tmp_path: Path
-) -> None:
+def test_two_approvers_racing_in_two_processes_one_wins(deploy: Deploy, tmp_path: Path) -> None:
     """Given a suspended thread seen at step 1 by two approvers in two processes, when both
     are released at once, then exactly one decision is committed, the other is told it is
     stale, and the email goes out once with the winner's decision."""
@@ -158,9 +163,18 @@ def test_two_approvers_racing_in_two_processes_one_wins(
     barrier = tmp_path / "go"
     approvers = [
         d.spawn(
-            "tests.aws.resume_thread", "race-1", "--values", json.dumps({"approved": ok}),
-            "--as-node", "human_review", "--expected-step", "1", "--barrier", str(barrier),
-            "--actor", name,
+            "tests.aws.resume_thread",
+            "race-1",
+            "--values",
+            json.dumps({"approved": ok}),
+            "--as-node",
+            "human_review",
+            "--expected-step",
+            "1",
+            "--barrier",
+            str(barrier),
+            "--actor",
+            name,
         )
         for name, ok in (("alice", True), ("bob", False))
     ]

@@ -1,0 +1,132 @@
+"""What the DynamoDB store promises beyond the conformance suite: the request pattern (one
+conditional write per step, strongly consistent reads, the winner carried by a lost condition
+without another read), the item layout, and tampering detected by `verify`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from durable_graph.backend import Backend
+from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
+from durable_graph.backends.aws.factory import aws_backend
+from durable_graph.backends.aws.s3_payloads import S3PayloadStore
+from durable_graph.errors import CorruptRecord, StepConflict
+from durable_graph.payloads import MARKER
+from durable_graph.verification import verify_thread
+from tests.aws.resources import Resources, clients, create_resources
+from tests.helpers import checkpoint
+
+
+class Recorder:
+    """Every DynamoDB request: operation and parameters."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append((model.name, params))
+
+
+@pytest.fixture
+def setup() -> Iterator[tuple[Backend, Resources, Recorder, Any]]:
+    with mock_aws():
+        aws = clients()
+        resources = create_resources(aws)
+        backend = aws_backend(resources.settings, aws)
+        recorder = Recorder()
+        aws.dynamodb.meta.events.register("provide-client-params.dynamodb", recorder)
+        yield backend, resources, recorder, aws
+
+
+def test_a_step_is_one_conditional_put_and_reads_are_consistent(
+    setup: tuple[Backend, Resources, Recorder, Any],
+) -> None:
+    """Given a thread, then appending a step is exactly one PutItem conditioned on the item's
+    absence, and reading the head is one consistent Query, newest first, limited to one."""
+    backend, _, recorder, _ = setup
+    store = backend.checkpoints
+    store.append_checkpoint(checkpoint("t", 0))
+    assert [name for name, _ in recorder.calls] == ["PutItem"]
+    put = recorder.calls[0][1]
+    assert put["ConditionExpression"] == "attribute_not_exists(#pk)"
+    assert put["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD"
+    assert put["Item"]["sk"]["S"] == "cp#000000000000"
+
+    recorder.calls.clear()
+    store.head_checkpoint("t")
+    store.get_checkpoint("t", 0)
+    [(query, q), (get, g)] = recorder.calls
+    assert (query, get) == ("Query", "GetItem")
+    assert q["ConsistentRead"] and g["ConsistentRead"]
+    assert (q["ScanIndexForward"], q["Limit"]) == (False, 1)
+
+
+def test_a_lost_step_carries_the_winner_without_another_read(
+    setup: tuple[Backend, Resources, Recorder, Any],
+) -> None:
+    backend, _, recorder, _ = setup
+    winner = checkpoint("t", 0, {"who": "winner"})
+    backend.checkpoints.append_checkpoint(winner)
+    recorder.calls.clear()
+    with pytest.raises(StepConflict) as caught:
+        backend.checkpoints.append_checkpoint(checkpoint("t", 0, {"who": "loser"}))
+    assert caught.value.existing == winner
+    assert [name for name, _ in recorder.calls] == ["PutItem"]
+
+
+def test_history_pages_through_query_pages(setup: tuple[Backend, Resources, Recorder, Any]) -> None:
+    """Given checkpoints larger than one 1 MB Query page, then listing returns all of them."""
+    backend, _, _, _ = setup
+    store = backend.checkpoints
+    prev = "0" * 64
+    for step in range(8):
+        record = checkpoint("big", step, {"blob": str(step) * 200_000}, prev_hash=prev)
+        store.append_checkpoint(record)
+        prev = record.hash
+    assert [c.step for c in store.list_checkpoints("big", newest_first=False)] == list(range(8))
+    assert [c.step for c in store.list_checkpoints("big", before_step=6, limit=3)] == [5, 4, 3]
+
+
+def test_tampering_with_a_record_or_a_payload_is_detected(
+    setup: tuple[Backend, Resources, Recorder, Any],
+) -> None:
+    """Given a verified thread, when someone with write access edits a checkpoint item or
+    overwrites a payload object, then verify names the step and the check that failed; an
+    item edited into garbage reads as a corrupt record."""
+    backend, resources, _, aws = setup
+    table = resources.settings.table_name
+    backend.offload_threshold = 1024
+    from examples.email_approval import graph
+
+    app = graph.with_backend(backend)
+    app.invoke({"user_prompt": "p" * 5000}, thread_id="tamper-1")
+    app.resume("tamper-1", values={"approved": False}, as_node="human_review")
+    assert app.get_state("tamper-1").values["outcome"] == "rejected"
+    assert verify_thread(backend, "tamper-1").ok
+
+    key = {"pk": {"S": "thread#tamper-1"}, "sk": {"S": "cp#000000000002"}}
+    body = aws.dynamodb.get_item(TableName=table, Key=key)["Item"]["body"]["S"]
+    aws.dynamodb.put_item(
+        TableName=table,
+        Item={**key, "body": {"S": body.replace('"approved":false', '"approved":true')}},
+    )
+    report = verify_thread(backend, "tamper-1")
+    assert (report.ok, report.first_bad_step, report.check) == (False, 2, "hash")
+
+    aws.dynamodb.put_item(TableName=table, Item={**key, "body": {"S": "{not json"}})
+    with pytest.raises(CorruptRecord, match="step 2"):
+        DynamoDBCheckpointStore(aws.dynamodb, table).get_checkpoint("tamper-1", 2)
+
+    ref = backend.checkpoints.get_checkpoint("tamper-1", 0).values["user_prompt"][MARKER]  # type: ignore[union-attr]
+    assert isinstance(backend.payloads, S3PayloadStore)
+    aws.s3.put_object(
+        Bucket=resources.settings.bucket,
+        Key=backend.payloads.key_for(ref["sha256"]),
+        Body=b"q" * 5000,
+    )
+    report = verify_thread(backend, "tamper-1")
+    assert (report.ok, report.first_bad_step, report.check) == (False, 0, "payload")

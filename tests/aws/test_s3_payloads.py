@@ -1,0 +1,74 @@
+"""The S3 payload store beyond the conformance suite: key layout, one conditional PUT per put
+(an existing payload answers 412 and counts as stored), digest checks, refs to uploads."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from durable_graph.backends.aws.factory import AwsClients
+from durable_graph.backends.aws.s3_payloads import S3PayloadStore, object_uri, parse_object_uri
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.errors import PayloadCorrupted
+from tests.aws.resources import Resources, clients, create_resources
+
+
+@pytest.fixture
+def s3() -> Iterator[tuple[S3PayloadStore, AwsClients, Resources, list[tuple[str, int]]]]:
+    with mock_aws():
+        aws = clients()
+        resources = create_resources(aws)
+        answers: list[tuple[str, int]] = []
+
+        def record(http_response: Any, model: Any, **_: Any) -> None:
+            answers.append((model.name, int(http_response.status_code)))
+
+        aws.s3.meta.events.register("after-call.s3", record)
+        yield S3PayloadStore(aws.s3, resources.settings.bucket), aws, resources, answers
+
+
+def test_put_is_one_conditional_request_even_when_the_payload_exists(
+    s3: tuple[S3PayloadStore, AwsClients, Resources, list[tuple[str, int]]],
+) -> None:
+    store, aws, resources, answers = s3
+    data = b"payload bytes " * 100
+    digest = hashlib.sha256(data).hexdigest()
+    first = store.put(data, "text/plain")
+    second = store.put(data, "text/plain")
+    assert answers == [("PutObject", 200), ("PutObject", 412)]
+    assert first == second
+    assert first.uri == f"s3://{resources.settings.bucket}/sha256/{digest[:2]}/{digest}"
+    head = aws.s3.head_object(Bucket=resources.settings.bucket, Key=f"sha256/{digest[:2]}/{digest}")
+    assert head["ContentType"] == "text/plain"
+
+
+def test_altered_bytes_are_reported_not_returned(
+    s3: tuple[S3PayloadStore, AwsClients, Resources, list[tuple[str, int]]],
+) -> None:
+    store, aws, resources, _ = s3
+    ref = store.put(b"original")
+    key = store.key_for(ref.sha256)
+    aws.s3.put_object(Bucket=resources.settings.bucket, Key=key, Body=b"forged")
+    with pytest.raises(PayloadCorrupted, match="does not match its digest"):
+        store.get(ref)
+
+
+def test_refs_to_uploads_are_pinned_to_their_version_and_digest(
+    s3: tuple[S3PayloadStore, AwsClients, Resources, list[tuple[str, int]]],
+) -> None:
+    """Given an uploaded object later overwritten, then a ref made for the first version still
+    reads the first version's bytes, and a ref whose digest does not match is refused."""
+    store, aws, resources, _ = s3
+    bucket, key = resources.uploads_bucket, "in/report (1).json"
+    v1 = aws.s3.put_object(Bucket=bucket, Key=key, Body=b'{"v": 1}')["VersionId"]
+    ref = store.ref_for_object(bucket, key, v1)
+    aws.s3.put_object(Bucket=bucket, Key=key, Body=b'{"v": 2}')
+    assert parse_object_uri(ref.uri) == (bucket, key, v1)
+    assert store.get(ref) == b'{"v": 1}'
+    wrong = PayloadRef(uri=object_uri(bucket, key), sha256=ref.sha256, size=ref.size)
+    with pytest.raises(PayloadCorrupted):
+        store.get(wrong)  # the latest version has other bytes
