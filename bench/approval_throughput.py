@@ -79,7 +79,7 @@ class LgState(TypedDict, total=False):
     log: Annotated[list[str], operator.add]
 
 
-def bench_langgraph(threads: int, root: Path, durability: str) -> Result:
+def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.graph import END, START, StateGraph
 
@@ -131,7 +131,7 @@ def bench_langgraph(threads: int, root: Path, durability: str) -> Result:
     graph = builder.compile(checkpointer=saver, interrupt_before=["human_review"])
     started = time.perf_counter()
     for i in range(threads):
-        config = {"configurable": {"thread_id": f"tx-{i}"}}
+        config: Any = {"configurable": {"thread_id": f"tx-{i}"}}
         graph.invoke({"user_prompt": f"pay supplier {i}"}, config, durability=durability)
         graph.update_state(config, {"approved": True}, as_node="human_review")
         graph.invoke(None, config, durability=durability)

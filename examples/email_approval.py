@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 from typing import Annotated
 
+from pydantic import BaseModel, Field
+
 from durable_graph import END, START, NodeContext, StateGraph
 from durable_graph.backends.local import home
-from pydantic import BaseModel, Field
 
 
 class EmailState(BaseModel):

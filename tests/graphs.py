@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
 from pydantic import BaseModel, Field
+
+from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
 
 # Per-process side-effect counters (the tests that need cross-process counts use files).
 CALLS: dict[str, int] = {}
@@ -174,6 +175,7 @@ def first(state: SlowState) -> dict[str, Any]:
 def slow(state: SlowState, ctx: NodeContext) -> dict[str, Any]:
     _mark(os.environ["DG_MARKS"], "slow-started")
     time.sleep(float(os.environ.get("DG_SLOW_SECONDS", "3")))
+
     def effect() -> str:
         _mark(os.environ["DG_MARKS"], "slow-effect")
         return "done"

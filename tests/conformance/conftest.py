@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.memory import memory_backend

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from durable_graph.backend import Backend
 from durable_graph.errors import RecordConflict, StepConflict
-
 from tests.helpers import checkpoint, thread_record
 
 

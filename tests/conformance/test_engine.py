@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from durable_graph import CompiledGraph, GraphMismatch, InvalidInput, NotSuspended, StaleHead
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
 from durable_graph.errors import ThreadNotFound, UnknownNode
 from durable_graph.ledger import verify_chain
 from durable_graph.payloads import MARKER
-
 from examples.email_approval import graph as email_graph
 from tests import graphs
 
@@ -206,7 +206,6 @@ def test_duplicate_delivery_commits_once_with_one_side_effect(
 
 def test_graph_version_mismatch_is_refused(backend: Backend, clock: ManualClock) -> None:
     from durable_graph import END, START, StateGraph
-
     from examples.email_approval import EmailState, draft_email
 
     app = on(email_graph, backend, clock)

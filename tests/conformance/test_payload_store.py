@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
-
 from tests.helpers import message
 
 
