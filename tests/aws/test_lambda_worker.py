@@ -290,6 +290,27 @@ def test_malformed_body_naming_a_thread_fails_that_thread(chain: AwsWorld) -> No
     assert "malformed transition message" in head.error.message
 
 
+@pytest.mark.parametrize("problem", ["unknown node", "graph version"])
+def test_message_that_can_never_run_fails_its_thread_with_the_reason(
+    chain: AwsWorld, problem: str
+) -> None:
+    """Given a running thread, when a message names a node the graph lacks, or was produced by
+    another version of the graph, then the thread is failed with that reason (not retried)."""
+    start = chain.rt.graph.start({}, thread_id="c6")
+    [message] = chain.rt.engine().messages_for(start)
+    if problem == "unknown node":
+        bad = message.model_copy(update={"task": Task(id="0:zz", node="zz")})
+    else:
+        other = start.graph.model_copy(update={"version": "0ld"})
+        bad = message.model_copy(update={"graph": other})
+    result = lambda_worker.worker().process(bad.model_dump_json(), receipt="r", receive_count=1)
+    assert result.kind == "failed_thread"
+    head = chain.head("c6")
+    assert head.status == "failed" and head.error is not None
+    assert ("'zz'" if problem == "unknown node" else "version 0ld") in head.error.message
+    assert chain.rt.backend.checkpoints.get_thread("c6").status == "failed"  # type: ignore[union-attr]
+
+
 def test_message_for_an_unknown_thread_stores_nothing(chain: AwsWorld) -> None:
     """Given a well-formed message naming a thread that does not exist, then it is settled
     (not retried) and nothing is stored."""

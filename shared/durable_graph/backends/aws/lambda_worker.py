@@ -161,11 +161,9 @@ def install_approval_links(rt: AwsRuntime) -> bool:
     except ValueError:
         log.info("approval links off: the API environment is not set")
         return False
-    import boto3
+    from durable_graph.backends.aws.factory import CLIENT_CONFIG, default_session
 
-    from durable_graph.backends.aws.factory import CLIENT_CONFIG
-
-    session = boto3.Session()
+    session = default_session()
     api = aws_api(
         settings,
         rt.backend,
