@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from durable_graph.backends.aws.errors import AwsUnavailable, error_code, translate
 from durable_graph.checkpoint import PayloadRef
-from durable_graph.errors import PermanentTaskError
+from durable_graph.errors import PayloadCorrupted, PermanentTaskError
 from durable_graph.ports import Delivery, PayloadStore, TransitionMessage
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class SqsTransitionQueue:
             try:
                 ref = PayloadRef.model_validate(raw[CLAIM_CHECK])
                 raw = json.loads(self.payloads.get(ref))
-            except (ValidationError, ValueError) as exc:
+            except (ValidationError, ValueError, PayloadCorrupted) as exc:
                 raise MalformedMessage(f"bad claim check ({exc})", thread_id=thread_id) from exc
         try:
             message = TransitionMessage.model_validate(raw)
