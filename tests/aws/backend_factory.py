@@ -53,7 +53,11 @@ def serialized(aws: AwsClients) -> AwsClients:
         return cast(T, _Serialized(client, lock))
 
     return AwsClients(
-        dynamodb=wrap(aws.dynamodb), s3=wrap(aws.s3), sqs=wrap(aws.sqs), sns=wrap(aws.sns)
+        dynamodb=wrap(aws.dynamodb),
+        s3=wrap(aws.s3),
+        sqs=wrap(aws.sqs),
+        sns=wrap(aws.sns),
+        kms=wrap(aws.kms),
     )
 
 

@@ -43,6 +43,7 @@ def clients(endpoint_url: str | None = None) -> AwsClients:
         s3=s.client("s3", **extra),
         sqs=s.client("sqs", **extra),
         sns=s.client("sns", **extra),
+        kms=s.client("kms", **extra),
     )
 
 
@@ -68,6 +69,8 @@ class Resources:
             values[names.ENV_DLQ_URL] = s.dlq_url
         if s.topic_arn:
             values[names.ENV_TOPIC_ARN] = s.topic_arn
+        if s.ledger_key_id:
+            values[names.ENV_LEDGER_KEY_ID] = s.ledger_key_id
         return values
 
 
@@ -106,6 +109,9 @@ def create_resources(
         },
     )["QueueUrl"]
     topic = aws.sns.create_topic(Name=f"dg-approvals-{tag}")["TopicArn"]
+    ledger_key = aws.kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"][
+        "KeyId"
+    ]
     reader = aws.sqs.create_queue(QueueName=f"dg-notifications-{tag}")["QueueUrl"]
     reader_arn = aws.sqs.get_queue_attributes(QueueUrl=reader, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -124,6 +130,7 @@ def create_resources(
         topic_arn=topic,
         graph=graph,
         max_receives=max_receives,
+        ledger_key_id=ledger_key,
         **overrides,
     )
     return Resources(settings=settings, uploads_bucket=uploads, notifications_url=reader)

@@ -115,7 +115,7 @@ def test_seed_exercise_with_the_approval_in_another_process(deploy: Deploy) -> N
     """Given the email graph deployed on the server, when a thread starts and the worker
     drains the queue, then it suspends at human_review with nothing queued and one approval
     notification; when another process approves, then the worker sends the email once, the
-    thread completes and its DynamoDB/S3 records verify."""
+    thread completes and its DynamoDB/S3 records verify, head signature included."""
     d = deploy("examples.email_approval:graph")
     d.rt.graph.start({"user_prompt": "pay the supplier"}, thread_id="tx-99812")
     d.drain()
@@ -151,6 +151,7 @@ def test_seed_exercise_with_the_approval_in_another_process(deploy: Deploy) -> N
     assert len(list(d.outbox.iterdir())) == 1
     report = verify_thread(d.rt.backend, "tx-99812")
     assert report.ok and report.checked == 4
+    assert 3 in report.signed_steps  # the completed head, signed with the KMS ledger key
 
 
 def test_two_approvers_racing_in_two_processes_one_wins(deploy: Deploy, tmp_path: Path) -> None:

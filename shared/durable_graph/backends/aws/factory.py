@@ -21,13 +21,14 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from durable_graph.backend import Backend
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
+from durable_graph.backends.aws.kms_signer import KmsSigner
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
 from durable_graph.backends.aws.settings import AwsSettings
 from durable_graph.backends.aws.sns_notifier import NullNotifier, SnsNotifier
@@ -72,6 +73,7 @@ class AwsClients:
     s3: S3Client
     sqs: SQSClient
     sns: SNSClient
+    kms: Any = None  # only needed when chain heads are signed with a KMS key
 
     @classmethod
     def create(cls, session: boto3.Session | None = None) -> AwsClients:
@@ -83,6 +85,7 @@ class AwsClients:
             s3=session.client("s3", config=CLIENT_CONFIG),
             sqs=session.client("sqs", config=CLIENT_CONFIG),
             sns=session.client("sns", config=CLIENT_CONFIG),
+            kms=session.client("kms", config=CLIENT_CONFIG),
         )
 
 
@@ -109,6 +112,11 @@ def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
         payloads=payloads,
         queue=SqsTransitionQueue(clients.sqs, settings.queue_url, payloads=payloads),
         notifier=notifier,
+        signer=(
+            KmsSigner(clients.kms, settings.ledger_key_id)
+            if settings.ledger_key_id and clients.kms is not None
+            else None
+        ),
         offload_threshold=settings.offload_bytes,
         # DynamoDB items hold 400 KB; keep 50 KB for attribute names, keys and growth.
         max_record_bytes=350 * 1024,

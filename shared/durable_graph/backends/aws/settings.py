@@ -38,6 +38,7 @@ ENV_KEYS: dict[str, str] = {
     "offload_bytes": names.ENV_OFFLOAD_BYTES,
     "stale_seconds": names.ENV_STALE_SECONDS,
     "max_receives": names.ENV_MAX_RECEIVES,
+    "ledger_key_id": names.ENV_LEDGER_KEY_ID,
 }
 
 
@@ -59,6 +60,8 @@ class AwsSettings(BaseModel):
         stale_seconds: a running thread whose head has not moved for this long is re-driven.
         max_receives: the queue's redrive `maxReceiveCount`; on the last receive a failing task
             fails its thread with the reason before SQS parks the message in the DLQ.
+        ledger_key_id: KMS key (ECC_NIST_P256) that signs chain heads when a thread suspends,
+            completes or fails (none: heads are not signed).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,6 +75,7 @@ class AwsSettings(BaseModel):
     offload_bytes: int = Field(default=DEFAULT_OFFLOAD_BYTES, ge=256, le=300 * 1024)
     stale_seconds: int = Field(default=900, ge=1)
     max_receives: int = Field(default=5, ge=1, le=1000)
+    ledger_key_id: str | None = None
 
     @field_validator("queue_url", "dlq_url")
     @classmethod
