@@ -14,11 +14,8 @@ Verification needs only the public key and `verify_signature`, so a bundle verif
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -32,6 +29,7 @@ from durable_graph.canonical import canonical_bytes
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import InvalidInput, RecordConflict
+from durable_graph.files import write_once
 from durable_graph.ports import CheckpointStore
 
 log = logging.getLogger("durable_graph.signing")
@@ -145,24 +143,12 @@ class FileSigner:
 
 
 def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        path.parent.chmod(0o700)
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-key-")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
+    write_once(path, pem, private_dir=True)  # mode 0600; a racing creator's key wins whole
 
 
 def verify_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:

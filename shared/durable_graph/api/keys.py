@@ -10,7 +10,6 @@ take an already-built client, so this module never imports boto3.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import secrets
@@ -19,6 +18,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+
+from durable_graph.files import write_once
 
 MIN_KEY_BYTES = 32
 
@@ -43,19 +44,15 @@ class SecretSource(Protocol):
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Create `path` with mode 0600, failing if it exists (two servers starting at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    """Create `path` whole with mode 0600 unless it exists: two servers starting at once both
+    read the one complete file that won (never an empty, half-written one)."""
+    write_once(path, text.encode("utf-8"), private_dir=True)
 
 
 def local_secret(path: Path, make: Any) -> str:
     """Read the secret in `path`, creating it with `make()` the first time."""
     if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            _write_private(path, make())
+        _write_private(path, make())
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -66,8 +63,7 @@ class LocalKeyFile:
         self.path = path
         self._lock = threading.Lock()
         if not path.exists():
-            with contextlib.suppress(FileExistsError):
-                _write_private(path, json.dumps(_new_ring({})))
+            _write_private(path, json.dumps(_new_ring({})))
 
     def _ring(self) -> dict[str, Any]:
         ring: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))

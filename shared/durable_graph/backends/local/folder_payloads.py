@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted
+from durable_graph.files import write_once
 
 
 class FolderPayloadStore:
@@ -24,19 +22,7 @@ class FolderPayloadStore:
         digest = hashlib.sha256(data).hexdigest()
         target = self.path_for(digest)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Write to a temp file, fsync, then link into place: readers never see a partial
-            # file, and an existing payload (same bytes by construction) is left untouched.
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp, target)
-            finally:
-                os.unlink(tmp)
+            write_once(target, data)  # an existing payload has the same bytes by construction
         return PayloadRef(
             uri=f"file://{target}", sha256=digest, size=len(data), content_type=content_type
         )

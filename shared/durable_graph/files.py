@@ -1,0 +1,35 @@
+"""Write-once files for the embedded mode: payloads and key files.
+
+A file is written to a private temp file (mkstemp: mode 0600), flushed to disk, then hard-linked
+into place. Readers never see a partial file, and when two processes race to create the same
+file, the first complete one wins and the other's bytes are dropped — which is what both a
+content-addressed payload (same bytes by construction) and a key created on first use need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_once(path: Path, data: bytes, *, private_dir: bool = False) -> bool:
+    """Create `path` with `data` unless it exists; True if this call created it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if private_dir:
+        with contextlib.suppress(OSError):
+            path.parent.chmod(0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
