@@ -45,8 +45,11 @@ def check_json(value: Any, path: str = "$") -> None:
 
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers."""
-    check_json(value)
-    return bytes(rfc8785.dumps(value))
+    try:
+        return bytes(rfc8785.dumps(value))
+    except Exception as exc:  # rfc8785 refuses it: name the exact path of the bad value
+        check_json(value)
+        raise SerializationError(f"$: cannot canonicalise: {exc}", field="$") from exc
 
 
 def sha256_hex(data: bytes) -> str:

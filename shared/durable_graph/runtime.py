@@ -64,6 +64,7 @@ class CompiledGraph:
         self._backend = backend
         self.name = name or f"{_caller_module()}:graph"
         self.clock: Clock = SystemClock()
+        self._engine: Engine | None = None
         self.visibility_timeout = float(os.environ.get(LEASE_ENV, "60"))
 
     @property
@@ -86,7 +87,13 @@ class CompiledGraph:
         return other
 
     def engine(self, worker_id: str | None = None) -> Engine:
-        return Engine(self.spec, self.name, self.backend, clock=self.clock, worker_id=worker_id)
+        """The engine for this graph, backend and clock (kept while they stay the same)."""
+        if worker_id is not None:
+            return Engine(self.spec, self.name, self.backend, clock=self.clock, worker_id=worker_id)
+        cached = self._engine
+        if cached is None or cached.backend is not self.backend or cached.clock is not self.clock:
+            cached = self._engine = Engine(self.spec, self.name, self.backend, clock=self.clock)
+        return cached
 
     def worker(self, **kwargs: Any) -> Worker:
         """A worker that runs this graph's messages (and refuses others' as unknown graphs)."""
