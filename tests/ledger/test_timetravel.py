@@ -146,3 +146,17 @@ def test_replay_refuses_to_vouch_for_unrecorded_calls(
 def test_replay_of_a_human_decision_is_not_applicable(chat: CompiledGraph) -> None:
     report = replay(chat, THREAD, 7)
     assert report.verdict == "not_applicable" and "human:alice@example.com" in report.reason
+
+
+def test_replay_of_a_fan_out_superstep_reruns_every_task(backend: Backend) -> None:
+    """Given a step where `Send` ran `summarise` once per document beside `lint`, when it is
+    replayed, then every task is re-run from the state of the step before and the merged update
+    and the routing to `join` are reproduced."""
+    from tests import graphs
+
+    app = graphs.docs_graph.with_backend(backend)
+    app.invoke({"documents": ["a", "b", "c"]}, thread_id="fan")
+    fan_step = next(h.step for h in app.get_state_history("fan") if "summarise" in h.nodes)
+    report = replay(app, "fan", fan_step)
+    assert report.verdict == "reproduced", report.reason
+    assert sorted(t.node for t in report.tasks) == ["lint", "summarise", "summarise", "summarise"]
