@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
+from durable_graph.cli.logs import configure as configure_logs
 from durable_graph.cli.output import Exit, fail_usage
 from durable_graph.errors import DurableGraphError, UserError
 
@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Durable, auditable execution for AI agent graphs.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log engine events")
+    parser.add_argument(
+        "--log-json", action="store_true", help="logs as JSON lines (thread_id, step, node...)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -46,11 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        logging.basicConfig(
-            level=logging.INFO if args.verbose else logging.WARNING,
-            format="%(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        configure_logs(verbose=args.verbose, as_json=args.log_json)
         code: int = args.handler(args)
         return code
     except Exit as exit_:
