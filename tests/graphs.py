@@ -198,3 +198,29 @@ slow_builder.add_edge("first", "slow")
 slow_builder.add_edge("slow", "last")
 slow_builder.add_edge("last", END)
 slow_graph = slow_builder.compile(name="tests.graphs:slow_graph")
+
+
+# ---------------------------------------------------------------- interrupt_after
+
+
+class AfterState(BaseModel):
+    draft: str = ""
+    edited: bool = False
+    published: str = ""
+
+
+def write(state: AfterState) -> dict[str, Any]:
+    return {"draft": "first draft"}
+
+
+def publish(state: AfterState) -> dict[str, Any]:
+    return {"published": state.draft}
+
+
+after_builder = StateGraph(AfterState)
+after_builder.add_node("write", write)
+after_builder.add_node("publish", publish)
+after_builder.add_edge(START, "write")
+after_builder.add_edge("write", "publish")
+after_builder.add_edge("publish", END)
+after_graph = after_builder.compile(interrupt_after=["write"], name="tests.graphs:after_graph")

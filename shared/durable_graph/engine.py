@@ -221,7 +221,9 @@ class Engine:
             remaining = [t for t in head.next if t.node != as_node]
             routed, routes = route_from(self.spec, as_node, state, origin_step=head.step + 1)
             next_tasks = _merge_tasks(remaining, routed)
-            status, interrupt = self._status_for(next_tasks, ran=[as_node])
+            # A human update is not a run of `as_node`: interrupt_after does not fire again
+            # (or an interrupt_after node could never be approved), interrupt_before still does.
+            status, interrupt = self._status_for(next_tasks, ran=[])
         else:
             next_tasks = list(head.next)
             status, interrupt = ("running" if next_tasks else "completed"), None
@@ -234,8 +236,6 @@ class Engine:
                     )
                 check_json(resume_value, "resume_value")
                 resume.setdefault(head.interrupt.task_id, []).append(resume_value)
-        if not update and as_node is None and not has_resume_value and head.status == "suspended":
-            pass  # a bare "continue": run the interrupted tasks as they are
         checkpoint = self._seal(
             thread_id=thread_id,
             step=head.step + 1,

@@ -235,3 +235,17 @@ def test_large_values_are_offloaded_once(backend: Backend, clock: ManualClock) -
     assert len({ref[MARKER]["sha256"] for ref in refs}) == 1
     assert app.get_state("big-1").values["user_prompt"] == prompt
     assert verify_chain("big-1", records, backend.payloads).ok
+
+
+def test_interrupt_after_then_edit_as_that_node(backend: Backend, clock: ManualClock) -> None:
+    """Given interrupt_after=["write"], then the thread suspends after `write` with `publish`
+    next; when a human edits the draft as `write`, then it does not suspend again and
+    `publish` sees the edit."""
+    app = on(graphs.after_graph, backend, clock)
+    app.invoke({}, thread_id="after-1")
+    state = app.get_state("after-1")
+    assert state.status == "suspended" and state.next == ("publish",)
+    assert state.interrupt is not None and state.interrupt.when == "after"
+    app.resume("after-1", values={"draft": "edited draft", "edited": True}, as_node="write")
+    final = app.get_state("after-1")
+    assert final.status == "completed" and final.values["published"] == "edited draft"
