@@ -16,6 +16,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.memory import memory_backend
 from durable_graph.clock import ManualClock
+from tests.aws.backend_factory import moto_backend
 
 BackendFactory = Callable[[Path, ManualClock], AbstractContextManager[Backend]]
 
@@ -34,14 +35,11 @@ def _local(tmp_path: Path, clock: ManualClock) -> Iterator[Backend]:
         backend.close()
 
 
-BACKEND_FACTORIES: dict[str, BackendFactory] = {"memory": _memory, "local": _local}
-
-try:  # the AWS backends on moto join the same suite when their module is present
-    from tests.aws.backend_factory import moto_backend
-
-    BACKEND_FACTORIES["aws-moto"] = moto_backend
-except ImportError:  # pragma: no cover - only while the AWS backend is being written
-    pass
+BACKEND_FACTORIES: dict[str, BackendFactory] = {
+    "memory": _memory,
+    "local": _local,
+    "aws-moto": moto_backend,  # DynamoDB + S3 + SQS FIFO + SNS on moto
+}
 
 
 @pytest.fixture
