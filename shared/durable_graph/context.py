@@ -59,7 +59,7 @@ class NodeContext:
     def step(self, name: str, fn: Callable[[], T]) -> T:
         """Run a side effect once: its result is recorded before it is returned, and returned
         from the record on every later run of this task."""
-        result: T = self._once(name, "step", fn, None)
+        result: T = self._effect(name, fn)
         return result
 
     def record(self, name: str, fn: Callable[[Any], T], request: Any) -> T:
@@ -67,7 +67,7 @@ class NodeContext:
         can feed the recorded response back and check the node reproduces its update."""
         check_json(request, f"{name}.request")
         key = f"{name}#{digest(request)[:16]}"
-        result: T = self._once(key, "record", lambda: fn(request), request)
+        result: T = self._recorded_call(key, lambda: fn(request), request)
         return result
 
     def interrupt(self, payload: Any = None) -> Any:
@@ -91,17 +91,20 @@ class NodeContext:
         node stores nothing new and gets the same ref."""
         return self.engine.backend.payloads.put(data, content_type)
 
-    def _once(self, name: str, kind: str, fn: Callable[[], Any], request: Any) -> Any:
+    @staticmethod
+    def _replayed(replay_io: dict[str, Any], name: str) -> Any:
+        """Under `replay`, the recorded response stands in for the call."""
+        if name not in replay_io:
+            raise InvalidInput(f"replay: no recorded response for {name!r}", field=name)
+        return replay_io[name]
+
+    def _effect(self, name: str, fn: Callable[[], Any]) -> Any:
         if self.replay_io is not None:
-            if name not in self.replay_io:
-                raise InvalidInput(f"replay: no recorded response for {name!r}", field=name)
-            return self.replay_io[name]
+            return self._replayed(self.replay_io, name)
         store = self.engine.backend.checkpoints
         key = self.step_key(name)
         clock = self.engine.clock
         worker = self.engine.worker_id
-        if kind == "record":
-            return self._recorded_call(name, fn, request)
         record = store.get_record(self.thread_id, key)
         while record is None or record.value.get("status") != "done":
             lease_until = iso(clock.now() + timedelta(seconds=EFFECT_LEASE_SECONDS))
@@ -126,9 +129,7 @@ class NodeContext:
                 continue
             result = fn()
             check_json(result, f"{name}.result")
-            done = {"status": "done", "owner": worker, "result": result, "kind": kind}
-            if request is not None:
-                done["request"] = request
+            done = {"status": "done", "owner": worker, "result": result, "kind": "step"}
             try:
                 # Publish the result iff our claim still stands (a zombie's late write loses).
                 record = store.put_record(
@@ -144,6 +145,8 @@ class NodeContext:
         """An external read (LLM completion, API GET): its answer is committed with the step
         in the checkpoint's `io`, so it costs no extra write; retries of the node within this
         run see the same answer, and `replay` feeds it back."""
+        if self.replay_io is not None:
+            return self._replayed(self.replay_io, name)
         if name in self.recorded:
             result = self.recorded[name]
         else:
