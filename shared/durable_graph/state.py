@@ -8,7 +8,7 @@ overwritten by the last write, as in LangGraph.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, get_origin
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,14 +27,10 @@ class StateSchema:
         self.model = model
         self.reducers: dict[str, Reducer] = {}
         for name, field in model.model_fields.items():
+            # pydantic moves `Annotated[T, reducer]` metadata into `field.metadata`.
             for meta in field.metadata:
                 if callable(meta) and not isinstance(meta, type):
                     self.reducers[name] = meta
-            annotation = field.annotation
-            if get_origin(annotation) is not None and name not in self.reducers:
-                for meta in getattr(annotation, "__metadata__", ()):
-                    if callable(meta):
-                        self.reducers[name] = meta
         self.fields = list(model.model_fields)
 
     def json_schema(self) -> dict[str, Any]:
