@@ -125,9 +125,6 @@ class Worker:
 
     def claim(self, thread_id: str | None) -> list[Delivery]:
         """Lease the next tasks (of one thread, where the queue can filter)."""
-        return self._receive(thread_id)
-
-    def _receive(self, thread_id: str | None) -> list[Delivery]:
         try:
             return self.backend.queue.receive(
                 max_messages=self.concurrency,
@@ -153,7 +150,7 @@ class Worker:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
-                batch = first_batch or self._prefetched or self._receive(thread_id)
+                batch = first_batch or self._prefetched or self.claim(thread_id)
                 first_batch = None
                 self._prefetched = []
                 if batch:
