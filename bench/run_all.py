@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["approval_throughput.py", "storage_growth.py", "aws_requests.py"]
+ORDER = [
+    "approval_throughput.py",
+    "storage_growth.py",
+    "aws_requests.py",
+    "long_threads.py",
+]
 
 
 def main() -> int:

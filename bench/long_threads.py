@@ -1,0 +1,969 @@
+"""Long threads: does a step cost what it changed, or what the thread has accumulated?
+
+Three parts, each printing a table with the budget (DESIGN issue "a step costs what it changed")
+beside every ratio and PASS/MISS text. Nothing is asserted: the exit code is 0 unless the bench
+itself crashes. Every size runs in its own subprocess, under a time cap, so a slow or failing
+engine shows as a row ("failed at turn N: <error>", "capped at turn N") instead of a hang.
+
+1. chat — ONE thread; each turn appends one ~1 KB message (`{"role", "content"}`, JSON-encoded
+   1,024 bytes) to `messages: Annotated[list[dict], operator.add]`. A completed durable-graph
+   thread refuses new input (`invoke(input)` raises ThreadExists; `resume` needs a suspended
+   thread), so the chat is a loop graph: node `turn` appends a message and a conditional edge
+   loops back to `turn` until the counter reaches N; one `invoke` runs N steps. Each size N runs
+   its own thread. Measured:
+     - step ms: median time between consecutive calls of `turn` (commit + schedule + node) over
+       the last 20 turns up to N (a thread shorter than that, N=10, is run again as new N-turn
+       threads until 20 intervals are pooled); budget at the largest N <= 1.5x the smallest;
+       a throwaway 30-turn thread in another store warms the process up first;
+     - get_state ms: the head read by a cold reader (a fresh backend object on the same SQLite
+       file, so no cache; opening it is not timed), median of 5; budget <= 3x;
+     - history ms: `get_state_history(limit=10)` by a cold reader (no budget);
+     - stored: every file under the store's folder (SQLite file(s) + payload folder) after
+       close, against the raw bytes appended (N x 1 KB); budget <= 2x raw.
+   Baseline: the same loop graph on LangGraph + `SqliteSaver`, `durability="sync"`, same
+   measurements, as far as it gets within `--langgraph-cap-seconds` (and `--langgraph-max-mb`
+   of database) per size.
+2. fanout — a `split` node makes N documents (~500 bytes each), a conditional edge sends one
+   `classify` task per document (`Send`), `aggregate` fans in; embedded SQLite backend, inline
+   runner (`invoke`). Cost per document = wall time / N; budget at the largest N <= 1.5x the
+   smallest. Baseline: the same map-reduce on LangGraph + SqliteSaver (sync), capped.
+3. aws — the same fan-out on moto through the real worker path (bench/aws_requests.py's request
+   counting with botocore hooks; the SQS event source mapping emulated with batch size 1).
+   DynamoDB + S3 requests per fan-out task (everything from `start` to the thread settling,
+   divided by N); budget <= 4 per task and independent of N (read here as: largest N within
+   1.10x of the smallest).
+
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py            # all parts, default sizes
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py --quick    # small and fast
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py chat --turns 10,100,1000
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py fanout --docs 100,1000
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py aws --aws-tasks 100,2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import operator
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict, cast
+
+from pydantic import BaseModel, Field
+
+from durable_graph import END, START, CompiledGraph, Send, StateGraph
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+FANOUT_GRAPH_PATH = "bench.long_threads:fanout_graph"
+WINDOW = 20  # step intervals per window
+WARMUP_TURNS = 30  # a throwaway thread in another store first: imports, caches, first writes
+
+STEP_BUDGET = 1.5
+GET_STATE_BUDGET = 3.0
+STORED_BUDGET = 2.0
+PER_DOC_BUDGET = 1.5
+AWS_PER_TASK_BUDGET = 4.0
+AWS_INDEPENDENCE = 1.10
+
+# ---------------------------------------------------------------- data
+
+_WORDS: list[str] = []
+
+
+def words() -> list[str]:
+    if not _WORDS:
+        rng = random.Random(42)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        _WORDS.extend(
+            "".join(rng.choice(letters) for _ in range(rng.randint(2, 10))) for _ in range(3000)
+        )
+    return _WORDS
+
+
+def text_of(rng: random.Random, prefix: str, size: int) -> str:
+    """Text-like: random words (compressible like chat, but not trivially)."""
+    out = prefix + " " + " ".join(rng.choices(words(), k=size // 4))
+    while len(out) < size:
+        out += " " + " ".join(rng.choices(words(), k=16))
+    return out[:size]
+
+
+def chat_messages(turns: int, size: int) -> list[dict[str, str]]:
+    """One message per turn, each `size` bytes when JSON-encoded."""
+    rng = random.Random(7)
+    out = []
+    for turn in range(turns):
+        role = "user" if turn % 2 == 0 else "assistant"
+        overhead = len(json.dumps({"role": role, "content": ""}))
+        out.append({"role": role, "content": text_of(rng, f"turn {turn}:", size - overhead)})
+    return out
+
+
+DOC_BYTES = 500
+LABELS: dict[str, tuple[str, ...]] = {
+    "invoice": ("invoice", "amount due", "payment", "vat"),
+    "contract": ("agreement", "party", "term", "clause"),
+    "complaint": ("complaint", "refund", "broken"),
+}
+_HINTS = ["Invoice, amount due, payment.", "Agreement between the party.", "Complaint: broken."]
+
+
+def document_text(index: int, size: int = DOC_BYTES) -> str:
+    rng = random.Random(index)
+    hint = _HINTS[index % 3] if index % 4 else "Memo."
+    return text_of(rng, f"doc {index}: {hint}", size)
+
+
+def label_of(text: str) -> str:
+    lowered = text.lower()
+    scores = {label: sum(lowered.count(w) for w in ws) for label, ws in LABELS.items()}
+    best = max(scores, key=lambda label: (scores[label], label))
+    return best if scores[best] > 0 else "other"
+
+
+# ---------------------------------------------------------------- the fan-out graph
+
+
+class FanState(BaseModel):
+    count: int = 0
+    doc_bytes: int = DOC_BYTES
+    documents: list[str] = Field(default_factory=list)
+    results: Annotated[list[dict[str, Any]], operator.add] = Field(default_factory=list)
+    totals: dict[str, int] = Field(default_factory=dict)
+
+
+_PROGRESS: dict[str, Any] = {"file": None, "done": 0}
+
+
+def _tick() -> None:
+    _PROGRESS["done"] += 1
+    if _PROGRESS["file"] and _PROGRESS["done"] % 25 == 0:
+        Path(_PROGRESS["file"]).write_text(str(_PROGRESS["done"]))
+
+
+def split(state: FanState) -> dict[str, Any]:
+    return {"documents": [document_text(i, state.doc_bytes) for i in range(state.count)]}
+
+
+def fan_out(state: FanState) -> list[Send] | list[str]:
+    sends = [Send("classify", {"id": i, "text": d}) for i, d in enumerate(state.documents)]
+    return sends or ["aggregate"]
+
+
+def classify(task: dict[str, Any]) -> dict[str, Any]:
+    _tick()
+    text = str(task["text"])
+    return {"results": [{"id": task["id"], "label": label_of(text), "words": len(text.split())}]}
+
+
+def aggregate(state: FanState) -> dict[str, Any]:
+    totals: dict[str, int] = {}
+    for r in state.results:
+        totals[r["label"]] = totals.get(r["label"], 0) + 1
+    return {"totals": dict(sorted(totals.items()))}
+
+
+fanout_builder = StateGraph(FanState)
+fanout_builder.add_node("split", split)
+fanout_builder.add_node("classify", classify)
+fanout_builder.add_node("aggregate", aggregate)
+fanout_builder.add_edge(START, "split")
+fanout_builder.add_conditional_edges("split", fan_out)
+fanout_builder.add_edge("classify", "aggregate")
+fanout_builder.add_edge("aggregate", END)
+fanout_graph = fanout_builder.compile(name=FANOUT_GRAPH_PATH)
+
+# ---------------------------------------------------------------- helpers
+
+
+def folder_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+
+
+def cold_ms(
+    cold: Callable[[Callable[[Any], Any]], tuple[float, Any]],
+    read: Callable[[Any], Any],
+    repeats: int = 5,
+) -> float:
+    """Median of `repeats` cold reads, each on a freshly opened store."""
+    return statistics.median(cold(read)[0] for _ in range(repeats))
+
+
+def window(stamps: list[float]) -> list[float]:
+    """Intervals between consecutive node calls over the last WINDOW turns, in ms."""
+    return [(b - a) * 1000 for a, b in itertools.pairwise(stamps)][-WINDOW:]
+
+
+def window_ms(stamps: list[float], run_again: Callable[[int], list[float]] | None) -> float | None:
+    """Median of the window; a thread shorter than the window (N=10) is run again, as new
+    threads of N turns, until WINDOW intervals are pooled (the reference row is less noisy)."""
+    pooled = window(stamps)
+    repeat = 0
+    while run_again and pooled and len(pooled) < WINDOW and repeat < WINDOW:
+        repeat += 1
+        pooled += window(run_again(repeat))
+    return statistics.median(pooled) if pooled else None
+
+
+def short(error: str, limit: int = 150) -> str:
+    one = " ".join(error.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- children: chat
+
+
+class Chat(BaseModel):
+    messages: Annotated[list[dict[str, Any]], operator.add] = Field(default_factory=list)
+    turn: int = 0
+    stop_at: int = 0
+
+
+def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
+    from durable_graph.backends.local import local_backend
+
+    n, root = int(spec["n"]), Path(spec["root"])
+    texts = chat_messages(max(n, WARMUP_TURNS), int(spec["message_bytes"]))
+    deadline = time.perf_counter() + float(spec["cap"])
+    stamps: list[float] = []
+    capped = False
+
+    def turn(state: Chat) -> dict[str, Any]:
+        stamps.append(time.perf_counter())
+        return {"messages": [texts[state.turn]], "turn": state.turn + 1}
+
+    def again(state: Chat) -> str:
+        nonlocal capped
+        if state.turn >= state.stop_at:
+            return END
+        if time.perf_counter() > deadline:
+            capped = True
+            return END
+        return "turn"
+
+    builder = StateGraph(Chat)
+    builder.add_node("turn", turn)
+    builder.add_edge(START, "turn")
+    builder.add_conditional_edges("turn", again, {"turn": "turn", END: END})
+    graph = builder.compile(name="bench.long_threads:chat")
+    warm = local_backend(root.parent / "warm")
+    graph.with_backend(warm).invoke({"stop_at": WARMUP_TURNS}, thread_id="warm")
+    warm.close()
+    stamps.clear()
+    empty_dir = root.parent / "empty"
+    local_backend(empty_dir).close()
+    backend = local_backend(root)
+    app = graph.with_backend(backend)
+    out: dict[str, Any] = {"n": n, "status": "ok", "error": "", "empty": folder_bytes(empty_dir)}
+    started = time.perf_counter()
+    try:
+        app.invoke({"stop_at": n}, thread_id="chat")
+    except Exception as exc:  # the engine raising is a result, not a bench crash
+        out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    out["seconds"] = time.perf_counter() - started
+    backend.close()
+
+    def cold(read: Callable[[CompiledGraph], Any]) -> tuple[float, Any]:
+        """Time `read` on a fresh backend object (opened before the clock starts)."""
+        fresh = app.with_backend(local_backend(root))
+        try:
+            started = time.perf_counter()
+            value = read(fresh)
+            return (time.perf_counter() - started) * 1000, value
+        finally:
+            fresh.backend.close()
+
+    head = cold(lambda g: g.get_state("chat"))[1]
+    reached = int(head.values.get("turn", 0))
+    if out["status"] == "ok" and head.status == "failed" and head.error is not None:
+        out.update(status="failed", error=f"{head.error.type}: {head.error.message}")
+    elif out["status"] == "ok" and capped:
+        out.update(status="capped", error=f"capped at turn {reached} ({spec['cap']:g} s cap)")
+    assert len(head.values["messages"]) == reached
+    out["reached"] = reached
+    out["failed_turn"] = len(stamps)
+    again_backend = local_backend(root.parent / "again")
+
+    def run_again(repeat: int) -> list[float]:
+        stamps.clear()
+        graph.with_backend(again_backend).invoke({"stop_at": n}, thread_id=f"again-{repeat}")
+        return stamps
+
+    # only a thread that reached N is run again (a failed or capped one would fail again)
+    out["step_ms"] = window_ms(stamps, run_again if reached == n else None)
+    again_backend.close()
+    out["get_state_ms"] = cold_ms(cold, lambda g: g.get_state("chat"))
+    out["history_ms"] = cold_ms(cold, lambda g: g.get_state_history("chat", limit=10))
+    out["stored"] = folder_bytes(root)
+    out["raw"] = sum(len(json.dumps(t).encode()) for t in texts[:reached])
+    return out
+
+
+class LgChat(TypedDict, total=False):
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    turn: int
+    stop_at: int
+
+
+def chat_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.graph import END as LG_END
+    from langgraph.graph import START as LG_START
+    from langgraph.graph import StateGraph as LgStateGraph
+
+    n, root = int(spec["n"]), Path(spec["root"])
+    texts = chat_messages(max(n, WARMUP_TURNS), int(spec["message_bytes"]))
+    deadline = time.perf_counter() + float(spec["cap"])
+    max_bytes = int(spec["max_bytes"])
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "langgraph.db"
+    stamps: list[float] = []
+    stopped = ""
+
+    def turn(state: LgChat) -> dict[str, Any]:
+        stamps.append(time.perf_counter())
+        t = state.get("turn", 0)
+        return {"messages": [texts[t]], "turn": t + 1}
+
+    def again(state: LgChat) -> str:
+        nonlocal stopped
+        t = state.get("turn", 0)
+        if t >= state.get("stop_at", 0):
+            return LG_END
+        if time.perf_counter() > deadline:
+            stopped = f"capped at turn {t} ({spec['cap']:g} s cap)"
+            return LG_END
+        if t % 25 == 0 and db.exists() and folder_bytes(root) > max_bytes:
+            stopped = f"capped at turn {t} ({max_bytes >> 20} MiB database cap)"
+            return LG_END
+        return "turn"
+
+    builder = LgStateGraph(LgChat)
+    builder.add_node("turn", turn)
+    builder.add_edge(LG_START, "turn")
+    builder.add_conditional_edges("turn", again)
+    config: Any = {"configurable": {"thread_id": "chat"}, "recursion_limit": n + 10}
+    warm_db = root.parent / "warm.db"
+    with sqlite3.connect(str(warm_db), check_same_thread=False) as conn:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        builder.compile(checkpointer=saver).invoke(
+            {"messages": [], "turn": 0, "stop_at": WARMUP_TURNS},
+            {"configurable": {"thread_id": "warm"}, "recursion_limit": WARMUP_TURNS + 10},
+            durability="sync",
+        )
+    stamps.clear()
+    out: dict[str, Any] = {"n": n, "status": "ok", "error": ""}
+    started = time.perf_counter()
+    with sqlite3.connect(str(db), check_same_thread=False) as conn:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        try:
+            builder.compile(checkpointer=saver).invoke(
+                {"messages": [], "turn": 0, "stop_at": n}, config, durability="sync"
+            )
+        except Exception as exc:
+            out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    out["seconds"] = time.perf_counter() - started
+    if stopped and out["status"] == "ok":
+        out.update(status="capped", error=stopped)
+
+    def cold(read: Callable[[Any], Any]) -> tuple[float, Any]:
+        """Time `read` on a fresh connection and saver (opened before the clock starts)."""
+        with sqlite3.connect(str(db), check_same_thread=False) as fresh:
+            saver = SqliteSaver(fresh)
+            saver.setup()
+            graph = builder.compile(checkpointer=saver)
+            started = time.perf_counter()
+            value = read(graph)
+            return (time.perf_counter() - started) * 1000, value
+
+    head = cold(lambda g: g.get_state(config))[1]
+    reached = int(head.values.get("turn", 0))
+    assert len(head.values.get("messages", [])) == reached
+    out["reached"] = reached
+    out["failed_turn"] = len(stamps)
+
+    def run_again(repeat: int) -> list[float]:
+        stamps.clear()
+        with sqlite3.connect(str(root.parent / "again.db"), check_same_thread=False) as conn:
+            saver = SqliteSaver(conn)
+            saver.setup()
+            builder.compile(checkpointer=saver).invoke(
+                {"messages": [], "turn": 0, "stop_at": n},
+                {"configurable": {"thread_id": f"again-{repeat}"}, "recursion_limit": n + 10},
+                durability="sync",
+            )
+        return stamps
+
+    # only a thread that reached N is run again (a failed or capped one would fail again)
+    out["step_ms"] = window_ms(stamps, run_again if reached == n else None)
+    out["get_state_ms"] = cold_ms(cold, lambda g: g.get_state(config))
+    out["history_ms"] = cold_ms(cold, lambda g: list(g.get_state_history(config, limit=10)))
+    out["stored"] = folder_bytes(root)
+    out["raw"] = sum(len(json.dumps(t).encode()) for t in texts[:reached])
+    return out
+
+
+# ---------------------------------------------------------------- children: fan-out
+
+
+def fanout_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
+    from durable_graph.backends.local import local_backend
+
+    n, root = int(spec["n"]), Path(spec["root"])
+    warm = local_backend(root.parent / "warm")
+    fanout_graph.with_backend(warm).invoke({"count": 10}, thread_id="warm")
+    warm.close()
+    _PROGRESS.update(file=spec["progress"], done=0)
+    backend = local_backend(root)
+    app = fanout_graph.with_backend(backend)
+    out: dict[str, Any] = {"n": n, "status": "ok", "error": ""}
+    started = time.perf_counter()
+    try:
+        values = app.invoke({"count": n, "doc_bytes": spec["doc_bytes"]}, thread_id="fan")
+    except Exception as exc:
+        values = {}
+        out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    out["seconds"] = time.perf_counter() - started
+    head = app.get_state("fan")
+    if out["status"] == "ok" and head.status != "completed":
+        message = f"{head.error.type}: {head.error.message}" if head.error else head.status
+        out.update(status="failed", error=f"at step {head.step} ({head.status}): {message}")
+    elif out["status"] == "ok" and sum(values.get("totals", {}).values()) != n:
+        out.update(status="failed", error=f"aggregate saw {values.get('totals')}, not {n}")
+    out["done"] = _PROGRESS["done"]
+    out["steps"] = head.step
+    backend.close()
+    out["stored"] = folder_bytes(root)
+    return out
+
+
+class LgFan(TypedDict, total=False):
+    count: int
+    doc_bytes: int
+    documents: list[str]
+    results: Annotated[list[dict[str, Any]], operator.add]
+    totals: dict[str, int]
+
+
+def fanout_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.graph import END as LG_END
+    from langgraph.graph import START as LG_START
+    from langgraph.graph import StateGraph as LgStateGraph
+    from langgraph.types import Send as LgSend
+
+    n, root = int(spec["n"]), Path(spec["root"])
+
+    def lg_split(state: LgFan) -> dict[str, Any]:
+        return {"documents": [document_text(i, state["doc_bytes"]) for i in range(state["count"])]}
+
+    def lg_fan_out(state: LgFan) -> list[Any]:
+        docs = state.get("documents", [])
+        return [LgSend("classify", {"id": i, "text": d}) for i, d in enumerate(docs)] or [
+            "aggregate"
+        ]
+
+    def lg_classify(task: Any) -> dict[str, Any]:
+        return classify(task)
+
+    def lg_aggregate(state: LgFan) -> dict[str, Any]:
+        totals: dict[str, int] = {}
+        for r in state.get("results", []):
+            totals[r["label"]] = totals.get(r["label"], 0) + 1
+        return {"totals": dict(sorted(totals.items()))}
+
+    builder = LgStateGraph(LgFan)
+    builder.add_node("split", lg_split)
+    builder.add_node("classify", cast(Any, lg_classify))  # its input is the Send arg
+    builder.add_node("aggregate", lg_aggregate)
+    builder.add_edge(LG_START, "split")
+    builder.add_conditional_edges("split", lg_fan_out, ["classify", "aggregate"])
+    builder.add_edge("classify", "aggregate")
+    builder.add_edge("aggregate", LG_END)
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "langgraph.db"
+    out: dict[str, Any] = {"n": n, "status": "ok", "error": ""}
+    config: Any = {"configurable": {"thread_id": "fan"}}
+    with sqlite3.connect(str(root.parent / "warm.db"), check_same_thread=False) as conn:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        builder.compile(checkpointer=saver).invoke(
+            {"count": 10, "doc_bytes": spec["doc_bytes"]},
+            {"configurable": {"thread_id": "warm"}},
+            durability="sync",
+        )
+    _PROGRESS.update(file=spec["progress"], done=0)
+    started = time.perf_counter()
+    with sqlite3.connect(str(db), check_same_thread=False) as conn:
+        saver = SqliteSaver(conn)
+        saver.setup()
+        try:
+            values = builder.compile(checkpointer=saver).invoke(
+                {"count": n, "doc_bytes": spec["doc_bytes"]}, config, durability="sync"
+            )
+            if sum(values.get("totals", {}).values()) != n:
+                out.update(status="failed", error=f"aggregate saw {values.get('totals')}")
+        except Exception as exc:
+            out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+    out["seconds"] = time.perf_counter() - started
+    out["done"] = _PROGRESS["done"]
+    out["steps"] = 3
+    out["stored"] = folder_bytes(root)
+    return out
+
+
+# ---------------------------------------------------------------- children: AWS (moto)
+
+
+@contextlib.contextmanager
+def moto_world() -> Iterator[Any]:
+    """bench/aws_requests.py's moto setup, with this file's fan-out graph."""
+    from moto import mock_aws
+
+    from durable_graph.backends.aws import factory, lambda_worker
+    from tests.aws.resources import clients, create_resources
+
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            aws = clients()
+            resources = create_resources(aws, graph=FANOUT_GRAPH_PATH)
+            os.environ.update(resources.env())
+            lambda_worker.worker.cache_clear()
+            factory.reset()
+            yield aws, resources
+    finally:
+        lambda_worker.worker.cache_clear()
+        factory.reset()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def fanout_aws(spec: dict[str, Any]) -> dict[str, Any]:
+    import logging
+
+    from bench.aws_requests import Meter
+    from durable_graph.backends.aws import lambda_worker
+    from durable_graph.backends.aws.local_poller import EventSourcePoller
+    from functions.worker.handler import handler, logger
+
+    logger.setLevel(logging.WARNING)
+    logging.getLogger("durable_graph").setLevel(logging.WARNING)
+    n = int(spec["n"])
+    deadline = time.perf_counter() + float(spec["cap"])
+    out: dict[str, Any] = {"n": n, "status": "ok", "error": ""}
+    with moto_world() as (aws, resources), contextlib.redirect_stdout(io.StringIO()):
+        rt = lambda_worker.worker().rt
+        meter = Meter()
+        for client in (rt.clients.dynamodb, rt.clients.s3, rt.clients.sqs, rt.clients.sns):
+            meter.install(client)
+        meter.install(aws.sqs)  # the event source mapping's receives and deletes
+        poller = EventSourcePoller(aws.sqs, resources.settings.queue_url, handler)
+        _ = poller.queue_arn  # resolved once, before counting
+        meter.reset()
+        started = time.perf_counter()
+        try:
+            rt.graph.start({"count": n, "doc_bytes": spec["doc_bytes"]}, thread_id="fan")
+            empty = 0
+            while empty < 3:
+                if time.perf_counter() > deadline:
+                    out.update(status="capped", error=f"capped after {spec['cap']:g} s")
+                    break
+                empty = empty + 1 if poller.poll_once() == 0 else 0
+                if poller.stats.invocations % 25 == 0:
+                    Path(spec["progress"]).write_text(str(poller.stats.invocations))
+        except Exception as exc:
+            out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        out["seconds"] = time.perf_counter() - started
+        requests = dict(meter.requests)
+        head = rt.backend.checkpoints.head_checkpoint("fan")
+    if out["status"] == "ok" and (head is None or head.status != "completed"):
+        error = head.error if head is not None else None
+        message = f"{error.type}: {error.message}" if error else (head.status if head else "?")
+        step = head.step if head is not None else "?"
+        out.update(status="failed", error=f"at step {step}: {message}")
+    out["requests"] = requests
+    out["invocations"] = poller.stats.invocations
+    out["handler_errors"] = poller.stats.errors[:3]
+    return out
+
+
+CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "chat-dg": chat_durable_graph,
+    "chat-lg": chat_langgraph,
+    "fanout-dg": fanout_durable_graph,
+    "fanout-lg": fanout_langgraph,
+    "fanout-aws": fanout_aws,
+}
+
+
+def child_main(raw: str) -> int:
+    spec = json.loads(raw)
+    result = CHILDREN[spec["part"]](spec)
+    Path(spec["result"]).write_text(json.dumps(result))
+    return 0
+
+
+# ---------------------------------------------------------------- parent: running children
+
+
+def run_child(part: str, n: int, timeout: float, **extra: Any) -> dict[str, Any]:
+    """Run one size in a fresh process; a crash or a timeout becomes a result row."""
+    with tempfile.TemporaryDirectory(prefix=f"long-threads-{part}-{n}-") as tmp:
+        base = Path(tmp)
+        spec = {
+            "part": part,
+            "n": n,
+            "root": str(base / "store"),
+            "result": str(base / "result.json"),
+            "progress": str(base / "progress"),
+            **extra,
+        }
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            progress = base / "progress"
+            so_far = f", {progress.read_text()} tasks done" if progress.exists() else ""
+            return {
+                "n": n,
+                "status": "capped",
+                "error": f"killed after {timeout:.0f} s{so_far}",
+                "seconds": time.perf_counter() - started,
+            }
+        result_file = base / "result.json"
+        if done.returncode != 0 or not result_file.exists():
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            return {
+                "n": n,
+                "status": "crashed",
+                "error": f"exit {done.returncode}: " + (lines[-1] if lines else "(no output)"),
+                "seconds": time.perf_counter() - started,
+            }
+        result: dict[str, Any] = json.loads(result_file.read_text())
+        return result
+
+
+def verdict(value: float | None, budget: float, ok: bool = True) -> str:
+    if value is None:
+        return f"{'—':>6} <={budget:<4g} MISS"
+    passed = ok and value <= budget
+    return f"{value:>6.2f} <={budget:<4g} {'PASS' if passed else 'MISS'}"
+
+
+def status_text(r: dict[str, Any], unit: str) -> str:
+    if r["status"] == "ok":
+        return "ok"
+    if r["status"] == "failed" and "failed_turn" in r and unit == "turn":
+        return f"failed at {unit} {r['failed_turn']}: {short(r['error'])}"
+    if r["status"] == "failed":
+        return f"failed at {r['n']} {unit}s: {short(r['error'])}"
+    return f"{r['status']}: {short(r['error'])}"
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+# ---------------------------------------------------------------- parent: chat
+
+
+def chat_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
+    print(f"\n{title}")
+    header = (
+        f"{'turns':>6} {'reached':>7} | {'step ms':>7} {'x first':>20} | {'get_state ms':>12} "
+        f"{'x first':>20} | {'hist10 ms':>9} | {'stored KiB':>10} {'x raw':>20} | status"
+    )
+    print(header)
+    print("-" * len(header))
+    first = rows[0] if rows else {}
+    for r in rows:
+        ok = r["status"] == "ok" and r.get("reached") == r["n"]
+        step = r.get("step_ms")
+        gs = r.get("get_state_ms")
+        step_x = step / first["step_ms"] if step and first.get("step_ms") else None
+        gs_x = gs / first["get_state_ms"] if gs is not None and first.get("get_state_ms") else None
+        raw_x = r["stored"] / r["raw"] if r.get("raw") else None
+        if budgets:
+            step_cell = verdict(step_x, STEP_BUDGET, ok)
+            gs_cell = verdict(gs_x, GET_STATE_BUDGET, ok)
+            raw_cell = verdict(raw_x, STORED_BUDGET, ok)
+        else:
+            step_cell = f"{fmt(step_x, '.2f'):>6} (baseline)"
+            gs_cell = f"{fmt(gs_x, '.2f'):>6} (baseline)"
+            raw_cell = f"{fmt(raw_x, '.2f'):>6} (baseline)"
+        print(
+            f"{r['n']:>6} {r.get('reached', '—'):>7} | {fmt(step, '.2f'):>7} {step_cell:>20} | "
+            f"{fmt(gs, '.2f'):>12} {gs_cell:>20} | {fmt(r.get('history_ms'), '.2f'):>9} | "
+            f"{fmt(r['stored'] / 1024 if 'stored' in r else None, '.0f'):>10} {raw_cell:>20} | "
+            f"{status_text(r, 'turn')}"
+        )
+
+
+def run_chat(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.turns.split(",")]
+    extra = {"message_bytes": args.message_bytes}
+    ours: list[dict[str, Any]] = []
+    blocked = ""
+    for n in sizes:
+        if blocked:
+            ours.append({"n": n, "status": "skipped", "error": blocked})
+            continue
+        r = run_child("chat-dg", n, args.cap_seconds + 180, cap=args.cap_seconds, **extra)
+        ours.append(r)
+        if r["status"] in ("capped", "crashed"):
+            blocked = f"not run: {r['status']} at {n} turns"
+        print(f"  chat durable-graph {n}: {status_text(r, 'turn')}", file=sys.stderr, flush=True)
+    theirs: list[dict[str, Any]] = []
+    if not args.no_langgraph:
+        blocked = ""
+        for n in sizes:
+            if blocked:
+                theirs.append({"n": n, "status": "skipped", "error": blocked})
+                continue
+            r = run_child(
+                "chat-lg",
+                n,
+                args.langgraph_cap_seconds + 300,
+                cap=args.langgraph_cap_seconds,
+                max_bytes=args.langgraph_max_mb << 20,
+                **extra,
+            )
+            theirs.append(r)
+            if r["status"] != "ok":
+                blocked = f"not run: {r['status']} at {n} turns"
+            print(f"  chat LangGraph {n}: {status_text(r, 'turn')}", file=sys.stderr, flush=True)
+    print(
+        f"\n== chat: one thread, one {args.message_bytes} B message appended per turn "
+        f"(cap {args.cap_seconds:.0f} s per size)"
+    )
+    print(
+        "step ms = median interval between consecutive turns over the last 20 turns (pooled "
+        "over repeated threads when N < 21); "
+        "'x first' = ratio to the first row (budget beside it); get_state / hist10 = cold reader."
+    )
+    print(
+        "stored = every file of the store (SQLite file(s) + payload folder) after close; at few "
+        "turns the empty store's fixed pages dominate x raw."
+    )
+    chat_table("durable-graph (embedded SQLite, inline runner)", ours, budgets=True)
+    if ours and "empty" in ours[0]:
+        print(f"(an empty durable-graph store is {ours[0]['empty'] / 1024:.0f} KiB on disk)")
+    if theirs:
+        chat_table(
+            f"LangGraph SqliteSaver (durability=sync; cap {args.langgraph_cap_seconds:.0f} s, "
+            f"{args.langgraph_max_mb} MiB per size)",
+            theirs,
+            budgets=False,
+        )
+        print("\ndurable-graph vs LangGraph at the same turn count (theirs / ours):")
+        for a, b in zip(ours, theirs, strict=True):
+            if a.get("step_ms") and b.get("step_ms") and a.get("reached") == b.get("reached"):
+                print(
+                    f"  {a['n']:>6} turns: step {b['step_ms'] / a['step_ms']:.2f}x, "
+                    f"get_state {b['get_state_ms'] / max(a['get_state_ms'], 1e-6):.2f}x, "
+                    f"stored {b['stored'] / a['stored']:.2f}x"
+                )
+            else:
+                print(f"  {a['n']:>6} turns: not comparable (different turns reached)")
+
+
+# ---------------------------------------------------------------- parent: fan-out
+
+
+def fanout_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
+    print(f"\n{title}")
+    header = (
+        f"{'docs':>6} | {'wall s':>8} {'ms/doc':>8} {'x first':>20} | {'stored KiB':>10} | status"
+    )
+    print(header)
+    print("-" * len(header))
+    first = rows[0] if rows else {}
+
+    def per_doc(r: dict[str, Any]) -> float | None:
+        return r["seconds"] * 1000 / r["n"] if r["status"] == "ok" else None
+
+    base = per_doc(first)
+    for r in rows:
+        ms = per_doc(r)
+        x = ms / base if ms is not None and base else None
+        cell = verdict(x, PER_DOC_BUDGET) if budgets else f"{fmt(x, '.2f'):>6} (baseline)"
+        stored = r["stored"] / 1024 if "stored" in r else None
+        print(
+            f"{r['n']:>6} | {fmt(r.get('seconds'), '.2f'):>8} {fmt(ms, '.3f'):>8} {cell:>20} | "
+            f"{fmt(stored, '.0f'):>10} | {status_text(r, 'doc')}"
+        )
+
+
+def run_fanout(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.docs.split(",")]
+    tables = [("fanout-dg", "durable-graph (embedded SQLite, inline runner)", True)]
+    if not args.no_langgraph:
+        tables.append(
+            (
+                "fanout-lg",
+                f"LangGraph SqliteSaver (durability=sync; cap {args.langgraph_cap_seconds:.0f} s)",
+                False,
+            )
+        )
+    print(
+        f"\n== fanout: split → Send one classify task per ~{args.doc_bytes} B document → "
+        f"aggregate (cap {args.cap_seconds:.0f} s per size)",
+        flush=True,
+    )
+    results: list[tuple[str, list[dict[str, Any]], bool]] = []
+    for part, title, budgets in tables:
+        cap = args.cap_seconds if part == "fanout-dg" else args.langgraph_cap_seconds
+        rows: list[dict[str, Any]] = []
+        blocked = ""
+        for n in sizes:
+            if blocked:
+                rows.append({"n": n, "status": "skipped", "error": blocked})
+                continue
+            r = run_child(part, n, cap, doc_bytes=args.doc_bytes)
+            rows.append(r)
+            if r["status"] in ("capped", "crashed"):
+                blocked = f"not run: {r['status']} at {n} docs"
+            print(f"  {part} {n}: {status_text(r, 'doc')}", file=sys.stderr, flush=True)
+        results.append((title, rows, budgets))
+    print("ms/doc = wall time of the whole run / documents; 'x first' = ratio to the first row.")
+    for title, rows, budgets in results:
+        fanout_table(title, rows, budgets)
+
+
+# ---------------------------------------------------------------- parent: AWS
+
+
+def run_aws(args: argparse.Namespace) -> None:
+    sizes = [int(s) for s in args.aws_tasks.split(",")]
+    rows = []
+    for n in sizes:
+        r = run_child("fanout-aws", n, args.cap_seconds + 60, cap=args.cap_seconds, doc_bytes=500)
+        rows.append(r)
+        print(f"  fanout-aws {n}: {status_text(r, 'task')}", file=sys.stderr, flush=True)
+    print(
+        "\n== aws: the same fan-out on moto, real worker path (ESM emulated, batch size 1); "
+        "requests from start to settled, per fan-out task"
+    )
+    header = (
+        f"{'tasks':>6} | {'DDB/task':>8} {'S3/task':>8} {'DDB+S3':>20} {'x first':>22} | "
+        f"{'SQS/task':>8} {'Lambda/task':>11} | {'wall s':>7} | status"
+    )
+    print(header)
+    print("-" * len(header))
+    base: float | None = None
+    for r in rows:
+        req: dict[str, int] = r.get("requests", {})
+        ok = r["status"] == "ok"
+        # a capped run is divided by the tasks it processed (one Lambda invocation each)
+        n = r["n"] if ok or not r.get("invocations") else r["invocations"]
+        ddb = sum(v for k, v in req.items() if k.startswith("dynamodb.")) / n
+        s3 = sum(v for k, v in req.items() if k.startswith("s3.")) / n
+        sqs = sum(v for k, v in req.items() if k.startswith("sqs.")) / n
+        both = ddb + s3 if req else None
+        if base is None and ok:
+            base = both
+        x = both / base if both is not None and base and ok else None
+        lam = r.get("invocations", 0) / n
+        print(
+            f"{r['n']:>6} | {ddb:>8.2f} {s3:>8.2f} {verdict(both, AWS_PER_TASK_BUDGET, ok):>20} "
+            f"{verdict(x, AWS_INDEPENDENCE, ok):>22} | {sqs:>8.2f} {lam:>11.2f} | "
+            f"{fmt(r.get('seconds'), '.1f'):>7} | {status_text(r, 'task')}"
+        )
+        if req:
+            ops = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(req.items()))
+            print(f"{'':>6}   per task: {ops}")
+    print(
+        f"budget: DynamoDB + S3 requests per fan-out task <= {AWS_PER_TASK_BUDGET:g}, and "
+        f"independent of N (largest N within {AWS_INDEPENDENCE:.2f}x of the first). A capped "
+        "run's rows are per task processed before the cap (one Lambda invocation each)."
+    )
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(__doc__ or "").split("\n\n", 1)[-1],
+    )
+    parser.add_argument("part", nargs="?", default="all", choices=["all", "chat", "fanout", "aws"])
+    parser.add_argument("--turns", default="10,100,1000,10000")
+    parser.add_argument("--docs", default="100,1000,10000")
+    parser.add_argument("--aws-tasks", default="100,2000")
+    parser.add_argument("--message-bytes", type=int, default=1024)
+    parser.add_argument("--doc-bytes", type=int, default=DOC_BYTES)
+    parser.add_argument(
+        "--cap-seconds", type=float, default=300.0, help="durable-graph time cap per size"
+    )
+    parser.add_argument(
+        "--langgraph-cap-seconds", type=float, default=120.0, help="LangGraph time cap per size"
+    )
+    parser.add_argument(
+        "--langgraph-max-mb", type=int, default=4096, help="LangGraph database cap per size"
+    )
+    parser.add_argument("--no-langgraph", action="store_true", help="skip the baselines")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small and fast: turns 10,100; docs 20,100; aws tasks 10,40; caps 60 s / 30 s",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(args.child)
+    if args.quick:
+        args.turns, args.docs, args.aws_tasks = "10,100", "20,100", "10,40"
+        args.cap_seconds, args.langgraph_cap_seconds = 60.0, 30.0
+    if not args.no_langgraph:
+        try:
+            import langgraph.checkpoint.sqlite  # noqa: F401
+        except ImportError as exc:
+            print(f"LangGraph not installed ({exc}): pip install -e '.[bench]'; baselines skipped")
+            args.no_langgraph = True
+    print(
+        f"long_threads: turns {args.turns}; docs {args.docs}; aws tasks {args.aws_tasks}; "
+        f"cap {args.cap_seconds:.0f} s per size (LangGraph {args.langgraph_cap_seconds:.0f} s)",
+        flush=True,
+    )
+    if args.part in ("all", "chat"):
+        run_chat(args)
+    if args.part in ("all", "fanout"):
+        run_fanout(args)
+    if args.part in ("all", "aws"):
+        run_aws(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
