@@ -65,6 +65,35 @@ class CheckpointStore(Protocol):
         """
         ...
 
+    def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
+        """The records among `keys` that exist, by key, read in chunks (never one request per
+        key when the backend can batch): DynamoDB BatchGetItem, 100 keys per request, with
+        UnprocessedKeys retried; SQLite `IN (...)` in chunks of at most 500; memory a dict
+        lookup. Order of `keys` does not matter; missing keys are simply absent from the result.
+        """
+        ...
+
+    def complete_task(
+        self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
+    ) -> tuple[bool, int]:
+        """Atomically: create record `member_key` with `value` iff it does not exist, and if it
+        was created, add 1 to the counter record `counter_key` (created at 0 when missing).
+
+        Returns (created, count): whether this call created the member, and the counter's value
+        after the call (when the member already existed, the current count, unchanged).
+        Idempotent per member: calling it twice for one member counts once, whatever crashes in
+        between. This is how the last task of a 10,000-task superstep learns it is the last
+        without reading its siblings.
+
+        The member is an ordinary record (`value`, version 1); the counter reads back through
+        `get_record` as `{"count": n}` and belongs to `complete_task` alone (never `put_record`
+        it). `count` includes this call's increment, but on DynamoDB it is read just after the
+        write, so increments that land meanwhile are included too: racing callers may both see
+        the final count, and a redelivered call whose crashed first attempt created the member
+        sees (False, final count). Act on reaching a total idempotently.
+        """
+        ...
+
 
 class PayloadStore(Protocol):
     """Content-addressed bytes: written once, never overwritten, digest checked on read."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from durable_graph.backend import Backend
@@ -106,3 +108,86 @@ def test_records_compare_and_set(backend: Backend) -> None:
         store.put_record("t4", "fx#1", {"status": "late"}, expected_version=1)
     assert store.get_record("t4", "fx#1").value == {"status": "done", "result": [1]}  # type: ignore[union-attr]
     assert store.get_record("other", "fx#1") is None
+
+
+def test_get_records_returns_exactly_the_existing_keys_across_chunks(backend: Backend) -> None:
+    """Given 600 records of a thread (more than one DynamoDB batch of 100 and one SQLite
+    chunk of 500), when 680 keys are asked for in reverse order with repeats, 50 of them
+    missing, then exactly the 600 existing records come back, by key, with their values;
+    another thread's record of the same key is not among them."""
+    store = backend.checkpoints
+    with backend.atomic():  # one transaction on SQLite: seeding stays fast
+        for i in range(600):
+            store.put_record("fan", f"w#{i:04d}", {"i": i}, expected_version=None)
+        store.put_record("other", "w#missing-0000", {"i": -1}, expected_version=None)
+    missing = [f"w#missing-{i:04d}" for i in range(50)]
+    existing = [f"w#{i:04d}" for i in range(600)]
+    asked = list(reversed(existing)) + missing + existing[:30]
+
+    found = store.get_records("fan", asked)
+
+    assert sorted(found) == existing
+    assert all(found[key].value == {"i": int(key[2:])} for key in existing)
+    assert {record.version for record in found.values()} == {1}
+    assert {key for key, record in found.items() if record.key != key} == set()
+    assert store.get_records("fan", []) == {}
+    assert store.get_records("nobody", existing[:3]) == {}
+
+
+def test_complete_task_counts_a_member_once(backend: Backend) -> None:
+    """Given a task completed once, when the same member completes again (a redelivery), then
+    the second call reports (False, unchanged count), and the member keeps its first value."""
+    store = backend.checkpoints
+    assert store.complete_task("t5", "done#3", "done#3#a", {"out": 1}) == (True, 1)
+    assert store.complete_task("t5", "done#3", "done#3#b", {"out": 2}) == (True, 2)
+
+    again = store.complete_task("t5", "done#3", "done#3#a", {"out": "retry"})
+
+    assert again == (False, 2)
+    assert store.get_record("t5", "done#3#a").value == {"out": 1}  # type: ignore[union-attr]
+    assert store.get_record("t5", "done#3").value == {"count": 2}  # type: ignore[union-attr]
+    assert store.complete_task("t5", "done#4", "done#3#a", {"out": 3}) == (False, 0)
+    assert store.get_record("t5", "done#4") is None
+
+
+def test_fifty_completions_count_fifty_and_every_member_reads_back(backend: Backend) -> None:
+    """Given a superstep of 50 tasks, when each completes once, then the counts run 1..50 (the
+    last caller learns it is the last), the counter reads 50 and every member reads back, one
+    by one and in one batch, with its value at version 1."""
+    store = backend.checkpoints
+    members = [f"m#{i:02d}" for i in range(50)]
+
+    results = [store.complete_task("t6", "c#1", key, {"task": key}) for key in members]
+
+    assert results == [(True, n) for n in range(1, 51)]
+    counter = store.get_record("t6", "c#1")
+    assert counter is not None and counter.value == {"count": 50} and counter.version == 50
+    batch = store.get_records("t6", ["c#1", *members])
+    assert batch["c#1"].value == {"count": 50}
+    for key in members:
+        assert store.get_record("t6", key) == batch[key]
+        assert (batch[key].value, batch[key].version) == ({"task": key}, 1)
+    assert store.get_record("other", "c#1") is None
+
+
+def test_concurrent_completions_count_each_member_exactly_once(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """Given 200 members completed from 4 threads at once, each member twice (a redelivery
+    racing the original), then the counter ends at exactly 200, exactly one call per member
+    created it, and some call saw the count reach 200."""
+    if request.node.callspec.params["backend"] == "aws-moto":
+        pytest.skip("the moto harness runs one request at a time (tests/aws/backend_factory.py)")
+    store = backend.checkpoints
+    members = [f"p#{i:03d}" for i in range(200)] * 2
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda key: store.complete_task("t7", "c#par", key, {"k": key}), members)
+        )
+
+    assert sum(created for created, _ in results) == 200
+    assert store.get_record("t7", "c#par").value == {"count": 200}  # type: ignore[union-attr]
+    assert max(count for _, count in results) == 200
+    assert all(1 <= count <= 200 for _, count in results)
+    assert len(store.get_records("t7", members)) == 200

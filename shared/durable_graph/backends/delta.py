@@ -270,6 +270,14 @@ class DeltaStore:
         if callable(closer):
             closer()
 
+    def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
+        return self.inner.get_records(thread_id, keys)
+
+    def complete_task(
+        self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
+    ) -> tuple[bool, int]:
+        return self.inner.complete_task(thread_id, counter_key, member_key, value)
+
     # ------------------------------------------------------------------ encoding
 
     def encode(self, checkpoint: Checkpoint) -> tuple[Checkpoint, _Full]:

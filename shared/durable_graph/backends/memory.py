@@ -98,6 +98,29 @@ class MemoryCheckpointStore:
             self._records[(thread_id, key)] = stored
             return stored
 
+    def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
+        with self._lock:
+            found = (self._records.get((thread_id, key)) for key in keys)
+            return {record.key: record for record in found if record is not None}
+
+    def complete_task(
+        self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
+    ) -> tuple[bool, int]:
+        with self._lock:
+            counter = self._records.get((thread_id, counter_key))
+            count = int(counter.value.get("count", 0)) if counter else 0
+            if (thread_id, member_key) in self._records:
+                return False, count
+            self._records[(thread_id, member_key)] = VersionedRecord(
+                key=member_key, value=value, version=1
+            )
+            self._records[(thread_id, counter_key)] = VersionedRecord(
+                key=counter_key,
+                value={"count": count + 1},
+                version=(counter.version if counter else 0) + 1,
+            )
+            return True, count + 1
+
 
 class MemoryPayloadStore:
     def __init__(self) -> None:

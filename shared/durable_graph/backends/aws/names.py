@@ -17,6 +17,7 @@ STATUS_INDEX_SK: Final = "gsi1sk"  # ISO timestamp of the last status change
 TTL_ATTRIBUTE: Final = "expires_at"
 BODY_ATTRIBUTE: Final = "body"  # the record as compact JSON (checkpoint, thread record, CAS value)
 VERSION_ATTRIBUTE: Final = "version"  # CAS counter of thread records (revision) and CAS records
+COUNT_ATTRIBUTE: Final = "count"  # a completion counter (complete_task), incremented with ADD
 CHECKPOINT_PREFIX: Final = "cp#"
 THREAD_SORT_KEY: Final = "thread"
 RECORD_PREFIX: Final = "rec#"

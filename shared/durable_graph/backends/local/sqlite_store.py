@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,6 +13,9 @@ from durable_graph.backends.local.db import Database
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+
+# Keys per `IN (...)` query of `get_records`: far below SQLite's bound-parameter limit.
+IN_CHUNK = 500
 
 
 class SqliteCheckpointStore:
@@ -140,6 +144,55 @@ class SqliteCheckpointStore:
                 (thread_id, key, version, body),
             )
         return VersionedRecord(key=key, value=value, version=version)
+
+    def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, VersionedRecord] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(wanted), IN_CHUNK):
+                chunk = wanted[start : start + IN_CHUNK]
+                rows = conn.execute(
+                    "SELECT key, version, body FROM records WHERE thread_id = ? AND key IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    (thread_id, *chunk),
+                ).fetchall()
+                for key, version, body in rows:
+                    found[key] = VersionedRecord(key=key, value=json.loads(body), version=version)
+        return found
+
+    def complete_task(
+        self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
+    ) -> tuple[bool, int]:
+        # One write transaction (nested in `Backend.atomic` when the caller holds one): the
+        # member and the counter change together or not at all, so a crash counts 0 or 1 times.
+        with self.db.write() as conn:
+            # OR IGNORE: the primary key decides whether this call is the member's first.
+            created = (
+                conn.execute(
+                    "INSERT OR IGNORE INTO records (thread_id, key, version, body) "
+                    "VALUES (?, ?, 1, ?)",
+                    (thread_id, member_key, compact_json(value)),
+                ).rowcount
+                == 1
+            )
+            row = conn.execute(
+                "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
+                (thread_id, counter_key),
+            ).fetchone()
+            count = int(json.loads(row[1]).get("count", 0)) if row else 0
+            if not created:
+                return False, count
+            count += 1
+            conn.execute(
+                "INSERT OR REPLACE INTO records (thread_id, key, version, body) VALUES (?,?,?,?)",
+                (
+                    thread_id,
+                    counter_key,
+                    (row[0] if row else 0) + 1,
+                    compact_json({"count": count}),
+                ),
+            )
+        return True, count
 
     def close(self) -> None:
         self.db.close()
