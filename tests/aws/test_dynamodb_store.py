@@ -8,15 +8,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from durable_graph.backend import Backend
+from durable_graph.backends.aws import dynamodb_store
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.factory import aws_backend
+from durable_graph.backends.aws.local_poller import InvocationCrashed
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
-from durable_graph.errors import CorruptRecord, StepConflict
+from durable_graph.errors import CorruptRecord, StepConflict, TransientError
 from durable_graph.payloads import MARKER
 from durable_graph.verification import verify_thread
+from tests.aws.faults import Fault
 from tests.aws.resources import Resources, clients, create_resources
 from tests.helpers import checkpoint
 
@@ -130,3 +134,130 @@ def test_tampering_with_a_record_or_a_payload_is_detected(
     )
     report = verify_thread(backend, "tamper-1")
     assert (report.ok, report.first_bad_step, report.check) == (False, 0, "payload")
+
+
+def test_get_records_is_one_batch_get_per_hundred_keys(
+    setup: tuple[Backend, Resources, Recorder, Any],
+) -> None:
+    """Given 250 records, when all are read with get_records, then it costs 3 strongly
+    consistent BatchGetItem requests (100 + 100 + 50 keys) and nothing else."""
+    backend, _, recorder, _ = setup
+    store = backend.checkpoints
+    keys = [f"w#{i:03d}" for i in range(250)]
+    for key in keys:
+        store.put_record("fan", key, {"k": key}, expected_version=None)
+    recorder.calls.clear()
+
+    found = store.get_records("fan", keys)
+
+    assert sorted(found) == keys
+    assert [name for name, _ in recorder.calls] == ["BatchGetItem"] * 3
+    batches = [params["RequestItems"] for _, params in recorder.calls]
+    assert [len(b[t]["Keys"]) for b in batches for t in b] == [100, 100, 50]
+    assert all(b[t]["ConsistentRead"] for b in batches for t in b)
+
+
+def test_get_records_retries_unprocessed_keys(
+    setup: tuple[Backend, Resources, Recorder, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given DynamoDB answers the first BatchGetItem with 60 of its 100 keys unprocessed (as it
+    does when throttled), then get_records asks again for exactly those 60 and returns all."""
+    backend, resources, recorder, aws = setup
+    monkeypatch.setattr(dynamodb_store, "_backoff", lambda _round: None)
+    store = backend.checkpoints
+    keys = [f"w#{i:03d}" for i in range(100)]
+    for key in keys:
+        store.put_record("fan", key, {"k": key}, expected_version=None)
+    table = resources.settings.table_name
+    answered = {"first": True}
+
+    def hold_back(parsed: dict[str, Any], **_: Any) -> None:
+        if answered.pop("first", False):
+            items = parsed["Responses"][table]
+            held = items[40:]
+            parsed["Responses"][table] = items[:40]
+            parsed["UnprocessedKeys"] = {
+                table: {"Keys": [{"pk": i["pk"], "sk": i["sk"]} for i in held]}
+            }
+
+    aws.dynamodb.meta.events.register("after-call.dynamodb.BatchGetItem", hold_back)
+    recorder.calls.clear()
+
+    found = store.get_records("fan", keys)
+
+    assert sorted(found) == keys
+    sizes = [len(p["RequestItems"][table]["Keys"]) for _, p in recorder.calls]
+    assert sizes == [100, 60]
+
+
+def test_complete_task_is_one_transaction_and_one_read(
+    setup: tuple[Backend, Resources, Recorder, Any],
+) -> None:
+    """Given a fan-out counter, then completing a task costs one TransactWriteItems (the member
+    created iff absent, the counter ADDed) and one consistent GetItem of the counter; a repeat
+    of the same member costs the same two requests and changes nothing."""
+    backend, _, recorder, _ = setup
+    store = backend.checkpoints
+
+    assert store.complete_task("t", "done", "done#a", {"out": 1}) == (True, 1)
+
+    assert [name for name, _ in recorder.calls] == ["TransactWriteItems", "GetItem"]
+    put, update = recorder.calls[0][1]["TransactItems"]
+    assert put["Put"]["ConditionExpression"] == "attribute_not_exists(#pk)"
+    assert put["Put"]["Item"]["sk"] == {"S": "rec#done#a"}
+    assert update["Update"]["UpdateExpression"] == "ADD #count :one, #version :one"
+    assert recorder.calls[1][1]["ConsistentRead"]
+
+    recorder.calls.clear()
+    assert store.complete_task("t", "done", "done#a", {"out": 2}) == (False, 1)
+    assert [name for name, _ in recorder.calls] == ["TransactWriteItems", "GetItem"]
+    counter = store.get_record("t", "done")
+    assert counter is not None and (counter.value, counter.version) == ({"count": 1}, 1)
+
+
+def test_a_crash_after_the_transaction_landed_counts_once(
+    setup: tuple[Backend, Resources, Recorder, Any],
+) -> None:
+    """Given the transaction of a completion landed but its answer was lost (the worker died),
+    when the task completes again, then it is (False, 1): counted once, value of the first."""
+    backend, _, _, aws = setup
+    Fault("after-call.dynamodb.TransactWriteItems").install(aws.dynamodb)
+    with pytest.raises(InvocationCrashed):
+        backend.checkpoints.complete_task("t", "done", "done#a", {"out": 1})
+
+    assert backend.checkpoints.complete_task("t", "done", "done#a", {"out": 2}) == (False, 1)
+    assert backend.checkpoints.get_record("t", "done#a").value == {"out": 1}  # type: ignore[union-attr]
+
+
+def _conflict() -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}],
+        },
+        "TransactWriteItems",
+    )
+
+
+def test_a_conflict_on_the_counter_is_retried_then_transient(
+    setup: tuple[Backend, Resources, Recorder, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given another completion holds the counter (the transaction is cancelled with
+    TransactionConflict), then complete_task tries again; if the conflict persists it raises a
+    TransientError (the message is retried later), having changed nothing."""
+    backend, _, recorder, aws = setup
+    monkeypatch.setattr(dynamodb_store, "_backoff", lambda _round: None)
+    store = backend.checkpoints
+    Fault("before-call.dynamodb.TransactWriteItems", error=_conflict).install(aws.dynamodb)
+
+    assert store.complete_task("t", "done", "done#a", {}) == (True, 1)
+    assert [name for name, _ in recorder.calls] == ["TransactWriteItems"] * 2 + ["GetItem"]
+
+    def always_conflict(**_: Any) -> None:
+        raise _conflict()
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", always_conflict)
+    with pytest.raises(TransientError):
+        store.complete_task("t", "done", "done#b", {})
+    assert store.get_record("t", "done#b") is None
+    assert store.get_record("t", "done").value == {"count": 1}  # type: ignore[union-attr]
