@@ -217,6 +217,16 @@ def window_ms(stamps: list[float], run_again: Callable[[int], list[float]] | Non
     return statistics.median(pooled) if pooled else None
 
 
+def failure_reason(exc: Exception) -> str:
+    """The recorded error of a failed thread when the exception carries it (`ThreadFailed`,
+    where the engine has it), else the exception itself."""
+    error, step = getattr(exc, "error", None), getattr(exc, "step", None)
+    if error is not None and hasattr(error, "type") and hasattr(error, "message"):
+        where = f"at step {step}: " if step is not None else ""
+        return f"{where}{error.type}: {error.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def short(error: str, limit: int = 150) -> str:
     one = " ".join(error.split())
     return one if len(one) <= limit else one[: limit - 1] + "…"
@@ -271,7 +281,7 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         app.invoke({"stop_at": n}, thread_id="chat")
     except Exception as exc:  # the engine raising is a result, not a bench crash
-        out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        out.update(status="failed", error=failure_reason(exc))
     out["seconds"] = time.perf_counter() - started
     backend.close()
 
@@ -288,6 +298,7 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     head = cold(lambda g: g.get_state("chat"))[1]
     reached = int(head.values.get("turn", 0))
     if out["status"] == "ok" and head.status == "failed" and head.error is not None:
+        # an engine whose `invoke` returns the values of a failed thread instead of raising
         out.update(status="failed", error=f"{head.error.type}: {head.error.message}")
     elif out["status"] == "ok" and capped:
         out.update(status="capped", error=f"capped at turn {reached} ({spec['cap']:g} s cap)")
@@ -436,7 +447,7 @@ def fanout_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
         values = app.invoke({"count": n, "doc_bytes": spec["doc_bytes"]}, thread_id="fan")
     except Exception as exc:
         values = {}
-        out.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        out.update(status="failed", error=failure_reason(exc))
     out["seconds"] = time.perf_counter() - started
     head = app.get_state("fan")
     if out["status"] == "ok" and head.status != "completed":
@@ -883,24 +894,30 @@ def run_aws(args: argparse.Namespace) -> None:
     for r in rows:
         req: dict[str, int] = r.get("requests", {})
         ok = r["status"] == "ok"
-        # a capped run is divided by the tasks it processed (one Lambda invocation each)
+        failed = r["status"] not in ("ok", "capped") or not req
+        # a capped run is divided by the tasks it processed (one Lambda invocation each);
+        # a failed one has no per-task figure (its totals are printed below the row)
         n = r["n"] if ok or not r.get("invocations") else r["invocations"]
-        ddb = sum(v for k, v in req.items() if k.startswith("dynamodb.")) / n
-        s3 = sum(v for k, v in req.items() if k.startswith("s3.")) / n
-        sqs = sum(v for k, v in req.items() if k.startswith("sqs.")) / n
-        both = ddb + s3 if req else None
+        ddb = None if failed else sum(v for k, v in req.items() if k.startswith("dynamodb.")) / n
+        s3 = None if failed else sum(v for k, v in req.items() if k.startswith("s3.")) / n
+        sqs = None if failed else sum(v for k, v in req.items() if k.startswith("sqs.")) / n
+        both = ddb + s3 if ddb is not None and s3 is not None else None
         if base is None and ok:
             base = both
         x = both / base if both is not None and base and ok else None
-        lam = r.get("invocations", 0) / n
+        lam = None if failed else r.get("invocations", 0) / n
         print(
-            f"{r['n']:>6} | {ddb:>8.2f} {s3:>8.2f} {verdict(both, AWS_PER_TASK_BUDGET, ok):>20} "
-            f"{verdict(x, AWS_INDEPENDENCE, ok):>22} | {sqs:>8.2f} {lam:>11.2f} | "
-            f"{fmt(r.get('seconds'), '.1f'):>7} | {status_text(r, 'task')}"
+            f"{r['n']:>6} | {fmt(ddb, '.2f'):>8} {fmt(s3, '.2f'):>8} "
+            f"{verdict(both, AWS_PER_TASK_BUDGET, ok):>20} "
+            f"{verdict(x, AWS_INDEPENDENCE, ok):>22} | {fmt(sqs, '.2f'):>8} "
+            f"{fmt(lam, '.2f'):>11} | {fmt(r.get('seconds'), '.1f'):>7} | {status_text(r, 'task')}"
         )
-        if req:
+        if req and not failed:
             ops = ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(req.items()))
             print(f"{'':>6}   per task: {ops}")
+        elif req:
+            ops = ", ".join(f"{k} {v}" for k, v in sorted(req.items()))
+            print(f"{'':>6}   total before the failure: {ops}")
     print(
         f"budget: DynamoDB + S3 requests per fan-out task <= {AWS_PER_TASK_BUDGET:g}, and "
         f"independent of N (largest N within {AWS_INDEPENDENCE:.2f}x of the first). A capped "
