@@ -7,16 +7,17 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
-from durable_graph.ports import CheckpointStore, Notifier, PayloadStore, TransitionQueue
+from durable_graph.ports import Notifier, PayloadStore, TransitionQueue
 from durable_graph.signing import Signer
 
 
 @dataclass
 class Backend:
-    checkpoints: CheckpointStore
+    checkpoints: RecordStore  # the record format over one of the CheckpointStore backends
     payloads: PayloadStore
     queue: TransitionQueue
     notifier: Notifier
@@ -34,12 +35,13 @@ class Backend:
 
     def check_record_size(self, checkpoint: Checkpoint) -> None:
         """Refuse, before anything is written, a record the store could not hold."""
-        size = len(checkpoint.model_dump_json())  # the stored form's size; no canonicalisation
+        size = len(checkpoint.stored().model_dump_json())  # what the store keeps
         if size > self.max_record_bytes:
             raise PayloadTooLarge(
                 f"checkpoint {checkpoint.step} of {checkpoint.thread_id!r} is {size} bytes after "
-                f"offloading (limit {self.max_record_bytes}): too many small values; "
-                "store large collections as payloads",
+                f"offloading (limit {self.max_record_bytes}): the step's changes, task list and "
+                "io are each moved to the payload store when large, so this is a bug; please "
+                "report it",
                 field="values",
             )
 

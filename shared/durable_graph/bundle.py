@@ -1,6 +1,7 @@
 """Audit bundles: one self-contained JSON file per thread that verifies on another machine.
 
-A bundle holds every record (full logical checkpoints, exactly as hashed), every payload they
+A bundle holds every record (as stored: format-2 records carry their changes, not the whole
+state; `docs/record-format.md`), every payload they
 refer to (base64), every head signature, the public key(s) that made them, and for a fork the
 origin record it links to. `verify_bundle` checks it with the same ledger code as `verify`,
 with no access to any store. Which key to trust is the verifier's decision: by default the
@@ -22,8 +23,13 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.clock import SystemClock, iso
 from durable_graph.errors import InvalidInput, PayloadCorrupted
-from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
-from durable_graph.payloads import collect_refs
+from durable_graph.ledger import (
+    LedgerEvidence,
+    VerifyReport,
+    chunk_refs,
+    record_refs,
+    verify_chain,
+)
 from durable_graph.signing import PublicKey
 from durable_graph.verification import gather
 
@@ -69,9 +75,7 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
         raise InvalidInput(f"cannot export {thread_id!r}: {evidence.corrupt}")
     payloads: dict[str, str] = {}
     for record in evidence.records:
-        refs = collect_refs(record.values)
-        for io in record.io:
-            collect_refs(io.response, refs)
+        refs = {**record_refs(record), **chunk_refs(record)}
         for digest_hex, ref in refs.items():
             if digest_hex not in payloads:
                 try:
@@ -83,11 +87,11 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
     return Bundle(
         thread_id=thread_id,
         exported_at=iso(SystemClock().now()),
-        records=[r.model_dump(mode="json") for r in evidence.records],
+        records=[r.stored().model_dump(mode="json") for r in evidence.records],
         payloads=payloads,
         signatures=evidence.signatures,
         public_keys=[backend.signer.public_key()] if backend.signer is not None else [],
-        origin=evidence.origin.model_dump(mode="json") if evidence.origin else None,
+        origin=evidence.origin.stored().model_dump(mode="json") if evidence.origin else None,
         thread=thread.model_dump(mode="json") if thread else None,
     )
 
@@ -113,6 +117,16 @@ def verify_bundle(bundle: Bundle, *, trusted: list[PublicKey] | None = None) -> 
     records: list[Checkpoint] = []
     problems: list[dict[str, object]] = []
     for index, raw in enumerate(bundle.records):
+        if isinstance(raw, dict) and raw.get("format", 1) >= 2 and raw.get("values"):
+            problems.append(
+                {
+                    "step": raw.get("step", index),
+                    "check": "parse",
+                    "reason": "a format-2 record carries its changes, not a whole state: the "
+                    "`values` it holds are proven by nothing",
+                }
+            )
+            break
         try:
             records.append(Checkpoint.model_validate(raw))
         except ValidationError as exc:

@@ -61,6 +61,17 @@ def digest(value: Any) -> str:
     return sha256_hex(canonical_bytes(value))
 
 
+def json_size_within(value: Any, limit: int) -> bool:
+    """Whether `value`'s JSON is about `limit` bytes or less, found without serialising a big
+    value whole: the walk stops as soon as the running estimate passes `limit`."""
+    items = len(value) if isinstance(value, list | dict | str) else 1
+    if isinstance(value, dict):
+        items += sum(len(v) for v in value.values() if isinstance(v, list | dict))
+    if items > limit // 16:  # every item of a JSON list or object takes a few bytes at least
+        return False
+    return len(compact_json(value)) <= limit
+
+
 def compact_json(value: Any) -> str:
     """Storage form (not for hashing): compact, keys sorted for stable diffs."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from durable_graph.canonical import ZERO_HASH, digest
+from durable_graph.canonical import ZERO_HASH, compact_json, digest
 
 Status = Literal["running", "suspended", "completed", "failed"]
 Source = Literal["input", "node", "update", "fork"]
+Op = Literal["set", "add", "merge", "del", "keep"]
 TERMINAL: frozenset[str] = frozenset({"completed"})
 
 
@@ -31,6 +32,25 @@ class PayloadRef(_Record):
     content_type: str = "application/octet-stream"
 
 
+class Change(_Record):
+    """One field's change at one step. `op` and `d` are hashed into the record; `s`, `v` and
+    `ref` are how the value is kept (inline, or in the payload store under `ref`)."""
+
+    op: Op
+    d: str = ""
+    s: str | None = None
+    v: Any = None
+    ref: PayloadRef | None = None
+
+    def committed(self) -> dict[str, str]:
+        """The part of the change the record's hash covers."""
+        return {"op": self.op, "d": self.d}
+
+    @property
+    def inline(self) -> bool:
+        return self.ref is None and self.s is not None
+
+
 class Task(_Record):
     """One unit of work: run `node` from the checkpoint that lists it in `next`.
 
@@ -42,6 +62,9 @@ class Task(_Record):
     id: str
     node: str
     arg: Any = None
+    # Set on a task of a failed or interrupted superstep that succeeded: its result was
+    # recorded while running from that step, and the retry reuses it instead of running again.
+    done_at: int | None = None
 
 
 class GraphRef(_Record):
@@ -85,7 +108,9 @@ class IoRecord(_Record):
     name: str
     kind: Literal["step", "record"]
     request_sha256: str | None = None
-    response_sha256: str
+    # Empty only in a stored format-2 row, where it is the digest of `response` and derived
+    # again on read (`Checkpoint.with_io_restored`).
+    response_sha256: str = ""
     response: Any = None
 
 
@@ -98,18 +123,60 @@ class ErrorInfo(_Record):
     retryable: bool = True
 
 
+FORMAT = 2
+# Every field a format-1 record had: its hash covered exactly these (but `hash`).
+V1_FIELDS = frozenset(
+    {
+        "thread_id", "step", "parent", "source", "nodes", "values", "next", "route",
+        "interrupt", "resume", "io", "status", "error", "graph", "created_at", "duration_ms",
+        "attempt", "actor", "prev_hash",
+    }
+)  # fmt: skip
+# Format 2 hashes these as they are, `changes` by their committed part, and `next`/`io` only
+# when they are kept in the record (else their payload refs, which carry their sha256).
+V2_PLAIN = frozenset(
+    {
+        "format", "thread_id", "step", "parent", "source", "nodes", "root", "route",
+        "interrupt", "resume", "status", "error", "graph", "created_at", "duration_ms",
+        "attempt", "actor", "prev_hash", "next_ref", "io_ref",
+    }
+)  # fmt: skip
+
+
 class Checkpoint(_Record):
+    """One step of a thread, as callers see it: `values` is the whole logical state.
+
+    In format 2 (`docs/record-format.md`) the hash covers `changes` (the step's per-field
+    changes, by digest) and `root` (the state root over every field digest), never `values`.
+    `values`, `digests` and `anchors` (per field, the step it was last set) are materialised
+    by the store from the changes, neither stored nor hashed, so a step hashes and writes what
+    it changed, not what the state weighs. A long task or io list lives in the payload store
+    (`next_ref`, `io_ref`) and is filled in on read. `anchor` is a read hint: the step a cold
+    read folds from.
+    """
+
+    format: int = 1
     thread_id: str
     step: int
     parent: ParentRef | None = None
     source: Source
     nodes: list[str] = Field(default_factory=list)
-    values: dict[str, Any]
+    values: dict[str, Any] = Field(default_factory=dict)
+    changes: dict[str, Change] = Field(default_factory=dict)
+    root: str = ""
+    digests: dict[str, str] = Field(default_factory=dict)
+    anchors: dict[str, int] = Field(default_factory=dict)
+    anchor: int = 0
     next: list[Task] = Field(default_factory=list)
+    next_ref: PayloadRef | None = None
     route: list[RouteDecision] = Field(default_factory=list)
     interrupt: InterruptInfo | None = None
     resume: dict[str, list[Any]] = Field(default_factory=dict)
     io: list[IoRecord] = Field(default_factory=list)
+    io_ref: PayloadRef | None = None
+    # Stored form only: io responses the step also put into the state, kept once, as pointers
+    # (io index -> [field] or [field, item index]) into `changes`.
+    io_in: dict[str, list[Any]] = Field(default_factory=dict)
     status: Status
     error: ErrorInfo | None = None
     graph: GraphRef
@@ -121,15 +188,142 @@ class Checkpoint(_Record):
     hash: str = ""
 
     def hash_body(self) -> dict[str, Any]:
-        """Every field but `hash`, as plain JSON: the exact input of the record's digest."""
-        return self.model_dump(mode="json", exclude={"hash"})
+        """Exactly what the record's digest covers (every field but `hash` in format 1)."""
+        if self.format == 1:
+            body = self.model_dump(mode="json", include=set(V1_FIELDS))
+            for task in body["next"]:
+                task.pop("done_at", None)  # a format-2 field, never set in format 1
+            return body
+        include = set(V2_PLAIN)
+        if self.next_ref is None:
+            include.add("next")
+        if self.io_ref is None:
+            include.add("io")
+        body = self.model_dump(mode="json", include=include)
+        body["changes"] = {name: change.committed() for name, change in self.changes.items()}
+        return body
 
     def compute_hash(self) -> str:
         return digest(self.hash_body())
 
+    def stored(self) -> Checkpoint:
+        """The form a store keeps: without what a reader materialises again (`values`,
+        `digests`, `anchors`; `next` and `io` when they live in the payload store)."""
+        if self.format == 1:
+            return self
+        update: dict[str, Any] = {"values": {}, "digests": {}, "anchors": {}}
+        if self.next_ref is not None:
+            update["next"] = []
+        if self.io_ref is not None:
+            update["io"] = []
+        else:
+            io, pointers = _io_kept_once(self.io, self.changes)
+            update["io"] = io
+            if pointers:
+                update["io_in"] = pointers
+        return self.model_copy(update=update)
+
+    def to_stored_json(self) -> str:
+        """The row a store writes: the stored form as compact JSON, defaults left out, and a
+        format-2 `parent` left out when it is the previous step of the same thread (what it
+        always is after step 0; `from_stored_json` derives it again, and the hash checks it)."""
+        stored = self.stored()
+        doc = stored.model_dump(mode="json", exclude_defaults=True)
+        doc["format"] = stored.format
+        if stored.format >= 2 and stored.step > 0 and stored.parent == self._previous_ref():
+            doc.pop("parent", None)
+        return compact_json(doc)
+
+    @classmethod
+    def from_stored_json(cls, text: str | bytes) -> Checkpoint:
+        """Parse a stored row (raises pydantic's `ValidationError` on a malformed one)."""
+        record = cls.model_validate_json(text)
+        if record.format >= 2 and record.step > 0 and record.parent is None:
+            record = record.model_copy(update={"parent": record._previous_ref()})
+        return record
+
+    def _previous_ref(self) -> ParentRef:
+        return ParentRef(thread_id=self.thread_id, step=self.step - 1, hash=self.prev_hash)
+
+    def with_io_restored(self) -> Checkpoint:
+        """Undo `stored()`'s io pointers (a malformed pointer restores None: the hash fails)."""
+        if not self.io_in and all(r.response_sha256 for r in self.io):
+            return self
+        io = list(self.io)
+        for index, path in self.io_in.items():
+            position = int(index) if index.isdigit() else -1
+            if 0 <= position < len(io):
+                io[position] = io[position].model_copy(update={"response": _at(self.changes, path)})
+        io = [
+            r if r.response_sha256 else r.model_copy(update={"response_sha256": digest(r.response)})
+            for r in io
+        ]
+        return self.model_copy(update={"io": io, "io_in": {}})
+
     def sealed(self) -> Checkpoint:
         """Return a copy with `hash` filled in; the only way records get their hash."""
         return self.model_copy(update={"hash": self.compute_hash()})
+
+
+def _io_kept_once(
+    io: list[IoRecord], changes: dict[str, Change]
+) -> tuple[list[IoRecord], dict[str, list[Any]]]:
+    """Io records as stored: a response the step also put into the state becomes a pointer,
+    and a response digest that is just the digest of the response is left to be derived."""
+    pointers: dict[str, list[Any]] = {}
+    kept = list(io)
+    for index, record in enumerate(io):
+        if record.response is None:
+            continue
+        update: dict[str, Any] = {}
+        if record.response_sha256 == digest(record.response):
+            update["response_sha256"] = ""
+        path = _find(changes, record.response)
+        if path is not None:
+            pointers[str(index)] = path
+            update["response"] = None
+        if update:
+            kept[index] = record.model_copy(update=update)
+    return kept, pointers
+
+
+def _find(changes: dict[str, Change], value: Any) -> list[Any] | None:
+    for name, change in changes.items():
+        if not change.inline:
+            continue
+        if change.op == "add" and isinstance(change.v, list):
+            for position, item in enumerate(change.v):
+                if same(item, value):
+                    return [name, position]
+        elif change.op in ("set", "keep") and same(change.v, value):
+            return [name]
+    return None
+
+
+def _at(changes: dict[str, Change], path: list[Any]) -> Any:
+    change = changes.get(path[0]) if path and isinstance(path[0], str) else None
+    if change is None:
+        return None
+    if len(path) == 1:
+        return change.v
+    position = path[1]
+    items = change.v
+    if isinstance(items, list) and isinstance(position, int) and 0 <= position < len(items):
+        return items[position]
+    return None
+
+
+def same(a: Any, b: Any) -> bool:
+    """JSON equality that, unlike `==`, tells `1`, `1.0` and `True` apart."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
 
 
 class ThreadRecord(BaseModel):

@@ -8,7 +8,6 @@ point, and everything after it is idempotent and repeated by redelivery.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from durable_graph.backend import Backend
-from durable_graph.canonical import check_json, compact_json
+from durable_graph.canonical import check_json, json_size_within
 from durable_graph.checkpoint import (
     Actor,
     Checkpoint,
@@ -31,7 +30,6 @@ from durable_graph.checkpoint import (
     RouteDecision,
     Status,
     Task,
-    VersionedRecord,
 )
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.context import NodeContext, bind, unbind
@@ -41,7 +39,6 @@ from durable_graph.errors import (
     InvalidInput,
     NotSuspended,
     PermanentTaskError,
-    RecordConflict,
     StaleHead,
     StepConflict,
     ThreadExists,
@@ -50,10 +47,12 @@ from durable_graph.errors import (
     UnknownNode,
 )
 from durable_graph.graph import END, START, GraphSpec, Send
-from durable_graph.payloads import collect_refs, hydrate, offload
+from durable_graph.payloads import hydrate
 from durable_graph.ports import Notification, TransitionMessage
 from durable_graph.routing import route_from
+from durable_graph.sealing import Base, seal
 from durable_graph.signing import sign_if_settled
+from durable_graph.state import FieldChange, normalise_update
 from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.engine")
@@ -137,7 +136,9 @@ class Engine:
         return head
 
     def values_of(self, checkpoint: Checkpoint) -> dict[str, Any]:
-        """The checkpoint's state with every offloaded payload fetched back."""
+        """The checkpoint's state (a format-1 record's offloaded strings fetched back)."""
+        if checkpoint.format >= 2:
+            return checkpoint.values
         hydrated: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)
         return hydrated
 
@@ -169,6 +170,7 @@ class Engine:
             source="input",
             nodes=[],
             values=state,
+            changed=None,
             previous=None,
             next_tasks=next_tasks,
             routes=routes,
@@ -176,12 +178,11 @@ class Engine:
             interrupt=interrupt,
             actor=actor or Actor(kind="system", id=self.worker_id),
         )
-        with self.backend.atomic():
-            try:
-                self.backend.checkpoints.append_checkpoint(checkpoint)
-            except StepConflict as conflict:
-                raise ThreadExists(thread_id, "running") from conflict
-            self.after_commit(checkpoint, previous_status=None)
+        self.commit(
+            checkpoint,
+            previous_status=None,
+            refuse=lambda _: ThreadExists(thread_id, "running"),
+        )
         return checkpoint
 
     # ------------------------------------------------------------------ resuming
@@ -214,7 +215,8 @@ class Engine:
             raise InvalidInput("values must be a JSON object of state fields", field="values")
         current = self.values_of(head)
         update = dict(values or {})
-        state = self.spec.schema.apply(current, [update], where="values")
+        applied = self.spec.schema.fold(current, [update], where="values")
+        state = applied.values
         resume = {k: list(v) for k, v in head.resume.items()}
         routes: list[RouteDecision] = []
         if as_node is not None:
@@ -242,7 +244,8 @@ class Engine:
             source="update",
             nodes=[as_node] if as_node else [],
             values=state,
-            previous=head,
+            changed=applied.changes,
+            previous=Base.of(head, current),
             next_tasks=next_tasks,
             routes=routes,
             status=status,
@@ -250,17 +253,62 @@ class Engine:
             resume=resume if as_node is None else {},
             actor=actor or Actor(kind="human", id="unknown"),
         )
-        with self.backend.atomic():
-            try:
-                self.backend.checkpoints.append_checkpoint(checkpoint)
-            except StepConflict as conflict:
-                winner = conflict.existing
-                raise StaleHead(
-                    thread_id,
-                    head.step,
-                    winner.step if isinstance(winner, Checkpoint) else head.step,
-                ) from conflict
-            self.after_commit(checkpoint, previous_status=head.status)
+        self.commit(
+            checkpoint,
+            previous_status=head.status,
+            refuse=lambda winner: StaleHead(
+                thread_id, head.step, winner.step if winner is not None else head.step
+            ),
+        )
+        return checkpoint
+
+    # ------------------------------------------------------------------ forking
+
+    def fork(
+        self,
+        origin: Checkpoint,
+        new_thread_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        actor: Actor | None = None,
+    ) -> Checkpoint:
+        """Commit step 0 of `new_thread_id` from `origin`'s state (plus `values`, through the
+        reducers), linked to `origin`; it continues with `origin`'s next tasks, suspended if
+        `origin` was waiting for a decision. Refuses an existing thread id."""
+        _check_thread_id(new_thread_id)
+        existing = self.backend.checkpoints.head_checkpoint(new_thread_id)
+        if existing is not None:
+            raise ThreadExists(new_thread_id, existing.status)
+        if values is not None and not isinstance(values, Mapping):
+            raise InvalidInput("values must be a JSON object of state fields", field="values")
+        for task in origin.next:
+            if task.node not in self.spec.nodes:
+                raise UnknownNode(task.node, list(self.spec.nodes))
+        state = self.spec.schema.apply(self.values_of(origin), [dict(values or {})], where="values")
+        status: Status = "running" if origin.next else "completed"
+        if origin.status == "suspended":
+            status = "suspended"
+        checkpoint = self._seal(
+            thread_id=new_thread_id,
+            step=0,
+            source="fork",
+            nodes=[],
+            values=state,
+            changed=None,
+            previous=Base.of(origin, state),
+            next_tasks=[t.model_copy(update={"done_at": None}) for t in origin.next],
+            routes=[],
+            status=status,
+            interrupt=origin.interrupt if status == "suspended" else None,
+            resume=dict(origin.resume),
+            actor=actor or Actor(kind="api", id="fork"),
+            parent=ParentRef(thread_id=origin.thread_id, step=origin.step, hash=origin.hash),
+        )
+        self.commit(
+            checkpoint,
+            previous_status=None,
+            refuse=lambda _: ThreadExists(new_thread_id, "running"),
+        )
         return checkpoint
 
     # ------------------------------------------------------------------ executing
@@ -287,15 +335,32 @@ class Engine:
             raise PermanentTaskError(f"unknown node {message.task.node!r}")
         store = self.backend.checkpoints
         carried = message.carried if receive_count == 1 and message.parallel == 1 else None
-        if carried is not None:
-            values = hydrate(carried["values"], self.backend.payloads)
-            base = _CarriedBase(
+        at_hand = (
+            store.peek(message.thread_id, message.step, carried["hash"])
+            if carried is not None
+            else None
+        )
+        if at_hand is not None and carried is not None:
+            base = Base(
                 thread_id=message.thread_id,
                 step=message.step,
                 hash=carried["hash"],
-                stored_values=carried["values"],
+                values=at_hand.values,
                 next=[message.task],
                 resume={message.task.id: carried.get("resume", [])},
+                digests=at_hand.digests,
+                anchors=at_hand.anchors,
+            )
+        elif carried is not None:
+            base = Base(
+                thread_id=message.thread_id,
+                step=message.step,
+                hash=carried["hash"],
+                values=carried["values"],
+                next=[message.task],
+                resume={message.task.id: carried.get("resume", [])},
+                digests=carried["digests"],
+                anchors=carried["anchors"],
             )
         else:
             checkpoint = store.get_checkpoint(message.thread_id, message.step)
@@ -309,38 +374,54 @@ class Engine:
                 return Outcome("duplicate", following)
             if message.task.id not in {t.id for t in checkpoint.next}:
                 return Outcome("stale", checkpoint)
-            values = self.values_of(checkpoint)
-            base = _CarriedBase.of(checkpoint)
-
-        parallel = len(base.next) > 1
-        if parallel:
-            step = base.step + 1
-            existing = store.get_record(message.thread_id, f"task#{message.task.id}")
-            if not _settles(existing, step):
-                result = self.run_task(message.thread_id, base, values, message.task)
-                # A racing worker may have recorded this task first; its write stands.
-                with contextlib.suppress(RecordConflict):
-                    store.put_record(
-                        message.thread_id,
-                        f"task#{message.task.id}",
-                        {**result.to_record(), "step": step},
-                        expected_version=existing.version if existing else None,
-                    )
-            results = []
-            for task in base.next:
-                record = store.get_record(message.thread_id, f"task#{task.id}")
-                if record is None or not _settles(record, step):
-                    return Outcome("pending")
-                results.append(TaskResult.from_record(task, record.value))
+            base = Base.of(checkpoint, self.values_of(checkpoint))
+        if len(base.next) > 1:
+            results = self._superstep_results(base, message.task)
+            if results is None:
+                return Outcome("pending")
         else:
-            results = [self.run_task(message.thread_id, base, values, message.task)]
+            results = [self.run_task(message.thread_id, base, base.values, message.task)]
         checkpoint = self.build(
-            base, values, results, actor=Actor(kind="worker", id=self.worker_id)
+            base, base.values, results, actor=Actor(kind="worker", id=self.worker_id)
         )
         return self.commit(checkpoint, previous_status="running", finalize=finalize)
 
+    def _superstep_results(self, base: Base, task: Task) -> list[TaskResult] | None:
+        """Run one task of a parallel superstep and record its result; if it was the last of
+        the step, every result (read in chunks), else None. O(1) store operations per task:
+        one completion row and a counter, never a read of the siblings."""
+        store = self.backend.checkpoints
+        thread_id = base.thread_id
+        member = _done_key(base.step, task.id)
+        counter = f"count#{base.step}"
+        existing = store.get_record(thread_id, member)
+        if existing is None:
+            earlier = (
+                store.get_record(thread_id, _done_key(task.done_at, task.id))
+                if task.done_at is not None
+                else None
+            )
+            if earlier is not None and earlier.value.get("kind") == "ok":
+                value = earlier.value  # succeeded in an earlier attempt of this step: reuse
+            else:
+                value = self.run_task(thread_id, base, base.values, task).to_record()
+            _, done = store.complete_task(thread_id, counter, member, value)
+        else:
+            count = store.get_record(thread_id, counter)
+            done = int(count.value.get("count", 0)) if count is not None else 0
+        if done < len(base.next):
+            return None
+        keys = [_done_key(base.step, t.id) for t in base.next]
+        found = store.get_records(thread_id, keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            return None  # a counter ahead of its rows cannot happen; wait for redelivery
+        return [
+            TaskResult.from_record(t, found[k].value) for t, k in zip(base.next, keys, strict=True)
+        ]
+
     def run_task(
-        self, thread_id: str, base: _CarriedBase, values: dict[str, Any], task: Task
+        self, thread_id: str, base: Base, values: dict[str, Any], task: Task
     ) -> TaskResult:
         """Run one node with its retry policy; interrupts and failures become results."""
         node = self.spec.nodes[task.node]
@@ -411,8 +492,6 @@ class Engine:
         self, name: str, task: Task, values: dict[str, Any], ctx: NodeContext
     ) -> dict[str, Any]:
         """Call the user's function and validate its update against the state model."""
-        from durable_graph.state import normalise_update
-
         node = self.spec.nodes[name]
         state_arg: Any = task.arg if task.arg is not None else self.spec.schema.to_model(values)
         if node.wants_ctx:
@@ -422,12 +501,12 @@ class Engine:
         else:
             out = node.fn()
         writes = normalise_update(out, node=name)
-        self.spec.schema.apply(values, [writes], where=f"node {name!r} output")
+        self.spec.schema.check(writes, where=f"node {name!r} output")
         return writes
 
     def build(
         self,
-        base: _CarriedBase,
+        base: Base,
         values: dict[str, Any],
         results: Sequence[TaskResult],
         *,
@@ -454,6 +533,11 @@ class Engine:
             # Nothing merges: the step is retried as a whole on resume, but the tasks that
             # already succeeded keep their recorded writes and are not run again.
             interrupt = None
+            done = {r.task.id for r in ok}
+            retry = [
+                t.model_copy(update={"done_at": base.step}) if t.id in done else t
+                for t in base.next
+            ]
             if interrupted and not failed:
                 first = interrupted[0]
                 interrupt = InterruptInfo(
@@ -463,9 +547,10 @@ class Engine:
                     task_id=first.task.id,
                 )
             return self._seal(
-                nodes=[r.task.node for r in ok],
+                nodes=list(dict.fromkeys(r.task.node for r in ok)),
                 values=values,
-                next_tasks=list(base.next),
+                changed=None,
+                next_tasks=retry,
                 routes=[],
                 status="failed" if failed else "suspended",
                 interrupt=interrupt,
@@ -473,7 +558,8 @@ class Engine:
                 resume=base.resume,
                 **common,
             )
-        state = self.spec.schema.apply(values, [r.writes for r in ok], where="superstep")
+        applied = self.spec.schema.fold(values, [r.writes for r in ok], where="superstep")
+        state = applied.values
         next_tasks: list[Task] = []
         routes: list[RouteDecision] = []
         ran = [r.task.node for r in ok]
@@ -483,8 +569,9 @@ class Engine:
             routes.extend(decisions)
         status, interrupt = self._status_for(next_tasks, ran=ran)
         return self._seal(
-            nodes=ran,
+            nodes=list(dict.fromkeys(ran)),
             values=state,
+            changed=applied.changes,
             next_tasks=next_tasks,
             routes=routes,
             status=status,
@@ -500,13 +587,22 @@ class Engine:
         *,
         previous_status: Status | None,
         finalize: Callable[[], None] | None = None,
+        refuse: Callable[[Checkpoint | None], Exception] | None = None,
     ) -> Outcome:
-        """The commit point: one conditional append, then the idempotent follow-ups."""
+        """The commit point, the one path every write of a step takes: one conditional
+        append, then the idempotent follow-ups, in the backend's unit of work.
+
+        When the step already exists, a worker's redelivery treats it as done (re-sends the
+        winner's follow-ups); a caller that must not lose silently (start, resume, fork)
+        passes `refuse`, which turns the winner into the error to raise.
+        """
         with self.backend.atomic():
             try:
                 self.backend.checkpoints.append_checkpoint(checkpoint)
             except StepConflict as conflict:
                 winner = conflict.existing
+                if refuse is not None:
+                    raise refuse(winner if isinstance(winner, Checkpoint) else None) from conflict
                 if isinstance(winner, Checkpoint):
                     self.resend_if_head(winner)
                 if finalize is not None:
@@ -561,10 +657,17 @@ class Engine:
     def messages_for(self, checkpoint: Checkpoint) -> list[TransitionMessage]:
         parallel = len(checkpoint.next)
         carried: dict[str, Any] | None = None
-        if parallel == 1:
-            body = {"values": checkpoint.values, "hash": checkpoint.hash}
-            if len(compact_json(body)) <= CARRY_LIMIT_BYTES:
-                carried = body
+        if (
+            parallel == 1
+            and checkpoint.format >= 2
+            and json_size_within(checkpoint.values, CARRY_LIMIT_BYTES)
+        ):
+            carried = {
+                "values": checkpoint.values,
+                "hash": checkpoint.hash,
+                "digests": checkpoint.digests,
+                "anchors": checkpoint.anchors,
+            }
         messages = []
         for task in checkpoint.next:
             one = dict(carried) if carried is not None else None
@@ -601,7 +704,8 @@ class Engine:
             source="node",
             nodes=[],
             values=self.values_of(head),
-            previous=head,
+            changed=None,
+            previous=Base.of(head, self.values_of(head)),
             next_tasks=list(head.next),
             routes=[],
             status="failed",
@@ -635,7 +739,8 @@ class Engine:
         source: Literal["input", "node", "update", "fork"],
         nodes: list[str],
         values: dict[str, Any],
-        previous: Checkpoint | _CarriedBase | None,
+        changed: Mapping[str, FieldChange] | None,
+        previous: Base | None,
         next_tasks: list[Task],
         routes: list[RouteDecision],
         status: Status,
@@ -648,76 +753,41 @@ class Engine:
         attempt: int = 1,
         parent: ParentRef | None = None,
     ) -> Checkpoint:
-        threshold = self.backend.offload_threshold
-        known = collect_refs(previous.values) if previous is not None else {}
-        stored = offload(values, self.backend.payloads, threshold, known)
-        stored_io = [
-            r.model_copy(
-                update={"response": offload(r.response, self.backend.payloads, threshold, known)}
-            )
-            for r in (io or [])
-        ]
         if parent is None and previous is not None:
             parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
-        checkpoint = Checkpoint(
-            thread_id=thread_id,
+        sealed = seal(
             step=step,
-            parent=parent,
-            source=source,
-            nodes=nodes,
-            values=stored,
-            next=next_tasks,
-            route=routes,
-            interrupt=interrupt,
-            resume=resume or {},
-            io=stored_io,
-            status=status,
-            error=error,
-            graph=self.graph,
-            created_at=iso(self.clock.now()),
-            duration_ms=round(duration_ms, 3),
-            attempt=attempt,
-            actor=actor,
-            prev_hash=previous.hash if previous is not None else "0" * 64,
+            values=values,
+            changed=changed,
+            previous=previous,
+            next_tasks=next_tasks,
+            io=io or [],
+            payloads=self.backend.payloads,
+            threshold=self.backend.offload_threshold,
+            fields={
+                "thread_id": thread_id,
+                "parent": parent,
+                "source": source,
+                "nodes": nodes,
+                "route": routes,
+                "interrupt": interrupt,
+                "resume": resume or {},
+                "status": status,
+                "error": error,
+                "graph": self.graph,
+                "created_at": iso(self.clock.now()),
+                "duration_ms": round(duration_ms, 3),
+                "attempt": attempt,
+                "actor": actor,
+            },
         )
-        sealed = checkpoint.sealed()
         self.backend.check_record_size(sealed)
         return sealed
 
 
-@dataclass(frozen=True)
-class _CarriedBase:
-    """The parts of checkpoint `k` a task needs; built from the store or from the message."""
-
-    thread_id: str
-    step: int
-    hash: str
-    stored_values: dict[str, Any]
-    next: list[Task]
-    resume: dict[str, list[Any]]
-
-    @property
-    def values(self) -> dict[str, Any]:
-        return self.stored_values
-
-    @classmethod
-    def of(cls, checkpoint: Checkpoint) -> _CarriedBase:
-        return cls(
-            thread_id=checkpoint.thread_id,
-            step=checkpoint.step,
-            hash=checkpoint.hash,
-            stored_values=checkpoint.values,
-            next=list(checkpoint.next),
-            resume=dict(checkpoint.resume),
-        )
-
-
-def _settles(record: VersionedRecord | None, step: int) -> bool:
-    """A task's recorded result counts for `step` if it succeeded (successes are kept across
-    retries of the step), or if it failed or interrupted during this very attempt of it."""
-    if record is None:
-        return False
-    return bool(record.value["kind"] == "ok" or record.value.get("step") == step)
+def _done_key(step: int, task_id: str) -> str:
+    """The completion row of a task of the superstep that runs from `step`."""
+    return f"done#{step}#{task_id}"
 
 
 def _merge_tasks(first: Sequence[Task], second: Sequence[Task]) -> list[Task]:

@@ -6,6 +6,9 @@ Checks, each named in the report with the first step where it fails:
 - `link`: every `prev_hash` (and `parent`) names the previous record's hash;
 - `contiguity`: steps run 0, 1, 2... with none missing, repeated or reordered;
 - `payload`: every payload a record refers to is present and matches its digest;
+- `state`: (format 2) every change's chunk matches its digest, and the field digests folded
+  from step 0 give each record's state root, so the records prove the full state at every
+  step (`docs/record-format.md`); a record whose state was erased is still proven by digest;
 - `transition`: legal status transitions: step 0 is an input or a fork; a decision (`update`)
   only right after a suspension or a failure, so one decision per interrupt; node steps only
   from a running step; nothing after a completed step;
@@ -21,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable_graph.canonical import ZERO_HASH
-from durable_graph.checkpoint import Checkpoint
+from durable_graph.canonical import ZERO_HASH, sha256_hex
+from durable_graph.changes import advance_all, chunk_bytes, state_root
+from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
@@ -35,7 +39,17 @@ from durable_graph.signing import (
     verify_signature,
 )
 
-CHECKS = ("parse", "thread", "contiguity", "link", "hash", "payload", "transition", "origin")
+CHECKS = (
+    "parse",
+    "thread",
+    "contiguity",
+    "link",
+    "hash",
+    "state",
+    "payload",
+    "transition",
+    "origin",
+)
 CHECKS_WITH_SIGNATURES = (*CHECKS, "signature")
 
 
@@ -110,7 +124,9 @@ def verify_chain(
         problems.append({"step": step, "check": check, "reason": reason})
 
     previous: Checkpoint | None = None
-    for index, record in enumerate(records):
+    digests: dict[str, str] = {}
+    for index, stored in enumerate(records):
+        record = stored.with_io_restored()
         if record.thread_id != thread_id:
             bad(record.step, "thread", f"record belongs to thread {record.thread_id!r}")
         if record.step != index:
@@ -118,6 +134,10 @@ def verify_chain(
         _check_link(record, previous, bad)
         if record.compute_hash() != record.hash:
             bad(record.step, "hash", "record content does not match its hash")
+        if record.format >= 2:
+            # The fold starts at step 0, or where format 2 takes over (a record setting all).
+            fresh = previous is None or previous.format < 2 or record.step == 0
+            digests = _check_state(record, {} if fresh else digests, payloads, bad)
         if payloads is not None:
             _check_payloads(record, payloads, bad)
         _check_transition(record, previous, bad)
@@ -176,10 +196,52 @@ def _check_link(record: Checkpoint, previous: Checkpoint | None, bad: Any) -> No
         bad(record.step, "link", "parent does not name the previous record")
 
 
-def _check_payloads(record: Checkpoint, payloads: PayloadStore, bad: Any) -> None:
-    refs = collect_refs(record.values)
+def _check_state(
+    record: Checkpoint, digests: dict[str, str], payloads: PayloadStore | None, bad: Any
+) -> dict[str, str]:
+    """Chunks against their digests, then the state root; returns the field digests after."""
+    for name, change in record.changes.items():
+        if change.op == "del":
+            continue
+        if change.ref is not None:
+            if change.ref.sha256 != change.d:
+                bad(record.step, "state", f"the chunk of {name!r} is not the one hashed")
+            elif payloads is not None:
+                try:
+                    payloads.get(change.ref)
+                except PayloadCorrupted as exc:
+                    bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
+        elif change.s is not None and sha256_hex(chunk_bytes(change.s, change.v)) != change.d:
+            bad(record.step, "state", f"the value of {name!r} does not match its digest")
+    after = advance_all(digests, record.changes)
+    if state_root(after) != record.root:
+        bad(
+            record.step,
+            "state",
+            "the field digests folded from the earlier records do not give this record's "
+            "state root",
+        )
+    return after
+
+
+def record_refs(record: Checkpoint) -> dict[str, PayloadRef]:
+    """Every payload a record refers to, by digest (a format-2 record's chunks are checked
+    under `state`)."""
+    refs = collect_refs(record.values) if record.format < 2 else {}
     for io in record.io:
         collect_refs(io.response, refs)
+    for ref in (record.next_ref, record.io_ref):
+        if ref is not None:
+            refs[ref.sha256] = ref
+    return refs
+
+
+def chunk_refs(record: Checkpoint) -> dict[str, PayloadRef]:
+    return {c.ref.sha256: c.ref for c in record.changes.values() if c.ref is not None}
+
+
+def _check_payloads(record: Checkpoint, payloads: PayloadStore, bad: Any) -> None:
+    refs = record_refs(record)
     for ref in refs.values():
         try:
             payloads.get(ref)
@@ -218,7 +280,7 @@ def _check_origin(record: Checkpoint, evidence: LedgerEvidence, bad: Any) -> Non
     if parent is None or parent.thread_id == record.thread_id:
         bad(record.step, "origin", "a fork's step 0 must name the thread it was forked from")
         return
-    origin = evidence.origin
+    origin = evidence.origin.with_io_restored() if evidence.origin is not None else None
     if origin is None:
         evidence.notes.append(
             f"origin {parent.thread_id} step {parent.step} not available: fork link not checked"
@@ -302,4 +364,11 @@ def _check_signatures(
     return sorted(signed), keys
 
 
-__all__ = ["CHECKS", "LedgerEvidence", "VerifyReport", "verify_chain"]
+__all__ = [
+    "CHECKS",
+    "LedgerEvidence",
+    "VerifyReport",
+    "chunk_refs",
+    "record_refs",
+    "verify_chain",
+]

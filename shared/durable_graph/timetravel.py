@@ -22,18 +22,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from durable_graph.backend import Backend
-from durable_graph.canonical import digest
-from durable_graph.checkpoint import Actor, Checkpoint, InterruptInfo, ParentRef, Status, Task
+from durable_graph.canonical import digest, sha256_hex
+from durable_graph.checkpoint import Actor, Checkpoint, Task
 from durable_graph.context import NodeContext, bind, unbind
-from durable_graph.engine import Engine, _check_thread_id
+from durable_graph.engine import Engine
 from durable_graph.errors import (
     GraphInterrupt,
     InvalidInput,
-    StepConflict,
     StepNotFound,
-    ThreadExists,
     ThreadNotFound,
-    UnknownNode,
 )
 from durable_graph.payloads import MARKER, hydrate, is_ref
 from durable_graph.routing import route_from
@@ -52,7 +49,18 @@ def read_step(backend: Backend, thread_id: str, step: int) -> Checkpoint:
 
 
 def _shown(value: Any, backend: Backend, fetch: bool) -> Any:
-    """Payload refs as `{"payload": {sha256, size, content_type}}`, or fetched when asked."""
+    """Payload refs and strings over the offload threshold as `{"payload": {sha256, size,
+    content_type}}` (their digest and size, as the CLI prints them), or whole when asked."""
+    if isinstance(value, str) and not fetch:
+        data = value.encode("utf-8")
+        if len(data) > backend.offload_threshold:
+            return {
+                "payload": {
+                    "sha256": sha256_hex(data),
+                    "size": len(data),
+                    "content_type": "text/plain; charset=utf-8",
+                }
+            }
     if is_ref(value):
         if fetch:
             return hydrate(value, backend.payloads)
@@ -160,47 +168,8 @@ def fork(
     The fork runs under the graph loaded now, so it is also how a thread moves to a new graph
     version. Side effects in the fork are new ones: `ctx.idempotency_key` differs per thread.
     """
-    engine = app.engine()
-    store = app.backend.checkpoints
-    _check_thread_id(new_thread_id)
     origin = read_step(app.backend, thread_id, step)
-    existing = store.head_checkpoint(new_thread_id)
-    if existing is not None:
-        raise ThreadExists(new_thread_id, existing.status)
-    if values is not None and not isinstance(values, Mapping):
-        raise InvalidInput("values must be a JSON object of state fields", field="values")
-    for task in origin.next:
-        if task.node not in engine.spec.nodes:
-            raise UnknownNode(task.node, list(engine.spec.nodes))
-    current = engine.values_of(origin)
-    state = engine.spec.schema.apply(current, [dict(values or {})], where="values")
-    status: Status
-    interrupt: InterruptInfo | None = None
-    if origin.status == "suspended":
-        status, interrupt = "suspended", origin.interrupt
-    else:
-        status = "running" if origin.next else "completed"
-    checkpoint = engine._seal(
-        thread_id=new_thread_id,
-        step=0,
-        source="fork",
-        nodes=[],
-        values=state,
-        previous=origin,
-        next_tasks=list(origin.next),
-        routes=[],
-        status=status,
-        interrupt=interrupt,
-        resume=dict(origin.resume),
-        actor=actor or Actor(kind="api", id="fork"),
-        parent=ParentRef(thread_id=origin.thread_id, step=origin.step, hash=origin.hash),
-    )
-    try:
-        store.append_checkpoint(checkpoint)
-    except StepConflict as conflict:
-        raise ThreadExists(new_thread_id, "running") from conflict
-    engine.after_commit(checkpoint, previous_status=None)
-    return checkpoint
+    return app.engine().fork(origin, new_thread_id, values, actor=actor)
 
 
 # -------------------------------------------------------------------------------------- replay

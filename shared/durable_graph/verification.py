@@ -19,7 +19,7 @@ def load_records(backend: Backend, thread_id: str) -> tuple[list[Checkpoint], Co
     """Every record oldest first; on an unreadable one, the readable ones before it and why."""
     store = backend.checkpoints
     try:
-        return store.list_checkpoints(thread_id, newest_first=False), None
+        return store.ledger(thread_id), None
     except CorruptRecord:
         pass
     records: list[Checkpoint] = []

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from durable_graph import CompiledGraph, GraphMismatch, InvalidInput, NotSuspended, StaleHead
+from durable_graph import (
+    CompiledGraph,
+    GraphMismatch,
+    InvalidInput,
+    NotSuspended,
+    StaleHead,
+    ThreadFailed,
+)
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
 from durable_graph.errors import ThreadNotFound, UnknownNode
 from durable_graph.ledger import verify_chain
-from durable_graph.payloads import MARKER
 from examples.email_approval import graph as email_graph
 from tests import graphs
 
@@ -121,7 +127,7 @@ def test_fan_out_and_fan_in_merge_in_one_superstep(backend: Backend, clock: Manu
     assert graphs.CALLS["join"] == 1
     history = app.get_state_history("docs-1")
     fan_step = next(h for h in history if "summarise" in h.nodes)
-    assert sorted(fan_step.nodes) == ["lint", "summarise", "summarise", "summarise"]
+    assert sorted(fan_step.nodes) == ["lint", "summarise"]  # each node once, however many tasks
 
 
 def test_failed_task_does_not_rerun_successful_siblings(
@@ -131,7 +137,8 @@ def test_failed_task_does_not_rerun_successful_siblings(
     the error recorded; when resumed after the fault is fixed, then only the failed task runs
     again and the result merges as one superstep."""
     app = on(graphs.docs_graph, backend, clock)
-    app.invoke({"documents": ["a", "broken"]}, thread_id="docs-2")
+    with pytest.raises(ThreadFailed, match="'summarise'"):
+        app.invoke({"documents": ["a", "broken"]}, thread_id="docs-2")
     failed = app.get_state("docs-2")
     assert failed.status == "failed"
     assert failed.error is not None and failed.error.node == "summarise"
@@ -153,12 +160,72 @@ def test_retry_policy_then_failure_then_resume(backend: Backend, clock: ManualCl
     """Given a node that fails twice, with two attempts allowed, then the thread fails; a
     resume retries and succeeds."""
     app = on(graphs.flaky_graph, backend, clock)
-    app.invoke({}, thread_id="flaky-1")
+    with pytest.raises(ThreadFailed, match="TimeoutError"):
+        app.invoke({}, thread_id="flaky-1")
     state = app.get_state("flaky-1")
     assert state.status == "failed" and state.error is not None
     assert state.error.type == "TimeoutError" and state.error.attempts == 2
     app.resume("flaky-1")
     assert app.get_state("flaky-1").values["done"] is True
+
+
+def test_a_failed_thread_raises_thread_failed_and_stays_resumable(
+    backend: Backend, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a node that always raises, when invoked, then ThreadFailed names the thread, the
+    step, the node, the error and the attempts, and the thread is failed (not lost); invoking it
+    again raises again without running anything; when the node is fixed and the thread resumed,
+    then it completes."""
+    app = on(graphs.classify_graph, backend, clock)
+    with pytest.raises(ThreadFailed) as raised:
+        app.invoke({"text": "invoice 42"}, thread_id="cls-1")
+    failure = raised.value
+    assert failure.thread_id == "cls-1" and failure.error is not None
+    assert (failure.error.node, failure.error.type, failure.error.message) == (
+        "classify",
+        "ValueError",
+        "boom",
+    )
+    assert failure.error.attempts == 3 and graphs.CALLS["classify"] == 3
+    state = app.get_state("cls-1")
+    assert state.status == "failed" and failure.step == state.step
+    assert str(failure) == (
+        f"thread 'cls-1' failed at step {state.step} in node 'classify': ValueError: boom "
+        "(3 attempts); the thread stays failed and can be resumed"
+    )
+
+    with pytest.raises(ThreadFailed):
+        app.invoke(None, thread_id="cls-1")
+    assert graphs.CALLS["classify"] == 3 and app.get_state("cls-1").step == state.step
+
+    monkeypatch.setenv("DG_TEST_FIX_CLASSIFY", "1")
+    app.resume("cls-1")
+    done = app.get_state("cls-1")
+    assert done.status == "completed" and done.values["label"] == "invoice"
+    records = backend.checkpoints.list_checkpoints("cls-1", newest_first=False)
+    assert verify_chain("cls-1", records, backend.payloads).ok
+
+
+def test_a_retry_that_fails_again_raises_thread_failed(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Given a failed thread whose fault is not fixed, when resumed, or updated and invoked,
+    then the retry fails again and raises ThreadFailed at the new head; the thread stays
+    failed."""
+    app = on(graphs.classify_graph, backend, clock)
+    with pytest.raises(ThreadFailed) as first:
+        app.invoke({"text": "memo"}, thread_id="cls-2")
+    with pytest.raises(ThreadFailed, match="boom") as again:
+        app.resume("cls-2")
+    assert again.value.step > first.value.step
+    assert app.get_state("cls-2").status == "failed" and graphs.CALLS["classify"] == 6
+
+    updated = app.update_state("cls-2", {"text": "invoice"})
+    assert updated.status == "running"  # update_state writes, it does not run
+    with pytest.raises(ThreadFailed) as third:
+        app.invoke(None, thread_id="cls-2")
+    assert third.value.step > updated.step and graphs.CALLS["classify"] == 9
+    assert app.get_state("cls-2").status == "failed"
 
 
 def test_dynamic_interrupt_returns_resume_value(backend: Backend, clock: ManualClock) -> None:
@@ -179,7 +246,8 @@ def test_dynamic_interrupt_returns_resume_value(backend: Backend, clock: ManualC
 
 def test_node_output_that_is_not_json_fails_clearly(backend: Backend, clock: ManualClock) -> None:
     app = on(graphs.bad_graph, backend, clock)
-    app.invoke({}, thread_id="bad-1")
+    with pytest.raises(ThreadFailed, match="not JSON-serialisable"):
+        app.invoke({}, thread_id="bad-1")
     state = app.get_state("bad-1")
     assert state.status == "failed" and state.error is not None
     assert "not JSON-serialisable" in state.error.message
@@ -222,17 +290,19 @@ def test_graph_version_mismatch_is_refused(backend: Backend, clock: ManualClock)
 
 
 def test_large_values_are_offloaded_once(backend: Backend, clock: ManualClock) -> None:
-    """Given a draft larger than the offload threshold, then checkpoints keep a digest ref, the
-    bytes are written once, and the state reads back whole."""
+    """Given a draft larger than the offload threshold, then the step that set it keeps a ref
+    to a chunk in the payload store (addressed by the change's digest), no later step writes
+    it again, and the state reads back whole at every step."""
     backend.offload_threshold = 1024
     app = on(email_graph, backend, clock)
     prompt = "p" * 5000
     app.invoke({"user_prompt": prompt}, thread_id="big-1")
     app.resume("big-1", values={"approved": False}, as_node="human_review")
     records = backend.checkpoints.list_checkpoints("big-1", newest_first=False)
-    refs = [r.values["user_prompt"] for r in records]
-    assert all(isinstance(ref, dict) and MARKER in ref for ref in refs)
-    assert len({ref[MARKER]["sha256"] for ref in refs}) == 1
+    first = records[0].changes["user_prompt"]
+    assert first.ref is not None and first.ref.sha256 == first.d and first.v is None
+    assert all("user_prompt" not in r.changes for r in records[1:])
+    assert all(r.values["user_prompt"] == prompt for r in records)
     assert app.get_state("big-1").values["user_prompt"] == prompt
     assert verify_chain("big-1", records, backend.payloads).ok
 

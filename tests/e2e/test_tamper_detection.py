@@ -17,6 +17,8 @@ def finished(cli: Cli, thread_id: str, prompt: str = "pay") -> None:
 
 
 def test_edited_value_is_caught_at_its_step(cli: Cli) -> None:
+    """Given the drafted risk edited in the stored change, then `state` at that step: the
+    value no longer matches the digest the record's hash covers."""
     finished(cli, "t1")
     body = cli.rows("SELECT body FROM checkpoints WHERE thread_id='t1' AND step=1")[0][0]
     cli.execute(
@@ -25,7 +27,7 @@ def test_edited_value_is_caught_at_its_step(cli: Cli) -> None:
     )
     report = cli.json("verify", "t1", expect=1)
     assert report["ok"] is False and report["first_bad_step"] == 1
-    assert report["check"] == "hash"
+    assert report["check"] == "state"
 
 
 def test_recomputed_hash_breaks_the_next_link(cli: Cli) -> None:
@@ -35,7 +37,7 @@ def test_recomputed_hash_breaks_the_next_link(cli: Cli) -> None:
 
     finished(cli, "t2")
     body = cli.rows("SELECT body FROM checkpoints WHERE thread_id='t2' AND step=1")[0][0]
-    forged = Checkpoint.model_validate_json(body.replace("high", "low"))
+    forged = Checkpoint.model_validate_json(body.replace('"op":"set"', '"op":"keep"', 1))
     forged = forged.sealed()
     cli.execute(
         "UPDATE checkpoints SET body=? WHERE thread_id='t2' AND step=1", (forged.model_dump_json(),)
@@ -56,8 +58,8 @@ def test_deleted_step_is_caught(cli: Cli) -> None:
 def test_replaced_payload_bytes_are_caught(cli: Cli) -> None:
     finished(cli, "t4", prompt="long " * 4000)
     files = [p for p in (cli.home / "payloads").rglob("*") if p.is_file()]
-    prompt = [p for p in files if p.read_bytes().startswith(b"long long")]
-    assert len(prompt) == 1  # the prompt, offloaded once and shared by every step
+    prompt = [p for p in files if b'"v":"long long' in p.read_bytes()]
+    assert len(prompt) == 1  # the prompt's chunk, offloaded once and shared by every step
     prompt[0].write_bytes(prompt[0].read_bytes().replace(b"long", b"LONG", 1))
     report = cli.json("verify", "t4", expect=1)
     assert report["first_bad_step"] == 0 and report["check"] == "payload"

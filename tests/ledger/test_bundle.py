@@ -35,13 +35,24 @@ def test_bundle_verifies_on_a_machine_without_the_store(
 
 
 def test_tampered_bundle_names_the_step(chat: CompiledGraph, cli: Cli, tmp_path: Path) -> None:
-    """Given a bundle whose step 2 values or payload bytes were edited, then verify fails there."""
+    """Given a bundle whose step 2 change or payload bytes were edited, or that smuggles in a
+    whole state beside the changes, then verify fails there."""
     out = exported(cli, tmp_path)
     bundle = json.loads(out.read_text())
-    bundle["records"][2]["values"]["turns"] = 7
+    bundle["records"][2]["changes"]["turns"]["v"] = 7
+    out.write_text(json.dumps(bundle))
+    report = cli.json("verify", "--bundle", str(out), expect=1, home=tmp_path / "none")
+    assert (report["first_bad_step"], report["check"]) == (2, "state")
+    bundle = json.loads(exported(cli, tmp_path).read_text())
+    bundle["records"][2]["changes"]["turns"]["d"] = "0" * 64
     out.write_text(json.dumps(bundle))
     report = cli.json("verify", "--bundle", str(out), expect=1, home=tmp_path / "none")
     assert (report["first_bad_step"], report["check"]) == (2, "hash")
+    bundle = json.loads(exported(cli, tmp_path).read_text())
+    bundle["records"][2]["values"] = {"turns": 7}
+    out.write_text(json.dumps(bundle))
+    report = cli.json("verify", "--bundle", str(out), expect=1, home=tmp_path / "none")
+    assert (report["first_bad_step"], report["check"]) == (2, "parse")
     bundle = json.loads(exported(cli, tmp_path).read_text())
     (digest,) = bundle["payloads"]
     bundle["payloads"][digest] = "QUJD"

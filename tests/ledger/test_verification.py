@@ -45,7 +45,7 @@ def rewrite_from(cli: Cli, step: int, **update: object) -> list[Checkpoint]:
         fields["prev_hash"] = previous.hash
         fields["parent"] = ParentRef(thread_id=THREAD, step=previous.step, hash=previous.hash)
         forged = record.model_copy(update=fields).sealed()
-        set_body(cli, record.step, compact_json(forged.model_dump(mode="json")))
+        set_body(cli, record.step, compact_json(forged.stored().model_dump(mode="json")))
         out.append(forged)
     return out
 
@@ -69,15 +69,37 @@ def test_untouched_thread_verifies_with_its_signatures(chat: CompiledGraph, cli:
 
 
 def test_modified_record_fails_its_hash(chat: CompiledGraph, cli: Cli) -> None:
-    """Given a recorded LLM turn edited inside a stored delta, then `hash` at that step."""
+    """Given a recorded LLM turn edited everywhere in a stored record (its io, hashed inline,
+    and the chunk it appended), then `hash` and `state` at that step."""
     text = body(cli, 3)
-    assert '"$delta"' in text and "turn 2:" in text
+    assert '"changes"' in text and "turn 2:" in text
     set_body(cli, 3, text.replace("turn 2:", "turn 9:"))
     report = cli.json("verify", THREAD, expect=1)
     assert (report["first_bad_step"], report["check"]) == (3, "hash")
-    assert report["first_by_check"] == {"hash": 3}
+    assert report["first_by_check"] == {"hash": 3, "state": 3}
     printed = cli.run("verify", THREAD)
     assert printed.returncode == 1 and printed.stdout.startswith("FAILED: c1: step 3: hash:")
+
+
+def test_edited_chunk_fails_its_digest(chat: CompiledGraph, cli: Cli) -> None:
+    """Given only the turn counter edited in the stored change (its digest kept), then `state`
+    at that step: the record's hash covers the digest, the digest the value."""
+    row = json.loads(body(cli, 3))
+    row["changes"]["turns"]["v"] = 99
+    set_body(cli, 3, json.dumps(row))
+    report = verify(cli)
+    assert (report["first_bad_step"], report["check"]) == (3, "state")
+    assert report["first_by_check"] == {"state": 3}
+
+
+def test_edited_digest_fails_the_hash(chat: CompiledGraph, cli: Cli) -> None:
+    """Given a change's digest replaced by the digest of another value (with its salt), then
+    `hash` at that step: the digest is what the record's hash covers."""
+    row = json.loads(body(cli, 3))
+    row["changes"]["turns"]["d"] = "0" * 64
+    set_body(cli, 3, json.dumps(row))
+    report = verify(cli)
+    assert (report["first_bad_step"], report["check"]) == (3, "hash")
 
 
 def test_modified_record_with_recomputed_hash_breaks_the_next_link(
@@ -86,7 +108,7 @@ def test_modified_record_with_recomputed_hash_breaks_the_next_link(
     """Given step 3 rewritten with a correct new hash (and nothing after it), then `link` at 4."""
     record = logical(cli.home)[3]
     forged = record.model_copy(update={"created_at": "2020-01-01T00:00:00.000000Z"}).sealed()
-    set_body(cli, 3, compact_json(forged.model_dump(mode="json")))
+    set_body(cli, 3, compact_json(forged.stored().model_dump(mode="json")))
     report = verify(cli)
     assert (report["first_bad_step"], report["check"]) == (4, "link")
 
@@ -112,6 +134,7 @@ def test_inserted_record_breaks_the_link_after_it(chat: CompiledGraph, cli: Cli)
         .model_copy(
             update={
                 "step": 5,
+                "changes": {},  # changes nothing: its state root is step 4's, as it must be
                 "prev_hash": records[4].hash,
                 "parent": ParentRef(thread_id=THREAD, step=4, hash=records[4].hash),
             }
@@ -120,7 +143,7 @@ def test_inserted_record_breaks_the_link_after_it(chat: CompiledGraph, cli: Cli)
     )
     cli.sql(
         "INSERT INTO checkpoints (thread_id, step, body) VALUES (?, 5, ?)",
-        (THREAD, compact_json(inserted.model_dump(mode="json"))),
+        (THREAD, compact_json(inserted.stored().model_dump(mode="json"))),
     )
     report = verify(cli)
     assert (report["first_bad_step"], report["check"]) == (6, "link")
@@ -142,7 +165,7 @@ def test_record_appended_after_completion_is_an_illegal_transition(
     ).sealed()
     cli.sql(
         "INSERT INTO checkpoints (thread_id, step, body) VALUES (?, 9, ?)",
-        (THREAD, compact_json(extra.model_dump(mode="json"))),
+        (THREAD, compact_json(extra.stored().model_dump(mode="json"))),
     )
     report = verify(cli)
     assert (report["first_bad_step"], report["check"]) == (9, "transition")
@@ -178,12 +201,12 @@ def test_truncated_tail_with_thread_record_intact(chat: CompiledGraph, cli: Cli)
 
 
 def test_replaced_payload_fails_its_digest(chat: CompiledGraph, cli: Cli) -> None:
-    """Given the offloaded 10 KB attachment's file rewritten, then `payload` at step 0, the
-    first record that refers to it."""
+    """Given the offloaded 10 KB attachment's chunk file rewritten, then `payload` at step 0,
+    the record whose change refers to it."""
     files = [p for p in (cli.home / "payloads").rglob("*") if p.is_file()]
-    attachment = [p for p in files if p.read_bytes() == b"A" * 10_000]
+    attachment = [p for p in files if b"A" * 10_000 in p.read_bytes()]
     assert len(attachment) == 1
-    attachment[0].write_bytes(b"B" * 10_000)
+    attachment[0].write_bytes(attachment[0].read_bytes().replace(b"A" * 10_000, b"B" * 10_000))
     report = verify(cli)
     assert (report["first_bad_step"], report["check"]) == (0, "payload")
 

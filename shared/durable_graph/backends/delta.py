@@ -209,17 +209,17 @@ class DeltaStore:
             self.inner.append_checkpoint(stored)
         except StepConflict as conflict:
             winner = conflict.existing
-            decoded = self._decode_one(winner) if isinstance(winner, Checkpoint) else winner
+            decoded = self.decode_one(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         self._remember(checkpoint.thread_id, full)
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         row = self.inner.get_checkpoint(thread_id, step)
-        return self._decode_one(row) if row is not None else None
+        return self.decode_one(row) if row is not None else None
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         row = self.inner.head_checkpoint(thread_id)
-        return self._decode_one(row) if row is not None else None
+        return self.decode_one(row) if row is not None else None
 
     def list_checkpoints(
         self,
@@ -236,14 +236,14 @@ class DeltaStore:
             rows.reverse()
         if not rows:
             return []
-        start = _start_of(rows[0])
+        start = start_of(rows[0])
         if start < rows[0].step:
             earlier = self.inner.list_checkpoints(
                 thread_id, newest_first=True, before_step=rows[0].step, limit=rows[0].step - start
             )
-            decoded = self._fold([*reversed(earlier), *rows], keep=len(rows))
+            decoded = self.fold([*reversed(earlier), *rows], keep=len(rows))
         else:
-            decoded = self._fold(rows)
+            decoded = self.fold(rows)
         return list(reversed(decoded)) if newest_first else decoded
 
     # ------------------------------------------------------------------ delegated
@@ -319,14 +319,14 @@ class DeltaStore:
         row = self.inner.get_checkpoint(checkpoint.thread_id, checkpoint.step - 1)
         if row is None or row.hash != checkpoint.prev_hash:
             return None
-        self._decode_one(row)
+        self.decode_one(row)
         with self._lock:
             cached = self._cache.get(checkpoint.thread_id)
         return cached if cached is not None and cached.hash == row.hash else None
 
     # ------------------------------------------------------------------ decoding
 
-    def _decode_one(self, row: Checkpoint) -> Checkpoint:
+    def decode_one(self, row: Checkpoint) -> Checkpoint:
         if not is_delta(row.values):
             self._remember(
                 row.thread_id,
@@ -343,7 +343,7 @@ class DeltaStore:
             apply_delta(values, anchors, _mapping(row.values[DELTA]), row.step)
             self._remember(row.thread_id, _Full(row.step, row.hash, values, anchors))
             return _restore(row, values)
-        start = _start_of(row)
+        start = start_of(row)
         earlier = (
             self.inner.list_checkpoints(
                 row.thread_id, newest_first=True, before_step=row.step, limit=row.step - start
@@ -351,9 +351,9 @@ class DeltaStore:
             if start < row.step
             else []
         )
-        return self._fold([*reversed(earlier), row], keep=1)[-1]
+        return self.fold([*reversed(earlier), row], keep=1)[-1]
 
-    def _fold(self, rows: Sequence[Checkpoint], keep: int | None = None) -> list[Checkpoint]:
+    def fold(self, rows: Sequence[Checkpoint], keep: int | None = None) -> list[Checkpoint]:
         """Rebuild consecutive stored rows, oldest first (the first must be a valid start);
         return the last `keep` of them (all by default)."""
         values: dict[str, Any] = {}
@@ -391,7 +391,7 @@ class DeltaStore:
                 self._cache.popitem(last=False)
 
 
-def _start_of(row: Checkpoint) -> int:
+def start_of(row: Checkpoint) -> int:
     if not is_delta(row.values):
         return row.step
     start = _mapping(row.values[DELTA]).get("from")

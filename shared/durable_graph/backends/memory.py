@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable_graph.backend import Backend
-from durable_graph.backends.delta import DeltaStore
+from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict
@@ -224,9 +224,10 @@ class MemoryNotifier:
 
 
 def memory_backend(clock: Clock | None = None) -> Backend:
+    payloads = MemoryPayloadStore()
     return Backend(
-        checkpoints=DeltaStore(MemoryCheckpointStore()),
-        payloads=MemoryPayloadStore(),
+        checkpoints=RecordStore(MemoryCheckpointStore(), payloads),
+        payloads=payloads,
         queue=MemoryQueue(clock),
         notifier=MemoryNotifier(),
         signer=Ed25519Signer.generate(),

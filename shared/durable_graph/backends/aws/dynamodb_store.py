@@ -102,7 +102,7 @@ class DynamoDBCheckpointStore:
         item: dict[str, AttributeValueTypeDef] = {
             names.PARTITION_KEY: {"S": partition(checkpoint.thread_id)},
             names.SORT_KEY: {"S": checkpoint_key(checkpoint.step)},
-            names.BODY_ATTRIBUTE: {"S": compact_json(checkpoint.model_dump(mode="json"))},
+            names.BODY_ATTRIBUTE: {"S": checkpoint.to_stored_json()},
         }
         try:
             self.client.put_item(
@@ -195,7 +195,7 @@ class DynamoDBCheckpointStore:
     @staticmethod
     def _checkpoint_from(thread_id: str, step: int, item: Item) -> Checkpoint:
         try:
-            return Checkpoint.model_validate_json(item[names.BODY_ATTRIBUTE]["S"])
+            return Checkpoint.from_stored_json(item[names.BODY_ATTRIBUTE]["S"])
         except (KeyError, ValidationError) as exc:
             reason = (
                 str(exc.errors()[0]["msg"])

@@ -33,6 +33,7 @@ from durable_graph.backends.aws.s3_payloads import S3PayloadStore
 from durable_graph.backends.aws.settings import AwsSettings
 from durable_graph.backends.aws.sns_notifier import NullNotifier, SnsNotifier
 from durable_graph.backends.aws.sqs_queue import SqsTransitionQueue
+from durable_graph.backends.records import RecordStore
 from durable_graph.clock import Clock
 from durable_graph.engine import Engine
 from durable_graph.loader import load_graph
@@ -108,7 +109,9 @@ def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
         SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()
     )
     return Backend(
-        checkpoints=DynamoDBCheckpointStore(clients.dynamodb, settings.table_name),
+        checkpoints=RecordStore(
+            DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads
+        ),
         payloads=payloads,
         queue=SqsTransitionQueue(clients.sqs, settings.queue_url, payloads=payloads),
         notifier=notifier,

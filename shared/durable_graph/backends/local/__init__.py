@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 from durable_graph.backend import Backend
-from durable_graph.backends.delta import DeltaStore
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.folder_payloads import FolderPayloadStore
 from durable_graph.backends.local.outbox import OutboxNotifier
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
+from durable_graph.backends.records import RecordStore
 from durable_graph.clock import Clock
 from durable_graph.signing import KEY_FILE, FileSigner
 
@@ -26,9 +26,10 @@ def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Ba
     """Open (creating if needed) the embedded store at `root` or $DURABLE_GRAPH_HOME."""
     base = root or home()
     db = Database(base / "state.db")
+    payloads = FolderPayloadStore(base / "payloads")
     return Backend(
-        checkpoints=DeltaStore(SqliteCheckpointStore(db)),
-        payloads=FolderPayloadStore(base / "payloads"),
+        checkpoints=RecordStore(SqliteCheckpointStore(db), payloads),
+        payloads=payloads,
         queue=SqliteQueue(db, clock),
         notifier=OutboxNotifier(base / "outbox"),
         signer=FileSigner(base / KEY_FILE),

@@ -23,7 +23,7 @@ class SqliteCheckpointStore:
         self.db = db
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
-        body = compact_json(checkpoint.model_dump(mode="json"))
+        body = checkpoint.to_stored_json()
         try:
             with self.db.write() as conn:
                 # INSERT without OR REPLACE: the PK makes a second writer of the step fail.
@@ -200,6 +200,6 @@ class SqliteCheckpointStore:
 
 def _parse(thread_id: str, step: int, body: str) -> Checkpoint:
     try:
-        return Checkpoint.model_validate_json(body)
+        return Checkpoint.from_stored_json(body)
     except ValidationError as exc:
         raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc

@@ -1,0 +1,323 @@
+"""`RecordStore`: the checkpoint store every backend is used through. It keeps records in their
+stored form (format 2: a step's changes, never the whole state; `docs/record-format.md`) in any
+inner `CheckpointStore`, and hands out records with their state materialised.
+
+Reading a record folds the changes of the steps from its `anchor` (the oldest step at which a
+field it still has was last set whole) up to it: one range read, whatever the thread's length.
+Writers re-set small unchanged fields every `KEEP_EVERY` steps (`keep` changes), so the anchor
+of a thread that does not accumulate stays near its head. A per-thread cache of the last
+materialised state means the hot path (step k+1 written right after step k in this process)
+reads nothing at all. A cold fold recomputes the field digests and checks them against the
+record's state root, so a tampered read hint or chunk is refused, not believed.
+
+Format-1 records (stored whole, or as `$delta` documents by the earlier `DeltaStore`) are read
+through `legacy_v1` and verify with their original hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from durable_graph.backends.legacy_v1 import LegacyReader
+from durable_graph.canonical import canonical_bytes
+from durable_graph.changes import advance, state_root
+from durable_graph.checkpoint import (
+    Change,
+    Checkpoint,
+    IoRecord,
+    PayloadRef,
+    Task,
+    ThreadRecord,
+    VersionedRecord,
+)
+from durable_graph.errors import CorruptRecord, PayloadCorrupted, StepConflict
+from durable_graph.ports import CheckpointStore, PayloadStore
+
+CACHE_THREADS = 256
+LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
+
+
+@dataclass(frozen=True)
+class _State:
+    """A step's materialised state: values, field digests, and each field's last-set step."""
+
+    step: int
+    hash: str
+    values: dict[str, Any]
+    digests: dict[str, str]
+    anchors: dict[str, int]
+
+
+class RecordStore:
+    """A `CheckpointStore` over `inner` that stores changes and returns materialised records."""
+
+    def __init__(
+        self, inner: CheckpointStore, payloads: PayloadStore, *, cache_threads: int = CACHE_THREADS
+    ) -> None:
+        self.inner = inner
+        self.payloads = payloads
+        self.cache_threads = cache_threads
+        self.legacy = LegacyReader(inner)
+        self._cache: OrderedDict[str, _State] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write the stored form iff the step is absent; remember the materialised state."""
+        try:
+            self.inner.append_checkpoint(checkpoint.stored())
+        except StepConflict as conflict:
+            winner = conflict.existing
+            decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
+            raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
+        if checkpoint.format >= 2:
+            self._remember(checkpoint.thread_id, _state_of(checkpoint))
+
+    def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
+        row = self.inner.get_checkpoint(thread_id, step)
+        return self.materialise(row) if row is not None else None
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        row = self.inner.head_checkpoint(thread_id)
+        return self.materialise(row) if row is not None else None
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool = True,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        """Records with their state: O(limit) records handed out, one fold to reach them."""
+        rows = self.inner.list_checkpoints(
+            thread_id, newest_first=newest_first, before_step=before_step, limit=limit
+        )
+        if newest_first:
+            rows.reverse()
+        if not rows:
+            return []
+        legacy = [r for r in rows if r.format == 1]
+        current = [r for r in rows if r.format >= 2]
+        decoded = self.legacy.decode(legacy, self._lists) + (
+            self._fold_rows(current) if current else []
+        )
+        return list(reversed(decoded)) if newest_first else decoded
+
+    def peek(self, thread_id: str, step: int, record_hash: str) -> Checkpoint | None:
+        """Step `step` with its state if this process has it at hand (no read): the state a
+        worker just committed is the one its next message runs from."""
+        cached = self._cached(thread_id)
+        if cached is None or cached.step != step or cached.hash != record_hash:
+            return None
+        return Checkpoint.model_construct(
+            format=2,
+            thread_id=thread_id,
+            step=step,
+            hash=record_hash,
+            values=cached.values,
+            digests=cached.digests,
+            anchors=cached.anchors,
+        )
+
+    def ledger(self, thread_id: str) -> list[Checkpoint]:
+        """Every record oldest first, as stored plus its task and io lists, without
+        materialising the state: what verification and export read (O(total changes))."""
+        rows = self.inner.list_checkpoints(thread_id, newest_first=False)
+        legacy = [r for r in rows if r.format == 1]
+        return self.legacy.decode(legacy, self._lists) + [
+            self._lists(r) for r in rows if r.format >= 2
+        ]
+
+    # ------------------------------------------------------------------ delegated
+
+    def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        return self.inner.get_thread(thread_id)
+
+    def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        return self.inner.put_thread(record, expected_revision=expected_revision)
+
+    def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
+        return self.inner.list_threads(status=status, limit=limit)
+
+    def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
+        return self.inner.get_record(thread_id, key)
+
+    def put_record(
+        self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
+    ) -> VersionedRecord:
+        return self.inner.put_record(thread_id, key, value, expected_version=expected_version)
+
+    def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
+        return self.inner.get_records(thread_id, keys)
+
+    def complete_task(
+        self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
+    ) -> tuple[bool, int]:
+        return self.inner.complete_task(thread_id, counter_key, member_key, value)
+
+    def close(self) -> None:
+        closer = getattr(self.inner, "close", None)
+        if callable(closer):
+            closer()
+
+    # ------------------------------------------------------------------ materialising
+
+    def materialise(self, row: Checkpoint) -> Checkpoint:
+        """The record with its state, from the cache, the previous step, or a fold."""
+        if row.format == 1:
+            return self.legacy.decode_one(row, self._lists)
+        cached = self._cached(row.thread_id)
+        if cached is not None and cached.step == row.step and cached.hash == row.hash:
+            return self._complete(row, cached)
+        if cached is not None and cached.step == row.step - 1 and cached.hash == row.prev_hash:
+            state = self._advance(cached, row, copy=True)
+            self._remember(row.thread_id, state)
+            return self._complete(row, state)
+        return self._fold_rows([row])[-1]
+
+    def _fold_rows(self, rows: Sequence[Checkpoint], keep: int | None = None) -> list[Checkpoint]:
+        """Materialise consecutive rows (oldest first), folding from the first one's anchor;
+        return the last `keep` of them (all of `rows` by default)."""
+        first = rows[0]
+        keep = len(rows) if keep is None else keep
+        if first.anchor < first.step:
+            earlier = self.inner.list_checkpoints(
+                first.thread_id,
+                newest_first=True,
+                before_step=first.step,
+                limit=first.step - max(first.anchor, 0),
+            )
+            earlier.reverse()
+            rows = [*earlier, *rows]
+        first_kept = len(rows) - keep
+        state = _State(-1, "", {}, {}, {})
+        out: list[Checkpoint] = []
+        for index, row in enumerate(rows):
+            if row.format == 1:
+                raise CorruptRecord(row.thread_id, row.step, "a format-1 record inside a fold")
+            handed_out = index >= first_kept
+            state = self._advance(state, row, copy=handed_out)
+            if handed_out:
+                out.append(self._complete(row, state))
+        last = rows[-1]
+        if state_root(state.digests) != last.root:
+            raise CorruptRecord(
+                last.thread_id,
+                last.step,
+                f"the state folded from step {rows[0].step} does not match the record's state "
+                "root (a stored change or read hint was altered)",
+            )
+        self._remember(last.thread_id, state)
+        return out
+
+    def _advance(self, before: _State, row: Checkpoint, *, copy: bool) -> _State:
+        """The state after `row`'s changes. Lists grow in place unless `copy`: values handed out
+        earlier never change, and an unshared fold stays linear in the state, not quadratic."""
+        values = dict(before.values) if copy or before.step < 0 else before.values
+        digests = dict(before.digests)
+        anchors = dict(before.anchors)
+        for name, change in row.changes.items():
+            value = self._value(row, name, change)
+            new_digest = advance(digests.get(name), change)
+            if new_digest is None:
+                digests.pop(name, None)
+                anchors.pop(name, None)
+                values.pop(name, None)
+                continue
+            digests[name] = new_digest
+            if change.op in ("set", "keep"):
+                # A list this fold may grow in place must be its own, not the row's.
+                values[name] = list(value) if not copy and isinstance(value, list) else value
+                anchors[name] = row.step
+            elif change.op == "add":
+                items = value if isinstance(value, list) else [value]
+                current = values.get(name)
+                if not copy and isinstance(current, list) and before.step >= 0:
+                    current.extend(items)
+                else:
+                    values[name] = [*(current if isinstance(current, list) else []), *items]
+            else:
+                current = values.get(name)
+                patch = value if isinstance(value, dict) else {}
+                values[name] = {**(current if isinstance(current, dict) else {}), **patch}
+        return _State(row.step, row.hash, values, digests, anchors)
+
+    def _value(self, row: Checkpoint, name: str, change: Change) -> Any:
+        if change.ref is None:
+            return change.v
+        if change.ref.sha256 != change.d:
+            raise CorruptRecord(row.thread_id, row.step, f"chunk of {name!r} is not the one hashed")
+        data = self._payload(row, change.ref)
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise CorruptRecord(row.thread_id, row.step, f"chunk of {name!r}: {exc}") from exc
+        return chunk.get("v") if isinstance(chunk, dict) else None
+
+    def _payload(self, row: Checkpoint, ref: PayloadRef) -> bytes:
+        try:
+            return self.payloads.get(ref)
+        except PayloadCorrupted as exc:
+            raise CorruptRecord(row.thread_id, row.step, str(exc)) from exc
+
+    def _lists(self, row: Checkpoint) -> Checkpoint:
+        """`next` and `io` back in the record when they live in the payload store, and io
+        responses kept once (pointers into the changes) back in place."""
+        row = row.with_io_restored()
+        update: dict[str, Any] = {}
+        if row.next_ref is not None and not row.next:
+            tasks = json.loads(self._payload(row, row.next_ref))
+            update["next"] = [Task.model_validate(t) for t in tasks]
+        if row.io_ref is not None and not row.io:
+            items = json.loads(self._payload(row, row.io_ref))
+            update["io"] = [IoRecord.model_validate(i) for i in items]
+        return row.model_copy(update=update) if update else row
+
+    def _complete(self, row: Checkpoint, state: _State | None) -> Checkpoint:
+        row = self._lists(row)
+        if state is None:
+            return row
+        return row.model_copy(
+            update={"values": state.values, "digests": state.digests, "anchors": state.anchors}
+        )
+
+    # ------------------------------------------------------------------ cache
+
+    def _cached(self, thread_id: str) -> _State | None:
+        with self._lock:
+            return self._cache.get(thread_id)
+
+    def _remember(self, thread_id: str, state: _State) -> None:
+        with self._lock:
+            cached = self._cache.get(thread_id)
+            if cached is not None and cached.step > state.step:
+                return
+            self._cache[thread_id] = state
+            self._cache.move_to_end(thread_id)
+            while len(self._cache) > self.cache_threads:
+                self._cache.popitem(last=False)
+
+
+def _state_of(checkpoint: Checkpoint) -> _State:
+    return _State(
+        checkpoint.step,
+        checkpoint.hash,
+        checkpoint.values,
+        checkpoint.digests,
+        checkpoint.anchors,
+    )
+
+
+def list_bytes(items: Sequence[Any]) -> bytes:
+    """The payload form of a task or io list kept outside its record."""
+    return canonical_bytes(list(items))
+
+
+__all__ = ["LIST_CONTENT_TYPE", "RecordStore", "list_bytes", "state_root"]

@@ -1,0 +1,100 @@
+"""What one step did to one state field, and the digests through which a record commits to the
+whole state while hashing only what changed (record format 2, `docs/record-format.md`).
+
+A `Change` is one field's change at one step. Its value is sealed with a fresh random salt into a
+*chunk*, `canonical({"s": salt, "v": value})`, whose sha256 is the change's digest `d`. A chunk
+too big to keep in the record goes to the payload store, and because the payload store is
+content-addressed its address is that same digest. Erasing a value later (GDPR) destroys `v` and
+`s` and keeps `d`: every hash still verifies, and the salt stops anyone guessing the value back.
+
+Each field has a running *field digest*, advanced by its changes in O(change):
+
+    set / keep:  F = d
+    add:         F = sha256("add:" + F_before + d)     (append-only lists: a chain of chunks)
+    merge:       F = sha256("merge:" + F_before + d)   (dict patches)
+    del:         the field leaves the state
+
+and the *state root* of a step is `digest({field: F})` over every field, O(number of fields).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from durable_graph.canonical import canonical_bytes, digest, sha256_hex
+from durable_graph.checkpoint import Change, Op
+
+SALT_BYTES = 16
+CHUNK_CONTENT_TYPE = "application/vnd.durable-graph.chunk+json"
+
+
+def chunk_bytes(salt: str, value: Any) -> bytes:
+    return canonical_bytes({"s": salt, "v": value})
+
+
+def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
+    """A change with a fresh salt, and its chunk bytes (whose sha256 is `d`)."""
+    if op == "del":
+        return Change(op="del"), b""
+    salt = os.urandom(SALT_BYTES).hex()
+    data = chunk_bytes(salt, value)
+    return Change(op=op, d=sha256_hex(data), s=salt, v=value), data
+
+
+def advance(before: str | None, change: Change) -> str | None:
+    """The field digest after `change` (None: the field is gone)."""
+    if change.op in ("set", "keep"):
+        return change.d
+    if change.op == "add":
+        return sha256_hex(f"add:{before or ''}{change.d}".encode())
+    if change.op == "merge":
+        return sha256_hex(f"merge:{before or ''}{change.d}".encode())
+    return None
+
+
+def advance_all(digests: Mapping[str, str], changes: Mapping[str, Change]) -> dict[str, str]:
+    """Every field digest after a step's changes."""
+    after = dict(digests)
+    for field, change in changes.items():
+        new = advance(after.get(field), change)
+        if new is None:
+            after.pop(field, None)
+        else:
+            after[field] = new
+    return after
+
+
+def state_root(digests: Mapping[str, str]) -> str:
+    return digest(dict(digests))
+
+
+def apply_change(values: dict[str, Any], field: str, change: Change, value: Any) -> None:
+    """Fold one change's value into `values` in place (lists and dicts are copied, never grown
+    in place: a value handed out earlier must not change)."""
+    if change.op in ("set", "keep"):
+        values[field] = value
+    elif change.op == "add":
+        before = values.get(field)
+        values[field] = (before if isinstance(before, list) else []) + (
+            value if isinstance(value, list) else [value]
+        )
+    elif change.op == "merge":
+        before = values.get(field)
+        patch = value if isinstance(value, dict) else {}
+        values[field] = {**(before if isinstance(before, dict) else {}), **patch}
+    else:
+        values.pop(field, None)
+
+
+__all__ = [
+    "CHUNK_CONTENT_TYPE",
+    "Change",
+    "advance",
+    "advance_all",
+    "apply_change",
+    "chunk_bytes",
+    "seal_change",
+    "state_root",
+]

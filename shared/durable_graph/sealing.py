@@ -1,0 +1,155 @@
+"""Sealing a step into a format-2 record (`docs/record-format.md`): from the fields a step
+changed to the hashed, chunked record, in work proportional to the change.
+
+- each changed field becomes a salted chunk (`changes.seal_change`); a chunk over the backend's
+  offload threshold goes to the payload store, addressed by its own digest;
+- the field digests advance and the state root is recomputed over them (O(fields));
+- every `KEEP_EVERY` steps, small fields not set for that long are re-set (`keep`), so a cold
+  read never folds further back than that for them;
+- a task list or io list too long for a record goes to the payload store (`next_ref`, `io_ref`).
+
+The first record of a thread (or the first one written over a format-1 record) sets every
+field, so a fold never has to cross into another thread or format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
+from durable_graph.canonical import ZERO_HASH
+from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
+from durable_graph.checkpoint import FORMAT, Change, Checkpoint, IoRecord, PayloadRef, Task
+from durable_graph.payloads import offload
+from durable_graph.ports import PayloadStore
+from durable_graph.state import FieldChange
+
+KEEP_EVERY = 64  # steps; bounds how far back a cold read folds for fields that do not grow
+KEEP_MAX_ITEMS = 64  # a list or dict longer than this is never re-set whole (it is what grows)
+KEEP_MAX_BYTES = 4096
+INLINE_TASKS = 64  # a longer task list (a fan-out) lives in the payload store
+INLINE_IO = 64
+
+
+@dataclass(frozen=True)
+class Base:
+    """The parts of checkpoint `k` that running and sealing step `k+1` need; built from a
+    stored record or from a transition message that carried it."""
+
+    thread_id: str
+    step: int
+    hash: str
+    values: dict[str, Any]
+    next: list[Task]
+    resume: dict[str, list[Any]]
+    digests: dict[str, str] = field(default_factory=dict)
+    anchors: dict[str, int] = field(default_factory=dict)
+    format: int = FORMAT
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint, values: dict[str, Any] | None = None) -> Base:
+        return cls(
+            thread_id=checkpoint.thread_id,
+            step=checkpoint.step,
+            hash=checkpoint.hash,
+            values=checkpoint.values if values is None else values,
+            next=list(checkpoint.next),
+            resume=dict(checkpoint.resume),
+            digests=checkpoint.digests,
+            anchors=checkpoint.anchors,
+            format=checkpoint.format,
+        )
+
+
+def seal(
+    *,
+    step: int,
+    values: dict[str, Any],
+    changed: Mapping[str, FieldChange] | None,
+    previous: Base | None,
+    next_tasks: Sequence[Task],
+    io: Sequence[IoRecord],
+    payloads: PayloadStore,
+    threshold: int,
+    fields: Mapping[str, Any],
+) -> Checkpoint:
+    """The sealed format-2 record of `step`. `changed` is what the step did to the state
+    (None: nothing); `fields` are the record's other fields (thread_id, source, status...)."""
+    # A fold never crosses into another thread (a fork's origin) or format: step 0, and the
+    # first record over a format-1 one, set every field.
+    rebase = (
+        step == 0
+        or previous is None
+        or previous.format < FORMAT
+        or set(previous.digests) != set(previous.values)
+    )
+    digests: Mapping[str, str] = {} if rebase or previous is None else previous.digests
+    anchors = {} if rebase or previous is None else dict(previous.anchors)
+    if rebase:
+        changed = {name: FieldChange("set", value) for name, value in values.items()}
+    wanted = dict(changed or {})
+    if step > 0 and step % KEEP_EVERY == 0:
+        for name, value in values.items():
+            stale = anchors.get(name, step) <= step - KEEP_EVERY
+            if name not in wanted and stale and _small(value):
+                wanted[name] = FieldChange("keep", value)
+    changes = {name: _chunk(c, payloads, threshold) for name, c in wanted.items()}
+    after = advance_all(digests, changes)
+    for name, change in changes.items():
+        if change.op in ("set", "keep"):
+            anchors[name] = step
+        elif change.op == "del":
+            anchors.pop(name, None)
+    tasks = list(next_tasks)
+    stored_io = [
+        r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
+    ]
+    checkpoint = Checkpoint(
+        format=FORMAT,
+        step=step,
+        changes=changes,
+        root=state_root(after),
+        digests=after,
+        anchors=anchors,
+        anchor=min(anchors.values(), default=step),
+        next=tasks,
+        next_ref=_outside(tasks, INLINE_TASKS, payloads),
+        io=stored_io,
+        io_ref=_outside(stored_io, INLINE_IO, payloads),
+        prev_hash=previous.hash if previous is not None else ZERO_HASH,
+        **fields,
+    )
+    # `values` goes in without validation (it was validated field by field) and as the very
+    # object the state model cache knows (`StateSchema.to_model`).
+    return checkpoint.model_copy(update={"values": values}).sealed()
+
+
+def _chunk(change: FieldChange, payloads: PayloadStore, threshold: int) -> Change:
+    sealed, data = seal_change(change.op, change.value)
+    if len(data) <= threshold:
+        return sealed
+    ref = payloads.put(data, CHUNK_CONTENT_TYPE)
+    return Change(op=sealed.op, d=sealed.d, ref=ref)
+
+
+def _outside(
+    items: Sequence[Task] | Sequence[IoRecord], limit: int, payloads: PayloadStore
+) -> PayloadRef | None:
+    if len(items) <= limit:
+        return None
+    data = list_bytes([item.model_dump(mode="json") for item in items])
+    return payloads.put(data, LIST_CONTENT_TYPE)
+
+
+def _small(value: Any) -> bool:
+    """Cheap first: a long list or dict is never small, whatever its items weigh."""
+    if isinstance(value, list | dict) and len(value) > KEEP_MAX_ITEMS:
+        return False
+    if isinstance(value, str):
+        return len(value) <= KEEP_MAX_BYTES
+    return len(repr(value)) <= KEEP_MAX_BYTES
+
+
+__all__ = ["KEEP_EVERY", "Base", "seal"]

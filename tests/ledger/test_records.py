@@ -1,0 +1,168 @@
+"""Record format 2 through `RecordStore`: a step stores what it changed, a cold read folds a
+bounded window from the record's anchor, a tampered read hint is refused, and stores written in
+format 1 stay readable and verifiable (`docs/record-format.md`)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from durable_graph import END, START, StateGraph
+from durable_graph.backends.local import local_backend
+from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
+from durable_graph.backends.records import RecordStore
+from durable_graph.checkpoint import Checkpoint
+from durable_graph.clock import ManualClock
+from durable_graph.errors import CorruptRecord
+from durable_graph.sealing import KEEP_EVERY
+from durable_graph.timetravel import fork
+from durable_graph.verification import verify_thread
+from tests.ledger import legacy_v1
+from tests.ledger.graphs import graph as chat_graph
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1_store"
+
+
+class Counter(BaseModel):
+    n: int = 0
+    limit: int = 10
+    label: str = "counting"
+
+
+def bump(state: Counter) -> dict[str, Any]:
+    return {"n": state.n + 1}
+
+
+def again(state: Counter) -> str:
+    return "bump" if state.n < state.limit else END
+
+
+counter_builder = StateGraph(Counter)
+counter_builder.add_node("bump", bump)
+counter_builder.add_edge(START, "bump")
+counter_builder.add_conditional_edges("bump", again)
+counter = counter_builder.compile(name="tests.ledger.test_records:counter")
+
+
+class CountingStore(SqliteCheckpointStore):
+    """The real SQLite store, counting the checkpoint rows it hands out."""
+
+    rows = 0
+
+    def list_checkpoints(self, thread_id: str, **kwargs: Any) -> list[Checkpoint]:
+        found = super().list_checkpoints(thread_id, **kwargs)
+        self.rows += len(found)
+        return found
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        self.rows += 1
+        return super().head_checkpoint(thread_id)
+
+
+def stored_bytes(home: Path) -> int:
+    with sqlite3.connect(home / "state.db") as conn:
+        rows = conn.execute("SELECT SUM(LENGTH(body)) FROM checkpoints").fetchone()[0]
+    payloads = sum(p.stat().st_size for p in (home / "payloads").rglob("*") if p.is_file())
+    return int(rows) + payloads
+
+
+AUDIT_BYTES_PER_STEP = 1200  # hashes, state root, salted digests, io digests, route, actor
+
+
+def test_chat_of_200_turns_stores_each_turn_once(tmp_path: Path) -> None:
+    """Given a chat whose recorded 1 KB LLM reply is appended every turn (the reply is both an
+    io record and a state change), then the records and payloads hold the raw text once plus a
+    fixed audit envelope per step: never the history again (format 1 without deltas stored
+    the whole state at every step, 100x here)."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    app = chat_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"limit": 200, "attachment": "A" * 10_000}, thread_id="long")
+    messages = app.get_state("long").values["messages"]
+    raw = sum(len(m.encode()) for m in messages) + 10_000
+    assert len(messages) == 200
+    assert stored_bytes(home) < raw + AUDIT_BYTES_PER_STEP * 201, (stored_bytes(home), raw)
+    backend.close()
+
+
+def test_cold_reads_equal_warm_reads_at_every_step(tmp_path: Path) -> None:
+    """Given 150 turns written by one process, then a fresh reader (no cache) rebuilds every
+    step's state exactly as the writer handed it out, and the chain verifies."""
+    home = tmp_path / "home"
+    writer = local_backend(home, clock=ManualClock())
+    app = chat_graph.with_backend(writer, clock=ManualClock())
+    app.invoke({"limit": 150}, thread_id="c")
+    warm = writer.checkpoints.list_checkpoints("c", newest_first=False)
+    cold_backend = local_backend(home)
+    cold = cold_backend.checkpoints.list_checkpoints("c", newest_first=False)
+    assert [r.values for r in cold] == [r.values for r in warm]
+    assert [r.hash for r in cold] == [r.hash for r in warm]
+    one = RecordStore(SqliteCheckpointStore(Database(home / "state.db")), cold_backend.payloads)
+    assert one.get_checkpoint("c", 77) == warm[77]
+    assert verify_thread(cold_backend, "c").ok
+    writer.close()
+    cold_backend.close()
+
+
+def test_a_cold_read_folds_a_bounded_window(tmp_path: Path) -> None:
+    """Given 400 steps of a thread whose fields do not grow, then a cold read of its head
+    reads at most KEEP_EVERY + 1 rows: small fields are re-set (`keep`) every KEEP_EVERY
+    steps, so the anchor stays near the head however long the thread."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    counter.with_backend(backend, clock=ManualClock()).invoke({"limit": 400}, thread_id="n")
+    inner = CountingStore(Database(home / "state.db"))
+    cold = RecordStore(inner, backend.payloads)
+    head = cold.head_checkpoint("n")
+    assert head is not None and head.values == {"n": 400, "limit": 400, "label": "counting"}
+    assert inner.rows <= KEEP_EVERY + 1
+    assert head.step - head.anchor <= KEEP_EVERY
+    backend.close()
+
+
+def test_a_tampered_read_hint_is_refused(tmp_path: Path) -> None:
+    """Given the head's `anchor` (an unhashed read hint) moved past the step that set a field,
+    then a cold read refuses the record instead of returning a state without that field."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    counter.with_backend(backend, clock=ManualClock()).invoke({"limit": 20}, thread_id="n")
+    with sqlite3.connect(home / "state.db") as conn:
+        conn.execute(
+            "UPDATE checkpoints SET body = json_set(body, '$.anchor', step) "
+            "WHERE thread_id='n' AND step = (SELECT MAX(step) FROM checkpoints)"
+        )
+    cold = local_backend(home)
+    with pytest.raises(CorruptRecord, match="state root"):
+        cold.checkpoints.head_checkpoint("n")
+    backend.close()
+    cold.close()
+
+
+def test_a_format_1_store_reads_verifies_and_forks_into_format_2(tmp_path: Path) -> None:
+    """Given a store written by the previous release (format 1, `$delta` rows, an offloaded
+    9 KB string, a signed completed head), then it reads back whole and verifies; a fork of
+    its step 20 continues in format 2 and verifies against its format-1 origin."""
+    home = tmp_path / "home"
+    shutil.copytree(FIXTURE, home)
+    backend = local_backend(home, clock=ManualClock())
+    app = legacy_v1.chat.with_backend(backend, clock=ManualClock())
+    state = app.get_state("chat-v1")
+    assert state.checkpoint.format == 1
+    assert state.values["turns"] == 40 and len(state.values["messages"]) == 40
+    assert state.values["note"] == "x" * 9000
+    report = verify_thread(backend, "chat-v1")
+    assert report.ok, report.reason
+    assert report.signed_steps
+    fork(app, "chat-v1", 20, "chat-v2", {"limit": 30})
+    app.run_until_settled("chat-v2")
+    forked = app.get_state("chat-v2")
+    assert forked.checkpoint.format == 2 and forked.values["turns"] == 30
+    assert forked.values["messages"][:20] == state.values["messages"][:20]
+    assert verify_thread(backend, "chat-v2").ok
+    backend.close()
