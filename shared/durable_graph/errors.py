@@ -4,12 +4,18 @@
   prints the message and exits 2 (usage) or 1; the API maps them to 4xx once, at its boundary.
 - `TransientError`: retry later (re-raise so SQS redelivers, or the local lease expires).
 - `PermanentTaskError`: the task can never succeed as addressed; fail the thread with the reason.
+- `ThreadFailed`: a run ended with the thread failed. The failure is already recorded as a
+  checkpoint: report it (the CLI exits 1), never retry it or record it again; the thread stays
+  failed until someone resumes it.
 - `GraphInterrupt` is a `BaseException` so a node's `except Exception:` cannot swallow a suspension.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from durable_graph.checkpoint import ErrorInfo
 
 
 class DurableGraphError(Exception):
@@ -148,6 +154,32 @@ class PermanentTaskError(DurableGraphError):
     """The task can never succeed as addressed (unknown node, bad message, graph mismatch)."""
 
     code = "permanent"
+
+
+class ThreadFailed(DurableGraphError):
+    """`invoke`/`resume` ran the thread and it ended failed; `error` is what its head recorded.
+
+    Nothing is lost: the failed checkpoint is committed, and `resume(thread_id)` retries the
+    failed tasks once the cause is fixed.
+    """
+
+    code = "thread_failed"
+
+    def __init__(self, thread_id: str, step: int, error: ErrorInfo | None) -> None:
+        if error is None:
+            cause = " (no error was recorded)"
+        else:
+            tries = "attempt" if error.attempts == 1 else "attempts"
+            cause = (
+                f" in node {error.node!r}: {error.type}: {error.message} ({error.attempts} {tries})"
+            )
+        super().__init__(
+            f"thread {thread_id!r} failed at step {step}{cause}; "
+            "the thread stays failed and can be resumed"
+        )
+        self.thread_id = thread_id
+        self.step = step
+        self.error = error
 
 
 class PayloadCorrupted(DurableGraphError):

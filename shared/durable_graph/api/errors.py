@@ -17,6 +17,7 @@ from durable_graph.errors import (
     StaleHead,
     StepNotFound,
     ThreadExists,
+    ThreadFailed,
     ThreadNotFound,
     UnknownNode,
     UserError,
@@ -113,6 +114,10 @@ _DOMAIN_STATUS: dict[type[BaseException], int] = {
     StaleHead: 409,
     GraphMismatch: 409,
     UserError: 400,
+    # The API only commits and leaves running to workers, so this cannot arise from a route
+    # today; should one ever run a thread in-request, a failure it records is the thread's
+    # state (resumable), not a server fault.
+    ThreadFailed: 409,
 }
 
 
