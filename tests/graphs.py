@@ -153,6 +153,30 @@ bad_builder.add_edge("bad", END)
 bad_graph = bad_builder.compile(name="tests.graphs:bad_graph")
 
 
+class ClassifyState(BaseModel):
+    text: str = ""
+    label: str = ""
+
+
+def classify(state: ClassifyState) -> dict[str, Any]:
+    """Always raises until the test "fixes" it with DG_TEST_FIX_CLASSIFY=1."""
+    count("classify")
+    if os.environ.get("DG_TEST_FIX_CLASSIFY") != "1":
+        raise ValueError("boom")
+    return {"label": "invoice" if "invoice" in state.text else "other"}
+
+
+classify_builder = StateGraph(ClassifyState)
+classify_builder.add_node(
+    "classify",
+    classify,
+    retry=RetryPolicy(max_attempts=3, initial_interval=0.0, retry_on=(ValueError,)),
+)
+classify_builder.add_edge(START, "classify")
+classify_builder.add_edge("classify", END)
+classify_graph = classify_builder.compile(name="tests.graphs:classify_graph")
+
+
 # ---------------------------------------------------------------- slow node, for crash tests
 
 

@@ -13,7 +13,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo, ParentRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.engine import Engine, Outcome
-from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists
+from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists, ThreadFailed
 from durable_graph.graph import GraphSpec
 from durable_graph.ports import Delivery
 from durable_graph.worker import Worker
@@ -131,10 +131,12 @@ class CompiledGraph:
         thread_id: str | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> dict[str, Any]:
-        """Start (or continue) a thread and run it until it completes, suspends or fails.
+        """Start (or continue) a thread and run it until it completes or suspends.
 
         Returns the state values at the head. `invoke(None, ...)` on a suspended thread runs
-        the interrupted tasks as they are (like LangGraph after `update_state`).
+        the interrupted tasks as they are (like LangGraph after `update_state`). Raises
+        `ThreadFailed` if the thread ends failed (also when it already was): the failure is
+        recorded and `resume(thread_id)` retries it.
         """
         tid = thread_id_of(config, thread_id)
         engine = self.engine()
@@ -150,8 +152,7 @@ class CompiledGraph:
             elif head.status == "suspended":
                 engine.resume(tid, actor=Actor(kind="api", id="invoke"))
             first = worker.claim(tid)
-        self._settle(worker, tid, first)
-        return self.get_state(tid).values
+        return self.snapshot(self._settle(worker, tid, first)).values
 
     def start_and_run(
         self,
@@ -162,7 +163,7 @@ class CompiledGraph:
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> Checkpoint:
         """Commit step 0, lease its first task in the same unit of work, and run the thread
-        here until it completes, suspends or fails (`durable-graph run`)."""
+        here until it completes or suspends (`durable-graph run`); `ThreadFailed` if it fails."""
         worker = self.worker(on_outcome=on_outcome)
         with self.backend.atomic():
             self.engine().start(thread_id, input, actor=actor)
@@ -177,12 +178,16 @@ class CompiledGraph:
             return head is None or head.status != "running"
 
         worker.run(thread_id=thread_id, settled=settled, first_batch=first)
-        return self.engine().head(thread_id)
+        head = self.engine().head(thread_id)
+        if head.status == "failed":
+            raise ThreadFailed(thread_id, head.step, head.error)
+        return head
 
     def run_until_settled(
         self, thread_id: str, *, on_outcome: Callable[[Outcome], None] | None = None
     ) -> Checkpoint:
-        """Work this thread's queued tasks in this process until it is no longer running."""
+        """Work this thread's queued tasks in this process until it is no longer running;
+        `ThreadFailed` if it ends failed."""
         return self._settle(self.worker(on_outcome=on_outcome), thread_id, [])
 
     def resume(
@@ -197,6 +202,8 @@ class CompiledGraph:
         run: bool = True,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> Checkpoint:
+        """Inject a decision into a suspended thread (or retry a failed one) and, with `run`,
+        run it here until it completes or suspends; `ThreadFailed` if it fails again."""
         worker = self.worker(on_outcome=on_outcome)
         with self.backend.atomic():
             checkpoint = self.engine().resume(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from durable_graph.cli.common import (
 )
 from durable_graph.cli.output import emit_json, fail_usage, parse_json_object
 from durable_graph.clock import SystemClock
-from durable_graph.errors import CorruptRecord, InvalidInput, ThreadNotFound
+from durable_graph.errors import CorruptRecord, InvalidInput, ThreadFailed, ThreadNotFound
 from durable_graph.ledger import VerifyReport
 from durable_graph.signing import PublicKey, key_of_pem, sign_head
 from durable_graph.timetravel import diff, fork, read_step, replay
@@ -136,7 +137,8 @@ def cmd_fork(args: argparse.Namespace) -> int:
     if not args.detach and app.backend.checkpoints.head_checkpoint(args.new_thread) is not None:
         head = app.engine().head(args.new_thread)
         if head.status == "running":
-            app.run_until_settled(args.new_thread, on_outcome=progress_printer(not args.json))
+            with suppress(ThreadFailed):  # a failed fork is reported by its status (exit 1)
+                app.run_until_settled(args.new_thread, on_outcome=progress_printer(not args.json))
     doc = status_document(app, args.new_thread)
     if args.json:
         emit_json(doc)

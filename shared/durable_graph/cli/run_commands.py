@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import suppress
 from typing import Any
 
 from durable_graph.checkpoint import Actor
@@ -19,7 +20,7 @@ from durable_graph.cli.common import (
     status_document,
 )
 from durable_graph.cli.output import emit_json, parse_json_arg, parse_json_object
-from durable_graph.errors import ThreadExists
+from durable_graph.errors import ThreadExists, ThreadFailed
 from durable_graph.runtime import UNSET
 from durable_graph.worker import Worker
 
@@ -71,12 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     actor = Actor(kind="cli", id="run")
     if head is not None and values is not None:
         raise ThreadExists(args.thread, head.status)
-    if head is None and args.detach:
-        app.start(values, thread_id=args.thread, actor=actor)
-    elif head is None:
-        app.start_and_run(values, thread_id=args.thread, actor=actor, on_outcome=show)
-    elif not args.detach:
-        app.run_until_settled(args.thread, on_outcome=show)
+    with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
+        if head is None and args.detach:
+            app.start(values, thread_id=args.thread, actor=actor)
+        elif head is None:
+            app.start_and_run(values, thread_id=args.thread, actor=actor, on_outcome=show)
+        elif not args.detach:
+            app.run_until_settled(args.thread, on_outcome=show)
     return _report(app, args.thread, args.json)
 
 
@@ -84,16 +86,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
     values = parse_json_object(args.values, "--values")
     resume_value = parse_json_arg(args.resume_value, "--resume-value")
     app = graph_of(args.thread_id)
-    app.resume(
-        args.thread_id,
-        values=values,
-        as_node=args.as_node,
-        resume_value=resume_value if args.resume_value is not None else UNSET,
-        expected_step=args.expected_step,
-        actor=Actor(kind="human", id=args.actor or default_actor()),
-        run=not args.detach,
-        on_outcome=progress_printer(not args.json),
-    )
+    with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
+        app.resume(
+            args.thread_id,
+            values=values,
+            as_node=args.as_node,
+            resume_value=resume_value if args.resume_value is not None else UNSET,
+            expected_step=args.expected_step,
+            actor=Actor(kind="human", id=args.actor or default_actor()),
+            run=not args.detach,
+            on_outcome=progress_printer(not args.json),
+        )
     return _report(app, args.thread_id, args.json)
 
 
