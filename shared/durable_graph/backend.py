@@ -15,6 +15,9 @@ from durable_graph.ports import Notifier, PayloadStore, TransitionQueue
 from durable_graph.signing import Signer
 
 
+DEFAULT_MAX_VALUE_BYTES = 256 * 1024 * 1024
+
+
 @dataclass
 class Backend:
     checkpoints: RecordStore  # the record format over one of the CheckpointStore backends
@@ -23,6 +26,9 @@ class Backend:
     notifier: Notifier
     offload_threshold: int = DEFAULT_OFFLOAD_BYTES
     max_record_bytes: int = 350 * 1024
+    # The largest single state value a step may write (one field's change, one chunk). The
+    # state as a whole has no limit: each change is its own chunk (docs/record-format.md).
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
     # A unit of work around "commit the step, queue its successors, ack the message". Where the
     # store and the queue share one database (embedded) this makes the three one transaction;
     # elsewhere it is a no-op and the order alone keeps every crash point safe (DESIGN.md §3).

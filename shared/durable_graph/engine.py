@@ -126,6 +126,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.worker_id = worker_id or default_worker_id()
         self.graph = GraphRef(name=name, version=spec.version())
+        self._ids: dict[tuple[str, str], frozenset[str]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -335,22 +336,13 @@ class Engine:
             raise PermanentTaskError(f"unknown node {message.task.node!r}")
         store = self.backend.checkpoints
         carried = message.carried if receive_count == 1 and message.parallel == 1 else None
-        at_hand = (
-            store.peek(message.thread_id, message.step, carried["hash"])
-            if carried is not None
-            else None
-        )
-        if at_hand is not None and carried is not None:
-            base = Base(
-                thread_id=message.thread_id,
-                step=message.step,
-                hash=carried["hash"],
-                values=at_hand.values,
-                next=[message.task],
-                resume={message.task.id: carried.get("resume", [])},
-                digests=at_hand.digests,
-                anchors=at_hand.anchors,
-            )
+        # A first delivery runs from what this process has at hand (the step it just
+        # committed or read), else from what the message carried, else from the store.
+        at_hand = store.peek(message.thread_id, message.step) if receive_count == 1 else None
+        if at_hand is not None:
+            if message.task.id not in self._task_ids(at_hand):
+                return Outcome("stale", at_hand)
+            base = Base.of(at_hand)
         elif carried is not None:
             base = Base(
                 thread_id=message.thread_id,
@@ -372,11 +364,11 @@ class Engine:
             if following is not None:
                 self.resend_if_head(following)
                 return Outcome("duplicate", following)
-            if message.task.id not in {t.id for t in checkpoint.next}:
+            if message.task.id not in self._task_ids(checkpoint):
                 return Outcome("stale", checkpoint)
             base = Base.of(checkpoint, self.values_of(checkpoint))
         if len(base.next) > 1:
-            results = self._superstep_results(base, message.task)
+            results = self._superstep_results(base, message.task, finalize)
             if results is None:
                 return Outcome("pending")
         else:
@@ -386,15 +378,30 @@ class Engine:
         )
         return self.commit(checkpoint, previous_status="running", finalize=finalize)
 
-    def _superstep_results(self, base: Base, task: Task) -> list[TaskResult] | None:
+    def _task_ids(self, checkpoint: Checkpoint) -> frozenset[str]:
+        """The ids of a step's tasks, built once per step (a fan-out's list is long)."""
+        key = (checkpoint.thread_id, checkpoint.hash)
+        ids = self._ids.get(key)
+        if ids is None:
+            ids = frozenset(t.id for t in checkpoint.next)
+            if len(self._ids) > 64:
+                self._ids.clear()
+            self._ids[key] = ids
+        return ids
+
+    def _superstep_results(
+        self, base: Base, task: Task, finalize: Callable[[], None] | None
+    ) -> list[TaskResult] | None:
         """Run one task of a parallel superstep and record its result; if it was the last of
-        the step, every result (read in chunks), else None. O(1) store operations per task:
-        one completion row and a counter, never a read of the siblings."""
+        the step, every result (read in chunks), else None (and the message is acknowledged
+        in the same unit of work as the completion). O(1) store operations per task: one
+        completion row and a counter, never a read of the siblings."""
         store = self.backend.checkpoints
         thread_id = base.thread_id
         member = _done_key(base.step, task.id)
         counter = f"count#{base.step}"
         existing = store.get_record(thread_id, member)
+        value: dict[str, Any] | None = None
         if existing is None:
             earlier = (
                 store.get_record(thread_id, _done_key(task.done_at, task.id))
@@ -403,14 +410,18 @@ class Engine:
             )
             if earlier is not None and earlier.value.get("kind") == "ok":
                 value = earlier.value  # succeeded in an earlier attempt of this step: reuse
-            else:
+            else:  # the node runs outside any transaction: it may take minutes
                 value = self.run_task(thread_id, base, base.values, task).to_record()
-            _, done = store.complete_task(thread_id, counter, member, value)
-        else:
-            count = store.get_record(thread_id, counter)
-            done = int(count.value.get("count", 0)) if count is not None else 0
-        if done < len(base.next):
-            return None
+        with self.backend.atomic():
+            if value is not None:
+                _, done = store.complete_task(thread_id, counter, member, value)
+            else:
+                count = store.get_record(thread_id, counter)
+                done = int(count.value.get("count", 0)) if count is not None else 0
+            if done < len(base.next):
+                if finalize is not None:
+                    finalize()
+                return None
         keys = [_done_key(base.step, t.id) for t in base.next]
         found = store.get_records(thread_id, keys)
         missing = [key for key in keys if key not in found]
@@ -764,6 +775,7 @@ class Engine:
             io=io or [],
             payloads=self.backend.payloads,
             threshold=self.backend.offload_threshold,
+            max_value_bytes=self.backend.max_value_bytes,
             fields={
                 "thread_id": thread_id,
                 "parent": parent,

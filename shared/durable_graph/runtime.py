@@ -283,15 +283,21 @@ class CompiledGraph:
         """Newest first; `before` pages back, `node`/`source` filter."""
         tid = thread_id_of(config, None)
         self.engine().head(tid)
-        records = self.backend.checkpoints.list_checkpoints(tid, before_step=before)
-        chosen = [
-            r
-            for r in records
-            if (node is None or node in r.nodes) and (source is None or r.source == source)
-        ]
-        if limit is not None:
-            chosen = chosen[:limit]
-        return [self.snapshot(r) for r in chosen]
+        store = self.backend.checkpoints
+        filtered = node is not None or source is not None
+        page = None if limit is None else max(2 * limit, 32) if filtered else limit
+        chosen: list[Checkpoint] = []
+        while limit is None or len(chosen) < limit:  # pages of records, newest first
+            batch = store.list_checkpoints(tid, before_step=before, limit=page)
+            chosen += [
+                r
+                for r in batch
+                if (node is None or node in r.nodes) and (source is None or r.source == source)
+            ]
+            if page is None or len(batch) < page:
+                break
+            before = batch[-1].step
+        return [self.snapshot(r) for r in chosen[:limit]]
 
 
 def _caller_module() -> str:

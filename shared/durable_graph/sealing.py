@@ -22,6 +22,7 @@ from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
 from durable_graph.canonical import ZERO_HASH
 from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
 from durable_graph.checkpoint import FORMAT, Change, Checkpoint, IoRecord, PayloadRef, Task
+from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import offload
 from durable_graph.ports import PayloadStore
 from durable_graph.state import FieldChange
@@ -73,6 +74,7 @@ def seal(
     io: Sequence[IoRecord],
     payloads: PayloadStore,
     threshold: int,
+    max_value_bytes: int,
     fields: Mapping[str, Any],
 ) -> Checkpoint:
     """The sealed format-2 record of `step`. `changed` is what the step did to the state
@@ -95,7 +97,9 @@ def seal(
             stale = anchors.get(name, step) <= step - KEEP_EVERY
             if name not in wanted and stale and _small(value):
                 wanted[name] = FieldChange("keep", value)
-    changes = {name: _chunk(c, payloads, threshold) for name, c in wanted.items()}
+    changes = {
+        name: _chunk(name, c, payloads, threshold, max_value_bytes) for name, c in wanted.items()
+    }
     after = advance_all(digests, changes)
     for name, change in changes.items():
         if change.op in ("set", "keep"):
@@ -126,10 +130,20 @@ def seal(
     return checkpoint.model_copy(update={"values": values}).sealed()
 
 
-def _chunk(change: FieldChange, payloads: PayloadStore, threshold: int) -> Change:
+def _chunk(
+    name: str, change: FieldChange, payloads: PayloadStore, threshold: int, most: int
+) -> Change:
     sealed, data = seal_change(change.op, change.value)
     if len(data) <= threshold:
         return sealed
+    if len(data) > most:
+        raise PayloadTooLarge(
+            f"{name}: one change of {len(data)} bytes is over the {most}-byte maximum of a "
+            "single state value (Backend.max_value_bytes); the state as a whole has no limit: "
+            "write it in smaller pieces (more steps, an appending reducer) or keep it as a "
+            "payload the state points to",
+            field=name,
+        )
     ref = payloads.put(data, CHUNK_CONTENT_TYPE)
     return Change(op=sealed.op, d=sealed.d, ref=ref)
 

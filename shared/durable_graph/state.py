@@ -64,9 +64,9 @@ class StateSchema:
                     self.reducers[name] = meta
                 else:
                     constraints.append(meta)
-            annotation = (
-                Annotated[(field.annotation, *constraints)] if constraints else field.annotation
-            )
+            annotation: Any = field.annotation
+            if constraints:
+                annotation = Annotated[(annotation, *constraints)]
             self.adapters[name] = TypeAdapter(annotation)
         self.fields = list(model.model_fields)
         decorators = model.__pydantic_decorators__

@@ -18,7 +18,6 @@ from durable_graph.backends.aws.factory import aws_backend
 from durable_graph.backends.aws.local_poller import InvocationCrashed
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
 from durable_graph.errors import CorruptRecord, StepConflict, TransientError
-from durable_graph.payloads import MARKER
 from durable_graph.verification import verify_thread
 from tests.aws.faults import Fault
 from tests.aws.resources import Resources, clients, create_resources
@@ -114,9 +113,15 @@ def test_tampering_with_a_record_or_a_payload_is_detected(
 
     key = {"pk": {"S": "thread#tamper-1"}, "sk": {"S": "cp#000000000002"}}
     body = aws.dynamodb.get_item(TableName=table, Key=key)["Item"]["body"]["S"]
+    assert '"v":false' in body  # the human's decision, as the change of `approved`
+    aws.dynamodb.put_item(
+        TableName=table, Item={**key, "body": {"S": body.replace('"v":false', '"v":true')}}
+    )
+    report = verify_thread(backend, "tamper-1")
+    assert (report.ok, report.first_bad_step, report.check) == (False, 2, "state")
     aws.dynamodb.put_item(
         TableName=table,
-        Item={**key, "body": {"S": body.replace('"approved":false', '"approved":true')}},
+        Item={**key, "body": {"S": body.replace('"source":"update"', '"source":"node"')}},
     )
     report = verify_thread(backend, "tamper-1")
     assert (report.ok, report.first_bad_step, report.check) == (False, 2, "hash")
@@ -125,11 +130,14 @@ def test_tampering_with_a_record_or_a_payload_is_detected(
     with pytest.raises(CorruptRecord, match="step 2"):
         DynamoDBCheckpointStore(aws.dynamodb, table).get_checkpoint("tamper-1", 2)
 
-    ref = backend.checkpoints.get_checkpoint("tamper-1", 0).values["user_prompt"][MARKER]  # type: ignore[union-attr]
-    assert isinstance(backend.payloads, S3PayloadStore)
+    aws.dynamodb.put_item(TableName=table, Item={**key, "body": {"S": body}})
+    first = backend.checkpoints.get_checkpoint("tamper-1", 0)
+    assert first is not None
+    ref = first.changes["user_prompt"].ref  # the 5 KB prompt's chunk, in S3 under its digest
+    assert ref is not None and isinstance(backend.payloads, S3PayloadStore)
     aws.s3.put_object(
         Bucket=resources.settings.bucket,
-        Key=backend.payloads.key_for(ref["sha256"]),
+        Key=backend.payloads.key_for(ref.sha256),
         Body=b"q" * 5000,
     )
     report = verify_thread(backend, "tamper-1")

@@ -327,12 +327,14 @@ def test_message_for_an_unknown_thread_stores_nothing(chain: AwsWorld) -> None:
 def test_state_over_the_size_limit_and_unserialisable_input_store_nothing(
     aws_factory: Callable[..., AwsWorld],
 ) -> None:
-    """Given inputs too big for a DynamoDB item (many small values) or not JSON, then start
-    refuses them with a clear error and neither the table nor the queue changes; a node whose
-    output is too big fails its thread with the reason, keeping the previous state."""
+    """Given one value over the backend's single-value maximum, or input that is not JSON, then
+    start refuses it with a clear error and neither the table nor the queue changes; a node
+    whose output is over that maximum fails its thread with the reason, keeping the previous
+    state. (Many small values are no longer too big: see the test below.)"""
     world = aws_factory(graph="tests.aws.graphs:bulky_graph")
+    world.rt.backend.max_value_bytes = 100_000
     app = world.rt.graph
-    with pytest.raises(PayloadTooLarge, match="limit 358400"):
+    with pytest.raises(PayloadTooLarge, match="100000-byte maximum"):
         app.start({"items": [f"x{i:06d}" for i in range(60_000)]}, thread_id="big-1")
     with pytest.raises((SerializationError, InvalidInput), match="extra"):
         app.start({"extra": {1, 2, 3}}, thread_id="bad-1")
@@ -345,5 +347,21 @@ def test_state_over_the_size_limit_and_unserialisable_input_store_nothing(
     world.drain()
     head = world.head("bulky-1")
     assert head.status == "failed" and head.error is not None
-    assert "bytes after offloading" in head.error.message
+    assert "100000-byte maximum" in head.error.message
     assert head.values["items"] == []
+
+
+def test_a_state_far_over_the_item_limit_is_checkpointed_as_chunks(
+    aws_factory: Callable[..., AwsWorld],
+) -> None:
+    """Given 60,000 small strings as input and a node that writes 60,000 more (each about
+    700 KB of JSON, twice DynamoDB's item limit), then both steps commit: each change goes to
+    S3 as one chunk, every DynamoDB item stays small, and the state reads back whole."""
+    world = aws_factory(graph="tests.aws.graphs:bulky_graph")
+    app = world.rt.graph
+    app.start({"items": [f"x{i:06d}" for i in range(60_000)]}, thread_id="big-2")
+    world.drain()
+    head = world.head("big-2")
+    assert head.status == "completed" and head.values["items"][-1] == "item-059999"
+    assert len(head.values["items"]) == 60_000
+    assert all(len(item["body"]["S"]) < 8_000 for item in table_items(world) if "body" in item)

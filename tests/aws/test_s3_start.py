@@ -79,13 +79,13 @@ def test_upload_runs_the_document_pipeline_with_text_kept_in_s3(pipeline: AwsWor
     assert head.values["totals"] == {"complaint": 1, "contract": 1, "invoice": 2, "other": 1}
     assert head.values["report"].splitlines()[0].startswith("cmp-003: [complaint]")
     nodes = [c.nodes for c in pipeline.chain(thread_id)]
-    assert nodes == [[], ["extract"], ["classify"] * 5, ["aggregate"]]
+    assert nodes == [[], ["extract"], ["classify"], ["aggregate"]]  # each node once per step
 
     upload = pipeline.rt.graph.get_state(thread_id).values["upload"]
     located = parse_object_uri(upload["uri"])
     assert located is not None and located[:2] == (pipeline.resources.uploads_bucket, key)
     items = pipeline.clients.dynamodb.scan(TableName=pipeline.resources.settings.table_name)
-    bodies = " ".join(i["body"]["S"] for i in items["Items"])
+    bodies = " ".join(i["body"]["S"] for i in items["Items"] if "body" in i)
     texts = [d["text"] for d in json.loads(sample_bundle())["documents"]]
     assert not [t for t in texts if t[:200] in bodies]  # summaries yes, documents no
     stored = pipeline.clients.s3.list_objects_v2(Bucket=pipeline.resources.settings.bucket)

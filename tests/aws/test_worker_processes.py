@@ -217,7 +217,7 @@ def test_three_worker_processes_drain_a_fan_out_and_fan_in_once(deploy: Deploy) 
         assert process.returncode == 0, err
         records += int(str(last_json(out)["records"]))
     chain = d.rt.backend.checkpoints.list_checkpoints("docs-1", newest_first=False)
-    assert [c.nodes for c in chain] == [[], ["extract"], ["classify"] * 5, ["aggregate"]]
+    assert [c.nodes for c in chain] == [[], ["extract"], ["classify"], ["aggregate"]]
     assert chain[-1].status == "completed"
     assert chain[-1].values["totals"] == {"complaint": 1, "contract": 1, "invoice": 2, "other": 1}
     assert records >= 7  # extract, five classify tasks, aggregate (plus any redeliveries)

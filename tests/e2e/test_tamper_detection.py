@@ -37,10 +37,10 @@ def test_recomputed_hash_breaks_the_next_link(cli: Cli) -> None:
 
     finished(cli, "t2")
     body = cli.rows("SELECT body FROM checkpoints WHERE thread_id='t2' AND step=1")[0][0]
-    forged = Checkpoint.model_validate_json(body.replace('"op":"set"', '"op":"keep"', 1))
-    forged = forged.sealed()
+    forged = Checkpoint.from_stored_json(body.replace('"op":"set"', '"op":"keep"', 1))
+    forged = forged.with_io_restored().sealed()
     cli.execute(
-        "UPDATE checkpoints SET body=? WHERE thread_id='t2' AND step=1", (forged.model_dump_json(),)
+        "UPDATE checkpoints SET body=? WHERE thread_id='t2' AND step=1", (forged.to_stored_json(),)
     )
     report = cli.json("verify", "t2", expect=1)
     # The signed head of the suspension at step 1 no longer matches, and step 2's link breaks.

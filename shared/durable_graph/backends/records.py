@@ -20,7 +20,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from durable_graph.backends.legacy_v1 import LegacyReader
@@ -51,6 +51,7 @@ class _State:
     values: dict[str, Any]
     digests: dict[str, str]
     anchors: dict[str, int]
+    record: Checkpoint | None = None  # the whole materialised record, once built
 
 
 class RecordStore:
@@ -77,7 +78,7 @@ class RecordStore:
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
-            self._remember(checkpoint.thread_id, _state_of(checkpoint))
+            self._remember(checkpoint.thread_id, _state_of(checkpoint, checkpoint))
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         row = self.inner.get_checkpoint(thread_id, step)
@@ -110,21 +111,14 @@ class RecordStore:
         )
         return list(reversed(decoded)) if newest_first else decoded
 
-    def peek(self, thread_id: str, step: int, record_hash: str) -> Checkpoint | None:
-        """Step `step` with its state if this process has it at hand (no read): the state a
-        worker just committed is the one its next message runs from."""
+    def peek(self, thread_id: str, step: int) -> Checkpoint | None:
+        """Step `step` with its state if this process has it at hand (no read): the record a
+        worker just committed or read is the one its next messages run from. Safe without a
+        read because a committed step is immutable and a step is written once."""
         cached = self._cached(thread_id)
-        if cached is None or cached.step != step or cached.hash != record_hash:
+        if cached is None or cached.step != step:
             return None
-        return Checkpoint.model_construct(
-            format=2,
-            thread_id=thread_id,
-            step=step,
-            hash=record_hash,
-            values=cached.values,
-            digests=cached.digests,
-            anchors=cached.anchors,
-        )
+        return cached.record
 
     def ledger(self, thread_id: str) -> list[Checkpoint]:
         """Every record oldest first, as stored plus its task and io lists, without
@@ -175,11 +169,11 @@ class RecordStore:
             return self.legacy.decode_one(row, self._lists)
         cached = self._cached(row.thread_id)
         if cached is not None and cached.step == row.step and cached.hash == row.hash:
-            return self._complete(row, cached)
+            if cached.record is not None:
+                return cached.record
+            return self._keep_record(cached, row)
         if cached is not None and cached.step == row.step - 1 and cached.hash == row.prev_hash:
-            state = self._advance(cached, row, copy=True)
-            self._remember(row.thread_id, state)
-            return self._complete(row, state)
+            return self._keep_record(self._advance(cached, row, copy=True), row)
         return self._fold_rows([row])[-1]
 
     def _fold_rows(self, rows: Sequence[Checkpoint], keep: int | None = None) -> list[Checkpoint]:
@@ -207,6 +201,8 @@ class RecordStore:
             if handed_out:
                 out.append(self._complete(row, state))
         last = rows[-1]
+        if out and out[-1].step == last.step:
+            state = replace(state, record=out[-1])
         if state_root(state.digests) != last.root:
             raise CorruptRecord(
                 last.thread_id,
@@ -248,6 +244,11 @@ class RecordStore:
                 patch = value if isinstance(value, dict) else {}
                 values[name] = {**(current if isinstance(current, dict) else {}), **patch}
         return _State(row.step, row.hash, values, digests, anchors)
+
+    def _keep_record(self, state: _State, row: Checkpoint) -> Checkpoint:
+        record = self._complete(row, state)
+        self._remember(row.thread_id, replace(state, record=record))
+        return record
 
     def _value(self, row: Checkpoint, name: str, change: Change) -> Any:
         if change.ref is None:
@@ -305,13 +306,14 @@ class RecordStore:
                 self._cache.popitem(last=False)
 
 
-def _state_of(checkpoint: Checkpoint) -> _State:
+def _state_of(checkpoint: Checkpoint, record: Checkpoint | None = None) -> _State:
     return _State(
         checkpoint.step,
         checkpoint.hash,
         checkpoint.values,
         checkpoint.digests,
         checkpoint.anchors,
+        record,
     )
 
 
