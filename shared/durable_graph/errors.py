@@ -12,10 +12,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from durable_graph.checkpoint import ErrorInfo
+from typing import Any, Protocol
 
 
 class DurableGraphError(Exception):
@@ -156,6 +153,29 @@ class PermanentTaskError(DurableGraphError):
     code = "permanent"
 
 
+class RecordedError(Protocol):
+    """A failed checkpoint's `error` (`checkpoint.ErrorInfo`), named here so this module, which
+    every other imports, imports none of them."""
+
+    @property
+    def node(self) -> str: ...
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def retryable(self) -> bool: ...
+
+
 class ThreadFailed(DurableGraphError):
     """`invoke`/`resume` ran the thread and it ended failed; `error` is what its head recorded.
 
@@ -165,7 +185,7 @@ class ThreadFailed(DurableGraphError):
 
     code = "thread_failed"
 
-    def __init__(self, thread_id: str, step: int, error: ErrorInfo | None) -> None:
+    def __init__(self, thread_id: str, step: int, error: RecordedError | None) -> None:
         if error is None:
             cause = " (no error was recorded)"
         else:
