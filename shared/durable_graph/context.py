@@ -13,15 +13,15 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from durable_graph.canonical import check_json, digest
 from durable_graph.checkpoint import IoRecord, PayloadRef
-from durable_graph.clock import iso, parse_iso
+from durable_graph.clock import Clock, iso, parse_iso
 from durable_graph.errors import EffectInProgress, GraphInterrupt, InvalidInput, RecordConflict
 
 if TYPE_CHECKING:
-    from durable_graph.engine import Engine
+    from durable_graph.backend import Backend
 
 T = TypeVar("T")
 _current: contextvars.ContextVar[NodeContext | None] = contextvars.ContextVar(
@@ -31,11 +31,25 @@ _current: contextvars.ContextVar[NodeContext | None] = contextvars.ContextVar(
 EFFECT_LEASE_SECONDS = 300.0
 
 
+class NodeHost(Protocol):
+    """What a context uses of the engine running its node (an `Engine` is one): named here so
+    this module does not import the engine, which imports it."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def worker_id(self) -> str: ...
+
+
 @dataclass
 class NodeContext:
     """Passed as the second argument to nodes that accept two parameters."""
 
-    engine: Engine
+    engine: NodeHost
     thread_id: str
     step_number: int
     task_id: str
