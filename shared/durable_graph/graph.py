@@ -10,95 +10,29 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from durable_graph.canonical import digest
 from durable_graph.retry import RetryPolicy
+from durable_graph.spec import (
+    END,
+    START,
+    ConditionalEdge,
+    GraphSpec,
+    NodeFn,
+    NodeSpec,
+    Router,
+    Send,
+)
 from durable_graph.state import StateSchema
 
 if TYPE_CHECKING:
     from durable_graph.runtime import CompiledGraph
 
-START = "__start__"
-END = "__end__"
-
-NodeFn = Callable[..., Any]
-Router = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Send:
-    """Schedule `node` with `arg` as its input: one task per item of a map (fan-out)."""
-
-    node: str
-    arg: Any
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    name: str
-    fn: NodeFn
-    retry: RetryPolicy
-    wants_ctx: bool
-    wants_state: bool
-
-
-@dataclass(frozen=True)
-class ConditionalEdge:
-    source: str
-    router: Router
-    path_map: Mapping[Hashable, str] | None
-    wants_ctx: bool
-
-    @property
-    def router_name(self) -> str:
-        return getattr(self.router, "__qualname__", repr(self.router))
-
-
-@dataclass
-class GraphSpec:
-    """The frozen topology the engine runs; shared by every backend and host."""
-
-    schema: StateSchema
-    nodes: dict[str, NodeSpec]
-    edges: dict[str, list[str]]
-    branches: dict[str, list[ConditionalEdge]]
-    interrupt_before: frozenset[str] = field(default_factory=frozenset)
-    interrupt_after: frozenset[str] = field(default_factory=frozenset)
-    _version: str | None = field(default=None, repr=False, compare=False)
-
-    def version(self) -> str:
-        """Computed once: the spec is frozen after compile(), and this runs on every step."""
-        if self._version is None:
-            self._version = self._compute_version()
-        return self._version
-
-    def _compute_version(self) -> str:
-        shape = {
-            "nodes": sorted(self.nodes),
-            "edges": {k: sorted(v) for k, v in sorted(self.edges.items())},
-            "branches": {
-                k: [
-                    {
-                        "router": b.router_name,
-                        "path_map": (
-                            {str(key): dst for key, dst in b.path_map.items()}
-                            if b.path_map is not None
-                            else None
-                        ),
-                    }
-                    for b in v
-                ]
-                for k, v in sorted(self.branches.items())
-            },
-            "interrupt_before": sorted(self.interrupt_before),
-            "interrupt_after": sorted(self.interrupt_after),
-            "state": self.schema.json_schema(),
-        }
-        return digest(shape)[:16]
+# START, END and Send are part of the builder's API (`from durable_graph.graph import START`);
+# GraphSpec too, for modules not yet importing it from durable_graph.spec.
+__all__ = ["END", "START", "GraphSpec", "Send", "StateGraph"]
 
 
 def _accepts(fn: Callable[..., Any]) -> int:
@@ -217,6 +151,8 @@ class StateGraph:
     ) -> CompiledGraph:
         """Freeze the graph. `checkpointer` is a `Backend`; without one each call picks the
         process default (the embedded store under $DURABLE_GRAPH_HOME)."""
+        # Not at the top while engine.py still takes the spec names from this module (runtime
+        # imports engine); once it imports them from durable_graph.spec, this can move up.
         from durable_graph.runtime import CompiledGraph
 
         before = list(interrupt_before or [])

@@ -5,18 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from durable_graph.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from durable_graph.runtime import CompiledGraph
+from durable_graph.runtime import CompiledGraph
 
 
 def load_graph(path: str) -> CompiledGraph:
     """Import `module:attribute` (the current directory is importable, as with `python -m`)."""
-    from durable_graph.runtime import CompiledGraph
-
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
         raise InvalidInput(

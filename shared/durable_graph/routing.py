@@ -7,7 +7,7 @@ from typing import Any
 
 from durable_graph.checkpoint import RouteDecision, Task
 from durable_graph.errors import InvalidInput
-from durable_graph.graph import END, GraphSpec, Send
+from durable_graph.spec import END, GraphSpec, Send
 
 
 def route_from(

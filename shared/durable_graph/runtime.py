@@ -14,8 +14,8 @@ from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists, ThreadFailed
-from durable_graph.graph import GraphSpec
 from durable_graph.ports import Delivery
+from durable_graph.spec import GraphSpec
 from durable_graph.worker import Worker
 
 LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task before others may
@@ -101,6 +101,8 @@ class CompiledGraph:
 
         def engine_for(name: str) -> Engine:
             if name != self.name:
+                # loader imports this module (it returns a CompiledGraph): the one import here
+                # that stays inside a function
                 from durable_graph.loader import load_graph
 
                 return (
