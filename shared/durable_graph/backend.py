@@ -14,7 +14,6 @@ from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
 from durable_graph.ports import Notifier, PayloadStore, TransitionQueue
 from durable_graph.signing import Signer
 
-
 DEFAULT_MAX_VALUE_BYTES = 256 * 1024 * 1024
 
 
@@ -41,7 +40,7 @@ class Backend:
 
     def check_record_size(self, checkpoint: Checkpoint) -> None:
         """Refuse, before anything is written, a record the store could not hold."""
-        size = len(checkpoint.stored().model_dump_json())  # what the store keeps
+        size = len(checkpoint.to_stored_json())  # exactly what the store keeps
         if size > self.max_record_bytes:
             raise PayloadTooLarge(
                 f"checkpoint {checkpoint.step} of {checkpoint.thread_id!r} is {size} bytes after "

@@ -211,7 +211,11 @@ def _check_state(
                     payloads.get(change.ref)
                 except PayloadCorrupted as exc:
                     bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
-        elif change.s is not None and sha256_hex(chunk_bytes(change.s, change.v)) != change.d:
+        elif change.s is None:
+            # No salt: only an erased value may lack one, and an erased value is gone too.
+            if change.v is not None:
+                bad(record.step, "state", f"{name!r} holds a value without the salt it needs")
+        elif sha256_hex(chunk_bytes(change.s, change.v)) != change.d:
             bad(record.step, "state", f"the value of {name!r} does not match its digest")
     after = advance_all(digests, record.changes)
     if state_root(after) != record.root:

@@ -51,7 +51,7 @@ def route_from(
                 source=source,
                 kind="conditional",
                 router=branch.router_name,
-                result=[f"Send({t.node})" if isinstance(t, Send) else t for t in resolved],
+                result=_named(resolved),
             )
         )
     tasks: list[Task] = []
@@ -78,3 +78,21 @@ def _flatten(raw: Any) -> Iterable[Any]:
         return
     else:
         yield raw
+
+
+def _named(targets: list[str | Send]) -> list[str]:
+    """The route as recorded: node names, and `Send(node)` once per run of sends to one node,
+    with their count when there are several (a 10,000-document fan-out is one entry)."""
+    out: list[str] = []
+    run = 0
+    for index, target in enumerate(targets):
+        if not isinstance(target, Send):
+            out.append(target)
+            continue
+        run += 1
+        following = targets[index + 1] if index + 1 < len(targets) else None
+        if isinstance(following, Send) and following.node == target.node:
+            continue
+        out.append(f"Send({target.node})" if run == 1 else f"Send({target.node}) x{run}")
+        run = 0
+    return out

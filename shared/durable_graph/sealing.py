@@ -4,8 +4,8 @@ changed to the hashed, chunked record, in work proportional to the change.
 - each changed field becomes a salted chunk (`changes.seal_change`); a chunk over the backend's
   offload threshold goes to the payload store, addressed by its own digest;
 - the field digests advance and the state root is recomputed over them (O(fields));
-- every `KEEP_EVERY` steps, small fields not set for that long are re-set (`keep`), so a cold
-  read never folds further back than that for them;
+- a small field not set for `KEEP_EVERY` steps is re-set (`keep`), so a cold read never
+  folds further back than that for it (a long list, dict or string is what grows: never);
 - a task list or io list too long for a record goes to the payload store (`next_ref`, `io_ref`).
 
 The first record of a thread (or the first one written over a format-1 record) sets every
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
-from durable_graph.canonical import ZERO_HASH
+from durable_graph.canonical import ZERO_HASH, compact_json
 from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
 from durable_graph.checkpoint import FORMAT, Change, Checkpoint, IoRecord, PayloadRef, Task
 from durable_graph.errors import PayloadTooLarge
@@ -32,6 +32,7 @@ KEEP_MAX_ITEMS = 64  # a list or dict longer than this is never re-set whole (it
 KEEP_MAX_BYTES = 4096
 INLINE_TASKS = 64  # a longer task list (a fan-out) lives in the payload store
 INLINE_IO = 64
+INLINE_LIST_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,10 @@ def seal(
     if rebase:
         changed = {name: FieldChange("set", value) for name, value in values.items()}
     wanted = dict(changed or {})
-    if step > 0 and step % KEEP_EVERY == 0:
-        for name, value in values.items():
-            stale = anchors.get(name, step) <= step - KEEP_EVERY
-            if name not in wanted and stale and _small(value):
-                wanted[name] = FieldChange("keep", value)
+    for name, value in values.items():
+        stale = step - anchors.get(name, step) >= KEEP_EVERY
+        if stale and name not in wanted and _small(value):
+            wanted[name] = FieldChange("keep", value)
     changes = {
         name: _chunk(name, c, payloads, threshold, max_value_bytes) for name, c in wanted.items()
     }
@@ -151,10 +151,14 @@ def _chunk(
 def _outside(
     items: Sequence[Task] | Sequence[IoRecord], limit: int, payloads: PayloadStore
 ) -> PayloadRef | None:
-    if len(items) <= limit:
+    """A list of more than `limit` items, or of more than INLINE_LIST_BYTES, goes to the
+    payload store (a few fan-out tasks with big arguments weigh as much as many small ones)."""
+    if not items:
         return None
-    data = list_bytes([item.model_dump(mode="json") for item in items])
-    return payloads.put(data, LIST_CONTENT_TYPE)
+    dumped = [item.model_dump(mode="json") for item in items]
+    if len(items) <= limit and len(compact_json(dumped)) <= INLINE_LIST_BYTES:
+        return None
+    return payloads.put(list_bytes(dumped), LIST_CONTENT_TYPE)
 
 
 def _small(value: Any) -> bool:

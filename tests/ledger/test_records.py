@@ -23,6 +23,7 @@ from durable_graph.errors import CorruptRecord
 from durable_graph.sealing import KEEP_EVERY
 from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
+from tests.graphs import docs_graph as fanout_graph
 from tests.ledger import legacy_v1
 from tests.ledger.graphs import graph as chat_graph
 
@@ -33,9 +34,12 @@ class Counter(BaseModel):
     n: int = 0
     limit: int = 10
     label: str = "counting"
+    started: str = ""
 
 
 def bump(state: Counter) -> dict[str, Any]:
+    if state.n == 0:
+        return {"n": 1, "started": "at step 1"}  # a field set once, after step 0
     return {"n": state.n + 1}
 
 
@@ -120,9 +124,52 @@ def test_a_cold_read_folds_a_bounded_window(tmp_path: Path) -> None:
     inner = CountingStore(Database(home / "state.db"))
     cold = RecordStore(inner, backend.payloads)
     head = cold.head_checkpoint("n")
-    assert head is not None and head.values == {"n": 400, "limit": 400, "label": "counting"}
+    assert head is not None
+    assert head.values == {"n": 400, "limit": 400, "label": "counting", "started": "at step 1"}
     assert inner.rows <= KEEP_EVERY + 1
     assert head.step - head.anchor <= KEEP_EVERY
+    backend.close()
+
+
+def test_a_value_stripped_of_its_salt_fails_verification(tmp_path: Path) -> None:
+    """Given a stored change whose salt was removed and whose value was replaced (posing as
+    an erased value that is still there), then `state` names the step."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    counter.with_backend(backend, clock=ManualClock()).invoke({"limit": 5}, thread_id="n")
+    with sqlite3.connect(home / "state.db") as conn:
+        conn.execute(
+            "UPDATE checkpoints SET body = json_set(json_remove(body, '$.changes.n.s'), "
+            "'$.changes.n.v', 99) WHERE thread_id='n' AND step = 3"
+        )
+    report = verify_thread(local_backend(home), "n")
+    assert (report.ok, report.first_bad_step, report.check) == (False, 3, "state")
+    backend.close()
+
+
+def test_a_task_list_stored_beside_its_ref_is_never_read(tmp_path: Path) -> None:
+    """Given a 70-task fan-out (its task list in the payload store) and a forged task written
+    into the stored row beside the ref, then reads take the tasks from the payload the hash
+    covers, and the forged one never runs."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    app = fanout_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"documents": [f"d{i}" for i in range(70)]}, thread_id="f")
+    with sqlite3.connect(home / "state.db") as conn:
+        (step,) = conn.execute(
+            "SELECT step FROM checkpoints WHERE thread_id='f' "
+            "AND json_extract(body, '$.next_ref') IS NOT NULL"
+        ).fetchone()
+        forged = '[{"id": "x", "node": "summarise", "arg": {"doc": "forged"}}]'
+        conn.execute(
+            "UPDATE checkpoints SET body = json_set(body, '$.next', json(?)) "
+            "WHERE thread_id='f' AND step=?",
+            (forged, step),
+        )
+    record = local_backend(home).checkpoints.get_checkpoint("f", step)
+    assert record is not None and len(record.next) == 71  # 70 summaries and the lint
+    assert all(t.arg is None or t.arg["doc"] != "forged" for t in record.next)
+    assert verify_thread(local_backend(home), "f").ok
     backend.close()
 
 

@@ -8,7 +8,8 @@ Writers re-set small unchanged fields every `KEEP_EVERY` steps (`keep` changes),
 of a thread that does not accumulate stays near its head. A per-thread cache of the last
 materialised state means the hot path (step k+1 written right after step k in this process)
 reads nothing at all. A cold fold recomputes the field digests and checks them against the
-record's state root, so a tampered read hint or chunk is refused, not believed.
+record's state root, so a tampered read hint, digest or offloaded chunk is refused; an inline
+value edited in place is not re-hashed on every read (that is `verify`'s `state` check).
 
 Format-1 records (stored whole, or as `$delta` documents by the earlier `DeltaStore`) are read
 through `legacy_v1` and verify with their original hashes.
@@ -273,10 +274,12 @@ class RecordStore:
         responses kept once (pointers into the changes) back in place."""
         row = row.with_io_restored()
         update: dict[str, Any] = {}
-        if row.next_ref is not None and not row.next:
+        # With a ref, the list is the payload's, never one stored beside it (which no hash
+        # covers).
+        if row.next_ref is not None:
             tasks = json.loads(self._payload(row, row.next_ref))
             update["next"] = [Task.model_validate(t) for t in tasks]
-        if row.io_ref is not None and not row.io:
+        if row.io_ref is not None:
             items = json.loads(self._payload(row, row.io_ref))
             update["io"] = [IoRecord.model_validate(i) for i in items]
         return row.model_copy(update=update) if update else row
