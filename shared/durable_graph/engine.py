@@ -46,12 +46,12 @@ from durable_graph.errors import (
     TransientError,
     UnknownNode,
 )
-from durable_graph.graph import END, START, GraphSpec, Send
 from durable_graph.payloads import hydrate
 from durable_graph.ports import Notification, TransitionMessage
 from durable_graph.routing import route_from
 from durable_graph.sealing import Base, seal
 from durable_graph.signing import sign_if_settled
+from durable_graph.spec import END, START, GraphSpec, Send
 from durable_graph.state import FieldChange, normalise_update
 from durable_graph.threads import sync_thread
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
 from durable_graph.retry import RetryPolicy
+from durable_graph.runtime import CompiledGraph
 from durable_graph.spec import (
     END,
     START,
@@ -27,11 +28,7 @@ from durable_graph.spec import (
 )
 from durable_graph.state import StateSchema
 
-if TYPE_CHECKING:
-    from durable_graph.runtime import CompiledGraph
-
-# START, END and Send are part of the builder's API (`from durable_graph.graph import START`);
-# GraphSpec too, for modules not yet importing it from durable_graph.spec.
+# START, END and Send are part of the builder's API (`from durable_graph.graph import START`).
 __all__ = ["END", "START", "GraphSpec", "Send", "StateGraph"]
 
 
@@ -151,10 +148,6 @@ class StateGraph:
     ) -> CompiledGraph:
         """Freeze the graph. `checkpointer` is a `Backend`; without one each call picks the
         process default (the embedded store under $DURABLE_GRAPH_HOME)."""
-        # Not at the top while engine.py still takes the spec names from this module (runtime
-        # imports engine); once it imports them from durable_graph.spec, this can move up.
-        from durable_graph.runtime import CompiledGraph
-
         before = list(interrupt_before or [])
         after = list(interrupt_after or [])
         self._validate(before + after)

@@ -20,9 +20,6 @@ RUNNERS = {"context", "engine", "graph", "loader", "routing", "runtime", "worker
 
 # Edges still allowed to close a cycle, each with the reason it is not gone yet.
 PENDING = {
-    # engine.py takes START/END/Send/GraphSpec from graph (re-exported from spec) until its
-    # rewrite switches it to durable_graph.spec; graph.compile() imports runtime, hence a cycle.
-    ("engine", "graph"),
     # A worker run by CompiledGraph loads other graphs by name for messages of other threads
     # (queues that cannot filter by thread); loader returns a CompiledGraph. A function-level
     # import in runtime.worker().
