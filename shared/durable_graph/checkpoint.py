@@ -1,8 +1,10 @@
-"""The checkpoint record (DESIGN.md §4): immutable, hash-chained, self-describing.
+"""The checkpoint record (DESIGN.md §4; the contract is `docs/record-format.md`): immutable,
+hash-chained, self-describing.
 
-`hash = sha256(RFC 8785 canonical JSON of every other field)`; `prev_hash` links to the previous
-step (all zeros at step 0). Payload refs inside `values` and `io` carry their own sha256, so the
-chain covers payload bytes too.
+`hash = sha256(RFC 8785 canonical JSON of hash_body())`; `prev_hash` links to the previous step
+(all zeros at step 0). In format 2 the body holds the step's changes by salted digest and the
+state root over every field's digest, so a record commits to the whole state while hashing and
+storing only what its step changed; format-1 records (whole `values`) keep verifying as written.
 """
 
 from __future__ import annotations
