@@ -4,6 +4,7 @@ format 1 stay readable and verifiable (`docs/record-format.md`)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -213,3 +214,66 @@ def test_a_format_1_store_reads_verifies_and_forks_into_format_2(tmp_path: Path)
     assert forked.values["messages"][:20] == state.values["messages"][:20]
     assert verify_thread(backend, "chat-v2").ok
     backend.close()
+
+
+@pytest.fixture(scope="module")
+def long_chat(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 150-turn chat with a 10 KB attachment (an offloaded chunk), written once."""
+    home = tmp_path_factory.mktemp("long") / "home"
+    backend = local_backend(home, clock=ManualClock())
+    app = chat_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"limit": 150, "attachment": "A" * 10_000}, thread_id="long")
+    backend.close()
+    return home
+
+
+def tampered_copy(home: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    return copy
+
+
+def edit_row(home: Path, step: int, path: str, value: Any) -> None:
+    with sqlite3.connect(home / "state.db") as conn:
+        conn.execute(
+            "UPDATE checkpoints SET body = json_set(body, ?, json(?)) "
+            "WHERE thread_id='long' AND step=?",
+            (path, json.dumps(value), step),
+        )
+
+
+def test_a_long_thread_verifies_and_every_kind_of_tamper_names_its_step(
+    long_chat: Path, tmp_path: Path
+) -> None:
+    """Given a 150-step chat, then it verifies; an offloaded chunk's bytes, a periodic keep
+    (the re-set of a small field), an appended delta's digest and a state root each fail at
+    their own step with their own check."""
+    backend = local_backend(long_chat)
+    assert verify_thread(backend, "long").ok
+    keep_step = KEEP_EVERY
+    kept = backend.checkpoints.get_checkpoint("long", keep_step)
+    assert kept is not None and kept.changes["limit"].op == "keep"
+    backend.close()
+
+    home = tampered_copy(long_chat, tmp_path / "chunk")
+    (chunk,) = [
+        p for p in (home / "payloads").rglob("*") if p.is_file() and b"A" * 100 in p.read_bytes()
+    ]
+    chunk.write_bytes(chunk.read_bytes().replace(b"AAAA", b"BBBB", 1))
+    report = verify_thread(local_backend(home), "long")
+    assert (report.first_bad_step, report.check) == (0, "payload")
+
+    home = tampered_copy(long_chat, tmp_path / "keep")
+    edit_row(home, keep_step, "$.changes.limit.v", 7)
+    report = verify_thread(local_backend(home), "long")
+    assert (report.first_bad_step, report.check) == (keep_step, "state")
+
+    home = tampered_copy(long_chat, tmp_path / "delta")
+    edit_row(home, 100, "$.changes.messages.d", "0" * 64)
+    report = verify_thread(local_backend(home), "long")
+    assert (report.first_bad_step, report.check) == (100, "hash")
+
+    home = tampered_copy(long_chat, tmp_path / "root")
+    edit_row(home, 120, "$.root", "0" * 64)
+    report = verify_thread(local_backend(home), "long")
+    assert (report.first_bad_step, report.check) == (120, "hash")
