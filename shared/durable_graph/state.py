@@ -108,14 +108,7 @@ class StateSchema:
         appended: dict[str, list[Any]] = {}
         for write in writes:
             for key, raw in write.items():
-                if key not in self.model.model_fields:
-                    raise InvalidInput(
-                        f"{where}: {key!r} is not a field of {self.model.__name__} "
-                        f"(fields: {', '.join(self.fields)})",
-                        field=key,
-                    )
-                value = _plain(raw)
-                check_json(value, f"{where}.{key}")
+                value = self._written(key, raw, where)
                 reducer = self.reducers.get(key)
                 old = merged.get(key)
                 if reducer is None or old is None:
@@ -157,17 +150,22 @@ class StateSchema:
         """Validate one node's update on its own (each written value against its field), so a
         bad output fails the node, before any merging. Raises `InvalidInput`."""
         for key, raw in write.items():
-            if key not in self.model.model_fields:
-                raise InvalidInput(
-                    f"{where}: {key!r} is not a field of {self.model.__name__} "
-                    f"(fields: {', '.join(self.fields)})",
-                    field=key,
-                )
-            value = _plain(raw)
-            check_json(value, f"{where}.{key}")
+            value = self._written(key, raw, where)
             reducer = self.reducers.get(key)
             if reducer is None or reducer is operator.add:
                 self._field(key, value, where)
+
+    def _written(self, key: str, raw: Any, where: str) -> Any:
+        """A written value as JSON, refused if its field does not exist or it is not JSON."""
+        if key not in self.model.model_fields:
+            raise InvalidInput(
+                f"{where}: {key!r} is not a field of {self.model.__name__} "
+                f"(fields: {', '.join(self.fields)})",
+                field=key,
+            )
+        value = _plain(raw)
+        check_json(value, f"{where}.{key}")
+        return value
 
     def _field(self, key: str, value: Any, where: str) -> tuple[Any, Any]:
         """(JSON value, python value) of one field after validation against its annotation."""

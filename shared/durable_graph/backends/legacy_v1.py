@@ -38,14 +38,7 @@ class LegacyReader:
         self.inner = inner
 
     def decode_one(self, row: Checkpoint, finish: Finish) -> Checkpoint:
-        start = start_of(row)
-        earlier: list[Checkpoint] = []
-        if start < row.step:
-            earlier = self.inner.list_checkpoints(
-                row.thread_id, newest_first=True, before_step=row.step, limit=row.step - start
-            )
-            earlier.reverse()
-        return finish(fold([*earlier, row], keep=1)[-1])
+        return self.decode([row], finish)[-1]
 
     def decode(self, rows: Sequence[Checkpoint], finish: Finish) -> list[Checkpoint]:
         """Consecutive format-1 rows, oldest first, rebuilt (earlier rows read as needed)."""
