@@ -126,6 +126,9 @@ class ErrorInfo(_Record):
 
 
 FORMAT = 2
+# The stored rows of the last few records serialised (a record's size check and its store's
+# write share one serialisation); keyed by identity, checked by identity.
+_STORED_ROWS: dict[int, tuple[Checkpoint, str]] = {}
 # Every field a format-1 record had: its hash covered exactly these (but `hash`).
 V1_FIELDS = frozenset(
     {
@@ -188,7 +191,6 @@ class Checkpoint(_Record):
     actor: Actor
     prev_hash: str = ZERO_HASH
     hash: str = ""
-
     def hash_body(self) -> dict[str, Any]:
         """Exactly what the record's digest covers (every field but `hash` in format 1)."""
         if self.format == 1:
@@ -229,12 +231,19 @@ class Checkpoint(_Record):
         """The row a store writes: the stored form as compact JSON, defaults left out, and a
         format-2 `parent` left out when it is the previous step of the same thread (what it
         always is after step 0; `from_stored_json` derives it again, and the hash checks it)."""
+        cached = _STORED_ROWS.get(id(self))
+        if cached is not None and cached[0] is self:
+            return cached[1]
         stored = self.stored()
         doc = stored.model_dump(mode="json", exclude_defaults=True)
         doc["format"] = stored.format
         if stored.format >= 2 and stored.step > 0 and stored.parent == self._previous_ref():
             doc.pop("parent", None)
-        return compact_json(doc)
+        text = compact_json(doc)
+        if len(_STORED_ROWS) >= 32:
+            _STORED_ROWS.clear()
+        _STORED_ROWS[id(self)] = (self, text)
+        return text
 
     @classmethod
     def from_stored_json(cls, text: str | bytes) -> Checkpoint:

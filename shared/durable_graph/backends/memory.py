@@ -30,7 +30,7 @@ class MemoryCheckpointStore:
             steps = self._checkpoints.setdefault(checkpoint.thread_id, {})
             if checkpoint.step in steps:
                 raise StepConflict(checkpoint.thread_id, checkpoint.step, steps[checkpoint.step])
-            steps[checkpoint.step] = checkpoint
+            steps[checkpoint.step] = checkpoint.stored()  # as a store keeps it: no state
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         with self._lock:

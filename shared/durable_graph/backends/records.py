@@ -73,7 +73,7 @@ class RecordStore:
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the stored form iff the step is absent; remember the materialised state."""
         try:
-            self.inner.append_checkpoint(checkpoint.stored())
+            self.inner.append_checkpoint(checkpoint)  # the store writes `to_stored_json()`
         except StepConflict as conflict:
             winner = conflict.existing
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
