@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,6 +46,12 @@ class NodeHost(Protocol):
 
     @property
     def worker_id(self) -> str: ...
+
+
+def default_worker_id() -> str:
+    """A host's id when none is given: its node's effect claims (`ctx.step`) and the steps it
+    writes name it, so it is unique per process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass

@@ -1,40 +1,38 @@
-"""The only place that decides transitions: start, resume, and execute one task.
+"""The only place that decides transitions: start, resume, fork, and execute one task.
 
 Per transition message (DESIGN.md §3): read checkpoint `k` (or take it from the message) → if
 `k+1` exists, re-send its successors and acknowledge → run the node → conditionally write `k+1`
 → send the successors. Every crash point in that list is survivable: the write is the commit
 point, and everything after it is idempotent and repeated by redelivery.
+
+What a decision needs done is done beside it: running a task (tasks.py), the fan-in of a
+parallel superstep (fanin.py), sealing a record (sealing.py), the follow-ups of a commit
+(followups.py). This module decides which step comes next, what it holds, and commits it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from durable_graph.backend import Backend
-from durable_graph.canonical import check_json, json_size_within
+from durable_graph.canonical import check_json
 from durable_graph.checkpoint import (
     Actor,
     Checkpoint,
     ErrorInfo,
     GraphRef,
     InterruptInfo,
-    IoRecord,
     ParentRef,
     RouteDecision,
     Status,
     Task,
 )
-from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.context import NodeContext, bind, unbind
+from durable_graph.clock import Clock, SystemClock
+from durable_graph.context import default_worker_id
 from durable_graph.errors import (
-    GraphInterrupt,
     GraphMismatch,
     InvalidInput,
     NotSuspended,
@@ -43,61 +41,20 @@ from durable_graph.errors import (
     StepConflict,
     ThreadExists,
     ThreadNotFound,
-    TransientError,
     UnknownNode,
 )
+from durable_graph.fanin import FanIn, held_tasks
+from durable_graph.followups import FollowUps, carried_base
 from durable_graph.payloads import hydrate
-from durable_graph.ports import Notification, TransitionMessage
-from durable_graph.routing import route_from
-from durable_graph.sealing import Base, seal
-from durable_graph.signing import sign_if_settled
+from durable_graph.ports import TransitionMessage
+from durable_graph.routing import merge_tasks, route_after, route_from
+from durable_graph.sealing import Base, StepSealer
 from durable_graph.spec import END, START, GraphSpec, Send
-from durable_graph.state import FieldChange, normalise_update
-from durable_graph.threads import sync_thread
+from durable_graph.state import FieldChange
+from durable_graph.tasks import TaskResult, TaskRunner
+from durable_graph.threads import check_thread_id
 
 log = logging.getLogger("durable_graph.engine")
-
-CARRY_LIMIT_BYTES = 48 * 1024
-
-
-def default_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-@dataclass
-class TaskResult:
-    task: Task
-    kind: Literal["ok", "interrupt", "error"]
-    writes: dict[str, Any] = field(default_factory=dict)
-    io: list[IoRecord] = field(default_factory=list)
-    interrupt: Any = None
-    error: ErrorInfo | None = None
-    attempts: int = 1
-    duration_ms: float = 0.0
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "writes": self.writes,
-            "io": [r.model_dump(mode="json") for r in self.io],
-            "interrupt": self.interrupt,
-            "error": self.error.model_dump(mode="json") if self.error else None,
-            "attempts": self.attempts,
-            "duration_ms": self.duration_ms,
-        }
-
-    @classmethod
-    def from_record(cls, task: Task, value: Mapping[str, Any]) -> TaskResult:
-        return cls(
-            task=task,
-            kind=value["kind"],
-            writes=dict(value["writes"]),
-            io=[IoRecord.model_validate(r) for r in value["io"]],
-            interrupt=value.get("interrupt"),
-            error=ErrorInfo.model_validate(value["error"]) if value.get("error") else None,
-            attempts=value.get("attempts", 1),
-            duration_ms=value.get("duration_ms", 0.0),
-        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +66,10 @@ class Outcome:
 
 
 class Engine:
-    """Runs one graph over one backend. Stateless between calls: safe to rebuild anywhere."""
+    """Runs one graph over one backend. Stateless between calls: safe to rebuild anywhere.
+
+    It is also the host of the nodes it runs: their contexts hold it typed as `NodeHost`
+    (backend, clock, worker id), the only parts of it they use."""
 
     def __init__(
         self,
@@ -126,7 +86,10 @@ class Engine:
         self.clock = clock or SystemClock()
         self.worker_id = worker_id or default_worker_id()
         self.graph = GraphRef(name=name, version=spec.version())
-        self._ids: dict[tuple[str, str], frozenset[str]] = {}
+        self.sealer = StepSealer(backend, self.graph, self.clock)
+        self.tasks = TaskRunner(spec, self)
+        self.fanin = FanIn(backend, self.tasks)
+        self.followups = FollowUps(backend, self.clock)
 
     # ------------------------------------------------------------------ reading
 
@@ -152,27 +115,21 @@ class Engine:
                 "with the graph it started under, or fork it under the new graph."
             )
 
-    # ------------------------------------------------------------------ starting
+    # ------------------------------------------------- writing a step: start, resume, fork
 
     def start(
         self, thread_id: str, values: Mapping[str, Any] | None, *, actor: Actor | None = None
     ) -> Checkpoint:
         """Commit step 0 and queue its tasks. Refuses an existing thread id."""
-        _check_thread_id(thread_id)
-        existing = self.backend.checkpoints.head_checkpoint(thread_id)
-        if existing is not None:
-            raise ThreadExists(thread_id, existing.status)
+        self._check_new(thread_id)
         state = self.spec.schema.initial(values)
         next_tasks, routes = route_from(self.spec, START, state, origin_step=0)
         status, interrupt = self._status_for(next_tasks, ran=[])
-        checkpoint = self._seal(
+        checkpoint = self.sealer.seal(
             thread_id=thread_id,
             step=0,
             source="input",
-            nodes=[],
             values=state,
-            changed=None,
-            previous=None,
             next_tasks=next_tasks,
             routes=routes,
             status=status,
@@ -185,8 +142,6 @@ class Engine:
             refuse=lambda _: ThreadExists(thread_id, "running"),
         )
         return checkpoint
-
-    # ------------------------------------------------------------------ resuming
 
     def resume(
         self,
@@ -223,7 +178,7 @@ class Engine:
         if as_node is not None:
             remaining = [t for t in head.next if t.node != as_node]
             routed, routes = route_from(self.spec, as_node, state, origin_step=head.step + 1)
-            next_tasks = _merge_tasks(remaining, routed)
+            next_tasks = merge_tasks(remaining, routed)
             # A human update is not a run of `as_node`: interrupt_after does not fire again
             # (or an interrupt_after node could never be approved), interrupt_before still does.
             status, interrupt = self._status_for(next_tasks, ran=[])
@@ -239,7 +194,7 @@ class Engine:
                     )
                 check_json(resume_value, "resume_value")
                 resume.setdefault(head.interrupt.task_id, []).append(resume_value)
-        checkpoint = self._seal(
+        checkpoint = self.sealer.seal(
             thread_id=thread_id,
             step=head.step + 1,
             source="update",
@@ -263,8 +218,6 @@ class Engine:
         )
         return checkpoint
 
-    # ------------------------------------------------------------------ forking
-
     def fork(
         self,
         origin: Checkpoint,
@@ -276,10 +229,7 @@ class Engine:
         """Commit step 0 of `new_thread_id` from `origin`'s state (plus `values`, through the
         reducers), linked to `origin`; it continues with `origin`'s next tasks, suspended if
         `origin` was waiting for a decision. Refuses an existing thread id."""
-        _check_thread_id(new_thread_id)
-        existing = self.backend.checkpoints.head_checkpoint(new_thread_id)
-        if existing is not None:
-            raise ThreadExists(new_thread_id, existing.status)
+        self._check_new(new_thread_id)
         if values is not None and not isinstance(values, Mapping):
             raise InvalidInput("values must be a JSON object of state fields", field="values")
         for task in origin.next:
@@ -289,16 +239,13 @@ class Engine:
         status: Status = "running" if origin.next else "completed"
         if origin.status == "suspended":
             status = "suspended"
-        checkpoint = self._seal(
+        checkpoint = self.sealer.seal(
             thread_id=new_thread_id,
             step=0,
             source="fork",
-            nodes=[],
             values=state,
-            changed=None,
             previous=Base.of(origin, state),
             next_tasks=[t.model_copy(update={"done_at": None}) for t in origin.next],
-            routes=[],
             status=status,
             interrupt=origin.interrupt if status == "suspended" else None,
             resume=dict(origin.resume),
@@ -312,7 +259,7 @@ class Engine:
         )
         return checkpoint
 
-    # ------------------------------------------------------------------ executing
+    # ---------------------------------------------- executing: the step a message runs
 
     def execute(
         self,
@@ -335,25 +282,17 @@ class Engine:
         if node is None:
             raise PermanentTaskError(f"unknown node {message.task.node!r}")
         store = self.backend.checkpoints
-        carried = message.carried if receive_count == 1 and message.parallel == 1 else None
         # A first delivery runs from what this process has at hand (the step it just
         # committed or read), else from what the message carried, else from the store.
-        at_hand = store.peek(message.thread_id, message.step) if receive_count == 1 else None
+        first = receive_count == 1
+        at_hand = store.peek(message.thread_id, message.step) if first else None
+        carried = carried_base(message) if first and at_hand is None else None
         if at_hand is not None:
-            if message.task.id not in self._task_ids(at_hand):
+            if message.task.id not in self.fanin.task_ids(at_hand):
                 return Outcome("stale", at_hand)
             base = Base.of(at_hand)
         elif carried is not None:
-            base = Base(
-                thread_id=message.thread_id,
-                step=message.step,
-                hash=carried["hash"],
-                values=carried["values"],
-                next=[message.task],
-                resume={message.task.id: carried.get("resume", [])},
-                digests=carried["digests"],
-                anchors=carried["anchors"],
-            )
+            base = carried
         else:
             checkpoint = store.get_checkpoint(message.thread_id, message.step)
             if checkpoint is None:
@@ -362,193 +301,35 @@ class Engine:
                 )
             following = store.get_checkpoint(message.thread_id, message.step + 1)
             if following is not None:
-                self.resend_if_head(following)
+                self.followups.resend_if_head(following)
                 return Outcome("duplicate", following)
-            if message.task.id not in self._task_ids(checkpoint):
+            if message.task.id not in self.fanin.task_ids(checkpoint):
                 return Outcome("stale", checkpoint)
             base = Base.of(checkpoint, self.values_of(checkpoint))
         if len(base.next) > 1:
-            results = self._superstep_results(base, message.task, finalize)
+            results = self.fanin.complete(base, message.task, finalize)
             if results is None:
                 return Outcome("pending")
         else:
-            results = [self.run_task(message.thread_id, base, base.values, message.task)]
-        checkpoint = self.build(
-            base, base.values, results, actor=Actor(kind="worker", id=self.worker_id)
-        )
+            results = [self.tasks.run_task(base, message.task)]
+        checkpoint = self.build(base, results)
         return self.commit(checkpoint, previous_status="running", finalize=finalize)
 
-    def _task_ids(self, checkpoint: Checkpoint) -> frozenset[str]:
-        """The ids of a step's tasks, built once per step (a fan-out's list is long)."""
-        key = (checkpoint.thread_id, checkpoint.hash)
-        ids = self._ids.get(key)
-        if ids is None:
-            ids = frozenset(t.id for t in checkpoint.next)
-            if len(self._ids) > 64:
-                self._ids.clear()
-            self._ids[key] = ids
-        return ids
-
-    def _superstep_results(
-        self, base: Base, task: Task, finalize: Callable[[], None] | None
-    ) -> list[TaskResult] | None:
-        """Run one task of a parallel superstep and record its result; if it was the last of
-        the step, every result (read in chunks), else None (and the message is acknowledged
-        in the same unit of work as the completion). O(1) store operations per task: one
-        completion row and a counter, never a read of the siblings."""
-        store = self.backend.checkpoints
-        thread_id = base.thread_id
-        member = _done_key(base.step, task.id)
-        counter = f"count#{base.step}"
-        existing = store.get_record(thread_id, member)
-        value: dict[str, Any] | None = None
-        if existing is None:
-            earlier = (
-                store.get_record(thread_id, _done_key(task.done_at, task.id))
-                if task.done_at is not None
-                else None
-            )
-            if earlier is not None and earlier.value.get("kind") == "ok":
-                value = earlier.value  # succeeded in an earlier attempt of this step: reuse
-            else:  # the node runs outside any transaction: it may take minutes
-                value = self.run_task(thread_id, base, base.values, task).to_record()
-        with self.backend.atomic():
-            if value is not None:
-                _, done = store.complete_task(thread_id, counter, member, value)
-            else:
-                count = store.get_record(thread_id, counter)
-                done = int(count.value.get("count", 0)) if count is not None else 0
-            if done < len(base.next):
-                if finalize is not None:
-                    finalize()
-                return None
-        keys = [_done_key(base.step, t.id) for t in base.next]
-        found = store.get_records(thread_id, keys)
-        missing = [key for key in keys if key not in found]
-        if missing:
-            return None  # a counter ahead of its rows cannot happen; wait for redelivery
-        return [
-            TaskResult.from_record(t, found[k].value) for t, k in zip(base.next, keys, strict=True)
-        ]
-
-    def run_task(
-        self, thread_id: str, base: Base, values: dict[str, Any], task: Task
-    ) -> TaskResult:
-        """Run one node with its retry policy; interrupts and failures become results."""
-        node = self.spec.nodes[task.node]
-        attempt = 0
-        started = time.perf_counter()
-        recorded: dict[str, Any] = {}  # answers of ctx.record, shared by every attempt
-        while True:
-            attempt += 1
-            ctx = NodeContext(
-                engine=self,
-                thread_id=thread_id,
-                step_number=base.step + 1,
-                task_id=task.id,
-                node=task.node,
-                attempt=attempt,
-                resume_values=list(base.resume.get(task.id, [])),
-                recorded=recorded,
-            )
-            token = bind(ctx)
-            try:
-                writes = self.call_node(node.name, task, values, ctx)
-                return TaskResult(
-                    task,
-                    "ok",
-                    writes=writes,
-                    io=ctx.io,
-                    attempts=attempt,
-                    duration_ms=_ms_since(started),
-                )
-            except GraphInterrupt as signal:
-                return TaskResult(
-                    task,
-                    "interrupt",
-                    io=ctx.io,
-                    interrupt=signal.payload,
-                    attempts=attempt,
-                    duration_ms=_ms_since(started),
-                )
-            except TransientError:
-                raise
-            except Exception as exc:  # a node failure: retry per policy, then record it
-                if node.retry.should_retry(exc, attempt):
-                    log.warning(
-                        "node failed, retrying",
-                        extra={"thread_id": thread_id, "node": task.node, "attempt": attempt},
-                    )
-                    self.clock.sleep(node.retry.wait_before(attempt))
-                    continue
-                error = ErrorInfo(
-                    node=task.node,
-                    task_id=task.id,
-                    type=type(exc).__name__,
-                    message=str(exc) or type(exc).__name__,
-                    attempts=attempt,
-                )
-                return TaskResult(
-                    task,
-                    "error",
-                    io=ctx.io,
-                    error=error,
-                    attempts=attempt,
-                    duration_ms=_ms_since(started),
-                )
-            finally:
-                unbind(token)
-
-    def call_node(
-        self, name: str, task: Task, values: dict[str, Any], ctx: NodeContext
-    ) -> dict[str, Any]:
-        """Call the user's function and validate its update against the state model."""
-        node = self.spec.nodes[name]
-        state_arg: Any = task.arg if task.arg is not None else self.spec.schema.to_model(values)
-        if node.wants_ctx:
-            out = node.fn(state_arg, ctx)
-        elif node.wants_state:
-            out = node.fn(state_arg)
-        else:
-            out = node.fn()
-        writes = normalise_update(out, node=name)
-        self.spec.schema.check(writes, where=f"node {name!r} output")
-        return writes
-
-    def build(
-        self,
-        base: Base,
-        values: dict[str, Any],
-        results: Sequence[TaskResult],
-        *,
-        actor: Actor,
-    ) -> Checkpoint:
+    def build(self, base: Base, results: Sequence[TaskResult]) -> Checkpoint:
         """Merge a superstep's results into the next checkpoint (not yet written)."""
-        io = [record for r in results for record in r.io]
-        duration = sum(r.duration_ms for r in results)
-        attempts = max((r.attempts for r in results), default=1)
         failed = [r for r in results if r.kind == "error"]
         interrupted = [r for r in results if r.kind == "interrupt"]
-        ok = [r for r in results if r.kind == "ok"]
-        common: dict[str, Any] = {
-            "thread_id": base.thread_id,
-            "step": base.step + 1,
-            "source": "node",
-            "previous": base,
-            "actor": actor,
-            "io": io,
-            "duration_ms": duration,
-            "attempt": attempts,
-        }
-        if failed or interrupted:
+        ran = [r.task.node for r in results if r.kind == "ok"]
+        interrupt: InterruptInfo | None = None
+        changed: dict[str, FieldChange] | None = None
+        routes: list[RouteDecision] = []
+        held = bool(failed or interrupted)
+        if held:
             # Nothing merges: the step is retried as a whole on resume, but the tasks that
             # already succeeded keep their recorded writes and are not run again.
-            interrupt = None
-            done = {r.task.id for r in ok}
-            retry = [
-                t.model_copy(update={"done_at": base.step}) if t.id in done else t
-                for t in base.next
-            ]
+            state = base.values
+            next_tasks = held_tasks(base, {r.task.id for r in results if r.kind == "ok"})
+            status: Status = "failed" if failed else "suspended"
             if interrupted and not failed:
                 first = interrupted[0]
                 interrupt = InterruptInfo(
@@ -557,37 +338,30 @@ class Engine:
                     payload=first.interrupt,
                     task_id=first.task.id,
                 )
-            return self._seal(
-                nodes=list(dict.fromkeys(r.task.node for r in ok)),
-                values=values,
-                changed=None,
-                next_tasks=retry,
-                routes=[],
-                status="failed" if failed else "suspended",
-                interrupt=interrupt,
-                error=failed[0].error if failed else None,
-                resume=base.resume,
-                **common,
-            )
-        applied = self.spec.schema.fold(values, [r.writes for r in ok], where="superstep")
-        state = applied.values
-        next_tasks: list[Task] = []
-        routes: list[RouteDecision] = []
-        ran = [r.task.node for r in ok]
-        for node in dict.fromkeys(ran):
-            tasks, decisions = route_from(self.spec, node, state, origin_step=base.step + 1)
-            next_tasks = _merge_tasks(next_tasks, tasks)
-            routes.extend(decisions)
-        status, interrupt = self._status_for(next_tasks, ran=ran)
-        return self._seal(
+        else:
+            writes = [r.writes for r in results]
+            applied = self.spec.schema.fold(base.values, writes, where="superstep")
+            state, changed = applied.values, applied.changes
+            next_tasks, routes = route_after(self.spec, ran, state, origin_step=base.step + 1)
+            status, interrupt = self._status_for(next_tasks, ran=ran)
+        return self.sealer.seal(
+            thread_id=base.thread_id,
+            step=base.step + 1,
+            source="node",
             nodes=list(dict.fromkeys(ran)),
             values=state,
-            changed=applied.changes,
+            changed=changed,
+            previous=base,
             next_tasks=next_tasks,
             routes=routes,
             status=status,
             interrupt=interrupt,
-            **common,
+            error=failed[0].error if failed else None,
+            resume=base.resume if held else None,
+            io=[record for r in results for record in r.io],
+            duration_ms=sum(r.duration_ms for r in results),
+            attempt=max((r.attempts for r in results), default=1),
+            actor=Actor(kind="worker", id=self.worker_id),
         )
 
     # ------------------------------------------------------------------ committing
@@ -611,15 +385,16 @@ class Engine:
             try:
                 self.backend.checkpoints.append_checkpoint(checkpoint)
             except StepConflict as conflict:
-                winner = conflict.existing
+                existing = conflict.existing
+                winner = existing if isinstance(existing, Checkpoint) else None
                 if refuse is not None:
-                    raise refuse(winner if isinstance(winner, Checkpoint) else None) from conflict
-                if isinstance(winner, Checkpoint):
-                    self.resend_if_head(winner)
+                    raise refuse(winner) from conflict
+                if winner is not None:
+                    self.followups.resend_if_head(winner)
                 if finalize is not None:
                     finalize()
-                return Outcome("duplicate", winner if isinstance(winner, Checkpoint) else None)
-            self.after_commit(checkpoint, previous_status=previous_status)
+                return Outcome("duplicate", winner)
+            self.followups.after_commit(checkpoint, previous_status=previous_status)
             if finalize is not None:
                 finalize()
         log.info(
@@ -632,69 +407,6 @@ class Engine:
             },
         )
         return Outcome("committed", checkpoint)
-
-    def after_commit(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> None:
-        """Everything after the commit point is idempotent: redelivery repeats it safely."""
-        if checkpoint.status == "running":
-            self.backend.queue.send(self.messages_for(checkpoint))
-        if checkpoint.status != previous_status:
-            sync_thread(self.backend.checkpoints, checkpoint, self.clock)
-        sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
-        if checkpoint.status == "suspended" and checkpoint.interrupt is not None:
-            mint = self.backend.approval_links
-            self.backend.notifier.notify(
-                Notification(
-                    kind="suspended",
-                    thread_id=checkpoint.thread_id,
-                    step=checkpoint.step,
-                    node=checkpoint.interrupt.node,
-                    summary=(
-                        f"thread {checkpoint.thread_id} is waiting for approval at "
-                        f"{checkpoint.interrupt.node!r} ({checkpoint.interrupt.when})"
-                    ),
-                    payload=checkpoint.interrupt.payload,
-                    links=mint(checkpoint) if mint is not None else {},
-                )
-            )
-
-    def resend_if_head(self, checkpoint: Checkpoint) -> None:
-        """A redelivered message found its step committed: if that step is still the head,
-        redo every follow-up of its commit (successors, thread record, signature, approval
-        notification): the first attempt may have died after the commit, before any of them."""
-        after = self.backend.checkpoints.get_checkpoint(checkpoint.thread_id, checkpoint.step + 1)
-        if after is None:
-            self.after_commit(checkpoint, previous_status=None)
-
-    def messages_for(self, checkpoint: Checkpoint) -> list[TransitionMessage]:
-        parallel = len(checkpoint.next)
-        carried: dict[str, Any] | None = None
-        if (
-            parallel == 1
-            and checkpoint.format >= 2
-            and json_size_within(checkpoint.values, CARRY_LIMIT_BYTES)
-        ):
-            carried = {
-                "values": checkpoint.values,
-                "hash": checkpoint.hash,
-                "digests": checkpoint.digests,
-                "anchors": checkpoint.anchors,
-            }
-        messages = []
-        for task in checkpoint.next:
-            one = dict(carried) if carried is not None else None
-            if one is not None and checkpoint.resume.get(task.id):
-                one["resume"] = checkpoint.resume[task.id]
-            messages.append(
-                TransitionMessage(
-                    thread_id=checkpoint.thread_id,
-                    step=checkpoint.step,
-                    task=task,
-                    graph=checkpoint.graph,
-                    parallel=parallel,
-                    carried=one,
-                )
-            )
-        return messages
 
     def fail_thread(self, thread_id: str, reason: str, *, node: str = "") -> Checkpoint | None:
         """Record a permanent failure as a checkpoint, so the thread says why it stopped."""
@@ -709,16 +421,14 @@ class Engine:
             attempts=1,
             retryable=False,
         )
-        checkpoint = self._seal(
+        values = self.values_of(head)
+        checkpoint = self.sealer.seal(
             thread_id=thread_id,
             step=head.step + 1,
             source="node",
-            nodes=[],
-            values=self.values_of(head),
-            changed=None,
-            previous=Base.of(head, self.values_of(head)),
+            values=values,
+            previous=Base.of(head, values),
             next_tasks=list(head.next),
-            routes=[],
             status="failed",
             error=error,
             resume=head.resume,
@@ -727,11 +437,17 @@ class Engine:
         outcome = self.commit(checkpoint, previous_status=head.status)
         return outcome.checkpoint
 
-    # ------------------------------------------------------------------ helpers
+    def _check_new(self, thread_id: str) -> None:
+        """A thread id start or fork may take: well formed, and no thread has it yet."""
+        check_thread_id(thread_id)
+        existing = self.backend.checkpoints.head_checkpoint(thread_id)
+        if existing is not None:
+            raise ThreadExists(thread_id, existing.status)
 
     def _status_for(
         self, next_tasks: Sequence[Task], *, ran: Sequence[str]
     ) -> tuple[Status, InterruptInfo | None]:
+        """A step's status from its next tasks and the graph's interrupt_before / _after."""
         if not next_tasks:
             return "completed", None
         for node in ran:
@@ -741,94 +457,6 @@ class Engine:
             if task.node in self.spec.interrupt_before:
                 return "suspended", InterruptInfo(node=task.node, when="before")
         return "running", None
-
-    def _seal(
-        self,
-        *,
-        thread_id: str,
-        step: int,
-        source: Literal["input", "node", "update", "fork"],
-        nodes: list[str],
-        values: dict[str, Any],
-        changed: Mapping[str, FieldChange] | None,
-        previous: Base | None,
-        next_tasks: list[Task],
-        routes: list[RouteDecision],
-        status: Status,
-        actor: Actor,
-        interrupt: InterruptInfo | None = None,
-        error: ErrorInfo | None = None,
-        resume: dict[str, list[Any]] | None = None,
-        io: list[IoRecord] | None = None,
-        duration_ms: float = 0.0,
-        attempt: int = 1,
-        parent: ParentRef | None = None,
-    ) -> Checkpoint:
-        if parent is None and previous is not None:
-            parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
-        sealed = seal(
-            step=step,
-            values=values,
-            changed=changed,
-            previous=previous,
-            next_tasks=next_tasks,
-            io=io or [],
-            payloads=self.backend.payloads,
-            threshold=self.backend.offload_threshold,
-            max_value_bytes=self.backend.max_value_bytes,
-            fields={
-                "thread_id": thread_id,
-                "parent": parent,
-                "source": source,
-                "nodes": nodes,
-                "route": routes,
-                "interrupt": interrupt,
-                "resume": resume or {},
-                "status": status,
-                "error": error,
-                "graph": self.graph,
-                "created_at": iso(self.clock.now()),
-                "duration_ms": round(duration_ms, 3),
-                "attempt": attempt,
-                "actor": actor,
-            },
-        )
-        self.backend.check_record_size(sealed)
-        return sealed
-
-
-def _done_key(step: int, task_id: str) -> str:
-    """The completion row of a task of the superstep that runs from `step`."""
-    return f"done#{step}#{task_id}"
-
-
-def _merge_tasks(first: Sequence[Task], second: Sequence[Task]) -> list[Task]:
-    """Union preserving order; plain tasks of the same node collapse (fan-in)."""
-    merged = list(first)
-    seen = {(t.node, t.id) for t in merged}
-    plain_nodes = {t.node for t in merged if t.arg is None}
-    for task in second:
-        if task.arg is None and task.node in plain_nodes:
-            continue
-        if (task.node, task.id) in seen:
-            continue
-        merged.append(task)
-        seen.add((task.node, task.id))
-        if task.arg is None:
-            plain_nodes.add(task.node)
-    return merged
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
-
-
-def _check_thread_id(thread_id: str) -> None:
-    if not thread_id or len(thread_id) > 200 or any(c in thread_id for c in "\x00\n\r#/"):
-        raise InvalidInput(
-            "thread id must be 1-200 characters without '/', '#', or control characters",
-            field="thread_id",
-        )
 
 
 __all__ = ["END", "START", "Engine", "Outcome", "Send", "TaskResult"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from durable_graph.checkpoint import RouteDecision, Task
@@ -69,6 +69,37 @@ def route_from(
             seen.add(target)
             tasks.append(Task(id=f"{origin_step}:{target}", node=target))
     return tasks, decisions
+
+
+def route_after(
+    spec: GraphSpec, ran: Sequence[str], state: dict[str, Any], *, origin_step: int
+) -> tuple[list[Task], list[RouteDecision]]:
+    """The next tasks after the nodes `ran` in one superstep, each node's edges taken once, in
+    order, on the state their updates made; recomputed the same way by `replay`."""
+    next_tasks: list[Task] = []
+    routes: list[RouteDecision] = []
+    for node in dict.fromkeys(ran):
+        tasks, decisions = route_from(spec, node, state, origin_step=origin_step)
+        next_tasks = merge_tasks(next_tasks, tasks)
+        routes.extend(decisions)
+    return next_tasks, routes
+
+
+def merge_tasks(first: Sequence[Task], second: Sequence[Task]) -> list[Task]:
+    """Union preserving order; plain tasks of the same node collapse (fan-in)."""
+    merged = list(first)
+    seen = {(t.node, t.id) for t in merged}
+    plain_nodes = {t.node for t in merged if t.arg is None}
+    for task in second:
+        if task.arg is None and task.node in plain_nodes:
+            continue
+        if (task.node, task.id) in seen:
+            continue
+        merged.append(task)
+        seen.add((task.node, task.id))
+        if task.arg is None:
+            plain_nodes.add(task.node)
+    return merged
 
 
 def _flatten(raw: Any) -> Iterable[Any]:

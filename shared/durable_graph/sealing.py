@@ -10,18 +10,38 @@ changed to the hashed, chunked record, in work proportional to the change.
 
 The first record of a thread (or the first one written over a format-1 record) sets every
 field, so a fold never has to cross into another thread or format.
+
+`StepSealer` is how the engine seals a step: it adds the fields every record of one graph on
+one backend shares (graph, time, parent link) and refuses, before anything is written, a record
+the store could not hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from durable_graph.backend import Backend
 from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
 from durable_graph.canonical import ZERO_HASH, compact_json
 from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
-from durable_graph.checkpoint import FORMAT, Change, Checkpoint, IoRecord, PayloadRef, Task
+from durable_graph.checkpoint import (
+    FORMAT,
+    Actor,
+    Change,
+    Checkpoint,
+    ErrorInfo,
+    GraphRef,
+    InterruptInfo,
+    IoRecord,
+    ParentRef,
+    PayloadRef,
+    RouteDecision,
+    Status,
+    Task,
+)
+from durable_graph.clock import Clock, iso
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import offload
 from durable_graph.ports import PayloadStore
@@ -130,6 +150,73 @@ def seal(
     return checkpoint.model_copy(update={"values": values}).sealed()
 
 
+class StepSealer:
+    """Seals the steps of one graph's threads on one backend."""
+
+    def __init__(self, backend: Backend, graph: GraphRef, clock: Clock) -> None:
+        self.backend = backend
+        self.graph = graph
+        self.clock = clock
+
+    def seal(
+        self,
+        *,
+        thread_id: str,
+        step: int,
+        source: Literal["input", "node", "update", "fork"],
+        values: dict[str, Any],
+        next_tasks: list[Task],
+        status: Status,
+        actor: Actor,
+        nodes: Sequence[str] = (),
+        changed: Mapping[str, FieldChange] | None = None,
+        previous: Base | None = None,
+        routes: Sequence[RouteDecision] = (),
+        interrupt: InterruptInfo | None = None,
+        error: ErrorInfo | None = None,
+        resume: dict[str, list[Any]] | None = None,
+        io: list[IoRecord] | None = None,
+        duration_ms: float = 0.0,
+        attempt: int = 1,
+        parent: ParentRef | None = None,
+    ) -> Checkpoint:
+        """The sealed record of `step`, checked against the store's size limit. `changed`
+        None: the state did not change; `parent` defaults to `previous` (a fork's step 0 names
+        its origin instead)."""
+        if parent is None and previous is not None:
+            parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
+        backend = self.backend
+        sealed = seal(
+            step=step,
+            values=values,
+            changed=changed,
+            previous=previous,
+            next_tasks=next_tasks,
+            io=io or [],
+            payloads=backend.payloads,
+            threshold=backend.offload_threshold,
+            max_value_bytes=backend.max_value_bytes,
+            fields={
+                "thread_id": thread_id,
+                "parent": parent,
+                "source": source,
+                "nodes": list(nodes),
+                "route": list(routes),
+                "interrupt": interrupt,
+                "resume": resume or {},
+                "status": status,
+                "error": error,
+                "graph": self.graph,
+                "created_at": iso(self.clock.now()),
+                "duration_ms": round(duration_ms, 3),
+                "attempt": attempt,
+                "actor": actor,
+            },
+        )
+        backend.check_record_size(sealed)
+        return sealed
+
+
 def _chunk(
     name: str, change: FieldChange, payloads: PayloadStore, threshold: int, most: int
 ) -> Change:
@@ -170,4 +257,4 @@ def _small(value: Any) -> bool:
     return len(repr(value)) <= KEEP_MAX_BYTES
 
 
-__all__ = ["KEEP_EVERY", "Base", "seal"]
+__all__ = ["KEEP_EVERY", "Base", "StepSealer", "seal"]

@@ -1,11 +1,22 @@
-"""The thread head record: written only when a thread's status changes, never per step."""
+"""Thread ids, and the thread head record: written only when a thread's status changes, never
+per step."""
 
 from __future__ import annotations
 
 from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.clock import Clock, iso
-from durable_graph.errors import RecordConflict
+from durable_graph.errors import InvalidInput, RecordConflict
 from durable_graph.ports import CheckpointStore
+
+
+def check_thread_id(thread_id: str) -> None:
+    """Refuse an id a new thread (start, fork) may not take: an id is part of record keys
+    (`thread#<id>`) and of the API's paths (`/threads/<id>`)."""
+    if not thread_id or len(thread_id) > 200 or any(c in thread_id for c in "\x00\n\r#/"):
+        raise InvalidInput(
+            "thread id must be 1-200 characters without '/', '#', or control characters",
+            field="thread_id",
+        )
 
 
 def sync_thread(store: CheckpointStore, checkpoint: Checkpoint, clock: Clock) -> ThreadRecord:

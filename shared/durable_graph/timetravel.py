@@ -296,7 +296,7 @@ def _run(
     )
     token = bind(ctx)
     try:
-        writes = engine.call_node(task.node, task, values, ctx)
+        writes = engine.tasks.call_node(task, values, ctx)
         return TaskReplay(task.id, task.node, "ok", len(recorded), len(inputs.used)), writes, None
     except GraphInterrupt as signal:
         return (

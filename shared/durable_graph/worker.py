@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from durable_graph.backend import Backend
 from durable_graph.clock import Clock, SystemClock
-from durable_graph.engine import Engine, Outcome, default_worker_id
+from durable_graph.context import default_worker_id
+from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import DurableGraphError, PermanentTaskError, TransientError, UserError
 from durable_graph.ports import Delivery
 

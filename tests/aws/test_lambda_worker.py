@@ -24,6 +24,7 @@ from durable_graph.backends.aws.sqs_queue import dedup_token, sqs_id
 from durable_graph.checkpoint import Task
 from durable_graph.clock import ManualClock
 from durable_graph.errors import InvalidInput, PayloadTooLarge, SerializationError
+from durable_graph.followups import messages_for
 from durable_graph.ports import TransitionMessage
 from functions.worker.handler import handler
 from tests.aws import graphs
@@ -88,11 +89,10 @@ def test_duplicate_stale_and_out_of_order_messages_change_nothing(chain: AwsWorl
     duplicate or stale, nothing is written, and the queue ends empty."""
     rt = chain.rt
     start = rt.graph.start({}, thread_id="c1")
-    engine = rt.engine()
-    sent = list(engine.messages_for(start))
+    sent = messages_for(start)
     chain.drain()
     for checkpoint in chain.chain("c1")[1:-1]:
-        sent.extend(engine.messages_for(checkpoint))
+        sent.extend(messages_for(checkpoint))
     before = table_items(chain)
     assert chain.head("c1").status == "completed"
 
@@ -128,7 +128,7 @@ def test_same_transition_sent_twice_is_delivered_once(chain: AwsWorld) -> None:
     delivers it once."""
     rt = chain.rt
     start = rt.graph.start({}, thread_id="c2")
-    rt.backend.queue.send(rt.engine().messages_for(start))
+    rt.backend.queue.send(messages_for(start))
     poller = chain.drain()
     assert poller.stats.records == 3  # a, b, c: the second copy of the first never arrived
     assert chain.head("c2").values["log"] == ["a", "b", "c"]
@@ -297,7 +297,7 @@ def test_message_that_can_never_run_fails_its_thread_with_the_reason(
     """Given a running thread, when a message names a node the graph lacks, or was produced by
     another version of the graph, then the thread is failed with that reason (not retried)."""
     start = chain.rt.graph.start({}, thread_id="c6")
-    [message] = chain.rt.engine().messages_for(start)
+    [message] = messages_for(start)
     if problem == "unknown node":
         bad = message.model_copy(update={"task": Task(id="0:zz", node="zz")})
     else:

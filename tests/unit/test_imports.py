@@ -16,7 +16,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shared" / "durable_graph"
-RUNNERS = {"context", "engine", "graph", "loader", "routing", "runtime", "worker"}
+RUNNERS = {
+    "context",
+    "engine",
+    "fanin",
+    "followups",
+    "graph",
+    "loader",
+    "routing",
+    "runtime",
+    "tasks",
+    "worker",
+}
 
 # Edges still allowed to close a cycle, each with the reason it is not gone yet.
 PENDING = {

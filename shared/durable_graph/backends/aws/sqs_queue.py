@@ -5,7 +5,7 @@
 - `MessageDeduplicationId` = sha256 of `message.dedup_id` (thread, step, task): a transition sent
   twice within SQS's five-minute window is delivered once. Ids must be at most 128 characters of
   a restricted alphabet; a hex digest always is.
-- Body = the message JSON. It carries the state of small threads (see `Engine.messages_for`)
+- Body = the message JSON. It carries the state of small threads (see `followups.messages_for`)
   and stays far below the 64 KB billing chunk; a body above `body_limit` is stored in the
   payload store and the message carries only the ref (claim check).
 

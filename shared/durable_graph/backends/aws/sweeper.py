@@ -3,7 +3,7 @@
 A thread can stall without any error: a worker committed step k and died before sending its
 successors, and the redelivery that would repair it never came (the message was deleted, or
 expired). The thread record says `running`, and the head has not moved for `stale_seconds`.
-The sweeper re-sends the head's pending tasks (`Engine.messages_for`); that is always safe,
+The sweeper re-sends the head's pending tasks (`followups.messages_for`); that is always safe,
 because a task whose step is already committed is a duplicate the worker recognises.
 
 Cost: one index Query for the running threads (oldest status change first) plus one Query per
@@ -23,6 +23,7 @@ from durable_graph.backends.aws.factory import AwsRuntime
 from durable_graph.backends.aws.sqs_queue import peek_thread_ids, queue_depth
 from durable_graph.clock import parse_iso
 from durable_graph.errors import DurableGraphError
+from durable_graph.followups import messages_for
 from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.aws.sweeper")
@@ -73,7 +74,8 @@ def sweep(
                 continue
             if parse_iso(head.created_at) > cutoff:
                 continue
-            messages = rt.engine_for(head.graph.name).messages_for(head)
+            rt.engine_for(head.graph.name)  # raises for a graph this deployment cannot load
+            messages = messages_for(head)
             rt.backend.queue.send(messages)
         except DurableGraphError:
             log.exception("could not sweep thread %r", record.thread_id)

@@ -1,0 +1,114 @@
+"""The fan-in of a parallel superstep: how its tasks, each run by its own message (maybe on
+another worker), learn which of them is the last, in O(1) store operations per task.
+
+Rows of a thread, for the superstep that runs from step `k`:
+
+- `done#<k>#<task id>`: the task's recorded result (`TaskResult.to_record`): its writes, io,
+  interrupt or error. Created once (a redelivered task finds it and does not run again).
+- `count#<k>`: how many `done` rows exist, kept by `CheckpointStore.complete_task`, which
+  creates a `done` row and counts it in one atomic operation. No task reads its siblings'
+  rows: only the task whose completion brings the count to the number of tasks reads them all
+  (in chunks) and builds the next checkpoint.
+
+A superstep that failed or was interrupted is retried as a whole on resume, from a later step;
+its tasks that had succeeded carry `Task.done_at = k`, and their `done#<k>#…` result is reused
+instead of running them again.
+
+The node itself runs outside any transaction (it may take minutes); its completion and the
+acknowledgement of its message are one `backend.atomic()` unit, so an embedded backend never
+counts a task whose message will be delivered again, nor acknowledges one it did not count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Set
+from typing import Any
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Checkpoint, Task
+from durable_graph.sealing import Base
+from durable_graph.tasks import TaskResult, TaskRunner
+
+TASK_ID_CACHE = 64  # steps whose task ids are kept (a fan-out's list is long)
+
+
+def done_key(step: int, task_id: str) -> str:
+    """The completion row of a task of the superstep that runs from `step`."""
+    return f"done#{step}#{task_id}"
+
+
+def count_key(step: int) -> str:
+    """The counter of completed tasks of the superstep that runs from `step`."""
+    return f"count#{step}"
+
+
+def held_tasks(base: Base, succeeded: Set[str]) -> list[Task]:
+    """The tasks of a superstep held by a failure or an interrupt, to run again on resume:
+    those in `succeeded` marked `done_at`, so that their recorded results are reused."""
+    return [
+        t.model_copy(update={"done_at": base.step}) if t.id in succeeded else t for t in base.next
+    ]
+
+
+class FanIn:
+    """Completes the tasks of parallel supersteps on one backend."""
+
+    def __init__(self, backend: Backend, tasks: TaskRunner) -> None:
+        self.backend = backend
+        self.tasks = tasks
+        self._ids: dict[tuple[str, str], frozenset[str]] = {}
+
+    def task_ids(self, checkpoint: Checkpoint) -> frozenset[str]:
+        """The ids of a step's tasks, built once per step (a fan-out's list is long)."""
+        key = (checkpoint.thread_id, checkpoint.hash)
+        ids = self._ids.get(key)
+        if ids is None:
+            ids = frozenset(t.id for t in checkpoint.next)
+            if len(self._ids) > TASK_ID_CACHE:
+                self._ids.clear()
+            self._ids[key] = ids
+        return ids
+
+    def complete(
+        self, base: Base, task: Task, finalize: Callable[[], None] | None
+    ) -> list[TaskResult] | None:
+        """Run one task of a parallel superstep and record its result; if it was the last of
+        the step, every result (read in chunks), else None (and the message is acknowledged
+        in the same unit of work as the completion). O(1) store operations per task: one
+        completion row and a counter, never a read of the siblings."""
+        store = self.backend.checkpoints
+        thread_id = base.thread_id
+        member = done_key(base.step, task.id)
+        existing = store.get_record(thread_id, member)
+        value: dict[str, Any] | None = None
+        if existing is None:
+            earlier = (
+                store.get_record(thread_id, done_key(task.done_at, task.id))
+                if task.done_at is not None
+                else None
+            )
+            if earlier is not None and earlier.value.get("kind") == "ok":
+                value = earlier.value  # succeeded in an earlier attempt of this step: reuse
+            else:  # the node runs outside any transaction: it may take minutes
+                value = self.tasks.run_task(base, task).to_record()
+        with self.backend.atomic():
+            if value is not None:
+                _, done = store.complete_task(thread_id, count_key(base.step), member, value)
+            else:
+                count = store.get_record(thread_id, count_key(base.step))
+                done = int(count.value.get("count", 0)) if count is not None else 0
+            if done < len(base.next):
+                if finalize is not None:
+                    finalize()
+                return None
+        keys = [done_key(base.step, t.id) for t in base.next]
+        found = store.get_records(thread_id, keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            return None  # a counter ahead of its rows cannot happen; wait for redelivery
+        return [
+            TaskResult.from_record(t, found[k].value) for t, k in zip(base.next, keys, strict=True)
+        ]
+
+
+__all__ = ["FanIn", "count_key", "done_key", "held_tasks"]

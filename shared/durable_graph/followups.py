@@ -1,0 +1,119 @@
+"""What follows a step's commit: the successor messages, the thread record, the head
+signature and the suspension notification (DESIGN.md §3).
+
+The conditional append of a step is the commit point; everything here comes after it and is
+idempotent, so a crash anywhere in it is repaired by doing it all again: a redelivered message
+that finds its step committed calls `resend_if_head`. Successor messages of a step with one
+task carry that step's state when it is small (`CARRY_LIMIT_BYTES`), so the next worker need
+not read it back; `carried_base` is the one reader of what `messages_for` writes there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from durable_graph.backend import Backend
+from durable_graph.canonical import json_size_within
+from durable_graph.checkpoint import Checkpoint, Status
+from durable_graph.clock import Clock
+from durable_graph.ports import Notification, TransitionMessage
+from durable_graph.sealing import Base
+from durable_graph.signing import sign_if_settled
+from durable_graph.threads import sync_thread
+
+CARRY_LIMIT_BYTES = 48 * 1024
+
+
+def messages_for(checkpoint: Checkpoint) -> list[TransitionMessage]:
+    """One message per next task of `checkpoint`. Only a step with a single task (format 2,
+    state within `CARRY_LIMIT_BYTES`) carries its state: the tasks of a parallel superstep
+    meet in the store anyway (fanin.py)."""
+    parallel = len(checkpoint.next)
+    carried: dict[str, Any] | None = None
+    if (
+        parallel == 1
+        and checkpoint.format >= 2
+        and json_size_within(checkpoint.values, CARRY_LIMIT_BYTES)
+    ):
+        carried = {
+            "values": checkpoint.values,
+            "hash": checkpoint.hash,
+            "digests": checkpoint.digests,
+            "anchors": checkpoint.anchors,
+        }
+    messages = []
+    for task in checkpoint.next:
+        one = dict(carried) if carried is not None else None
+        if one is not None and checkpoint.resume.get(task.id):
+            one["resume"] = checkpoint.resume[task.id]
+        messages.append(
+            TransitionMessage(
+                thread_id=checkpoint.thread_id,
+                step=checkpoint.step,
+                task=task,
+                graph=checkpoint.graph,
+                parallel=parallel,
+                carried=one,
+            )
+        )
+    return messages
+
+
+def carried_base(message: TransitionMessage) -> Base | None:
+    """The step `message` runs from, as `messages_for` carried it (None: it carried none)."""
+    carried = message.carried
+    if carried is None or message.parallel != 1:
+        return None
+    return Base(
+        thread_id=message.thread_id,
+        step=message.step,
+        hash=carried["hash"],
+        values=carried["values"],
+        next=[message.task],
+        resume={message.task.id: carried.get("resume", [])},
+        digests=carried["digests"],
+        anchors=carried["anchors"],
+    )
+
+
+class FollowUps:
+    """The follow-ups of the commits made on one backend."""
+
+    def __init__(self, backend: Backend, clock: Clock) -> None:
+        self.backend = backend
+        self.clock = clock
+
+    def after_commit(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> None:
+        """Everything after the commit point is idempotent: redelivery repeats it safely."""
+        if checkpoint.status == "running":
+            self.backend.queue.send(messages_for(checkpoint))
+        if checkpoint.status != previous_status:
+            sync_thread(self.backend.checkpoints, checkpoint, self.clock)
+        sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
+        if checkpoint.status == "suspended" and checkpoint.interrupt is not None:
+            mint = self.backend.approval_links
+            self.backend.notifier.notify(
+                Notification(
+                    kind="suspended",
+                    thread_id=checkpoint.thread_id,
+                    step=checkpoint.step,
+                    node=checkpoint.interrupt.node,
+                    summary=(
+                        f"thread {checkpoint.thread_id} is waiting for approval at "
+                        f"{checkpoint.interrupt.node!r} ({checkpoint.interrupt.when})"
+                    ),
+                    payload=checkpoint.interrupt.payload,
+                    links=mint(checkpoint) if mint is not None else {},
+                )
+            )
+
+    def resend_if_head(self, checkpoint: Checkpoint) -> None:
+        """A redelivered message found its step committed: if that step is still the head,
+        redo every follow-up of its commit (successors, thread record, signature, approval
+        notification): the first attempt may have died after the commit, before any of them."""
+        after = self.backend.checkpoints.get_checkpoint(checkpoint.thread_id, checkpoint.step + 1)
+        if after is None:
+            self.after_commit(checkpoint, previous_status=None)
+
+
+__all__ = ["CARRY_LIMIT_BYTES", "FollowUps", "carried_base", "messages_for"]
