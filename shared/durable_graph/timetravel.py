@@ -33,7 +33,7 @@ from durable_graph.errors import (
     ThreadNotFound,
 )
 from durable_graph.payloads import MARKER, hydrate, is_ref
-from durable_graph.routing import route_from
+from durable_graph.routing import route_after
 from durable_graph.runtime import CompiledGraph
 
 # ---------------------------------------------------------------------------------------- diff
@@ -382,12 +382,8 @@ def _compare_update(
                     "replayed": state.get(key),
                 }
             )
-    next_tasks: list[Task] = []
-    routes = []
-    for node in dict.fromkeys(r[0].node for r in results):
-        tasks, decisions = route_from(engine.spec, node, state, origin_step=record.step)
-        next_tasks += [t for t in tasks if t not in next_tasks]
-        routes.extend(decisions)
+    ran = [r[0].node for r in results]
+    next_tasks, routes = route_after(engine.spec, ran, state, origin_step=record.step)
     route_doc = [r.model_dump(mode="json") for r in routes]
     recorded_route = [r.model_dump(mode="json") for r in record.route]
     next_doc = sorted(t.node for t in next_tasks)
