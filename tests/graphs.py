@@ -248,3 +248,33 @@ after_builder.add_edge(START, "write")
 after_builder.add_edge("write", "publish")
 after_builder.add_edge("publish", END)
 after_graph = after_builder.compile(interrupt_after=["write"], name="tests.graphs:after_graph")
+
+
+# ---------------------------------------------------------------- two nodes sending to one
+
+
+class SendersState(BaseModel):
+    out: Annotated[list[str], operator.add] = Field(default_factory=list)
+
+
+def sender_a(state: SendersState) -> dict[str, Any]:
+    return {}
+
+
+def sender_b(state: SendersState) -> dict[str, Any]:
+    return {}
+
+
+def collect_one(arg: str) -> dict[str, Any]:
+    return {"out": [arg]}
+
+
+senders_builder = StateGraph(SendersState)
+senders_builder.add_node("a", sender_a)
+senders_builder.add_node("b", sender_b)
+senders_builder.add_node("w", collect_one)
+senders_builder.add_edge(START, "a").add_edge(START, "b")
+senders_builder.add_conditional_edges("a", lambda s: [Send("w", "from-a"), Send("w", "a2")])
+senders_builder.add_conditional_edges("b", lambda s: [Send("w", "from-b")])
+senders_builder.add_edge("w", END)
+senders_graph = senders_builder.compile(name="tests.graphs:senders_graph")

@@ -191,6 +191,7 @@ class Checkpoint(_Record):
     actor: Actor
     prev_hash: str = ZERO_HASH
     hash: str = ""
+
     def hash_body(self) -> dict[str, Any]:
         """Exactly what the record's digest covers (every field but `hash` in format 1)."""
         if self.format == 1:

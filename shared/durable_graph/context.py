@@ -35,8 +35,8 @@ EFFECT_LEASE_SECONDS = 300.0
 
 
 class NodeHost(Protocol):
-    """What a context uses of the engine running its node (an `Engine` is one): named here so
-    this module does not import the engine, which imports it."""
+    """What a context uses of the engine running its node: named here so this module does not
+    import the engine, which imports it."""
 
     @property
     def backend(self) -> Backend: ...
@@ -46,6 +46,16 @@ class NodeHost(Protocol):
 
     @property
     def worker_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class NodeServices:
+    """The services a node's context gets, and nothing more of the engine that runs it (a node
+    cannot reach past them to commit steps or read other threads' tasks)."""
+
+    backend: Backend
+    clock: Clock
+    worker_id: str
 
 
 def default_worker_id() -> str:

@@ -31,7 +31,7 @@ from durable_graph.checkpoint import (
     Task,
 )
 from durable_graph.clock import Clock, SystemClock
-from durable_graph.context import default_worker_id
+from durable_graph.context import NodeServices, default_worker_id
 from durable_graph.errors import (
     GraphMismatch,
     InvalidInput,
@@ -87,7 +87,7 @@ class Engine:
         self.worker_id = worker_id or default_worker_id()
         self.graph = GraphRef(name=name, version=spec.version())
         self.sealer = StepSealer(backend, self.graph, self.clock)
-        self.tasks = TaskRunner(spec, self)
+        self.tasks = TaskRunner(spec, NodeServices(backend, self.clock, self.worker_id))
         self.fanin = FanIn(backend, self.tasks)
         self.followups = FollowUps(backend, self.clock)
 

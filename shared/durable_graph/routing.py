@@ -61,9 +61,10 @@ def route_from(
         if isinstance(target, Send):
             if target.node not in spec.nodes:
                 raise InvalidInput(f"Send to unknown node {target.node!r}", field=source)
-            tasks.append(
-                Task(id=f"{origin_step}:{target.node}:{sends}", node=target.node, arg=target.arg)
-            )
+            # The id names the sending node too: two nodes of one superstep may each Send to
+            # the same node, and their tasks must not collide (and be merged into one).
+            task_id = f"{origin_step}:{source}>{target.node}:{sends}"
+            tasks.append(Task(id=task_id, node=target.node, arg=target.arg))
             sends += 1
         elif target != END and target not in seen:
             seen.add(target)

@@ -285,7 +285,7 @@ def _run(
     }
     inputs = _Tracked(recorded)
     ctx = NodeContext(
-        engine=engine,
+        engine=engine.tasks.host,
         thread_id=record.thread_id,
         step_number=record.step,
         task_id=task.id,

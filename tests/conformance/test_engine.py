@@ -319,3 +319,10 @@ def test_interrupt_after_then_edit_as_that_node(backend: Backend, clock: ManualC
     app.resume("after-1", values={"draft": "edited draft", "edited": True}, as_node="write")
     final = app.get_state("after-1")
     assert final.status == "completed" and final.values["published"] == "edited draft"
+
+
+def test_two_nodes_sending_to_one_node_run_every_send(backend: Backend, clock: ManualClock) -> None:
+    """Given two nodes of one superstep that each Send to the same node, then every Send runs
+    once (their task ids name the sender, so they cannot collide and be merged away)."""
+    values = on(graphs.senders_graph, backend, clock).invoke({}, thread_id="senders-1")
+    assert sorted(values["out"]) == ["a2", "from-a", "from-b"]
