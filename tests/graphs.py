@@ -278,3 +278,30 @@ senders_builder.add_conditional_edges("a", lambda s: [Send("w", "from-a"), Send(
 senders_builder.add_conditional_edges("b", lambda s: [Send("w", "from-b")])
 senders_builder.add_edge("w", END)
 senders_graph = senders_builder.compile(name="tests.graphs:senders_graph")
+
+
+# ---------------------------------------------------------------- two parallel tasks, one fails
+
+
+class PairState(BaseModel):
+    done: Annotated[list[str], operator.add] = Field(default_factory=list)
+    fixed: bool = False
+
+
+def steady(state: PairState) -> dict[str, Any]:
+    count("steady")
+    return {"done": ["steady"]}
+
+
+def fragile(state: PairState) -> dict[str, Any]:
+    if not state.fixed:
+        raise RuntimeError("fragile is broken")
+    return {"done": ["fragile"]}
+
+
+pair_builder = StateGraph(PairState)
+pair_builder.add_node("steady", steady)
+pair_builder.add_node("fragile", fragile, retry=RetryPolicy(max_attempts=1))
+pair_builder.add_edge(START, "steady").add_edge(START, "fragile")
+pair_builder.add_edge("steady", END).add_edge("fragile", END)
+pair_graph = pair_builder.compile(name="tests.graphs:pair_graph")

@@ -311,7 +311,7 @@ class Engine:
             if results is None:
                 return Outcome("pending")
         else:
-            results = [self.tasks.run_task(base, message.task)]
+            results = [self.fanin.run_or_reuse(base, message.task)]
         checkpoint = self.build(base, results)
         return self.commit(checkpoint, previous_status="running", finalize=finalize)
 

@@ -69,6 +69,16 @@ class FanIn:
             self._ids[key] = ids
         return ids
 
+    def run_or_reuse(self, base: Base, task: Task) -> TaskResult:
+        """The task's result: the success it recorded in an earlier attempt of its step
+        (`done_at`), whether it now runs alone or beside others, or else a new run."""
+        if task.done_at is not None:
+            key = done_key(task.done_at, task.id)
+            earlier = self.backend.checkpoints.get_record(base.thread_id, key)
+            if earlier is not None and earlier.value.get("kind") == "ok":
+                return TaskResult.from_record(task, earlier.value)
+        return self.tasks.run_task(base, task)
+
     def complete(
         self, base: Base, task: Task, finalize: Callable[[], None] | None
     ) -> list[TaskResult] | None:
@@ -81,16 +91,8 @@ class FanIn:
         member = done_key(base.step, task.id)
         existing = store.get_record(thread_id, member)
         value: dict[str, Any] | None = None
-        if existing is None:
-            earlier = (
-                store.get_record(thread_id, done_key(task.done_at, task.id))
-                if task.done_at is not None
-                else None
-            )
-            if earlier is not None and earlier.value.get("kind") == "ok":
-                value = earlier.value  # succeeded in an earlier attempt of this step: reuse
-            else:  # the node runs outside any transaction: it may take minutes
-                value = self.tasks.run_task(base, task).to_record()
+        if existing is None:  # the node runs outside any transaction: it may take minutes
+            value = self.run_or_reuse(base, task).to_record()
         with self.backend.atomic():
             if value is not None:
                 _, done = store.complete_task(thread_id, count_key(base.step), member, value)

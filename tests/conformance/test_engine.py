@@ -326,3 +326,20 @@ def test_two_nodes_sending_to_one_node_run_every_send(backend: Backend, clock: M
     once (their task ids name the sender, so they cannot collide and be merged away)."""
     values = on(graphs.senders_graph, backend, clock).invoke({}, thread_id="senders-1")
     assert sorted(values["out"]) == ["a2", "from-a", "from-b"]
+
+
+def test_a_success_held_by_a_failed_sibling_is_reused_even_when_it_runs_alone(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Given two parallel tasks where `fragile` fails, when a person fixes the state as
+    `fragile` (so `steady` is the one task left), then `steady` is not run again: its recorded
+    result from the failed attempt is merged."""
+    app = on(graphs.pair_graph, backend, clock)
+    graphs.CALLS.pop("steady", None)
+    with pytest.raises(ThreadFailed, match="fragile is broken"):
+        app.invoke({}, thread_id="pair-1")
+    app.resume("pair-1", values={"fixed": True, "done": ["fragile (by hand)"]}, as_node="fragile")
+    final = app.get_state("pair-1")
+    assert final.status == "completed"
+    assert sorted(final.values["done"]) == ["fragile (by hand)", "steady"]
+    assert graphs.CALLS["steady"] == 1
