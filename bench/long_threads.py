@@ -348,17 +348,19 @@ def chat_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
         t = state.get("turn", 0)
         return {"messages": [texts[t]], "turn": t + 1}
 
+    end = str(LG_END)  # typed Any where langgraph is not installed (mypy without the extra)
+
     def again(state: LgChat) -> str:
         nonlocal stopped
         t = state.get("turn", 0)
         if t >= state.get("stop_at", 0):
-            return LG_END
+            return end
         if time.perf_counter() > deadline:
             stopped = f"capped at turn {t} ({spec['cap']:g} s cap)"
-            return LG_END
+            return end
         if t % 25 == 0 and db.exists() and folder_bytes(root) > max_bytes:
             stopped = f"capped at turn {t} ({max_bytes >> 20} MiB database cap)"
-            return LG_END
+            return end
         return "turn"
 
     builder = LgStateGraph(LgChat)
