@@ -117,8 +117,10 @@ def seal(
         stale = step - anchors.get(name, step) >= KEEP_EVERY
         if stale and name not in wanted and _small(value):
             wanted[name] = FieldChange("keep", value)
+    # Every chunk is sealed and sized before any is written: a refused step leaves nothing.
+    sealed = {name: _sized(name, c, max_value_bytes) for name, c in wanted.items()}
     changes = {
-        name: _chunk(name, c, payloads, threshold, max_value_bytes) for name, c in wanted.items()
+        name: _stored(change, data, payloads, threshold) for name, (change, data) in sealed.items()
     }
     after = advance_all(digests, changes)
     for name, change in changes.items():
@@ -217,12 +219,10 @@ class StepSealer:
         return sealed
 
 
-def _chunk(
-    name: str, change: FieldChange, payloads: PayloadStore, threshold: int, most: int
-) -> Change:
+def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
+    """The change sealed into its chunk, refused when the chunk is over the single-value
+    maximum."""
     sealed, data = seal_change(change.op, change.value)
-    if len(data) <= threshold:
-        return sealed
     if len(data) > most:
         raise PayloadTooLarge(
             f"{name}: one change of {len(data)} bytes is over the {most}-byte maximum of a "
@@ -231,8 +231,16 @@ def _chunk(
             "payload the state points to",
             field=name,
         )
+    return sealed, data
+
+
+def _stored(change: Change, data: bytes, payloads: PayloadStore, threshold: int) -> Change:
+    """The change as its record keeps it: inline, or over `threshold` a ref to its chunk in
+    the payload store (addressed by the chunk's digest, which is `change.d`)."""
+    if len(data) <= threshold:
+        return change
     ref = payloads.put(data, CHUNK_CONTENT_TYPE)
-    return Change(op=sealed.op, d=sealed.d, ref=ref)
+    return Change(op=change.op, d=change.d, ref=ref)
 
 
 def _outside(

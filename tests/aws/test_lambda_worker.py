@@ -336,6 +336,10 @@ def test_state_over_the_size_limit_and_unserialisable_input_store_nothing(
     app = world.rt.graph
     with pytest.raises(PayloadTooLarge, match="100000-byte maximum"):
         app.start({"items": [f"x{i:06d}" for i in range(60_000)]}, thread_id="big-1")
+    with pytest.raises(PayloadTooLarge, match="extra: one change"):  # items alone would fit
+        app.start({"items": ["x" * 9] * 5_000, "extra": "y" * 150_000}, thread_id="big-1")
+    bucket = world.resources.settings.bucket
+    assert world.clients.s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     with pytest.raises((SerializationError, InvalidInput), match="extra"):
         app.start({"extra": {1, 2, 3}}, thread_id="bad-1")
     with pytest.raises(SerializationError, match="finite"):
@@ -365,3 +369,58 @@ def test_a_state_far_over_the_item_limit_is_checkpointed_as_chunks(
     assert head.status == "completed" and head.values["items"][-1] == "item-059999"
     assert len(head.values["items"]) == 60_000
     assert all(len(item["body"]["S"]) < 8_000 for item in table_items(world) if "body" in item)
+
+
+def _garble_first_transition(world: AwsWorld, thread_id: str, body: str, group: str) -> None:
+    """Start `thread_id`, then swap its queued transition for `body` sent in `group`."""
+    world.rt.graph.start({}, thread_id=thread_id)
+    url = world.resources.settings.queue_url
+    for raw in world.clients.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        world.clients.sqs.delete_message(QueueUrl=url, ReceiptHandle=raw["ReceiptHandle"])
+    send_raw(world, body, group=group)
+
+
+@pytest.mark.parametrize(
+    ("body", "group"),
+    [("this is not json", "c7"), ("{", "c7:1:b>c:0"), (json.dumps({"step": 1}), "c7")],
+)
+def test_unparseable_body_fails_the_thread_its_group_names(
+    chain: AwsWorld, body: str, group: str
+) -> None:
+    """Given a running thread whose queued transition is garbage that names no thread, when the
+    worker Lambda receives it, then the thread is recovered from the MessageGroupId (the thread,
+    or `thread:task` for a parallel task), failed with the reason, and the body is parked in the
+    DLQ: nothing is retried and no thread is left `running` with nothing queued."""
+    _garble_first_transition(chain, "c7", body, group)
+    chain.rt.graph.start({}, thread_id="c9")  # a healthy thread beside it
+    poller = chain.drain(batch_size=10)
+
+    assert poller.stats.failed_records == 0
+    head = chain.head("c7")
+    assert head.status == "failed" and head.error is not None
+    assert "malformed transition message" in head.error.message
+    assert chain.head("c9").status == "completed"
+    assert [body for body, _ in dlq_bodies(chain)] == [body]
+    assert chain.queue_depth() == 0
+
+
+def test_queue_adapter_sets_poison_aside_for_a_local_worker(chain: AwsWorld) -> None:
+    """Given the SQS adapter drained by a `Worker` (local workers, benchmarks), when a garbled
+    transition is received, then it is parked in the DLQ and deleted, the worker fails the
+    thread its group names, and a healthy thread completes."""
+    from durable_graph.worker import Worker
+
+    _garble_first_transition(chain, "c10", "garbage{", "c10")
+    chain.rt.graph.start({}, thread_id="c11")
+    worker = Worker(chain.rt.backend, chain.rt.engine_for, visibility_timeout=5)
+    stats = worker.run(until_idle=True, max_seconds=60, poll_interval=0)
+
+    assert stats.poisoned == 1 and stats.failed_threads == 1
+    head = chain.head("c10")
+    assert head.status == "failed" and head.error is not None
+    assert "body is not JSON" in head.error.message
+    assert chain.head("c11").status == "completed"
+    assert [body for body, _ in dlq_bodies(chain)] == ["garbage{"]
+    assert chain.queue_depth() == 0
