@@ -153,7 +153,8 @@ class Checkpoint(_Record):
 
     In format 2 (`docs/record-format.md`) the hash covers `changes` (the step's per-field
     changes, by digest) and `root` (the state root over every field digest), never `values`.
-    `values`, `digests` and `anchors` (per field, the step it was last set) are materialised
+    `values`, `digests`, `anchors` (per field, the step it was last set) and `chunks` (per
+    field whose whole value is one stored chunk, its ref) are materialised
     by the store from the changes, neither stored nor hashed, so a step hashes and writes what
     it changed, not what the state weighs. A long task or io list lives in the payload store
     (`next_ref`, `io_ref`) and is filled in on read. `anchor` is a read hint: the step a cold
@@ -171,6 +172,7 @@ class Checkpoint(_Record):
     root: str = ""
     digests: dict[str, str] = Field(default_factory=dict)
     anchors: dict[str, int] = Field(default_factory=dict)
+    chunks: dict[str, PayloadRef] = Field(default_factory=dict)
     anchor: int = 0
     next: list[Task] = Field(default_factory=list)
     next_ref: PayloadRef | None = None
@@ -216,7 +218,7 @@ class Checkpoint(_Record):
         `digests`, `anchors`; `next` and `io` when they live in the payload store)."""
         if self.format == 1:
             return self
-        update: dict[str, Any] = {"values": {}, "digests": {}, "anchors": {}}
+        update: dict[str, Any] = {"values": {}, "digests": {}, "anchors": {}, "chunks": {}}
         if self.next_ref is not None:
             update["next"] = []
         if self.io_ref is not None:

@@ -125,6 +125,7 @@ def verify_chain(
 
     previous: Checkpoint | None = None
     digests: dict[str, str] = {}
+    chunks_ok: set[str] = set()  # chunks already read whole: a keep by reference reads none
     for index, stored in enumerate(records):
         record = stored.with_io_restored()
         if record.thread_id != thread_id:
@@ -137,7 +138,7 @@ def verify_chain(
         if record.format >= 2:
             # The fold starts at step 0, or where format 2 takes over (a record setting all).
             fresh = previous is None or previous.format < 2 or record.step == 0
-            digests = _check_state(record, {} if fresh else digests, payloads, bad)
+            digests = _check_state(record, {} if fresh else digests, payloads, bad, chunks_ok)
         if payloads is not None:
             _check_payloads(record, payloads, bad)
         _check_transition(record, previous, bad)
@@ -197,7 +198,11 @@ def _check_link(record: Checkpoint, previous: Checkpoint | None, bad: Any) -> No
 
 
 def _check_state(
-    record: Checkpoint, digests: dict[str, str], payloads: PayloadStore | None, bad: Any
+    record: Checkpoint,
+    digests: dict[str, str],
+    payloads: PayloadStore | None,
+    bad: Any,
+    chunks_ok: set[str],
 ) -> dict[str, str]:
     """Chunks against their digests, then the state root; returns the field digests after."""
     for name, change in record.changes.items():
@@ -206,9 +211,10 @@ def _check_state(
         if change.ref is not None:
             if change.ref.sha256 != change.d:
                 bad(record.step, "state", f"the chunk of {name!r} is not the one hashed")
-            elif payloads is not None:
+            elif payloads is not None and change.d not in chunks_ok:
                 try:
                     payloads.get(change.ref)
+                    chunks_ok.add(change.d)
                 except PayloadCorrupted as exc:
                     bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
         elif change.s is None:

@@ -4,8 +4,10 @@ changed to the hashed, chunked record, in work proportional to the change.
 - each changed field becomes a salted chunk (`changes.seal_change`); a chunk over the backend's
   offload threshold goes to the payload store, addressed by its own digest;
 - the field digests advance and the state root is recomputed over them (O(fields));
-- a small field not set for `KEEP_EVERY` steps is re-set (`keep`), so a cold read never
-  folds further back than that for it (a long list, dict or string is what grows: never);
+- a field not set for `KEEP_EVERY` steps is re-set (`keep`), so a cold read never folds
+  further back than that for it: a small one by value, one whose whole value is a stored chunk
+  by reference to that chunk (no bytes copied); a long list, dict or string held inline or
+  grown by appends is what grows, and is never copied;
 - a task list or io list too long for a record goes to the payload store (`next_ref`, `io_ref`).
 
 The first record of a thread (or the first one written over a format-1 record) sets every
@@ -68,6 +70,7 @@ class Base:
     resume: dict[str, list[Any]]
     digests: dict[str, str] = field(default_factory=dict)
     anchors: dict[str, int] = field(default_factory=dict)
+    chunks: dict[str, PayloadRef] = field(default_factory=dict)
     format: int = FORMAT
 
     @classmethod
@@ -81,6 +84,7 @@ class Base:
             resume=dict(checkpoint.resume),
             digests=checkpoint.digests,
             anchors=checkpoint.anchors,
+            chunks=checkpoint.chunks,
             format=checkpoint.format,
         )
 
@@ -110,24 +114,35 @@ def seal(
     )
     digests: Mapping[str, str] = {} if rebase or previous is None else previous.digests
     anchors = {} if rebase or previous is None else dict(previous.anchors)
+    chunks = {} if rebase or previous is None else dict(previous.chunks)
     if rebase:
         changed = {name: FieldChange("set", value) for name, value in values.items()}
     wanted = dict(changed or {})
+    kept: dict[str, Change] = {}
     for name, value in values.items():
-        stale = step - anchors.get(name, step) >= KEEP_EVERY
-        if stale and name not in wanted and _small(value):
+        if name in wanted or step - anchors.get(name, step) < KEEP_EVERY:
+            continue
+        if name in chunks:  # its whole value is one chunk already stored: keep by reference
+            kept[name] = Change(op="keep", d=chunks[name].sha256, ref=chunks[name])
+        elif _small(value):
             wanted[name] = FieldChange("keep", value)
     # Every chunk is sealed and sized before any is written: a refused step leaves nothing.
     sealed = {name: _sized(name, c, max_value_bytes) for name, c in wanted.items()}
     changes = {
         name: _stored(change, data, payloads, threshold) for name, (change, data) in sealed.items()
     }
+    changes.update(kept)
     after = advance_all(digests, changes)
     for name, change in changes.items():
         if change.op in ("set", "keep"):
             anchors[name] = step
         elif change.op == "del":
             anchors.pop(name, None)
+        whole_chunk = change.op in ("set", "keep") and change.ref is not None
+        if whole_chunk and change.ref is not None:
+            chunks[name] = change.ref
+        else:
+            chunks.pop(name, None)
     tasks = list(next_tasks)
     stored_io = [
         r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
@@ -139,6 +154,7 @@ def seal(
         root=state_root(after),
         digests=after,
         anchors=anchors,
+        chunks=chunks,
         anchor=min(anchors.values(), default=step),
         next=tasks,
         next_ref=_outside(tasks, INLINE_TASKS, payloads),

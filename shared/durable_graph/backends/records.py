@@ -21,7 +21,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from durable_graph.backends.legacy_v1 import LegacyReader
@@ -52,6 +52,7 @@ class _State:
     values: dict[str, Any]
     digests: dict[str, str]
     anchors: dict[str, int]
+    chunks: dict[str, PayloadRef] = field(default_factory=dict)  # whole values kept as chunks
     record: Checkpoint | None = None  # the whole materialised record, once built
 
 
@@ -220,9 +221,19 @@ class RecordStore:
         values = dict(before.values) if copy or before.step < 0 else before.values
         digests = dict(before.digests)
         anchors = dict(before.anchors)
+        chunks = dict(before.chunks)
         for name, change in row.changes.items():
-            value = self._value(row, name, change)
             new_digest = advance(digests.get(name), change)
+            whole = change.op in ("set", "keep") and change.ref is not None
+            if whole and change.op == "keep" and chunks.get(name) == change.ref:
+                digests[name] = str(new_digest)  # the value it already has, by reference
+                anchors[name] = row.step
+                continue
+            value = self._value(row, name, change)
+            if whole and change.ref is not None:
+                chunks[name] = change.ref
+            else:
+                chunks.pop(name, None)
             if new_digest is None:
                 digests.pop(name, None)
                 anchors.pop(name, None)
@@ -244,7 +255,7 @@ class RecordStore:
                 current = values.get(name)
                 patch = value if isinstance(value, dict) else {}
                 values[name] = {**(current if isinstance(current, dict) else {}), **patch}
-        return _State(row.step, row.hash, values, digests, anchors)
+        return _State(row.step, row.hash, values, digests, anchors, chunks)
 
     def _keep_record(self, state: _State, row: Checkpoint) -> Checkpoint:
         record = self._complete(row, state)
@@ -289,7 +300,12 @@ class RecordStore:
         if state is None:
             return row
         return row.model_copy(
-            update={"values": state.values, "digests": state.digests, "anchors": state.anchors}
+            update={
+                "values": state.values,
+                "digests": state.digests,
+                "anchors": state.anchors,
+                "chunks": state.chunks,
+            }
         )
 
     # ------------------------------------------------------------------ cache
@@ -316,6 +332,7 @@ def _state_of(checkpoint: Checkpoint, record: Checkpoint | None = None) -> _Stat
         checkpoint.values,
         checkpoint.digests,
         checkpoint.anchors,
+        checkpoint.chunks,
         record,
     )
 
