@@ -40,6 +40,7 @@ def record_handler(record: SqsRecordModel) -> str:
         receipt=record.receiptHandle,
         receive_count=int(record.attributes.ApproximateReceiveCount),
         bind=logger.append_keys,
+        group_id=record.attributes.MessageGroupId,
     )
     metrics.add_metric(name=f"transition_{result.kind}", unit=MetricUnit.Count, value=1)
     return result.kind

@@ -18,7 +18,7 @@ from durable_graph.clock import Clock, SystemClock
 from durable_graph.context import default_worker_id
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import DurableGraphError, PermanentTaskError, TransientError, UserError
-from durable_graph.ports import Delivery
+from durable_graph.ports import Delivery, PoisonMessage
 
 log = logging.getLogger("durable_graph.worker")
 
@@ -32,6 +32,7 @@ class WorkerStats:
     duplicates: int = 0
     failed_threads: int = 0
     retried: int = 0
+    poisoned: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -124,6 +125,31 @@ class Worker:
         if engine.fail_thread(thread_id, reason, node=node) is not None:
             self.stats.failed_threads += 1
 
+    def settle_poison(self) -> None:
+        """Fail the threads named by messages the queue set aside as unparseable.
+
+        The queue has already moved each one out of the way (dead letters); only the thread's
+        failure, which needs the engine, is left to do here, outside the queue's transaction.
+        """
+        take = getattr(self.backend.queue, "take_poisoned", None)
+        if not callable(take):
+            return
+        for poison in take():
+            self.stats.poisoned += 1
+            self._fail_poisoned(poison)
+
+    def _fail_poisoned(self, poison: PoisonMessage) -> None:
+        for thread_id in poison.thread_ids:
+            try:
+                head = self.backend.checkpoints.head_checkpoint(thread_id)
+            except DurableGraphError as exc:
+                log.error("cannot read thread %r to record a poison message: %s", thread_id, exc)
+                continue
+            if head is not None:
+                self._fail(head.graph.name, thread_id, poison.reason, "")
+                return
+        log.error("poison message naming no thread %s: %s", poison.thread_ids, poison.reason)
+
     def claim(self, thread_id: str | None) -> list[Delivery]:
         """Lease the next tasks (of one thread, where the queue can filter)."""
         try:
@@ -154,6 +180,7 @@ class Worker:
                 batch = first_batch or self._prefetched or self.claim(thread_id)
                 first_batch = None
                 self._prefetched = []
+                self.settle_poison()
                 if batch:
                     if len(batch) == 1:
                         self.handle(batch[0], prefetch=thread_id)

@@ -11,7 +11,12 @@ from moto import mock_aws
 
 from durable_graph.backends.aws.factory import AwsClients
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
-from durable_graph.backends.aws.sqs_queue import MalformedMessage, SqsTransitionQueue, sqs_id
+from durable_graph.backends.aws.sqs_queue import (
+    MalformedMessage,
+    SqsTransitionQueue,
+    sqs_id,
+    thread_candidates,
+)
 from durable_graph.checkpoint import Task
 from durable_graph.ports import TransitionMessage
 from tests.aws.resources import Resources, clients, create_resources
@@ -76,3 +81,13 @@ def test_malformed_bodies_and_thread_filters_are_refused_clearly(
     assert caught.value.thread_id == "t9"
     with pytest.raises(NotImplementedError):
         adapter.receive(thread_id="t9")
+
+
+def test_thread_candidates_of_a_group_id() -> None:
+    """A group id is the thread, or `thread:task` (task ids start with `<step>:`); a thread id
+    may hold ':' itself, so each split before a task id is a candidate, longest first."""
+    assert thread_candidates(None) == []
+    assert thread_candidates("t1") == ["t1"]
+    assert thread_candidates("t1:3:b") == ["t1:3:b", "t1"]
+    assert thread_candidates("a:2:b:3:x>y:0") == ["a:2:b:3:x>y:0", "a:2:b", "a"]
+    assert thread_candidates("12:3:b") == ["12:3:b", "12"]

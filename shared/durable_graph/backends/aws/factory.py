@@ -113,7 +113,9 @@ def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
             DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads
         ),
         payloads=payloads,
-        queue=SqsTransitionQueue(clients.sqs, settings.queue_url, payloads=payloads),
+        queue=SqsTransitionQueue(
+            clients.sqs, settings.queue_url, payloads=payloads, dlq_url=settings.dlq_url
+        ),
         notifier=notifier,
         signer=(
             KmsSigner(clients.kms, settings.ledger_key_id)

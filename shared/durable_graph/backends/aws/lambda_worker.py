@@ -10,7 +10,8 @@ it) or *raising* (failed: it comes back after its visibility timeout, and after
   committed re-sends that step's successors first (`Engine.execute`), so nothing is lost when the
   first attempt died between its commit and its send.
 - malformed body → processed (retrying cannot fix it): logged, copied to the DLQ with the reason,
-  and the thread failed if the body still names one.
+  and the thread failed when one can be recovered: from the body, or else from the record's
+  `MessageGroupId` (the thread id, or `thread:task` for a parallel task), so no thread strands.
 - `PermanentTaskError` / `UserError` (unknown node, unknown thread, incompatible graph version,
   state over the size limit) → the thread is failed with the reason; processed.
 - `TransientError` and anything unexpected → raised: SQS redelivers. Unlike the local worker,
@@ -21,16 +22,18 @@ it) or *raising* (failed: it comes back after its visibility timeout, and after
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from durable_graph.backends.aws.factory import AwsRuntime, runtime
-from durable_graph.backends.aws.sqs_queue import MalformedMessage, SqsTransitionQueue
+from durable_graph.backends.aws.sqs_queue import (
+    MalformedMessage,
+    SqsTransitionQueue,
+    park_in_dlq,
+    thread_candidates,
+)
 from durable_graph.errors import DurableGraphError, PermanentTaskError, TransientError, UserError
 
 log = logging.getLogger("durable_graph.aws.worker")
@@ -61,19 +64,24 @@ class SqsRecordWorker:
         self.max_receives = rt.settings.max_receives
 
     def process(
-        self, body: str, *, receipt: str, receive_count: int, bind: Bind | None = None
+        self,
+        body: str,
+        *,
+        receipt: str,
+        receive_count: int,
+        bind: Bind | None = None,
+        group_id: str | None = None,
     ) -> RecordResult:
-        """Handle one record; returns when it is settled, raises to have SQS redeliver it."""
+        """Handle one record; returns when it is settled, raises to have SQS redeliver it.
+
+        `group_id` (the record's `MessageGroupId`) names the thread of a body too garbled to
+        name it.
+        """
         bind = bind or _no_bind
         try:
             delivery = self.queue.parse(body, receipt=receipt, receive_count=receive_count)
         except MalformedMessage as exc:
-            bind(thread_id=exc.thread_id or "-", step=None, node=None)
-            log.error("malformed transition message: %s", exc)
-            self.park(body, str(exc))
-            if exc.thread_id:
-                self.fail(exc.thread_id, str(exc))
-            return RecordResult("malformed", exc.thread_id)
+            return self.malformed(body, exc, group_id, bind)
         message = delivery.message
         step = message.step + 1
         bind(thread_id=message.thread_id, step=step, node=message.task.node)
@@ -101,40 +109,48 @@ class SqsRecordWorker:
             raise
         return RecordResult(outcome.kind, message.thread_id, step)
 
-    def fail(self, thread_id: str, reason: str, *, node: str = "") -> None:
+    def malformed(
+        self, body: str, exc: MalformedMessage, group_id: str | None, bind: Bind
+    ) -> RecordResult:
+        """Park a body that is no transition message and fail the thread it names, if any."""
+        named = [exc.thread_id] if exc.thread_id else []
+        candidates = list(dict.fromkeys(named + thread_candidates(group_id)))
+        bind(thread_id=candidates[0] if candidates else "-", step=None, node=None)
+        log.error("malformed transition message: %s", exc)
+        self.park(body, str(exc))
+        for thread_id in candidates:
+            if self.fail(thread_id, str(exc), quiet=True):
+                return RecordResult("malformed", thread_id)
+        if candidates:
+            log.error("no thread %s to record the malformed message on", candidates)
+        return RecordResult("malformed", None)
+
+    def fail(self, thread_id: str, reason: str, *, node: str = "", quiet: bool = False) -> bool:
         """Record a permanent failure on the thread, under the graph the thread runs.
 
         A transient error here is raised (the message is retried, and the failure recorded on
-        the next attempt); an unknown thread or graph is only logged.
+        the next attempt); an unknown thread (logged unless `quiet`) or graph is only logged.
+        Returns whether the thread exists.
         """
         try:
             head = self.rt.backend.checkpoints.head_checkpoint(thread_id)
             if head is None:
-                log.error("no thread %r to record the failure on", thread_id)
-                return
+                if not quiet:
+                    log.error("no thread %r to record the failure on", thread_id)
+                return False
             engine = self.rt.engine_for(head.graph.name)
             engine.fail_thread(thread_id, reason, node=node)
         except TransientError:
             raise
         except DurableGraphError:
             log.exception("could not record the failure of thread %r", thread_id)
+        return True
 
     def park(self, body: str, reason: str) -> None:
         """Copy an unprocessable body to the DLQ (with the reason) so it can be inspected."""
         url = self.rt.settings.dlq_url
-        if not url:
-            return
-        digest = hashlib.sha256(body.encode("utf-8", "replace")).hexdigest()
-        try:
-            self.rt.clients.sqs.send_message(
-                QueueUrl=url,
-                MessageBody=body or "<empty>",
-                MessageGroupId="malformed",
-                MessageDeduplicationId=digest,
-                MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1024]}},
-            )
-        except (ClientError, BotoCoreError):
-            log.exception("could not copy the malformed message to the DLQ")
+        if url:
+            park_in_dlq(self.rt.clients.sqs, url, body, reason)
 
 
 def _no_bind(**_: Any) -> None:

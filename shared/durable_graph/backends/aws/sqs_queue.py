@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import re
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +31,12 @@ from pydantic import ValidationError
 from durable_graph.backends.aws.errors import AwsUnavailable, error_code, translate
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted, PermanentTaskError
-from durable_graph.ports import Delivery, PayloadStore, TransitionMessage
+from durable_graph.ports import Delivery, PayloadStore, PoisonMessage, TransitionMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeFilterType
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
 
 log = logging.getLogger("durable_graph.aws.sqs")
 
@@ -53,6 +54,41 @@ def sqs_id(value: str) -> str:
 
 def dedup_token(message: TransitionMessage) -> str:
     return hashlib.sha256(message.dedup_id.encode()).hexdigest()
+
+
+_TASK_SUFFIX = re.compile(r":(?=\d+:)")
+
+
+def thread_candidates(group_id: str | None) -> list[str]:
+    """Thread ids a `MessageGroupId` may stand for, most likely first.
+
+    A group id is the thread id, or `thread:task` for a parallel task, whose task id starts with
+    `<step>:`; a thread id may itself hold ':', so every split before such a suffix is a
+    candidate (the caller takes the first that names an existing thread). A group id SQS could
+    not take as is was hashed and names no thread, but costs only a lookup.
+    """
+    if not group_id:
+        return []
+    splits = [match.start() for match in _TASK_SUFFIX.finditer(group_id)]
+    return [group_id] + [group_id[:at] for at in reversed(splits) if at]
+
+
+def park_in_dlq(client: SQSClient, dlq_url: str, body: str, reason: str) -> bool:
+    """Copy an unprocessable body to the DLQ with the reason, so it can be inspected; False
+    (logged) when the copy failed."""
+    digest = hashlib.sha256(body.encode("utf-8", "replace")).hexdigest()
+    try:
+        client.send_message(
+            QueueUrl=dlq_url,
+            MessageBody=body or "<empty>",
+            MessageGroupId="malformed",
+            MessageDeduplicationId=digest,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1024]}},
+        )
+    except (ClientError, BotoCoreError):
+        log.exception("could not copy the malformed message to the DLQ")
+        return False
+    return True
 
 
 class MalformedMessage(PermanentTaskError):
@@ -77,6 +113,8 @@ class SqsTransitionQueue:
         payloads: where bodies over `body_limit` go (claim check).
         body_limit: largest body sent inline, in bytes.
         wait_seconds: long-poll time of `receive` (0 = short poll, for tests and benchmarks).
+        dlq_url: where `receive` copies a message it cannot parse before deleting it; without
+            one the message is left in flight and the redrive policy moves it to the DLQ.
     """
 
     def __init__(
@@ -87,12 +125,16 @@ class SqsTransitionQueue:
         payloads: PayloadStore,
         body_limit: int = DEFAULT_BODY_LIMIT,
         wait_seconds: int = 0,
+        dlq_url: str | None = None,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
         self.payloads = payloads
         self.body_limit = body_limit
         self.wait_seconds = wait_seconds
+        self.dlq_url = dlq_url
+        self._poison_lock = threading.Lock()
+        self._poisoned: list[PoisonMessage] = []
 
     # ------------------------------------------------------------------ sending
 
@@ -169,7 +211,7 @@ class SqsTransitionQueue:
                 MaxNumberOfMessages=max(1, min(max_messages, 10)),
                 VisibilityTimeout=math.ceil(visibility_timeout),
                 WaitTimeSeconds=self.wait_seconds,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
             )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "ReceiveMessage") from exc
@@ -182,8 +224,7 @@ class SqsTransitionQueue:
                     raw["Body"], receipt=raw["ReceiptHandle"], receive_count=count
                 )
             except MalformedMessage as exc:
-                # Left in flight: it comes back until the redrive policy parks it in the DLQ.
-                log.error("skipping %s: %s", raw.get("MessageId"), exc)
+                self._set_aside(raw, exc)
                 continue
             group = delivery.message.group_id
             if group in groups:
@@ -194,6 +235,30 @@ class SqsTransitionQueue:
             groups.add(group)
             deliveries.append(delivery)
         return deliveries
+
+    def _set_aside(self, raw: MessageTypeDef, exc: MalformedMessage) -> None:
+        """A poison message: copied to the DLQ and deleted (left in flight for the redrive
+        policy when there is no DLQ to copy to, or the copy failed), and reported to the
+        worker through `take_poisoned` with the threads it may name, so the thread is failed."""
+        log.error("poison message %s: %s", raw.get("MessageId"), exc)
+        if self.dlq_url and park_in_dlq(self.client, self.dlq_url, raw["Body"], str(exc)):
+            try:
+                self.client.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=raw["ReceiptHandle"]
+                )
+            except (ClientError, BotoCoreError):
+                log.warning("could not delete poison message %s", raw.get("MessageId"))
+        group = raw.get("Attributes", {}).get("MessageGroupId")
+        named = [exc.thread_id] if exc.thread_id else []
+        candidates = tuple(dict.fromkeys(named + thread_candidates(group)))
+        with self._poison_lock:
+            self._poisoned.append(PoisonMessage(thread_ids=candidates, reason=str(exc)))
+
+    def take_poisoned(self) -> list[PoisonMessage]:
+        """The poison messages `receive` set aside since the last call (`PoisonReporting`)."""
+        with self._poison_lock:
+            found, self._poisoned = self._poisoned, []
+        return found
 
     def ack(self, delivery: Delivery) -> None:
         try:

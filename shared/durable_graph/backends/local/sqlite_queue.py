@@ -3,13 +3,20 @@ per group, leases (visibility timeouts) that expire so a killed worker's task co
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 import uuid
 from collections.abc import Sequence
+
+from pydantic import ValidationError
 
 from durable_graph.backends.local.db import Database
 from durable_graph.canonical import compact_json
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Delivery, TransitionMessage
+from durable_graph.ports import Delivery, PoisonMessage, TransitionMessage
+
+log = logging.getLogger("durable_graph.queue")
 
 MAX_RECEIVES = 5
 
@@ -18,6 +25,8 @@ class SqliteQueue:
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+        self._poison_lock = threading.Lock()
+        self._poisoned: list[PoisonMessage] = []
 
     def send(self, messages: Sequence[TransitionMessage]) -> None:
         if not messages:
@@ -37,6 +46,14 @@ class SqliteQueue:
         visibility_timeout: float = 60.0,
         thread_id: str | None = None,
     ) -> list[Delivery]:
+        """Lease up to `max_messages` messages, at most one per FIFO group.
+
+        A row whose body cannot be parsed or validated (a poison message) is moved to
+        `dead_letters` with the reason in the lease's own transaction, so no worker sees it
+        again and it cannot make every poll fail; the receive goes on with the next rows. The
+        thread it names (its `thread_id` column is readable when the body is not) is reported by
+        `take_poisoned`, for the worker to fail: the queue does not know the engine.
+        """
         now = self.clock.now().timestamp()
         out: list[Delivery] = []
         with self.db.read() as conn:  # cheap look before taking the write lock
@@ -46,33 +63,75 @@ class SqliteQueue:
             ):
                 return out
         with self.db.write() as conn:
-            sql = (
-                "SELECT id, body, receive_count, group_id FROM queue q WHERE visible_at <= ? "
-                "AND NOT EXISTS (SELECT 1 FROM queue b WHERE b.group_id = q.group_id "
-                "AND b.receipt IS NOT NULL AND b.visible_at > ?) "
-                "AND id = (SELECT MIN(id) FROM queue c WHERE c.group_id = q.group_id)"
-            )
-            params: list[object] = [now, now]
-            if thread_id is not None:
-                sql += " AND thread_id = ?"
-                params.append(thread_id)
-            sql += " ORDER BY id LIMIT ?"
-            params.append(max_messages)
-            rows = conn.execute(sql, params).fetchall()
-            for row_id, body, count, _group in rows:
-                receipt = uuid.uuid4().hex
-                conn.execute(
-                    "UPDATE queue SET receipt = ?, visible_at = ?, receive_count = ? WHERE id = ?",
-                    (receipt, now + visibility_timeout, count + 1, row_id),
-                )
-                out.append(
-                    Delivery(
-                        message=TransitionMessage.model_validate_json(body),
-                        receipt=receipt,
-                        receive_count=count + 1,
+            while len(out) < max_messages:
+                rows = self._visible(conn, now, thread_id, max_messages - len(out))
+                poisoned = 0
+                for row_id, body, count, row_thread, dedup_id in rows:
+                    receipt = uuid.uuid4().hex
+                    conn.execute(
+                        "UPDATE queue SET receipt = ?, visible_at = ?, receive_count = ? "
+                        "WHERE id = ?",
+                        (receipt, now + visibility_timeout, count + 1, row_id),
                     )
-                )
+                    message = _parse(body)
+                    if isinstance(message, TransitionMessage):
+                        out.append(
+                            Delivery(message=message, receipt=receipt, receive_count=count + 1)
+                        )
+                        continue
+                    poisoned += 1
+                    self._bury(conn, row_id, _text(dedup_id), _text(body), message)
+                    self._poisoned_found(_text(row_thread), message)
+                if not poisoned:  # nothing set aside: no row behind one can have become next
+                    break
         return out
+
+    @staticmethod
+    def _visible(
+        conn: sqlite3.Connection, now: float, thread_id: str | None, limit: int
+    ) -> list[tuple[int, bytes, int, bytes, bytes]]:
+        """The first visible message of each group with nothing in flight, oldest first.
+
+        Text columns are read as bytes: a row holding invalid UTF-8 must not fail the query.
+        """
+        sql = (
+            "SELECT id, CAST(body AS BLOB), receive_count, CAST(thread_id AS BLOB), "
+            "CAST(dedup_id AS BLOB) FROM queue q WHERE visible_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM queue b WHERE b.group_id = q.group_id "
+            "AND b.receipt IS NOT NULL AND b.visible_at > ?) "
+            "AND id = (SELECT MIN(id) FROM queue c WHERE c.group_id = q.group_id)"
+        )
+        params: list[object] = [now, now]
+        if thread_id is not None:
+            sql += " AND thread_id = ?"
+            params.append(thread_id)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return conn.execute(sql, params).fetchall()
+
+    def _bury(
+        self, conn: sqlite3.Connection, row_id: int, dedup_id: str, body: str, reason: str
+    ) -> None:
+        conn.execute("DELETE FROM queue WHERE id = ?", (row_id,))
+        conn.execute(
+            "INSERT INTO dead_letters (dedup_id, body, reason, failed_at) VALUES (?,?,?,?)",
+            (dedup_id, body, reason, iso(self.clock.now())),
+        )
+
+    def _poisoned_found(self, thread_id: str, reason: str) -> None:
+        log.error("poison message of thread %r moved to dead_letters: %s", thread_id, reason)
+        with self._poison_lock:
+            self._poisoned.append(PoisonMessage(thread_ids=(thread_id,), reason=reason))
+
+    def take_poisoned(self) -> list[PoisonMessage]:
+        """The poison messages set aside since the last call; see `PoisonReporting`.
+
+        Kept in memory: a worker killed between the receive and failing the thread leaves the
+        row in `dead_letters` with its reason, and the thread `running` until failed by hand.
+        """
+        with self._poison_lock:
+            found, self._poisoned = self._poisoned, []
+        return found
 
     def ack(self, delivery: Delivery) -> None:
         with self.db.write() as conn:
@@ -103,3 +162,17 @@ class SqliteQueue:
     def depth(self) -> int:
         with self.db.read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+
+
+def _parse(body: bytes) -> TransitionMessage | str:
+    """The message a row holds, or why it holds none (the reason stored with the dead letter)."""
+    try:
+        return TransitionMessage.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        return f"malformed transition message: {where}: {first['msg']}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
