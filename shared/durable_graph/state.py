@@ -21,7 +21,7 @@ from durable_graph.checkpoint import Op
 from durable_graph.errors import InvalidInput
 
 Reducer = Callable[[Any, Any], Any]
-MODEL_CACHE = 512  # models kept for states of recent steps (see `StateSchema.to_model`)
+MODEL_CACHE = 128  # models kept for states of recent steps (see `StateSchema.to_model`)
 
 
 @dataclass(frozen=True)
@@ -207,11 +207,11 @@ class StateSchema:
         with self._lock:
             entry = self._models.get(id(values))
         if entry is not None and entry[0] is values:
-            return entry[1]
+            return _handout(entry[1])
         model = self.model.model_validate(dict(values))
         if isinstance(values, dict):
             self._keep(values, model)
-        return model
+        return _handout(model)
 
     def _derive_model(
         self,
@@ -235,6 +235,19 @@ class StateSchema:
             self._models[id(values)] = (values, model)
             while len(self._models) > MODEL_CACHE:
                 self._models.popitem(last=False)
+
+
+def _handout(model: BaseModel) -> BaseModel:
+    """A copy of a kept model for one caller, with its top-level lists and dicts copied: the
+    kept model is what the next step's model is derived from, so a node that appends to
+    `state.messages` in place (instead of returning the item) must not change it. O(fields +
+    their lengths) pointer copies; items inside are shared."""
+    copies = {
+        name: type(value)(value)
+        for name, value in model.__dict__.items()
+        if type(value) in (list, dict)
+    }
+    return model.model_copy(update=copies) if copies else model
 
 
 def _plain(value: Any) -> Any:

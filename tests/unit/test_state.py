@@ -51,3 +51,16 @@ def test_node_must_return_a_mapping() -> None:
     assert normalise_update(None, node="n") == {}
     with pytest.raises(InvalidInput, match="node 'n' returned list"):
         normalise_update(["x"], node="n")
+
+
+def test_a_node_that_appends_to_its_input_in_place_changes_no_later_state() -> None:
+    """Given the model handed to a node, when the node appends to its list in place (instead
+    of returning the item), then the next step's model, derived from the kept one, does not
+    see that item: only returned updates reach the state."""
+    schema = StateSchema(Chat)
+    first = schema.initial({"messages": ["a"]})
+    handed = schema.to_model(first)
+    handed.messages.append("sneaky")  # type: ignore[attr-defined]
+    second = schema.fold(first, [{"messages": ["b"]}], where="test").values
+    assert schema.to_model(second).messages == ["a", "b"]  # type: ignore[attr-defined]
+    assert second["messages"] == ["a", "b"]
