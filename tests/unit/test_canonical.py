@@ -26,3 +26,17 @@ def test_key_order_does_not_change_the_digest() -> None:
 def test_non_json_is_refused(bad: object) -> None:
     with pytest.raises(SerializationError):
         canonical_bytes({"v": bad})
+
+
+def test_json_size_within_stops_early_and_agrees_with_the_real_size() -> None:
+    """Given states around the carry limit, then the estimate answers like the real JSON size
+    away from the limit, and refuses a state of a thousand 100 KB strings without walking it
+    (the check runs at every step: it must not cost what the state weighs)."""
+    from durable_graph.canonical import compact_json, json_size_within
+
+    small = {"messages": [{"role": "user", "text": "x" * 100}] * 10, "n": 1}
+    assert json_size_within(small, 48 * 1024) and len(compact_json(small)) < 48 * 1024
+    big = {"messages": ["y" * 100_000] * 1_000}
+    assert not json_size_within(big, 48 * 1024)
+    many = {"ids": list(range(100_000))}
+    assert not json_size_within(many, 48 * 1024)
