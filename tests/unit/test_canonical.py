@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from durable_graph.canonical import canonical_bytes, digest
+from durable_graph.canonical import canonical_bytes, compact_json, digest, json_size_within
 from durable_graph.errors import SerializationError
 
 
@@ -32,8 +32,6 @@ def test_json_size_within_stops_early_and_agrees_with_the_real_size() -> None:
     """Given states around the carry limit, then the estimate answers like the real JSON size
     away from the limit, and refuses a state of a thousand 100 KB strings without walking it
     (the check runs at every step: it must not cost what the state weighs)."""
-    from durable_graph.canonical import compact_json, json_size_within
-
     small = {"messages": [{"role": "user", "text": "x" * 100}] * 10, "n": 1}
     assert json_size_within(small, 48 * 1024) and len(compact_json(small)) < 48 * 1024
     big = {"messages": ["y" * 100_000] * 1_000}
