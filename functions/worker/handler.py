@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from durable_graph.backends.aws import lambda_worker
+from durable_graph.effects import TAKEOVERS
 
 logger = Logger(service="durable-graph-worker")
 tracer = Tracer(service="durable-graph-worker")
@@ -43,6 +44,9 @@ def record_handler(record: SqsRecordModel) -> str:
         group_id=record.attributes.MessageGroupId,
     )
     metrics.add_metric(name=f"transition_{result.kind}", unit=MetricUnit.Count, value=1)
+    takeovers = TAKEOVERS.take_unreported()  # ctx.step claims a crashed delivery left behind
+    if takeovers:
+        metrics.add_metric(name="effect_takeovers", unit=MetricUnit.Count, value=takeovers)
     return result.kind
 
 

@@ -1,13 +1,16 @@
 """What a node sees besides its state: recorded side effects, interrupts, payloads, identity.
 
 Rules for node authors (also in the README): a node may run more than once (retries, crashes,
-redelivery). Side effects that must happen once go through `ctx.step`; calls whose answers should
-be replayable (LLM, APIs) go through `ctx.record`; anything else must be idempotent, and
-`ctx.idempotency_key` is stable across every re-run of the task. Local variables are never saved.
+redelivery). Side effects that must happen once go through `ctx.step`, which records them; a
+crash inside one means it runs again on the next delivery, so the external side is exactly-once
+only when the receiver honours `ctx.idempotency_key` (stable across every re-run of the task).
+Calls whose answers should be replayable (LLM, APIs) go through `ctx.record`; anything else must
+be idempotent. Local variables are never saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import os
@@ -19,9 +22,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from durable_graph.canonical import check_json, digest
-from durable_graph.checkpoint import IoRecord, PayloadRef
-from durable_graph.clock import Clock, iso, parse_iso
-from durable_graph.errors import EffectInProgress, GraphInterrupt, InvalidInput, RecordConflict
+from durable_graph.checkpoint import IoRecord, PayloadRef, VersionedRecord
+from durable_graph.clock import Clock, iso
+from durable_graph.effects import TaskDelivery, judge, note_takeover
+from durable_graph.errors import (
+    DurableGraphError,
+    EffectInProgress,
+    GraphInterrupt,
+    InvalidInput,
+    RecordConflict,
+)
 
 if TYPE_CHECKING:
     from durable_graph.backend import Backend
@@ -30,8 +40,6 @@ T = TypeVar("T")
 _current: contextvars.ContextVar[NodeContext | None] = contextvars.ContextVar(
     "durable_graph_ctx", default=None
 )
-
-EFFECT_LEASE_SECONDS = 300.0
 
 
 class NodeHost(Protocol):
@@ -78,6 +86,7 @@ class NodeContext:
     replay_io: dict[str, Any] | None = None
     recorded: dict[str, Any] = field(default_factory=dict)
     io: list[IoRecord] = field(default_factory=list)
+    delivery: TaskDelivery = field(default_factory=TaskDelivery)
     _interrupts_seen: int = 0
 
     @property
@@ -90,8 +99,13 @@ class NodeContext:
         return f"fx#{self.task_id}#{name}"
 
     def step(self, name: str, fn: Callable[[], T]) -> T:
-        """Run a side effect once: its result is recorded before it is returned, and returned
-        from the record on every later run of this task."""
+        """Run a side effect at most once per delivery of this task: its result is recorded
+        before it is returned, and returned from the record on every later run.
+
+        If the process dies inside `fn`, the next delivery of the task takes the claim over
+        and runs `fn` again (`durable_graph.effects`): exactly-once on the receiver's side
+        comes only from passing `ctx.idempotency_key` to it, and the receiver dropping a key
+        it has already seen."""
         result: T = self._effect(name, fn)
         return result
 
@@ -132,36 +146,21 @@ class NodeContext:
         return replay_io[name]
 
     def _effect(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Claim, run, record (see `durable_graph.effects` for who may take a claim over)."""
         if self.replay_io is not None:
             return self._replayed(self.replay_io, name)
         store = self.engine.backend.checkpoints
         key = self.step_key(name)
-        clock = self.engine.clock
-        worker = self.engine.worker_id
         record = store.get_record(self.thread_id, key)
         while record is None or record.value.get("status") != "done":
-            lease_until = iso(clock.now() + timedelta(seconds=EFFECT_LEASE_SECONDS))
-            claim = {"status": "started", "owner": worker, "lease_until": lease_until}
             try:
-                if record is None:
-                    # Claim: create iff absent, so two racing workers cannot both start it.
-                    record = store.put_record(self.thread_id, key, claim, expected_version=None)
-                elif record.value.get("owner") == worker or (
-                    parse_iso(record.value["lease_until"]) <= clock.now()
-                ):
-                    # Take over our own or an expired claim: CAS on the version we read.
-                    record = store.put_record(
-                        self.thread_id, key, claim, expected_version=record.version
-                    )
-                else:
-                    raise EffectInProgress(
-                        f"side effect {name!r} of task {self.task_id} is running elsewhere"
-                    )
+                record = self._claim(name, key, record)
             except RecordConflict as conflict:
                 record = conflict.current
                 continue
-            result = fn()
+            result = self._run_claimed(key, record, fn)
             check_json(result, f"{name}.result")
+            worker = self.engine.worker_id
             done = {"status": "done", "owner": worker, "result": result, "kind": "step"}
             try:
                 # Publish the result iff our claim still stands (a zombie's late write loses).
@@ -173,6 +172,52 @@ class NodeContext:
         result = record.value["result"]
         self.io.append(_io_record(self.task_id, name, "step", None, result))
         return result
+
+    def _claim(self, name: str, key: str, found: VersionedRecord | None) -> VersionedRecord:
+        """Write our claim: create it iff absent (two racing runs cannot both start), or
+        replace a claim we may take over with a CAS on the version we read."""
+        store = self.engine.backend.checkpoints
+        now = self.engine.clock.now()
+        claim: dict[str, Any] = {
+            "status": "started",
+            "owner": self.engine.worker_id,
+            "delivery": self.delivery.receive_count,
+            "lease_until": iso(now + timedelta(seconds=self.delivery.claim_seconds)),
+        }
+        if found is None:
+            return store.put_record(self.thread_id, key, claim, expected_version=None)
+        verdict = judge(found.value, self.engine.worker_id, self.delivery, now)
+        if verdict == "busy":
+            raise EffectInProgress(
+                f"side effect {name!r} of task {self.task_id} is claimed by "
+                f"{found.value.get('owner')} (delivery {found.value.get('delivery', '?')}, this "
+                f"is delivery {self.delivery.receive_count}) until "
+                f"{found.value.get('lease_until')}"
+            )
+        if verdict in ("later_delivery", "expired"):
+            note_takeover(name, self.task_id, found.value, self.delivery, verdict)
+            claim["took_over"] = {
+                "from_owner": found.value.get("owner"),
+                "from_delivery": found.value.get("delivery"),
+                "at": iso(now),
+                "why": verdict,
+            }
+        return store.put_record(self.thread_id, key, claim, expected_version=found.version)
+
+    def _run_claimed(self, key: str, claim: VersionedRecord, fn: Callable[[], Any]) -> Any:
+        """Run `fn` under our claim; if it raises, release the claim (best effort) so the next
+        run of the task starts at once instead of waiting for a lease: `fn` is known to have
+        ended. A `BaseException` (the process is going down) leaves the claim, as a crash
+        does, for the next delivery to take over."""
+        try:
+            return fn()
+        except Exception:
+            released = {**claim.value, "status": "released"}
+            with contextlib.suppress(DurableGraphError):
+                self.engine.backend.checkpoints.put_record(
+                    self.thread_id, key, released, expected_version=claim.version
+                )
+            raise
 
     def _recorded_call(self, name: str, fn: Callable[[], Any], request: Any) -> Any:
         """An external read (LLM completion, API GET): its answer is committed with the step

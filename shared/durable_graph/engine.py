@@ -32,6 +32,12 @@ from durable_graph.checkpoint import (
 )
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.context import NodeServices, default_worker_id
+from durable_graph.effects import (
+    DEFAULT_TASK_LEASE_SECONDS,
+    TaskDelivery,
+    claim_seconds,
+    configured_effect_lease,
+)
 from durable_graph.errors import (
     GraphMismatch,
     InvalidInput,
@@ -79,12 +85,20 @@ class Engine:
         *,
         clock: Clock | None = None,
         worker_id: str | None = None,
+        task_lease_seconds: float = DEFAULT_TASK_LEASE_SECONDS,
+        effect_lease_seconds: float | None = None,
     ) -> None:
+        """`task_lease_seconds`: how long the queue leases a task to a worker (its visibility
+        timeout) when `execute` is not told; `effect_lease_seconds` (else
+        `$DURABLE_GRAPH_EFFECT_LEASE_SECONDS`): how long a `ctx.step` claim stands against
+        another message of the task, capped at the task's lease (`durable_graph.effects`)."""
         self.spec = spec
         self.name = name
         self.backend = backend
         self.clock = clock or SystemClock()
         self.worker_id = worker_id or default_worker_id()
+        self.task_lease_seconds = task_lease_seconds
+        self.effect_lease_seconds = configured_effect_lease(effect_lease_seconds)
         self.graph = GraphRef(name=name, version=spec.version())
         self.sealer = StepSealer(backend, self.graph, self.clock)
         self.tasks = TaskRunner(spec, NodeServices(backend, self.clock, self.worker_id))
@@ -267,11 +281,14 @@ class Engine:
         *,
         receive_count: int = 1,
         finalize: Callable[[], None] | None = None,
+        lease_seconds: float | None = None,
     ) -> Outcome:
         """Handle one transition message. Raises `PermanentTaskError` / `TransientError`.
 
         `finalize` (the acknowledgement) runs right after the commit and the successor sends,
         inside the backend's unit of work; it is not called when nothing was committed.
+        `receive_count` and `lease_seconds` (the delivery's lease, default the engine's) name
+        the delivery the task's effect claims belong to.
         """
         if message.graph.version != self.graph.version:
             raise PermanentTaskError(
@@ -306,14 +323,20 @@ class Engine:
             if message.task.id not in self.fanin.task_ids(checkpoint):
                 return Outcome("stale", checkpoint)
             base = Base.of(checkpoint, self.values_of(checkpoint))
+        delivery = self.delivery(receive_count, lease_seconds)
         if len(base.next) > 1:
-            results = self.fanin.complete(base, message.task, finalize)
+            results = self.fanin.complete(base, message.task, finalize, delivery)
             if results is None:
                 return Outcome("pending")
         else:
-            results = [self.fanin.run_or_reuse(base, message.task)]
+            results = [self.fanin.run_or_reuse(base, message.task, delivery)]
         checkpoint = self.build(base, results)
         return self.commit(checkpoint, previous_status="running", finalize=finalize)
+
+    def delivery(self, receive_count: int, lease_seconds: float | None) -> TaskDelivery:
+        """The delivery a task runs under; its claims stand no longer than its lease."""
+        lease = self.task_lease_seconds if lease_seconds is None else lease_seconds
+        return TaskDelivery(receive_count, claim_seconds(lease, self.effect_lease_seconds))
 
     def build(self, base: Base, results: Sequence[TaskResult]) -> Checkpoint:
         """Merge a superstep's results into the next checkpoint (not yet written)."""

@@ -26,6 +26,7 @@ from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, Task
+from durable_graph.effects import TaskDelivery
 from durable_graph.sealing import Base
 from durable_graph.tasks import TaskResult, TaskRunner
 
@@ -69,7 +70,9 @@ class FanIn:
             self._ids[key] = ids
         return ids
 
-    def run_or_reuse(self, base: Base, task: Task) -> TaskResult:
+    def run_or_reuse(
+        self, base: Base, task: Task, delivery: TaskDelivery | None = None
+    ) -> TaskResult:
         """The task's result: the success it recorded in an earlier attempt of its step
         (`done_at`), whether it now runs alone or beside others, or else a new run."""
         if task.done_at is not None:
@@ -77,10 +80,14 @@ class FanIn:
             earlier = self.backend.checkpoints.get_record(base.thread_id, key)
             if earlier is not None and earlier.value.get("kind") == "ok":
                 return TaskResult.from_record(task, earlier.value)
-        return self.tasks.run_task(base, task)
+        return self.tasks.run_task(base, task, delivery)
 
     def complete(
-        self, base: Base, task: Task, finalize: Callable[[], None] | None
+        self,
+        base: Base,
+        task: Task,
+        finalize: Callable[[], None] | None,
+        delivery: TaskDelivery | None = None,
     ) -> list[TaskResult] | None:
         """Run one task of a parallel superstep and record its result; if it was the last of
         the step, every result (read in chunks), else None (and the message is acknowledged
@@ -92,7 +99,7 @@ class FanIn:
         existing = store.get_record(thread_id, member)
         value: dict[str, Any] | None = None
         if existing is None:  # the node runs outside any transaction: it may take minutes
-            value = self.run_or_reuse(base, task).to_record()
+            value = self.run_or_reuse(base, task, delivery).to_record()
         with self.backend.atomic():
             if value is not None:
                 _, done = store.complete_task(thread_id, count_key(base.step), member, value)

@@ -89,11 +89,27 @@ class CompiledGraph:
     def engine(self, worker_id: str | None = None) -> Engine:
         """The engine for this graph, backend and clock (kept while they stay the same)."""
         if worker_id is not None:
-            return Engine(self.spec, self.name, self.backend, clock=self.clock, worker_id=worker_id)
+            return self._new_engine(worker_id)
         cached = self._engine
-        if cached is None or cached.backend is not self.backend or cached.clock is not self.clock:
-            cached = self._engine = Engine(self.spec, self.name, self.backend, clock=self.clock)
+        if (
+            cached is None
+            or cached.backend is not self.backend
+            or cached.clock is not self.clock
+            or cached.task_lease_seconds != self.visibility_timeout
+        ):
+            cached = self._engine = self._new_engine(None)
         return cached
+
+    def _new_engine(self, worker_id: str | None) -> Engine:
+        """An engine whose effect claims never outlast the lease this graph's workers take."""
+        return Engine(
+            self.spec,
+            self.name,
+            self.backend,
+            clock=self.clock,
+            worker_id=worker_id,
+            task_lease_seconds=self.visibility_timeout,
+        )
 
     def worker(self, **kwargs: Any) -> Worker:
         """A worker that runs this graph's messages (and refuses others' as unknown graphs)."""

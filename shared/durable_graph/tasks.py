@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from durable_graph.checkpoint import ErrorInfo, IoRecord, Task
 from durable_graph.context import NodeContext, NodeHost, bind, unbind
+from durable_graph.effects import TaskDelivery
 from durable_graph.errors import GraphInterrupt, TransientError
 from durable_graph.sealing import Base
 from durable_graph.spec import GraphSpec
@@ -75,9 +76,10 @@ class TaskRunner:
         self.spec = spec
         self.host = host
 
-    def run_task(self, base: Base, task: Task) -> TaskResult:
+    def run_task(self, base: Base, task: Task, delivery: TaskDelivery | None = None) -> TaskResult:
         """Run one task of the step after `base` with its node's retry policy; interrupts and
-        failures become results."""
+        failures become results. `delivery` is the queue's delivery the task runs under
+        (its effect claims belong to it)."""
         node = self.spec.nodes[task.node]
         thread_id = base.thread_id
         attempt = 0
@@ -94,6 +96,7 @@ class TaskRunner:
                 attempt=attempt,
                 resume_values=list(base.resume.get(task.id, [])),
                 recorded=recorded,
+                delivery=delivery or TaskDelivery(),
             )
             token = bind(ctx)
             try:

@@ -78,8 +78,11 @@ class Worker:
 
         try:
             engine = self.engine_for(message.graph.name)
-            outcome = engine.execute(
-                message, receive_count=delivery.receive_count, finalize=acknowledge
+            outcome = engine.execute(  # this delivery, and our lease: its effect claims' own
+                message,
+                receive_count=delivery.receive_count,
+                finalize=acknowledge,
+                lease_seconds=self.visibility_timeout,
             )
         except (PermanentTaskError, UserError) as exc:
             log.error("permanent failure: %s", exc, extra=context)

@@ -5,10 +5,6 @@ Module-level so worker processes import it by path (`tests.e2e.fanout_graphs:fan
 
 Environment:
   DG_FANOUT_EFFECTS       file each side effect appends one line to: "<doc> <pid>\\n"
-  DG_FANOUT_EFFECT_LEASE  (optional) seconds a `ctx.step` claim is held before another worker
-                          may take it over; the engine hard-codes 300 s
-                          (`durable_graph.context.EFFECT_LEASE_SECONDS`, no setting), which
-                          would stall a task whose claim died with a killed worker for 5 minutes.
   DG_FANOUT_EFFECT_SECONDS (optional) how long an effect takes: half of it before the line is
                           appended, half after (before its result is recorded), so a kill lands
                           inside effects often, on both sides of the append.
@@ -24,15 +20,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-import durable_graph.context as _context
 from durable_graph import END, START, NodeContext, Send, StateGraph
 
 EFFECTS_ENV = "DG_FANOUT_EFFECTS"
-LEASE_ENV = "DG_FANOUT_EFFECT_LEASE"
 SECONDS_ENV = "DG_FANOUT_EFFECT_SECONDS"
-
-if os.environ.get(LEASE_ENV):
-    _context.EFFECT_LEASE_SECONDS = float(os.environ[LEASE_ENV])
 
 
 class FanoutState(BaseModel):

@@ -8,12 +8,13 @@ once.
 
 What `ctx.step` can promise under SIGKILL: it claims the effect (a conditional write), runs
 `fn`, then records the result. A process killed after `fn` ran but before the record landed
-leaves a claim behind; once that claim's lease expires the redelivered task takes it over and
-runs `fn` again. No engine can close that window for an external side effect (the file append
-and the database write are not one transaction). So the test asserts what is guaranteed: every
-side effect happened, every effect that was not in flight in a killed process happened exactly
-once, and an effect that happened twice was first performed by a killed process, at most once
-more, and at most `CONCURRENCY` of them per kill (a worker runs that many tasks at once).
+leaves a claim behind; the task's next delivery (after the killed worker's lease ran out) takes
+it over at once and runs `fn` again. No engine can close that window for an external side
+effect (the file append and the database write are not one transaction). So the test asserts
+what is guaranteed: every side effect happened, every effect that was not in flight in a killed
+process happened exactly once, and an effect that happened twice was first performed by a killed
+process, at most once more, and at most `CONCURRENCY` of them per kill (a worker runs that many
+tasks at once).
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def _store(tmp_path: Path, name: str) -> Store:
         **os.environ,
         "DURABLE_GRAPH_HOME": str(root / "home"),
         "DG_FANOUT_EFFECTS": str(effects),
-        "DG_FANOUT_EFFECT_LEASE": LEASE,
+        # The engine's task lease (and so its effect claims' lease) = the workers' lease.
+        "DURABLE_GRAPH_LEASE_SECONDS": LEASE,
         "DG_FANOUT_EFFECT_SECONDS": EFFECT_SECONDS,
         "PYTHONPATH": str(REPO),
     }

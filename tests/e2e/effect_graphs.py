@@ -1,0 +1,61 @@
+"""A one-node graph whose `ctx.step` effect can be caught in the act, for SIGKILL tests.
+
+Module-level so worker processes import it by path (`tests.e2e.effect_graphs:charge_graph`).
+
+The effect stands for a call to an external receiver that honours idempotency keys: it first
+"sends" (appends `ctx.idempotency_key` and the pid to the receiver's log, as the receiver would
+log what arrived), then writes a marker file (the test kills the process when it appears) and
+sleeps, so a kill lands after the send and before the result is recorded: the worst case.
+
+Environment:
+  DG_EFFECT_DIR     folder of the receiver's log (`received`) and the marker (`inside-<pid>`)
+  DG_EFFECT_SLEEP   seconds the effect sleeps after its marker (default 0)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from durable_graph import END, START, NodeContext, StateGraph
+
+DIR_ENV = "DG_EFFECT_DIR"
+SLEEP_ENV = "DG_EFFECT_SLEEP"
+# Called inside the effect after the send: an in-process test (no real kill, e.g. the moto path)
+# raises a `BaseException` from here, which unwinds like a dying process.
+SEND_HOOKS: list[Callable[[], None]] = []
+
+
+class ChargeState(BaseModel):
+    receipt: str = ""
+
+
+def receiver_log() -> Path:
+    return Path(os.environ[DIR_ENV]) / "received"
+
+
+def charge(state: ChargeState, ctx: NodeContext) -> dict[str, Any]:
+    folder = Path(os.environ[DIR_ENV])
+
+    def send() -> str:
+        with receiver_log().open("a") as handle:  # one short append: the receiver saw it
+            handle.write(f"{ctx.idempotency_key} {os.getpid()}\n")
+        (folder / f"inside-{os.getpid()}").touch()
+        for hook in SEND_HOOKS:
+            hook()
+        time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
+        return f"charged:{ctx.idempotency_key[:8]}"
+
+    return {"receipt": ctx.step("charge", send)}
+
+
+builder = StateGraph(ChargeState)
+builder.add_node("charge", charge)
+builder.add_edge(START, "charge")
+builder.add_edge("charge", END)
+charge_graph = builder.compile(name="tests.e2e.effect_graphs:charge_graph")

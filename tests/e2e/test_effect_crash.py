@@ -1,0 +1,70 @@
+"""SIGKILL inside `ctx.step`: the next delivery takes the orphaned claim over.
+
+A process is killed while its effect runs (after the receiver got the call, before the result
+was recorded). Another worker then finishes the thread within about one visibility timeout,
+with no manual step: before, the claim's fixed 300 s lease stalled the thread for five minutes.
+The effect ran at most twice, always with the same idempotency key, so a receiver that drops
+keys it has seen performed it once.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Cli
+
+GRAPH = "tests.e2e.effect_graphs:charge_graph"
+LEASE = 2.0  # seconds: the visibility timeout of every process here
+SLACK = 10.0  # process start-up and polling, generously
+
+
+def _wait_for_marker(folder: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not (folder / f"inside-{proc.pid}").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the effect never started"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("victim", ["run", "worker"])
+def test_worker_killed_inside_an_effect_is_taken_over_within_one_lease(
+    victim: str, cli: Cli, tmp_path: Path
+) -> None:
+    """Given a process (the inline runner of `run`, or a `worker`) SIGKILLed inside `ctx.step`
+    after the receiver got the call, when another worker starts, then the thread completes
+    within about one visibility timeout of the kill, the takeover is logged once, the effect
+    ran at most twice and the receiver saw one distinct idempotency key."""
+    folder = tmp_path / "effect"
+    folder.mkdir()
+    cli.env["DG_EFFECT_DIR"] = str(folder)
+    cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = str(LEASE)
+    slow = {"DG_EFFECT_SLEEP": "60"}
+    if victim == "run":
+        proc = cli.spawn("run", GRAPH, "--thread", "t1", "--input", "{}", extra_env=slow)
+    else:
+        cli.json("run", GRAPH, "--thread", "t1", "--input", "{}", "--detach")
+        proc = cli.spawn("worker", "--visibility-timeout", str(LEASE), extra_env=slow)
+    _wait_for_marker(folder, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    assert cli.json("status", "t1")["status"] == "running"
+
+    done = cli.run("worker", "--until-idle", "--json", "--visibility-timeout", str(LEASE))
+    elapsed = time.monotonic() - killed_at
+
+    assert done.returncode == 0, done.stderr
+    status = cli.json("status", "t1")
+    assert status["status"] == "completed", status
+    assert elapsed < LEASE + SLACK, f"took {elapsed:.1f}s after the kill"
+    assert done.stderr.count("taking over the claim") == 1, done.stderr
+    received = (folder / "received").read_text().split("\n")[:-1]
+    keys = {line.split()[0] for line in received}
+    assert 1 <= len(received) <= 2 and len(keys) == 1, received
+    assert status["values"]["receipt"] == f"charged:{next(iter(keys))[:8]}"
+    assert cli.json("verify", "t1")["ok"] is True
