@@ -225,3 +225,21 @@ class CorruptRecord(DurableGraphError):
         super().__init__(f"step {step} of thread {thread_id!r} is unreadable: {reason}")
         self.thread_id = thread_id
         self.step = step
+
+
+class StoreUnreadable(UserError):
+    """The embedded store's file is not a SQLite database, or SQLite reports it corrupt.
+
+    A user error: nothing durable-graph can retry fixes the file, and nothing was written to it;
+    the message says how to inspect it.
+    """
+
+    code = "store_unreadable"
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"{path} is not a durable-graph store or is corrupt ({detail}): run "
+            f"`sqlite3 {path} 'PRAGMA integrity_check'` to inspect it, and restore it from a "
+            "backup or set DURABLE_GRAPH_HOME to another folder"
+        )
+        self.path = path

@@ -323,3 +323,22 @@ def test_links_use_the_configured_public_url_not_the_host_header(local: LocalApi
     local.settle(thread_id)
     assert local.link(thread_id).startswith(f"{PUBLIC_URL}/approvals/")
     assert "evil" not in json.dumps(local.notifications())
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"input": {"a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}}", "recursion limit exceeded"),
+        (b'{"input": {"user_prompt": "\\ud800"}}', "hex escape"),
+    ],
+)
+def test_deep_nesting_and_invalid_unicode_are_refused_with_the_reason(
+    local: LocalApi, body: bytes, reason: str
+) -> None:
+    """Given a signed body nested 10,000 deep, or holding a lone surrogate, then 400
+    malformed_body saying why (no 500, no RecursionError), and nothing stored changes."""
+    before = local.snapshot()
+    reply = local.client.request("POST", "/threads", headers=local.signed(body), body=body)
+    assert_refused(reply, 400, "malformed_body", "body")
+    assert reason in reply.error["message"]
+    assert local.snapshot() == before

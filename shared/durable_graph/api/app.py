@@ -205,7 +205,11 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
     def on_invalid_body(error: ValidationError) -> Response[str]:
         first = error.errors()[0]
         if first["type"] == "json_invalid":
-            return error_response(MalformedBody("the body is not valid JSON", field="body"))
+            # Say why: nesting past the parser's limit (200 levels) or a lone surrogate
+            # ("\ud800") is refused here too, and neither shows at a glance in the bytes.
+            detail = str(first.get("ctx", {}).get("error", ""))
+            message = "the body is not valid JSON" + (f": {detail}" if detail else "")
+            return error_response(MalformedBody(message, field="body"))
         where = ".".join(str(part) for part in first["loc"]) or "body"
         return error_response(InvalidInput(f"{where}: {first['msg']}", field=where))
 

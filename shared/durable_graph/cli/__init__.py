@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
+from durable_graph.backends.local.db import is_corruption
 from durable_graph.cli.logs import configure as configure_logs
 from durable_graph.cli.output import Exit, fail_usage
-from durable_graph.errors import DurableGraphError, UserError
+from durable_graph.errors import DurableGraphError, StoreUnreadable, UserError
 
 COMMAND_MODULES = [
     "durable_graph.cli.run_commands",
@@ -47,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        _check_utf8(arguments)
+        args = parser.parse_args(arguments)
         configure_logs(verbose=args.verbose, as_json=args.log_json)
         code: int = args.handler(args)
         return code
@@ -60,3 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DurableGraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        # Damage SQLite found past the pages it read on opening the store (see Database).
+        from durable_graph.backends.local import home
+
+        print(f"error: {StoreUnreadable(str(home() / 'state.db'), str(exc))}", file=sys.stderr)
+        return 2
+
+
+def _check_utf8(arguments: list[str]) -> None:
+    """Refuse an argument that is not UTF-8 (Python hands its bytes over as lone surrogates,
+    which no store can write, and which would fail far from here)."""
+    for position, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = os.fsencode(argument)
+            fail_usage(f"argument {position} is not valid UTF-8: {raw!r}")

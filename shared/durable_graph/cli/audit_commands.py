@@ -23,7 +23,8 @@ from durable_graph.cli.common import (
     progress_printer,
     status_document,
 )
-from durable_graph.cli.output import emit_json, fail_usage, parse_json_object
+from durable_graph.cli.inputs import parse_json_object
+from durable_graph.cli.output import emit_json, fail_usage
 from durable_graph.clock import SystemClock
 from durable_graph.errors import CorruptRecord, InvalidInput, ThreadFailed, ThreadNotFound
 from durable_graph.ledger import VerifyReport

@@ -7,8 +7,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from durable_graph.errors import InvalidInput
-
 
 class Exit(Exception):
     def __init__(self, code: int) -> None:
@@ -23,25 +21,6 @@ def fail_usage(message: str) -> None:
 
 def emit_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=False, default=str))
-
-
-def parse_json_arg(text: str | None, flag: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"{flag} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            field=flag,
-        ) from None
-
-
-def parse_json_object(text: str | None, flag: str) -> dict[str, Any] | None:
-    value = parse_json_arg(text, flag)
-    if value is not None and not isinstance(value, dict):
-        raise InvalidInput(f"{flag} must be a JSON object, got {type(value).__name__}", field=flag)
-    return value
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

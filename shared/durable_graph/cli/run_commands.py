@@ -19,7 +19,8 @@ from durable_graph.cli.common import (
     progress_printer,
     status_document,
 )
-from durable_graph.cli.output import emit_json, parse_json_arg, parse_json_object
+from durable_graph.cli.inputs import parse_json_arg, parse_json_object
+from durable_graph.cli.output import emit_json
 from durable_graph.errors import ThreadExists, ThreadFailed
 from durable_graph.runtime import UNSET
 from durable_graph.worker import Worker
@@ -29,7 +30,9 @@ def register(sub: Any) -> None:
     run = sub.add_parser("run", help="start (or continue) a thread and run it")
     run.add_argument("graph", help="import path of the compiled graph, e.g. pkg.module:graph")
     run.add_argument("--thread", required=True, help="thread id")
-    run.add_argument("--input", help="initial state as a JSON object")
+    run.add_argument(
+        "--input", help="initial state as a JSON object, or @file, or - for stdin (max 16 MiB)"
+    )
     run.add_argument("--json", action="store_true", help="print the status as JSON")
     run.add_argument(
         "--detach",
@@ -40,7 +43,9 @@ def register(sub: Any) -> None:
 
     resume = sub.add_parser("resume", help="inject a decision into a suspended thread, continue")
     resume.add_argument("thread_id")
-    resume.add_argument("--values", help="state update as a JSON object")
+    resume.add_argument(
+        "--values", help="state update as a JSON object, or @file, or - for stdin (max 16 MiB)"
+    )
     resume.add_argument("--as-node", help="write the values as if this node had run")
     resume.add_argument("--resume-value", help="JSON value returned by interrupt() in the node")
     resume.add_argument("--expected-step", type=int, help="refuse if the head moved past this")

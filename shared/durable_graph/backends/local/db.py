@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from durable_graph.errors import StoreUnreadable
+
 SCHEMA = """
 -- A rowid table, not WITHOUT ROWID: checkpoint bodies are often 1-4 KB, and a WITHOUT ROWID
 -- row above ~1 KB spills into an overflow page of its own (4 KB on disk for a 1.7 KB row).
@@ -57,6 +59,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
+def is_corruption(exc: BaseException) -> bool:
+    """SQLite found the file is no database, or a damaged one: no retry can help (unlike a
+    locked or full database, which are also `sqlite3.DatabaseError`s)."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    )
+
+
 class Database:
     """A shared connection guarded by a lock; safe across threads of one process and, through
     SQLite's own locking, across processes."""
@@ -69,11 +80,17 @@ class Database:
         )
         self._lock = threading.RLock()
         self._depth = 0
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
+        try:
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.execute("PRAGMA busy_timeout=30000")
+                self._conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            self._conn.close()
+            raise StoreUnreadable(str(path), str(exc)) from None
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
