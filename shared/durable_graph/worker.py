@@ -2,16 +2,20 @@
 
 One place maps what handling a message raised to what happens to the message (DESIGN.md §3):
 ack after a commit or a duplicate; fail the thread and ack for a permanent error; release for a
-transient one; dead-letter after too many receives.
+transient one (a full disk, a locked store: one log line, backoff, never a failed thread);
+dead-letter after too many receives. A settlement or a failure record the store cannot take now
+leaves the message to come back when its lease ends; it never escapes as an exception.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.clock import Clock, SystemClock
@@ -24,6 +28,11 @@ log = logging.getLogger("durable_graph.worker")
 
 MAX_RECEIVES = 5
 EngineFactory = Callable[[str], Engine]
+
+
+def backoff(delivery: Delivery) -> float:
+    """Seconds before a task retried for a transient condition comes back: 1, 2, 4 … 30."""
+    return min(2.0 ** max(delivery.receive_count - 1, 0), 30.0)
 
 
 @dataclass
@@ -57,6 +66,7 @@ class Worker:
         self.on_outcome = on_outcome
         self.stats = WorkerStats()
         self._prefetched: list[Delivery] = []
+        self._stalls = 0  # leases refused in a row (a full disk): the wait grows with them
 
     def handle(self, delivery: Delivery, *, prefetch: str | None = None) -> Outcome | None:
         """Process one delivery and settle it (ack / release / dead-letter).
@@ -86,30 +96,30 @@ class Worker:
             )
         except (PermanentTaskError, UserError) as exc:
             log.error("permanent failure: %s", exc, extra=context)
-            self._fail(message.graph.name, message.thread_id, str(exc), message.task.node)
-            queue.ack(delivery)
+            if self._fail(message.graph.name, message.thread_id, str(exc), message.task.node):
+                self._settle(lambda: queue.ack(delivery), context)
+            else:
+                self._settle(lambda: queue.release(delivery, delay=backoff(delivery)), context)
             return None
-        except TransientError as exc:
-            log.info("transient: %s", exc, extra=context)
+        except TransientError as exc:  # a full disk, a locked store, throttling: not a failure
+            log.warning("transient, retrying later: %s", exc, extra=context)
             self.stats.retried += 1
-            queue.release(delivery, delay=1.0)
+            release = functools.partial(queue.release, delivery, delay=backoff(delivery))
+            self._settle(release, context, logged=True)
             return None
         except Exception as exc:  # a bug or an outage: retry, then dead-letter with the reason
             log.exception("task raised", extra=context)
             if delivery.receive_count >= MAX_RECEIVES:
                 reason = f"{type(exc).__name__}: {exc} (after {delivery.receive_count} receives)"
-                self._fail(message.graph.name, message.thread_id, reason, message.task.node)
-                dead_letter = getattr(queue, "dead_letter", None)
-                if callable(dead_letter):
-                    dead_letter(delivery, reason)
-                else:
-                    queue.ack(delivery)
-            else:
-                self.stats.retried += 1
-                queue.release(delivery, delay=min(2.0**delivery.receive_count, 30.0))
+                if self._fail(message.graph.name, message.thread_id, reason, message.task.node):
+                    self._settle(lambda: self._dead_letter(delivery, reason), context)
+                    return None
+            self.stats.retried += 1
+            delay = min(2.0**delivery.receive_count, 30.0)
+            self._settle(lambda: queue.release(delivery, delay=delay), context)
             return None
         if not acked:
-            queue.ack(delivery)
+            self._settle(lambda: queue.ack(delivery), context)
         if outcome.kind == "committed":
             self.stats.committed += 1
         elif outcome.kind == "duplicate":
@@ -119,14 +129,42 @@ class Worker:
             self.on_outcome(outcome)
         return outcome
 
-    def _fail(self, graph: str, thread_id: str, reason: str, node: str) -> None:
+    def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        dead_letter = getattr(self.backend.queue, "dead_letter", None)
+        if callable(dead_letter):
+            dead_letter(delivery, reason)
+        else:
+            self.backend.queue.ack(delivery)
+
+    @staticmethod
+    def _settle(
+        action: Callable[[], None], context: dict[str, Any], *, logged: bool = False
+    ) -> None:
+        """Ack, release or dead-letter. If the queue cannot take the write now (a full disk),
+        nothing is lost: the lease runs out and the message comes back, so log and go on
+        (quietly when the condition was `logged` already: one line per occurrence)."""
+        try:
+            action()
+        except TransientError as exc:
+            level = logging.INFO if logged else logging.WARNING
+            log.log(level, "message left to its lease: %s", exc, extra=context)
+
+    def _fail(self, graph: str, thread_id: str, reason: str, node: str) -> bool:
+        """Record a permanent failure; False when the store cannot take the write now (a full
+        disk): the thread stays running and the caller releases the message, so the failure
+        is recorded by a later attempt instead of escaping as an exception."""
         try:
             engine = self.engine_for(graph)
         except DurableGraphError:
             log.error("cannot load graph %r to record the failure of %s", graph, thread_id)
-            return
-        if engine.fail_thread(thread_id, reason, node=node) is not None:
-            self.stats.failed_threads += 1
+            return True
+        try:
+            if engine.fail_thread(thread_id, reason, node=node) is not None:
+                self.stats.failed_threads += 1
+        except TransientError as exc:
+            log.warning("cannot record the failure of %s now, retrying later: %s", thread_id, exc)
+            return False
+        return True
 
     def settle_poison(self) -> None:
         """Fail the threads named by messages the queue set aside as unparseable.
@@ -166,6 +204,19 @@ class Worker:
                 max_messages=self.concurrency, visibility_timeout=self.visibility_timeout
             )
 
+    def _claim_or_wait(self, thread_id: str | None) -> list[Delivery]:
+        """`claim`, but a queue that cannot lease now (a full disk, a locked store) is waited
+        for, with backoff and one log line per attempt, instead of ending the worker."""
+        try:
+            batch = self.claim(thread_id)
+        except TransientError as exc:
+            self._stalls += 1
+            log.warning("cannot lease tasks now, retrying: %s", exc)
+            time.sleep(min(0.25 * 2.0**self._stalls, 30.0))
+            return []
+        self._stalls = 0
+        return batch
+
     def run(
         self,
         *,
@@ -180,7 +231,7 @@ class Worker:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             while True:
-                batch = first_batch or self._prefetched or self.claim(thread_id)
+                batch = first_batch or self._prefetched or self._claim_or_wait(thread_id)
                 first_batch = None
                 self._prefetched = []
                 self.settle_poison()

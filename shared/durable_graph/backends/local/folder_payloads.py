@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from durable_graph.backends.local.storage_errors import storage_errors
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.files import write_once
@@ -22,7 +23,9 @@ class FolderPayloadStore:
         digest = hashlib.sha256(data).hexdigest()
         target = self.path_for(digest)
         if not target.exists():
-            write_once(target, data)  # an existing payload has the same bytes by construction
+            with storage_errors(f"writing payload {digest[:12]}"):
+                write_once(target, data)  # an existing payload has the same bytes
+
         return PayloadRef(
             uri=f"file://{target}", sha256=digest, size=len(data), content_type=content_type
         )

@@ -8,6 +8,7 @@ import logging
 import os
 from pathlib import Path
 
+from durable_graph.backends.local.storage_errors import storage_errors
 from durable_graph.ports import Notification
 
 log = logging.getLogger("durable_graph.notify")
@@ -19,12 +20,13 @@ class OutboxNotifier:
         self.path = folder / "notifications.jsonl"
 
     def notify(self, notification: Notification) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         line = json.dumps(notification.model_dump(mode="json"), sort_keys=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        with storage_errors(f"writing {self.path}"):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
         log.info(
             "notification: %s", notification.summary, extra={"thread_id": notification.thread_id}
         )

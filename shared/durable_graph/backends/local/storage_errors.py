@@ -1,0 +1,74 @@
+"""The embedded backend's storage conditions, translated once into `TransientError`s.
+
+A full disk (ENOSPC, EDQUOT, a file-size limit's EFBIG, SQLite's SQLITE_FULL or an I/O error it
+reports for a refused write) and a database locked past SQLite's busy timeout are temporary:
+the same write succeeds once space is freed or the lock released. Raised raw, they looked like
+bugs to the worker (a traceback per attempt, then the thread failed for good); translated, the
+worker logs one line, releases the task with backoff, and the thread finishes when the condition
+clears. Every SQLite access of the embedded backend (checkpoint store, queue, the unit of work)
+goes through one `Database`, so `GuardedDatabase` is the one place for SQLite; the payload folder
+and the outbox call `storage_errors` around their file writes.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from durable_graph.backends.local.db import Database
+from durable_graph.errors import StorageFull, StoreBusy, TransientError
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+SQLITE_FULL = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}  # primary codes (low byte)
+SQLITE_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def translate(exc: BaseException, where: str) -> TransientError | None:
+    """The transient error `exc` stands for, or None when it is something else (a bug, a
+    corrupt file, a constraint: those keep their own handling)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        code = int(getattr(exc, "sqlite_errorcode", -1) or -1) & 0xFF
+        if code in SQLITE_FULL:
+            return StorageFull(f"{where}: the store's disk refused the write ({exc})")
+        if code in SQLITE_BUSY:
+            return StoreBusy(f"{where}: the store is locked by another writer ({exc})")
+    if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+        return StorageFull(f"{where}: the disk refused the write ({exc.strerror or exc})")
+    return None
+
+
+@contextmanager
+def storage_errors(where: str) -> Iterator[None]:
+    """Raise a full disk or a locked store inside the block as its `TransientError`."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        transient = translate(exc, where)
+        if transient is None:
+            raise
+        raise transient from exc
+
+
+class GuardedDatabase(Database):
+    """The embedded database, with its storage conditions translated for every adapter that
+    shares it; a translated error leaves the transaction rolled back (`Database.write`)."""
+
+    def __init__(self, path: Path) -> None:
+        with storage_errors(f"opening {path}"):  # creating the schema writes too
+            super().__init__(path)
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        with storage_errors(f"reading {self.path}"), super().read() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        with storage_errors(f"writing {self.path}"), super().write() as conn:
+            yield conn
+
+
+__all__ = ["GuardedDatabase", "storage_errors", "translate"]
