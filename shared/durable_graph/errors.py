@@ -147,21 +147,6 @@ class EffectInProgress(TransientError):
     code = "effect_in_progress"
 
 
-class StorageFull(TransientError):
-    """The disk refused a write (full, over quota, over a file-size limit, or an I/O error):
-    nothing was committed, and the same write succeeds once space is freed, so the task is
-    retried with backoff and the thread stays running; it is never failed for it."""
-
-    code = "storage_full"
-
-
-class StoreBusy(TransientError):
-    """The store stayed locked by another writer past the wait allowed (SQLite's busy
-    timeout): retry later, like a throttled request."""
-
-    code = "store_busy"
-
-
 class PermanentTaskError(DurableGraphError):
     """The task can never succeed as addressed (unknown node, bad message, graph mismatch)."""
 
@@ -256,5 +241,19 @@ class StoreUnreadable(UserError):
             f"{path} is not a durable-graph store or is corrupt ({detail}): run "
             f"`sqlite3 {path} 'PRAGMA integrity_check'` to inspect it, and restore it from a "
             "backup or set DURABLE_GRAPH_HOME to another folder"
+        )
+        self.path = path
+
+
+class StoreUnavailable(UserError):
+    """The embedded store's file cannot be opened where it is configured (a directory, no
+    permission, a read-only folder): a wrong location, which no retry fixes."""
+
+    code = "store_unavailable"
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"cannot open the store {path} ({detail}): set DURABLE_GRAPH_HOME to a folder you "
+            "can write"
         )
         self.path = path

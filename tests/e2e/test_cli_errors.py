@@ -189,3 +189,30 @@ def test_input_larger_than_one_argument_comes_from_a_file_or_stdin(
     decision.write_text(json.dumps({"approved": False, "reviewer_comment": "n" * 200 * 1024}))
     doc = cli.json("resume", "l1", "--values", f"@{decision}", "--as-node", "human_review")
     assert doc["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("where", "detail"),
+    [
+        ("state.db is a folder", "unable to open database file"),
+        ("home in a file", "Not a directory"),
+    ],
+)
+def test_a_store_that_cannot_be_opened_is_one_clear_line_and_exit_2(
+    cli: Cli, tmp_path: Path, where: str, detail: str
+) -> None:
+    """Given DURABLE_GRAPH_HOME where no store can be opened, then one line says so and how to
+    fix it, and exit 2."""
+    db = cli.home / "state.db"
+    if where == "state.db is a folder":
+        db.mkdir(parents=True)
+    else:
+        (tmp_path / "plain").write_text("x")
+        cli.env["DURABLE_GRAPH_HOME"] = str(tmp_path / "plain" / "home")
+        db = tmp_path / "plain" / "home" / "state.db"
+    done = cli.run("run", EMAIL, "--thread", "o1", "--input", "{}")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.splitlines() == [
+        f"error: cannot open the store {db} ({detail}): "
+        "set DURABLE_GRAPH_HOME to a folder you can write"
+    ]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from durable_graph.errors import StoreUnreadable
+from durable_graph.errors import StoreUnavailable, StoreUnreadable
 
 SCHEMA = """
 -- A rowid table, not WITHOUT ROWID: checkpoint bodies are often 1-4 KB, and a WITHOUT ROWID
@@ -59,13 +59,38 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
+# SQLite cannot open or write the file at all (a directory, no permission, a read-only folder):
+# the store's location is wrong, which no retry fixes.
+_CANNOT_OPEN = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int:
+    """The primary result code (the low byte of an extended one)."""
+    return int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
+
+
 def is_corruption(exc: BaseException) -> bool:
     """SQLite found the file is no database, or a damaged one: no retry can help (unlike a
     locked or full database, which are also `sqlite3.DatabaseError`s)."""
-    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
+    return isinstance(exc, sqlite3.DatabaseError) and _sqlite_code(exc) in (
         sqlite3.SQLITE_CORRUPT,
         sqlite3.SQLITE_NOTADB,
     )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the file, creating its folder; a location that cannot hold it is a `UserError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(
+            str(path), timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as exc:
+        raise StoreUnavailable(str(path), exc.strerror or str(exc)) from None
+    except sqlite3.OperationalError as exc:
+        if _sqlite_code(exc) not in _CANNOT_OPEN:
+            raise
+        raise StoreUnavailable(str(path), str(exc)) from None
 
 
 class Database:
@@ -73,11 +98,8 @@ class Database:
     SQLite's own locking, across processes."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._conn = sqlite3.connect(
-            str(path), timeout=30.0, isolation_level=None, check_same_thread=False
-        )
+        self._conn = _connect(path)
         self._lock = threading.RLock()
         self._depth = 0
         try:
@@ -87,10 +109,12 @@ class Database:
                 self._conn.execute("PRAGMA busy_timeout=30000")
                 self._conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            if not is_corruption(exc):
-                raise
             self._conn.close()
-            raise StoreUnreadable(str(path), str(exc)) from None
+            if is_corruption(exc):
+                raise StoreUnreadable(str(path), str(exc)) from None
+            if _sqlite_code(exc) in _CANNOT_OPEN:
+                raise StoreUnavailable(str(path), str(exc)) from None
+            raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
