@@ -147,6 +147,21 @@ class EffectInProgress(TransientError):
     code = "effect_in_progress"
 
 
+class StorageFull(TransientError):
+    """The disk refused a write (full, over quota, over a file-size limit, or an I/O error):
+    nothing was committed, and the same write succeeds once space is freed, so the task is
+    retried with backoff and the thread stays running; it is never failed for it."""
+
+    code = "storage_full"
+
+
+class StoreBusy(TransientError):
+    """The store stayed locked by another writer past the wait allowed (SQLite's busy
+    timeout): retry later, like a throttled request."""
+
+    code = "store_busy"
+
+
 class PermanentTaskError(DurableGraphError):
     """The task can never succeed as addressed (unknown node, bad message, graph mismatch)."""
 
