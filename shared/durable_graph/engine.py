@@ -49,7 +49,7 @@ from durable_graph.errors import (
     ThreadNotFound,
     UnknownNode,
 )
-from durable_graph.fanin import FanIn, held_tasks
+from durable_graph.fanin import FanIn, Pending, held_tasks
 from durable_graph.followups import FollowUps, carried_base
 from durable_graph.payloads import hydrate
 from durable_graph.ports import TransitionMessage
@@ -69,6 +69,7 @@ class Outcome:
 
     kind: Literal["committed", "duplicate", "pending", "stale"]
     checkpoint: Checkpoint | None = None
+    progress: tuple[int, int] | None = None  # a fan-out's tasks done of its total, when pending
 
 
 class Engine:
@@ -326,8 +327,8 @@ class Engine:
         delivery = self.delivery(receive_count, lease_seconds)
         if len(base.next) > 1:
             results = self.fanin.complete(base, message.task, finalize, delivery)
-            if results is None:
-                return Outcome("pending")
+            if isinstance(results, Pending):
+                return Outcome("pending", progress=(results.done, results.total))
         else:
             results = [self.fanin.run_or_reuse(base, message.task, delivery)]
         checkpoint = self.build(base, results)

@@ -22,6 +22,7 @@ counts a task whose message will be delivered again, nor acknowledges one it did
 from __future__ import annotations
 
 from collections.abc import Callable, Set
+from dataclasses import dataclass
 from typing import Any
 
 from durable_graph.backend import Backend
@@ -49,6 +50,14 @@ def held_tasks(base: Base, succeeded: Set[str]) -> list[Task]:
     return [
         t.model_copy(update={"done_at": base.step}) if t.id in succeeded else t for t in base.next
     ]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A superstep still waiting for some of its tasks: `done` of `total` have completed."""
+
+    done: int
+    total: int
 
 
 class FanIn:
@@ -88,11 +97,11 @@ class FanIn:
         task: Task,
         finalize: Callable[[], None] | None,
         delivery: TaskDelivery | None = None,
-    ) -> list[TaskResult] | None:
+    ) -> list[TaskResult] | Pending:
         """Run one task of a parallel superstep and record its result; if it was the last of
-        the step, every result (read in chunks), else None (and the message is acknowledged
-        in the same unit of work as the completion). O(1) store operations per task: one
-        completion row and a counter, never a read of the siblings."""
+        the step, every result (read in chunks), else how many are done (and the message is
+        acknowledged in the same unit of work as the completion). O(1) store operations per
+        task: one completion row and a counter, never a read of the siblings."""
         store = self.backend.checkpoints
         thread_id = base.thread_id
         member = done_key(base.step, task.id)
@@ -109,15 +118,15 @@ class FanIn:
             if done < len(base.next):
                 if finalize is not None:
                     finalize()
-                return None
+                return Pending(done, len(base.next))
         keys = [done_key(base.step, t.id) for t in base.next]
         found = store.get_records(thread_id, keys)
         missing = [key for key in keys if key not in found]
-        if missing:
-            return None  # a counter ahead of its rows cannot happen; wait for redelivery
+        if missing:  # a counter ahead of its rows cannot happen; wait for redelivery
+            return Pending(len(keys) - len(missing), len(keys))
         return [
             TaskResult.from_record(t, found[k].value) for t, k in zip(base.next, keys, strict=True)
         ]
 
 
-__all__ = ["FanIn", "count_key", "done_key", "held_tasks"]
+__all__ = ["FanIn", "Pending", "count_key", "done_key", "held_tasks"]

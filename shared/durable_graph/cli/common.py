@@ -79,9 +79,17 @@ def print_status(doc: dict[str, Any]) -> None:
 
 
 def progress_printer(enabled: bool) -> Any:
-    """A progress line per committed step, on stderr, for people watching long runs."""
+    """A progress line per committed step, and about every 5% of a fan-out's tasks, on stderr,
+    for people watching long runs."""
 
     def show(outcome: Outcome) -> None:
+        if outcome.progress is not None:
+            done, total = outcome.progress
+            if done % max(1, total // 20) == 0:  # about every 5% of a fan-out
+                print(
+                    f"  tasks {done:>{len(str(total))}}/{total} done", file=sys.stderr, flush=True
+                )
+            return
         checkpoint = outcome.checkpoint
         if checkpoint is None or outcome.kind != "committed":
             return
