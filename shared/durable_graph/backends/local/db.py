@@ -45,10 +45,6 @@ CREATE TABLE IF NOT EXISTS queue (
     receive_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
--- ack/release find a message by its receipt, and workers look for visible ones: without
--- these, each is a scan of the queue, and a 10,000-task fan-out becomes quadratic.
-CREATE INDEX IF NOT EXISTS queue_by_receipt ON queue (receipt);
-CREATE INDEX IF NOT EXISTS queue_by_visible ON queue (visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dedup_id TEXT NOT NULL,

@@ -67,7 +67,9 @@ class SqliteQueue:
                 rows = self._visible(conn, now, thread_id, max_messages - len(out))
                 poisoned = 0
                 for row_id, body, count, row_thread, dedup_id in rows:
-                    receipt = uuid.uuid4().hex
+                    # The row id leads the receipt, so settling a lease is a primary-key lookup
+                    # (no index on receipts to keep up on every queue write).
+                    receipt = f"{row_id}:{uuid.uuid4().hex}"
                     conn.execute(
                         "UPDATE queue SET receipt = ?, visible_at = ?, receive_count = ? "
                         "WHERE id = ?",
@@ -135,20 +137,20 @@ class SqliteQueue:
 
     def ack(self, delivery: Delivery) -> None:
         with self.db.write() as conn:
-            conn.execute("DELETE FROM queue WHERE receipt = ?", (delivery.receipt,))
+            conn.execute(_DELETE_LEASED, _lease(delivery))
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         now = self.clock.now().timestamp()
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE queue SET visible_at = ?, receipt = NULL WHERE receipt = ?",
-                (now + delay, delivery.receipt),
+                "UPDATE queue SET visible_at = ?, receipt = NULL WHERE id = ? AND receipt = ?",
+                (now + delay, *_lease(delivery)),
             )
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a poison message aside, like an SQS redrive to the DLQ."""
         with self.db.write() as conn:
-            conn.execute("DELETE FROM queue WHERE receipt = ?", (delivery.receipt,))
+            conn.execute(_DELETE_LEASED, _lease(delivery))
             conn.execute(
                 "INSERT INTO dead_letters (dedup_id, body, reason, failed_at) VALUES (?,?,?,?)",
                 (
@@ -176,3 +178,13 @@ def _parse(body: bytes) -> TransitionMessage | str:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+_DELETE_LEASED = "DELETE FROM queue WHERE id = ? AND receipt = ?"
+
+
+def _lease(delivery: Delivery) -> tuple[int, str]:
+    """(row id, receipt) of a lease: the id leads the receipt (-1 for a foreign receipt, which
+    then matches nothing), so settling it is a primary-key lookup."""
+    head = delivery.receipt.split(":", 1)[0]
+    return (int(head) if head.isdigit() else -1, delivery.receipt)

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from durable_graph.backends.local.db import Database
 from durable_graph.errors import StorageFull, StoreBusy, TransientError
@@ -46,10 +47,15 @@ def storage_errors(where: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.OperationalError, OSError) as exc:
-        transient = translate(exc, where)
-        if transient is None:
-            raise
-        raise transient from exc
+        _reraise(exc, where)
+
+
+def _reraise(exc: sqlite3.OperationalError | OSError, where: str) -> NoReturn:
+    """`exc` again as the transient error it stands for, or as itself."""
+    transient = translate(exc, where)
+    if transient is None:
+        raise exc
+    raise transient from exc
 
 
 class GuardedDatabase(Database):
@@ -59,16 +65,24 @@ class GuardedDatabase(Database):
     def __init__(self, path: Path) -> None:
         with storage_errors(f"opening {path}"):  # creating the schema writes too
             super().__init__(path)
+        self._reading = f"reading {path}"  # every access names the store: format it once
+        self._writing = f"writing {path}"
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        with storage_errors(f"reading {self.path}"), super().read() as conn:
-            yield conn
+        try:
+            with super().read() as conn:
+                yield conn
+        except (sqlite3.OperationalError, OSError) as exc:
+            _reraise(exc, self._reading)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        with storage_errors(f"writing {self.path}"), super().write() as conn:
-            yield conn
+        try:
+            with super().write() as conn:
+                yield conn
+        except (sqlite3.OperationalError, OSError) as exc:
+            _reraise(exc, self._writing)
 
 
 __all__ = ["GuardedDatabase", "storage_errors", "translate"]
