@@ -85,9 +85,12 @@ class StateSchema:
         for name, field in self.model.model_fields.items():
             if not field.is_required():
                 base[name] = field.get_default(call_default_factory=True)
-        return self.validate(
-            self.fold(base, [dict(values or {})], where="input").values, where="input"
-        )
+        for key, raw in (values or {}).items():  # validated whole below, once
+            value = self._written(key, raw, "input")
+            reducer = self.reducers.get(key)
+            old = base.get(key)
+            base[key] = reducer(old, value) if reducer is not None and old is not None else value
+        return self.validate(base, where="input")
 
     def apply(
         self, current: Mapping[str, Any], writes: Sequence[Mapping[str, Any]], *, where: str

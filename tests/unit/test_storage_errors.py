@@ -13,9 +13,9 @@ import pytest
 from pydantic import BaseModel
 
 from durable_graph import END, START, StateGraph
+from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.local.storage_errors import (
-    GuardedDatabase,
     storage_errors,
     translate,
 )
@@ -73,7 +73,7 @@ def test_the_translation_keeps_its_cause() -> None:
 
 def test_the_embedded_store_translates_a_locked_database(tmp_path: Path) -> None:
     """A second connection holds the write lock past the busy timeout: StoreBusy."""
-    db = GuardedDatabase(tmp_path / "state.db")
+    db = Database(tmp_path / "state.db")
     with db.read() as conn:
         conn.execute("PRAGMA busy_timeout=50")
     blocker = sqlite3.connect(tmp_path / "state.db", isolation_level=None)

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 from durable_graph.backend import Backend
+from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.folder_payloads import FolderPayloadStore
 from durable_graph.backends.local.outbox import OutboxNotifier
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
-from durable_graph.backends.local.storage_errors import GuardedDatabase
 from durable_graph.backends.records import RecordStore
 from durable_graph.clock import Clock
 from durable_graph.signing import KEY_FILE, FileSigner
@@ -25,7 +25,7 @@ def home() -> Path:
 def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Backend:
     """Open (creating if needed) the embedded store at `root` or $DURABLE_GRAPH_HOME."""
     base = root or home()
-    db = GuardedDatabase(base / "state.db")  # a full disk or a locked file: transient
+    db = Database(base / "state.db")  # a full disk or a locked file is transient (db.py)
     payloads = FolderPayloadStore(base / "payloads")
     return Backend(
         checkpoints=RecordStore(SqliteCheckpointStore(db), payloads),

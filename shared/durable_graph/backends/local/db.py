@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from durable_graph.backends.local.storage_errors import raise_storage_error
 from durable_graph.errors import StoreUnavailable, StoreUnreadable
 
 SCHEMA = """
@@ -95,6 +96,8 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._reading = f"reading {path}"  # every access names the store: format it once
+        self._writing = f"writing {path}"
         self._conn = _connect(path)
         self._lock = threading.RLock()
         self._depth = 0
@@ -110,12 +113,17 @@ class Database:
                 raise StoreUnreadable(str(path), str(exc)) from None
             if _sqlite_code(exc) in _CANNOT_OPEN:
                 raise StoreUnavailable(str(path), str(exc)) from None
+            if isinstance(exc, sqlite3.OperationalError):  # creating the schema writes too
+                raise_storage_error(exc, f"opening {path}")
             raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            yield self._conn
+            try:
+                yield self._conn
+            except (sqlite3.OperationalError, OSError) as exc:
+                raise_storage_error(exc, self._reading)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -128,17 +136,22 @@ class Database:
                 finally:
                     self._depth -= 1
                 return
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
-            finally:
-                self._depth = 0
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT (a full disk) leaves the transaction open: close it too.
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._depth = 0
+            except (sqlite3.OperationalError, OSError) as exc:
+                # A full disk or a lock held past the busy timeout: transient (storage_errors).
+                raise_storage_error(exc, self._writing)
 
     def trace(self, callback: Callable[[str], None] | None) -> None:
         """Observe every SQL statement (benchmarks count COMMITs with it)."""

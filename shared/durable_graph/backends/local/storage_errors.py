@@ -6,8 +6,8 @@ the same write succeeds once space is freed or the lock released. Raised raw, th
 bugs to the worker (a traceback per attempt, then the thread failed for good); translated, the
 worker logs one line, releases the task with backoff, and the thread finishes when the condition
 clears. Every SQLite access of the embedded backend (checkpoint store, queue, the unit of work)
-goes through one `Database`, so `GuardedDatabase` is the one place for SQLite; the payload folder
-and the outbox call `storage_errors` around their file writes.
+goes through one `Database`, whose `read`/`write` translate with `raise_storage_error`; the
+payload folder and the outbox call `storage_errors` around their file writes.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import errno
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import NoReturn
 
-from durable_graph.backends.local.db import Database
 from durable_graph.errors import StorageFull, StoreBusy, TransientError
 
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -47,10 +45,10 @@ def storage_errors(where: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.OperationalError, OSError) as exc:
-        _reraise(exc, where)
+        raise_storage_error(exc, where)
 
 
-def _reraise(exc: sqlite3.OperationalError | OSError, where: str) -> NoReturn:
+def raise_storage_error(exc: sqlite3.OperationalError | OSError, where: str) -> NoReturn:
     """`exc` again as the transient error it stands for, or as itself."""
     transient = translate(exc, where)
     if transient is None:
@@ -58,31 +56,4 @@ def _reraise(exc: sqlite3.OperationalError | OSError, where: str) -> NoReturn:
     raise transient from exc
 
 
-class GuardedDatabase(Database):
-    """The embedded database, with its storage conditions translated for every adapter that
-    shares it; a translated error leaves the transaction rolled back (`Database.write`)."""
-
-    def __init__(self, path: Path) -> None:
-        with storage_errors(f"opening {path}"):  # creating the schema writes too
-            super().__init__(path)
-        self._reading = f"reading {path}"  # every access names the store: format it once
-        self._writing = f"writing {path}"
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with super().read() as conn:
-                yield conn
-        except (sqlite3.OperationalError, OSError) as exc:
-            _reraise(exc, self._reading)
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        try:
-            with super().write() as conn:
-                yield conn
-        except (sqlite3.OperationalError, OSError) as exc:
-            _reraise(exc, self._writing)
-
-
-__all__ = ["GuardedDatabase", "storage_errors", "translate"]
+__all__ = ["raise_storage_error", "storage_errors", "translate"]
