@@ -43,8 +43,54 @@ def check_json(value: Any, path: str = "$") -> None:
     )
 
 
+class _NotPlain(Exception):
+    """The value holds something only the full RFC 8785 encoder writes exactly."""
+
+
+_SAFE_INTEGER = 2**53
+
+
+def _plain(value: Any) -> Any:
+    """`value` as the standard library's JSON encoder writes it byte for byte as RFC 8785 does:
+    keys ASCII (so code-point order is UTF-16 order), integers within ±2^53, floats either
+    integral (written as integers, as ECMAScript does) or in [1e-4, 1e16) (where `repr` and
+    ECMAScript print the same shortest digits without an exponent). Raises `_NotPlain`."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        if -_SAFE_INTEGER < value < _SAFE_INTEGER:
+            return value
+        raise _NotPlain
+    if kind is float:
+        if value.is_integer() and abs(value) < _SAFE_INTEGER:
+            return int(value)
+        if 1e-4 <= abs(value) < 1e16:
+            return value
+        raise _NotPlain
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    if kind is dict:
+        for key in value:
+            if type(key) is not str or not key.isascii():
+                raise _NotPlain
+        return {key: _plain(item) for key, item in value.items()}
+    raise _NotPlain
+
+
 def canonical_bytes(value: Any) -> bytes:
-    """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers."""
+    """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers.
+
+    Values of the common shapes go through the standard library's C encoder, which writes
+    exactly the same bytes for them (`_plain` says which; a test compares the two on random
+    values); anything else (non-ASCII keys, big integers, floats with exponents, lone
+    surrogates) through the `rfc8785` package.
+    """
+    try:
+        text = json.dumps(_plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return text.encode("utf-8")
+    except (_NotPlain, UnicodeEncodeError, ValueError, RecursionError):
+        pass
     try:
         return bytes(rfc8785.dumps(value))
     except Exception as exc:  # rfc8785 refuses it: name the exact path of the bad value
