@@ -78,6 +78,36 @@ def _plain(value: Any) -> Any:
     raise _NotPlain
 
 
+def _integral_floats(value: Any) -> bool:
+    """Whether `value` is plain (else raises `_NotPlain`, as `_plain` does) and holds floats
+    that must be written as integers: only then is a converted copy needed."""
+    found = False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_SAFE_INTEGER < item < _SAFE_INTEGER:
+                raise _NotPlain
+        elif kind is float:
+            if item.is_integer() and abs(item) < _SAFE_INTEGER:
+                found = True
+            elif not 1e-4 <= abs(item) < 1e16:
+                raise _NotPlain
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    raise _NotPlain
+            stack.extend(item.values())
+        else:
+            raise _NotPlain
+    return found
+
+
 def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers.
 
@@ -87,7 +117,8 @@ def canonical_bytes(value: Any) -> bytes:
     surrogates) through the `rfc8785` package.
     """
     try:
-        text = json.dumps(_plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        plain = _plain(value) if _integral_floats(value) else value
+        text = json.dumps(plain, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return text.encode("utf-8")
     except (_NotPlain, UnicodeEncodeError, ValueError, RecursionError):
         pass

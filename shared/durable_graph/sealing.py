@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from durable_graph.backend import Backend
 from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
-from durable_graph.canonical import ZERO_HASH, compact_json
+from durable_graph.canonical import ZERO_HASH, json_size_within
 from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
 from durable_graph.checkpoint import (
     FORMAT,
@@ -266,9 +266,12 @@ def _outside(
     payload store (a few fan-out tasks with big arguments weigh as much as many small ones)."""
     if not items:
         return None
+    if len(items) <= limit:
+        # Only a task's argument or an io response can be big; the rest is a few ids.
+        heavy = [item.arg if isinstance(item, Task) else item.response for item in items]
+        if json_size_within(heavy, INLINE_LIST_BYTES - 512 * len(items)):
+            return None
     dumped = [item.model_dump(mode="json") for item in items]
-    if len(items) <= limit and len(compact_json(dumped)) <= INLINE_LIST_BYTES:
-        return None
     return payloads.put(list_bytes(dumped), LIST_CONTENT_TYPE)
 
 
