@@ -8,6 +8,7 @@ The wiring below is the whole permission model; read it as a table of who may do
 | api        | r/w   | r/w      | read    | send       | -    | publish | both    | sign    |
 | s3_trigger | r/w   | r/w      | read    | send       | -    | -       | -       | -       |
 | sweeper    | r/w   | read     | -       | send       | recv | -       | -       | sign    |
+| dlq        | r/w   | read     | -       | send       | recv | -       | -       | sign    |
 
 "r/w" on the table never includes deleting; "r/w" on payloads is read and put under the
 content-addressed prefix only (see `infra.components.storage`).
@@ -28,7 +29,7 @@ from constructs import Construct, Node
 
 from durable_graph.backends.aws import names
 from infra.components import Api, Functions, Notifications, Queueing, Signing, Storage
-from infra.components.functions import WORKER
+from infra.components.functions import DEAD_LETTERS, WORKER
 from infra.components.nag import acknowledge
 from infra.components.queueing import MAX_RECEIVE_COUNT
 from infra.components.signing import LEDGER_KEY_ENV
@@ -37,7 +38,6 @@ __all__ = ["DEFAULT_GRAPH", "REPO_ROOT", "DurableGraphStack", "StackConfig", "re
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GRAPH = "examples.email_approval:graph"
-SWEEP_INTERVAL = Duration.minutes(5)
 WORKER_BATCH_SIZE = 10  # the largest batch a FIFO event source accepts
 
 
@@ -59,14 +59,19 @@ class StackConfig:
         root: repository root holding `functions/`, `shared/` and `build/`.
         graph: import path of the graph the worker runs, `module:attribute`.
         offload_bytes: string and bytes values above this size are stored as payloads.
-        stale_seconds: a running thread whose head has not moved for this long is swept.
+        stale_seconds: the sweeper's window: a running thread whose head has not moved for
+            this long is re-driven. Six minutes: above SQS's five-minute deduplication window
+            (a re-send inside it could be dropped as a duplicate of the lost original).
+        sweep_minutes: the sweeper's schedule. With the window, a stranded thread is noticed
+            within `stale_seconds + sweep_minutes` (eight minutes by default).
         approval_email: optional address subscribed to approval notifications.
     """
 
     root: Path = REPO_ROOT
     graph: str = DEFAULT_GRAPH
     offload_bytes: int = 8192
-    stale_seconds: int = 900
+    stale_seconds: int = 360
+    sweep_minutes: int = 2
     approval_email: str | None = field(default=None)
 
     @classmethod
@@ -83,6 +88,7 @@ class StackConfig:
             graph=str(get("graph", DEFAULT_GRAPH)),
             offload_bytes=int(str(get("offload_bytes", cls.offload_bytes))),
             stale_seconds=int(str(get("stale_seconds", cls.stale_seconds))),
+            sweep_minutes=int(str(get("sweep_minutes", cls.sweep_minutes))),
             approval_email=str(email) if email else None,
         )
 
@@ -112,7 +118,12 @@ class DurableGraphStack(Stack):
         config = config or StackConfig.from_context(self.node)
 
         storage = Storage(self, "Storage")
-        queueing = Queueing(self, "Queueing", worker_timeout=WORKER.timeout)
+        queueing = Queueing(
+            self,
+            "Queueing",
+            worker_timeout=WORKER.timeout,
+            dead_letter_timeout=DEAD_LETTERS.timeout,
+        )
         signing = Signing(self, "Signing")
         notifications = Notifications(self, "Notifications", approval_email=config.approval_email)
         functions = Functions(
@@ -129,6 +140,7 @@ class DurableGraphStack(Stack):
                 names.ENV_GRAPH: config.graph,
                 names.ENV_OFFLOAD_BYTES: str(config.offload_bytes),
                 names.ENV_STALE_SECONDS: str(config.stale_seconds),
+                names.ENV_SWEEP_MINUTES: str(config.sweep_minutes),
                 # The worker tells a last attempt (record the failure) from a retry by this.
                 names.ENV_MAX_RECEIVES: str(MAX_RECEIVE_COUNT),
                 # Secret ARNs: GetSecretValue accepts them and they name the exact secret.
@@ -187,13 +199,13 @@ class DurableGraphStack(Stack):
         storage.grant_uploads_read(s3_trigger)
         queueing.transitions.grant_send_messages(s3_trigger)
 
-        # --- sweeper: every five minutes, recover stalled threads and fail poisoned ones. ---
+        # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ. ---
         sweeper = functions.sweeper
         events.Rule(
             self,
             "SweepSchedule",
             description="durable-graph: run the sweeper",
-            schedule=events.Schedule.rate(SWEEP_INTERVAL),
+            schedule=events.Schedule.rate(Duration.minutes(config.sweep_minutes)),
             targets=[targets.LambdaFunction(sweeper)],
         )
         storage.grant_checkpoints_read(sweeper)
@@ -202,6 +214,21 @@ class DurableGraphStack(Stack):
         queueing.transitions.grant_send_messages(sweeper)
         queueing.dead_letters.grant_consume_messages(sweeper)
         signing.grant_sign(sweeper)
+
+        # --- dlq: every dead-lettered transition is re-driven once or fails its thread. ---
+        dead_letters = functions.dead_letters
+        dead_letters.add_event_source(
+            event_sources.SqsEventSource(
+                queueing.dead_letters,
+                batch_size=WORKER_BATCH_SIZE,
+                report_batch_item_failures=True,
+            )
+        )
+        storage.grant_checkpoints_read(dead_letters)
+        storage.grant_checkpoints_write(dead_letters)  # the failure checkpoint, re-drive records
+        storage.grant_payloads_read(dead_letters)  # claim-checked bodies and offloaded state
+        queueing.transitions.grant_send_messages(dead_letters)  # the re-drive
+        signing.grant_sign(dead_letters)  # a failed thread's chain head is signed
 
         self._acknowledge_bucket_notifications_handler()
         self._outputs(storage, queueing, signing, notifications, api)

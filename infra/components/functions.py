@@ -1,6 +1,6 @@
-"""The four Lambda functions and the library layer they share.
+"""The five Lambda functions and the library layer they share.
 
-All four use one code asset, the whole `functions/` folder, with handlers such as
+All five use one code asset, the whole `functions/` folder, with handlers such as
 `worker.handler.handler`: the entry points are thin (parse, call the library, shape the
 response), so shipping them together costs nothing and keeps one asset hash per deploy.
 The library itself (`durable_graph`, the example graphs and their runtime dependencies) is a
@@ -28,7 +28,16 @@ from constructs import Construct
 
 from infra.components.nag import acknowledge, acknowledge_on_role
 
-__all__ = ["API", "S3_TRIGGER", "SPECS", "SWEEPER", "WORKER", "FunctionSpec", "Functions"]
+__all__ = [
+    "API",
+    "DEAD_LETTERS",
+    "S3_TRIGGER",
+    "SPECS",
+    "SWEEPER",
+    "WORKER",
+    "FunctionSpec",
+    "Functions",
+]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -83,19 +92,27 @@ S3_TRIGGER = FunctionSpec(
 SWEEPER = FunctionSpec(
     "sweeper",
     "Sweeper",
-    "durable-graph: re-sends tasks of stalled threads, fails poisoned ones, signs chain heads",
+    "durable-graph: re-sends tasks of stalled threads and reports what sits in the DLQ",
     timeout_seconds=300,
     memory_mb=512,
 )
-SPECS = (WORKER, API, S3_TRIGGER, SWEEPER)
+DEAD_LETTERS = FunctionSpec(
+    "dlq",
+    "DeadLetters",
+    "durable-graph: records every dead-lettered transition on its thread (re-drive or fail)",
+    # A few reads and one write or send per record; a batch of ten is done in seconds.
+    timeout_seconds=60,
+    memory_mb=512,
+)
+SPECS = (WORKER, API, S3_TRIGGER, SWEEPER, DEAD_LETTERS)
 
 
 class Functions(Construct):
-    """The worker, api, s3_trigger and sweeper functions.
+    """The worker, api, s3_trigger, sweeper and dlq functions.
 
     Attributes:
         layer: the shared library layer.
-        worker, api, s3_trigger, sweeper: the functions, one per `FunctionSpec`.
+        worker, api, s3_trigger, sweeper, dead_letters: the functions, one per `FunctionSpec`.
     """
 
     def __init__(
@@ -124,11 +141,12 @@ class Functions(Construct):
         # instead of vanishing (the start is idempotent, so it can simply be redriven).
         self.s3_trigger = self._function(S3_TRIGGER, code, environment, dlq=failed_starts)
         self.sweeper = self._function(SWEEPER, code, environment)
+        self.dead_letters = self._function(DEAD_LETTERS, code, environment)
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
         """Every function, in `SPECS` order."""
-        return (self.worker, self.api, self.s3_trigger, self.sweeper)
+        return (self.worker, self.api, self.s3_trigger, self.sweeper, self.dead_letters)
 
     def add_environment(self, key: str, value: str) -> None:
         """Set one environment variable on every function (used for values known late)."""

@@ -17,7 +17,8 @@ from infra.components.nag import acknowledge
 __all__ = ["MAX_RECEIVE_COUNT", "VISIBILITY_TIMEOUT_FACTOR", "Queueing"]
 
 # A message that failed this many times is a poison message: park it in the DLQ so the rest of
-# its message group can proceed, and let the sweeper mark the thread failed with the reason.
+# its message group can proceed. The `dlq` function consumes the DLQ and records every entry on
+# its thread (re-driven once when the step never committed, else failed with the reason).
 MAX_RECEIVE_COUNT = 5
 # AWS's guidance for SQS event sources: visibility timeout at least six times the function
 # timeout, so a message is not redelivered while a (retried, throttled) invocation still runs it.
@@ -30,12 +31,20 @@ class Queueing(Construct):
 
     Attributes:
         transitions: the FIFO queue the worker consumes.
-        dead_letters: FIFO DLQ for transitions that failed `MAX_RECEIVE_COUNT` times.
+        dead_letters: FIFO DLQ for transitions that failed `MAX_RECEIVE_COUNT` times; the
+            `dlq` function's event source.
         failed_starts: standard queue receiving S3-triggered starts that failed every retry
             (Lambda's asynchronous-invocation DLQ cannot be FIFO).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, worker_timeout: Duration) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        worker_timeout: Duration,
+        dead_letter_timeout: Duration,
+    ) -> None:
         super().__init__(scope, construct_id)
 
         self.dead_letters = sqs.Queue(
@@ -46,6 +55,10 @@ class Queueing(Construct):
             fifo=True,
             content_based_deduplication=False,
             retention_period=DLQ_RETENTION,
+            # The `dlq` function consumes it: same rule as the transition queue's timeout.
+            visibility_timeout=Duration.seconds(
+                dead_letter_timeout.to_seconds() * VISIBILITY_TIMEOUT_FACTOR
+            ),
         )
         acknowledge(self.dead_letters, "SQS3", "This queue is the transition queue's DLQ.")
 

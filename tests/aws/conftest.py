@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from durable_graph.backends.aws import factory, lambda_worker
+from durable_graph.backends.aws import dead_letters, factory, lambda_worker
 from durable_graph.backends.aws.factory import AwsClients, AwsRuntime
 from durable_graph.backends.aws.local_poller import EventSourcePoller
 from durable_graph.checkpoint import Checkpoint
@@ -65,6 +65,7 @@ def reset_runtime() -> None:
 
     starter.cache_clear()
     lambda_worker.worker.cache_clear()
+    dead_letters.settler.cache_clear()
     factory.reset()
 
 

@@ -20,7 +20,15 @@ from cdk_nag import AwsSolutionsChecks
 from durable_graph.backends.aws import names
 from infra.app import build_app
 from infra.components.api import ROUTES, STAGE_NAME
-from infra.components.functions import API, S3_TRIGGER, SPECS, SWEEPER, WORKER, FunctionSpec
+from infra.components.functions import (
+    API,
+    DEAD_LETTERS,
+    S3_TRIGGER,
+    SPECS,
+    SWEEPER,
+    WORKER,
+    FunctionSpec,
+)
 from infra.components.queueing import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR
 from infra.components.signing import LEDGER_KEY_ENV
 from infra.stack import DEFAULT_GRAPH, REPO_ROOT, DurableGraphStack, StackConfig, resolve_layer_dir
@@ -73,6 +81,14 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     | {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetObjectVersion"}
     | SEND,
     SWEEPER.folder: LOGS_AND_TRACES
+    | TABLE_READ
+    | TABLE_WRITE
+    | {"s3:GetObject", "s3:ListBucket"}
+    | SEND
+    | CONSUME
+    | SIGN,
+    # Reads heads (and claim-checked bodies), writes failures and re-drive records, re-sends.
+    DEAD_LETTERS.folder: LOGS_AND_TRACES
     | TABLE_READ
     | TABLE_WRITE
     | {"s3:GetObject", "s3:ListBucket"}
@@ -255,7 +271,7 @@ def test_worker_consumes_transitions_with_partial_batch_failures(template: Templ
     transitions_id, _ = queue(template, "Transitions")
     worker_id, _ = function_of(template, WORKER)
 
-    _, mapping = only(template.find_resources("AWS::Lambda::EventSourceMapping"))
+    mapping = mapping_of(template, worker_id)
 
     assert mapping["Properties"] == {
         "BatchSize": 10,
@@ -263,6 +279,39 @@ def test_worker_consumes_transitions_with_partial_batch_failures(template: Templ
         "FunctionName": {"Ref": worker_id},
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
     }
+
+
+def mapping_of(template: Template, function_id: str) -> Resource:
+    """The one event source mapping that feeds the function `function_id`."""
+    mappings = template.find_resources("AWS::Lambda::EventSourceMapping")
+    _, mapping = only(
+        {
+            key: value
+            for key, value in mappings.items()
+            if value["Properties"]["FunctionName"] == {"Ref": function_id}
+        }
+    )
+    return mapping
+
+
+def test_dlq_function_consumes_the_dlq_with_partial_batch_failures(template: Template) -> None:
+    """Every dead-lettered transition reaches the `dlq` function, which reports what it could
+    not settle (so only that comes back)."""
+    dlq_id, dlq = queue(template, "DeadLetters")
+    function_id, function = function_of(template, DEAD_LETTERS)
+
+    mapping = mapping_of(template, function_id)
+
+    assert function["Properties"]["Handler"] == "dlq.handler.handler"
+    assert mapping["Properties"] == {
+        "BatchSize": 10,
+        "EventSourceArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "FunctionName": {"Ref": function_id},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+    # Lambda refuses an SQS source whose visibility timeout is below the function's timeout.
+    assert dlq["Properties"]["VisibilityTimeout"] >= DEAD_LETTERS.timeout_seconds
+    assert len(template.find_resources("AWS::Lambda::EventSourceMapping")) == 2
 
 
 # --- storage ---------------------------------------------------------------------------------
@@ -406,7 +455,8 @@ def test_function_environment_sets_every_names_env_key(
     assert variables[names.ENV_TOPIC_ARN] == {"Ref": topic_id}
     assert variables[names.ENV_GRAPH] == DEFAULT_GRAPH
     assert variables[names.ENV_OFFLOAD_BYTES] == "8192"
-    assert variables[names.ENV_STALE_SECONDS] == "900"
+    assert variables[names.ENV_STALE_SECONDS] == "360"
+    assert variables[names.ENV_SWEEP_MINUTES] == "2"
     assert variables[names.ENV_MAX_RECEIVES] == str(MAX_RECEIVE_COUNT)
     assert variables[names.ENV_SIGNING_KEY_PARAM]["Ref"].startswith("SigningApprovalSigningKey")
     assert variables[names.ENV_WEBHOOK_SECRET_PARAM]["Ref"].startswith("SigningWebhookSecret")
@@ -417,12 +467,13 @@ def test_function_environment_sets_every_names_env_key(
     assert url_parts[-1] == f"/{STAGE_NAME}"
 
 
-def test_sweeper_runs_every_five_minutes(template: Template) -> None:
+def test_sweeper_runs_every_two_minutes_by_default(template: Template) -> None:
+    """The default schedule and window notice a stranded thread within minutes."""
     sweeper_id, _ = function_of(template, SWEEPER)
 
     _, rule = only(template.find_resources("AWS::Events::Rule"))
 
-    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["Properties"]["ScheduleExpression"] == "rate(2 minutes)"
     assert rule["Properties"]["State"] == "ENABLED"
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [
         {"Fn::GetAtt": [sweeper_id, "Arn"]}
@@ -557,6 +608,7 @@ def test_payload_objects_are_reachable_only_under_the_payload_prefix(
         (API, {"Transitions"}, set()),
         (S3_TRIGGER, {"Transitions", "FailedStarts"}, set()),
         (SWEEPER, {"Transitions"}, {"DeadLetters"}),
+        (DEAD_LETTERS, {"Transitions"}, {"DeadLetters"}),
     ],
     ids=lambda value: value.folder if isinstance(value, FunctionSpec) else "",
 )
@@ -603,6 +655,19 @@ def test_context_overrides_the_defaults() -> None:
     assert config.stale_seconds == 60
     assert config.offload_bytes == 8192
     assert config.approval_email is None
+
+
+def test_sweeper_schedule_and_window_come_from_context() -> None:
+    """`-c sweep_minutes=... -c stale_seconds=...` set the rule's rate and the functions' window."""
+    _, stack = build_app({"sweep_minutes": "7", "stale_seconds": "420"})
+    template = Template.from_stack(stack)
+
+    _, rule = only(template.find_resources("AWS::Events::Rule"))
+    _, sweeper = function_of(template, SWEEPER)
+    variables = sweeper["Properties"]["Environment"]["Variables"]
+
+    assert rule["Properties"]["ScheduleExpression"] == "rate(7 minutes)"
+    assert (variables[names.ENV_STALE_SECONDS], variables[names.ENV_SWEEP_MINUTES]) == ("420", "7")
 
 
 def test_layer_is_the_built_folder_when_present_else_shared(tmp_path: Path) -> None:

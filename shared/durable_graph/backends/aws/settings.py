@@ -37,6 +37,7 @@ ENV_KEYS: dict[str, str] = {
     "graph": names.ENV_GRAPH,
     "offload_bytes": names.ENV_OFFLOAD_BYTES,
     "stale_seconds": names.ENV_STALE_SECONDS,
+    "sweep_minutes": names.ENV_SWEEP_MINUTES,
     "max_receives": names.ENV_MAX_RECEIVES,
     "ledger_key_id": names.ENV_LEDGER_KEY_ID,
 }
@@ -57,7 +58,10 @@ class AwsSettings(BaseModel):
         topic_arn: SNS topic for approval notifications (none: notifications are only logged).
         graph: import path of the compiled graph the functions run.
         offload_bytes: strings above this size go to S3 (see `factory.OFFLOAD_REASONING`).
-        stale_seconds: a running thread whose head has not moved for this long is re-driven.
+        stale_seconds: a running thread whose head has not moved for this long is re-driven
+            (the sweeper's window; keep it above SQS's five-minute deduplication window).
+        sweep_minutes: how often the sweeper runs (the stack's schedule, set beside the window
+            so a function's environment tells how soon a stranded thread is noticed).
         max_receives: the queue's redrive `maxReceiveCount`; on the last receive a failing task
             fails its thread with the reason before SQS parks the message in the DLQ.
         ledger_key_id: KMS key (ECC_NIST_P256) that signs chain heads when a thread suspends,
@@ -74,6 +78,7 @@ class AwsSettings(BaseModel):
     graph: str = Field(pattern=r"^[\w.]+:[\w.]+$")
     offload_bytes: int = Field(default=DEFAULT_OFFLOAD_BYTES, ge=256, le=300 * 1024)
     stale_seconds: int = Field(default=900, ge=1)
+    sweep_minutes: int = Field(default=5, ge=1, le=1440)
     max_receives: int = Field(default=5, ge=1, le=1000)
     ledger_key_id: str | None = None
 

@@ -1,0 +1,157 @@
+"""Settle what SQS dead-letters: every DLQ entry ends recorded on its thread (the `dlq` function).
+
+SQS moves a transition message to the DLQ after `maxReceiveCount` receives. When every receive
+ended in a worker that crashed (killed, timed out, out of memory) no code saw the last attempt,
+so nothing recorded a failure: the thread says `running`, nothing is queued for it, and it
+would strand. This consumer reads each dead letter against the thread's head:
+
+- the head moved past the message's step, or the thread is no longer `running` → the work was
+  done (or the failure already recorded, e.g. by the worker's last attempt): nothing to do.
+- the head is still the message's step and `running` → the task never committed. The first
+  time, the message is re-driven: sent again to the transition queue with a fresh
+  deduplication id (the original id may still be inside SQS's five-minute window). A crash
+  storm is usually transient, and the task is idempotent (a step commits once; effects carry
+  idempotency keys), so one more round of receives is cheap. The re-drive is recorded in a
+  create-only CAS record per message, so a second dead-lettering of the same message finds it
+  and fails the thread with the reason instead of looping forever.
+- a body that is not a transition message → the thread is recovered from the body or the
+  `MessageGroupId` (as the worker does) and failed with the reason.
+
+Every entry is logged with its outcome; the handler counts outcomes as metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from durable_graph.backends.aws.errors import translate
+from durable_graph.backends.aws.factory import AwsRuntime, runtime
+from durable_graph.backends.aws.sqs_queue import (
+    MalformedMessage,
+    SqsTransitionQueue,
+    sqs_id,
+    thread_candidates,
+)
+from durable_graph.errors import RecordConflict
+from durable_graph.ports import TransitionMessage
+
+log = logging.getLogger("durable_graph.aws.dead_letters")
+
+Outcome = Literal["done", "redriven", "failed_thread", "no_thread"]
+REDRIVE_RECORD_PREFIX = "redrive:"  # CAS record key of a re-driven message: + its dedup id
+
+
+@dataclass(frozen=True)
+class DeadLetterResult:
+    """How one dead letter was settled (the handler counts these as metrics)."""
+
+    outcome: Outcome
+    thread_id: str | None
+    reason: str
+
+
+class DeadLetterSettler:
+    """Settles dead-lettered transition messages against one `AwsRuntime`."""
+
+    def __init__(self, rt: AwsRuntime) -> None:
+        queue = rt.backend.queue
+        if not isinstance(queue, SqsTransitionQueue):
+            raise TypeError("DeadLetterSettler needs the SQS transition queue")
+        self.rt = rt
+        self.queue = queue
+
+    def settle(self, body: str, *, group_id: str | None, receive_count: int) -> DeadLetterResult:
+        """Record one dead letter on its thread; raises `TransientError` to be retried."""
+        try:
+            message = self.queue.parse(body, receipt="dlq", receive_count=receive_count).message
+        except MalformedMessage as exc:
+            return self.fail_garbled(exc, group_id)
+        result = self.settle_message(message, body, group_id)
+        log.warning(
+            "dead letter %s: %s",
+            result.outcome,
+            result.reason,
+            extra={"thread_id": message.thread_id, "step": message.step},
+        )
+        return result
+
+    def settle_message(
+        self, message: TransitionMessage, body: str, group_id: str | None
+    ) -> DeadLetterResult:
+        """Decide by the thread's head whether the message's work was done, and act if not."""
+        head = self.rt.backend.checkpoints.head_checkpoint(message.thread_id)
+        if head is None:
+            return DeadLetterResult("no_thread", message.thread_id, "the thread does not exist")
+        if head.step != message.step or head.status != "running":
+            reason = f"head is step {head.step} ({head.status}); message was for step"
+            return DeadLetterResult("done", message.thread_id, f"{reason} {message.step}")
+        if self.claim_redrive(message):
+            self.redrive(message, body, group_id)
+            return DeadLetterResult(
+                "redriven", message.thread_id, f"step {message.step} never committed; re-sent"
+            )
+        reason = (
+            f"task {message.task.node!r} of step {message.step} was dead-lettered twice "
+            "(every receive ended without a result, e.g. the worker crashed or timed out)"
+        )
+        self.fail(message.thread_id, reason, node=message.task.node)
+        return DeadLetterResult("failed_thread", message.thread_id, reason)
+
+    def claim_redrive(self, message: TransitionMessage) -> bool:
+        """True once per message: the first caller creates its re-drive record."""
+        try:
+            self.rt.backend.checkpoints.put_record(
+                message.thread_id,
+                REDRIVE_RECORD_PREFIX + message.dedup_id,
+                {"step": message.step, "task": message.task.id},
+                expected_version=None,  # create-only: the store conditions on no such record
+            )
+        except RecordConflict:
+            return False
+        return True
+
+    def redrive(self, message: TransitionMessage, body: str, group_id: str | None) -> None:
+        """Send the body again, under a deduplication id SQS has not seen for this task."""
+        token = hashlib.sha256(f"{message.dedup_id}:redrive".encode()).hexdigest()
+        try:
+            self.rt.clients.sqs.send_message(
+                QueueUrl=self.rt.settings.queue_url,
+                MessageBody=body,
+                MessageGroupId=group_id or sqs_id(message.group_id),
+                MessageDeduplicationId=token,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "SendMessage redrive") from exc
+
+    def fail_garbled(self, exc: MalformedMessage, group_id: str | None) -> DeadLetterResult:
+        """Fail the first thread the body or its group id names; the worker may have already."""
+        named = [exc.thread_id] if exc.thread_id else []
+        for thread_id in dict.fromkeys(named + thread_candidates(group_id)):
+            if self.fail(thread_id, str(exc)):
+                log.error("dead letter garbled: %s", exc, extra={"thread_id": thread_id})
+                return DeadLetterResult("failed_thread", thread_id, str(exc))
+        log.error("dead letter garbled, names no thread (group %r): %s", group_id, exc)
+        return DeadLetterResult("no_thread", None, str(exc))
+
+    def fail(self, thread_id: str, reason: str, *, node: str = "") -> bool:
+        """Record the failure under the thread's own graph; False when there is no thread.
+
+        `Engine.fail_thread` leaves a completed or failed thread as it is.
+        """
+        head = self.rt.backend.checkpoints.head_checkpoint(thread_id)
+        if head is None:
+            return False
+        self.rt.engine_for(head.graph.name).fail_thread(thread_id, reason, node=node)
+        return True
+
+
+@functools.cache
+def settler() -> DeadLetterSettler:
+    """The process-wide settler (cold start: settings validated, clients built, once)."""
+    return DeadLetterSettler(runtime())
