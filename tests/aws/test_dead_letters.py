@@ -139,6 +139,20 @@ def test_garbled_dead_letter_fails_the_thread_its_group_names(chain: AwsWorld) -
     assert "not JSON" in head.error.message
 
 
+def test_garbled_copy_of_a_thread_already_failed_is_only_logged(chain: AwsWorld) -> None:
+    """The worker fails a garbled body's thread itself and parks a copy in the DLQ; the
+    consumer then finds the thread failed: the entry is explained, not counted as stranded."""
+    chain.rt.graph.start({}, thread_id="garbled-3")
+    settler = DeadLetterSettler(chain.rt)
+    settler.settle("{not json", group_id="garbled-3", receive_count=1)
+    failed = chain.head("garbled-3")
+
+    again = settler.settle('{"thread_id": "garbled-3"}', group_id="malformed", receive_count=1)
+
+    assert (again.outcome, again.thread_id) == ("done", "garbled-3")
+    assert chain.head("garbled-3") == failed
+
+
 def test_garbled_dead_letter_of_a_parallel_task_fails_its_thread(chain: AwsWorld) -> None:
     """A parallel task's group id is `thread:task`; the thread is recovered from it."""
     chain.rt.graph.start({}, thread_id="garbled-2")

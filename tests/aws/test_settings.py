@@ -24,6 +24,11 @@ def test_defaults_and_overrides() -> None:
         5,
     )
     assert settings.topic_arn is None
+    assert settings.sweep_minutes == 5
+    tuned = AwsSettings.from_env(
+        {**GOOD, names.ENV_STALE_SECONDS: "360", names.ENV_SWEEP_MINUTES: "2"}
+    )
+    assert (tuned.stale_seconds, tuned.sweep_minutes) == (360, 2)
     with pytest.raises(ValidationError):
         settings.bucket = "other"  # type: ignore[misc]
 
@@ -36,6 +41,7 @@ def test_defaults_and_overrides() -> None:
         ({names.ENV_GRAPH: "examples/email_approval.py"}, names.ENV_GRAPH),
         ({names.ENV_OFFLOAD_BYTES: "lots"}, names.ENV_OFFLOAD_BYTES),
         ({names.ENV_TOPIC_ARN: "approvals"}, names.ENV_TOPIC_ARN),
+        ({names.ENV_SWEEP_MINUTES: "0"}, names.ENV_SWEEP_MINUTES),
     ],
 )
 def test_bad_environment_names_the_variable(change: dict[str, str], named: str) -> None:

@@ -15,7 +15,8 @@ would strand. This consumer reads each dead letter against the thread's head:
   create-only CAS record per message, so a second dead-lettering of the same message finds it
   and fails the thread with the reason instead of looping forever.
 - a body that is not a transition message → the thread is recovered from the body or the
-  `MessageGroupId` (as the worker does) and failed with the reason.
+  `MessageGroupId` (as the worker does) and failed with the reason; when the worker already
+  failed it (it parks such bodies here itself), the entry is only logged.
 
 Every entry is logged with its outcome; the handler counts outcomes as metrics.
 """
@@ -45,6 +46,7 @@ log = logging.getLogger("durable_graph.aws.dead_letters")
 
 Outcome = Literal["done", "redriven", "failed_thread", "no_thread"]
 REDRIVE_RECORD_PREFIX = "redrive:"  # CAS record key of a re-driven message: + its dedup id
+BODY_LOGGED = 512  # characters of a garbled body kept in its log line
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class DeadLetterSettler:
         try:
             message = self.queue.parse(body, receipt="dlq", receive_count=receive_count).message
         except MalformedMessage as exc:
-            return self.fail_garbled(exc, group_id)
+            return self.fail_garbled(body, exc, group_id)
         result = self.settle_message(message, body, group_id)
         log.warning(
             "dead letter %s: %s",
@@ -129,26 +131,48 @@ class DeadLetterSettler:
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "SendMessage redrive") from exc
 
-    def fail_garbled(self, exc: MalformedMessage, group_id: str | None) -> DeadLetterResult:
-        """Fail the first thread the body or its group id names; the worker may have already."""
+    def fail_garbled(
+        self, body: str, exc: MalformedMessage, group_id: str | None
+    ) -> DeadLetterResult:
+        """Fail the first thread the body or its group id names.
+
+        The worker fails that thread itself when it meets the body (and parks a copy here, for
+        inspection); such a thread is already failed and the entry is only logged, with the
+        body's start, since consuming it removes it from the DLQ.
+        """
         named = [exc.thread_id] if exc.thread_id else []
         for thread_id in dict.fromkeys(named + thread_candidates(group_id)):
-            if self.fail(thread_id, str(exc)):
-                log.error("dead letter garbled: %s", exc, extra={"thread_id": thread_id})
-                return DeadLetterResult("failed_thread", thread_id, str(exc))
-        log.error("dead letter garbled, names no thread (group %r): %s", group_id, exc)
+            status = self.fail(thread_id, str(exc))
+            if status is None:
+                continue
+            settled = status in ("completed", "failed")
+            log.error(
+                "dead letter garbled (%s): %s; body starts %r",
+                f"thread already {status}" if settled else "thread failed",
+                exc,
+                body[:BODY_LOGGED],
+                extra={"thread_id": thread_id},
+            )
+            if settled:
+                return DeadLetterResult("done", thread_id, f"already {status}: {exc}")
+            return DeadLetterResult("failed_thread", thread_id, str(exc))
+        log.error(
+            "dead letter garbled, names no thread (group %r): %s; body starts %r",
+            group_id,
+            exc,
+            body[:BODY_LOGGED],
+        )
         return DeadLetterResult("no_thread", None, str(exc))
 
-    def fail(self, thread_id: str, reason: str, *, node: str = "") -> bool:
-        """Record the failure under the thread's own graph; False when there is no thread.
-
-        `Engine.fail_thread` leaves a completed or failed thread as it is.
-        """
+    def fail(self, thread_id: str, reason: str, *, node: str = "") -> str | None:
+        """Record the failure under the thread's own graph; returns the thread's status before
+        (None: no such thread). `Engine.fail_thread` leaves a completed or failed thread as it
+        is."""
         head = self.rt.backend.checkpoints.head_checkpoint(thread_id)
         if head is None:
-            return False
+            return None
         self.rt.engine_for(head.graph.name).fail_thread(thread_id, reason, node=node)
-        return True
+        return head.status
 
 
 @functools.cache
