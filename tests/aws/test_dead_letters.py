@@ -1,18 +1,25 @@
 """The DLQ consumer (`functions/dlq` + `backends/aws/dead_letters`): every dead-lettered
 transition ends recorded on its thread. SQS's move to the DLQ (after `maxReceiveCount` receives
 by crashed workers) is played by `dead_letter_all`, which moves what is queued as SQS would:
-same body, same group, same deduplication id."""
+same body, same group, same deduplication id; the crash-storm tests let moto's redrive policy
+do the move itself."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from durable_graph.backends.aws.dead_letters import DeadLetterSettler
 from durable_graph.backends.aws.errors import AwsUnavailable
-from durable_graph.backends.aws.local_poller import EventSourcePoller, PollStats
+from durable_graph.backends.aws.local_poller import (
+    EventSourcePoller,
+    InvocationCrashed,
+    PollStats,
+)
 from durable_graph.ports import TransitionMessage
 from functions.dlq.handler import handler as dlq_handler
 from tests.aws.conftest import AwsWorld
@@ -189,3 +196,55 @@ def test_records_that_cannot_be_settled_are_reported_as_batch_failures(
     settle_dlq(chain)
     assert dlq_depth(chain) == 0
     assert chain.queue_depth() == 2  # both re-driven
+
+
+def crashing_worker(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A worker that dies on every record before any code could record a failure."""
+    raise InvocationCrashed("killed")
+
+
+def test_crash_storm_on_moto_strands_nothing(
+    aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given workers that crash on every receive, so that SQS itself dead-letters the messages
+    (moto applies the redrive policy), then the DLQ consumer re-drives each task once and, when
+    the crashes go on, fails each thread with the reason: none is left `running`, both queues
+    end empty, and every DLQ entry was settled."""
+    monkeypatch.setenv("DG_EFFECTS", str(tmp_path / "effects"))
+    world = aws_factory(graph=CHAIN, max_receives=2)
+    threads = [f"storm-{i}" for i in range(3)]
+    for thread_id in threads:
+        world.rt.graph.start({}, thread_id=thread_id)
+    crashes = EventSourcePoller(
+        world.clients.sqs, world.resources.settings.queue_url, crashing_worker, batch_size=10
+    )
+    settled = 0
+    for _ in range(2):  # the first round is re-driven, the second fails the threads
+        crashes.drain()
+        assert dlq_depth(world) == len(threads)
+        stats = settle_dlq(world)
+        settled += stats.records - stats.failed_records
+
+    assert settled == 2 * len(threads)
+    assert (world.queue_depth(), dlq_depth(world)) == (0, 0)
+    for thread_id in threads:
+        head = world.head(thread_id)
+        assert head.status == "failed" and head.error is not None
+        assert "dead-lettered twice" in head.error.message
+
+
+def test_crash_storm_that_ends_completes_the_redriven_threads(
+    aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given crashes until SQS dead-letters the first task, when workers are healthy again,
+    then the re-driven task runs and the thread completes."""
+    monkeypatch.setenv("DG_EFFECTS", str(tmp_path / "effects"))
+    world = aws_factory(graph=CHAIN, max_receives=2)
+    world.rt.graph.start({}, thread_id="storm-ok")
+    EventSourcePoller(
+        world.clients.sqs, world.resources.settings.queue_url, crashing_worker
+    ).drain()
+    settle_dlq(world)
+    world.drain()
+    assert world.head("storm-ok").status == "completed"
+    assert dlq_depth(world) == 0
