@@ -23,6 +23,7 @@ from durable_graph.backends.aws.local_poller import (
 from durable_graph.ports import TransitionMessage
 from functions.dlq.handler import handler as dlq_handler
 from tests.aws.conftest import AwsWorld
+from tests.aws.faults import Fault, connection_dropped
 
 CHAIN = "tests.aws.graphs:chain_graph"
 
@@ -248,3 +249,22 @@ def test_crash_storm_that_ends_completes_the_redriven_threads(
     world.drain()
     assert world.head("storm-ok").status == "completed"
     assert dlq_depth(world) == 0
+
+
+def test_redrive_whose_send_failed_is_sent_on_the_retry_not_failed(chain: AwsWorld) -> None:
+    """Given a re-drive whose send is lost (the record already says a re-drive began), when the
+    DLQ record comes back, then the retry sends it: the thread is not failed for SQS's error."""
+    chain.rt.graph.start({}, thread_id="resend-1")
+    dead_letter_all(chain)
+    Fault("before-call.sqs.SendMessage", error=connection_dropped).install(chain.rt.clients.sqs)
+
+    stats = settle_dlq(chain)
+
+    # The first attempt failed (its only record: powertools fails the whole batch); the retry
+    # settled it.
+    assert (stats.invocations, stats.crashed_invocations) == (2, 1)
+    assert (chain.head("resend-1").status, chain.queue_depth(), dlq_depth(chain)) == (
+        "running",
+        1,
+        0,
+    )

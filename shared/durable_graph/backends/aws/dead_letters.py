@@ -11,9 +11,10 @@ would strand. This consumer reads each dead letter against the thread's head:
   time, the message is re-driven: sent again to the transition queue with a fresh
   deduplication id (the original id may still be inside SQS's five-minute window). A crash
   storm is usually transient, and the task is idempotent (a step commits once; effects carry
-  idempotency keys), so one more round of receives is cheap. The re-drive is recorded in a
-  create-only CAS record per message, so a second dead-lettering of the same message finds it
-  and fails the thread with the reason instead of looping forever.
+  idempotency keys), so one more round of receives is cheap. The re-drive is recorded in a CAS
+  record per message (created before the send, marked sent after it), so a second
+  dead-lettering of the same message finds it and fails the thread with the reason instead of
+  looping forever.
 - a body that is not a transition message → the thread is recovered from the body or the
   `MessageGroupId` (as the worker does) and failed with the reason; when the worker already
   failed it (it parks such bodies here itself), the entry is only logged.
@@ -39,6 +40,7 @@ from durable_graph.backends.aws.sqs_queue import (
     sqs_id,
     thread_candidates,
 )
+from durable_graph.checkpoint import VersionedRecord
 from durable_graph.errors import RecordConflict
 from durable_graph.ports import TransitionMessage
 
@@ -93,8 +95,10 @@ class DeadLetterSettler:
         if head.step != message.step or head.status != "running":
             reason = f"head is step {head.step} ({head.status}); message was for step"
             return DeadLetterResult("done", message.thread_id, f"{reason} {message.step}")
-        if self.claim_redrive(message):
+        claim = self.claim_redrive(message)
+        if claim is not None:
             self.redrive(message, body, group_id)
+            self.mark_sent(message.thread_id, claim)
             return DeadLetterResult(
                 "redriven", message.thread_id, f"step {message.step} never committed; re-sent"
             )
@@ -105,18 +109,37 @@ class DeadLetterSettler:
         self.fail(message.thread_id, reason, node=message.task.node)
         return DeadLetterResult("failed_thread", message.thread_id, reason)
 
-    def claim_redrive(self, message: TransitionMessage) -> bool:
-        """True once per message: the first caller creates its re-drive record."""
+    def claim_redrive(self, message: TransitionMessage) -> VersionedRecord | None:
+        """The message's re-drive record when it may be re-sent, None when it was already.
+
+        The first caller creates the record (`sent: false`); a retry of a delivery whose send
+        failed finds it unsent and sends again (under the same deduplication id, so a send that
+        did land is not doubled). Only a record marked sent means a second dead-lettering.
+        """
         try:
-            self.rt.backend.checkpoints.put_record(
+            return self.rt.backend.checkpoints.put_record(
                 message.thread_id,
                 REDRIVE_RECORD_PREFIX + message.dedup_id,
-                {"step": message.step, "task": message.task.id},
+                {"step": message.step, "task": message.task.id, "sent": False},
                 expected_version=None,  # create-only: the store conditions on no such record
             )
-        except RecordConflict:
-            return False
-        return True
+        except RecordConflict as conflict:
+            current = conflict.current
+            if isinstance(current, VersionedRecord) and current.value.get("sent") is False:
+                return current
+            return None
+
+    def mark_sent(self, thread_id: str, claim: VersionedRecord) -> None:
+        """Mark the re-drive done, so the next dead-lettering of the message fails the thread."""
+        try:
+            self.rt.backend.checkpoints.put_record(
+                thread_id,
+                claim.key,
+                {**claim.value, "sent": True},
+                expected_version=claim.version,  # CAS: only over the version this call claimed
+            )
+        except RecordConflict:  # another delivery of the same message marked it: same outcome
+            log.warning("re-drive record %r changed meanwhile", claim.key)
 
     def redrive(self, message: TransitionMessage, body: str, group_id: str | None) -> None:
         """Send the body again, under a deduplication id SQS has not seen for this task."""
