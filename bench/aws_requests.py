@@ -209,7 +209,8 @@ class Row:
 
 
 @contextmanager
-def moto_world() -> Iterator[Any]:
+def moto_world(graph: str = GRAPH_PATH) -> Iterator[Any]:
+    """moto with the stack's resources, the worker's environment pointing at `graph`."""
     from moto import mock_aws
 
     from durable_graph.backends.aws import factory, lambda_worker
@@ -225,7 +226,7 @@ def moto_world() -> Iterator[Any]:
     try:
         with mock_aws():
             aws = clients()
-            resources = create_resources(aws, graph=GRAPH_PATH)
+            resources = create_resources(aws, graph=graph)
             os.environ.update(resources.env())
             lambda_worker.worker.cache_clear()
             factory.reset()

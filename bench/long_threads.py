@@ -56,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict, cast
 
@@ -542,38 +542,10 @@ def fanout_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- children: AWS (moto)
 
 
-@contextlib.contextmanager
-def moto_world() -> Iterator[Any]:
-    """bench/aws_requests.py's moto setup, with this file's fan-out graph."""
-    from moto import mock_aws
-
-    from durable_graph.backends.aws import factory, lambda_worker
-    from tests.aws.resources import clients, create_resources
-
-    saved = dict(os.environ)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    try:
-        with mock_aws():
-            aws = clients()
-            resources = create_resources(aws, graph=FANOUT_GRAPH_PATH)
-            os.environ.update(resources.env())
-            lambda_worker.worker.cache_clear()
-            factory.reset()
-            yield aws, resources
-    finally:
-        lambda_worker.worker.cache_clear()
-        factory.reset()
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def fanout_aws(spec: dict[str, Any]) -> dict[str, Any]:
     import logging
 
-    from bench.aws_requests import Meter
+    from bench.aws_requests import Meter, moto_world
     from durable_graph.backends.aws import lambda_worker
     from durable_graph.backends.aws.local_poller import EventSourcePoller
     from functions.worker.handler import handler, logger
@@ -583,7 +555,10 @@ def fanout_aws(spec: dict[str, Any]) -> dict[str, Any]:
     n = int(spec["n"])
     deadline = time.perf_counter() + float(spec["cap"])
     out: dict[str, Any] = {"n": n, "status": "ok", "error": ""}
-    with moto_world() as (aws, resources), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        moto_world(FANOUT_GRAPH_PATH) as (aws, resources),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         rt = lambda_worker.worker().rt
         meter = Meter()
         for client in (rt.clients.dynamodb, rt.clients.s3, rt.clients.sqs, rt.clients.sns):
