@@ -50,37 +50,24 @@ class _NotPlain(Exception):
 _SAFE_INTEGER = 2**53
 
 
-def _plain(value: Any) -> Any:
-    """`value` as the standard library's JSON encoder writes it byte for byte as RFC 8785 does:
-    keys ASCII (so code-point order is UTF-16 order), integers within ±2^53, floats either
-    integral (written as integers, as ECMAScript does) or in [1e-4, 1e16) (where `repr` and
-    ECMAScript print the same shortest digits without an exponent). Raises `_NotPlain`."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return value
-    if kind is int:
-        if -_SAFE_INTEGER < value < _SAFE_INTEGER:
-            return value
-        raise _NotPlain
-    if kind is float:
-        if value.is_integer() and abs(value) < _SAFE_INTEGER:
-            return int(value)
-        if 1e-4 <= abs(value) < 1e16:
-            return value
-        raise _NotPlain
-    if kind is list or kind is tuple:
-        return [_plain(item) for item in value]
-    if kind is dict:
-        for key in value:
-            if type(key) is not str or not key.isascii():
-                raise _NotPlain
-        return {key: _plain(item) for key, item in value.items()}
-    raise _NotPlain
+def _with_integers(value: Any) -> Any:
+    """A copy of a value `_integral_floats` accepted, its integral floats written as integers
+    (as ECMAScript prints them); nothing else is checked again here."""
+    if type(value) is float:
+        return int(value) if value.is_integer() else value
+    if type(value) is list or type(value) is tuple:
+        return [_with_integers(item) for item in value]
+    if type(value) is dict:
+        return {key: _with_integers(item) for key, item in value.items()}
+    return value
 
 
 def _integral_floats(value: Any) -> bool:
-    """Whether `value` is plain (else raises `_NotPlain`, as `_plain` does) and holds floats
-    that must be written as integers: only then is a converted copy needed."""
+    """Whether `value` is written by the standard library's encoder byte for byte as RFC 8785
+    writes it (else `_NotPlain`): keys ASCII (so code-point order is UTF-16 order), integers
+    within ±2^53, floats either integral or in [1e-4, 1e16) (where `repr` and ECMAScript print
+    the same shortest digits without an exponent). True when it holds integral floats, which
+    must then be written as integers (`_with_integers`)."""
     found = False
     stack = [value]
     while stack:
@@ -112,12 +99,12 @@ def canonical_bytes(value: Any) -> bytes:
     """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers.
 
     Values of the common shapes go through the standard library's C encoder, which writes
-    exactly the same bytes for them (`_plain` says which; a test compares the two on random
-    values); anything else (non-ASCII keys, big integers, floats with exponents, lone
+    exactly the same bytes for them (`_integral_floats` says which; a test compares the two on
+    random values); anything else (non-ASCII keys, big integers, floats with exponents, lone
     surrogates) through the `rfc8785` package.
     """
     try:
-        plain = _plain(value) if _integral_floats(value) else value
+        plain = _with_integers(value) if _integral_floats(value) else value
         text = json.dumps(plain, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return text.encode("utf-8")
     except (_NotPlain, UnicodeEncodeError, ValueError, RecursionError):

@@ -70,30 +70,11 @@ def state_root(digests: Mapping[str, str]) -> str:
     return digest(dict(digests))
 
 
-def apply_change(values: dict[str, Any], field: str, change: Change, value: Any) -> None:
-    """Fold one change's value into `values` in place (lists and dicts are copied, never grown
-    in place: a value handed out earlier must not change)."""
-    if change.op in ("set", "keep"):
-        values[field] = value
-    elif change.op == "add":
-        before = values.get(field)
-        values[field] = (before if isinstance(before, list) else []) + (
-            value if isinstance(value, list) else [value]
-        )
-    elif change.op == "merge":
-        before = values.get(field)
-        patch = value if isinstance(value, dict) else {}
-        values[field] = {**(before if isinstance(before, dict) else {}), **patch}
-    else:
-        values.pop(field, None)
-
-
 __all__ = [
     "CHUNK_CONTENT_TYPE",
     "Change",
     "advance",
     "advance_all",
-    "apply_change",
     "chunk_bytes",
     "seal_change",
     "state_root",
