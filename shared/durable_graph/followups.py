@@ -14,7 +14,7 @@ from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.canonical import json_size_within
-from durable_graph.checkpoint import Checkpoint, Status
+from durable_graph.checkpoint import Checkpoint, PayloadRef, Status
 from durable_graph.clock import Clock
 from durable_graph.ports import Notification, TransitionMessage
 from durable_graph.sealing import Base
@@ -40,6 +40,7 @@ def messages_for(checkpoint: Checkpoint) -> list[TransitionMessage]:
             "hash": checkpoint.hash,
             "digests": checkpoint.digests,
             "anchors": checkpoint.anchors,
+            "chunks": {k: ref.model_dump(mode="json") for k, ref in checkpoint.chunks.items()},
         }
     messages = []
     for task in checkpoint.next:
@@ -73,6 +74,7 @@ def carried_base(message: TransitionMessage) -> Base | None:
         resume={message.task.id: carried.get("resume", [])},
         digests=carried["digests"],
         anchors=carried["anchors"],
+        chunks={k: PayloadRef.model_validate(v) for k, v in carried.get("chunks", {}).items()},
     )
 
 

@@ -4,6 +4,7 @@ format 1 stay readable and verifiable (`docs/record-format.md`)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sqlite3
@@ -277,3 +278,27 @@ def test_a_long_thread_verifies_and_every_kind_of_tamper_names_its_step(
     edit_row(home, 120, "$.root", "0" * 64)
     report = verify_thread(local_backend(home), "long")
     assert (report.first_bad_step, report.check) == (120, "hash")
+
+
+def test_a_step_run_from_a_carried_state_keeps_a_chunk_by_reference(tmp_path: Path) -> None:
+    """Given a small state with one 9 KB field (a chunk) whose every step runs in a process
+    that has nothing at hand (so from the state its message carried), then after KEEP_EVERY
+    steps the field is kept by reference to its chunk, exactly as in a process that had it:
+    the carried state carries which fields are whole chunks."""
+    home = tmp_path / "home"
+    first = local_backend(home, clock=ManualClock())
+    counter.with_backend(first).start({"limit": KEEP_EVERY + 2, "label": "x" * 9000}, thread_id="c")
+    first.close()
+    for _ in range(KEEP_EVERY + 2):
+        fresh = local_backend(home)  # a new process's view: nothing cached
+        (delivery,) = fresh.queue.receive()
+        assert delivery.message.carried is not None
+        engine = counter.with_backend(fresh).engine()
+        engine.execute(delivery.message, finalize=functools.partial(fresh.queue.ack, delivery))
+        fresh.close()
+    reader = local_backend(home)
+    rows = reader.checkpoints.inner.list_checkpoints("c", newest_first=False)
+    kept = [r.changes["label"] for r in rows[1:] if "label" in r.changes]
+    assert kept and all(c.op == "keep" and c.ref == rows[0].changes["label"].ref for c in kept)
+    assert verify_thread(reader, "c").ok
+    reader.close()
