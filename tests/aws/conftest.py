@@ -101,3 +101,15 @@ def aws_factory(
 @pytest.fixture
 def aws(aws_factory: Callable[..., AwsWorld]) -> AwsWorld:
     return aws_factory()
+
+
+CHAIN = "tests.aws.graphs:chain_graph"
+
+
+@pytest.fixture
+def chain(
+    aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AwsWorld:
+    """The three-step chain graph, its side effects counted in files under `tmp_path`."""
+    monkeypatch.setenv("DG_EFFECTS", str(tmp_path / "effects"))
+    return aws_factory(graph=CHAIN)

@@ -22,18 +22,8 @@ from durable_graph.backends.aws.local_poller import (
 )
 from durable_graph.ports import TransitionMessage
 from functions.dlq.handler import handler as dlq_handler
-from tests.aws.conftest import AwsWorld
+from tests.aws.conftest import CHAIN, AwsWorld
 from tests.aws.faults import Fault, connection_dropped
-
-CHAIN = "tests.aws.graphs:chain_graph"
-
-
-@pytest.fixture
-def chain(
-    aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AwsWorld:
-    monkeypatch.setenv("DG_EFFECTS", str(tmp_path / "effects"))
-    return aws_factory(graph=CHAIN)
 
 
 def dead_letter_all(world: AwsWorld) -> int:

@@ -32,8 +32,6 @@ from tests.aws.backend_factory import sqs_time_follows
 from tests.aws.conftest import AwsWorld
 from tests.aws.faults import Fault, checkpoint_put
 
-CHAIN = "tests.aws.graphs:chain_graph"
-
 
 def table_items(world: AwsWorld) -> list[dict[str, Any]]:
     table = world.resources.settings.table_name
@@ -70,14 +68,6 @@ def dlq_bodies(world: AwsWorld) -> list[tuple[str, dict[str, Any]]]:
     for raw in response.get("Messages", []):
         found.append((raw["Body"], dict(raw.get("MessageAttributes", {}))))
     return found
-
-
-@pytest.fixture
-def chain(
-    aws_factory: Callable[..., AwsWorld], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AwsWorld:
-    monkeypatch.setenv("DG_EFFECTS", str(tmp_path / "effects"))
-    return aws_factory(graph=CHAIN)
 
 
 # ---------------------------------------------------------------- duplicates and ordering
