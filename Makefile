@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 test: $(STAMP) $(VENV)/.browser
+	bash .ci/install-postgres
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

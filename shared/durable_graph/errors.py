@@ -162,6 +162,32 @@ class StoreBusy(TransientError):
     code = "store_busy"
 
 
+class SchemaMismatch(UserError):
+    """A PostgreSQL store whose schema version is not the one this durable-graph writes: older
+    (run `durable-graph db upgrade`) or newer (upgrade durable-graph). Nothing was written."""
+
+    code = "schema_mismatch"
+
+    def __init__(self, found: int, expected: int) -> None:
+        action = (
+            "run `durable-graph db upgrade --store URI` (or open it with migrate=True)"
+            if found < expected
+            else "upgrade durable-graph: the store was migrated by a newer release"
+        )
+        super().__init__(
+            f"the store's schema is version {found}, this release needs {expected}: {action}"
+        )
+        self.found = found
+        self.expected = expected
+
+
+class StoreUnreachable(TransientError):
+    """The store's server is down, restarting or refusing connections (PostgreSQL): nothing
+    was committed by the failed call, and the same call succeeds once the server is back."""
+
+    code = "store_unreachable"
+
+
 class PermanentTaskError(DurableGraphError):
     """The task can never succeed as addressed (unknown node, bad message, graph mismatch)."""
 
@@ -261,14 +287,18 @@ class StoreUnreadable(UserError):
 
 
 class StoreUnavailable(UserError):
-    """The embedded store's file cannot be opened where it is configured (a directory, no
-    permission, a read-only folder): a wrong location, which no retry fixes."""
+    """The store cannot be opened where it is configured (embedded: a directory, no
+    permission, a read-only folder; PostgreSQL: no such host, database or role, a wrong
+    password): a wrong location, which no retry fixes."""
 
     code = "store_unavailable"
 
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(
-            f"cannot open the store {path} ({detail}): set DURABLE_GRAPH_HOME to a folder you "
-            "can write"
-        )
+    def __init__(
+        self,
+        path: str,
+        detail: str,
+        *,
+        hint: str = "set DURABLE_GRAPH_HOME to a folder you can write",
+    ) -> None:
+        super().__init__(f"cannot open the store {path} ({detail}): {hint}")
         self.path = path

@@ -27,6 +27,7 @@ from durable_graph.ports import Delivery, PoisonMessage
 log = logging.getLogger("durable_graph.worker")
 
 MAX_RECEIVES = 5
+IDLE_WAIT_SECONDS = 1.0
 EngineFactory = Callable[[str], Engine]
 
 
@@ -247,5 +248,17 @@ class Worker:
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     break
-                time.sleep(poll_interval)
+                self._idle(poll_interval, woken_by_sends=settled is None)
         return self.stats
+
+    def _idle(self, poll_interval: float, *, woken_by_sends: bool) -> None:
+        """Wait before polling again. A queue that can announce sends (PostgreSQL's
+        `LISTEN/NOTIFY`: `wait`) wakes an idle worker the moment a message is queued, so it
+        waits up to `IDLE_WAIT_SECONDS` (what lease expiries and delayed releases, which
+        announce nothing, may wait); others are polled every `poll_interval`. The inline
+        runner (`settled` given) polls: what it waits for is a head, not a send."""
+        wait = getattr(self.backend.queue, "wait", None)
+        if woken_by_sends and callable(wait):
+            wait(IDLE_WAIT_SECONDS)
+        else:
+            time.sleep(poll_interval)

@@ -15,8 +15,10 @@ import pytest
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.memory import memory_backend
+from durable_graph.backends.postgres import postgres_backend
 from durable_graph.clock import ManualClock
 from tests.aws.backend_factory import moto_backend
+from tests.postgres.server import fresh_schema_uri
 
 BackendFactory = Callable[[Path, ManualClock], AbstractContextManager[Backend]]
 
@@ -35,10 +37,22 @@ def _local(tmp_path: Path, clock: ManualClock) -> Iterator[Backend]:
         backend.close()
 
 
+@contextmanager
+def _postgres(_: Path, clock: ManualClock) -> Iterator[Backend]:
+    """A fresh schema on the session's real PostgreSQL server (tests/postgres/server.py)."""
+    with fresh_schema_uri() as uri:
+        backend = postgres_backend(uri, clock=clock)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+
 BACKEND_FACTORIES: dict[str, BackendFactory] = {
     "memory": _memory,
     "local": _local,
     "aws-moto": moto_backend,  # DynamoDB + S3 + SQS FIFO + SNS on moto
+    "postgres": _postgres,  # a real server started by the tests
 }
 
 

@@ -1,0 +1,67 @@
+"""The PostgreSQL backend: many worker processes on many hosts sharing one database.
+
+    graph.with_backend(postgres_backend("postgresql://user:pass@db.example:5432/app"))
+
+Every port on one database: checkpoint records (`store.py`, the same stored format as every
+other store, read through `RecordStore`), payloads (`payloads.py`, or any `PayloadStore`
+passed in, e.g. S3), the transition queue (`queue.py`: `SKIP LOCKED` leases, `LISTEN/NOTIFY`)
+and the notifications outbox (`outbox.py`). `Backend.atomic` is one PostgreSQL transaction
+(`db.py`), so a step's commit, its successor messages and the acknowledgement of its message
+commit together, as in the embedded mode. The schema is the project's own, versioned
+(`migrations.py`): opening a store applies pending migrations unless `migrate=False`, and
+`durable-graph db upgrade` does it explicitly. Docs: docs/postgres.md.
+"""
+
+from __future__ import annotations
+
+from durable_graph.backend import Backend
+from durable_graph.backends.local import home
+from durable_graph.backends.postgres.db import Database
+from durable_graph.backends.postgres.outbox import PostgresOutbox
+from durable_graph.backends.postgres.payloads import PostgresPayloadStore
+from durable_graph.backends.postgres.queue import PostgresQueue
+from durable_graph.backends.postgres.store import PostgresCheckpointStore
+from durable_graph.backends.records import RecordStore
+from durable_graph.clock import Clock
+from durable_graph.ports import PayloadStore
+from durable_graph.signing import KEY_FILE, FileSigner, Signer
+
+URI_SCHEMES = ("postgresql", "postgres")
+
+
+def postgres_backend(
+    uri: str,
+    *,
+    clock: Clock | None = None,
+    payloads: PayloadStore | None = None,
+    signer: Signer | None = None,
+    migrate: bool = True,
+    max_connections: int = 10,
+) -> Backend:
+    """Open the store at `uri` (a libpq URI: `postgresql://user:pass@host:port/dbname`).
+
+    Args:
+        uri: where the store is; `?options=-csearch_path%3Dname` keeps it in schema `name`.
+        clock: the time leases are measured by (tests pass a manual one).
+        payloads: a payload store to use instead of the database's `payloads` table.
+        signer: the ledger key; default: the key file in $DURABLE_GRAPH_HOME, as embedded
+            (give every host the same file, or pass a signer, e.g. KMS).
+        migrate: apply pending schema migrations on open (else refuse an outdated schema).
+        max_connections: the pool's size for this process.
+
+    Example:
+        >>> app = graph.with_backend(postgres_backend(os.environ["DATABASE_URL"]))  # doctest: +SKIP
+    """
+    db = Database(uri, max_connections=max_connections, migrate=migrate)
+    content = payloads or PostgresPayloadStore(db)
+    return Backend(
+        checkpoints=RecordStore(PostgresCheckpointStore(db), content),
+        payloads=content,
+        queue=PostgresQueue(db, clock),
+        notifier=PostgresOutbox(db, clock),
+        signer=signer or FileSigner(home() / KEY_FILE),
+        atomic=db.unit_of_work,
+    )
+
+
+__all__ = ["URI_SCHEMES", "postgres_backend"]

@@ -1,0 +1,46 @@
+"""PayloadStore on PostgreSQL: one row per distinct content, keyed by its sha256.
+
+Written once (`ON CONFLICT DO NOTHING`: identical bytes are already there), never updated, and
+checked against the digest on every read, like the folder and S3 stores. A deployment that
+wants large payloads out of the database passes an S3 store instead (`postgres_backend(...,
+payloads=...)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from durable_graph.backends.postgres.db import Database
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.errors import PayloadCorrupted
+
+URI_PREFIX = "postgres:payloads/"
+
+
+class PostgresPayloadStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        digest = hashlib.sha256(data).hexdigest()
+        with self.db.connection("writing a payload") as conn:
+            conn.execute(
+                "INSERT INTO payloads (sha256, content_type, size, data) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",  # content-addressed: the row holds these bytes already
+                (digest, content_type, len(data), data),
+            )
+        return PayloadRef(
+            uri=URI_PREFIX + digest, sha256=digest, size=len(data), content_type=content_type
+        )
+
+    def get(self, ref: PayloadRef) -> bytes:
+        with self.db.connection("reading a payload") as conn:
+            row = conn.execute(
+                "SELECT data FROM payloads WHERE sha256 = %s", (ref.sha256,)
+            ).fetchone()
+        if row is None:
+            raise PayloadCorrupted(f"payload {ref.sha256} is missing from the store")
+        data = bytes(row[0])
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise PayloadCorrupted(f"payload {ref.sha256} does not match its digest")
+        return data

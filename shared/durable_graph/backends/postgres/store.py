@@ -1,0 +1,209 @@
+"""CheckpointStore on PostgreSQL: the primary key (thread_id, step) is the commit condition.
+
+Every conditional write is one statement whose condition is in the statement itself, so it
+needs no lock held across round trips and never aborts an enclosing unit of work (a failed
+`INSERT` would: a lost condition is `ON CONFLICT DO NOTHING` or an `UPDATE` that matched no
+row, then one read of the winner for the conflict error). Tables: `migrations.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from durable_graph.backends.postgres.db import Database
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
+from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+
+# Keys per `= ANY(%s)` query of `get_records`.
+ANY_CHUNK = 1000
+
+_READ = "reading the checkpoint store"
+_WRITE = "writing the checkpoint store"
+
+# complete_task in one statement: the member row is created iff absent (the primary key
+# decides), and only then the counter is created at 1 or incremented under its row lock, so a
+# member counts once whatever crashes or races; the statement is atomic on its own.
+_COMPLETE = """
+WITH member AS (
+    INSERT INTO records (thread_id, key, version, body) VALUES (%(t)s, %(m)s, 1, %(v)s)
+    ON CONFLICT DO NOTHING RETURNING 1
+), counter AS (
+    INSERT INTO records (thread_id, key, version, body)
+    SELECT %(t)s, %(c)s, 1, '{"count":1}' WHERE EXISTS (SELECT 1 FROM member)
+    ON CONFLICT (thread_id, key) DO UPDATE SET
+        version = records.version + 1,
+        body = '{"count":' || ((records.body::json ->> 'count')::bigint + 1) || '}'
+    RETURNING (body::json ->> 'count')::bigint AS count
+)
+SELECT EXISTS (SELECT 1 FROM member), (SELECT count FROM counter)
+"""
+
+
+class PostgresCheckpointStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.db.connection(_WRITE) as conn:
+            # DO NOTHING on the primary key: a second writer of the step changes nothing.
+            inserted = conn.execute(
+                "INSERT INTO checkpoints (thread_id, step, body) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (checkpoint.thread_id, checkpoint.step, checkpoint.to_stored_json()),
+            ).rowcount
+        if inserted != 1:
+            existing = self.get_checkpoint(checkpoint.thread_id, checkpoint.step)
+            raise StepConflict(checkpoint.thread_id, checkpoint.step, existing)
+
+    def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
+        with self.db.connection(_READ) as conn:
+            row = conn.execute(
+                "SELECT body FROM checkpoints WHERE thread_id = %s AND step = %s",
+                (thread_id, step),
+            ).fetchone()
+        return _parse(thread_id, step, row[0]) if row else None
+
+    def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        with self.db.connection(_READ) as conn:
+            row = conn.execute(
+                "SELECT step, body FROM checkpoints WHERE thread_id = %s "
+                "ORDER BY step DESC LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        return _parse(thread_id, row[0], row[1]) if row else None
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        newest_first: bool = True,
+        before_step: int | None = None,
+        limit: int | None = None,
+    ) -> list[Checkpoint]:
+        order = "DESC" if newest_first else "ASC"
+        sql = "SELECT step, body FROM checkpoints WHERE thread_id = %s"
+        params: list[Any] = [thread_id]
+        if before_step is not None:
+            sql += " AND step < %s"
+            params.append(before_step)
+        sql += f" ORDER BY step {order}"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        with self.db.connection(_READ) as conn:
+            rows = conn.execute(sql.encode(), params).fetchall()
+        return [_parse(thread_id, r[0], r[1]) for r in rows]
+
+    def get_thread(self, thread_id: str) -> ThreadRecord | None:
+        with self.db.connection(_READ) as conn:
+            row = conn.execute(
+                "SELECT body FROM threads WHERE thread_id = %s", (thread_id,)
+            ).fetchone()
+        return ThreadRecord.model_validate_json(row[0]) if row else None
+
+    def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        stored = record.model_copy(update={"revision": (expected_revision or 0) + 1})
+        values = (stored.status, stored.updated_at, stored.revision, stored.model_dump_json())
+        with self.db.connection(_WRITE) as conn:
+            if expected_revision is None:
+                # Create iff absent: the primary key is the condition.
+                done = conn.execute(
+                    "INSERT INTO threads (thread_id, status, updated_at, revision, body) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (stored.thread_id, *values),
+                ).rowcount
+            else:
+                # Replace iff the stored revision is the one the caller read.
+                done = conn.execute(
+                    "UPDATE threads SET status = %s, updated_at = %s, revision = %s, body = %s "
+                    "WHERE thread_id = %s AND revision = %s",
+                    (*values, stored.thread_id, expected_revision),
+                ).rowcount
+        if done != 1:
+            raise RecordConflict(f"thread#{record.thread_id}", self.get_thread(record.thread_id))
+        return stored
+
+    def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
+        sql = "SELECT body FROM threads"
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = %s"
+            params.append(status)
+        sql += " ORDER BY updated_at LIMIT %s"
+        params.append(limit)
+        with self.db.connection(_READ) as conn:
+            rows = conn.execute(sql.encode(), params).fetchall()
+        return [ThreadRecord.model_validate_json(r[0]) for r in rows]
+
+    def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
+        with self.db.connection(_READ) as conn:
+            row = conn.execute(
+                "SELECT version, body FROM records WHERE thread_id = %s AND key = %s",
+                (thread_id, key),
+            ).fetchone()
+        return VersionedRecord(key=key, value=json.loads(row[1]), version=row[0]) if row else None
+
+    def put_record(
+        self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
+    ) -> VersionedRecord:
+        body = compact_json(value)
+        version = (expected_version or 0) + 1
+        with self.db.connection(_WRITE) as conn:
+            if expected_version is None:
+                # Create iff absent: the primary key is the condition.
+                done = conn.execute(
+                    "INSERT INTO records (thread_id, key, version, body) VALUES (%s, %s, 1, %s) "
+                    "ON CONFLICT DO NOTHING",
+                    (thread_id, key, body),
+                ).rowcount
+            else:
+                # Compare-and-set on the version the caller read.
+                done = conn.execute(
+                    "UPDATE records SET version = %s, body = %s "
+                    "WHERE thread_id = %s AND key = %s AND version = %s",
+                    (version, body, thread_id, key, expected_version),
+                ).rowcount
+        if done != 1:
+            raise RecordConflict(key, self.get_record(thread_id, key))
+        return VersionedRecord(key=key, value=value, version=version)
+
+    def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, VersionedRecord] = {}
+        with self.db.connection(_READ) as conn:
+            for start in range(0, len(wanted), ANY_CHUNK):
+                rows = conn.execute(
+                    "SELECT key, version, body FROM records WHERE thread_id = %s AND key = ANY(%s)",
+                    (thread_id, wanted[start : start + ANY_CHUNK]),
+                ).fetchall()
+                for key, version, body in rows:
+                    found[key] = VersionedRecord(key=key, value=json.loads(body), version=version)
+        return found
+
+    def complete_task(
+        self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
+    ) -> tuple[bool, int]:
+        with self.db.connection(_WRITE) as conn:
+            row = conn.execute(
+                _COMPLETE,
+                {"t": thread_id, "m": member_key, "c": counter_key, "v": compact_json(value)},
+            ).fetchone()
+        if row is not None and row[0]:
+            return True, int(row[1])
+        counter = self.get_record(thread_id, counter_key)
+        return False, int(counter.value.get("count", 0)) if counter else 0
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _parse(thread_id: str, step: int, body: str) -> Checkpoint:
+    try:
+        return Checkpoint.from_stored_json(body)
+    except ValidationError as exc:
+        raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc
