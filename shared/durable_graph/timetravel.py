@@ -26,26 +26,13 @@ from durable_graph.canonical import digest, sha256_hex
 from durable_graph.checkpoint import Actor, Checkpoint, Task
 from durable_graph.context import NodeContext, bind, unbind
 from durable_graph.engine import Engine
-from durable_graph.errors import (
-    GraphInterrupt,
-    InvalidInput,
-    StepNotFound,
-    ThreadNotFound,
-)
+from durable_graph.errors import GraphInterrupt, InvalidInput
 from durable_graph.payloads import MARKER, hydrate, is_ref
+from durable_graph.reading import step_of as read_step
 from durable_graph.routing import route_after
 from durable_graph.runtime import CompiledGraph
 
 # ---------------------------------------------------------------------------------------- diff
-
-
-def read_step(backend: Backend, thread_id: str, step: int) -> Checkpoint:
-    record = backend.checkpoints.get_checkpoint(thread_id, step)
-    if record is None:
-        if backend.checkpoints.head_checkpoint(thread_id) is None:
-            raise ThreadNotFound(thread_id)
-        raise StepNotFound(thread_id, step)
-    return record
 
 
 def _shown(value: Any, backend: Backend, fetch: bool) -> Any:

@@ -3,6 +3,7 @@ with the ledger. Records altered into garbage still get a step number."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,14 +41,11 @@ def load_records(backend: Backend, thread_id: str) -> tuple[list[Checkpoint], Co
 
 
 def load_signatures(backend: Backend, thread_id: str, last_step: int) -> list[dict[str, Any]]:
-    """Signature records of steps 0..last_step and a little beyond (a truncated tail)."""
-    store = backend.checkpoints
-    found = []
-    for step in range(last_step + SIGNATURE_PROBE + 1):
-        record = store.get_record(thread_id, f"{SIG_PREFIX}{step}")
-        if record is not None:
-            found.append(record.value)
-    return found
+    """Signature records of steps 0..last_step and a little beyond (a truncated tail), read
+    as one batch (100 keys per request on DynamoDB) rather than a read per step."""
+    keys = [f"{SIG_PREFIX}{step}" for step in range(last_step + SIGNATURE_PROBE + 1)]
+    found = backend.checkpoints.get_records(thread_id, keys)
+    return [found[key].value for key in keys if key in found]
 
 
 def trusted_keys(backend: Backend) -> dict[str, PublicKey] | None:
@@ -116,11 +114,21 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
     return report
 
 
-def verify_all(backend: Backend, *, limit: int = 1_000_000) -> list[VerifyReport]:
-    """Verify every thread the store knows, oldest update first."""
-    return [
-        verify_thread(backend, t.thread_id) for t in backend.checkpoints.list_threads(limit=limit)
-    ]
+def verify_all(
+    backend: Backend,
+    *,
+    limit: int = 1_000_000,
+    progress: Callable[[int, int, VerifyReport], None] | None = None,
+) -> list[VerifyReport]:
+    """Verify every thread the store knows, oldest update first (the thread list is read from
+    the status index page by page on DynamoDB); `progress(done, total, report)` after each."""
+    threads = backend.checkpoints.list_threads(limit=limit)
+    reports: list[VerifyReport] = []
+    for thread in threads:
+        reports.append(verify_thread(backend, thread.thread_id))
+        if progress is not None:
+            progress(len(reports), len(threads), reports[-1])
+    return reports
 
 
 __all__ = ["gather", "load_records", "trusted_keys", "verify_all", "verify_thread"]

@@ -3,6 +3,11 @@
 Names, flags and JSON shapes are a public contract. Exit codes: 0 completed/suspended/ok,
 1 failed thread or failed verification, 2 usage errors and bad input (nothing stored changed).
 Each group of commands lives in its own module and registers itself through `COMMAND_MODULES`.
+
+`--store URI` (before or after the command name; default `$DURABLE_GRAPH_STORE`, else the
+embedded store) picks the store for every command (`durable_graph.store_uri`). Reading commands
+(status, history, show, diff, verify, export, sign, ledger-key) need only the store; run, resume,
+replay, fork and worker also import the application's graph.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from durable_graph.backends.local.db import is_corruption
 from durable_graph.cli.logs import configure as configure_logs
 from durable_graph.cli.output import Exit, fail_usage
 from durable_graph.errors import DurableGraphError, StoreUnreadable, UserError
+from durable_graph.store_uri import STORE_ENV, parse_store_uri, schemes, store_folder
 
 COMMAND_MODULES = [
     "durable_graph.cli.run_commands",
@@ -25,6 +31,13 @@ COMMAND_MODULES = [
     "durable_graph.cli.serve_commands",
     "durable_graph.cli.audit_commands",
 ]
+
+
+STORE_HELP = (
+    f"where the threads live: {', '.join(s + ':' for s in schemes())} URIs such as "
+    f"sqlite:///path/folder or aws://STACK (default ${STORE_ENV}, else the embedded store "
+    "in $DURABLE_GRAPH_HOME or ./.durable-graph)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,9 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-json", action="store_true", help="logs as JSON lines (thread_id, step, node...)"
     )
+    parser.add_argument("--store", metavar="URI", default=None, help=STORE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in sub.choices.values():
+        # After the command name too; SUPPRESS keeps the value given before it.
+        command.add_argument("--store", metavar="URI", default=argparse.SUPPRESS, help=STORE_HELP)
     return parser
 
 
@@ -69,10 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_corruption(exc):
             raise
         # Damage SQLite found past the pages it read on opening the store (see Database).
-        from durable_graph.backends.local import home
-
-        print(f"error: {StoreUnreadable(str(home() / 'state.db'), str(exc))}", file=sys.stderr)
+        folder = store_folder(parse_store_uri(_store_argument(arguments)))
+        print(f"error: {StoreUnreadable(str(folder / 'state.db'), str(exc))}", file=sys.stderr)
         return 2
+
+
+def _store_argument(arguments: list[str]) -> str | None:
+    """The last `--store` among the arguments (what argparse chose), or None."""
+    found = None
+    for position, argument in enumerate(arguments):
+        if argument == "--store" and position + 1 < len(arguments):
+            found = arguments[position + 1]
+        elif argument.startswith("--store="):
+            found = argument.partition("=")[2]
+    return found
 
 
 def _check_utf8(arguments: list[str]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sys
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,14 @@ from durable_graph.cli.common import (
     graph_of,
     print_status,
     progress_printer,
-    status_document,
+    runs_here,
 )
 from durable_graph.cli.inputs import parse_json_object
 from durable_graph.cli.output import emit_json, fail_usage
 from durable_graph.clock import SystemClock
 from durable_graph.errors import CorruptRecord, InvalidInput, ThreadFailed, ThreadNotFound
 from durable_graph.ledger import VerifyReport
+from durable_graph.reading import status_document
 from durable_graph.signing import PublicKey, key_of_pem, sign_head
 from durable_graph.timetravel import diff, fork, read_step, replay
 from durable_graph.verification import verify_all, verify_thread
@@ -51,7 +54,13 @@ def register(sub: Any) -> None:
     d.add_argument("--json", action="store_true")
     d.set_defaults(handler=cmd_diff)
 
-    f = sub.add_parser("fork", help="start a new thread from any past step of a thread")
+    f = sub.add_parser(
+        "fork",
+        help="start a new thread from any past step of a thread (imports the graph)",
+        description="Start a new thread from a past step. Imports the application's graph "
+        "module (the fork routes and runs under it); on a store with deployed workers "
+        "(aws://) it only commits the fork's step 0 and they run it.",
+    )
     f.add_argument("thread_id")
     f.add_argument("--step", type=int, required=True)
     f.add_argument("--new-thread", required=True)
@@ -61,7 +70,12 @@ def register(sub: Any) -> None:
     f.add_argument("--json", action="store_true")
     f.set_defaults(handler=cmd_fork)
 
-    r = sub.add_parser("replay", help="re-run the node of a step on its recorded inputs")
+    r = sub.add_parser(
+        "replay",
+        help="re-run the node of a step on its recorded inputs (imports the graph)",
+        description="Re-execute the node that wrote a step, fed its recorded external inputs, "
+        "and compare. Imports and runs the application's graph module.",
+    )
     r.add_argument("thread_id")
     r.add_argument("--step", type=int, required=True)
     r.add_argument("--json", action="store_true")
@@ -75,6 +89,7 @@ def register(sub: Any) -> None:
         "--trusted-key", type=Path, help="PEM public key the bundle's signatures must be by"
     )
     v.add_argument("--json", action="store_true")
+    v.add_argument("--quiet", action="store_true", help="no progress lines (verify --all)")
     v.set_defaults(handler=cmd_verify)
 
     s = sub.add_parser("sign", help="sign a thread's current head with the ledger key")
@@ -103,7 +118,14 @@ def _short(value: Any, width: int = 90) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    doc = diff(backend(), args.thread_id, args.a, args.b, fetch=args.fetch, thread_b=args.thread_b)
+    doc = diff(
+        backend(args.store),
+        args.thread_id,
+        args.a,
+        args.b,
+        fetch=args.fetch,
+        thread_b=args.thread_b,
+    )
     if args.json:
         emit_json(doc)
         return 0
@@ -126,7 +148,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_fork(args: argparse.Namespace) -> int:
     values = parse_json_object(args.values, "--values")
-    app = graph_of(args.thread_id)
+    app = graph_of(args.thread_id, args.store)
     fork(
         app,
         args.thread_id,
@@ -135,12 +157,12 @@ def cmd_fork(args: argparse.Namespace) -> int:
         values,
         actor=Actor(kind="human", id=args.actor or default_actor()),
     )
-    if not args.detach and app.backend.checkpoints.head_checkpoint(args.new_thread) is not None:
+    if runs_here(args) and app.backend.checkpoints.head_checkpoint(args.new_thread) is not None:
         head = app.engine().head(args.new_thread)
         if head.status == "running":
             with suppress(ThreadFailed):  # a failed fork is reported by its status (exit 1)
                 app.run_until_settled(args.new_thread, on_outcome=progress_printer(not args.json))
-    doc = status_document(app, args.new_thread)
+    doc = status_document(app.backend, args.new_thread)
     if args.json:
         emit_json(doc)
     else:
@@ -149,7 +171,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    app = graph_of(args.thread_id)
+    app = graph_of(args.thread_id, args.store)
     report = replay(app, args.thread_id, args.step)
     if args.json:
         emit_json(report.as_json())
@@ -190,6 +212,19 @@ def _print_report(report: VerifyReport, label: str) -> None:
         print(f"  note: {note}")
 
 
+def _progress(enabled: bool) -> Callable[[int, int, VerifyReport], None] | None:
+    """`verify --all`'s progress on stderr: about every 5% of the threads, and each failure."""
+
+    def show(done: int, total: int, report: VerifyReport) -> None:
+        if not report.ok or done == total or done % max(1, total // 20) == 0:
+            mark = "" if report.ok else f"  FAILED {report.thread_id}"
+            print(
+                f"  verified {done:>{len(str(total))}}/{total}{mark}", file=sys.stderr, flush=True
+            )
+
+    return show if enabled else None
+
+
 def _trusted(path: Path | None) -> list[PublicKey] | None:
     if path is None:
         return None
@@ -212,7 +247,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             _print_report(report, f"{bundle.thread_id} (bundle {args.bundle})")
         return 0 if report.ok else 1
     if args.all:
-        reports = verify_all(backend())
+        reports = verify_all(backend(args.store), progress=_progress(not args.quiet))
         failed = [r for r in reports if not r.ok]
         if args.json:
             emit_json(
@@ -235,7 +270,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 print(f"{state} {report.thread_id:<30} {detail}")
             print(f"{len(reports)} threads: {len(reports) - len(failed)} ok, {len(failed)} failed")
         return 0 if not failed else 1
-    store = backend()
+    store = backend(args.store)
     try:
         exists = store.checkpoints.head_checkpoint(args.thread_id) is not None
     except CorruptRecord:
@@ -251,7 +286,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    store = backend()
+    store = backend(args.store)
     if store.signer is None:
         raise InvalidInput("this backend has no ledger key configured")
     head = store.checkpoints.head_checkpoint(args.thread_id)
@@ -271,7 +306,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    bundle = export_bundle(backend(), args.thread_id, args.out)
+    bundle = export_bundle(backend(args.store), args.thread_id, args.out)
     doc = {
         "thread_id": bundle.thread_id,
         "out": str(args.out),
@@ -293,7 +328,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_key(args: argparse.Namespace) -> int:
-    store = backend()
+    store = backend(args.store)
     if store.signer is None:
         raise InvalidInput("this backend has no ledger key configured")
     key = store.signer.public_key()

@@ -1,61 +1,43 @@
-"""What several commands need: the embedded backend, graphs by name, the status document."""
+"""What several commands need: the store the URI names, graphs by name, status printing."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from functools import cache
 from typing import Any
 
 from durable_graph.backend import Backend
-from durable_graph.checkpoint import Checkpoint
-from durable_graph.engine import Engine, Outcome
-from durable_graph.errors import ThreadNotFound
+from durable_graph.engine import Outcome
 from durable_graph.loader import load_graph
+from durable_graph.reading import head_of
 from durable_graph.runtime import CompiledGraph
+from durable_graph.store_uri import deployed_workers, open_store
 
 
 @cache
-def backend() -> Backend:
-    from durable_graph.backends.local import local_backend
-
-    return local_backend()
+def backend(uri: str | None = None) -> Backend:
+    """The store `--store URI` (or `$DURABLE_GRAPH_STORE`, or the embedded default) names, opened
+    once per process."""
+    return open_store(uri)
 
 
 @cache
-def graph(name: str) -> CompiledGraph:
-    return load_graph(name).with_backend(backend())
+def graph(name: str, uri: str | None = None) -> CompiledGraph:
+    """Import the application's graph `name` and bind it to the store: only the commands that
+    execute or route (run, resume, replay, fork, worker) do this."""
+    return load_graph(name).with_backend(backend(uri))
 
 
-def engine_for(name: str) -> Engine:
-    return graph(name).engine()
+def graph_of(thread_id: str, uri: str | None = None) -> CompiledGraph:
+    """The graph the thread runs under, imported from the application."""
+    return graph(head_of(backend(uri), thread_id).graph.name, uri)
 
 
-def head_of(thread_id: str) -> Checkpoint:
-    head = backend().checkpoints.head_checkpoint(thread_id)
-    if head is None:
-        raise ThreadNotFound(thread_id)
-    return head
-
-
-def graph_of(thread_id: str) -> CompiledGraph:
-    return graph(head_of(thread_id).graph.name)
-
-
-def status_document(app: CompiledGraph, thread_id: str) -> dict[str, Any]:
-    snapshot = app.get_state(thread_id)
-    record = backend().checkpoints.get_thread(thread_id)
-    doc: dict[str, Any] = {
-        "thread_id": thread_id,
-        "status": snapshot.status,
-        "step": snapshot.step,
-        "next": list(snapshot.next),
-        "values": snapshot.values,
-        "graph": snapshot.checkpoint.graph.model_dump(),
-        "interrupt": snapshot.interrupt.model_dump() if snapshot.interrupt else None,
-        "error": snapshot.error.model_dump() if snapshot.error else None,
-        "origin": record.origin.model_dump() if record and record.origin else None,
-    }
-    return doc
+def runs_here(args: argparse.Namespace) -> bool:
+    """Whether a command that commits a step also runs the thread in this process: not with
+    `--detach`, nor on a store whose deployed workers run it (aws://)."""
+    return not args.detach and not deployed_workers(args.store)
 
 
 def print_status(doc: dict[str, Any]) -> None:

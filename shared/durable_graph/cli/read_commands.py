@@ -1,12 +1,17 @@
-"""Commands that only read: status, history, show."""
+"""Commands that only read: status, history, show.
+
+They work from the store alone (`durable_graph.reading`): no application module is imported, so
+they run on an auditor's machine without the application, against any store URI.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from durable_graph.cli.common import graph_of, print_status, status_document
+from durable_graph.cli.common import backend, print_status
 from durable_graph.cli.output import emit_json, table
+from durable_graph.reading import history, history_row, show_document, status_document
 
 
 def register(sub: Any) -> None:
@@ -33,7 +38,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    doc = status_document(graph_of(args.thread_id), args.thread_id)
+    doc = status_document(backend(args.store), args.thread_id)
     if args.json:
         emit_json(doc)
     else:
@@ -41,32 +46,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def history_row(snapshot: Any) -> dict[str, Any]:
-    checkpoint = snapshot.checkpoint
-    return {
-        "step": checkpoint.step,
-        "node": checkpoint.nodes[0] if checkpoint.nodes else None,
-        "nodes": list(checkpoint.nodes),
-        "source": checkpoint.source,
-        "status": checkpoint.status,
-        "actor": checkpoint.actor.model_dump(),
-        "hash": checkpoint.hash,
-        "prev_hash": checkpoint.prev_hash,
-        "parent": checkpoint.parent.model_dump() if checkpoint.parent else None,
-        "created_at": checkpoint.created_at,
-    }
-
-
 def cmd_history(args: argparse.Namespace) -> int:
-    app = graph_of(args.thread_id)
-    snapshots = app.get_state_history(
-        args.thread_id, limit=args.limit, before=args.before, node=args.node, source=args.source
+    store = backend(args.store)
+    records = history(
+        store,
+        args.thread_id,
+        limit=args.limit,
+        before=args.before,
+        node=args.node,
+        source=args.source,
     )
-    rows = [history_row(s) for s in snapshots]
+    rows = [history_row(r) for r in records]
     if args.json:
         emit_json(rows)
     else:
-        record = app.backend.checkpoints.get_thread(args.thread_id)
+        record = store.checkpoints.get_thread(args.thread_id)
         if record is not None and record.origin is not None:
             origin = record.origin
             print(f"forked from {origin.thread_id} step {origin.step} (hash {origin.hash[:12]})")
@@ -91,36 +85,26 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    app = graph_of(args.thread_id)
-    snapshot = app.get_state(args.thread_id, step=args.step)
-    doc = snapshot.checkpoint.model_dump(mode="json")
-    doc["stored_values"] = doc.pop("values")
-    doc["values"] = snapshot.values
+    doc = show_document(backend(args.store), args.thread_id, args.step)
     if args.json:
         emit_json(doc)
-    else:
-        checkpoint = snapshot.checkpoint
+        return 0
+    print(f"thread {doc['thread_id']}  step {doc['step']}  ({doc['source']}, {doc['status']})")
+    print(f"nodes  {', '.join(doc['nodes']) or '-'}")
+    print(f"next   {', '.join(t['node'] for t in doc['next']) or '-'}")
+    for route in doc["route"]:
+        router = f"({route['router']})" if route.get("router") else ""
+        print(f"route  {route['source']} --{route['kind']}{router}--> {route['result']}")
+    for io in doc["io"]:
+        response = repr(io["response"])
+        response = response if len(response) <= 80 else response[:77] + "..."
         print(
-            f"thread {checkpoint.thread_id}  step {checkpoint.step}  ({checkpoint.source}, "
-            f"{checkpoint.status})"
+            f"io     {io['kind']} {io['name']} (task {io['task_id']}) response sha256 "
+            f"{io['response_sha256'][:12]}: {response}"
         )
-        print(f"nodes  {', '.join(checkpoint.nodes) or '-'}")
-        print(f"next   {', '.join(t.node for t in checkpoint.next) or '-'}")
-        for route in checkpoint.route:
-            print(
-                f"route  {route.source} --{route.kind}"
-                f"{'(' + route.router + ')' if route.router else ''}--> {route.result}"
-            )
-        for io in checkpoint.io:
-            response = repr(io.response)
-            response = response if len(response) <= 80 else response[:77] + "..."
-            print(
-                f"io     {io.kind} {io.name} (task {io.task_id}) response sha256 "
-                f"{io.response_sha256[:12]}: {response}"
-            )
-        print(f"actor  {checkpoint.actor.kind}:{checkpoint.actor.id}")
-        print(f"hash   {checkpoint.hash}\nprev   {checkpoint.prev_hash}")
-        print("values:")
-        for key, value in snapshot.values.items():
-            print(f"  {key}: {value!r}")
+    print(f"actor  {doc['actor']['kind']}:{doc['actor']['id']}")
+    print(f"hash   {doc['hash']}\nprev   {doc['prev_hash']}")
+    print("values:")
+    for key, value in doc["values"].items():
+        print(f"  {key}: {value!r}")
     return 0

@@ -11,23 +11,30 @@ from durable_graph.checkpoint import Actor
 from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import (
     backend,
-    engine_for,
     exit_code_for,
     graph,
     graph_of,
     print_status,
     progress_printer,
-    status_document,
+    runs_here,
 )
 from durable_graph.cli.inputs import parse_json_arg, parse_json_object
 from durable_graph.cli.output import emit_json
+from durable_graph.engine import Engine
 from durable_graph.errors import ThreadExists, ThreadFailed
+from durable_graph.reading import status_document
 from durable_graph.runtime import UNSET
 from durable_graph.worker import Worker
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="start (or continue) a thread and run it")
+    run = sub.add_parser(
+        "run",
+        help="start (or continue) a thread and run it (imports the graph)",
+        description="Start or continue a thread. Imports the application's graph module and "
+        "runs its nodes here; on a store with deployed workers (aws://) it commits the start "
+        "and they run it.",
+    )
     run.add_argument("graph", help="import path of the compiled graph, e.g. pkg.module:graph")
     run.add_argument("--thread", required=True, help="thread id")
     run.add_argument(
@@ -41,7 +48,13 @@ def register(sub: Any) -> None:
     )
     run.set_defaults(handler=cmd_run)
 
-    resume = sub.add_parser("resume", help="inject a decision into a suspended thread, continue")
+    resume = sub.add_parser(
+        "resume",
+        help="inject a decision into a suspended thread, continue (imports the graph)",
+        description="Write a decision into a suspended (or failed) thread. Imports the "
+        "application's graph module (the decision is routed by its edges) and runs the thread "
+        "on here; on a store with deployed workers (aws://) they run it.",
+    )
     resume.add_argument("thread_id")
     resume.add_argument(
         "--values", help="state update as a JSON object, or @file, or - for stdin (max 16 MiB)"
@@ -56,7 +69,9 @@ def register(sub: Any) -> None:
     resume.add_argument("--detach", action="store_true", help="only commit the decision")
     resume.set_defaults(handler=cmd_resume)
 
-    worker = sub.add_parser("worker", help="drain the local transition queue")
+    worker = sub.add_parser(
+        "worker", help="drain the store's transition queue (imports each thread's graph)"
+    )
     worker.add_argument("--until-idle", action="store_true", help="exit when the queue is empty")
     worker.add_argument(
         "--visibility-timeout",
@@ -70,7 +85,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    app = graph(args.graph)
+    app = graph(args.graph, args.store)
     values = parse_json_object(args.input, "--input")
     head = app.backend.checkpoints.head_checkpoint(args.thread)
     show = progress_printer(not args.json)
@@ -78,11 +93,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if head is not None and values is not None:
         raise ThreadExists(args.thread, head.status)
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
-        if head is None and args.detach:
+        if head is None and not runs_here(args):
             app.start(values, thread_id=args.thread, actor=actor)
         elif head is None:
             app.start_and_run(values, thread_id=args.thread, actor=actor, on_outcome=show)
-        elif not args.detach:
+        elif runs_here(args):
             app.run_until_settled(args.thread, on_outcome=show)
     return _report(app, args.thread, args.json)
 
@@ -90,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     values = parse_json_object(args.values, "--values")
     resume_value = parse_json_arg(args.resume_value, "--resume-value")
-    app = graph_of(args.thread_id)
+    app = graph_of(args.thread_id, args.store)
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
         app.resume(
             args.thread_id,
@@ -99,15 +114,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
             resume_value=resume_value if args.resume_value is not None else UNSET,
             expected_step=args.expected_step,
             actor=Actor(kind="human", id=args.actor or default_actor()),
-            run=not args.detach,
+            run=runs_here(args),
             on_outcome=progress_printer(not args.json),
         )
     return _report(app, args.thread_id, args.json)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    def engine_for(name: str) -> Engine:
+        return graph(name, args.store).engine()
+
     worker = Worker(
-        backend(),
+        backend(args.store),
         engine_for,
         visibility_timeout=args.visibility_timeout,
         concurrency=args.concurrency,
@@ -132,7 +150,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _report(app: Any, thread_id: str, as_json: bool) -> int:
-    doc = status_document(app, thread_id)
+    doc = status_document(app.backend, thread_id)
     if as_json:
         emit_json(doc)
     else:

@@ -127,7 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from durable_graph.api import build_resolver, local_api
     from durable_graph.api.local import key_paths
 
-    store = backend()
+    store = backend(args.store)
     store.notifier = AnnouncingNotifier(store.notifier)
     server = ThreadingHTTPServer((args.host, args.port), BaseHTTPRequestHandler)
     host, port = str(server.server_address[0]), int(server.server_address[1])

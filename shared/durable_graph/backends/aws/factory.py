@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -36,8 +37,9 @@ from durable_graph.backends.aws.sqs_queue import SqsTransitionQueue
 from durable_graph.backends.records import RecordStore
 from durable_graph.clock import Clock
 from durable_graph.engine import Engine
+from durable_graph.errors import InvalidInput
 from durable_graph.loader import load_graph
-from durable_graph.ports import Notifier
+from durable_graph.ports import Delivery, Notifier, TransitionMessage, TransitionQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -51,6 +53,8 @@ __all__ = [
     "CLIENT_CONFIG",
     "AwsClients",
     "AwsRuntime",
+    "NoQueue",
+    "StoreNames",
     "aws_backend",
     "build_runtime",
     "reset",
@@ -102,9 +106,66 @@ def _session(config: tuple[str | None, ...], key_id: str | None) -> boto3.Sessio
     return boto3.Session()
 
 
-def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
+class StoreNames(Protocol):
+    """Where a deployed store's parts are: what `aws_backend` needs of `AwsSettings` (the
+    functions' environment) or of `locate.AwsStoreNames` (a store URI's stack outputs)."""
+
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def queue_url(self) -> str | None: ...
+    @property
+    def dlq_url(self) -> str | None: ...
+    @property
+    def topic_arn(self) -> str | None: ...
+    @property
+    def ledger_key_id(self) -> str | None: ...
+    @property
+    def offload_bytes(self) -> int: ...
+
+
+class NoQueue:
+    """The queue of a store located without one (`aws://TABLE?bucket=...`): reading works,
+    queueing work is refused with what to give instead, before anything is written."""
+
+    def __init__(self, table: str) -> None:
+        self._table = table
+
+    def _refuse(self) -> InvalidInput:
+        return InvalidInput(
+            f"the store of table {self._table!r} was opened without its transition queue: "
+            "name the stack (aws://STACK) or add ?queue=URL to write to it",
+            field="store",
+        )
+
+    def send(self, messages: Sequence[TransitionMessage]) -> None:
+        raise self._refuse()
+
+    def receive(self, *args: Any, **kwargs: Any) -> list[Delivery]:
+        raise self._refuse()
+
+    def ack(self, delivery: Delivery) -> None:
+        raise self._refuse()
+
+    def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
+        raise self._refuse()
+
+    def depth(self) -> int:
+        return 0
+
+
+def aws_backend(settings: StoreNames, clients: AwsClients) -> Backend:
     """The four AWS adapters bundled as a `Backend` with the AWS size limits."""
     payloads = S3PayloadStore(clients.s3, settings.bucket)
+    queue: TransitionQueue = (
+        SqsTransitionQueue(
+            clients.sqs, settings.queue_url, payloads=payloads, dlq_url=settings.dlq_url
+        )
+        if settings.queue_url
+        else NoQueue(settings.table_name)
+    )
     notifier: Notifier = (
         SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()
     )
@@ -113,9 +174,7 @@ def aws_backend(settings: AwsSettings, clients: AwsClients) -> Backend:
             DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads
         ),
         payloads=payloads,
-        queue=SqsTransitionQueue(
-            clients.sqs, settings.queue_url, payloads=payloads, dlq_url=settings.dlq_url
-        ),
+        queue=queue,
         notifier=notifier,
         signer=(
             KmsSigner(clients.kms, settings.ledger_key_id)
