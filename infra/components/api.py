@@ -3,7 +3,8 @@
 Routes are declared one by one instead of a single `{proxy+}` resource because authorisation
 differs per route:
 
-* reading a thread and resuming one are operator actions, authorised by IAM (SigV4);
+* reading, auditing (verify, diff, export), forking and resuming a thread are operator
+  actions, authorised by IAM (SigV4);
 * `POST /threads` is called by third-party webhooks and `/approvals/{token}` by a human
   following a link; neither can sign with AWS credentials, so API Gateway lets them through and
   the function checks an HMAC signature (webhooks: over timestamp and body, with a replay window;
@@ -47,6 +48,10 @@ ROUTES = (
     Route("GET", "/threads/{id}/history", "IAM"),
     Route("GET", "/threads/{id}/steps/{n}", "IAM"),
     Route("POST", "/threads/{id}/resume", "IAM"),
+    Route("GET", "/threads/{id}/verify", "IAM"),
+    Route("GET", "/threads/{id}/diff", "IAM"),
+    Route("GET", "/threads/{id}/export", "IAM"),
+    Route("POST", "/threads/{id}/fork", "IAM"),
     Route("GET", "/approvals/{token}", "NONE"),
     Route("POST", "/approvals/{token}", "NONE"),
 )

@@ -57,6 +57,10 @@ def test_document_is_valid_openapi() -> None:
         "/threads/{thread_id}/history",
         "/threads/{thread_id}/steps/{step}",
         "/threads/{thread_id}/resume",
+        "/threads/{thread_id}/verify",
+        "/threads/{thread_id}/diff",
+        "/threads/{thread_id}/export",
+        "/threads/{thread_id}/fork",
         "/approvals/{token}",
     }
 

@@ -513,6 +513,10 @@ def test_api_declares_exactly_the_routes_with_their_authorization(template: Temp
         ("GET", "/threads/{id}/history", "AWS_IAM"),
         ("GET", "/threads/{id}/steps/{n}", "AWS_IAM"),
         ("POST", "/threads/{id}/resume", "AWS_IAM"),
+        ("GET", "/threads/{id}/verify", "AWS_IAM"),
+        ("GET", "/threads/{id}/diff", "AWS_IAM"),
+        ("GET", "/threads/{id}/export", "AWS_IAM"),
+        ("POST", "/threads/{id}/fork", "AWS_IAM"),
         ("GET", "/approvals/{token}", "NONE"),
         ("POST", "/approvals/{token}", "NONE"),
     }

@@ -8,6 +8,10 @@ by the exception handlers at the bottom, by exception type (`errors.status_for`)
     GET  /threads/{id}/history         steps, newest first         (API key / IAM)
     GET  /threads/{id}/steps/{n}       any past state              (API key / IAM)
     POST /threads/{id}/resume          decide as a node, 409 if moved (API key / IAM)
+    GET  /threads/{id}/verify          check the chain, name the first bad step (API key / IAM)
+    GET  /threads/{id}/diff?a=&b=      which fields changed between two steps (API key / IAM)
+    GET  /threads/{id}/export          the audit bundle, verifiable offline (API key / IAM)
+    POST /threads/{id}/fork            branch a new thread from a past step (API key / IAM)
     GET  /approvals/{token}            the approval page (reads only)
     POST /approvals/{token}            decide once (form or JSON)
 """
@@ -41,6 +45,8 @@ from durable_graph.api.errors import (
 from durable_graph.api.models import (
     DecisionRequest,
     DecisionResponse,
+    DiffQuery,
+    ForkRequest,
     HistoryQuery,
     ResumeRequest,
     StartThreadRequest,
@@ -70,8 +76,17 @@ def raw_body(event: APIGatewayProxyEvent) -> bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
 
-def _json(status: int, model: BaseModel, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status, JSON, model.model_dump_json(), headers=headers)
+def _json(
+    status: int, model: BaseModel, headers: dict[str, str] | None = None, *, sparse: bool = False
+) -> Response[str]:
+    """`sparse`: leave out fields the model was not given (a diff's absent old/new values)."""
+    return Response(status, JSON, model.model_dump_json(exclude_unset=sparse), headers=headers)
+
+
+def _query(model: type[BaseModel], event: APIGatewayProxyEvent) -> Any:
+    """The query string parameters `model` declares (others are ignored, as elsewhere)."""
+    params = event.query_string_parameters or {}
+    return model.model_validate({k: params[k] for k in model.model_fields if k in params})
 
 
 def _is_approval(event: APIGatewayProxyEvent) -> bool:
@@ -142,10 +157,7 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
 
     @app.get("/threads/<thread_id>/history", middlewares=[authenticated])
     def get_history(thread_id: str) -> Response[str]:
-        params = app.current_event.query_string_parameters or {}
-        query = HistoryQuery.model_validate(
-            {k: params[k] for k in ("limit", "before") if k in params}
-        )
+        query: HistoryQuery = _query(HistoryQuery, app.current_event)
         return _json(200, api.threads.history(unquote(thread_id), query))
 
     @app.get("/threads/<thread_id>/steps/<step>", middlewares=[authenticated])
@@ -160,6 +172,27 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
         actor: Actor = app.context["actor"]
         checkpoint = api.threads.resume(unquote(thread_id), request, actor)
         return _json(200, api.threads.view(checkpoint))
+
+    # ---------------------------------------------------------------- audit
+
+    @app.get("/threads/<thread_id>/verify", middlewares=[authenticated])
+    def verify_thread(thread_id: str) -> Response[str]:
+        return _json(200, api.threads.verify(unquote(thread_id)))
+
+    @app.get("/threads/<thread_id>/diff", middlewares=[authenticated])
+    def diff_steps(thread_id: str) -> Response[str]:
+        query: DiffQuery = _query(DiffQuery, app.current_event)
+        return _json(200, api.threads.diff(unquote(thread_id), query), sparse=True)
+
+    @app.get("/threads/<thread_id>/export", middlewares=[authenticated])
+    def export_thread(thread_id: str) -> Response[str]:
+        return _json(200, api.threads.export(unquote(thread_id)))
+
+    @app.post("/threads/<thread_id>/fork", middlewares=[authenticated])
+    def fork_thread(thread_id: str) -> Response[str]:
+        request: ForkRequest = _parse(ForkRequest, raw_body(app.current_event))
+        actor: Actor = app.context["actor"]
+        return _json(201, api.threads.view(api.threads.fork(unquote(thread_id), request, actor)))
 
     # ---------------------------------------------------------------- approvals
 

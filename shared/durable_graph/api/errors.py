@@ -38,6 +38,13 @@ class ApiError(DurableGraphError):
         self.detail = detail or {}
 
 
+class ExportTooLarge(ApiError):
+    """The audit bundle would not fit in one API response: the CLI exports it to a file."""
+
+    status = 422
+    code = "export_too_large"
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

@@ -65,6 +65,26 @@ class HistoryQuery(_Request):
     before: int | None = Field(default=None, ge=0)
 
 
+class DiffQuery(_Request):
+    """Query of `GET /threads/{thread_id}/diff`."""
+
+    a: int = Field(ge=0, le=999_999_999, description="the earlier step")
+    b: int = Field(ge=0, le=999_999_999, description="the later step")
+    thread_b: str | None = Field(
+        default=None, pattern=THREAD_ID_PATTERN, description="take step b from this thread"
+    )
+
+
+class ForkRequest(_Request):
+    """Body of `POST /threads/{thread_id}/fork`."""
+
+    step: int = Field(ge=0, le=999_999_999, description="the step to branch from")
+    new_thread_id: str = Field(pattern=THREAD_ID_PATTERN, description="the fork's thread id")
+    values: dict[str, Any] | None = Field(
+        default=None, description="state update applied to the fork's step 0 (reducers apply)"
+    )
+
+
 # ------------------------------------------------------------------------------ responses
 
 
@@ -148,6 +168,64 @@ class StepView(_Response):
     duration_ms: float
     hash: str
     prev_hash: str
+
+
+class ProblemView(_Response):
+    step: int
+    check: str
+    reason: str
+
+
+class VerifyView(_Response):
+    """What `verify` found (the CLI's `verify --json`)."""
+
+    thread_id: str
+    ok: bool
+    checked: int = Field(description="how many checkpoints were verified")
+    checks: list[str]
+    signed_steps: list[int]
+    key_ids: list[str] = Field(description="the keys the head signatures are by")
+    notes: list[str] = Field(default_factory=list)
+    first_bad_step: int | None = None
+    check: str | None = Field(default=None, description="which check failed first")
+    reason: str | None = None
+    first_by_check: dict[str, int] = Field(default_factory=dict)
+    problems: list[ProblemView] = Field(default_factory=list)
+
+
+class StepSummary(_Response):
+    thread_id: str
+    step: int
+    hash: str
+    source: Literal["input", "node", "update", "fork"]
+    nodes: list[str]
+    status: Literal["running", "suspended", "completed", "failed"]
+    next: list[str]
+    actor: ActorView
+    created_at: str
+
+
+class FieldChange(_Response):
+    """One changed field: `old`/`new` for changed, `new` for added, `old` for removed, the new
+    items for a list that grew at its end (`appended`). Offloaded values show as
+    `{"payload": {sha256, size, content_type}}`."""
+
+    field: str
+    change: Literal["added", "removed", "appended", "changed"]
+    old: Any = None
+    new: Any = None
+    appended: list[Any] | None = None
+    old_length: int | None = None
+    new_length: int | None = None
+
+
+class DiffView(_Response):
+    """Which state fields changed from step a to step b (the CLI's `diff --json`)."""
+
+    a: StepSummary
+    b: StepSummary
+    changes: list[FieldChange]
+    unchanged: list[str]
 
 
 class DecisionView(_Response):

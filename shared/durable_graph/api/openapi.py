@@ -16,15 +16,19 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from durable_graph.api.models import (
     DecisionRequest,
     DecisionResponse,
+    DiffView,
     ErrorResponse,
+    ForkRequest,
     HistoryPage,
     ResumeRequest,
     StartThreadRequest,
     StartThreadResponse,
     StepView,
     ThreadView,
+    VerifyView,
 )
 from durable_graph.api.webhooks import TOLERANCE_SECONDS
+from durable_graph.bundle import Bundle
 
 PATH = Path(__file__).with_name("openapi.yaml")
 REF = "#/components/schemas/{model}"
@@ -32,13 +36,21 @@ JSON = "application/json"
 HTML = "text/html"
 FORM = "application/x-www-form-urlencoded"
 
-_REQUESTS: list[type[BaseModel]] = [StartThreadRequest, ResumeRequest, DecisionRequest]
+_REQUESTS: list[type[BaseModel]] = [
+    StartThreadRequest,
+    ResumeRequest,
+    DecisionRequest,
+    ForkRequest,
+]
 _RESPONSES: list[type[BaseModel]] = [
     StartThreadResponse,
     ThreadView,
     HistoryPage,
     StepView,
     DecisionResponse,
+    VerifyView,
+    DiffView,
+    Bundle,
     ErrorResponse,
 ]
 
@@ -49,6 +61,7 @@ ERRORS = {
     409: "conflict: the thread moved on, is not suspended, or was already decided",
     410: "the approval link expired or the thread moved on",
     413: "body larger than the limit (256 KB by default)",
+    422: "the audit bundle is too large for one response: export it with the CLI",
 }
 
 
@@ -81,6 +94,85 @@ def _path_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 
 THREAD_ID = _path_param("thread_id", "the thread id", minLength=1, maxLength=200)
+STEP_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 999999999}
+
+
+def _query_param(name: str, description: str, schema: dict[str, Any], required: bool) -> Any:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _audit_paths() -> dict[str, Any]:
+    """The time-travel and audit routes: the CLI's verify, diff, export and fork over HTTP."""
+    thread_b = {"type": "string", "minLength": 1, "maxLength": 200}
+    return {
+        "/threads/{thread_id}/verify": {
+            "get": {
+                "operationId": "verifyThread",
+                "summary": "Recompute every hash, link, payload digest and signature",
+                "description": "200 with `ok: false` and the first bad step when the chain fails.",
+                "security": AUTHENTICATED,
+                "parameters": [THREAD_ID],
+                "responses": {
+                    "200": _json(VerifyView, "the verification report"),
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/threads/{thread_id}/diff": {
+            "get": {
+                "operationId": "diffSteps",
+                "summary": "Which state fields changed from step a to step b",
+                "security": AUTHENTICATED,
+                "parameters": [
+                    THREAD_ID,
+                    _query_param("a", "the earlier step", STEP_SCHEMA, True),
+                    _query_param("b", "the later step", STEP_SCHEMA, True),
+                    _query_param("thread_b", "take step b from this thread", thread_b, False),
+                ],
+                "responses": {
+                    "200": _json(DiffView, "the changed and unchanged fields"),
+                    **_errors(400, 401, 404),
+                },
+            }
+        },
+        "/threads/{thread_id}/export": {
+            "get": {
+                "operationId": "exportThread",
+                "summary": "The audit bundle: records, payloads, signatures, public key",
+                "description": "Verifies offline: `durable-graph verify --bundle FILE`.",
+                "security": AUTHENTICATED,
+                "parameters": [THREAD_ID],
+                "responses": {
+                    "200": _json(Bundle, "the bundle"),
+                    **_errors(401, 404, 422),
+                },
+            }
+        },
+        "/threads/{thread_id}/fork": {
+            "post": {
+                "operationId": "forkThread",
+                "summary": "Start a new thread from a past step (the workers run it)",
+                "security": AUTHENTICATED,
+                "parameters": [THREAD_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref(ForkRequest)}},
+                },
+                "responses": {
+                    "201": _json(ThreadView, "the fork's step 0 is committed"),
+                    **_errors(400, 401, 404, 409, 413),
+                },
+            }
+        },
+    }
+
+
 TOKEN = _path_param("token", "the approval token from the link", minLength=1, maxLength=2048)
 AUTHENTICATED: list[dict[str, list[str]]] = [{"apiKey": []}, {"sigv4": []}]
 
@@ -174,7 +266,7 @@ def paths() -> dict[str, Any]:
                         "name": "step",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
+                        "schema": STEP_SCHEMA,
                     },
                 ],
                 "responses": {"200": _json(StepView, "the checkpoint"), **_errors(400, 401, 404)},
@@ -196,6 +288,7 @@ def paths() -> dict[str, Any]:
                 },
             }
         },
+        **_audit_paths(),
         "/approvals/{token}": {
             "get": {
                 "operationId": "approvalPage",

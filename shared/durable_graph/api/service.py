@@ -1,4 +1,8 @@
-"""What the thread routes do, apart from HTTP: start (idempotent per webhook id), read, resume.
+"""What the thread routes do, apart from HTTP: start (idempotent per webhook id), read, resume,
+and audit (verify, diff, export, fork) with the same functions as the CLI.
+
+Reading and auditing use the store alone (`durable_graph.reading`, `verification`, `bundle`):
+only start, resume and fork import the thread's graph.
 
 Webhook ids are remembered as small CAS records in a reserved namespace (`__webhooks__`, a
 thread id no real thread can have because the engine refuses ids starting with it), keyed by a
@@ -11,10 +15,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from durable_graph.api.errors import WebhookConflict
+from durable_graph.api.errors import ExportTooLarge, WebhookConflict
 from durable_graph.api.models import (
     ActorView,
+    DiffQuery,
+    DiffView,
     ErrorInfoView,
+    ForkRequest,
     GraphView,
     HistoryItem,
     HistoryPage,
@@ -24,8 +31,10 @@ from durable_graph.api.models import (
     StartThreadRequest,
     StepView,
     ThreadView,
+    VerifyView,
 )
 from durable_graph.backend import Backend
+from durable_graph.bundle import Bundle, build_bundle
 from durable_graph.checkpoint import Actor, Checkpoint, VersionedRecord
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import (
@@ -36,9 +45,14 @@ from durable_graph.errors import (
     ThreadNotFound,
 )
 from durable_graph.payloads import hydrate
+from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
+from durable_graph.timetravel import diff, fork
+from durable_graph.verification import verify_thread
 
 WEBHOOK_NAMESPACE = "__webhooks__"
+# A Lambda response carries at most 6 MB; base64 and JSON framing take their share.
+MAX_EXPORT_BYTES = 5 * 1024 * 1024
 
 
 class Threads:
@@ -218,6 +232,42 @@ class Threads:
             has_resume_value="resume_value" in request.model_fields_set,
             expected_step=request.expected_step,
             actor=actor,
+        )
+
+    # ------------------------------------------------------------------ audit
+
+    def verify(self, thread_id: str) -> VerifyView:
+        self.head(thread_id)
+        return VerifyView.model_validate(verify_thread(self.backend, thread_id).as_json())
+
+    def diff(self, thread_id: str, query: DiffQuery) -> DiffView:
+        self.head(thread_id)
+        if query.thread_b is not None:
+            self.head(query.thread_b)
+        doc = diff(self.backend, thread_id, query.a, query.b, thread_b=query.thread_b)
+        return DiffView.model_validate(doc)
+
+    def export(self, thread_id: str) -> Bundle:
+        self.head(thread_id)
+        bundle = build_bundle(self.backend, thread_id)
+        size = sum(len(p) for p in bundle.payloads.values()) + len(str(bundle.records))
+        if size > MAX_EXPORT_BYTES:
+            raise ExportTooLarge(
+                f"the bundle of {thread_id!r} is about {size} bytes, over the "
+                f"{MAX_EXPORT_BYTES} an API response carries: export it with the CLI "
+                "(durable-graph export ID --out FILE --store URI)"
+            )
+        return bundle
+
+    def fork(self, thread_id: str, request: ForkRequest, actor: Actor) -> Checkpoint:
+        """Commit the fork's step 0 and queue its tasks; the workers run it."""
+        if request.new_thread_id.startswith("__"):
+            raise InvalidInput("thread ids starting with __ are reserved", field="new_thread_id")
+        self.head(thread_id)
+        origin = step_of(self.backend, thread_id, request.step)
+        app = self.graph_for(origin.graph.name)
+        return fork(
+            app, thread_id, request.step, request.new_thread_id, request.values, actor=actor
         )
 
     def _values(self, checkpoint: Checkpoint) -> dict[str, Any]:
