@@ -1,0 +1,303 @@
+"""Write `docs/compliance-on-aws.md`: the audit walkthrough on the AWS shape, with real output.
+
+Everything runs on moto: the stack's table, buckets, queues, topic and KMS key are created
+through the real APIs (`tests/aws/resources.py`, from the CDK table definition), a
+CloudFormation stack publishes their names as outputs the way `cdk deploy` does, the CLI reaches
+them only through `--store aws://STACK`, and the seed's steps run in the `worker` Lambda handler
+fed by SQS (the local event-source poller). Re-run it after changing the CLI or the record
+format, so the page stays true:
+
+    PYTHONPATH=shared:. python docs/compliance_on_aws.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from moto import mock_aws
+
+from durable_graph.backends.aws import factory, lambda_worker, names
+from durable_graph.backends.aws.local_poller import EventSourcePoller
+from durable_graph.cli import common, main
+from tests.audit.conftest import publish_stack
+from tests.aws.resources import REGION, Resources, clients, create_resources
+
+PAGE = Path(__file__).with_name("compliance-on-aws.md")
+GRAPH = "examples.email_approval:graph"
+THREAD = "tx-1001"
+
+
+class Walkthrough:
+    """Runs commands as a reader would type them and keeps what they printed."""
+
+    def __init__(self, stack: str, resources: Resources, workdir: Path) -> None:
+        self.stack = stack
+        self.resources = resources
+        self.workdir = workdir
+        self.parts: list[str] = []
+
+    def say(self, text: str) -> None:
+        self.parts.append(text.strip("\n") + "\n")
+
+    def cli(self, *args: str, expect: int = 0, env: dict[str, str] | None = None) -> str:
+        """`durable-graph ARGS` with `DURABLE_GRAPH_STORE=aws://STACK` (or `env`)."""
+        common.backend.cache_clear()
+        common.graph.cache_clear()
+        out = io.StringIO()
+        with (
+            _environment(env or {}),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(out),
+        ):
+            code = main(list(args))
+        assert code == expect, (args, code, out.getvalue())
+        shown = " ".join(shlex.quote(a) for a in args).replace(str(self.workdir) + "/", "")
+        prefix = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+        text = out.getvalue().replace(str(self.workdir) + "/", "")
+        self.parts.append(
+            f"```console\n$ {prefix + ' ' if prefix else ''}durable-graph {shown}\n{text}```\n"
+        )
+        return text
+
+    def lambda_workers(self) -> None:
+        """What the deployed `worker` function does: take the transitions off SQS, run them."""
+        from functions.worker.handler import handler, logger
+
+        logger.setLevel(logging.WARNING)
+        poller = EventSourcePoller(
+            clients().sqs, self.resources.settings.queue_url, handler, batch_size=10
+        )
+        poller.drain()
+
+    def page(self) -> str:
+        return "\n".join(self.parts)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def tamper(resources: Resources, step: int, old: str, new: str) -> None:
+    """Edit one stored checkpoint item in DynamoDB, as someone with table write access can."""
+    dynamodb = clients().dynamodb
+    key = {
+        names.PARTITION_KEY: {"S": f"thread#{THREAD}"},
+        names.SORT_KEY: {"S": f"{names.CHECKPOINT_PREFIX}{step:012d}"},
+    }
+    table = resources.settings.table_name
+    item = dynamodb.get_item(TableName=table, Key=key)["Item"]
+    body = item[names.BODY_ATTRIBUTE]["S"]
+    assert old in body, (old, body)
+    item[names.BODY_ATTRIBUTE] = {"S": body.replace(old, new)}
+    dynamodb.put_item(TableName=table, Item=item)
+
+
+def walkthrough(workdir: Path) -> str:
+    resources = create_resources(clients(), graph=GRAPH)
+    os.environ.update(resources.env())
+    lambda_worker.worker.cache_clear()
+    factory.reset()
+    stack = publish_stack(resources)
+    os.environ["DURABLE_GRAPH_STORE"] = f"aws://{stack}"
+    w = Walkthrough(stack, resources, workdir)
+    w.say(INTRO.format(stack=stack))
+    w.say(RUN)
+    w.cli(
+        "run", GRAPH, "--thread", THREAD, "--input", json.dumps({"user_prompt": "pay the supplier"})
+    )
+    w.lambda_workers()
+    w.say(AFTER_RUN)
+    w.cli("status", THREAD)
+    w.cli(
+        "resume",
+        THREAD,
+        "--values",
+        json.dumps({"approved": True, "reviewer_comment": "checked with procurement"}),
+        "--as-node",
+        "human_review",
+        "--actor",
+        "alice@example.com",
+    )
+    w.lambda_workers()
+    w.say(HISTORY)
+    w.cli("history", THREAD)
+    w.say(SHOW)
+    w.cli("show", THREAD, "--step", "1")
+    w.say(DIFF)
+    w.cli("diff", THREAD, "1", "3")
+    w.say(VERIFY)
+    w.cli("verify", THREAD)
+    w.say(KEY)
+    w.cli("ledger-key", "--out", str(workdir / "ledger.pub.pem"))
+    w.cli("export", THREAD, "--out", str(workdir / f"{THREAD}.audit.json"))
+    w.say(OFFLINE)
+    w.cli(
+        "verify",
+        "--bundle",
+        str(workdir / f"{THREAD}.audit.json"),
+        "--trusted-key",
+        str(workdir / "ledger.pub.pem"),
+        env={"DURABLE_GRAPH_STORE": "sqlite:///nowhere"},
+    )
+    w.say(FORK)
+    w.cli(
+        "fork",
+        THREAD,
+        "--step",
+        "1",
+        "--new-thread",
+        f"{THREAD}-whatif",
+        "--values",
+        json.dumps({"recipient": "treasury@example.com"}),
+        "--actor",
+        "bob@example.com",
+    )
+    w.cli("replay", THREAD, "--step", "1")
+    w.say(TAMPER)
+    tamper(resources, 2, "alice@example.com", "mallory@example.com")
+    w.cli("verify", THREAD, expect=1)
+    w.cli("verify", "--all", expect=1)
+    w.say(OUTRO)
+    return w.page()
+
+
+INTRO = """
+# Compliance on AWS: time travel and audit on DynamoDB + S3
+
+<!-- Generated by `PYTHONPATH=shared:. python docs/compliance_on_aws.py`; do not edit by hand. -->
+
+This is [time-travel-and-audit.md](time-travel-and-audit.md) on the production shape: the
+threads live in DynamoDB and S3, the steps run in the `worker` Lambda, chain heads are signed
+with a KMS key. An auditor needs the CLI, read access to the table and the payload bucket, and
+`kms:GetPublicKey` on the ledger key; **not** the application's code (`status`, `history`,
+`show`, `diff`, `verify` and `export` never import it).
+
+Every command reaches the deployment through one store URI: `--store aws://STACK` (or
+`DURABLE_GRAPH_STORE`, set once). `STACK` is the CloudFormation stack's name; the table, bucket,
+queue and KMS key come from its outputs (`TableName`, `PayloadBucketName`, `TransitionQueueUrl`,
+`LedgerKeyArn`, ...). A table name works too (`aws://TABLE`: a stack's table leads to its stack).
+
+The output below is real: it was produced on moto (the stack's resources created through the AWS
+APIs, the Lambda handler fed from SQS) by `docs/compliance_on_aws.py`, with
+
+```console
+$ export DURABLE_GRAPH_STORE=aws://{stack}
+```
+"""
+
+RUN = """
+## 1. A run with a human decision
+
+From the CLI, `run` on an `aws://` store commits step 0 and queues the first task: the deployed
+`worker` function runs it (the CLI does not compete with it for the queue).
+"""
+
+AFTER_RUN = """
+The worker drafted the email and the thread suspended for review. The approver decides, and the
+worker sends the email:
+"""
+
+HISTORY = """
+## 2. Who did what, when: `history`
+
+Each step's actor: the CLI that started it, the Lambda worker that ran the node
+(`worker:<host:pid:...>`), the human approver.
+"""
+
+SHOW = """
+## 3. The exact state, the model's output and the routing at a step: `show`
+
+`io` is what the language model answered, recorded before the node used it; `route` is the edge
+that chose the next node.
+"""
+
+DIFF = """
+## 4. What changed between two steps: `diff`
+"""
+
+VERIFY = """
+## 5. Prove nobody changed anything: `verify`
+
+Every hash, link, payload digest (S3 objects included) and KMS signature is recomputed:
+"""
+
+KEY = """
+## 6. Take the evidence elsewhere: `ledger-key`, `export`, `verify --bundle`
+
+The ledger's public key comes from KMS (`GetPublicKey`); publish its fingerprint through a
+channel the operators of the table do not control. The bundle holds every record, payload and
+signature of the thread.
+"""
+
+OFFLINE = """
+On another machine, with no AWS access at all (`verify --bundle` opens no store):
+"""
+
+FORK = """
+## 7. What if: `fork`, and re-running a step: `replay`
+
+These two load the application's graph (a fork routes and runs under it; replay re-executes the
+node), so they need the application installed. On `aws://` the fork's step 0 is committed and
+the deployed workers run it.
+"""
+
+TAMPER = """
+## 8. Someone with write access to the table edits a record
+
+The approver of step 2 is rewritten directly in its DynamoDB item (the `body` attribute, put
+back with `PutItem`). `verify` names the step and the check; `verify --all` pages over every thread
+through the table's status index (progress on stderr) and exits 1:
+"""
+
+OUTRO = """
+What each check means, and the limits worth knowing, are in
+[time-travel-and-audit.md](time-travel-and-audit.md). The same tampering cases (an edited item,
+a deleted item, a swapped S3 object, a chain re-hashed and re-signed with another KMS key) are
+tested on DynamoDB + S3 in `tests/audit/test_tamper_aws.py`.
+"""
+
+
+def render() -> str:
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_NAMESPACE="DurableGraphDocs",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    logging.getLogger("durable_graph").setLevel(logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory() as folder, mock_aws():
+            os.environ["EMAIL_OUTBOX"] = str(Path(folder) / "sent")
+            return walkthrough(Path(folder))
+    finally:
+        lambda_worker.worker.cache_clear()
+        factory.reset()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+if __name__ == "__main__":
+    PAGE.write_text(render(), encoding="utf-8")
+    print(f"wrote {PAGE}", file=sys.stderr)
