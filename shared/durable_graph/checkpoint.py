@@ -158,7 +158,8 @@ class Checkpoint(_Record):
     by the store from the changes, neither stored nor hashed, so a step hashes and writes what
     it changed, not what the state weighs. A long task or io list lives in the payload store
     (`next_ref`, `io_ref`) and is filled in on read. `anchor` is a read hint: the step a cold
-    read folds from.
+    read folds from; `snap`, another, the snapshot of the state after this step
+    (`backends/snapshots.py`) when the store wrote one here.
     """
 
     format: int = 1
@@ -174,6 +175,7 @@ class Checkpoint(_Record):
     anchors: dict[str, int] = Field(default_factory=dict)
     chunks: dict[str, PayloadRef] = Field(default_factory=dict)
     anchor: int = 0
+    snap: PayloadRef | None = None
     next: list[Task] = Field(default_factory=list)
     next_ref: PayloadRef | None = None
     route: list[RouteDecision] = Field(default_factory=list)

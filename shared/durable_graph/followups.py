@@ -40,6 +40,7 @@ def messages_for(checkpoint: Checkpoint) -> list[TransitionMessage]:
             "hash": checkpoint.hash,
             "digests": checkpoint.digests,
             "anchors": checkpoint.anchors,
+            "anchor": checkpoint.anchor,
             "chunks": {k: ref.model_dump(mode="json") for k, ref in checkpoint.chunks.items()},
         }
     messages = []
@@ -74,6 +75,7 @@ def carried_base(message: TransitionMessage) -> Base | None:
         resume={message.task.id: carried.get("resume", [])},
         digests=carried["digests"],
         anchors=carried["anchors"],
+        anchor=int(carried.get("anchor", 0)),
         chunks={k: PayloadRef.model_validate(v) for k, v in carried.get("chunks", {}).items()},
     )
 

@@ -72,6 +72,7 @@ class Base:
     anchors: dict[str, int] = field(default_factory=dict)
     chunks: dict[str, PayloadRef] = field(default_factory=dict)
     format: int = FORMAT
+    anchor: int = 0  # the record's read hint: a later record never folds from further back
 
     @classmethod
     def of(cls, checkpoint: Checkpoint, values: dict[str, Any] | None = None) -> Base:
@@ -86,6 +87,7 @@ class Base:
             anchors=checkpoint.anchors,
             chunks=checkpoint.chunks,
             format=checkpoint.format,
+            anchor=checkpoint.anchor,
         )
 
 
@@ -155,7 +157,12 @@ def seal(
         digests=after,
         anchors=anchors,
         chunks=chunks,
-        anchor=min(anchors.values(), default=step),
+        # Anchors only move forward, so the previous hint (a snapshot's step, when the store
+        # wrote one: backends/snapshots.py) is still a valid place to fold from.
+        anchor=max(
+            min(anchors.values(), default=step),
+            -1 if rebase or previous is None else previous.anchor,
+        ),
         next=tasks,
         next_ref=_outside(tasks, INLINE_TASKS, payloads),
         io=stored_io,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from durable_graph.backend import Backend
 from durable_graph.backends.records import RecordStore
+from durable_graph.backends.snapshots import SNAPSHOT_EVERY
 from durable_graph.clock import ManualClock
 from durable_graph.ledger import verify_chain
 from durable_graph.sealing import KEEP_EVERY
@@ -48,6 +49,12 @@ def test_a_long_chat_stores_changes_and_reads_back_whole(
     others = ("turns", "limit", "approved", "note", "attachment")
     assert all(head.step - head.anchors[name] <= KEEP_EVERY for name in others)
     assert verify_chain("chat", backend.checkpoints.ledger("chat"), backend.payloads).ok
+    # The message list only grows, so the store wrote snapshots (`backends/snapshots.py`): the
+    # head's rows point at the latest one, and a cold read from it equals the warm state.
+    snapped = [r.step for r in rows if r.snap is not None]
+    assert snapped and rows[-1].anchor == snapped[-1] > rows[-1].step - SNAPSHOT_EVERY
+    assert cold(backend).head_checkpoint("chat") == warm[-1]
+    assert cold(backend).get_checkpoint("chat", snapped[0]) == warm[snapped[0]]
 
 
 def test_a_fan_out_keeps_its_task_list_outside_the_record(

@@ -5,6 +5,7 @@ format 1 stay readable and verifiable (`docs/record-format.md`)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import shutil
 import sqlite3
@@ -17,8 +18,10 @@ from pydantic import BaseModel
 from durable_graph import END, START, StateGraph
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.folder_payloads import FolderPayloadStore
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.records import RecordStore
+from durable_graph.backends.snapshots import SNAPSHOT_EVERY
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import ManualClock
 from durable_graph.errors import CorruptRecord
@@ -131,6 +134,72 @@ def test_a_cold_read_folds_a_bounded_window(tmp_path: Path) -> None:
     assert inner.rows <= KEEP_EVERY + 1
     assert head.step - head.anchor <= KEEP_EVERY
     backend.close()
+
+
+def chat_with_snapshots(home: Path, turns: int = 300) -> list[Checkpoint]:
+    """A chat of `turns` appended messages, written by one process; its warm records."""
+    backend = local_backend(home, clock=ManualClock())
+    chat_graph.with_backend(backend, clock=ManualClock()).invoke({"limit": turns}, thread_id="c")
+    warm = backend.checkpoints.list_checkpoints("c", newest_first=False)
+    backend.close()
+    return warm
+
+
+def snapshot_rows(home: Path) -> list[tuple[int, str]]:
+    """(step, snapshot sha256) of every stored row that names a snapshot, oldest first."""
+    with sqlite3.connect(home / "state.db") as conn:
+        return conn.execute(
+            "SELECT step, json_extract(body, '$.snap.sha256') FROM checkpoints "
+            "WHERE thread_id='c' AND json_extract(body, '$.snap') IS NOT NULL ORDER BY step"
+        ).fetchall()
+
+
+def test_a_cold_read_of_a_growing_list_starts_from_a_snapshot(tmp_path: Path) -> None:
+    """Given a 300-turn chat (its message list only ever appended to, so never re-set), then
+    snapshots were written every SNAPSHOT_EVERY steps, a cold read of the head reads at most
+    SNAPSHOT_EVERY + 1 rows, and the state, a past step and a page of history all equal what
+    the writer handed out."""
+    home = tmp_path / "home"
+    warm = chat_with_snapshots(home)
+    steps = [step for step, _ in snapshot_rows(home)]
+    assert steps and all(b - a == SNAPSHOT_EVERY for a, b in itertools.pairwise(steps))
+    inner = CountingStore(Database(home / "state.db"))
+    cold = RecordStore(inner, local_backend(home).payloads)
+    head = cold.head_checkpoint("c")
+    assert head is not None and head.values == warm[-1].values
+    assert len(head.values["messages"]) == 300
+    assert inner.rows <= SNAPSHOT_EVERY + 1
+    fresh = RecordStore(SqliteCheckpointStore(Database(home / "state.db")), cold.payloads)
+    assert fresh.get_checkpoint("c", steps[1] + 5) == warm[steps[1] + 5]
+    page = fresh.list_checkpoints("c", limit=10)
+    assert [r.values for r in page] == [r.values for r in reversed(warm[-10:])]
+
+
+def test_a_tampered_snapshot_is_refused_and_verify_never_needs_one(tmp_path: Path) -> None:
+    """Given a chat with snapshots, then: a snapshot whose bytes were altered, or a row
+    pointed at another step's snapshot, is refused by a cold read naming the step; and
+    `verify` passes with every snapshot deleted, because it folds the changes themselves."""
+    home = tmp_path / "home"
+    chat_with_snapshots(home, turns=200)
+    (first, first_sha), (second, second_sha), *_ = snapshot_rows(home)
+    payloads = FolderPayloadStore(home / "payloads")
+    with sqlite3.connect(home / "state.db") as conn:
+        conn.execute(
+            "UPDATE checkpoints SET body = json_set(body, '$.snap', "
+            "(SELECT json_extract(body, '$.snap') FROM checkpoints WHERE thread_id='c' "
+            "AND step=?)) WHERE thread_id='c' AND step=?",
+            (first, second),
+        )
+    with pytest.raises(CorruptRecord, match="not the state after this step") as refused:
+        local_backend(home).checkpoints.get_checkpoint("c", second + 1)
+    assert refused.value.step == second
+    payloads.path_for(first_sha).write_bytes(b"not a snapshot")
+    with pytest.raises(CorruptRecord, match="snapshot"):
+        local_backend(home).checkpoints.get_checkpoint("c", first + 1)
+    for _, sha in snapshot_rows(home):
+        payloads.path_for(sha).unlink(missing_ok=True)
+    payloads.path_for(second_sha).unlink(missing_ok=True)
+    assert verify_thread(local_backend(home), "c").ok
 
 
 def test_a_value_stripped_of_its_salt_fails_verification(tmp_path: Path) -> None:

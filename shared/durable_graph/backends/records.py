@@ -25,6 +25,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from durable_graph.backends.legacy_v1 import LegacyReader
+from durable_graph.backends.snapshots import (
+    SNAPSHOT_EVERY,
+    Snapshot,
+    read_snapshot,
+    snapshot_values,
+    write_snapshot,
+)
 from durable_graph.canonical import canonical_bytes
 from durable_graph.changes import advance, state_root
 from durable_graph.checkpoint import (
@@ -54,6 +61,7 @@ class _State:
     anchors: dict[str, int]
     chunks: dict[str, PayloadRef] = field(default_factory=dict)  # whole values kept as chunks
     record: Checkpoint | None = None  # the whole materialised record, once built
+    snapshot: Snapshot | None = None  # the latest snapshot at or before `step`, if known
 
 
 class RecordStore:
@@ -73,6 +81,9 @@ class RecordStore:
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write the stored form iff the step is absent; remember the materialised state."""
+        snapshot: Snapshot | None = None
+        if checkpoint.format >= 2:
+            checkpoint, snapshot = self._with_snapshot(checkpoint)
         try:
             self.inner.append_checkpoint(checkpoint)  # the store writes `to_stored_json()`
         except StepConflict as conflict:
@@ -80,7 +91,41 @@ class RecordStore:
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
-            self._remember(checkpoint.thread_id, _state_of(checkpoint, checkpoint))
+            self._remember(checkpoint.thread_id, _state_of(checkpoint, checkpoint, snapshot))
+
+    def _with_snapshot(self, checkpoint: Checkpoint) -> tuple[Checkpoint, Snapshot | None]:
+        """The row with its read hints pointing at the latest snapshot, and a new snapshot
+        written first when a cold read of this row would otherwise fold `SNAPSHOT_EVERY` rows
+        or more. Needs the previous step at hand (the writer just read or wrote it); without
+        it the row keeps the sealer's anchor, which is correct, only slower to read."""
+        cached = self._cached(checkpoint.thread_id)
+        if (
+            cached is None
+            or cached.step != checkpoint.step - 1
+            or cached.hash != checkpoint.prev_hash
+            or set(checkpoint.values) != set(checkpoint.digests)
+        ):
+            return checkpoint, None
+        latest = cached.snapshot
+        anchor = checkpoint.anchor
+        if latest is not None and anchor < latest.step:
+            anchor = latest.step
+        if checkpoint.step - anchor < SNAPSHOT_EVERY:
+            if anchor != checkpoint.anchor:  # the sealer saw a record older than the cache's
+                checkpoint = checkpoint.model_copy(update={"anchor": anchor})
+            return checkpoint, latest
+        snapshot = write_snapshot(
+            self.payloads,
+            step=checkpoint.step,
+            values=checkpoint.values,
+            digests=checkpoint.digests,
+            anchors=checkpoint.anchors,
+            chunks=checkpoint.chunks,
+            previous=latest,
+        )
+        return checkpoint.model_copy(update={"anchor": checkpoint.step, "snap": snapshot.ref}), (
+            snapshot
+        )
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         row = self.inner.get_checkpoint(thread_id, step)
@@ -195,7 +240,14 @@ class RecordStore:
         first_kept = len(rows) - keep
         state = _State(-1, "", {}, {}, {})
         out: list[Checkpoint] = []
-        for index, row in enumerate(rows):
+        start = 0
+        if rows[0].snap is not None and rows[0].step == first.anchor:
+            state = self._from_snapshot(rows[0])
+            start = 1
+            if first_kept == 0:
+                out.append(self._complete(rows[0], state))
+        for index in range(start, len(rows)):
+            row = rows[index]
             if row.format == 1:
                 raise CorruptRecord(row.thread_id, row.step, "a format-1 record inside a fold")
             handed_out = index >= first_kept
@@ -214,6 +266,34 @@ class RecordStore:
             )
         self._remember(last.thread_id, state)
         return out
+
+    def _from_snapshot(self, row: Checkpoint) -> _State:
+        """The state after `row` from the snapshot it names, refused unless its field digests
+        give the row's state root."""
+        assert row.snap is not None
+        try:
+            snapshot = read_snapshot(self.payloads, row.snap)
+            values = snapshot_values(self.payloads, snapshot)
+        except PayloadCorrupted as exc:
+            raise CorruptRecord(row.thread_id, row.step, f"snapshot: {exc}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptRecord(row.thread_id, row.step, f"snapshot unreadable: {exc}") from exc
+        if snapshot.step != row.step or state_root(snapshot.digests) != row.root:
+            raise CorruptRecord(
+                row.thread_id,
+                row.step,
+                "the snapshot the row names is not the state after this step (its digests do "
+                "not give the row's state root)",
+            )
+        return _State(
+            row.step,
+            row.hash,
+            values,
+            snapshot.digests,
+            snapshot.anchors,
+            snapshot.chunks,
+            snapshot=snapshot,
+        )
 
     def _advance(self, before: _State, row: Checkpoint, *, copy: bool) -> _State:
         """The state after `row`'s changes. Lists grow in place unless `copy`: values handed out
@@ -255,7 +335,9 @@ class RecordStore:
                 current = values.get(name)
                 patch = value if isinstance(value, dict) else {}
                 values[name] = {**(current if isinstance(current, dict) else {}), **patch}
-        return _State(row.step, row.hash, values, digests, anchors, chunks)
+        return _State(
+            row.step, row.hash, values, digests, anchors, chunks, snapshot=before.snapshot
+        )
 
     def _keep_record(self, state: _State, row: Checkpoint) -> Checkpoint:
         record = self._complete(row, state)
@@ -325,7 +407,9 @@ class RecordStore:
                 self._cache.popitem(last=False)
 
 
-def _state_of(checkpoint: Checkpoint, record: Checkpoint | None = None) -> _State:
+def _state_of(
+    checkpoint: Checkpoint, record: Checkpoint | None = None, snapshot: Snapshot | None = None
+) -> _State:
     return _State(
         checkpoint.step,
         checkpoint.hash,
@@ -334,6 +418,7 @@ def _state_of(checkpoint: Checkpoint, record: Checkpoint | None = None) -> _Stat
         checkpoint.anchors,
         checkpoint.chunks,
         record,
+        snapshot,
     )
 
 

@@ -1,0 +1,189 @@
+"""State snapshots: how a cold read of a long thread stays bounded (`docs/record-format.md` §7).
+
+A field that grows by appends (a chat history) is never re-set, so without help a cold read
+folds every row since the thread began. Every `SNAPSHOT_EVERY` steps at most, when a record's
+fold would start that far back, the `RecordStore` writes a *snapshot* of the state after that
+step to the payload store and names it in the row (`snap`, an unhashed read hint like
+`anchor`). Later rows set `anchor` to the snapshot's step, so a cold read is: the rows from the
+snapshot to the head (one range read of at most `SNAPSHOT_EVERY` rows), the snapshot, and its
+segments.
+
+A snapshot costs what changed since the previous one, not what the state weighs: a list kept
+in *segments* (payloads of consecutive items) gains one segment of the items appended since;
+whole-value chunks are kept by reference; small values inline. A snapshot lists a list's
+segments in *pages* of `PAGE_SEGMENTS` refs: a full page never changes, so every later snapshot
+names the same page (stored once, content-addressed) and a snapshot's own size stays small.
+Only a big value that is neither (a dict grown by merges, a long string) is copied whole into
+each snapshot.
+
+A snapshot is never trusted more than a stored row: its field digests must give the snapshot
+row's state root (a snapshot of another step or thread is refused), and the fold from it must
+give the head row's root. `verify` never reads snapshots; it folds the changes themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.ports import PayloadStore
+
+SNAPSHOT_EVERY = 64  # steps; the longest fold a cold read does once a thread has snapshots
+SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot
+PAGE_SEGMENTS = 64  # segment refs per index page; a full page is shared by later snapshots
+PARALLEL_FETCHES = 8  # segments fetched at once (S3 GETs are latency-bound, not bandwidth-bound)
+# Both are zlib-compressed JSON: a segment is a second copy of what the rows hold, so it is
+# kept as small as it cheaply can be.
+SNAPSHOT_CONTENT_TYPE = "application/vnd.durable-graph.snapshot+json+zlib"
+SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zlib"
+PAGE_CONTENT_TYPE = "application/vnd.durable-graph.segment-page+json+zlib"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state after `step`, as a snapshot payload describes it (values not yet loaded)."""
+
+    step: int
+    ref: PayloadRef
+    fields: dict[str, dict[str, Any]]
+
+    @property
+    def digests(self) -> dict[str, str]:
+        return {name: str(entry["d"]) for name, entry in self.fields.items()}
+
+    @property
+    def anchors(self) -> dict[str, int]:
+        return {name: int(entry["a"]) for name, entry in self.fields.items()}
+
+    @property
+    def chunks(self) -> dict[str, PayloadRef]:
+        return {
+            name: PayloadRef.model_validate(entry["ref"])
+            for name, entry in self.fields.items()
+            if "ref" in entry
+        }
+
+
+def write_snapshot(
+    payloads: PayloadStore,
+    *,
+    step: int,
+    values: Mapping[str, Any],
+    digests: Mapping[str, str],
+    anchors: Mapping[str, int],
+    chunks: Mapping[str, PayloadRef],
+    previous: Snapshot | None,
+) -> Snapshot:
+    """Store the snapshot of the state after `step`, extending `previous` where a list only
+    grew since, and return it."""
+    fields: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        entry: dict[str, Any] = {"d": digests[name], "a": anchors.get(name, step)}
+        if name in chunks:
+            entry["ref"] = chunks[name].model_dump(mode="json")
+        elif isinstance(value, list) and len(value) >= SEGMENT_MIN_ITEMS:
+            entry.update(_segments(payloads, name, value, entry["a"], previous))
+        else:
+            entry["v"] = value
+        fields[name] = entry
+    ref = payloads.put(_pack({"step": step, "fields": fields}), SNAPSHOT_CONTENT_TYPE)
+    return Snapshot(step, ref, fields)
+
+
+def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
+    """The snapshot under `ref` (its bytes are checked against `ref.sha256` by the store)."""
+    doc = _unpack(payloads.get(ref))
+    return Snapshot(int(doc["step"]), ref, dict(doc["fields"]))
+
+
+def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any]:
+    """The snapshot's values, segments and chunks fetched (each checked by its digest)."""
+    values: dict[str, Any] = {}
+    for name, entry in snapshot.fields.items():
+        if "segs" in entry:
+            items: list[Any] = []
+            for segment in _fetch_all(payloads, _segment_refs(payloads, entry)):
+                items.extend(_unpack(segment))
+            if len(items) != entry["n"]:
+                raise ValueError(f"{name}: segments hold {len(items)} items, not {entry['n']}")
+            values[name] = items
+        elif "ref" in entry:
+            chunk = json.loads(payloads.get(PayloadRef.model_validate(entry["ref"])))
+            values[name] = chunk.get("v") if isinstance(chunk, dict) else None
+        else:
+            values[name] = entry.get("v")
+    return values
+
+
+def _segments(
+    payloads: PayloadStore, name: str, items: list[Any], anchor: int, previous: Snapshot | None
+) -> dict[str, Any]:
+    """`items` as segments: the previous snapshot's segments plus one of the items appended
+    since, when the list was not re-set in between; otherwise one segment of all of it."""
+    before = previous.fields.get(name) if previous is not None else None
+    if (
+        before is not None
+        and "segs" in before
+        and before["a"] == anchor
+        and len(items) >= int(before["n"])
+    ):
+        pages, segs = list(before.get("pages", [])), list(before["segs"])
+        start = int(before["n"])
+    else:
+        pages, segs, start = [], [], 0
+    if len(items) > start:
+        ref = payloads.put(_pack(items[start:]), SEGMENT_CONTENT_TYPE)
+        segs.append(ref.model_dump(mode="json"))
+    if len(segs) >= PAGE_SEGMENTS:
+        page = payloads.put(_pack(segs), PAGE_CONTENT_TYPE)
+        pages.append(page.model_dump(mode="json"))
+        segs = []
+    entry: dict[str, Any] = {"segs": segs, "n": len(items)}
+    if pages:
+        entry["pages"] = pages
+    return entry
+
+
+def _segment_refs(payloads: PayloadStore, entry: Mapping[str, Any]) -> list[PayloadRef]:
+    """A list's segment refs in order: those of its full pages, then its own."""
+    refs: list[Any] = []
+    for page in entry.get("pages", []):
+        refs.extend(_unpack(payloads.get(PayloadRef.model_validate(page))))
+    refs.extend(entry["segs"])
+    return [PayloadRef.model_validate(ref) for ref in refs]
+
+
+def _fetch_all(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> list[bytes]:
+    """The payloads under `refs`, in order, a few at a time when there are many (every
+    payload store is safe to read from several threads)."""
+    if len(refs) <= 2:
+        return [payloads.get(ref) for ref in refs]
+    with ThreadPoolExecutor(min(PARALLEL_FETCHES, len(refs))) as pool:
+        return list(pool.map(payloads.get, refs))
+
+
+def _pack(value: Any) -> bytes:
+    return zlib.compress(compact_json(value).encode(), 6)
+
+
+def _unpack(data: bytes) -> Any:
+    try:
+        return json.loads(zlib.decompress(data))
+    except zlib.error as exc:
+        raise ValueError(f"not a compressed snapshot or segment: {exc}") from exc
+
+
+__all__ = [
+    "SNAPSHOT_CONTENT_TYPE",
+    "SNAPSHOT_EVERY",
+    "Snapshot",
+    "read_snapshot",
+    "snapshot_values",
+    "write_snapshot",
+]
