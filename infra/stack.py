@@ -29,6 +29,7 @@ from constructs import Construct, Node
 
 from durable_graph.backends.aws import names
 from infra.components import Api, Functions, Notifications, Queueing, Signing, Storage
+from infra.components.explorer_auth import ExplorerAuth
 from infra.components.functions import DEAD_LETTERS, WORKER
 from infra.components.nag import acknowledge
 from infra.components.queueing import MAX_RECEIVE_COUNT
@@ -151,6 +152,10 @@ class DurableGraphStack(Stack):
             failed_starts=queueing.failed_starts,
         )
         api = Api(self, "Api", handler=functions.api)
+        # The ledger explorer's pages, for the users of a Cognito pool (approval links excepted).
+        explorer = ExplorerAuth(self, "Explorer", rest_api=api.rest_api, handler=functions.api)
+        CfnOutput(self, "ExplorerUserPoolId", value=explorer.user_pool.user_pool_id)
+        CfnOutput(self, "ExplorerClientId", value=explorer.client.user_pool_client_id)
         # Approval links point at the API; every function may have to mint one.
         functions.add_environment(names.ENV_PUBLIC_BASE_URL, api.base_url)
 

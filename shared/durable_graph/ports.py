@@ -17,6 +17,7 @@ from durable_graph.checkpoint import (
     ThreadRecord,
     VersionedRecord,
 )
+from durable_graph.listing import ThreadPage
 
 
 class CheckpointStore(Protocol):
@@ -53,6 +54,22 @@ class CheckpointStore(Protocol):
     def list_threads(
         self, *, status: str | None = None, limit: int = 1000
     ) -> list[ThreadRecord]: ...
+
+    def page_threads(
+        self,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        newest_first: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        """One page of threads ordered by `(updated_at, thread_id)`, newest first unless
+        `newest_first=False` (an inbox, oldest first); only `status` if given, only thread ids
+        starting with `prefix`. Pass the page's `cursor` back for the next page (None: last).
+        An unknown status, a limit outside 1..500 or a foreign cursor is `InvalidInput`, raised
+        before anything is read (`durable_graph.listing`)."""
+        ...
 
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None: ...
 

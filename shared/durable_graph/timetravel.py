@@ -60,6 +60,9 @@ def _shown(value: Any, backend: Backend, fetch: bool) -> Any:
     return value
 
 
+shown = _shown  # public: the explorer shows a state the way `diff` shows it
+
+
 def _summary(record: Checkpoint) -> dict[str, Any]:
     return {
         "thread_id": record.thread_id,

@@ -256,7 +256,12 @@ class Served:
 
 
 def serve(home: Path, *extra: str) -> Served:
-    env = {**os.environ, "DURABLE_GRAPH_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "DURABLE_GRAPH_HOME": str(home),
+        # This checkout's code, also where the editable install points elsewhere.
+        "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
+    }
     env.pop("EMAIL_OUTBOX", None)
     proc = subprocess.Popen(
         [

@@ -20,6 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 from durable_graph.backends.aws import names
 from infra.app import build_app
 from infra.components.api import ROUTES, STAGE_NAME
+from infra.components.explorer_auth import EXPLORER_ROUTES
 from infra.components.functions import (
     API,
     DEAD_LETTERS,
@@ -519,8 +520,10 @@ def test_api_declares_exactly_the_routes_with_their_authorization(template: Temp
         ("POST", "/threads/{id}/fork", "AWS_IAM"),
         ("GET", "/approvals/{token}", "NONE"),
         ("POST", "/approvals/{token}", "NONE"),
+    } | {  # the ledger explorer's, tested in test_explorer_auth.py
+        (r.method, r.path, "COGNITO_USER_POOLS" if r.signed_in else "NONE") for r in EXPLORER_ROUTES
     }
-    assert len(methods) == len(ROUTES)
+    assert len(methods) == len(ROUTES) + len(EXPLORER_ROUTES)
     for method in methods.values():
         integration = method["Properties"]["Integration"]
         assert integration["Type"] == "AWS_PROXY"

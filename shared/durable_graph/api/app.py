@@ -14,6 +14,7 @@ by the exception handlers at the bottom, by exception type (`errors.status_for`)
     POST /threads/{id}/fork            branch a new thread from a past step (API key / IAM)
     GET  /approvals/{token}            the approval page (reads only)
     POST /approvals/{token}            decide once (form or JSON)
+    GET  /explorer...                  the ledger explorer's pages (`explorer.py`)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
-from durable_graph.api import pages
+from durable_graph.api import explorer, pages
 from durable_graph.api.config import Api
 from durable_graph.api.errors import (
     BodyTooLarge,
@@ -89,13 +90,14 @@ def _query(model: type[BaseModel], event: APIGatewayProxyEvent) -> Any:
     return model.model_validate({k: params[k] for k in model.model_fields if k in params})
 
 
-def _is_approval(event: APIGatewayProxyEvent) -> bool:
-    return event.path.startswith("/approvals/")
+def _is_page(event: APIGatewayProxyEvent) -> bool:
+    return event.path.startswith(("/approvals/", "/explorer"))
 
 
 def _wants_html(event: APIGatewayProxyEvent) -> bool:
-    """Browsers (Accept: text/html) get pages on the approval routes; programs get JSON."""
-    return _is_approval(event) and "text/html" in (event.headers.get("accept") or "")
+    """Browsers (Accept: text/html) get pages on the approval and explorer routes; programs
+    get JSON."""
+    return _is_page(event) and "text/html" in (event.headers.get("accept") or "")
 
 
 def _parse(model: type[BaseModel], raw: bytes) -> Any:
@@ -216,13 +218,16 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
         )
         return _json(200, body, headers)
 
+    if api.config.explorer_auth is not None:
+        explorer.register(app, api, api.config.explorer_auth)
+
     # ---------------------------------------------------------------- errors, mapped once
 
     def error_response(error: BaseException) -> Response[str]:
         status = status_for(error)
         body = error_body(error)
         event = app.current_event
-        headers = pages.security_headers() if _is_approval(event) else {}
+        headers = pages.security_headers() if _is_page(event) else {}
         if _wants_html(event):
             html = pages.error_page(status, body["error"]["code"], body["error"]["message"])
             return Response(status, HTML, html, headers=headers)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from durable_graph.api.auth import IamAuth
 from durable_graph.api.config import Api, ApiConfig
+from durable_graph.api.explorer_auth import CognitoAuth
 from durable_graph.api.keys import (
     KeyProvider,
     SecretsManagerClient,
@@ -103,6 +104,7 @@ def aws_api(
             settings.webhook_secret, secretsmanager=secretsmanager, ssm=ssm
         ),
         auth=IamAuth(),
+        explorer_auth=CognitoAuth(),  # API Gateway's Cognito authoriser guards the explorer
         public_base_url=settings.public_base_url,
         graphs=(settings.graph,),
         clock=clock or SystemClock(),

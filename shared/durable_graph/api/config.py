@@ -13,6 +13,7 @@ from durable_graph.api.service import Threads
 from durable_graph.api.webhooks import WebhookVerifier
 from durable_graph.backend import Backend
 from durable_graph.clock import Clock, SystemClock
+from durable_graph.drawing import publish_shape
 from durable_graph.engine import Engine
 from durable_graph.loader import load_graph
 from durable_graph.runtime import CompiledGraph
@@ -28,6 +29,7 @@ class ApiConfig:
         graphs: import paths `POST /threads` may start; the first is the default.
         public_base_url: what approval links start with (never taken from a request's Host).
         policies: approval policy per graph name; graphs not listed use `default_policy`.
+        explorer_auth: who may open the ledger explorer's pages; None serves no explorer.
     """
 
     backend: Backend
@@ -40,6 +42,7 @@ class ApiConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     policies: Mapping[str, ApprovalPolicy] = field(default_factory=dict)
     default_policy: ApprovalPolicy | None = field(default_factory=ApprovalPolicy)
+    explorer_auth: Authenticator | None = None
 
     def __post_init__(self) -> None:
         if not self.graphs:
@@ -79,6 +82,14 @@ class Api:
                     self.config.backend, clock=self.config.clock
                 )
             return self._graphs[name]
+
+    def publish_shapes(self) -> None:
+        """Store the shape of every graph served here (once per graph version), so the
+        explorer draws a thread's graph from the store without importing it. Called by `serve`
+        when it starts, never by a route (a refused request changes nothing stored); on AWS
+        nothing calls it yet, and the explorer draws from the records' routes instead."""
+        for name in self.config.graphs:
+            publish_shape(self.config.backend.checkpoints, self.graph(name).spec, name)
 
     def engine(self, name: str) -> Engine:
         return self.graph(name).engine()

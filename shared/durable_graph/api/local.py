@@ -9,6 +9,7 @@ from pathlib import Path
 from durable_graph.api.approvals import ApprovalPolicy
 from durable_graph.api.auth import ApiKeyAuth
 from durable_graph.api.config import MAX_BODY_BYTES, Api, ApiConfig
+from durable_graph.api.explorer_auth import SessionAuth
 from durable_graph.api.keys import (
     LocalKeyFile,
     LocalSecret,
@@ -38,19 +39,23 @@ def local_api(
     clock: Clock | None = None,
     policies: Mapping[str, ApprovalPolicy] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    explorer_token: str | None = None,
 ) -> Api:
-    """An `Api` over `backend` whose suspensions carry approval links."""
+    """An `Api` over `backend` whose suspensions carry approval links; with `explorer_token`,
+    the ledger explorer too (that token as a session cookie, or the API key)."""
     paths = key_paths(home)
+    api_key = ApiKeyAuth(local_secret(paths["api_key"], new_api_key))
     config = ApiConfig(
         backend=backend,
         keys=LocalKeyFile(paths["signing"]),
         webhook_secrets=LocalSecret(paths["webhook"], new_webhook_secret),
-        auth=ApiKeyAuth(local_secret(paths["api_key"], new_api_key)),
+        auth=api_key,
         public_base_url=public_url,
         graphs=graphs,
         clock=clock or SystemClock(),
         policies=dict(policies or {}),
         max_body_bytes=max_body_bytes,
+        explorer_auth=SessionAuth(explorer_token, api_key) if explorer_token else None,
     )
     api = Api(config)
     api.install_links()

@@ -14,6 +14,7 @@ from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict
+from durable_graph.listing import ThreadPage, page_of
 from durable_graph.ports import Delivery, Notification, TransitionMessage
 from durable_graph.signing import Ed25519Signer
 
@@ -82,6 +83,26 @@ class MemoryCheckpointStore:
                 if status is None or r.status == status
             ]
         return sorted(rows, key=lambda r: r.updated_at)[:limit]
+
+    def page_threads(
+        self,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        newest_first: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        with self._lock:
+            rows = [r.model_copy() for r in self._threads.values()]
+        return page_of(
+            rows,
+            status=status,
+            prefix=prefix,
+            newest_first=newest_first,
+            limit=limit,
+            cursor=cursor,
+        )
 
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         with self._lock:

@@ -44,6 +44,7 @@ from durable_graph.checkpoint import (
     VersionedRecord,
 )
 from durable_graph.errors import CorruptRecord, PayloadCorrupted, StepConflict
+from durable_graph.listing import ThreadPage
 from durable_graph.ports import CheckpointStore, PayloadStore
 
 CACHE_THREADS = 256
@@ -186,6 +187,19 @@ class RecordStore:
 
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         return self.inner.list_threads(status=status, limit=limit)
+
+    def page_threads(
+        self,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        newest_first: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        return self.inner.page_threads(
+            status=status, prefix=prefix, newest_first=newest_first, limit=limit, cursor=cursor
+        )
 
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         return self.inner.get_record(thread_id, key)

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "durable_graph.cli.read_commands",
     "durable_graph.cli.serve_commands",
     "durable_graph.cli.audit_commands",
+    "durable_graph.cli.graph_commands",
 ]
 
 

@@ -125,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Imported here: the API needs the `api` extra (powertools, standardwebhooks), which the
     # other commands do not, and every command pays for what the parser imports.
     from durable_graph.api import build_resolver, local_api
+    from durable_graph.api.explorer_auth import new_session_token
     from durable_graph.api.local import key_paths
 
     store = backend(args.store)
@@ -132,9 +133,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = ThreadingHTTPServer((args.host, args.port), BaseHTTPRequestHandler)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     public_url = (args.public_url or f"http://{host}:{port}").rstrip("/")
+    session = new_session_token()
     api = local_api(
-        home(), store, public_url=public_url, graphs=tuple(args.graphs or [DEFAULT_GRAPH])
+        home(),
+        store,
+        public_url=public_url,
+        graphs=tuple(args.graphs or [DEFAULT_GRAPH]),
+        explorer_token=session,
     )
+    api.publish_shapes()  # the explorer draws graphs from the store
     server.RequestHandlerClass = make_handler(build_resolver(api).resolve)
     server.daemon_threads = True
 
@@ -162,6 +169,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  API key (x-api-key header):   {paths['api_key']}", flush=True)
     print(f"  webhook secret (POST /threads): {paths['webhook']}", flush=True)
     print(f"  worker: {'off' if args.no_worker else 'on'}", flush=True)
+    # Printed once, like a notebook server's token: whoever reads this log may open the ledger.
+    print(f"  explorer: http://{host}:{port}/explorer/login?token={session}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

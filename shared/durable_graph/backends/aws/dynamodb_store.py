@@ -49,6 +49,16 @@ from durable_graph.backends.aws.errors import (
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+from durable_graph.listing import (
+    Key,
+    ThreadPage,
+    after,
+    check_query,
+    cut,
+    decode_cursor,
+    key_of,
+    matches,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -256,6 +266,60 @@ class DynamoDBCheckpointStore:
                 request["ExclusiveStartKey"] = last
         found.sort(key=lambda r: r.updated_at)
         return found[:limit]
+
+    def page_threads(
+        self,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        newest_first: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        """A Query per status partition of the index, each starting at the cursor's
+        `updated_at` and stopping once it holds `limit + 1` records past the cursor; the
+        partitions are merged in order. A prefix is filtered here: the index is not keyed by
+        thread id (an exact id is a `get_thread`)."""
+        check_query(status, limit)
+        start = decode_cursor(cursor)
+        found: list[ThreadRecord] = []
+        for wanted in [status] if status is not None else list(STATUSES):
+            found += self._status_page(wanted, prefix, newest_first, limit + 1, start)
+        found.sort(key=key_of, reverse=newest_first)
+        return cut(found, limit)
+
+    def _status_page(
+        self, status: str, prefix: str, newest_first: bool, count: int, start: Key | None
+    ) -> list[ThreadRecord]:
+        condition = "#gpk = :status"
+        values: dict[str, AttributeValueTypeDef] = {":status": {"S": f"status#{status}"}}
+        if start is not None:
+            condition += f" AND #gsk {'<=' if newest_first else '>='} :updated"
+            values[":updated"] = {"S": start[0]}
+        request: QueryInputTypeDef = {
+            "TableName": self.table,
+            "IndexName": names.STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {
+                "#gpk": names.STATUS_INDEX_PK,
+                **({"#gsk": names.STATUS_INDEX_SK} if start is not None else {}),
+            },
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": not newest_first,
+        }
+        found: list[ThreadRecord] = []
+        while len(found) < count:
+            page = self._call("Query status index", self.client.query, request)
+            for item in page.get("Items", []):
+                record = _thread_from(item)
+                # The index is eventually consistent: skip an entry whose status moved on.
+                if matches(record, status, prefix) and after(key_of(record), start, newest_first):
+                    found.append(record)
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+        return found
 
     # ------------------------------------------------------------------ CAS records
 

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS threads (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS threads_by_status ON threads (status, updated_at);
+-- The explorer's listing of every thread, newest first (`page_threads` without a status).
+CREATE INDEX IF NOT EXISTS threads_by_update ON threads (updated_at, thread_id);
 CREATE TABLE IF NOT EXISTS records (
     thread_id TEXT NOT NULL,
     key TEXT NOT NULL,

@@ -13,6 +13,7 @@ from durable_graph.backends.local.db import Database
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
 
 # Keys per `IN (...)` query of `get_records`: far below SQLite's bound-parameter limit.
 IN_CHUNK = 500
@@ -113,6 +114,40 @@ class SqliteCheckpointStore:
         with self.db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [ThreadRecord.model_validate_json(r[0]) for r in rows]
+
+    def page_threads(
+        self,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        newest_first: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        """One indexed range read (`threads_by_status` or `threads_by_update`), whatever the
+        number of threads."""
+        check_query(status, limit)
+        start = decode_cursor(cursor)
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if prefix:
+            where.append("substr(thread_id, 1, ?) = ?")
+            params += [len(prefix), prefix]
+        if start is not None:
+            where.append(f"(updated_at, thread_id) {'<' if newest_first else '>'} (?, ?)")
+            params += list(start)
+        order = "DESC" if newest_first else "ASC"
+        sql = "SELECT body FROM threads"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY updated_at {order}, thread_id {order} LIMIT ?"
+        params.append(limit + 1)
+        with self.db.read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return cut([ThreadRecord.model_validate_json(r[0]) for r in rows], limit)
 
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         with self.db.read() as conn:

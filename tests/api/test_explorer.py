@@ -1,0 +1,273 @@
+"""The explorer's routes in-process on a real SQLite store: paging, refusals by field, the graph
+drawn from the store, the approval inbox's links, and the Cognito authenticator AWS uses."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from durable_graph import END, START, StateGraph
+from durable_graph.api import build_resolver, local_api
+from durable_graph.api.config import Api, ApiConfig
+from durable_graph.api.explorer_auth import CognitoAuth
+from durable_graph.api.local import key_paths
+from durable_graph.api.proxy import event_from_http, http_from_result
+from durable_graph.backend import Backend
+from durable_graph.backends.local import local_backend
+from durable_graph.clock import ManualClock
+from durable_graph.drawing import SHAPES_THREAD
+from durable_graph.timetravel import diff
+from tests.api.conftest import GRAPH, PUBLIC_URL, REPO, Client, Reply
+from tests.helpers import thread_record
+
+TOKEN = "session-token-for-tests-0123456789"
+COOKIE = {"Cookie": f"durable_graph_explorer={TOKEN}", "Accept": "text/html"}
+
+
+class Loop(BaseModel):
+    n: int = 0
+    limit: int = 3
+
+
+def tick(state: Loop) -> dict[str, Any]:
+    return {"n": state.n + 1}
+
+
+def again(state: Loop) -> str:
+    return "tick" if state.n < state.limit else END
+
+
+_builder = StateGraph(Loop)
+_builder.add_node("tick", tick)
+_builder.add_edge(START, "tick")
+_builder.add_conditional_edges("tick", again, {"tick": "tick", END: END})
+loop_graph = _builder.compile(name="tests.api.test_explorer:loop_graph")
+LOOP = "tests.api.test_explorer:loop_graph"
+
+
+class Explorer:
+    def __init__(self, home: Path, backend: Backend, api: Api, clock: ManualClock) -> None:
+        self.home, self.backend, self.api, self.clock = home, backend, api, clock
+        self.client = Client(build_resolver(api))
+        self.api_key = key_paths(home)["api_key"].read_text().strip()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.client.request("GET", path, headers=COOKIE if headers is None else headers)
+
+    def loop(self, thread_id: str, limit: int) -> None:
+        self.api.graph(LOOP).invoke({"limit": limit}, thread_id=thread_id)
+
+
+@pytest.fixture
+def explorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Explorer]:
+    monkeypatch.setenv("DURABLE_GRAPH_HOME", str(tmp_path))
+    monkeypatch.chdir(REPO)
+    clock = ManualClock(datetime.fromtimestamp(int(time.time()), UTC))
+    backend = local_backend(tmp_path, clock=clock)
+    api = local_api(
+        tmp_path,
+        backend,
+        public_url=PUBLIC_URL,
+        graphs=(GRAPH, LOOP),
+        clock=clock,
+        explorer_token=TOKEN,
+    )
+    api.publish_shapes()  # as serve and the Lambda do when they start
+    yield Explorer(tmp_path, backend, api, clock)
+    backend.close()
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'<a href="/explorer/threads/[^"]+"><code>([^<]+)</code>', html)
+
+
+def test_thousands_of_threads_page_by_fifty(explorer: Explorer) -> None:
+    """Given 1,205 threads, the list shows 50 newest first, its "next page" link leads on with
+    no thread twice, the status filter and the id search narrow it."""
+    store = explorer.backend.checkpoints
+    with explorer.backend.atomic():
+        for i in range(1205):
+            record = thread_record(f"bulk-{i:04d}", ("running", "failed")[i % 2])
+            stamp = f"2026-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000000Z"
+            store.put_thread(
+                record.model_copy(update={"updated_at": stamp}), expected_revision=None
+            )
+    first = explorer.get("/explorer")
+    assert first.status == 200
+    assert _ids(first.text) == [f"bulk-{i:04d}" for i in range(1204, 1154, -1)]
+    nxt = re.search(r'href="(/explorer\?[^"]*cursor=[^"]+)"', first.text)
+    assert nxt is not None
+    second = explorer.get(nxt.group(1).replace("&amp;", "&"))
+    assert _ids(second.text) == [f"bulk-{i:04d}" for i in range(1154, 1104, -1)]
+    failed = _ids(explorer.get("/explorer?status=failed").text)
+    assert len(failed) == 50 and all(int(t[-4:]) % 2 == 1 for t in failed)
+    assert _ids(explorer.get("/explorer?q=bulk-012").text) == [
+        f"bulk-{i:04d}" for i in range(129, 119, -1)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/explorer?status=sleeping", "status"),
+        ("/explorer?cursor=garbage", "cursor"),
+        ("/explorer/threads/t?step=abc", "step"),
+        ("/explorer/threads/t?before=-1", "before"),
+        ("/explorer/threads/t/diff?a=1", "b"),
+        ("/explorer/static/secrets.txt", "name"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name(explorer: Explorer, path: str, field: str) -> None:
+    explorer.loop("t", 2)
+    reply = explorer.get(path, {"x-api-key": explorer.api_key})
+    assert reply.status == 400, reply.body
+    assert reply.error["field"] == field
+    page = explorer.get(path)
+    assert page.status == 400 and "text/html" in page.headers["content-type"]
+
+
+def test_an_unknown_thread_is_a_404_page(explorer: Explorer) -> None:
+    reply = explorer.get("/explorer/threads/nobody")
+    assert reply.status == 404 and "nobody" in reply.text
+
+
+def test_a_long_thread_pages_its_timeline_and_reads_any_step(explorer: Explorer) -> None:
+    """Given a 121-step thread, its page lists the 50 newest steps; "older" and "newer" links
+    walk the timeline; ?step= shows that step's state."""
+    explorer.loop("long", 120)
+    page = explorer.get("/explorer/threads/long")
+    steps = [int(s) for s in re.findall(r'<tr id="step-(\d+)"', page.text)]
+    assert steps == list(range(120, 70, -1))
+    older = re.search(r'href="([^"]+)">Older steps', page.text)
+    assert older is not None and older.group(1).endswith("before=71")
+    middle = explorer.get("/explorer/threads/long?before=71")
+    assert [int(s) for s in re.findall(r'<tr id="step-(\d+)"', middle.text)] == list(
+        range(70, 20, -1)
+    )
+    assert 'before=121">← Newer' in middle.text
+    last = explorer.get("/explorer/threads/long?before=21")
+    assert [int(s) for s in re.findall(r'<tr id="step-(\d+)"', last.text)] == list(
+        range(20, -1, -1)
+    )
+    assert "Older steps" not in last.text
+    state = explorer.get("/explorer/threads/long?step=7")
+    assert "State at step 7" in state.text and "&quot;n&quot;: 7" in state.text
+
+
+def test_the_diff_page_shows_the_cli_diff(explorer: Explorer) -> None:
+    explorer.loop("d", 3)
+    page = explorer.get("/explorer/threads/d/diff?a=1&b=3")
+    doc = diff(explorer.backend, "d", 1, 3)
+    assert [c["field"] for c in doc["changes"]] == ["n"]
+    assert "<code>n</code>" in page.text and "changed" in page.text
+    assert "&quot;new&quot;: 3" in page.text and "&quot;old&quot;: 1" in page.text
+
+
+def test_the_graph_is_drawn_from_the_published_shape_with_the_path(explorer: Explorer) -> None:
+    """The API published the loop graph's shape when it started; the graph frame draws it
+    with the node that ran, the edges taken and the end reached highlighted, under a policy
+    that admits Mermaid's inline styles in the frame only."""
+    explorer.loop("g", 2)
+    assert explorer.backend.checkpoints.get_record(
+        SHAPES_THREAD, f"shape#{LOOP}#{loop_graph.spec.version()}"
+    )
+    frame = explorer.get("/explorer/threads/g/graph")
+    assert frame.status == 200
+    text = frame.text
+    assert "n_tick -.-&gt;|&quot;again&quot;| n_tick" in text
+    assert "class n_tick ran" in text and "class end_ current" in text
+    assert "linkStyle" in text
+    assert "'unsafe-inline'" in frame.headers["content-security-policy"]
+    assert "/explorer/static/mermaid.min.js" in text
+    page = explorer.get("/explorer/threads/g")
+    policy = page.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy and "script-src" not in policy  # no script at all
+    assert "default-src 'none'" in policy and "Drawn from the routes" not in page.text
+
+
+def test_a_graph_never_published_is_drawn_from_its_records(explorer: Explorer) -> None:
+    """A store the API never published the shape to (threads run by the CLI, say): the graph is
+    drawn from the routes the records took, and the page says so."""
+    explorer.loop("h", 2)
+    with sqlite3.connect(explorer.home / "state.db") as conn:
+        conn.execute("DELETE FROM records WHERE thread_id = ?", (SHAPES_THREAD,))
+    page = explorer.get("/explorer/threads/h")
+    assert "Drawn from the routes" in page.text
+    frame = explorer.get("/explorer/threads/h/graph").text
+    assert "n_tick --&gt; n_tick" in frame and "n_tick --&gt; end_" in frame
+
+
+def test_the_inbox_lists_waiting_threads_oldest_first_and_links_them(explorer: Explorer) -> None:
+    """Given two suspended threads (the second started later) and a completed one, the inbox
+    lists the two, oldest first; its button issues a fresh approval link that opens the page;
+    a thread that is not waiting is refused (409)."""
+    graph = explorer.api.graph(GRAPH)
+    for tid in ("first", "second"):
+        graph.invoke({"user_prompt": "pay"}, thread_id=tid)
+        explorer.clock.advance(5)
+    explorer.loop("done", 1)
+    inbox = explorer.get("/explorer/approvals")
+    assert re.findall(r"<code>(first|second|done)</code></a>", inbox.text) == ["first", "second"]
+    link = explorer.client.request("POST", "/explorer/threads/second/approval", headers=COOKIE)
+    assert link.status == 303
+    location = link.headers["location"]
+    assert location.startswith(f"{PUBLIC_URL}/approvals/")
+    page = explorer.client.request(
+        "GET", location.removeprefix(PUBLIC_URL), headers={"Accept": "text/html"}
+    )
+    assert page.status == 200 and "second" in page.text
+    refused = explorer.client.request(
+        "POST", "/explorer/threads/done/approval", headers={"x-api-key": explorer.api_key}
+    )
+    assert refused.status == 409 and refused.error["code"] == "not_suspended"
+
+
+def test_sign_in_sets_a_strict_cookie_and_a_wrong_token_does_not(explorer: Explorer) -> None:
+    ok = explorer.client.request("GET", f"/explorer/login?token={TOKEN}")
+    assert ok.status == 303 and ok.headers["location"] == "/explorer"
+    cookie = ok.headers["set-cookie"]
+    assert cookie.startswith(f"durable_graph_explorer={TOKEN};")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
+    bad = explorer.client.request(
+        "POST",
+        "/explorer/login",
+        body="token=wrong",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"},
+    )
+    assert bad.status == 401 and "set-cookie" not in bad.headers
+    assert explorer.get("/explorer", {"Cookie": "durable_graph_explorer=wrong"}).status == 401
+
+
+def test_on_aws_the_explorer_trusts_the_cognito_authorizer_claims(tmp_path: Path) -> None:
+    """The AWS API's explorer reads the claims API Gateway's Cognito authoriser verified; an
+    event without them (a route left unguarded) gets 401 and no data."""
+    backend = local_backend(tmp_path)
+    try:
+        local = local_api(tmp_path, backend, public_url=PUBLIC_URL, graphs=(GRAPH,)).config
+        config = ApiConfig(
+            backend=backend,
+            keys=local.keys,
+            webhook_secrets=local.webhook_secrets,
+            auth=CognitoAuth(),
+            public_base_url=PUBLIC_URL,
+            graphs=(GRAPH,),
+            explorer_auth=CognitoAuth(),
+        )
+        resolver = build_resolver(Api(config))
+        backend.checkpoints.put_thread(thread_record("aws-1", "running"), expected_revision=None)
+        event = event_from_http("GET", "/explorer", [("Accept", "text/html")], b"")
+        status, _, body = http_from_result(resolver.resolve(event, None))  # type: ignore[arg-type]
+        assert status == 401 and b"aws-1" not in body and b"Cognito" in body
+        event["requestContext"]["authorizer"] = {"claims": {"sub": "u-1", "email": "a@b.test"}}
+        status, _, body = http_from_result(resolver.resolve(event, None))  # type: ignore[arg-type]
+        assert status == 200 and b"aws-1" in body
+    finally:
+        backend.close()
