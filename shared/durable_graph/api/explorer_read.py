@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable_graph import reading
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, IoRecord, ThreadRecord
 from durable_graph.drawing import mermaid, path_of, shape_from_records, stored_shape
-from durable_graph.errors import InvalidInput, ThreadNotFound
+from durable_graph.errors import InvalidInput
 from durable_graph.listing import ThreadPage
 from durable_graph.signing import SIG_PREFIX
-from durable_graph.timetravel import read_step, shown
+from durable_graph.timetravel import shown
 
 TIMELINE_PAGE = 50
 THREAD_PAGE = 50
@@ -80,9 +81,8 @@ def inbox(backend: Backend, cursor: str | None, limit: int = THREAD_PAGE) -> Thr
 
 
 def head_of(backend: Backend, thread_id: str) -> tuple[ThreadRecord | None, Checkpoint]:
-    head = backend.checkpoints.head_checkpoint(thread_id)
-    if head is None:
-        raise ThreadNotFound(thread_id)
+    """The thread's record (status, origin) and its head step."""
+    head = reading.head_of(backend, thread_id)
     return backend.checkpoints.get_thread(thread_id), head
 
 
@@ -138,7 +138,7 @@ def _row(record: Checkpoint, signed: bool) -> StepRow:
 
 def state_at(backend: Backend, thread_id: str, step: int) -> tuple[Checkpoint, dict[str, Any]]:
     """The record of `step` and its state, offloaded values shown by digest and size."""
-    record = read_step(backend, thread_id, step).with_io_restored()
+    record = reading.step_of(backend, thread_id, step).with_io_restored()
     return record, shown(record.values, backend, False)
 
 

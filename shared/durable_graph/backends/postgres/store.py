@@ -18,6 +18,7 @@ from durable_graph.backends.postgres.db import Database
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
 
 # Keys per `= ANY(%s)` query of `get_records`.
 ANY_CHUNK = 1000
@@ -139,6 +140,44 @@ class PostgresCheckpointStore:
         with self.db.connection(_READ) as conn:
             rows = conn.execute(sql.encode(), params).fetchall()
         return [ThreadRecord.model_validate_json(r[0]) for r in rows]
+
+    def page_threads(
+        self,
+        *,
+        status: str | None = None,
+        prefix: str = "",
+        newest_first: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        """One range read in `(updated_at, thread_id)` order (`threads_by_status` serves a
+        status; without one, or in byte order, the rows are sorted: fine for thousands)."""
+        check_query(status, limit)
+        start = decode_cursor(cursor)
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = %s")
+            params.append(status)
+        if prefix:
+            where.append("substr(thread_id, 1, %s) = %s")
+            params += [len(prefix), prefix]
+        if start is not None:
+            where.append(
+                f'(updated_at COLLATE "C", thread_id COLLATE "C") {"<" if newest_first else ">"}'
+                " (%s, %s)"
+            )
+            params += list(start)
+        order = "DESC" if newest_first else "ASC"
+        sql = "SELECT body FROM threads"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        # Byte order ("C"), as every other store and the cursor compare keys.
+        sql += f' ORDER BY updated_at COLLATE "C" {order}, thread_id COLLATE "C" {order} LIMIT %s'
+        params.append(limit + 1)
+        with self.db.connection(_READ) as conn:
+            rows = conn.execute(sql.encode(), params).fetchall()
+        return cut([ThreadRecord.model_validate_json(r[0]) for r in rows], limit)
 
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         with self.db.connection(_READ) as conn:
