@@ -9,7 +9,7 @@ from typing import Any
 
 from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import Checkpoint
-from durable_graph.errors import PayloadTooLarge
+from durable_graph.errors import InvalidInput, PayloadTooLarge
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
 from durable_graph.ports import Notifier, PayloadStore, TransitionQueue
 from durable_graph.signing import Signer
@@ -37,6 +37,13 @@ class Backend:
     approval_links: Callable[[Checkpoint], dict[str, str]] | None = None
     # Signs chain heads when a thread suspends, completes or fails (signing.py); None: unsigned.
     signer: Signer | None = None
+    # Why this store takes no writes (e.g. an `aws://TABLE?bucket=` URI that names no queue), or
+    # None. Commands that write check it first, so a refusal stores nothing.
+    read_only: str | None = None
+
+    def check_writable(self) -> None:
+        if self.read_only is not None:
+            raise InvalidInput(self.read_only, field="store")
 
     def check_record_size(self, checkpoint: Checkpoint) -> None:
         """Refuse, before anything is written, a record the store could not hold."""

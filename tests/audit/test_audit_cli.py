@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -159,3 +160,48 @@ def test_a_real_process_reads_without_the_application(
                 timeout=60,
             )
             assert done.returncode == 0 and wanted in done.stdout, (args, done.stdout, done.stderr)
+
+
+MASKS = [
+    (re.compile(r"\b[0-9a-f]{12,64}\b"), "<hash>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z"), "<time>"),
+    (re.compile(r"audit_app_[0-9a-f]+"), "<app>"),
+    (re.compile(r"\bvm:\d+:[0-9a-f]+"), "<worker>"),
+    # where a payload lives (file:// or s3://) and how long a step took are the backend's own
+    (re.compile(r'"uri": "[^"]+"'), '"uri": "<payload>"'),
+    (re.compile(r'"duration_ms": [\d.]+'), '"duration_ms": <ms>'),
+]
+
+
+def _masked(text: str) -> str:
+    for pattern, replacement in MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def test_dynamodb_and_s3_print_what_sqlite_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the same thread on SQLite and on DynamoDB + S3, every read command prints the same
+    text and JSON, with the same exit code (hashes, times and worker ids aside)."""
+    commands = [
+        ("status", THREAD),
+        ("history", THREAD),
+        ("show", THREAD, "--step", "3"),
+        ("diff", THREAD, "2", "7"),
+        ("verify", THREAD),
+        ("verify", "--all", "--quiet"),
+        ("status", "nope"),
+    ]
+    printed: dict[str, list[tuple[int, str, str]]] = {}
+    for kind in ("sqlite", "aws"):
+        (tmp_path / kind).mkdir()
+        with opened(kind, tmp_path / kind, monkeypatch) as store:
+            run_chat(store.app())
+            printed[kind] = []
+            for command in commands:
+                for flags in ((), ("--json",)):
+                    done = store.run(*command, *flags)
+                    printed[kind].append((done.code, _masked(done.out), _masked(done.err)))
+    assert printed["aws"] == printed["sqlite"]
+    assert [code for code, _, _ in printed["aws"]] == [0] * 12 + [2, 2]

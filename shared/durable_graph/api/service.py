@@ -222,6 +222,7 @@ class Threads:
     # ------------------------------------------------------------------ resume
 
     def resume(self, thread_id: str, request: ResumeRequest, actor: Actor) -> Checkpoint:
+        self.backend.check_writable()
         head = self.head(thread_id)
         engine = self.graph_for(head.graph.name).engine()
         return engine.resume(
@@ -263,6 +264,7 @@ class Threads:
         """Commit the fork's step 0 and queue its tasks; the workers run it."""
         if request.new_thread_id.startswith("__"):
             raise InvalidInput("thread ids starting with __ are reserved", field="new_thread_id")
+        self.backend.check_writable()
         self.head(thread_id)
         origin = step_of(self.backend, thread_id, request.step)
         app = self.graph_for(origin.graph.name)

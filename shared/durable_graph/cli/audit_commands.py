@@ -24,6 +24,7 @@ from durable_graph.cli.common import (
     print_status,
     progress_printer,
     runs_here,
+    writable,
 )
 from durable_graph.cli.inputs import parse_json_object
 from durable_graph.cli.output import emit_json, fail_usage
@@ -148,6 +149,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_fork(args: argparse.Namespace) -> int:
     values = parse_json_object(args.values, "--values")
+    writable(args.store)
     app = graph_of(args.thread_id, args.store)
     fork(
         app,

@@ -34,6 +34,14 @@ def graph_of(thread_id: str, uri: str | None = None) -> CompiledGraph:
     return graph(head_of(backend(uri), thread_id).graph.name, uri)
 
 
+def writable(uri: str | None) -> Backend:
+    """The store, for a command that writes: refused (exit 2) before anything is stored when
+    the store takes no writes."""
+    store = backend(uri)
+    store.check_writable()
+    return store
+
+
 def runs_here(args: argparse.Namespace) -> bool:
     """Whether a command that commits a step also runs the thread in this process: not with
     `--detach`, nor on a store whose deployed workers run it (aws://)."""

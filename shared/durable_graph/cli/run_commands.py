@@ -10,13 +10,13 @@ from typing import Any
 from durable_graph.checkpoint import Actor
 from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import (
-    backend,
     exit_code_for,
     graph,
     graph_of,
     print_status,
     progress_printer,
     runs_here,
+    writable,
 )
 from durable_graph.cli.inputs import parse_json_arg, parse_json_object
 from durable_graph.cli.output import emit_json
@@ -85,6 +85,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    writable(args.store)
     app = graph(args.graph, args.store)
     values = parse_json_object(args.input, "--input")
     head = app.backend.checkpoints.head_checkpoint(args.thread)
@@ -105,6 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     values = parse_json_object(args.values, "--values")
     resume_value = parse_json_arg(args.resume_value, "--resume-value")
+    writable(args.store)
     app = graph_of(args.thread_id, args.store)
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
         app.resume(
@@ -125,7 +127,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return graph(name, args.store).engine()
 
     worker = Worker(
-        backend(args.store),
+        writable(args.store),
         engine_for,
         visibility_timeout=args.visibility_timeout,
         concurrency=args.concurrency,

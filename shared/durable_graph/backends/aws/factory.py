@@ -133,12 +133,14 @@ class NoQueue:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def _refuse(self) -> InvalidInput:
-        return InvalidInput(
+    def reason(self) -> str:
+        return (
             f"the store of table {self._table!r} was opened without its transition queue: "
-            "name the stack (aws://STACK) or add ?queue=URL to write to it",
-            field="store",
+            "name the stack (aws://STACK) or add ?queue=URL to write to it"
         )
+
+    def _refuse(self) -> InvalidInput:
+        return InvalidInput(self.reason(), field="store")
 
     def send(self, messages: Sequence[TransitionMessage]) -> None:
         raise self._refuse()
@@ -159,12 +161,9 @@ class NoQueue:
 def aws_backend(settings: StoreNames, clients: AwsClients) -> Backend:
     """The four AWS adapters bundled as a `Backend` with the AWS size limits."""
     payloads = S3PayloadStore(clients.s3, settings.bucket)
-    queue: TransitionQueue = (
-        SqsTransitionQueue(
-            clients.sqs, settings.queue_url, payloads=payloads, dlq_url=settings.dlq_url
-        )
-        if settings.queue_url
-        else NoQueue(settings.table_name)
+    no_queue = None if settings.queue_url else NoQueue(settings.table_name)
+    queue: TransitionQueue = no_queue or SqsTransitionQueue(
+        clients.sqs, str(settings.queue_url), payloads=payloads, dlq_url=settings.dlq_url
     )
     notifier: Notifier = (
         SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()
@@ -175,6 +174,7 @@ def aws_backend(settings: StoreNames, clients: AwsClients) -> Backend:
         ),
         payloads=payloads,
         queue=queue,
+        read_only=no_queue.reason() if no_queue else None,
         notifier=notifier,
         signer=(
             KmsSigner(clients.kms, settings.ledger_key_id)

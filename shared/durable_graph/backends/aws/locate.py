@@ -13,8 +13,9 @@ without a queue opens a store that refuses to queue work, by name, instead of fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,7 +27,6 @@ from durable_graph.backends.aws.factory import (
     aws_backend,
     default_session,
 )
-from durable_graph.errors import TransientError
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
 from durable_graph.store_uri import StoreURI
 
@@ -48,6 +48,7 @@ URI_OPTIONS = {
     "key": "ledger_key_id",
 }
 STACK_TAG = "aws:cloudformation:stack-name"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -73,53 +74,72 @@ def session_for(parsed: StoreURI) -> boto3.Session:
         raise parsed.fail(str(exc)) from None
 
 
-def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str] | None:
-    """The outputs of `stack`, or None when no such stack exists."""
+def _ask(parsed: StoreURI, what: str, call: Callable[[], _T], absent: str) -> _T | None:
+    """One AWS call made while resolving `parsed`: None when AWS answers `absent` (no such
+    stack or table); any other failure (no credentials or region, access denied, throttled)
+    says which call failed and why, as a store URI problem (exit 2, nothing written)."""
     try:
-        found = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+        return call()
     except ClientError as exc:
-        # CloudFormation answers ValidationError both for "no such stack" and for a name no
-        # stack could have (a table name with '_' or '.'): either way NAME is not a stack.
-        if exc.response.get("Error", {}).get("Code") == "ValidationError":
+        if exc.response.get("Error", {}).get("Code") == absent:
             return None
-        raise TransientError(f"CloudFormation DescribeStacks {stack!r} failed: {exc}") from exc
+        raise parsed.fail(f"{what} failed: {exc}") from None
     except BotoCoreError as exc:
-        raise TransientError(f"CloudFormation DescribeStacks {stack!r} failed: {exc}") from exc
+        raise parsed.fail(
+            f"{what} failed: {exc} (set AWS_REGION or ?region=, and credentials)"
+        ) from None
+
+
+def stack_outputs(parsed: StoreURI, cloudformation: Any, stack: str) -> dict[str, str] | None:
+    """The outputs of `stack`, or None when no such stack exists."""
+    # CloudFormation answers ValidationError both for "no such stack" and for a name no stack
+    # could have (a table name with '_' or '.'): either way NAME is not a stack.
+    found = _ask(
+        parsed,
+        f"CloudFormation DescribeStacks {stack!r}",
+        lambda: cloudformation.describe_stacks(StackName=stack)["Stacks"],
+        absent="ValidationError",
+    )
     if not found:
         return None
     return {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", [])}
 
 
-def stack_of_table(dynamodb: Any, table: str) -> str | None:
-    """The stack that created `table` (its CloudFormation tag), or None; `InvalidInput` when
-    there is no such table either."""
-    try:
+def stack_of_table(parsed: StoreURI, dynamodb: Any, table: str) -> str | None:
+    """The stack that created `table` (its CloudFormation tag; "" for none), or None when there
+    is no such table."""
+
+    def tags() -> list[dict[str, str]]:
         arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
-        tags = dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return None
-        raise TransientError(f"DynamoDB DescribeTable {table!r} failed: {exc}") from exc
-    except BotoCoreError as exc:
-        raise TransientError(f"DynamoDB DescribeTable {table!r} failed: {exc}") from exc
-    return next((t["Value"] for t in tags if t["Key"] == STACK_TAG), None) or ""
+        found: list[dict[str, str]] = dynamodb.list_tags_of_resource(ResourceArn=arn).get(
+            "Tags", []
+        )
+        return found
+
+    found = _ask(parsed, f"DynamoDB DescribeTable {table!r}", tags, "ResourceNotFoundException")
+    if found is None:
+        return None
+    return next((t["Value"] for t in found if t["Key"] == STACK_TAG), "")
 
 
 def resolve(parsed: StoreURI, session: boto3.Session) -> AwsStoreNames:
     """The names `aws://NAME?...` stands for (stack outputs, then the URI's options)."""
     if not parsed.name or parsed.path not in ("", "/"):
         raise parsed.fail("expected aws://STACK-OR-TABLE (e.g. aws://durable-graph)")
-    cloudformation = session.client("cloudformation", config=CLIENT_CONFIG)
-    outputs = stack_outputs(cloudformation, parsed.name)
+    try:
+        cloudformation = session.client("cloudformation", config=CLIENT_CONFIG)
+        dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
+    except BotoCoreError as exc:
+        raise parsed.fail(f"{exc} (set AWS_REGION or add ?region=)") from None
+    outputs = stack_outputs(parsed, cloudformation, parsed.name)
     fields: dict[str, str] = {}
     if outputs is None:
-        dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
-        stack = stack_of_table(dynamodb, parsed.name)
+        stack = stack_of_table(parsed, dynamodb, parsed.name)
         if stack is None:
             raise parsed.fail(
                 f"no CloudFormation stack and no DynamoDB table is named {parsed.name!r}"
             )
-        outputs = (stack_outputs(cloudformation, stack) if stack else None) or {}
+        outputs = (stack_outputs(parsed, cloudformation, stack) if stack else None) or {}
         fields["table_name"] = parsed.name
     fields = {
         **{STACK_OUTPUTS[k]: v for k, v in outputs.items() if k in STACK_OUTPUTS},
