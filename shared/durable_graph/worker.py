@@ -242,10 +242,15 @@ class Worker:
                     else:
                         list(pool.map(self.handle, batch))
                     continue
-                if settled is not None and settled():
-                    break
-                if settled is None and until_idle and self.backend.queue.depth() == 0:
-                    break
+                try:
+                    if settled is not None and settled():
+                        break
+                    if settled is None and until_idle and self.backend.queue.depth() == 0:
+                        break
+                except TransientError as exc:  # the store is unreachable: lease again, backing off
+                    log.warning("cannot read the store now, retrying: %s", exc)
+                    time.sleep(poll_interval)
+                    continue
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 self._idle(poll_interval, woken_by_sends=settled is None)

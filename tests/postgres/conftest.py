@@ -7,6 +7,7 @@ it (never a skip): install the package with `bash .ci/install-postgres` (`make t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from durable_graph.backend import Backend
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.clock import ManualClock
+from tests.postgres.cli import PgCli, pg_cli
 from tests.postgres.server import PostgresServer, fresh_schema_uri, shared_server
 
 
@@ -43,3 +45,9 @@ def sql(pg_uri: str) -> Iterator[psycopg.Connection]:
     """A plain connection to the test's store, for looking at (and garbling) rows."""
     with psycopg.connect(pg_uri, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def cli(tmp_path: Path, pg_uri: str) -> PgCli:
+    """The CLI, each command in its own process, on the test's store."""
+    return pg_cli(tmp_path, pg_uri)

@@ -7,8 +7,9 @@ removed when stopped. A server that cannot start raises `ServerUnavailable` with
 Postgres tests then fail, loudly, instead of being skipped (`make test` installs the package:
 .ci/install-postgres).
 
-`fsync=off`: the tests check our conditions and transactions, not the disk; a restart in the
-fault tests is a clean `pg_ctl stop -m fast`, which loses nothing without fsync either.
+`fsync=off` unless asked (the benchmark keeps it on): the tests check our conditions and
+transactions, not the disk; a restart in the fault tests is a clean `pg_ctl stop -m fast`,
+which loses nothing without fsync either.
 """
 
 from __future__ import annotations
@@ -57,13 +58,13 @@ def free_port() -> int:
 class PostgresServer:
     """One throwaway cluster: `start()`, `uri()`, `stop()`, `restart()`."""
 
-    def __init__(self, *, settings: Sequence[str] = ()) -> None:
+    def __init__(self, *, settings: Sequence[str] = (), fsync: bool = False) -> None:
         self.bin = binaries()
         self.root = Path(tempfile.mkdtemp(prefix="dg-postgres-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
-        self.settings = ("fsync=off", "max_connections=200", *settings)
+        self.settings = (f"fsync={'on' if fsync else 'off'}", "max_connections=200", *settings)
         self._as_root = os.geteuid() == 0
         if self._as_root:
             shutil.chown(self.root, SERVICE_USER, SERVICE_USER)

@@ -15,6 +15,7 @@ from durable_graph.backends.postgres import postgres_backend
 from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.errors import StepConflict
 from durable_graph.ports import Delivery, Notification
+from tests.graphs import slow_graph
 from tests.helpers import checkpoint, message
 
 
@@ -40,6 +41,23 @@ def test_a_unit_of_work_commits_all_or_nothing(pg_backend: Backend) -> None:
     assert pg_backend.checkpoints.head_checkpoint("u1") is not None
     [after] = pg_backend.queue.receive(max_messages=5)
     assert after.message.step == 1
+
+
+def test_a_rolled_back_unit_leaves_no_phantom_state_in_the_cache(pg_backend: Backend) -> None:
+    """Given a unit of work that committed a step in memory and then failed (a connection lost
+    before COMMIT), then the process does not hand that step out from memory (`peek`): a step
+    committed by another worker must not be built upon one that never was."""
+    app = slow_graph.with_backend(pg_backend)
+    app.start({}, thread_id="u3")
+    assert pg_backend.checkpoints.peek("u3", 0) is not None  # remembered after a commit
+
+    with pytest.raises(RuntimeError), pg_backend.atomic():
+        app.start({}, thread_id="u4")
+        assert pg_backend.checkpoints.peek("u4", 0) is not None
+        raise RuntimeError("connection lost before COMMIT")
+
+    assert pg_backend.checkpoints.peek("u4", 0) is None
+    assert pg_backend.checkpoints.head_checkpoint("u4") is None
 
 
 def test_a_lost_condition_inside_a_unit_of_work_leaves_it_usable(pg_backend: Backend) -> None:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -406,6 +407,13 @@ class RecordStore:
 
     # ------------------------------------------------------------------ cache
 
+    def forget(self) -> None:
+        """Drop every remembered state. A unit of work that appended a step and then rolled
+        back leaves a state here that may never have been committed; `peek` must not hand it
+        out, or a step committed elsewhere would be built upon a phantom (`rolls_back_cache`)."""
+        with self._lock:
+            self._cache.clear()
+
     def _cached(self, thread_id: str) -> _State | None:
         with self._lock:
             return self._cache.get(thread_id)
@@ -419,6 +427,24 @@ class RecordStore:
             self._cache.move_to_end(thread_id)
             while len(self._cache) > self.cache_threads:
                 self._cache.popitem(last=False)
+
+
+def rolls_back_cache(
+    records: RecordStore, unit: Callable[[], AbstractContextManager[Any]]
+) -> Callable[[], AbstractContextManager[Any]]:
+    """`unit` (a backend's unit of work) that also makes `records` forget what it remembered
+    when the unit ends in an exception (rolled back, or a COMMIT whose outcome is unknown)."""
+
+    @contextmanager
+    def atomic() -> Iterator[Any]:
+        try:
+            with unit() as inner:
+                yield inner
+        except BaseException:
+            records.forget()
+            raise
+
+    return atomic
 
 
 def _state_of(

@@ -21,7 +21,7 @@ from durable_graph.backends.postgres.outbox import PostgresOutbox
 from durable_graph.backends.postgres.payloads import PostgresPayloadStore
 from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.backends.postgres.store import PostgresCheckpointStore
-from durable_graph.backends.records import RecordStore
+from durable_graph.backends.records import RecordStore, rolls_back_cache
 from durable_graph.clock import Clock
 from durable_graph.ports import PayloadStore
 from durable_graph.signing import KEY_FILE, FileSigner, Signer
@@ -54,13 +54,15 @@ def postgres_backend(
     """
     db = Database(uri, max_connections=max_connections, migrate=migrate)
     content = payloads or PostgresPayloadStore(db)
+    records = RecordStore(PostgresCheckpointStore(db), content)
     return Backend(
-        checkpoints=RecordStore(PostgresCheckpointStore(db), content),
+        checkpoints=records,
         payloads=content,
         queue=PostgresQueue(db, clock),
         notifier=PostgresOutbox(db, clock),
         signer=signer or FileSigner(home() / KEY_FILE),
-        atomic=db.unit_of_work,
+        # A lost connection rolls a step's unit back: forget the state it remembered.
+        atomic=rolls_back_cache(records, db.unit_of_work),
     )
 
 

@@ -20,6 +20,7 @@ releases the task and retries with backoff (`errors.py`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -106,7 +107,8 @@ class Database:
         if transient is None:
             return
         if isinstance(exc, psycopg.OperationalError):
-            self.pool.check()
+            with contextlib.suppress(psycopg.Error, psycopg_pool.PoolTimeout):
+                self.pool.check()  # best effort: the pool replaces what it cannot use anyway
         raise transient from exc
 
     def close(self) -> None:

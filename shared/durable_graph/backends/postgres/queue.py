@@ -102,36 +102,41 @@ class PostgresQueue:
     ) -> list[Delivery]:
         """Lease up to `max_messages` messages, at most one per FIFO group.
 
-        A row whose body cannot be parsed or validated (a poison message) is moved to
-        `dead_letters` with the reason in the lease's own transaction and reported by
-        `take_poisoned`, as the embedded queue does; the receive goes on with the next rows.
+        One statement (atomic on its own: no transaction to open when not inside a unit of
+        work). A row whose body cannot be parsed or validated (a poison message) is moved to
+        `dead_letters` with the reason, by its lease, and reported by `take_poisoned`, as the
+        embedded queue does; the receive goes on with the next rows.
         """
         now = self.clock.now().timestamp()
-        params = {
-            "now": now,
-            "until": now + visibility_timeout,
-            "thread": thread_id,
-            "limit": max_messages,
-        }
         sql = _LEASE_ANY if thread_id is None else _LEASE_THREAD
         out: list[Delivery] = []
-        with self.db.transaction(_WHERE) as conn:
-            while len(out) < max_messages:
-                params["limit"] = max_messages - len(out)
+        while len(out) < max_messages:
+            params = {
+                "now": now,
+                "until": now + visibility_timeout,
+                "thread": thread_id,
+                "limit": max_messages - len(out),
+            }
+            with self.db.connection(_WHERE) as conn:
                 rows = conn.execute(sql, params).fetchall()
-                poisoned = 0
-                for row_id, body, count, row_thread, dedup_id, receipt in sorted(rows):
-                    message = _parse(body)
-                    if isinstance(message, TransitionMessage):
-                        out.append(Delivery(message=message, receipt=receipt, receive_count=count))
-                        continue
-                    poisoned += 1
-                    conn.execute("DELETE FROM queue WHERE id = %s", (row_id,))
-                    conn.execute(_BURY, (dedup_id, body, message, iso(self.clock.now())))
-                    self._poisoned_found(row_thread, message)
-                if not poisoned:  # nothing set aside: no row behind one can have become next
-                    break
+            poisoned = 0
+            for row_id, body, count, row_thread, dedup_id, receipt in sorted(rows):
+                message = _parse(body)
+                if isinstance(message, TransitionMessage):
+                    out.append(Delivery(message=message, receipt=receipt, receive_count=count))
+                    continue
+                poisoned += 1
+                self._bury((row_id, receipt), dedup_id, body, message)
+                self._poisoned_found(row_thread, message)
+            if not poisoned:  # nothing set aside: no row behind one can have become next
+                break
         return out
+
+    def _bury(self, lease: tuple[int, str], dedup_id: str, body: str, reason: str) -> None:
+        """Move a leased row to `dead_letters` (nothing happens if the lease was lost)."""
+        with self.db.transaction(_WHERE) as conn:
+            if conn.execute(_DELETE_LEASED, lease).rowcount:
+                conn.execute(_BURY, (dedup_id, body, reason, iso(self.clock.now())))
 
     def _poisoned_found(self, thread_id: str, reason: str) -> None:
         log.error("poison message of thread %r moved to dead_letters: %s", thread_id, reason)
@@ -161,9 +166,7 @@ class PostgresQueue:
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a poison message aside, like an SQS redrive to the DLQ."""
         body = compact_json(delivery.message.model_dump(mode="json"))
-        with self.db.transaction(_WHERE) as conn:
-            conn.execute(_DELETE_LEASED, _lease(delivery))
-            conn.execute(_BURY, (delivery.message.dedup_id, body, reason, iso(self.clock.now())))
+        self._bury(_lease(delivery), delivery.message.dedup_id, body, reason)
 
     def depth(self) -> int:
         with self.db.connection(_WHERE) as conn:
@@ -181,9 +184,11 @@ class PostgresQueue:
         with self._listen_lock:
             try:
                 listener = self._listening()
-                for _ in listener.notifies(timeout=timeout, stop_after=1):
-                    return True
-                return False
+                woken = any(True for _ in listener.notifies(timeout=timeout, stop_after=1))
+                if woken:  # several sends may have queued up: one receive covers them all
+                    for _ in listener.notifies(timeout=0):
+                        pass
+                return woken
             except psycopg.Error as exc:
                 log.info("queue listener lost, reconnecting on the next wait: %s", exc)
                 self._close_listener()

@@ -1,0 +1,237 @@
+"""The seed's approval flow on one PostgreSQL server: durable-graph with 1, 4 and 8 worker
+processes, beside LangGraph + `PostgresSaver` with as many processes, in the same run.
+
+The server is started by the benchmark (the Debian package's binaries, as the tests do;
+`fsync=on`, `synchronous_commit=on`: every commit durable) with `pg_stat_statements`, so the
+statements are counted by the server, for both engines alike, workers included.
+
+durable-graph: W `durable-graph worker --concurrency 1` processes are started and left idle
+(LISTENing); then this process starts N threads (`app.start`, as an API would), waits until all
+are suspended at `human_review`, approves all (`resume(run=False)`), and waits until all are
+completed. The clock runs from the first start to the last completion. LangGraph has no queue:
+each of its W processes runs N/W whole threads (invoke, update_state, invoke) with
+`durability="sync"` (each checkpoint written before the next step).
+
+    PYTHONPATH=. .venv/bin/python bench/postgres_throughput.py [--threads 200] [--workers 1 4 8]
+
+Printed, not asserted: threads/s, statements and transactions per thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.approval_throughput import langgraph_email_graph
+from durable_graph.backends.postgres import postgres_backend
+from examples.email_approval import graph as email_graph
+from tests.postgres.server import PostgresServer
+
+REPO = Path(__file__).resolve().parents[1]
+POLL = "SELECT /* bench-poll */ status, count(*) FROM threads GROUP BY status"
+
+
+@dataclass
+class Result:
+    name: str
+    workers: int
+    threads: int
+    seconds: float
+    statements: int
+    transactions: int
+
+    @property
+    def per_second(self) -> float:
+        return self.threads / self.seconds
+
+
+class Counters:
+    """Statements (pg_stat_statements, every statement of every client, minus our polling)
+    and committed transactions (pg_stat_database) of one database."""
+
+    def __init__(self, server: PostgresServer, database: str) -> None:
+        self.admin = server.connect()
+        self.database = database
+
+    def reset(self) -> None:
+        self.admin.execute("SELECT pg_stat_statements_reset()")
+        self.admin.execute("SELECT pg_stat_reset()")  # this database's transaction counters
+
+    def read(self) -> tuple[int, int]:
+        time.sleep(0.6)  # statistics reach the views asynchronously (stats_fetch_consistency)
+        self.admin.execute("SELECT pg_stat_clear_snapshot()")
+        statements = self.admin.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d "
+            "ON d.oid = s.dbid WHERE d.datname = %s AND s.query NOT LIKE '%%bench-poll%%' "
+            "AND s.query NOT LIKE '%%pg_stat%%'",
+            (self.database,),
+        ).fetchone()
+        commits = self.admin.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (self.database,)
+        ).fetchone()
+        return int(statements[0]) if statements else 0, int(commits[0]) if commits else 0
+
+
+def fresh_database(server: PostgresServer, name: str) -> str:
+    with server.connect() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}".encode())
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return server.uri(name)
+
+
+def wait_for(uri: str, status: str, count: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(uri, autocommit=True) as conn:
+        while True:
+            found = dict(conn.execute(POLL).fetchall())
+            if found.get(status, 0) >= count:
+                return
+            if found.get("failed"):
+                raise RuntimeError(f"threads failed: {found}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"waiting for {count} {status}: {found}")
+            time.sleep(0.02)
+
+
+def bench_durable_graph(server: PostgresServer, workers: int, threads: int, tmp: Path) -> Result:
+    name = f"bench_dg_{workers}"
+    uri = fresh_database(server, name)
+    counters = Counters(server, name)
+    backend = postgres_backend(uri)  # migrates the new database before the workers start
+    env = {
+        **os.environ,
+        "DURABLE_GRAPH_STORE": uri,
+        "DURABLE_GRAPH_HOME": str(tmp / name),
+        "EMAIL_OUTBOX": str(tmp / name / "sent"),
+        "PYTHONPATH": os.pathsep.join((str(REPO / "shared"), str(REPO))),
+    }
+    command = [sys.executable, "-m", "durable_graph", "worker", "--concurrency", "1"]
+    procs = [
+        subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
+    try:
+        time.sleep(3.0)  # let every worker start, connect and go idle (LISTEN)
+        os.environ["EMAIL_OUTBOX"] = env["EMAIL_OUTBOX"]
+        app = email_graph.with_backend(backend)
+        counters.reset()
+        started = time.perf_counter()
+        for i in range(threads):
+            app.start({"user_prompt": f"pay supplier {i}"}, thread_id=f"tx-{i}")
+        wait_for(uri, "suspended", threads)
+        for i in range(threads):
+            app.resume(f"tx-{i}", values={"approved": True}, as_node="human_review", run=False)
+        wait_for(uri, "completed", threads)
+        elapsed = time.perf_counter() - started
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    statements, commits = counters.read()
+    assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
+    backend.close()
+    return Result("durable-graph", workers, threads, elapsed, statements, commits)
+
+
+def _langgraph_share(uri: str, outbox: str, first: int, count: int, ready: Any) -> None:
+    """One LangGraph process: `count` whole approval threads, from `first`, once every
+    process is ready (imported, connected: the clock does not time Python starting)."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    with PostgresSaver.from_conn_string(uri) as saver:
+        graph = langgraph_email_graph(Path(outbox)).compile(
+            checkpointer=saver, interrupt_before=["human_review"]
+        )
+        ready.wait()
+        for i in range(first, first + count):
+            config: Any = {"configurable": {"thread_id": f"tx-{i}"}}
+            graph.invoke({"user_prompt": f"pay supplier {i}"}, config, durability="sync")
+            graph.update_state(config, {"approved": True}, as_node="human_review")
+            graph.invoke(None, config, durability="sync")
+            assert graph.get_state(config).values["outcome"] == "sent"
+
+
+def bench_langgraph(server: PostgresServer, workers: int, threads: int, tmp: Path) -> Result:
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    name = f"bench_lg_{workers}"
+    uri = fresh_database(server, name)
+    with PostgresSaver.from_conn_string(uri) as saver:
+        saver.setup()
+    counters = Counters(server, name)
+    share = threads // workers
+    context = multiprocessing.get_context("spawn")
+    outbox = str(tmp / name / "sent")
+    ready = context.Barrier(workers + 1)
+    procs = [
+        context.Process(target=_langgraph_share, args=(uri, outbox, w * share, share, ready))
+        for w in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    counters.reset()
+    ready.wait()
+    started = time.perf_counter()
+    for proc in procs:
+        proc.join()
+        assert proc.exitcode == 0, proc.exitcode
+    elapsed = time.perf_counter() - started
+    statements, commits = counters.read()
+    return Result(
+        "LangGraph PostgresSaver (sync)", workers, share * workers, elapsed, statements, commits
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=200)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8])
+    args = parser.parse_args()
+    server = PostgresServer(
+        fsync=True,
+        settings=("shared_preload_libraries=pg_stat_statements", "synchronous_commit=on"),
+    )
+    results: list[Result] = []
+    try:
+        server.start()
+        with server.connect() as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        with tempfile.TemporaryDirectory() as tmp:
+            for workers in args.workers:
+                results.append(bench_durable_graph(server, workers, args.threads, Path(tmp)))
+                try:
+                    results.append(bench_langgraph(server, workers, args.threads, Path(tmp)))
+                except ImportError as exc:
+                    print(f"LangGraph not installed ({exc}); pip install -e '.[bench]'")
+    finally:
+        server.destroy()
+    print(
+        f"\nApproval flow on one PostgreSQL (fsync on), {args.threads} threads, "
+        f"{os.cpu_count()} CPUs\n"
+    )
+    header = (
+        f"{'engine':<32}{'processes':>10}{'threads/s':>11}{'statements/thread':>19}"
+        f"{'transactions/thread':>21}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.name:<32}{r.workers:>10}{r.per_second:>11.1f}{r.statements / r.threads:>19.1f}"
+            f"{r.transactions / r.threads:>21.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
