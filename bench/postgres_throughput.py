@@ -94,7 +94,7 @@ def wait_for(uri: str, status: str, count: int, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     with psycopg.connect(uri, autocommit=True) as conn:
         while True:
-            found = dict(conn.execute(POLL).fetchall())
+            found: dict[str, int] = dict(conn.execute(POLL).fetchall())
             if found.get(status, 0) >= count:
                 return
             if found.get("failed"):

@@ -10,6 +10,9 @@
   CloudFormation stack name (its outputs `TableName`, `PayloadBucketName`, ... name every
   resource) or a DynamoDB table name (then `bucket=`, `queue=`, `key=` query parameters name
   the rest; reading needs only the table and the bucket).
+- `postgresql://user:pass@host:5432/db[?sslmode=...&options=-csearch_path%3Dschema]` — the
+  PostgreSQL backend (docs/postgres.md): libpq's URI, with libpq's parameters; worker
+  processes on any host drain its queue (`durable-graph worker`).
 - `memory://NAME` — an in-process store kept under NAME for the life of the process (tests).
 
 Why one module: every entry point (CLI, `serve`, the explorer pages, the HTTP API) resolves a
@@ -213,8 +216,39 @@ def forget_memory_stores() -> None:
         _MEMORY.clear()
 
 
+# libpq's connection parameters, which a postgresql:// URI may carry as query parameters.
+_LIBPQ_OPTIONS = (
+    "application_name",
+    "channel_binding",
+    "connect_timeout",
+    "dbname",
+    "gssencmode",
+    "host",
+    "hostaddr",
+    "keepalives",
+    "keepalives_count",
+    "keepalives_idle",
+    "keepalives_interval",
+    "options",
+    "passfile",
+    "password",
+    "port",
+    "service",
+    "sslcert",
+    "sslcrl",
+    "sslkey",
+    "sslmode",
+    "sslpassword",
+    "sslrootcert",
+    "target_session_attrs",
+    "tcp_user_timeout",
+    "user",
+)
+
 register_scheme("sqlite", _open_sqlite)
 register_scheme("memory", _open_memory)
+for _scheme in ("postgresql", "postgres"):  # libpq accepts both spellings
+    register_scheme(_scheme, "durable_graph.backends.postgres.uri:open_uri", options=_LIBPQ_OPTIONS)
 register_scheme(
     "aws",
     "durable_graph.backends.aws.locate:open_aws",

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,9 +42,9 @@ def own_server() -> Iterator[PostgresServer]:
         server.destroy()
 
 
-def wait_until(condition: object, what: str, timeout: float = 60) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
@@ -123,7 +123,10 @@ def test_workers_killed_mid_fanout_lose_nothing(cli: PgCli, tmp_path: Path) -> N
     cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = "3"
     cli.start_detached(FANOUT, ["fan"], {"documents": docs})
     args = ("worker", "--until-idle", "--json", "--visibility-timeout", "3")
-    spawn = lambda: cli.spawn(*args, "--concurrency", str(concurrency))  # noqa: E731
+
+    def spawn() -> subprocess.Popen[str]:
+        return cli.spawn(*args, "--concurrency", str(concurrency))
+
     victim, other = spawn(), spawn()
     try:
         wait_until(

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "durable_graph.cli.serve_commands",
     "durable_graph.cli.audit_commands",
     "durable_graph.cli.graph_commands",
+    "durable_graph.cli.db_commands",
 ]
 
 

@@ -115,20 +115,29 @@ class Database:
         self.pool.close()
 
 
-def _open_once(uri: str, *, migrate: bool) -> None:
-    """Connect once: turn a URI that cannot work into `StoreUnavailable`, and bring the schema
-    up to date (`migrations.upgrade`, idempotent and serialised across processes)."""
+def _connect_once(uri: str) -> psycopg.Connection:
+    """One connection; a URI that cannot work (no server, database or role, a wrong password,
+    not a connection string) is `StoreUnavailable`."""
     try:
-        conn = psycopg.connect(uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    except psycopg.OperationalError as exc:
+        return psycopg.connect(uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         raise unavailable(uri, exc) from None
-    except psycopg.ProgrammingError as exc:  # an invalid connection string
-        raise unavailable(uri, exc) from None
-    with conn, store_errors("opening the store"):
+
+
+def _open_once(uri: str, *, migrate: bool) -> None:
+    """Connect once: check the URI, and bring the schema up to date (`migrations.upgrade`,
+    idempotent and serialised across processes) or check it is."""
+    with _connect_once(uri) as conn, store_errors("opening the store"):
         if migrate:
             upgrade(conn)
         else:
             check_current(conn)
 
 
-__all__ = ["Database"]
+def upgrade_schema(uri: str) -> tuple[int, int]:
+    """Apply the pending migrations to the store at `uri`; (version before, version after)."""
+    with _connect_once(uri) as conn, store_errors("migrating the store"):
+        return upgrade(conn)
+
+
+__all__ = ["Database", "upgrade_schema"]
