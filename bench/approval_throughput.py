@@ -79,9 +79,8 @@ class LgState(TypedDict, total=False):
     log: Annotated[list[str], operator.add]
 
 
-def langgraph_email_graph(outbox: Path) -> Any:
-    """The seed's graph written for LangGraph (uncompiled): the same nodes, the email written
-    to `outbox`. Shared by the SQLite and the Postgres benchmarks."""
+def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
+    from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.graph import END, START, StateGraph
 
     from examples.email_approval import fake_llm
@@ -102,8 +101,9 @@ def langgraph_email_graph(outbox: Path) -> Any:
     def send_email(state: LgState) -> dict[str, Any]:
         if not state.get("approved"):
             return {"outcome": "rejected"}
-        outbox.mkdir(parents=True, exist_ok=True)
-        (outbox / f"{len(state['draft'])}-{time.perf_counter_ns()}.txt").write_text(state["draft"])
+        folder = root / "sent"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{len(state['draft'])}-{time.perf_counter_ns()}.txt").write_text(state["draft"])
         return {"outcome": "sent", "log": ["sent"]}
 
     builder = StateGraph(LgState)
@@ -114,13 +114,7 @@ def langgraph_email_graph(outbox: Path) -> Any:
     builder.add_edge("draft_email", "human_review")
     builder.add_edge("human_review", "send_email")
     builder.add_edge("send_email", END)
-    return builder
 
-
-def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    builder = langgraph_email_graph(root / "sent")
     root.mkdir(parents=True, exist_ok=True)
     db = root / "langgraph.db"
     conn = sqlite3.connect(str(db), check_same_thread=False)

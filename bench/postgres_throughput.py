@@ -10,7 +10,9 @@ durable-graph: W `durable-graph worker --concurrency 1` processes are started an
 are suspended at `human_review`, approves all (`resume(run=False)`), and waits until all are
 completed. The clock runs from the first start to the last completion. LangGraph has no queue:
 each of its W processes runs N/W whole threads (invoke, update_state, invoke) with
-`durability="sync"` (each checkpoint written before the next step).
+`durability="sync"` (each checkpoint written before the next step). DBOS (when installed) runs
+the same flow as a workflow with a `recv` for the approval, W processes with N/W each, its
+system database on the same server.
 
     PYTHONPATH=. .venv/bin/python bench/postgres_throughput.py [--threads 200] [--workers 1 4 8]
 
@@ -20,6 +22,7 @@ Printed, not asserted: threads/s, statements and transactions per thread.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
 import os
 import signal
@@ -33,8 +36,9 @@ from typing import Any
 
 import psycopg
 
-from bench.approval_throughput import langgraph_email_graph
+from bench.langgraph_email import langgraph_email_graph
 from durable_graph.backends.postgres import postgres_backend
+from examples.email_approval import fake_llm
 from examples.email_approval import graph as email_graph
 from tests.postgres.server import PostgresServer
 
@@ -162,35 +166,78 @@ def _langgraph_share(uri: str, outbox: str, first: int, count: int, ready: Any) 
             assert graph.get_state(config).values["outcome"] == "sent"
 
 
-def bench_langgraph(server: PostgresServer, workers: int, threads: int, tmp: Path) -> Result:
-    from langgraph.checkpoint.postgres import PostgresSaver
+def _dbos_share(uri: str, outbox: str, first: int, count: int, ready: Any) -> None:
+    """One DBOS process: `count` approval workflows (a checkpointed draft step, `DBOS.recv`
+    for the approval, sent with `DBOS.send`, then a checkpointed send step), once every process
+    is ready."""
+    from dbos import DBOS
 
-    name = f"bench_lg_{workers}"
+    sent = Path(outbox)
+    sent.mkdir(parents=True, exist_ok=True)
+    DBOS(config={"name": "approval-bench", "system_database_url": uri})
+
+    @DBOS.step()
+    def draft_email(prompt: str) -> dict[str, str]:
+        reply = fake_llm({"model": "demo-llm", "prompt": prompt})
+        return {"subject": reply["subject"], "draft": reply["body"]}
+
+    @DBOS.step()
+    def send_email(draft: str, key: str) -> str:
+        (sent / f"{key}.txt").write_text(draft)
+        return "sent"
+
+    @DBOS.workflow()
+    def approval(prompt: str) -> str:
+        drafted = draft_email(prompt)
+        if not DBOS.recv("approval", timeout_seconds=60):
+            return "rejected"
+        return send_email(drafted["draft"], DBOS.workflow_id or prompt)
+
+    DBOS.launch()
+    try:
+        ready.wait()
+        for i in range(first, first + count):
+            handle = DBOS.start_workflow(approval, f"pay supplier {i}")
+            DBOS.send(handle.workflow_id, True, "approval")
+            assert handle.get_result() == "sent"
+    finally:
+        DBOS.destroy(destroy_registry=True)
+
+
+def bench_in_processes(
+    server: PostgresServer, engine: str, workers: int, threads: int, tmp: Path
+) -> Result:
+    """LangGraph or DBOS: each of `workers` processes runs its share of whole threads, the
+    clock started once all are imported and connected."""
+    name = f"bench_{engine}_{workers}"
     uri = fresh_database(server, name)
-    with PostgresSaver.from_conn_string(uri) as saver:
-        saver.setup()
+    if engine == "lg":
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string(uri) as saver:
+            saver.setup()
+    target = _langgraph_share if engine == "lg" else _dbos_share
     counters = Counters(server, name)
     share = threads // workers
     context = multiprocessing.get_context("spawn")
     outbox = str(tmp / name / "sent")
     ready = context.Barrier(workers + 1)
     procs = [
-        context.Process(target=_langgraph_share, args=(uri, outbox, w * share, share, ready))
+        context.Process(target=target, args=(uri, outbox, w * share, share, ready))
         for w in range(workers)
     ]
     for proc in procs:
         proc.start()
+    ready.wait(timeout=300)
     counters.reset()
-    ready.wait()
     started = time.perf_counter()
     for proc in procs:
         proc.join()
         assert proc.exitcode == 0, proc.exitcode
     elapsed = time.perf_counter() - started
     statements, commits = counters.read()
-    return Result(
-        "LangGraph PostgresSaver (sync)", workers, share * workers, elapsed, statements, commits
-    )
+    label = "LangGraph PostgresSaver (sync)" if engine == "lg" else "DBOS 3 (Postgres)"
+    return Result(label, workers, share * workers, elapsed, statements, commits)
 
 
 def main() -> None:
@@ -210,10 +257,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for workers in args.workers:
                 results.append(bench_durable_graph(server, workers, args.threads, Path(tmp)))
-                try:
-                    results.append(bench_langgraph(server, workers, args.threads, Path(tmp)))
-                except ImportError as exc:
-                    print(f"LangGraph not installed ({exc}); pip install -e '.[bench]'")
+                for engine, module in (("lg", "langgraph"), ("dbos", "dbos")):
+                    if importlib.util.find_spec(module) is None:
+                        print(f"{module} is not installed: pip install -e '.[bench]'")
+                        continue
+                    results.append(
+                        bench_in_processes(server, engine, workers, args.threads, Path(tmp))
+                    )
     finally:
         server.destroy()
     print(
