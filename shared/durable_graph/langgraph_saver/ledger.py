@@ -1,0 +1,586 @@
+"""LangGraph checkpoints, pending writes and deletions as records of our hash-chained ledger.
+
+This module knows the ledger and nothing of LangGraph's classes: it takes and returns plain dicts
+and `(type, bytes)` values from LangGraph's serializer (`Serde`), so it is typed and tested
+without LangGraph installed. `saver.DurableGraphSaver` adapts it to `BaseCheckpointSaver`.
+
+One LangGraph (thread_id, checkpoint_ns) is one ledger thread per generation (`names.py`); its
+chain holds, in the order the saver received them, a record per `put` (the channels that changed,
+a list channel that only grew as an `add` of the new items), a record per `put_writes`, and at
+the end a deletion record (`index.py` describes the fields). The ledger's state at a checkpoint's
+step is exactly that checkpoint's channel values, whatever its LangGraph parent: a checkpoint
+whose parent is not the previous one (time travel, `update_state` on an old checkpoint) simply
+sets the channels that differ. Every value is sealed with the generation's data key
+(`cipher.py`), so `delete_thread` erases by destroying the key (`manifest.py`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Status
+from durable_graph.clock import Clock, SystemClock, iso
+from durable_graph.errors import StepConflict
+from durable_graph.langgraph_saver import manifest
+from durable_graph.langgraph_saver.cipher import ThreadCipher, Typed
+from durable_graph.langgraph_saver.index import (
+    DELETED,
+    HEADER,
+    WRITE,
+    WRITE_VALUES,
+    LedgerIndex,
+    WriteSet,
+    change_value,
+    channel_field,
+    field_channel,
+)
+from durable_graph.langgraph_saver.names import LedgerName
+from durable_graph.sealing import Base, StepSealer
+from durable_graph.signing import sign_head
+from durable_graph.state import FieldChange
+from durable_graph.threads import sync_thread
+
+log = logging.getLogger("durable_graph.langgraph_saver")
+
+GRAPH = GraphRef(name="langgraph", version="saver-1")
+CACHE_THREADS = 1024
+_ATTEMPTS = 50
+
+
+class Serde(Protocol):
+    """LangGraph's `SerializerProtocol`, the two methods the ledger uses."""
+
+    def dumps_typed(self, obj: Any) -> Typed: ...
+
+    def loads_typed(self, data: Typed) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StoredTuple:
+    """A checkpoint as LangGraph's `CheckpointTuple` needs it, in plain values."""
+
+    thread_id: str
+    ns: str
+    checkpoint: dict[str, Any]
+    metadata: dict[str, Any]
+    parent_id: str | None
+    pending_writes: list[tuple[str, str, Any]]
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """The serialized items of each list channel as of one checkpoint step: how a later put
+    tells a list that only grew (stored as an `add` of the new items) from one that changed."""
+
+    step: int
+    items: dict[str, list[Typed]]
+
+
+class LangGraphLedger:
+    """Writes and reads LangGraph threads on one `Backend` (thread-safe within a process; other
+    processes are seen through the store, and a lost append is retried on the new head)."""
+
+    def __init__(
+        self, backend: Backend, serde: Serde, *, clock: Clock | None = None, sign_every: int = 1
+    ) -> None:
+        self.backend = backend
+        self.store = backend.checkpoints
+        self.serde = serde
+        self.clock = clock or SystemClock()
+        self.sign_every = sign_every
+        self.sealer = StepSealer(backend, GRAPH, self.clock)
+        self.actor = Actor(kind="worker", id=f"langgraph:{socket.gethostname()}:{os.getpid()}")
+        self._lock = threading.RLock()
+        self._indexes: OrderedDict[str, LedgerIndex] = OrderedDict()
+        self._lists: dict[str, _Lists] = {}
+        self._manifests: dict[str, manifest.Manifest] = {}
+
+    # ------------------------------------------------------------------ writing
+
+    def put(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        new_versions: Mapping[str, Any],
+        parent_id: str | None,
+    ) -> None:
+        """Append checkpoint `checkpoint` (its whole `channel_values`, as LangGraph passes it)."""
+        with self._lock:
+            live = self._live(thread_id, ns)
+            cipher = ThreadCipher(str(live.key))
+            name = LedgerName(thread_id, ns, live.generation)
+            extra = {
+                k: v
+                for k, v in checkpoint.items()
+                if k not in ("v", "id", "ts", "channel_values", "channel_versions")
+                and k not in ("versions_seen", "updated_channels")
+            }
+            header = {
+                "id": checkpoint["id"],
+                "parent": parent_id,
+                "ts": checkpoint["ts"],
+                "v": checkpoint.get("v", 1),
+                "versions": dict(checkpoint["channel_versions"]),
+                "seen": {k: dict(v) for k, v in checkpoint["versions_seen"].items()},
+                "updated": checkpoint.get("updated_channels"),
+                "meta": cipher.seal(self.serde.dumps_typed(dict(metadata))),
+                "extra": cipher.seal(self.serde.dumps_typed(extra)) if extra else None,
+            }
+            lists: dict[str, list[Typed]] = {}
+
+            def build(
+                prev: dict[str, Any], index: LedgerIndex
+            ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+                lists.clear()
+                return self._checkpoint_changes(
+                    name.ledger_id, cipher, header, checkpoint, new_versions, prev, index, lists
+                )
+
+            record = self._append(name, build)
+            self._lists[name.ledger_id] = _Lists(record.step, dict(lists))
+
+    def _checkpoint_changes(
+        self,
+        ledger_id: str,
+        cipher: ThreadCipher,
+        header: dict[str, Any],
+        checkpoint: Mapping[str, Any],
+        new_versions: Mapping[str, Any],
+        prev: dict[str, Any],
+        index: LedgerIndex,
+        lists: dict[str, list[Typed]],
+    ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+        """The changes that turn the ledger's current state into this checkpoint's channels."""
+        versions: Mapping[str, Any] = checkpoint["channel_versions"]
+        values: Mapping[str, Any] = checkpoint["channel_values"]
+        before = index.headers.get(index.last_checkpoint_step, {}).get("versions", {})
+        cached = self._lists.get(ledger_id)
+        known = cached.items if cached and cached.step == index.last_checkpoint_step else {}
+        changed: dict[str, FieldChange] = {}
+        after = dict(prev)
+        for name in prev:
+            channel = field_channel(name)
+            gone = channel is not None and (channel not in versions or channel not in values)
+            if gone or name in (WRITE, WRITE_VALUES):
+                changed[name] = FieldChange("del", None)
+                after.pop(name)
+        for channel, version in versions.items():
+            name = channel_field(channel)
+            if channel not in values:
+                continue
+            same = channel not in new_versions and before.get(channel) == version
+            if same and name in prev:
+                if channel in known:
+                    lists[channel] = known[channel]
+                continue
+            value = values[channel]
+            if type(value) is not list:
+                after[name] = cipher.seal(self.serde.dumps_typed(value))
+                changed[name] = FieldChange("set", after[name])
+                continue
+            items = [self.serde.dumps_typed(item) for item in value]
+            lists[channel] = items
+            old = known.get(channel)
+            grew = old is not None and isinstance(prev.get(name), list)
+            if grew and old is not None and items[: len(old)] == old:
+                added = [cipher.seal(item) for item in items[len(old) :]]
+                if added:
+                    after[name] = [*prev[name], *added]
+                    changed[name] = FieldChange("add", added)
+                continue
+            after[name] = [cipher.seal(item) for item in items]
+            changed[name] = FieldChange("set", after[name])
+        after[HEADER] = header
+        changed[HEADER] = FieldChange("set", header)
+        return changed, after
+
+    def put_writes(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        writes: Sequence[tuple[int, str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
+        """Append one task's writes `(idx, channel, value)` for checkpoint `checkpoint_id`.
+        A write whose (task, idx) is already stored is skipped, except the special channels
+        (negative idx: error, interrupt, resume...), whose later value wins on read."""
+        with self._lock:
+            live = self._live(thread_id, ns)
+            cipher = ThreadCipher(str(live.key))
+            name = LedgerName(thread_id, ns, live.generation)
+
+            def build(
+                prev: dict[str, Any], index: LedgerIndex
+            ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+                fresh = [
+                    (idx, channel, value)
+                    for idx, channel, value in writes
+                    if idx < 0 or not index.has_write(checkpoint_id, task_id, idx)
+                ]
+                if not fresh:
+                    return {}, prev
+                head = {
+                    "checkpoint_id": checkpoint_id,
+                    "task_id": task_id,
+                    "task_path": task_path,
+                    "writes": [[idx, channel] for idx, channel, _ in fresh],
+                }
+                sealed = [cipher.seal(self.serde.dumps_typed(value)) for _, _, value in fresh]
+                changes = {
+                    WRITE: FieldChange("set", head),
+                    WRITE_VALUES: FieldChange("set", sealed),
+                }
+                return changes, {**prev, WRITE: head, WRITE_VALUES: sealed}
+
+            self._append(name, build)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Erase every generation-live value of the thread by destroying its data key, then
+        append a signed deletion record to each of its ledger threads (docs/migrating-from-
+        langgraph.md, "delete_thread")."""
+        with self._lock:
+            at = iso(self.clock.now())
+            old = manifest.erase(self.store, thread_id, at)
+            self._manifests.pop(thread_id, None)
+            if old is None:
+                return
+            note = {"at": at, "generation": old.generation, "key_destroyed": True}
+            for ns in old.namespaces:
+                name = LedgerName(thread_id, ns, old.generation)
+                index = self._index(name.ledger_id, sync=True)
+                if index.next_step == 0 or index.deleted:
+                    continue
+
+                def build(
+                    prev: dict[str, Any], index: LedgerIndex
+                ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+                    return {DELETED: FieldChange("set", note)}, {**prev, DELETED: note}
+
+                self._append(name, build, status="completed")
+                self._lists.pop(name.ledger_id, None)
+
+    def copy_thread(self, source: str, target: str) -> None:
+        """Re-write every checkpoint and write of `source`, namespace by namespace, in the
+        order they were stored, onto `target` (sealed with the target's own key)."""
+        with self._lock:
+            current = self._manifest(source)
+            if current is None or current.key is None:
+                return
+            cipher = ThreadCipher(current.key)
+            for ns in current.namespaces:
+                name = LedgerName(source, ns, current.generation)
+                index = self._index(name.ledger_id, sync=True)
+                by_step = {ws.step: (cid, ws) for cid, sets in index.writes.items() for ws in sets}
+                for step in range(index.next_step):
+                    if step in index.headers:
+                        got = self._tuples(name, index, cipher, [step], with_writes=False)[0]
+                        # The channels this record changed are the ones LangGraph had new
+                        # versions for (a copy stores the same changes, not every value).
+                        row = self.store.inner.get_checkpoint(name.ledger_id, step)
+                        fields = row.changes if row is not None else {}
+                        versions = got.checkpoint["channel_versions"]
+                        new_versions = {
+                            channel: versions[channel]
+                            for channel in map(field_channel, fields)
+                            if channel is not None and channel in versions
+                        }
+                        parent = index.headers[step]["parent"]
+                        self.put(target, ns, got.checkpoint, got.metadata, new_versions, parent)
+                    elif step in by_step:
+                        cid, ws = by_step[step]
+                        values = self._write_values(name.ledger_id, cipher, [ws])[ws.step]
+                        writes = [(i, c, v) for (i, c), v in zip(ws.writes, values, strict=True)]
+                        self.put_writes(target, ns, cid, writes, ws.task_id, ws.task_path)
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, thread_id: str, ns: str, checkpoint_id: str | None) -> StoredTuple | None:
+        with self._lock:
+            found = self._open(thread_id, ns)
+            if found is None:
+                return None
+            name, index, cipher = found
+            wanted = checkpoint_id or index.latest()
+            step = index.checkpoints.get(wanted) if wanted is not None else None
+            if step is None:
+                return None
+            return self._tuples(name, index, cipher, [step])[0]
+
+    def find(
+        self,
+        thread_id: str | None,
+        ns: str | None,
+        *,
+        checkpoint_id: str | None = None,
+        filter: Mapping[str, Any] | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StoredTuple]:
+        """Checkpoints newest first (by id), across namespaces when `ns` is None and across
+        every LangGraph thread of the store when `thread_id` is None."""
+        with self._lock:
+            chosen: list[tuple[str, LedgerName, LedgerIndex, ThreadCipher, int]] = []
+            for tid in [thread_id] if thread_id is not None else self._thread_ids():
+                current = self._manifest(tid)
+                if current is None or current.key is None:
+                    continue
+                for space in current.namespaces if ns is None else [ns]:
+                    found = self._open(tid, space)
+                    if found is None:
+                        continue
+                    name, index, cipher = found
+                    for cid, step in index.checkpoints.items():
+                        if checkpoint_id is not None and cid != checkpoint_id:
+                            continue
+                        if before is not None and cid >= before:
+                            continue
+                        if filter and not self._matches(index, cipher, step, filter, name):
+                            continue
+                        chosen.append((cid, name, index, cipher, step))
+            chosen.sort(key=lambda c: c[0], reverse=True)
+            if limit is not None:
+                chosen = chosen[:limit]
+            out = []
+            for _, name, index, cipher, step in chosen:
+                out.extend(self._tuples(name, index, cipher, [step]))
+        yield from out
+
+    def _matches(
+        self,
+        index: LedgerIndex,
+        cipher: ThreadCipher,
+        step: int,
+        filter: Mapping[str, Any],
+        name: LedgerName,
+    ) -> bool:
+        meta = self._open_value(cipher, index.headers[step]["meta"], name.ledger_id, step)
+        return all(meta.get(k) == v for k, v in filter.items())
+
+    def _tuples(
+        self,
+        name: LedgerName,
+        index: LedgerIndex,
+        cipher: ThreadCipher,
+        steps: Sequence[int],
+        *,
+        with_writes: bool = True,
+    ) -> list[StoredTuple]:
+        lid = name.ledger_id
+        out = []
+        for step in steps:
+            header = index.headers[step]
+            # Only checkpoint records change channels: the latest checkpoint's channels are
+            # the head's, which this process usually has at hand (no read).
+            at = index.next_step - 1 if step == index.last_checkpoint_step else step
+            record = self.store.peek(lid, at) or self.store.get_checkpoint(lid, at)
+            assert record is not None, f"step {at} of {lid} is indexed but missing"
+            channels = {}
+            for field, value in record.values.items():
+                channel = field_channel(field)
+                if channel is not None:
+                    channels[channel] = self._decode(cipher, value, lid, step)
+            checkpoint: dict[str, Any] = {
+                "v": header["v"],
+                "id": header["id"],
+                "ts": header["ts"],
+                "channel_values": channels,
+                "channel_versions": header["versions"],
+                "versions_seen": header["seen"],
+                "updated_channels": header["updated"],
+            }
+            if header.get("extra"):
+                checkpoint.update(self._open_value(cipher, header["extra"], lid, step))
+            out.append(
+                StoredTuple(
+                    thread_id=name.thread_id,
+                    ns=name.ns,
+                    checkpoint=checkpoint,
+                    metadata=self._open_value(cipher, header["meta"], lid, step),
+                    parent_id=header["parent"],
+                    pending_writes=(
+                        self._pending(lid, index, cipher, header["id"]) if with_writes else []
+                    ),
+                )
+            )
+        return out
+
+    def _pending(
+        self, lid: str, index: LedgerIndex, cipher: ThreadCipher, checkpoint_id: str
+    ) -> list[tuple[str, str, Any]]:
+        sets = index.writes.get(checkpoint_id, [])
+        if not sets:
+            return []
+        values = self._write_values(lid, cipher, sets)
+        kept: dict[tuple[str, int], tuple[str, str, int, str, Any]] = {}
+        for ws in sets:
+            for (idx, channel), value in zip(ws.writes, values[ws.step], strict=True):
+                key = (ws.task_id, idx)
+                if idx >= 0 and key in kept:
+                    continue  # a regular write is stored once; a special one is replaced
+                kept[key] = (ws.task_path, ws.task_id, idx, channel, value)
+        ordered = sorted(kept.values(), key=lambda w: (w[0], w[1], w[2]))
+        return [(task_id, channel, value) for _, task_id, _, channel, value in ordered]
+
+    def _write_values(
+        self, lid: str, cipher: ThreadCipher, sets: Sequence[WriteSet]
+    ) -> dict[int, list[Any]]:
+        """The decoded values of some `put_writes` records, read as one range of rows."""
+        low, high = min(ws.step for ws in sets), max(ws.step for ws in sets)
+        rows = self.store.inner.list_checkpoints(
+            lid, newest_first=True, before_step=high + 1, limit=high - low + 1
+        )
+        wanted = {ws.step for ws in sets}
+        payloads = self.backend.payloads
+        return {
+            row.step: [
+                self._open_value(cipher, sealed, lid, row.step)
+                for sealed in change_value(row, WRITE_VALUES, row.changes[WRITE_VALUES], payloads)
+            ]
+            for row in rows
+            if row.step in wanted
+        }
+
+    def _decode(self, cipher: ThreadCipher, value: Any, lid: str, step: int) -> Any:
+        if isinstance(value, list):
+            return [self._open_value(cipher, item, lid, step) for item in value]
+        return self._open_value(cipher, value, lid, step)
+
+    def _open_value(self, cipher: ThreadCipher, sealed: str, lid: str, step: int) -> Any:
+        return self.serde.loads_typed(cipher.open(sealed, where=(lid, step)))
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _append(
+        self,
+        name: LedgerName,
+        build: Callable[
+            [dict[str, Any], LedgerIndex], tuple[dict[str, FieldChange], dict[str, Any]]
+        ],
+        *,
+        status: Status = "running",
+    ) -> Checkpoint:
+        """Build the record on the head this process knows and append it; on a lost race,
+        catch up with the chain and build again."""
+        lid = name.ledger_id
+        for attempt in range(_ATTEMPTS):
+            index = self._index(lid, sync=attempt > 0)
+            step = index.next_step
+            prev = self.store.peek(lid, step - 1) or self.store.get_checkpoint(lid, step - 1)
+            changed, values = build(prev.values if prev is not None else {}, index)
+            if not changed and prev is not None:
+                return prev
+            record = self.sealer.seal(
+                thread_id=lid,
+                step=step,
+                source="input" if step == 0 else "node",
+                values=values,
+                next_tasks=[],
+                status=status,
+                actor=self.actor,
+                changed=changed,
+                previous=Base.of(prev) if prev is not None else None,
+            )
+            count = len(index.checkpoints) + (HEADER in changed)
+            sign = status != "running" or (
+                HEADER in changed and self.sign_every > 0 and count % self.sign_every == 0
+            )
+            try:
+                # One transaction on the embedded store (one fsync for the record, the thread
+                # head and the signature); elsewhere the order alone is safe: a head or a
+                # signature missing after a crash is what `verify` reports and `sign` repairs.
+                with self.backend.atomic():
+                    self.store.append_checkpoint(record)
+                    if step == 0 or status != "running":
+                        sync_thread(self.store, record, self.clock)
+                    if sign:
+                        self._sign(record)
+            except StepConflict:
+                continue
+            index.add(record, self.backend.payloads)
+            return record
+        raise StepConflict(lid, self._index(lid).next_step)
+
+    def _sign(self, record: Checkpoint) -> None:
+        """Sign the head; a signing failure (key file unreadable, KMS down) is logged and left
+        to `durable-graph sign`, as the engine does."""
+        if self.backend.signer is None:
+            return
+        try:
+            sign_head(self.store, self.backend.signer, record, self.clock)
+        except Exception:
+            log.exception("could not sign the chain head", extra={"thread_id": record.thread_id})
+
+    def _index(self, lid: str, *, sync: bool = False) -> LedgerIndex:
+        index = self._indexes.get(lid)
+        if index is None:
+            index = self._indexes[lid] = LedgerIndex()
+            sync = True
+        self._indexes.move_to_end(lid)
+        while len(self._indexes) > CACHE_THREADS:
+            dropped, _ = self._indexes.popitem(last=False)
+            self._lists.pop(dropped, None)
+        if sync:
+            head = self.store.inner.head_checkpoint(lid)
+            missing = head.step + 1 - index.next_step if head is not None else 0
+            if missing > 0:
+                rows = self.store.inner.list_checkpoints(lid, newest_first=True, limit=missing)
+                for row in reversed(rows):
+                    index.add(row, self.backend.payloads)
+        return index
+
+    def _manifest(self, thread_id: str) -> manifest.Manifest | None:
+        cached = self._manifests.get(thread_id)
+        if cached is None:
+            found, version = manifest.read(self.store, thread_id)
+            if version is None:
+                return None
+            cached = self._manifests[thread_id] = found
+        return cached
+
+    def _live(self, thread_id: str, ns: str) -> manifest.Manifest:
+        cached = self._manifests.get(thread_id)
+        if cached is not None and cached.key is not None and ns in cached.namespaces:
+            name = LedgerName(thread_id, ns, cached.generation)
+            deleted = self._index(name.ledger_id).deleted  # by another saver, since cached
+            if not deleted:
+                return cached
+        fresh = self._manifests[thread_id] = manifest.live(self.store, thread_id, ns)
+        return fresh
+
+    def _open(self, thread_id: str, ns: str) -> tuple[LedgerName, LedgerIndex, ThreadCipher] | None:
+        """The live ledger thread of (thread, ns), its index caught up with the store."""
+        for _ in range(2):
+            current = self._manifest(thread_id)
+            if current is None or current.key is None or ns not in current.namespaces:
+                return None
+            name = LedgerName(thread_id, ns, current.generation)
+            index = self._index(name.ledger_id, sync=True)
+            if not index.deleted:
+                return name, index, ThreadCipher(current.key)
+            self._manifests.pop(thread_id, None)  # deleted elsewhere: read the manifest again
+        return None
+
+    def _thread_ids(self) -> list[str]:
+        ids = []
+        for record in self.store.list_threads(limit=1_000_000):
+            if record.graph.name != GRAPH.name:
+                continue
+            name = LedgerName.parse(record.thread_id)
+            if name.thread_id not in ids:
+                ids.append(name.thread_id)
+        return ids
+
+
+__all__ = ["GRAPH", "LangGraphLedger", "Serde", "StoredTuple"]

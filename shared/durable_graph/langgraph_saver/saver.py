@@ -1,0 +1,263 @@
+"""`DurableGraphSaver`: a LangGraph `BaseCheckpointSaver` on durable-graph's ledger.
+
+An unchanged LangGraph app passes it as `compile(checkpointer=DurableGraphSaver())` and gets
+every checkpoint and pending write as a record of a hash-chained, signed chain that
+`durable-graph verify` and `export` check offline, values over the offload threshold in the
+content-addressed payload store, and `delete_thread` that erases values while the chain still
+verifies. The mapping onto records is in `ledger.py`; this class only adapts LangGraph's configs
+and tuples to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from durable_graph.backend import Backend
+from durable_graph.backends.local import local_backend
+from durable_graph.clock import Clock
+from durable_graph.errors import InvalidInput
+from durable_graph.langgraph_saver.ledger import LangGraphLedger, StoredTuple
+
+
+class DurableGraphSaver(BaseCheckpointSaver[str]):
+    """LangGraph checkpoints on durable-graph's stores (SQLite embedded, DynamoDB + S3).
+
+    Args:
+        backend: the store to write to; default the embedded store under $DURABLE_GRAPH_HOME,
+            like the rest of the library (`DurableGraphSaver.from_aws()` for DynamoDB + S3).
+        serde: LangGraph's serializer (default `JsonPlusSerializer`).
+        sign_every: sign the chain head every n-th checkpoint of a namespace (1: every one;
+            0: only deletions). Signatures use the backend's ledger key (a local Ed25519 key
+            file, or KMS on AWS).
+
+    Example:
+        >>> from langgraph.graph import StateGraph  # doctest: +SKIP
+        >>> graph = builder.compile(checkpointer=DurableGraphSaver())  # doctest: +SKIP
+        >>> graph.invoke({"x": 1}, {"configurable": {"thread_id": "t1"}})  # doctest: +SKIP
+
+        and then, in a shell: `durable-graph verify t1`.
+    """
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        serde: SerializerProtocol | None = None,
+        clock: Clock | None = None,
+        sign_every: int = 1,
+    ) -> None:
+        super().__init__(serde=serde)
+        self._owned = backend is None
+        self.backend = backend if backend is not None else local_backend()
+        self.ledger = LangGraphLedger(self.backend, self.serde, clock=clock, sign_every=sign_every)
+
+    @classmethod
+    def embedded(cls, home: Path | str, **kwargs: Any) -> DurableGraphSaver:
+        """A saver on the embedded store in folder `home` (created if needed)."""
+        saver = cls(local_backend(Path(home)), **kwargs)
+        saver._owned = True
+        return saver
+
+    @classmethod
+    def from_aws(cls, **kwargs: Any) -> DurableGraphSaver:
+        """A saver on the deployed stack's DynamoDB table and S3 bucket (and KMS ledger key),
+        named by the environment the functions use (`AwsSettings.from_env`)."""
+        # Imported here: boto3 is an optional extra, and the embedded saver must not need it.
+        from durable_graph.backends.aws.factory import AwsClients, aws_backend
+        from durable_graph.backends.aws.settings import AwsSettings
+
+        saver = cls(aws_backend(AwsSettings.from_env(), AwsClients.create()), **kwargs)
+        saver._owned = True
+        return saver
+
+    def close(self) -> None:
+        """Close the store if this saver opened it."""
+        if self._owned:
+            self.backend.close()
+
+    def __enter__(self) -> DurableGraphSaver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ sync API
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id, ns = _where(config)
+        found = self.ledger.get(thread_id, ns, get_checkpoint_id(config))
+        return _tuple(found) if found is not None else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        configurable = (config or {}).get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        ns = configurable.get("checkpoint_ns") if "checkpoint_ns" in configurable else None
+        for found in self.ledger.find(
+            None if thread_id is None else str(thread_id),
+            ns,
+            checkpoint_id=configurable.get("checkpoint_id"),
+            filter=filter,
+            before=get_checkpoint_id(before) if before is not None else None,
+            limit=limit,
+        ):
+            yield _tuple(found)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        thread_id, ns = _where(config)
+        self.ledger.put(
+            thread_id,
+            ns,
+            checkpoint,
+            get_checkpoint_metadata(config, metadata),
+            new_versions,
+            get_checkpoint_id(config),
+        )
+        return _config(thread_id, ns, checkpoint["id"])
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id, ns = _where(config)
+        checkpoint_id = get_checkpoint_id(config)
+        if checkpoint_id is None:
+            raise InvalidInput("put_writes needs a checkpoint_id in the config", field="config")
+        indexed = [(WRITES_IDX_MAP.get(ch, i), ch, value) for i, (ch, value) in enumerate(writes)]
+        self.ledger.put_writes(thread_id, ns, checkpoint_id, indexed, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread for LangGraph, and erase its values from the ledger.
+
+        The ledger is append-only, so nothing is removed from the chain: the thread's data key
+        is destroyed, which makes every value it sealed unreadable for good (channel values,
+        pending-write values, checkpoint metadata and any extra checkpoint field), and a signed
+        deletion record is appended to each of its ledger threads. What stays readable:
+        checkpoint ids and parents, timestamps, channel names and versions, `versions_seen`,
+        task ids and paths, the channels pending writes went to, and every hash and signature,
+        so `durable-graph verify` still proves the chain. The thread id may be used again: it
+        starts a new generation (ledger thread `<id>~<n>`).
+        """
+        self.ledger.delete_thread(str(thread_id))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self.ledger.copy_thread(str(source_thread_id), str(target_thread_id))
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Versions as LangGraph's own savers make them: a counter and a random tie-breaker."""
+        if current is None:
+            number = 0
+        elif isinstance(current, int):
+            number = current
+        else:
+            number = int(str(current).split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    # ------------------------------------------------------------------ async API
+    # The stores are synchronous (SQLite, boto3): each call runs in a worker thread, so an
+    # event loop is never blocked by a commit.
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        found = await asyncio.to_thread(
+            lambda: [*self.list(config, filter=filter, before=before, limit=limit)]
+        )
+        for item in found:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+
+def _where(config: RunnableConfig) -> tuple[str, str]:
+    configurable = config.get("configurable") or {}
+    if "thread_id" not in configurable:
+        raise InvalidInput("the config names no configurable.thread_id", field="thread_id")
+    return str(configurable["thread_id"]), str(configurable.get("checkpoint_ns") or "")
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _tuple(found: StoredTuple) -> CheckpointTuple:
+    return CheckpointTuple(
+        config=_config(found.thread_id, found.ns, found.checkpoint["id"]),
+        checkpoint=cast(Checkpoint, found.checkpoint),
+        metadata=cast(CheckpointMetadata, found.metadata),
+        parent_config=(
+            _config(found.thread_id, found.ns, found.parent_id) if found.parent_id else None
+        ),
+        pending_writes=found.pending_writes,
+    )
+
+
+__all__ = ["DurableGraphSaver"]
