@@ -17,6 +17,7 @@ ORDER = [
     "aws_requests.py",
     "long_threads.py",
     "explorer.py",
+    "langgraph_saver.py",
 ]
 
 

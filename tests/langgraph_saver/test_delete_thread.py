@@ -19,7 +19,7 @@ CONFIG: RunnableConfig = {"configurable": {"thread_id": "t1"}}
 def test_delete_erases_values_and_keeps_a_verifiable_chain(saver: DurableGraphSaver) -> None:
     # Given a thread with a secret in its state
     app = review_app(saver)
-    app.invoke({"notes": ["card 4111-1111"], "drafts": 0}, CONFIG)
+    app.invoke({"notes": ["card 4111-1111-1111-1111"], "drafts": 0}, CONFIG)
     store = saver.backend.checkpoints
     before = len(store.ledger("t1"))
 
@@ -40,7 +40,7 @@ def test_delete_erases_values_and_keeps_a_verifiable_chain(saver: DurableGraphSa
     manifest, _ = read(store, "t1")
     assert manifest.key is None and manifest.erased[0].namespaces == [""]
     rows = json.dumps([r.to_stored_json() for r in records])
-    assert "4111" not in rows
+    assert "4111-1111" not in rows
 
 
 def test_a_deleted_thread_id_starts_a_new_generation(saver: DurableGraphSaver) -> None:
