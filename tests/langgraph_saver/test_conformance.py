@@ -11,6 +11,7 @@ import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.report import CapabilityReport
 
+from durable_graph.clock import ManualClock
 from durable_graph.langgraph_saver import DurableGraphSaver
 from tests.langgraph_saver.conftest import STORES
 
@@ -23,7 +24,7 @@ def run_suite(store: str, tmp_path: Path) -> CapabilityReport:
     @checkpointer_test(name=f"DurableGraphSaver[{store}]")
     async def factory() -> AsyncIterator[DurableGraphSaver]:
         # A fresh, empty store for each capability, as the suite expects.
-        with STORES[store](tmp_path / f"run{next(runs)}") as backend:
+        with STORES[store](tmp_path / f"run{next(runs)}", ManualClock()) as backend:
             yield DurableGraphSaver(backend)
 
     return asyncio.run(validate(factory))

@@ -114,3 +114,15 @@ def test_no_argument_opens_the_embedded_store_under_home(
     assert (tmp_path / "dg" / "state.db").exists()
     with DurableGraphSaver.embedded(tmp_path / "dg") as again:
         assert again.get_tuple({"configurable": {"thread_id": "t1"}}) is not None
+
+
+def test_a_store_uri_names_the_store(tmp_path: Path) -> None:
+    # Given a store URI, as every command takes it
+    uri = f"sqlite://{tmp_path / 'elsewhere'}"
+    # When an app runs on DurableGraphSaver(uri)
+    with DurableGraphSaver(uri) as saver:
+        run_turns(review_app(saver), "t1", turns=1)
+    # Then the thread is in that folder's store, and verifies there
+    with DurableGraphSaver.embedded(tmp_path / "elsewhere") as again:
+        assert again.get_tuple({"configurable": {"thread_id": "t1"}}) is not None
+        assert verify_thread(again.backend, "t1").ok

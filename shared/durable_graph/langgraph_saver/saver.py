@@ -34,14 +34,16 @@ from durable_graph.backends.local import local_backend
 from durable_graph.clock import Clock
 from durable_graph.errors import InvalidInput
 from durable_graph.langgraph_saver.ledger import LangGraphLedger, StoredTuple
+from durable_graph.store_uri import open_store
 
 
 class DurableGraphSaver(BaseCheckpointSaver[str]):
     """LangGraph checkpoints on durable-graph's stores (SQLite embedded, DynamoDB + S3).
 
     Args:
-        backend: the store to write to; default the embedded store under $DURABLE_GRAPH_HOME,
-            like the rest of the library (`DurableGraphSaver.from_aws()` for DynamoDB + S3).
+        store: a `Backend`, or a store URI (`sqlite:///folder`, `aws://stack-or-table`, ...,
+            as every command takes it, `store_uri.py`); default `$DURABLE_GRAPH_STORE`, else
+            the embedded store under `$DURABLE_GRAPH_HOME`, like the rest of the library.
         serde: LangGraph's serializer (default `JsonPlusSerializer`).
         sign_every: sign the chain head every n-th checkpoint of a namespace (1: every one;
             0: only deletions). Signatures use the backend's ledger key (a local Ed25519 key
@@ -57,33 +59,21 @@ class DurableGraphSaver(BaseCheckpointSaver[str]):
 
     def __init__(
         self,
-        backend: Backend | None = None,
+        store: Backend | str | None = None,
         *,
         serde: SerializerProtocol | None = None,
         clock: Clock | None = None,
         sign_every: int = 1,
     ) -> None:
         super().__init__(serde=serde)
-        self._owned = backend is None
-        self.backend = backend if backend is not None else local_backend()
+        self._owned = not isinstance(store, Backend)
+        self.backend = store if isinstance(store, Backend) else open_store(store)
         self.ledger = LangGraphLedger(self.backend, self.serde, clock=clock, sign_every=sign_every)
 
     @classmethod
     def embedded(cls, home: Path | str, **kwargs: Any) -> DurableGraphSaver:
         """A saver on the embedded store in folder `home` (created if needed)."""
         saver = cls(local_backend(Path(home)), **kwargs)
-        saver._owned = True
-        return saver
-
-    @classmethod
-    def from_aws(cls, **kwargs: Any) -> DurableGraphSaver:
-        """A saver on the deployed stack's DynamoDB table and S3 bucket (and KMS ledger key),
-        named by the environment the functions use (`AwsSettings.from_env`)."""
-        # Imported here: boto3 is an optional extra, and the embedded saver must not need it.
-        from durable_graph.backends.aws.factory import AwsClients, aws_backend
-        from durable_graph.backends.aws.settings import AwsSettings
-
-        saver = cls(aws_backend(AwsSettings.from_env(), AwsClients.create()), **kwargs)
         saver._owned = True
         return saver
 
