@@ -64,7 +64,7 @@ def chat_app(checkpointer: BaseCheckpointSaver[Any]) -> Any:
 
 
 def message(rng: random.Random, size: int, marker: str) -> str:
-    words = []
+    words: list[str] = []
     while sum(len(w) + 1 for w in words) < size - len(marker) - 1:
         words.append("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6)))
     return (marker + " " + " ".join(words))[:size]
