@@ -9,7 +9,7 @@ import json
 from langchain_core.runnables import RunnableConfig
 
 from durable_graph.langgraph_saver import DurableGraphSaver
-from durable_graph.langgraph_saver.manifest import read
+from durable_graph.langgraph_saver.manifest import erase, read
 from durable_graph.verification import verify_thread
 from tests.langgraph_saver.apps import review_app, run_turns
 
@@ -73,3 +73,19 @@ def test_a_second_saver_sees_a_deletion_made_by_the_first(saver: DurableGraphSav
     run_turns(review_app(other), "t1", turns=1)
     assert saver.get_tuple(CONFIG) is not None
     assert verify_thread(saver.backend, "t1~1").ok
+
+
+def test_a_deletion_cut_short_is_completed_by_the_next_call(saver: DurableGraphSaver) -> None:
+    # Given a deletion that destroyed the key but crashed before its deletion record
+    run_turns(review_app(saver), "t1", turns=1)
+    store = saver.backend.checkpoints
+    erase(store, "t1", "2026-11-30T00:00:00Z")
+    assert "$deleted" not in store.ledger("t1")[-1].changes
+
+    # When delete_thread is called again
+    saver.delete_thread("t1")
+
+    # Then the erased generation ends in a signed deletion record, and verifies
+    last = store.ledger("t1")[-1]
+    assert "$deleted" in last.changes and last.status == "completed"
+    assert verify_thread(saver.backend, "t1").ok

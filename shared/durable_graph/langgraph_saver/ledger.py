@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Status
@@ -31,18 +31,17 @@ from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.errors import StepConflict
 from durable_graph.langgraph_saver import manifest
 from durable_graph.langgraph_saver.cipher import ThreadCipher, Typed
+from durable_graph.langgraph_saver.diff import Serde, checkpoint_changes
 from durable_graph.langgraph_saver.index import (
     DELETED,
     HEADER,
     WRITE,
     WRITE_VALUES,
     LedgerIndex,
-    WriteSet,
-    change_value,
-    channel_field,
     field_channel,
 )
 from durable_graph.langgraph_saver.names import LedgerName
+from durable_graph.langgraph_saver.reads import StoredTuple, TupleReader
 from durable_graph.sealing import Base, StepSealer
 from durable_graph.signing import sign_head
 from durable_graph.state import FieldChange
@@ -53,26 +52,6 @@ log = logging.getLogger("durable_graph.langgraph_saver")
 GRAPH = GraphRef(name="langgraph", version="saver-1")
 CACHE_THREADS = 1024
 _ATTEMPTS = 50
-
-
-class Serde(Protocol):
-    """LangGraph's `SerializerProtocol`, the two methods the ledger uses."""
-
-    def dumps_typed(self, obj: Any) -> Typed: ...
-
-    def loads_typed(self, data: Typed) -> Any: ...
-
-
-@dataclass(frozen=True)
-class StoredTuple:
-    """A checkpoint as LangGraph's `CheckpointTuple` needs it, in plain values."""
-
-    thread_id: str
-    ns: str
-    checkpoint: dict[str, Any]
-    metadata: dict[str, Any]
-    parent_id: str | None
-    pending_writes: list[tuple[str, str, Any]]
 
 
 @dataclass(frozen=True)
@@ -97,6 +76,7 @@ class LangGraphLedger:
         self.clock = clock or SystemClock()
         self.sign_every = sign_every
         self.sealer = StepSealer(backend, GRAPH, self.clock)
+        self.reader = TupleReader(backend.checkpoints, backend.payloads, serde)
         self.actor = Actor(kind="worker", id=f"langgraph:{socket.gethostname()}:{os.getpid()}")
         self._lock = threading.RLock()
         self._indexes: OrderedDict[str, LedgerIndex] = OrderedDict()
@@ -142,67 +122,16 @@ class LangGraphLedger:
                 prev: dict[str, Any], index: LedgerIndex
             ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
                 lists.clear()
-                return self._checkpoint_changes(
-                    name.ledger_id, cipher, header, checkpoint, new_versions, prev, index, lists
+                before = index.headers.get(index.last_checkpoint_step, {}).get("versions", {})
+                cached = self._lists.get(name.ledger_id)
+                fresh = cached is not None and cached.step == index.last_checkpoint_step
+                known = cached.items if cached is not None and fresh else {}
+                return checkpoint_changes(
+                    self.serde, cipher, header, checkpoint, new_versions, prev, before, known, lists
                 )
 
             record = self._append(name, build)
             self._lists[name.ledger_id] = _Lists(record.step, dict(lists))
-
-    def _checkpoint_changes(
-        self,
-        ledger_id: str,
-        cipher: ThreadCipher,
-        header: dict[str, Any],
-        checkpoint: Mapping[str, Any],
-        new_versions: Mapping[str, Any],
-        prev: dict[str, Any],
-        index: LedgerIndex,
-        lists: dict[str, list[Typed]],
-    ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
-        """The changes that turn the ledger's current state into this checkpoint's channels."""
-        versions: Mapping[str, Any] = checkpoint["channel_versions"]
-        values: Mapping[str, Any] = checkpoint["channel_values"]
-        before = index.headers.get(index.last_checkpoint_step, {}).get("versions", {})
-        cached = self._lists.get(ledger_id)
-        known = cached.items if cached and cached.step == index.last_checkpoint_step else {}
-        changed: dict[str, FieldChange] = {}
-        after = dict(prev)
-        for name in prev:
-            channel = field_channel(name)
-            gone = channel is not None and (channel not in versions or channel not in values)
-            if gone or name in (WRITE, WRITE_VALUES):
-                changed[name] = FieldChange("del", None)
-                after.pop(name)
-        for channel, version in versions.items():
-            name = channel_field(channel)
-            if channel not in values:
-                continue
-            same = channel not in new_versions and before.get(channel) == version
-            if same and name in prev:
-                if channel in known:
-                    lists[channel] = known[channel]
-                continue
-            value = values[channel]
-            if type(value) is not list:
-                after[name] = cipher.seal(self.serde.dumps_typed(value))
-                changed[name] = FieldChange("set", after[name])
-                continue
-            items = [self.serde.dumps_typed(item) for item in value]
-            lists[channel] = items
-            old = known.get(channel)
-            grew = old is not None and isinstance(prev.get(name), list)
-            if grew and old is not None and items[: len(old)] == old:
-                added = [cipher.seal(item) for item in items[len(old) :]]
-                if added:
-                    after[name] = [*prev[name], *added]
-                    changed[name] = FieldChange("add", added)
-                continue
-            after[name] = [cipher.seal(item) for item in items]
-            changed[name] = FieldChange("set", after[name])
-        after[HEADER] = header
-        changed[HEADER] = FieldChange("set", header)
-        return changed, after
 
     def put_writes(
         self,
@@ -247,29 +176,31 @@ class LangGraphLedger:
             self._append(name, build)
 
     def delete_thread(self, thread_id: str) -> None:
-        """Erase every generation-live value of the thread by destroying its data key, then
-        append a signed deletion record to each of its ledger threads (docs/migrating-from-
-        langgraph.md, "delete_thread")."""
+        """Erase the live generation's values by destroying its data key, then make sure every
+        erased generation's ledger threads end in a signed deletion record (so a call after a
+        crash between the two completes the first one's work). See
+        docs/migrating-from-langgraph.md, "delete_thread"."""
         with self._lock:
-            at = iso(self.clock.now())
-            old = manifest.erase(self.store, thread_id, at)
+            manifest.erase(self.store, thread_id, iso(self.clock.now()))
             self._manifests.pop(thread_id, None)
-            if old is None:
-                return
-            note = {"at": at, "generation": old.generation, "key_destroyed": True}
-            for ns in old.namespaces:
-                name = LedgerName(thread_id, ns, old.generation)
-                index = self._index(name.ledger_id, sync=True)
-                if index.next_step == 0 or index.deleted:
-                    continue
+            current, _ = manifest.read(self.store, thread_id)
+            for erasure in current.erased:
+                note = {"at": erasure.at, "generation": erasure.generation, "key_destroyed": True}
+                for ns in erasure.namespaces:
+                    self._close_generation(LedgerName(thread_id, ns, erasure.generation), note)
 
-                def build(
-                    prev: dict[str, Any], index: LedgerIndex
-                ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
-                    return {DELETED: FieldChange("set", note)}, {**prev, DELETED: note}
+    def _close_generation(self, name: LedgerName, note: dict[str, Any]) -> None:
+        index = self._index(name.ledger_id, sync=True)
+        if index.next_step == 0 or index.deleted:
+            return
 
-                self._append(name, build, status="completed")
-                self._lists.pop(name.ledger_id, None)
+        def build(
+            prev: dict[str, Any], index: LedgerIndex
+        ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+            return {DELETED: FieldChange("set", note)}, {**prev, DELETED: note}
+
+        self._append(name, build, status="completed")
+        self._lists.pop(name.ledger_id, None)
 
     def copy_thread(self, source: str, target: str) -> None:
         """Re-write every checkpoint and write of `source`, namespace by namespace, in the
@@ -285,7 +216,7 @@ class LangGraphLedger:
                 by_step = {ws.step: (cid, ws) for cid, sets in index.writes.items() for ws in sets}
                 for step in range(index.next_step):
                     if step in index.headers:
-                        got = self._tuples(name, index, cipher, [step], with_writes=False)[0]
+                        got = self.reader.tuples(name, index, cipher, [step], with_writes=False)[0]
                         # The channels this record changed are the ones LangGraph had new
                         # versions for (a copy stores the same changes, not every value).
                         row = self.store.inner.get_checkpoint(name.ledger_id, step)
@@ -300,7 +231,7 @@ class LangGraphLedger:
                         self.put(target, ns, got.checkpoint, got.metadata, new_versions, parent)
                     elif step in by_step:
                         cid, ws = by_step[step]
-                        values = self._write_values(name.ledger_id, cipher, [ws])[ws.step]
+                        values = self.reader.write_values(name.ledger_id, cipher, [ws])[ws.step]
                         writes = [(i, c, v) for (i, c), v in zip(ws.writes, values, strict=True)]
                         self.put_writes(target, ns, cid, writes, ws.task_id, ws.task_path)
 
@@ -316,7 +247,7 @@ class LangGraphLedger:
             step = index.checkpoints.get(wanted) if wanted is not None else None
             if step is None:
                 return None
-            return self._tuples(name, index, cipher, [step])[0]
+            return self.reader.tuples(name, index, cipher, [step])[0]
 
     def find(
         self,
@@ -346,7 +277,7 @@ class LangGraphLedger:
                             continue
                         if before is not None and cid >= before:
                             continue
-                        if filter and not self._matches(index, cipher, step, filter, name):
+                        if filter and not self.reader.matches(index, cipher, step, filter, name):
                             continue
                         chosen.append((cid, name, index, cipher, step))
             chosen.sort(key=lambda c: c[0], reverse=True)
@@ -354,113 +285,8 @@ class LangGraphLedger:
                 chosen = chosen[:limit]
             out = []
             for _, name, index, cipher, step in chosen:
-                out.extend(self._tuples(name, index, cipher, [step]))
+                out.extend(self.reader.tuples(name, index, cipher, [step]))
         yield from out
-
-    def _matches(
-        self,
-        index: LedgerIndex,
-        cipher: ThreadCipher,
-        step: int,
-        filter: Mapping[str, Any],
-        name: LedgerName,
-    ) -> bool:
-        meta = self._open_value(cipher, index.headers[step]["meta"], name.ledger_id, step)
-        return all(meta.get(k) == v for k, v in filter.items())
-
-    def _tuples(
-        self,
-        name: LedgerName,
-        index: LedgerIndex,
-        cipher: ThreadCipher,
-        steps: Sequence[int],
-        *,
-        with_writes: bool = True,
-    ) -> list[StoredTuple]:
-        lid = name.ledger_id
-        out = []
-        for step in steps:
-            header = index.headers[step]
-            # Only checkpoint records change channels: the latest checkpoint's channels are
-            # the head's, which this process usually has at hand (no read).
-            at = index.next_step - 1 if step == index.last_checkpoint_step else step
-            record = self.store.peek(lid, at) or self.store.get_checkpoint(lid, at)
-            assert record is not None, f"step {at} of {lid} is indexed but missing"
-            channels = {}
-            for field, value in record.values.items():
-                channel = field_channel(field)
-                if channel is not None:
-                    channels[channel] = self._decode(cipher, value, lid, step)
-            checkpoint: dict[str, Any] = {
-                "v": header["v"],
-                "id": header["id"],
-                "ts": header["ts"],
-                "channel_values": channels,
-                "channel_versions": header["versions"],
-                "versions_seen": header["seen"],
-                "updated_channels": header["updated"],
-            }
-            if header.get("extra"):
-                checkpoint.update(self._open_value(cipher, header["extra"], lid, step))
-            out.append(
-                StoredTuple(
-                    thread_id=name.thread_id,
-                    ns=name.ns,
-                    checkpoint=checkpoint,
-                    metadata=self._open_value(cipher, header["meta"], lid, step),
-                    parent_id=header["parent"],
-                    pending_writes=(
-                        self._pending(lid, index, cipher, header["id"]) if with_writes else []
-                    ),
-                )
-            )
-        return out
-
-    def _pending(
-        self, lid: str, index: LedgerIndex, cipher: ThreadCipher, checkpoint_id: str
-    ) -> list[tuple[str, str, Any]]:
-        sets = index.writes.get(checkpoint_id, [])
-        if not sets:
-            return []
-        values = self._write_values(lid, cipher, sets)
-        kept: dict[tuple[str, int], tuple[str, str, int, str, Any]] = {}
-        for ws in sets:
-            for (idx, channel), value in zip(ws.writes, values[ws.step], strict=True):
-                key = (ws.task_id, idx)
-                if idx >= 0 and key in kept:
-                    continue  # a regular write is stored once; a special one is replaced
-                kept[key] = (ws.task_path, ws.task_id, idx, channel, value)
-        ordered = sorted(kept.values(), key=lambda w: (w[0], w[1], w[2]))
-        return [(task_id, channel, value) for _, task_id, _, channel, value in ordered]
-
-    def _write_values(
-        self, lid: str, cipher: ThreadCipher, sets: Sequence[WriteSet]
-    ) -> dict[int, list[Any]]:
-        """The decoded values of some `put_writes` records, read as one range of rows."""
-        low, high = min(ws.step for ws in sets), max(ws.step for ws in sets)
-        rows = self.store.inner.list_checkpoints(
-            lid, newest_first=True, before_step=high + 1, limit=high - low + 1
-        )
-        wanted = {ws.step for ws in sets}
-        payloads = self.backend.payloads
-        return {
-            row.step: [
-                self._open_value(cipher, sealed, lid, row.step)
-                for sealed in change_value(row, WRITE_VALUES, row.changes[WRITE_VALUES], payloads)
-            ]
-            for row in rows
-            if row.step in wanted
-        }
-
-    def _decode(self, cipher: ThreadCipher, value: Any, lid: str, step: int) -> Any:
-        if isinstance(value, list):
-            return [self._open_value(cipher, item, lid, step) for item in value]
-        return self._open_value(cipher, value, lid, step)
-
-    def _open_value(self, cipher: ThreadCipher, sealed: str, lid: str, step: int) -> Any:
-        return self.serde.loads_typed(cipher.open(sealed, where=(lid, step)))
-
-    # ------------------------------------------------------------------ plumbing
 
     def _append(
         self,

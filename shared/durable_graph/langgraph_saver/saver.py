@@ -33,7 +33,8 @@ from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.clock import Clock
 from durable_graph.errors import InvalidInput
-from durable_graph.langgraph_saver.ledger import LangGraphLedger, StoredTuple
+from durable_graph.langgraph_saver.ledger import LangGraphLedger
+from durable_graph.langgraph_saver.reads import StoredTuple
 from durable_graph.store_uri import open_store
 
 
