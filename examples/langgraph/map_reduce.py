@@ -29,7 +29,11 @@ def fan_out(state: Overall) -> list[Send]:
     return [Send("write_joke", {"subject": s}) for s in state["subjects"]]
 
 
-def write_joke(state: dict[str, Any]) -> dict[str, Any]:
+class Subject(TypedDict):
+    subject: str
+
+
+def write_joke(state: Subject) -> dict[str, Any]:
     return {"jokes": [f"A joke about {state['subject']}"]}
 
 
