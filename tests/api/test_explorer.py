@@ -107,7 +107,10 @@ def test_thousands_of_threads_page_by_fifty(explorer: Explorer) -> None:
     assert nxt is not None
     second = explorer.get(nxt.group(1).replace("&amp;", "&"))
     assert _ids(second.text) == [f"bulk-{i:04d}" for i in range(1154, 1104, -1)]
-    failed = _ids(explorer.get("/explorer?status=failed").text)
+    assert '<option value="" selected>any status</option>' in first.text
+    failed_page = explorer.get("/explorer?status=failed").text
+    assert '<option value="failed" selected>failed</option>' in failed_page
+    failed = _ids(failed_page)
     assert len(failed) == 50 and all(int(t[-4:]) % 2 == 1 for t in failed)
     assert _ids(explorer.get("/explorer?q=bulk-012").text) == [
         f"bulk-{i:04d}" for i in range(129, 119, -1)
@@ -271,3 +274,20 @@ def test_on_aws_the_explorer_trusts_the_cognito_authorizer_claims(tmp_path: Path
         assert status == 200 and b"aws-1" in body
     finally:
         backend.close()
+
+
+def test_a_graph_that_does_not_import_is_skipped_when_shapes_are_published(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An auditor serving a store without the application installed: the shape is not
+    published (the explorer draws from the records), and serving does not fail."""
+    backend = local_backend(tmp_path)
+    try:
+        api = local_api(tmp_path, backend, public_url=PUBLIC_URL, graphs=("nowhere.app:graph",))
+        api.publish_shapes()
+        assert "graph nowhere.app:graph not drawn from its shape" in caplog.text
+    finally:
+        backend.close()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        shapes = conn.execute("SELECT COUNT(*) FROM records WHERE thread_id = ?", (SHAPES_THREAD,))
+        assert shapes.fetchone() == (0,)

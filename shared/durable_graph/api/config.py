@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,10 +16,12 @@ from durable_graph.backend import Backend
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.drawing import publish_shape
 from durable_graph.engine import Engine
+from durable_graph.errors import InvalidInput
 from durable_graph.loader import load_graph
 from durable_graph.runtime import CompiledGraph
 
 MAX_BODY_BYTES = 256 * 1024
+log = logging.getLogger("durable_graph.api")
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,17 @@ class Api:
         """Store the shape of every graph served here (once per graph version), so the
         explorer draws a thread's graph from the store without importing it. Called by `serve`
         when it starts, never by a route (a refused request changes nothing stored); on AWS
-        nothing calls it yet, and the explorer draws from the records' routes instead."""
+        nothing calls it yet, and the explorer draws from the records' routes instead.
+
+        A graph that does not import here (an auditor's machine without the application) is
+        skipped with a warning: serving the ledger does not need it."""
         for name in self.config.graphs:
-            publish_shape(self.config.backend.checkpoints, self.graph(name).spec, name)
+            try:
+                spec = self.graph(name).spec
+            except InvalidInput as exc:
+                log.warning("graph %s not drawn from its shape: %s", name, exc)
+                continue
+            publish_shape(self.config.backend.checkpoints, spec, name)
 
     def engine(self, name: str) -> Engine:
         return self.graph(name).engine()

@@ -103,9 +103,9 @@ def _last(record: ThreadRecord) -> str:
 
 def threads_page(page: ThreadPage, *, status: str, query: str, now: datetime) -> str:
     options = "".join(
-        f'<option value="{s}"{" selected" if s == status else ""}>{s}</option>'
-        for s in ("", *STATUSES)
-    ).replace('<option value="">', '<option value="">any status')
+        f'<option value="{value}"{" selected" if value == status else ""}>{label}</option>'
+        for value, label in (("", "any status"), *((s, s) for s in STATUSES))
+    )
     rows = "".join(
         "<tr>"
         f"<td>{_thread_link(t.thread_id)}</td>"
