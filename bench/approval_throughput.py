@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import operator
-import os
 import sqlite3
 import tempfile
 import time
@@ -55,7 +54,6 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
             commits += 1
 
     queue.db.trace(trace)
-    os.environ["EMAIL_OUTBOX"] = str(root / "sent")
     app = email_graph.with_backend(backend)
     started = time.perf_counter()
     for i in range(threads):

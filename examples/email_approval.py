@@ -3,22 +3,22 @@
     draft_email → human_review → send_email        interrupt_before=["human_review"]
 
 Execution 1 runs `draft_email`, commits, suspends and exits. Execution 2, in another process,
-injects `{"approved": true}` as `human_review` and runs `send_email`, which writes the email to
-the local outbox (`$DURABLE_GRAPH_HOME/outbox/sent/`), once, through `ctx.step`.
+injects `{"approved": true}` as `human_review` and runs `send_email`, which sends the email once,
+through `ctx.step`, with the backend's mailer: embedded, a file in the store's outbox
+(`$DURABLE_GRAPH_HOME/outbox/sent/<key>.json`); on AWS, Amazon SES from the deployment's
+verified identity (`cdk deploy -c mail_from=...`). The node never touches the file system, so it
+runs unchanged on Lambda, where the working directory is read-only.
 """
 
 from __future__ import annotations
 
-import json
 import operator
-import os
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from durable_graph import END, START, NodeContext, StateGraph
-from durable_graph.backends.local import home
+from durable_graph.mail import EmailMessage
 
 
 class EmailState(BaseModel):
@@ -62,23 +62,15 @@ def human_review(state: EmailState) -> dict[str, object]:
     return {"log": ["reviewed"]}
 
 
-def outbox_folder() -> Path:
-    return Path(os.environ.get("EMAIL_OUTBOX", str(home() / "outbox" / "sent")))
-
-
 def send_email(state: EmailState, ctx: NodeContext) -> dict[str, object]:
     if not state.approved:
         return {"outcome": "rejected", "log": ["not sent: rejected by reviewer"]}
 
-    def deliver() -> str:
-        folder = outbox_folder()
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{ctx.idempotency_key}.json"
-        message = {"to": state.recipient, "subject": state.subject, "body": state.draft}
-        path.write_text(json.dumps(message, indent=2), encoding="utf-8")
-        return ctx.idempotency_key
-
-    message_id = ctx.step("deliver", deliver)
+    message = EmailMessage(to=(state.recipient,), subject=state.subject, body=state.draft)
+    # Recorded once sent: a retried or redelivered task gets the recorded id back, unsent.
+    message_id = ctx.step(
+        "deliver", lambda: ctx.mailer.send(message, idempotency_key=ctx.idempotency_key)
+    )
     return {"sent_message_id": message_id, "outcome": "sent", "log": ["sent"]}
 
 

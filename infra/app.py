@@ -4,46 +4,59 @@ cdk-nag's AwsSolutions pack is registered as a validation plugin, so synthesis f
 finding that is neither fixed nor acknowledged (with a reason) next to the resource concerned.
 Tests build the app through `build_app` too, so they check exactly what `cdk synth` checks.
 
+`cdk.json`'s context (the feature flags aws-cdk-lib recommends for new projects, every one of
+them, checked by `tests/infra/test_feature_flags.py`) is applied here as well, so the app is the
+same whether the CDK CLI runs it (and passes that context) or `python -m infra.app` does.
+
 Example:
     >>> from infra.app import build_app
-    >>> app, stack = build_app()
+    >>> app, stack = build_app({"aws:cdk:bundling-stacks": []})  # skip building the layer
     >>> stack.stack_name
     'DurableGraph'
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import App, Validations
+from aws_cdk import App, ILocalBundling, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from infra.stack import DurableGraphStack, StackConfig
+from infra.stack import REPO_ROOT, DurableGraphStack, StackConfig
 
-__all__ = ["FEATURE_FLAGS", "STACK_ID", "build_app", "main"]
+__all__ = ["STACK_ID", "build_app", "cdk_json_context", "main"]
 
 STACK_ID = "DurableGraph"
 
-# CDK feature flags this app relies on, applied whether or not the CLI supplies cdk.json's
-# context (CLI context still wins). Server access logs delivered through a bucket policy let the
-# log bucket disable ACLs like every other bucket here.
-FEATURE_FLAGS: Mapping[str, Any] = {
-    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
-}
+
+def cdk_json_context() -> dict[str, Any]:
+    """The `context` of the repository's cdk.json: the feature flags, one source for all."""
+    document = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
+    context: dict[str, Any] = document.get("context", {})
+    return context
 
 
-def build_app(context: Mapping[str, Any] | None = None) -> tuple[App, DurableGraphStack]:
+def build_app(
+    context: Mapping[str, Any] | None = None, *, layer_bundler: ILocalBundling | None = None
+) -> tuple[App, DurableGraphStack]:
     """Create the app, its one stack and the cdk-nag checks.
 
     Args:
         context: CDK context values (`graph`, `offload_bytes`, `stale_seconds`,
-            `approval_email`, `stack_name`); the CLI passes its own through the environment.
+            `approval_email`, `mail_from`, `mail_identity`, `stack_name`), over cdk.json's;
+            the CLI passes its own through the environment. `{"aws:cdk:bundling-stacks": []}`
+            skips building the layer (tests).
+        layer_bundler: builds the layer at synthesis (default: `infra.package.LayerBundler`).
     """
-    app = App(context={**FEATURE_FLAGS, **(context or {})})
+    app = App(context={**cdk_json_context(), **(context or {})})
     stack_name = app.node.try_get_context("stack_name")
     stack = DurableGraphStack(
-        app, str(stack_name or STACK_ID), config=StackConfig.from_context(app.node)
+        app,
+        str(stack_name or STACK_ID),
+        config=StackConfig.from_context(app.node),
+        layer_bundler=layer_bundler,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return app, stack

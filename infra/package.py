@@ -1,6 +1,7 @@
-"""Build the Lambda layer (`make package`-style): `python -m infra.package`.
+"""Build the Lambda layer: by `cdk synth` itself (CDK local bundling), or `python -m infra.package`.
 
-Produces `build/layer/python/` holding
+Produces a layer folder (`<asset>/python/`, or `build/layer/python/` from the command line)
+holding
 
 * the runtime dependencies of durable-graph (the core dependencies plus the `aws` and `api`
   extras: pydantic, cryptography, powertools, ...), installed with
@@ -13,8 +14,12 @@ boto3, botocore and s3transfer are left out, and removed again when a dependency
 pulls them in: the Lambda runtime provides a matching set, and a layer copy of botocore would
 shadow the runtime's and pair it with a boto3 it was not released with.
 
-`infra.stack` uses `build/layer` as the layer asset when `build/layer/python` exists and the raw
-`shared/` folder otherwise, so run this before `cdk deploy` (synthesis does not need it).
+Synthesis builds the layer through `LayerBundler`, CDK's local-bundling hook, so `cdk synth`
+and `cdk deploy` need no separate step and cannot ship a layer without its `python/` folder: a
+failed pip install fails the synthesis with pip's error. The asset is keyed by `layer_hash`
+(the layer's inputs: pyproject.toml, `shared/durable_graph`, `examples/` and this file), so CDK
+rebuilds it only when one of them changed. Tests synthesise with bundling turned off
+(`aws:cdk:bundling-stacks` = []) and exercise the bundler with a stand-in for pip.
 
 Example:
     >>> from pathlib import Path
@@ -26,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import shutil
 import subprocess
@@ -33,9 +39,16 @@ import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import ILocalBundling
 
 __all__ = [
+    "LayerBuildFailed",
+    "LayerBundler",
     "build_layer",
+    "layer_hash",
     "main",
     "pip_command",
     "prune_runtime_packages",
@@ -149,6 +162,56 @@ def build_layer(root: Path = REPO_ROOT, out: Path | None = None, *, run: Runner 
     if examples.is_dir():
         shutil.copytree(examples, target / "examples", ignore=COPY_IGNORE)
     return out
+
+
+def layer_hash(root: Path = REPO_ROOT) -> str:
+    """A digest of everything the layer is built from: its asset key, so CDK rebuilds the layer
+    exactly when the dependencies, the library, the examples or this builder changed."""
+    digest = hashlib.sha256()
+    sources = [root / "pyproject.toml", Path(__file__)]
+    for folder in (root / "shared" / "durable_graph", root / "examples"):
+        sources.extend(
+            p
+            for p in sorted(folder.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        )
+    for path in sources:
+        name = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
+        digest.update(f"{name.as_posix()}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class LayerBuildFailed(RuntimeError):
+    """The layer could not be built; synthesis stops here rather than ship a broken layer."""
+
+
+@jsii.implements(ILocalBundling)
+class LayerBundler:
+    """CDK's local-bundling hook for the layer asset: `build_layer` into CDK's output folder.
+
+    Runs on the machine that synthesises (no Docker): pip downloads the arm64 wheels for
+    Lambda whatever this machine is. It never declines (returning False would make CDK fall
+    back to Docker); a failure raises `LayerBuildFailed` with the cause.
+    """
+
+    def __init__(self, root: Path = REPO_ROOT, *, run: Runner = _run) -> None:
+        self.root = root
+        self.run = run
+
+    def try_bundle(self, output_dir: str, options: Any = None) -> bool:
+        """Build the layer into `output_dir` (CDK's `options` are for Docker: unused)."""
+        try:
+            build_layer(self.root, Path(output_dir), run=self.run)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise LayerBuildFailed(
+                f"building the Lambda layer into {output_dir} failed: {exc} (the layer needs "
+                "pip and access to the package index; `python -m infra.package` shows the "
+                "same error)"
+            ) from exc
+        if not (Path(output_dir) / "python" / "durable_graph").is_dir():
+            raise LayerBuildFailed(f"the layer built into {output_dir} has no python/ folder")
+        return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

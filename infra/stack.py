@@ -2,16 +2,18 @@
 
 The wiring below is the whole permission model; read it as a table of who may do what:
 
-| function   | table | payloads | uploads | queue      | DLQ  | topic   | secrets | KMS key |
-|------------|-------|----------|---------|------------|------|---------|---------|---------|
-| worker     | r/w   | r/w      | read    | recv, send | send | publish | signing | sign    |
-| api        | r/w   | r/w      | read    | send       | -    | publish | both    | sign    |
-| s3_trigger | r/w   | r/w      | read    | send       | -    | -       | -       | -       |
-| sweeper    | r/w   | read     | -       | send       | recv | -       | -       | sign    |
-| dlq        | r/w   | read     | -       | send       | recv | -       | -       | sign    |
+| function   | table | payloads | uploads | queue      | DLQ  | topic   | secrets | KMS key | SES  |
+|------------|-------|----------|---------|------------|------|---------|---------|---------|------|
+| worker     | r/w   | r/w      | read    | recv, send | send | publish | signing | sign    | send |
+| api        | r/w   | r/w      | read    | send       | -    | publish | both    | sign    | -    |
+| s3_trigger | r/w   | r/w      | read    | send       | -    | -       | -       | -       | -    |
+| sweeper    | r/w   | read     | -       | send       | recv | -       | -       | sign    | -    |
+| dlq        | r/w   | read     | -       | send       | recv | -       | -       | sign    | -    |
 
 "r/w" on the table never includes deleting; "r/w" on payloads is read and put under the
-content-addressed prefix only (see `infra.components.storage`).
+content-addressed prefix only (see `infra.components.storage`). "send" on SES is `SendEmail`
+from `mail_from` on the one configured identity, and only when `-c mail_from=...` is given
+(see `infra.components.mail`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, ILocalBundling, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -28,28 +30,21 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct, Node
 
 from durable_graph.backends.aws import names
+from durable_graph.mail import check_address
 from infra.components import Api, Functions, Notifications, Queueing, Signing, Storage
 from infra.components.explorer_auth import ExplorerAuth
-from infra.components.functions import DEAD_LETTERS, WORKER
+from infra.components.functions import DEAD_LETTERS, WORKER, layer_code
+from infra.components.mail import grant_send_email
 from infra.components.nag import acknowledge
 from infra.components.queueing import MAX_RECEIVE_COUNT
 from infra.components.signing import LEDGER_KEY_ENV
+from infra.components.webhook_secret import WebhookSecretValue
 
-__all__ = ["DEFAULT_GRAPH", "REPO_ROOT", "DurableGraphStack", "StackConfig", "resolve_layer_dir"]
+__all__ = ["DEFAULT_GRAPH", "REPO_ROOT", "DurableGraphStack", "StackConfig"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_GRAPH = "examples.email_approval:graph"
 WORKER_BATCH_SIZE = 10  # the largest batch a FIFO event source accepts
-
-
-def resolve_layer_dir(root: Path) -> Path:
-    """The layer asset: `build/layer` once `python -m infra.package` built it, else `shared/`.
-
-    The fallback exists so that synthesis (tests, `cdk synth`, `cdk diff`) needs neither the
-    network nor a build step; see `infra.components.functions` for why it cannot be deployed.
-    """
-    built = root / "build" / "layer"
-    return built if (built / "python").is_dir() else root / "shared"
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class StackConfig:
     """Deployment-time settings, read from CDK context (`cdk deploy -c graph=...`).
 
     Attributes:
-        root: repository root holding `functions/`, `shared/` and `build/`.
+        root: repository root holding `functions/`, `shared/` and `examples/`.
         graph: import path of the graph the worker runs, `module:attribute`.
         offload_bytes: string and bytes values above this size are stored as payloads.
         stale_seconds: the sweeper's window: a running thread whose head has not moved for
@@ -66,6 +61,10 @@ class StackConfig:
         sweep_minutes: the sweeper's schedule. With the window, a stranded thread is noticed
             within `stale_seconds + sweep_minutes` (eight minutes by default).
         approval_email: optional address subscribed to approval notifications.
+        mail_from: the address nodes' emails are sent from through SES (`ctx.mailer`); none:
+            the functions may not send email, and a node that tries fails its thread.
+        mail_identity: the verified SES identity `mail_from` belongs to (the address itself,
+            or its domain); defaults to `mail_from`. The worker may send through it only.
     """
 
     root: Path = REPO_ROOT
@@ -74,6 +73,27 @@ class StackConfig:
     stale_seconds: int = 360
     sweep_minutes: int = 2
     approval_email: str | None = field(default=None)
+    mail_from: str | None = None
+    mail_identity: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mail_from is not None:
+            try:
+                check_address(self.mail_from)
+            except ValueError as exc:
+                raise ValueError(f"-c mail_from: {exc}") from None
+        if self.mail_identity is not None and self.mail_from is None:
+            raise ValueError("-c mail_identity needs -c mail_from (the address to send from)")
+        if self.mail_identity is not None and not self.mail_from_matches(self.mail_identity):
+            raise ValueError(
+                f"-c mail_from={self.mail_from!r} is not an address of the SES identity "
+                f"{self.mail_identity!r} (give the address itself or its domain)"
+            )
+
+    def mail_from_matches(self, identity: str) -> bool:
+        """Whether `mail_from` is `identity` (an address) or an address of it (a domain)."""
+        sender = self.mail_from or ""
+        return sender == identity or sender.lower().endswith("@" + identity.lower())
 
     @classmethod
     def from_context(cls, node: Node, root: Path = REPO_ROOT) -> StackConfig:
@@ -84,6 +104,8 @@ class StackConfig:
             return default if value is None else value
 
         email = node.try_get_context("approval_email")
+        mail_from = node.try_get_context("mail_from")
+        mail_identity = node.try_get_context("mail_identity")
         return cls(
             root=root,
             graph=str(get("graph", DEFAULT_GRAPH)),
@@ -91,17 +113,14 @@ class StackConfig:
             stale_seconds=int(str(get("stale_seconds", cls.stale_seconds))),
             sweep_minutes=int(str(get("sweep_minutes", cls.sweep_minutes))),
             approval_email=str(email) if email else None,
+            mail_from=str(mail_from) if mail_from else None,
+            mail_identity=str(mail_identity) if mail_identity else None,
         )
 
     @property
     def functions_dir(self) -> Path:
         """The code asset shared by every function."""
         return self.root / "functions"
-
-    @property
-    def layer_dir(self) -> Path:
-        """The layer asset (see `resolve_layer_dir`)."""
-        return resolve_layer_dir(self.root)
 
 
 class DurableGraphStack(Stack):
@@ -113,6 +132,7 @@ class DurableGraphStack(Stack):
         construct_id: str,
         *,
         config: StackConfig | None = None,
+        layer_bundler: ILocalBundling | None = None,
         description: str = "durable-graph: durable, auditable execution for AI agent graphs",
     ) -> None:
         super().__init__(scope, construct_id, description=description)
@@ -131,7 +151,7 @@ class DurableGraphStack(Stack):
             self,
             "Functions",
             code_dir=config.functions_dir,
-            layer_dir=config.layer_dir,
+            layer=layer_code(config.root, layer_bundler),
             environment={
                 names.ENV_TABLE: storage.table.table_name,
                 names.ENV_BUCKET: storage.payload_bucket.bucket_name,
@@ -151,6 +171,16 @@ class DurableGraphStack(Stack):
             },
             failed_starts=queueing.failed_starts,
         )
+        if config.mail_from:
+            functions.add_environment(names.ENV_MAIL_FROM, config.mail_from)
+        webhook_secret = WebhookSecretValue(
+            self,
+            "WebhookSecretValue",
+            secret=signing.webhook_secret,
+            code=functions.code,
+            layer=functions.layer,
+        )
+        functions.api.node.add_dependency(webhook_secret.resource)  # never the placeholder
         api = Api(self, "Api", handler=functions.api)
         # The ledger explorer's pages, for the users of a Cognito pool (approval links excepted).
         explorer = ExplorerAuth(self, "Explorer", rest_api=api.rest_api, handler=functions.api)
@@ -173,9 +203,15 @@ class DurableGraphStack(Stack):
         storage.grant_payloads_read(worker)
         storage.grant_payloads_write(worker)
         storage.grant_uploads_read(worker)
+        if config.mail_from:  # nodes send email (ctx.mailer): SES, from this identity only
+            grant_send_email(
+                worker,
+                identity=config.mail_identity or config.mail_from,
+                mail_from=config.mail_from,
+            )
         queueing.transitions.grant_send_messages(worker)
         queueing.dead_letters.grant_send_messages(worker)  # parks malformed bodies with a reason
-        notifications.approvals_topic.grant_publish(worker)
+        notifications.grant_publish(worker)
         signing.approval_signing_key.grant_read(worker)
         signing.grant_sign(worker)
 
@@ -187,7 +223,7 @@ class DurableGraphStack(Stack):
         storage.grant_uploads_read(functions.api)  # the item under review may be an upload
         queueing.transitions.grant_send_messages(functions.api)
         # A resume can settle in a new suspension (a second approval), announced from here.
-        notifications.approvals_topic.grant_publish(functions.api)
+        notifications.grant_publish(functions.api)
         signing.approval_signing_key.grant_read(functions.api)
         signing.webhook_secret.grant_read(functions.api)
         signing.grant_sign(functions.api)

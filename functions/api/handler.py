@@ -1,7 +1,8 @@
 """The `api` Lambda: API Gateway proxy events → the durable-graph HTTP API resolver.
 
 Thin by design: the decorator stack (logger, tracer, metrics), one cached factory that builds the
-API at cold start, and `resolve`. Routes, auth, errors: `durable_graph.api`.
+API at cold start, and `resolve`. Routes, auth, errors: `durable_graph.api`; what a deployment
+whose configuration cannot work answers (503, logged once): `durable_graph.api.aws`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from durable_graph.api import build_resolver
-from durable_graph.api.aws import ApiSettings, aws_api
+from durable_graph.api.aws import ApiSettings, aws_api, aws_resolver
 from durable_graph.backends.aws.factory import CLIENT_CONFIG, runtime
 
 logger = Logger(service="durable-graph-api")
@@ -29,15 +29,14 @@ metrics = Metrics(namespace="DurableGraph", service="api")
 def resolver() -> APIGatewayRestResolver:
     """Built on the first request (cold start): settings validated, clients created once."""
     session = boto3.Session()
-    api = aws_api(
-        ApiSettings.from_env(),
-        runtime().backend,
-        secretsmanager=session.client("secretsmanager", config=CLIENT_CONFIG),
-        ssm=session.client("ssm", config=CLIENT_CONFIG),
+    return aws_resolver(
+        lambda: aws_api(
+            ApiSettings.from_env(),
+            runtime().backend,
+            secretsmanager=session.client("secretsmanager", config=CLIENT_CONFIG),
+            ssm=session.client("ssm", config=CLIENT_CONFIG),
+        )
     )
-    # A resume that suspends again (a second approval) gets its link minted here.
-    api.install_links()
-    return build_resolver(api)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

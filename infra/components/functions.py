@@ -4,10 +4,9 @@ All five use one code asset, the whole `functions/` folder, with handlers such a
 `worker.handler.handler`: the entry points are thin (parse, call the library, shape the
 response), so shipping them together costs nothing and keeps one asset hash per deploy.
 The library itself (`durable_graph`, the example graphs and their runtime dependencies) is a
-layer: `python -m infra.package` builds it into `build/layer/python/`. When that folder is
-missing the stack falls back to the raw `shared/` folder so that `cdk synth` and the tests work
-offline; such a layer does not import on Lambda (its code is not under `python/`), so deploy
-only after `python -m infra.package`.
+layer that synthesis builds (`layer_code`: CDK local bundling with `infra.package.LayerBundler`,
+no Docker), so whatever `cdk synth` or `cdk deploy` produces has its code under `python/`, where
+Lambda imports it from; a failed build fails the synthesis.
 
 Every function gets its own role with no AWS managed policy: logging is granted on the
 function's own log group, everything else by the owning construct's `grant_*` methods.
@@ -19,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import AssetHashType, BundlingOptions, Duration, ILocalBundling
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,22 +26,41 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.components.nag import acknowledge, acknowledge_on_role
+from infra.package import LayerBundler, layer_hash
 
 __all__ = [
     "API",
+    "ARCHITECTURE",
     "DEAD_LETTERS",
+    "RUNTIME",
     "S3_TRIGGER",
     "SPECS",
     "SWEEPER",
     "WORKER",
     "FunctionSpec",
     "Functions",
+    "layer_code",
 ]
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 METRICS_NAMESPACE = "DurableGraph"
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info", "**/.mypy_cache", "**/tests"]
+
+
+def layer_code(root: Path, bundler: ILocalBundling | None = None) -> lambda_.Code:
+    """The layer asset, built at synthesis by `bundler` (default: `LayerBundler(root)`).
+
+    Keyed by `layer_hash(root)` rather than by the bundled output, so an unchanged layer is not
+    rebuilt (and synthesis with bundling skipped, as in tests, still names the same asset).
+    `image` is required by CDK but only used if a local bundler declines, which ours never does.
+    """
+    return lambda_.Code.from_asset(
+        str(root / "shared"),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=layer_hash(root),
+        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=bundler or LayerBundler(root)),
+    )
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,7 @@ class Functions(Construct):
 
     Attributes:
         layer: the shared library layer.
+        code: the code asset (the whole `functions/` folder).
         worker, api, s3_trigger, sweeper, dead_letters: the functions, one per `FunctionSpec`.
     """
 
@@ -121,7 +140,7 @@ class Functions(Construct):
         construct_id: str,
         *,
         code_dir: Path,
-        layer_dir: Path,
+        layer: lambda_.Code,
         environment: Mapping[str, str],
         failed_starts: sqs.IQueue,
     ) -> None:
@@ -129,12 +148,12 @@ class Functions(Construct):
         self.layer = lambda_.LayerVersion(
             self,
             "Library",
-            code=lambda_.Code.from_asset(str(layer_dir), exclude=ASSET_EXCLUDES),
+            code=layer,
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="durable-graph library, example graphs and runtime dependencies",
         )
-        code = lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES)
+        self.code = code = lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES)
         self.worker = self._function(WORKER, code, environment)
         self.api = self._function(API, code, environment)
         # S3 invokes asynchronously; a start that fails every retry lands in `failed_starts`

@@ -7,7 +7,9 @@ optional e-mail address from the `approval_email` context value.
 
 from __future__ import annotations
 
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -37,3 +39,12 @@ class Notifications(Construct):
         )
         if approval_email:
             self.approvals_topic.add_subscription(subscriptions.EmailSubscription(approval_email))
+
+    def grant_publish(self, function: lambda_.Function) -> None:
+        """Publish approval notifications: `sns:Publish` on the topic and nothing else. The
+        topic's key is AWS-managed, usable through SNS by the account's principals, so no KMS
+        permission is granted (`Topic.grant_publish` would add one on `key/*` by alias under
+        the recommended flag `@aws-cdk/aws-kms:applyImportedAliasPermissionsToPrincipal`)."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=[self.approvals_topic.topic_arn])
+        )

@@ -1,7 +1,9 @@
 """Keys: the HMAC secrets for approval links and webhooks, and the KMS key for chain heads.
 
 The HMAC key and the webhook secret are Secrets Manager secrets generated at deploy time, so no
-key material passes through a template, a shell or a repository. (CloudFormation cannot create
+key material passes through a template, a shell or a repository. The webhook secret's generated
+value is a placeholder: `infra.components.webhook_secret` replaces it with a Standard Webhooks
+`whsec_<base64>` secret during the same deployment. (CloudFormation cannot create
 SSM SecureString parameters, which rules those out for generated keys.)
 
 Chain heads are signed with an asymmetric ECC_NIST_P256 KMS key rather than an HMAC key: anyone

@@ -10,6 +10,7 @@ from typing import Any
 from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import InvalidInput, PayloadTooLarge
+from durable_graph.mail import Mailer
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
 from durable_graph.ports import Notifier, PayloadStore, TransitionQueue
 from durable_graph.signing import Signer
@@ -37,6 +38,9 @@ class Backend:
     approval_links: Callable[[Checkpoint], dict[str, str]] | None = None
     # Signs chain heads when a thread suspends, completes or fails (signing.py); None: unsigned.
     signer: Signer | None = None
+    # Sends the emails nodes ask for (`ctx.mailer`, durable_graph/mail.py): the store's outbox
+    # folder embedded, SES on AWS; None: a node that sends mail fails with `MailerMissing`.
+    mailer: Mailer | None = None
     # Why this store takes no writes (e.g. an `aws://TABLE?bucket=` URI that names no queue), or
     # None. Commands that write check it first, so a refusal stores nothing.
     read_only: str | None = None
@@ -58,7 +62,7 @@ class Backend:
             )
 
     def close(self) -> None:
-        for part in (self.checkpoints, self.payloads, self.queue, self.notifier):
+        for part in (self.checkpoints, self.payloads, self.queue, self.notifier, self.mailer):
             closer = getattr(part, "close", None)
             if callable(closer):
                 closer()

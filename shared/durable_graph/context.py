@@ -32,6 +32,7 @@ from durable_graph.errors import (
     InvalidInput,
     RecordConflict,
 )
+from durable_graph.mail import Mailer, MailerMissing
 
 if TYPE_CHECKING:
     from durable_graph.backend import Backend
@@ -94,6 +95,18 @@ class NodeContext:
         """Stable across retries, crashes and resumes of this task: pass it to external APIs."""
         raw = f"{self.thread_id}\x00{self.task_id}".encode()
         return hashlib.sha256(raw).hexdigest()[:32]
+
+    @property
+    def mailer(self) -> Mailer:
+        """The backend's mailer (the store's outbox embedded, SES on AWS). Send inside
+        `ctx.step` with `ctx.idempotency_key`, so a re-run of the task does not send again."""
+        mailer = self.engine.backend.mailer
+        if mailer is None:
+            raise MailerMissing(
+                f"node {self.node!r} sends mail but this backend has no mailer (on AWS, deploy "
+                "with -c mail_from=<an address of a verified SES identity>)"
+            )
+        return mailer
 
     def step_key(self, name: str) -> str:
         return f"fx#{self.task_id}#{name}"

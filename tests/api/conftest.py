@@ -262,7 +262,6 @@ def serve(home: Path, *extra: str) -> Served:
         # This checkout's code, also where the editable install points elsewhere.
         "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
     }
-    env.pop("EMAIL_OUTBOX", None)
     proc = subprocess.Popen(
         [
             sys.executable,

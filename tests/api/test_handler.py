@@ -110,7 +110,7 @@ def test_seed_exercise_through_the_lambda_handler(aws: AwsWorld, api: Api) -> No
 
     aws.drain()
     assert aws.head(thread_id).status == "completed"
-    assert len(list(aws.outbox.iterdir())) == 1
+    assert len(aws.sent_emails()) == 1
 
     status, _, body = api.call("GET", f"/threads/{thread_id}", caller=CALLER)
     assert status == 200 and json.loads(body)["values"]["outcome"] == "sent"
@@ -120,7 +120,7 @@ def test_seed_exercise_through_the_lambda_handler(aws: AwsWorld, api: Api) -> No
         "POST", path, body=decision, headers={"Content-Type": "application/json"}
     )
     assert status == 200 and json.loads(body)["replayed"] is True
-    assert len(list(aws.outbox.iterdir())) == 1
+    assert len(aws.sent_emails()) == 1
 
 
 def test_bad_requests_on_lambda_change_nothing(aws: AwsWorld, api: Api) -> None:
@@ -147,3 +147,48 @@ def test_bad_requests_on_lambda_change_nothing(aws: AwsWorld, api: Api) -> None:
     )
     assert status == 404 and json.loads(body)["error"]["code"] == "thread_not_found"
     assert items() == before
+
+
+MISCONFIGURED_REQUESTS = [
+    ("POST", "/threads", None),
+    ("GET", "/threads/tx-1", CALLER),
+    ("GET", "/approvals/abc.def", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        (names.ENV_WEBHOOK_SECRET_PARAM, "not base64!", "not a Standard Webhooks secret"),
+        (names.ENV_WEBHOOK_SECRET_PARAM, "A" * 64, "does not start with 'whsec_'"),
+        (names.ENV_PUBLIC_BASE_URL, "ftp://nowhere", names.ENV_PUBLIC_BASE_URL),
+    ],
+)
+def test_a_misconfigured_api_answers_503_and_logs_once(
+    aws: AwsWorld,
+    api: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    value: str,
+    problem: str,
+) -> None:
+    """Given the api Lambda deployed with a webhook secret not in `whsec_` form (or a bad
+    setting), when requests arrive, then the cold start logs the problem once and every request
+    gets 503 with a JSON error saying what is wrong; nothing answers 500."""
+    if variable == names.ENV_WEBHOOK_SECRET_PARAM:
+        sm = session().client("secretsmanager")
+        value = sm.create_secret(Name="malformed-webhook-secret", SecretString=value)["ARN"]
+    monkeypatch.setenv(variable, value)
+    api_handler.resolver.cache_clear()
+
+    answers = [
+        api.call(method, path, caller=caller) for method, path, caller in MISCONFIGURED_REQUESTS
+    ]
+
+    for status, headers, body in answers:
+        assert status == 503 and headers["content-type"] == "application/json"
+        error = json.loads(body)["error"]
+        assert error["code"] == "misconfigured" and problem in error["message"]
+    logged = [r for r in caplog.records if "cannot serve requests" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelname == "ERROR"

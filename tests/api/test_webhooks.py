@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from durable_graph.api.errors import Unauthorized
+from durable_graph.api.errors import ServiceMisconfigured, Unauthorized
 from durable_graph.api.keys import new_webhook_secret
-from durable_graph.api.webhooks import WebhookVerifier
+from durable_graph.api.webhooks import WebhookVerifier, check_secret
 from durable_graph.clock import ManualClock
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -80,3 +81,41 @@ def test_malformed_signature_headers_are_refused_not_crashed(signature: str) -> 
     headers["webhook-signature"] = signature
     with pytest.raises(Unauthorized):
         WebhookVerifier(Secrets(secret), ManualClock(NOW)).verify(b"{}", headers)
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("A" * 64, "does not start with 'whsec_'"),  # the stack's secrets before whsec_
+        ("whsec_not base64!", "not base64"),
+        ("whsec_" + base64.b64encode(b"x" * 8).decode(), "decodes to 8 bytes"),
+        ("whsec_", "decodes to 0 bytes"),
+    ],
+)
+def test_a_malformed_stored_secret_is_a_configuration_error_not_a_crash(
+    secret: str, problem: str
+) -> None:
+    """Given a stored webhook secret that is not `whsec_<base64>` of 24-64 bytes
+    When a signed request is verified
+    Then ServiceMisconfigured (503) says what is wrong, without the secret itself."""
+    headers = headers_for(new_webhook_secret(), "msg_5", NOW, b"{}")
+    with pytest.raises(ServiceMisconfigured, match=problem) as caught:
+        WebhookVerifier(Secrets(secret), ManualClock(NOW)).verify(b"{}", headers)
+    assert caught.value.status == 503 and caught.value.field == "webhook_secret"
+    assert secret.removeprefix("whsec_") not in str(caught.value) or len(secret) <= 6
+
+
+def test_a_malformed_previous_secret_is_dropped_the_current_one_verifies() -> None:
+    """Given the current secret in whsec_ form and a previous one from before it
+    When a request signed with the current secret arrives
+    Then it verifies (an upgraded stack keeps serving webhooks)."""
+    current = new_webhook_secret()
+    headers = headers_for(current, "msg_6", NOW, b"{}")
+    verifier = WebhookVerifier(Secrets(current, "B" * 64), ManualClock(NOW))
+    assert verifier.verify(b"{}", headers) == "msg_6"
+    assert verifier.secrets() == [current]
+
+
+def test_new_secrets_pass_the_check() -> None:
+    secret = new_webhook_secret()
+    assert check_secret(secret) == secret

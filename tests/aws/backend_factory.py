@@ -58,6 +58,7 @@ def serialized(aws: AwsClients) -> AwsClients:
         sqs=wrap(aws.sqs),
         sns=wrap(aws.sns),
         kms=wrap(aws.kms),
+        ses=wrap(aws.ses),
     )
 
 

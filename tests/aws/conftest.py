@@ -7,6 +7,8 @@ restored afterwards), and the cached runtime of the functions reset around the t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +21,21 @@ from durable_graph.backends.aws import dead_letters, factory, lambda_worker
 from durable_graph.backends.aws.factory import AwsClients, AwsRuntime
 from durable_graph.backends.aws.local_poller import EventSourcePoller
 from durable_graph.checkpoint import Checkpoint
-from tests.aws.resources import REGION, Resources, clients, create_resources, published
+from tests.aws.resources import (
+    REGION,
+    Resources,
+    SentEmail,
+    clients,
+    create_resources,
+    published,
+    sent_emails,
+)
 
 
 @dataclass
 class AwsWorld:
     clients: AwsClients
     resources: Resources
-    outbox: Path
 
     @property
     def rt(self) -> AwsRuntime:
@@ -56,6 +65,10 @@ class AwsWorld:
     def notifications(self) -> list[dict[str, Any]]:
         return published(self.clients, self.resources)
 
+    def sent_emails(self) -> list[SentEmail]:
+        """What SES accepted (moto), oldest first."""
+        return sent_emails()
+
     def queue_depth(self) -> int:
         return self.rt.backend.queue.depth()
 
@@ -70,9 +83,7 @@ def reset_runtime() -> None:
 
 
 @pytest.fixture
-def aws_factory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., AwsWorld]]:
+def aws_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., AwsWorld]]:
     """Build the world with options (graph, max_receives, ...), inside one moto account."""
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
@@ -80,8 +91,6 @@ def aws_factory(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "DurableGraphTests")
-    outbox = tmp_path / "sent"
-    monkeypatch.setenv("EMAIL_OUTBOX", str(outbox))
     with mock_aws():
         aws = clients()
 
@@ -90,7 +99,7 @@ def aws_factory(
             for key, value in resources.env().items():
                 monkeypatch.setenv(key, value)
             reset_runtime()
-            return AwsWorld(clients=aws, resources=resources, outbox=outbox)
+            return AwsWorld(clients=aws, resources=resources)
 
         try:
             yield build
@@ -103,6 +112,7 @@ def aws(aws_factory: Callable[..., AwsWorld]) -> AwsWorld:
     return aws_factory()
 
 
+ROOT = Path(__file__).resolve().parents[2]
 CHAIN = "tests.aws.graphs:chain_graph"
 
 
@@ -113,3 +123,23 @@ def chain(
     """The three-step chain graph, its side effects counted in files under `tmp_path`."""
     monkeypatch.setenv("DG_EFFECTS", str(tmp_path / "effects"))
     return aws_factory(graph=CHAIN)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A moto server in its own process (`tests/aws/moto_server.py`), for tests whose AWS
+    calls come from several processes; its URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.aws.moto_server"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.factory import CLIENT_CONFIG, AwsClients
@@ -22,6 +24,7 @@ from durable_graph.backends.aws.settings import AwsSettings
 from infra.table_definition import table_definition
 
 REGION = "us-east-1"
+MAIL_FROM = "agent@example.com"
 
 
 @functools.cache
@@ -44,6 +47,7 @@ def clients(endpoint_url: str | None = None) -> AwsClients:
         sqs=s.client("sqs", **extra),
         sns=s.client("sns", **extra),
         kms=s.client("kms", **extra),
+        ses=s.client("ses", **extra),
     )
 
 
@@ -71,6 +75,8 @@ class Resources:
             values[names.ENV_TOPIC_ARN] = s.topic_arn
         if s.ledger_key_id:
             values[names.ENV_LEDGER_KEY_ID] = s.ledger_key_id
+        if s.mail_from:
+            values[names.ENV_MAIL_FROM] = s.mail_from
         return values
 
 
@@ -82,7 +88,8 @@ def create_resources(
     visibility_timeout: int = 30,
     **overrides: Any,
 ) -> Resources:
-    """A fresh table, payload and upload buckets, FIFO queue + DLQ, topic + reader queue."""
+    """A fresh table, payload and upload buckets, FIFO queue + DLQ, topic + reader queue, and
+    the verified SES identity mail is sent from."""
     tag = uuid.uuid4().hex[:8]
     table = f"dg-{tag}"
     aws.dynamodb.create_table(**table_definition(table))
@@ -122,6 +129,8 @@ def create_resources(
         Endpoint=reader_arn,
         Attributes={"RawMessageDelivery": "true"},
     )
+    assert aws.ses is not None
+    aws.ses.verify_email_identity(EmailAddress=MAIL_FROM)
     settings = AwsSettings(
         table_name=table,
         bucket=bucket,
@@ -131,7 +140,7 @@ def create_resources(
         graph=graph,
         max_receives=max_receives,
         ledger_key_id=ledger_key,
-        **overrides,
+        **{"mail_from": MAIL_FROM, **overrides},
     )
     return Resources(settings=settings, uploads_bucket=uploads, notifications_url=reader)
 
@@ -150,3 +159,21 @@ def published(aws: AwsClients, resources: Resources) -> list[dict[str, Any]]:
             aws.sqs.delete_message(
                 QueueUrl=resources.notifications_url, ReceiptHandle=raw["ReceiptHandle"]
             )
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """One message SES accepted, as moto recorded it."""
+
+    source: str
+    to: list[str]
+    subject: str
+    body: str
+
+
+def sent_emails(region: str = REGION) -> list[SentEmail]:
+    """Every email SES accepted in this process's moto account (`mock_aws`), oldest first."""
+    return [
+        SentEmail(m.source, list(m.destinations["ToAddresses"]), m.subject, m.body)
+        for m in ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages
+    ]

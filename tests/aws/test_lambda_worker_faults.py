@@ -188,5 +188,5 @@ def test_suspension_survives_a_crash_and_still_notifies(
     rt.graph.resume("tx-1", values={"approved": True}, as_node="human_review", run=False)
     world.drain()
     assert world.head("tx-1").values["outcome"] == "sent"
-    assert len(list(world.outbox.iterdir())) == 1
+    assert len(world.sent_emails()) == 1
     assert log.landed("PutItem", checkpoint_put) == len(world.chain("tx-1")) == 4

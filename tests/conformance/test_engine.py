@@ -3,8 +3,6 @@ interrupts, exactly-once effects under duplicate delivery, optimistic concurrenc
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from durable_graph import (
@@ -21,13 +19,7 @@ from durable_graph.errors import ThreadNotFound, UnknownNode
 from durable_graph.ledger import verify_chain
 from examples.email_approval import graph as email_graph
 from tests import graphs
-
-
-@pytest.fixture
-def outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "sent"
-    monkeypatch.setenv("EMAIL_OUTBOX", str(folder))
-    return folder
+from tests.conformance.mailboxes import delivered
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +35,7 @@ def snapshot_store(backend: Backend, thread_id: str) -> list[str]:
     return [c.hash for c in backend.checkpoints.list_checkpoints(thread_id)]
 
 
-def test_seed_flow_suspends_then_sends_once(
-    backend: Backend, clock: ManualClock, outbox: Path
-) -> None:
+def test_seed_flow_suspends_then_sends_once(backend: Backend, clock: ManualClock) -> None:
     """Given the email graph, when started, then it suspends before human_review with the
     draft committed; when approved as human_review, then send_email runs once and the chain
     verifies."""
@@ -60,22 +50,24 @@ def test_seed_flow_suspends_then_sends_once(
     final = app.get_state("tx-1")
     assert final.status == "completed"
     assert final.values["outcome"] == "sent"
-    assert len(list(outbox.iterdir())) == 1
+    [email] = delivered(backend)
+    assert email.to == ("cfo@example.com",) and email.body == final.values["draft"]
+    assert email.subject == final.values["subject"]
     records = backend.checkpoints.list_checkpoints("tx-1", newest_first=False)
     assert [r.source for r in records] == ["input", "node", "update", "node"]
     assert verify_chain("tx-1", records, backend.payloads).ok
 
 
-def test_rejection_sends_nothing(backend: Backend, clock: ManualClock, outbox: Path) -> None:
+def test_rejection_sends_nothing(backend: Backend, clock: ManualClock) -> None:
     app = on(email_graph, backend, clock)
     app.invoke({"user_prompt": "pay"}, thread_id="tx-2")
     app.resume("tx-2", values={"approved": False}, as_node="human_review")
     final = app.get_state("tx-2")
     assert final.status == "completed" and final.values["outcome"] == "rejected"
-    assert not outbox.exists() or not list(outbox.iterdir())
+    assert delivered(backend) == []
 
 
-def test_racing_resumes_one_wins(backend: Backend, clock: ManualClock, outbox: Path) -> None:
+def test_racing_resumes_one_wins(backend: Backend, clock: ManualClock) -> None:
     """Given a suspended thread seen at step 1 by two approvers, when both resume from step 1,
     then the second gets StaleHead and send_email ran once."""
     app = on(email_graph, backend, clock)
@@ -85,10 +77,10 @@ def test_racing_resumes_one_wins(backend: Backend, clock: ManualClock, outbox: P
     with pytest.raises((StaleHead, NotSuspended)):
         app.resume("tx-3", values={"approved": False}, as_node="human_review", expected_step=seen)
     assert app.get_state("tx-3").values["outcome"] == "sent"
-    assert len(list(outbox.iterdir())) == 1
+    assert len(delivered(backend)) == 1
 
 
-def test_bad_input_changes_nothing(backend: Backend, clock: ManualClock, outbox: Path) -> None:
+def test_bad_input_changes_nothing(backend: Backend, clock: ManualClock) -> None:
     """Given a suspended thread, then each bad request gets a specific error and the stored
     chain is byte-for-byte what it was."""
     app = on(email_graph, backend, clock)
@@ -255,7 +247,7 @@ def test_node_output_that_is_not_json_fails_clearly(backend: Backend, clock: Man
 
 
 def test_duplicate_delivery_commits_once_with_one_side_effect(
-    backend: Backend, clock: ManualClock, outbox: Path
+    backend: Backend, clock: ManualClock
 ) -> None:
     """Given the send_email transition delivered twice (a redelivery after the commit), then
     one step is committed and the email is delivered once."""
@@ -267,7 +259,7 @@ def test_duplicate_delivery_commits_once_with_one_side_effect(
     first = engine.execute(delivery.message, receive_count=1)
     second = engine.execute(delivery.message, receive_count=2)
     assert (first.kind, second.kind) == ("committed", "duplicate")
-    assert len(list(outbox.iterdir())) == 1
+    assert len(delivered(backend)) == 1
     steps = [c.step for c in backend.checkpoints.list_checkpoints("dup-1", newest_first=False)]
     assert steps == [0, 1, 2, 3]
 

@@ -77,8 +77,7 @@ def cli(tmp_path: Path) -> Cli:
     env = {
         **os.environ,
         "DURABLE_GRAPH_HOME": str(home),
-        "EMAIL_OUTBOX": str(tmp_path / "sent"),
         "DG_MARKS": str(tmp_path / "marks"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
     }
     return Cli(home=home, env=env)

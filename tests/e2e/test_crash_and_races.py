@@ -133,6 +133,6 @@ def test_two_concurrent_resumes_exactly_one_wins(cli: Cli, tmp_path: Path) -> No
     assert codes == [0, 2], results
     loser = next(err for code, err in results if code == 2)
     assert "moved on" in loser or "not suspended" in loser
-    assert len(list((tmp_path / "sent").iterdir())) == 1
+    assert len(list((cli.home / "outbox" / "sent").iterdir())) == 1
     history = cli.json("history", "c1")
     assert [h["source"] for h in history].count("update") == 1

@@ -12,8 +12,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_demo_runs_the_whole_exercise(tmp_path: Path) -> None:
     home = tmp_path / "demo"
-    env = {**os.environ, "DURABLE_GRAPH_HOME": str(home), "PYTHONPATH": str(REPO)}
-    env.pop("EMAIL_OUTBOX", None)
+    env = {
+        **os.environ,
+        "DURABLE_GRAPH_HOME": str(home),
+        "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
+    }
     done = subprocess.run(
         [sys.executable, "examples/demo.py"],
         cwd=REPO,

@@ -144,7 +144,7 @@ def _store(tmp_path: Path, name: str) -> Store:
         # The engine's task lease (and so its effect claims' lease) = the workers' lease.
         "DURABLE_GRAPH_LEASE_SECONDS": LEASE,
         "DG_FANOUT_EFFECT_SECONDS": EFFECT_SECONDS,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
     }
     return Store(cli=Cli(home=root / "home", env=env), effects=effects, logs=logs)
 

@@ -37,7 +37,7 @@ def test_execution_1_suspends_and_exits_then_execution_2_sends(cli: Cli, tmp_pat
     assert second["status"] == "completed"
     assert second["values"]["outcome"] == "sent"
     assert second["values"]["draft"] == first["values"]["draft"]
-    sent = list((tmp_path / "sent").iterdir())
+    sent = list((cli.home / "outbox" / "sent").iterdir())
     assert len(sent) == 1 and "USD 250,000" in sent[0].read_text()
 
     # The user reads the whole history, any past state, and verifies the chain.
@@ -67,7 +67,7 @@ def test_rejection_ends_the_thread_without_sending(cli: Cli, tmp_path: Path) -> 
         "resume", "tx-2", "--values", '{"approved": false}', "--as-node", "human_review"
     )
     assert done["status"] == "completed" and done["values"]["outcome"] == "rejected"
-    assert not (tmp_path / "sent").exists()
+    assert not (cli.home / "outbox" / "sent").exists()
 
 
 def test_detached_run_is_finished_by_a_worker(cli: Cli) -> None:

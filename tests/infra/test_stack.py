@@ -6,9 +6,7 @@ for this module, then the template has the resources, wiring and permissions the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +30,7 @@ from infra.components.functions import (
 )
 from infra.components.queueing import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR
 from infra.components.signing import LEDGER_KEY_ENV
-from infra.stack import DEFAULT_GRAPH, REPO_ROOT, DurableGraphStack, StackConfig, resolve_layer_dir
+from infra.stack import DEFAULT_GRAPH, DurableGraphStack, StackConfig
 
 Resource = dict[str, Any]
 
@@ -67,7 +65,8 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     | CONSUME
     | {"sns:Publish"}
     | SECRET_READ
-    | SIGN,
+    | SIGN
+    | {"ses:SendEmail"},
     API.folder: LOGS_AND_TRACES
     | TABLE_READ
     | TABLE_WRITE
@@ -109,10 +108,16 @@ FORBIDDEN_ACTIONS = {
 # --- fixtures: one synthesis for the whole module ------------------------------------------
 
 
+# Synthesis without building the layer (pip for arm64 on every test run); the layer's build is
+# tested in test_layer_bundling.py. Everything else is what `cdk synth` produces.
+NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+MAIL_FROM = "agent@example.com"
+
+
 @pytest.fixture(scope="module")
 def app_and_stack() -> tuple[App, DurableGraphStack]:
-    context = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8")).get("context", {})
-    return build_app(context)
+    """The stack as deployed for the seed example: `-c mail_from=...` lets it send email."""
+    return build_app({**NO_BUNDLING, "mail_from": MAIL_FROM})
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +223,7 @@ def test_cdk_nag_reports_no_unacknowledged_finding(
 
 
 def test_synthesis_fails_on_an_unacknowledged_finding() -> None:
-    app, stack = build_app()
+    app, stack = build_app(NO_BUNDLING)
     s3.Bucket(stack, "Careless")  # no TLS enforcement, no access logs
 
     with pytest.raises(RuntimeError, match=r"(?s)ValidationFailed.*AwsSolutions-S10"):
@@ -666,7 +671,7 @@ def test_context_overrides_the_defaults() -> None:
 
 def test_sweeper_schedule_and_window_come_from_context() -> None:
     """`-c sweep_minutes=... -c stale_seconds=...` set the rule's rate and the functions' window."""
-    _, stack = build_app({"sweep_minutes": "7", "stale_seconds": "420"})
+    _, stack = build_app({**NO_BUNDLING, "sweep_minutes": "7", "stale_seconds": "420"})
     template = Template.from_stack(stack)
 
     _, rule = only(template.find_resources("AWS::Events::Rule"))
@@ -677,9 +682,100 @@ def test_sweeper_schedule_and_window_come_from_context() -> None:
     assert (variables[names.ENV_STALE_SECONDS], variables[names.ENV_SWEEP_MINUTES]) == ("420", "7")
 
 
-def test_layer_is_the_built_folder_when_present_else_shared(tmp_path: Path) -> None:
-    assert resolve_layer_dir(tmp_path) == tmp_path / "shared"
+# --- mail (SES) ------------------------------------------------------------------------------
 
-    (tmp_path / "build" / "layer" / "python").mkdir(parents=True)
 
-    assert resolve_layer_dir(tmp_path) == tmp_path / "build" / "layer"
+def ses_statements(template: Template, spec: FunctionSpec) -> list[Resource]:
+    return [
+        s
+        for s in statements_of(template, spec)
+        if any(a.startswith("ses:") for a in as_list(s["Action"]))
+    ]
+
+
+def test_only_the_worker_may_send_email_and_only_from_the_configured_identity(
+    template: Template,
+) -> None:
+    """Given `-c mail_from=agent@example.com`, then the worker (which runs nodes) may call
+    ses:SendEmail on that identity's ARN with that From address, and no other function may
+    call SES; every function is told the address."""
+    [statement] = ses_statements(template, WORKER)
+
+    assert statement["Action"] == "ses:SendEmail"
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": MAIL_FROM}}
+    parts = joined_parts(statement["Resource"])
+    assert parts[-1] == f":identity/{MAIL_FROM}" and {"Ref": "AWS::AccountId"} in parts
+    for spec in SPECS:
+        _, function = function_of(template, spec)
+        assert function["Properties"]["Environment"]["Variables"][names.ENV_MAIL_FROM] == MAIL_FROM
+        if spec is not WORKER:
+            assert ses_statements(template, spec) == []
+
+
+def test_without_mail_from_no_function_may_send_email() -> None:
+    _, stack = build_app(NO_BUNDLING)
+    template = Template.from_stack(stack)
+
+    for spec in SPECS:
+        assert ses_statements(template, spec) == []
+        _, function = function_of(template, spec)
+        assert names.ENV_MAIL_FROM not in function["Properties"]["Environment"]["Variables"]
+
+
+def test_a_domain_identity_is_granted_for_an_address_in_it() -> None:
+    context = {**NO_BUNDLING, "mail_from": "agent@mail.example.com"}
+    _, stack = build_app({**context, "mail_identity": "mail.example.com"})
+    [statement] = ses_statements(Template.from_stack(stack), WORKER)
+
+    assert joined_parts(statement["Resource"])[-1] == ":identity/mail.example.com"
+    assert statement["Condition"]["StringEquals"]["ses:FromAddress"] == "agent@mail.example.com"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"mail_from": "Agent Smith"}, "mail_from: not an email address"),
+        ({"mail_from": "a@example.com", "mail_identity": "other.org"}, "not an address of"),
+        ({"mail_identity": "example.com"}, "needs -c mail_from"),
+    ],
+)
+def test_a_bad_mail_setting_fails_the_synthesis_naming_it(
+    context: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        StackConfig.from_context(App(context=context).node)
+
+
+# --- the webhook secret ----------------------------------------------------------------------
+
+
+def test_the_webhook_secret_is_set_in_whsec_form_by_a_custom_resource(template: Template) -> None:
+    """The stack's webhook secret is given a `whsec_` value by a custom resource whose function
+    may only put a value into that one secret; the api function waits for it."""
+    secret_id, _ = only(
+        {
+            k: v
+            for k, v in template.find_resources("AWS::SecretsManager::Secret").items()
+            if k.startswith("SigningWebhookSecret")
+        }
+    )
+    custom_id, custom = only(template.find_resources("Custom::WebhookSecretValue"))
+    assert custom["Properties"]["SecretId"] == {"Ref": secret_id}
+    setter_id = custom["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    setter = template.find_resources("AWS::Lambda::Function")[setter_id]
+    assert setter["Properties"]["Handler"] == "webhook_secret.handler.handler"
+
+    role_id = setter["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}
+    )
+    statements = [
+        s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert actions == {"secretsmanager:PutSecretValue", "logs:CreateLogStream", "logs:PutLogEvents"}
+    [put] = [s for s in statements if s["Action"] == "secretsmanager:PutSecretValue"]
+    assert put["Resource"] == {"Ref": secret_id}
+
+    api_id, _ = function_of(template, API)
+    assert custom_id in template.to_json()["Resources"][api_id]["DependsOn"]

@@ -36,7 +36,7 @@ class Cli:
         env = {
             **os.environ,
             "DURABLE_GRAPH_HOME": str(home or self.home),
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
         }
         return subprocess.run(
             [sys.executable, "-m", "durable_graph", *args],

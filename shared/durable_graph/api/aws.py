@@ -1,17 +1,27 @@
 """The API on AWS: settings from the Lambda environment, secrets from Secrets Manager or SSM,
 IAM as the authenticator. Clients are passed in (built lazily by the function), so this module
 does not import boto3.
+
+`aws_resolver` is the `api` function's cold start: a deployment whose configuration cannot work
+(a variable missing or malformed, a webhook secret not in `whsec_` form) is logged once, with
+what is wrong, and every request is answered 503 with that JSON error until it is fixed, instead
+of a 500 (and a traceback) per request.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from durable_graph.api.app import build_resolver
 from durable_graph.api.auth import IamAuth
 from durable_graph.api.config import Api, ApiConfig
+from durable_graph.api.errors import ServiceMisconfigured, error_body
 from durable_graph.api.explorer_auth import CognitoAuth
 from durable_graph.api.keys import (
     KeyProvider,
@@ -25,7 +35,10 @@ from durable_graph.api.keys import (
 )
 from durable_graph.backend import Backend
 from durable_graph.backends.aws import names
+from durable_graph.backends.aws.settings import SettingsError
 from durable_graph.clock import Clock, SystemClock
+
+log = logging.getLogger("durable_graph.api.aws")
 
 ENV_KEYS: dict[str, str] = {
     "signing_key": names.ENV_SIGNING_KEY_PARAM,
@@ -61,7 +74,7 @@ class ApiSettings(BaseModel):
                 f"{ENV_KEYS.get(str(e['loc'][0]), '?') if e['loc'] else '?'}: {e['msg']}"
                 for e in exc.errors()
             ]
-            raise ValueError("invalid API environment: " + "; ".join(problems)) from None
+            raise SettingsError("invalid API environment: " + "; ".join(problems)) from None
 
 
 def _is_secret_arn(reference: str) -> bool:
@@ -110,3 +123,37 @@ def aws_api(
         clock=clock or SystemClock(),
     )
     return Api(config)
+
+
+def aws_resolver(build: Callable[[], Api]) -> APIGatewayRestResolver:
+    """The `api` function's resolver, built at cold start by `build`, with the configuration
+    checked now rather than at the first request that needs it (the webhook secret is fetched
+    and checked here). On a configuration error: one error log line, and a resolver that
+    answers every request 503 with the error (`misconfigured_resolver`)."""
+    try:
+        api = build()
+        api.webhooks.secrets()
+    except (ServiceMisconfigured, SettingsError) as exc:
+        problem = exc if isinstance(exc, ServiceMisconfigured) else ServiceMisconfigured(str(exc))
+        log.error("the API cannot serve requests: %s", problem, extra={"code": problem.code})
+        return misconfigured_resolver(problem)
+    # A resume that suspends again (a second approval) gets its link minted here.
+    api.install_links()
+    return build_resolver(api)
+
+
+def misconfigured_resolver(problem: ServiceMisconfigured) -> APIGatewayRestResolver:
+    """Answers every method on every path with 503 and `problem` as the JSON error."""
+    app = APIGatewayRestResolver()
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    @app.route(".+", method=methods)  # type: ignore[untyped-decorator,unused-ignore]
+    def unavailable() -> Response[Any]:
+        return Response(
+            status_code=problem.status,
+            content_type="application/json",
+            body=error_body(problem),
+            headers={"Retry-After": "300", "Cache-Control": "no-store"},
+        )
+
+    return app

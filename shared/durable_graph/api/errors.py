@@ -108,6 +108,14 @@ class MalformedBody(ApiError):
     code = "malformed_body"
 
 
+class ServiceMisconfigured(ApiError):
+    """The deployment's configuration is unusable (a malformed secret, a missing setting): no
+    request can be served until an operator fixes it, so each is answered 503, not 500."""
+
+    status = 503
+    code = "misconfigured"
+
+
 # Domain errors (errors.py) by what they mean to an HTTP client. Looked up along the MRO, so a
 # subclass inherits its parent's status unless listed itself.
 _DOMAIN_STATUS: dict[type[BaseException], int] = {

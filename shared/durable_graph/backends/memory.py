@@ -15,6 +15,7 @@ from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, Versi
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict
 from durable_graph.listing import ThreadPage, page_of
+from durable_graph.mail import MemoryMailer
 from durable_graph.ports import Delivery, Notification, TransitionMessage
 from durable_graph.signing import Ed25519Signer
 
@@ -252,4 +253,5 @@ def memory_backend(clock: Clock | None = None) -> Backend:
         queue=MemoryQueue(clock),
         notifier=MemoryNotifier(),
         signer=Ed25519Signer.generate(),
+        mailer=MemoryMailer(),
     )

@@ -31,6 +31,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.kms_signer import KmsSigner
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
+from durable_graph.backends.aws.ses_mailer import SesMailer
 from durable_graph.backends.aws.settings import AwsSettings
 from durable_graph.backends.aws.sns_notifier import NullNotifier, SnsNotifier
 from durable_graph.backends.aws.sqs_queue import SqsTransitionQueue
@@ -44,6 +45,7 @@ from durable_graph.ports import Delivery, Notifier, TransitionMessage, Transitio
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -79,6 +81,7 @@ class AwsClients:
     sqs: SQSClient
     sns: SNSClient
     kms: Any = None  # only needed when chain heads are signed with a KMS key
+    ses: SESClient | None = None  # only needed when nodes send mail (`AwsSettings.mail_from`)
 
     @classmethod
     def create(cls, session: boto3.Session | None = None) -> AwsClients:
@@ -91,6 +94,7 @@ class AwsClients:
             sqs=session.client("sqs", config=CLIENT_CONFIG),
             sns=session.client("sns", config=CLIENT_CONFIG),
             kms=session.client("kms", config=CLIENT_CONFIG),
+            ses=session.client("ses", config=CLIENT_CONFIG),
         )
 
 
@@ -179,6 +183,11 @@ def aws_backend(settings: StoreNames, clients: AwsClients) -> Backend:
         signer=(
             KmsSigner(clients.kms, settings.ledger_key_id)
             if settings.ledger_key_id and clients.kms is not None
+            else None
+        ),
+        mailer=(
+            SesMailer(clients.ses, settings.mail_from)
+            if settings.mail_from and clients.ses is not None
             else None
         ),
         offload_threshold=settings.offload_bytes,

@@ -37,6 +37,7 @@ ENV_SIGNING_KEY_PARAM: Final = "DURABLE_GRAPH_SIGNING_KEY_PARAM"  # SSM paramete
 ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
 ENV_PUBLIC_BASE_URL: Final = "DURABLE_GRAPH_PUBLIC_BASE_URL"
 ENV_LEDGER_KEY_ID: Final = "DURABLE_GRAPH_LEDGER_KEY_ID"  # KMS key that signs chain heads
+ENV_MAIL_FROM: Final = "DURABLE_GRAPH_MAIL_FROM"  # sender address of a verified SES identity
 
 # Payload objects live under this prefix, content-addressed: "sha256/ab/<hex digest>".
 PAYLOAD_PREFIX: Final = "sha256/"

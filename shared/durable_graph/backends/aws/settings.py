@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from durable_graph.backends.aws import names
+from durable_graph.mail import check_address
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
 
 # field name → environment key; the single mapping both parsing and error messages use.
@@ -40,6 +41,7 @@ ENV_KEYS: dict[str, str] = {
     "sweep_minutes": names.ENV_SWEEP_MINUTES,
     "max_receives": names.ENV_MAX_RECEIVES,
     "ledger_key_id": names.ENV_LEDGER_KEY_ID,
+    "mail_from": names.ENV_MAIL_FROM,
 }
 
 
@@ -66,6 +68,9 @@ class AwsSettings(BaseModel):
             fails its thread with the reason before SQS parks the message in the DLQ.
         ledger_key_id: KMS key (ECC_NIST_P256) that signs chain heads when a thread suspends,
             completes or fails (none: heads are not signed).
+        mail_from: the address nodes' emails are sent from through SES (`ctx.mailer`); it must
+            belong to a verified SES identity, the only one the stack lets the functions send
+            from (none: a node that sends mail fails its thread with `mailer_missing`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,6 +86,7 @@ class AwsSettings(BaseModel):
     sweep_minutes: int = Field(default=5, ge=1, le=1440)
     max_receives: int = Field(default=5, ge=1, le=1000)
     ledger_key_id: str | None = None
+    mail_from: str | None = None
 
     @field_validator("queue_url", "dlq_url")
     @classmethod
@@ -99,6 +105,11 @@ class AwsSettings(BaseModel):
         if value is not None and not value.startswith("arn:"):
             raise ValueError("must be an SNS topic ARN (arn:aws:sns:...)")
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:

@@ -9,6 +9,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.folder_payloads import FolderPayloadStore
 from durable_graph.backends.local.outbox import OutboxNotifier
+from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.records import RecordStore
@@ -32,6 +33,7 @@ def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Ba
         payloads=payloads,
         queue=SqliteQueue(db, clock),
         notifier=OutboxNotifier(base / "outbox"),
+        mailer=OutboxMailer(base / "outbox" / "sent"),
         signer=FileSigner(base / KEY_FILE),
         atomic=db.write,
     )
