@@ -21,9 +21,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import App, ILocalBundling, Validations
+from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from infra.package import LayerBundler
 from infra.stack import REPO_ROOT, DurableGraphStack, StackConfig
 
 __all__ = ["STACK_ID", "build_app", "cdk_json_context", "main"]
@@ -39,7 +40,7 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 def build_app(
-    context: Mapping[str, Any] | None = None, *, layer_bundler: ILocalBundling | None = None
+    context: Mapping[str, Any] | None = None, *, layer_bundler: LayerBundler | None = None
 ) -> tuple[App, DurableGraphStack]:
     """Create the app, its one stack and the cdk-nag checks.
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, ILocalBundling, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -39,6 +39,7 @@ from infra.components.nag import acknowledge
 from infra.components.queueing import MAX_RECEIVE_COUNT
 from infra.components.signing import LEDGER_KEY_ENV
 from infra.components.webhook_secret import WebhookSecretValue
+from infra.package import LayerBundler
 
 __all__ = ["DEFAULT_GRAPH", "REPO_ROOT", "DurableGraphStack", "StackConfig"]
 
@@ -132,7 +133,7 @@ class DurableGraphStack(Stack):
         construct_id: str,
         *,
         config: StackConfig | None = None,
-        layer_bundler: ILocalBundling | None = None,
+        layer_bundler: LayerBundler | None = None,
         description: str = "durable-graph: durable, auditable execution for AI agent graphs",
     ) -> None:
         super().__init__(scope, construct_id, description=description)

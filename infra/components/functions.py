@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from aws_cdk import AssetHashType, BundlingOptions, Duration, ILocalBundling
 from aws_cdk import aws_iam as iam
@@ -48,7 +49,7 @@ METRICS_NAMESPACE = "DurableGraph"
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/*.egg-info", "**/.mypy_cache", "**/tests"]
 
 
-def layer_code(root: Path, bundler: ILocalBundling | None = None) -> lambda_.Code:
+def layer_code(root: Path, bundler: LayerBundler | None = None) -> lambda_.Code:
     """The layer asset, built at synthesis by `bundler` (default: `LayerBundler(root)`).
 
     Keyed by `layer_hash(root)` rather than by the bundled output, so an unchanged layer is not
@@ -59,7 +60,12 @@ def layer_code(root: Path, bundler: ILocalBundling | None = None) -> lambda_.Cod
         str(root / "shared"),
         asset_hash_type=AssetHashType.CUSTOM,
         asset_hash=layer_hash(root),
-        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=bundler or LayerBundler(root)),
+        bundling=BundlingOptions(
+            image=RUNTIME.bundling_image,
+            # jsii calls `try_bundle(output_dir, options)` positionally, which the generated
+            # stub (keyword-only options) cannot express: the protocol is met at run time.
+            local=cast(ILocalBundling, bundler or LayerBundler(root)),
+        ),
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from durable_graph.backends.aws import names

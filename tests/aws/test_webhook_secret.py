@@ -8,15 +8,18 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from durable_graph.api.webhooks import check_secret
 from durable_graph.backends.aws.local_poller import LocalLambdaContext
 from functions.webhook_secret.handler import handler
 from tests.aws.conftest import AwsWorld
 from tests.aws.resources import session
+
+CONTEXT = cast(LambdaContext, LocalLambdaContext(function_name="webhook-secret"))
 
 
 class ResponseCatcher:
@@ -67,10 +70,10 @@ def test_create_stores_a_whsec_secret_and_later_events_keep_it(
     sm = session().client("secretsmanager")
     arn = sm.create_secret(Name="webhook", SecretString="A" * 64)["ARN"]  # the placeholder
 
-    handler(event("Create", arn, cfn.url), LocalLambdaContext())
+    handler(event("Create", arn, cfn.url), CONTEXT)
     stored = sm.get_secret_value(SecretId=arn)["SecretString"]
-    handler(event("Update", arn, cfn.url), LocalLambdaContext())
-    handler(event("Delete", arn, cfn.url), LocalLambdaContext())
+    handler(event("Update", arn, cfn.url), CONTEXT)
+    handler(event("Delete", arn, cfn.url), CONTEXT)
 
     assert check_secret(stored) == stored and stored.startswith("whsec_")
     assert sm.get_secret_value(SecretId=arn)["SecretString"] == stored
@@ -82,7 +85,7 @@ def test_create_stores_a_whsec_secret_and_later_events_keep_it(
 def test_a_failed_create_is_reported_to_cloudformation(aws: AwsWorld, cfn: ResponseCatcher) -> None:
     missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"
 
-    body = handler(event("Create", missing, cfn.url), LocalLambdaContext())
+    body = handler(event("Create", missing, cfn.url), CONTEXT)
 
     assert cfn.bodies == [body]
     assert body["Status"] == "FAILED" and "ResourceNotFoundException" in body["Reason"]

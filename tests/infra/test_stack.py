@@ -110,7 +110,7 @@ FORBIDDEN_ACTIONS = {
 
 # Synthesis without building the layer (pip for arm64 on every test run); the layer's build is
 # tested in test_layer_bundling.py. Everything else is what `cdk synth` produces.
-NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
 MAIL_FROM = "agent@example.com"
 
 
