@@ -14,6 +14,7 @@ import pytest
 
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
+from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.memory import memory_backend
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.clock import ManualClock
@@ -38,10 +39,10 @@ def _local(tmp_path: Path, clock: ManualClock) -> Iterator[Backend]:
 
 
 @contextmanager
-def _postgres(_: Path, clock: ManualClock) -> Iterator[Backend]:
+def _postgres(tmp_path: Path, clock: ManualClock) -> Iterator[Backend]:
     """A fresh schema on the session's real PostgreSQL server (tests/postgres/server.py)."""
     with fresh_schema_uri() as uri:
-        backend = postgres_backend(uri, clock=clock)
+        backend = postgres_backend(uri, clock=clock, mailer=OutboxMailer(tmp_path / "sent"))
         try:
             yield backend
         finally:

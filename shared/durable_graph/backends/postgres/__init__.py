@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from durable_graph.backend import Backend
 from durable_graph.backends.local import home
+from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.postgres.db import Database
 from durable_graph.backends.postgres.outbox import PostgresOutbox
 from durable_graph.backends.postgres.payloads import PostgresPayloadStore
@@ -23,6 +24,7 @@ from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.backends.postgres.store import PostgresCheckpointStore
 from durable_graph.backends.records import RecordStore, rolls_back_cache
 from durable_graph.clock import Clock
+from durable_graph.mail import Mailer
 from durable_graph.ports import PayloadStore
 from durable_graph.signing import KEY_FILE, FileSigner, Signer
 
@@ -35,6 +37,7 @@ def postgres_backend(
     clock: Clock | None = None,
     payloads: PayloadStore | None = None,
     signer: Signer | None = None,
+    mailer: Mailer | None = None,
     migrate: bool = True,
     max_connections: int = 10,
 ) -> Backend:
@@ -46,6 +49,8 @@ def postgres_backend(
         payloads: a payload store to use instead of the database's `payloads` table.
         signer: the ledger key; default: the key file in $DURABLE_GRAPH_HOME, as embedded
             (give every host the same file, or pass a signer, e.g. KMS).
+        mailer: sends the emails nodes ask for (`ctx.mailer`); default: the outbox folder in
+            $DURABLE_GRAPH_HOME, as embedded (pass a real one, e.g. `SesMailer`, in production).
         migrate: apply pending schema migrations on open (else refuse an outdated schema).
         max_connections: the pool's size for this process.
 
@@ -61,6 +66,7 @@ def postgres_backend(
         queue=PostgresQueue(db, clock),
         notifier=PostgresOutbox(db, clock),
         signer=signer or FileSigner(home() / KEY_FILE),
+        mailer=mailer or OutboxMailer(home() / "outbox" / "sent"),
         # A lost connection rolls a step's unit back: forget the state it remembered.
         atomic=rolls_back_cache(records, db.unit_of_work),
     )
