@@ -2,12 +2,20 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+CORE := $(VENV)/.core-$(HASH)
+STAMP := $(VENV)/.installed-$(HASH)
 
 .PHONY: demo test lint typecheck bench browser clean
 
-$(STAMP): pyproject.toml
+# `make demo` needs the core package only (pydantic, rfc8785, cryptography).
+$(CORE): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.core-* && touch $(CORE)
+
+# Tests, lint and benchmarks add the dev extras (CDK, moto, Playwright, schemathesis, ...).
+$(STAMP): $(CORE)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
@@ -16,7 +24,7 @@ $(VENV)/.browser: $(STAMP)
 	bash .ci/install-browser
 	touch $@
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/python examples/demo.py
 
 test: $(STAMP) $(VENV)/.browser
