@@ -62,6 +62,7 @@ class AwsStoreNames:
     topic_arn: str | None = None
     ledger_key_id: str | None = None
     offload_bytes: int = DEFAULT_OFFLOAD_BYTES
+    mail_from: str | None = None  # an audit reads and forks: it sends no mail
 
 
 def session_for(parsed: StoreURI) -> boto3.Session:
