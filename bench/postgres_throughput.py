@@ -117,7 +117,6 @@ def bench_durable_graph(server: PostgresServer, workers: int, threads: int, tmp:
         **os.environ,
         "DURABLE_GRAPH_STORE": uri,
         "DURABLE_GRAPH_HOME": str(tmp / name),
-        "EMAIL_OUTBOX": str(tmp / name / "sent"),
         "PYTHONPATH": os.pathsep.join((str(REPO / "shared"), str(REPO))),
     }
     command = [sys.executable, "-m", "durable_graph", "worker", "--concurrency", "1"]
@@ -127,7 +126,6 @@ def bench_durable_graph(server: PostgresServer, workers: int, threads: int, tmp:
     ]
     try:
         time.sleep(3.0)  # let every worker start, connect and go idle (LISTEN)
-        os.environ["EMAIL_OUTBOX"] = env["EMAIL_OUTBOX"]
         app = email_graph.with_backend(backend)
         counters.reset()
         started = time.perf_counter()

@@ -289,7 +289,6 @@ def render() -> str:
     logging.getLogger("durable_graph").setLevel(logging.WARNING)
     try:
         with tempfile.TemporaryDirectory() as folder, mock_aws():
-            os.environ["EMAIL_OUTBOX"] = str(Path(folder) / "sent")
             return walkthrough(Path(folder))
     finally:
         lambda_worker.worker.cache_clear()

@@ -59,12 +59,11 @@ class PgCli(Cli):
 
 
 def pg_cli(tmp_path: Path, uri: str) -> PgCli:
-    home = tmp_path / "home"  # the ledger key file and nothing else: the state is in the server
+    home = tmp_path / "home"  # the ledger key file and the mail outbox: the state is in the server
     env = {
         **os.environ,
         "DURABLE_GRAPH_STORE": uri,
         "DURABLE_GRAPH_HOME": str(home),
-        "EMAIL_OUTBOX": str(tmp_path / "sent"),
         "DG_MARKS": str(tmp_path / "marks"),
         "PYTHONPATH": os.pathsep.join((str(REPO / "shared"), str(REPO))),
     }

@@ -52,7 +52,6 @@ def test_the_seed_exercise_runs_on_postgres(pg_server: PostgresServer, tmp_path:
         "DURABLE_GRAPH_HOME": str(tmp_path / "demo"),
         "PYTHONPATH": os.pathsep.join((str(REPO / "shared"), str(REPO))),
     }
-    env.pop("EMAIL_OUTBOX", None)
     done = subprocess.run(
         [sys.executable, "examples/demo.py"],
         cwd=REPO,

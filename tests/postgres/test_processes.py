@@ -90,7 +90,7 @@ def test_two_approvers_racing_exactly_one_wins(cli: PgCli) -> None:
     assert sorted(code for code, _ in results) == [0, 2], results
     loser = next(err for code, err in results if code == 2)
     assert "moved on" in loser or "not suspended" in loser
-    assert len(list((cli.home.parent / "sent").iterdir())) == 1
+    assert len(list((cli.home / "outbox" / "sent").iterdir())) == 1
     history = cli.json("history", "c1")
     assert [h["source"] for h in history].count("update") == 1
 
