@@ -48,6 +48,7 @@ class Bundle(BaseModel):
     public_keys: list[PublicKey] = Field(default_factory=list)
     origin: dict[str, Any] | None = None
     thread: dict[str, Any] | None = None
+    erasures: list[dict[str, Any]] = Field(default_factory=list)  # signed erasure records
 
 
 class BundlePayloads:
@@ -57,6 +58,9 @@ class BundlePayloads:
         self._blobs = blobs
 
     def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        raise InvalidInput("an audit bundle is read-only")
+
+    def delete(self, ref: PayloadRef) -> bool:
         raise InvalidInput("an audit bundle is read-only")
 
     def get(self, ref: PayloadRef) -> bytes:
@@ -93,6 +97,7 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
         public_keys=[backend.signer.public_key()] if backend.signer is not None else [],
         origin=evidence.origin.stored().model_dump(mode="json") if evidence.origin else None,
         thread=thread.model_dump(mode="json") if thread else None,
+        erasures=evidence.erasures,
     )
 
 
@@ -146,6 +151,7 @@ def verify_bundle(bundle: Bundle, *, trusted: list[PublicKey] | None = None) -> 
             origin=origin,
             expected_head=expected if isinstance(expected, int) and not problems else None,
             complete=not problems,
+            erasures=bundle.erasures,
         ),
     )
     if trusted is None:

@@ -9,6 +9,9 @@ Checks, each named in the report with the first step where it fails:
 - `state`: (format 2) every change's chunk matches its digest, and the field digests folded
   from step 0 give each record's state root, so the records prove the full state at every
   step (`docs/record-format.md`); a record whose state was erased is still proven by digest;
+- `erasure`: a value that is gone (a change with no salt, value or chunk) and a payload that is
+  missing are named by a signed erasure record (`erasure_record.py`), and those records link
+  up and carry trusted signatures; the report lists the erased fields per step;
 - `transition`: legal status transitions: step 0 is an input or a fork; a decision (`update`)
   only right after a suspension or a failure, so one decision per interrupt; node steps only
   from a running step; nothing after a completed step;
@@ -27,6 +30,7 @@ from typing import Any
 from durable_graph.canonical import ZERO_HASH, sha256_hex
 from durable_graph.changes import advance_all, chunk_bytes, state_root
 from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.erasure_record import check_erasures, parse_erasures
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
@@ -47,6 +51,7 @@ CHECKS = (
     "hash",
     "state",
     "payload",
+    "erasure",
     "transition",
     "origin",
 )
@@ -66,6 +71,9 @@ class VerifyReport:
     key_ids: list[str] = field(default_factory=list)
     checks: tuple[str, ...] = CHECKS
     notes: list[str] = field(default_factory=list)
+    # step -> fields whose values were erased there; and each erasure record, summarised
+    erased: dict[int, list[str]] = field(default_factory=dict)
+    erasures: list[dict[str, object]] = field(default_factory=list)
 
     def first_by_check(self) -> dict[str, int]:
         """For each check that failed, the first step where it did."""
@@ -85,6 +93,9 @@ class VerifyReport:
         }
         if self.notes:
             doc["notes"] = self.notes
+        if self.erased or self.erasures:
+            doc["erased"] = {str(step): fields for step, fields in sorted(self.erased.items())}
+            doc["erasures"] = self.erasures
         if not self.ok:
             doc.update(
                 {
@@ -108,6 +119,10 @@ class LedgerEvidence:
     expected_head: int | None = None
     complete: bool = True  # False when records past the last one given could not be read
     notes: list[str] = field(default_factory=list)
+    # The thread's erasure records as stored (`erasure_record.py`). None: not known (erased
+    # changes then pass unexplained, as before erasure existed); a list: every erased change
+    # and every missing `$payload` must be named by one of them.
+    erasures: Sequence[Mapping[str, Any]] | None = None
 
 
 def verify_chain(
@@ -126,6 +141,7 @@ def verify_chain(
     previous: Checkpoint | None = None
     digests: dict[str, str] = {}
     chunks_ok: set[str] = set()  # chunks already read whole: a keep by reference reads none
+    erasures = _Erasures(thread_id, records, evidence, bad)
     for index, stored in enumerate(records):
         record = stored.with_io_restored()
         if record.thread_id != thread_id:
@@ -133,14 +149,16 @@ def verify_chain(
         if record.step != index:
             bad(index, "contiguity", f"expected step {index}, found step {record.step}")
         _check_link(record, previous, bad)
-        if record.compute_hash() != record.hash:
+        if not erasures.hash_ok(record):
             bad(record.step, "hash", "record content does not match its hash")
         if record.format >= 2:
             # The fold starts at step 0, or where format 2 takes over (a record setting all).
             fresh = previous is None or previous.format < 2 or record.step == 0
-            digests = _check_state(record, {} if fresh else digests, payloads, bad, chunks_ok)
+            digests = _check_state(
+                record, {} if fresh else digests, payloads, bad, chunks_ok, erasures
+            )
         if payloads is not None:
-            _check_payloads(record, payloads, bad)
+            _check_payloads(record, payloads, bad, erasures)
         _check_transition(record, previous, bad)
         if record.step == 0 and record.source == "fork":
             _check_origin(record, evidence, bad)
@@ -170,6 +188,8 @@ def verify_chain(
         key_ids=key_ids,
         checks=checks,
         notes=list(evidence.notes),
+        erased=erasures.found,
+        erasures=[r.summary() for r in erasures.records],
     )
     if problems:
         first = problems[0]
@@ -203,6 +223,7 @@ def _check_state(
     payloads: PayloadStore | None,
     bad: Any,
     chunks_ok: set[str],
+    erasures: _Erasures,
 ) -> dict[str, str]:
     """Chunks against their digests, then the state root; returns the field digests after."""
     for name, change in record.changes.items():
@@ -221,6 +242,8 @@ def _check_state(
             # No salt: only an erased value may lack one, and an erased value is gone too.
             if change.v is not None:
                 bad(record.step, "state", f"{name!r} holds a value without the salt it needs")
+            else:
+                erasures.erased(record.step, name)
         elif sha256_hex(chunk_bytes(change.s, change.v)) != change.d:
             bad(record.step, "state", f"the value of {name!r} does not match its digest")
     after = advance_all(digests, record.changes)
@@ -250,13 +273,58 @@ def chunk_refs(record: Checkpoint) -> dict[str, PayloadRef]:
     return {c.ref.sha256: c.ref for c in record.changes.values() if c.ref is not None}
 
 
-def _check_payloads(record: Checkpoint, payloads: PayloadStore, bad: Any) -> None:
+def _check_payloads(
+    record: Checkpoint, payloads: PayloadStore, bad: Any, erasures: _Erasures
+) -> None:
     refs = record_refs(record)
     for ref in refs.values():
         try:
             payloads.get(ref)
         except PayloadCorrupted as exc:
-            bad(record.step, "payload", str(exc))
+            if not erasures.payload_erased(ref.sha256):
+                bad(record.step, "payload", str(exc))
+
+
+class _Erasures:
+    """The erasure records as `verify` uses them: which (step, field) values and which
+    payloads may be gone, and which erased values it found."""
+
+    def __init__(
+        self,
+        thread_id: str,
+        records: Sequence[Checkpoint],
+        evidence: LedgerEvidence,
+        bad: Any,
+    ) -> None:
+        self.known = evidence.erasures is not None
+        self.bad = bad
+        self.records, problems = parse_erasures(list(evidence.erasures or []))
+        problems += check_erasures(thread_id, self.records, evidence.trusted_keys)
+        last = records[-1].step if records else 0
+        for problem in problems:
+            bad(last, "erasure", problem)
+        self.payloads = {sha for r in self.records for sha in r.payloads}
+        self.found: dict[int, list[str]] = {}
+
+    def erased(self, step: int, name: str) -> None:
+        self.found.setdefault(step, []).append(name)
+        if self.known and not any(r.covers(step, name) for r in self.records):
+            self.bad(
+                step,
+                "erasure",
+                f"the value of {name!r} is gone but no erasure record names it",
+            )
+
+    def hash_ok(self, record: Checkpoint) -> bool:
+        """The record's content gives its hash, or (an io response erased) a signed erasure
+        record attests both its hash and its erased content."""
+        computed = record.compute_hash()
+        if computed == record.hash:
+            return True
+        return any(r.attests(record.step, record.hash, computed) for r in self.records)
+
+    def payload_erased(self, sha256: str) -> bool:
+        return sha256 in self.payloads
 
 
 def _check_transition(record: Checkpoint, previous: Checkpoint | None, bad: Any) -> None:

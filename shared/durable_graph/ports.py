@@ -29,6 +29,13 @@ class CheckpointStore(Protocol):
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None: ...
 
+    def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Replace the stored row of step `checkpoint.step`, which must exist (else
+        `StepNotFound`). Erasure's one exception to append-only: the caller (`erasure.py`)
+        changes only what no hash covers (a change's `s`, `v`, `ref`; the read hints), and
+        checks the hash body is unchanged before calling."""
+        ...
+
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         """The highest committed step of the thread, read consistently."""
         ...
@@ -119,6 +126,12 @@ class PayloadStore(Protocol):
 
     def get(self, ref: PayloadRef) -> bytes:
         """Return the bytes; raise `PayloadCorrupted` if they do not match `ref.sha256`."""
+        ...
+
+    def delete(self, ref: PayloadRef) -> bool:
+        """Destroy the bytes under `ref.sha256` (every stored version); True if there were
+        any. Erasure's one exception to write-once: the caller checks that no live thread
+        still refers to them."""
         ...
 
 

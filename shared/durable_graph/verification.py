@@ -9,6 +9,7 @@ from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
+from durable_graph.erasure_record import load_erasures
 from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
 from durable_graph.signing import SIG_PREFIX, PublicKey
@@ -63,6 +64,7 @@ class ThreadEvidence:
     expected_head: int | None
     corrupt: CorruptRecord | None = None
     notes: list[str] = field(default_factory=list)
+    erasures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
@@ -85,6 +87,7 @@ def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
         origin=origin,
         expected_head=thread.head_step if thread else None,
         corrupt=corrupt,
+        erasures=load_erasures(store, thread_id),
     )
 
 
@@ -100,6 +103,7 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
             origin=evidence.origin,
             expected_head=evidence.expected_head if evidence.corrupt is None else None,
             complete=evidence.corrupt is None,
+            erasures=evidence.erasures,
         ),
     )
     exc = evidence.corrupt

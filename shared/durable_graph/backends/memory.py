@@ -13,7 +13,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
 from durable_graph.clock import Clock, SystemClock
-from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict
+from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import ThreadPage, page_of
 from durable_graph.mail import MemoryMailer
 from durable_graph.ports import Delivery, Notification, TransitionMessage
@@ -37,6 +37,13 @@ class MemoryCheckpointStore:
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         with self._lock:
             return self._checkpoints.get(thread_id, {}).get(step)
+
+    def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self._lock:
+            steps = self._checkpoints.get(checkpoint.thread_id, {})
+            if checkpoint.step not in steps:
+                raise StepNotFound(checkpoint.thread_id, checkpoint.step)
+            steps[checkpoint.step] = checkpoint.stored()
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         with self._lock:
@@ -157,6 +164,9 @@ class MemoryPayloadStore:
         return PayloadRef(
             uri=f"mem://sha256/{digest}", sha256=digest, size=len(data), content_type=content_type
         )
+
+    def delete(self, ref: PayloadRef) -> bool:
+        return self._blobs.pop(ref.sha256, None) is not None
 
     def get(self, ref: PayloadRef) -> bytes:
         data = self._blobs.get(ref.sha256)

@@ -44,6 +44,13 @@ from durable_graph.checkpoint import (
     ThreadRecord,
     VersionedRecord,
 )
+from durable_graph.erasure_record import (
+    ErasureRecord,
+    erased_marker,
+    is_erased,
+    load_erasures,
+    parse_erasures,
+)
 from durable_graph.errors import CorruptRecord, PayloadCorrupted, StepConflict
 from durable_graph.listing import ThreadPage
 from durable_graph.ports import CheckpointStore, PayloadStore
@@ -78,6 +85,7 @@ class RecordStore:
         self.legacy = LegacyReader(inner)
         self._cache: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
+        self._erasures: OrderedDict[str, list[ErasureRecord]] = OrderedDict()
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -179,6 +187,11 @@ class RecordStore:
         ]
 
     # ------------------------------------------------------------------ delegated
+
+    def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Replace a stored row (erasure only); the thread's cached state is dropped."""
+        self.inner.rewrite_checkpoint(checkpoint)
+        self.forget(checkpoint.thread_id)
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return self.inner.get_thread(thread_id)
@@ -346,6 +359,8 @@ class RecordStore:
                     current.extend(items)
                 else:
                     values[name] = [*(current if isinstance(current, list) else []), *items]
+            elif is_erased(value):  # an erased patch: which keys it set is gone too
+                values[name] = value
             else:
                 current = values.get(name)
                 patch = value if isinstance(value, dict) else {}
@@ -360,6 +375,8 @@ class RecordStore:
         return record
 
     def _value(self, row: Checkpoint, name: str, change: Change) -> Any:
+        if change.ref is None and change.s is None and change.v is None:
+            return erased_marker(row.step, self._erasure(row.thread_id, row.step, name))
         if change.ref is None:
             return change.v
         if change.ref.sha256 != change.d:
@@ -370,6 +387,29 @@ class RecordStore:
         except ValueError as exc:
             raise CorruptRecord(row.thread_id, row.step, f"chunk of {name!r}: {exc}") from exc
         return chunk.get("v") if isinstance(chunk, dict) else None
+
+    def _erasure(self, thread_id: str, step: int, name: str) -> ErasureRecord | None:
+        """The erasure record that erased `name` at `step` (read once per thread, again when
+        the one known do not name it: another process may have erased since)."""
+        with self._lock:
+            known = self._erasures.get(thread_id)
+        for attempt in range(2):
+            if known is None or attempt:
+                known, _ = parse_erasures(load_erasures(self.inner, thread_id))
+                with self._lock:
+                    self._erasures[thread_id] = known
+                    while len(self._erasures) > self.cache_threads:
+                        self._erasures.popitem(last=False)
+            for record in known:
+                if record.covers(step, name):
+                    return record
+        return None
+
+    def forget(self, thread_id: str) -> None:
+        """Drop what this process keeps of the thread (erasure rewrote its rows)."""
+        with self._lock:
+            self._cache.pop(thread_id, None)
+            self._erasures.pop(thread_id, None)
 
     def _payload(self, row: Checkpoint, ref: PayloadRef) -> bytes:
         try:

@@ -121,6 +121,19 @@ def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any
     return values
 
 
+def snapshot_refs(payloads: PayloadStore, snapshot: Snapshot) -> list[PayloadRef]:
+    """Every payload a snapshot names: its lists' pages and segments, and whole-value chunks
+    (what erasure must find before it deletes a snapshot, `erasure.py`)."""
+    refs: list[PayloadRef] = []
+    for entry in snapshot.fields.values():
+        if "segs" in entry:
+            refs.extend(PayloadRef.model_validate(page) for page in entry.get("pages", []))
+            refs.extend(_segment_refs(payloads, entry))
+        elif "ref" in entry:
+            refs.append(PayloadRef.model_validate(entry["ref"]))
+    return refs
+
+
 def _segments(
     payloads: PayloadStore, name: str, items: list[Any], anchor: int, previous: Snapshot | None
 ) -> dict[str, Any]:
@@ -184,6 +197,7 @@ __all__ = [
     "SNAPSHOT_EVERY",
     "Snapshot",
     "read_snapshot",
+    "snapshot_refs",
     "snapshot_values",
     "write_snapshot",
 ]

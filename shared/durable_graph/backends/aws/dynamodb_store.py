@@ -48,7 +48,7 @@ from durable_graph.backends.aws.errors import (
 )
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
-from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import (
     Key,
     ThreadPage,
@@ -141,6 +141,27 @@ class DynamoDBCheckpointStore:
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         item = self._get(thread_id, checkpoint_key(step), "GetItem checkpoint")
         return self._checkpoint_from(thread_id, step, item) if item else None
+
+    def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    names.PARTITION_KEY: {"S": partition(checkpoint.thread_id)},
+                    names.SORT_KEY: {"S": checkpoint_key(checkpoint.step)},
+                    names.BODY_ATTRIBUTE: {"S": checkpoint.to_stored_json()},
+                },
+                # Erasure replaces a committed step's row, never creates one: the item must
+                # already exist.
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": names.PARTITION_KEY},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise StepNotFound(checkpoint.thread_id, checkpoint.step) from exc
+            raise translate(exc, "PutItem rewritten checkpoint") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "PutItem rewritten checkpoint") from exc
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         for checkpoint in self._query_checkpoints(thread_id, newest_first=True, limit=1):

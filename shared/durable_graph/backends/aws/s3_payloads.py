@@ -115,6 +115,28 @@ class S3PayloadStore:
             )
         return bytes(data)
 
+    def delete(self, ref: PayloadRef) -> bool:
+        """Delete the content-addressed object, every version of it on a versioned bucket
+        (a delete marker alone would leave the bytes readable by version)."""
+        key = self.key_for(ref.sha256)
+        try:
+            listing = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+            versions = [
+                v["VersionId"]
+                for v in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+                if v.get("Key") == key and "VersionId" in v
+            ]
+            found = any(v.get("Key") == key for v in listing.get("Versions", []))
+            for version in versions:
+                self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+            if not versions:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise translate(exc, "DeleteObject payload") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "DeleteObject payload") from exc
+        return found
+
     def ref_for_object(
         self, bucket: str, key: str, version_id: str | None, content_type: str | None = None
     ) -> PayloadRef:

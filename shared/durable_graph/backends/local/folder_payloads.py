@@ -39,3 +39,12 @@ class FolderPayloadStore:
         if hashlib.sha256(data).hexdigest() != ref.sha256:
             raise PayloadCorrupted(f"payload {ref.sha256} does not match its digest")
         return data
+
+    def delete(self, ref: PayloadRef) -> bool:
+        target = self.path_for(ref.sha256)
+        with storage_errors(f"deleting payload {ref.sha256[:12]}"):
+            try:
+                target.unlink()
+            except FileNotFoundError:
+                return False
+        return True

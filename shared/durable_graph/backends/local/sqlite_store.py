@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from durable_graph.backends.local.db import Database
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
-from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
 
 # Keys per `IN (...)` query of `get_records`: far below SQLite's bound-parameter limit.
@@ -42,6 +42,15 @@ class SqliteCheckpointStore:
                 "SELECT body FROM checkpoints WHERE thread_id = ? AND step = ?", (thread_id, step)
             ).fetchone()
         return _parse(thread_id, step, row[0]) if row else None
+
+    def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.db.write() as conn:
+            changed = conn.execute(
+                "UPDATE checkpoints SET body = ? WHERE thread_id = ? AND step = ?",
+                (checkpoint.to_stored_json(), checkpoint.thread_id, checkpoint.step),
+            ).rowcount
+        if changed != 1:
+            raise StepNotFound(checkpoint.thread_id, checkpoint.step)
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         with self.db.read() as conn:

@@ -44,3 +44,8 @@ class PostgresPayloadStore:
         if hashlib.sha256(data).hexdigest() != ref.sha256:
             raise PayloadCorrupted(f"payload {ref.sha256} does not match its digest")
         return data
+
+    def delete(self, ref: PayloadRef) -> bool:
+        with self.db.connection("deleting a payload") as conn:
+            deleted = conn.execute("DELETE FROM payloads WHERE sha256 = %s", (ref.sha256,)).rowcount
+        return bool(deleted)

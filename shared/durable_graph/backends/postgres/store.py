@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from durable_graph.backends.postgres.db import Database
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
-from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict
+from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
 
 # Keys per `= ANY(%s)` query of `get_records`.
@@ -68,6 +68,15 @@ class PostgresCheckpointStore:
                 (thread_id, step),
             ).fetchone()
         return _parse(thread_id, step, row[0]) if row else None
+
+    def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.db.connection(_WRITE) as conn:
+            changed = conn.execute(
+                "UPDATE checkpoints SET body = %s WHERE thread_id = %s AND step = %s",
+                (checkpoint.to_stored_json(), checkpoint.thread_id, checkpoint.step),
+            ).rowcount
+        if changed != 1:
+            raise StepNotFound(checkpoint.thread_id, checkpoint.step)
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         with self.db.connection(_READ) as conn:

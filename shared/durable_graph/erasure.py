@@ -1,0 +1,341 @@
+"""Erase a thread's values without breaking its ledger (GDPR Art. 17 and its like).
+
+Format 2 hashes every state change by a salted digest `d = sha256(JCS({"s": salt, "v":
+value}))` (`docs/record-format.md` §3). Erasing a change destroys `s` and `v` (and deletes its
+offloaded chunk), keeping `op` and `d`: the record's hash, the chain, the state roots and the
+head signatures all still verify, and the value cannot be guessed back from its digest. Then:
+
+- **What goes.** The named fields' changes at every step (or the given steps: retention), their
+  chunks, the state snapshots of the thread (`backends/snapshots.py`, which copy values; the
+  rows' read hints are reset so reads fold from the changes), the `$payload` objects named by
+  io responses (all-fields erasure only), and the fan-out rows' copies of task writes. A
+  payload object is deleted only if no other thread (nor a kept step of this one) still
+  refers to it: `$payload` objects and snapshot segments are content-addressed and may be
+  shared.
+- **What cannot go, and is said so** (`kept` in the erasure record): what format 2 hashes in
+  the clear, so that erasing it would break the hash: an io response that is also the state
+  value (`io_in`), an io response kept inline, and (not listed per step) task `arg`s,
+  interrupt payloads, resume values and error messages.
+- **The evidence.** A signed erasure record (`erasure_record.py`) is written *before* any row
+  changes, naming every step and field, and every payload digest it will delete; `verify`
+  accepts a missing value or payload only where such a record names it. A crash midway leaves
+  a record that covers more than was done; running the erasure again finishes it.
+
+Reads of an erased value return the marker `{"$erased": {"step", "by", "at", "erasure"}}`
+in its place (an erased list append: one marker item where the erased items were).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable_graph.backend import Backend
+from durable_graph.backends.snapshots import SNAPSHOT_CONTENT_TYPE, read_snapshot, snapshot_refs
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import Actor, Change, Checkpoint, PayloadRef
+from durable_graph.clock import Clock, SystemClock, iso
+from durable_graph.erasure_record import (
+    ERASURE_PREFIX,
+    ErasureRecord,
+    load_erasures,
+    parse_erasures,
+    sign_erasure,
+)
+from durable_graph.errors import InvalidInput, PayloadCorrupted, RecordConflict, ThreadNotFound
+from durable_graph.fanin import done_key
+from durable_graph.ledger import chunk_refs, record_refs
+from durable_graph.payloads import collect_refs
+from durable_graph.verification import verify_thread
+
+IO_LISTED = (
+    "a recorded io response in the step's io list payload (over 64 io records), which the "
+    "record's hash covers by digest: not erased"
+)
+
+
+@dataclass
+class _Plan:
+    """What an erasure will do, computed before anything changes."""
+
+    rows: list[Checkpoint] = field(default_factory=list)  # stored rows to rewrite
+    steps: dict[str, list[str]] = field(default_factory=dict)
+    candidates: dict[str, PayloadRef] = field(default_factory=dict)  # payloads it may delete
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    io: dict[str, list[int]] = field(default_factory=dict)
+    attested: dict[str, dict[str, str]] = field(default_factory=dict)
+    done_rows: list[str] = field(default_factory=list)  # fan-out result rows to scrub
+
+
+def erase(
+    backend: Backend,
+    thread_id: str,
+    *,
+    reason: str,
+    actor: Actor,
+    fields: Iterable[str] | None = None,
+    steps: Callable[[Checkpoint], bool] | None = None,
+    clock: Clock | None = None,
+) -> ErasureRecord:
+    """Erase `fields` (every field when None) of `thread_id` at every step (or those for which
+    `steps(row)` is true), and return the signed erasure record written.
+
+    Bad input (no reason, an unknown field, a running thread) raises `InvalidInput` and changes
+    nothing. Example::
+
+        record = erase(backend, "t1", fields=["email"], reason="GDPR request #88",
+                       actor=Actor(kind="cli", id="alice"))
+        assert verify_thread(backend, "t1").erased
+    """
+    store = backend.checkpoints
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("say why the values are erased (--reason)", field="reason")
+    rows = store.inner.list_checkpoints(thread_id, newest_first=False)
+    if not rows:
+        raise ThreadNotFound(thread_id)
+    if rows[-1].status == "running":
+        raise InvalidInput(
+            f"thread {thread_id!r} is running: erase it once it is suspended, completed or "
+            "failed (a worker could otherwise read the values back while they are erased)",
+            field="thread_id",
+        )
+    wanted = _fields(rows, fields)
+    report = verify_thread(backend, thread_id)
+    if not report.ok:
+        raise InvalidInput(
+            f"thread {thread_id!r} does not verify ({report.reason}): an erasure would vouch "
+            "for records that were already altered; investigate first",
+            field="thread_id",
+        )
+    plan = _plan(store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
+    deletable = _unreferenced(backend, thread_id, plan)
+    record = _write_record(backend, thread_id, rows[-1], plan, deletable, reason, actor, clock)
+    for row in plan.rows:
+        store.rewrite_checkpoint(row)
+    _scrub_done_rows(backend, thread_id, plan, None if fields is None else wanted)
+    for ref in deletable:
+        backend.payloads.delete(ref)
+    store.forget(thread_id)
+    return record
+
+
+def _fields(rows: list[Checkpoint], fields: Iterable[str] | None) -> set[str]:
+    known = {name for row in rows if row.format >= 2 for name in row.changes}
+    if fields is None:
+        return known
+    wanted = {f.strip() for f in fields if f.strip()}
+    if not wanted:
+        raise InvalidInput("name at least one field, or none to erase every field", field="fields")
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise InvalidInput(
+            f"the thread has no field {', '.join(map(repr, unknown))} "
+            f"(its fields: {', '.join(sorted(known))})",
+            field="fields",
+        )
+    return wanted
+
+
+def _plan(
+    ledger: list[Checkpoint],
+    rows: list[Checkpoint],
+    wanted: set[str],
+    steps: Callable[[Checkpoint], bool] | None,
+    *,
+    all_fields: bool,
+) -> _Plan:
+    plan = _Plan()
+    rewritten: dict[int, Checkpoint] = {}
+    for row, full in zip(rows, ledger, strict=True):
+        if row.format < 2 or (steps is not None and not steps(row)):
+            continue
+        changes = dict(row.changes)
+        erased: list[str] = []
+        for name, change in row.changes.items():
+            if name not in wanted or change.op == "del" or _gone(change):
+                continue
+            if change.ref is not None:
+                plan.candidates[change.ref.sha256] = change.ref
+            changes[name] = Change(op=change.op, d=change.d)
+            erased.append(name)
+        io = _plan_io(full, row, set(erased), plan, all_fields=all_fields)
+        if not erased and not io:
+            continue
+        new = row.model_copy(update={"changes": changes})
+        if erased:
+            plan.steps[str(row.step)] = sorted(erased)
+        if io:
+            new = _without_io(full, new, io)
+            plan.io[str(row.step)] = io
+            plan.attested[str(row.step)] = {
+                "hash": row.hash,
+                "body": new.with_io_restored().compute_hash(),
+            }
+        rewritten[row.step] = new
+    for full in ledger:
+        # A superstep run from step k (a fan-out, or one reusing earlier results) wrote step
+        # k+1 from its `done#k#<task>` rows.
+        fanned = len(full.next) > 1 or any(t.done_at is not None for t in full.next)
+        if fanned and (str(full.step + 1) in plan.steps or str(full.step + 1) in plan.io):
+            plan.done_rows.extend(done_key(full.step, t.id) for t in full.next)
+    if rewritten:
+        _plan_snapshots(rows, rewritten, plan)
+    plan.rows = [rewritten[step] for step in sorted(rewritten)]
+    return plan
+
+
+def _gone(change: Change) -> bool:
+    return change.ref is None and change.s is None and change.v is None
+
+
+def _plan_io(
+    full: Checkpoint, row: Checkpoint, erased: set[str], plan: _Plan, *, all_fields: bool
+) -> list[int]:
+    """The io responses of the step to erase: those stored once as an erased field's value
+    (`io_in`), and every one when all fields are erased; the `$payload` objects they name
+    become candidates for deletion."""
+    chosen: list[int] = []
+    for index, io in enumerate(full.io):
+        if io.response is None:
+            continue
+        path = row.io_in.get(str(index))
+        if not (all_fields or (path and path[0] in erased)):
+            continue
+        if row.io_ref is not None:
+            plan.kept.append({"step": row.step, "io": index, "name": io.name, "why": IO_LISTED})
+            continue
+        plan.candidates.update(collect_refs(io.response))
+        chosen.append(index)
+    return chosen
+
+
+def _without_io(full: Checkpoint, row: Checkpoint, indices: list[int]) -> Checkpoint:
+    """The stored row with io responses `indices` erased: the response gone, its (unsalted)
+    digest kept explicitly, and no `io_in` pointer to it."""
+    io = list(row.io)
+    for index in indices:
+        io[index] = io[index].model_copy(
+            update={"response": None, "response_sha256": full.io[index].response_sha256}
+        )
+    pointers = {k: v for k, v in row.io_in.items() if int(k) not in indices}
+    return row.model_copy(update={"io": io, "io_in": pointers})
+
+
+def _plan_snapshots(rows: list[Checkpoint], rewritten: dict[int, Checkpoint], plan: _Plan) -> None:
+    """Snapshots copy values: every one of the thread goes, and rows that read from one fold
+    from the changes again (from the first format-2 step)."""
+    removed: set[int] = set()
+    base = max((r.step + 1 for r in rows if r.format < 2), default=0)
+    for row in rows:
+        if row.snap is None:
+            continue
+        removed.add(row.step)
+        plan.candidates[row.snap.sha256] = row.snap  # its segments: see `_unreferenced`
+    for row in rows:
+        if row.snap is None and row.anchor not in removed:
+            continue
+        current = rewritten.get(row.step, row)
+        rewritten[row.step] = current.model_copy(update={"snap": None, "anchor": base})
+
+
+def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[PayloadRef]:
+    """The candidate payloads no other thread, nor this thread's rows as rewritten, refer to.
+    Snapshot segments and pages are found by reading the snapshots. O(every stored record):
+    erasure is rare, and a wrong delete would break another thread."""
+    store = backend.checkpoints
+    for ref in list(plan.candidates.values()):
+        if ref.content_type == SNAPSHOT_CONTENT_TYPE:
+            for inner in _read_snapshot_refs(backend, ref):
+                plan.candidates.setdefault(inner.sha256, inner)
+    if not plan.candidates:
+        return []
+    after = {row.step: row for row in plan.rows}
+    own = [after.get(r.step, r) for r in store.ledger(thread_id)]
+    live: set[str] = set(_references(backend, own))
+    for thread in store.list_threads(limit=10**9):
+        if thread.thread_id != thread_id:
+            live |= _references(backend, store.ledger(thread.thread_id))
+    return [ref for sha, ref in sorted(plan.candidates.items()) if sha not in live]
+
+
+def _references(backend: Backend, records: Iterable[Checkpoint]) -> set[str]:
+    refs: set[str] = set()
+    for record in records:
+        refs |= set(record_refs(record)) | set(chunk_refs(record))
+        if record.snap is not None:
+            refs.add(record.snap.sha256)
+            refs |= {r.sha256 for r in _read_snapshot_refs(backend, record.snap)}
+    return refs
+
+
+def _read_snapshot_refs(backend: Backend, ref: PayloadRef) -> list[PayloadRef]:
+    try:
+        return snapshot_refs(backend.payloads, read_snapshot(backend.payloads, ref))
+    except (PayloadCorrupted, ValueError, KeyError, TypeError):
+        return []  # already gone or unreadable: nothing more to find through it
+
+
+def _write_record(
+    backend: Backend,
+    thread_id: str,
+    head: Checkpoint,
+    plan: _Plan,
+    deletable: list[PayloadRef],
+    reason: str,
+    actor: Actor,
+    clock: Clock | None,
+) -> ErasureRecord:
+    existing, _ = parse_erasures(load_erasures(backend.checkpoints, thread_id))
+    seq = len(existing) + 1
+    record = ErasureRecord(
+        thread_id=thread_id,
+        seq=seq,
+        erased_at=iso((clock or SystemClock()).now()),
+        actor=actor,
+        reason=reason,
+        fields=None,
+        steps=plan.steps,
+        payloads=[ref.sha256 for ref in deletable],
+        kept=plan.kept,
+        attested=plan.attested,
+        io=plan.io,
+        head_step=head.step,
+        head_hash=head.hash,
+        prev=existing[-1].body_digest() if existing else "",
+    )
+    signed = sign_erasure(record, backend.signer)
+    try:
+        backend.checkpoints.put_record(
+            thread_id, f"{ERASURE_PREFIX}{seq}", signed.model_dump(mode="json"),
+            expected_version=None,
+        )  # fmt: skip
+    except RecordConflict:
+        raise InvalidInput(
+            f"another erasure of {thread_id!r} was recorded meanwhile: run it again",
+            field="thread_id",
+        ) from None
+    return signed
+
+
+def _scrub_done_rows(
+    backend: Backend, thread_id: str, plan: _Plan, wanted: set[str] | None
+) -> None:
+    """Fan-out result rows (`done#`, unhashed) keep each task's writes and io in the clear:
+    drop the erased fields' writes (all writes and io when every field is erased)."""
+    store = backend.checkpoints
+    for key, found in store.get_records(thread_id, plan.done_rows).items():
+        value = dict(found.value)
+        writes = value.get("writes")
+        if isinstance(writes, dict):
+            value["writes"] = (
+                {} if wanted is None else {k: v for k, v in writes.items() if k not in wanted}
+            )
+        if wanted is None:
+            value["io"] = []
+        if compact_json(value) != compact_json(found.value):
+            store.put_record(thread_id, key, value, expected_version=found.version)
+
+
+__all__ = ["erase"]
