@@ -77,9 +77,12 @@ def erase(
     fields: Iterable[str] | None = None,
     steps: Callable[[Checkpoint], bool] | None = None,
     clock: Clock | None = None,
-) -> ErasureRecord:
+    strict_fields: bool = True,
+) -> ErasureRecord | None:
     """Erase `fields` (every field when None) of `thread_id` at every step (or those for which
-    `steps(row)` is true), and return the signed erasure record written.
+    `steps(row)` is true), and return the signed erasure record written (None: there was
+    nothing left to erase, and nothing was written). `strict_fields=False` (retention) lets
+    `fields` name fields the thread does not have.
 
     Bad input (no reason, an unknown field, a running thread) raises `InvalidInput` and changes
     nothing. Example::
@@ -101,7 +104,7 @@ def erase(
             "failed (a worker could otherwise read the values back while they are erased)",
             field="thread_id",
         )
-    wanted = _fields(rows, fields)
+    wanted = _fields(rows, fields, strict=strict_fields)
     report = verify_thread(backend, thread_id)
     if not report.ok:
         raise InvalidInput(
@@ -110,6 +113,8 @@ def erase(
             field="thread_id",
         )
     plan = _plan(store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
+    if not plan.rows:
+        return None
     deletable = _unreferenced(backend, thread_id, plan)
     record = _write_record(backend, thread_id, rows[-1], plan, deletable, reason, actor, clock)
     for row in plan.rows:
@@ -121,7 +126,7 @@ def erase(
     return record
 
 
-def _fields(rows: list[Checkpoint], fields: Iterable[str] | None) -> set[str]:
+def _fields(rows: list[Checkpoint], fields: Iterable[str] | None, *, strict: bool) -> set[str]:
     known = {name for row in rows if row.format >= 2 for name in row.changes}
     if fields is None:
         return known
@@ -129,13 +134,13 @@ def _fields(rows: list[Checkpoint], fields: Iterable[str] | None) -> set[str]:
     if not wanted:
         raise InvalidInput("name at least one field, or none to erase every field", field="fields")
     unknown = sorted(wanted - known)
-    if unknown:
+    if unknown and strict:
         raise InvalidInput(
             f"the thread has no field {', '.join(map(repr, unknown))} "
             f"(its fields: {', '.join(sorted(known))})",
             field="fields",
         )
-    return wanted
+    return wanted & known
 
 
 def _plan(

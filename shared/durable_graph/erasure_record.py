@@ -189,7 +189,7 @@ def is_erased(value: Any) -> bool:
 
 
 def describe_erased(value: Any) -> str | None:
-    """"erased at step N by X" for a marker (or a list holding one), else None."""
+    """ "erased at step N by X" for a marker (or a list holding one), else None."""
     markers = [value] if is_erased(value) else []
     if isinstance(value, list):
         markers = [item for item in value if is_erased(item)]

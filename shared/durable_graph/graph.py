@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from durable_graph.retention_policy import Retention
 from durable_graph.retry import RetryPolicy
 from durable_graph.runtime import CompiledGraph
 from durable_graph.spec import (
@@ -145,9 +146,11 @@ class StateGraph:
         interrupt_before: Sequence[str] | None = None,
         interrupt_after: Sequence[str] | None = None,
         name: str | None = None,
+        retention: Retention | None = None,
     ) -> CompiledGraph:
         """Freeze the graph. `checkpointer` is a `Backend`; without one each call picks the
-        process default (the embedded store under $DURABLE_GRAPH_HOME)."""
+        process default (the embedded store under $DURABLE_GRAPH_HOME). `retention`: how long
+        its threads' values are kept (`durable-graph retention run` erases older ones)."""
         before = list(interrupt_before or [])
         after = list(interrupt_after or [])
         self._validate(before + after)
@@ -159,4 +162,4 @@ class StateGraph:
             interrupt_before=frozenset(before),
             interrupt_after=frozenset(after),
         )
-        return CompiledGraph(spec, backend=checkpointer, name=name)
+        return CompiledGraph(spec, backend=checkpointer, name=name, retention=retention)

@@ -188,7 +188,7 @@ def verify_chain(
         key_ids=key_ids,
         checks=checks,
         notes=list(evidence.notes),
-        erased=erasures.found,
+        erased={step: sorted(names) for step, names in erasures.found.items()},
         erasures=[r.summary() for r in erasures.records],
     )
     if problems:

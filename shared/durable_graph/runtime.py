@@ -15,6 +15,7 @@ from durable_graph.clock import Clock, SystemClock
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists, ThreadFailed
 from durable_graph.ports import Delivery
+from durable_graph.retention_policy import Retention
 from durable_graph.spec import GraphSpec
 from durable_graph.worker import Worker
 
@@ -59,10 +60,18 @@ def thread_id_of(config: Mapping[str, Any] | str | None, thread_id: str | None) 
 class CompiledGraph:
     """A frozen graph bound to a backend; cheap to create, stateless between calls."""
 
-    def __init__(self, spec: GraphSpec, *, backend: Backend | None, name: str | None) -> None:
+    def __init__(
+        self,
+        spec: GraphSpec,
+        *,
+        backend: Backend | None,
+        name: str | None,
+        retention: Retention | None = None,
+    ) -> None:
         self.spec = spec
         self._backend = backend
         self.name = name or f"{_caller_module()}:graph"
+        self.retention = retention
         self.clock: Clock = SystemClock()
         self._engine: Engine | None = None
         self.visibility_timeout = float(os.environ.get(LEASE_ENV, "60"))
@@ -81,7 +90,7 @@ class CompiledGraph:
 
     def with_backend(self, backend: Backend, *, clock: Clock | None = None) -> CompiledGraph:
         """The same graph on another backend (tests, the AWS worker, a second home)."""
-        other = CompiledGraph(self.spec, backend=backend, name=self.name)
+        other = CompiledGraph(self.spec, backend=backend, name=self.name, retention=self.retention)
         other.clock = clock or self.clock
         other.visibility_timeout = self.visibility_timeout
         return other

@@ -26,6 +26,7 @@ from durable_graph.canonical import digest, sha256_hex
 from durable_graph.checkpoint import Actor, Checkpoint, Task
 from durable_graph.context import NodeContext, bind, unbind
 from durable_graph.engine import Engine
+from durable_graph.erasure_record import describe_erased
 from durable_graph.errors import GraphInterrupt, InvalidInput
 from durable_graph.payloads import MARKER, hydrate, is_ref
 from durable_graph.reading import step_of as read_step
@@ -250,6 +251,16 @@ def replay(app: CompiledGraph, thread_id: str, step: int) -> ReplayReport:
             graph_version_matches=version_ok,
         )
     base = read_step(backend, thread_id, step - 1)
+    erased = _erased_evidence(base, record)
+    if erased is not None:
+        return ReplayReport(
+            thread_id,
+            step,
+            "not_reproducible",
+            erased,
+            nodes=[t.node for t in base.next],
+            graph_version_matches=version_ok,
+        )
     values = engine.values_of(base)
     results = [_run(engine, record, base, values, task) for task in base.next]
     report = ReplayReport(
@@ -263,6 +274,32 @@ def replay(app: CompiledGraph, thread_id: str, step: int) -> ReplayReport:
     )
     _compare(engine, record, base, values, results, report)
     return report
+
+
+def _erased_evidence(base: Checkpoint, record: Checkpoint) -> str | None:
+    """Why a step cannot be replayed when what it ran from or wrote was erased, else None."""
+    parts = [
+        f"{name} ({describe_erased(value)})"
+        for name, value in base.values.items()
+        if describe_erased(value) is not None
+    ]
+    written = [
+        name
+        for name, change in record.changes.items()
+        if change.op != "del" and change.ref is None and change.s is None and change.v is None
+    ]
+    if written:
+        parts.append(f"what it wrote to {', '.join(written)} (erased)")
+    empty = digest(None)
+    gone = [io for io in record.io if io.response is None and io.response_sha256 != empty]
+    if gone:
+        parts.append(f"{len(gone)} recorded external input(s) (erased)")
+    if not parts:
+        return None
+    return (
+        f"step {record.step} cannot be reproduced: its evidence was erased: "
+        f"{'; '.join(parts)}. Only digests remain, so the node can be neither fed nor compared"
+    )
 
 
 def _run(

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from durable_graph.backend import Backend
-from durable_graph.errors import RecordConflict, StepConflict
+from durable_graph.errors import RecordConflict, StepConflict, StepNotFound
 from tests.helpers import checkpoint, thread_record
 
 
@@ -191,3 +191,19 @@ def test_concurrent_completions_count_each_member_exactly_once(
     assert max(count for _, count in results) == 200
     assert all(1 <= count <= 200 for _, count in results)
     assert len(store.get_records("t7", members)) == 200
+
+
+def test_rewrite_replaces_an_existing_row_and_never_creates_one(backend: Backend) -> None:
+    """Given step 0 committed, when its row is rewritten (erasure's one exception to
+    append-only), then every read returns the new row; rewriting a step that was never
+    committed raises StepNotFound and creates nothing."""
+    store = backend.checkpoints.inner
+    first = checkpoint("t1", 0, {"n": 1})
+    store.append_checkpoint(first)
+    rewritten = first.model_copy(update={"anchor": 0, "duration_ms": 7.0})
+    store.rewrite_checkpoint(rewritten)
+    assert store.get_checkpoint("t1", 0) == rewritten.stored()
+    assert store.list_checkpoints("t1") == [rewritten.stored()]
+    with pytest.raises(StepNotFound):
+        store.rewrite_checkpoint(checkpoint("t1", 1))
+    assert store.get_checkpoint("t1", 1) is None

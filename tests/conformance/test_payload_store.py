@@ -31,3 +31,16 @@ def test_missing_payload_is_reported_not_invented(backend: Backend) -> None:
     ghost = PayloadRef(uri="x", sha256=digest, size=12)
     with pytest.raises(PayloadCorrupted):
         backend.payloads.get(ghost)
+
+
+def test_delete_destroys_the_bytes_once_and_leaves_others(backend: Backend) -> None:
+    """Given two payloads, when one is deleted (erasure's one exception to write-once), then
+    reading it reports it missing, deleting it again says there was nothing, and the other is
+    untouched."""
+    erased = backend.payloads.put(b"personal data")
+    kept = backend.payloads.put(b"someone else's data")
+    assert backend.payloads.delete(erased) is True
+    with pytest.raises(PayloadCorrupted):
+        backend.payloads.get(erased)
+    assert backend.payloads.delete(erased) is False
+    assert backend.payloads.get(kept) == b"someone else's data"

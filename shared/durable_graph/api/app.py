@@ -12,6 +12,7 @@ by the exception handlers at the bottom, by exception type (`errors.status_for`)
     GET  /threads/{id}/diff?a=&b=      which fields changed between two steps (API key / IAM)
     GET  /threads/{id}/export          the audit bundle, verifiable offline (API key / IAM)
     POST /threads/{id}/fork            branch a new thread from a past step (API key / IAM)
+    POST /threads/{id}/erase           erase values keeping their digests (API key / IAM)
     GET  /approvals/{token}            the approval page (reads only)
     POST /approvals/{token}            decide once (form or JSON)
     GET  /explorer...                  the ledger explorer's pages (`explorer.py`)
@@ -47,6 +48,7 @@ from durable_graph.api.models import (
     DecisionRequest,
     DecisionResponse,
     DiffQuery,
+    EraseRequest,
     ForkRequest,
     HistoryQuery,
     ResumeRequest,
@@ -195,6 +197,12 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
         request: ForkRequest = _parse(ForkRequest, raw_body(app.current_event))
         actor: Actor = app.context["actor"]
         return _json(201, api.threads.view(api.threads.fork(unquote(thread_id), request, actor)))
+
+    @app.post("/threads/<thread_id>/erase", middlewares=[authenticated])
+    def erase_thread(thread_id: str) -> Response[str]:
+        request: EraseRequest = _parse(EraseRequest, raw_body(app.current_event))
+        actor: Actor = app.context["actor"]
+        return _json(200, api.threads.erase(unquote(thread_id), request, actor))
 
     # ---------------------------------------------------------------- approvals
 

@@ -4,9 +4,11 @@ field is an error, not silently ignored."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from durable_graph.erasure_record import ErasureRecord
 
 THREAD_ID_PATTERN = r"^[^/#\x00-\x1f\x7f]{1,200}$"
 
@@ -82,6 +84,20 @@ class ForkRequest(_Request):
     new_thread_id: str = Field(pattern=THREAD_ID_PATTERN, description="the fork's thread id")
     values: dict[str, Any] | None = Field(
         default=None, description="state update applied to the fork's step 0 (reducers apply)"
+    )
+
+
+class EraseRequest(_Request):
+    """Body of `POST /threads/{thread_id}/erase`."""
+
+    fields: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="state fields to erase at every step (default: every field)",
+    )
+    reason: str = Field(
+        min_length=1, max_length=2000, description="why (recorded in the signed erasure record)"
     )
 
 
@@ -191,6 +207,21 @@ class VerifyView(_Response):
     reason: str | None = None
     first_by_check: dict[str, int] = Field(default_factory=dict)
     problems: list[ProblemView] = Field(default_factory=list)
+    erased: dict[str, list[str]] = Field(
+        default_factory=dict, description="step -> the fields whose values were erased there"
+    )
+    erasures: list[dict[str, Any]] = Field(
+        default_factory=list, description="the signed erasure records: who, when, why, what"
+    )
+
+
+class EraseResponse(_Response):
+    """What `POST /threads/{thread_id}/erase` did."""
+
+    erased: bool = Field(description="false: nothing was left to erase, nothing was written")
+    record: ErasureRecord | None = Field(
+        default=None, description="the signed erasure record written (erasure_record.py)"
+    )
 
 
 class StepSummary(_Response):

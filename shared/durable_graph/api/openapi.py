@@ -17,6 +17,8 @@ from durable_graph.api.models import (
     DecisionRequest,
     DecisionResponse,
     DiffView,
+    EraseRequest,
+    EraseResponse,
     ErrorResponse,
     ForkRequest,
     HistoryPage,
@@ -41,6 +43,7 @@ _REQUESTS: list[type[BaseModel]] = [
     ResumeRequest,
     DecisionRequest,
     ForkRequest,
+    EraseRequest,
 ]
 _RESPONSES: list[type[BaseModel]] = [
     StartThreadResponse,
@@ -51,6 +54,7 @@ _RESPONSES: list[type[BaseModel]] = [
     VerifyView,
     DiffView,
     Bundle,
+    EraseResponse,
     ErrorResponse,
 ]
 
@@ -167,6 +171,26 @@ def _audit_paths() -> dict[str, Any]:
                 "responses": {
                     "201": _json(ThreadView, "the fork's step 0 is committed"),
                     **_errors(400, 401, 404, 409, 413),
+                },
+            }
+        },
+        "/threads/{thread_id}/erase": {
+            "post": {
+                "operationId": "eraseThread",
+                "summary": "Erase values (and their salts) keeping their digests; signed record",
+                "description": "The CLI's `erase`. 200 with the erasure record written "
+                "(`erased: false`, no record, when nothing was left to erase). Verification "
+                "still passes afterwards and lists the erased fields "
+                "(docs/erasure-and-retention.md).",
+                "security": AUTHENTICATED,
+                "parameters": [THREAD_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref(EraseRequest)}},
+                },
+                "responses": {
+                    "200": _json(EraseResponse, "the signed erasure record"),
+                    **_errors(400, 401, 404, 413),
                 },
             }
         },

@@ -20,6 +20,8 @@ from durable_graph.api.models import (
     ActorView,
     DiffQuery,
     DiffView,
+    EraseRequest,
+    EraseResponse,
     ErrorInfoView,
     ForkRequest,
     GraphView,
@@ -37,6 +39,7 @@ from durable_graph.backend import Backend
 from durable_graph.bundle import Bundle, build_bundle
 from durable_graph.checkpoint import Actor, Checkpoint, VersionedRecord
 from durable_graph.clock import Clock, iso
+from durable_graph.erasure import erase
 from durable_graph.errors import (
     InvalidInput,
     RecordConflict,
@@ -271,6 +274,13 @@ class Threads:
         return fork(
             app, thread_id, request.step, request.new_thread_id, request.values, actor=actor
         )
+
+    def erase(self, thread_id: str, request: EraseRequest, actor: Actor) -> EraseResponse:
+        self.head(thread_id)
+        record = erase(
+            self.backend, thread_id, fields=request.fields, reason=request.reason, actor=actor
+        )
+        return EraseResponse(erased=record is not None, record=record)
 
     def _values(self, checkpoint: Checkpoint) -> dict[str, Any]:
         values: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "durable_graph.cli.audit_commands",
     "durable_graph.cli.graph_commands",
     "durable_graph.cli.db_commands",
+    "durable_graph.cli.governance_commands",
 ]
 
 

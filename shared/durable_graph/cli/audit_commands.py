@@ -29,6 +29,7 @@ from durable_graph.cli.common import (
 from durable_graph.cli.inputs import parse_json_object
 from durable_graph.cli.output import emit_json, fail_usage
 from durable_graph.clock import SystemClock
+from durable_graph.erasure_record import describe_erased
 from durable_graph.errors import CorruptRecord, InvalidInput, ThreadFailed, ThreadNotFound
 from durable_graph.ledger import VerifyReport
 from durable_graph.reading import status_document
@@ -114,7 +115,7 @@ def register(sub: Any) -> None:
 
 
 def _short(value: Any, width: int = 90) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    text = describe_erased(value) or json.dumps(value, ensure_ascii=False)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -210,6 +211,13 @@ def _print_report(report: VerifyReport, label: str) -> None:
             print(f"  first {check} failure: step {step}")
         for problem in report.problems[1:]:
             print(f"  also: step {problem['step']}: {problem['check']}: {problem['reason']}")
+    for step, fields in sorted(report.erased.items()):
+        print(f"  erased at step {step}: {', '.join(fields)}")
+    for erasure in report.erasures:
+        print(
+            f"  erasure {erasure['seq']} by {erasure['by']} at {erasure['erased_at']}: "
+            f"{erasure['reason']}"
+        )
     for note in report.notes:
         print(f"  note: {note}")
 

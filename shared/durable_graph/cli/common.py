@@ -9,6 +9,7 @@ from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.engine import Outcome
+from durable_graph.erasure_record import describe_erased
 from durable_graph.loader import load_graph
 from durable_graph.reading import head_of
 from durable_graph.runtime import CompiledGraph
@@ -64,7 +65,7 @@ def print_status(doc: dict[str, Any]) -> None:
         print(f"forked   from {origin['thread_id']} step {origin['step']}")
     print("values:")
     for key, value in doc["values"].items():
-        text = repr(value)
+        text = describe_erased(value) or repr(value)
         print(f"  {key:<18} {text if len(text) < 100 else text[:97] + '...'}")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from durable_graph.cli.common import backend, print_status
 from durable_graph.cli.output import emit_json, table
+from durable_graph.erasure_record import describe_erased
 from durable_graph.reading import history, history_row, show_document, status_document
 
 
@@ -106,5 +107,5 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"hash   {doc['hash']}\nprev   {doc['prev_hash']}")
     print("values:")
     for key, value in doc["values"].items():
-        print(f"  {key}: {value!r}")
+        print(f"  {key}: {describe_erased(value) or repr(value)}")
     return 0

@@ -1,0 +1,107 @@
+"""Governance commands: `erase` (a thread's values, keeping the proof) and `retention run`.
+
+Exit codes follow the CLI contract: 0 done, 2 bad input (nothing stored changed).
+`docs/erasure-and-retention.md` walks through both with real output.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from durable_graph.checkpoint import Actor
+from durable_graph.cli.audit_commands import default_actor
+from durable_graph.cli.common import backend
+from durable_graph.cli.output import emit_json
+from durable_graph.erasure import erase
+from durable_graph.erasure_record import ErasureRecord
+from durable_graph.retention import run_retention
+
+
+def register(sub: Any) -> None:
+    e = sub.add_parser(
+        "erase",
+        help="erase a thread's values (all fields, or --fields) keeping their digests",
+        description="Destroy the values (and their salts) of the named state fields at every "
+        "step, and the payload objects no other thread refers to; the digests stay, so "
+        "verify still passes and lists what was erased. Appends a signed erasure record.",
+    )
+    e.add_argument("thread_id")
+    e.add_argument("--fields", help="comma-separated state fields (default: every field)")
+    e.add_argument("--reason", required=True, help="why (recorded and signed)")
+    e.add_argument("--actor", default=None, help="who erases (recorded); default: your login")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(handler=cmd_erase)
+
+    r = sub.add_parser("retention", help="retention policies (values older than N days)")
+    actions = r.add_subparsers(dest="action", required=True)
+    run = actions.add_parser(
+        "run",
+        help="erase values older than each graph's retention policy",
+        description="For every settled thread whose graph has a retention policy "
+        "(compile(retention=...)), erase the values of steps older than the policy allows, "
+        "leaving the chain and a signed tombstone (an erasure record).",
+    )
+    run.add_argument(
+        "--graph",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="a graph whose policy applies (repeatable; imports it); default: every graph "
+        "the store's threads name, imported",
+    )
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(handler=cmd_retention_run)
+
+
+def _fields(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",")]
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    record = erase(
+        backend(args.store),
+        args.thread_id,
+        fields=_fields(args.fields),
+        reason=args.reason,
+        actor=Actor(kind="cli", id=args.actor or default_actor()),
+    )
+    if args.json:
+        emit_json(record.model_dump(mode="json") if record else {"erased": None})
+    elif record is None:
+        print(f"nothing left to erase in {args.thread_id}")
+    else:
+        print_erasure(record)
+    return 0
+
+
+def print_erasure(record: ErasureRecord) -> None:
+    steps = sorted(record.steps, key=int)
+    fields = sorted({f for names in record.steps.values() for f in names})
+    print(
+        f"erased {', '.join(fields) or 'nothing'} of {record.thread_id} at "
+        f"{len(steps)} step(s) ({', '.join(steps) or '-'}); "
+        f"{sum(len(v) for v in record.io.values())} io response(s); "
+        f"{len(record.payloads)} payload object(s) deleted"
+    )
+    signed = f"signed by key {record.key_id}" if record.signature else "unsigned (no ledger key)"
+    print(
+        f"erasure record {record.seq} by {record.actor.kind}:{record.actor.id} at "
+        f"{record.erased_at}, {signed}"
+    )
+    print(f"reason: {record.reason}")
+    for kept in record.kept:
+        print(f"  kept: step {kept['step']}: {kept['why']}")
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    done = run_retention(backend(args.store), graphs=args.graph)
+    if args.json:
+        emit_json({"erased": [r.model_dump(mode="json") for r in done]})
+    else:
+        for record in done:
+            print_erasure(record)
+        print(f"retention: {len(done)} thread(s) erased")
+    return 0
