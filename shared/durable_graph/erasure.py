@@ -6,16 +6,18 @@ offloaded chunk), keeping `op` and `d`: the record's hash, the chain, the state 
 head signatures all still verify, and the value cannot be guessed back from its digest. Then:
 
 - **What goes.** The named fields' changes at every step (or the given steps: retention), their
-  chunks, the state snapshots of the thread (`backends/snapshots.py`, which copy values; the
-  rows' read hints are reset so reads fold from the changes), the `$payload` objects named by
-  io responses (all-fields erasure only), and the fan-out rows' copies of task writes. A
-  payload object is deleted only if no other thread (nor a kept step of this one) still
-  refers to it: `$payload` objects and snapshot segments are content-addressed and may be
-  shared.
-- **What cannot go, and is said so** (`kept` in the erasure record): what format 2 hashes in
-  the clear, so that erasing it would break the hash: an io response that is also the state
-  value (`io_in`), an io response kept inline, and (not listed per step) task `arg`s,
-  interrupt payloads, resume values and error messages.
+  chunks, the recorded io responses of every step whose values are erased (and the
+  `$payload` objects they name), the state snapshots of the thread (`backends/snapshots.py`,
+  which copy values; the rows' read hints are reset so reads fold from the changes), and the
+  fan-out rows' copies of task writes. A payload object is deleted only if no other thread
+  (nor a kept step of this one) still refers to it: `$payload` objects and snapshot segments
+  are content-addressed and may be shared.
+- **Io responses are hashed in the clear** by format 2, so erasing one changes what its
+  record's hash covers: the erasing process verifies the thread first, and the erasure record
+  attests the step (its hash, and the digest of its erased body; `erasure_record.py`).
+- **What stays, and is said so** (`kept` in the erasure record, or the docs): io responses of a
+  step whose io list is in the payload store (over 64 records); and task `arg`s, interrupt
+  payloads, resume values and error messages, which are hashed in the clear and not erased.
 - **The evidence.** A signed erasure record (`erasure_record.py`) is written *before* any row
   changes, naming every step and field, and every payload digest it will delete; `verify`
   accepts a missing value or payload only where such a record names it. A crash midway leaves
@@ -105,6 +107,9 @@ def erase(
             field="thread_id",
         )
     wanted = _fields(rows, fields, strict=strict_fields)
+    plan = _plan(store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
+    if not plan.rows:
+        return None
     report = verify_thread(backend, thread_id)
     if not report.ok:
         raise InvalidInput(
@@ -112,9 +117,6 @@ def erase(
             "for records that were already altered; investigate first",
             field="thread_id",
         )
-    plan = _plan(store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
-    if not plan.rows:
-        return None
     deletable = _unreferenced(backend, thread_id, plan)
     record = _write_record(backend, thread_id, rows[-1], plan, deletable, reason, actor, clock)
     for row in plan.rows:
@@ -198,15 +200,15 @@ def _gone(change: Change) -> bool:
 def _plan_io(
     full: Checkpoint, row: Checkpoint, erased: set[str], plan: _Plan, *, all_fields: bool
 ) -> list[int]:
-    """The io responses of the step to erase: those stored once as an erased field's value
-    (`io_in`), and every one when all fields are erased; the `$payload` objects they name
-    become candidates for deletion."""
+    """The io responses of the step to erase: every one recorded by a step whose values are
+    erased (the node most likely wrote those values from them: an LLM answer, a lookup), and
+    so every one when all fields are erased; the `$payload` objects they name become
+    candidates for deletion."""
     chosen: list[int] = []
+    if not (all_fields or erased):
+        return chosen
     for index, io in enumerate(full.io):
         if io.response is None:
-            continue
-        path = row.io_in.get(str(index))
-        if not (all_fields or (path and path[0] in erased)):
             continue
         if row.io_ref is not None:
             plan.kept.append({"step": row.step, "io": index, "name": io.name, "why": IO_LISTED})

@@ -6,8 +6,9 @@ goes through the threads, finds each one's policy by the graph name its thread r
 values of every step created more than N days before the clock's now, through the same
 `erasure.erase` as `durable-graph erase`. What stays is the chain skeleton (hashes, digests,
 links, signatures) and the erasure record, signed, as the tombstone: actor `system:retention`,
-reason `retention: ...`. A running thread is left for the next run; a thread with nothing
-old enough, or already erased, writes nothing.
+reason `retention: ...`. Only completed and failed threads are erased: a running or suspended
+one is left for the first run after it ends. A thread with nothing old enough, or already
+erased, writes nothing.
 
 A value re-set at a recent step (a `keep`, a later `set`) is part of that recent step and stays
 until it is old enough itself. The clock is a parameter so tests run it on a `ManualClock`.
@@ -31,6 +32,9 @@ from durable_graph.retention_policy import Retention
 log = logging.getLogger("durable_graph.retention")
 
 RETENTION_ACTOR = Actor(kind="system", id="retention")
+# Only threads that are done: a running or suspended one (awaiting a decision) still works on
+# its values, and would resume on erased ones. It is erased by the first run after it ends.
+SETTLED = frozenset({"completed", "failed"})
 
 
 def policies_of(names: Iterable[str]) -> dict[str, Retention]:
@@ -41,7 +45,7 @@ def policies_of(names: Iterable[str]) -> dict[str, Retention]:
         try:
             policy = load_graph(name).retention
         except Exception:
-            log.warning("retention: cannot import graph %s; its threads are skipped", name)
+            log.warning("cannot import graph %s: its threads are skipped", name)
             continue
         if policy is not None:
             found[name] = policy
@@ -54,19 +58,21 @@ def run_retention(
     policies: Mapping[str, Retention] | None = None,
     graphs: Iterable[str] = (),
     clock: Clock | None = None,
+    as_of: datetime | None = None,
 ) -> list[ErasureRecord]:
     """Erase what each thread's retention policy no longer allows; return the tombstones
     written. `policies` by graph name; default: imported from `graphs`, else from the graph
-    names of the threads themselves."""
+    names of the threads themselves. Ages are measured from `as_of` (default: the clock's
+    now); the tombstones are dated by the clock."""
     threads = backend.checkpoints.list_threads(limit=10**9)
     if policies is None:
         names = list(graphs) or [t.graph.name for t in threads]
         policies = policies_of(names)
-    now = (clock or SystemClock()).now()
+    now = as_of or (clock or SystemClock()).now()
     done: list[ErasureRecord] = []
     for thread in threads:
         policy = policies.get(thread.graph.name)
-        if policy is None or thread.status == "running":
+        if policy is None or thread.status not in SETTLED:
             continue
         record = _apply(backend, thread, policy, now - timedelta(days=policy.days), clock)
         if record is not None:
@@ -97,7 +103,7 @@ def _apply(
             clock=clock,
         )
     except DurableGraphError as exc:  # one thread's problem must not stop the others
-        log.warning("retention: %s not erased: %s", thread.thread_id, exc)
+        log.warning("thread %s not erased: %s", thread.thread_id, exc)
         return None
 
 

@@ -61,6 +61,7 @@ def test_document_is_valid_openapi() -> None:
         "/threads/{thread_id}/diff",
         "/threads/{thread_id}/export",
         "/threads/{thread_id}/fork",
+        "/threads/{thread_id}/erase",
         "/approvals/{token}",
     }
 

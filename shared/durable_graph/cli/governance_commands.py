@@ -7,6 +7,7 @@ Exit codes follow the CLI contract: 0 done, 2 bad input (nothing stored changed)
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
 from durable_graph.checkpoint import Actor
@@ -15,6 +16,7 @@ from durable_graph.cli.common import backend
 from durable_graph.cli.output import emit_json
 from durable_graph.erasure import erase
 from durable_graph.erasure_record import ErasureRecord
+from durable_graph.errors import InvalidInput
 from durable_graph.retention import run_retention
 
 
@@ -49,6 +51,12 @@ def register(sub: Any) -> None:
         metavar="MODULE:ATTR",
         help="a graph whose policy applies (repeatable; imports it); default: every graph "
         "the store's threads name, imported",
+    )
+    run.add_argument(
+        "--as-of",
+        metavar="ISO",
+        help="apply the policies as of this UTC time (e.g. 2027-01-31T00:00:00Z) instead of "
+        "now: a fixed cutoff for a scheduled job, or a later one to see what it will erase",
     )
     run.add_argument("--json", action="store_true")
     run.set_defaults(handler=cmd_retention_run)
@@ -96,8 +104,19 @@ def print_erasure(record: ErasureRecord) -> None:
         print(f"  kept: step {kept['step']}: {kept['why']}")
 
 
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"--as-of {text!r} is not an ISO 8601 time", field="--as-of") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"--as-of {text!r} needs a time zone (Z for UTC)", field="--as-of")
+    return moment.astimezone(UTC)
+
+
 def cmd_retention_run(args: argparse.Namespace) -> int:
-    done = run_retention(backend(args.store), graphs=args.graph)
+    as_of = None if args.as_of is None else _instant(args.as_of)
+    done = run_retention(backend(args.store), graphs=args.graph, as_of=as_of)
     if args.json:
         emit_json({"erased": [r.model_dump(mode="json") for r in done]})
     else:

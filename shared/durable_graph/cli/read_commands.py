@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from durable_graph.canonical import digest
 from durable_graph.cli.common import backend, print_status
 from durable_graph.cli.output import emit_json, table
 from durable_graph.erasure_record import describe_erased
@@ -85,6 +86,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+NULL_DIGEST = digest(None)  # what a recorded None response hashes to (an erased one differs)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     doc = show_document(backend(args.store), args.thread_id, args.step)
     if args.json:
@@ -97,7 +101,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         router = f"({route['router']})" if route.get("router") else ""
         print(f"route  {route['source']} --{route['kind']}{router}--> {route['result']}")
     for io in doc["io"]:
-        response = repr(io["response"])
+        erased = io["response"] is None and io["response_sha256"] != NULL_DIGEST
+        response = "(erased)" if erased else repr(io["response"])
         response = response if len(response) <= 80 else response[:77] + "..."
         print(
             f"io     {io['kind']} {io['name']} (task {io['task_id']}) response sha256 "
