@@ -124,7 +124,7 @@ def erase(
     _scrub_done_rows(backend, thread_id, plan, None if fields is None else wanted)
     for ref in deletable:
         backend.payloads.delete(ref)
-    store.forget(thread_id)
+    store.forget_thread(thread_id)
     return record
 
 

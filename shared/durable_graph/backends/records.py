@@ -191,7 +191,7 @@ class RecordStore:
     def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Replace a stored row (erasure only); the thread's cached state is dropped."""
         self.inner.rewrite_checkpoint(checkpoint)
-        self.forget(checkpoint.thread_id)
+        self.forget_thread(checkpoint.thread_id)
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
         return self.inner.get_thread(thread_id)
@@ -405,7 +405,7 @@ class RecordStore:
                     return record
         return None
 
-    def forget(self, thread_id: str) -> None:
+    def forget_thread(self, thread_id: str) -> None:
         """Drop what this process keeps of the thread (erasure rewrote its rows)."""
         with self._lock:
             self._cache.pop(thread_id, None)
