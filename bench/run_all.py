@@ -16,6 +16,7 @@ ORDER = [
     "storage_growth.py",
     "aws_requests.py",
     "long_threads.py",
+    "postgres_throughput.py",
     "explorer.py",
     "langgraph_saver.py",
 ]

@@ -3,9 +3,12 @@ exercise (examples/demo.py) run end to end against a PostgreSQL store."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -70,3 +73,36 @@ def test_the_seed_exercise_runs_on_postgres(pg_server: PostgresServer, tmp_path:
         row = conn.execute("SELECT status FROM threads WHERE thread_id = 'tx-99812'").fetchone()
     assert row == ("completed",)  # the state is in the server ...
     assert not (tmp_path / "demo" / "state.db").exists()  # ... not in an embedded store
+
+
+def test_serve_on_postgres_takes_a_signed_webhook_and_records_the_approval_link(
+    cli: PgCli,
+) -> None:
+    """Given `durable-graph serve` on a PostgreSQL store, when examples/webhook_start.py
+    starts a thread with a signed request, then the thread suspends and its notification,
+    with the approval link, is an outbox row in the database."""
+    server = cli.spawn("serve", "--port", "0")
+    try:
+        assert server.stdout is not None and server.stderr is not None
+        line = server.stdout.readline()
+        url = re.search(r"http://[\d.]+:\d+", line)
+        assert url, line + (server.stderr.read() if server.poll() is not None else "")
+        done = subprocess.run(
+            [sys.executable, "examples/webhook_start.py", "--url", url.group(0), "--thread", "w1"],
+            cwd=REPO,
+            env=cli.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 30
+        while not (rows := cli.rows("SELECT body FROM notifications WHERE thread_id = 'w1'")):
+            assert time.monotonic() < deadline, "no notification row"
+            time.sleep(0.1)
+        note = json.loads(rows[0][0])
+        assert note["links"]["approval"].startswith(url.group(0) + "/approvals/")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
