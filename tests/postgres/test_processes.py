@@ -34,7 +34,7 @@ def test_worker_processes_drain_one_queue_and_commit_each_step_once(
     one process did the work."""
     threads = [f"n{i}" for i in range(8)]
     cli.start_detached(SLOW, threads)
-    env = {"DG_SLOW_SECONDS": "0.5"}
+    env = {"DG_SLOW_SECONDS": "1.0"}  # one worker alone would need 4 s: all take part
     args = ("worker", "--until-idle", "--json", "--concurrency", "2")
     workers = [cli.spawn(*args, extra_env=env) for _ in range(3)]
     stats = []
