@@ -6,11 +6,10 @@ itself crashes. Every size runs in its own subprocess, under a time cap, so a sl
 engine shows as a row ("failed at turn N: <error>", "capped at turn N") instead of a hang.
 
 1. chat — ONE thread; each turn appends one ~1 KB message (`{"role", "content"}`, JSON-encoded
-   1,024 bytes) to `messages: Annotated[list[dict], operator.add]`. A completed durable-graph
-   thread refuses new input (`invoke(input)` raises ThreadExists; `resume` needs a suspended
-   thread), so the chat is a loop graph: node `turn` appends a message and a conditional edge
-   loops back to `turn` until the counter reaches N; one `invoke` runs N steps. Each size N runs
-   its own thread. Measured:
+   1,024 bytes) to `messages: Annotated[list[dict], operator.add]`. The chat is a loop graph:
+   node `turn` appends a message and a conditional edge loops back to `turn` until the counter
+   reaches N; one `invoke` runs N steps (past the default recursion_limit of 25: the bench
+   lifts it). Each size N runs its own thread. Measured:
      - step ms: median time between consecutive calls of `turn` (commit + schedule + node) over
        the last 20 turns up to N (a thread shorter than that, N=10, is run again as new N-turn
        threads until 20 intervals are pooled); budget at the largest N <= 1.5x the smallest;
@@ -63,6 +62,9 @@ from typing import Annotated, Any, TypedDict, cast
 from pydantic import BaseModel, Field
 
 from durable_graph import END, START, CompiledGraph, Send, StateGraph
+
+# A long thread runs past LangGraph's default recursion_limit (25 steps per invoke) on purpose.
+NO_LIMIT = {"recursion_limit": 10**9}
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -269,7 +271,7 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     builder.add_conditional_edges("turn", again, {"turn": "turn", END: END})
     graph = builder.compile(name="bench.long_threads:chat")
     warm = local_backend(root.parent / "warm")
-    graph.with_backend(warm).invoke({"stop_at": WARMUP_TURNS}, thread_id="warm")
+    graph.with_backend(warm).invoke({"stop_at": WARMUP_TURNS}, NO_LIMIT, thread_id="warm")
     warm.close()
     stamps.clear()
     empty_dir = root.parent / "empty"
@@ -279,7 +281,7 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"n": n, "status": "ok", "error": "", "empty": folder_bytes(empty_dir)}
     started = time.perf_counter()
     try:
-        app.invoke({"stop_at": n}, thread_id="chat")
+        app.invoke({"stop_at": n}, NO_LIMIT, thread_id="chat")
     except Exception as exc:  # the engine raising is a result, not a bench crash
         out.update(status="failed", error=failure_reason(exc))
     out["seconds"] = time.perf_counter() - started
@@ -309,7 +311,9 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
 
     def run_again(repeat: int) -> list[float]:
         stamps.clear()
-        graph.with_backend(again_backend).invoke({"stop_at": n}, thread_id=f"again-{repeat}")
+        graph.with_backend(again_backend).invoke(
+            {"stop_at": n}, NO_LIMIT, thread_id=f"again-{repeat}"
+        )
         return stamps
 
     # only a thread that reached N is run again (a failed or capped one would fail again)

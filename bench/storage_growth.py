@@ -107,7 +107,7 @@ def bench_durable_graph(texts: list[str], root: Path, *, recorded: bool = False)
     builder.add_conditional_edges("chat", route)
     backend = local_backend(root)
     app = builder.compile(name="bench.storage_growth:chat").with_backend(backend)
-    app.invoke({}, thread_id="chat-1")
+    app.invoke({}, {"recursion_limit": steps + 1}, thread_id="chat-1")
     backend.close()
 
     def cold(step: int | None) -> Callable[[], Any]:

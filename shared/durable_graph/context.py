@@ -33,6 +33,7 @@ from durable_graph.errors import (
     RecordConflict,
 )
 from durable_graph.mail import Mailer, MailerMissing
+from durable_graph.runs import emit, node_config
 
 if TYPE_CHECKING:
     from durable_graph.backend import Backend
@@ -88,6 +89,7 @@ class NodeContext:
     recorded: dict[str, Any] = field(default_factory=dict)
     io: list[IoRecord] = field(default_factory=list)
     delivery: TaskDelivery = field(default_factory=TaskDelivery)
+    goto: list[Any] = field(default_factory=list)  # a returned Command's goto (JSON form)
     _interrupts_seen: int = 0
 
     @property
@@ -262,13 +264,29 @@ def _io_record(task_id: str, name: str, kind: str, request: Any, result: Any) ->
 def current_context() -> NodeContext:
     ctx = _current.get()
     if ctx is None:
-        raise RuntimeError("interrupt() can only be called inside a running node")
+        raise RuntimeError(
+            "interrupt(), get_config() and get_stream_writer() work only inside a running node"
+        )
     return ctx
 
 
 def interrupt(payload: Any = None) -> Any:
     """LangGraph-style dynamic interrupt, usable without taking `ctx` as a parameter."""
     return current_context().interrupt(payload)
+
+
+def get_config() -> dict[str, Any]:
+    """The config of the node running now (LangGraph's `get_config`): the caller's, with the
+    thread's ids (`durable_graph.runs.node_config`)."""
+    ctx = current_context()
+    return node_config(ctx.thread_id, step=ctx.step_number, node=ctx.node)
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """A writer for the node running now: each call sends a chunk to
+    `stream(..., stream_mode="custom")` (LangGraph's `get_stream_writer`)."""
+    thread_id = current_context().thread_id
+    return lambda chunk: emit(thread_id, "custom", chunk)
 
 
 def bind(ctx: NodeContext) -> contextvars.Token[NodeContext | None]:

@@ -138,7 +138,7 @@ class Engine:
         """Commit step 0 and queue its tasks. Refuses an existing thread id."""
         self._check_new(thread_id)
         state = self.spec.schema.initial(values)
-        next_tasks, routes = route_from(self.spec, START, state, origin_step=0)
+        next_tasks, routes = route_from(self.spec, START, state, origin_step=0, thread_id=thread_id)
         status, interrupt = self._status_for(next_tasks, ran=[])
         checkpoint = self.sealer.seal(
             thread_id=thread_id,
@@ -166,13 +166,16 @@ class Engine:
         as_node: str | None = None,
         resume_value: Any = None,
         has_resume_value: bool = False,
+        resume_by_task: Mapping[str, Any] | None = None,
         expected_step: int | None = None,
         actor: Actor | None = None,
     ) -> Checkpoint:
         """Inject a human decision (or retry a failed task) and continue.
 
-        Writes step `head+1` with source `update`, conditionally: two racing resumes of one
-        suspended thread cannot both land; the loser gets `StaleHead`.
+        `resume_value` answers the interrupt the head names; `resume_by_task` answers several
+        pending interrupts at once, by the id of the task that raised each. Writes step
+        `head+1` with source `update`, conditionally: two racing resumes of one suspended
+        thread cannot both land; the loser gets `StaleHead`.
         """
         head = self.head(thread_id)
         self.check_graph(head)
@@ -192,7 +195,9 @@ class Engine:
         routes: list[RouteDecision] = []
         if as_node is not None:
             remaining = [t for t in head.next if t.node != as_node]
-            routed, routes = route_from(self.spec, as_node, state, origin_step=head.step + 1)
+            routed, routes = route_from(
+                self.spec, as_node, state, origin_step=head.step + 1, thread_id=thread_id
+            )
             next_tasks = merge_tasks(remaining, routed)
             # A human update is not a run of `as_node`: interrupt_after does not fire again
             # (or an interrupt_after node could never be approved), interrupt_before still does.
@@ -209,6 +214,15 @@ class Engine:
                     )
                 check_json(resume_value, "resume_value")
                 resume.setdefault(head.interrupt.task_id, []).append(resume_value)
+            waiting = {t.id for t in head.next if t.done_at is None}
+            for task_id, value in (resume_by_task or {}).items():
+                if task_id not in waiting or head.status != "suspended":
+                    raise InvalidInput(
+                        f"resume names task {task_id!r}, which is not waiting at an interrupt",
+                        field="resume",
+                    )
+                check_json(value, "resume")
+                resume.setdefault(task_id, []).append(value)
         checkpoint = self.sealer.seal(
             thread_id=thread_id,
             step=head.step + 1,
@@ -344,6 +358,10 @@ class Engine:
         failed = [r for r in results if r.kind == "error"]
         interrupted = [r for r in results if r.kind == "interrupt"]
         ran = [r.task.node for r in results if r.kind == "ok"]
+        goto: dict[str, list[str | Send]] = {}
+        for r in results:
+            if r.kind == "ok" and r.goto:
+                goto.setdefault(r.task.node, []).extend(r.targets())
         interrupt: InterruptInfo | None = None
         changed: dict[str, FieldChange] | None = None
         routes: list[RouteDecision] = []
@@ -366,7 +384,14 @@ class Engine:
             writes = [r.writes for r in results]
             applied = self.spec.schema.fold(base.values, writes, where="superstep")
             state, changed = applied.values, applied.changes
-            next_tasks, routes = route_after(self.spec, ran, state, origin_step=base.step + 1)
+            next_tasks, routes = route_after(
+                self.spec,
+                ran,
+                state,
+                origin_step=base.step + 1,
+                goto=goto,
+                thread_id=base.thread_id,
+            )
             status, interrupt = self._status_for(next_tasks, ran=ran)
         return self.sealer.seal(
             thread_id=base.thread_id,
@@ -432,15 +457,18 @@ class Engine:
         )
         return Outcome("committed", checkpoint)
 
-    def fail_thread(self, thread_id: str, reason: str, *, node: str = "") -> Checkpoint | None:
-        """Record a permanent failure as a checkpoint, so the thread says why it stopped."""
+    def fail_thread(
+        self, thread_id: str, reason: str, *, node: str = "", kind: str = "PermanentTaskError"
+    ) -> Checkpoint | None:
+        """Record a permanent failure as a checkpoint, so the thread says why it stopped;
+        `kind` is the error type it records (e.g. `GraphRecursionError`)."""
         head = self.backend.checkpoints.head_checkpoint(thread_id)
         if head is None or head.status in ("completed", "failed"):
             return None
         error = ErrorInfo(
             node=node or (head.next[0].node if head.next else ""),
             task_id=head.next[0].id if head.next else "",
-            type="PermanentTaskError",
+            type=kind,
             message=reason,
             attempts=1,
             retryable=False,

@@ -72,6 +72,18 @@ class ThreadExists(UserError):
         self.thread_id = thread_id
 
 
+class TurnRefused(UserError):
+    """New input for a thread that cannot take it now: it is running, or it waits at an
+    interrupt (the input would silently drop the pending decision; LangGraph reruns it)."""
+
+    code = "turn_refused"
+
+    def __init__(self, thread_id: str, status: str, why: str) -> None:
+        super().__init__(f"thread {thread_id!r} is {status}: {why}")
+        self.thread_id = thread_id
+        self.status = status
+
+
 class NotSuspended(UserError):
     """Only a suspended (or failed) thread accepts a human decision or a retry."""
 
@@ -241,6 +253,25 @@ class ThreadFailed(DurableGraphError):
         self.thread_id = thread_id
         self.step = step
         self.error = error
+
+
+class GraphRecursionError(DurableGraphError, RecursionError):
+    """A run took `recursion_limit` supersteps and was still running (LangGraph's
+    `GraphRecursionError`, default limit 25). The thread is failed with this reason; raise
+    the limit (`config={"recursion_limit": n}`) and `invoke(None, config)` continues it."""
+
+    code = "recursion_limit"
+
+    def __init__(self, thread_id: str, limit: int, step: int) -> None:
+        super().__init__(
+            f"Recursion limit of {limit} reached without hitting a stop condition: thread "
+            f"{thread_id!r} ran {limit} steps in this run and is still running (step {step}). "
+            "A loop in the graph that never reaches END? Raise the limit with "
+            'config={"recursion_limit": ...}; invoke(None, config) continues the thread.'
+        )
+        self.thread_id = thread_id
+        self.limit = limit
+        self.step = step
 
 
 class PayloadCorrupted(DurableGraphError):

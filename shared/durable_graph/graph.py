@@ -8,15 +8,16 @@ refuses to resume under another.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
-from pydantic import BaseModel
-
+from durable_graph.backend import Backend
 from durable_graph.retention_policy import Retention
 from durable_graph.retry import RetryPolicy
 from durable_graph.runtime import CompiledGraph
+from durable_graph.signatures import node_shape, router_shape
 from durable_graph.spec import (
     END,
     START,
@@ -28,28 +29,35 @@ from durable_graph.spec import (
     Send,
 )
 from durable_graph.state import StateSchema
+from durable_graph.subgraphs import subgraph_node
 
 # START, END and Send are part of the builder's API (`from durable_graph.graph import START`).
 __all__ = ["END", "START", "GraphSpec", "Send", "StateGraph"]
 
 
-def _accepts(fn: Callable[..., Any]) -> int:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 1
-    positional = [
-        p
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
-        return 2
-    return len(positional)
+NO_RETRY = RetryPolicy(max_attempts=1)  # LangGraph retries nothing unless asked
+
+
+def _checked_backend(checkpointer: Any) -> Backend | None:
+    """`compile(checkpointer=...)` takes our `Backend`; a LangGraph saver is refused with
+    what to pass instead (it would otherwise fail on first use, far from the cause)."""
+    if checkpointer is None or isinstance(checkpointer, Backend):
+        return checkpointer
+    kind = type(checkpointer).__name__
+    if hasattr(checkpointer, "get_tuple") or hasattr(checkpointer, "aget_tuple"):
+        raise TypeError(
+            f"compile(checkpointer=...) got LangGraph's {kind}: this StateGraph is "
+            "durable_graph's and keeps its own hash-chained ledger, so it takes no LangGraph "
+            "saver. Pass nothing (the embedded store under $DURABLE_GRAPH_HOME) or a "
+            "durable_graph Backend (durable_graph.backends.local.local_backend(path)). To keep "
+            "LangGraph's own StateGraph instead, give it durable_graph.langgraph."
+            "DurableGraphSaver() as its checkpointer. See docs/langgraph-compatibility.md."
+        )
+    raise TypeError(f"compile(checkpointer=...) takes a durable_graph Backend or None, not {kind}")
 
 
 class StateGraph:
-    """Build a graph over a pydantic state model.
+    """Build a graph over a state declared as a `TypedDict`, a dataclass or a pydantic model.
 
     Example:
         >>> from pydantic import BaseModel
@@ -61,27 +69,49 @@ class StateGraph:
         >>> app = g.compile()
     """
 
-    def __init__(self, state: type[BaseModel]) -> None:
+    def __init__(self, state: Any) -> None:
         self.schema = StateSchema(state)
         self.nodes: dict[str, NodeSpec] = {}
         self.edges: dict[str, list[str]] = {}
         self.branches: dict[str, list[ConditionalEdge]] = {}
 
     def add_node(
-        self, name: str, fn: NodeFn | None = None, *, retry: RetryPolicy | None = None
+        self,
+        name: str | NodeFn,
+        fn: NodeFn | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> StateGraph:
+        """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
+
+        A failing node is not retried unless given a `retry_policy` (LangGraph's default);
+        `retry` is the same argument under its older name. Its signature is checked at
+        `compile()` (see `durable_graph.signatures`)."""
+        if fn is None and callable(name):
+            fn, name = name, getattr(name, "__name__", "")
         if fn is None:
             raise TypeError(f"add_node({name!r}) needs a function")
-        if name in (START, END) or not name or name in self.nodes:
+        if not isinstance(name, str) or name in (START, END) or not name or name in self.nodes:
             raise ValueError(f"node name {name!r} is reserved or already used")
-        arity = _accepts(fn)
-        self.nodes[name] = NodeSpec(
-            name=name,
-            fn=fn,
-            retry=retry or RetryPolicy(),
-            wants_ctx=arity >= 2,
-            wants_state=arity >= 1,
-        )
+        if isinstance(fn, CompiledGraph):
+            fn = subgraph_node(fn, name)
+        policy = retry_policy or retry or NO_RETRY
+        self.nodes[name] = NodeSpec(name=name, fn=fn, retry=policy)
+        return self
+
+    def add_sequence(self, nodes: Sequence[NodeFn | tuple[str, NodeFn]]) -> StateGraph:
+        """Add nodes and the edges that run them one after the other (LangGraph's)."""
+        names: list[str] = []
+        for item in nodes:
+            if isinstance(item, tuple):
+                self.add_node(item[0], item[1])
+                names.append(item[0])
+            else:
+                self.add_node(item)
+                names.append(getattr(item, "__name__", ""))
+        for first, second in pairwise(names):
+            self.add_edge(first, second)
         return self
 
     def add_edge(self, source: str | Sequence[str], target: str) -> StateGraph:
@@ -107,9 +137,7 @@ class StateGraph:
             mapping = path_map
         else:
             mapping = {name: name for name in path_map}
-        self.branches.setdefault(source, []).append(
-            ConditionalEdge(source, path, mapping, wants_ctx=_accepts(path) >= 2)
-        )
+        self.branches.setdefault(source, []).append(ConditionalEdge(source, path, mapping))
         return self
 
     def set_entry_point(self, node: str) -> StateGraph:
@@ -139,6 +167,19 @@ class StateGraph:
             if name not in known:
                 raise ValueError(f"interrupt names unknown node {name!r}")
 
+    def _shaped(self) -> tuple[dict[str, NodeSpec], dict[str, list[ConditionalEdge]]]:
+        """Nodes and routers with their call shapes: a signature we could not call is
+        refused here, at compile(), not after its node ran."""
+        nodes = {
+            name: replace(node, shape=node_shape(node.fn, node=name))
+            for name, node in self.nodes.items()
+        }
+        branches = {
+            source: [replace(b, shape=router_shape(b.router, source=source)) for b in edges]
+            for source, edges in self.branches.items()
+        }
+        return nodes, branches
+
     def compile(
         self,
         *,
@@ -151,15 +192,17 @@ class StateGraph:
         """Freeze the graph. `checkpointer` is a `Backend`; without one each call picks the
         process default (the embedded store under $DURABLE_GRAPH_HOME). `retention`: how long
         its threads' values are kept (`durable-graph retention run` erases older ones)."""
+        backend = _checked_backend(checkpointer)
         before = list(interrupt_before or [])
         after = list(interrupt_after or [])
         self._validate(before + after)
+        nodes, branches = self._shaped()
         spec = GraphSpec(
             schema=self.schema,
-            nodes=dict(self.nodes),
+            nodes=nodes,
             edges={k: list(v) for k, v in self.edges.items()},
-            branches={k: list(v) for k, v in self.branches.items()},
+            branches=branches,
             interrupt_before=frozenset(before),
             interrupt_after=frozenset(after),
         )
-        return CompiledGraph(spec, backend=checkpointer, name=name, retention=retention)
+        return CompiledGraph(spec, backend=backend, name=name, retention=retention)

@@ -12,9 +12,10 @@ Checks, each named in the report with the first step where it fails:
 - `erasure`: a value that is gone (a change with no salt, value or chunk) and a payload that is
   missing are named by a signed erasure record (`erasure_record.py`), and those records link
   up and carry trusted signatures; the report lists the erased fields per step;
-- `transition`: legal status transitions: step 0 is an input or a fork; a decision (`update`)
-  only right after a suspension or a failure, so one decision per interrupt; node steps only
-  from a running step; nothing after a completed step;
+- `transition`: legal status transitions: step 0 is an input or a fork (and only step 0 a
+  fork); a decision (`update`) only right after a suspension or a failure, so one decision per
+  interrupt; node steps only from a running step; after a completed step only new input (a
+  thread's next turn); new input never right after a running step;
 - `origin`: a fork's step 0 links to the record it was forked from;
 - `signature`: every stored head signature is by a trusted key, matches its content, and names
   a record that is still there with the signed hash; a suspended, completed or failed head is
@@ -334,12 +335,16 @@ def _check_transition(record: Checkpoint, previous: Checkpoint | None, bad: Any)
                 record.step, "transition", f"step 0 must be an input or a fork, not {record.source}"
             )
         return
-    if record.source in ("input", "fork"):
-        bad(record.step, "transition", f"a {record.source} record can only be step 0")
-        return
     before = previous.status
-    if before == "completed":
-        bad(record.step, "transition", "nothing may follow a completed step")
+    if record.source == "fork":
+        bad(record.step, "transition", "a fork record can only be step 0")
+    elif record.source == "input":
+        # A thread's next turn (new input, or a turn from a past checkpoint) follows a step
+        # where the thread had stopped; never one whose tasks are still in flight.
+        if before == "running":
+            bad(record.step, "transition", "new input follows a running step")
+    elif before == "completed":
+        bad(record.step, "transition", "only new input may follow a completed step")
     elif record.source == "update" and before not in ("suspended", "failed"):
         bad(
             record.step,

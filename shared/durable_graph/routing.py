@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from durable_graph.checkpoint import RouteDecision, Task
 from durable_graph.errors import InvalidInput
+from durable_graph.runs import node_config
 from durable_graph.spec import END, GraphSpec, Send
+
+COMMAND = "Command.goto"  # the router name a route recorded from a node's Command carries
 
 
 def route_from(
-    spec: GraphSpec, source: str, state: dict[str, Any], *, origin_step: int
+    spec: GraphSpec,
+    source: str,
+    state: dict[str, Any],
+    *,
+    origin_step: int,
+    goto: Sequence[str | Send] = (),
+    thread_id: str = "",
 ) -> tuple[list[Task], list[RouteDecision]]:
-    """Tasks scheduled by `source`'s edges on `state`; task ids embed `origin_step`."""
+    """Tasks scheduled by `source`'s edges on `state`, and by the `goto` of the `Command` it
+    returned; task ids embed `origin_step`. A router that asks for `config` gets the config
+    of the caller running `thread_id` here (`durable_graph.runs`)."""
     targets: list[str | Send] = []
     decisions: list[RouteDecision] = []
     static = spec.edges.get(source, [])
     if static:
         targets.extend(static)
         decisions.append(RouteDecision(source=source, kind="edge", result=list(static)))
+    if goto:
+        for item in goto:
+            name = item.node if isinstance(item, Send) else item
+            if name != END and name not in spec.nodes:
+                raise InvalidInput(
+                    f"node {source!r} returned Command(goto={name!r}), which is not a node",
+                    field=source,
+                )
+        targets.extend(goto)
+        decisions.append(
+            RouteDecision(source=source, kind="conditional", router=COMMAND, result=_named(goto))
+        )
     for branch in spec.branches.get(source, []):
-        model = spec.schema.to_model(state)
-        raw = branch.router(model)
+        model = spec.schema.to_state(state)
+        config = (
+            node_config(thread_id, step=origin_step, node=source) if branch.shape.config else None
+        )
+        raw = branch.shape.call(branch.router, model, None, config, None)
         chosen = list(_flatten(raw))
         resolved: list[str | Send] = []
         for item in chosen:
@@ -73,14 +99,24 @@ def route_from(
 
 
 def route_after(
-    spec: GraphSpec, ran: Sequence[str], state: dict[str, Any], *, origin_step: int
+    spec: GraphSpec,
+    ran: Sequence[str],
+    state: dict[str, Any],
+    *,
+    origin_step: int,
+    goto: Mapping[str, Sequence[str | Send]] | None = None,
+    thread_id: str = "",
 ) -> tuple[list[Task], list[RouteDecision]]:
     """The next tasks after the nodes `ran` in one superstep, each node's edges taken once, in
-    order, on the state their updates made; recomputed the same way by `replay`."""
+    order, on the state their updates made, plus where their `Command`s sent it (`goto`, per
+    node); recomputed the same way by `replay`."""
     next_tasks: list[Task] = []
     routes: list[RouteDecision] = []
     for node in dict.fromkeys(ran):
-        tasks, decisions = route_from(spec, node, state, origin_step=origin_step)
+        extra = (goto or {}).get(node, ())
+        tasks, decisions = route_from(
+            spec, node, state, origin_step=origin_step, goto=extra, thread_id=thread_id
+        )
         next_tasks = merge_tasks(next_tasks, tasks)
         routes.extend(decisions)
     return next_tasks, routes
@@ -112,7 +148,7 @@ def _flatten(raw: Any) -> Iterable[Any]:
         yield raw
 
 
-def _named(targets: list[str | Send]) -> list[str]:
+def _named(targets: Sequence[str | Send]) -> list[str]:
     """The route as recorded: node names, and `Send(node)` once per run of sends to one node,
     with their count when there are several (a 10,000-document fan-out is one entry)."""
     out: list[str] = []

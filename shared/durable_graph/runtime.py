@@ -1,31 +1,60 @@
-"""`CompiledGraph`: the LangGraph-familiar surface (`invoke`, `update_state`, `get_state`,
-`get_state_history`) over the engine and a backend."""
+"""`CompiledGraph`: the LangGraph-familiar surface (`invoke`, `stream`, `ainvoke`, `astream`,
+`update_state`, `get_state`, `get_state_history`) over the engine and a backend.
+
+Where LangGraph's semantics exist they are followed (docs/langgraph-compatibility.md lists
+each behaviour, and where it differs on purpose): multi-turn threads, `Command`, several
+interrupts resumed in one call, `__interrupt__` in the result, `recursion_limit`,
+`checkpoint_id` in a config.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import queue
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo, ParentRef
 from durable_graph.clock import Clock, SystemClock
+from durable_graph.commands import Command, Interrupt, interrupt_id, resume_map
 from durable_graph.engine import Engine, Outcome
-from durable_graph.errors import InvalidInput, StepNotFound, ThreadExists, ThreadFailed
+from durable_graph.errors import (
+    GraphRecursionError,
+    InvalidInput,
+    StaleHead,
+    StepNotFound,
+    ThreadFailed,
+    ThreadNotFound,
+    TurnRefused,
+)
+from durable_graph.fanin import done_key
 from durable_graph.ports import Delivery
 from durable_graph.retention_policy import Retention
+from durable_graph.runs import DEFAULT_RECURSION_LIMIT, RunScope, running
 from durable_graph.spec import GraphSpec
+from durable_graph.state import normalise_update
+from durable_graph.turns import Kind as TurnKind
+from durable_graph.turns import next_turn
 from durable_graph.worker import Worker
 
 LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task before others may
 UNSET: Any = object()  # "no resume value given" (None is a legitimate resume value)
 
 
+STREAM_MODES = ("values", "updates", "custom")
+_SOURCES = {"input": "input", "node": "loop", "update": "update", "fork": "fork"}
+
+
 @dataclass(frozen=True)
 class StateSnapshot:
-    """One checkpoint as a user reads it: values with payloads fetched back."""
+    """One checkpoint as a user reads it: values with payloads fetched back (chat messages
+    as LangChain objects when it is installed; `json_values` keeps the stored JSON), and
+    LangGraph's `config`, `metadata`, `parent_config` and `interrupts`."""
 
     thread_id: str
     step: int
@@ -39,6 +68,59 @@ class StateSnapshot:
     error: ErrorInfo | None
     parent: ParentRef | None
     checkpoint: Checkpoint
+    json_values: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parent_config: dict[str, Any] | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+
+
+def checkpoint_id(checkpoint: Checkpoint | ParentRef) -> str:
+    """LangGraph's `checkpoint_id` for one of our steps: the step, zero-padded (ids sort in
+    step order), and the start of its hash (an id names one record, not a position)."""
+    return f"{checkpoint.step:08d}-{checkpoint.hash[:16]}"
+
+
+def _step_of(value: Any) -> tuple[int, str]:
+    """(step, hash prefix) from a `checkpoint_id` (or a bare step number)."""
+    text = str(value)
+    step, _, prefix = text.partition("-")
+    if not step.isdigit():
+        raise InvalidInput(
+            f"checkpoint_id {text!r} is not one of this store's ids (they look like "
+            "'00000003-1f2e3d4c5b6a7980'; read them from get_state(...).config)",
+            field="checkpoint_id",
+        )
+    return int(step), prefix
+
+
+def config_for(checkpoint: Checkpoint | ParentRef, thread_id: str) -> dict[str, Any]:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": "",
+            "checkpoint_id": checkpoint_id(checkpoint),
+        }
+    }
+
+
+def recursion_limit_of(config: Mapping[str, Any] | str | None) -> int:
+    limit = config.get("recursion_limit") if isinstance(config, Mapping) else None
+    if limit is None:
+        return DEFAULT_RECURSION_LIMIT
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidInput(
+            f"recursion_limit must be a positive integer, not {limit!r}", field="recursion_limit"
+        )
+    return limit
+
+
+class _LimitReached(Exception):
+    """Raised from the run's outcome hook to stop its worker at the recursion limit."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
 
 
 def thread_id_of(config: Mapping[str, Any] | str | None, thread_id: str | None) -> str:
@@ -152,34 +234,303 @@ class CompiledGraph:
 
     def invoke(
         self,
-        input: Mapping[str, Any] | None = None,
+        input: Any = None,
         config: Mapping[str, Any] | None = None,
         *,
         thread_id: str | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> dict[str, Any]:
-        """Start (or continue) a thread and run it until it completes or suspends.
+        """Start a thread, give it its next input, or resume it, and run it here until it
+        completes or suspends.
 
-        Returns the state values at the head. `invoke(None, ...)` on a suspended thread runs
-        the interrupted tasks as they are (like LangGraph after `update_state`). Raises
-        `ThreadFailed` if the thread ends failed (also when it already was): the failure is
-        recorded and `resume(thread_id)` retries it.
+        `input` is the state input (a dict), `None` (continue: run a suspended thread's
+        pending tasks as they are, as LangGraph does after `update_state`), or a
+        `Command(resume=..., update=...)` answering the pending `interrupt()`s. New input on a
+        completed thread is its next turn (the same chain continues). `config` is LangGraph's
+        (`configurable.thread_id`, optional `configurable.checkpoint_id` to continue from a
+        past step, `recursion_limit`, anything else for the nodes that take `config`).
+
+        Returns the state values at the head (chat messages as LangChain objects), with
+        `"__interrupt__"`: the pending `Interrupt`s when the thread waits in a node. Raises
+        `ThreadFailed` if the thread ends failed (also when it already was: a failure is
+        retried explicitly, with `resume(thread_id)`), `GraphRecursionError` when the run
+        takes `recursion_limit` steps and is still running.
+
+        Example:
+            >>> app.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "t"}})
+            ... # doctest: +SKIP
         """
         tid = thread_id_of(config, thread_id)
+        head = self._run(input, config, tid, RunScope(config=dict(config or {})), on_outcome)
+        return self.output(head)
+
+    async def ainvoke(
+        self,
+        input: Any = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        thread_id: str | None = None,
+    ) -> dict[str, Any]:
+        """`invoke` for async callers: the run happens on a worker thread, so the event loop
+        is free meanwhile; `async def` nodes run there to completion."""
+        return await asyncio.to_thread(self.invoke, input, config, thread_id=thread_id)
+
+    def stream(
+        self,
+        input: Any = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        stream_mode: str | Sequence[str] = "values",
+        thread_id: str | None = None,
+    ) -> Iterator[Any]:
+        """Run like `invoke`, yielding as it goes (LangGraph's stream modes):
+
+        - `"values"`: the whole state after each step (the input step first);
+        - `"updates"`: `{node: update}` as each node finishes;
+        - `"custom"`: what nodes send through `writer(...)` / `get_stream_writer()`.
+
+        A list of modes yields `(mode, chunk)` pairs. When the thread suspends in a node,
+        the last chunk is `{"__interrupt__": [Interrupt, ...]}`. The run happens on a helper
+        thread; leaving the loop early does not stop it (the thread is durable: it runs to
+        its next stop, like a detached run)."""
+        tid = thread_id_of(config, thread_id)
+        modes = _modes(stream_mode)
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        done, failed = "__done__", "__failed__"
+
+        def sink(mode: str, chunk: Any) -> None:
+            events.put((mode, chunk))
+
+        scope = RunScope(config=dict(config or {}), sink=sink, modes=frozenset(modes))
+
+        def work() -> None:
+            try:
+                head = self._run(input, config, tid, scope, None)
+                interrupts = self.pending_interrupts(head)
+                if interrupts and {"values", "updates"} & set(modes):
+                    mode = "updates" if "updates" in modes else "values"
+                    events.put((mode, {"__interrupt__": list(interrupts)}))
+                events.put((done, None))
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                events.put((failed, exc))
+
+        runner = threading.Thread(target=work, name=f"stream:{tid}", daemon=True)
+        runner.start()
+        while True:
+            mode, chunk = events.get()
+            if mode == done:
+                break
+            if mode == failed:
+                raise chunk
+            yield chunk if len(modes) == 1 else (mode, chunk)
+        runner.join()
+
+    async def astream(
+        self,
+        input: Any = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        stream_mode: str | Sequence[str] = "values",
+        thread_id: str | None = None,
+    ) -> AsyncIterator[Any]:
+        """`stream` for async callers: each chunk is awaited off the event loop."""
+        chunks = self.stream(input, config, stream_mode=stream_mode, thread_id=thread_id)
+        end = object()
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, end)
+            if chunk is end:
+                return
+            yield chunk
+
+    def _run(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        tid: str,
+        scope: RunScope,
+        on_outcome: Callable[[Outcome], None] | None,
+    ) -> Checkpoint:
+        """Commit what the call asks (start, next turn, resume) and lease the first task in
+        one unit of work (one transaction when embedded), then run the thread here."""
+        limit = recursion_limit_of(config)
         engine = self.engine()
-        worker = self.worker(on_outcome=on_outcome)
+        with running(tid, scope):
+            worker = self.worker(on_outcome=self._hook(tid, scope, on_outcome))
+            with self.backend.atomic():
+                begun = self._begin(engine, input, config, tid)
+                first = worker.claim(tid)
+            if begun is not None and "values" in scope.modes and scope.sink is not None:
+                scope.sink("values", self.output(begun, interrupts=False))
+            start = begun.step if begun is not None else engine.head(tid).step
+            try:
+                return self._settle(worker, tid, first, limit=limit, start=start)
+            except _LimitReached as stop:
+                reason = str(GraphRecursionError(tid, limit, stop.step))
+                engine.fail_thread(tid, reason, kind="GraphRecursionError")
+                raise GraphRecursionError(tid, limit, stop.step) from None
+
+    def _hook(
+        self, tid: str, scope: RunScope, on_outcome: Callable[[Outcome], None] | None
+    ) -> Callable[[Outcome], None]:
+        """The worker's outcome hook: the caller's, and the values stream."""
+
+        def hook(outcome: Outcome) -> None:
+            if on_outcome is not None:
+                on_outcome(outcome)
+            checkpoint = outcome.checkpoint
+            if (
+                outcome.kind == "committed"
+                and checkpoint is not None
+                and checkpoint.thread_id == tid
+                and "values" in scope.modes
+                and scope.sink is not None
+            ):
+                scope.sink("values", self.output(checkpoint, interrupts=False))
+
+        return hook
+
+    def _begin(
+        self, engine: Engine, input: Any, config: Mapping[str, Any] | None, tid: str
+    ) -> Checkpoint | None:
+        """The step this call commits before running (None: it only runs what is queued)."""
+        actor = Actor(kind="api", id="invoke")
         head = self.backend.checkpoints.head_checkpoint(tid)
-        first: list[Delivery] = []
-        # Commit and lease the first task in one unit of work (one transaction when embedded).
-        with self.backend.atomic():
+        at = self._past(tid, config, head)
+        if isinstance(input, Command):
             if head is None:
-                engine.start(tid, input, actor=Actor(kind="api", id="invoke"))
-            elif input is not None:
-                raise ThreadExists(tid, head.status)
-            elif head.status == "suspended":
-                engine.resume(tid, actor=Actor(kind="api", id="invoke"))
-            first = worker.claim(tid)
-        return self.snapshot(self._settle(worker, tid, first)).values
+                raise ThreadNotFound(tid)
+            if input.targets():
+                raise InvalidInput(
+                    "Command(goto=...) is for a node's return value; to send a waiting "
+                    "thread elsewhere use update_state(config, values, as_node=...)",
+                    field="goto",
+                )
+            if at is not None:  # answer the interrupt of a past step: branch, then resume
+                head = next_turn(engine, tid, None, kind="update", at=at, actor=actor)
+            return self._resume_command(engine, head, input, actor)
+        if head is None:
+            return engine.start(tid, input, actor=actor)
+        if at is not None:
+            kind: TurnKind = "input" if input is not None else "update"
+            return next_turn(engine, tid, input, kind=kind, at=at, actor=actor)
+        if input is not None:
+            if head.status == "suspended":
+                where = f" in node {head.interrupt.node!r}" if head.interrupt else ""
+                raise TurnRefused(
+                    tid,
+                    "suspended",
+                    f"it waits for a decision{where}. Answer it with invoke(Command(resume="
+                    "...), config), continue without one with invoke(None, config), or start "
+                    "over from an earlier step with its checkpoint_id in the config; new input "
+                    "is refused rather than silently dropping the pending decision",
+                )
+            return next_turn(engine, tid, input, actor=actor)
+        if head.status == "suspended":
+            return engine.resume(tid, actor=actor)
+        if head.status == "failed" and head.error and head.error.type == "GraphRecursionError":
+            return engine.resume(tid, actor=actor)  # a stop at the limit, not a fault
+        return None
+
+    def _resume_command(
+        self, engine: Engine, head: Checkpoint, command: Command, actor: Actor
+    ) -> Checkpoint:
+        """`invoke(Command(resume=..., update=...))`: one value for the one pending interrupt,
+        or `{interrupt id: value}` for several."""
+        values = normalise_update(command.update, node="Command.update") or None
+        if command.resume is None:
+            return engine.resume(head.thread_id, values=values, actor=actor)
+        pending = self._pending(head)
+        by_id = {i.id: task_id for task_id, i in pending}
+        mapping = resume_map(command.resume)
+        if mapping is not None:
+            unknown = [k for k in mapping if k not in by_id]
+            if unknown:
+                raise InvalidInput(
+                    f"Command(resume=...) names interrupt ids {unknown} that are not pending; "
+                    f"pending: {sorted(by_id)}",
+                    field="resume",
+                )
+            answers = {by_id[k]: v for k, v in mapping.items()}
+            return engine.resume(head.thread_id, values=values, resume_by_task=answers, actor=actor)
+        if len(pending) > 1:
+            raise InvalidInput(
+                f"{len(pending)} interrupts are pending ({', '.join(sorted(by_id))}): resume "
+                "them with Command(resume={interrupt_id: value, ...})",
+                field="resume",
+            )
+        return engine.resume(
+            head.thread_id,
+            values=values,
+            resume_value=command.resume,
+            has_resume_value=True,
+            actor=actor,
+        )
+
+    def _past(
+        self, tid: str, config: Mapping[str, Any] | None, head: Checkpoint | None
+    ) -> Checkpoint | None:
+        """The past checkpoint a config's `checkpoint_id` names (None: none, or the head)."""
+        configurable = config.get("configurable") if isinstance(config, Mapping) else None
+        wanted = configurable.get("checkpoint_id") if isinstance(configurable, Mapping) else None
+        if wanted is None:
+            return None
+        if head is None:
+            raise ThreadNotFound(tid)
+        found = self._checkpoint(tid, wanted)
+        return None if found.step == head.step else found
+
+    def _checkpoint(self, tid: str, wanted: Any) -> Checkpoint:
+        step, prefix = _step_of(wanted)
+        found = self.backend.checkpoints.get_checkpoint(tid, step)
+        if found is None:
+            self.engine().head(tid)  # ThreadNotFound first, if that is the problem
+            raise StepNotFound(tid, step)
+        if not found.hash.startswith(prefix):
+            raise InvalidInput(
+                f"checkpoint_id {wanted!r} names step {step} of thread {tid!r} with another "
+                f"hash ({found.hash[:16]}): it belongs to another thread or store",
+                field="checkpoint_id",
+            )
+        return found
+
+    # ------------------------------------------------------------ interrupts, output
+
+    def pending_interrupts(self, head: Checkpoint) -> tuple[Interrupt, ...]:
+        """The `interrupt()` calls a suspended head waits on, each with its id: every one of
+        a parallel step (their payloads are in the step's task results), else the one the
+        head names."""
+        return tuple(i for _, i in self._pending(head))
+
+    def _pending(self, head: Checkpoint) -> list[tuple[str, Interrupt]]:
+        info = head.interrupt
+        if head.status != "suspended" or info is None or info.when != "during":
+            return []
+
+        def make(task_id: str, payload: Any) -> tuple[str, Interrupt]:
+            index = len(head.resume.get(task_id, []))
+            return task_id, Interrupt(value=payload, id=interrupt_id(task_id, index))
+
+        waiting = [t for t in head.next if t.done_at is None]
+        if len(waiting) > 1 and head.step > 0:
+            keys = {t.id: done_key(head.step - 1, t.id) for t in waiting}
+            rows = self.backend.checkpoints.get_records(head.thread_id, list(keys.values()))
+            found = [
+                make(t.id, rows[keys[t.id]].value.get("interrupt"))
+                for t in waiting
+                if keys[t.id] in rows and rows[keys[t.id]].value.get("kind") == "interrupt"
+            ]
+            if found:
+                return found
+        return [make(info.task_id, info.payload)] if info.task_id else []
+
+    def output(self, checkpoint: Checkpoint, *, interrupts: bool = True) -> dict[str, Any]:
+        """What `invoke` returns for a head: its values (messages as objects) and, when it
+        waits in a node, `__interrupt__`."""
+        values = self.spec.schema.output(self.engine().values_of(checkpoint))
+        pending = self.pending_interrupts(checkpoint) if interrupts else ()
+        if pending:
+            values["__interrupt__"] = list(pending)
+        return values
 
     def start_and_run(
         self,
@@ -197,13 +548,40 @@ class CompiledGraph:
             first = worker.claim(thread_id)
         return self._settle(worker, thread_id, first)
 
-    def _settle(self, worker: Worker, thread_id: str, first: list[Delivery]) -> Checkpoint:
+    def _settle(
+        self,
+        worker: Worker,
+        thread_id: str,
+        first: list[Delivery],
+        *,
+        limit: int | None = None,
+        start: int = 0,
+    ) -> Checkpoint:
+        """Run the thread here until it stops; with `limit`, `_LimitReached` once it has run
+        `limit` steps from `start` and is still running."""
         store = self.backend.checkpoints
 
         def settled() -> bool:
             head = store.head_checkpoint(thread_id)
             return head is None or head.status != "running"
 
+        if limit is not None:
+            hook = worker.on_outcome
+
+            def watch(outcome: Outcome) -> None:
+                if hook is not None:
+                    hook(outcome)
+                done = outcome.checkpoint
+                if (
+                    outcome.kind == "committed"
+                    and done is not None
+                    and done.thread_id == thread_id
+                    and done.status == "running"
+                    and done.step - start >= limit
+                ):
+                    raise _LimitReached(done.step)
+
+            worker.on_outcome = watch
         worker.run(thread_id=thread_id, settled=settled, first_batch=first)
         head = self.engine().head(thread_id)
         if head.status == "failed":
@@ -257,9 +635,24 @@ class CompiledGraph:
         actor: Actor | None = None,
     ) -> Checkpoint:
         """Write `values` as if `as_node` had run (LangGraph's `update_state`); does not run the
-        next tasks: call `invoke(None, config)` or let a worker pick them up."""
+        next tasks: call `invoke(None, config)` or let a worker pick them up.
+
+        On a completed thread, or with a `checkpoint_id` of a past step in `config`, the update
+        is the thread's next turn: written on that step's state, continuing from `as_node`'s
+        edges (or that step's pending tasks), as LangGraph's branch from a past checkpoint."""
+        tid = thread_id_of(config, None)
+        engine = self.engine()
+        head = engine.head(tid)
+        at = self._past(tid, config if isinstance(config, Mapping) else None, head)
+        if at is not None or head.status == "completed":
+            actor = actor or Actor(kind="api", id="update_state")
+            if expected_step is not None and expected_step != head.step:
+                raise StaleHead(tid, expected_step, head.step)
+            return next_turn(
+                engine, tid, values, kind="update", at=at, as_node=as_node, actor=actor
+            )
         return self.resume(
-            thread_id_of(config, None),
+            tid,
             values=values,
             as_node=as_node,
             expected_step=expected_step,
@@ -271,25 +664,46 @@ class CompiledGraph:
 
     def snapshot(self, checkpoint: Checkpoint) -> StateSnapshot:
         engine = self.engine()
+        values = engine.values_of(checkpoint)
+        tid = checkpoint.thread_id
+        parent = checkpoint.parent
         return StateSnapshot(
-            thread_id=checkpoint.thread_id,
+            thread_id=tid,
             step=checkpoint.step,
             status=checkpoint.status,
-            values=engine.values_of(checkpoint),
+            values=self.spec.schema.output(values),
             next=tuple(t.node for t in checkpoint.next),
             source=checkpoint.source,
             nodes=tuple(checkpoint.nodes),
             created_at=checkpoint.created_at,
             interrupt=checkpoint.interrupt,
             error=checkpoint.error,
-            parent=checkpoint.parent,
+            parent=parent,
             checkpoint=checkpoint,
+            json_values=values,
+            config=config_for(checkpoint, tid),
+            metadata={
+                "source": _SOURCES.get(checkpoint.source, checkpoint.source),
+                "step": checkpoint.step,
+                "status": checkpoint.status,
+                "nodes": list(checkpoint.nodes),
+                "parents": {},
+                "hash": checkpoint.hash,
+            },
+            parent_config=config_for(parent, parent.thread_id) if parent is not None else None,
+            interrupts=self.pending_interrupts(checkpoint),
         )
 
     def get_state(
         self, config: Mapping[str, Any] | str | None, step: int | None = None
     ) -> StateSnapshot:
+        """The head's snapshot, or step `step`'s, or the step the config's `checkpoint_id`
+        names."""
         tid = thread_id_of(config, None)
+        configurable = config.get("configurable") if isinstance(config, Mapping) else None
+        wanted = configurable.get("checkpoint_id") if isinstance(configurable, Mapping) else None
+        if step is None and wanted is not None:
+            return self.snapshot(self._checkpoint(tid, wanted))
         if step is None:
             return self.snapshot(self.engine().head(tid))
         checkpoint = self.backend.checkpoints.get_checkpoint(tid, step)
@@ -303,12 +717,17 @@ class CompiledGraph:
         config: Mapping[str, Any] | str | None,
         *,
         limit: int | None = None,
-        before: int | None = None,
+        before: int | Mapping[str, Any] | None = None,
         node: str | None = None,
         source: str | None = None,
     ) -> list[StateSnapshot]:
-        """Newest first; `before` pages back, `node`/`source` filter."""
+        """Newest first; `before` (a step, or a config with a `checkpoint_id`, as LangGraph
+        takes it) pages back, `node`/`source` filter."""
         tid = thread_id_of(config, None)
+        if isinstance(before, Mapping):
+            before = self._checkpoint(
+                tid, dict(before.get("configurable") or {}).get("checkpoint_id", "")
+            ).step
         self.engine().head(tid)
         store = self.backend.checkpoints
         filtered = node is not None or source is not None
@@ -325,6 +744,18 @@ class CompiledGraph:
                 break
             before = batch[-1].step
         return [self.snapshot(r) for r in chosen[:limit]]
+
+
+def _modes(stream_mode: str | Sequence[str]) -> list[str]:
+    modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode)
+    unknown = [m for m in modes if m not in STREAM_MODES]
+    if unknown or not modes:
+        raise InvalidInput(
+            f"stream_mode {unknown or modes!r}: supported modes are {', '.join(STREAM_MODES)} "
+            "(LangGraph's 'messages' and 'debug' are not)",
+            field="stream_mode",
+        )
+    return modes
 
 
 def _caller_module() -> str:

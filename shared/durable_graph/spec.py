@@ -14,6 +14,7 @@ from typing import Any
 
 from durable_graph.canonical import digest
 from durable_graph.retry import RetryPolicy
+from durable_graph.signatures import CallShape
 from durable_graph.state import StateSchema
 
 START = "__start__"
@@ -36,8 +37,15 @@ class NodeSpec:
     name: str
     fn: NodeFn
     retry: RetryPolicy
-    wants_ctx: bool
-    wants_state: bool
+    shape: CallShape = field(default_factory=CallShape)
+
+    @property
+    def wants_ctx(self) -> bool:
+        return self.shape.ctx
+
+    @property
+    def wants_state(self) -> bool:
+        return self.shape.state
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class ConditionalEdge:
     source: str
     router: Router
     path_map: Mapping[Hashable, str] | None
-    wants_ctx: bool
+    shape: CallShape = field(default_factory=CallShape)
 
     @property
     def router_name(self) -> str:

@@ -1,24 +1,33 @@
 """State schema handling: reducers, validation and applying partial updates.
 
-The state is a pydantic model. A field annotated `Annotated[T, reducer]` accumulates (the reducer
-merges the old value with a node's write, e.g. `operator.add` appends); every other field is
-overwritten by the last write, as in LangGraph.
+The state is declared as LangGraph users declare it: a `TypedDict`, a dataclass or a pydantic
+model. A field annotated `Annotated[T, reducer]` accumulates (the reducer merges the old value
+with a node's write, e.g. `operator.add` appends, `add_messages` merges chat messages by id);
+every other field is overwritten by the last write, as in LangGraph. Whatever the declaration,
+the engine validates through one pydantic model built from it, and a node gets a state that
+answers both `state["k"]` and `state.k`. A `TypedDict` or dataclass field without a default
+starts empty (an empty list or dict for a reducer field, else `None`), as a LangGraph channel
+that was never written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import threading
+import typing
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, Required
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from typing_extensions import ReadOnly, is_typeddict
 
+from durable_graph import messages
 from durable_graph.canonical import check_json
 from durable_graph.checkpoint import Op
-from durable_graph.errors import InvalidInput
+from durable_graph.errors import InvalidInput, SerializationError
 
 Reducer = Callable[[Any, Any], Any]
 MODEL_CACHE = 128  # models kept for states of recent steps (see `StateSchema.to_model`)
@@ -41,8 +50,139 @@ class Applied:
     changes: dict[str, FieldChange]
 
 
+class ItemAccess:
+    """`state["k"]`, `"k" in state`, `state.get("k")` and `state.keys()` on a pydantic state,
+    so node code written for a `TypedDict` state reads a model state unchanged."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:  # type: ignore[attr-defined]
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in type(self).model_fields  # type: ignore[attr-defined]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self else default
+
+    def keys(self) -> list[str]:
+        return list(type(self).model_fields)  # type: ignore[attr-defined]
+
+
+class StateDict(dict[str, Any]):
+    """The state handed to a node of a `TypedDict` or dataclass graph: a dict (as LangGraph
+    gives it) whose keys also read as attributes (`state.messages`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _declared(state: Any) -> tuple[str, dict[str, tuple[Any, Any]]]:
+    """(kind, {field: (annotation, default)}) of a TypedDict or dataclass state declaration;
+    `...` marks a field without a default."""
+    hints = typing.get_type_hints(state, include_extras=True)
+    if is_typeddict(state):
+        return "typeddict", {name: (hint, ...) for name, hint in hints.items()}
+    fields: dict[str, tuple[Any, Any]] = {}
+    for item in dataclasses.fields(state):
+        if item.default is not dataclasses.MISSING:
+            default: Any = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = ...
+        fields[item.name] = (hints.get(item.name, Any), default)
+    return "dataclass", fields
+
+
+def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
+    if typing.get_origin(annotation) is Annotated:
+        for meta in annotation.__metadata__:
+            if callable(meta) and not isinstance(meta, type):
+                return meta  # type: ignore[no-any-return]
+    return None
+
+
+def _empty(annotation: Any) -> Any:
+    """A never-written field's value: an empty list/dict for a reducer field (LangGraph
+    starts an accumulating channel empty), else None."""
+    if _reducer_of(annotation) is None:
+        return None
+    base = typing.get_args(annotation)[0]
+    origin = typing.get_origin(base) or base
+    if origin in (dict, Mapping):
+        return {}
+    return []
+
+
+def _unset_field(hint: Any, default: Any) -> tuple[Any, Any]:
+    """(annotation, default) of a TypedDict or dataclass field in the engine's model. One
+    without a default starts empty: `[]`/`{}` under a reducer, else None (so None is valid)."""
+    hint = _unwrapped(hint)
+    annotation = _message_field(hint)
+    if default is not ...:
+        return annotation, default
+    empty = _empty(hint)
+    return (annotation if empty is not None else annotation | None), empty
+
+
+def _unwrapped(hint: Any) -> Any:
+    """A TypedDict field's type without `Required[...]` / `NotRequired[...]`."""
+    while typing.get_origin(hint) in (Required, NotRequired, ReadOnly):
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _message_field(annotation: Any) -> Any:
+    """`Annotated[Sequence[BaseMessage], add_messages]` (and the like) as a list of
+    `AnyMessage`: validating into `BaseMessage` itself would drop every subclass's fields
+    (`tool_calls` of an `AIMessage`)."""
+    reducer = _reducer_of(annotation)
+    if reducer is None or not messages.is_add_messages(reducer):
+        return annotation
+    return Annotated[list[messages.message_type()], messages.add_messages]  # type: ignore[misc]
+
+
+def state_model(state: Any) -> tuple[str, type[BaseModel]]:
+    """(kind, the pydantic model the engine validates through) for a state declaration."""
+    if isinstance(state, type) and issubclass(state, BaseModel):
+        overrides = {
+            name: (_message_field(_annotated(field)), field)
+            for name, field in state.model_fields.items()
+            if _message_field(_annotated(field)) is not _annotated(field)
+        }
+        subclass: type[BaseModel] = create_model(  # type: ignore[call-overload]
+            state.__name__, __base__=(state, ItemAccess), __module__=state.__module__, **overrides
+        )
+        return "pydantic", subclass
+    if isinstance(state, type) and (is_typeddict(state) or dataclasses.is_dataclass(state)):
+        kind, fields = _declared(state)
+        spec = {name: _unset_field(hint, default) for name, (hint, default) in fields.items()}
+        built: type[BaseModel] = create_model(  # type: ignore[call-overload]
+            state.__name__,
+            __config__=ConfigDict(arbitrary_types_allowed=True),
+            __module__=state.__module__,
+            **spec,
+        )
+        return kind, built
+    raise TypeError(
+        "StateGraph(state) takes a TypedDict, a dataclass or a pydantic BaseModel subclass, "
+        f"not {state!r}"
+    )
+
+
+def _annotated(field: Any) -> Any:
+    """A pydantic field's annotation with its `Annotated` metadata put back."""
+    if field.metadata:
+        return Annotated[(field.annotation, *field.metadata)]
+    return field.annotation
+
+
 class StateSchema:
-    """Wraps the user's pydantic state model with what the engine needs to know about it.
+    """Wraps the user's state declaration with what the engine needs to know about it.
 
     Applying a write validates only the fields it touches (and, for an appending reducer, only
     the appended items), so a step costs what it changed, not what the state weighs. A model
@@ -50,9 +190,9 @@ class StateSchema:
     look at any field).
     """
 
-    def __init__(self, model: type[BaseModel]) -> None:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError("StateGraph(state) takes a pydantic BaseModel subclass")
+    def __init__(self, state: Any) -> None:
+        self.kind, model = state_model(state)
+        self.declared = state
         self.model = model
         self.reducers: dict[str, Reducer] = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {}
@@ -61,7 +201,9 @@ class StateSchema:
             constraints = []
             for meta in field.metadata:
                 if callable(meta) and not isinstance(meta, type):
-                    self.reducers[name] = meta
+                    self.reducers[name] = (
+                        messages.add_messages if messages.is_add_messages(meta) else meta
+                    )
                 else:
                     constraints.append(meta)
             annotation: Any = field.annotation
@@ -69,6 +211,9 @@ class StateSchema:
                 annotation = Annotated[(annotation, *constraints)]
             self.adapters[name] = TypeAdapter(annotation)
         self.fields = list(model.model_fields)
+        self.message_fields = [
+            name for name, reducer in self.reducers.items() if reducer is messages.add_messages
+        ]
         decorators = model.__pydantic_decorators__
         self.whole = bool(
             decorators.model_validators or decorators.field_validators or decorators.validators
@@ -78,6 +223,36 @@ class StateSchema:
 
     def json_schema(self) -> dict[str, Any]:
         return self.model.model_json_schema()
+
+    def to_state(self, values: Mapping[str, Any]) -> Any:
+        """The state as a node or router gets it: the model (with item access) for a pydantic
+        declaration, a `StateDict` for a TypedDict or dataclass one."""
+        model = self.to_model(values)
+        if self.kind == "pydantic":
+            return model
+        return StateDict(model.__dict__)
+
+    def output(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The state as `invoke` returns it: JSON values, but chat messages as LangChain
+        objects (when it is installed), as LangGraph returns them."""
+        out = dict(values)
+        if messages.HAS_LANGCHAIN:
+            for name in self.message_fields:
+                if isinstance(out.get(name), list):
+                    out[name] = self.adapters[name].validate_python(out[name])
+        return out
+
+    def typed(self, write: Mapping[str, Any]) -> dict[str, Any]:
+        """A JSON update with each field read back as its type (messages as objects), for a
+        caller's stream; a value its field cannot read alone (a partial write) stays JSON."""
+        out: dict[str, Any] = {}
+        for key, value in write.items():
+            adapter = self.adapters.get(key)
+            try:
+                out[key] = adapter.validate_python(value) if adapter is not None else value
+            except ValidationError:
+                out[key] = value
+        return out
 
     def initial(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults of the model merged with `values` (through reducers), validated."""
@@ -89,7 +264,7 @@ class StateSchema:
             value = self._written(key, raw, "input")
             reducer = self.reducers.get(key)
             old = base.get(key)
-            base[key] = reducer(old, value) if reducer is not None and old is not None else value
+            base[key] = _reduce(reducer, old, value) if reducer and old is not None else value
         return self.validate(base, where="input")
 
     def apply(
@@ -121,7 +296,10 @@ class StateSchema:
                     changes[key] = FieldChange("set", new)
                     appended.pop(key, None)
                     continue
-                if reducer is operator.add and isinstance(old, list) and isinstance(value, list):
+                appending = reducer is operator.add or (
+                    reducer is messages.add_messages and messages.appends(old, value)
+                )
+                if appending and isinstance(old, list) and isinstance(value, list):
                     items, typed_items = self._field(key, value, where)
                     merged[key] = old + items
                     earlier = changes.get(key)
@@ -133,7 +311,7 @@ class StateSchema:
                         changes[key] = FieldChange("set", merged[key])
                         python.pop(key, None)
                     continue
-                combined = reducer(old, value)
+                combined = _reduce(reducer, old, value)
                 new, typed = self._field(key, combined, where)
                 merged[key] = new
                 python[key] = typed
@@ -149,16 +327,25 @@ class StateSchema:
             self._derive_model(current, merged, python, appended)
         return Applied(merged, changes)
 
-    def check(self, write: Mapping[str, Any], *, where: str) -> None:
+    def check(
+        self, write: Mapping[str, Any], *, where: str, seed: str | None = None
+    ) -> dict[str, Any]:
         """Validate one node's update on its own (each written value against its field), so a
-        bad output fails the node, before any merging. Raises `InvalidInput`."""
+        bad output fails the node, before any merging; the update as JSON (typed values such
+        as LangChain messages written out, new messages given their ids once: derived from
+        `seed`, so a node's re-run or replay names its messages the same). Raises
+        `InvalidInput`."""
+        checked: dict[str, Any] = {}
         for key, raw in write.items():
-            value = self._written(key, raw, where)
+            value = checked[key] = self._written(key, raw, where, seed=seed)
             reducer = self.reducers.get(key)
-            if reducer is None or reducer is operator.add:
+            if reducer is messages.add_messages:
+                self._field(key, [m for m in value if m.get("type") != "remove"], where)
+            elif reducer is None or reducer is operator.add:
                 self._field(key, value, where)
+        return checked
 
-    def _written(self, key: str, raw: Any, where: str) -> Any:
+    def _written(self, key: str, raw: Any, where: str, *, seed: str | None = None) -> Any:
         """A written value as JSON, refused if its field does not exist or it is not JSON."""
         if key not in self.model.model_fields:
             raise InvalidInput(
@@ -166,8 +353,21 @@ class StateSchema:
                 f"(fields: {', '.join(self.fields)})",
                 field=key,
             )
+        if self.reducers.get(key) is messages.add_messages:
+            return messages.messages_json(raw, seed=f"{seed}:{key}" if seed else None)
         value = _plain(raw)
-        check_json(value, f"{where}.{key}")
+        try:
+            check_json(value, f"{where}.{key}")
+        except SerializationError as not_json:
+            # Models inside a value (LangChain messages in a list, a pydantic item) are
+            # written through the field's own validator; anything else (a set, NaN) keeps
+            # the error that names the exact path, as does what the validator refuses.
+            if not _holds_models(raw):
+                raise
+            try:
+                value = self._field(key, raw, where)[0]
+            except InvalidInput:
+                raise not_json from None
         return value
 
     def _field(self, key: str, value: Any, where: str) -> tuple[Any, Any]:
@@ -240,6 +440,26 @@ class StateSchema:
                 self._models.popitem(last=False)
 
 
+def _holds_models(value: Any) -> bool:
+    """A pydantic model or dataclass instance in a value, at any depth of lists and dicts."""
+    if isinstance(value, BaseModel) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    ):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_models(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_models(item) for item in value.values())
+    return False
+
+
+def _reduce(reducer: Reducer, old: Any, value: Any) -> Any:
+    """A reducer applied to JSON values (`add_messages` through its JSON form)."""
+    if reducer is messages.add_messages:
+        return messages.merge(old, value)
+    return reducer(old, value)
+
+
 def _handout(model: BaseModel) -> BaseModel:
     """A copy of a kept model for one caller, with its top-level lists and dicts copied: the
     kept model is what the next step's model is derived from, so a node that appends to
@@ -265,6 +485,8 @@ def normalise_update(update: Any, *, node: str) -> dict[str, Any]:
         return {}
     if isinstance(update, BaseModel):
         return update.model_dump(mode="json", exclude_unset=True)
+    if dataclasses.is_dataclass(update) and not isinstance(update, type):
+        return {f.name: getattr(update, f.name) for f in dataclasses.fields(update)}
     if isinstance(update, Mapping):
         return {str(k): _plain(v) for k, v in update.items()}
     raise InvalidInput(

@@ -13,6 +13,7 @@ ran.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Mapping
@@ -20,11 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from durable_graph.checkpoint import ErrorInfo, IoRecord, Task
+from durable_graph.commands import Command
 from durable_graph.context import NodeContext, NodeHost, bind, unbind
 from durable_graph.effects import TaskDelivery
 from durable_graph.errors import GraphInterrupt, TransientError
+from durable_graph.runs import emit, node_config, wants
 from durable_graph.sealing import Base
-from durable_graph.spec import GraphSpec
+from durable_graph.signatures import run_sync
+from durable_graph.spec import GraphSpec, Send
 from durable_graph.state import normalise_update
 
 # The retry warning keeps the logger name it had when the engine ran tasks itself: log
@@ -42,9 +46,12 @@ class TaskResult:
     error: ErrorInfo | None = None
     attempts: int = 1
     duration_ms: float = 0.0
+    # Where a node's `Command(goto=...)` sends the thread next, besides its edges: node names
+    # and `{"node": ..., "arg": ...}` for a `Send` (JSON, as a fan-in row keeps it).
+    goto: list[Any] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "kind": self.kind,
             "writes": self.writes,
             "io": [r.model_dump(mode="json") for r in self.io],
@@ -53,6 +60,13 @@ class TaskResult:
             "attempts": self.attempts,
             "duration_ms": self.duration_ms,
         }
+        if self.goto:
+            record["goto"] = self.goto
+        return record
+
+    def targets(self) -> list[str | Send]:
+        """`goto` as node names and `Send`s."""
+        return [g if isinstance(g, str) else Send(g["node"], g.get("arg")) for g in self.goto]
 
     @classmethod
     def from_record(cls, task: Task, value: Mapping[str, Any]) -> TaskResult:
@@ -65,6 +79,7 @@ class TaskResult:
             error=ErrorInfo.model_validate(value["error"]) if value.get("error") else None,
             attempts=value.get("attempts", 1),
             duration_ms=value.get("duration_ms", 0.0),
+            goto=list(value.get("goto", [])),
         )
 
 
@@ -101,6 +116,8 @@ class TaskRunner:
             token = bind(ctx)
             try:
                 writes = self.call_node(task, base.values, ctx)
+                if wants(thread_id, "updates"):
+                    emit(thread_id, "updates", {task.node: self.spec.schema.typed(writes)})
                 return TaskResult(
                     task,
                     "ok",
@@ -108,6 +125,7 @@ class TaskRunner:
                     io=ctx.io,
                     attempts=attempt,
                     duration_ms=_ms_since(started),
+                    goto=ctx.goto,
                 )
             except GraphInterrupt as signal:
                 return TaskResult(
@@ -147,18 +165,34 @@ class TaskRunner:
                 unbind(token)
 
     def call_node(self, task: Task, values: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
-        """Call the user's function once and validate its update against the state model."""
+        """Call the user's function once (awaited here if it is `async def`) and validate
+        its update against the state model; a returned `Command`'s `goto` is kept on `ctx`."""
         node = self.spec.nodes[task.node]
-        state_arg: Any = task.arg if task.arg is not None else self.spec.schema.to_model(values)
-        if node.wants_ctx:
-            out = node.fn(state_arg, ctx)
-        elif node.wants_state:
-            out = node.fn(state_arg)
-        else:
-            out = node.fn()
+        shape = node.shape
+        state_arg: Any = task.arg if task.arg is not None else self.spec.schema.to_state(values)
+        config = (
+            node_config(ctx.thread_id, step=ctx.step_number, node=task.node)
+            if shape.config
+            else None
+        )
+        thread_id = ctx.thread_id
+        writer = (lambda chunk: emit(thread_id, "custom", chunk)) if shape.writer else None
+        out = shape.call(node.fn, state_arg, ctx, config, writer)
+        if inspect.isawaitable(out):
+            out = run_sync(out)
+        if isinstance(out, Command):
+            if out.resume is not None:
+                raise TypeError(
+                    f"node {task.node!r} returned Command(resume=...): resume answers an "
+                    "interrupt from outside the graph (invoke(Command(resume=...), config))"
+                )
+            ctx.goto = [
+                t if isinstance(t, str) else {"node": t.node, "arg": t.arg} for t in out.targets()
+            ]
+            out = out.update
         writes = normalise_update(out, node=task.node)
-        self.spec.schema.check(writes, where=f"node {task.node!r} output")
-        return writes
+        where = f"node {task.node!r} output"
+        return self.spec.schema.check(writes, where=where, seed=f"{ctx.thread_id}/{task.id}")
 
 
 def _ms_since(started: float) -> float:

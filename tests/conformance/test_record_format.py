@@ -13,6 +13,9 @@ from durable_graph.sealing import KEEP_EVERY
 from tests import graphs
 from tests.ledger.graphs import graph as chat_graph
 
+# These threads loop for hundreds of steps on purpose: past LangGraph's default limit of 25.
+NO_LIMIT = {"recursion_limit": 1_000_000}
+
 
 def cold(backend: Backend) -> RecordStore:
     """A reader with nothing cached, over the same stored rows and payloads."""
@@ -28,7 +31,7 @@ def test_a_long_chat_stores_changes_and_reads_back_whole(
     the chain verifies with its chunks."""
     backend.offload_threshold = 2048
     app = chat_graph.with_backend(backend, clock=clock)
-    app.invoke({"limit": 140, "attachment": "A" * 5000}, thread_id="chat")
+    app.invoke({"limit": 140, "attachment": "A" * 5000}, NO_LIMIT, thread_id="chat")
     warm = backend.checkpoints.list_checkpoints("chat", newest_first=False)
     rows = backend.checkpoints.inner.list_checkpoints("chat", newest_first=False)
     assert all(r.format == 2 and r.values == {} for r in rows)

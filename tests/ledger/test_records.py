@@ -32,6 +32,9 @@ from tests.graphs import docs_graph as fanout_graph
 from tests.ledger import legacy_v1
 from tests.ledger.graphs import graph as chat_graph
 
+# These threads loop for hundreds of steps on purpose: past LangGraph's default limit of 25.
+NO_LIMIT = {"recursion_limit": 1_000_000}
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1_store"
 
 
@@ -92,7 +95,7 @@ def test_chat_of_200_turns_stores_each_turn_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     backend = local_backend(home, clock=ManualClock())
     app = chat_graph.with_backend(backend, clock=ManualClock())
-    app.invoke({"limit": 200, "attachment": "A" * 10_000}, thread_id="long")
+    app.invoke({"limit": 200, "attachment": "A" * 10_000}, NO_LIMIT, thread_id="long")
     messages = app.get_state("long").values["messages"]
     raw = sum(len(m.encode()) for m in messages) + 10_000
     assert len(messages) == 200
@@ -106,7 +109,7 @@ def test_cold_reads_equal_warm_reads_at_every_step(tmp_path: Path) -> None:
     home = tmp_path / "home"
     writer = local_backend(home, clock=ManualClock())
     app = chat_graph.with_backend(writer, clock=ManualClock())
-    app.invoke({"limit": 150}, thread_id="c")
+    app.invoke({"limit": 150}, NO_LIMIT, thread_id="c")
     warm = writer.checkpoints.list_checkpoints("c", newest_first=False)
     cold_backend = local_backend(home)
     cold = cold_backend.checkpoints.list_checkpoints("c", newest_first=False)
@@ -125,7 +128,9 @@ def test_a_cold_read_folds_a_bounded_window(tmp_path: Path) -> None:
     steps, so the anchor stays near the head however long the thread."""
     home = tmp_path / "home"
     backend = local_backend(home, clock=ManualClock())
-    counter.with_backend(backend, clock=ManualClock()).invoke({"limit": 400}, thread_id="n")
+    counter.with_backend(backend, clock=ManualClock()).invoke(
+        {"limit": 400}, NO_LIMIT, thread_id="n"
+    )
     inner = CountingStore(Database(home / "state.db"))
     cold = RecordStore(inner, backend.payloads)
     head = cold.head_checkpoint("n")
@@ -292,7 +297,7 @@ def long_chat(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("long") / "home"
     backend = local_backend(home, clock=ManualClock())
     app = chat_graph.with_backend(backend, clock=ManualClock())
-    app.invoke({"limit": 150, "attachment": "A" * 10_000}, thread_id="long")
+    app.invoke({"limit": 150, "attachment": "A" * 10_000}, NO_LIMIT, thread_id="long")
     backend.close()
     return home
 

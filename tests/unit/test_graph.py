@@ -60,9 +60,9 @@ def test_reserved_and_duplicate_node_names() -> None:
         graph.add_node(START, inc)
 
 
-def test_state_must_be_a_pydantic_model() -> None:
-    with pytest.raises(TypeError, match="pydantic"):
-        StateGraph(dict)  # type: ignore[arg-type]
+def test_state_must_be_a_typeddict_a_dataclass_or_a_pydantic_model() -> None:
+    with pytest.raises(TypeError, match="TypedDict, a dataclass or a pydantic BaseModel"):
+        StateGraph(dict)
 
 
 def test_version_changes_with_topology_interrupts_and_schema() -> None:

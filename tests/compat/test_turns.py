@@ -1,0 +1,136 @@
+"""Multi-turn threads and `checkpoint_id` (durable_graph.turns), as LangGraph has them."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, TypedDict
+
+import pytest
+
+from durable_graph import END, START, Command, StateGraph, interrupt
+from durable_graph.backend import Backend
+from durable_graph.errors import InvalidInput, StepNotFound, ThreadNotFound, TurnRefused
+from tests.compat.conftest import cfg, on, verified
+
+
+class Chat(TypedDict):
+    said: Annotated[list[str], operator.add]
+    last: str
+
+
+def reply(state: Chat) -> dict[str, object]:
+    return {"said": [f"echo {state['last']}"]}
+
+
+chat = StateGraph(Chat).add_node("reply", reply).add_edge(START, "reply").add_edge("reply", END)
+chat_app = chat.compile()
+
+
+def ask(state: Chat) -> dict[str, object]:
+    answer = interrupt({"question": state["last"]})
+    return {"said": [f"answer {answer}"]}
+
+
+asking = StateGraph(Chat).add_node("ask", ask).add_edge(START, "ask").add_edge("ask", END)
+asking_app = asking.compile()
+
+
+def test_new_input_on_a_completed_thread_continues_the_same_chain(backend: Backend) -> None:
+    """Given a completed thread, when invoked with new input, then the input goes through the
+    reducers onto the state it ended with and the graph runs again from START; the turns are
+    one chain that verifies."""
+    app = on(chat_app, backend)
+    first = app.invoke({"last": "hi"}, cfg("t"))
+    second = app.invoke({"last": "again", "said": ["user again"]}, cfg("t"))
+    assert first == {"said": ["echo hi"], "last": "hi"}
+    assert second == {"said": ["echo hi", "user again", "echo again"], "last": "again"}
+    history = app.get_state_history(cfg("t"))
+    assert [s.source for s in reversed(history)] == ["input", "node", "input", "node"]
+    assert [s.status for s in reversed(history)] == ["running", "completed"] * 2
+    verified(app, "t")
+
+
+def test_new_input_while_waiting_at_an_interrupt_is_refused_and_changes_nothing(
+    backend: Backend,
+) -> None:
+    """Given a thread waiting at interrupt(), when invoked with new input, then TurnRefused
+    says how to answer it instead, and nothing is written."""
+    app = on(asking_app, backend)
+    app.invoke({"last": "q"}, cfg("w"))
+    before = app.get_state(cfg("w")).step
+    with pytest.raises(TurnRefused, match=r"waits for a decision in node 'ask'.*Command\(resume"):
+        app.invoke({"last": "other"}, cfg("w"))
+    assert app.get_state(cfg("w")).step == before
+    assert app.invoke(Command(resume="yes"), cfg("w"))["said"] == ["answer yes"]
+    verified(app, "w")
+
+
+def test_a_past_checkpoint_id_continues_as_a_fork_within_the_thread(backend: Backend) -> None:
+    """Given a thread of two turns, when invoked with new input and the checkpoint_id of the
+    end of the first turn, then the new turn starts from that state (the second turn is not
+    in it), the history keeps every step, and the chain verifies."""
+    app = on(chat_app, backend)
+    app.invoke({"last": "one"}, cfg("f"))
+    end_of_first = app.get_state(cfg("f"))
+    app.invoke({"last": "two"}, cfg("f"))
+    branched = app.invoke({"last": "three"}, end_of_first.config)
+    assert branched == {"said": ["echo one", "echo three"], "last": "three"}
+    assert app.get_state(cfg("f")).values == branched
+    assert len(app.get_state_history(cfg("f"))) == 6
+    verified(app, "f")
+
+
+def test_get_state_reads_the_checkpoint_a_config_names(backend: Backend) -> None:
+    """Given a thread, then each snapshot's config names its own checkpoint, get_state of that
+    config reads it back, parent_config names the step before, and an id that names another
+    step's hash, a missing step or a missing thread is refused clearly."""
+    app = on(chat_app, backend)
+    app.invoke({"last": "x"}, cfg("g"))
+    head = app.get_state(cfg("g"))
+    assert head.parent_config is not None
+    first = app.get_state(head.parent_config)
+    assert (first.step, first.values["said"]) == (0, [])
+    assert head.metadata["source"] == "loop" and first.metadata["source"] == "input"
+    assert app.get_state(first.config).config == first.config
+    wrong = {"configurable": {"thread_id": "g", "checkpoint_id": "00000001-0000000000000000"}}
+    with pytest.raises(InvalidInput, match="another thread or store"):
+        app.get_state(wrong)
+    with pytest.raises(StepNotFound):
+        app.get_state({"configurable": {"thread_id": "g", "checkpoint_id": "00000009-ab"}})
+    with pytest.raises(InvalidInput, match="checkpoint_id 'nope'"):
+        app.get_state({"configurable": {"thread_id": "g", "checkpoint_id": "nope"}})
+    with pytest.raises(ThreadNotFound):
+        app.invoke({"last": "x"}, {"configurable": {"thread_id": "zz", "checkpoint_id": "1"}})
+
+
+def test_update_state_on_a_past_checkpoint_and_on_a_completed_thread(backend: Backend) -> None:
+    """Given a completed thread, when update_state is given the checkpoint_id of step 0 and
+    as_node, then the update is written on step 0's state and the thread continues from that
+    node's edges; update_state on the completed head writes without running anything."""
+    app = on(chat_app, backend)
+    app.invoke({"last": "a"}, cfg("u"))
+    step0 = app.get_state_history(cfg("u"))[-1]
+    written = app.update_state(step0.config, {"last": "edited"}, as_node="reply")
+    assert written.status == "completed" and app.get_state(cfg("u")).values == {
+        "said": [],
+        "last": "edited",
+    }
+    app.update_state(cfg("u"), {"said": ["note"]})
+    assert app.get_state(cfg("u")).values["said"] == ["note"]
+    again = app.invoke({"last": "b"}, cfg("u"))
+    assert again["said"] == ["note", "echo b"]
+    verified(app, "u")
+
+
+def test_a_past_interrupted_checkpoint_can_be_resumed_again(backend: Backend) -> None:
+    """Given a thread that was interrupted and then answered, when resumed with the
+    checkpoint_id of the interrupted step and another answer, then the node re-runs from
+    there with the new answer (a branch), and the chain verifies."""
+    app = on(asking_app, backend)
+    waiting = app.invoke({"last": "q"}, cfg("r"))
+    assert waiting["__interrupt__"][0].value == {"question": "q"}
+    interrupted = app.get_state(cfg("r"))
+    assert app.invoke(Command(resume="first"), cfg("r"))["said"] == ["answer first"]
+    again = app.invoke(Command(resume="second"), interrupted.config)
+    assert again["said"] == ["answer second"]
+    verified(app, "r")
