@@ -78,14 +78,15 @@ class StateGraph:
     def add_node(
         self,
         name: str | NodeFn,
-        fn: NodeFn | None = None,
+        fn: NodeFn | CompiledGraph | None = None,
         *,
         retry: RetryPolicy | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> StateGraph:
         """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
 
-        A failing node is not retried unless given a `retry_policy` (LangGraph's default);
+        `fn` may be a compiled graph: a subgraph (`durable_graph.subgraphs`). A failing node
+        is not retried unless given a `retry_policy` (LangGraph's default);
         `retry` is the same argument under its older name. Its signature is checked at
         `compile()` (see `durable_graph.signatures`)."""
         if fn is None and callable(name):
@@ -95,7 +96,7 @@ class StateGraph:
         if not isinstance(name, str) or name in (START, END) or not name or name in self.nodes:
             raise ValueError(f"node name {name!r} is reserved or already used")
         if isinstance(fn, CompiledGraph):
-            fn = subgraph_node(fn, name)
+            fn = subgraph_node(fn, name, self.schema)
         policy = retry_policy or retry or NO_RETRY
         self.nodes[name] = NodeSpec(name=name, fn=fn, retry=policy)
         return self

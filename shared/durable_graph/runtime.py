@@ -10,6 +10,7 @@ interrupts resumed in one call, `__interrupt__` in the result, `recursion_limit`
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import queue
 import sys
@@ -121,6 +122,31 @@ class _LimitReached(Exception):
     def __init__(self, step: int) -> None:
         super().__init__(step)
         self.step = step
+
+
+@dataclass
+class _RunWatch:
+    """What one caller's run watches in each outcome of its worker: its recursion limit,
+    counted from the step the run began at (known once it has begun), and its stream."""
+
+    thread_id: str
+    limit: int
+    scope: RunScope
+    output: Callable[[Checkpoint], dict[str, Any]]
+    on_outcome: Callable[[Outcome], None] | None = None
+    start: int = 0
+
+    def __call__(self, outcome: Outcome) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        done = outcome.checkpoint
+        if outcome.kind != "committed" or done is None or done.thread_id != self.thread_id:
+            return
+        sink = self.scope.sink
+        if sink is not None and "values" in self.scope.modes:
+            sink("values", self.output(done))
+        if done.status == "running" and done.step - self.start >= self.limit:
+            raise _LimitReached(done.step)
 
 
 def thread_id_of(config: Mapping[str, Any] | str | None, thread_id: str | None) -> str:
@@ -354,40 +380,22 @@ class CompiledGraph:
         one unit of work (one transaction when embedded), then run the thread here."""
         limit = recursion_limit_of(config)
         engine = self.engine()
+        values = functools.partial(self.output, interrupts=False)
+        watch = _RunWatch(tid, limit, scope, values, on_outcome)
         with running(tid, scope):
-            worker = self.worker(on_outcome=self._hook(tid, scope, on_outcome))
+            worker = self.worker(on_outcome=watch)
             with self.backend.atomic():
                 begun = self._begin(engine, input, config, tid)
                 first = worker.claim(tid)
             if begun is not None and "values" in scope.modes and scope.sink is not None:
-                scope.sink("values", self.output(begun, interrupts=False))
-            start = begun.step if begun is not None else engine.head(tid).step
+                scope.sink("values", values(begun))
+            watch.start = begun.step if begun is not None else engine.head(tid).step
             try:
-                return self._settle(worker, tid, first, limit=limit, start=start)
+                return self._settle(worker, tid, first)
             except _LimitReached as stop:
                 reason = str(GraphRecursionError(tid, limit, stop.step))
                 engine.fail_thread(tid, reason, kind="GraphRecursionError")
                 raise GraphRecursionError(tid, limit, stop.step) from None
-
-    def _hook(
-        self, tid: str, scope: RunScope, on_outcome: Callable[[Outcome], None] | None
-    ) -> Callable[[Outcome], None]:
-        """The worker's outcome hook: the caller's, and the values stream."""
-
-        def hook(outcome: Outcome) -> None:
-            if on_outcome is not None:
-                on_outcome(outcome)
-            checkpoint = outcome.checkpoint
-            if (
-                outcome.kind == "committed"
-                and checkpoint is not None
-                and checkpoint.thread_id == tid
-                and "values" in scope.modes
-                and scope.sink is not None
-            ):
-                scope.sink("values", self.output(checkpoint, interrupts=False))
-
-        return hook
 
     def _begin(
         self, engine: Engine, input: Any, config: Mapping[str, Any] | None, tid: str
@@ -548,40 +556,13 @@ class CompiledGraph:
             first = worker.claim(thread_id)
         return self._settle(worker, thread_id, first)
 
-    def _settle(
-        self,
-        worker: Worker,
-        thread_id: str,
-        first: list[Delivery],
-        *,
-        limit: int | None = None,
-        start: int = 0,
-    ) -> Checkpoint:
-        """Run the thread here until it stops; with `limit`, `_LimitReached` once it has run
-        `limit` steps from `start` and is still running."""
+    def _settle(self, worker: Worker, thread_id: str, first: list[Delivery]) -> Checkpoint:
         store = self.backend.checkpoints
 
         def settled() -> bool:
             head = store.head_checkpoint(thread_id)
             return head is None or head.status != "running"
 
-        if limit is not None:
-            hook = worker.on_outcome
-
-            def watch(outcome: Outcome) -> None:
-                if hook is not None:
-                    hook(outcome)
-                done = outcome.checkpoint
-                if (
-                    outcome.kind == "committed"
-                    and done is not None
-                    and done.thread_id == thread_id
-                    and done.status == "running"
-                    and done.step - start >= limit
-                ):
-                    raise _LimitReached(done.step)
-
-            worker.on_outcome = watch
         worker.run(thread_id=thread_id, settled=settled, first_batch=first)
         head = self.engine().head(thread_id)
         if head.status == "failed":

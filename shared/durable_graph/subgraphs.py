@@ -1,16 +1,89 @@
-"""A compiled graph used as a node of another graph (a subgraph)."""
+"""A compiled graph used as a node of another graph (a subgraph), as LangGraph runs one.
+
+The subgraph runs as a thread of its own, namespaced under the parent's: its id is
+`<parent thread>|<parent task id>`, so every run of the subgraph node (each task) has its own
+chain, found again when the task re-runs, and each verifies like any thread. It runs inline,
+inside the parent's task, on the parent's backend: its input is the parent state's fields it
+shares, its output (the fields it shares with the parent) is the node's update.
+
+An `interrupt()` inside the subgraph suspends the subgraph's thread, and the parent's task
+suspends with the same payload, so the interrupt surfaces to the parent (`__interrupt__`).
+Resuming the parent (`Command(resume=...)`) re-runs the task, which hands the value to the
+subgraph's thread and continues it; each resume value is handed over once (`ctx.step`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from durable_graph.runtime import CompiledGraph
+from pydantic import BaseModel
+
+from durable_graph.canonical import digest
+from durable_graph.commands import Command
+from durable_graph.context import NodeContext
+from durable_graph.errors import GraphInterrupt
+from durable_graph.runs import node_config
+from durable_graph.state import StateSchema
+
+if TYPE_CHECKING:
+    from durable_graph.runtime import CompiledGraph
+
+__all__ = ["subgraph_node", "subgraph_thread_id"]
 
 
-def subgraph_node(graph: CompiledGraph, name: str) -> Any:
-    """Refused for now, at build time, rather than failing when the node runs."""
-    raise TypeError(
-        f"add_node({name!r}, <compiled graph>): a compiled graph used as a node is not "
-        "supported yet; call it from a node function instead (see "
-        "docs/langgraph-compatibility.md)"
-    )
+def subgraph_thread_id(parent_thread: str, task_id: str) -> str:
+    """The subgraph thread of one task of the parent (a thread id is at most 200 chars)."""
+    full = f"{parent_thread}|{task_id}"
+    return full if len(full) <= 200 else f"{parent_thread[:150]}|{digest(full)[:40]}"
+
+
+def subgraph_node(
+    graph: CompiledGraph, name: str, parent: StateSchema
+) -> Callable[[Any, NodeContext], dict[str, Any]]:
+    """The node function that runs `graph` as the subgraph of node `name`."""
+    shared = [field for field in graph.spec.schema.fields if field in parent.fields]
+
+    def run_subgraph(state: Any, ctx: NodeContext) -> dict[str, Any]:
+        child = graph.with_backend(ctx.engine.backend, clock=ctx.engine.clock)
+        thread_id = subgraph_thread_id(ctx.thread_id, ctx.task_id)
+        config = node_config(ctx.thread_id, step=ctx.step_number, node=name)
+        config["configurable"]["checkpoint_ns"] = f"{name}:{ctx.task_id}"
+        head = child.backend.checkpoints.head_checkpoint(thread_id)
+        answers = ctx.resume_values
+        if head is None:
+            values = _json_state(state, parent)
+            child.invoke({k: values[k] for k in shared if k in values}, config, thread_id=thread_id)
+        elif head.status == "suspended" and answers:
+            # Hand the newest answer over once: a re-run of this task after a crash must not
+            # answer the subgraph's next interrupt with it again.
+            def hand_over() -> None:
+                child.invoke(Command(resume=answers[-1]), config, thread_id=thread_id)
+
+            ctx.step(f"subgraph-resume#{len(answers)}", hand_over)
+        elif head.status == "failed":
+            child.resume(thread_id)
+        elif head.status != "completed":
+            child.invoke(None, config, thread_id=thread_id)
+        head = child.engine().head(thread_id)
+        if head.status == "suspended":
+            pending = child.pending_interrupts(head)
+            info = head.interrupt
+            payload = (
+                pending[0].value
+                if pending
+                else {"subgraph": name, "node": info.node if info else "", "when": "before"}
+            )
+            raise GraphInterrupt(payload)
+        values = child.engine().values_of(head)
+        return {k: values[k] for k in shared if k in values}
+
+    run_subgraph.__qualname__ = f"subgraph:{name}"
+    return run_subgraph
+
+
+def _json_state(state: Any, schema: StateSchema) -> dict[str, Any]:
+    """The parent's state as JSON (a node gets it typed: a model, or a dict of values)."""
+    if isinstance(state, BaseModel):
+        return state.model_dump(mode="json")
+    return schema.check(dict(state), where="subgraph input")
