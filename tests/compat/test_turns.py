@@ -9,7 +9,11 @@ import pytest
 
 from durable_graph import END, START, Command, StateGraph, interrupt
 from durable_graph.backend import Backend
+from durable_graph.canonical import ZERO_HASH
+from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import InvalidInput, StepNotFound, ThreadNotFound, TurnRefused
+from durable_graph.ledger import verify_chain
+from tests import helpers
 from tests.compat.conftest import cfg, on, verified
 
 
@@ -134,3 +138,40 @@ def test_a_past_interrupted_checkpoint_can_be_resumed_again(backend: Backend) ->
     again = app.invoke(Command(resume="second"), interrupted.config)
     assert again["said"] == ["answer second"]
     verified(app, "r")
+
+
+def _chain(*shape: tuple[str, str]) -> list[Checkpoint]:
+    """A format-1 chain of (source, status) records with valid hashes and links."""
+    records: list[Checkpoint] = []
+    for step, (source, status) in enumerate(shape):
+        record = helpers.checkpoint("x", step, status=status).model_copy(
+            update={"source": source, "prev_hash": records[-1].hash if records else ZERO_HASH}
+        )
+        records.append(record.sealed())
+    return records
+
+
+@pytest.mark.parametrize(
+    ("shape", "reason"),
+    [
+        ((("input", "completed"), ("input", "completed")), None),
+        ((("input", "suspended"), ("input", "running"), ("node", "completed")), None),
+        ((("input", "failed"), ("input", "running")), None),
+        ((("input", "running"), ("input", "running")), "new input follows a running step"),
+        ((("input", "completed"), ("update", "running")), "only new input may follow"),
+        ((("input", "completed"), ("node", "running")), "only new input may follow"),
+        ((("input", "completed"), ("fork", "running")), "a fork record can only be step 0"),
+    ],
+)
+def test_verify_accepts_a_next_turn_only_after_a_stop(
+    shape: tuple[tuple[str, str], ...], reason: str | None
+) -> None:
+    """Given chains of record sources and statuses, then `verify` accepts new input after a
+    completed, suspended or failed step and refuses it after a running one, and refuses
+    anything else after a completed step (docs/record-format.md, check `transition`)."""
+    report = verify_chain("x", _chain(*shape), None)
+    if reason is None:
+        assert report.ok, report.as_json()
+    else:
+        assert (report.check, report.first_bad_step) == ("transition", 1)
+        assert reason in str(report.reason)
