@@ -50,7 +50,7 @@ def _checked_backend(checkpointer: Any) -> Backend | None:
             "durable_graph's and keeps its own hash-chained ledger, so it takes no LangGraph "
             "saver. Pass nothing (the embedded store under $DURABLE_GRAPH_HOME) or a "
             "durable_graph Backend (durable_graph.backends.local.local_backend(path)). To keep "
-            "LangGraph's own StateGraph instead, give it durable_graph.langgraph."
+            "LangGraph's own StateGraph instead, give it durable_graph.langgraph_saver."
             "DurableGraphSaver() as its checkpointer. See docs/langgraph-compatibility.md."
         )
     raise TypeError(f"compile(checkpointer=...) takes a durable_graph Backend or None, not {kind}")
