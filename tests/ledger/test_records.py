@@ -144,7 +144,8 @@ def test_a_cold_read_folds_a_bounded_window(tmp_path: Path) -> None:
 def chat_with_snapshots(home: Path, turns: int = 300) -> list[Checkpoint]:
     """A chat of `turns` appended messages, written by one process; its warm records."""
     backend = local_backend(home, clock=ManualClock())
-    chat_graph.with_backend(backend, clock=ManualClock()).invoke({"limit": turns}, thread_id="c")
+    app = chat_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"limit": turns}, NO_LIMIT, thread_id="c")
     warm = backend.checkpoints.list_checkpoints("c", newest_first=False)
     backend.close()
     return warm
