@@ -63,7 +63,10 @@ class Explorer:
         return self.client.request("GET", path, headers=COOKIE if headers is None else headers)
 
     def loop(self, thread_id: str, limit: int) -> None:
-        self.api.graph(LOOP).invoke({"limit": limit}, thread_id=thread_id)
+        # A long loop on purpose: past LangGraph's default recursion_limit of 25 steps.
+        self.api.graph(LOOP).invoke(
+            {"limit": limit}, {"recursion_limit": limit + 1}, thread_id=thread_id
+        )
 
 
 @pytest.fixture
