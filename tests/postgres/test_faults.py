@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from durable_graph.store_uri import STORE_ENV
 from tests.e2e.fanout_graphs import EFFECTS_ENV, SECONDS_ENV
 from tests.e2e.test_crash_and_races import SLOW, marks
 from tests.postgres.cli import PgCli, pg_cli
@@ -49,14 +50,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) ->
         time.sleep(0.05)
 
 
-def clients(server: PostgresServer) -> int:
-    """Connections of other processes to the server (each worker holds at least one)."""
+def connected(server: PostgresServer) -> set[str]:
+    """The application names of the processes connected to the server."""
     with server.connect() as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-            "AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(row[0]) if row else 0
+        rows = conn.execute(
+            "SELECT DISTINCT application_name FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return {r[0] for r in rows}
 
 
 def finish(
@@ -85,12 +86,16 @@ def test_workers_survive_a_server_restart_mid_run(
     cli.start_detached(SLOW, threads)
     env = {"DG_SLOW_SECONDS": "1.0", "DURABLE_GRAPH_LEASE_SECONDS": "4"}
     args = ("worker", "--until-idle", "--json", "--concurrency", "2", "--visibility-timeout", "4")
-    workers = [cli.spawn(*args, extra_env=env) for _ in range(2)]
+    names = ["worker-0", "worker-1"]  # each worker's connections carry its name
+    workers = [
+        cli.spawn(*args, extra_env={**env, STORE_ENV: f"{cli.uri}?application_name={name}"})
+        for name in names
+    ]
     try:
         # Both workers connected (a worker that starts while the server is down exits 2, as
         # a bad URI does), and nodes asleep mid-step.
         wait_until(
-            lambda: clients(own_server) >= len(workers) and marks(tmp_path, "slow-started") >= 2,
+            lambda: set(names) <= connected(own_server) and marks(tmp_path, "slow-started") >= 2,
             "both workers connected and nodes running",
         )
         own_server.restart(down_seconds=2.0)
