@@ -41,6 +41,13 @@ def test_delete_erases_values_and_keeps_a_verifiable_chain(saver: DurableGraphSa
     assert manifest.key is None and manifest.erased[0].namespaces == [""]
     rows = json.dumps([r.to_stored_json() for r in records])
     assert "4111-1111" not in rows
+    # and the ciphertexts themselves are gone too: every value but the deletion note erased
+    # (salt and value destroyed, digest kept), which verify reports, by a signed erasure record
+    stored = store.inner.list_checkpoints("t1", newest_first=False)
+    kept = {n for r in stored for n, c in r.changes.items() if c.v is not None or c.ref}
+    assert kept == {"$deleted"}
+    erased = {name for names in report.erased.values() for name in names}
+    assert {"notes", "$checkpoint", "$write_values"} <= erased and "$deleted" not in erased
 
 
 def test_a_deleted_thread_id_starts_a_new_generation(saver: DurableGraphSaver) -> None:

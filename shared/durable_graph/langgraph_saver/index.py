@@ -73,7 +73,11 @@ class LedgerIndex:
 
     def add(self, row: Checkpoint, payloads: PayloadStore) -> None:
         """Take in the next stored row (rows arrive oldest first, each once)."""
-        changes = {k: c for k, c in row.changes.items() if c.op != "del"}
+        # Changes that remove a field carry no value, nor do erased ones (no salt, no value,
+        # no chunk: `erasure.py`): the records of a deleted thread after its erasure.
+        changes = {
+            k: c for k, c in row.changes.items() if c.op != "del" and (c.s or c.ref or k == DELETED)
+        }
         if HEADER in changes:
             header = change_value(row, HEADER, changes[HEADER], payloads)
             self.checkpoints[header["id"]] = row.step

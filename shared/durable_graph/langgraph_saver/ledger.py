@@ -28,6 +28,7 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Status
 from durable_graph.clock import Clock, SystemClock, iso
+from durable_graph.erasure import erase
 from durable_graph.errors import StepConflict
 from durable_graph.langgraph_saver import manifest
 from durable_graph.langgraph_saver.cipher import ThreadCipher, Typed
@@ -177,8 +178,8 @@ class LangGraphLedger:
 
     def delete_thread(self, thread_id: str) -> None:
         """Erase the live generation's values by destroying its data key, then make sure every
-        erased generation's ledger threads end in a signed deletion record (so a call after a
-        crash between the two completes the first one's work). See
+        erased generation's ledger threads end in a signed deletion record and have their
+        stored values erased (so a call after a crash completes an earlier one's work). See
         docs/migrating-from-langgraph.md, "delete_thread"."""
         with self._lock:
             manifest.erase(self.store, thread_id, iso(self.clock.now()))
@@ -190,17 +191,34 @@ class LangGraphLedger:
                     self._close_generation(LedgerName(thread_id, ns, erasure.generation), note)
 
     def _close_generation(self, name: LedgerName, note: dict[str, Any]) -> None:
+        """End an erased generation's chain with the deletion record, then erase the stored
+        ciphertexts themselves (`erasure.erase`: values and salts destroyed, digests kept,
+        offloaded chunks deleted, a signed erasure record written), all but the deletion note.
+        Both steps are idempotent, so a call after a crash finishes the work."""
         index = self._index(name.ledger_id, sync=True)
-        if index.next_step == 0 or index.deleted:
+        if index.next_step == 0:
             return
+        if not index.deleted:
 
-        def build(
-            prev: dict[str, Any], index: LedgerIndex
-        ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
-            return {DELETED: FieldChange("set", note)}, {**prev, DELETED: note}
+            def build(
+                prev: dict[str, Any], index: LedgerIndex
+            ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+                return {DELETED: FieldChange("set", note)}, {**prev, DELETED: note}
 
-        self._append(name, build, status="completed")
+            self._append(name, build, status="completed")
+        rows = self.store.inner.list_checkpoints(name.ledger_id, newest_first=False)
+        fields = {field for row in rows for field in row.changes} - {DELETED}
+        erase(
+            self.backend,
+            name.ledger_id,
+            reason=f"LangGraph delete_thread of {name.thread_id!r} (generation {name.generation})",
+            actor=self.actor,
+            fields=sorted(fields),
+            clock=self.clock,
+            strict_fields=False,
+        )
         self._lists.pop(name.ledger_id, None)
+        self._indexes.pop(name.ledger_id, None)
 
     def copy_thread(self, source: str, target: str) -> None:
         """Re-write every checkpoint and write of `source`, namespace by namespace, in the

@@ -152,14 +152,16 @@ class DurableGraphSaver(BaseCheckpointSaver[str]):
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread for LangGraph, and erase its values from the ledger.
 
-        The ledger is append-only, so nothing is removed from the chain: the thread's data key
-        is destroyed, which makes every value it sealed unreadable for good (channel values,
-        pending-write values, checkpoint metadata and any extra checkpoint field), and a signed
-        deletion record is appended to each of its ledger threads. What stays readable:
-        checkpoint ids and parents, timestamps, channel names and versions, `versions_seen`,
-        task ids and paths, the channels pending writes went to, and every hash and signature,
-        so `durable-graph verify` still proves the chain. The thread id may be used again: it
-        starts a new generation (ledger thread `<id>~<n>`).
+        The ledger is append-only, so no record is removed: the thread's data key is destroyed
+        (every value it sealed is unreadable for good), a signed deletion record is appended to
+        each of its ledger threads, and the stored values are erased with `erasure.erase`
+        (value and salt destroyed, digest kept, chunks deleted, a signed erasure record).
+        Erased: every channel value, pending-write value, checkpoint header (metadata,
+        versions, `versions_seen`, parent id, timestamp) and pending-write header. Kept: each
+        record's position, hash, link, status, time and actor, each change's field name and
+        digest, the signatures and the deletion note, so `durable-graph verify` still proves
+        the chain. The thread id may be used again: it starts a new generation (ledger thread
+        `<id>~<n>`).
         """
         self.ledger.delete_thread(str(thread_id))
 
