@@ -1,16 +1,15 @@
 """Approve or reject with `interrupt()` and `Command(resume=...)`: a drafted payment waits for a
 person; the decision routes it to `execute` or `cancel`.
 
-Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`)."""
+Runs on durable-graph's engine: the LangGraph program with its imports changed
+(`from durable_graph import ...`); the payment waits in a suspended thread that holds no
+compute, and the decision can come from another process (`durable-graph resume`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
-
-from durable_graph.langgraph_saver import DurableGraphSaver
+from durable_graph import END, START, Command, StateGraph, interrupt
 
 
 class Payment(TypedDict, total=False):
@@ -23,7 +22,7 @@ def draft(state: Payment) -> dict[str, Any]:
     return {"amount": 120 * len(state["request"].split())}
 
 
-def review(state: Payment) -> Command[Literal["execute", "cancel"]]:
+def review(state: Payment) -> Command:
     decision = interrupt({"question": "approve this payment?", "amount": state["amount"]})
     return Command(goto="execute" if decision == "approve" else "cancel")
 
@@ -36,7 +35,7 @@ def cancel(state: Payment) -> dict[str, Any]:
     return {"outcome": "cancelled"}
 
 
-def build(checkpointer: Any) -> Any:
+def build(backend: Any = None) -> Any:
     builder = StateGraph(Payment)
     builder.add_node("draft", draft)
     builder.add_node("review", review)
@@ -46,11 +45,11 @@ def build(checkpointer: Any) -> Any:
     builder.add_edge("draft", "review")
     builder.add_edge("execute", END)
     builder.add_edge("cancel", END)
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=backend)
 
 
-def main(checkpointer: Any = None) -> list[Any]:
-    graph = build(checkpointer or DurableGraphSaver())
+def main(backend: Any = None) -> list[Any]:
+    graph = build(backend)
     results = []
     for thread, decision in (("pay-1", "approve"), ("pay-2", "reject")):
         config = {"configurable": {"thread_id": thread}}

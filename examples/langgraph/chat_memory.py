@@ -2,17 +2,16 @@
 model sees the whole conversation, as in LangGraph's memory guide. The "model" is a
 deterministic fake (no network) that remembers the user's name from earlier turns.
 
-Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`): the messages
-channel is stored as an append per turn, not the whole conversation again."""
+Runs on durable-graph's engine: a new `invoke` on a completed thread is its next turn, and
+the messages are stored as an append per turn."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
-from langgraph.graph import END, START, MessagesState, StateGraph
 
-from durable_graph.langgraph_saver import DurableGraphSaver
+from durable_graph import END, START, MessagesState, StateGraph
 
 
 def fake_model(messages: list[AnyMessage]) -> AIMessage:
@@ -27,16 +26,16 @@ def chat(state: MessagesState) -> dict[str, Any]:
     return {"messages": [fake_model(state["messages"])]}
 
 
-def build(checkpointer: Any) -> Any:
+def build(backend: Any = None) -> Any:
     builder = StateGraph(MessagesState)
     builder.add_node("chat", chat)
     builder.add_edge(START, "chat")
     builder.add_edge("chat", END)
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=backend)
 
 
-def main(checkpointer: Any = None) -> list[str]:
-    graph = build(checkpointer or DurableGraphSaver())
+def main(backend: Any = None) -> list[str]:
+    graph = build(backend)
     config = {"configurable": {"thread_id": "chat-ada"}}
     replies = []
     for text in ("Hello.", "I am Ada.", "What is my name?"):

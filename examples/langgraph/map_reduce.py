@@ -1,17 +1,15 @@
 """Map-reduce with `Send`: one task per subject, run in parallel, their results gathered by a
 reducer, then the best one chosen, as in LangGraph's map-reduce guide.
 
-Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`)."""
+Runs on durable-graph's engine: the `Send`s are tasks of one superstep, each committed on its
+own, merged through the reducer when the last one finishes."""
 
 from __future__ import annotations
 
 import operator
 from typing import Annotated, Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
-
-from durable_graph.langgraph_saver import DurableGraphSaver
+from durable_graph import END, START, Send, StateGraph
 
 
 class Overall(TypedDict, total=False):
@@ -41,7 +39,7 @@ def pick_best(state: Overall) -> dict[str, Any]:
     return {"best": max(state["jokes"], key=len)}
 
 
-def build(checkpointer: Any) -> Any:
+def build(backend: Any = None) -> Any:
     builder = StateGraph(Overall)
     builder.add_node("generate_subjects", generate_subjects)
     builder.add_node("write_joke", write_joke)
@@ -50,11 +48,11 @@ def build(checkpointer: Any) -> Any:
     builder.add_conditional_edges("generate_subjects", fan_out, ["write_joke"])
     builder.add_edge("write_joke", "pick_best")
     builder.add_edge("pick_best", END)
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=backend)
 
 
-def main(checkpointer: Any = None) -> dict[str, Any]:
-    graph = build(checkpointer or DurableGraphSaver())
+def main(backend: Any = None) -> dict[str, Any]:
+    graph = build(backend)
     result: dict[str, Any] = graph.invoke(
         {"topic": "ledger"}, {"configurable": {"thread_id": "map-reduce"}}
     )

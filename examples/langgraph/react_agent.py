@@ -2,18 +2,19 @@
 until the model answers, as in LangGraph's agent guides. The "model" is a deterministic fake
 (no network): it calls `get_weather` once per city it is asked about, then answers.
 
-Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`)."""
+Runs on durable-graph's engine. Differs from the LangGraph program: LangGraph's prebuilt
+`ToolNode` and `tools_condition` are LangGraph runnables, so the tool node and the router are
+written out (ten lines); the messages are stored as JSON and read back as the same LangChain
+classes, `tool_calls` included."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolCall, ToolMessage
 from langchain_core.tools import tool
-from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode, tools_condition
 
-from durable_graph.langgraph_saver import DurableGraphSaver
+from durable_graph import END, START, MessagesState, StateGraph
 
 CITIES = ("Paris", "Oslo", "Lima")
 
@@ -41,18 +42,38 @@ def agent(state: MessagesState) -> dict[str, Any]:
     return {"messages": [fake_model(state["messages"])]}
 
 
-def build(checkpointer: Any) -> Any:
+def tool_calls(state: MessagesState) -> list[ToolCall]:
+    """The tool calls of the model's last message (none: it answered)."""
+    last = state["messages"][-1]
+    return last.tool_calls if isinstance(last, AIMessage) else []
+
+
+def tools(state: MessagesState) -> dict[str, Any]:
+    """Run the tool calls of the model's last message."""
+    return {
+        "messages": [
+            ToolMessage(get_weather.invoke(c["args"]), tool_call_id=c["id"])
+            for c in tool_calls(state)
+        ]
+    }
+
+
+def route(state: MessagesState) -> str:
+    return "tools" if tool_calls(state) else END
+
+
+def build(backend: Any = None) -> Any:
     builder = StateGraph(MessagesState)
     builder.add_node("agent", agent)
-    builder.add_node("tools", ToolNode([get_weather]))
+    builder.add_node("tools", tools)
     builder.add_edge(START, "agent")
-    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_conditional_edges("agent", route, ["tools", END])
     builder.add_edge("tools", "agent")
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=backend)
 
 
-def main(checkpointer: Any = None) -> dict[str, Any]:
-    graph = build(checkpointer or DurableGraphSaver())
+def main(backend: Any = None) -> dict[str, Any]:
+    graph = build(backend)
     config = {"configurable": {"thread_id": "react"}}
     result: dict[str, Any] = graph.invoke(
         {"messages": [HumanMessage("What is the weather in Paris and Oslo?")]}, config

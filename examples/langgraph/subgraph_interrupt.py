@@ -3,17 +3,14 @@
 `Command(resume=...)` on the parent's thread resumes the subgraph, as in LangGraph's subgraph
 guide.
 
-Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`): the
-subgraph's checkpoints form their own chain, `<thread>@write:<task id>`."""
+Runs on durable-graph's engine: the subgraph runs as its own thread under the parent's
+(`<parent>|<task id>`), its interrupt surfaces to the parent and is resumed through it."""
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
-
-from durable_graph.langgraph_saver import DurableGraphSaver
+from durable_graph import END, START, Command, StateGraph, interrupt
 
 
 class Doc(TypedDict, total=False):
@@ -45,18 +42,18 @@ def publish(state: Doc) -> dict[str, Any]:
     return {"final": state["draft"].upper()}
 
 
-def build(checkpointer: Any) -> Any:
+def build(backend: Any = None) -> Any:
     builder = StateGraph(Doc)
     builder.add_node("write", subgraph())
     builder.add_node("publish", publish)
     builder.add_edge(START, "write")
     builder.add_edge("write", "publish")
     builder.add_edge("publish", END)
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=backend)
 
 
-def main(checkpointer: Any = None) -> dict[str, Any]:
-    graph = build(checkpointer or DurableGraphSaver())
+def main(backend: Any = None) -> dict[str, Any]:
+    graph = build(backend)
     config = {"configurable": {"thread_id": "doc-1"}}
     waiting = graph.invoke({"topic": "ledgers"}, config)
     print("parent waits:", waiting["__interrupt__"][0].value)

@@ -1,15 +1,16 @@
 """Time travel: list a thread's checkpoints, replay from one, and fork from one with a changed
 value (`update_state` on a past checkpoint), as in LangGraph's time-travel guide.
 
-Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`)."""
+Runs on durable-graph's engine. Differs from LangGraph on purpose: a thread is one append-only
+chain, so the replay and the fork are appended to it (each step before stays, verifiable), and
+`update_state` returns the new checkpoint, not a config: the fork is the thread's head, so
+`invoke(None, config)` runs it. An unset key reads `None` where LangGraph leaves it out."""
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-
-from durable_graph.langgraph_saver import DurableGraphSaver
+from durable_graph import END, START, StateGraph
 
 
 class Joke(TypedDict, total=False):
@@ -25,18 +26,18 @@ def write_joke(state: Joke) -> dict[str, Any]:
     return {"joke": f"Why did the {state['topic']} never forget? Every entry was chained."}
 
 
-def build(checkpointer: Any) -> Any:
+def build(backend: Any = None) -> Any:
     builder = StateGraph(Joke)
     builder.add_node("pick_topic", pick_topic)
     builder.add_node("write_joke", write_joke)
     builder.add_edge(START, "pick_topic")
     builder.add_edge("pick_topic", "write_joke")
     builder.add_edge("write_joke", END)
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=backend)
 
 
-def main(checkpointer: Any = None) -> dict[str, Any]:
-    graph = build(checkpointer or DurableGraphSaver())
+def main(backend: Any = None) -> dict[str, Any]:
+    graph = build(backend)
     config: Any = {"configurable": {"thread_id": "jokes"}}
     first = graph.invoke({}, config)
     history = list(graph.get_state_history(config))
@@ -45,8 +46,8 @@ def main(checkpointer: Any = None) -> dict[str, Any]:
     # The checkpoint just before write_joke ran: replay from it, then fork it with a new topic.
     before_joke = next(s for s in history if s.next == ("write_joke",))
     replayed = graph.invoke(None, before_joke.config)
-    forked_config = graph.update_state(before_joke.config, {"topic": "audits"})
-    forked = graph.invoke(None, forked_config)
+    graph.update_state(before_joke.config, {"topic": "audits"})
+    forked = graph.invoke(None, config)
     print("first:", first["joke"], "\nreplay:", replayed["joke"], "\nfork:", forked["joke"])
     return {"first": first, "replayed": replayed, "forked": forked, "history": len(history)}
 

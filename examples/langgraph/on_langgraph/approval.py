@@ -1,0 +1,66 @@
+"""Approve or reject with `interrupt()` and `Command(resume=...)`: a drafted payment waits for a
+person; the decision routes it to `execute` or `cancel`.
+
+Runs on LangGraph, its checkpoints in durable-graph's ledger (`DurableGraphSaver`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+
+from durable_graph.langgraph_saver import DurableGraphSaver
+
+
+class Payment(TypedDict, total=False):
+    request: str
+    amount: int
+    outcome: str
+
+
+def draft(state: Payment) -> dict[str, Any]:
+    return {"amount": 120 * len(state["request"].split())}
+
+
+def review(state: Payment) -> Command[Literal["execute", "cancel"]]:
+    decision = interrupt({"question": "approve this payment?", "amount": state["amount"]})
+    return Command(goto="execute" if decision == "approve" else "cancel")
+
+
+def execute(state: Payment) -> dict[str, Any]:
+    return {"outcome": f"paid {state['amount']}"}
+
+
+def cancel(state: Payment) -> dict[str, Any]:
+    return {"outcome": "cancelled"}
+
+
+def build(checkpointer: Any) -> Any:
+    builder = StateGraph(Payment)
+    builder.add_node("draft", draft)
+    builder.add_node("review", review)
+    builder.add_node("execute", execute)
+    builder.add_node("cancel", cancel)
+    builder.add_edge(START, "draft")
+    builder.add_edge("draft", "review")
+    builder.add_edge("execute", END)
+    builder.add_edge("cancel", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def main(checkpointer: Any = None) -> list[Any]:
+    graph = build(checkpointer or DurableGraphSaver())
+    results = []
+    for thread, decision in (("pay-1", "approve"), ("pay-2", "reject")):
+        config = {"configurable": {"thread_id": thread}}
+        waiting = graph.invoke({"request": "pay the supplier invoice"}, config)
+        print(thread, "waits:", waiting["__interrupt__"][0].value)
+        done = graph.invoke(Command(resume=decision), config)
+        print(thread, decision, "->", done["outcome"])
+        results.append(done)
+    return results
+
+
+if __name__ == "__main__":
+    main()
