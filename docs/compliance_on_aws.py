@@ -264,8 +264,9 @@ TAMPER = """
 ## 8. Someone with write access to the table edits a record
 
 The approver of step 2 is rewritten directly in its DynamoDB item (the `body` attribute, put
-back with `PutItem`). `verify` names the step and the check; `verify --all` pages over every thread
-through the table's status index (progress on stderr) and exits 1:
+back with `PutItem`). `verify` names the step and the check; `verify --all` reads the threads a
+page at a time through the table's status index, reports each failure on stderr as it finds it,
+and exits 1:
 """
 
 OUTRO = """

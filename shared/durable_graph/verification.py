@@ -14,6 +14,7 @@ from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
 from durable_graph.signing import SIG_PREFIX, PublicKey
 
+VERIFY_PAGE = 100  # threads per page of `verify --all`
 SIGNATURE_PROBE = 16  # steps past the chain's end searched for signatures of a truncated tail
 
 
@@ -119,20 +120,24 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
 
 
 def verify_all(
-    backend: Backend,
-    *,
-    limit: int = 1_000_000,
-    progress: Callable[[int, int, VerifyReport], None] | None = None,
+    backend: Backend, *, progress: Callable[[int, VerifyReport], None] | None = None
 ) -> list[VerifyReport]:
-    """Verify every thread the store knows, oldest update first (the thread list is read from
-    the status index page by page on DynamoDB); `progress(done, total, report)` after each."""
-    threads = backend.checkpoints.list_threads(limit=limit)
+    """Verify every thread the store knows, oldest update first, reading the thread list one
+    page at a time (`page_threads`: the status index on DynamoDB), so the first report comes
+    before the whole list is read; `progress(done, report)` after each thread."""
     reports: list[VerifyReport] = []
-    for thread in threads:
-        reports.append(verify_thread(backend, thread.thread_id))
-        if progress is not None:
-            progress(len(reports), len(threads), reports[-1])
-    return reports
+    cursor: str | None = None
+    while True:
+        page = backend.checkpoints.page_threads(
+            newest_first=False, limit=VERIFY_PAGE, cursor=cursor
+        )
+        for thread in page.threads:
+            reports.append(verify_thread(backend, thread.thread_id))
+            if progress is not None:
+                progress(len(reports), reports[-1])
+        cursor = page.cursor
+        if cursor is None:
+            return reports
 
 
 __all__ = ["gather", "load_records", "trusted_keys", "verify_all", "verify_thread"]

@@ -35,7 +35,7 @@ from durable_graph.ledger import VerifyReport
 from durable_graph.reading import status_document
 from durable_graph.signing import PublicKey, key_of_pem, sign_head
 from durable_graph.timetravel import diff, fork, read_step, replay
-from durable_graph.verification import verify_all, verify_thread
+from durable_graph.verification import VERIFY_PAGE, verify_all, verify_thread
 
 
 def default_actor() -> str:
@@ -222,15 +222,14 @@ def _print_report(report: VerifyReport, label: str) -> None:
         print(f"  note: {note}")
 
 
-def _progress(enabled: bool) -> Callable[[int, int, VerifyReport], None] | None:
-    """`verify --all`'s progress on stderr: about every 5% of the threads, and each failure."""
+def _progress(enabled: bool) -> Callable[[int, VerifyReport], None] | None:
+    """`verify --all`'s progress on stderr: every page of threads, and each failure as found."""
 
-    def show(done: int, total: int, report: VerifyReport) -> None:
-        if not report.ok or done == total or done % max(1, total // 20) == 0:
-            mark = "" if report.ok else f"  FAILED {report.thread_id}"
-            print(
-                f"  verified {done:>{len(str(total))}}/{total}{mark}", file=sys.stderr, flush=True
-            )
+    def show(done: int, report: VerifyReport) -> None:
+        if not report.ok:
+            print(f"  FAILED {report.thread_id} ({done} verified)", file=sys.stderr, flush=True)
+        elif done % VERIFY_PAGE == 0:
+            print(f"  verified {done} threads...", file=sys.stderr, flush=True)
 
     return show if enabled else None
 
