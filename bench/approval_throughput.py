@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from durable_graph.backends.local import local_backend
+from durable_graph.backends.local.db import DurableCommits
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import graph as email_graph
 
@@ -46,14 +47,8 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
     backend = local_backend(root)
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)
-    commits = 0
-
-    def trace(statement: str) -> None:
-        nonlocal commits
-        if statement.strip().upper().startswith("COMMIT"):
-            commits += 1
-
-    queue.db.trace(trace)
+    counter = DurableCommits()
+    queue.db.trace(counter)
     app = email_graph.with_backend(backend)
     started = time.perf_counter()
     for i in range(threads):
@@ -63,7 +58,7 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
     elapsed = time.perf_counter() - started
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()
-    return Result("durable-graph (embedded)", threads, elapsed, folder_bytes(root), commits)
+    return Result("durable-graph (embedded)", threads, elapsed, folder_bytes(root), counter.durable)
 
 
 class LgState(TypedDict, total=False):

@@ -33,6 +33,11 @@ class Backend:
     # store and the queue share one database (embedded) this makes the three one transaction;
     # elsewhere it is a no-op and the order alone keeps every crash point safe (DESIGN.md §3).
     atomic: Callable[[], AbstractContextManager[Any]] = nullcontext
+    # A unit of work for writes a crash may lose without losing a committed fact: effect
+    # claims and results, queue leases. Embedded it commits without an fsync of its own (the
+    # next step's durable commit syncs it, WAL order); PostgreSQL: synchronous_commit off for
+    # the transaction. A step's commit never goes through it. Default: an ordinary write.
+    relaxed: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
     # hosts the API; None leaves notifications without links. Called after the commit.
     approval_links: Callable[[Checkpoint], dict[str, str]] | None = None

@@ -5,7 +5,7 @@ them, and one conformance suite (`tests/conformance/`) runs against every implem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +55,16 @@ class CheckpointStore(Protocol):
         """Create (expected_revision=None) or replace iff the stored revision matches.
 
         Returns the stored record with its new revision; raises `RecordConflict(current)`.
+        """
+        ...
+
+    def advance_thread(self, record: ThreadRecord) -> bool:
+        """Write `record` as the thread's head iff none is stored or the stored `head_step` is
+        lower (a head never moves back: a late writer of an older step loses quietly); keep
+        the stored `created_at` and `origin`, and add 1 to the revision. Returns whether it
+        was written. One conditional write and no read first (SQL: INSERT … ON CONFLICT DO
+        UPDATE … WHERE head_step < excluded.head_step; DynamoDB: one UpdateItem with
+        if_not_exists), so a status change costs one request on every backend.
         """
         ...
 
@@ -235,4 +245,18 @@ class Notification(BaseModel):
 
 
 class Notifier(Protocol):
-    def notify(self, notification: Notification) -> None: ...
+    def notify(self, notification: Notification) -> None:
+        """Called inside the step's unit of work (`Backend.atomic`), right after the step's
+        conditional append. A backend whose store is transactional writes the notification
+        as an outbox row in that transaction (it exists iff the step committed, at no extra
+        fsync); others send it there (SNS), and a redelivery after a crash sends it again."""
+        ...
+
+
+@runtime_checkable
+class NotificationLog(Protocol):
+    """Optional capability of a notifier that keeps what it was given (the outbox rows)."""
+
+    def read_all(self, thread_id: str | None = None) -> list[Notification]:
+        """Every committed notification (of `thread_id`, when given), oldest first."""
+        ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.clock import Clock, iso
-from durable_graph.errors import InvalidInput, RecordConflict
+from durable_graph.errors import InvalidInput
 from durable_graph.ports import CheckpointStore
 
 
@@ -20,34 +20,22 @@ def check_thread_id(thread_id: str) -> None:
 
 
 def sync_thread(store: CheckpointStore, checkpoint: Checkpoint, clock: Clock) -> ThreadRecord:
-    """Move the head record forward to `checkpoint`; never backwards (late writers lose)."""
-    now = iso(clock.now())
-    for _ in range(10):
-        current = store.get_thread(checkpoint.thread_id)
-        if current is not None and current.head_step >= checkpoint.step:
-            return current
-        record = ThreadRecord(
-            thread_id=checkpoint.thread_id,
-            graph=checkpoint.graph,
-            status=checkpoint.status,
-            head_step=checkpoint.step,
-            created_at=current.created_at if current else checkpoint.created_at,
-            updated_at=now,
-            origin=(
-                current.origin
-                if current
-                else (
-                    checkpoint.parent
-                    if checkpoint.parent and checkpoint.parent.thread_id != checkpoint.thread_id
-                    else None
-                )
-            ),
-            interrupt=checkpoint.interrupt,
-            error=checkpoint.error,
-            revision=current.revision if current else 0,
-        )
-        try:
-            return store.put_thread(record, expected_revision=current.revision if current else None)
-        except RecordConflict:
-            continue
-    raise RecordConflict(f"thread#{checkpoint.thread_id}")
+    """Move the head record forward to `checkpoint`; never backwards (a late writer loses).
+
+    One conditional write, no read (`CheckpointStore.advance_thread`): the store keeps the
+    thread's `created_at` and `origin` when a record exists, so the values given here for them
+    (this step's time; a fork's origin thread) count only when it creates the record."""
+    parent = checkpoint.parent
+    record = ThreadRecord(
+        thread_id=checkpoint.thread_id,
+        graph=checkpoint.graph,
+        status=checkpoint.status,
+        head_step=checkpoint.step,
+        created_at=checkpoint.created_at,
+        updated_at=iso(clock.now()),
+        origin=parent if parent is not None and parent.thread_id != checkpoint.thread_id else None,
+        interrupt=checkpoint.interrupt,
+        error=checkpoint.error,
+    )
+    store.advance_thread(record)
+    return record

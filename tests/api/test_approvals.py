@@ -4,7 +4,9 @@ a JSON error, and nothing stored changed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -245,7 +247,12 @@ def test_only_a_hash_of_the_token_is_stored(local: LocalApi) -> None:
     thread_id = local.suspended_thread()
     token = local.link(thread_id).rsplit("/", 1)[1]
     local.backend.close()
-    # The store is the database and the payloads; the outbox is the delivery channel itself.
+    # The store is the database and the payloads; the outbox (its table, and the file copy) is
+    # the delivery channel itself: drop its rows and rebuild the file before searching.
+    with contextlib.closing(sqlite3.connect(local.home / "state.db")) as db:
+        db.execute("DELETE FROM outbox")
+        db.commit()
+        db.execute("VACUUM")
     files = [*local.home.glob("state.db*"), *(local.home / "payloads").rglob("*")]
     stored = b"".join(p.read_bytes() for p in files if p.is_file())
     assert b"approval#" in stored

@@ -35,7 +35,8 @@ def connection_dropped() -> BaseException:
 
 
 def sort_key(params: dict[str, Any]) -> str:
-    item = params.get("Item", {})
+    """The sort key a PutItem (`Item`) or UpdateItem (`Key`) writes."""
+    item = params.get("Item") or params.get("Key") or {}
     return str(item.get("sk", {}).get("S", ""))
 
 
@@ -44,6 +45,7 @@ def checkpoint_put(params: dict[str, Any]) -> bool:
 
 
 def thread_put(params: dict[str, Any]) -> bool:
+    """The thread record's write (an UpdateItem: `advance_thread`)."""
     return sort_key(params) == "thread"
 
 

@@ -103,7 +103,7 @@ CHAIN_FAULTS: dict[str, Case] = {
         f"crash before ack #{n}": Case("before-call.sqs.DeleteMessageBatch", "esm", occurrence=n)
         for n in (1, 2, 3)
     },
-    "crash before thread record": Case(f"before-call.{PUT}", "dynamodb", thread_put),
+    "crash before thread record": Case("before-call.dynamodb.UpdateItem", "dynamodb", thread_put),
     "crash after side effect recorded": Case(f"after-call.{PUT}", "dynamodb", _effect_done),
 }
 
@@ -155,7 +155,7 @@ SUSPENSION_FAULTS: dict[str, Callable[[], Fault]] = {
     "crash after the suspending checkpoint write": lambda: Fault(
         "after-call.dynamodb.PutItem", checkpoint_put
     ),
-    "crash before the thread record": lambda: Fault("before-call.dynamodb.PutItem", thread_put),
+    "crash before the thread record": lambda: Fault("before-call.dynamodb.UpdateItem", thread_put),
     "crash before the notification": lambda: Fault("before-call.sns.Publish"),
 }
 

@@ -57,7 +57,7 @@ def test_thread_record_lagging_its_head_is_repaired(chain: AwsWorld) -> None:
     (and whose message was lost), then the sweeper brings the record up to the head."""
     rt = chain.rt
     rt.graph.start({}, thread_id="lag-1")
-    Fault("before-call.dynamodb.PutItem", thread_put).install(rt.clients.dynamodb)
+    Fault("before-call.dynamodb.UpdateItem", thread_put).install(rt.clients.dynamodb)
     chain.poller(skip_waits=False).drain()
     purge(chain)
     assert chain.head("lag-1").status == "completed"

@@ -83,6 +83,17 @@ class MemoryCheckpointStore:
             self._threads[record.thread_id] = stored
             return stored.model_copy()
 
+    def advance_thread(self, record: ThreadRecord) -> bool:
+        with self._lock:
+            current = self._threads.get(record.thread_id)
+            if current is not None and current.head_step >= record.head_step:
+                return False
+            kept = {"revision": current.revision + 1 if current else 1}
+            if current is not None:
+                kept.update(created_at=current.created_at, origin=current.origin)
+            self._threads[record.thread_id] = record.model_copy(update=kept)
+            return True
+
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         with self._lock:
             rows = [
@@ -253,6 +264,9 @@ class MemoryNotifier:
 
     def notify(self, notification: Notification) -> None:
         self.sent.append(notification)
+
+    def read_all(self, thread_id: str | None = None) -> list[Notification]:
+        return [n for n in self.sent if thread_id is None or n.thread_id == thread_id]
 
 
 def memory_backend(clock: Clock | None = None) -> Backend:

@@ -199,6 +199,9 @@ class RecordStore:
     def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
         return self.inner.put_thread(record, expected_revision=expected_revision)
 
+    def advance_thread(self, record: ThreadRecord) -> bool:
+        return self.inner.advance_thread(record)
+
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         return self.inner.list_threads(status=status, limit=limit)
 

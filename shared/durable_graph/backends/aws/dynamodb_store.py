@@ -4,7 +4,11 @@ Item layout (partition key `pk = "thread#<thread_id>"`):
 
     sk = "cp#<step, 12 digits>"   one immutable checkpoint; `body` = the record as compact JSON
     sk = "thread"                 the thread head record; `version` = its revision; the
-                                  `gsi1pk`/`gsi1sk` attributes put it in the status index
+                                  `gsi1pk`/`gsi1sk` attributes put it in the status index;
+                                  written by `advance_thread` (one UpdateItem, no read), it
+                                  also has `head_step` (its condition: forward only) and
+                                  `created_at` / `origin` (kept with if_not_exists, and left
+                                  out of `body`)
     sk = "rec#<key>"              a small CAS record (pending task writes, side effects, tokens):
                                   `body` = its value as compact JSON, `version` = its CAS version;
                                   a completion counter of `complete_task` has no `body` but a
@@ -257,6 +261,55 @@ class DynamoDBCheckpointStore:
             current = _thread_from(lost.item) if lost.item else None
             raise RecordConflict(f"thread#{record.thread_id}", current) from lost.__cause__
         return stored
+
+    def advance_thread(self, record: ThreadRecord) -> bool:
+        values: dict[str, AttributeValueTypeDef] = {
+            ":body": {"S": record.model_dump_json(exclude={"revision", "created_at", "origin"})},
+            ":head": {"N": str(record.head_step)},
+            ":gpk": {"S": f"status#{record.status}"},
+            ":gsk": {"S": record.updated_at},
+            ":created": {"S": record.created_at},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+        }
+        update = (
+            "SET #body = :body, #head = :head, #gpk = :gpk, #gsk = :gsk, "
+            "#created = if_not_exists(#created, :created), "
+            "#version = if_not_exists(#version, :zero) + :one"
+        )
+        if record.origin is not None:
+            update += ", #origin = if_not_exists(#origin, :origin)"
+            values[":origin"] = {"S": record.origin.model_dump_json()}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {
+                names.PARTITION_KEY: {"S": partition(record.thread_id)},
+                names.SORT_KEY: {"S": names.THREAD_SORT_KEY},
+            },
+            "UpdateExpression": update,
+            # Forward only: no head yet (a new thread, or one written before head_step was an
+            # attribute), or an older one. A late writer of an older step loses quietly.
+            "ConditionExpression": "attribute_not_exists(#head) OR #head < :head",
+            "ExpressionAttributeNames": {
+                "#body": names.BODY_ATTRIBUTE,
+                "#head": names.HEAD_STEP_ATTRIBUTE,
+                "#gpk": names.STATUS_INDEX_PK,
+                "#gsk": names.STATUS_INDEX_SK,
+                "#created": names.CREATED_ATTRIBUTE,
+                "#version": names.VERSION_ATTRIBUTE,
+                **({"#origin": names.ORIGIN_ATTRIBUTE} if record.origin is not None else {}),
+            },
+            "ExpressionAttributeValues": values,
+        }
+        try:
+            self.client.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "UpdateItem thread") from exc
+            return False
+        except BotoCoreError as exc:
+            raise translate(exc, "UpdateItem thread") from exc
+        return True
 
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         """Oldest status change first. Without `status`, merges the four status partitions of
@@ -546,9 +599,17 @@ def _old_item(exc: ClientError) -> Item | None:
 
 
 def _thread_from(item: Item) -> ThreadRecord:
-    record = ThreadRecord.model_validate_json(item[names.BODY_ATTRIBUTE]["S"])
-    revision = int(item[names.VERSION_ATTRIBUTE]["N"])
-    return record.model_copy(update={"revision": revision})
+    """A thread item: its body, with the revision, and (when `advance_thread` wrote it) the
+    creation time and origin it keeps beside the body."""
+    doc = json.loads(item[names.BODY_ATTRIBUTE]["S"])
+    doc["revision"] = int(item[names.VERSION_ATTRIBUTE]["N"])
+    created = item.get(names.CREATED_ATTRIBUTE)
+    if created is not None:
+        doc["created_at"] = created["S"]
+    origin = item.get(names.ORIGIN_ATTRIBUTE)
+    if origin is not None:
+        doc["origin"] = json.loads(origin["S"])
+    return ThreadRecord.model_validate(doc)
 
 
 def _record_from(key: str, item: Item) -> VersionedRecord:

@@ -17,6 +17,11 @@ STATUS_INDEX_SK: Final = "gsi1sk"  # ISO timestamp of the last status change
 TTL_ATTRIBUTE: Final = "expires_at"
 BODY_ATTRIBUTE: Final = "body"  # the record as compact JSON (checkpoint, thread record, CAS value)
 VERSION_ATTRIBUTE: Final = "version"  # CAS counter of thread records (revision) and CAS records
+# Thread records written by `advance_thread`: the head step its condition compares, and the
+# creation time and origin it keeps (if_not_exists) while the body is replaced.
+HEAD_STEP_ATTRIBUTE: Final = "head_step"
+CREATED_ATTRIBUTE: Final = "created_at"
+ORIGIN_ATTRIBUTE: Final = "origin"
 COUNT_ATTRIBUTE: Final = "count"  # a completion counter (complete_task), incremented with ADD
 CHECKPOINT_PREFIX: Final = "cp#"
 THREAD_SORT_KEY: Final = "thread"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -32,10 +33,11 @@ def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Ba
         checkpoints=RecordStore(SqliteCheckpointStore(db), payloads),
         payloads=payloads,
         queue=SqliteQueue(db, clock),
-        notifier=OutboxNotifier(base / "outbox"),
+        notifier=OutboxNotifier(db, base / "outbox"),
         mailer=OutboxMailer(base / "outbox" / "sent"),
         signer=FileSigner(base / KEY_FILE),
         atomic=db.write,
+        relaxed=functools.partial(db.write, durable=False),
     )
 
 

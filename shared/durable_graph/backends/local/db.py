@@ -1,4 +1,13 @@
-"""One SQLite file (WAL, synchronous=FULL): a commit is on disk before the next step is queued."""
+"""One SQLite file (WAL, synchronous=FULL): a commit is on disk before the next step is queued.
+
+A write may also be *relaxed* (`write(durable=False)`): committed without an fsync of its own.
+In WAL mode commits are appended to one log in order, so the next durable commit's fsync puts
+every relaxed commit before it on disk too. A killed process loses nothing either way (the bytes
+are in the OS's cache once COMMIT returns); only a power cut can lose relaxed commits made since
+the last durable one. That suits writes whose loss a crash already has to survive: queue leases
+(a lost lease is a message seen again), effect claims and results (a lost claim is a claim never
+made: the next delivery runs the effect, with the same idempotency key). A step is never relaxed.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +57,14 @@ CREATE TABLE IF NOT EXISTS queue (
     receive_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
+-- The notifications outbox: a row per notification, written in the transaction of the step
+-- that caused it (outbox.py), so a notification exists iff its step committed.
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dedup_id TEXT NOT NULL,
@@ -56,6 +73,29 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at TEXT NOT NULL
 );
 """
+
+
+class DurableCommits:
+    """A `Database.trace` callback that counts commits, durable (fsynced) and relaxed apart:
+    what the benchmarks and the fsync-budget test report."""
+
+    def __init__(self) -> None:
+        self.durable = 0
+        self.relaxed = 0
+        self._relaxing = False
+
+    def __call__(self, statement: str) -> None:
+        head = statement.lstrip()[:32].upper()
+        if head.startswith("PRAGMA SYNCHRONOUS"):
+            self._relaxing = "NORMAL" in head
+        elif head.startswith("COMMIT"):
+            if self._relaxing:
+                self.relaxed += 1
+            else:
+                self.durable += 1
+
+    def __repr__(self) -> str:
+        return f"DurableCommits(durable={self.durable}, relaxed={self.relaxed})"
 
 
 # SQLite cannot open or write the file at all (a directory, no permission, a read-only folder):
@@ -103,6 +143,7 @@ class Database:
         self._conn = _connect(path)
         self._lock = threading.RLock()
         self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
         try:
             with self._lock:
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -128,8 +169,11 @@ class Database:
                 raise_storage_error(exc, self._reading)
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock up front so check-then-write is atomic."""
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock up front so check-then-write is atomic.
+
+        `durable=False` commits without an fsync (see the module docstring); nested inside an
+        enclosing transaction, a write is part of it, durable or not as that one is."""
         with self._lock:
             if self._depth:  # nested: part of the enclosing transaction (a unit of work)
                 self._depth += 1
@@ -139,6 +183,8 @@ class Database:
                     self._depth -= 1
                 return
             try:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._depth = 1
                 try:
@@ -146,14 +192,33 @@ class Database:
                     self._conn.execute("COMMIT")
                 except BaseException:
                     # A failed COMMIT (a full disk) leaves the transaction open: close it too.
+                    self._after_commit.clear()
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
                 finally:
                     self._depth = 0
+                    if not durable:
+                        self._conn.execute("PRAGMA synchronous=FULL")
             except (sqlite3.OperationalError, OSError) as exc:
                 # A full disk or a lock held past the busy timeout: transient (storage_errors).
                 raise_storage_error(exc, self._writing)
+            self._run_after_commit()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the enclosing write transaction has committed (dropped if it
+        rolls back). Outside a transaction, it runs now. For what must not be seen before the
+        commit, and need not survive a crash right after it (the outbox's file mirror)."""
+        with self._lock:
+            if not self._depth:
+                callback()
+                return
+            self._after_commit.append(callback)
+
+    def _run_after_commit(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     def trace(self, callback: Callable[[str], None] | None) -> None:
         """Observe every SQL statement (benchmarks count COMMITs with it)."""

@@ -1,41 +1,63 @@
-"""Notifier for the embedded mode: one JSON line per notification in `outbox/notifications.jsonl`
-(and a log line), so a newcomer can open the approval request without any mail server."""
+"""Notifier for the embedded mode: an outbox table in the store's database, mirrored to
+`outbox/notifications.jsonl` (and a log line), so a newcomer can open the approval request
+without any mail server.
+
+The row is the notification: it is written in the transaction of the step that suspended the
+thread (`Backend.atomic`), so it exists iff the step committed, and costs no fsync of its own
+(it used to be a line appended and fsynced after the commit: a second fsync per suspension).
+The JSON-lines file is a convenience copy appended once the transaction commits, not fsynced:
+a crash right after the commit can leave a line out of the file, never out of the table
+(`read_all` reads the table).
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
-from durable_graph.backends.local.storage_errors import storage_errors
+from durable_graph.backends.local.db import Database
+from durable_graph.canonical import compact_json
 from durable_graph.ports import Notification
 
 log = logging.getLogger("durable_graph.notify")
 
 
 class OutboxNotifier:
-    def __init__(self, folder: Path) -> None:
+    """Implements `durable_graph.ports.Notifier` and `NotificationLog`."""
+
+    def __init__(self, db: Database, folder: Path) -> None:
+        self.db = db
         self.folder = folder
         self.path = folder / "notifications.jsonl"
 
     def notify(self, notification: Notification) -> None:
-        line = json.dumps(notification.model_dump(mode="json"), sort_keys=True)
-        with storage_errors(f"writing {self.path}"):
+        body = compact_json(notification.model_dump(mode="json"))
+        with self.db.write() as conn:  # nested in the step's transaction when it has one
+            conn.execute(
+                "INSERT INTO outbox (thread_id, step, body) VALUES (?, ?, ?)",
+                (notification.thread_id, notification.step, body),
+            )
+        self.db.after_commit(lambda: self._mirror(body, notification))
+
+    def _mirror(self, line: str, notification: Notification) -> None:
+        """Append the committed notification to the file copy; a full disk only skips it."""
+        try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+        except OSError as exc:  # the row is committed: the copy is best effort
+            log.warning("cannot append to %s: %s", self.path, exc)
         log.info(
             "notification: %s", notification.summary, extra={"thread_id": notification.thread_id}
         )
 
-    def read_all(self) -> list[Notification]:
-        if not self.path.exists():
-            return []
-        return [
-            Notification.model_validate_json(line)
-            for line in self.path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
+    def read_all(self, thread_id: str | None = None) -> list[Notification]:
+        """Every committed notification (of `thread_id`, when given), oldest first."""
+        sql = "SELECT body FROM outbox"
+        params: tuple[str, ...] = ()
+        if thread_id is not None:
+            sql += " WHERE thread_id = ?"
+            params = (thread_id,)
+        with self.db.read() as conn:
+            rows = conn.execute(sql + " ORDER BY id", params).fetchall()
+        return [Notification.model_validate_json(row[0]) for row in rows]

@@ -62,7 +62,9 @@ class SqliteQueue:
                 is None
             ):
                 return out
-        with self.db.write() as conn:
+        # Relaxed (db.py): a lease a power cut loses is a message delivered again, which every
+        # crash point already survives; inside a step's transaction it is part of that commit.
+        with self.db.write(durable=False) as conn:
             while len(out) < max_messages:
                 rows = self._visible(conn, now, thread_id, max_messages - len(out))
                 poisoned = 0
@@ -136,12 +138,13 @@ class SqliteQueue:
         return found
 
     def ack(self, delivery: Delivery) -> None:
-        with self.db.write() as conn:
+        # Relaxed when on its own: a lost ack is a redelivery, which finds its step committed.
+        with self.db.write(durable=False) as conn:
             conn.execute(_DELETE_LEASED, _lease(delivery))
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         now = self.clock.now().timestamp()
-        with self.db.write() as conn:
+        with self.db.write(durable=False) as conn:  # lost: the lease simply runs out
             conn.execute(
                 "UPDATE queue SET visible_at = ?, receipt = NULL WHERE id = ? AND receipt = ?",
                 (now + delay, *_lease(delivery)),

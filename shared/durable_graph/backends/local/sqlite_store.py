@@ -85,9 +85,9 @@ class SqliteCheckpointStore:
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT body FROM threads WHERE thread_id = ?", (thread_id,)
+                "SELECT revision, body FROM threads WHERE thread_id = ?", (thread_id,)
             ).fetchone()
-        return ThreadRecord.model_validate_json(row[0]) if row else None
+        return _thread(row[0], row[1]) if row else None
 
     def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
         with self.db.write() as conn:
@@ -96,7 +96,7 @@ class SqliteCheckpointStore:
             ).fetchone()
             current_rev = row[0] if row else None
             if current_rev != expected_revision:
-                current = ThreadRecord.model_validate_json(row[1]) if row else None
+                current = _thread(row[0], row[1]) if row else None
                 raise RecordConflict(f"thread#{record.thread_id}", current)
             stored = record.model_copy(update={"revision": (current_rev or 0) + 1})
             conn.execute(
@@ -112,8 +112,26 @@ class SqliteCheckpointStore:
             )
         return stored
 
+    def advance_thread(self, record: ThreadRecord) -> bool:
+        body = record.model_dump_json(exclude={"revision"})
+        with self.db.write() as conn:
+            # Insert, or move forward only: the WHERE keeps a later head; the stored created_at
+            # and origin are carried into the new body, the revision counts the writes.
+            written = conn.execute(
+                "INSERT INTO threads (thread_id, status, updated_at, revision, body) "
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (thread_id) DO UPDATE SET "
+                "status = excluded.status, updated_at = excluded.updated_at, "
+                "revision = threads.revision + 1, body = json_set(excluded.body, "
+                "'$.created_at', json_extract(threads.body, '$.created_at'), "
+                "'$.origin', json(coalesce(json_extract(threads.body, '$.origin'), 'null'))) "
+                "WHERE json_extract(threads.body, '$.head_step') < "
+                "json_extract(excluded.body, '$.head_step')",
+                (record.thread_id, record.status, record.updated_at, body),
+            ).rowcount
+        return written == 1
+
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
-        sql = "SELECT body FROM threads"
+        sql = "SELECT revision, body FROM threads"
         params: list[Any] = []
         if status is not None:
             sql += " WHERE status = ?"
@@ -122,7 +140,7 @@ class SqliteCheckpointStore:
         params.append(limit)
         with self.db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [ThreadRecord.model_validate_json(r[0]) for r in rows]
+        return [_thread(r[0], r[1]) for r in rows]
 
     def page_threads(
         self,
@@ -247,3 +265,9 @@ def _parse(thread_id: str, step: int, body: str) -> Checkpoint:
         return Checkpoint.from_stored_json(body)
     except ValidationError as exc:
         raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc
+
+
+def _thread(revision: int, body: str) -> ThreadRecord:
+    """A thread row: its body, with the revision the row counts (`advance_thread` leaves it
+    out of the body)."""
+    return ThreadRecord.model_validate_json(body).model_copy(update={"revision": revision})

@@ -7,7 +7,7 @@ bugs to the worker (a traceback per attempt, then the thread failed for good); t
 worker logs one line, releases the task with backoff, and the thread finishes when the condition
 clears. Every SQLite access of the embedded backend (checkpoint store, queue, the unit of work)
 goes through one `Database`, whose `read`/`write` translate with `raise_storage_error`; the
-payload folder and the outbox call `storage_errors` around their file writes.
+payload folder calls `storage_errors` around its file writes.
 """
 
 from __future__ import annotations
