@@ -1,21 +1,34 @@
-"""The seed's approval flow (run → suspend → resume → complete), N threads, on durable-graph's
-embedded store and on LangGraph + SqliteSaver, in the same run, on the same disk.
+"""The seed's approval flow (run → suspend → approve → complete), N threads, on durable-graph's
+embedded store, on LangGraph + SqliteSaver and on DBOS (SQLite), in the same run, on the same
+disk, in interleaved rounds (each round runs every engine once, in turn, on fresh files).
 
-Prints threads per second, bytes on disk per thread and SQLite commits per thread, side by side,
-with the ratio. durable-graph commits every step durably (WAL, synchronous=FULL) before the next
-is scheduled. LangGraph is measured with `durability="sync"` (each checkpoint written before the
-next step; the fair comparison) and with its default (`"async"`).
+Prints threads per second, CPU milliseconds per thread (process time, every thread of the
+process), bytes on disk per thread, and fsyncs per thread, side by side, with the ratio.
+durable-graph commits every step durably (WAL, synchronous=FULL) before the next is scheduled.
+LangGraph is measured with `durability="sync"` (each checkpoint written before the next step;
+the fair comparison) and with its default (`"async"`). DBOS runs the flow as a workflow whose
+two steps are checkpointed and whose approval arrives through `DBOS.send` / `DBOS.recv`.
 
-    .venv/bin/python bench/approval_throughput.py [--threads 200]
+fsyncs are counted, not estimated: with `strace` on the machine, each engine runs once more in
+a child process under `strace -f -c -e trace=fsync,fdatasync` (a separate pass: tracing slows
+it, so it is not the timed run); without strace the column says so.
+
+    .venv/bin/python bench/approval_throughput.py [--threads 200] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import operator
+import os
+import re
+import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -23,42 +36,82 @@ from typing import Annotated, Any, TypedDict
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.db import DurableCommits
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
+from examples.email_approval import fake_llm
 from examples.email_approval import graph as email_graph
+
+FSYNC_THREADS = 50  # threads per engine in the strace pass
 
 
 @dataclass
 class Result:
     name: str
-    threads: int
-    seconds: float
-    bytes_on_disk: int
-    commits: int
+    threads: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    bytes_on_disk: int = 0
+    commits: int = 0
+    fsyncs: float | None = None  # per thread, from the strace pass
 
     @property
     def per_second(self) -> float:
         return self.threads / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu_seconds / self.threads
+
+    def add(self, other: Result) -> None:
+        self.threads += other.threads
+        self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
+        self.bytes_on_disk += other.bytes_on_disk
+        self.commits += other.commits
 
 
 def folder_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+class Timer:
+    """Wall and process time of one timed section."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+# ---------------------------------------------------------------- durable-graph
+
+
 def bench_durable_graph(threads: int, root: Path) -> Result:
     backend = local_backend(root)
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)
-    counter = DurableCommits()
+    counter = DurableCommits()  # durable (fsynced) commits; relaxed ones are not counted
     queue.db.trace(counter)
     app = email_graph.with_backend(backend)
-    started = time.perf_counter()
-    for i in range(threads):
-        tid = f"tx-{i}"
-        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-        app.resume(tid, values={"approved": True}, as_node="human_review")
-    elapsed = time.perf_counter() - started
+    with Timer() as timer:
+        for i in range(threads):
+            tid = f"tx-{i}"
+            app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
+            app.resume(tid, values={"approved": True}, as_node="human_review")
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()
-    return Result("durable-graph (embedded)", threads, elapsed, folder_bytes(root), counter.durable)
+    return Result(
+        "durable-graph (embedded)",
+        threads,
+        timer.wall,
+        timer.cpu,
+        folder_bytes(root),
+        counter.durable,
+    )
+
+
+# ---------------------------------------------------------------- LangGraph
 
 
 class LgState(TypedDict, total=False):
@@ -75,8 +128,6 @@ class LgState(TypedDict, total=False):
 def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.graph import END, START, StateGraph
-
-    from examples.email_approval import fake_llm
 
     def draft_email(state: LgState) -> dict[str, Any]:
         reply = fake_llm({"model": "demo-llm", "prompt": state["user_prompt"]})
@@ -109,8 +160,7 @@ def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
     builder.add_edge("send_email", END)
 
     root.mkdir(parents=True, exist_ok=True)
-    db = root / "langgraph.db"
-    conn = sqlite3.connect(str(db), check_same_thread=False)
+    conn = sqlite3.connect(str(root / "langgraph.db"), check_same_thread=False)
     commits = 0
 
     def trace(statement: str) -> None:
@@ -122,47 +172,169 @@ def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
     saver = SqliteSaver(conn)
     saver.setup()
     graph = builder.compile(checkpointer=saver, interrupt_before=["human_review"])
-    started = time.perf_counter()
-    for i in range(threads):
-        config: Any = {"configurable": {"thread_id": f"tx-{i}"}}
-        graph.invoke({"user_prompt": f"pay supplier {i}"}, config, durability=durability)
-        graph.update_state(config, {"approved": True}, as_node="human_review")
-        graph.invoke(None, config, durability=durability)
-    elapsed = time.perf_counter() - started
+    with Timer() as timer:
+        for i in range(threads):
+            config: Any = {"configurable": {"thread_id": f"tx-{i}"}}
+            graph.invoke({"user_prompt": f"pay supplier {i}"}, config, durability=durability)
+            graph.update_state(config, {"approved": True}, as_node="human_review")
+            graph.invoke(None, config, durability=durability)
     last = graph.get_state({"configurable": {"thread_id": f"tx-{threads - 1}"}})
     assert last.values["outcome"] == "sent"
     conn.close()
     return Result(
-        f"LangGraph SqliteSaver ({durability})", threads, elapsed, folder_bytes(root), commits
+        f"LangGraph SqliteSaver ({durability})",
+        threads,
+        timer.wall,
+        timer.cpu,
+        folder_bytes(root),
+        commits,
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=200)
-    args = parser.parse_args()
+# ---------------------------------------------------------------- DBOS
+
+
+def bench_dbos(threads: int, root: Path) -> Result:
+    """The flow as a DBOS workflow on SQLite: a checkpointed draft step, `DBOS.recv` for the
+    approval (sent with `DBOS.send`), then a checkpointed send step."""
+    from dbos import DBOS
+
+    root.mkdir(parents=True, exist_ok=True)
+    sent = root / "sent"
+    sent.mkdir(exist_ok=True)
+    DBOS(
+        config={
+            "name": "approval-bench",
+            "system_database_url": f"sqlite:///{root / 'dbos.sqlite'}",
+        }
+    )
+
+    @DBOS.step()
+    def draft_email(prompt: str) -> dict[str, str]:
+        reply = fake_llm({"model": "demo-llm", "prompt": prompt})
+        risk = "high" if "wire" in reply["body"].lower() else "low"
+        return {"subject": reply["subject"], "draft": reply["body"], "risk": risk}
+
+    @DBOS.step()
+    def send_email(draft: str, key: str) -> str:
+        (sent / f"{key}.txt").write_text(draft)
+        return "sent"
+
+    @DBOS.workflow()
+    def approval(prompt: str) -> str:
+        drafted = draft_email(prompt)
+        approved = DBOS.recv("approval", timeout_seconds=60)
+        if not approved:
+            return "rejected"
+        return send_email(drafted["draft"], DBOS.workflow_id or prompt)
+
+    DBOS.launch()
+    try:
+        with Timer() as timer:
+            for i in range(threads):
+                handle = DBOS.start_workflow(approval, f"pay supplier {i}")
+                DBOS.send(handle.workflow_id, True, "approval")
+                assert handle.get_result() == "sent"
+    finally:
+        DBOS.destroy(destroy_registry=True)
+    return Result("DBOS 3 (SQLite)", threads, timer.wall, timer.cpu, folder_bytes(root), 0)
+
+
+# ---------------------------------------------------------------- running
+
+ENGINES: dict[str, Callable[[int, Path], Result]] = {
+    "durable-graph": bench_durable_graph,
+    "langgraph-sync": lambda n, root: bench_langgraph(n, root, "sync"),
+    "langgraph-async": lambda n, root: bench_langgraph(n, root, "async"),
+    "dbos": bench_dbos,
+}
+
+
+def available(name: str) -> bool:
+    module = {"langgraph-sync": "langgraph", "langgraph-async": "langgraph", "dbos": "dbos"}
+    wanted = module.get(name)
+    if wanted is None:
+        return True
+    try:
+        __import__(wanted)
+    except ImportError:
+        return False
+    return True
+
+
+def count_fsyncs(name: str, threads: int) -> float | None:
+    """fsync + fdatasync calls per thread of one engine, run alone in a child under strace."""
+    if shutil.which("strace") is None:
+        return None
+    command = [
+        "strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync",
+        sys.executable, __file__, "--engine", name, "--threads", str(threads),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"(fsync count of {name} failed: {done.stderr.strip()[-300:]})")
+        return None
+    calls = 0
+    for line in done.stderr.splitlines():
+        match = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(fsync|fdatasync)$", line)
+        if match:
+            calls += int(match.group(1))
+    return calls / threads
+
+
+def run_once(name: str, threads: int) -> None:
+    """`--engine`: run one engine once (the strace pass runs this in a child)."""
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        base = Path(tmp)
-        ours = bench_durable_graph(args.threads, base / "dg")
-        results = [ours]
-        try:
-            results.append(bench_langgraph(args.threads, base / "lg-sync", "sync"))
-            results.append(bench_langgraph(args.threads, base / "lg-async", "async"))
-        except ImportError as exc:
-            print(f"LangGraph not installed ({exc}); install with: pip install -e '.[bench]'")
-    print(f"\nApproval flow (run → suspend → resume → complete), {args.threads} threads\n")
-    header = f"{'engine':<36}{'threads/s':>11}{'bytes/thread':>14}{'commits/thread':>16}"
+        ENGINES[name](threads, Path(tmp) / name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=200, help="threads per engine per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engine", choices=sorted(ENGINES), help="run one engine once, quietly")
+    parser.add_argument("--no-fsync-count", action="store_true")
+    args = parser.parse_args()
+    if args.engine:
+        run_once(args.engine, args.threads)
+        return
+    names = [n for n in ENGINES if available(n)]
+    missing = sorted(set(ENGINES) - set(names))
+    if missing:
+        print(f"not installed, skipped: {missing} (pip install -e '.[bench]')")
+    totals = {name: Result(name) for name in names}
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        for round_ in range(args.rounds):
+            for name in names:  # interleaved: every engine once per round, in turn
+                result = ENGINES[name](args.threads, Path(tmp) / f"{name}-{round_}")
+                totals[name].name = result.name
+                totals[name].add(result)
+    if not args.no_fsync_count:
+        for name in names:
+            totals[name].fsyncs = count_fsyncs(name, FSYNC_THREADS)
+    results = [totals[name] for name in names]
+    print(
+        f"\nApproval flow (run → suspend → approve → complete), {args.threads} threads x "
+        f"{args.rounds} interleaved rounds\n"
+    )
+    header = (
+        f"{'engine':<34}{'threads/s':>10}{'CPU ms/thread':>15}{'fsyncs/thread':>15}"
+        f"{'bytes/thread':>14}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
+        fsyncs = f"{r.fsyncs:.1f}" if r.fsyncs is not None else "(no strace)"
         print(
-            f"{r.name:<36}{r.per_second:>11.1f}{r.bytes_on_disk / r.threads:>14.0f}"
-            f"{r.commits / r.threads:>16.1f}"
+            f"{r.name:<34}{r.per_second:>10.1f}{r.cpu_ms:>15.2f}{fsyncs:>15}"
+            f"{r.bytes_on_disk / r.threads:>14.0f}"
         )
+    ours = results[0]
+    print(f"\ndurable-graph: {ours.commits / ours.threads:.1f} durable commits per thread")
     for r in results[1:]:
         print(
-            f"\ndurable-graph vs {r.name}: {ours.per_second / r.per_second:.2f}x throughput, "
-            f"{ours.bytes_on_disk / r.bytes_on_disk:.2f}x bytes"
+            f"durable-graph vs {r.name}: {ours.per_second / r.per_second:.2f}x throughput, "
+            f"{r.cpu_ms / ours.cpu_ms:.2f}x less CPU per thread"
         )
 
 

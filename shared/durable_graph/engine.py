@@ -169,15 +169,19 @@ class Engine:
         resume_by_task: Mapping[str, Any] | None = None,
         expected_step: int | None = None,
         actor: Actor | None = None,
+        head: Checkpoint | None = None,
     ) -> Checkpoint:
         """Inject a human decision (or retry a failed task) and continue.
 
         `resume_value` answers the interrupt the head names; `resume_by_task` answers several
         pending interrupts at once, by the id of the task that raised each. Writes step
         `head+1` with source `update`, conditionally: two racing resumes of one suspended
-        thread cannot both land; the loser gets `StaleHead`.
+        thread cannot both land; the loser gets `StaleHead`. `head`: the thread's head as the
+        caller just read it (saves reading it again; if it is no longer the head, the
+        conditional append loses as in any race).
         """
-        head = self.head(thread_id)
+        if head is None or head.thread_id != thread_id:
+            head = self.head(thread_id)
         self.check_graph(head)
         if head.status not in ("suspended", "failed"):
             raise NotSuspended(thread_id, head.status)

@@ -558,13 +558,24 @@ class CompiledGraph:
 
     def _settle(self, worker: Worker, thread_id: str, first: list[Delivery]) -> Checkpoint:
         store = self.backend.checkpoints
+        ended: list[Checkpoint] = []
 
         def settled() -> bool:
+            # The step this worker just committed, when it ended the run, is the head: a step
+            # is written once and nothing follows a suspended, completed or failed one but a
+            # resume, so no read is needed to know (a read stays for every other case).
+            outcomes = worker.stats.outcomes
+            last = (
+                outcomes[-1].checkpoint if outcomes and outcomes[-1].kind == "committed" else None
+            )
+            if last is not None and last.thread_id == thread_id and last.status != "running":
+                ended.append(last)
+                return True
             head = store.head_checkpoint(thread_id)
             return head is None or head.status != "running"
 
         worker.run(thread_id=thread_id, settled=settled, first_batch=first)
-        head = self.engine().head(thread_id)
+        head = ended[-1] if ended else self.engine().head(thread_id)
         if head.status == "failed":
             raise ThreadFailed(thread_id, head.step, head.error)
         return head

@@ -230,7 +230,8 @@ class Worker:
     ) -> WorkerStats:
         """Process messages until idle (nothing queued or in flight), or `settled()` is true."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        pool: ThreadPoolExecutor | None = None  # made for the first batch of several, if any
+        try:
             while True:
                 batch = first_batch or self._prefetched or self._claim_or_wait(thread_id)
                 first_batch = None
@@ -240,8 +241,12 @@ class Worker:
                     if len(batch) == 1:
                         self.handle(batch[0], prefetch=thread_id)
                     else:
+                        pool = pool or ThreadPoolExecutor(max_workers=self.concurrency)
                         list(pool.map(self.handle, batch))
-                    continue
+                    # The inline runner stops as soon as its thread settles, without another
+                    # receive first (it prefetched the thread's next task if there was one).
+                    if settled is None or self._prefetched:
+                        continue
                 try:
                     if settled is not None and settled():
                         break
@@ -251,9 +256,14 @@ class Worker:
                     log.warning("cannot read the store now, retrying: %s", exc)
                     time.sleep(poll_interval)
                     continue
+                if batch:  # it ran a task and its thread goes on: lease the next one at once
+                    continue
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 self._idle(poll_interval, woken_by_sends=settled is None)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return self.stats
 
     def _idle(self, poll_interval: float, *, woken_by_sends: bool) -> None:

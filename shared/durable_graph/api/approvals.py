@@ -194,13 +194,14 @@ class Approvals:
         """Everything the GET page shows. Reads only: mail scanners prefetch links."""
         ticket = self.open(token)
         claims = ticket.claims
-        checkpoint = self._checkpoint(claims)
+        head = self.backend.checkpoints.head_checkpoint(claims.tid)
+        checkpoint = self._checkpoint(claims, head)
         policy = self._policy(checkpoint)
         decision = None
         if ticket.state in ("accepted", "applied"):
             decision = self._view_of_record(ticket)
         else:
-            self._check_open(ticket)
+            self._check_open(ticket, head)
         values = hydrate(checkpoint.values, self.backend.payloads)
         # The state model's field order (recipient, subject, draft...), not the stored order.
         declared = self.engine_for(checkpoint.graph.name).spec.schema.fields
@@ -222,7 +223,8 @@ class Approvals:
         ticket = self.open(token)
         if ticket.state in ("accepted", "applied"):
             return self._replay(ticket, decision)
-        self._check_open(ticket)
+        head = self.backend.checkpoints.head_checkpoint(ticket.claims.tid)
+        self._check_open(ticket, head)
         if decision not in ticket.claims.dec:
             raise InvalidInput(
                 f"decision must be one of {', '.join(ticket.claims.dec)}", field="decision"
@@ -250,13 +252,16 @@ class Approvals:
                     detail={"decision": winner.model_dump(mode="json")},
                 ) from conflict
             raise LinkStale() from conflict
-        return self._apply(_with(ticket, record), replayed=False)
+        return self._apply(_with(ticket, record), replayed=False, head=head)
 
-    def _apply(self, ticket: Ticket, *, replayed: bool) -> Decided:
-        """Resume the thread with the recorded decision; the checkpoint append is the gate."""
+    def _apply(self, ticket: Ticket, *, replayed: bool, head: Checkpoint | None = None) -> Decided:
+        """Resume the thread with the recorded decision; the checkpoint append is the gate.
+
+        `head`: the head the caller read (then no second read): if the thread moved since, the
+        conditional append loses and the winner is read, as for any race."""
         claims = ticket.claims
         value = ticket.record.value
-        checkpoint = self._checkpoint(claims)
+        checkpoint = self._checkpoint(claims, head)
         policy = self._policy(checkpoint)
         update = policy.values_for(value["decision"], value["comment"])
         during = checkpoint.interrupt is not None and checkpoint.interrupt.when == "during"
@@ -270,6 +275,7 @@ class Approvals:
                 has_resume_value=during,
                 expected_step=claims.step,
                 actor=Actor(kind="human", id=ticket.actor_id),
+                head=checkpoint,
             )
         except (StaleHead, NotSuspended) as lost:
             winner = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step + 1)
@@ -284,10 +290,10 @@ class Approvals:
                     detail={"decision": self._view_of_checkpoint(claims, winner).model_dump()},
                 ) from lost
         applied = self._set(ticket, {"state": "applied", "applied_step": resumed.step})
-        head = self.backend.checkpoints.head_checkpoint(claims.tid)
+        # The status the decision left the thread in (a worker may move it on from there).
         return Decided(
             decision=self._view_of_record(applied),
-            thread_status=head.status if head else resumed.status,
+            thread_status=resumed.status,
             replayed=replayed,
         )
 
@@ -311,20 +317,23 @@ class Approvals:
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_open(self, ticket: Ticket) -> None:
-        """An issued link may decide only unexpired and while its step is the suspended head."""
+    def _check_open(self, ticket: Ticket, head: Checkpoint | None) -> None:
+        """An issued link may decide only unexpired and while its step is the suspended head
+        (`head`: the thread's head, just read)."""
         claims = ticket.claims
         if ticket.state == "superseded":
             raise LinkStale()
         if self.clock.now().timestamp() >= claims.exp:
             raise LinkExpired()
-        head = self.backend.checkpoints.head_checkpoint(claims.tid)
         if head is None:
             raise LinkNotFound()
         if head.step != claims.step or head.status != "suspended":
             raise LinkStale(f" (it is {head.status} at step {head.step})")
 
-    def _checkpoint(self, claims: Claims) -> Checkpoint:
+    def _checkpoint(self, claims: Claims, head: Checkpoint | None = None) -> Checkpoint:
+        """The link's step: the head just read when it is that step (no read), else read."""
+        if head is not None and head.step == claims.step:
+            return head
         checkpoint = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step)
         if checkpoint is None:
             raise LinkNotFound()

@@ -88,7 +88,7 @@ class MemoryCheckpointStore:
             current = self._threads.get(record.thread_id)
             if current is not None and current.head_step >= record.head_step:
                 return False
-            kept = {"revision": current.revision + 1 if current else 1}
+            kept: dict[str, Any] = {"revision": current.revision + 1 if current else 1}
             if current is not None:
                 kept.update(created_at=current.created_at, origin=current.origin)
             self._threads[record.thread_id] = record.model_copy(update=kept)

@@ -144,6 +144,7 @@ class Database:
         self._lock = threading.RLock()
         self._depth = 0
         self._after_commit: list[Callable[[], None]] = []
+        self._writer = 0  # the thread holding the open write transaction, if any
         try:
             with self._lock:
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -187,6 +188,7 @@ class Database:
                     self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._depth = 1
+                self._writer = threading.get_ident()
                 try:
                     yield self._conn
                     self._conn.execute("COMMIT")
@@ -198,12 +200,17 @@ class Database:
                     raise
                 finally:
                     self._depth = 0
+                    self._writer = 0
                     if not durable:
                         self._conn.execute("PRAGMA synchronous=FULL")
             except (sqlite3.OperationalError, OSError) as exc:
                 # A full disk or a lock held past the busy timeout: transient (storage_errors).
                 raise_storage_error(exc, self._writing)
             self._run_after_commit()
+
+    def in_write(self) -> bool:
+        """Whether this thread is inside a write transaction (reads then see its writes)."""
+        return self._depth > 0 and self._writer == threading.get_ident()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the enclosing write transaction has committed (dropped if it

@@ -19,6 +19,7 @@ from durable_graph.ports import Delivery, PoisonMessage, TransitionMessage
 log = logging.getLogger("durable_graph.queue")
 
 MAX_RECEIVES = 5
+SENT_KEPT = 1024  # sent messages remembered for an inline receive (then forgotten, re-parsed)
 
 
 class SqliteQueue:
@@ -27,17 +28,26 @@ class SqliteQueue:
         self.clock = clock or SystemClock()
         self._poison_lock = threading.Lock()
         self._poisoned: list[PoisonMessage] = []
+        # Messages this process sent, by their body: a receive of one of them here (the inline
+        # runner leasing the task its commit just queued) takes the object instead of parsing
+        # the body again. Keyed by the exact bytes, so a row changed since is parsed as ever.
+        self._sent: dict[bytes, TransitionMessage] = {}
 
     def send(self, messages: Sequence[TransitionMessage]) -> None:
         if not messages:
             return
+        rows = [(m.dedup_id, m.group_id, m.thread_id, m.model_dump_json()) for m in messages]
         with self.db.write() as conn:
             conn.executemany(
                 # OR IGNORE on the UNIQUE dedup id: a message already queued is not queued twice.
                 "INSERT OR IGNORE INTO queue (dedup_id, group_id, thread_id, body) "
                 "VALUES (?, ?, ?, ?)",
-                [(m.dedup_id, m.group_id, m.thread_id, m.model_dump_json()) for m in messages],
+                rows,
             )
+        if len(self._sent) > SENT_KEPT:
+            self._sent.clear()
+        for message, row in zip(messages, rows, strict=True):
+            self._sent[row[3].encode()] = message
 
     def receive(
         self,
@@ -56,12 +66,11 @@ class SqliteQueue:
         """
         now = self.clock.now().timestamp()
         out: list[Delivery] = []
-        with self.db.read() as conn:  # cheap look before taking the write lock
-            if (
-                conn.execute("SELECT 1 FROM queue WHERE visible_at <= ? LIMIT 1", (now,)).fetchone()
-                is None
-            ):
-                return out
+        if not self.db.in_write():
+            with self.db.read() as conn:  # cheap look before taking the write lock
+                found = conn.execute("SELECT 1 FROM queue WHERE visible_at <= ? LIMIT 1", (now,))
+                if found.fetchone() is None:
+                    return out
         # Relaxed (db.py): a lease a power cut loses is a message delivered again, which every
         # crash point already survives; inside a step's transaction it is part of that commit.
         with self.db.write(durable=False) as conn:
@@ -77,7 +86,7 @@ class SqliteQueue:
                         "WHERE id = ?",
                         (receipt, now + visibility_timeout, count + 1, row_id),
                     )
-                    message = _parse(body)
+                    message = self._sent.pop(body, None) or _parse(body)
                     if isinstance(message, TransitionMessage):
                         out.append(
                             Delivery(message=message, receipt=receipt, receive_count=count + 1)

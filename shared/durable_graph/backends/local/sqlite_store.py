@@ -189,6 +189,16 @@ class SqliteCheckpointStore:
     ) -> VersionedRecord:
         body = compact_json(value)
         with self.db.write() as conn:
+            if expected_version is None:
+                # Create iff absent: OR IGNORE lets the primary key decide; the current record
+                # is read only when the condition was lost.
+                created = conn.execute(
+                    "INSERT OR IGNORE INTO records (thread_id, key, version, body) "
+                    "VALUES (?, ?, 1, ?)",
+                    (thread_id, key, body),
+                ).rowcount
+                if created == 1:
+                    return VersionedRecord(key=key, value=value, version=1)
             row = conn.execute(
                 "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
                 (thread_id, key),

@@ -69,6 +69,7 @@ def postgres_backend(
         mailer=mailer or OutboxMailer(home() / "outbox" / "sent"),
         # A lost connection rolls a step's unit back: forget the state it remembered.
         atomic=rolls_back_cache(records, db.unit_of_work),
+        relaxed=db.relaxed,
     )
 
 

@@ -100,6 +100,17 @@ class Database:
         joins until it ends."""
         return self.transaction("committing a step")
 
+    @contextmanager
+    def relaxed(self) -> Iterator[psycopg.Connection]:
+        """`Backend.relaxed`: a transaction committed without waiting for its WAL flush
+        (`synchronous_commit = off`, for this transaction only); the next ordinary commit
+        flushes it with its own. Inside a unit of work it is simply part of it."""
+        held = self._held()
+        with self.transaction("writing the store") as conn:
+            if held is None:
+                conn.execute("SET LOCAL synchronous_commit TO OFF")
+            yield conn
+
     def _after(self, exc: BaseException, where: str) -> None:
         """Raise `exc` as the transient error it stands for; a lost connection also makes
         the pool check its idle connections (a restart broke them all)."""

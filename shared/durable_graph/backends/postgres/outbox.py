@@ -34,7 +34,14 @@ class PostgresOutbox:
             "notification: %s", notification.summary, extra={"thread_id": notification.thread_id}
         )
 
-    def read_all(self) -> list[Notification]:
+    def read_all(self, thread_id: str | None = None) -> list[Notification]:
+        """Every committed notification (of `thread_id`, when given), oldest first."""
         with self.db.connection("reading notifications") as conn:
-            rows = conn.execute("SELECT body FROM notifications ORDER BY id").fetchall()
+            if thread_id is None:
+                rows = conn.execute("SELECT body FROM notifications ORDER BY id").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT body FROM notifications WHERE thread_id = %s ORDER BY id",
+                    (thread_id,),
+                ).fetchall()
         return [Notification.model_validate_json(r[0]) for r in rows]

@@ -138,6 +138,25 @@ class PostgresCheckpointStore:
             raise RecordConflict(f"thread#{record.thread_id}", self.get_thread(record.thread_id))
         return stored
 
+    def advance_thread(self, record: ThreadRecord) -> bool:
+        body = record.model_copy(update={"revision": 1}).model_dump_json()
+        with self.db.connection(_WRITE) as conn:
+            # Insert, or move forward only: the WHERE keeps a later head; the stored created_at
+            # and origin are carried into the new body, the revision counts the writes.
+            written = conn.execute(
+                "INSERT INTO threads AS t (thread_id, status, updated_at, revision, body) "
+                "VALUES (%s, %s, %s, 1, %s) ON CONFLICT (thread_id) DO UPDATE SET "
+                "status = EXCLUDED.status, updated_at = EXCLUDED.updated_at, "
+                "revision = t.revision + 1, body = (EXCLUDED.body::jsonb || jsonb_build_object("
+                "'created_at', t.body::jsonb -> 'created_at', "
+                "'origin', coalesce(t.body::jsonb -> 'origin', 'null'::jsonb), "
+                "'revision', t.revision + 1))::text "
+                "WHERE (t.body::jsonb ->> 'head_step')::bigint "
+                "< (EXCLUDED.body::jsonb ->> 'head_step')::bigint",
+                (record.thread_id, record.status, record.updated_at, body),
+            ).rowcount
+        return bool(written == 1)
+
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         sql = "SELECT body FROM threads"
         params: list[Any] = []
