@@ -43,6 +43,8 @@ from bench.aws_requests import (
     S3_PER_GET,
     S3_PER_PUT,
     SQS_FIFO_PER_REQUEST,
+    STEP_FUNCTIONS_PER_TRANSITION,
+    durable_functions_per_million,
     item_bytes,
     moto_world,
 )
@@ -53,6 +55,12 @@ STAGE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1"
 KMS_PER_REQUEST = 3e-6  # $0.03 per 10,000 asymmetric Sign requests
 SNS_PER_REQUEST = 0.50e-6
 SECRETS_PER_REQUEST = 0.05 / 10_000
+# The same flow elsewhere: Step Functions Standard with a .waitForTaskToken review state enters
+# 4 states (draft, review, send, succeed) and invokes 2 Lambda tasks; Lambda durable functions
+# run 3 durable operations (draft step, wait for the callback, send step) over 2 invocations.
+SFN_TRANSITIONS_PER_THREAD = 4
+DURABLE_OPERATIONS_PER_THREAD = 3
+LAMBDA_INVOCATIONS_ELSEWHERE = 2
 TRACE = "--trace" in sys.argv
 
 
@@ -313,8 +321,22 @@ def main() -> int:
         target = targets.get(size)
         print(
             f"{'whole thread':<18}{total.total:>9}{total.wru:>6}{total.rru:>6}  "
-            f"target ≤ {target if target else '-'}; ${total.price() * 1e6:,.0f} per million "
+            f"target <= {target if target else '-'}; ${total.price() * 1e6:,.0f} per million "
             f"threads"
+        )
+        lambdas = (
+            LAMBDA_INVOCATIONS_ELSEWHERE
+            * 1e6
+            * (
+                LAMBDA_PER_REQUEST
+                + LAMBDA_MEMORY_GB * LAMBDA_ASSUMED_SECONDS * LAMBDA_PER_GB_SECOND
+            )
+        )
+        sfn = SFN_TRANSITIONS_PER_THREAD * STEP_FUNCTIONS_PER_TRANSITION * 1e6 + lambdas
+        durable = durable_functions_per_million(size, DURABLE_OPERATIONS_PER_THREAD) + lambdas
+        print(
+            f"{'':<18}Step Functions Standard ${sfn:,.0f}, Lambda durable functions "
+            f"${durable:,.0f} per million threads (list prices; their Lambda tasks included)"
         )
     return 0
 

@@ -100,6 +100,11 @@ SQS_FIFO_PER_REQUEST = 0.50e-6
 S3_PER_PUT = 5.00e-6
 S3_PER_GET = 0.40e-6
 STEP_FUNCTIONS_PER_TRANSITION = 25e-6
+# Lambda durable functions: $8.00 per million durable operations (a step, a wait, a callback;
+# the rate in the Lambda pricing page's example) and $0.25 per GB of state data written; the
+# function's own requests and GB-seconds come on top. Retention per GB-month is not counted.
+DURABLE_FUNCTIONS_PER_OPERATION = 8e-6
+DURABLE_FUNCTIONS_PER_GB_WRITTEN = 0.25
 SQS_CHUNK = 64 * 1024
 
 # ---------------------------------------------------------------- counting
@@ -302,6 +307,16 @@ def measure(size: int, near: int, far: int, window: int, rewrite: bool = True) -
     return rows
 
 
+def durable_functions_per_million(state_bytes: int, operations: int = 1) -> float:
+    """List price of a million transitions (or threads of `operations` durable operations) on
+    Lambda durable functions, each checkpointing `state_bytes`."""
+    written_gb = state_bytes * operations * 1e6 / 1e9
+    return (
+        operations * DURABLE_FUNCTIONS_PER_OPERATION * 1e6
+        + written_gb * DURABLE_FUNCTIONS_PER_GB_WRITTEN
+    )
+
+
 def _never() -> Any:
     raise RuntimeError("the thread vanished")
 
@@ -348,6 +363,12 @@ def main() -> int:
         f"{'Step Functions Standard':>38}: $25.00 per million state transitions "
         "(the baseline; 'vs SFN' = our cost / theirs)"
     )
+    for size in sorted({int(s) for s in args.sizes.split(",")}):
+        durable = durable_functions_per_million(size)
+        print(
+            f"{'Lambda durable functions':>38}: ${durable:.2f} per million {_size_label(size)} "
+            "steps (1 durable operation + data written; + Lambda's own requests and GB-s)"
+        )
     print(
         "Cost: Lambda $0.20/M + 128 MB x 50 ms (assumed) x $0.0000166667/GB-s; DynamoDB "
         "$0.625/M WRU, $0.125/M RRU; SQS FIFO $0.50/M per 64 KB chunk; S3 PUT $5/M, GET $0.40/M."

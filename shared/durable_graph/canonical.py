@@ -48,6 +48,10 @@ class _NotPlain(Exception):
 
 
 _SAFE_INTEGER = 2**53
+# One encoder for every call (`json.dumps` with options builds a new one each time); its
+# `encode` runs the C encoder.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_encode_text = _ENCODER.encode
 
 
 def _with_integers(value: Any) -> Any:
@@ -65,9 +69,9 @@ def _with_integers(value: Any) -> Any:
 def _integral_floats(value: Any) -> bool:
     """Whether `value` is written by the standard library's encoder byte for byte as RFC 8785
     writes it (else `_NotPlain`): keys ASCII (so code-point order is UTF-16 order), integers
-    within ±2^53, floats either integral or in [1e-4, 1e16) (where `repr` and ECMAScript print
-    the same shortest digits without an exponent). True when it holds integral floats, which
-    must then be written as integers (`_with_integers`)."""
+    within ±2^53, floats either integral below 2^53 or in [1e-4, 1e16) (where `repr` and
+    ECMAScript print the same shortest digits without an exponent). True when it holds
+    integral floats, which must then be written as integers (`_with_integers`)."""
     found = False
     stack = [value]
     while stack:
@@ -79,7 +83,12 @@ def _integral_floats(value: Any) -> bool:
             if not -_SAFE_INTEGER < item < _SAFE_INTEGER:
                 raise _NotPlain
         elif kind is float:
-            if item.is_integer() and abs(item) < _SAFE_INTEGER:
+            if item.is_integer():
+                # Below 2^53 `int()` prints the same digits as ECMAScript; from 2^53 on the
+                # exact integer and the shortest round-trip digits differ (2^53 as a float
+                # printed "9007199254740992.0" here before): rfc8785 writes those.
+                if abs(item) >= _SAFE_INTEGER:
+                    raise _NotPlain
                 found = True
             elif not 1e-4 <= abs(item) < 1e16:
                 raise _NotPlain
@@ -105,8 +114,7 @@ def canonical_bytes(value: Any) -> bytes:
     """
     try:
         plain = _with_integers(value) if _integral_floats(value) else value
-        text = json.dumps(plain, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return text.encode("utf-8")
+        return _encode_text(plain).encode("utf-8")
     except (_NotPlain, UnicodeEncodeError, ValueError, RecursionError):
         pass
     try:
@@ -149,4 +157,4 @@ def json_size_within(value: Any, limit: int) -> bool:
 
 def compact_json(value: Any) -> str:
     """Storage form (not for hashing): compact, keys sorted for stable diffs."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _encode_text(value)

@@ -154,7 +154,7 @@ class Engine:
         self.commit(
             checkpoint,
             previous_status=None,
-            refuse=lambda _: ThreadExists(thread_id, "running"),
+            refuse=lambda winner: ThreadExists(thread_id, winner.status if winner else "running"),
         )
         return checkpoint
 
@@ -288,7 +288,9 @@ class Engine:
         self.commit(
             checkpoint,
             previous_status=None,
-            refuse=lambda _: ThreadExists(new_thread_id, "running"),
+            refuse=lambda winner: ThreadExists(
+                new_thread_id, winner.status if winner else "running"
+            ),
         )
         return checkpoint
 
@@ -494,11 +496,10 @@ class Engine:
         return outcome.checkpoint
 
     def _check_new(self, thread_id: str) -> None:
-        """A thread id start or fork may take: well formed, and no thread has it yet."""
+        """A thread id start or fork may take: well formed. Whether a thread has it already is
+        decided by the conditional append of step 0 (every thread has a step 0), whose lost
+        condition carries the existing record: no read first."""
         check_thread_id(thread_id)
-        existing = self.backend.checkpoints.head_checkpoint(thread_id)
-        if existing is not None:
-            raise ThreadExists(thread_id, existing.status)
 
     def _status_for(
         self, next_tasks: Sequence[Task], *, ran: Sequence[str]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import struct
 from typing import Any
 
 import pytest
 import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from durable_graph.canonical import canonical_bytes, compact_json, digest, json_size_within
 from durable_graph.errors import SerializationError
@@ -77,3 +81,89 @@ def test_the_fast_encoder_writes_exactly_what_rfc8785_writes() -> None:
     for _ in range(3_000):
         sample: Any = value(0)
         assert canonical_bytes(sample) == bytes(rfc8785.dumps(sample)), sample
+
+
+# RFC 8785 Appendix B: IEEE 754 doubles (as hex bits) and their canonical text.
+RFC_NUMBERS = [
+    ("0000000000000000", "0"),
+    ("8000000000000000", "0"),
+    ("0000000000000001", "5e-324"),
+    ("8000000000000001", "-5e-324"),
+    ("7fefffffffffffff", "1.7976931348623157e+308"),
+    ("ffefffffffffffff", "-1.7976931348623157e+308"),
+    ("4340000000000000", "9007199254740992"),
+    ("c340000000000000", "-9007199254740992"),
+    ("4430000000000000", "295147905179352830000"),
+    ("44b52d02c7e14af5", "9.999999999999997e+22"),
+    ("44b52d02c7e14af6", "1e+23"),
+    ("44b52d02c7e14af7", "1.0000000000000001e+23"),
+    ("444b1ae4d6e2ef4e", "999999999999999700000"),
+    ("444b1ae4d6e2ef4f", "999999999999999900000"),
+    ("444b1ae4d6e2ef50", "1e+21"),
+    ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"),
+    ("3eb0c6f7a0b5ed8d", "0.000001"),
+    ("41b3de4355555553", "333333333.3333332"),
+    ("41b3de4355555554", "333333333.33333325"),
+    ("41b3de4355555555", "333333333.3333333"),
+    ("41b3de4355555556", "333333333.3333334"),
+    ("41b3de4355555557", "333333333.33333343"),
+    ("becbf647612f3696", "-0.0000033333333333333333"),
+    ("43143ff3c1cb0959", "1424953923781206.2"),
+]
+
+
+@pytest.mark.parametrize(("bits", "text"), RFC_NUMBERS)
+def test_rfc8785_number_vectors(bits: str, text: str) -> None:
+    """RFC 8785 Appendix B: every listed double serialises to exactly the listed text."""
+    (number,) = struct.unpack(">d", bytes.fromhex(bits))
+    assert canonical_bytes(number) == text.encode()
+    assert canonical_bytes([number, {"n": number}]) == f'[{text},{{"n":{text}}}]'.encode()
+
+
+def test_rfc8785_sorting_and_string_vectors() -> None:
+    """RFC 8785 §3.2.3 (keys sorted by UTF-16 code units: the emoji's surrogates sort below
+    U+FB33) and §3.2.2's combined example (numbers, escapes, literals)."""
+    keys = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+    }
+    assert canonical_bytes(keys).decode() == (
+        '{"\\r":"Carriage Return","1":"One","\u0080":"Control",'
+        '"\u00f6":"Latin Small Letter O With Diaeresis","\u20ac":"Euro Sign",'
+        '"\U0001f600":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}'
+    )
+    example = json.loads(
+        '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
+        ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+        ' "literals": [null, true, false]}'
+    )
+    assert canonical_bytes(example).decode() == (
+        '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+        '"string":"\u20ac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(json_values)
+def test_property_canonical_bytes_equal_the_rfc8785_package(sample: Any) -> None:
+    """For any JSON value (any text, any key, any finite double, safe integers), the fast path
+    and its fallback together write exactly what the `rfc8785` package writes."""
+    assert canonical_bytes(sample) == bytes(rfc8785.dumps(sample))
