@@ -13,12 +13,18 @@ fsyncs are counted, not estimated: with `strace` on the machine, each engine run
 a child process under `strace -f -c -e trace=fsync,fdatasync` (a separate pass: tracing slows
 it, so it is not the timed run); without strace the column says so.
 
-    .venv/bin/python bench/approval_throughput.py [--threads 200] [--rounds 3]
+`--previous DIR` adds the durable-graph of another checkout (an earlier release, e.g. from
+`git archive <tag> | tar -x -C DIR`) to every round, run in a child process that imports it, so
+before and after are measured side by side too.
+
+    .venv/bin/python bench/approval_throughput.py [--threads 200] [--rounds 3] [--previous DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import operator
 import os
 import re
@@ -34,12 +40,23 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import DurableCommits
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import fake_llm
 from examples.email_approval import graph as email_graph
 
 FSYNC_THREADS = 50  # threads per engine in the strace pass
+PREVIOUS = "durable-graph (previous)"
+
+try:
+    from durable_graph.backends.local.db import DurableCommits as CommitCounter
+except ImportError:  # a release before relaxed writes (`--previous`): every commit is durable
+
+    class CommitCounter:  # type: ignore[no-redef]
+        def __init__(self) -> None:
+            self.durable = 0
+
+        def __call__(self, statement: str) -> None:
+            self.durable += statement.lstrip().upper().startswith("COMMIT")
 
 
 @dataclass
@@ -91,7 +108,7 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
     backend = local_backend(root)
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)
-    counter = DurableCommits()  # durable (fsynced) commits; relaxed ones are not counted
+    counter = CommitCounter()  # durable (fsynced) commits; relaxed ones are not counted
     queue.db.trace(counter)
     app = email_graph.with_backend(backend)
     with Timer() as timer:
@@ -250,6 +267,17 @@ ENGINES: dict[str, Callable[[int, Path], Result]] = {
 }
 
 
+def bench_previous(threads: int, root: Path, source: Path) -> Result:
+    """durable-graph from another checkout (`--previous`), in a child process importing it."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source / "shared"), str(source)])}
+    command = [sys.executable, __file__, "--engine", "durable-graph", "--json"]
+    command += ["--threads", str(threads), "--root", str(root)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    fields = json.loads(done.stdout.strip().splitlines()[-1])
+    fields.update(name=PREVIOUS, fsyncs=None)
+    return Result(**fields)
+
+
 def available(name: str) -> bool:
     module = {"langgraph-sync": "langgraph", "langgraph-async": "langgraph", "dbos": "dbos"}
     wanted = module.get(name)
@@ -262,15 +290,19 @@ def available(name: str) -> bool:
     return True
 
 
-def count_fsyncs(name: str, threads: int) -> float | None:
-    """fsync + fdatasync calls per thread of one engine, run alone in a child under strace."""
+def count_fsyncs(name: str, threads: int, source: Path | None = None) -> float | None:
+    """fsync + fdatasync calls per thread of one engine, run alone in a child under strace
+    (durable-graph from `source`, another checkout, when given)."""
     if shutil.which("strace") is None:
         return None
     command = [
         "strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync",
         sys.executable, __file__, "--engine", name, "--threads", str(threads),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source)])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"(fsync count of {name} failed: {done.stderr.strip()[-300:]})")
         return None
@@ -282,10 +314,12 @@ def count_fsyncs(name: str, threads: int) -> float | None:
     return calls / threads
 
 
-def run_once(name: str, threads: int) -> None:
-    """`--engine`: run one engine once (the strace pass runs this in a child)."""
+def run_once(name: str, threads: int, root: Path | None, as_json: bool) -> None:
+    """`--engine`: run one engine once (the strace pass and `--previous` run this in a child)."""
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        ENGINES[name](threads, Path(tmp) / name)
+        result = ENGINES[name](threads, root or Path(tmp) / name)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result)))
 
 
 def main() -> None:
@@ -294,11 +328,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--engine", choices=sorted(ENGINES), help="run one engine once, quietly")
     parser.add_argument("--no-fsync-count", action="store_true")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="a checkout of an earlier release: its durable-graph runs in every round too",
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
-        run_once(args.engine, args.threads)
+        run_once(args.engine, args.threads, args.root, args.json)
         return
     names = [n for n in ENGINES if available(n)]
+    if args.previous is not None:
+        source = args.previous.resolve()
+        ENGINES[PREVIOUS] = lambda n, root: bench_previous(n, root, source)
+        names.insert(1, PREVIOUS)
     missing = sorted(set(ENGINES) - set(names))
     if missing:
         print(f"not installed, skipped: {missing} (pip install -e '.[bench]')")
@@ -311,7 +356,12 @@ def main() -> None:
                 totals[name].add(result)
     if not args.no_fsync_count:
         for name in names:
-            totals[name].fsyncs = count_fsyncs(name, FSYNC_THREADS)
+            if name == PREVIOUS and args.previous is not None:
+                totals[name].fsyncs = count_fsyncs(
+                    "durable-graph", FSYNC_THREADS, args.previous.resolve()
+                )
+            else:
+                totals[name].fsyncs = count_fsyncs(name, FSYNC_THREADS)
     results = [totals[name] for name in names]
     print(
         f"\nApproval flow (run → suspend → approve → complete), {args.threads} threads x "

@@ -15,6 +15,7 @@ ORDER = [
     "approval_throughput.py",
     "storage_growth.py",
     "aws_requests.py",
+    "aws_approval.py",
     "long_threads.py",
     "postgres_throughput.py",
     "explorer.py",
