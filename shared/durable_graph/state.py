@@ -13,6 +13,7 @@ that was never written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 import threading
 import typing
@@ -220,6 +221,20 @@ class StateSchema:
         )
         self._models: OrderedDict[int, tuple[dict[str, Any], BaseModel]] = OrderedDict()
         self._lock = threading.Lock()
+        # Each optional field's default, as a no-argument callable, worked out once: pydantic's
+        # `get_default` inspects a default factory's signature on every call (for `list`, a
+        # parse of its text signature: about a third of a millisecond per thread started).
+        self._defaults: dict[str, Callable[[], Any]] = {}
+        for name, field in model.model_fields.items():
+            if field.is_required():
+                continue
+            factory = field.default_factory
+            if factory is not None and not field.default_factory_takes_validated_data:
+                self._defaults[name] = factory  # type: ignore[assignment]
+            else:
+                self._defaults[name] = functools.partial(
+                    field.get_default, call_default_factory=True
+                )
 
     def json_schema(self) -> dict[str, Any]:
         return self.model.model_json_schema()
@@ -256,10 +271,7 @@ class StateSchema:
 
     def initial(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults of the model merged with `values` (through reducers), validated."""
-        base: dict[str, Any] = {}
-        for name, field in self.model.model_fields.items():
-            if not field.is_required():
-                base[name] = field.get_default(call_default_factory=True)
+        base: dict[str, Any] = {name: default() for name, default in self._defaults.items()}
         for key, raw in (values or {}).items():  # validated whole below, once
             value = self._written(key, raw, "input")
             reducer = self.reducers.get(key)
