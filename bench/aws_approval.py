@@ -246,7 +246,6 @@ def measure(size: int) -> tuple[dict[str, Counting], Counting]:
                 names.ENV_WEBHOOK_SECRET_PARAM: webhook_arn,
                 names.ENV_PUBLIC_BASE_URL: STAGE_URL,
                 "POWERTOOLS_TRACE_DISABLED": "true",
-                "EMAIL_OUTBOX": str(Path(os.environ.get("TMPDIR", "/tmp")) / "dg-bench-sent"),
             }
         )
         reset_runtime()

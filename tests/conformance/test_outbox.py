@@ -33,7 +33,6 @@ def test_a_suspension_is_notified_once_with_its_step(
     """Given the email graph, when a thread suspends before human_review, then exactly one
     notification names the thread and the suspended step."""
     log = notification_log(backend)
-    monkeypatch.setenv("EMAIL_OUTBOX", str(tmp_path / "sent"))
     app = email_graph.with_backend(backend, clock=clock)
     app.invoke({"user_prompt": "pay"}, thread_id="n-1")
     head = app.get_state("n-1")

@@ -19,7 +19,6 @@ def test_an_approval_thread_takes_at_most_four_durable_commits(
     """Given the embedded store, when the seed flow runs start to finish, then it commits
     durably at most 4 times, and every relaxed write it made is on the chain's side of them
     (the effect result is read back after the run)."""
-    monkeypatch.setenv("EMAIL_OUTBOX", str(tmp_path / "sent"))
     backend = local_backend(tmp_path / "home")
     db = backend.queue.db  # type: ignore[attr-defined]
     assert isinstance(db, Database)
