@@ -139,7 +139,6 @@ class Page:
             "PYTHONPATH": f"{REPO / 'shared'}:{REPO}:{work}",
             "DURABLE_GRAPH_HOME": str(work / "home"),
             "DURABLE_GRAPH_STORE": f"sqlite://{work / 'store'}",
-            "EMAIL_OUTBOX": str(work / "outbox"),
             "USER": "dpo",
         }
 

@@ -36,6 +36,7 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.backends.snapshots import SNAPSHOT_CONTENT_TYPE, read_snapshot, snapshot_refs
 from durable_graph.canonical import compact_json
+from durable_graph.changes import CHUNK_CONTENT_TYPE
 from durable_graph.checkpoint import Actor, Change, Checkpoint, PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.erasure_record import (
@@ -45,12 +46,29 @@ from durable_graph.erasure_record import (
     parse_erasures,
     sign_erasure,
 )
-from durable_graph.errors import InvalidInput, PayloadCorrupted, RecordConflict, ThreadNotFound
+from durable_graph.errors import (
+    CorruptRecord,
+    InvalidInput,
+    PayloadCorrupted,
+    RecordConflict,
+    ThreadNotFound,
+)
 from durable_graph.fanin import done_key
 from durable_graph.ledger import chunk_refs, record_refs
 from durable_graph.payloads import collect_refs
 from durable_graph.verification import verify_thread
 
+FORMAT_1 = (
+    "a format-1 record (written by an earlier release) hashes its whole state in the clear: "
+    "its values cannot be erased without breaking the chain"
+)
+UNCHECKED = (
+    "not deleted: a thread could not be read to check that it does not share this "
+    "content-addressed object"
+)
+# Objects whose bytes include a salt or salted digests, so that no other thread can hold them:
+# a change's chunk, a snapshot. Anything else content-addressed may be shared.
+SALTED = frozenset({CHUNK_CONTENT_TYPE, SNAPSHOT_CONTENT_TYPE})
 IO_LISTED = (
     "a recorded io response in the step's io list payload (over 64 io records), which the "
     "record's hash covers by digest: not erased"
@@ -109,6 +127,13 @@ def erase(
     wanted = _fields(rows, fields, strict=strict_fields)
     plan = _plan(store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
     if not plan.rows:
+        legacy = [k["step"] for k in plan.kept if k.get("why") == FORMAT_1]
+        if legacy:
+            raise InvalidInput(
+                f"steps {legacy} of {thread_id!r} are format-1 records, whose values are "
+                "hashed in the clear and cannot be erased without breaking the chain",
+                field="thread_id",
+            )
         return None
     report = verify_thread(backend, thread_id)
     if not report.ok:
@@ -156,7 +181,10 @@ def _plan(
     plan = _Plan()
     rewritten: dict[int, Checkpoint] = {}
     for row, full in zip(rows, ledger, strict=True):
-        if row.format < 2 or (steps is not None and not steps(row)):
+        if steps is not None and not steps(row):
+            continue
+        if row.format < 2:
+            plan.kept.append({"step": row.step, "why": FORMAT_1})
             continue
         changes = dict(row.changes)
         erased: list[str] = []
@@ -261,10 +289,23 @@ def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[Payload
     after = {row.step: row for row in plan.rows}
     own = [after.get(r.step, r) for r in store.ledger(thread_id)]
     live: set[str] = set(_references(backend, own))
+    unreadable = False
     for thread in store.list_threads(limit=10**9):
-        if thread.thread_id != thread_id:
+        if thread.thread_id == thread_id:
+            continue
+        try:
             live |= _references(backend, store.ledger(thread.thread_id))
-    return [ref for sha, ref in sorted(plan.candidates.items()) if sha not in live]
+        except (CorruptRecord, PayloadCorrupted):
+            unreadable = True  # it might share an object: delete only what is salted
+    chosen: list[PayloadRef] = []
+    for sha, ref in sorted(plan.candidates.items()):
+        if sha in live:
+            continue
+        if unreadable and ref.content_type not in SALTED:
+            plan.kept.append({"payload": sha, "why": UNCHECKED})
+            continue
+        chosen.append(ref)
+    return chosen
 
 
 def _references(backend: Backend, records: Iterable[Checkpoint]) -> set[str]:

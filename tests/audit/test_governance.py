@@ -9,11 +9,13 @@ bytes in an exported bundle.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from durable_graph.bundle import load_bundle, verify_bundle
-from tests.audit.conftest import THREAD, Store
+from durable_graph.loader import load_graph
+from tests.audit.conftest import THREAD, Store, run_chat
 from tests.audit.test_audit_api import AuditClient
 
 LLM_TEXT = "lorem ipsum dolor sit amet"  # what every recorded reply holds
@@ -86,3 +88,35 @@ def test_erase_over_http(chat: Store, tmp_path: Path) -> None:
     assert verified["ok"] is True and verified["erased"]["6"] == ["messages"]
     state = http.get(f"/threads/{THREAD}").json()
     assert all("$erased" in item for item in state["values"]["messages"])
+
+
+RETAINED_APP = """
+from durable_graph.retention_policy import Retention
+from tests.ledger.graphs import build
+
+graph = build().compile(
+    interrupt_before=["review"], name="{module}:graph", retention=Retention(days=30)
+)
+"""
+
+
+def test_retention_run_from_the_cli(store: Store, tmp_path: Path) -> None:
+    """Given a completed chat whose graph keeps values 30 days
+    When `retention run` runs now, then as of 31 days later
+    Then the first erases nothing, the second erases every step under a tombstone by
+    system:retention, verify passes, and a bad --as-of exits 2."""
+    module = f"{store.app_module}_retained"
+    (tmp_path / f"{module}.py").write_text(RETAINED_APP.replace("{module}", module))
+    run_chat(load_graph(f"{module}:graph").with_backend(store.backend))
+    assert store.json("retention", "run") == {"erased": []}
+
+    later = (datetime.now(UTC) + timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done = store.json("retention", "run", "--as-of", later)
+
+    assert [r["thread_id"] for r in done["erased"]] == [THREAD]
+    tombstone = done["erased"][0]
+    assert tombstone["actor"] == {"kind": "system", "id": "retention"}
+    assert sorted(tombstone["steps"], key=int) == [str(s) for s in range(9)]
+    assert store.json("verify", THREAD)["ok"] is True
+    bad = store.run("retention", "run", "--as-of", "next tuesday")
+    assert bad.code == 2 and "--as-of" in bad.err
