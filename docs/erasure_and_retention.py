@@ -94,6 +94,9 @@ were, so later items keep their places. The text commands print `erased at step 
   hashed in the clear and are not erased. Keep personal data in state fields.
 - Io responses of a step whose io list lives in the payload store (over 64 io records in one
   step) are listed under `kept` in the erasure record.
+- Forks: a fork's step 0 copied the origin's state, so a fork is a thread of its own; erase it
+  too. (It still verifies after its origin is erased: the origin's erasure record attests the
+  record it links to.)
 - Copies outside the store: logs, notifications already sent, the email outbox, other systems.
 - A worker process of another host may still hold a thread's state in its in-memory cache until
   it reads the thread again.

@@ -49,6 +49,7 @@ class Bundle(BaseModel):
     origin: dict[str, Any] | None = None
     thread: dict[str, Any] | None = None
     erasures: list[dict[str, Any]] = Field(default_factory=list)  # signed erasure records
+    origin_erasures: list[dict[str, Any]] = Field(default_factory=list)  # a fork's origin's
 
 
 class BundlePayloads:
@@ -98,6 +99,7 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
         origin=evidence.origin.stored().model_dump(mode="json") if evidence.origin else None,
         thread=thread.model_dump(mode="json") if thread else None,
         erasures=evidence.erasures,
+        origin_erasures=evidence.origin_erasures,
     )
 
 
@@ -152,6 +154,7 @@ def verify_bundle(bundle: Bundle, *, trusted: list[PublicKey] | None = None) -> 
             expected_head=expected if isinstance(expected, int) and not problems else None,
             complete=not problems,
             erasures=bundle.erasures,
+            origin_erasures=bundle.origin_erasures,
         ),
     )
     if trusted is None:

@@ -124,6 +124,8 @@ class LedgerEvidence:
     # changes then pass unexplained, as before erasure existed); a list: every erased change
     # and every missing `$payload` must be named by one of them.
     erasures: Sequence[Mapping[str, Any]] | None = None
+    # A fork's origin thread's erasure records: the origin record's hash may be attested there.
+    origin_erasures: Sequence[Mapping[str, Any]] | None = None
 
 
 def verify_chain(
@@ -371,13 +373,25 @@ def _check_origin(record: Checkpoint, evidence: LedgerEvidence, bad: Any) -> Non
         return
     if origin.thread_id != parent.thread_id or origin.step != parent.step:
         bad(record.step, "origin", "the origin record given is not the one the fork names")
-    elif origin.hash != parent.hash or origin.compute_hash() != parent.hash:
+    elif origin.hash != parent.hash or not _origin_hash_ok(origin, evidence):
         bad(
             record.step,
             "origin",
             f"origin {parent.thread_id} step {parent.step} no longer has the hash the fork "
             "recorded",
         )
+
+
+def _origin_hash_ok(origin: Checkpoint, evidence: LedgerEvidence) -> bool:
+    """The origin record's content gives its hash, or its own thread's erasure records (sound
+    ones) attest it: an io response erased there after the fork was made."""
+    computed = origin.compute_hash()
+    if computed == origin.hash:
+        return True
+    records, problems = parse_erasures(list(evidence.origin_erasures or []))
+    if problems or check_erasures(origin.thread_id, records, evidence.trusted_keys):
+        return False
+    return any(r.attests(origin.step, origin.hash, computed) for r in records)
 
 
 def _check_signatures(

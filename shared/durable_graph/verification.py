@@ -66,6 +66,7 @@ class ThreadEvidence:
     corrupt: CorruptRecord | None = None
     notes: list[str] = field(default_factory=list)
     erasures: list[dict[str, Any]] = field(default_factory=list)
+    origin_erasures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
@@ -89,6 +90,7 @@ def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
         expected_head=thread.head_step if thread else None,
         corrupt=corrupt,
         erasures=load_erasures(store, thread_id),
+        origin_erasures=load_erasures(store, origin.thread_id) if origin else [],
     )
 
 
@@ -105,6 +107,7 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
             expected_head=evidence.expected_head if evidence.corrupt is None else None,
             complete=evidence.corrupt is None,
             erasures=evidence.erasures,
+            origin_erasures=evidence.origin_erasures,
         ),
     )
     exc = evidence.corrupt

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from durable_graph.backends.local import local_backend
+from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import Actor
 from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
@@ -100,3 +101,22 @@ def test_a_running_thread_is_not_erased(tmp_path: Path) -> None:
 
     assert refused.value.field == "thread_id"
     assert load_erasures(backend.checkpoints, "r1") == []
+
+
+def test_a_fork_still_verifies_after_its_origin_is_erased(tmp_path: Path) -> None:
+    """Given a fork made from step 3 of a chat (its step 0 names that record's hash)
+    When the origin thread is erased whole (step 3's recorded LLM answer included)
+    Then the fork verifies, from the store and from its bundle: the origin record's hash is
+    attested by the origin's signed erasure record."""
+    backend = local_backend(tmp_path / "home", clock=ManualClock())
+    app = chat_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"limit": 4}, thread_id="o")
+    fork(app, "o", 3, "f", {"limit": 5})
+    app.run_until_settled("f")
+
+    erase(backend, "o", reason="GDPR #9", actor=DPO)
+
+    assert verify_thread(backend, "o").ok
+    report = verify_thread(backend, "f")
+    assert report.ok, report.reason
+    assert verify_bundle(build_bundle(backend, "f")).ok
