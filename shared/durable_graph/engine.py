@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from durable_graph import reading
 from durable_graph.backend import Backend
 from durable_graph.canonical import check_json
 from durable_graph.checkpoint import (
@@ -46,12 +47,10 @@ from durable_graph.errors import (
     StaleHead,
     StepConflict,
     ThreadExists,
-    ThreadNotFound,
     UnknownNode,
 )
 from durable_graph.fanin import FanIn, Pending, held_tasks
 from durable_graph.followups import FollowUps, carried_base
-from durable_graph.payloads import hydrate
 from durable_graph.ports import TransitionMessage
 from durable_graph.routing import merge_tasks, route_after, route_from
 from durable_graph.sealing import Base, StepSealer
@@ -109,17 +108,11 @@ class Engine:
     # ------------------------------------------------------------------ reading
 
     def head(self, thread_id: str) -> Checkpoint:
-        head = self.backend.checkpoints.head_checkpoint(thread_id)
-        if head is None:
-            raise ThreadNotFound(thread_id)
-        return head
+        return reading.head_of(self.backend, thread_id)
 
     def values_of(self, checkpoint: Checkpoint) -> dict[str, Any]:
         """The checkpoint's state (a format-1 record's offloaded strings fetched back)."""
-        if checkpoint.format >= 2:
-            return checkpoint.values
-        hydrated: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)
-        return hydrated
+        return reading.values_of(self.backend, checkpoint)
 
     def check_graph(self, checkpoint: Checkpoint) -> None:
         if checkpoint.graph.version != self.graph.version:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable_graph import reading
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo, ParentRef
 from durable_graph.clock import Clock, SystemClock
@@ -720,22 +721,10 @@ class CompiledGraph:
             before = self._checkpoint(
                 tid, dict(before.get("configurable") or {}).get("checkpoint_id", "")
             ).step
-        self.engine().head(tid)
-        store = self.backend.checkpoints
-        filtered = node is not None or source is not None
-        page = None if limit is None else max(2 * limit, 32) if filtered else limit
-        chosen: list[Checkpoint] = []
-        while limit is None or len(chosen) < limit:  # pages of records, newest first
-            batch = store.list_checkpoints(tid, before_step=before, limit=page)
-            chosen += [
-                r
-                for r in batch
-                if (node is None or node in r.nodes) and (source is None or r.source == source)
-            ]
-            if page is None or len(batch) < page:
-                break
-            before = batch[-1].step
-        return [self.snapshot(r) for r in chosen[:limit]]
+        records = reading.history(
+            self.backend, tid, limit=limit, before=before, node=node, source=source
+        )
+        return [self.snapshot(r) for r in records]
 
 
 def _modes(stream_mode: str | Sequence[str]) -> list[str]:
