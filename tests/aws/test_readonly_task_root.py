@@ -5,10 +5,11 @@ A handler that writes anywhere else (the seed example once wrote its email under
 `./.durable-graph/outbox`) fails there with `[Errno 30] Read-only file system`, which tests
 running in a writable checkout cannot see. Here `tests/aws/readonly_handlers.py` runs the worker,
 api, s3_trigger (start), dlq and sweeper handlers in a child process inside a private mount
-namespace (`unshare -m`) where `/` is remounted read-only and only `/tmp` stays writable; its
-working directory is `functions/`, like `/var/task`. AWS is a moto server in this process's
-namespace. Where mount namespaces are not available to a non-root user, the child instead runs
-in a copy of `functions/` made read-only with chmod (which binds only non-root users).
+namespace (`unshare -m`) where `/` and the checkout are remounted read-only and only the rest of
+`/tmp` stays writable; its working directory is `functions/`, like `/var/task`. AWS is a moto
+server in this process's namespace. Where mount namespaces are not available to a non-root
+user, the child instead runs in a copy of `functions/` made read-only with chmod (which binds
+only non-root users).
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ from tests.aws.resources import REGION, clients, create_resources, session
 
 pytestmark = pytest.mark.slow
 
-# `/` read-only, `/tmp` its own (writable) mount, in a namespace no other process sees.
-READ_ONLY_ROOT = "mount --make-rprivate / && mount --bind /tmp /tmp && mount -o remount,bind,ro /"
+# `/` read-only, `/tmp` its own (writable) mount, in a namespace no other process sees; then the
+# checkout (the parent of the working directory, `functions/`) read-only too, wherever it is: a
+# fresh clone under /tmp would otherwise stay writable.
+READ_ONLY_ROOT = (
+    "mount --make-rprivate / && mount --bind /tmp /tmp && mount -o remount,bind,ro / && "
+    'repo="$(dirname "$PWD")" && mount --bind "$repo" "$repo" && '
+    'mount -o remount,bind,ro "$repo"'
+)
 
 
 def mount_namespace() -> list[str] | None:
