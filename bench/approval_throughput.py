@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from bench.dbos_approval import approval_workflow
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import fake_llm
@@ -226,24 +227,7 @@ def bench_dbos(threads: int, root: Path) -> Result:
         }
     )
 
-    @DBOS.step()
-    def draft_email(prompt: str) -> dict[str, str]:
-        reply = fake_llm({"model": "demo-llm", "prompt": prompt})
-        risk = "high" if "wire" in reply["body"].lower() else "low"
-        return {"subject": reply["subject"], "draft": reply["body"], "risk": risk}
-
-    @DBOS.step()
-    def send_email(draft: str, key: str) -> str:
-        (sent / f"{key}.txt").write_text(draft)
-        return "sent"
-
-    @DBOS.workflow()
-    def approval(prompt: str) -> str:
-        drafted = draft_email(prompt)
-        approved = DBOS.recv("approval", timeout_seconds=60)
-        if not approved:
-            return "rejected"
-        return send_email(drafted["draft"], DBOS.workflow_id or prompt)
+    approval = approval_workflow(sent)
 
     DBOS.launch()
     try:

@@ -36,9 +36,9 @@ from typing import Any
 
 import psycopg
 
+from bench.dbos_approval import approval_workflow
 from bench.langgraph_email import langgraph_email_graph
 from durable_graph.backends.postgres import postgres_backend
-from examples.email_approval import fake_llm
 from examples.email_approval import graph as email_graph
 from tests.postgres.server import PostgresServer
 
@@ -174,22 +174,7 @@ def _dbos_share(uri: str, outbox: str, first: int, count: int, ready: Any) -> No
     sent.mkdir(parents=True, exist_ok=True)
     DBOS(config={"name": "approval-bench", "system_database_url": uri})
 
-    @DBOS.step()
-    def draft_email(prompt: str) -> dict[str, str]:
-        reply = fake_llm({"model": "demo-llm", "prompt": prompt})
-        return {"subject": reply["subject"], "draft": reply["body"]}
-
-    @DBOS.step()
-    def send_email(draft: str, key: str) -> str:
-        (sent / f"{key}.txt").write_text(draft)
-        return "sent"
-
-    @DBOS.workflow()
-    def approval(prompt: str) -> str:
-        drafted = draft_email(prompt)
-        if not DBOS.recv("approval", timeout_seconds=60):
-            return "rejected"
-        return send_email(drafted["draft"], DBOS.workflow_id or prompt)
+    approval = approval_workflow(sent)
 
     DBOS.launch()
     try:
