@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import operator
 import os
 import re
 import shutil
@@ -37,12 +36,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 from bench.dbos_approval import approval_workflow
+from bench.langgraph_email import langgraph_email_graph
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
-from examples.email_approval import fake_llm
 from examples.email_approval import graph as email_graph
 
 FSYNC_THREADS = 50  # threads per engine in the strace pass
@@ -132,50 +131,10 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
 # ---------------------------------------------------------------- LangGraph
 
 
-class LgState(TypedDict, total=False):
-    user_prompt: str
-    recipient: str
-    subject: str
-    draft: str
-    risk: str
-    approved: bool | None
-    outcome: str
-    log: Annotated[list[str], operator.add]
-
-
 def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
     from langgraph.checkpoint.sqlite import SqliteSaver
-    from langgraph.graph import END, START, StateGraph
 
-    def draft_email(state: LgState) -> dict[str, Any]:
-        reply = fake_llm({"model": "demo-llm", "prompt": state["user_prompt"]})
-        risk = "high" if "wire" in reply["body"].lower() else "low"
-        return {
-            "subject": reply["subject"],
-            "draft": reply["body"],
-            "risk": risk,
-            "log": [f"drafted ({risk} risk)"],
-        }
-
-    def human_review(state: LgState) -> dict[str, Any]:
-        return {"log": ["reviewed"]}
-
-    def send_email(state: LgState) -> dict[str, Any]:
-        if not state.get("approved"):
-            return {"outcome": "rejected"}
-        folder = root / "sent"
-        folder.mkdir(exist_ok=True)
-        (folder / f"{len(state['draft'])}-{time.perf_counter_ns()}.txt").write_text(state["draft"])
-        return {"outcome": "sent", "log": ["sent"]}
-
-    builder = StateGraph(LgState)
-    builder.add_node("draft_email", draft_email)
-    builder.add_node("human_review", human_review)
-    builder.add_node("send_email", send_email)
-    builder.add_edge(START, "draft_email")
-    builder.add_edge("draft_email", "human_review")
-    builder.add_edge("human_review", "send_email")
-    builder.add_edge("send_email", END)
+    builder = langgraph_email_graph(root / "sent")
 
     root.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(root / "langgraph.db"), check_same_thread=False)

@@ -1,7 +1,7 @@
 """The seed's email-approval graph written for LangGraph, for the benchmarks that compare
-against it on PostgreSQL (`postgres_throughput.py`). The same nodes as
-`examples/email_approval.py`: a deterministic fake LLM drafts, a human reviews, the email is
-written to a folder.
+against it (`approval_throughput.py` on SQLite, `postgres_throughput.py` on PostgreSQL). The
+same nodes as `examples/email_approval.py`: a deterministic fake LLM drafts, a human reviews,
+the email is written to a folder.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class LgState(TypedDict, total=False):
 
 def langgraph_email_graph(outbox: Path) -> Any:
     """The seed's graph written for LangGraph (uncompiled): the same nodes, the email written
-    to `outbox` (approval_throughput.py still builds the same graph inline)."""
+    to `outbox`."""
     from langgraph.graph import END, START, StateGraph
 
     from examples.email_approval import fake_llm
