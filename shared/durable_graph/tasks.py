@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,7 +66,7 @@ class TaskResult:
 
     def targets(self) -> list[str | Send]:
         """`goto` as node names and `Send`s."""
-        return [g if isinstance(g, str) else Send(g["node"], g.get("arg")) for g in self.goto]
+        return goto_targets(self.goto)
 
     @classmethod
     def from_record(cls, task: Task, value: Mapping[str, Any]) -> TaskResult:
@@ -195,8 +195,14 @@ class TaskRunner:
         return self.spec.schema.check(writes, where=where, seed=f"{ctx.thread_id}/{task.id}")
 
 
+def goto_targets(goto: Sequence[Any]) -> list[str | Send]:
+    """A recorded `goto` (node names and `{"node", "arg"}` for a `Send`) as names and `Send`s;
+    the engine and `replay` route a node's `Command` through it alike."""
+    return [g if isinstance(g, str) else Send(g["node"], g.get("arg")) for g in goto]
+
+
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-__all__ = ["TaskResult", "TaskRunner"]
+__all__ = ["TaskResult", "TaskRunner", "goto_targets"]

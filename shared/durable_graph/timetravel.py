@@ -32,6 +32,8 @@ from durable_graph.payloads import MARKER, hydrate, is_ref
 from durable_graph.reading import step_of as read_step
 from durable_graph.routing import route_after
 from durable_graph.runtime import CompiledGraph
+from durable_graph.spec import Send
+from durable_graph.tasks import goto_targets
 
 # ---------------------------------------------------------------------------------------- diff
 
@@ -269,7 +271,7 @@ def replay(app: CompiledGraph, thread_id: str, step: int) -> ReplayReport:
         "reproduced",
         "",
         nodes=[t.node for t in base.next],
-        tasks=[r[0] for r in results],
+        tasks=[r.task for r in results],
         graph_version_matches=version_ok,
     )
     _compare(engine, record, base, values, results, report)
@@ -302,9 +304,20 @@ def _erased_evidence(base: Checkpoint, record: Checkpoint) -> str | None:
     )
 
 
+@dataclass
+class _Replayed:
+    """One task re-run: its report, and what it produced (writes and `Command.goto` when it
+    returned, the payload when it interrupted)."""
+
+    task: TaskReplay
+    writes: dict[str, Any] | None = None
+    interrupt: Any = None
+    goto: list[Any] = field(default_factory=list)
+
+
 def _run(
     engine: Engine, record: Checkpoint, base: Checkpoint, values: dict[str, Any], task: Task
-) -> tuple[TaskReplay, dict[str, Any] | None, Any]:
+) -> _Replayed:
     recorded = {
         io.name: hydrate(io.response, engine.backend.payloads)
         for io in record.io
@@ -324,17 +337,15 @@ def _run(
     token = bind(ctx)
     try:
         writes = engine.tasks.call_node(task, values, ctx)
-        return TaskReplay(task.id, task.node, "ok", len(recorded), len(inputs.used)), writes, None
+        done = TaskReplay(task.id, task.node, "ok", len(recorded), len(inputs.used))
+        return _Replayed(done, writes, goto=list(ctx.goto))
     except GraphInterrupt as signal:
-        return (
-            TaskReplay(task.id, task.node, "interrupt", len(recorded), len(inputs.used)),
-            None,
-            signal.payload,
-        )
+        stopped = TaskReplay(task.id, task.node, "interrupt", len(recorded), len(inputs.used))
+        return _Replayed(stopped, interrupt=signal.payload)
     except Exception as exc:  # the node's own failure is a result to compare, not a crash
         message = f"{type(exc).__name__}: {exc}"
         outcome = TaskReplay(task.id, task.node, "error", len(recorded), len(inputs.used), message)
-        return outcome, None, None
+        return _Replayed(outcome)
     finally:
         unbind(token)
 
@@ -344,12 +355,12 @@ def _compare(
     record: Checkpoint,
     base: Checkpoint,
     values: dict[str, Any],
-    results: list[tuple[TaskReplay, dict[str, Any] | None, Any]],
+    results: list[_Replayed],
     report: ReplayReport,
 ) -> None:
-    inputs = sum(r[0].recorded_inputs for r in results)
-    errors = [r[0] for r in results if r[0].outcome == "error"]
-    interrupts = [r for r in results if r[0].outcome == "interrupt"]
+    inputs = sum(r.task.recorded_inputs for r in results)
+    errors = [r.task for r in results if r.task.outcome == "error"]
+    interrupts = [r for r in results if r.task.outcome == "interrupt"]
     if record.status == "failed" or errors:
         expected = record.error.type if record.error else None
         got = errors[0].error if errors else None
@@ -359,7 +370,7 @@ def _compare(
         if not same_failure:
             report.differences.append({"what": "failure", "recorded": expected, "replayed": got})
     elif record.status == "suspended" and record.interrupt and record.interrupt.when == "during":
-        got_payload = interrupts[0][2] if interrupts else None
+        got_payload = interrupts[0].interrupt if interrupts else None
         report.status_matches = bool(interrupts) and digest(got_payload) == digest(
             record.interrupt.payload
         )
@@ -381,10 +392,10 @@ def _compare_update(
     record: Checkpoint,
     base: Checkpoint,
     values: dict[str, Any],
-    results: list[tuple[TaskReplay, dict[str, Any] | None, Any]],
+    results: list[_Replayed],
     report: ReplayReport,
 ) -> None:
-    writes = [w for _, w, _ in results if w is not None]
+    writes = [r.writes for r in results if r.writes is not None]
     if len(writes) != len(results):
         report.status_matches = False
         report.differences.append(
@@ -409,12 +420,18 @@ def _compare_update(
                     "replayed": state.get(key),
                 }
             )
-    ran = [r[0].node for r in results]
-    next_tasks, routes = route_after(engine.spec, ran, state, origin_step=record.step)
+    ran = [r.task.node for r in results]
+    goto: dict[str, list[str | Send]] = {}
+    for r in results:  # in task order, as the engine gathers them (engine.build)
+        if r.goto:
+            goto.setdefault(r.task.node, []).extend(goto_targets(r.goto))
+    next_tasks, routes = route_after(
+        engine.spec, ran, state, origin_step=record.step, goto=goto, thread_id=record.thread_id
+    )
     route_doc = [r.model_dump(mode="json") for r in routes]
     recorded_route = [r.model_dump(mode="json") for r in record.route]
-    next_doc = sorted(t.node for t in next_tasks)
-    recorded_next = sorted(t.node for t in record.next)
+    next_doc = sorted(_scheduled(t) for t in next_tasks)
+    recorded_next = sorted(_scheduled(t) for t in record.next)
     report.routing_matches = digest(route_doc) == digest(recorded_route) and next_doc == (
         recorded_next
     )
@@ -427,6 +444,12 @@ def _compare_update(
             }
         )
     report.status_matches = True
+
+
+def _scheduled(task: Task) -> str:
+    """A next task as compared: its node, and its `Send` argument's digest when it has one
+    (a fan-out that sends other documents does not reproduce)."""
+    return task.node if task.arg is None else f"{task.node}:{digest(task.arg)[:16]}"
 
 
 def _conclude(report: ReplayReport, inputs: int) -> None:

@@ -14,6 +14,7 @@ from durable_graph import END, START, Command, Interrupt, Send, StateGraph, inte
 from durable_graph.backend import Backend
 from durable_graph.errors import InvalidInput, ThreadFailed
 from durable_graph.runtime import CompiledGraph
+from durable_graph.timetravel import replay
 from tests.compat.conftest import cfg, on, verified
 
 
@@ -172,3 +173,54 @@ def test_commands_we_do_not_take_are_refused_clearly(backend: Backend) -> None:
     app.invoke({"amount": 1}, cfg("g"))
     with pytest.raises(InvalidInput, match="update_state"):
         app.invoke(Command(goto="send"), cfg("g"))
+
+
+def test_replay_reproduces_steps_routed_by_command(backend: Backend) -> None:
+    """Given a thread routed by Command(goto=name) and fanned out by Command(goto=[Send...]),
+    when each node step is replayed, then every one reproduces its update and its routing
+    (the goto is recomputed from the node's returned Command, Send args included)."""
+    graph = (
+        StateGraph(Flow)
+        .add_node("decide", decide)
+        .add_node("left", left)
+        .add_node("right", right)
+        .add_node("fan", fan)
+        .add_node("item", item)
+        .add_edge(START, "decide")
+        .add_edge("left", "fan")
+        .add_edge("right", END)
+        .add_edge("item", END)
+    )
+    app = on(graph.compile(), backend)
+    app.invoke({"choice": "l"}, cfg("r1"))
+    head = app.get_state(cfg("r1")).step
+    reports = [replay(app, "r1", step) for step in range(1, head + 1)]
+    assert [r.verdict for r in reports] == ["reproduced"] * head, [r.differences for r in reports]
+    assert all(r.routing_matches for r in reports)
+
+
+def test_replay_notices_a_command_that_now_routes_elsewhere(backend: Backend) -> None:
+    """Given a step routed by Command(goto='left'), when the node's code now sends it
+    'right', then replay reports the routing difference (not a reproduction)."""
+
+    def build(target: str) -> CompiledGraph:
+        def choose(state: Flow) -> Command:
+            return Command(update={"log": ["chose"]}, goto=target)
+
+        graph = (
+            StateGraph(Flow)
+            .add_node("decide", choose)
+            .add_node("left", left)
+            .add_node("right", right)
+            .add_edge(START, "decide")
+            .add_edge("left", END)
+            .add_edge("right", END)
+        )
+        return on(graph.compile(name="tests.compat:goto"), backend)
+
+    build("left").invoke({"choice": ""}, cfg("r2"))
+    report = replay(build("right"), "r2", 1)
+    assert report.state_matches is True
+    assert report.routing_matches is False
+    assert report.verdict == "not_reproducible"
+    assert [d["what"] for d in report.differences] == ["routing"]
