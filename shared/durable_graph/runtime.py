@@ -28,11 +28,9 @@ from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import (
     GraphRecursionError,
     InvalidInput,
-    StaleHead,
     StepNotFound,
     ThreadFailed,
     ThreadNotFound,
-    TurnRefused,
 )
 from durable_graph.fanin import done_key
 from durable_graph.ports import Delivery
@@ -41,7 +39,7 @@ from durable_graph.runs import DEFAULT_RECURSION_LIMIT, RunScope, running
 from durable_graph.spec import GraphSpec
 from durable_graph.state import normalise_update
 from durable_graph.turns import Kind as TurnKind
-from durable_graph.turns import next_turn
+from durable_graph.turns import new_input, next_turn
 from durable_graph.worker import Worker
 
 LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task before others may
@@ -49,6 +47,12 @@ UNSET: Any = object()  # "no resume value given" (None is a legitimate resume va
 
 
 STREAM_MODES = ("values", "updates", "custom")
+# How a Python caller answers a pending interrupt (said when new input is refused for it).
+_ANSWER = (
+    "Answer it with invoke(Command(resume=...), config), continue without one with "
+    "invoke(None, config), or start over from an earlier step with its checkpoint_id in the "
+    "config"
+)
 _SOURCES = {"input": "input", "node": "loop", "update": "update", "fork": "fork"}
 
 
@@ -417,23 +421,11 @@ class CompiledGraph:
             if at is not None:  # answer the interrupt of a past step: branch, then resume
                 head = next_turn(engine, tid, None, kind="update", at=at, actor=actor)
             return self._resume_command(engine, head, input, actor)
-        if head is None:
-            return engine.start(tid, input, actor=actor)
         if at is not None:
             kind: TurnKind = "input" if input is not None else "update"
             return next_turn(engine, tid, input, kind=kind, at=at, actor=actor)
-        if input is not None:
-            if head.status == "suspended":
-                where = f" in node {head.interrupt.node!r}" if head.interrupt else ""
-                raise TurnRefused(
-                    tid,
-                    "suspended",
-                    f"it waits for a decision{where}. Answer it with invoke(Command(resume="
-                    "...), config), continue without one with invoke(None, config), or start "
-                    "over from an earlier step with its checkpoint_id in the config; new input "
-                    "is refused rather than silently dropping the pending decision",
-                )
-            return next_turn(engine, tid, input, actor=actor)
+        if head is None or input is not None:
+            return new_input(engine, tid, input, head=head, answer=_ANSWER, actor=actor)
         if head.status == "suspended":
             return engine.resume(tid, actor=actor)
         if head.status == "failed" and head.error and head.error.type == "GraphRecursionError":
@@ -541,21 +533,29 @@ class CompiledGraph:
             values["__interrupt__"] = list(pending)
         return values
 
-    def start_and_run(
+    def give_input(
         self,
         input: Mapping[str, Any] | None,
         *,
         thread_id: str,
+        answer: str,
         actor: Actor | None = None,
+        run: bool = True,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> Checkpoint:
-        """Commit step 0, lease its first task in the same unit of work, and run the thread
-        here until it completes or suspends (`durable-graph run`); `ThreadFailed` if it fails."""
+        """New input for `thread_id` (`durable-graph run`): its step 0, or the next turn of a
+        thread that completed or failed (`turns.new_input`, which refuses a suspended or
+        running one; `answer` says how this caller answers a pending decision). With `run`,
+        the first task is leased in the same unit of work and the thread runs here until it
+        completes or suspends; `ThreadFailed` if it fails."""
         worker = self.worker(on_outcome=on_outcome)
         with self.backend.atomic():
-            self.engine().start(thread_id, input, actor=actor)
-            first = worker.claim(thread_id)
-        return self._settle(worker, thread_id, first)
+            head = self.backend.checkpoints.head_checkpoint(thread_id)
+            begun = new_input(
+                self.engine(), thread_id, input, head=head, answer=answer, actor=actor
+            )
+            first = worker.claim(thread_id) if run else []
+        return self._settle(worker, thread_id, first) if run else begun
 
     def _settle(self, worker: Worker, thread_id: str, first: list[Delivery]) -> Checkpoint:
         store = self.backend.checkpoints
@@ -639,10 +639,15 @@ class CompiledGraph:
         at = self._past(tid, config if isinstance(config, Mapping) else None, head)
         if at is not None or head.status == "completed":
             actor = actor or Actor(kind="api", id="update_state")
-            if expected_step is not None and expected_step != head.step:
-                raise StaleHead(tid, expected_step, head.step)
             return next_turn(
-                engine, tid, values, kind="update", at=at, as_node=as_node, actor=actor
+                engine,
+                tid,
+                values,
+                kind="update",
+                at=at,
+                as_node=as_node,
+                actor=actor,
+                expected_step=expected_step,
             )
         return self.resume(
             tid,

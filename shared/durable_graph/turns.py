@@ -25,9 +25,54 @@ from durable_graph.sealing import Base
 from durable_graph.spec import START
 from durable_graph.state import FieldChange
 
-__all__ = ["next_turn"]
+__all__ = ["new_input", "next_turn", "refuse_input"]
 
 Kind = Literal["input", "update"]
+
+
+def new_input(
+    engine: Engine,
+    thread_id: str,
+    values: Mapping[str, Any] | None,
+    *,
+    head: Checkpoint | None,
+    answer: str,
+    actor: Actor | None = None,
+    expected_step: int | None = None,
+) -> Checkpoint:
+    """New input for a thread, as LangGraph takes it, the one path of `invoke`, `durable-graph
+    run` and the HTTP start: step 0 of a thread that does not exist (`head` None), the next
+    turn of one that completed or failed. Refused with `TurnRefused` for a thread that waits
+    at an interrupt (`answer` says how this caller answers it: the input would otherwise drop
+    the pending decision silently) and for one that is running."""
+    if head is None:
+        return engine.start(thread_id, values, actor=actor)
+    refuse_input(head, answer=answer)
+    return next_turn(engine, thread_id, values, actor=actor, expected_step=expected_step)
+
+
+def refuse_input(head: Checkpoint, *, answer: str) -> None:
+    """`TurnRefused` if the thread whose head this is cannot take new input now: it waits at
+    an interrupt (`answer`: how the caller answers it) or has tasks in flight."""
+    if head.status == "suspended":
+        where = f" in node {head.interrupt.node!r}" if head.interrupt else ""
+        raise TurnRefused(
+            head.thread_id,
+            "suspended",
+            f"it waits for a decision{where}. {answer}; new input is refused rather than "
+            "silently dropping the pending decision",
+        )
+    if head.status == "running":
+        raise _in_flight(head)
+
+
+def _in_flight(head: Checkpoint) -> TurnRefused:
+    return TurnRefused(
+        head.thread_id,
+        "running",
+        f"it is at step {head.step} with tasks in flight; new input waits until it "
+        "completes, suspends or fails",
+    )
 
 
 def next_turn(
@@ -39,22 +84,22 @@ def next_turn(
     at: Checkpoint | None = None,
     as_node: str | None = None,
     actor: Actor | None = None,
+    expected_step: int | None = None,
 ) -> Checkpoint:
     """Commit step `head+1` of a thread that is not running, from the head or from `at`.
 
     `kind="input"`: `values` is new input, and the turn runs from `START`. `kind="update"`:
     `values` is written as if `as_node` ran (`update_state`), and the turn continues from
-    `as_node`'s edges, or (no `as_node`) with the tasks pending at `at`.
+    `as_node`'s edges, or (no `as_node`) with the tasks pending at `at`. `expected_step`: the
+    head the caller saw; `StaleHead` if the thread has moved since (the turn is then exactly
+    step `expected_step + 1`, or nothing).
     """
     head = engine.head(thread_id)
     engine.check_graph(head)
+    if expected_step is not None and expected_step != head.step:
+        raise StaleHead(thread_id, expected_step, head.step)
     if head.status == "running":
-        raise TurnRefused(
-            thread_id,
-            "running",
-            f"it is at step {head.step} with tasks in flight; new input waits until it "
-            "completes, suspends or fails",
-        )
+        raise _in_flight(head)
     if values is not None and not isinstance(values, Mapping):
         raise InvalidInput("input must be a JSON object of state fields", field="input")
     if as_node is not None and as_node not in engine.spec.nodes:

@@ -3,12 +3,15 @@ a JSON error, and nothing stored changed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
 from durable_graph.api.config import MAX_BODY_BYTES
-from tests.api.conftest import PUBLIC_URL, LocalApi, Reply
+from durable_graph.api.service import WEBHOOK_NAMESPACE
+from durable_graph.verification import verify_thread
+from tests.api.conftest import GRAPH, PUBLIC_URL, LocalApi, Reply
 
 
 def assert_refused(reply: Reply, status: int, code: str, field: str | None = None) -> None:
@@ -149,13 +152,102 @@ def test_invalid_start_bodies_are_refused(
     assert local.snapshot() == before
 
 
-def test_existing_thread_id_is_refused(local: LocalApi) -> None:
-    """Given a thread `t-1`
-    When a new delivery asks to start `t-1` again
-    Then 409 thread_exists and nothing changes."""
+def test_new_input_for_a_running_thread_is_refused(local: LocalApi) -> None:
+    """Given a thread `t-1` whose tasks are in flight
+    When a new delivery gives `t-1` input
+    Then 409 turn_refused saying it is running, and nothing changes."""
     assert local.start(thread_id="t-1").status == 201
     before = local.snapshot()
-    assert_refused(local.start(thread_id="t-1"), 409, "thread_exists")
+    reply = local.start(thread_id="t-1")
+    assert_refused(reply, 409, "turn_refused")
+    assert "is running" in reply.error["message"]
+    assert local.snapshot() == before
+
+
+def test_new_input_for_a_suspended_thread_is_refused_saying_how_to_answer(
+    local: LocalApi,
+) -> None:
+    """Given a thread waiting for a human decision
+    When a new delivery gives it input
+    Then 409 turn_refused naming the decision and the resume route; nothing changes."""
+    thread_id = local.suspended_thread()
+    before = local.snapshot()
+    reply = local.start(thread_id=thread_id)
+    assert_refused(reply, 409, "turn_refused")
+    message = reply.error["message"]
+    assert "waits for a decision in node 'human_review'" in message
+    assert f"POST /threads/{thread_id}/resume" in message
+    assert local.snapshot() == before
+
+
+def completed_thread(local: LocalApi) -> str:
+    thread_id = local.suspended_thread()
+    body = json.dumps({"values": {"approved": True}, "as_node": "human_review", "expected_step": 1})
+    reply = local.client.request(
+        "POST", f"/threads/{thread_id}/resume", headers=local.authed(), body=body
+    )
+    assert reply.status == 200, reply.body
+    assert local.settle(thread_id) == "completed"
+    return thread_id
+
+
+def test_new_input_for_a_completed_thread_is_its_next_turn(local: LocalApi) -> None:
+    """Given a completed thread
+    When a delivery gives it new input (and is delivered twice)
+    Then 201: the same chain continues (step head+1, source input, from START), the repeat
+    is a replay that writes nothing, and the turn runs to the next decision and verifies."""
+    thread_id = completed_thread(local)
+    ended = local.backend.checkpoints.head_checkpoint(thread_id)
+    assert ended is not None
+    reply = local.start({"user_prompt": "pay the courier"}, thread_id=thread_id, webhook_id="t2")
+    assert reply.status == 201, reply.body
+    doc = reply.json()["thread"]
+    assert doc["step"] == ended.step + 1 and doc["status"] == "running"
+    assert doc["values"]["user_prompt"] == "pay the courier" and doc["next"] == ["draft_email"]
+    turn = local.backend.checkpoints.get_checkpoint(thread_id, ended.step + 1)
+    assert turn is not None and turn.source == "input" and turn.actor.kind == "webhook"
+    before = local.snapshot()
+    again = local.start({"user_prompt": "pay the courier"}, thread_id=thread_id, webhook_id="t2")
+    assert again.status == 200 and again.json()["replayed"] is True
+    assert local.snapshot() == before
+    assert local.settle(thread_id) == "suspended"
+    assert verify_thread(local.backend, thread_id).ok
+
+
+def test_a_turn_reserved_by_a_delivery_that_died_is_finished_by_its_redelivery(
+    local: LocalApi,
+) -> None:
+    """Given a delivery that reserved its webhook id for a turn of a completed thread and
+    died before committing the turn
+    When the webhook is delivered again
+    Then the turn is committed then (once), as step head+1."""
+    thread_id = completed_thread(local)
+    ended = local.backend.checkpoints.head_checkpoint(thread_id)
+    assert ended is not None
+    body = json.dumps({"input": {"user_prompt": "again"}, "thread_id": thread_id}).encode()
+    key = f"webhook#{hashlib.sha256(b'died').hexdigest()}"
+    local.backend.checkpoints.put_record(
+        WEBHOOK_NAMESPACE,
+        key,
+        {
+            "webhook_id": "died",
+            "thread_id": thread_id,
+            "graph": GRAPH,
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "received_at": "2026-01-01T00:00:00Z",
+            "after_step": ended.step,
+        },
+        expected_version=None,
+    )
+    headers = local.signed(body, webhook_id="died")
+    reply = local.client.request("POST", "/threads", headers=headers, body=body)
+    assert reply.status == 200 and reply.json()["replayed"] is True, reply.body
+    assert reply.json()["thread"]["step"] == ended.step + 1
+    before = local.snapshot()
+    again = local.client.request(
+        "POST", "/threads", headers=local.signed(body, webhook_id="died"), body=body
+    )
+    assert again.json()["thread"]["step"] == ended.step + 1
     assert local.snapshot() == before
 
 

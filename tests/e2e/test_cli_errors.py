@@ -38,7 +38,10 @@ def suspended(cli: Cli) -> Cli:
         ),
         (["resume", "b1", "--values", '{"colour": "red"}'], "'colour' is not a field"),
         (["resume", "b1", "--as-node", "human_review", "--expected-step", "0"], "moved on"),
-        (["run", EMAIL, "--thread", "b1", "--input", '{"user_prompt": "again"}'], "already exists"),
+        (
+            ["run", EMAIL, "--thread", "b1", "--input", '{"user_prompt": "again"}'],
+            "waits for a decision",
+        ),
         (["run", "examples.nothing:graph", "--thread", "z"], "cannot import module"),
         (["status", "missing"], "does not exist"),
         (["show", "b1", "--step", "9"], "has no step 9"),

@@ -114,7 +114,10 @@ BAD = [
         "field 'approved'",
     ),
     (["resume", "b1", "--as-node", "human_review", "--expected-step", "0"], "moved on"),
-    (["run", EMAIL, "--thread", "b1", "--input", '{"user_prompt": "again"}'], "already exists"),
+    (
+        ["run", EMAIL, "--thread", "b1", "--input", '{"user_prompt": "again"}'],
+        "waits for a decision",
+    ),
 ]
 
 

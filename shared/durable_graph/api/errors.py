@@ -19,6 +19,7 @@ from durable_graph.errors import (
     ThreadExists,
     ThreadFailed,
     ThreadNotFound,
+    TurnRefused,
     UnknownNode,
     UserError,
 )
@@ -125,6 +126,7 @@ _DOMAIN_STATUS: dict[type[BaseException], int] = {
     PayloadTooLarge: 413,
     InvalidInput: 400,
     ThreadExists: 409,
+    TurnRefused: 409,
     NotSuspended: 409,
     StaleHead: 409,
     GraphMismatch: 409,

@@ -229,7 +229,10 @@ def paths() -> dict[str, Any]:
                 "summary": "Start a run (a signed Standard Webhook); idempotent per webhook id",
                 "description": (
                     "The signature is checked over the raw body before the body is parsed. "
-                    "The same webhook id returns the same thread and never starts a second run."
+                    "The same webhook id returns the same thread and never starts a second run. "
+                    "A `thread_id` that exists takes the input as its next turn when the "
+                    "thread completed or failed (the same chain continues from START); while "
+                    "it waits for a decision or runs: 409 `turn_refused`."
                 ),
                 "parameters": _webhook_headers(),
                 "requestBody": {
@@ -237,7 +240,7 @@ def paths() -> dict[str, Any]:
                     "content": {JSON: {"schema": _ref(StartThreadRequest)}},
                 },
                 "responses": {
-                    "201": _json(StartThreadResponse, "the run was started"),
+                    "201": _json(StartThreadResponse, "the run (or the next turn) was started"),
                     "200": _json(StartThreadResponse, "this webhook id was already processed"),
                     **_errors(400, 401, 409, 413),
                 },

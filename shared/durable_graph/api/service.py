@@ -51,11 +51,21 @@ from durable_graph.payloads import hydrate
 from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
 from durable_graph.timetravel import diff, fork
+from durable_graph.turns import new_input, refuse_input
 from durable_graph.verification import verify_thread
 
 WEBHOOK_NAMESPACE = "__webhooks__"
 # A Lambda response carries at most 6 MB; base64 and JSON framing take their share.
 MAX_EXPORT_BYTES = 5 * 1024 * 1024
+
+
+def _answer(thread_id: str) -> str:
+    """How an HTTP client answers the decision a thread waits for (said when a start with
+    new input for it is refused)."""
+    return (
+        f"Answer it with POST /threads/{thread_id}/resume (or its approval link), or branch "
+        f"from an earlier step with POST /threads/{thread_id}/fork"
+    )
 
 
 class Threads:
@@ -78,7 +88,10 @@ class Threads:
     def start(
         self, webhook_id: str, body_sha256: str, request: StartThreadRequest
     ) -> tuple[Checkpoint, bool]:
-        """Start a run for this webhook delivery, once: `(head, replayed)`."""
+        """Start a run for this webhook delivery, once: `(head, replayed)`. An existing
+        thread that completed or failed takes the input as its next turn (LangGraph's
+        multi-turn threads); one that waits for a decision or is running refuses it (409
+        `turn_refused`, saying why and how to answer it)."""
         key = f"webhook#{hashlib.sha256(webhook_id.encode()).hexdigest()}"
         existing = self.store.get_record(WEBHOOK_NAMESPACE, key)
         if existing is not None:
@@ -95,16 +108,21 @@ class Threads:
         )
         if thread_id.startswith("__"):
             raise InvalidInput("thread ids starting with __ are reserved", field="thread_id")
-        app.spec.schema.initial(request.input)  # bad input is refused before anything is written
         head = self.store.head_checkpoint(thread_id)
-        if head is not None:
-            raise ThreadExists(thread_id, head.status)
+        # Bad input, and input a thread cannot take now, are refused before anything is written.
+        if head is None:
+            app.spec.schema.initial(request.input)
+        else:
+            refuse_input(head, answer=_answer(thread_id))
+            app.spec.schema.check(request.input, where="input")
         reservation = {
             "webhook_id": webhook_id,
             "thread_id": thread_id,
             "graph": name,
             "body_sha256": body_sha256,
             "received_at": iso(self.clock.now()),
+            # A new thread, or the next turn of the one that completed or failed at this step.
+            "after_step": head.step if head is not None else None,
         }
         try:
             # Create-only: of two deliveries of one webhook, exactly one starts the run.
@@ -126,6 +144,18 @@ class Threads:
     ) -> Checkpoint:
         thread_id = str(record.value["thread_id"])
         actor = Actor(kind="webhook", id=webhook_id)
+        after = record.value.get("after_step")
+        if after is not None:  # exactly the step after the one seen, or StaleHead (409)
+            head = self.store.head_checkpoint(thread_id)
+            return new_input(
+                app.engine(),
+                thread_id,
+                request.input,
+                head=head,
+                answer=_answer(thread_id),
+                actor=actor,
+                expected_step=after,
+            )
         try:
             return app.engine().start(thread_id, request.input, actor=actor)
         except ThreadExists:
@@ -143,11 +173,21 @@ class Threads:
             )
         thread_id = str(record.value["thread_id"])
         head = self.store.head_checkpoint(thread_id)
-        if head is None:
+        if head is None or not self._turn_written(record):
             # The first delivery reserved the id and died before starting: finish its work.
             app = self.graph_for(str(record.value["graph"]))
             head = self._start(app, record, request, str(record.value["webhook_id"]))
         return head, True
+
+    def _turn_written(self, record: VersionedRecord) -> bool:
+        """Whether the turn a webhook reserved (if it was one) was committed: the step after
+        the one it saw, written by this webhook."""
+        after = record.value.get("after_step")
+        if after is None:
+            return True
+        turn = self.store.get_checkpoint(str(record.value["thread_id"]), int(after) + 1)
+        webhook = Actor(kind="webhook", id=str(record.value["webhook_id"]))
+        return turn is not None and turn.actor == webhook
 
     # ------------------------------------------------------------------ read
 

@@ -21,7 +21,7 @@ from durable_graph.cli.common import (
 from durable_graph.cli.inputs import parse_json_arg, parse_json_object
 from durable_graph.cli.output import emit_json
 from durable_graph.engine import Engine
-from durable_graph.errors import ThreadExists, ThreadFailed
+from durable_graph.errors import ThreadFailed
 from durable_graph.reading import status_document
 from durable_graph.runtime import UNSET
 from durable_graph.worker import Worker
@@ -30,21 +30,26 @@ from durable_graph.worker import Worker
 def register(sub: Any) -> None:
     run = sub.add_parser(
         "run",
-        help="start (or continue) a thread and run it (imports the graph)",
-        description="Start or continue a thread. Imports the application's graph module and "
-        "runs its nodes here; on a store with deployed workers (aws://) it commits the start "
-        "and they run it.",
+        help="start a thread, give it its next input, or continue it (imports the graph)",
+        description="Start a thread, or give a completed (or failed) thread its next input: "
+        "the same chain continues from START with the input folded into its state (a chat's "
+        "next message). Without --input, run what an existing thread has queued. A thread that "
+        "waits for a decision or is running refuses new input (exit 2): answer it with "
+        "`resume`. Imports the application's graph module and runs its nodes here; on a "
+        "store with deployed workers (aws://) it commits the input and they run it.",
     )
     run.add_argument("graph", help="import path of the compiled graph, e.g. pkg.module:graph")
     run.add_argument("--thread", required=True, help="thread id")
     run.add_argument(
-        "--input", help="initial state as a JSON object, or @file, or - for stdin (max 16 MiB)"
+        "--input",
+        help="input as a JSON object (the first state, or the next turn's), or @file, or - "
+        "for stdin (max 16 MiB)",
     )
     run.add_argument("--json", action="store_true", help="print the status as JSON")
     run.add_argument(
         "--detach",
         action="store_true",
-        help="commit the start, leave the work to `durable-graph worker`",
+        help="commit the input, leave the work to `durable-graph worker`",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -88,19 +93,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     writable(args.store)
     app = graph(args.graph, args.store)
     values = parse_json_object(args.input, "--input")
-    head = app.backend.checkpoints.head_checkpoint(args.thread)
     show = progress_printer(not args.json)
-    actor = Actor(kind="cli", id="run")
-    if head is not None and values is not None:
-        raise ThreadExists(args.thread, head.status)
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
-        if head is None and not runs_here(args):
-            app.start(values, thread_id=args.thread, actor=actor)
-        elif head is None:
-            app.start_and_run(values, thread_id=args.thread, actor=actor, on_outcome=show)
-        elif runs_here(args):
-            app.run_until_settled(args.thread, on_outcome=show)
+        if values is None and app.backend.checkpoints.head_checkpoint(args.thread) is not None:
+            if runs_here(args):  # no new input: run what the thread has queued
+                app.run_until_settled(args.thread, on_outcome=show)
+        else:  # a new thread, or the next turn of a completed or failed one
+            app.give_input(
+                values,
+                thread_id=args.thread,
+                answer=_answer(args.thread),
+                actor=Actor(kind="cli", id="run"),
+                run=runs_here(args),
+                on_outcome=show,
+            )
     return _report(app, args.thread, args.json)
+
+
+def _answer(thread_id: str) -> str:
+    """How a CLI user answers the decision a thread waits for (said when `run` refuses new
+    input for it)."""
+    return (
+        f"Answer it with `durable-graph resume {thread_id} --resume-value JSON` (or "
+        "--values JSON --as-node NODE), or branch from an earlier step with `durable-graph fork`"
+    )
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
