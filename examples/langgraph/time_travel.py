@@ -2,9 +2,9 @@
 value (`update_state` on a past checkpoint), as in LangGraph's time-travel guide.
 
 Runs on durable-graph's engine. Differs from LangGraph on purpose: a thread is one append-only
-chain, so the replay and the fork are appended to it (each step before stays, verifiable), and
-`update_state` returns the new checkpoint, not a config: the fork is the thread's head, so
-`invoke(None, config)` runs it. An unset key reads `None` where LangGraph leaves it out."""
+chain, so the replay and the fork are appended to it (each step before stays, verifiable): the
+config `update_state` returns names the thread's new head. An unset key reads `None` where
+LangGraph leaves it out."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def main(backend: Any = None) -> dict[str, Any]:
     # The checkpoint just before write_joke ran: replay from it, then fork it with a new topic.
     before_joke = next(s for s in history if s.next == ("write_joke",))
     replayed = graph.invoke(None, before_joke.config)
-    graph.update_state(before_joke.config, {"topic": "audits"})
-    forked = graph.invoke(None, config)
+    forked_config = graph.update_state(before_joke.config, {"topic": "audits"})
+    forked = graph.invoke(None, forked_config)
     print("first:", first["joke"], "\nreplay:", replayed["joke"], "\nfork:", forked["joke"])
     return {"first": first, "replayed": replayed, "forked": forked, "history": len(history)}
 

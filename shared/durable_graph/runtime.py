@@ -626,37 +626,42 @@ class CompiledGraph:
         *,
         expected_step: int | None = None,
         actor: Actor | None = None,
-    ) -> Checkpoint:
+    ) -> dict[str, Any]:
         """Write `values` as if `as_node` had run (LangGraph's `update_state`); does not run the
-        next tasks: call `invoke(None, config)` or let a worker pick them up.
+        next tasks: call `invoke(None, config)` with the config it returns (or the thread's
+        own: the written step is the thread's head), or let a worker pick them up.
 
         On a completed thread, or with a `checkpoint_id` of a past step in `config`, the update
         is the thread's next turn: written on that step's state, continuing from `as_node`'s
-        edges (or that step's pending tasks), as LangGraph's branch from a past checkpoint."""
+        edges (or that step's pending tasks), as LangGraph's branch from a past checkpoint.
+
+        Returns LangGraph's config of the written checkpoint: `{"configurable": {"thread_id",
+        "checkpoint_ns", "checkpoint_id"}}` (`get_state(config).checkpoint` is the record)."""
         tid = thread_id_of(config, None)
         engine = self.engine()
         head = engine.head(tid)
         at = self._past(tid, config if isinstance(config, Mapping) else None, head)
         if at is not None or head.status == "completed":
-            actor = actor or Actor(kind="api", id="update_state")
-            return next_turn(
+            written = next_turn(
                 engine,
                 tid,
                 values,
                 kind="update",
                 at=at,
                 as_node=as_node,
-                actor=actor,
+                actor=actor or Actor(kind="api", id="update_state"),
                 expected_step=expected_step,
             )
-        return self.resume(
-            tid,
-            values=values,
-            as_node=as_node,
-            expected_step=expected_step,
-            actor=actor,
-            run=False,
-        )
+        else:
+            written = self.resume(
+                tid,
+                values=values,
+                as_node=as_node,
+                expected_step=expected_step,
+                actor=actor,
+                run=False,
+            )
+        return config_for(written, tid)
 
     # ---------------------------------------------------------------- reading
 

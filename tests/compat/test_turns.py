@@ -115,7 +115,7 @@ def test_update_state_on_a_past_checkpoint_and_on_a_completed_thread(backend: Ba
     app.invoke({"last": "a"}, cfg("u"))
     step0 = app.get_state_history(cfg("u"))[-1]
     written = app.update_state(step0.config, {"last": "edited"}, as_node="reply")
-    assert written.status == "completed" and app.get_state(cfg("u")).values == {
+    assert app.get_state(written).status == "completed" and app.get_state(cfg("u")).values == {
         "said": [],
         "last": "edited",
     }
@@ -175,3 +175,38 @@ def test_verify_accepts_a_next_turn_only_after_a_stop(
     else:
         assert (report.check, report.first_bad_step) == ("transition", 1)
         assert reason in str(report.reason)
+
+
+def test_update_state_returns_langgraphs_config_of_the_written_checkpoint(
+    backend: Backend,
+) -> None:
+    """Given a thread waiting at an interrupt, when update_state writes to it, then it
+    returns a config of LangGraph's shape (the same keys LangGraph's own update_state
+    returns for the same program) naming the written checkpoint, and invoke(None, that
+    config) runs on from it."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import StateGraph as LangGraphStateGraph
+    from langgraph.types import interrupt as their_interrupt
+
+    def their_ask(state: Chat) -> dict[str, object]:
+        return {"said": [f"answer {their_interrupt({'question': state['last']})}"]}
+
+    theirs_graph = LangGraphStateGraph(Chat).add_node("ask", their_ask).add_edge(START, "ask")
+    theirs = theirs_graph.add_edge("ask", END).compile(checkpointer=InMemorySaver())
+    theirs.invoke({"last": "q"}, cfg("lg"))
+    their_config = theirs.update_state(cfg("lg"), {"said": ["note"]})
+
+    app = on(asking_app, backend)
+    app.invoke({"last": "q"}, cfg("w"))
+    written = app.update_state(cfg("w"), {"said": ["note"]})
+    assert written.keys() == their_config.keys() == {"configurable"}
+    assert written["configurable"].keys() == their_config["configurable"].keys()
+    assert written["configurable"]["thread_id"] == "w"
+    assert written["configurable"]["checkpoint_ns"] == ""
+    snapshot = app.get_state(written)
+    assert snapshot.config == written and snapshot.step == app.get_state(cfg("w")).step
+    assert snapshot.values["said"] == ["note"]
+    assert app.invoke(None, written)["__interrupt__"][0].value == {"question": "q"}
+    out = app.invoke(Command(resume="yes"), cfg("w"))
+    assert out["said"] == ["note", "answer yes"]
+    verified(app, "w")

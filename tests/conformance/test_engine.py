@@ -212,7 +212,7 @@ def test_a_retry_that_fails_again_raises_thread_failed(
     assert again.value.step > first.value.step
     assert app.get_state("cls-2").status == "failed" and graphs.CALLS["classify"] == 6
 
-    updated = app.update_state("cls-2", {"text": "invoice"})
+    updated = app.get_state(app.update_state("cls-2", {"text": "invoice"}))
     assert updated.status == "running"  # update_state writes, it does not run
     with pytest.raises(ThreadFailed) as third:
         app.invoke(None, thread_id="cls-2")
