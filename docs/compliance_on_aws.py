@@ -20,20 +20,28 @@ import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from moto import mock_aws
 
+from durable_graph.api.keys import new_webhook_secret
 from durable_graph.backends.aws import factory, lambda_worker, names
-from durable_graph.backends.aws.local_poller import EventSourcePoller
+from durable_graph.backends.aws.local_poller import EventSourcePoller, LocalLambdaContext
 from durable_graph.cli import common, main
 from tests.audit.conftest import publish_stack
-from tests.aws.resources import REGION, Resources, clients, create_resources
+from tests.aws.resources import REGION, Resources, clients, create_resources, session
 
 PAGE = Path(__file__).with_name("compliance-on-aws.md")
 GRAPH = "examples.email_approval:graph"
 THREAD = "tx-1001"
+ERASED = "tx-1002"
+PROMPT = (
+    "pay Jane Roe (IBAN DE44 5001 0517 5407 3249 31) for the March invoice of the clinic's "
+    "cleaning contract, as agreed with procurement on the phone"
+)
+API_EVENT = Path(__file__).resolve().parents[1] / "tests/api/events/api_gateway_rest.json"
+DPO_ARN = "arn:aws:iam::123456789012:role/data-protection-officer"
 
 
 class Walkthrough:
@@ -78,6 +86,32 @@ class Walkthrough:
         )
         poller.drain()
 
+    def shell(self, command: str, output: str) -> None:
+        """A command whose output was computed here (an AWS CLI call, a grep), shown as typed."""
+        self.parts.append(f"```console\n$ {command}\n{output.rstrip()}\n```\n")
+
+    def api(self, method: str, path: str, body: Mapping[str, object], caller: str) -> str:
+        """Call the deployed `api` function as API Gateway does for a SigV4-signed request
+        (IAM authorisation puts the caller's ARN in the request context); show it as awscurl."""
+        from functions.api import handler as api_handler
+
+        event = json.loads(API_EVENT.read_text())
+        raw = json.dumps(body)
+        event.update(httpMethod=method, path=path, resource=path, body=raw)
+        event["headers"]["Content-Type"] = "application/json"
+        event["requestContext"].update(httpMethod=method, path=f"/v1{path}", resourcePath=path)
+        event["requestContext"]["identity"]["userArn"] = caller
+        api_handler.resolver.cache_clear()
+        result = api_handler.handler(event, LocalLambdaContext(function_name="durable-graph-api"))
+        shown = json.dumps(json.loads(result["body"]), indent=2)
+        self.shell(
+            f'awscurl --service execute-api -X {method} "${{API_URL}}{path.lstrip("/")}" \\\n'
+            f"    -d {shlex.quote(raw)}",
+            f"HTTP {result['statusCode']}\n{shown}",
+        )
+        assert result["statusCode"] == 200, result
+        return str(result["body"])
+
     def page(self) -> str:
         return "\n".join(self.parts)
 
@@ -111,9 +145,67 @@ def tamper(resources: Resources, step: int, old: str, new: str) -> None:
     dynamodb.put_item(TableName=table, Item=item)
 
 
+def payload_versions(resources: Resources) -> list[str]:
+    """`aws s3api list-object-versions` of the payload bucket, one line per version."""
+    s3, bucket = clients().s3, resources.settings.bucket
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=names.PAYLOAD_PREFIX)
+    return [f"{v['Key']}\t{v['VersionId']}" for v in listing.get("Versions", [])]
+
+
+def api_environment(resources: Resources) -> None:
+    """The `api` function's secrets and settings, as the stack gives them."""
+    sm = session().client("secretsmanager")
+    signing = sm.create_secret(Name="approval-key", SecretString="k" * 48)["ARN"]
+    webhook = sm.create_secret(Name="webhook", SecretString=new_webhook_secret())["ARN"]
+    os.environ[names.ENV_SIGNING_KEY_PARAM] = signing
+    os.environ[names.ENV_WEBHOOK_SECRET_PARAM] = webhook
+    os.environ[names.ENV_PUBLIC_BASE_URL] = "https://abc123.execute-api.us-east-1.amazonaws.com/v1"
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+
+
+def erasure_request(w: Walkthrough, workdir: Path) -> None:
+    """Section 8: a person's data erased through the API's IAM route, then proven."""
+    w.say(ERASE)
+    w.cli("run", GRAPH, "--thread", ERASED, "--input", json.dumps({"user_prompt": PROMPT}))
+    w.lambda_workers()
+    w.cli("resume", ERASED, "--values", json.dumps({"approved": True}), "--as-node",
+          "human_review", "--actor", "alice@example.com")  # fmt: skip
+    w.lambda_workers()
+    before = payload_versions(w.resources)
+    w.say(ERASE_OBJECTS)
+    listing = (
+        "aws s3api list-object-versions --bucket $PAYLOAD_BUCKET "
+        "--query 'Versions[].[Key,VersionId]' --output text"
+    )
+    w.shell(listing, "\n".join(before))
+    w.say(ERASE_REQUEST)
+    request = {
+        "fields": ["user_prompt", "subject", "draft"],
+        "reason": "GDPR Art. 17 request 2026-118 (Jane Roe)",
+    }
+    w.api("POST", f"/threads/{ERASED}/erase", request, DPO_ARN)
+    w.say(ERASE_PROOF)
+    w.cli("verify", ERASED)
+    w.cli("show", ERASED, "--step", "1")
+    w.say(ERASE_GONE)
+    after = payload_versions(w.resources)
+    assert len(after) < len(before), (before, after)
+    w.shell(listing, "\n".join(after) or "None")
+    bundle = workdir / f"{ERASED}.audit.json"
+    w.cli("export", ERASED, "--out", str(bundle))
+    found = sum(bundle.read_text().count(s) for s in ("DE44", "Jane Roe (IBAN"))
+    assert found == 0
+    w.shell(f"grep -c -e 'DE44' -e 'Jane Roe (IBAN' {bundle.name}", f"{found}\n(exit 1)")
+
+
 def walkthrough(workdir: Path) -> str:
-    resources = create_resources(clients(), graph=GRAPH)
+    resources = create_resources(clients(), graph=GRAPH, offload_bytes=256)
+    # Versioned, as the stack makes it: an erasure must delete every version of an object.
+    clients().s3.put_bucket_versioning(
+        Bucket=resources.settings.bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
     os.environ.update(resources.env())
+    api_environment(resources)
     lambda_worker.worker.cache_clear()
     factory.reset()
     stack = publish_stack(resources)
@@ -172,6 +264,7 @@ def walkthrough(workdir: Path) -> str:
         "bob@example.com",
     )
     w.cli("replay", THREAD, "--step", "1")
+    erasure_request(w, workdir)
     w.say(TAMPER)
     tamper(resources, 2, "alice@example.com", "mallory@example.com")
     w.cli("verify", THREAD, expect=1)
@@ -260,8 +353,45 @@ node), so they need the application installed. On `aws://` the fork's step 0 is 
 the deployed workers run it.
 """
 
+ERASE = """
+## 8. An erasure request, end to end
+
+Jane Roe, named with her IBAN in a payment request, asks for her data to be erased (GDPR
+Art. 17). Here is her thread, run and approved like the first:
+"""
+
+ERASE_OBJECTS = """
+Values above the deployment's offload size (`-c offload_bytes`, 256 here) are chunks in the
+payload bucket, which the stack creates versioned:
+"""
+
+ERASE_REQUEST = """
+The data protection officer's role calls the API's erase route (`API_URL` is the stack's
+`ApiUrl` output). API Gateway lets only SigV4-signed requests through (`AWS_IAM`), and the
+function records the signing principal as the erasure's actor; the stack grants the `api`
+function `s3:DeleteObject` and `s3:DeleteObjectVersion` on the payload prefix only, and no
+function may delete a table item (`infra/stack.py`, tested in `tests/infra/test_stack.py`). The
+named fields are erased at every step; the answer is the signed erasure record, written before
+anything changed:
+"""
+
+ERASE_PROOF = """
+The ledger still proves every step (the salted digests of the erased values stay), says what was
+erased, where, by whom and why, and shows each erased value as such:
+"""
+
+ERASE_GONE = """
+The erased values' objects are gone, every version (a delete marker alone would leave the bytes
+readable by version id), and an audit bundle made now verifies offline and holds none of the
+erased bytes. Without `"fields"`, every field is erased; `durable-graph erase` does the same
+from an operator's shell (`docs/erasure-and-retention.md`). Retention runs the same erasure on a
+schedule: the `sweeper` function, invoked daily by the stack's `RetentionSchedule` rule, erases
+what each graph's `compile(retention=Retention(days=N))` no longer allows, as
+`durable-graph retention run` does.
+"""
+
 TAMPER = """
-## 8. Someone with write access to the table edits a record
+## 9. Someone with write access to the table edits a record
 
 The approver of step 2 is rewritten directly in its DynamoDB item (the `body` attribute, put
 back with `PutItem`). `verify` names the step and the check; `verify --all` reads the threads a

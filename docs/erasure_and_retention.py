@@ -115,11 +115,17 @@ writes nothing. A value re-set at
 a recent step belongs to that step and stays until it is old enough itself. Schedule it (cron,
 a systemd timer); `--as-of` fixes the cutoff time.
 
-On AWS, the API's erase route and a scheduled retention run need delete rights on the payload
-bucket (`s3:DeleteObject`, `s3:DeleteObjectVersion`, `s3:ListBucketVersions`) and the ledger key;
-the stack does not grant them yet, so on AWS run `erase` and `retention run`
-from the CLI with an operator role that has them. DynamoDB TTL is not used for
-retention: deleting a row would break the chain's contiguity.
+On AWS the stack wires both (walked through in `compliance-on-aws.md` §8):
+`POST /threads/{id}/erase` is an `AWS_IAM` route (the signing principal is the erasure's
+actor), and the `sweeper` function runs the retention job on its own schedule
+(`RetentionSchedule`, daily; `-c retention_hours=N`) with the function's clock: the same
+`run_retention` as `durable-graph retention run`. Only the `api` and `sweeper` roles may delete
+payload objects (`s3:DeleteObject`, `s3:DeleteObjectVersion` under the payload prefix,
+`s3:ListBucketVersions` limited to it); no role may delete a table item: erasure rewrites a
+committed row in place, conditionally, with `PutItem`. From an operator's shell,
+`durable-graph erase` and `retention run` with `--store aws://STACK` do the same with the
+operator's role. DynamoDB TTL is not used for retention: deleting a row would break the
+chain's contiguity.
 
 ## Walkthrough
 

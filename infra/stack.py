@@ -2,18 +2,21 @@
 
 The wiring below is the whole permission model; read it as a table of who may do what:
 
-| function   | table | payloads | uploads | queue      | DLQ  | topic   | secrets | KMS key | SES  |
-|------------|-------|----------|---------|------------|------|---------|---------|---------|------|
-| worker     | r/w   | r/w      | read    | recv, send | send | publish | signing | sign    | send |
-| api        | r/w   | r/w      | read    | send       | -    | publish | both    | sign    | -    |
-| s3_trigger | r/w   | r/w      | read    | send       | -    | -       | -       | -       | -    |
-| sweeper    | r/w   | read     | -       | send       | recv | -       | -       | sign    | -    |
-| dlq        | r/w   | read     | -       | send       | recv | -       | -       | sign    | -    |
+| function   | table | payloads    | uploads | queue      | DLQ  | topic   | secrets | KMS  | SES  |
+|------------|-------|-------------|---------|------------|------|---------|---------|------|------|
+| worker     | r/w   | r/w         | read    | recv, send | send | publish | signing | sign | send |
+| api        | r/w   | r/w, delete | read    | send       | -    | publish | both    | sign | -    |
+| s3_trigger | r/w   | r/w         | read    | send       | -    | -       | -       | -    | -    |
+| sweeper    | r/w   | read, del.  | -       | send       | recv | -       | -       | sign | -    |
+| dlq        | r/w   | read        | -       | send       | recv | -       | -       | sign | -    |
 
 "r/w" on the table never includes deleting; "r/w" on payloads is read and put under the
-content-addressed prefix only (see `infra.components.storage`). "send" on SES is `SendEmail`
-from `mail_from` on the one configured identity, and only when `-c mail_from=...` is given
-(see `infra.components.mail`).
+content-addressed prefix only (see `infra.components.storage`). "delete" ("del.") on payloads
+is erasure's: the API's `POST /threads/{id}/erase` (IAM only) and the sweeper's scheduled
+retention job destroy an erased value's objects, every version, under that prefix; nobody may
+delete a table item (erasure rewrites a committed row in place, conditionally, with `PutItem`).
+"send" on SES is `SendEmail` from `mail_from` on the one configured identity, and only when
+`-c mail_from=...` is given (see `infra.components.mail`).
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class StackConfig:
             (a re-send inside it could be dropped as a duplicate of the lost original).
         sweep_minutes: the sweeper's schedule. With the window, a stranded thread is noticed
             within `stale_seconds + sweep_minutes` (eight minutes by default).
+        retention_hours: how often the sweeper runs the retention job (`durable-graph
+            retention run`: erase what each graph's `Retention` no longer allows). Daily by
+            default: a policy is counted in days, and a run reads every settled thread.
         approval_email: optional address subscribed to approval notifications.
         mail_from: the address nodes' emails are sent from through SES (`ctx.mailer`); none:
             the functions may not send email, and a node that tries fails its thread.
@@ -73,6 +79,7 @@ class StackConfig:
     offload_bytes: int = 8192
     stale_seconds: int = 360
     sweep_minutes: int = 2
+    retention_hours: int = 24
     approval_email: str | None = field(default=None)
     mail_from: str | None = None
     mail_identity: str | None = None
@@ -113,6 +120,7 @@ class StackConfig:
             offload_bytes=int(str(get("offload_bytes", cls.offload_bytes))),
             stale_seconds=int(str(get("stale_seconds", cls.stale_seconds))),
             sweep_minutes=int(str(get("sweep_minutes", cls.sweep_minutes))),
+            retention_hours=int(str(get("retention_hours", cls.retention_hours))),
             approval_email=str(email) if email else None,
             mail_from=str(mail_from) if mail_from else None,
             mail_identity=str(mail_identity) if mail_identity else None,
@@ -221,6 +229,7 @@ class DurableGraphStack(Stack):
         storage.grant_checkpoints_write(functions.api)
         storage.grant_payloads_read(functions.api)
         storage.grant_payloads_write(functions.api)
+        storage.grant_payloads_delete(functions.api)  # POST /threads/{id}/erase (IAM only)
         storage.grant_uploads_read(functions.api)  # the item under review may be an upload
         queueing.transitions.grant_send_messages(functions.api)
         # A resume can settle in a new suspension (a second approval), announced from here.
@@ -241,7 +250,8 @@ class DurableGraphStack(Stack):
         storage.grant_uploads_read(s3_trigger)
         queueing.transitions.grant_send_messages(s3_trigger)
 
-        # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ. ---
+        # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ; every
+        # `retention_hours`, the retention job (the same as `durable-graph retention run`). ---
         sweeper = functions.sweeper
         events.Rule(
             self,
@@ -250,9 +260,24 @@ class DurableGraphStack(Stack):
             schedule=events.Schedule.rate(Duration.minutes(config.sweep_minutes)),
             targets=[targets.LambdaFunction(sweeper)],
         )
+        events.Rule(
+            self,
+            "RetentionSchedule",
+            description="durable-graph: erase values older than each graph's retention policy",
+            schedule=events.Schedule.rate(Duration.hours(config.retention_hours)),
+            targets=[
+                targets.LambdaFunction(
+                    sweeper,
+                    event=events.RuleTargetInput.from_object(
+                        {names.SWEEPER_JOB_KEY: names.RETENTION_JOB}
+                    ),
+                )
+            ],
+        )
         storage.grant_checkpoints_read(sweeper)
         storage.grant_checkpoints_write(sweeper)
         storage.grant_payloads_read(sweeper)
+        storage.grant_payloads_delete(sweeper)  # retention erases values and their objects
         queueing.transitions.grant_send_messages(sweeper)
         queueing.dead_letters.grant_consume_messages(sweeper)
         signing.grant_sign(sweeper)

@@ -1,28 +1,43 @@
-"""The `sweeper` Lambda (scheduled): re-drive stalled threads, report the DLQ.
+"""The `sweeper` Lambda (scheduled): re-drive stalled threads, report the DLQ; on its own
+schedule (`{"job": "retention"}`), the retention job (`durable-graph retention run`).
 
 All logic is in `durable_graph.backends.aws.sweeper`; this reports its numbers as metrics.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
 
+from durable_graph.backends.aws import names
 from durable_graph.backends.aws.factory import runtime
-from durable_graph.backends.aws.sweeper import sweep
+from durable_graph.backends.aws.sweeper import retention, sweep
 
 logger = Logger(service="durable-graph-sweeper")
 tracer = Tracer(service="durable-graph-sweeper")
 metrics = Metrics(namespace="DurableGraph", service="sweeper")
 
 
+class SweeperEvent(BaseModel):
+    """A scheduled event: EventBridge's own (a sweep) or the retention rule's input."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    job: Literal["sweep", "retention"] = "sweep"
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if SweeperEvent.model_validate(event).job == names.RETENTION_JOB:
+        done = retention(runtime())
+        metrics.add_metric(name="threads_erased", unit=MetricUnit.Count, value=len(done.erased))
+        return done.as_json()
     report = sweep(runtime())
     metrics.add_metric(name="threads_resent", unit=MetricUnit.Count, value=len(report.resent))
     metrics.add_metric(name="dlq_depth", unit=MetricUnit.Count, value=report.dlq_depth or 0)

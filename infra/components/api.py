@@ -3,8 +3,8 @@
 Routes are declared one by one instead of a single `{proxy+}` resource because authorisation
 differs per route:
 
-* reading, auditing (verify, diff, export), forking and resuming a thread are operator
-  actions, authorised by IAM (SigV4);
+* reading, auditing (verify, diff, export), forking, resuming and erasing a thread are
+  operator actions, authorised by IAM (SigV4);
 * `POST /threads` is called by third-party webhooks and `/approvals/{token}` by a human
   following a link; neither can sign with AWS credentials, so API Gateway lets them through and
   the function checks an HMAC signature (webhooks: over timestamp and body, with a replay window;
@@ -52,6 +52,7 @@ ROUTES = (
     Route("GET", "/threads/{id}/diff", "IAM"),
     Route("GET", "/threads/{id}/export", "IAM"),
     Route("POST", "/threads/{id}/fork", "IAM"),
+    Route("POST", "/threads/{id}/erase", "IAM"),
     Route("GET", "/approvals/{token}", "NONE"),
     Route("POST", "/approvals/{token}", "NONE"),
 )

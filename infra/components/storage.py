@@ -2,9 +2,11 @@
 
 Grants are methods of this construct rather than `table.grant_read_write_data(...)` calls in the
 stack, because only this module knows the access patterns: checkpoints are immutable (no code
-path deletes or rewrites one, so nobody gets `DeleteItem` or `BatchWriteItem`, which can delete),
-payloads are content-addressed under one prefix (so access is scoped to that prefix), and uploads
-are only ever read by the engine.
+path deletes one, so nobody gets `DeleteItem` or `BatchWriteItem`, which can delete; erasure
+rewrites a committed row with `PutItem` under `attribute_exists`), payloads are
+content-addressed under one prefix (so access is scoped to that prefix), and uploads are only
+ever read by the engine. Deleting payload objects is erasure's alone (`grant_payloads_delete`:
+the API's IAM-only erase route and the sweeper's retention job).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Que
 TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
 PAYLOAD_READ_ACTIONS = ("s3:GetObject",)
 PAYLOAD_WRITE_ACTIONS = ("s3:PutObject",)
+# Erasure deletes every version of a payload object it destroys (a delete marker alone would
+# leave the bytes readable by version id), after listing the versions of that one key.
+PAYLOAD_DELETE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+BUCKET_LIST_VERSIONS_ACTIONS = ("s3:ListBucketVersions",)
 # An upload is addressed by (bucket, key, version): the version pins the bytes a run started from.
 UPLOAD_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # ListBucket (on the bucket, not its objects) makes reading a missing object answer 404
@@ -147,6 +153,21 @@ class Storage(Construct):
         """Store new payload objects; content addressing means nothing is ever deleted."""
         self._grant_objects(
             function, self.payload_bucket, PAYLOAD_WRITE_ACTIONS, names.PAYLOAD_PREFIX
+        )
+
+    def grant_payloads_delete(self, function: lambda_.Function) -> None:
+        """Delete payload objects, every version, under the payload prefix only: what erasure
+        (`durable_graph.erasure`) needs to destroy an erased value's chunk or `$payload`
+        object. Listing versions is limited to the same prefix by the `s3:prefix` condition."""
+        self._grant_objects(
+            function, self.payload_bucket, PAYLOAD_DELETE_ACTIONS, names.PAYLOAD_PREFIX
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(BUCKET_LIST_VERSIONS_ACTIONS),
+                resources=[self.payload_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{names.PAYLOAD_PREFIX}*"]}},
+            )
         )
 
     def grant_uploads_read(self, function: lambda_.Function) -> None:

@@ -143,7 +143,10 @@ def erase(
             field="thread_id",
         )
     deletable = _unreferenced(backend, thread_id, plan)
-    record = _write_record(backend, thread_id, rows[-1], plan, deletable, reason, actor, clock)
+    requested = None if fields is None else sorted(wanted)
+    record = _write_record(
+        backend, thread_id, rows[-1], plan, deletable, reason, actor, clock, requested
+    )
     for row in plan.rows:
         store.rewrite_checkpoint(row)
     _scrub_done_rows(backend, thread_id, plan, None if fields is None else wanted)
@@ -334,6 +337,7 @@ def _write_record(
     reason: str,
     actor: Actor,
     clock: Clock | None,
+    requested: list[str] | None,
 ) -> ErasureRecord:
     existing, _ = parse_erasures(load_erasures(backend.checkpoints, thread_id))
     seq = len(existing) + 1
@@ -343,7 +347,7 @@ def _write_record(
         erased_at=iso((clock or SystemClock()).now()),
         actor=actor,
         reason=reason,
-        fields=None,
+        fields=requested,
         steps=plan.steps,
         payloads=[ref.sha256 for ref in deletable],
         kept=plan.kept,

@@ -90,6 +90,8 @@ def _apply(
     def expired(row: Checkpoint) -> bool:
         return parse_iso(row.created_at) < cutoff
 
+    if parse_iso(thread.created_at) >= cutoff:
+        return None  # no step is older than its thread: nothing to read
     try:
         return erase(
             backend,

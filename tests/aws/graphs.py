@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from durable_graph import END, START, NodeContext, StateGraph
 from durable_graph.errors import TransientError
+from durable_graph.retention_policy import Retention
 
 # ---------------------------------------------------------------- a -> b (side effect) -> c
 
@@ -126,3 +127,25 @@ bulky_builder = StateGraph(BulkyState)
 bulky_builder.add_node("bloat", bloat)
 bulky_builder.add_edge(START, "bloat").add_edge("bloat", END)
 bulky_graph = bulky_builder.compile(name="tests.aws.graphs:bulky_graph")
+
+
+# ---------------------------------------------------------------- retention: a record kept 30 days
+
+
+class RecordState(BaseModel):
+    patient: str = ""
+    notes: str = ""
+    outcome: str = ""
+
+
+def summarise(state: RecordState) -> dict[str, Any]:
+    # Notes above the offload threshold: the value is a chunk object in the payload bucket.
+    return {"notes": f"notes on {state.patient}: " + "x" * 20_000, "outcome": "filed"}
+
+
+retained_builder = StateGraph(RecordState)
+retained_builder.add_node("summarise", summarise)
+retained_builder.add_edge(START, "summarise").add_edge("summarise", END)
+retained_graph = retained_builder.compile(
+    name="tests.aws.graphs:retained_graph", retention=Retention(days=30)
+)

@@ -1,17 +1,26 @@
 """The sweeper (`functions/sweeper` + `backends/aws/sweeper`): stalled threads are re-driven,
-lagging thread records repaired, and what sits in the DLQ is reported. Time is passed in
-(`now=`), not waited for."""
+lagging thread records repaired, and what sits in the DLQ is reported; on the retention
+schedule, values older than a graph's policy are erased. Time is passed in (`now=`, a
+`ManualClock`), not waited for."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from durable_graph.backends.aws import names
+from durable_graph.backends.aws.factory import build_runtime
 from durable_graph.backends.aws.local_poller import LocalLambdaContext
 from durable_graph.backends.aws.sweeper import sweep
+from durable_graph.clock import ManualClock
+from durable_graph.erasure_record import load_erasures, parse_erasures
+from durable_graph.retention import RETENTION_ACTOR
+from durable_graph.verification import verify_thread
+from functions.sweeper import handler as sweeper_module
 from functions.sweeper.handler import handler as sweeper_handler
 from tests.aws.conftest import AwsWorld
 from tests.aws.faults import Fault, checkpoint_put, thread_put
@@ -80,3 +89,57 @@ def test_sweeper_function_reports_threads_in_the_dlq(
     assert report["dlq_depth"] == 1
     assert report["dlq_threads"] == ["poison-2"]
     assert report["resent"] == {}
+
+
+RETAINED = "tests.aws.graphs:retained_graph"
+
+
+def payload_versions(world: AwsWorld) -> list[str]:
+    """Every object version (and delete marker) in the payload bucket."""
+    listing = world.clients.s3.list_object_versions(Bucket=world.resources.settings.bucket)
+    return [v["Key"] for v in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]]
+
+
+def test_scheduled_retention_erases_only_what_the_policy_no_longer_allows(
+    aws_factory: Callable[..., AwsWorld], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a deployment of a graph kept 30 days (versioned payload bucket, as the stack
+    makes it) with a completed thread whose notes live in S3, and the sweeper function on a
+    skipping clock
+    When the retention rule's event arrives today, and again 31 days later
+    Then today nothing is written; 31 days later every value is erased under a signed
+    tombstone by system:retention, the notes' object (every version) is gone, the thread
+    still verifies and names the erased fields, and a third run writes nothing."""
+    world = aws_factory(graph=RETAINED)
+    world.clients.s3.put_bucket_versioning(
+        Bucket=world.resources.settings.bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    clock = ManualClock(datetime.now(UTC))
+    rt = build_runtime(world.resources.settings, world.clients, clock=clock)
+    monkeypatch.setattr(sweeper_module, "runtime", lambda: rt)
+    rt.graph.start({"patient": "Jane Roe"}, thread_id="rec-1")
+    world.drain()
+    assert world.head("rec-1").status == "completed"
+    assert len(payload_versions(world)) == 1  # the notes' chunk
+    event = {names.SWEEPER_JOB_KEY: names.RETENTION_JOB, "source": "aws.events"}
+
+    today = sweeper_handler(event, LocalLambdaContext())
+    assert today == {"job": "retention", "erased": {}}
+    assert rt.backend.checkpoints.get_records("rec-1", ["erasure#1"]) == {}
+
+    clock.advance(31 * 24 * 3600)
+    later = sweeper_handler(event, LocalLambdaContext())
+
+    assert later == {"job": "retention", "erased": {"rec-1": [0, 1]}}
+    assert payload_versions(world) == []
+    report = verify_thread(rt.backend, "rec-1")
+    assert report.ok, report.reason
+    assert report.erased == {0: ["notes", "outcome", "patient"], 1: ["notes", "outcome"]}
+    (tombstone,), _ = parse_erasures(load_erasures(rt.backend.checkpoints, "rec-1"))
+    assert tombstone.actor == RETENTION_ACTOR and tombstone.signature
+    assert tombstone.erased_at.startswith(clock.now().date().isoformat())
+    assert tombstone.reason.startswith("retention: values older than 30 days")
+    assert "Jane Roe" not in json.dumps(
+        world.clients.dynamodb.scan(TableName=world.resources.settings.table_name)["Items"]
+    )
+    assert sweeper_handler(event, LocalLambdaContext())["erased"] == {}

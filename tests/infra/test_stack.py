@@ -6,6 +6,7 @@ for this module, then the template has the resources, wiring and permissions the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,8 @@ CONSUME = {
 }
 SECRET_READ = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
 SIGN = {"kms:Sign", "kms:Verify", "kms:GetPublicKey"}
+# Erasure's: delete every version of a payload object, after listing that key's versions.
+ERASE = {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucketVersions"}
 EXPECTED_ACTIONS: dict[str, set[str]] = {
     WORKER.folder: LOGS_AND_TRACES
     | TABLE_READ
@@ -74,7 +77,8 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     | SEND
     | {"sns:Publish"}
     | SECRET_READ
-    | SIGN,
+    | SIGN
+    | ERASE,  # POST /threads/{id}/erase
     S3_TRIGGER.folder: LOGS_AND_TRACES
     | TABLE_READ
     | TABLE_WRITE
@@ -86,7 +90,8 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     | {"s3:GetObject", "s3:ListBucket"}
     | SEND
     | CONSUME
-    | SIGN,
+    | SIGN
+    | ERASE,  # the retention job
     # Reads heads (and claim-checked bodies), writes failures and re-drive records, re-sends.
     DEAD_LETTERS.folder: LOGS_AND_TRACES
     | TABLE_READ
@@ -96,13 +101,8 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     | CONSUME
     | SIGN,
 }
-FORBIDDEN_ACTIONS = {
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:Scan",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-}
+FORBIDDEN_ACTIONS = {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Scan"}
+ERASERS = {API.folder, SWEEPER.folder}
 
 
 # --- fixtures: one synthesis for the whole module ------------------------------------------
@@ -473,17 +473,59 @@ def test_function_environment_sets_every_names_env_key(
     assert url_parts[-1] == f"/{STAGE_NAME}"
 
 
+def rule(template: Template, construct_id: str) -> Resource:
+    rules = template.find_resources("AWS::Events::Rule")
+    return only({k: v for k, v in rules.items() if k.startswith(construct_id)})[1]
+
+
 def test_sweeper_runs_every_two_minutes_by_default(template: Template) -> None:
     """The default schedule and window notice a stranded thread within minutes."""
     sweeper_id, _ = function_of(template, SWEEPER)
 
-    _, rule = only(template.find_resources("AWS::Events::Rule"))
+    sweep = rule(template, "SweepSchedule")
 
-    assert rule["Properties"]["ScheduleExpression"] == "rate(2 minutes)"
-    assert rule["Properties"]["State"] == "ENABLED"
-    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [
+    assert sweep["Properties"]["ScheduleExpression"] == "rate(2 minutes)"
+    assert sweep["Properties"]["State"] == "ENABLED"
+    assert [t["Arn"] for t in sweep["Properties"]["Targets"]] == [
         {"Fn::GetAtt": [sweeper_id, "Arn"]}
     ]
+    assert "Input" not in sweep["Properties"]["Targets"][0]
+
+
+def test_sweeper_runs_the_retention_job_daily_by_default(template: Template) -> None:
+    """A second rule sends the sweeper the retention job's event; `-c retention_hours` sets it."""
+    sweeper_id, _ = function_of(template, SWEEPER)
+
+    retention = rule(template, "RetentionSchedule")
+    (target,) = retention["Properties"]["Targets"]
+
+    assert retention["Properties"]["ScheduleExpression"] == "rate(1 day)"
+    assert target["Arn"] == {"Fn::GetAtt": [sweeper_id, "Arn"]}
+    assert json.loads(target["Input"]) == {names.SWEEPER_JOB_KEY: names.RETENTION_JOB}
+    _, stack = build_app({**NO_BUNDLING, "retention_hours": "6"})
+    hourly = rule(Template.from_stack(stack), "RetentionSchedule")
+    assert hourly["Properties"]["ScheduleExpression"] == "rate(6 hours)"
+
+
+def test_payload_deletes_are_the_erasers_alone_and_under_the_payload_prefix(
+    template: Template,
+) -> None:
+    """Erasure's delete rights: the API (its IAM-only erase route) and the sweeper (retention),
+    on payload objects only; no function may delete a table item or an upload."""
+    payloads_id, _ = bucket(template, "Payloads")
+    for spec in SPECS:
+        deletes = [
+            statement
+            for statement in statements_of(template, spec)
+            if {"s3:DeleteObject", "s3:DeleteObjectVersion"} & set(as_list(statement["Action"]))
+        ]
+        if spec.folder not in ERASERS:
+            assert deletes == []
+            continue
+        (statement,) = deletes
+        (resource,) = as_list(statement["Resource"])
+        assert {"Fn::GetAtt": [payloads_id, "Arn"]} in joined_parts(resource)
+        assert resource["Fn::Join"][1][-1] == f"/{names.PAYLOAD_PREFIX}*"
 
 
 def test_failed_s3_starts_are_kept_in_a_dead_letter_queue(template: Template) -> None:
@@ -523,6 +565,7 @@ def test_api_declares_exactly_the_routes_with_their_authorization(template: Temp
         ("GET", "/threads/{id}/diff", "AWS_IAM"),
         ("GET", "/threads/{id}/export", "AWS_IAM"),
         ("POST", "/threads/{id}/fork", "AWS_IAM"),
+        ("POST", "/threads/{id}/erase", "AWS_IAM"),
         ("GET", "/approvals/{token}", "NONE"),
         ("POST", "/approvals/{token}", "NONE"),
     } | {  # the ledger explorer's, tested in test_explorer_auth.py
@@ -586,6 +629,7 @@ def test_function_role_grants_exactly_the_permission_table(
 
     assert actions == EXPECTED_ACTIONS[spec.folder]
     assert not actions & FORBIDDEN_ACTIONS
+    assert bool(actions & ERASE) == (spec.folder in ERASERS)
     assert all("*" not in action for action in actions)
 
 
@@ -607,7 +651,10 @@ def test_payload_objects_are_reachable_only_under_the_payload_prefix(
 
     for statement in statements_of(template, spec):
         for resource in as_list(statement["Resource"]):
-            if resource == payload_arn:
+            if resource == payload_arn and statement["Action"] == "s3:ListBucketVersions":
+                prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+                assert as_list(prefixes) == [f"{names.PAYLOAD_PREFIX}*"]
+            elif resource == payload_arn:
                 assert as_list(statement["Action"]) == ["s3:ListBucket"]
             elif isinstance(resource, dict) and payload_arn in joined_parts(resource):
                 assert resource["Fn::Join"][1][-1] == f"/{names.PAYLOAD_PREFIX}*"
@@ -674,11 +721,11 @@ def test_sweeper_schedule_and_window_come_from_context() -> None:
     _, stack = build_app({**NO_BUNDLING, "sweep_minutes": "7", "stale_seconds": "420"})
     template = Template.from_stack(stack)
 
-    _, rule = only(template.find_resources("AWS::Events::Rule"))
+    sweep = rule(template, "SweepSchedule")
     _, sweeper = function_of(template, SWEEPER)
     variables = sweeper["Properties"]["Environment"]["Variables"]
 
-    assert rule["Properties"]["ScheduleExpression"] == "rate(7 minutes)"
+    assert sweep["Properties"]["ScheduleExpression"] == "rate(7 minutes)"
     assert (variables[names.ENV_STALE_SECONDS], variables[names.ENV_SWEEP_MINUTES]) == ("420", "7")
 
 

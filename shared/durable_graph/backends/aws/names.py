@@ -46,3 +46,8 @@ ENV_MAIL_FROM: Final = "DURABLE_GRAPH_MAIL_FROM"  # sender address of a verified
 
 # Payload objects live under this prefix, content-addressed: "sha256/ab/<hex digest>".
 PAYLOAD_PREFIX: Final = "sha256/"
+
+# The scheduled event that asks the sweeper function for the retention job instead of a sweep
+# (`infra/stack.py` sends it; `functions/sweeper/handler.py` dispatches on `job`).
+SWEEPER_JOB_KEY: Final = "job"
+RETENTION_JOB: Final = "retention"

@@ -11,6 +11,10 @@ running thread whose record is older than the cutoff. The thread record is only 
 status change, so "record older than the cutoff" is the cheap pre-filter and the head's
 `created_at` the real test. Keep `stale_seconds` above SQS's five-minute deduplication window,
 or a re-send may be dropped as a duplicate of the original message.
+
+The same function runs the retention job on its own, slower schedule (`retention`): exactly
+`durable-graph retention run` (`durable_graph.retention.run_retention`) over the deployment's
+store, with the runtime's clock, so a test on a skipping clock sees what a run N days later does.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from durable_graph.backends.aws.sqs_queue import peek_thread_ids, queue_depth
 from durable_graph.clock import parse_iso
 from durable_graph.errors import DurableGraphError
 from durable_graph.followups import messages_for
+from durable_graph.retention import run_retention
 from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.aws.sweeper")
@@ -91,4 +96,29 @@ def sweep(
         report.dlq_depth = queue_depth(rt.clients.sqs, rt.settings.dlq_url)
         if report.dlq_depth:
             report.dlq_threads = peek_thread_ids(rt.clients.sqs, rt.settings.dlq_url)
+    return report
+
+
+@dataclass
+class RetentionReport:
+    erased: dict[str, list[int]] = field(default_factory=dict)  # thread id → steps erased
+
+    def as_json(self) -> dict[str, object]:
+        return {"job": "retention", "erased": self.erased}
+
+
+def retention(rt: AwsRuntime, *, now: datetime | None = None) -> RetentionReport:
+    """The scheduled retention job: erase what each thread's graph `Retention` no longer
+    allows, as `durable-graph retention run --as-of NOW` does (policies found by the graph
+    each thread names; the signed erasure records, actor `system:retention`, are the
+    tombstones). `now` defaults to the runtime clock's."""
+    records = run_retention(rt.backend, clock=rt.graph.clock, as_of=now)
+    report = RetentionReport()
+    for record in records:
+        report.erased[record.thread_id] = sorted(int(step) for step in record.steps)
+        log.info(
+            "retention erased %d step(s)",
+            len(record.steps),
+            extra={"thread_id": record.thread_id, "erasure": record.seq},
+        )
     return report
