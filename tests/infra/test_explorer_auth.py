@@ -154,8 +154,8 @@ def test_a_cognito_users_claims_open_the_explorer(template: Template, tmp_path: 
         event["requestContext"]["authorizer"] = {"claims": claims}
         status, _, body = http_from_result(resolver.resolve(event, None))  # type: ignore[arg-type]
         assert status == 200 and b"seen-1" in body
-        assert CognitoAuth().authenticate(resolver.current_event).id == (
-            "cognito:reviewer@example.test"
+        assert CognitoAuth().authenticate(resolver.current_event).actor.id == (
+            "oidc:reviewer@example.test"
         )
     finally:
         backend.close()

@@ -11,8 +11,9 @@ Example, on the embedded store (what `durable-graph serve` does)::
 
 from durable_graph.api.app import build_resolver
 from durable_graph.api.approvals import ApprovalPolicy, Approvals
-from durable_graph.api.auth import ApiKeyAuth, Authenticator, IamAuth
+from durable_graph.api.auth import ApiKeyAuth, IamAuth
 from durable_graph.api.config import MAX_BODY_BYTES, Api, ApiConfig
+from durable_graph.api.identity import Authenticator, Identity, caller, identify
 from durable_graph.api.keys import (
     KeyProvider,
     LocalKeyFile,
@@ -32,6 +33,7 @@ __all__ = [
     "Approvals",
     "Authenticator",
     "IamAuth",
+    "Identity",
     "KeyProvider",
     "LocalKeyFile",
     "SecretSource",
@@ -39,5 +41,7 @@ __all__ = [
     "SecretsManagerSecrets",
     "SsmParameterKeys",
     "build_resolver",
+    "caller",
+    "identify",
     "local_api",
 ]

@@ -44,6 +44,7 @@ from durable_graph.api.errors import (
     error_body,
     status_for,
 )
+from durable_graph.api.identity import CONTEXT_KEY, caller
 from durable_graph.api.models import (
     DecisionRequest,
     DecisionResponse,
@@ -55,7 +56,6 @@ from durable_graph.api.models import (
     StartThreadRequest,
     StartThreadResponse,
 )
-from durable_graph.checkpoint import Actor
 from durable_graph.errors import DurableGraphError, InvalidInput
 
 log = logging.getLogger("durable_graph.api")
@@ -136,7 +136,7 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
     def authenticated(
         app: APIGatewayRestResolver, next_middleware: NextMiddleware
     ) -> Response[Any]:
-        app.context["actor"] = api.config.auth.authenticate(app.current_event)
+        app.context[CONTEXT_KEY] = api.config.auth.authenticate(app.current_event)
         return next_middleware(app)
 
     app.use(middlewares=[limit_body])
@@ -173,8 +173,7 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
     @app.post("/threads/<thread_id>/resume", middlewares=[authenticated])
     def resume_thread(thread_id: str) -> Response[str]:
         request: ResumeRequest = _parse(ResumeRequest, raw_body(app.current_event))
-        actor: Actor = app.context["actor"]
-        checkpoint = api.threads.resume(unquote(thread_id), request, actor)
+        checkpoint = api.threads.resume(unquote(thread_id), request, caller(app).actor)
         return _json(200, api.threads.view(checkpoint))
 
     # ---------------------------------------------------------------- audit
@@ -195,14 +194,13 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
     @app.post("/threads/<thread_id>/fork", middlewares=[authenticated])
     def fork_thread(thread_id: str) -> Response[str]:
         request: ForkRequest = _parse(ForkRequest, raw_body(app.current_event))
-        actor: Actor = app.context["actor"]
+        actor = caller(app).actor
         return _json(201, api.threads.view(api.threads.fork(unquote(thread_id), request, actor)))
 
     @app.post("/threads/<thread_id>/erase", middlewares=[authenticated])
     def erase_thread(thread_id: str) -> Response[str]:
         request: EraseRequest = _parse(EraseRequest, raw_body(app.current_event))
-        actor: Actor = app.context["actor"]
-        return _json(200, api.threads.erase(unquote(thread_id), request, actor))
+        return _json(200, api.threads.erase(unquote(thread_id), request, caller(app).actor))
 
     # ---------------------------------------------------------------- approvals
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from durable_graph.api.approvals import ApprovalPolicy, Approvals
-from durable_graph.api.auth import Authenticator
+from durable_graph.api.identity import Authenticator
 from durable_graph.api.keys import KeyProvider, SecretSource
 from durable_graph.api.service import Threads
 from durable_graph.api.webhooks import WebhookVerifier

@@ -30,10 +30,10 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from durable_graph.api import explorer_pages as html
 from durable_graph.api import explorer_read as read
-from durable_graph.api.auth import Authenticator
 from durable_graph.api.config import Api
 from durable_graph.api.errors import Unauthorized
 from durable_graph.api.explorer_auth import SessionAuth, session_cookie
+from durable_graph.api.identity import CONTEXT_KEY, Authenticator
 from durable_graph.bundle import build_bundle
 from durable_graph.errors import InvalidInput, NotSuspended
 from durable_graph.timetravel import diff
@@ -71,7 +71,7 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
     def signed_in(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
         """A browser without a session gets the sign-in page (401), a program a JSON 401."""
         try:
-            app.context["actor"] = auth.authenticate(app.current_event)
+            app.context[CONTEXT_KEY] = auth.authenticate(app.current_event)
         except Unauthorized:
             if not _wants_html(app.current_event):
                 raise

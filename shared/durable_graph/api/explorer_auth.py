@@ -14,9 +14,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from durable_graph.api.auth import Authenticator
 from durable_graph.api.errors import Unauthorized
-from durable_graph.checkpoint import Actor
+from durable_graph.api.identity import Authenticator, Identity
 
 SESSION_COOKIE = "durable_graph_explorer"
 SESSION_MAX_AGE = 12 * 3600
@@ -57,9 +56,9 @@ class SessionAuth:
     def accepts(self, offered: str) -> bool:
         return hmac.compare_digest(offered.encode("utf-8", "replace"), self.token.encode())
 
-    def authenticate(self, event: APIGatewayProxyEvent) -> Actor:
+    def authenticate(self, event: APIGatewayProxyEvent) -> Identity:
         if self.accepts(cookie_value(event)):
-            return Actor(kind="human", id="explorer session")
+            return Identity(method="session", subject="explorer session")
         return self.programs.authenticate(event)
 
 
@@ -69,12 +68,17 @@ class CognitoAuth:
 
     kind = "cognito"
 
-    def authenticate(self, event: APIGatewayProxyEvent) -> Actor:
+    def authenticate(self, event: APIGatewayProxyEvent) -> Identity:
         claims: dict[str, Any] = event.request_context.authorizer.claims
         if not claims.get("sub"):
             raise Unauthorized("this route requires a Cognito user (Authorization: ID token)")
-        who = claims.get("email") or claims.get("cognito:username") or claims["sub"]
-        return Actor(kind="human", id=f"cognito:{str(who)[:200]}")
+        email = claims.get("email")
+        return Identity(
+            method="oidc",
+            subject=str(claims["sub"]),
+            email=str(email) if email else None,
+            issuer=str(claims["iss"]) if claims.get("iss") else None,
+        )
 
 
 __all__ = [
