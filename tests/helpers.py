@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from durable_graph.backends.local.row_bodies import decode_body
+from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Task, ThreadRecord
 from durable_graph.ports import TransitionMessage
 
@@ -51,3 +57,33 @@ def message(thread_id: str, step: int, node: str = "a", parallel: int = 1) -> Tr
         graph=GRAPH,
         parallel=parallel,
     )
+
+
+def row_text(body: str | bytes) -> str:
+    """A checkpoint row's stored JSON as the embedded store returns its `body` column (text,
+    or zlib of it for a big row: `row_bodies.py`)."""
+    text = decode_body(body)
+    return text.decode() if isinstance(text, bytes) else text
+
+
+def stored_rows(db: Path, thread_id: str) -> dict[int, dict[str, Any]]:
+    """Every stored row of the thread in an embedded store, by step, as JSON documents."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT step, body FROM checkpoints WHERE thread_id = ? ORDER BY step", (thread_id,)
+        ).fetchall()
+    return {int(step): json.loads(row_text(body)) for step, body in rows}
+
+
+def edit_stored_row(
+    db: Path, thread_id: str, step: int, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    """Tamper with one stored row in place, as someone with the SQLite file would: `edit`
+    changes its JSON document, which is written back as text (readers take either form)."""
+    doc = stored_rows(db, thread_id)[step]
+    edit(doc)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE checkpoints SET body = ? WHERE thread_id = ? AND step = ?",
+            (compact_json(doc), thread_id, step),
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from tests.api.conftest import REPO, Served, serve, stop
 from tests.api.test_pages import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import edit_stored_row
 
 SCREENSHOTS_ENV = "DURABLE_GRAPH_SCREENSHOTS"
 
@@ -54,13 +54,12 @@ def world(tmp_path: Path) -> Iterator[tuple[Served, dict[str, str]]]:
             assert reply.status_code == 200, reply.text
             running.wait_for_status(ids[name], "completed")
         running.wait_for_status(ids["waiting"], "suspended")
-        with sqlite3.connect(tmp_path / "state.db") as conn:  # an attacker edits step 2
-            changed = conn.execute(
-                "UPDATE checkpoints SET body = json_set(body, '$.created_at', "
-                "'2020-01-01T00:00:00.000000Z') WHERE thread_id = ? AND step = 2",
-                (ids["tampered"],),
-            ).rowcount
-        assert changed == 1
+        edit_stored_row(  # an attacker edits step 2
+            tmp_path / "state.db",
+            ids["tampered"],
+            2,
+            lambda row: row.update(created_at="2020-01-01T00:00:00.000000Z"),
+        )
         yield running, ids
     finally:
         if running.proc.poll() is None:

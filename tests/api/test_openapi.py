@@ -133,7 +133,11 @@ def test_fuzzing_left_the_known_thread_intact(fuzzed: Served) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "durable_graph", "verify", "fuzz", "--json"],
         cwd=REPO,
-        env={"DURABLE_GRAPH_HOME": str(fuzzed.home), "PATH": "/usr/bin:/bin"},
+        env={
+            "DURABLE_GRAPH_HOME": str(fuzzed.home),
+            "PYTHONPATH": f"{REPO / 'shared'}:{REPO}",  # this checkout, not what is installed
+            "PATH": "/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
         timeout=60,

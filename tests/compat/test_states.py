@@ -27,6 +27,7 @@ from durable_graph import END, START, MessagesState, StateGraph, add_messages
 from durable_graph.backend import Backend
 from durable_graph.errors import InvalidInput
 from tests.compat.conftest import cfg, on, verified
+from tests.helpers import row_text
 
 
 class TypedState(TypedDict):
@@ -130,7 +131,9 @@ def test_messages_state_keeps_langchain_messages_losslessly(
     assert snapshot.values["messages"] == second["messages"]
     assert snapshot.json_values["messages"][1]["tool_calls"][0]["name"] == "lookup"
     with sqlite3.connect(tmp_path / "home" / "state.db") as db:
-        rows = [json.loads(body) for (body,) in db.execute("SELECT body FROM checkpoints")]
+        rows = [
+            json.loads(row_text(body)) for (body,) in db.execute("SELECT body FROM checkpoints")
+        ]
     stored = [c for row in rows for c in row.get("changes", {}).values() if c.get("v")]
     assert any("tool_calls" in json.dumps(c["v"]) for c in stored)
     verified(app, "chat")

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import Cli
+from tests.helpers import row_text
 
 SLOW = "tests.graphs:slow_graph"
 EMAIL = "examples.email_approval:graph"
@@ -92,7 +93,7 @@ def test_redelivered_transition_changes_nothing(cli: Cli) -> None:
     cli.json("run", EMAIL, "--thread", "d1", "--input", '{"user_prompt": "x"}')
     cli.json("resume", "d1", "--values", '{"approved": true}', "--as-node", "human_review")
     before = cli.stored()
-    body = cli.rows("SELECT body FROM checkpoints WHERE thread_id='d1' AND step=2")[0][0]
+    body = row_text(cli.rows("SELECT body FROM checkpoints WHERE thread_id='d1' AND step=2")[0][0])
     import json
 
     checkpoint = json.loads(body)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.e2e.conftest import Cli
+from tests.helpers import row_text
 
 EMAIL = "examples.email_approval:graph"
 
@@ -20,7 +21,7 @@ def test_edited_value_is_caught_at_its_step(cli: Cli) -> None:
     """Given the drafted risk edited in the stored change, then `state` at that step: the
     value no longer matches the digest the record's hash covers."""
     finished(cli, "t1")
-    body = cli.rows("SELECT body FROM checkpoints WHERE thread_id='t1' AND step=1")[0][0]
+    body = row_text(cli.rows("SELECT body FROM checkpoints WHERE thread_id='t1' AND step=1")[0][0])
     cli.execute(
         "UPDATE checkpoints SET body=? WHERE thread_id='t1' AND step=1",
         (body.replace("high", "low"),),
@@ -36,7 +37,7 @@ def test_recomputed_hash_breaks_the_next_link(cli: Cli) -> None:
     from durable_graph.checkpoint import Checkpoint
 
     finished(cli, "t2")
-    body = cli.rows("SELECT body FROM checkpoints WHERE thread_id='t2' AND step=1")[0][0]
+    body = row_text(cli.rows("SELECT body FROM checkpoints WHERE thread_id='t2' AND step=1")[0][0])
     forged = Checkpoint.from_stored_json(body.replace('"op":"set"', '"op":"keep"', 1))
     forged = forged.with_io_restored().sealed()
     cli.execute(

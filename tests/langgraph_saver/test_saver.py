@@ -15,6 +15,7 @@ from langgraph.types import Command
 from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.langgraph_saver import DurableGraphSaver
 from durable_graph.verification import verify_thread
+from tests.helpers import row_text
 from tests.langgraph_saver.apps import review_app, run_turns
 
 
@@ -72,7 +73,10 @@ def test_a_changed_byte_is_named_by_verify(tmp_path: Path) -> None:
         run_turns(review_app(saver), "t1", turns=1)
     # When one row is rewritten in the file with another status (a forged record)
     db = sqlite3.connect(tmp_path / "home" / "state.db")
-    (body,) = db.execute("SELECT body FROM checkpoints WHERE thread_id='t1' AND step=3").fetchone()
+    (stored,) = db.execute(
+        "SELECT body FROM checkpoints WHERE thread_id='t1' AND step=3"
+    ).fetchone()
+    body = row_text(stored)
     db.execute(
         "UPDATE checkpoints SET body=? WHERE thread_id='t1' AND step=3",
         (body.replace('"status":"running"', '"status":"failed"'),),

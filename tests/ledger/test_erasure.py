@@ -20,6 +20,7 @@ from durable_graph.erasure_record import ERASED, load_erasures
 from durable_graph.errors import InvalidInput
 from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
+from tests.helpers import row_text
 from tests.ledger import legacy_v1
 from tests.ledger.graphs import fake_llm
 from tests.ledger.graphs import graph as chat_graph
@@ -64,7 +65,7 @@ def test_erasing_a_thread_with_snapshots_deletes_them_and_reads_still_fold(
     assert verify_thread(backend, "c").ok
     text = b"".join(_plain(p.read_bytes()) for p in payloads.rglob("*") if p.is_file())
     with sqlite3.connect(home / "state.db") as conn:
-        rows = "".join(r[0] for r in conn.execute("SELECT body FROM checkpoints"))
+        rows = "".join(row_text(r[0]) for r in conn.execute("SELECT body FROM checkpoints"))
     answer = fake_llm({"turn": 7})
     assert answer not in rows and answer.encode() not in text
 

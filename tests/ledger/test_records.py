@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -29,6 +28,7 @@ from durable_graph.sealing import KEEP_EVERY
 from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
 from tests.graphs import docs_graph as fanout_graph
+from tests.helpers import edit_stored_row, stored_rows
 from tests.ledger import legacy_v1
 from tests.ledger.graphs import graph as chat_graph
 
@@ -153,11 +153,8 @@ def chat_with_snapshots(home: Path, turns: int = 300) -> list[Checkpoint]:
 
 def snapshot_rows(home: Path) -> list[tuple[int, str]]:
     """(step, snapshot sha256) of every stored row that names a snapshot, oldest first."""
-    with sqlite3.connect(home / "state.db") as conn:
-        return conn.execute(
-            "SELECT step, json_extract(body, '$.snap.sha256') FROM checkpoints "
-            "WHERE thread_id='c' AND json_extract(body, '$.snap') IS NOT NULL ORDER BY step"
-        ).fetchall()
+    rows = stored_rows(home / "state.db", "c")
+    return [(step, row["snap"]["sha256"]) for step, row in rows.items() if "snap" in row]
 
 
 def test_a_cold_read_of_a_growing_list_starts_from_a_snapshot(tmp_path: Path) -> None:
@@ -189,13 +186,8 @@ def test_a_tampered_snapshot_is_refused_and_verify_never_needs_one(tmp_path: Pat
     chat_with_snapshots(home, turns=200)
     (first, first_sha), (second, second_sha), *_ = snapshot_rows(home)
     payloads = FolderPayloadStore(home / "payloads")
-    with sqlite3.connect(home / "state.db") as conn:
-        conn.execute(
-            "UPDATE checkpoints SET body = json_set(body, '$.snap', "
-            "(SELECT json_extract(body, '$.snap') FROM checkpoints WHERE thread_id='c' "
-            "AND step=?)) WHERE thread_id='c' AND step=?",
-            (first, second),
-        )
+    first_snap = stored_rows(home / "state.db", "c")[first]["snap"]
+    edit_stored_row(home / "state.db", "c", second, lambda row: row.update(snap=first_snap))
     with pytest.raises(CorruptRecord, match="not the state after this step") as refused:
         local_backend(home).checkpoints.get_checkpoint("c", second + 1)
     assert refused.value.step == second
@@ -214,11 +206,12 @@ def test_a_value_stripped_of_its_salt_fails_verification(tmp_path: Path) -> None
     home = tmp_path / "home"
     backend = local_backend(home, clock=ManualClock())
     counter.with_backend(backend, clock=ManualClock()).invoke({"limit": 5}, thread_id="n")
-    with sqlite3.connect(home / "state.db") as conn:
-        conn.execute(
-            "UPDATE checkpoints SET body = json_set(json_remove(body, '$.changes.n.s'), "
-            "'$.changes.n.v', 99) WHERE thread_id='n' AND step = 3"
-        )
+
+    def strip_salt(row: dict[str, Any]) -> None:
+        del row["changes"]["n"]["s"]
+        row["changes"]["n"]["v"] = 99
+
+    edit_stored_row(home / "state.db", "n", 3, strip_salt)
     report = verify_thread(local_backend(home), "n")
     assert (report.ok, report.first_bad_step, report.check) == (False, 3, "state")
     backend.close()
@@ -232,17 +225,9 @@ def test_a_task_list_stored_beside_its_ref_is_never_read(tmp_path: Path) -> None
     backend = local_backend(home, clock=ManualClock())
     app = fanout_graph.with_backend(backend, clock=ManualClock())
     app.invoke({"documents": [f"d{i}" for i in range(70)]}, thread_id="f")
-    with sqlite3.connect(home / "state.db") as conn:
-        (step,) = conn.execute(
-            "SELECT step FROM checkpoints WHERE thread_id='f' "
-            "AND json_extract(body, '$.next_ref') IS NOT NULL"
-        ).fetchone()
-        forged = '[{"id": "x", "node": "summarise", "arg": {"doc": "forged"}}]'
-        conn.execute(
-            "UPDATE checkpoints SET body = json_set(body, '$.next', json(?)) "
-            "WHERE thread_id='f' AND step=?",
-            (forged, step),
-        )
+    (step,) = [s for s, row in stored_rows(home / "state.db", "f").items() if "next_ref" in row]
+    forged = [{"id": "x", "node": "summarise", "arg": {"doc": "forged"}}]
+    edit_stored_row(home / "state.db", "f", step, lambda row: row.update(next=forged))
     record = local_backend(home).checkpoints.get_checkpoint("f", step)
     assert record is not None and len(record.next) == 71  # 70 summaries and the lint
     assert all(t.arg is None or t.arg["doc"] != "forged" for t in record.next)
@@ -256,11 +241,8 @@ def test_a_tampered_read_hint_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "home"
     backend = local_backend(home, clock=ManualClock())
     counter.with_backend(backend, clock=ManualClock()).invoke({"limit": 20}, thread_id="n")
-    with sqlite3.connect(home / "state.db") as conn:
-        conn.execute(
-            "UPDATE checkpoints SET body = json_set(body, '$.anchor', step) "
-            "WHERE thread_id='n' AND step = (SELECT MAX(step) FROM checkpoints)"
-        )
+    last = max(stored_rows(home / "state.db", "n"))
+    edit_stored_row(home / "state.db", "n", last, lambda row: row.update(anchor=last))
     cold = local_backend(home)
     with pytest.raises(CorruptRecord, match="state root"):
         cold.checkpoints.head_checkpoint("n")
@@ -310,12 +292,15 @@ def tampered_copy(home: Path, tmp_path: Path) -> Path:
 
 
 def edit_row(home: Path, step: int, path: str, value: Any) -> None:
-    with sqlite3.connect(home / "state.db") as conn:
-        conn.execute(
-            "UPDATE checkpoints SET body = json_set(body, ?, json(?)) "
-            "WHERE thread_id='long' AND step=?",
-            (path, json.dumps(value), step),
-        )
+    """Set the JSON path `path` (`$.a.b`) of the stored row of step `step` to `value`."""
+
+    def edit(row: dict[str, Any]) -> None:
+        *parents, last = path.removeprefix("$.").split(".")
+        for key in parents:
+            row = row[key]
+        row[last] = value
+
+    edit_stored_row(home / "state.db", "long", step, edit)
 
 
 def test_a_long_thread_verifies_and_every_kind_of_tamper_names_its_step(

@@ -13,12 +13,13 @@ from durable_graph.checkpoint import Checkpoint, ParentRef
 from durable_graph.runtime import CompiledGraph
 from durable_graph.signing import Ed25519Signer, make_signature
 from durable_graph.verification import verify_thread
+from tests.helpers import row_text, stored_rows
 from tests.ledger.conftest import THREAD, Cli
 
 
 def body(cli: Cli, step: int) -> str:
     rows = cli.sql("SELECT body FROM checkpoints WHERE thread_id=? AND step=?", (THREAD, step))
-    return str(rows[0][0])
+    return row_text(rows[0][0])
 
 
 def set_body(cli: Cli, step: int, text: str) -> None:
@@ -123,12 +124,13 @@ def test_inserted_record_breaks_the_link_after_it(chat: CompiledGraph, cli: Cli)
     """Given a forged, correctly sealed record inserted as step 5 and the later rows renumbered,
     then the record that followed no longer links: `link` at 6."""
     records = logical(cli.home)
-    cli.sql(
-        "UPDATE checkpoints SET step = step + 100, body = json_set(body, '$.step', step + 1) "
-        "WHERE thread_id=? AND step >= 5",
-        (THREAD,),
-    )
-    cli.sql("UPDATE checkpoints SET step = step - 99 WHERE thread_id=? AND step >= 100", (THREAD,))
+    for step, row in sorted(stored_rows(cli.home / "state.db", THREAD).items(), reverse=True):
+        if step >= 5:
+            row["step"] = step + 1
+            cli.sql(
+                "UPDATE checkpoints SET step = ?, body = ? WHERE thread_id=? AND step = ?",
+                (step + 1, compact_json(row), THREAD, step),
+            )
     inserted = (
         records[4]
         .model_copy(

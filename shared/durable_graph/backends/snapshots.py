@@ -109,7 +109,7 @@ def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any
         if "segs" in entry:
             items: list[Any] = []
             for segment in _fetch_all(payloads, _segment_refs(payloads, entry)):
-                items.extend(_unpack(segment))
+                items.extend(segment)
             if len(items) != entry["n"]:
                 raise ValueError(f"{name}: segments hold {len(items)} items, not {entry['n']}")
             values[name] = items
@@ -172,13 +172,18 @@ def _segment_refs(payloads: PayloadStore, entry: Mapping[str, Any]) -> list[Payl
     return [PayloadRef.model_validate(ref) for ref in refs]
 
 
-def _fetch_all(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> list[bytes]:
-    """The payloads under `refs`, in order, a few at a time when there are many (every
-    payload store is safe to read from several threads)."""
+def _fetch_all(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> list[Any]:
+    """The segments under `refs`, unpacked, in order, a few at a time when there are many
+    (every payload store is safe to read from several threads, and zlib and sha256 release
+    the GIL, so fetching, checking and inflating overlap)."""
+
+    def load(ref: PayloadRef) -> Any:
+        return _unpack(payloads.get(ref))
+
     if len(refs) <= 2:
-        return [payloads.get(ref) for ref in refs]
+        return [load(ref) for ref in refs]
     with ThreadPoolExecutor(min(PARALLEL_FETCHES, len(refs))) as pool:
-        return list(pool.map(payloads.get, refs))
+        return list(pool.map(load, refs))
 
 
 def _pack(value: Any) -> bytes:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.row_bodies import decode_body, encode_body
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
@@ -24,7 +26,7 @@ class SqliteCheckpointStore:
         self.db = db
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
-        body = checkpoint.to_stored_json()
+        body = encode_body(checkpoint.to_stored_json())
         try:
             with self.db.write() as conn:
                 # INSERT without OR REPLACE: the PK makes a second writer of the step fail.
@@ -47,7 +49,7 @@ class SqliteCheckpointStore:
         with self.db.write() as conn:
             changed = conn.execute(
                 "UPDATE checkpoints SET body = ? WHERE thread_id = ? AND step = ?",
-                (checkpoint.to_stored_json(), checkpoint.thread_id, checkpoint.step),
+                (encode_body(checkpoint.to_stored_json()), checkpoint.thread_id, checkpoint.step),
             ).rowcount
         if changed != 1:
             raise StepNotFound(checkpoint.thread_id, checkpoint.step)
@@ -270,9 +272,11 @@ class SqliteCheckpointStore:
         self.db.close()
 
 
-def _parse(thread_id: str, step: int, body: str) -> Checkpoint:
+def _parse(thread_id: str, step: int, body: str | bytes) -> Checkpoint:
     try:
-        return Checkpoint.from_stored_json(body)
+        return Checkpoint.from_stored_json(decode_body(body))
+    except zlib.error as exc:
+        raise CorruptRecord(thread_id, step, f"compressed row body: {exc}") from exc
     except ValidationError as exc:
         raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc
 
