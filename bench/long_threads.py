@@ -30,13 +30,16 @@ engine shows as a row ("failed at turn N: <error>", "capped at turn N") instead 
    counting with botocore hooks; the SQS event source mapping emulated with batch size 1).
    DynamoDB + S3 requests per fan-out task (everything from `start` to the thread settling,
    divided by N); budget <= 4 per task and independent of N (read here as: largest N within
-   1.10x of the smallest).
+   1.10x of the smallest). moto runs under `bench/moto_scaling.py`, which removes moto's own
+   O(items) work per request (a table deep-copied per transaction, the queue scanned per
+   send), so 10,000 tasks finish in minutes; the requests counted are the same.
 
     PYTHONPATH=. .venv/bin/python bench/long_threads.py            # all parts, default sizes
     PYTHONPATH=. .venv/bin/python bench/long_threads.py --quick    # small and fast
     PYTHONPATH=. .venv/bin/python bench/long_threads.py chat --turns 10,100,1000
     PYTHONPATH=. .venv/bin/python bench/long_threads.py fanout --docs 100,1000
-    PYTHONPATH=. .venv/bin/python bench/long_threads.py aws --aws-tasks 100,2000
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py aws --aws-tasks 100,2000,10000
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py chat --previous /path/to/old/checkout
 """
 
 from __future__ import annotations
@@ -550,6 +553,7 @@ def fanout_aws(spec: dict[str, Any]) -> dict[str, Any]:
     import logging
 
     from bench.aws_requests import Meter, moto_world
+    from bench.moto_scaling import scaled_moto
     from durable_graph.backends.aws import lambda_worker
     from durable_graph.backends.aws.local_poller import EventSourcePoller
     from functions.worker.handler import handler, logger
@@ -560,6 +564,7 @@ def fanout_aws(spec: dict[str, Any]) -> dict[str, Any]:
     deadline = time.perf_counter() + float(spec["cap"])
     out: dict[str, Any] = {"n": n, "status": "ok", "error": ""}
     with (
+        scaled_moto(),
         moto_world(FANOUT_GRAPH_PATH) as (aws, resources),
         contextlib.redirect_stdout(io.StringIO()),
     ):
@@ -617,8 +622,9 @@ def child_main(raw: str) -> int:
 # ---------------------------------------------------------------- parent: running children
 
 
-def run_child(part: str, n: int, timeout: float, **extra: Any) -> dict[str, Any]:
-    """Run one size in a fresh process; a crash or a timeout becomes a result row."""
+def run_child(part: str, n: int, timeout: float, repo: Path = REPO, **extra: Any) -> dict[str, Any]:
+    """Run one size in a fresh process; a crash or a timeout becomes a result row. `repo`:
+    the checkout whose bench and durable-graph the child runs (`--previous`)."""
     with tempfile.TemporaryDirectory(prefix=f"long-threads-{part}-{n}-") as tmp:
         base = Path(tmp)
         spec = {
@@ -630,12 +636,19 @@ def run_child(part: str, n: int, timeout: float, **extra: Any) -> dict[str, Any]
             **extra,
         }
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        inherited = env.get("PYTHONPATH", "") if repo == REPO else ""
+        paths = (str(repo / "shared"), str(repo), inherited)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         started = time.perf_counter()
         try:
             done = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                cwd=REPO,
+                [
+                    sys.executable,
+                    str(repo / "bench" / "long_threads.py"),
+                    "--child",
+                    json.dumps(spec),
+                ],
+                cwd=repo,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -724,6 +737,7 @@ def run_chat(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.turns.split(",")]
     extra = {"message_bytes": args.message_bytes}
     ours: list[dict[str, Any]] = []
+    before: list[dict[str, Any]] = []
     blocked = ""
     for n in sizes:
         if blocked:
@@ -734,6 +748,12 @@ def run_chat(args: argparse.Namespace) -> None:
         if r["status"] in ("capped", "crashed"):
             blocked = f"not run: {r['status']} at {n} turns"
         print(f"  chat durable-graph {n}: {status_text(r, 'turn')}", file=sys.stderr, flush=True)
+        if args.previous is not None:  # interleaved: the same machine load for both
+            p = run_child(
+                "chat-dg", n, args.cap_seconds + 180, args.previous, cap=args.cap_seconds, **extra
+            )
+            before.append(p)
+            print(f"  chat previous {n}: {status_text(p, 'turn')}", file=sys.stderr, flush=True)
     theirs: list[dict[str, Any]] = []
     if not args.no_langgraph:
         blocked = ""
@@ -767,6 +787,8 @@ def run_chat(args: argparse.Namespace) -> None:
         "turns the empty store's fixed pages dominate x raw."
     )
     chat_table("durable-graph (embedded SQLite, inline runner)", ours, budgets=True)
+    if before:
+        chat_table(f"durable-graph, previous checkout ({args.previous})", before, budgets=True)
     if ours and "empty" in ours[0]:
         print(f"(an empty durable-graph store is {ours[0]['empty'] / 1024:.0f} KiB on disk)")
     if theirs:
@@ -931,6 +953,12 @@ def main(argv: list[str] | None = None) -> int:
         "--langgraph-max-mb", type=int, default=4096, help="LangGraph database cap per size"
     )
     parser.add_argument("--no-langgraph", action="store_true", help="skip the baselines")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="chat: also run another checkout's durable-graph at each size, interleaved "
+        "(before/after in one run)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
