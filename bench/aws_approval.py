@@ -11,7 +11,11 @@ a warm Lambda). Lambda invocations are counted per handler call.
 Prints the requests per phase and in all, the write units, and the list price per thread
 (prices in `aws_requests.py`), for a 2 KB and a 50 KB prompt.
 
-    PYTHONPATH=. .venv/bin/python bench/aws_approval.py [--sizes 2048,51200]
+    PYTHONPATH=. .venv/bin/python bench/aws_approval.py [--sizes 2048,51200] [--detail]
+        [--previous DIR]
+
+`--previous DIR` measures another checkout's durable-graph (e.g. the previous release) in a
+child process and prints its per-phase counts beside these.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import copy
 import io
 import json
 import math
+import os
 import secrets
+import subprocess
 import sys
 import time
 import traceback
@@ -234,8 +240,6 @@ def measure(size: int) -> tuple[dict[str, Counting], Counting]:
 
     phases: dict[str, Counting] = {}
     with moto_world(EMAIL) as world, contextlib.redirect_stdout(io.StringIO()):
-        import os
-
         sm = session().client("secretsmanager")
         signing = sm.create_secret(Name="approval-key", SecretString=secrets.token_urlsafe(48))
         webhook = new_webhook_secret()
@@ -302,26 +306,84 @@ def difference(cumulative: dict[str, Counting]) -> dict[str, Counting]:
     return out
 
 
+def summary(phases: dict[str, Counting], total: Counting) -> dict[str, Any]:
+    """One size's numbers as JSON (what `--json` prints and `--previous` reads)."""
+    return {
+        "phases": {
+            name: {
+                "requests": phase.total,
+                "wru": phase.wru,
+                "rru": phase.rru,
+                "ops": {
+                    "Lambda": phase.invocations,
+                    **{k: n for k, n in phase.requests.items() if n},
+                },
+            }
+            for name, phase in phases.items()
+        },
+        "requests": total.total,
+        "wru": total.wru,
+        "rru": total.rru,
+        "price": total.price() * 1e6,
+    }
+
+
+def previous_run(source: Path, sizes: str) -> dict[str, Any]:
+    """The same measurement with another checkout's durable-graph (`--previous`), in a child
+    process importing it (this script, that library, its functions and test resources)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source / "shared"), str(source)])}
+    command = [sys.executable, __file__, "--json", "--sizes", sizes]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2048,51200")
     parser.add_argument("--detail", action="store_true", help="print every operation per phase")
     parser.add_argument("--trace", action="store_true", help="print each request and its caller")
+    parser.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="another checkout (e.g. the previous release): its numbers beside these",
+    )
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {str(size): summary(*measure(size)) for size in sizes}
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    before = previous_run(args.previous.resolve(), args.sizes) if args.previous else None
     targets = {2048: 28, 51200: 34}
-    for size in [int(s) for s in args.sizes.split(",")]:
-        phases, total = measure(size)
+    for size in sizes:
+        now = results[str(size)]
+        old = before[str(size)] if before is not None else None
         print(f"\nSeed approval thread, {size // 1024} KB prompt, warm containers")
+        if old is not None:
+            print(f"{'phase':<18}{'before':>8}{'after':>7}{'WRU before':>12}{'after':>7}")
+            for name, phase in now["phases"].items():
+                was = old["phases"].get(name, {})
+                print(
+                    f"{name:<18}{was.get('requests', '-'):>8}{phase['requests']:>7}"
+                    f"{was.get('wru', '-'):>12}{phase['wru']:>7}"
+                )
+            print(
+                f"{'whole thread':<18}{old['requests']:>8}{now['requests']:>7}{old['wru']:>12}"
+                f"{now['wru']:>7}  ${old['price']:,.0f} -> ${now['price']:,.0f} per million"
+            )
+            if not args.detail:
+                continue
         print(f"{'phase':<18}{'requests':>9}{'WRU':>6}{'RRU':>6}  operations")
-        for name, phase in phases.items():
-            ops = ", ".join(f"{k} {n}" for k, n in sorted(phase.requests.items()) if n)
-            ops = f"Lambda {phase.invocations}, {ops}" if args.detail else ""
-            print(f"{name:<18}{phase.total:>9}{phase.wru:>6}{phase.rru:>6}  {ops}")
+        for name, phase in now["phases"].items():
+            ops = ", ".join(f"{k} {n}" for k, n in sorted(phase["ops"].items()) if k != "Lambda")
+            ops = f"Lambda {phase['ops']['Lambda']}, {ops}" if args.detail else ""
+            print(f"{name:<18}{phase['requests']:>9}{phase['wru']:>6}{phase['rru']:>6}  {ops}")
         target = targets.get(size)
         print(
-            f"{'whole thread':<18}{total.total:>9}{total.wru:>6}{total.rru:>6}  "
-            f"target <= {target if target else '-'}; ${total.price() * 1e6:,.0f} per million "
-            f"threads"
+            f"{'whole thread':<18}{now['requests']:>9}{now['wru']:>6}{now['rru']:>6}  "
+            f"target <= {target if target else '-'}; ${now['price']:,.0f} per million threads"
         )
         lambdas = (
             LAMBDA_INVOCATIONS_ELSEWHERE

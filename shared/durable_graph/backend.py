@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.backends.records import RecordStore
@@ -12,10 +12,19 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import InvalidInput, PayloadTooLarge
 from durable_graph.mail import Mailer
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
-from durable_graph.ports import Notifier, PayloadStore, TransitionQueue
+from durable_graph.ports import Notifier, PayloadStore, RecordWrite, TransitionQueue
 from durable_graph.signing import Signer
 
 DEFAULT_MAX_VALUE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LinkGrant:
+    """What `Backend.approval_links` gives a suspension: the links its notification carries,
+    and the records that make them valid, written with the suspension's commit."""
+
+    links: dict[str, str] = field(default_factory=dict)
+    records: tuple[RecordWrite, ...] = ()
 
 
 @dataclass
@@ -39,8 +48,9 @@ class Backend:
     # the transaction. A step's commit never goes through it. Default: an ordinary write.
     relaxed: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
-    # hosts the API; None leaves notifications without links. Called after the commit.
-    approval_links: Callable[[Checkpoint], dict[str, str]] | None = None
+    # hosts the API; None leaves notifications without links. Called before the commit, which
+    # writes the grant's records; it must not write anything itself.
+    approval_links: Callable[[Checkpoint], LinkGrant] | None = None
     # Signs chain heads when a thread suspends, completes or fails (signing.py); None: unsigned.
     signer: Signer | None = None
     # Sends the emails nodes ask for (`ctx.mailer`, durable_graph/mail.py): the store's outbox

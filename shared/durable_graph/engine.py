@@ -423,15 +423,18 @@ class Engine:
         refuse: Callable[[Checkpoint | None], Exception] | None = None,
     ) -> Outcome:
         """The commit point, the one path every write of a step takes: one conditional
-        append, then the idempotent follow-ups, in the backend's unit of work.
+        append, with the thread head and the head signature written with it
+        (`FollowUps.commit_writes`), then the idempotent follow-ups, in the backend's unit of
+        work.
 
         When the step already exists, a worker's redelivery treats it as done (re-sends the
         winner's follow-ups); a caller that must not lose silently (start, resume, fork)
         passes `refuse`, which turns the winner into the error to raise.
         """
+        prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
         with self.backend.atomic():
             try:
-                self.backend.checkpoints.append_checkpoint(checkpoint)
+                self.backend.checkpoints.append_checkpoint(checkpoint, prepared.writes)
             except StepConflict as conflict:
                 existing = conflict.existing
                 winner = existing if isinstance(existing, Checkpoint) else None
@@ -442,7 +445,9 @@ class Engine:
                 if finalize is not None:
                     finalize()
                 return Outcome("duplicate", winner)
-            self.followups.after_commit(checkpoint, previous_status=previous_status)
+            self.followups.after_commit(
+                checkpoint, previous_status=previous_status, prepared=prepared
+            )
             if finalize is not None:
                 finalize()
         log.info(

@@ -10,16 +10,19 @@ not read it back; `carried_base` is the one reader of what `messages_for` writes
 
 from __future__ import annotations
 
+from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
-from durable_graph.backend import Backend
+from durable_graph.backend import Backend, LinkGrant
 from durable_graph.canonical import json_size_within
 from durable_graph.checkpoint import Checkpoint, PayloadRef, Status
 from durable_graph.clock import Clock
-from durable_graph.ports import Notification, TransitionMessage
+from durable_graph.errors import RecordConflict
+from durable_graph.ports import CommitWrites, Notification, TransitionMessage
 from durable_graph.sealing import Base
-from durable_graph.signing import sign_if_settled
-from durable_graph.threads import sync_thread
+from durable_graph.signing import sign_if_settled, signature_write
+from durable_graph.threads import head_record, sync_thread
 
 CARRY_LIMIT_BYTES = 48 * 1024
 
@@ -80,6 +83,14 @@ def carried_base(message: TransitionMessage) -> Base | None:
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A commit's companions (`FollowUps.prepare`) and the links its notification carries."""
+
+    writes: CommitWrites
+    links: dict[str, str]
+
+
 class FollowUps:
     """The follow-ups of the commits made on one backend."""
 
@@ -87,15 +98,40 @@ class FollowUps:
         self.backend = backend
         self.clock = clock
 
-    def after_commit(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> None:
-        """Everything after the commit point is idempotent: redelivery repeats it safely."""
+    def prepare(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> Prepared:
+        """What the commit of `checkpoint` writes with it (`RecordStore.append_checkpoint`):
+        the thread head when the status changes, the head signature when the thread
+        suspends, completes or fails (signed here, before the commit), and the records of the
+        approval links a suspension's notification will carry."""
+        head = head_record(checkpoint, self.clock) if checkpoint.status != previous_status else None
+        signature = signature_write(self.backend.signer, checkpoint, self.clock)
+        grant = self._grant(checkpoint)
+        records = (*((signature,) if signature is not None else ()), *grant.records)
+        return Prepared(CommitWrites(head=head, records=records), grant.links)
+
+    def after_commit(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        previous_status: Status | None,
+        prepared: Prepared | None = None,
+    ) -> None:
+        """Everything after the commit point is idempotent: redelivery repeats it safely.
+        `prepared`: what the commit already wrote (`prepare`); None writes it all here."""
         if checkpoint.status == "running":
             self.backend.queue.send(messages_for(checkpoint))
-        if checkpoint.status != previous_status:
-            sync_thread(self.backend.checkpoints, checkpoint, self.clock)
-        sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
+        if prepared is None:
+            if checkpoint.status != previous_status:
+                sync_thread(self.backend.checkpoints, checkpoint, self.clock)
+            sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
+            grant = self._grant(checkpoint)
+            for record in grant.records:
+                with suppress(RecordConflict):
+                    self.backend.checkpoints.put_record(
+                        checkpoint.thread_id, record.key, record.value, expected_version=None
+                    )
+            prepared = Prepared(CommitWrites(), grant.links)
         if checkpoint.status == "suspended" and checkpoint.interrupt is not None:
-            mint = self.backend.approval_links
             self.backend.notifier.notify(
                 Notification(
                     kind="suspended",
@@ -107,9 +143,16 @@ class FollowUps:
                         f"{checkpoint.interrupt.node!r} ({checkpoint.interrupt.when})"
                     ),
                     payload=checkpoint.interrupt.payload,
-                    links=mint(checkpoint) if mint is not None else {},
+                    links=prepared.links,
                 )
             )
+
+    def _grant(self, checkpoint: Checkpoint) -> LinkGrant:
+        """The approval links of a suspension (none for any other step)."""
+        mint = self.backend.approval_links
+        if mint is None or checkpoint.status != "suspended" or checkpoint.interrupt is None:
+            return LinkGrant()
+        return mint(checkpoint)
 
     def resend_if_head(self, checkpoint: Checkpoint) -> None:
         """A redelivered message found its step committed: if that step is still the head,
@@ -120,4 +163,4 @@ class FollowUps:
             self.after_commit(checkpoint, previous_status=None)
 
 
-__all__ = ["CARRY_LIMIT_BYTES", "FollowUps", "carried_base", "messages_for"]
+__all__ = ["CARRY_LIMIT_BYTES", "FollowUps", "Prepared", "carried_base", "messages_for"]

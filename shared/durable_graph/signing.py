@@ -30,7 +30,7 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import InvalidInput, RecordConflict
 from durable_graph.files import write_once
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports import CheckpointStore, RecordWrite
 
 log = logging.getLogger("durable_graph.signing")
 
@@ -235,6 +235,26 @@ def sign_if_settled(
         )
 
 
+def signature_write(
+    signer: Signer | None, checkpoint: Checkpoint, clock: Clock
+) -> RecordWrite | None:
+    """The head signature of a step that suspends, completes or fails, as a record its commit
+    writes (created iff absent, like `sign_head`'s), made before the commit so it costs no
+    request of its own. A signing failure is logged and leaves the head unsigned, as in
+    `sign_if_settled`."""
+    if signer is None or checkpoint.status not in SIGNED_STATUSES:
+        return None
+    try:
+        signature = make_signature(signer, checkpoint, iso(clock.now()))
+    except Exception:
+        log.exception(
+            "could not sign the chain head",
+            extra={"thread_id": checkpoint.thread_id, "step": checkpoint.step},
+        )
+        return None
+    return RecordWrite(f"{SIG_PREFIX}{checkpoint.step}", signature.model_dump(mode="json"))
+
+
 def parse_signature(value: dict[str, Any]) -> HeadSignature | None:
     try:
         return HeadSignature.model_validate(value)
@@ -263,5 +283,6 @@ __all__ = [
     "make_signature",
     "sign_head",
     "sign_if_settled",
+    "signature_write",
     "verify_signature",
 ]

@@ -22,11 +22,18 @@ def check_thread_id(thread_id: str) -> None:
 def sync_thread(store: CheckpointStore, checkpoint: Checkpoint, clock: Clock) -> ThreadRecord:
     """Move the head record forward to `checkpoint`; never backwards (a late writer loses).
 
-    One conditional write, no read (`CheckpointStore.advance_thread`): the store keeps the
-    thread's `created_at` and `origin` when a record exists, so the values given here for them
-    (this step's time; a fork's origin thread) count only when it creates the record."""
+    One conditional write, no read (`CheckpointStore.advance_thread`)."""
+    record = head_record(checkpoint, clock)
+    store.advance_thread(record)
+    return record
+
+
+def head_record(checkpoint: Checkpoint, clock: Clock) -> ThreadRecord:
+    """The thread head record for `checkpoint`. The store keeps the thread's `created_at` and
+    `origin` when a record exists, so the values given here for them (this step's time; a
+    fork's origin thread) count only when it creates the record."""
     parent = checkpoint.parent
-    record = ThreadRecord(
+    return ThreadRecord(
         thread_id=checkpoint.thread_id,
         graph=checkpoint.graph,
         status=checkpoint.status,
@@ -37,5 +44,3 @@ def sync_thread(store: CheckpointStore, checkpoint: Checkpoint, clock: Clock) ->
         interrupt=checkpoint.interrupt,
         error=checkpoint.error,
     )
-    store.advance_thread(record)
-    return record

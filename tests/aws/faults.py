@@ -34,19 +34,35 @@ def connection_dropped() -> BaseException:
     return ConnectionClosedError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
 
 
-def sort_key(params: dict[str, Any]) -> str:
-    """The sort key a PutItem (`Item`) or UpdateItem (`Key`) writes."""
-    item = params.get("Item") or params.get("Key") or {}
-    return str(item.get("sk", {}).get("S", ""))
+# A step's checkpoint is written by a PutItem alone, or in a TransactWriteItems with its
+# companions (thread head, signature, approval link; `DynamoDBCheckpointStore.append_with`);
+# the thread head by an UpdateItem alone or in one of those transactions. `dynamodb.write` in a
+# `Fault` event or a `CallLog` means all three operations.
+WRITE = "dynamodb.write"
+DYNAMODB_WRITES = ("dynamodb.PutItem", "dynamodb.UpdateItem", "dynamodb.TransactWriteItems")
+
+
+def sort_keys(params: dict[str, Any]) -> list[str]:
+    """The sort keys a write names: a PutItem's `Item`, an UpdateItem's `Key`, or those of
+    each action of a transaction."""
+    bodies = [params]
+    if "TransactItems" in params:
+        bodies = [body for action in params["TransactItems"] for body in action.values()]
+    keys = []
+    for body in bodies:
+        item = body.get("Item") or body.get("Key") or {}
+        keys.append(str(item.get("sk", {}).get("S", "")))
+    return keys
 
 
 def checkpoint_put(params: dict[str, Any]) -> bool:
-    return sort_key(params).startswith("cp#")
+    """A write of a checkpoint (alone, or in a transaction with its companions)."""
+    return any(k.startswith("cp#") for k in sort_keys(params))
 
 
 def thread_put(params: dict[str, Any]) -> bool:
-    """The thread record's write (an UpdateItem: `advance_thread`)."""
-    return sort_key(params) == "thread"
+    """A write of the thread record (`advance_thread`: alone, or with a checkpoint)."""
+    return "thread" in sort_keys(params)
 
 
 def always(params: dict[str, Any]) -> bool:
@@ -69,9 +85,10 @@ class Fault:
     fired: bool = False
 
     def install(self, client: Any) -> None:
-        operation = ".".join(self.event.split(".")[1:])
-        client.meta.events.register(f"before-parameter-build.{operation}", _stash)
-        client.meta.events.register(self.event, self._maybe_raise)
+        when, operation = self.event.split(".", 1)
+        for one in DYNAMODB_WRITES if operation == WRITE else (operation,):
+            client.meta.events.register(f"before-parameter-build.{one}", _stash)
+            client.meta.events.register(f"{when}.{one}", self._maybe_raise)
 
     def _maybe_raise(self, context: dict[str, Any], **_: Any) -> None:
         if self.fired or not self.matches(context.get(PARAMS, {})):
@@ -88,7 +105,7 @@ class CallLog:
 
     calls: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
-    def install(self, client: Any, operations: tuple[str, ...] = ("dynamodb.PutItem",)) -> None:
+    def install(self, client: Any, operations: tuple[str, ...] = DYNAMODB_WRITES) -> None:
         """Log these operations. Install before any `Fault`: botocore calls the handlers of one
         event in registration order, so the log sees a landed write before a fault hides it."""
         for operation in operations:
@@ -98,9 +115,12 @@ class CallLog:
     def _record(self, http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
         self.calls.append((model.name, int(http_response.status_code), context.get(PARAMS, {})))
 
-    def landed(self, operation: str, matches: Callable[[dict[str, Any]], bool] = always) -> int:
+    def landed(
+        self, operation: str | None = None, matches: Callable[[dict[str, Any]], bool] = always
+    ) -> int:
+        """Calls of `operation` (any, when None) that succeeded and match."""
         return sum(
             1
             for name, status, params in self.calls
-            if name == operation and status < 300 and matches(params)
+            if operation in (None, name) and status < 300 and matches(params)
         )

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
+from durable_graph.backends.aws import dynamodb_store
 from durable_graph.verification import verify_thread
 from tests.aws.conftest import AwsWorld
 from tests.aws.faults import (
+    WRITE,
     CallLog,
     Fault,
     always,
@@ -70,12 +72,13 @@ class Case:
     matches: Callable[[dict[str, Any]], bool] = always
     occurrence: int = 1
     error: Callable[[], BaseException] = crash
+    fold: bool = True  # False: every checkpoint is put alone, its companions after it
 
     def fault(self) -> Fault:
         return Fault(self.event, self.matches, self.error, self.occurrence)
 
 
-PUT = "dynamodb.PutItem"
+PUT = WRITE  # a checkpoint's write: a PutItem, or a transaction with its companions
 CHAIN_FAULTS: dict[str, Case] = {
     **{
         f"crash before checkpoint write #{n}": Case(
@@ -103,7 +106,15 @@ CHAIN_FAULTS: dict[str, Case] = {
         f"crash before ack #{n}": Case("before-call.sqs.DeleteMessageBatch", "esm", occurrence=n)
         for n in (1, 2, 3)
     },
-    "crash before thread record": Case("before-call.dynamodb.UpdateItem", "dynamodb", thread_put),
+    # Small rows carry the thread head in the checkpoint's own transaction; a large one is put
+    # alone and its companions follow: a crash may fall between the two (`fold=False`).
+    "crash before thread record": Case(f"before-call.{WRITE}", "dynamodb", thread_put),
+    "crash between checkpoint and its thread record": Case(
+        f"before-call.{WRITE}", "dynamodb", thread_put, fold=False
+    ),
+    "crash after checkpoint written alone #3": Case(
+        f"after-call.{WRITE}", "dynamodb", checkpoint_put, 3, fold=False
+    ),
     "crash after side effect recorded": Case(f"after-call.{PUT}", "dynamodb", _effect_done),
 }
 
@@ -135,6 +146,8 @@ def test_fault_then_redelivery_equals_fault_free_run(
     when the crashed message is redelivered and the queue drained, then the thread completed
     with the fault-free state and chain, each step landed once and the effect happened once."""
     fault = CHAIN_FAULTS[case].fault()
+    if not CHAIN_FAULTS[case].fold:
+        monkeypatch.setattr(dynamodb_store, "FOLD_ROW_BYTES", 0)
     world = aws_factory(graph=CHAIN)
     effects = tmp_path / "faulty"
     log = run_chain(world, effects, monkeypatch, fault, CHAIN_FAULTS[case].on)
@@ -144,7 +157,7 @@ def test_fault_then_redelivery_equals_fault_free_run(
     assert head.status == "completed"
     assert head.values == chain_baseline["values"]
     assert shape(world, "chain-1") == chain_baseline["shape"]
-    assert log.landed("PutItem", checkpoint_put) == len(world.chain("chain-1")) == 4
+    assert log.landed(None, checkpoint_put) == len(world.chain("chain-1")) == 4
     assert (effects / "charges.log").read_text().count("\n") == 1
     assert world.queue_depth() == 0
     assert world.rt.backend.checkpoints.get_thread("chain-1").status == "completed"  # type: ignore[union-attr]
@@ -153,20 +166,26 @@ def test_fault_then_redelivery_equals_fault_free_run(
 
 SUSPENSION_FAULTS: dict[str, Callable[[], Fault]] = {
     "crash after the suspending checkpoint write": lambda: Fault(
-        "after-call.dynamodb.PutItem", checkpoint_put
+        f"after-call.{WRITE}", checkpoint_put
     ),
-    "crash before the thread record": lambda: Fault("before-call.dynamodb.UpdateItem", thread_put),
+    "crash before the thread record": lambda: Fault(f"before-call.{WRITE}", thread_put),
     "crash before the notification": lambda: Fault("before-call.sns.Publish"),
+    # A row too large for one transaction is put alone; its head, signature and link follow.
+    "crash between a large suspending checkpoint and its companions": lambda: Fault(
+        f"before-call.{WRITE}", thread_put
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SUSPENSION_FAULTS))
 def test_suspension_survives_a_crash_and_still_notifies(
-    case: str, aws_factory: Callable[..., AwsWorld]
+    case: str, aws_factory: Callable[..., AwsWorld], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Given the email graph, when the worker crashes around the suspension at human_review,
     then after redelivery the thread is suspended once, the approval notification went out,
     the thread record says suspended, and approving it sends the email once."""
+    if "large" in case:
+        monkeypatch.setattr(dynamodb_store, "FOLD_ROW_BYTES", 0)
     world = aws_factory(graph=EMAIL)
     rt = world.rt
     log = CallLog()
@@ -183,10 +202,11 @@ def test_suspension_survives_a_crash_and_still_notifies(
     assert notes and {n["thread_id"] for n in notes} == {"tx-1"}
     assert all(n["node"] == "human_review" for n in notes)
     assert rt.backend.checkpoints.get_thread("tx-1").status == "suspended"  # type: ignore[union-attr]
+    assert rt.backend.checkpoints.get_record("tx-1", "sig#1") is not None  # the head is signed
     assert world.queue_depth() == 0
 
     rt.graph.resume("tx-1", values={"approved": True}, as_node="human_review", run=False)
     world.drain()
     assert world.head("tx-1").values["outcome"] == "sent"
     assert len(world.sent_emails()) == 1
-    assert log.landed("PutItem", checkpoint_put) == len(world.chain("tx-1")) == 4
+    assert log.landed(None, checkpoint_put) == len(world.chain("tx-1")) == 4

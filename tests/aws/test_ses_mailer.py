@@ -18,7 +18,7 @@ from durable_graph.backends.aws.errors import AwsRequestFailed
 from durable_graph.backends.aws.ses_mailer import SesMailer
 from durable_graph.mail import EmailMessage
 from tests.aws.conftest import AwsWorld
-from tests.aws.faults import Fault, checkpoint_put
+from tests.aws.faults import WRITE, Fault, checkpoint_put
 from tests.aws.resources import MAIL_FROM
 
 EMAIL = "examples.email_approval:graph"
@@ -67,11 +67,9 @@ def test_the_approved_email_goes_out_through_ses_once(aws_factory: Callable[...,
 
 FAULTS: dict[str, Callable[[], Fault]] = {
     "crash after the send was recorded": lambda: Fault("after-call.dynamodb.PutItem", _effect_done),
-    "crash after the step's checkpoint write": lambda: Fault(
-        "after-call.dynamodb.PutItem", checkpoint_put
-    ),
+    "crash after the step's checkpoint write": lambda: Fault(f"after-call.{WRITE}", checkpoint_put),
     "crash before the step's checkpoint write": lambda: Fault(
-        "before-call.dynamodb.PutItem", checkpoint_put
+        f"before-call.{WRITE}", checkpoint_put
     ),
     "SES throttles the first send": lambda: Fault("before-call.ses.SendEmail", error=throttled),
 }

@@ -2,8 +2,11 @@
 
 A link's record lives beside the thread's other small records, keyed by the token's hash:
 
-    issued ──CAS──▶ accepted (decision written) ──▶ applied (the resume checkpoint is known)
-       └──────────────────────────────────────────▶ superseded (the thread moved on without it)
+    issued ──CAS──▶ accepted (decision written; the resume step, by this link's actor, is
+       │                      the chain's step + 1: nothing more is written)
+       └──────────▶ superseded (the thread moved on without it)
+
+(`applied`, with the resume step, was written by earlier versions; it is still read.)
 
 Two conditional writes decide who wins. The record's CAS makes one request per *link* win (a
 second request finds the recorded decision). `Engine.resume(expected_step=...)`, the conditional
@@ -24,12 +27,13 @@ from durable_graph.api.errors import DecisionConflict, LinkExpired, LinkNotFound
 from durable_graph.api.keys import KeyProvider
 from durable_graph.api.models import DecisionView
 from durable_graph.api.tokens import Claims, mint, open_token, token_hash
-from durable_graph.backend import Backend
+from durable_graph.backend import Backend, LinkGrant
 from durable_graph.checkpoint import Actor, Checkpoint, Status, VersionedRecord
 from durable_graph.clock import Clock, iso
 from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput, NotSuspended, RecordConflict, StaleHead
 from durable_graph.payloads import hydrate
+from durable_graph.ports import RecordWrite
 
 log = logging.getLogger("durable_graph.api.approvals")
 
@@ -130,21 +134,45 @@ class Approvals:
 
     # ------------------------------------------------------------------ issuing
 
-    def links_for(self, checkpoint: Checkpoint) -> dict[str, str]:
-        """The `Backend.approval_links` hook: mint a link for a suspension.
+    def grant(self, checkpoint: Checkpoint) -> LinkGrant:
+        """The `Backend.approval_links` hook: mint a link for a suspension, its record to be
+        written with the suspension's commit (so the link costs no request of its own).
 
-        Runs after the commit, inside whatever committed (a worker); a failure here must not
-        lose the notification, so it is logged and the notification goes out without a link.
-        """
+        A failure here must not lose the suspension or its notification, so it is logged and
+        the notification goes out without a link."""
         try:
-            token = self.issue(checkpoint)
+            minted = self._mint(checkpoint)
         except Exception:
             log.exception("could not mint an approval link for %s", checkpoint.thread_id)
-            return {}
-        return {"approval": f"{self.base_url}/approvals/{token}"} if token else {}
+            return LinkGrant()
+        if minted is None:
+            return LinkGrant()
+        token, record = minted
+        return LinkGrant({"approval": f"{self.base_url}/approvals/{token}"}, (record,))
+
+    def links_for(self, checkpoint: Checkpoint) -> dict[str, str]:
+        """Mint and store a link for a suspended checkpoint now (outside any commit)."""
+        grant = self.grant(checkpoint)
+        for record in grant.records:
+            self.backend.checkpoints.put_record(
+                checkpoint.thread_id, record.key, record.value, expected_version=None
+            )
+        return grant.links
 
     def issue(self, checkpoint: Checkpoint) -> str | None:
         """Mint a token for this suspended checkpoint and store its hash (never the token)."""
+        minted = self._mint(checkpoint)
+        if minted is None:
+            return None
+        token, record = minted
+        self.backend.checkpoints.put_record(
+            checkpoint.thread_id, record.key, record.value, expected_version=None
+        )
+        return token
+
+    def _mint(self, checkpoint: Checkpoint) -> tuple[str, RecordWrite] | None:
+        """A token for this suspended checkpoint, and its record (keyed by the token's hash,
+        created iff absent), not yet written."""
         policy = self.policy_for(checkpoint.graph.name)
         if policy is None or checkpoint.interrupt is None or checkpoint.status != "suspended":
             return None
@@ -167,10 +195,7 @@ class Approvals:
             "sub": claims.sub,
             "issued_at": iso(now),
         }
-        self.backend.checkpoints.put_record(
-            claims.tid, f"approval#{token_hash(token)}", record, expected_version=None
-        )
-        return token
+        return token, RecordWrite(f"approval#{token_hash(token)}", record)
 
     # ------------------------------------------------------------------ reading
 
@@ -181,12 +206,7 @@ class Approvals:
         record = self.backend.checkpoints.get_record(claims.tid, f"approval#{digest}")
         if record is None:
             raise LinkNotFound()
-        value = record.value
-        if (value.get("step"), value.get("node"), value.get("exp")) != (
-            claims.step,
-            claims.node,
-            claims.exp,
-        ):
+        if not _matches(record, claims):
             raise LinkNotFound()
         return Ticket(claims=claims, digest=digest, record=record)
 
@@ -220,15 +240,33 @@ class Approvals:
     # ------------------------------------------------------------------ deciding
 
     def decide(self, token: str, decision: str, comment: str) -> Decided:
-        ticket = self.open(token)
+        """Record the link's decision (one CAS on the issued record, read by nobody first: its
+        lost condition returns what is there) and resume the thread with it."""
+        claims = open_token(token, self.keys)
+        head = self.backend.checkpoints.head_checkpoint(claims.tid)
+        ticket = _issued(claims, token_hash(token))
+        if not self._still_open(claims, head):
+            # Expired, stale, or decided before: the stored record says which.
+            ticket = self.open(token)
+            if ticket.state in ("accepted", "applied"):
+                return self._replay(ticket, decision)
+            self._check_open(ticket, head)
+        if decision not in claims.dec:
+            raise InvalidInput(f"decision must be one of {', '.join(claims.dec)}", field="decision")
+        try:
+            return self._accept(ticket, decision, comment, head)
+        except _Decided as decided:
+            current = decided.record
+        if current is None or not _matches(current, claims):
+            raise LinkNotFound()  # never issued (or not this token's record)
+        ticket = _with(ticket, current)
         if ticket.state in ("accepted", "applied"):
             return self._replay(ticket, decision)
-        head = self.backend.checkpoints.head_checkpoint(ticket.claims.tid)
-        self._check_open(ticket, head)
-        if decision not in ticket.claims.dec:
-            raise InvalidInput(
-                f"decision must be one of {', '.join(ticket.claims.dec)}", field="decision"
-            )
+        raise LinkStale()
+
+    def _accept(
+        self, ticket: Ticket, decision: str, comment: str, head: Checkpoint | None
+    ) -> Decided:
         accepted = {
             **ticket.record.value,
             "state": "accepted",
@@ -238,20 +276,14 @@ class Approvals:
             "decided_at": iso(self.clock.now()),
         }
         try:
-            # CAS on the version we read: of two requests with this link, one records its
+            # CAS on the issued version: of two requests with this link, one records its
             # decision; the other finds it here and loses with the winner's decision.
             record = self.backend.checkpoints.put_record(
                 ticket.claims.tid, ticket.key, accepted, expected_version=ticket.record.version
             )
         except RecordConflict as conflict:
             current = conflict.current
-            if isinstance(current, VersionedRecord) and current.value.get("decision"):
-                winner = self._view_of_record(_with(ticket, current))
-                raise DecisionConflict(
-                    "someone else decided with this link first",
-                    detail={"decision": winner.model_dump(mode="json")},
-                ) from conflict
-            raise LinkStale() from conflict
+            raise _Decided(current if isinstance(current, VersionedRecord) else None) from None
         return self._apply(_with(ticket, record), replayed=False, head=head)
 
     def _apply(self, ticket: Ticket, *, replayed: bool, head: Checkpoint | None = None) -> Decided:
@@ -289,13 +321,11 @@ class Approvals:
                     "the thread was decided by someone else first",
                     detail={"decision": self._view_of_checkpoint(claims, winner).model_dump()},
                 ) from lost
-        applied = self._set(ticket, {"state": "applied", "applied_step": resumed.step})
+        # The record stays `accepted`: the step it applied is the chain's (step + 1, written by
+        # this link's actor), so a second write would only repeat it.
+        view = self._view_of_record(ticket).model_copy(update={"applied_step": resumed.step})
         # The status the decision left the thread in (a worker may move it on from there).
-        return Decided(
-            decision=self._view_of_record(applied),
-            thread_status=resumed.status,
-            replayed=replayed,
-        )
+        return Decided(decision=view, thread_status=resumed.status, replayed=replayed)
 
     def _replay(self, ticket: Ticket, decision: str) -> Decided:
         """The link already decided: the same decision gets the recorded outcome (finishing
@@ -306,16 +336,33 @@ class Approvals:
                 f"this link already decided: {recorded}",
                 detail={"decision": self._view_of_record(ticket).model_dump()},
             )
-        if ticket.state == "accepted":
-            return self._apply(ticket, replayed=True)
-        head = self.backend.checkpoints.head_checkpoint(ticket.claims.tid)
+        claims = ticket.claims
+        head = self.backend.checkpoints.head_checkpoint(claims.tid)
+        view = self._view_of_record(ticket)
+        if view.applied_step is None:  # `accepted`: did this link's resume land?
+            if head is None or head.step <= claims.step:
+                return self._apply(ticket, replayed=True, head=head)  # a crash stopped it
+            resumed = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step + 1)
+            if resumed is None or resumed.actor.id != ticket.actor_id:
+                return self._apply(ticket, replayed=True)  # someone else moved the thread
+            view = view.model_copy(update={"applied_step": resumed.step})
         return Decided(
-            decision=self._view_of_record(ticket),
+            decision=view,
             thread_status=head.status if head else "completed",
             replayed=True,
         )
 
     # ------------------------------------------------------------------ helpers
+
+    def _still_open(self, claims: Claims, head: Checkpoint | None) -> bool:
+        """The link may decide as far as the token and the head say (its record may still
+        say otherwise: superseded, or decided)."""
+        return (
+            self.clock.now().timestamp() < claims.exp
+            and head is not None
+            and head.step == claims.step
+            and head.status == "suspended"
+        )
 
     def _check_open(self, ticket: Ticket, head: Checkpoint | None) -> None:
         """An issued link may decide only unexpired and while its step is the suspended head
@@ -383,6 +430,37 @@ class Approvals:
             decided_at=winner.created_at,
             applied_step=winner.step,
         )
+
+
+class _Decided(Exception):
+    """Internal: the CAS of a decision lost; carries the record that is there (or None)."""
+
+    def __init__(self, record: VersionedRecord | None) -> None:
+        super().__init__("the link's record is not the issued one")
+        self.record = record
+
+
+def _issued(claims: Claims, digest: str) -> Ticket:
+    """The ticket of a link as `issue` stored it (version 1), rebuilt from its token."""
+    value = {
+        "state": "issued",
+        "step": claims.step,
+        "node": claims.node,
+        "exp": claims.exp,
+        "kid": claims.kid,
+        "sub": claims.sub,
+    }
+    record = VersionedRecord(key=f"approval#{digest}", value=value, version=1)
+    return Ticket(claims=claims, digest=digest, record=record)
+
+
+def _matches(record: VersionedRecord, claims: Claims) -> bool:
+    value = record.value
+    return (value.get("step"), value.get("node"), value.get("exp")) == (
+        claims.step,
+        claims.node,
+        claims.exp,
+    )
 
 
 def _with(ticket: Ticket, record: VersionedRecord) -> Ticket:

@@ -110,4 +110,4 @@ class Api:
 
     def install_links(self) -> None:
         """Make suspensions committed through this backend carry approval links."""
-        self.config.backend.approval_links = self.approvals.links_for
+        self.config.backend.approval_links = self.approvals.grant

@@ -93,9 +93,6 @@ class Threads:
         multi-turn threads); one that waits for a decision or is running refuses it (409
         `turn_refused`, saying why and how to answer it)."""
         key = f"webhook#{hashlib.sha256(webhook_id.encode()).hexdigest()}"
-        existing = self.store.get_record(WEBHOOK_NAMESPACE, key)
-        if existing is not None:
-            return self._replay(existing, body_sha256, request)
         name = request.graph or self.allowed_graphs[0]
         if name not in self.allowed_graphs:
             raise InvalidInput(
@@ -113,6 +110,11 @@ class Threads:
         if head is None:
             app.spec.schema.initial(request.input)
         else:
+            # A repeated delivery finds the run it started (a new thread's delivery reads no
+            # reservation: its create below says it all).
+            existing = self.store.get_record(WEBHOOK_NAMESPACE, key)
+            if existing is not None:
+                return self._replay(existing, body_sha256, request)
             refuse_input(head, answer=_answer(thread_id))
             app.spec.schema.check(request.input, where="input")
         reservation = {
@@ -198,7 +200,9 @@ class Threads:
         return head
 
     def view(self, head: Checkpoint) -> ThreadView:
-        record = self.store.get_thread(head.thread_id)
+        # A thread was created with its step 0 (the head record takes that step's time), so a
+        # thread just started is answered without reading its record.
+        record = self.store.get_thread(head.thread_id) if head.step > 0 else None
         return ThreadView(
             thread_id=head.thread_id,
             status=head.status,

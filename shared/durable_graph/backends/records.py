@@ -21,7 +21,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,9 +51,9 @@ from durable_graph.erasure_record import (
     load_erasures,
     parse_erasures,
 )
-from durable_graph.errors import CorruptRecord, PayloadCorrupted, StepConflict
+from durable_graph.errors import CorruptRecord, PayloadCorrupted, RecordConflict, StepConflict
 from durable_graph.listing import ThreadPage
-from durable_graph.ports import CheckpointStore, PayloadStore
+from durable_graph.ports import CheckpointStore, CombinedCommit, CommitWrites, PayloadStore
 
 CACHE_THREADS = 256
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
@@ -89,19 +89,40 @@ class RecordStore:
 
     # ------------------------------------------------------------------ checkpoints
 
-    def append_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Write the stored form iff the step is absent; remember the materialised state."""
+    def append_checkpoint(self, checkpoint: Checkpoint, writes: CommitWrites | None = None) -> None:
+        """Write the stored form iff the step is absent; remember the materialised state.
+
+        `writes` (the thread head, small records) go with it: in the same request where the
+        inner store can (`CombinedCommit`), else right after it, each on its own condition
+        (a lost one is left as it is: they are follow-ups, never conditions of the step)."""
         snapshot: Snapshot | None = None
         if checkpoint.format >= 2:
             checkpoint, snapshot = self._with_snapshot(checkpoint)
         try:
-            self.inner.append_checkpoint(checkpoint)  # the store writes `to_stored_json()`
+            # The store writes `to_stored_json()`.
+            if writes and isinstance(self.inner, CombinedCommit):
+                combined = self.inner.append_with(checkpoint, writes)
+            else:
+                combined = False
+                self.inner.append_checkpoint(checkpoint)
         except StepConflict as conflict:
             winner = conflict.existing
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
             self._remember(checkpoint.thread_id, _state_of(checkpoint, checkpoint, snapshot))
+        if writes and not combined:
+            self._write_after(checkpoint.thread_id, writes)
+
+    def _write_after(self, thread_id: str, writes: CommitWrites) -> None:
+        """The companions of a step written alone, after it; a lost condition is kept as is."""
+        if writes.head is not None:
+            self.inner.advance_thread(writes.head)
+        for record in writes.records:
+            with suppress(RecordConflict):
+                self.inner.put_record(
+                    thread_id, record.key, record.value, expected_version=record.expected_version
+                )
 
     def _with_snapshot(self, checkpoint: Checkpoint) -> tuple[Checkpoint, Snapshot | None]:
         """The row with its read hints pointing at the latest snapshot, and a new snapshot

@@ -1,0 +1,84 @@
+"""A step's commit with its companions (`CommitWrites`: thread head, small records), on every
+backend: one transaction on DynamoDB for a small row, the row alone then its companions for a
+large one, the same unit of work elsewhere. Whatever the path, the step's condition alone
+decides the commit."""
+
+from __future__ import annotations
+
+import pytest
+
+from durable_graph.backend import Backend
+from durable_graph.errors import StepConflict
+from durable_graph.ports import CommitWrites, RecordWrite
+from tests.helpers import checkpoint, thread_record
+
+# A row under and a row over the size DynamoDB folds into one transaction (FOLD_ROW_BYTES).
+SIZES = {"small row": 10, "large row": 6000}
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_a_step_commits_with_its_head_and_records(backend: Backend, size: str) -> None:
+    """Given a new step, its thread head and two records
+    When the step is appended with them
+    Then the step, the head and both records are stored."""
+    store = backend.checkpoints
+    step = checkpoint("t1", 0, {"text": "x" * SIZES[size]}, status="suspended")
+    writes = CommitWrites(
+        head=thread_record("t1", "suspended", head=0),
+        records=(RecordWrite("sig#0", {"by": "key"}), RecordWrite("approval#h", {"state": "i"})),
+    )
+    store.append_checkpoint(step, writes)
+    assert store.get_checkpoint("t1", 0) == step
+    head = store.get_thread("t1")
+    assert head is not None and (head.status, head.head_step) == ("suspended", 0)
+    found = store.get_records("t1", ["sig#0", "approval#h"])
+    assert {k: (r.value, r.version) for k, r in found.items()} == {
+        "sig#0": ({"by": "key"}, 1),
+        "approval#h": ({"state": "i"}, 1),
+    }
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_a_step_that_loses_writes_none_of_its_companions(backend: Backend, size: str) -> None:
+    """Given step 0 committed
+    When another writer appends step 0 with a head and a record
+    Then StepConflict carries the winner, and neither the head nor the record was written."""
+    store = backend.checkpoints
+    winner = checkpoint("t1", 0, {"who": "winner"})
+    store.append_checkpoint(winner)
+    loser = checkpoint("t1", 0, {"who": "loser", "text": "x" * SIZES[size]}, status="completed")
+    writes = CommitWrites(
+        head=thread_record("t1", "completed", head=0), records=(RecordWrite("sig#0", {"a": 1}),)
+    )
+    with pytest.raises(StepConflict) as caught:
+        store.append_checkpoint(loser, writes)
+    assert caught.value.existing == winner
+    assert store.get_thread("t1") is None
+    assert store.get_record("t1", "sig#0") is None
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_a_companion_that_loses_its_condition_never_stops_the_step(
+    backend: Backend, size: str
+) -> None:
+    """Given a record that already exists and a thread head already further on
+    When a step is appended with a create of that record, another record and an older head
+    Then the step commits, the existing record and the further head are kept as they were,
+    and the other record is written."""
+    store = backend.checkpoints
+    store.append_checkpoint(checkpoint("t1", 0))
+    store.advance_thread(thread_record("t1", "running", head=5))
+    store.put_record("t1", "sig#1", {"first": True}, expected_version=None)
+    step = checkpoint("t1", 1, {"text": "x" * SIZES[size]}, status="completed")
+    writes = CommitWrites(
+        head=thread_record("t1", "completed", head=1),
+        records=(RecordWrite("sig#1", {"first": False}), RecordWrite("other", {"ok": 1})),
+    )
+    store.append_checkpoint(step, writes)
+    assert store.get_checkpoint("t1", 1) == step
+    head = store.get_thread("t1")
+    assert head is not None and (head.status, head.head_step) == ("running", 5)
+    kept = store.get_record("t1", "sig#1")
+    assert kept is not None and kept.value == {"first": True}
+    other = store.get_record("t1", "other")
+    assert other is not None and other.value == {"ok": 1}
