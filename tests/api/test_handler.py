@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.client import BaseClient
 
 from durable_graph.api.keys import new_webhook_secret
 from durable_graph.api.webhooks import sign
 from durable_graph.backends.aws import names
-from durable_graph.backends.aws.local_poller import LocalLambdaContext
+from durable_graph.backends.aws.local_poller import InvocationCrashed, LocalLambdaContext
 from functions.api import handler as api_handler
 from tests.aws.conftest import AwsWorld, aws, aws_factory, reset_runtime
 from tests.aws.resources import session
@@ -192,3 +193,49 @@ def test_a_misconfigured_api_answers_503_and_logs_once(
         assert error["code"] == "misconfigured" and problem in error["message"]
     logged = [r for r in caplog.records if "cannot serve requests" in r.getMessage()]
     assert len(logged) == 1 and logged[0].levelname == "ERROR"
+
+
+def test_a_decision_that_died_before_its_resume_refuses_the_other_and_replays(
+    aws: AwsWorld, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a suspended thread whose link's approval was recorded (one CAS, read by nobody
+    first) and whose Lambda then died before the resume step was written
+    When the same link is posted with "reject", then again with "approve"
+    Then the reject gets 409 naming the recorded approval and changes nothing; the approval's
+    replay writes the resume step once, and the email goes out once."""
+    status, started = api.start({"user_prompt": "pay the supplier"}, "msg_aws_crash")
+    assert status == 201, started
+    thread_id = started["thread"]["thread_id"]
+    aws.drain()
+    [note] = [n for n in aws.notifications() if n["thread_id"] == thread_id]
+    path = str(note["links"]["approval"]).removeprefix(STAGE_URL)
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def dies_after_the_decision(client: BaseClient, operation: str, params: Any) -> Any:
+        answer = original(client, operation, params)
+        body = str(params.get("Item", {}).get("body", {}).get("S", ""))
+        key = str(params.get("Item", {}).get("sk", {}).get("S", ""))
+        if operation == "PutItem" and key.startswith("rec#approval#") and '"accepted"' in body:
+            raise InvocationCrashed("the api Lambda died after recording the decision")
+        return answer
+
+    json_body = {"Content-Type": "application/json"}
+    monkeypatch.setattr(BaseClient, "_make_api_call", dies_after_the_decision)
+    with pytest.raises(InvocationCrashed):
+        api.call("POST", path, body=b'{"decision": "approve"}', headers=json_body)
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    assert (aws.head(thread_id).step, aws.head(thread_id).status) == (1, "suspended")
+
+    status, _, body = api.call("POST", path, body=b'{"decision": "reject"}', headers=json_body)
+    assert status == 409, body
+    assert json.loads(body)["error"]["decision"]["decision"] == "approve"
+    assert aws.head(thread_id).step == 1
+
+    status, _, body = api.call("POST", path, body=b'{"decision": "approve"}', headers=json_body)
+    assert status == 200, body
+    assert json.loads(body)["replayed"] is True
+    assert json.loads(body)["decision"]["applied_step"] == 2
+    aws.drain()
+    assert aws.head(thread_id).status == "completed"
+    assert [c.step for c in aws.chain(thread_id)] == [0, 1, 2, 3]
+    assert len(aws.sent_emails()) == 1
