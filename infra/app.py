@@ -46,7 +46,8 @@ def build_app(
 
     Args:
         context: CDK context values (`graph`, `offload_bytes`, `stale_seconds`,
-            `approval_email`, `mail_from`, `mail_identity`, `stack_name`), over cdk.json's;
+            `approval_email`, `mail_from`, `mail_identity`, `signin_domain_prefix`,
+            `stack_name`), over cdk.json's;
             the CLI passes its own through the environment. `{"aws:cdk:bundling-stacks": []}`
             skips building the layer (tests).
         layer_bundler: builds the layer at synthesis (default: `infra.package.LayerBundler`).

@@ -72,6 +72,8 @@ class StackConfig:
             the functions may not send email, and a node that tries fails its thread.
         mail_identity: the verified SES identity `mail_from` belongs to (the address itself,
             or its domain); defaults to `mail_from`. The worker may send through it only.
+        signin_domain_prefix: the explorer's hosted-UI domain prefix (unique in the region);
+            default `<stack name>-<account id>`.
     """
 
     root: Path = REPO_ROOT
@@ -83,6 +85,7 @@ class StackConfig:
     approval_email: str | None = field(default=None)
     mail_from: str | None = None
     mail_identity: str | None = None
+    signin_domain_prefix: str | None = None
 
     def __post_init__(self) -> None:
         if self.mail_from is not None:
@@ -114,6 +117,7 @@ class StackConfig:
         email = node.try_get_context("approval_email")
         mail_from = node.try_get_context("mail_from")
         mail_identity = node.try_get_context("mail_identity")
+        prefix = node.try_get_context("signin_domain_prefix")
         return cls(
             root=root,
             graph=str(get("graph", DEFAULT_GRAPH)),
@@ -124,6 +128,7 @@ class StackConfig:
             approval_email=str(email) if email else None,
             mail_from=str(mail_from) if mail_from else None,
             mail_identity=str(mail_identity) if mail_identity else None,
+            signin_domain_prefix=str(prefix) if prefix else None,
         )
 
     @property
@@ -192,9 +197,17 @@ class DurableGraphStack(Stack):
         functions.api.node.add_dependency(webhook_secret.resource)  # never the placeholder
         api = Api(self, "Api", handler=functions.api)
         # The ledger explorer's pages, for the users of a Cognito pool (approval links excepted).
-        explorer = ExplorerAuth(self, "Explorer", rest_api=api.rest_api, handler=functions.api)
+        explorer = ExplorerAuth(
+            self,
+            "Explorer",
+            rest_api=api.rest_api,
+            base_url=api.base_url,
+            handler=functions.api,
+            domain_prefix=config.signin_domain_prefix,
+        )
         CfnOutput(self, "ExplorerUserPoolId", value=explorer.user_pool.user_pool_id)
         CfnOutput(self, "ExplorerClientId", value=explorer.client.user_pool_client_id)
+        CfnOutput(self, "ExplorerUrl", value=f"{api.base_url}/explorer")
         # Approval links point at the API; every function may have to mint one.
         functions.add_environment(names.ENV_PUBLIC_BASE_URL, api.base_url)
 

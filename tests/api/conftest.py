@@ -43,6 +43,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
+    set_cookies: list[str] = field(default_factory=list)  # every Set-Cookie header, in order
 
     def json(self) -> Any:
         assert self.headers.get("content-type", "").startswith("application/json"), self.headers
@@ -80,7 +81,8 @@ class Client:
         data = body.encode() if isinstance(body, str) else body
         event = event_from_http(method, path, list((headers or {}).items()), data)
         status, pairs, payload = http_from_result(self.resolver.resolve(event, None))  # type: ignore[arg-type]
-        return Reply(status, {k.lower(): v for k, v in pairs}, payload)
+        cookies = [v for k, v in pairs if k.lower() == "set-cookie"]
+        return Reply(status, {k.lower(): v for k, v in pairs}, payload, cookies)
 
 
 @dataclass

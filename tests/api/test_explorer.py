@@ -16,10 +16,8 @@ from pydantic import BaseModel
 
 from durable_graph import END, START, StateGraph
 from durable_graph.api import build_resolver, local_api
-from durable_graph.api.config import Api, ApiConfig
-from durable_graph.api.explorer_auth import CognitoAuth
+from durable_graph.api.config import Api
 from durable_graph.api.local import key_paths
-from durable_graph.api.proxy import event_from_http, http_from_result
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.clock import ManualClock
@@ -250,33 +248,6 @@ def test_sign_in_sets_a_strict_cookie_and_a_wrong_token_does_not(explorer: Explo
     )
     assert bad.status == 401 and "set-cookie" not in bad.headers
     assert explorer.get("/explorer", {"Cookie": "durable_graph_explorer=wrong"}).status == 401
-
-
-def test_on_aws_the_explorer_trusts_the_cognito_authorizer_claims(tmp_path: Path) -> None:
-    """The AWS API's explorer reads the claims API Gateway's Cognito authoriser verified; an
-    event without them (a route left unguarded) gets 401 and no data."""
-    backend = local_backend(tmp_path)
-    try:
-        local = local_api(tmp_path, backend, public_url=PUBLIC_URL, graphs=(GRAPH,)).config
-        config = ApiConfig(
-            backend=backend,
-            keys=local.keys,
-            webhook_secrets=local.webhook_secrets,
-            auth=CognitoAuth(),
-            public_base_url=PUBLIC_URL,
-            graphs=(GRAPH,),
-            explorer_auth=CognitoAuth(),
-        )
-        resolver = build_resolver(Api(config))
-        backend.checkpoints.put_thread(thread_record("aws-1", "running"), expected_revision=None)
-        event = event_from_http("GET", "/explorer", [("Accept", "text/html")], b"")
-        status, _, body = http_from_result(resolver.resolve(event, None))  # type: ignore[arg-type]
-        assert status == 401 and b"aws-1" not in body and b"Cognito" in body
-        event["requestContext"]["authorizer"] = {"claims": {"sub": "u-1", "email": "a@b.test"}}
-        status, _, body = http_from_result(resolver.resolve(event, None))  # type: ignore[arg-type]
-        assert status == 200 and b"aws-1" in body
-    finally:
-        backend.close()
 
 
 def test_a_graph_that_does_not_import_is_skipped_when_shapes_are_published(

@@ -1,6 +1,7 @@
 """The API on AWS: settings from the Lambda environment, secrets from Secrets Manager or SSM,
-IAM as the authenticator. Clients are passed in (built lazily by the function), so this module
-does not import boto3.
+IAM as the authenticator of programs, the Cognito user pool (hosted-UI sign-in, ID tokens
+verified in the function: `explorer_auth.OidcAuth`) of people on the explorer. Clients are
+passed in (built lazily by the function), so this module does not import boto3.
 
 `aws_resolver` is the `api` function's cold start: a deployment whose configuration cannot work
 (a variable missing or malformed, a webhook secret not in `whsec_` form) is logged once, with
@@ -16,13 +17,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from durable_graph.api.app import build_resolver
 from durable_graph.api.auth import IamAuth
 from durable_graph.api.config import Api, ApiConfig
 from durable_graph.api.errors import ServiceMisconfigured, error_body
-from durable_graph.api.explorer_auth import CognitoAuth
+from durable_graph.api.explorer_auth import OidcAuth
 from durable_graph.api.keys import (
     KeyProvider,
     SecretsManagerClient,
@@ -33,10 +34,12 @@ from durable_graph.api.keys import (
     SsmParameterKeys,
     SsmParameterSecrets,
 )
+from durable_graph.api.signin import HostedUi
 from durable_graph.backend import Backend
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.settings import SettingsError
 from durable_graph.clock import Clock, SystemClock
+from durable_graph.oidc import Jwks, TokenVerifier
 
 log = logging.getLogger("durable_graph.api.aws")
 
@@ -45,7 +48,12 @@ ENV_KEYS: dict[str, str] = {
     "webhook_secret": names.ENV_WEBHOOK_SECRET_PARAM,
     "public_base_url": names.ENV_PUBLIC_BASE_URL,
     "graph": names.ENV_GRAPH,
+    "explorer_user_pool": names.ENV_EXPLORER_USER_POOL,
+    "explorer_client_id": names.ENV_EXPLORER_CLIENT_ID,
+    "explorer_signin_url": names.ENV_EXPLORER_SIGNIN_URL,
+    "explorer_jwks_url": names.ENV_EXPLORER_JWKS_URL,
 }
+_EXPLORER = ("explorer_user_pool", "explorer_client_id", "explorer_signin_url")
 
 
 class ApiSettings(BaseModel):
@@ -54,6 +62,12 @@ class ApiSettings(BaseModel):
     webhook_secret: the same, for the Standard Webhooks secret of `POST /threads`.
     public_base_url: the stage URL approval links start with.
     graph: the graph `POST /threads` starts.
+    explorer_user_pool: the Cognito user pool whose users may open the explorer (its id,
+        `REGION_xxxx`); with `explorer_client_id` and `explorer_signin_url`, or none of them
+        (no explorer).
+    explorer_client_id: the pool's app client for the hosted-UI sign-in.
+    explorer_signin_url: the hosted UI's origin (`https://PREFIX.auth.REGION.amazoncognito.com`).
+    explorer_jwks_url: where the pool's signing keys are, if not at its issuer's JWKS URL.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,6 +76,26 @@ class ApiSettings(BaseModel):
     webhook_secret: str = Field(min_length=1)
     public_base_url: str = Field(pattern=r"^https?://")
     graph: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    explorer_user_pool: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d_\w+$")
+    explorer_client_id: str | None = Field(default=None, pattern=r"^[\w+]+$")
+    explorer_signin_url: str | None = Field(default=None, pattern=r"^https?://[^/]+$")
+    explorer_jwks_url: str | None = Field(default=None, pattern=r"^https?://")
+
+    @model_validator(mode="after")
+    def _explorer_all_or_nothing(self) -> ApiSettings:
+        given = [name for name in _EXPLORER if getattr(self, name)]
+        if given and len(given) != len(_EXPLORER):
+            missing = [ENV_KEYS[name] for name in _EXPLORER if name not in given]
+            raise ValueError(f"the explorer's sign-in also needs {', '.join(missing)}")
+        return self
+
+    @property
+    def explorer_issuer(self) -> str | None:
+        """The pool's OIDC issuer: what its tokens' `iss` says."""
+        if not self.explorer_user_pool:
+            return None
+        region = self.explorer_user_pool.split("_", 1)[0]
+        return f"https://cognito-idp.{region}.amazonaws.com/{self.explorer_user_pool}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -71,7 +105,7 @@ class ApiSettings(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             problems = [
-                f"{ENV_KEYS.get(str(e['loc'][0]), '?') if e['loc'] else '?'}: {e['msg']}"
+                f"{ENV_KEYS.get(str(e['loc'][0]), '?')}: {e['msg']}" if e["loc"] else e["msg"]
                 for e in exc.errors()
             ]
             raise SettingsError("invalid API environment: " + "; ".join(problems)) from None
@@ -97,6 +131,23 @@ def secret_source(
     return SsmParameterSecrets(ssm, reference)
 
 
+def explorer_auth(settings: ApiSettings, clock: Clock) -> OidcAuth | None:
+    """The explorer's sign-in over the settings' user pool (None: the deployment has none)."""
+    issuer = settings.explorer_issuer
+    if not (issuer and settings.explorer_client_id and settings.explorer_signin_url):
+        return None
+    keys = Jwks(settings.explorer_jwks_url or f"{issuer}/.well-known/jwks.json")
+    return OidcAuth(
+        TokenVerifier(issuer=issuer, client_id=settings.explorer_client_id, keys=keys),
+        HostedUi(
+            domain_url=settings.explorer_signin_url,
+            client_id=settings.explorer_client_id,
+            base_url=settings.public_base_url,
+        ),
+        clock,
+    )
+
+
 def aws_api(
     settings: ApiSettings,
     backend: Backend,
@@ -110,6 +161,7 @@ def aws_api(
     The worker function calls this too, then `install_links()`, so the suspensions it commits
     carry approval links (it needs read access to the signing key only).
     """
+    clock = clock or SystemClock()
     config = ApiConfig(
         backend=backend,
         keys=key_provider(settings.signing_key, secretsmanager=secretsmanager, ssm=ssm),
@@ -117,10 +169,10 @@ def aws_api(
             settings.webhook_secret, secretsmanager=secretsmanager, ssm=ssm
         ),
         auth=IamAuth(),
-        explorer_auth=CognitoAuth(),  # API Gateway's Cognito authoriser guards the explorer
+        explorer_auth=explorer_auth(settings, clock),
         public_base_url=settings.public_base_url,
         graphs=(settings.graph,),
-        clock=clock or SystemClock(),
+        clock=clock,
     )
     return Api(config)
 

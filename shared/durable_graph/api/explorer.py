@@ -10,10 +10,18 @@ API Gateway serve the very same pages.
     GET  /explorer/threads/{id}/bundle      the audit bundle, as a download
     POST /explorer/threads/{id}/approval    a fresh approval link for a suspended thread
     GET  /explorer/static/{name}            stylesheet and scripts (public, same origin)
-    GET|POST /explorer/login                the session token `serve` printed -> a cookie
+    GET|POST /explorer/login                locally: the session token `serve` printed -> a
+                                            cookie; on AWS: off to the hosted UI (`signin.py`)
+    GET  /explorer/callback                 on AWS: the hosted UI's code -> the session cookie
+    GET  /explorer/logout                   forget the session (and the hosted UI's, on AWS)
 
-Everything but `static` and `login` requires the explorer's authenticator (session cookie or
-API key locally, a Cognito user on AWS). Pages read through the store only (`explorer_read`).
+Everything but `static`, `login`, `callback` and `logout` requires the explorer's
+authenticator (session cookie or API key locally, a signed-in Cognito user on AWS); a browser
+without one is sent to sign in, a program gets a JSON 401, neither gets data. Pages read
+through the store only (`explorer_read`).
+
+Pages are written with root paths (`/explorer/...`); on API Gateway the API lives under its
+stage (`/v1`), so every page's links are rooted under the public base URL's path here, once.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -32,8 +40,9 @@ from durable_graph.api import explorer_pages as html
 from durable_graph.api import explorer_read as read
 from durable_graph.api.config import Api
 from durable_graph.api.errors import Unauthorized
-from durable_graph.api.explorer_auth import SessionAuth, session_cookie
+from durable_graph.api.explorer_auth import OidcAuth, SessionAuth, cookie_value, session_cookie
 from durable_graph.api.identity import CONTEXT_KEY, Authenticator
+from durable_graph.api.signin import ID_COOKIE, SIGNIN_COOKIE
 from durable_graph.bundle import build_bundle
 from durable_graph.errors import InvalidInput, NotSuspended
 from durable_graph.timetravel import diff
@@ -54,8 +63,20 @@ def _static(name: str) -> str:
     return resources.files("durable_graph.api").joinpath("static", name).read_text("utf-8")
 
 
-def _page(body: str, status: int = 200, **extra: str) -> Response[str]:
-    return Response(status, HTML, body, headers={**html.headers(), **extra})
+def rooted(body: str, root: str) -> str:
+    """`body` with its root-path links (`href="/explorer...`) under `root` (`/v1`, or "")."""
+    if not root:
+        return body
+    for attribute in ('href="', 'action="', 'src="'):
+        body = body.replace(f"{attribute}/explorer", f"{attribute}{root}/explorer")
+    return body
+
+
+def _redirect(location: str, *cookies: str) -> Response[str]:
+    headers: dict[str, str | list[str]] = {"Location": location, "Cache-Control": "no-store"}
+    if cookies:
+        headers["Set-Cookie"] = list(cookies)
+    return Response(303, HTML, "", headers=headers)
 
 
 def _wants_html(event: APIGatewayProxyEvent) -> bool:
@@ -65,16 +86,26 @@ def _wants_html(event: APIGatewayProxyEvent) -> bool:
 def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None:
     """Add the explorer's routes to `app`, guarded by `auth`."""
     backend = api.config.backend
-    method = "session" if isinstance(auth, SessionAuth) else "cognito"
-    secure = api.config.public_base_url.startswith("https://")
+    method = "session" if isinstance(auth, SessionAuth) else "oidc"
+    base = api.config.public_base_url
+    secure = base.startswith("https://")
+    root = urlsplit(base).path.rstrip("/")
+
+    def _page(body: str, status: int = 200, **extra: str) -> Response[str]:
+        return Response(status, HTML, rooted(body, root), headers={**html.headers(), **extra})
 
     def signed_in(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        """A browser without a session gets the sign-in page (401), a program a JSON 401."""
+        """A browser without a session is sent to sign in (locally the sign-in page, 401; on
+        AWS the hosted UI, coming back here after), a program gets a JSON 401."""
+        event = app.current_event
         try:
-            app.context[CONTEXT_KEY] = auth.authenticate(app.current_event)
+            app.context[CONTEXT_KEY] = auth.authenticate(event)
         except Unauthorized:
-            if not _wants_html(app.current_event):
+            if not _wants_html(event):
                 raise
+            if isinstance(auth, OidcAuth) and event.http_method == "GET":
+                here = event.path + (f"?{_query_string(event)}" if _query_string(event) else "")
+                return _redirect(f"{base}/explorer/login?next={quote(here, safe='')}")
             return _page(html.login_page("Sign in to see the ledger.", method=method), 401)
         return next_middleware(app)
 
@@ -89,8 +120,8 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         return dict(app.current_event.query_string_parameters or {})
 
     @app.get("/")
-    def root() -> Response[str]:
-        return Response(303, HTML, "", headers={"Location": "/explorer"})
+    def home() -> Response[str]:
+        return Response(303, HTML, "", headers={"Location": f"{root}/explorer"})
 
     @app.get("/explorer/static/<name>")
     def static(name: str) -> Response[str]:
@@ -104,10 +135,36 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
 
     @app.get("/explorer/login")
     def login_form() -> Response[str]:
+        if isinstance(auth, OidcAuth):
+            location, attempt = auth.hosted_ui.begin(params().get("next"))
+            return _redirect(location, attempt)
         token = params().get("token")
         if token is not None:
             return _sign_in(token)
         return _page(html.login_page("Sign in to see the ledger.", method=method), 200)
+
+    @app.get("/explorer/callback")
+    def callback() -> Response[str]:
+        """The hosted UI sends the browser back here with a code: it becomes the session."""
+        if not isinstance(auth, OidcAuth):
+            raise InvalidInput("this server signs in with its session token", field="path")
+        ui = auth.hosted_ui
+        remembered = cookie_value(app.current_event, SIGNIN_COOKIE)
+        try:
+            id_token, next_path = ui.finish(params(), remembered)
+            auth.identity(id_token)  # verified before it becomes a cookie
+        except Unauthorized as exc:
+            body = html.login_page(str(exc), method=method)
+            return _page(body, 401)
+        cookie = ui.session_cookie(id_token, auth.seconds_left(id_token))
+        return _redirect(f"{base}{next_path}", cookie, ui.clear(SIGNIN_COOKIE))
+
+    @app.get("/explorer/logout")
+    def logout() -> Response[str]:
+        if isinstance(auth, OidcAuth):
+            return _redirect(auth.hosted_ui.logout_url(), auth.hosted_ui.clear(ID_COOKIE))
+        cleared = session_cookie("", secure=secure, max_age=0, path=f"{root}/")
+        return _redirect(f"{root}/explorer/login", cleared)
 
     @app.post("/explorer/login")
     def login() -> Response[str]:
@@ -117,8 +174,8 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
 
     def _sign_in(token: str) -> Response[str]:
         if isinstance(auth, SessionAuth) and auth.accepts(token):
-            cookie = session_cookie(token, secure=secure)
-            return Response(303, HTML, "", headers={"Location": "/explorer", "Set-Cookie": cookie})
+            cookie = session_cookie(token, secure=secure, path=f"{root}/")
+            return _redirect(f"{root}/explorer", cookie)
         message = "That token is not this server's session token."
         return _page(html.login_page(message, method=method), 401)
 
@@ -168,7 +225,8 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         line = read.timeline(backend, tid, head.step, before)
         text, _ = read.drawing(backend, head, line.records)
         headers = html.headers(html.GRAPH_CSP, framed=True)
-        return Response(200, HTML, html.graph_frame(head.graph.name, text), headers=headers)
+        frame = rooted(html.graph_frame(head.graph.name, text), root)
+        return Response(200, HTML, frame, headers=headers)
 
     @guarded("/explorer/threads/<thread_id>/diff")
     def step_diff(thread_id: str) -> Response[str]:
@@ -216,4 +274,8 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         return Response(303, HTML, "", headers={"Location": link, "Cache-Control": "no-store"})
 
 
-__all__ = ["STATIC", "register"]
+def _query_string(event: APIGatewayProxyEvent) -> str:
+    return urlencode(event.query_string_parameters or {})
+
+
+__all__ = ["STATIC", "register", "rooted"]

@@ -1,6 +1,7 @@
 """Who may open the explorer: a person with the session token `serve` printed (a cookie, like a
-notebook server), a program with the API key, or on AWS a Cognito user (API Gateway's Cognito
-authoriser checked the ID token before the function runs; the function reads its claims).
+notebook server), a program with the API key, or on AWS a person signed in to the Cognito user
+pool (`OidcAuth`: the ID token from the hosted-UI sign-in's cookie, or a program's
+`Authorization: Bearer`, verified here against the pool's keys; `signin.py` makes the cookie).
 
 Approval links are not the explorer's: they keep their own single-use tokens.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 import hmac
 import secrets
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from durable_graph.api.errors import Unauthorized
+from durable_graph.api.errors import ServiceMisconfigured, Unauthorized
 from durable_graph.api.identity import Authenticator, Identity
+from durable_graph.api.signin import ID_COOKIE, HostedUi
+from durable_graph.clock import Clock
+from durable_graph.oidc import JwksUnavailable, TokenRejected, TokenVerifier
 
 SESSION_COOKIE = "durable_graph_explorer"
 SESSION_MAX_AGE = 12 * 3600
@@ -36,9 +39,12 @@ def cookie_value(event: APIGatewayProxyEvent, name: str = SESSION_COOKIE) -> str
     return morsel.value if morsel is not None else ""
 
 
-def session_cookie(token: str, *, secure: bool, max_age: int = SESSION_MAX_AGE) -> str:
-    """The Set-Cookie value: script cannot read it, no other site's request carries it."""
-    flags = f"; Max-Age={max_age}; Path=/explorer; HttpOnly; SameSite=Strict"
+def session_cookie(
+    token: str, *, secure: bool, max_age: int = SESSION_MAX_AGE, path: str = "/"
+) -> str:
+    """The Set-Cookie value: script cannot read it, no other site's request carries it. Its
+    path is the API's root, so the approval pages know who is signed in too (`identify`)."""
+    flags = f"; Max-Age={max_age}; Path={path}; HttpOnly; SameSite=Strict"
     return f"{SESSION_COOKIE}={token}{flags}{'; Secure' if secure else ''}"
 
 
@@ -62,28 +68,62 @@ class SessionAuth:
         return self.programs.authenticate(event)
 
 
-class CognitoAuth:
-    """On AWS: API Gateway's Cognito user pool authoriser put the ID token's claims in the
-    request context; an event without them (a misconfigured route) is refused."""
+class OidcAuth:
+    """On AWS: a person signed in to the user pool. The ID token comes from the sign-in cookie
+    (a browser) or `Authorization: Bearer` (a program); either way it is verified here, in the
+    function (signature against the pool's published keys, issuer, client, `token_use`, expiry:
+    `durable_graph.oidc`), so the cookie works where API Gateway's own Cognito authoriser,
+    which reads only a header, could not.
 
-    kind = "cognito"
+    Attributes:
+        verifier: the pool's issuer, the app client and its keys.
+        hosted_ui: where browsers sign in (`signin.py`).
+    """
+
+    kind = "oidc"
+
+    def __init__(self, verifier: TokenVerifier, hosted_ui: HostedUi, clock: Clock) -> None:
+        self.verifier = verifier
+        self.hosted_ui = hosted_ui
+        self.clock = clock
 
     def authenticate(self, event: APIGatewayProxyEvent) -> Identity:
-        claims: dict[str, Any] = event.request_context.authorizer.claims
-        if not claims.get("sub"):
-            raise Unauthorized("this route requires a Cognito user (Authorization: ID token)")
+        token = _bearer(event) or cookie_value(event, ID_COOKIE)
+        if not token:
+            raise Unauthorized("sign in first (no session cookie or Authorization: Bearer)")
+        return self.identity(token)
+
+    def identity(self, id_token: str) -> Identity:
+        """Who the ID token names, once it verifies; `Unauthorized` saying which check failed."""
+        try:
+            claims = self.verifier.verify(id_token, now=self.clock.now(), token_use="id")
+        except TokenRejected as exc:
+            raise Unauthorized(f"the ID token is not accepted: {exc}") from None
+        except JwksUnavailable as exc:  # not the caller's fault: 503, and no sign-in loop
+            raise ServiceMisconfigured(f"the user pool's keys cannot be read: {exc}") from None
         email = claims.get("email")
         return Identity(
             method="oidc",
             subject=str(claims["sub"]),
-            email=str(email) if email else None,
-            issuer=str(claims["iss"]) if claims.get("iss") else None,
+            email=str(email) if isinstance(email, str) and email else None,
+            issuer=self.verifier.issuer,
         )
+
+    def seconds_left(self, id_token: str) -> int:
+        """How long a verified token stays valid (what its cookie's Max-Age is)."""
+        claims = self.verifier.verify(id_token, now=self.clock.now(), token_use="id")
+        return int(claims["exp"] - self.clock.now().timestamp())
+
+
+def _bearer(event: APIGatewayProxyEvent) -> str:
+    header = event.headers.get("authorization") or event.headers.get("Authorization") or ""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 __all__ = [
     "SESSION_COOKIE",
-    "CognitoAuth",
+    "OidcAuth",
     "SessionAuth",
     "cookie_value",
     "new_session_token",

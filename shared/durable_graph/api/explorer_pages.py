@@ -374,11 +374,13 @@ page issues a fresh single-use link for the step (the ledger is unchanged until 
     return _layout("Approvals inbox", body, "inbox")
 
 
-def login_page(message: str, *, method: str) -> str:
-    if method == "cognito":
+def login_page(message: str, *, method: str, retry: str = "/explorer/login") -> str:
+    if method == "oidc":
         form = (
-            "<p>Sign in through the deployment's Amazon Cognito user pool and send the ID token "
-            "as <code>Authorization</code>; API Gateway checks it before anything is read.</p>"
+            f'<p><a class="button" href="{escape(retry)}">Sign in</a></p>'
+            '<p class="small">You sign in on the deployment\'s Amazon Cognito user pool '
+            "(password and authenticator app). Programs send an ID token as "
+            "<code>Authorization: Bearer</code> instead.</p>"
         )
     else:
         form = """<form method="post" action="/explorer/login" class="inline">

@@ -43,6 +43,12 @@ ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
 ENV_PUBLIC_BASE_URL: Final = "DURABLE_GRAPH_PUBLIC_BASE_URL"
 ENV_LEDGER_KEY_ID: Final = "DURABLE_GRAPH_LEDGER_KEY_ID"  # KMS key that signs chain heads
 ENV_MAIL_FROM: Final = "DURABLE_GRAPH_MAIL_FROM"  # sender address of a verified SES identity
+# The explorer's sign-in (api function only): the Cognito user pool, its app client, the hosted
+# UI's origin, and optionally where the pool's keys are (default: the issuer's JWKS).
+ENV_EXPLORER_USER_POOL: Final = "DURABLE_GRAPH_EXPLORER_USER_POOL"
+ENV_EXPLORER_CLIENT_ID: Final = "DURABLE_GRAPH_EXPLORER_CLIENT_ID"
+ENV_EXPLORER_SIGNIN_URL: Final = "DURABLE_GRAPH_EXPLORER_SIGNIN_URL"
+ENV_EXPLORER_JWKS_URL: Final = "DURABLE_GRAPH_EXPLORER_JWKS_URL"
 
 # Payload objects live under this prefix, content-addressed: "sha256/ab/<hex digest>".
 PAYLOAD_PREFIX: Final = "sha256/"
