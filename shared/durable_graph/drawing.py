@@ -1,10 +1,11 @@
 """A graph's shape as data, and as Mermaid flowchart text (laid out by Mermaid, never by us).
 
 The shape (`shape_of`) is what the explorer and `durable-graph graph` draw: nodes, fixed edges,
-conditional edges with their possible targets, and interrupts. The API publishes the shape of
-each graph it loads into the store (`publish_shape`), so the explorer draws a thread's graph
-from the store alone, without importing the graph's code; a thread whose graph was never
-published is drawn from the route decisions its records hold (`shape_from_records`).
+conditional edges with their possible targets, and interrupts. The explorer draws a thread's
+graph from the shape of the graph its API serves (`Api.shapes`), else from the store, where
+`serve` publishes the shape of each graph it loads (`publish_shape`), so that a reader without
+the graph's code draws it too; else from the route decisions its records hold
+(`shape_from_records`).
 """
 
 from __future__ import annotations
@@ -52,15 +53,14 @@ def shape_of(spec: GraphSpec, name: str) -> dict[str, Any]:
     }
 
 
-def publish_shape(store: Any, spec: GraphSpec, name: str) -> None:
-    """Store the shape once per graph version (create-if-absent; a second publisher loses
-    harmlessly). `store` is the backend's `CheckpointStore`."""
-    shape = shape_of(spec, name)
-    key = shape_key(name, shape["version"])
+def publish_shape(store: Any, shape: Mapping[str, Any]) -> None:
+    """Store a graph's shape (`shape_of`) once per graph version (create-if-absent; a second
+    publisher loses harmlessly). `store` is the backend's `CheckpointStore`."""
+    key = shape_key(shape["name"], shape["version"])
     if store.get_record(SHAPES_THREAD, key) is not None:
         return
     with contextlib.suppress(RecordConflict):  # another process published it meanwhile
-        store.put_record(SHAPES_THREAD, key, shape, expected_version=None)
+        store.put_record(SHAPES_THREAD, key, dict(shape), expected_version=None)
 
 
 def stored_shape(store: Any, name: str, version: str) -> dict[str, Any] | None:

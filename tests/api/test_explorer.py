@@ -197,16 +197,55 @@ def test_the_graph_is_drawn_from_the_published_shape_with_the_path(explorer: Exp
     assert "default-src 'none'" in policy and "Drawn from the routes" not in page.text
 
 
-def test_a_graph_never_published_is_drawn_from_its_records(explorer: Explorer) -> None:
-    """A store the API never published the shape to (threads run by the CLI, say): the graph is
-    drawn from the routes the records took, and the page says so."""
-    explorer.loop("h", 2)
+def _forget_shapes(explorer: Explorer) -> None:
     with sqlite3.connect(explorer.home / "state.db") as conn:
         conn.execute("DELETE FROM records WHERE thread_id = ?", (SHAPES_THREAD,))
-    page = explorer.get("/explorer/threads/h")
+
+
+def test_a_graph_never_published_and_not_served_is_drawn_from_its_records(
+    explorer: Explorer,
+) -> None:
+    """A store whose shapes were never published, read by an API that does not serve the
+    thread's graph (threads run by the CLI, say): the graph is drawn from the routes the
+    records took, and the page says so."""
+    explorer.loop("h", 2)
+    _forget_shapes(explorer)
+    other = Explorer(
+        explorer.home,
+        explorer.backend,
+        local_api(
+            explorer.home,
+            explorer.backend,
+            public_url=PUBLIC_URL,
+            graphs=(GRAPH,),
+            explorer_token=TOKEN,
+        ),
+        explorer.clock,
+    )
+    page = other.get("/explorer/threads/h")
     assert "Drawn from the routes" in page.text
-    frame = explorer.get("/explorer/threads/h/graph").text
+    frame = other.get("/explorer/threads/h/graph").text
     assert "n_tick --&gt; n_tick" in frame and "n_tick --&gt; end_" in frame
+
+
+def test_the_graph_this_api_serves_is_drawn_whole_without_a_published_shape(
+    explorer: Explorer,
+) -> None:
+    """As on AWS, where nothing publishes shapes: a thread of the graph this API serves is
+    drawn from that graph's shape (its conditional edges with their labels), not from routes,
+    and nothing is written to the store for it."""
+    explorer.loop("served", 2)
+    _forget_shapes(explorer)
+    page = explorer.get("/explorer/threads/served")
+    assert page.status == 200 and "Drawn from the routes" not in page.text
+    frame = explorer.get("/explorer/threads/served/graph").text
+    assert "n_tick -.-&gt;|&quot;again&quot;| n_tick" in frame
+    assert (
+        explorer.backend.checkpoints.get_record(
+            SHAPES_THREAD, f"shape#{LOOP}#{loop_graph.spec.version()}"
+        )
+        is None
+    )
 
 
 def test_the_inbox_lists_waiting_threads_oldest_first_and_links_them(explorer: Explorer) -> None:

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from durable_graph.api.approvals import ApprovalPolicy, Approvals
 from durable_graph.api.identity import Authenticator
@@ -14,7 +15,7 @@ from durable_graph.api.service import Threads
 from durable_graph.api.webhooks import WebhookVerifier
 from durable_graph.backend import Backend
 from durable_graph.clock import Clock, SystemClock
-from durable_graph.drawing import publish_shape
+from durable_graph.drawing import publish_shape, shape_of
 from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput
 from durable_graph.loader import load_graph
@@ -60,6 +61,7 @@ class Api:
     def __init__(self, config: ApiConfig) -> None:
         self.config = config
         self._graphs: dict[str, CompiledGraph] = {}
+        self._shapes: dict[tuple[str, str], dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self.threads = Threads(
             config.backend,
@@ -86,21 +88,35 @@ class Api:
                 )
             return self._graphs[name]
 
-    def publish_shapes(self) -> None:
-        """Store the shape of every graph served here (once per graph version), so the
-        explorer draws a thread's graph from the store without importing it. Called by `serve`
-        when it starts, never by a route (a refused request changes nothing stored); on AWS
-        nothing calls it yet, and the explorer draws from the records' routes instead.
+    def shapes(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The drawable shape of every graph served here, by (name, version): what the
+        explorer draws a thread of such a graph from, with no store read (on AWS the api
+        function serves its deployment's graph, so its threads are drawn whole there).
 
         A graph that does not import here (an auditor's machine without the application) is
-        skipped with a warning: serving the ledger does not need it."""
+        left out with a warning: serving the ledger does not need it."""
+        with self._lock:
+            if self._shapes is not None:
+                return self._shapes
+        shapes: dict[tuple[str, str], dict[str, Any]] = {}
         for name in self.config.graphs:
             try:
-                spec = self.graph(name).spec
+                shape = shape_of(self.graph(name).spec, name)
             except InvalidInput as exc:
                 log.warning("graph %s not drawn from its shape: %s", name, exc)
                 continue
-            publish_shape(self.config.backend.checkpoints, spec, name)
+            shapes[(name, shape["version"])] = shape
+        with self._lock:
+            self._shapes = shapes
+        return shapes
+
+    def publish_shapes(self) -> None:
+        """Store the shape of every graph served here (once per graph version), so the
+        explorer draws a thread's graph from the store without importing it, wherever it is
+        served from (`serve --store` on an auditor's machine). Called by `serve` when it
+        starts, never by a route (a refused request changes nothing stored)."""
+        for shape in self.shapes().values():
+            publish_shape(self.config.backend.checkpoints, shape)
 
     def engine(self, name: str) -> Engine:
         return self.graph(name).engine()

@@ -201,7 +201,7 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         line = read.timeline(backend, tid, head.step, before)
         step = read.step_number(query.get("step"), "step")
         record, values = read.state_at(backend, tid, head.step if step is None else step)
-        _, derived = read.drawing(backend, head, line.records)
+        _, derived = read.drawing(backend, head, line.records, api.shapes())
         report = verify_thread(backend, tid) if head.step < VERIFY_INLINE_STEPS else None
         body = html.thread_page(
             thread=thread_record,
@@ -223,7 +223,7 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         before = read.step_number(params().get("before"), "before")
         _, head = read.head_of(backend, tid)
         line = read.timeline(backend, tid, head.step, before)
-        text, _ = read.drawing(backend, head, line.records)
+        text, _ = read.drawing(backend, head, line.records, api.shapes())
         headers = html.headers(html.GRAPH_CSP, framed=True)
         frame = rooted(html.graph_frame(head.graph.name, text), root)
         return Response(200, HTML, frame, headers=headers)

@@ -8,6 +8,7 @@ audit bundle read a whole thread, and only when asked.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,10 +149,20 @@ def io_of(backend: Backend, record: Checkpoint) -> list[tuple[IoRecord, Any]]:
     return [(io, shown(io.response, backend, False)) for io in record.io]
 
 
-def drawing(backend: Backend, head: Checkpoint, records: list[Checkpoint]) -> tuple[str, bool]:
+def drawing(
+    backend: Backend,
+    head: Checkpoint,
+    records: list[Checkpoint],
+    served: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> tuple[str, bool]:
     """Mermaid text of the thread's graph, the head's node(s) and the path over `records`
-    highlighted; and whether the shape was derived from records (the graph never published)."""
-    shape = stored_shape(backend.checkpoints, head.graph.name, head.graph.version)
+    highlighted; and whether the shape was derived from records.
+
+    The shape comes from the graph this API serves when the thread runs that very version
+    (`served`: no read), else from the store (published by `serve`), else from the routes
+    the records took (`derived`: branches never taken are missing)."""
+    key = (head.graph.name, head.graph.version)
+    shape = dict(served[key]) if key in served else stored_shape(backend.checkpoints, *key)
     derived = shape is None
     if shape is None:
         shape = shape_from_records(head.graph.name, head.graph.version, [*records, head])
