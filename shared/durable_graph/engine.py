@@ -51,6 +51,7 @@ from durable_graph.errors import (
 )
 from durable_graph.fanin import FanIn, Pending, held_tasks
 from durable_graph.followups import FollowUps, carried_base
+from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
 from durable_graph.routing import merge_tasks, route_after, route_from
 from durable_graph.sealing import Base, StepSealer
@@ -278,6 +279,15 @@ class Engine:
             actor=actor or Actor(kind="api", id="fork"),
             parent=ParentRef(thread_id=origin.thread_id, step=origin.step, hash=origin.hash),
         )
+        # Indexed before it commits, so no committed fork is missing from its origin's lineage
+        # (an entry whose fork never commits is filtered out on read: `forks.py`). A taken id
+        # is refused first, so that a refused fork writes nothing (a race of two forks to one
+        # id can leave the loser's entry, which readers filter out).
+        store = self.backend.checkpoints
+        taken = store.get_checkpoint(new_thread_id, 0)
+        if taken is not None:
+            raise ThreadExists(new_thread_id, taken.status)
+        note_fork(store, origin.thread_id, origin.step, new_thread_id)
         self.commit(
             checkpoint,
             previous_status=None,

@@ -22,7 +22,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.clock import ManualClock
 from durable_graph.drawing import SHAPES_THREAD
-from durable_graph.timetravel import diff
+from durable_graph.timetravel import diff, fork
 from tests.api.conftest import GRAPH, PUBLIC_URL, REPO, Client, Reply
 from tests.helpers import thread_record
 
@@ -116,6 +116,23 @@ def test_thousands_of_threads_page_by_fifty(explorer: Explorer) -> None:
     assert _ids(explorer.get("/explorer?q=bulk-012").text) == [
         f"bulk-{i:04d}" for i in range(129, 119, -1)
     ]
+
+
+def test_lineage_finds_a_fork_behind_thousands_of_newer_threads(explorer: Explorer) -> None:
+    """Given a fork made before 2,100 other threads were updated, the origin's page still
+    names it (the fork index, not a scan of recent threads), and the fork names its origin."""
+    explorer.loop("parent", 2)
+    fork(explorer.api.graph(LOOP), "parent", 1, "child")
+    store = explorer.backend.checkpoints
+    with explorer.backend.atomic():
+        for i in range(2100):
+            newer = thread_record(f"newer-{i:04d}", "running")
+            later = newer.model_copy(update={"updated_at": "2099-01-01T00:00:00.000000Z"})
+            store.put_thread(later, expected_revision=None)
+    page = explorer.get("/explorer/threads/parent").text
+    assert 'forks: <a href="/explorer/threads/child"><code>child</code></a> (from step 1)' in page
+    child = explorer.get("/explorer/threads/child").text
+    assert 'forked from <a href="/explorer/threads/parent?step=1">' in child
 
 
 @pytest.mark.parametrize(

@@ -219,8 +219,9 @@ def _lineage(lineage: Lineage) -> str:
     )
     if forks:
         parts.append(f"forks: {forks}")
-    scope = "" if lineage.complete else f" (forks searched among the {lineage.scanned} latest)"
-    return ("; ".join(parts) or "no forks, not a fork") + escape(scope)
+    if lineage.more:
+        parts.append(f"and up to {lineage.more} more (the first {len(lineage.forks)} shown)")
+    return "; ".join(parts) or "no forks, not a fork"
 
 
 def thread_page(

@@ -17,13 +17,14 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, IoRecord, ThreadRecord
 from durable_graph.drawing import mermaid, path_of, shape_from_records, stored_shape
 from durable_graph.errors import InvalidInput
+from durable_graph.forks import forks_of
 from durable_graph.listing import ThreadPage
 from durable_graph.signing import SIG_PREFIX
 from durable_graph.timetravel import shown
 
 TIMELINE_PAGE = 50
 THREAD_PAGE = 50
-LINEAGE_SCAN = 2000  # recent threads searched for forks of a thread (no fork index exists)
+FORKS_SHOWN = 50  # forks listed on a thread's page (the index holds them all)
 MAX_DEPTH = 32  # ancestors followed before giving up (a fork of a fork of ...)
 
 
@@ -56,9 +57,8 @@ class Timeline:
 @dataclass(frozen=True)
 class Lineage:
     ancestors: list[tuple[str, int]]  # (thread, step) this thread was forked from, nearest first
-    forks: list[tuple[str, int]]  # threads forked from this one, and from which step
-    scanned: int  # threads searched for forks
-    complete: bool  # whether every thread was searched
+    forks: list[tuple[str, int]]  # threads forked from this one (the first FORKS_SHOWN)
+    more: int  # at most this many forks beyond those listed (0: all are listed)
 
 
 def list_threads(
@@ -180,8 +180,9 @@ def drawing(
 
 
 def lineage(backend: Backend, thread: ThreadRecord | None, head: Checkpoint) -> Lineage:
-    """Where this thread was forked from (following origins up), and the forks of it among the
-    most recently updated `LINEAGE_SCAN` threads (the store keeps no index of forks)."""
+    """Where this thread was forked from (following origins up), and the forks of it: its
+    fork index (`durable_graph.forks`), so exact however many threads the store holds; the
+    first `FORKS_SHOWN` are listed."""
     ancestors: list[tuple[str, int]] = []
     origin = thread.origin if thread is not None else None
     seen = {head.thread_id}
@@ -190,21 +191,9 @@ def lineage(backend: Backend, thread: ThreadRecord | None, head: Checkpoint) -> 
         seen.add(origin.thread_id)
         parent = backend.checkpoints.get_thread(origin.thread_id)
         origin = parent.origin if parent is not None else None
-    forks: list[tuple[str, int]] = []
-    scanned = 0
-    cursor: str | None = None
-    while scanned < LINEAGE_SCAN:
-        page = backend.checkpoints.page_threads(limit=500, cursor=cursor)
-        scanned += len(page.threads)
-        forks += [
-            (t.thread_id, t.origin.step)
-            for t in page.threads
-            if t.origin is not None and t.origin.thread_id == head.thread_id
-        ]
-        cursor = page.cursor
-        if cursor is None:
-            break
-    return Lineage(ancestors, sorted(forks), scanned, cursor is None)
+    forks, noted = forks_of(backend.checkpoints, head.thread_id, limit=FORKS_SHOWN)
+    more = noted - len(forks) if len(forks) == FORKS_SHOWN else 0
+    return Lineage(ancestors, sorted((f.thread_id, f.step) for f in forks), more)
 
 
 __all__ = [
