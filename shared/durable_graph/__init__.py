@@ -4,6 +4,7 @@ Every step is committed as an immutable, hash-chained checkpoint before the next
 any process may die; a thread can suspend for days and resume in another process.
 """
 
+from durable_graph.approval_rule import ApprovalRule
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.commands import Command, Interrupt
@@ -30,6 +31,7 @@ __all__ = [
     "END",
     "REMOVE_ALL_MESSAGES",
     "START",
+    "ApprovalRule",
     "Backend",
     "Checkpoint",
     "Command",

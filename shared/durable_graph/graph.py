@@ -13,6 +13,7 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import Any
 
+from durable_graph.approval_rule import ApprovalRule
 from durable_graph.backend import Backend
 from durable_graph.retention_policy import Retention
 from durable_graph.retry import RetryPolicy
@@ -82,13 +83,16 @@ class StateGraph:
         *,
         retry: RetryPolicy | None = None,
         retry_policy: RetryPolicy | None = None,
+        approval: ApprovalRule | None = None,
     ) -> StateGraph:
         """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
 
         `fn` may be a compiled graph: a subgraph (`durable_graph.subgraphs`). A failing node
         is not retried unless given a `retry_policy` (LangGraph's default);
         `retry` is the same argument under its older name. Its signature is checked at
-        `compile()` (see `durable_graph.signatures`)."""
+        `compile()` (see `durable_graph.signatures`). `approval`: who may decide an interrupt
+        of this node, and how many (`durable_graph.approval_rule`), e.g.
+        `approval=ApprovalRule(approvals_required=2, requester_may_approve=False)`."""
         if fn is None and callable(name):
             fn, name = name, getattr(name, "__name__", "")
         if fn is None:
@@ -98,7 +102,7 @@ class StateGraph:
         if isinstance(fn, CompiledGraph):
             fn = subgraph_node(fn, name, self.schema)
         policy = retry_policy or retry or NO_RETRY
-        self.nodes[name] = NodeSpec(name=name, fn=fn, retry=policy)
+        self.nodes[name] = NodeSpec(name=name, fn=fn, retry=policy, approval=approval)
         return self
 
     def add_sequence(self, nodes: Sequence[NodeFn | tuple[str, NodeFn]]) -> StateGraph:

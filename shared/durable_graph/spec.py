@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable_graph.approval_rule import ApprovalRule
 from durable_graph.canonical import digest
 from durable_graph.retry import RetryPolicy
 from durable_graph.signatures import CallShape
@@ -38,6 +39,7 @@ class NodeSpec:
     fn: NodeFn
     retry: RetryPolicy
     shape: CallShape = field(default_factory=CallShape)
+    approval: ApprovalRule | None = None  # who may decide an interrupt of this node
 
     @property
     def wants_ctx(self) -> bool:
@@ -100,4 +102,7 @@ class GraphSpec:
             "interrupt_after": sorted(self.interrupt_after),
             "state": self.schema.json_schema(),
         }
+        rules = {n: s.approval.describe() for n, s in sorted(self.nodes.items()) if s.approval}
+        if rules:  # only then: graphs without rules keep the versions they always had
+            shape["approvals"] = rules
         return digest(shape)[:16]

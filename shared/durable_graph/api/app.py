@@ -7,14 +7,16 @@ by the exception handlers at the bottom, by exception type (`errors.status_for`)
     GET  /threads/{id}                 status and values          (API key / IAM)
     GET  /threads/{id}/history         steps, newest first         (API key / IAM)
     GET  /threads/{id}/steps/{n}       any past state              (API key / IAM)
-    POST /threads/{id}/resume          decide as a node, 409 if moved (API key / IAM)
+    POST /threads/{id}/resume          decide as a node, 409 if moved; 202 while a two-person
+                                       rule waits for another approver (API key / IAM)
     GET  /threads/{id}/verify          check the chain, name the first bad step (API key / IAM)
     GET  /threads/{id}/diff?a=&b=      which fields changed between two steps (API key / IAM)
     GET  /threads/{id}/export          the audit bundle, verifiable offline (API key / IAM)
     POST /threads/{id}/fork            branch a new thread from a past step (API key / IAM)
     POST /threads/{id}/erase           erase values keeping their digests (API key / IAM)
     GET  /approvals/{token}            the approval page (reads only)
-    POST /approvals/{token}            decide once (form or JSON)
+    POST /approvals/{token}            decide once (form or JSON), as the signed-in person if
+                                       any; 202 while a two-person rule waits for another
     GET  /explorer...                  the ledger explorer's pages (`explorer.py`)
 """
 
@@ -36,6 +38,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
 from durable_graph.api import explorer, pages
+from durable_graph.api.approvers import approver_of, pending_view
 from durable_graph.api.config import Api
 from durable_graph.api.errors import (
     BodyTooLarge,
@@ -44,7 +47,7 @@ from durable_graph.api.errors import (
     error_body,
     status_for,
 )
-from durable_graph.api.identity import CONTEXT_KEY, caller
+from durable_graph.api.identity import CONTEXT_KEY, caller, identify
 from durable_graph.api.models import (
     DecisionRequest,
     DecisionResponse,
@@ -173,8 +176,9 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
     @app.post("/threads/<thread_id>/resume", middlewares=[authenticated])
     def resume_thread(thread_id: str) -> Response[str]:
         request: ResumeRequest = _parse(ResumeRequest, raw_body(app.current_event))
-        checkpoint = api.threads.resume(unquote(thread_id), request, caller(app).actor)
-        return _json(200, api.threads.view(checkpoint))
+        approver = approver_of(caller(app))
+        checkpoint, signed = api.threads.resume(unquote(thread_id), request, approver)
+        return _json(200 if signed.complete else 202, api.threads.view(checkpoint))
 
     # ---------------------------------------------------------------- audit
 
@@ -212,17 +216,22 @@ def build_resolver(api: Api) -> APIGatewayRestResolver:
     @app.post("/approvals/<token>")
     def decide(token: str) -> Response[str]:
         request = _parse_decision(app.current_event)
-        done = api.approvals.decide(token, request.decision, request.comment)
+        who = identify(api.config.approver_auth, app.current_event)
+        done = api.approvals.decide(token, request.decision, request.comment, who)
         headers = pages.security_headers()
+        status = 200 if done.pending is None else 202
         if _wants_html(app.current_event):
-            html = pages.result_page(done.decision, done.thread_status, done.replayed)
-            return Response(200, HTML, html, headers=headers)
+            html = pages.result_page(
+                done.decision, done.thread_status, done.replayed, pending=done.pending
+            )
+            return Response(status, HTML, html, headers=headers)
         body = DecisionResponse(
             decision=done.decision,
             thread_status=done.thread_status,
             replayed=done.replayed,
+            approvals=pending_view(done.pending),
         )
-        return _json(200, body, headers)
+        return _json(status, body, headers)
 
     if api.config.explorer_auth is not None:
         explorer.register(app, api, api.config.explorer_auth)

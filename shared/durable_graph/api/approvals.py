@@ -1,5 +1,13 @@
 """Approval links: issue one when a thread suspends, show what it decides, decide once.
 
+A link may be bound to a named approver (`ApprovalPolicy.approvers`: one link per name, the name
+in the token's `sub`, each sent as `links["approval:<name>"]` of the notification); a decision
+made by a signed-in person (`decide(..., identity=...)`) is recorded under that person's
+identity, and one through a link bound to someone else is refused (403). The interrupted node's
+`ApprovalRule` (`durable_graph.approval_rule`) is checked by `signoff.sign_off` before anything
+is written: a rule that needs two approvers records the first and leaves the thread suspended
+(the link stays usable for the second person); the approval that completes it resumes.
+
 A link's record lives beside the thread's other small records, keyed by the token's hash:
 
     issued ──CAS──▶ accepted (decision written; the resume step, by this link's actor, is
@@ -24,9 +32,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from durable_graph.api.errors import DecisionConflict, LinkExpired, LinkNotFound, LinkStale
+from durable_graph.api.identity import Identity
 from durable_graph.api.keys import KeyProvider
 from durable_graph.api.models import DecisionView
 from durable_graph.api.tokens import Claims, mint, open_token, token_hash
+from durable_graph.approval_rule import ApprovalRefused, Approver, SignInRequired
 from durable_graph.backend import Backend, LinkGrant
 from durable_graph.checkpoint import Actor, Checkpoint, Status, VersionedRecord
 from durable_graph.clock import Clock, iso
@@ -34,6 +44,7 @@ from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput, NotSuspended, RecordConflict, StaleHead
 from durable_graph.payloads import hydrate
 from durable_graph.ports import RecordWrite
+from durable_graph.signoff import SignOff, recorded_approvals, rule_of, sign_off
 
 log = logging.getLogger("durable_graph.api.approvals")
 
@@ -58,10 +69,15 @@ class ApprovalPolicy:
     Attributes:
         decisions: the buttons on the page, and the only decisions a link accepts.
         ttl_seconds: how long a link may decide.
-        subject: who links are issued to; recorded as the deciding actor.
+        subject: who unbound links are issued to; recorded as the deciding actor when nobody
+            signed in.
         show: state fields shown on the page, in order; empty shows every non-empty field.
         values_for: `(decision, comment) -> state update` injected as the interrupted node.
         decision_of: state after a decision → the decision's name (for conflict answers).
+        approvers: named approvers (emails or user names): one link each, bound to that name;
+            a signed-in person may decide only with their own. Empty: one unbound link.
+        require_sign_in: deciding through a link needs a signed-in person (401 otherwise),
+            whose identity the ledger records. Links still work as the page's address.
     """
 
     decisions: tuple[str, ...] = ("approve", "reject")
@@ -70,6 +86,8 @@ class ApprovalPolicy:
     show: tuple[str, ...] = ()
     values_for: Callable[[str, str], dict[str, Any]] = approved_flag
     decision_of: Callable[[Mapping[str, Any]], str | None] = decision_from_flag
+    approvers: tuple[str, ...] = ()
+    require_sign_in: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,13 +123,17 @@ class Page:
     expires_at: str
     decision: DecisionView | None = None
     decisions: tuple[str, ...] = field(default=())
+    approvals: dict[str, Any] | None = None  # approvals recorded so far (`signoff`)
 
 
 @dataclass(frozen=True)
 class Decided:
+    """`pending`: the approval was recorded but the rule needs more (the thread waits)."""
+
     decision: DecisionView
     thread_status: Status
     replayed: bool
+    pending: SignOff | None = None
 
 
 class Approvals:
@@ -139,19 +161,27 @@ class Approvals:
         written with the suspension's commit (so the link costs no request of its own).
 
         A failure here must not lose the suspension or its notification, so it is logged and
-        the notification goes out without a link."""
-        try:
-            minted = self._mint(checkpoint)
-        except Exception:
-            log.exception("could not mint an approval link for %s", checkpoint.thread_id)
-            return LinkGrant()
-        if minted is None:
-            return LinkGrant()
-        token, record = minted
-        return LinkGrant({"approval": f"{self.base_url}/approvals/{token}"}, (record,))
+        the notification goes out without a link. With named approvers, one link each
+        (`links["approval:<name>"]`), bound to that name."""
+        policy = self.policy_for(checkpoint.graph.name)
+        names = policy.approvers if policy is not None else ()
+        links: dict[str, str] = {}
+        records: list[RecordWrite] = []
+        for name in names or (None,):
+            try:
+                minted = self._mint(checkpoint, approver=name)
+            except Exception:
+                log.exception("could not mint an approval link for %s", checkpoint.thread_id)
+                continue
+            if minted is None:
+                continue
+            token, record = minted
+            links[f"approval:{name}" if name else "approval"] = f"{self.base_url}/approvals/{token}"
+            records.append(record)
+        return LinkGrant(links, tuple(records))
 
     def links_for(self, checkpoint: Checkpoint) -> dict[str, str]:
-        """Mint and store a link for a suspended checkpoint now (outside any commit)."""
+        """Mint and store links for a suspended checkpoint now (outside any commit)."""
         grant = self.grant(checkpoint)
         for record in grant.records:
             self.backend.checkpoints.put_record(
@@ -159,9 +189,23 @@ class Approvals:
             )
         return grant.links
 
-    def issue(self, checkpoint: Checkpoint) -> str | None:
-        """Mint a token for this suspended checkpoint and store its hash (never the token)."""
-        minted = self._mint(checkpoint)
+    def link_for(self, checkpoint: Checkpoint, identity: Identity | None) -> str | None:
+        """A fresh link for a signed-in person (the explorer's button): bound to them when
+        the policy names approvers (None if they are not one of them)."""
+        policy = self.policy_for(checkpoint.graph.name)
+        name = None
+        if policy is not None and policy.approvers:
+            known = _names_of(identity)
+            name = next((n for n in policy.approvers if n.lower() in known), None)
+            if name is None:
+                return None
+        token = self.issue(checkpoint, approver=name)
+        return f"{self.base_url}/approvals/{token}" if token else None
+
+    def issue(self, checkpoint: Checkpoint, *, approver: str | None = None) -> str | None:
+        """Mint a token for this suspended checkpoint and store its hash (never the token);
+        `approver`: the named approver it is bound to (its `sub`)."""
+        minted = self._mint(checkpoint, approver=approver)
         if minted is None:
             return None
         token, record = minted
@@ -170,7 +214,9 @@ class Approvals:
         )
         return token
 
-    def _mint(self, checkpoint: Checkpoint) -> tuple[str, RecordWrite] | None:
+    def _mint(
+        self, checkpoint: Checkpoint, *, approver: str | None = None
+    ) -> tuple[str, RecordWrite] | None:
         """A token for this suspended checkpoint, and its record (keyed by the token's hash,
         created iff absent), not yet written."""
         policy = self.policy_for(checkpoint.graph.name)
@@ -184,7 +230,7 @@ class Approvals:
             node=checkpoint.interrupt.node,
             decisions=policy.decisions,
             expires_at=int(now.timestamp()) + policy.ttl_seconds,
-            subject=policy.subject,
+            subject=approver or policy.subject,
         )
         record = {
             "state": "issued",
@@ -227,6 +273,7 @@ class Approvals:
         declared = self.engine_for(checkpoint.graph.name).spec.schema.fields
         names = policy.show or (*declared, *(n for n in values if n not in declared))
         fields = [(n, values[n]) for n in names if n in values and values[n] not in (None, "", [])]
+        approvals = recorded_approvals(self.backend, checkpoint) if decision is None else None
         return Page(
             ticket=ticket,
             graph=checkpoint.graph.name,
@@ -235,13 +282,19 @@ class Approvals:
             expires_at=iso(datetime.fromtimestamp(claims.exp, UTC)),
             decision=decision,
             decisions=claims.dec,
+            approvals=approvals,
         )
 
     # ------------------------------------------------------------------ deciding
 
-    def decide(self, token: str, decision: str, comment: str) -> Decided:
+    def decide(
+        self, token: str, decision: str, comment: str, identity: Identity | None = None
+    ) -> Decided:
         """Record the link's decision (one CAS on the issued record, read by nobody first: its
-        lost condition returns what is there) and resume the thread with it."""
+        lost condition returns what is there) and resume the thread with it, as `identity`
+        when someone signed in. Every refusal (bad decision, wrong person, the node's approval
+        rule not met) is raised before anything is written; an approval that does not yet
+        complete the rule is recorded (`signoff`) and the link stays issued."""
         claims = open_token(token, self.keys)
         head = self.backend.checkpoints.head_checkpoint(claims.tid)
         ticket = _issued(claims, token_hash(token))
@@ -253,8 +306,19 @@ class Approvals:
             self._check_open(ticket, head)
         if decision not in claims.dec:
             raise InvalidInput(f"decision must be one of {', '.join(claims.dec)}", field="decision")
+        assert head is not None  # _still_open / _check_open refused a missing head
+        approver = self._approver(ticket, head, identity)
+        rule = rule_of(self.engine_for(head.graph.name).spec.nodes, head)
+        if rule is not None:
+            signed = sign_off(
+                self.backend, rule, head, approver, decision=decision, comment=comment,
+                via=f"link {ticket.digest[:12]}", clock=self.clock,
+                values=hydrate(head.values, self.backend.payloads),
+            )  # fmt: skip
+            if not signed.complete:
+                return self._pending(ticket, approver, decision, comment, signed)
         try:
-            return self._accept(ticket, decision, comment, head)
+            return self._accept(ticket, decision, comment, head, approver)
         except _Decided as decided:
             current = decided.record
         if current is None or not _matches(current, claims):
@@ -265,14 +329,20 @@ class Approvals:
         raise LinkStale()
 
     def _accept(
-        self, ticket: Ticket, decision: str, comment: str, head: Checkpoint | None
+        self,
+        ticket: Ticket,
+        decision: str,
+        comment: str,
+        head: Checkpoint | None,
+        approver: Approver,
     ) -> Decided:
         accepted = {
             **ticket.record.value,
             "state": "accepted",
             "decision": decision,
             "comment": comment,
-            "decided_by": ticket.actor_id,
+            "decided_by": approver.actor.id,
+            "decided_kind": approver.actor.kind,
             "decided_at": iso(self.clock.now()),
         }
         try:
@@ -296,6 +366,7 @@ class Approvals:
         checkpoint = self._checkpoint(claims, head)
         policy = self._policy(checkpoint)
         update = policy.values_for(value["decision"], value["comment"])
+        actor = Actor(kind=value.get("decided_kind", "human"), id=value["decided_by"])
         during = checkpoint.interrupt is not None and checkpoint.interrupt.when == "during"
         engine = self.engine_for(checkpoint.graph.name)
         try:
@@ -306,12 +377,12 @@ class Approvals:
                 resume_value=update if during else None,
                 has_resume_value=during,
                 expected_step=claims.step,
-                actor=Actor(kind="human", id=ticket.actor_id),
+                actor=actor,
                 head=checkpoint,
             )
         except (StaleHead, NotSuspended) as lost:
             winner = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step + 1)
-            if winner is not None and winner.actor.id == ticket.actor_id:
+            if winner is not None and winner.actor == actor:
                 resumed = winner  # our own earlier attempt landed (a retry after a crash)
             else:
                 self._set(ticket, {"state": "superseded"})
@@ -343,7 +414,7 @@ class Approvals:
             if head is None or head.step <= claims.step:
                 return self._apply(ticket, replayed=True, head=head)  # a crash stopped it
             resumed = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step + 1)
-            if resumed is None or resumed.actor.id != ticket.actor_id:
+            if resumed is None or resumed.actor.id != ticket.record.value.get("decided_by"):
                 return self._apply(ticket, replayed=True)  # someone else moved the thread
             view = view.model_copy(update={"applied_step": resumed.step})
         return Decided(
@@ -351,6 +422,44 @@ class Approvals:
             thread_status=head.status if head else "completed",
             replayed=True,
         )
+
+    def _approver(self, ticket: Ticket, head: Checkpoint, identity: Identity | None) -> Approver:
+        """Who decides: the signed-in person (who must be the link's named approver, if it
+        has one), else the link's bearer, known only by the link's subject."""
+        policy = self._policy(head)
+        bound = ticket.claims.sub if ticket.claims.sub in policy.approvers else None
+        if identity is None:
+            if policy.require_sign_in:
+                raise SignInRequired("sign in to decide: this deployment records who approves")
+            email = ticket.claims.sub if "@" in ticket.claims.sub else None
+            return Approver(
+                key=f"link:{ticket.claims.sub}",
+                actor=Actor(kind="human", id=ticket.actor_id),
+                email=email,
+                authenticated=False,
+                aliases=frozenset({ticket.claims.sub}),
+            )
+        if bound is not None and bound.lower() not in _names_of(identity):
+            raise ApprovalRefused(
+                f"this link is for {bound}; you are signed in as {identity.actor.id}"
+            )
+        return Approver(key=identity.key, actor=identity.actor, email=identity.email)
+
+    def _pending(
+        self, ticket: Ticket, approver: Approver, decision: str, comment: str, signed: SignOff
+    ) -> Decided:
+        """An approval recorded toward a rule that needs more: the link stays issued."""
+        view = DecisionView(
+            thread_id=ticket.claims.tid,
+            step=ticket.claims.step,
+            node=ticket.claims.node,
+            decision=decision,
+            comment=comment,
+            decided_by=approver.actor.id,
+            decided_at=str(signed.approvals[-1]["at"]) if signed.approvals else "",
+            applied_step=None,
+        )
+        return Decided(decision=view, thread_status="suspended", replayed=False, pending=signed)
 
     # ------------------------------------------------------------------ helpers
 
@@ -461,6 +570,14 @@ def _matches(record: VersionedRecord, claims: Claims) -> bool:
         claims.node,
         claims.exp,
     )
+
+
+def _names_of(identity: Identity | None) -> frozenset[str]:
+    """The names a signed-in person answers to, lower-cased (a link's named approver is one)."""
+    if identity is None:
+        return frozenset()
+    names = {identity.key, identity.actor.id, identity.email or ""}
+    return frozenset(n.lower() for n in names if n)
 
 
 def _with(ticket: Ticket, record: VersionedRecord) -> Ticket:

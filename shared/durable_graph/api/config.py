@@ -34,6 +34,9 @@ class ApiConfig:
         public_base_url: what approval links start with (never taken from a request's Host).
         policies: approval policy per graph name; graphs not listed use `default_policy`.
         explorer_auth: who may open the ledger explorer's pages; None serves no explorer.
+        approver_auth: who is signed in when an approval link decides (the decision is then
+            recorded as that person, and approval rules can tell people apart); default: the
+            explorer's sign-in. None: link decisions are known only by the link's subject.
     """
 
     backend: Backend
@@ -47,8 +50,11 @@ class ApiConfig:
     policies: Mapping[str, ApprovalPolicy] = field(default_factory=dict)
     default_policy: ApprovalPolicy | None = field(default_factory=ApprovalPolicy)
     explorer_auth: Authenticator | None = None
+    approver_auth: Authenticator | None = None
 
     def __post_init__(self) -> None:
+        if self.approver_auth is None and self.explorer_auth is not None:
+            object.__setattr__(self, "approver_auth", self.explorer_auth)
         if not self.graphs:
             raise ValueError("at least one graph must be allowed")
         if not self.public_base_url.startswith(("http://", "https://")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from durable_graph.approval_rule import ApprovalRefused, SignInRequired
 from durable_graph.errors import (
     DurableGraphError,
     GraphMismatch,
@@ -120,6 +121,8 @@ class ServiceMisconfigured(ApiError):
 # Domain errors (errors.py) by what they mean to an HTTP client. Looked up along the MRO, so a
 # subclass inherits its parent's status unless listed itself.
 _DOMAIN_STATUS: dict[type[BaseException], int] = {
+    ApprovalRefused: 403,  # this person may not decide this (approval_rule)
+    SignInRequired: 401,
     ThreadNotFound: 404,
     StepNotFound: 404,
     UnknownNode: 400,

@@ -41,7 +41,7 @@ from durable_graph.api import explorer_read as read
 from durable_graph.api.config import Api
 from durable_graph.api.errors import Unauthorized
 from durable_graph.api.explorer_auth import OidcAuth, SessionAuth, cookie_value, session_cookie
-from durable_graph.api.identity import CONTEXT_KEY, Authenticator
+from durable_graph.api.identity import CONTEXT_KEY, Authenticator, caller
 from durable_graph.api.signin import ID_COOKIE, SIGNIN_COOKIE
 from durable_graph.bundle import build_bundle
 from durable_graph.errors import InvalidInput, NotSuspended
@@ -265,10 +265,11 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         _, head = read.head_of(backend, tid)
         if head.status != "suspended":
             raise NotSuspended(tid, head.status)
-        link = api.approvals.links_for(head).get("approval")
+        link = api.approvals.link_for(head, caller(app))
         if link is None:
             raise InvalidInput(
-                f"no approval link for {tid!r}: its graph has no approval policy here",
+                f"no approval link for {tid!r}: its graph has no approval policy here, or "
+                "names approvers you are not one of",
                 field="thread_id",
             )
         return Response(303, HTML, "", headers={"Location": link, "Cache-Control": "no-store"})

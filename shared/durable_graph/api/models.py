@@ -129,6 +129,42 @@ class ActorView(_Response):
     id: str
 
 
+class ApprovalView(_Response):
+    """One approval recorded toward a decision that needs several (`ApprovalRule`)."""
+
+    by: str = Field(description="the approver's identity, as the ledger records actors")
+    decision: str
+    comment: str
+    via: str = Field(description="how: an approval link, the resume route")
+    at: str
+
+
+class ApprovalsView(_Response):
+    """Approvals recorded so far toward the suspended step's decision."""
+
+    required: int = Field(description="distinct approvers the node's rule needs")
+    approvals: list[ApprovalView]
+
+
+def approvals_view(
+    required: int, approvals: list[dict[str, Any]] | tuple[dict[str, Any], ...]
+) -> ApprovalsView:
+    """`approvals#<step>` entries (`durable_graph.signoff`) as the API shows them."""
+    return ApprovalsView(
+        required=required,
+        approvals=[
+            ApprovalView(
+                by=str(a["actor"]["id"]),
+                decision=str(a.get("decision", "")),
+                comment=str(a.get("comment", "")),
+                via=str(a.get("via", "")),
+                at=str(a.get("at", "")),
+            )
+            for a in approvals
+        ],
+    )
+
+
 class ThreadView(_Response):
     thread_id: str
     status: Literal["running", "suspended", "completed", "failed"]
@@ -140,6 +176,9 @@ class ThreadView(_Response):
     values: dict[str, Any]
     created_at: str
     updated_at: str
+    approvals: ApprovalsView | None = Field(
+        default=None, description="a suspended step's approvals so far, under a two-person rule"
+    )
 
 
 class StartThreadResponse(_Response):
@@ -274,6 +313,10 @@ class DecisionResponse(_Response):
     decision: DecisionView
     thread_status: Literal["running", "suspended", "completed", "failed"]
     replayed: bool = Field(description="true when this link had already decided")
+    approvals: ApprovalsView | None = Field(
+        default=None,
+        description="202: the approval was recorded; the node's rule needs more approvers",
+    )
 
 
 class ErrorDetail(_Response):

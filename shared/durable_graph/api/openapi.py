@@ -60,7 +60,10 @@ _RESPONSES: list[type[BaseModel]] = [
 
 ERRORS = {
     400: "invalid or malformed request (nothing stored changed)",
-    401: "missing or bad credentials or webhook signature",
+    401: "missing or bad credentials or webhook signature; or the node's approval rule needs "
+    "a signed-in approver (sign_in_required)",
+    403: "the node's approval rule refuses this person: the requester, or someone who already "
+    "approved (approval_refused; nothing stored changed)",
     404: "no such thread or step; for approval links: not valid (one answer for every cause)",
     409: "conflict: the thread moved on, is not suspended, or was already decided",
     410: "the approval link expired or the thread moved on",
@@ -311,7 +314,12 @@ def paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json(ThreadView, "the decision is committed; the thread continues"),
-                    **_errors(400, 401, 404, 409, 413),
+                    "202": _json(
+                        ThreadView,
+                        "the caller's approval is recorded (`approvals`); the node's rule needs "
+                        "more distinct approvers, and the thread stays suspended",
+                    ),
+                    **_errors(400, 401, 403, 404, 409, 413),
                 },
             }
         },
@@ -333,6 +341,11 @@ def paths() -> dict[str, Any]:
             "post": {
                 "operationId": "decide",
                 "summary": "Decide, once: the same link again returns the recorded outcome",
+                "description": "As the signed-in person when there is one (the explorer's "
+                "sign-in), whom the ledger then records; a link bound to a named approver "
+                "refuses anyone else (403), and the interrupted node's `ApprovalRule` may "
+                "require sign-in (401), refuse the requester (403), or need several distinct "
+                "approvers (202 until the last).",
                 "parameters": [TOKEN],
                 "requestBody": {
                     "required": True,
@@ -349,7 +362,15 @@ def paths() -> dict[str, Any]:
                             HTML: {"schema": {"type": "string"}},
                         },
                     },
-                    **_errors(400, 404, 409, 410, 413, html=True),
+                    "202": {
+                        "description": "this person's approval is recorded; the node's rule "
+                        "needs more distinct approvers (`approvals`)",
+                        "content": {
+                            JSON: {"schema": _ref(DecisionResponse)},
+                            HTML: {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(400, 401, 403, 404, 409, 410, 413, html=True),
                 },
             },
         },

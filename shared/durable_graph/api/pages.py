@@ -16,6 +16,7 @@ from typing import Any
 from durable_graph.api.approvals import Page
 from durable_graph.api.models import DecisionView
 from durable_graph.clock import parse_iso
+from durable_graph.signoff import SignOff
 
 _BUTTON_CLASS = {"approve": "approve", "reject": "reject"}
 
@@ -88,12 +89,13 @@ def approval_page(page: Page) -> str:
     if page.decision is not None:
         decision = _decided(page.decision)
     else:
+        decision = _so_far(page.approvals)
         buttons = "".join(
             f'<button type="submit" name="decision" value="{escape(d)}" '
             f'class="{_BUTTON_CLASS.get(d, "other")}">{escape(d.capitalize())}</button>'
             for d in page.decisions
         )
-        decision = (
+        decision += (
             '<form method="post" class="decide">'
             '<label for="comment">Comment (optional)</label>'
             '<textarea id="comment" name="comment" rows="3" maxlength="2000"></textarea>'
@@ -113,9 +115,32 @@ def approval_page(page: Page) -> str:
     )
 
 
-def result_page(decision: DecisionView, thread_status: str, replayed: bool) -> str:
+def _so_far(approvals: dict[str, Any] | None) -> str:
+    """Who approved so far, under a rule that needs several approvers."""
+    if not approvals or not approvals.get("approvals"):
+        return ""
+    names = ", ".join(escape(str(a["actor"]["id"])) for a in approvals["approvals"])
+    done, required = len(approvals["approvals"]), int(approvals.get("required", 1))
+    return (
+        f'<div class="notice"><p>Approved so far by {names} ({done} of {required}). '
+        "A different person must approve; the same person counts once.</p></div>"
+    )
+
+
+def result_page(
+    decision: DecisionView, thread_status: str, replayed: bool, *, pending: SignOff | None = None
+) -> str:
     verb = {"approve": "Approved", "reject": "Rejected"}.get(str(decision.decision))
     title = verb or f"Decision recorded: {decision.decision}"
+    if pending is not None:
+        done = len(pending.approvals)
+        title = f"Approval recorded ({done} of {pending.required})"
+        message = (
+            f"Thread <code>{escape(decision.thread_id)}</code> waits for "
+            f"{pending.required - done} more approver(s); the same person counts once."
+        )
+        details = f'<p class="small">Recorded as {escape(decision.decided_by)}.</p>'
+        return message_page(title, message, tone="ok", details=details)
     again = " (this link had already decided; nothing changed)" if replayed else ""
     message = (
         f"{escape(title)}{escape(again)}. Thread <code>{escape(decision.thread_id)}</code> is "

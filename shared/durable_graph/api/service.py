@@ -18,6 +18,7 @@ from typing import Any
 from durable_graph.api.errors import ExportTooLarge, WebhookConflict
 from durable_graph.api.models import (
     ActorView,
+    ApprovalsView,
     DiffQuery,
     DiffView,
     EraseRequest,
@@ -34,7 +35,9 @@ from durable_graph.api.models import (
     StepView,
     ThreadView,
     VerifyView,
+    approvals_view,
 )
+from durable_graph.approval_rule import Approver
 from durable_graph.backend import Backend
 from durable_graph.bundle import Bundle, build_bundle
 from durable_graph.checkpoint import Actor, Checkpoint, VersionedRecord
@@ -43,6 +46,7 @@ from durable_graph.erasure import erase
 from durable_graph.errors import (
     InvalidInput,
     RecordConflict,
+    StaleHead,
     StepNotFound,
     ThreadExists,
     ThreadNotFound,
@@ -50,6 +54,7 @@ from durable_graph.errors import (
 from durable_graph.payloads import hydrate
 from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
+from durable_graph.signoff import SignOff, recorded_approvals, rule_of, sign_off
 from durable_graph.timetravel import diff, fork
 from durable_graph.turns import new_input, refuse_input
 from durable_graph.verification import verify_thread
@@ -214,6 +219,7 @@ class Threads:
             values=self._values(head),
             created_at=record.created_at if record else head.created_at,
             updated_at=head.created_at,
+            approvals=_approvals(recorded_approvals(self.backend, head)),
         )
 
     def history(self, thread_id: str, query: HistoryQuery) -> HistoryPage:
@@ -268,19 +274,39 @@ class Threads:
 
     # ------------------------------------------------------------------ resume
 
-    def resume(self, thread_id: str, request: ResumeRequest, actor: Actor) -> Checkpoint:
+    def resume(
+        self, thread_id: str, request: ResumeRequest, approver: Approver
+    ) -> tuple[Checkpoint, SignOff]:
+        """Decide as a node. Under the interrupted node's `ApprovalRule`, the caller is one
+        approver (`signoff.sign_off`): an approval that does not complete the rule is recorded
+        and the suspended head returned with the tally (`complete` false)."""
         self.backend.check_writable()
         head = self.head(thread_id)
         engine = self.graph_for(head.graph.name).engine()
-        return engine.resume(
+        rule = rule_of(engine.spec.nodes, head) if head.status == "suspended" else None
+        if rule is not None:
+            if request.expected_step is not None and request.expected_step != head.step:
+                raise StaleHead(thread_id, request.expected_step, head.step)
+            values = hydrate(head.values, self.backend.payloads)
+            signed = sign_off(
+                self.backend, rule, head, approver, decision="resume", values=values,
+                via="api resume", clock=self.clock,
+            )  # fmt: skip
+            if not signed.complete:
+                return head, signed
+        else:
+            signed = SignOff(complete=True)
+        resumed = engine.resume(
             thread_id,
             values=request.values,
             as_node=request.as_node,
             resume_value=request.resume_value,
             has_resume_value="resume_value" in request.model_fields_set,
             expected_step=request.expected_step,
-            actor=actor,
+            actor=approver.actor,
+            head=head,
         )
+        return resumed, signed
 
     # ------------------------------------------------------------------ audit
 
@@ -329,6 +355,13 @@ class Threads:
     def _values(self, checkpoint: Checkpoint) -> dict[str, Any]:
         values: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)
         return values
+
+
+def _approvals(record: dict[str, Any] | None) -> ApprovalsView | None:
+    """The approvals recorded toward the suspended head's decision (`signoff`), if any."""
+    if record is None:
+        return None
+    return approvals_view(int(record.get("required", 1)), record.get("approvals", []))
 
 
 def _interrupt(checkpoint: Checkpoint) -> InterruptView | None:

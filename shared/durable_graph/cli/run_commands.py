@@ -7,6 +7,7 @@ import sys
 from contextlib import suppress
 from typing import Any
 
+from durable_graph.approval_rule import Approver
 from durable_graph.checkpoint import Actor
 from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import (
@@ -24,6 +25,7 @@ from durable_graph.engine import Engine
 from durable_graph.errors import ThreadFailed
 from durable_graph.reading import status_document
 from durable_graph.runtime import UNSET
+from durable_graph.signoff import rule_of, sign_off
 from durable_graph.worker import Worker
 
 
@@ -124,6 +126,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     resume_value = parse_json_arg(args.resume_value, "--resume-value")
     writable(args.store)
     app = graph_of(args.thread_id, args.store)
+    actor = Actor(kind="human", id=args.actor or default_actor())
+    head = app.backend.checkpoints.head_checkpoint(args.thread_id)
+    if head is not None and head.status == "suspended":
+        # `--actor` is what the operator says, not a verified identity: a node whose approval
+        # rule must know who approves refuses it (exit 2) before anything is written.
+        unverified = Approver(key=f"cli:{actor.id}", actor=actor, authenticated=False)
+        sign_off(app.backend, rule_of(app.spec.nodes, head), head, unverified, via="cli")
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
         app.resume(
             args.thread_id,
@@ -131,7 +140,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             as_node=args.as_node,
             resume_value=resume_value if args.resume_value is not None else UNSET,
             expected_step=args.expected_step,
-            actor=Actor(kind="human", id=args.actor or default_actor()),
+            actor=actor,
             run=runs_here(args),
             on_outcome=progress_printer(not args.json),
         )

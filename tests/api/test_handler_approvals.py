@@ -1,0 +1,128 @@
+"""Approval rules through the `api` Lambda on moto: the four-eyes payment graph deployed, links
+decided by people signed in with Cognito (the authorizer's claims in the API Gateway event), the
+worker Lambda draining the queue. The requester is refused (403), an anonymous decision too
+(401), the first approver is recorded and the thread waits (202), the same person counts once
+(403), the second person resumes it, and the ledger names that person as the resume's actor."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from durable_graph.api.webhooks import sign
+from durable_graph.backends.aws.local_poller import LocalLambdaContext
+from functions.api import handler as api_handler
+from tests.api.test_handler import CALLER, EVENT, STAGE_URL, Api, api
+from tests.aws.conftest import AwsWorld, aws_factory
+
+__all__ = ["api", "aws_factory"]  # fixtures reused; `api` runs over this module's `aws`
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+REQUEST = {"requested_by": "alice@example.com", "payee": "ACME GmbH", "amount_eur": 25_000}
+
+
+@pytest.fixture
+def aws(aws_factory: Callable[..., AwsWorld]) -> AwsWorld:
+    return aws_factory(graph="examples.four_eyes:graph")
+
+
+def decide(api: Api, path: str, decision: str, person: str | None) -> tuple[int, dict[str, Any]]:
+    """POST the link as API Gateway passes it on, with a Cognito user's verified claims."""
+    event: dict[str, Any] = copy.deepcopy(json.loads(EVENT.read_text()))
+    body = json.dumps({"decision": decision, "comment": f"{person}: ok"})
+    event.update(httpMethod="POST", path=path, resource="/approvals/{token}", body=body)
+    event["headers"].update(JSON_HEADERS)
+    event["requestContext"].update(httpMethod="POST", path=f"/v1{path}")
+    if person is not None:
+        event["requestContext"]["authorizer"] = {
+            "claims": {"sub": f"{person}-sub", "email": f"{person}@example.com"}
+        }
+    result = api_handler.handler(event, LocalLambdaContext(function_name="durable-graph-api"))
+    return int(result["statusCode"]), json.loads(result["body"])
+
+
+def table_items(world: AwsWorld) -> list[dict[str, Any]]:
+    items = world.clients.dynamodb.scan(TableName=world.resources.settings.table_name)["Items"]
+    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+
+
+def test_four_eyes_on_lambda_requester_refused_two_people_resume(aws: AwsWorld, api: Api) -> None:
+    raw = json.dumps({"input": REQUEST}).encode()
+    headers = sign(api.webhook_secret, "msg_pay_1", int(time.time()), raw)
+    status, _, body = api.call("POST", "/threads", body=raw, headers=headers)
+    assert status == 201, body
+    thread_id = json.loads(body)["thread"]["thread_id"]
+    aws.drain()
+    assert aws.head(thread_id).status == "suspended"
+    (note,) = [n for n in aws.notifications() if n["thread_id"] == thread_id]
+    path = note["links"]["approval"].removeprefix(STAGE_URL)
+    before = table_items(aws)
+
+    status, refused = decide(api, path, "approve", "alice")
+    assert status == 403 and refused["error"]["code"] == "approval_refused", refused
+    status, anonymous = decide(api, path, "approve", None)
+    assert status == 401 and anonymous["error"]["code"] == "sign_in_required", anonymous
+    assert table_items(aws) == before
+
+    status, first = decide(api, path, "approve", "bob")
+    assert status == 202, first
+    assert first["thread_status"] == "suspended" and first["approvals"]["required"] == 2
+    assert [a["by"] for a in first["approvals"]["approvals"]] == ["cognito:bob@example.com"]
+    status, _, body = api.call("GET", f"/threads/{thread_id}", caller=CALLER)
+    shown = json.loads(body)
+    assert shown["status"] == "suspended"
+    assert [a["by"] for a in shown["approvals"]["approvals"]] == ["cognito:bob@example.com"]
+    recorded = table_items(aws)
+    status, again = decide(api, path, "approve", "bob")
+    assert status == 403 and "already approved" in again["error"]["message"], again
+    assert table_items(aws) == recorded
+
+    status, second = decide(api, path, "approve", "carol")
+    assert status == 200, second
+    assert second["decision"]["decided_by"] == "cognito:carol@example.com"
+    aws.drain()
+    head = aws.head(thread_id)
+    assert head.status == "completed" and head.values["outcome"] == "released"
+    resume = aws.rt.backend.checkpoints.get_checkpoint(thread_id, second["decision"]["step"] + 1)
+    assert resume is not None and (resume.actor.kind, resume.actor.id) == (
+        "human",
+        "cognito:carol@example.com",
+    )
+    status, _, body = api.call("GET", f"/threads/{thread_id}/history", caller=CALLER)
+    actors = [i["actor"]["id"] for i in json.loads(body)["items"]]
+    assert "cognito:carol@example.com" in actors
+
+
+def test_the_resume_route_counts_the_iam_caller_as_one_approver(aws: AwsWorld, api: Api) -> None:
+    """Given the suspended payment, when an IAM-signed operator resumes it through the API,
+    then that is one approval (202, the thread waits) and the same principal cannot be the
+    second; a Cognito user's link decision then completes it."""
+    raw = json.dumps({"input": REQUEST}).encode()
+    headers = sign(api.webhook_secret, "msg_pay_2", int(time.time()), raw)
+    status, _, body = api.call("POST", "/threads", body=raw, headers=headers)
+    thread_id = json.loads(body)["thread"]["thread_id"]
+    aws.drain()
+    resume = json.dumps(
+        {"values": {"approved": True}, "as_node": "approve_payment", "expected_step": 1}
+    ).encode()
+
+    status, _, body = api.call(
+        "POST", f"/threads/{thread_id}/resume", body=resume, headers=JSON_HEADERS, caller=CALLER
+    )
+    assert status == 202, body
+    assert [a["by"] for a in json.loads(body)["approvals"]["approvals"]] == [CALLER]
+    status, _, body = api.call(
+        "POST", f"/threads/{thread_id}/resume", body=resume, headers=JSON_HEADERS, caller=CALLER
+    )
+    assert status == 403, body
+
+    (note,) = [n for n in aws.notifications() if n["thread_id"] == thread_id]
+    status, done = decide(api, note["links"]["approval"].removeprefix(STAGE_URL), "approve", "dan")
+    assert status == 200, done
+    aws.drain()
+    assert aws.head(thread_id).values["outcome"] == "released"
