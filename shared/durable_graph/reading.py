@@ -20,6 +20,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import StepNotFound, ThreadNotFound
 from durable_graph.payloads import hydrate
+from durable_graph.signoff import recorded_approvals
 
 __all__ = [
     "head_of",
@@ -60,7 +61,7 @@ def status_document(backend: Backend, thread_id: str) -> dict[str, Any]:
     """What `status --json` prints and `GET /threads/{id}` builds on."""
     head = head_of(backend, thread_id)
     record = backend.checkpoints.get_thread(thread_id)
-    return {
+    doc = {
         "thread_id": thread_id,
         "status": head.status,
         "step": head.step,
@@ -71,6 +72,10 @@ def status_document(backend: Backend, thread_id: str) -> dict[str, Any]:
         "error": head.error.model_dump() if head.error else None,
         "origin": record.origin.model_dump() if record and record.origin else None,
     }
+    approvals = recorded_approvals(backend, head)  # a two-person rule's approvals so far
+    if approvals is not None:
+        doc["approvals"] = approvals
+    return doc
 
 
 def history(

@@ -10,6 +10,7 @@ import pytest
 from durable_graph.approval_rule import ApprovalRefused, Approver, SignInRequired
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint
+from durable_graph.reading import status_document
 from durable_graph.runtime import CompiledGraph
 from durable_graph.signoff import SignOff, approvals_key, recorded_approvals, rule_of, sign_off
 from examples.four_eyes import graph as four_eyes
@@ -75,6 +76,7 @@ def test_two_distinct_people_resume_the_thread_the_same_one_counts_once(backend:
     assert recorded is not None and [a["actor"]["id"] for a in recorded["approvals"]] == [
         "oidc:bob@example.com"
     ]
+    assert status_document(backend, "pay-2")["approvals"] == recorded  # `status` shows it
     with pytest.raises(ApprovalRefused, match="already approved"):
         approve(backend, app, head, bob)
     assert recorded_approvals(backend, head) == recorded

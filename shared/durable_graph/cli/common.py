@@ -57,6 +57,10 @@ def print_status(doc: dict[str, Any]) -> None:
     if doc.get("interrupt"):
         interrupt = doc["interrupt"]
         print(f"waiting  {interrupt['when']} {interrupt['node']!r}")
+    if doc.get("approvals"):
+        done = doc["approvals"]["approvals"]
+        who = ", ".join(f"{a['actor']['id']} ({a['at']})" for a in done)
+        print(f"approved {len(done)} of {doc['approvals']['required']}: {who}")
     if doc.get("error"):
         error = doc["error"]
         print(f"error    {error['type']} in {error['node']!r}: {error['message']}")
