@@ -71,6 +71,12 @@ def test_four_eyes_over_http_on_sqlite(four_eyes: Served) -> None:
     assert [a["by"] for a in body["approvals"]["approvals"]] == ["api-key"]
     shown = four_eyes.thread(thread_id)
     assert shown["status"] == "suspended" and len(shown["approvals"]["approvals"]) == 1
+    page = requests.get(
+        link.replace(link.split("/approvals/")[0], four_eyes.url),
+        headers={"Accept": "text/html"},
+        timeout=10,
+    )
+    assert "Approved so far by api-key (1 of 2)" in page.text
     recorded = store_snapshot(four_eyes.home)
     again = decide(four_eyes, link, **{"x-api-key": four_eyes.api_key})
     assert again.status_code == 403 and "already approved" in again.json()["error"]["message"]
