@@ -61,9 +61,9 @@ class Api:
         return status, json.loads(body)
 
 
-@pytest.fixture
-def api(aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Api:
-    """The API's secrets in Secrets Manager and its environment, as the CDK stack sets them."""
+def deploy_api(monkeypatch: pytest.MonkeyPatch) -> Api:
+    """The API's secrets in Secrets Manager and its environment, as the CDK stack sets them
+    (inside a moto account the caller set up)."""
     sm = session().client("secretsmanager")
     signing = sm.create_secret(Name="approval-key", SecretString=secrets.token_urlsafe(48))["ARN"]
     webhook = new_webhook_secret()
@@ -75,6 +75,11 @@ def api(aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Api:
     reset_runtime()
     api_handler.resolver.cache_clear()
     return Api(webhook)
+
+
+@pytest.fixture
+def api(aws: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> Api:
+    return deploy_api(monkeypatch)
 
 
 def test_seed_exercise_through_the_lambda_handler(aws: AwsWorld, api: Api) -> None:
