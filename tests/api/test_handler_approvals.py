@@ -72,11 +72,11 @@ def test_four_eyes_on_lambda_requester_refused_two_people_resume(aws: AwsWorld, 
     status, first = decide(api, path, "approve", "bob")
     assert status == 202, first
     assert first["thread_status"] == "suspended" and first["approvals"]["required"] == 2
-    assert [a["by"] for a in first["approvals"]["approvals"]] == ["cognito:bob@example.com"]
+    assert [a["by"] for a in first["approvals"]["approvals"]] == ["oidc:bob@example.com"]
     status, _, body = api.call("GET", f"/threads/{thread_id}", caller=CALLER)
     shown = json.loads(body)
     assert shown["status"] == "suspended"
-    assert [a["by"] for a in shown["approvals"]["approvals"]] == ["cognito:bob@example.com"]
+    assert [a["by"] for a in shown["approvals"]["approvals"]] == ["oidc:bob@example.com"]
     recorded = table_items(aws)
     status, again = decide(api, path, "approve", "bob")
     assert status == 403 and "already approved" in again["error"]["message"], again
@@ -84,18 +84,18 @@ def test_four_eyes_on_lambda_requester_refused_two_people_resume(aws: AwsWorld, 
 
     status, second = decide(api, path, "approve", "carol")
     assert status == 200, second
-    assert second["decision"]["decided_by"] == "cognito:carol@example.com"
+    assert second["decision"]["decided_by"] == "oidc:carol@example.com"
     aws.drain()
     head = aws.head(thread_id)
     assert head.status == "completed" and head.values["outcome"] == "released"
     resume = aws.rt.backend.checkpoints.get_checkpoint(thread_id, second["decision"]["step"] + 1)
     assert resume is not None and (resume.actor.kind, resume.actor.id) == (
         "human",
-        "cognito:carol@example.com",
+        "oidc:carol@example.com",
     )
     status, _, body = api.call("GET", f"/threads/{thread_id}/history", caller=CALLER)
     actors = [i["actor"]["id"] for i in json.loads(body)["items"]]
-    assert "cognito:carol@example.com" in actors
+    assert "oidc:carol@example.com" in actors
 
 
 def test_the_resume_route_counts_the_iam_caller_as_one_approver(aws: AwsWorld, api: Api) -> None:
