@@ -270,10 +270,14 @@ class Approvals:
             self._check_open(ticket, head)
         values = hydrate(checkpoint.values, self.backend.payloads)
         # The state model's field order (recipient, subject, draft...), not the stored order.
-        declared = self.engine_for(checkpoint.graph.name).spec.schema.fields
+        spec = self.engine_for(checkpoint.graph.name).spec
+        declared = spec.schema.fields
         names = policy.show or (*declared, *(n for n in values if n not in declared))
         fields = [(n, values[n]) for n in names if n in values and values[n] not in (None, "", [])]
-        approvals = recorded_approvals(self.backend, checkpoint) if decision is None else None
+        # Who approved so far: only a rule that needs several approvers has a record to read.
+        rule = rule_of(spec.nodes, checkpoint)
+        several = decision is None and rule is not None and rule.approvals_required > 1
+        approvals = recorded_approvals(self.backend, checkpoint) if several else None
         return Page(
             ticket=ticket,
             graph=checkpoint.graph.name,
