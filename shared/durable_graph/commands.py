@@ -17,7 +17,7 @@ from durable_graph.canonical import digest
 from durable_graph.errors import InvalidInput
 from durable_graph.spec import Send
 
-__all__ = ["Command", "Interrupt", "goto_targets", "interrupt_id"]
+__all__ = ["Command", "Interrupt", "goto_targets", "interrupt_id", "nested_interrupt_id"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ def interrupt_id(task_id: str, index: int) -> str:
     """The id of the `index`-th `interrupt()` call of a task: stable across the task's
     re-runs and resumes (it is what `Command(resume={id: value})` names)."""
     return digest([task_id, index])[:32]
+
+
+def nested_interrupt_id(task_id: str, inner_id: str) -> str:
+    """The id under which a parent lists interrupt `inner_id` of the subgraph its task
+    `task_id` runs: distinct across the parent's tasks (two runs of one subgraph have the
+    same inner ids), stable while it is pending."""
+    return digest([task_id, inner_id])[:32]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,13 @@ from durable_graph import reading
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo, ParentRef
 from durable_graph.clock import Clock, SystemClock
-from durable_graph.commands import Command, Interrupt, interrupt_id, resume_map
+from durable_graph.commands import (
+    Command,
+    Interrupt,
+    interrupt_id,
+    nested_interrupt_id,
+    resume_map,
+)
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import (
     GraphRecursionError,
@@ -38,6 +44,7 @@ from durable_graph.retention_policy import Retention
 from durable_graph.runs import DEFAULT_RECURSION_LIMIT, RunScope, running
 from durable_graph.spec import GraphSpec
 from durable_graph.state import normalise_update
+from durable_graph.subgraphs import SubgraphNode
 from durable_graph.turns import Kind as TurnKind
 from durable_graph.turns import new_input, next_turn
 from durable_graph.worker import Worker
@@ -79,6 +86,16 @@ class StateSnapshot:
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_config: dict[str, Any] | None = None
     interrupts: tuple[Interrupt, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A pending interrupt: the task that waits on it, and, when that task runs a subgraph,
+    the subgraph's own id for it (what the subgraph is resumed with)."""
+
+    task_id: str
+    interrupt: Interrupt
+    inner_id: str | None = None
 
 
 def checkpoint_id(checkpoint: Checkpoint | ParentRef) -> str:
@@ -441,7 +458,7 @@ class CompiledGraph:
         if command.resume is None:
             return engine.resume(head.thread_id, values=values, actor=actor)
         pending = self._pending(head)
-        by_id = {i.id: task_id for task_id, i in pending}
+        by_id = {p.interrupt.id: p for p in pending}
         mapping = resume_map(command.resume)
         if mapping is not None:
             unknown = [k for k in mapping if k not in by_id]
@@ -451,7 +468,13 @@ class CompiledGraph:
                     f"pending: {sorted(by_id)}",
                     field="resume",
                 )
-            answers = {by_id[k]: v for k, v in mapping.items()}
+            answers: dict[str, Any] = {}
+            for key, value in mapping.items():
+                found = by_id[key]
+                if found.inner_id is None:
+                    answers[found.task_id] = value
+                else:  # a subgraph's: its task gets one map {the subgraph's id: value}
+                    answers.setdefault(found.task_id, {})[found.inner_id] = value
             return engine.resume(head.thread_id, values=values, resume_by_task=answers, actor=actor)
         if len(pending) > 1:
             raise InvalidInput(
@@ -500,29 +523,41 @@ class CompiledGraph:
         """The `interrupt()` calls a suspended head waits on, each with its id: every one of
         a parallel step (their payloads are in the step's task results), else the one the
         head names."""
-        return tuple(i for _, i in self._pending(head))
+        return tuple(p.interrupt for p in self._pending(head))
 
-    def _pending(self, head: Checkpoint) -> list[tuple[str, Interrupt]]:
+    def _pending(self, head: Checkpoint) -> list[_Pending]:
         info = head.interrupt
         if head.status != "suspended" or info is None or info.when != "during":
             return []
+        nodes = {t.id: t.node for t in head.next}
 
-        def make(task_id: str, payload: Any) -> tuple[str, Interrupt]:
+        def make(task_id: str, payload: Any) -> list[_Pending]:
+            node = self.spec.nodes.get(nodes.get(task_id, ""))
+            if node is not None and isinstance(node.fn, SubgraphNode):
+                inner = node.fn.pending(self.backend, head.thread_id, task_id)
+                if inner:  # every interrupt the subgraph waits on, under the parent's ids
+                    return [
+                        _Pending(
+                            task_id, Interrupt(i.value, nested_interrupt_id(task_id, i.id)), i.id
+                        )
+                        for i in inner
+                    ]
             index = len(head.resume.get(task_id, []))
-            return task_id, Interrupt(value=payload, id=interrupt_id(task_id, index))
+            return [_Pending(task_id, Interrupt(value=payload, id=interrupt_id(task_id, index)))]
 
         waiting = [t for t in head.next if t.done_at is None]
         if len(waiting) > 1 and head.step > 0:
             keys = {t.id: done_key(head.step - 1, t.id) for t in waiting}
             rows = self.backend.checkpoints.get_records(head.thread_id, list(keys.values()))
             found = [
-                make(t.id, rows[keys[t.id]].value.get("interrupt"))
+                pending
                 for t in waiting
                 if keys[t.id] in rows and rows[keys[t.id]].value.get("kind") == "interrupt"
+                for pending in make(t.id, rows[keys[t.id]].value.get("interrupt"))
             ]
             if found:
                 return found
-        return [make(info.task_id, info.payload)] if info.task_id else []
+        return make(info.task_id, info.payload) if info.task_id else []
 
     def output(self, checkpoint: Checkpoint, *, interrupts: bool = True) -> dict[str, Any]:
         """What `invoke` returns for a head: its values (messages as objects) and, when it

@@ -10,26 +10,31 @@ An `interrupt()` inside the subgraph suspends the subgraph's thread, and the par
 suspends with the same payload, so the interrupt surfaces to the parent (`__interrupt__`).
 Resuming the parent (`Command(resume=...)`) re-runs the task, which hands the value to the
 subgraph's thread and continues it; each resume value is handed over once (`ctx.step`).
+
+Several interrupts pending inside the subgraph (its parallel branches, or its own subgraphs)
+surface to the parent together: the parent lists them (`SubgraphNode.pending`) under ids of its
+own (`commands.nested_interrupt_id`), and `Command(resume={id: value, ...})` on the parent
+hands the subgraph one map `{its interrupt id: value}` for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from durable_graph.canonical import digest
-from durable_graph.commands import Command
+from durable_graph.commands import Command, Interrupt
 from durable_graph.context import NodeContext
 from durable_graph.errors import GraphInterrupt
 from durable_graph.runs import node_config
 from durable_graph.state import StateSchema
 
 if TYPE_CHECKING:
+    from durable_graph.backend import Backend
     from durable_graph.runtime import CompiledGraph
 
-__all__ = ["subgraph_node", "subgraph_thread_id"]
+__all__ = ["SubgraphNode", "subgraph_node", "subgraph_thread_id"]
 
 
 def subgraph_thread_id(parent_thread: str, task_id: str) -> str:
@@ -38,13 +43,19 @@ def subgraph_thread_id(parent_thread: str, task_id: str) -> str:
     return full if len(full) <= 200 else f"{parent_thread[:150]}|{digest(full)[:40]}"
 
 
-def subgraph_node(
-    graph: CompiledGraph, name: str, parent: StateSchema
-) -> Callable[[Any, NodeContext], dict[str, Any]]:
-    """The node function that runs `graph` as the subgraph of node `name`."""
-    shared = [field for field in graph.spec.schema.fields if field in parent.fields]
+class SubgraphNode:
+    """The node function that runs `graph` as the subgraph of node `name` (what `add_node`
+    makes of a compiled graph); the parent asks it which interrupts its thread waits on."""
 
-    def run_subgraph(state: Any, ctx: NodeContext) -> dict[str, Any]:
+    def __init__(self, graph: CompiledGraph, name: str, parent: StateSchema) -> None:
+        self.graph = graph
+        self.name = name
+        self.shared = [field for field in graph.spec.schema.fields if field in parent.fields]
+        self.parent = parent
+        self.__qualname__ = f"subgraph:{name}"
+
+    def __call__(self, state: Any, ctx: NodeContext) -> dict[str, Any]:
+        graph, name, shared = self.graph, self.name, self.shared
         child = graph.with_backend(ctx.engine.backend, clock=ctx.engine.clock)
         thread_id = subgraph_thread_id(ctx.thread_id, ctx.task_id)
         config = node_config(ctx.thread_id, step=ctx.step_number, node=name)
@@ -52,11 +63,12 @@ def subgraph_node(
         head = child.backend.checkpoints.head_checkpoint(thread_id)
         answers = ctx.resume_values
         if head is None:
-            values = _json_state(state, parent)
+            values = _json_state(state, self.parent)
             child.invoke({k: values[k] for k in shared if k in values}, config, thread_id=thread_id)
         elif head.status == "suspended" and answers:
             # Hand the newest answer over once: a re-run of this task after a crash must not
-            # answer the subgraph's next interrupt with it again.
+            # answer the subgraph's next interrupt with it again. It is one value, or a map
+            # {the subgraph's interrupt id: value} answering several (`pending`).
             def hand_over() -> None:
                 child.invoke(Command(resume=answers[-1]), config, thread_id=thread_id)
 
@@ -78,8 +90,19 @@ def subgraph_node(
         values = child.engine().values_of(head)
         return {k: values[k] for k in shared if k in values}
 
-    run_subgraph.__qualname__ = f"subgraph:{name}"
-    return run_subgraph
+    def pending(self, backend: Backend, parent_thread: str, task_id: str) -> tuple[Interrupt, ...]:
+        """The `interrupt()`s the subgraph thread of the parent's task `task_id` waits on,
+        with the subgraph's ids (its own subgraphs' included): all of them surface to the
+        parent together, as in LangGraph."""
+        head = backend.checkpoints.head_checkpoint(subgraph_thread_id(parent_thread, task_id))
+        if head is None or head.status != "suspended":
+            return ()
+        return self.graph.with_backend(backend).pending_interrupts(head)
+
+
+def subgraph_node(graph: CompiledGraph, name: str, parent: StateSchema) -> SubgraphNode:
+    """The node function that runs `graph` as the subgraph of node `name`."""
+    return SubgraphNode(graph, name, parent)
 
 
 def _json_state(state: Any, schema: StateSchema) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
@@ -192,7 +192,7 @@ def test_update_state_returns_langgraphs_config_of_the_written_checkpoint(
         return {"said": [f"answer {their_interrupt({'question': state['last']})}"]}
 
     theirs_graph = LangGraphStateGraph(Chat).add_node("ask", their_ask).add_edge(START, "ask")
-    theirs = theirs_graph.add_edge("ask", END).compile(checkpointer=InMemorySaver())
+    theirs: Any = theirs_graph.add_edge("ask", END).compile(checkpointer=InMemorySaver())
     theirs.invoke({"last": "q"}, cfg("lg"))
     their_config = theirs.update_state(cfg("lg"), {"said": ["note"]})
 
