@@ -20,19 +20,43 @@ __all__ = [
     "emit",
     "node_config",
     "running",
+    "scope_for",
+    "wants",
 ]
 
 DEFAULT_RECURSION_LIMIT = 25  # LangGraph's: supersteps one invocation may run
-Sink = Callable[[str, Any], None]  # (stream mode, chunk)
+Sink = Callable[[tuple[str, ...], str, Any], None]  # (namespace, stream mode, chunk)
 
 
 @dataclass
 class RunScope:
-    """One caller's run of one thread."""
+    """One caller's run of one thread. `namespace` is LangGraph's: `()` for the graph the
+    caller runs, `("node:task id", ...)` for a subgraph run inside one of its tasks, whose
+    chunks reach the caller's stream only when it asked for `subgraphs`."""
 
     config: Mapping[str, Any] = field(default_factory=dict)
     sink: Sink | None = None
     modes: frozenset[str] = frozenset()
+    namespace: tuple[str, ...] = ()
+    subgraphs: bool = False
+
+    def send(self, mode: str, chunk: Any) -> None:
+        """Hand `chunk` to the caller's stream if it asked for `mode`."""
+        if self.sink is not None and mode in self.modes:
+            self.sink(self.namespace, mode, chunk)
+
+    def nested(self, part: str, config: Mapping[str, Any]) -> RunScope:
+        """The scope of a subgraph run in one of this run's tasks (`part`: "node:task id"):
+        it streams into the caller's stream, namespaced, if the caller asked for subgraphs."""
+        if not self.subgraphs:
+            return RunScope(config=config)
+        return RunScope(
+            config=config,
+            sink=self.sink,
+            modes=self.modes,
+            namespace=(*self.namespace, part),
+            subgraphs=True,
+        )
 
 
 _scopes: dict[str, RunScope] = {}
@@ -56,6 +80,7 @@ def running(thread_id: str, scope: RunScope) -> Iterator[RunScope]:
 
 
 def scope_for(thread_id: str) -> RunScope | None:
+    """The scope of the caller running `thread_id` here, if any."""
     return _scopes.get(thread_id)
 
 
@@ -63,8 +88,8 @@ def emit(thread_id: str, mode: str, chunk: Any) -> None:
     """Send `chunk` to the stream of the caller running `thread_id` here, if it asked for
     `mode`; nothing otherwise."""
     scope = _scopes.get(thread_id)
-    if scope is not None and scope.sink is not None and mode in scope.modes:
-        scope.sink(mode, chunk)
+    if scope is not None:
+        scope.send(mode, chunk)
 
 
 def wants(thread_id: str, mode: str) -> bool:

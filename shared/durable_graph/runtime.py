@@ -10,7 +10,6 @@ interrupts resumed in one call, `__interrupt__` in the result, `recursion_limit`
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import queue
 import sys
@@ -44,6 +43,7 @@ from durable_graph.retention_policy import Retention
 from durable_graph.runs import DEFAULT_RECURSION_LIMIT, RunScope, running
 from durable_graph.spec import GraphSpec
 from durable_graph.state import normalise_update
+from durable_graph.streaming import debug_event
 from durable_graph.subgraphs import SubgraphNode
 from durable_graph.turns import Kind as TurnKind
 from durable_graph.turns import new_input, next_turn
@@ -53,7 +53,7 @@ LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task befo
 UNSET: Any = object()  # "no resume value given" (None is a legitimate resume value)
 
 
-STREAM_MODES = ("values", "updates", "custom")
+STREAM_MODES = ("values", "updates", "custom", "messages", "checkpoints", "tasks", "debug")
 # How a Python caller answers a pending interrupt (said when new input is refused for it).
 _ANSWER = (
     "Answer it with invoke(Command(resume=...), config), continue without one with "
@@ -154,7 +154,7 @@ class _RunWatch:
     thread_id: str
     limit: int
     scope: RunScope
-    output: Callable[[Checkpoint], dict[str, Any]]
+    streamed: Callable[[RunScope, Checkpoint], None]
     on_outcome: Callable[[Outcome], None] | None = None
     start: int = 0
 
@@ -164,9 +164,8 @@ class _RunWatch:
         done = outcome.checkpoint
         if outcome.kind != "committed" or done is None or done.thread_id != self.thread_id:
             return
-        sink = self.scope.sink
-        if sink is not None and "values" in self.scope.modes:
-            sink("values", self.output(done))
+        if self.scope.sink is not None:
+            self.streamed(self.scope, done)
         if done.status == "running" and done.step - self.start >= self.limit:
             raise _LimitReached(done.step)
 
@@ -329,49 +328,68 @@ class CompiledGraph:
         config: Mapping[str, Any] | None = None,
         *,
         stream_mode: str | Sequence[str] = "values",
+        subgraphs: bool = False,
         thread_id: str | None = None,
     ) -> Iterator[Any]:
         """Run like `invoke`, yielding as it goes (LangGraph's stream modes):
 
         - `"values"`: the whole state after each step (the input step first);
         - `"updates"`: `{node: update}` as each node finishes;
-        - `"custom"`: what nodes send through `writer(...)` / `get_stream_writer()`.
+        - `"custom"`: what nodes send through `writer(...)` / `get_stream_writer()`;
+        - `"messages"`: `(message, metadata)` for chat messages: a chat model's tokens as a
+          node calls it (with `langchain-core`), and the messages nodes write;
+        - `"checkpoints"`: each committed step as LangGraph's checkpoint event (config,
+          parent_config, values, metadata, next, tasks); `"tasks"`: each task as it starts
+          (id, name, input, triggers) and ends (result, error, interrupts); `"debug"`: both,
+          wrapped as `{"type", "step", "timestamp", "payload"}`.
 
-        A list of modes yields `(mode, chunk)` pairs. When the thread suspends in a node,
-        the last chunk is `{"__interrupt__": [Interrupt, ...]}`. The run happens on a helper
-        thread; leaving the loop early does not stop it (the thread is durable: it runs to
-        its next stop, like a detached run)."""
+        A list of modes yields `(mode, chunk)` pairs; `subgraphs=True` also yields the chunks
+        of subgraphs, each as `(namespace, chunk)` (or `(namespace, mode, chunk)`), the
+        namespace `()` for this graph and `("node:task id", ...)` inside a subgraph. When the
+        thread suspends in a node, the last chunks are `{"__interrupt__": [Interrupt, ...]}`
+        ("updates") and the state with `"__interrupt__"` ("values"). The run happens on a
+        helper thread; leaving the loop early does not stop it (the thread is durable: it runs
+        to its next stop, like a detached run)."""
         tid = thread_id_of(config, thread_id)
         modes = _modes(stream_mode)
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        events: queue.Queue[tuple[tuple[str, ...], str, Any]] = queue.Queue()
         done, failed = "__done__", "__failed__"
 
-        def sink(mode: str, chunk: Any) -> None:
-            events.put((mode, chunk))
+        def sink(namespace: tuple[str, ...], mode: str, chunk: Any) -> None:
+            events.put((namespace, mode, chunk))
 
-        scope = RunScope(config=dict(config or {}), sink=sink, modes=frozenset(modes))
+        scope = RunScope(
+            config=dict(config or {}), sink=sink, modes=frozenset(modes), subgraphs=subgraphs
+        )
 
         def work() -> None:
             try:
-                head = self._run(input, config, tid, scope, None)
-                interrupts = self.pending_interrupts(head)
-                if interrupts and {"values", "updates"} & set(modes):
-                    mode = "updates" if "updates" in modes else "values"
-                    events.put((mode, {"__interrupt__": list(interrupts)}))
-                events.put((done, None))
+                self._run(input, config, tid, scope, None)
+                events.put(((), done, None))
             except BaseException as exc:  # handed to the caller's thread, raised there
-                events.put((failed, exc))
+                events.put(((), failed, exc))
 
         runner = threading.Thread(target=work, name=f"stream:{tid}", daemon=True)
         runner.start()
         while True:
-            mode, chunk = events.get()
+            namespace, mode, chunk = events.get()
             if mode == done:
                 break
             if mode == failed:
                 raise chunk
-            yield chunk if len(modes) == 1 else (mode, chunk)
+            shown = chunk if len(modes) == 1 else (mode, chunk)
+            if subgraphs:
+                yield (namespace, shown) if len(modes) == 1 else (namespace, mode, chunk)
+            else:
+                yield shown
         runner.join()
+
+    def run_scoped(
+        self, input: Any, config: Mapping[str, Any] | None, *, thread_id: str, scope: RunScope
+    ) -> Checkpoint:
+        """Run like `invoke` under a caller's `scope` (a subgraph streaming into its parent's
+        stream); the head it stopped at."""
+        return self._run(input, config, thread_id, scope, None)
 
     async def astream(
         self,
@@ -379,10 +397,13 @@ class CompiledGraph:
         config: Mapping[str, Any] | None = None,
         *,
         stream_mode: str | Sequence[str] = "values",
+        subgraphs: bool = False,
         thread_id: str | None = None,
     ) -> AsyncIterator[Any]:
         """`stream` for async callers: each chunk is awaited off the event loop."""
-        chunks = self.stream(input, config, stream_mode=stream_mode, thread_id=thread_id)
+        chunks = self.stream(
+            input, config, stream_mode=stream_mode, subgraphs=subgraphs, thread_id=thread_id
+        )
         end = object()
         while True:
             chunk = await asyncio.to_thread(next, chunks, end)
@@ -402,18 +423,20 @@ class CompiledGraph:
         one unit of work (one transaction when embedded), then run the thread here."""
         limit = recursion_limit_of(config)
         engine = self.engine()
-        values = functools.partial(self.output, interrupts=False)
-        watch = _RunWatch(tid, limit, scope, values, on_outcome)
+        watch = _RunWatch(tid, limit, scope, self._stream_step, on_outcome)
         with running(tid, scope):
             worker = self.worker(on_outcome=watch)
             with self.backend.atomic():
                 begun = self._begin(engine, input, config, tid)
                 first = worker.claim(tid)
-            if begun is not None and "values" in scope.modes and scope.sink is not None:
-                scope.sink("values", values(begun))
+            if begun is not None and scope.sink is not None:
+                self._stream_step(scope, begun)
             watch.start = begun.step if begun is not None else engine.head(tid).step
             try:
-                return self._settle(worker, tid, first)
+                head = self._settle(worker, tid, first)
+                if scope.sink is not None:
+                    self._stream_stop(scope, head)
+                return head
             except _LimitReached as stop:
                 reason = str(GraphRecursionError(tid, limit, stop.step))
                 engine.fail_thread(tid, reason, kind="GraphRecursionError")
@@ -516,6 +539,49 @@ class CompiledGraph:
                 field="checkpoint_id",
             )
         return found
+
+    # ------------------------------------------------------------ streaming
+
+    def _stream_step(self, scope: RunScope, checkpoint: Checkpoint) -> None:
+        """What a committed step gives the caller's stream: the state ("values") and
+        LangGraph's "checkpoint" event ("debug")."""
+        held = checkpoint.source == "node" and (
+            checkpoint.status == "failed"
+            or (checkpoint.interrupt is not None and checkpoint.interrupt.when == "during")
+        )
+        if "values" in scope.modes and not held:  # a held step changed no value (engine.build)
+            scope.send("values", self.output(checkpoint, interrupts=False))
+        if "debug" in scope.modes or "checkpoints" in scope.modes:
+            snapshot = self.snapshot(checkpoint)
+            waiting: dict[str, list[Interrupt]] = {}
+            for pending in self._pending(checkpoint):
+                waiting.setdefault(pending.task_id, []).append(pending.interrupt)
+            namespace = "|".join(scope.namespace)
+            payload = {
+                "config": _in_namespace(snapshot.config, namespace),
+                "parent_config": _in_namespace(snapshot.parent_config, namespace),
+                "values": snapshot.values,
+                "metadata": snapshot.metadata,
+                "next": list(snapshot.next),
+                "tasks": [
+                    {
+                        "id": t.id,
+                        "name": t.node,
+                        "interrupts": tuple(waiting.get(t.id, ())),
+                        "state": None,
+                    }
+                    for t in checkpoint.next
+                ],
+            }
+            scope.send("checkpoints", payload)
+            scope.send("debug", debug_event("checkpoint", checkpoint.step, payload))
+
+    def _stream_stop(self, scope: RunScope, head: Checkpoint) -> None:
+        """The last chunks of a run that stopped inside a node: its pending interrupts."""
+        interrupts = self.pending_interrupts(head)
+        if interrupts:
+            scope.send("updates", {"__interrupt__": list(interrupts)})
+            scope.send("values", self.output(head))
 
     # ------------------------------------------------------------ interrupts, output
 
@@ -777,11 +843,18 @@ def _modes(stream_mode: str | Sequence[str]) -> list[str]:
     unknown = [m for m in modes if m not in STREAM_MODES]
     if unknown or not modes:
         raise InvalidInput(
-            f"stream_mode {unknown or modes!r}: supported modes are {', '.join(STREAM_MODES)} "
-            "(LangGraph's 'messages' and 'debug' are not)",
+            f"stream_mode {unknown or modes!r}: supported modes are {', '.join(STREAM_MODES)}",
             field="stream_mode",
         )
-    return modes
+    return list(dict.fromkeys(modes))
+
+
+def _in_namespace(config: dict[str, Any] | None, namespace: str) -> dict[str, Any] | None:
+    """A snapshot's config as seen from a stream: its `checkpoint_ns` is the namespace the
+    run streams under (a subgraph's `"node:task id"`)."""
+    if config is None or not namespace:
+        return config
+    return {"configurable": {**config["configurable"], "checkpoint_ns": namespace}}
 
 
 def _caller_module() -> str:

@@ -27,7 +27,7 @@ from durable_graph.canonical import digest
 from durable_graph.commands import Command, Interrupt
 from durable_graph.context import NodeContext
 from durable_graph.errors import GraphInterrupt
-from durable_graph.runs import node_config
+from durable_graph.runs import RunScope, node_config, scope_for
 from durable_graph.state import StateSchema
 
 if TYPE_CHECKING:
@@ -58,25 +58,30 @@ class SubgraphNode:
         graph, name, shared = self.graph, self.name, self.shared
         child = graph.with_backend(ctx.engine.backend, clock=ctx.engine.clock)
         thread_id = subgraph_thread_id(ctx.thread_id, ctx.task_id)
+        namespace = f"{name}:{ctx.task_id}"
         config = node_config(ctx.thread_id, step=ctx.step_number, node=name)
-        config["configurable"]["checkpoint_ns"] = f"{name}:{ctx.task_id}"
+        config["configurable"]["checkpoint_ns"] = namespace
+        # The caller's stream, if it asked for subgraphs, gets the subgraph's chunks too.
+        caller = scope_for(ctx.thread_id)
+        scope = caller.nested(namespace, config) if caller is not None else RunScope(config)
+
+        def run(value: Any) -> None:
+            child.run_scoped(value, config, thread_id=thread_id, scope=scope)
+
         head = child.backend.checkpoints.head_checkpoint(thread_id)
         answers = ctx.resume_values
         if head is None:
             values = _json_state(state, self.parent)
-            child.invoke({k: values[k] for k in shared if k in values}, config, thread_id=thread_id)
+            run({k: values[k] for k in shared if k in values})
         elif head.status == "suspended" and answers:
             # Hand the newest answer over once: a re-run of this task after a crash must not
             # answer the subgraph's next interrupt with it again. It is one value, or a map
             # {the subgraph's interrupt id: value} answering several (`pending`).
-            def hand_over() -> None:
-                child.invoke(Command(resume=answers[-1]), config, thread_id=thread_id)
-
-            ctx.step(f"subgraph-resume#{len(answers)}", hand_over)
+            ctx.step(f"subgraph-resume#{len(answers)}", lambda: run(Command(resume=answers[-1])))
         elif head.status == "failed":
             child.resume(thread_id)
         elif head.status != "completed":
-            child.invoke(None, config, thread_id=thread_id)
+            run(None)
         head = child.engine().head(thread_id)
         if head.status == "suspended":
             pending = child.pending_interrupts(head)

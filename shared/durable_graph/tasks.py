@@ -25,11 +25,12 @@ from durable_graph.commands import Command
 from durable_graph.context import NodeContext, NodeHost, bind, unbind
 from durable_graph.effects import TaskDelivery
 from durable_graph.errors import GraphInterrupt, TransientError
-from durable_graph.runs import emit, node_config, wants
+from durable_graph.runs import emit, node_config
 from durable_graph.sealing import Base
 from durable_graph.signatures import run_sync
 from durable_graph.spec import GraphSpec, Send
 from durable_graph.state import normalise_update
+from durable_graph.streaming import observe
 
 # The retry warning keeps the logger name it had when the engine ran tasks itself: log
 # configurations filter on it.
@@ -100,6 +101,7 @@ class TaskRunner:
         attempt = 0
         started = time.perf_counter()
         recorded: dict[str, Any] = {}  # answers of ctx.record, shared by every attempt
+        stream = observe(thread_id, task, step=base.step + 1, spec=self.spec, values=base.values)
         while True:
             attempt += 1
             ctx = NodeContext(
@@ -115,9 +117,12 @@ class TaskRunner:
             )
             token = bind(ctx)
             try:
-                writes = self.call_node(task, base.values, ctx)
-                if wants(thread_id, "updates"):
-                    emit(thread_id, "updates", {task.node: self.spec.schema.typed(writes)})
+                if stream is None:
+                    writes = self.call_node(task, base.values, ctx)
+                else:
+                    with stream.tokens():
+                        writes = self.call_node(task, base.values, ctx)
+                    stream.finished(writes)
                 return TaskResult(
                     task,
                     "ok",
@@ -128,6 +133,8 @@ class TaskRunner:
                     goto=ctx.goto,
                 )
             except GraphInterrupt as signal:
+                if stream is not None:
+                    stream.interrupted(signal.payload, len(ctx.resume_values))
                 return TaskResult(
                     task,
                     "interrupt",
@@ -153,6 +160,8 @@ class TaskRunner:
                     message=str(exc) or type(exc).__name__,
                     attempts=attempt,
                 )
+                if stream is not None:
+                    stream.failed(f"{error.type}: {error.message}")
                 return TaskResult(
                     task,
                     "error",

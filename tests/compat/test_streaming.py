@@ -83,8 +83,8 @@ def test_stream_raises_what_the_run_raises(backend: Backend) -> None:
     app = on(StateGraph(S).add_node("boom", boom).add_edge(START, "boom").compile(), backend)
     with pytest.raises(ThreadFailed, match="nope"):
         list(app.stream({}, cfg("e")))
-    with pytest.raises(InvalidInput, match="'messages' and 'debug' are not"):
-        list(app.stream({}, cfg("e2"), stream_mode="messages"))
+    with pytest.raises(InvalidInput, match=r"'tokens'.*supported modes are values, updates"):
+        list(app.stream({}, cfg("e2"), stream_mode=["values", "tokens"]))
 
 
 def test_ainvoke_and_astream_from_an_event_loop(backend: Backend) -> None:
