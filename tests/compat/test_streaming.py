@@ -74,6 +74,11 @@ def test_stream_ends_with_the_interrupt_and_resumes_with_a_command(backend: Back
     resumed = list(app.stream(Command(resume="owls"), cfg("i"), stream_mode="updates"))
     assert resumed == [{"ask": {"topic": "owls"}}]
     verified(app, "i")
+    # "values": the input state, then the state with the pending interrupts (as LangGraph)
+    states = list(app.stream({"topic": "x"}, cfg("i2")))
+    assert states[0] == {"log": [], "topic": "x"}
+    assert states[-1]["topic"] == "x" and len(states) == 2
+    assert [i.value for i in states[-1]["__interrupt__"]] == ["which topic?"]
 
 
 def test_stream_raises_what_the_run_raises(backend: Backend) -> None:
