@@ -67,7 +67,7 @@ _SOURCES = {"input": "input", "node": "loop", "update": "update", "fork": "fork"
 class StateSnapshot:
     """One checkpoint as a user reads it: values with payloads fetched back (chat messages
     as LangChain objects when it is installed; `json_values` keeps the stored JSON), and
-    LangGraph's `config`, `metadata`, `parent_config` and `interrupts`."""
+    LangGraph's `config`, `metadata`, `parent_config`, `interrupts` and `tasks`."""
 
     thread_id: str
     step: int
@@ -86,6 +86,22 @@ class StateSnapshot:
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_config: dict[str, Any] | None = None
     interrupts: tuple[Interrupt, ...] = ()
+    tasks: tuple[SnapshotTask, ...] = ()
+
+
+@dataclass(frozen=True)
+class SnapshotTask:
+    """A task the snapshot's step runs next, as LangGraph's `PregelTask`: the interrupts it
+    waits on, its failure, and for a subgraph node `state`: the subgraph's config, or its
+    `StateSnapshot` when read with `subgraphs=True`."""
+
+    id: str
+    name: str
+    path: tuple[str, ...] = ()
+    error: str | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
 
 
 @dataclass(frozen=True)
@@ -766,11 +782,14 @@ class CompiledGraph:
 
     # ---------------------------------------------------------------- reading
 
-    def snapshot(self, checkpoint: Checkpoint) -> StateSnapshot:
+    def snapshot(self, checkpoint: Checkpoint, *, subgraphs: bool = False) -> StateSnapshot:
+        """`checkpoint` as a user reads it; `subgraphs`: each task that runs a subgraph
+        carries the subgraph's snapshot (else its config), as LangGraph's."""
         engine = self.engine()
         values = engine.values_of(checkpoint)
         tid = checkpoint.thread_id
         parent = checkpoint.parent
+        pending = self._pending(checkpoint)
         return StateSnapshot(
             thread_id=tid,
             step=checkpoint.step,
@@ -795,26 +814,64 @@ class CompiledGraph:
                 "hash": checkpoint.hash,
             },
             parent_config=config_for(parent, parent.thread_id) if parent is not None else None,
-            interrupts=self.pending_interrupts(checkpoint),
+            interrupts=tuple(p.interrupt for p in pending),
+            tasks=self._tasks(checkpoint, pending, subgraphs=subgraphs),
         )
 
+    def _tasks(
+        self, checkpoint: Checkpoint, pending: Sequence[_Pending], *, subgraphs: bool
+    ) -> tuple[SnapshotTask, ...]:
+        waiting: dict[str, list[Interrupt]] = {}
+        for found in pending:
+            waiting.setdefault(found.task_id, []).append(found.interrupt)
+        failure = checkpoint.error
+        tasks = []
+        for task in checkpoint.next:
+            node = self.spec.nodes.get(task.node)
+            state: Any = None
+            if node is not None and isinstance(node.fn, SubgraphNode):
+                state = node.fn.state(self.backend, checkpoint.thread_id, task.id, subgraphs)
+            error = (
+                f"{failure.type}: {failure.message}"
+                if failure is not None and failure.task_id == task.id
+                else None
+            )
+            tasks.append(
+                SnapshotTask(
+                    id=task.id,
+                    name=task.node,
+                    path=("__pregel_pull", task.node),
+                    error=error,
+                    interrupts=tuple(waiting.get(task.id, ())),
+                    state=state,
+                )
+            )
+        return tuple(tasks)
+
     def get_state(
-        self, config: Mapping[str, Any] | str | None, step: int | None = None
+        self,
+        config: Mapping[str, Any] | str | None,
+        step: int | None = None,
+        *,
+        subgraphs: bool = False,
     ) -> StateSnapshot:
         """The head's snapshot, or step `step`'s, or the step the config's `checkpoint_id`
-        names."""
+        names. `subgraphs=True`: a task that runs a subgraph carries the subgraph's snapshot
+        in `tasks[i].state` (else its config), as in LangGraph."""
         tid = thread_id_of(config, None)
         configurable = config.get("configurable") if isinstance(config, Mapping) else None
         wanted = configurable.get("checkpoint_id") if isinstance(configurable, Mapping) else None
         if step is None and wanted is not None:
-            return self.snapshot(self._checkpoint(tid, wanted))
-        if step is None:
-            return self.snapshot(self.engine().head(tid))
-        checkpoint = self.backend.checkpoints.get_checkpoint(tid, step)
-        if checkpoint is None:
-            self.engine().head(tid)  # ThreadNotFound first, if that is the problem
-            raise StepNotFound(tid, step)
-        return self.snapshot(checkpoint)
+            checkpoint = self._checkpoint(tid, wanted)
+        elif step is None:
+            checkpoint = self.engine().head(tid)
+        else:
+            found = self.backend.checkpoints.get_checkpoint(tid, step)
+            if found is None:
+                self.engine().head(tid)  # ThreadNotFound first, if that is the problem
+                raise StepNotFound(tid, step)
+            checkpoint = found
+        return self.snapshot(checkpoint, subgraphs=subgraphs)
 
     def get_state_history(
         self,

@@ -104,6 +104,19 @@ class SubgraphNode:
             return ()
         return self.graph.with_backend(backend).pending_interrupts(head)
 
+    def state(self, backend: Backend, parent_thread: str, task_id: str, full: bool) -> Any:
+        """What a parent's snapshot shows for the subgraph of its task `task_id`: the
+        subgraph thread's config, or (`full`) its head's `StateSnapshot` (None before it
+        started)."""
+        thread_id = subgraph_thread_id(parent_thread, task_id)
+        if not full:
+            namespace = f"{self.name}:{task_id}"
+            return {"configurable": {"thread_id": thread_id, "checkpoint_ns": namespace}}
+        head = backend.checkpoints.head_checkpoint(thread_id)
+        if head is None:
+            return None
+        return self.graph.with_backend(backend).snapshot(head, subgraphs=True)
+
 
 def subgraph_node(graph: CompiledGraph, name: str, parent: StateSchema) -> SubgraphNode:
     """The node function that runs `graph` as the subgraph of node `name`."""

@@ -180,3 +180,38 @@ def test_two_runs_of_one_subgraph_name_their_interrupts_apart(backend: Backend) 
     done = app.invoke(Command(resume=answers), cfg("s"))
     assert len(done["answers"]) == 4 and "__interrupt__" not in done
     verified(app, "s")
+
+
+def test_get_state_with_subgraphs_shows_the_subgraphs_state(backend: Backend) -> None:
+    """Given a parent waiting inside its subgraph, then get_state's tasks name the subgraph
+    task, its interrupt and its config; with subgraphs=True the subgraph's own snapshot
+    (values, next, interrupts), as LangGraph's get_state(config, subgraphs=True) gives."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import StateGraph as TheirGraph
+    from langgraph.types import interrupt as their_interrupt
+
+    theirs = reviews_parent(
+        TheirGraph, parallel_reviews(TheirGraph, their_interrupt), checkpointer=InMemorySaver()
+    )
+    app = on(reviews_parent(StateGraph, parallel_reviews(StateGraph, interrupt)), backend)
+    seen = []
+    for graph in (theirs, app):
+        graph.invoke({"answers": ["start"]}, cfg("g"))
+        [task] = graph.get_state(cfg("g")).tasks
+        assert task.name == "reviews" and len(task.interrupts) == 2
+        assert task.state["configurable"]["checkpoint_ns"].startswith("reviews:")
+        [full] = graph.get_state(cfg("g"), subgraphs=True).tasks
+        inner = full.state
+        seen.append(
+            (
+                inner.values,
+                sorted(inner.next),
+                sorted(i.value["review"] for i in inner.interrupts),
+                sorted((t.name, len(t.interrupts)) for t in inner.tasks),
+            )
+        )
+    assert seen[1] == seen[0]
+    # Ours: the config a task shows reads the subgraph's thread (it is a thread of its own).
+    [task] = app.get_state(cfg("g")).tasks
+    inner_app = on(parallel_reviews(StateGraph, interrupt), backend)
+    assert inner_app.get_state(task.state).next == ("legal", "finance")
