@@ -25,7 +25,8 @@ from durable_graph.errors import (
 from durable_graph.graph import END, START, Send, StateGraph
 from durable_graph.messages import REMOVE_ALL_MESSAGES, MessagesState, add_messages
 from durable_graph.retry import RetryPolicy
-from durable_graph.runtime import CompiledGraph, StateSnapshot
+from durable_graph.runtime import CompiledGraph
+from durable_graph.views import StateSnapshot
 
 __all__ = [
     "END",

@@ -15,18 +15,16 @@ import queue
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from durable_graph import reading
 from durable_graph.backend import Backend
-from durable_graph.checkpoint import Actor, Checkpoint, ErrorInfo, InterruptInfo, ParentRef
+from durable_graph.checkpoint import Actor, Checkpoint
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.commands import (
     Command,
     Interrupt,
-    interrupt_id,
-    nested_interrupt_id,
     resume_map,
 )
 from durable_graph.engine import Engine, Outcome
@@ -37,16 +35,22 @@ from durable_graph.errors import (
     ThreadFailed,
     ThreadNotFound,
 )
-from durable_graph.fanin import done_key
 from durable_graph.ports import Delivery
 from durable_graph.retention_policy import Retention
 from durable_graph.runs import DEFAULT_RECURSION_LIMIT, RunScope, running
 from durable_graph.spec import GraphSpec
 from durable_graph.state import normalise_update
 from durable_graph.streaming import debug_event
-from durable_graph.subgraphs import SubgraphNode
 from durable_graph.turns import Kind as TurnKind
 from durable_graph.turns import new_input, next_turn
+from durable_graph.views import (
+    PendingInterrupt,
+    StateSnapshot,
+    config_for,
+    parse_checkpoint_id,
+    pending_of,
+    snapshot_of,
+)
 from durable_graph.worker import Worker
 
 LEASE_ENV = "DURABLE_GRAPH_LEASE_SECONDS"  # how long a worker holds a task before others may
@@ -60,87 +64,6 @@ _ANSWER = (
     "invoke(None, config), or start over from an earlier step with its checkpoint_id in the "
     "config"
 )
-_SOURCES = {"input": "input", "node": "loop", "update": "update", "fork": "fork"}
-
-
-@dataclass(frozen=True)
-class StateSnapshot:
-    """One checkpoint as a user reads it: values with payloads fetched back (chat messages
-    as LangChain objects when it is installed; `json_values` keeps the stored JSON), and
-    LangGraph's `config`, `metadata`, `parent_config`, `interrupts` and `tasks`."""
-
-    thread_id: str
-    step: int
-    status: str
-    values: dict[str, Any]
-    next: tuple[str, ...]
-    source: str
-    nodes: tuple[str, ...]
-    created_at: str
-    interrupt: InterruptInfo | None
-    error: ErrorInfo | None
-    parent: ParentRef | None
-    checkpoint: Checkpoint
-    json_values: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    parent_config: dict[str, Any] | None = None
-    interrupts: tuple[Interrupt, ...] = ()
-    tasks: tuple[SnapshotTask, ...] = ()
-
-
-@dataclass(frozen=True)
-class SnapshotTask:
-    """A task the snapshot's step runs next, as LangGraph's `PregelTask`: the interrupts it
-    waits on, its failure, and for a subgraph node `state`: the subgraph's config, or its
-    `StateSnapshot` when read with `subgraphs=True`."""
-
-    id: str
-    name: str
-    path: tuple[str, ...] = ()
-    error: str | None = None
-    interrupts: tuple[Interrupt, ...] = ()
-    state: Any = None
-    result: Any = None
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A pending interrupt: the task that waits on it, and, when that task runs a subgraph,
-    the subgraph's own id for it (what the subgraph is resumed with)."""
-
-    task_id: str
-    interrupt: Interrupt
-    inner_id: str | None = None
-
-
-def checkpoint_id(checkpoint: Checkpoint | ParentRef) -> str:
-    """LangGraph's `checkpoint_id` for one of our steps: the step, zero-padded (ids sort in
-    step order), and the start of its hash (an id names one record, not a position)."""
-    return f"{checkpoint.step:08d}-{checkpoint.hash[:16]}"
-
-
-def _step_of(value: Any) -> tuple[int, str]:
-    """(step, hash prefix) from a `checkpoint_id` (or a bare step number)."""
-    text = str(value)
-    step, _, prefix = text.partition("-")
-    if not step.isdigit():
-        raise InvalidInput(
-            f"checkpoint_id {text!r} is not one of this store's ids (they look like "
-            "'00000003-1f2e3d4c5b6a7980'; read them from get_state(...).config)",
-            field="checkpoint_id",
-        )
-    return int(step), prefix
-
-
-def config_for(checkpoint: Checkpoint | ParentRef, thread_id: str) -> dict[str, Any]:
-    return {
-        "configurable": {
-            "thread_id": thread_id,
-            "checkpoint_ns": "",
-            "checkpoint_id": checkpoint_id(checkpoint),
-        }
-    }
 
 
 def recursion_limit_of(config: Mapping[str, Any] | str | None) -> int:
@@ -543,7 +466,7 @@ class CompiledGraph:
         return None if found.step == head.step else found
 
     def _checkpoint(self, tid: str, wanted: Any) -> Checkpoint:
-        step, prefix = _step_of(wanted)
+        step, prefix = parse_checkpoint_id(wanted)
         found = self.backend.checkpoints.get_checkpoint(tid, step)
         if found is None:
             self.engine().head(tid)  # ThreadNotFound first, if that is the problem
@@ -607,39 +530,8 @@ class CompiledGraph:
         head names."""
         return tuple(p.interrupt for p in self._pending(head))
 
-    def _pending(self, head: Checkpoint) -> list[_Pending]:
-        info = head.interrupt
-        if head.status != "suspended" or info is None or info.when != "during":
-            return []
-        nodes = {t.id: t.node for t in head.next}
-
-        def make(task_id: str, payload: Any) -> list[_Pending]:
-            node = self.spec.nodes.get(nodes.get(task_id, ""))
-            if node is not None and isinstance(node.fn, SubgraphNode):
-                inner = node.fn.pending(self.backend, head.thread_id, task_id)
-                if inner:  # every interrupt the subgraph waits on, under the parent's ids
-                    return [
-                        _Pending(
-                            task_id, Interrupt(i.value, nested_interrupt_id(task_id, i.id)), i.id
-                        )
-                        for i in inner
-                    ]
-            index = len(head.resume.get(task_id, []))
-            return [_Pending(task_id, Interrupt(value=payload, id=interrupt_id(task_id, index)))]
-
-        waiting = [t for t in head.next if t.done_at is None]
-        if len(waiting) > 1 and head.step > 0:
-            keys = {t.id: done_key(head.step - 1, t.id) for t in waiting}
-            rows = self.backend.checkpoints.get_records(head.thread_id, list(keys.values()))
-            found = [
-                pending
-                for t in waiting
-                if keys[t.id] in rows and rows[keys[t.id]].value.get("kind") == "interrupt"
-                for pending in make(t.id, rows[keys[t.id]].value.get("interrupt"))
-            ]
-            if found:
-                return found
-        return make(info.task_id, info.payload) if info.task_id else []
+    def _pending(self, head: Checkpoint) -> list[PendingInterrupt]:
+        return pending_of(self.spec, self.backend, head)
 
     def output(self, checkpoint: Checkpoint, *, interrupts: bool = True) -> dict[str, Any]:
         """What `invoke` returns for a head: its values (messages as objects) and, when it
@@ -785,68 +677,8 @@ class CompiledGraph:
     def snapshot(self, checkpoint: Checkpoint, *, subgraphs: bool = False) -> StateSnapshot:
         """`checkpoint` as a user reads it; `subgraphs`: each task that runs a subgraph
         carries the subgraph's snapshot (else its config), as LangGraph's."""
-        engine = self.engine()
-        values = engine.values_of(checkpoint)
-        tid = checkpoint.thread_id
-        parent = checkpoint.parent
-        pending = self._pending(checkpoint)
-        return StateSnapshot(
-            thread_id=tid,
-            step=checkpoint.step,
-            status=checkpoint.status,
-            values=self.spec.schema.output(values),
-            next=tuple(t.node for t in checkpoint.next),
-            source=checkpoint.source,
-            nodes=tuple(checkpoint.nodes),
-            created_at=checkpoint.created_at,
-            interrupt=checkpoint.interrupt,
-            error=checkpoint.error,
-            parent=parent,
-            checkpoint=checkpoint,
-            json_values=values,
-            config=config_for(checkpoint, tid),
-            metadata={
-                "source": _SOURCES.get(checkpoint.source, checkpoint.source),
-                "step": checkpoint.step,
-                "status": checkpoint.status,
-                "nodes": list(checkpoint.nodes),
-                "parents": {},
-                "hash": checkpoint.hash,
-            },
-            parent_config=config_for(parent, parent.thread_id) if parent is not None else None,
-            interrupts=tuple(p.interrupt for p in pending),
-            tasks=self._tasks(checkpoint, pending, subgraphs=subgraphs),
-        )
-
-    def _tasks(
-        self, checkpoint: Checkpoint, pending: Sequence[_Pending], *, subgraphs: bool
-    ) -> tuple[SnapshotTask, ...]:
-        waiting: dict[str, list[Interrupt]] = {}
-        for found in pending:
-            waiting.setdefault(found.task_id, []).append(found.interrupt)
-        failure = checkpoint.error
-        tasks = []
-        for task in checkpoint.next:
-            node = self.spec.nodes.get(task.node)
-            state: Any = None
-            if node is not None and isinstance(node.fn, SubgraphNode):
-                state = node.fn.state(self.backend, checkpoint.thread_id, task.id, subgraphs)
-            error = (
-                f"{failure.type}: {failure.message}"
-                if failure is not None and failure.task_id == task.id
-                else None
-            )
-            tasks.append(
-                SnapshotTask(
-                    id=task.id,
-                    name=task.node,
-                    path=("__pregel_pull", task.node),
-                    error=error,
-                    interrupts=tuple(waiting.get(task.id, ())),
-                    state=state,
-                )
-            )
-        return tuple(tasks)
+        values = self.engine().values_of(checkpoint)
+        return snapshot_of(self.spec, self.backend, checkpoint, values, subgraphs=subgraphs)
 
     def get_state(
         self,
