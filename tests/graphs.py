@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
+from durable_graph import END, START, Command, NodeContext, RetryPolicy, Send, StateGraph
 
 # Per-process side-effect counters (the tests that need cross-process counts use files).
 CALLS: dict[str, int] = {}
@@ -305,3 +305,26 @@ pair_builder.add_node("fragile", fragile, retry=RetryPolicy(max_attempts=1))
 pair_builder.add_edge(START, "steady").add_edge(START, "fragile")
 pair_builder.add_edge("steady", END).add_edge("fragile", END)
 pair_graph = pair_builder.compile(name="tests.graphs:pair_graph")
+
+
+# ------------------------------------------------- a node routing by Command(goto=...) and Sends
+
+
+class RouteState(BaseModel):
+    items: list[str] = Field(default_factory=list)
+    done: Annotated[list[str], operator.add] = Field(default_factory=list)
+
+
+def dispatch(state: RouteState) -> Command:
+    return Command(
+        update={"done": ["dispatch"]}, goto=[Send("handle", {"item": i}) for i in state.items]
+    )
+
+
+def handle(arg: dict[str, str]) -> dict[str, Any]:
+    return {"done": [f"handled {arg['item']}"]}
+
+
+command_builder = StateGraph(RouteState).add_node("dispatch", dispatch).add_node("handle", handle)
+command_builder.add_edge(START, "dispatch").add_edge("handle", END)
+command_graph = command_builder.compile(name="tests.graphs:command_graph")
