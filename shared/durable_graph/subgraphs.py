@@ -19,22 +19,24 @@ hands the subgraph one map `{its interrupt id: value}` for them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from durable_graph import reading
+from durable_graph.backend import Backend
 from durable_graph.canonical import digest
+from durable_graph.checkpoint import Checkpoint
+from durable_graph.clock import Clock
 from durable_graph.commands import Command, Interrupt
 from durable_graph.context import NodeContext
 from durable_graph.errors import GraphInterrupt
 from durable_graph.runs import RunScope, node_config, scope_for
+from durable_graph.spec import GraphSpec
 from durable_graph.state import StateSchema
 
-if TYPE_CHECKING:
-    from durable_graph.backend import Backend
-    from durable_graph.runtime import CompiledGraph
-
-__all__ = ["SubgraphNode", "subgraph_node", "subgraph_thread_id"]
+__all__ = ["Subgraph", "SubgraphNode", "subgraph_node", "subgraph_thread_id"]
 
 
 def subgraph_thread_id(parent_thread: str, task_id: str) -> str:
@@ -43,11 +45,33 @@ def subgraph_thread_id(parent_thread: str, task_id: str) -> str:
     return full if len(full) <= 200 else f"{parent_thread[:150]}|{digest(full)[:40]}"
 
 
+class Subgraph(Protocol):
+    """What a subgraph node uses of the compiled graph it runs (`runtime.CompiledGraph`, which
+    imports this module: the protocol keeps the import one way)."""
+
+    spec: GraphSpec
+
+    @property
+    def backend(self) -> Backend: ...
+
+    def with_backend(self, backend: Backend, *, clock: Clock | None = None) -> Subgraph: ...
+
+    def run_scoped(
+        self, input: Any, config: Mapping[str, Any] | None, *, thread_id: str, scope: RunScope
+    ) -> Checkpoint: ...
+
+    def resume(self, thread_id: str) -> Checkpoint: ...
+
+    def pending_interrupts(self, head: Checkpoint) -> tuple[Interrupt, ...]: ...
+
+    def snapshot(self, checkpoint: Checkpoint, *, subgraphs: bool = False) -> Any: ...
+
+
 class SubgraphNode:
     """The node function that runs `graph` as the subgraph of node `name` (what `add_node`
     makes of a compiled graph); the parent asks it which interrupts its thread waits on."""
 
-    def __init__(self, graph: CompiledGraph, name: str, parent: StateSchema) -> None:
+    def __init__(self, graph: Subgraph, name: str, parent: StateSchema) -> None:
         self.graph = graph
         self.name = name
         self.shared = [field for field in graph.spec.schema.fields if field in parent.fields]
@@ -82,7 +106,7 @@ class SubgraphNode:
             child.resume(thread_id)
         elif head.status != "completed":
             run(None)
-        head = child.engine().head(thread_id)
+        head = reading.head_of(child.backend, thread_id)
         if head.status == "suspended":
             pending = child.pending_interrupts(head)
             info = head.interrupt
@@ -92,7 +116,7 @@ class SubgraphNode:
                 else {"subgraph": name, "node": info.node if info else "", "when": "before"}
             )
             raise GraphInterrupt(payload)
-        values = child.engine().values_of(head)
+        values = reading.values_of(child.backend, head)
         return {k: values[k] for k in shared if k in values}
 
     def pending(self, backend: Backend, parent_thread: str, task_id: str) -> tuple[Interrupt, ...]:
@@ -118,7 +142,7 @@ class SubgraphNode:
         return self.graph.with_backend(backend).snapshot(head, subgraphs=True)
 
 
-def subgraph_node(graph: CompiledGraph, name: str, parent: StateSchema) -> SubgraphNode:
+def subgraph_node(graph: Subgraph, name: str, parent: StateSchema) -> SubgraphNode:
     """The node function that runs `graph` as the subgraph of node `name`."""
     return SubgraphNode(graph, name, parent)
 
