@@ -19,6 +19,7 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import StepNotFound, ThreadNotFound
+from durable_graph.langgraph_saver.display import readable
 from durable_graph.payloads import hydrate
 from durable_graph.signoff import recorded_approvals
 
@@ -26,6 +27,7 @@ __all__ = [
     "head_of",
     "history",
     "history_row",
+    "readable_values",
     "show_document",
     "status_document",
     "step_of",
@@ -57,6 +59,12 @@ def values_of(backend: Backend, checkpoint: Checkpoint) -> dict[str, Any]:
     return hydrated
 
 
+def readable_values(backend: Backend, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The state at `checkpoint` as the reading commands show it: `values_of`, with the sealed
+    values of a thread `DurableGraphSaver` wrote decoded (`langgraph_saver/display.py`)."""
+    return readable(backend, checkpoint, values_of(backend, checkpoint))
+
+
 def status_document(backend: Backend, thread_id: str) -> dict[str, Any]:
     """What `status --json` prints and `GET /threads/{id}` builds on."""
     head = head_of(backend, thread_id)
@@ -66,7 +74,7 @@ def status_document(backend: Backend, thread_id: str) -> dict[str, Any]:
         "status": head.status,
         "step": head.step,
         "next": [t.node for t in head.next],
-        "values": values_of(backend, head),
+        "values": readable_values(backend, head),
         "graph": head.graph.model_dump(),
         "interrupt": head.interrupt.model_dump() if head.interrupt else None,
         "error": head.error.model_dump() if head.error else None,
@@ -127,5 +135,5 @@ def show_document(backend: Backend, thread_id: str, step: int) -> dict[str, Any]
     checkpoint = step_of(backend, thread_id, step)
     doc = checkpoint.model_dump(mode="json")
     doc["stored_values"] = doc.pop("values")
-    doc["values"] = values_of(backend, checkpoint)
+    doc["values"] = readable_values(backend, checkpoint)
     return doc

@@ -29,6 +29,7 @@ from durable_graph.engine import Engine
 from durable_graph.erasure_record import describe_erased
 from durable_graph.errors import GraphInterrupt, InvalidInput
 from durable_graph.payloads import MARKER, hydrate, is_ref
+from durable_graph.reading import readable_values
 from durable_graph.reading import step_of as read_step
 from durable_graph.routing import route_after
 from durable_graph.runtime import CompiledGraph
@@ -97,7 +98,8 @@ def diff(
     """
     first = read_step(backend, thread_id, a)
     second = read_step(backend, thread_b or thread_id, b)
-    old, new = first.values, second.values
+    old = readable_values(backend, first)
+    new = readable_values(backend, second)
     changes: list[dict[str, Any]] = []
     unchanged: list[str] = []
     for key in sorted(old.keys() | new.keys()):

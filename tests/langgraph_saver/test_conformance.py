@@ -1,5 +1,6 @@
 """LangGraph's own conformance suite (`langgraph-checkpoint-conformance`) against the saver on
-each store: every required capability (58 tests) and `copy_thread`."""
+each store: every required capability (58 tests) and the extended ones, `copy_thread`, `prune`
+and `delete_for_runs`."""
 
 from __future__ import annotations
 
@@ -35,11 +36,18 @@ def test_the_saver_passes_langgraphs_conformance_suite(store: str, tmp_path: Pat
     # Given the saver on a store, When LangGraph's suite runs against it
     report = run_suite(store, tmp_path)
 
-    # Then every required test and every copy_thread test passes
+    # Then every required test and every extended one passes
     failures = {cap: r.failures for cap, r in report.results.items() if r.tests_failed}
     assert failures == {}
     assert report.passed_all_base()
     passed = {cap: report.results[cap].tests_passed for cap in REQUIRED}
     assert passed == REQUIRED, "the suite's required tests changed: update REQUIRED"
-    copy = report.results["copy_thread"]
-    assert copy.detected and copy.passed and copy.tests_passed == 8
+    extended = {
+        cap: (report.results[cap].detected, report.results[cap].tests_passed)
+        for cap in ("copy_thread", "prune", "delete_for_runs")
+    }
+    assert extended == {
+        "copy_thread": (True, 8),
+        "prune": (True, 8),
+        "delete_for_runs": (True, 7),
+    }

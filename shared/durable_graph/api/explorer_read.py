@@ -140,7 +140,7 @@ def _row(record: Checkpoint, signed: bool) -> StepRow:
 def state_at(backend: Backend, thread_id: str, step: int) -> tuple[Checkpoint, dict[str, Any]]:
     """The record of `step` and its state, offloaded values shown by digest and size."""
     record = reading.step_of(backend, thread_id, step).with_io_restored()
-    return record, shown(record.values, backend, False)
+    return record, shown(reading.readable_values(backend, record), backend, False)
 
 
 def io_of(backend: Backend, record: Checkpoint) -> list[tuple[IoRecord, Any]]:

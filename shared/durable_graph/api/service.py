@@ -51,6 +51,7 @@ from durable_graph.errors import (
     ThreadExists,
     ThreadNotFound,
 )
+from durable_graph.langgraph_saver.display import readable
 from durable_graph.payloads import hydrate
 from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
@@ -354,7 +355,7 @@ class Threads:
 
     def _values(self, checkpoint: Checkpoint) -> dict[str, Any]:
         values: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)
-        return values
+        return readable(self.backend, checkpoint, values)
 
 
 def _approvals(record: dict[str, Any] | None) -> ApprovalsView | None:

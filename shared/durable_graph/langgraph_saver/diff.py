@@ -3,8 +3,9 @@
 The ledger's state before a `put` is the previous checkpoint's channels (whatever LangGraph
 calls that checkpoint's parent); a channel is left alone when LangGraph gave it no new version
 and its version is the one the previous checkpoint had, removed when the checkpoint no longer
-has it, and otherwise sealed anew: `set` whole, or, for a list that only grew (the serialized
-items the previous checkpoint had are its prefix), `add` of the new items.
+has it (the saver's own fields, such as the last pending writes, are left as they are), and
+otherwise sealed anew: `set` whole, or, for a list that only grew (the serialized items the
+previous checkpoint had are its prefix), `add` of the new items.
 """
 
 from __future__ import annotations
@@ -13,13 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from durable_graph.langgraph_saver.cipher import ThreadCipher, Typed
-from durable_graph.langgraph_saver.index import (
-    HEADER,
-    WRITE,
-    WRITE_VALUES,
-    channel_field,
-    field_channel,
-)
+from durable_graph.langgraph_saver.index import HEADER, channel_field, field_channel
 from durable_graph.state import FieldChange
 
 
@@ -52,7 +47,7 @@ def checkpoint_changes(
     for name in prev:
         channel = field_channel(name)
         gone = channel is not None and (channel not in versions or channel not in values)
-        if gone or name in (WRITE, WRITE_VALUES):
+        if gone:
             changed[name] = FieldChange("del", None)
             after.pop(name)
     for channel, version in versions.items():

@@ -5,9 +5,11 @@ only the rows appended since (the chain is append-only, so an index never goes s
 
 A ledger thread written by the saver holds three kinds of record (fields of the ledger state):
 
-- a checkpoint: `$checkpoint` is set to its header (ids, versions, sealed metadata) and each
+- a checkpoint: `$checkpoint` is set to its header (ids, versions, sealed metadata; stored as a
+  delta on the previous checkpoint's header, `header.py`) and each
   LangGraph channel whose value changed is set, appended to (`add`) or removed;
-- pending writes: `$write` (checkpoint id, task id and path, write indexes and channels) and
+- pending writes: `$write` (checkpoint id unless it is the last checkpoint stored, task id and
+  path, write indexes and channels) and
   `$write_values` (the sealed values) are set;
 - a deletion, the last record of a generation: `$deleted`.
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 from durable_graph.checkpoint import Change, Checkpoint
 from durable_graph.errors import CorruptRecord
+from durable_graph.langgraph_saver.header import expand
 from durable_graph.ports import PayloadStore
 
 HEADER = "$checkpoint"
@@ -75,17 +78,22 @@ class LedgerIndex:
         """Take in the next stored row (rows arrive oldest first, each once)."""
         # Changes that remove a field carry no value, nor do erased ones (no salt, no value,
         # no chunk: `erasure.py`): the records of a deleted thread after its erasure.
+        # Only a `set` is news: a `keep` re-states a field unchanged for 64 steps (`sealing.py`),
+        # so a header or write kept that way is not a new checkpoint or write.
         changes = {
-            k: c for k, c in row.changes.items() if c.op != "del" and (c.s or c.ref or k == DELETED)
+            k: c for k, c in row.changes.items() if c.op == "set" and (c.s or c.ref or k == DELETED)
         }
         if HEADER in changes:
-            header = change_value(row, HEADER, changes[HEADER], payloads)
+            stored = change_value(row, HEADER, changes[HEADER], payloads)
+            header = expand(stored, self.headers.get(self.last_checkpoint_step))
             self.checkpoints[header["id"]] = row.step
             self.headers[row.step] = header
             self.last_checkpoint_step = row.step
         if WRITE in changes:
             write = change_value(row, WRITE, changes[WRITE], payloads)
-            self.writes.setdefault(write["checkpoint_id"], []).append(
+            # Left out when it is the checkpoint just before (what a write almost always is for).
+            checkpoint_id = write.get("checkpoint_id") or self.latest_stored()
+            self.writes.setdefault(str(checkpoint_id), []).append(
                 WriteSet(
                     step=row.step,
                     task_id=write["task_id"],
@@ -103,6 +111,11 @@ class LedgerIndex:
             ws.task_id == task_id and any(i == idx for i, _ in ws.writes)
             for ws in self.writes.get(checkpoint_id, [])
         )
+
+    def latest_stored(self) -> str | None:
+        """The id of the last checkpoint in the chain (in the order they were stored)."""
+        header = self.headers.get(self.last_checkpoint_step)
+        return None if header is None else str(header["id"])
 
     def latest(self) -> str | None:
         """The checkpoint id LangGraph calls latest: the greatest (ids are time-ordered)."""

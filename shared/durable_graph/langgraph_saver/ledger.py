@@ -29,20 +29,25 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Status
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.erasure import erase
-from durable_graph.errors import StepConflict
+from durable_graph.errors import InvalidInput, StepConflict
 from durable_graph.langgraph_saver import manifest
 from durable_graph.langgraph_saver.cipher import ThreadCipher, Typed
 from durable_graph.langgraph_saver.diff import Serde, checkpoint_changes
+from durable_graph.langgraph_saver.header import compress
 from durable_graph.langgraph_saver.index import (
     DELETED,
     HEADER,
     WRITE,
     WRITE_VALUES,
     LedgerIndex,
-    field_channel,
 )
-from durable_graph.langgraph_saver.names import LedgerName
-from durable_graph.langgraph_saver.reads import StoredTuple, TupleReader
+from durable_graph.langgraph_saver.names import GRAPH_NAME, LedgerName
+from durable_graph.langgraph_saver.reads import (
+    StoredCheckpoint,
+    StoredTuple,
+    StoredWrites,
+    TupleReader,
+)
 from durable_graph.sealing import Base, StepSealer
 from durable_graph.signing import sign_head
 from durable_graph.state import FieldChange
@@ -50,7 +55,7 @@ from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.langgraph_saver")
 
-GRAPH = GraphRef(name="langgraph", version="saver-1")
+GRAPH = GraphRef(name=GRAPH_NAME, version="saver-1")
 CACHE_THREADS = 1024
 _ATTEMPTS = 50
 
@@ -83,6 +88,7 @@ class LangGraphLedger:
         self._indexes: OrderedDict[str, LedgerIndex] = OrderedDict()
         self._lists: dict[str, _Lists] = {}
         self._manifests: dict[str, manifest.Manifest] = {}
+        self._ciphers: dict[str, ThreadCipher] = {}
 
     # ------------------------------------------------------------------ writing
 
@@ -98,41 +104,55 @@ class LangGraphLedger:
         """Append checkpoint `checkpoint` (its whole `channel_values`, as LangGraph passes it)."""
         with self._lock:
             live = self._live(thread_id, ns)
-            cipher = ThreadCipher(str(live.key))
             name = LedgerName(thread_id, ns, live.generation)
-            extra = {
-                k: v
-                for k, v in checkpoint.items()
-                if k not in ("v", "id", "ts", "channel_values", "channel_versions")
-                and k not in ("versions_seen", "updated_channels")
-            }
-            header = {
-                "id": checkpoint["id"],
-                "parent": parent_id,
-                "ts": checkpoint["ts"],
-                "v": checkpoint.get("v", 1),
-                "versions": dict(checkpoint["channel_versions"]),
-                "seen": {k: dict(v) for k, v in checkpoint["versions_seen"].items()},
-                "updated": checkpoint.get("updated_channels"),
-                "meta": cipher.seal(self.serde.dumps_typed(dict(metadata))),
-                "extra": cipher.seal(self.serde.dumps_typed(extra)) if extra else None,
-            }
-            lists: dict[str, list[Typed]] = {}
+            self._put(
+                name, self._cipher(str(live.key)), checkpoint, metadata, new_versions, parent_id
+            )
 
-            def build(
-                prev: dict[str, Any], index: LedgerIndex
-            ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
-                lists.clear()
-                before = index.headers.get(index.last_checkpoint_step, {}).get("versions", {})
-                cached = self._lists.get(name.ledger_id)
-                fresh = cached is not None and cached.step == index.last_checkpoint_step
-                known = cached.items if cached is not None and fresh else {}
-                return checkpoint_changes(
-                    self.serde, cipher, header, checkpoint, new_versions, prev, before, known, lists
-                )
+    def _put(
+        self,
+        name: LedgerName,
+        cipher: ThreadCipher,
+        checkpoint: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        new_versions: Mapping[str, Any],
+        parent_id: str | None,
+    ) -> None:
+        extra = {
+            k: v
+            for k, v in checkpoint.items()
+            if k not in ("v", "id", "ts", "channel_values", "channel_versions")
+            and k not in ("versions_seen", "updated_channels")
+        }
+        full = {
+            "id": checkpoint["id"],
+            "parent": parent_id,
+            "ts": checkpoint["ts"],
+            "v": checkpoint.get("v", 1),
+            "versions": dict(checkpoint["channel_versions"]),
+            "seen": {k: dict(v) for k, v in checkpoint["versions_seen"].items()},
+            "updated": checkpoint.get("updated_channels"),
+            "meta": cipher.seal(self.serde.dumps_typed(dict(metadata))),
+            "extra": cipher.seal(self.serde.dumps_typed(extra)) if extra else None,
+        }
+        lists: dict[str, list[Typed]] = {}
 
-            record = self._append(name, build)
-            self._lists[name.ledger_id] = _Lists(record.step, dict(lists))
+        def build(
+            prev: dict[str, Any], index: LedgerIndex
+        ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+            lists.clear()
+            last = index.headers.get(index.last_checkpoint_step)
+            before = last["versions"] if last is not None else {}
+            cached = self._lists.get(name.ledger_id)
+            fresh = cached is not None and cached.step == index.last_checkpoint_step
+            known = cached.items if cached is not None and fresh else {}
+            header = compress(full, last)
+            return checkpoint_changes(
+                self.serde, cipher, header, checkpoint, new_versions, prev, before, known, lists
+            )
+
+        record = self._append(name, build)
+        self._lists[name.ledger_id] = _Lists(record.step, dict(lists))
 
     def put_writes(
         self,
@@ -148,33 +168,46 @@ class LangGraphLedger:
         (negative idx: error, interrupt, resume...), whose later value wins on read."""
         with self._lock:
             live = self._live(thread_id, ns)
-            cipher = ThreadCipher(str(live.key))
             name = LedgerName(thread_id, ns, live.generation)
+            cipher = self._cipher(str(live.key))
+            self._put_writes(name, cipher, checkpoint_id, writes, task_id, task_path)
 
-            def build(
-                prev: dict[str, Any], index: LedgerIndex
-            ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
-                fresh = [
-                    (idx, channel, value)
-                    for idx, channel, value in writes
-                    if idx < 0 or not index.has_write(checkpoint_id, task_id, idx)
-                ]
-                if not fresh:
-                    return {}, prev
-                head = {
-                    "checkpoint_id": checkpoint_id,
-                    "task_id": task_id,
-                    "task_path": task_path,
-                    "writes": [[idx, channel] for idx, channel, _ in fresh],
-                }
-                sealed = [cipher.seal(self.serde.dumps_typed(value)) for _, _, value in fresh]
-                changes = {
-                    WRITE: FieldChange("set", head),
-                    WRITE_VALUES: FieldChange("set", sealed),
-                }
-                return changes, {**prev, WRITE: head, WRITE_VALUES: sealed}
+    def _put_writes(
+        self,
+        name: LedgerName,
+        cipher: ThreadCipher,
+        checkpoint_id: str,
+        writes: Sequence[tuple[int, str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
 
-            self._append(name, build)
+        def build(
+            prev: dict[str, Any], index: LedgerIndex
+        ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+            fresh = [
+                (idx, channel, value)
+                for idx, channel, value in writes
+                if idx < 0 or not index.has_write(checkpoint_id, task_id, idx)
+            ]
+            if not fresh:
+                return {}, prev
+            head: dict[str, Any] = (
+                {} if checkpoint_id == index.latest_stored() else {"checkpoint_id": checkpoint_id}
+            )
+            head |= {
+                "task_id": task_id,
+                "task_path": task_path,
+                "writes": [[idx, channel] for idx, channel, _ in fresh],
+            }
+            sealed = [cipher.seal(self.serde.dumps_typed(value)) for _, _, value in fresh]
+            changes = {
+                WRITE: FieldChange("set", head),
+                WRITE_VALUES: FieldChange("set", sealed),
+            }
+            return changes, {**prev, WRITE: head, WRITE_VALUES: sealed}
+
+        self._append(name, build)
 
     def delete_thread(self, thread_id: str) -> None:
         """Erase the live generation's values by destroying its data key, then make sure every
@@ -183,12 +216,17 @@ class LangGraphLedger:
         docs/migrating-from-langgraph.md, "delete_thread"."""
         with self._lock:
             manifest.erase(self.store, thread_id, iso(self.clock.now()))
-            self._manifests.pop(thread_id, None)
-            current, _ = manifest.read(self.store, thread_id)
-            for erasure in current.erased:
-                note = {"at": erasure.at, "generation": erasure.generation, "key_destroyed": True}
-                for ns in erasure.namespaces:
-                    self._close_generation(LedgerName(thread_id, ns, erasure.generation), note)
+            self._close_erased(thread_id, "delete_thread")
+
+    def _close_erased(self, thread_id: str, why: str) -> None:
+        """Close every erased generation of a thread (idempotent)."""
+        self._manifests.pop(thread_id, None)
+        current, _ = manifest.read(self.store, thread_id)
+        for erasure in current.erased:
+            note = {"at": erasure.at, "generation": erasure.generation, "key_destroyed": True}
+            for ns in erasure.namespaces:
+                name = LedgerName(thread_id, ns, erasure.generation)
+                self._close_generation(name, {**note, "by": why})
 
     def _close_generation(self, name: LedgerName, note: dict[str, Any]) -> None:
         """End an erased generation's chain with the deletion record, then erase the stored
@@ -211,7 +249,10 @@ class LangGraphLedger:
         erase(
             self.backend,
             name.ledger_id,
-            reason=f"LangGraph delete_thread of {name.thread_id!r} (generation {name.generation})",
+            reason=(
+                f"LangGraph {note.get('by', 'delete_thread')} of {name.thread_id!r} "
+                f"(generation {name.generation})"
+            ),
             actor=self.actor,
             fields=sorted(fields),
             clock=self.clock,
@@ -227,31 +268,120 @@ class LangGraphLedger:
             current = self._manifest(source)
             if current is None or current.key is None:
                 return
-            cipher = ThreadCipher(current.key)
+            cipher = self._cipher(current.key)
             for ns in current.namespaces:
                 name = LedgerName(source, ns, current.generation)
                 index = self._index(name.ledger_id, sync=True)
-                by_step = {ws.step: (cid, ws) for cid, sets in index.writes.items() for ws in sets}
-                for step in range(index.next_step):
-                    if step in index.headers:
-                        got = self.reader.tuples(name, index, cipher, [step], with_writes=False)[0]
-                        # The channels this record changed are the ones LangGraph had new
-                        # versions for (a copy stores the same changes, not every value).
-                        row = self.store.inner.get_checkpoint(name.ledger_id, step)
-                        fields = row.changes if row is not None else {}
-                        versions = got.checkpoint["channel_versions"]
-                        new_versions = {
-                            channel: versions[channel]
-                            for channel in map(field_channel, fields)
-                            if channel is not None and channel in versions
-                        }
-                        parent = index.headers[step]["parent"]
-                        self.put(target, ns, got.checkpoint, got.metadata, new_versions, parent)
-                    elif step in by_step:
-                        cid, ws = by_step[step]
-                        values = self.reader.write_values(name.ledger_id, cipher, [ws])[ws.step]
-                        writes = [(i, c, v) for (i, c), v in zip(ws.writes, values, strict=True)]
-                        self.put_writes(target, ns, cid, writes, ws.task_id, ws.task_path)
+                for entry in self.reader.entries(name, index, cipher):
+                    live = self._live(target, ns)
+                    into = LedgerName(target, ns, live.generation)
+                    self._put_entry(into, self._cipher(str(live.key)), entry)
+
+    def _put_entry(
+        self, name: LedgerName, cipher: ThreadCipher, entry: StoredCheckpoint | StoredWrites
+    ) -> None:
+        """Put again what `TupleReader.entries` read (a copy keeps the same changes: the
+        channels the record changed are the ones given new versions)."""
+        if isinstance(entry, StoredWrites):
+            self._put_writes(
+                name, cipher, entry.checkpoint_id, entry.writes, entry.task_id, entry.task_path
+            )
+            return
+        got = entry.tuple
+        versions = got.checkpoint["channel_versions"]
+        new_versions = {c: versions[c] for c in entry.changed if c in versions}
+        self._put(name, cipher, got.checkpoint, got.metadata, new_versions, got.parent_id)
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> None:
+        """LangGraph's `prune`: `keep_latest` keeps each namespace's latest checkpoint (and its
+        pending writes), `delete` deletes the threads (`delete_thread`)."""
+        if strategy not in ("keep_latest", "delete"):
+            raise InvalidInput(
+                f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'",
+                field="strategy",
+            )
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                self.delete_thread(str(thread_id))
+                continue
+            with self._lock:
+                latest = {
+                    ns: index.latest() for ns, index in self._generation(str(thread_id)).items()
+                }
+                self._rewrite(str(thread_id), _only(latest), "prune(keep_latest)")
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """LangGraph's `delete_for_runs`: every checkpoint whose metadata names one of
+        `run_ids` (in any thread and namespace of the store) goes, with its pending writes."""
+        runs = {str(r) for r in run_ids}
+        if not runs:
+            return
+        with self._lock:
+            for thread_id in self._thread_ids():
+                self._rewrite(
+                    thread_id,
+                    lambda ns, got: got.metadata.get("run_id") not in runs,
+                    "delete_for_runs",
+                )
+
+    def _generation(self, thread_id: str) -> dict[str, LedgerIndex]:
+        """The live generation's index of each namespace of a thread."""
+        out: dict[str, LedgerIndex] = {}
+        current = self._manifest(thread_id)
+        for ns in current.namespaces if current is not None else []:
+            found = self._open(thread_id, ns)
+            if found is not None:
+                out[ns] = found[1]
+        return out
+
+    def _rewrite(self, thread_id: str, keep: Callable[[str, StoredTuple], bool], why: str) -> None:
+        """Remove the checkpoints `keep` refuses (and their writes) from a thread, in the only
+        way an append-only, hash-chained ledger can: what is kept is written again, in stored
+        order, into a staged generation with a new key; one compare-and-set makes it live and
+        destroys the old generation's key; the old chains then end in a signed deletion record
+        and their values are erased (`_close_generation`), so every chain still verifies.
+        Nothing is written when `keep` keeps everything."""
+        current = self._manifest(thread_id)
+        if current is None or current.key is None:
+            return
+        cipher = self._cipher(current.key)
+        kept: dict[str, list[StoredCheckpoint | StoredWrites]] = {}
+        dropped = False
+        for ns in current.namespaces:
+            found = self._open(thread_id, ns)
+            if found is None:
+                continue
+            name, index, _ = found
+            stored = list(self.reader.entries(name, index, cipher))
+            live = {
+                e.tuple.checkpoint["id"]
+                for e in stored
+                if isinstance(e, StoredCheckpoint) and keep(ns, e.tuple)
+            }
+            dropped = dropped or len(live) < len(index.checkpoints)
+            # A write may be stored before its checkpoint (LangGraph puts them concurrently);
+            # one for a checkpoint never stored is kept.
+            kept[ns] = [
+                e
+                for e in stored
+                if (
+                    e.tuple.checkpoint["id"] if isinstance(e, StoredCheckpoint) else e.checkpoint_id
+                )
+                in live
+                or (isinstance(e, StoredWrites) and e.checkpoint_id not in index.checkpoints)
+            ]
+        if not dropped:
+            return
+        at = iso(self.clock.now())
+        _, staged = manifest.stage(self.store, thread_id, at)
+        staged_cipher = self._cipher(staged.key)
+        for ns, entries in kept.items():
+            name = LedgerName(thread_id, ns, staged.generation)
+            for entry in entries:
+                self._put_entry(name, staged_cipher, entry)
+        namespaces = [ns for ns, entries in kept.items() if entries]
+        manifest.switch(self.store, thread_id, staged, namespaces, at)
+        self._close_erased(thread_id, why)
 
     # ------------------------------------------------------------------ reading
 
@@ -384,6 +514,14 @@ class LangGraphLedger:
                     index.add(row, self.backend.payloads)
         return index
 
+    def _cipher(self, key: str) -> ThreadCipher:
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            if len(self._ciphers) >= CACHE_THREADS:
+                self._ciphers.clear()
+            cipher = self._ciphers[key] = ThreadCipher(key)
+        return cipher
+
     def _manifest(self, thread_id: str) -> manifest.Manifest | None:
         cached = self._manifests.get(thread_id)
         if cached is None:
@@ -412,7 +550,7 @@ class LangGraphLedger:
             name = LedgerName(thread_id, ns, current.generation)
             index = self._index(name.ledger_id, sync=True)
             if not index.deleted:
-                return name, index, ThreadCipher(current.key)
+                return name, index, self._cipher(current.key)
             self._manifests.pop(thread_id, None)  # deleted elsewhere: read the manifest again
         return None
 
@@ -425,6 +563,11 @@ class LangGraphLedger:
             if name.thread_id not in ids:
                 ids.append(name.thread_id)
         return ids
+
+
+def _only(latest: Mapping[str, str | None]) -> Callable[[str, StoredTuple], bool]:
+    """Keep, in each namespace, only the checkpoint `latest` names."""
+    return lambda ns, got: got.checkpoint["id"] == latest.get(ns)
 
 
 __all__ = ["GRAPH", "LangGraphLedger", "Serde", "StoredTuple"]

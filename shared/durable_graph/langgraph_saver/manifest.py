@@ -2,6 +2,11 @@
 namespaces (subgraphs) written in it. One small compare-and-set record beside the chain
 (`lg#manifest` of the thread's root ledger id); not part of any hash chain, because it is the one
 thing `delete_thread` must be able to destroy (the key).
+
+A rewrite (`prune`, `delete_for_runs`) writes what it keeps into a *staged* generation with a
+key of its own, then switches to it in one compare-and-set that also erases the old one: a
+crash midway leaves the old generation live and the stage abandoned (closed as erased by the
+next rewrite or deletion).
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ class Erasure(BaseModel):
     namespaces: list[str]
 
 
+class Staged(BaseModel):
+    """A generation being written by a rewrite (`prune`, `delete_for_runs`) and not yet live."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    generation: int
+    key: str
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,6 +47,19 @@ class Manifest(BaseModel):
     key: str | None = None  # None: nothing written in this generation yet, or erased
     namespaces: list[str] = Field(default_factory=list)
     erased: list[Erasure] = Field(default_factory=list)
+    staged: Staged | None = None
+
+    def next_generation(self) -> int:
+        """A generation number no ledger thread of this thread has used."""
+        return max(self.generation, self.staged.generation if self.staged else 0) + 1
+
+    def abandoned(self, at: str) -> list[Erasure]:
+        """The erasures so far, plus a stage left by a rewrite that never switched to it
+        (a crash midway): its key is dropped and its records are closed like any erased one."""
+        if self.staged is None:
+            return list(self.erased)
+        lost = Erasure(generation=self.staged.generation, at=at, namespaces=self.namespaces)
+        return [*self.erased, lost]
 
 
 def read(store: CheckpointStore, thread_id: str) -> tuple[Manifest, int | None]:
@@ -77,14 +104,17 @@ def live(store: CheckpointStore, thread_id: str, ns: str) -> Manifest:
 
 
 def erase(store: CheckpointStore, thread_id: str, at: str) -> Manifest | None:
-    """Destroy the live generation's key and start the next generation. Returns the manifest as
-    it was (None: nothing to erase)."""
+    """Destroy the live generation's key (and a stage's) and start the next generation.
+    Returns the manifest as it was (None: nothing to erase)."""
     for _ in range(_ATTEMPTS):
         current, version = read(store, thread_id)
-        if current.key is None and not current.namespaces:
+        if current.key is None and not current.namespaces and current.staged is None:
             return None
         erased = Erasure(generation=current.generation, at=at, namespaces=current.namespaces)
-        wanted = Manifest(generation=current.generation + 1, erased=[*current.erased, erased])
+        wanted = Manifest(
+            generation=current.next_generation(),
+            erased=[*current.abandoned(at), erased],
+        )
         try:
             _swap(store, thread_id, wanted, version)
             return current
@@ -93,4 +123,56 @@ def erase(store: CheckpointStore, thread_id: str, at: str) -> Manifest | None:
     raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
 
 
-__all__ = ["MANIFEST_KEY", "Erasure", "Manifest", "erase", "live", "read"]
+def stage(store: CheckpointStore, thread_id: str, at: str) -> tuple[Manifest, Staged]:
+    """Open a new generation, with its own key, for a rewrite to write into while the live
+    one stays readable. Returns the manifest as it is now (live generation unchanged)."""
+    for _ in range(_ATTEMPTS):
+        current, version = read(store, thread_id)
+        staged = Staged(generation=current.next_generation(), key=new_key())
+        wanted = current.model_copy(update={"staged": staged, "erased": current.abandoned(at)})
+        try:
+            _swap(store, thread_id, wanted, version)
+            return wanted, staged
+        except RecordConflict:
+            continue
+    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
+
+
+def switch(
+    store: CheckpointStore, thread_id: str, staged: Staged, namespaces: list[str], at: str
+) -> Manifest:
+    """Make the staged generation the live one and erase the one it replaces (its key is
+    destroyed), in one compare-and-set. Returns the manifest as it was."""
+    for _ in range(_ATTEMPTS):
+        current, version = read(store, thread_id)
+        if current.staged != staged:
+            raise RecordConflict(
+                f"{MANIFEST_KEY} of {thread_id!r}: the thread was deleted or rewritten by "
+                "another saver during this rewrite"
+            )
+        erased = Erasure(generation=current.generation, at=at, namespaces=current.namespaces)
+        wanted = Manifest(
+            generation=staged.generation,
+            key=staged.key,
+            namespaces=namespaces,
+            erased=[*current.erased, erased],
+        )
+        try:
+            _swap(store, thread_id, wanted, version)
+            return current
+        except RecordConflict:
+            continue
+    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
+
+
+__all__ = [
+    "MANIFEST_KEY",
+    "Erasure",
+    "Manifest",
+    "Staged",
+    "erase",
+    "live",
+    "read",
+    "stage",
+    "switch",
+]

@@ -12,11 +12,13 @@ characters) and the two separators ('@', '~') are percent-encoded, and so is '%'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import unquote
 
 from durable_graph.errors import InvalidInput
 from durable_graph.threads import check_thread_id
 
+GRAPH_NAME = "langgraph"  # the graph every record the saver writes names (`ledger.GRAPH`)
 _ESCAPED = frozenset("%/#@~\x7f")
 
 
@@ -32,7 +34,7 @@ class LedgerName:
     ns: str = ""
     generation: int = 0
 
-    @property
+    @cached_property
     def ledger_id(self) -> str:
         base = quote(self.thread_id) + (f"~{self.generation}" if self.generation else "")
         name = f"{base}@{quote(self.ns)}" if self.ns else base
@@ -60,4 +62,4 @@ def manifest_thread(thread_id: str) -> str:
     return LedgerName(thread_id).ledger_id
 
 
-__all__ = ["LedgerName", "manifest_thread", "quote"]
+__all__ = ["GRAPH_NAME", "LedgerName", "manifest_thread", "quote"]

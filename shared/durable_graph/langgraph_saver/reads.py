@@ -5,7 +5,7 @@ index names, read as one range."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,26 @@ class StoredTuple:
     metadata: dict[str, Any]
     parent_id: str | None
     pending_writes: list[tuple[str, str, Any]]
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint of a generation, as `entries` yields it (pending writes come apart)."""
+
+    step: int
+    tuple: StoredTuple
+    changed: list[str]  # the channels its record changed
+
+
+@dataclass(frozen=True)
+class StoredWrites:
+    """One `put_writes` of a generation, as `entries` yields it."""
+
+    step: int
+    checkpoint_id: str
+    task_id: str
+    task_path: str
+    writes: list[tuple[int, str, Any]]
 
 
 class TupleReader:
@@ -102,6 +122,26 @@ class TupleReader:
             )
         return out
 
+    def entries(
+        self, name: LedgerName, index: LedgerIndex, cipher: ThreadCipher
+    ) -> Iterator[StoredCheckpoint | StoredWrites]:
+        """Every checkpoint and write of a ledger thread, decoded, in the order stored: what
+        a copy or a rewrite puts again."""
+        lid = name.ledger_id
+        by_step = {ws.step: (cid, ws) for cid, sets in index.writes.items() for ws in sets}
+        for step in range(index.next_step):
+            if step in index.headers:
+                got = self.tuples(name, index, cipher, [step], with_writes=False)[0]
+                row = self.store.inner.get_checkpoint(lid, step)
+                fields = row.changes if row is not None else {}
+                changed = [c for c in map(field_channel, fields) if c is not None]
+                yield StoredCheckpoint(step, got, changed)
+            elif step in by_step:
+                cid, ws = by_step[step]
+                values = self.write_values(lid, cipher, [ws])[ws.step]
+                writes = [(i, c, v) for (i, c), v in zip(ws.writes, values, strict=True)]
+                yield StoredWrites(step, cid, ws.task_id, ws.task_path, writes)
+
     def pending(
         self, lid: str, index: LedgerIndex, cipher: ThreadCipher, checkpoint_id: str
     ) -> list[tuple[str, str, Any]]:
@@ -149,4 +189,4 @@ class TupleReader:
     # ------------------------------------------------------------------ plumbing
 
 
-__all__ = ["StoredTuple", "TupleReader"]
+__all__ = ["StoredCheckpoint", "StoredTuple", "StoredWrites", "TupleReader"]

@@ -37,6 +37,8 @@ from durable_graph.langgraph_saver.ledger import LangGraphLedger
 from durable_graph.langgraph_saver.reads import StoredTuple
 from durable_graph.store_uri import open_store
 
+_WIDTH = 16  # counter digits: string order is counter order below 10^16 steps
+
 
 class DurableGraphSaver(BaseCheckpointSaver[str]):
     """LangGraph checkpoints on durable-graph's stores (SQLite embedded, DynamoDB + S3).
@@ -168,15 +170,39 @@ class DurableGraphSaver(BaseCheckpointSaver[str]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self.ledger.copy_thread(str(source_thread_id), str(target_thread_id))
 
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Keep only each namespace's latest checkpoint (`keep_latest`, with its pending
+        writes) or delete the threads (`delete`, as `delete_thread`).
+
+        The ledger is append-only, so `keep_latest` re-writes what it keeps into a new
+        generation of the thread (ledger thread `<id>~<n>`, a new data key) and erases the old
+        one as `delete_thread` does: its key destroyed, a signed deletion record, its values
+        erased, every record and hash kept so that `durable-graph verify` still proves it.
+        A thread with one checkpoint per namespace is left as it is.
+        """
+        self.ledger.prune([str(t) for t in thread_ids], strategy)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete every checkpoint whose metadata `run_id` is one of `run_ids`, with its
+        pending writes, in every thread of the store: each thread that has one is re-written
+        without them into a new generation, and the old generation erased (as `prune`). It
+        reads every LangGraph thread's headers: a maintenance operation, not a hot path."""
+        self.ledger.delete_for_runs([str(r) for r in run_ids])
+
     def get_next_version(self, current: str | None, channel: None) -> str:
-        """Versions as LangGraph's own savers make them: a counter and a random tie-breaker."""
+        """A counter and a random tie-breaker, as LangGraph's own savers make versions, but
+        short (`0000000000000003.5f0c1a`, 23 characters, where theirs take 50): versions are
+        most of a checkpoint header. A thread whose versions have the long form (copied from
+        another saver, or written by an earlier release) keeps it, so versions of one thread
+        always compare as strings in counter order."""
         if current is None:
-            number = 0
+            number, width = 0, _WIDTH
         elif isinstance(current, int):
-            number = current
+            number, width = current, _WIDTH
         else:
-            number = int(str(current).split(".")[0])
-        return f"{number + 1:032}.{random.random():016}"
+            counter = str(current).split(".")[0]
+            number, width = int(counter), max(len(counter), _WIDTH)
+        return f"{number + 1:0{width}}.{random.getrandbits(24):06x}"
 
     # ------------------------------------------------------------------ async API
     # The stores are synchronous (SQLite, boto3): each call runs in a worker thread, so an
@@ -222,6 +248,12 @@ class DurableGraphSaver(BaseCheckpointSaver[str]):
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await asyncio.to_thread(lambda: self.prune(thread_ids, strategy=strategy))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
 
 
 def _where(config: RunnableConfig) -> tuple[str, str]:
