@@ -380,7 +380,7 @@ class LangGraphLedger:
             for entry in entries:
                 self._put_entry(name, staged_cipher, entry)
         namespaces = [ns for ns, entries in kept.items() if entries]
-        manifest.switch(self.store, thread_id, staged, namespaces, at)
+        manifest.switch(self.store, thread_id, staged, current.generation, namespaces, at)
         self._close_erased(thread_id, why)
 
     # ------------------------------------------------------------------ reading

@@ -139,13 +139,19 @@ def stage(store: CheckpointStore, thread_id: str, at: str) -> tuple[Manifest, St
 
 
 def switch(
-    store: CheckpointStore, thread_id: str, staged: Staged, namespaces: list[str], at: str
+    store: CheckpointStore,
+    thread_id: str,
+    staged: Staged,
+    replaced: int,
+    namespaces: list[str],
+    at: str,
 ) -> Manifest:
-    """Make the staged generation the live one and erase the one it replaces (its key is
-    destroyed), in one compare-and-set. Returns the manifest as it was."""
+    """Make the staged generation the live one and erase generation `replaced`, the one it was
+    written from (its key is destroyed), in one compare-and-set. Returns the manifest as it
+    was."""
     for _ in range(_ATTEMPTS):
         current, version = read(store, thread_id)
-        if current.staged != staged:
+        if current.staged != staged or current.generation != replaced:
             raise RecordConflict(
                 f"{MANIFEST_KEY} of {thread_id!r}: the thread was deleted or rewritten by "
                 "another saver during this rewrite"
