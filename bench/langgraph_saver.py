@@ -109,9 +109,12 @@ def folder_bytes(root: Path) -> int:
 
 
 def compact(db: Path) -> None:
+    """The database file alone, without free pages: in WAL mode VACUUM writes the compacted
+    pages to the log, so the file shrinks only at the checkpoint after it."""
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 
 

@@ -162,6 +162,7 @@ class LangGraphLedger:
         writes: Sequence[tuple[int, str, Any]],
         task_id: str,
         task_path: str,
+        relaxed: bool = False,
     ) -> None:
         """Append one task's writes `(idx, channel, value)` for checkpoint `checkpoint_id`.
         A write whose (task, idx) is already stored is skipped, except the special channels
@@ -170,7 +171,9 @@ class LangGraphLedger:
             live = self._live(thread_id, ns)
             name = LedgerName(thread_id, ns, live.generation)
             cipher = self._cipher(str(live.key))
-            self._put_writes(name, cipher, checkpoint_id, writes, task_id, task_path)
+            self._put_writes(
+                name, cipher, checkpoint_id, writes, task_id, task_path, relaxed=relaxed
+            )
 
     def _put_writes(
         self,
@@ -180,8 +183,8 @@ class LangGraphLedger:
         writes: Sequence[tuple[int, str, Any]],
         task_id: str,
         task_path: str,
+        relaxed: bool = False,
     ) -> None:
-
         def build(
             prev: dict[str, Any], index: LedgerIndex
         ) -> tuple[dict[str, FieldChange], dict[str, Any]]:
@@ -207,7 +210,7 @@ class LangGraphLedger:
             }
             return changes, {**prev, WRITE: head, WRITE_VALUES: sealed}
 
-        self._append(name, build)
+        self._append(name, build, relaxed=relaxed)
 
     def delete_thread(self, thread_id: str) -> None:
         """Erase the live generation's values by destroying its data key, then make sure every
@@ -444,6 +447,7 @@ class LangGraphLedger:
         ],
         *,
         status: Status = "running",
+        relaxed: bool = False,
     ) -> Checkpoint:
         """Build the record on the head this process knows and append it; on a lost race,
         catch up with the chain and build again."""
@@ -474,7 +478,7 @@ class LangGraphLedger:
                 # One transaction on the embedded store (one fsync for the record, the thread
                 # head and the signature); elsewhere the order alone is safe: a head or a
                 # signature missing after a crash is what `verify` reports and `sign` repairs.
-                with self.backend.atomic():
+                with self.backend.relaxed() if relaxed else self.backend.atomic():
                     self.store.append_checkpoint(record)
                     if step == 0 or status != "running":
                         sync_thread(self.store, record, self.clock)

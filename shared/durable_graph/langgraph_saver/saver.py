@@ -149,7 +149,13 @@ class DurableGraphSaver(BaseCheckpointSaver[str]):
         if checkpoint_id is None:
             raise InvalidInput("put_writes needs a checkpoint_id in the config", field="config")
         indexed = [(WRITES_IDX_MAP.get(ch, i), ch, value) for i, (ch, value) in enumerate(writes)]
-        self.ledger.put_writes(thread_id, ns, checkpoint_id, indexed, task_id, task_path)
+        # LangGraph's durability mode, which it passes in the config: with "async" (its default)
+        # it does not wait for a write, and a lost pending write only re-runs its task, so the
+        # write commits without an fsync of its own (`Backend.relaxed`: it survives a killed
+        # process; the next checkpoint's fsync puts it on disk, in order). Checkpoints, and
+        # every record under "sync" and "exit", are durable commits.
+        relaxed = (config.get("configurable") or {}).get("__pregel_durability") == "async"
+        self.ledger.put_writes(thread_id, ns, checkpoint_id, indexed, task_id, task_path, relaxed)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread for LangGraph, and erase its values from the ledger.
