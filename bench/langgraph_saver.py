@@ -7,6 +7,7 @@ appends a drafted reply, and a review node `interrupt()`s until `Command(resume=
 
 - throughput: threads per second and checkpoints per second (LangGraph's default durability,
   "async", for both; `--durability sync` to make LangGraph wait for every write);
+- commits: durable (fsynced) ones and relaxed ones (no fsync of their own) per thread;
 - bytes per thread: the store's files after a WAL checkpoint and `VACUUM` (SQLite file, plus
   the payload folder for ours), and the ratio to the raw message bytes;
 - what each can verify afterwards: every thread checked (hash chain, state roots, signatures),
@@ -33,6 +34,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
+from durable_graph.backends.local.db import DurableCommits
 from durable_graph.errors import CorruptRecord
 from durable_graph.langgraph_saver import DurableGraphSaver
 from durable_graph.verification import verify_thread
@@ -79,6 +81,8 @@ class Result:
     seconds: float
     bytes_on_disk: int
     raw_bytes: int
+    fsyncs: int = 0  # durable (fsynced) commits while the app ran
+    relaxed: int = 0  # commits without an fsync of their own
     verified: str = ""
     tamper: str = ""
     notes: list[str] = field(default_factory=list)
@@ -144,11 +148,15 @@ def bench_sqlite_saver(root: Path, args: argparse.Namespace) -> Result:
     conn = sqlite3.connect(str(db), check_same_thread=False)
     saver = SqliteSaver(conn)
     saver.setup()
+    commits = DurableCommits()  # SqliteSaver keeps SQLite's default, synchronous=FULL
+    conn.set_trace_callback(commits)
     seconds, checkpoints = run_app(chat_app(saver), args)
+    conn.set_trace_callback(None)
     conn.close()
     compact(db)
     size = folder_bytes(root)
     result = Result("LangGraph SqliteSaver", args.threads, checkpoints, seconds, size, 0)
+    result.fsyncs, result.relaxed = commits.durable, commits.relaxed
     result.verified = "nothing to verify: no hashes, no signatures"
     # Each checkpoint blob holds every message so far: change one message in all of them.
     changed = tamper(db, "checkpoints", "checkpoint", b"<t0m1>", every=True)
@@ -166,11 +174,16 @@ def bench_sqlite_saver(root: Path, args: argparse.Namespace) -> Result:
 
 def bench_durable_graph_saver(root: Path, args: argparse.Namespace) -> Result:
     saver = DurableGraphSaver.embedded(root)
+    db = saver.backend.queue.db  # type: ignore[attr-defined]
+    commits = DurableCommits()
+    db.trace(commits)
     seconds, checkpoints = run_app(chat_app(saver), args)
+    db.trace(None)
     reports = [verify_thread(saver.backend, f"chat-{t}") for t in range(args.threads)]
     saver.close()
     compact(root / "state.db")
     result = Result("DurableGraphSaver (embedded)", args.threads, checkpoints, seconds, 0, 0)
+    result.fsyncs, result.relaxed = commits.durable, commits.relaxed
     result.bytes_on_disk = folder_bytes(root / "payloads") + (root / "state.db").stat().st_size
     ok = sum(r.ok for r in reports)
     signed = sum(len(r.signed_steps) for r in reports)
@@ -233,13 +246,17 @@ def main() -> None:
         f"\nOne LangGraph app (reviewed chat, {args.turns} turns of {args.message_bytes} B, "
         f"interrupt + resume each turn), {args.threads} threads, durability={args.durability}\n"
     )
-    header = f"{'saver':<30}{'threads/s':>10}{'checkpoints/s':>15}{'bytes/thread':>14}{'x raw':>8}"
+    header = (
+        f"{'saver':<30}{'threads/s':>10}{'checkpoints/s':>15}{'bytes/thread':>14}{'x raw':>8}"
+        f"{'fsyncs/thread':>15}{'relaxed/thread':>16}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
             f"{r.name:<30}{r.threads / r.seconds:>10.1f}{r.checkpoints / r.seconds:>15.0f}"
             f"{r.bytes_on_disk / r.threads:>14.0f}{r.bytes_on_disk / raw:>8.1f}"
+            f"{r.fsyncs / r.threads:>15.1f}{r.relaxed / r.threads:>16.1f}"
         )
     lg, ours = results
     print(
