@@ -1,7 +1,7 @@
 """Write-once files for the embedded mode: payloads and key files.
 
-A file is written to a private temp file (mkstemp: mode 0600), flushed to disk, then hard-linked
-into place. Readers never see a partial file, and when two processes race to create the same
+A file is written to a private temp file (mkstemp: mode 0600), flushed to disk (unless the
+caller keeps the durable copy elsewhere: `sync=False`), then hard-linked into place. Readers never see a partial file, and when two processes race to create the same
 file, the first complete one wins and the other's bytes are dropped — which is what both a
 content-addressed payload (same bytes by construction) and a key created on first use need.
 """
@@ -14,8 +14,11 @@ import tempfile
 from pathlib import Path
 
 
-def write_once(path: Path, data: bytes, *, private_dir: bool = False) -> bool:
-    """Create `path` with `data` unless it exists; True if this call created it."""
+def write_once(
+    path: Path, data: bytes, *, private_dir: bool = False, sync: bool = True
+) -> bool:
+    """Create `path` with `data` unless it exists; True if this call created it. `sync=False`
+    skips the fsync: for a convenience copy of something a database already holds durably."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if private_dir:
         with contextlib.suppress(OSError):
@@ -25,7 +28,8 @@ def write_once(path: Path, data: bytes, *, private_dir: bool = False) -> bool:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         try:
             os.link(tmp, path)
         except FileExistsError:

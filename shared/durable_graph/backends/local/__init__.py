@@ -13,7 +13,7 @@ from durable_graph.backends.local.outbox import OutboxNotifier
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
-from durable_graph.backends.records import RecordStore
+from durable_graph.backends.records import RecordStore, rolls_back_cache
 from durable_graph.clock import Clock
 from durable_graph.signing import KEY_FILE, FileSigner
 
@@ -29,15 +29,18 @@ def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Ba
     base = root or home()
     db = Database(base / "state.db")  # a full disk or a locked file is transient (db.py)
     payloads = FolderPayloadStore(base / "payloads")
+    records = RecordStore(SqliteCheckpointStore(db), payloads)
     return Backend(
-        checkpoints=RecordStore(SqliteCheckpointStore(db), payloads),
+        checkpoints=records,
         payloads=payloads,
         queue=SqliteQueue(db, clock),
         notifier=OutboxNotifier(db, base / "outbox"),
-        mailer=OutboxMailer(base / "outbox" / "sent"),
+        mailer=OutboxMailer(base / "outbox" / "sent", db),
         signer=FileSigner(base / KEY_FILE),
-        atomic=db.write,
-        relaxed=functools.partial(db.write, durable=False),
+        # A unit of work that fails (a COMMIT refused, a full disk) may have remembered a step
+        # it never committed: the records forget their cached states (rolls_back_cache).
+        atomic=rolls_back_cache(records, db.write),
+        relaxed=rolls_back_cache(records, functools.partial(db.write, durable=False)),
     )
 
 

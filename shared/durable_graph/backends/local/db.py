@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     step INTEGER NOT NULL,
     body TEXT NOT NULL
 );
+-- Mail the embedded mailer sent, one row per idempotency key (outbox_mailer.py): written by the
+-- effect's own relaxed commit, made durable by the step's commit that records the effect.
+CREATE TABLE IF NOT EXISTS mail (
+    key TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     dedup_id TEXT NOT NULL,
