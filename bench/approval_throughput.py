@@ -128,6 +128,42 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
     )
 
 
+def bench_group_commit(threads: int, root: Path, in_flight: int = 100) -> Result:
+    """The same flow, `in_flight` threads at a time in one process (a worker with
+    `concurrency=in_flight`): each wave's starts are one unit of work, the worker runs every
+    leased task and commits their steps together (`Worker.handle_group`: one transaction, one
+    fsync for the whole batch, nothing acknowledged before it is durable), then the wave's
+    approvals are one unit of work and the worker runs the sends the same way."""
+    backend = local_backend(root)
+    queue = backend.queue
+    assert isinstance(queue, SqliteQueue)
+    counter = CommitCounter()
+    queue.db.trace(counter)
+    app = email_graph.with_backend(backend)
+    worker = app.worker(concurrency=in_flight)
+    with Timer() as timer:
+        for first in range(0, threads, in_flight):
+            wave = [f"tx-{i}" for i in range(first, min(first + in_flight, threads))]
+            with backend.atomic():
+                for tid in wave:
+                    app.start({"user_prompt": f"pay supplier {tid}"}, thread_id=tid)
+            worker.run(until_idle=True)
+            with backend.atomic():
+                for tid in wave:
+                    app.resume(tid, values={"approved": True}, as_node="human_review", run=False)
+            worker.run(until_idle=True)
+    assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
+    backend.close()
+    return Result(
+        f"durable-graph (group commit, {in_flight} in flight)",
+        threads,
+        timer.wall,
+        timer.cpu,
+        folder_bytes(root),
+        counter.durable,
+    )
+
+
 # ---------------------------------------------------------------- LangGraph
 
 
@@ -204,6 +240,7 @@ def bench_dbos(threads: int, root: Path) -> Result:
 
 ENGINES: dict[str, Callable[[int, Path], Result]] = {
     "durable-graph": bench_durable_graph,
+    "durable-graph-group": bench_group_commit,
     "langgraph-sync": lambda n, root: bench_langgraph(n, root, "sync"),
     "langgraph-async": lambda n, root: bench_langgraph(n, root, "async"),
     "dbos": bench_dbos,

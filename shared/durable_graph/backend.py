@@ -47,6 +47,10 @@ class Backend:
     # next step's durable commit syncs it, WAL order); PostgreSQL: synchronous_commit off for
     # the transaction. A step's commit never goes through it. Default: an ordinary write.
     relaxed: Callable[[], AbstractContextManager[Any]] = nullcontext
+    # Whether `atomic` is one transaction that may hold the steps of many threads, so a worker
+    # leasing several messages commits their steps together, one fsync for all (a group
+    # commit, `Worker.handle_group`). Embedded: yes; elsewhere each step commits on its own.
+    group_commit: bool = False
     # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
     # hosts the API; None leaves notifications without links. Called before the commit, which
     # writes the grant's records; it must not write anything itself.

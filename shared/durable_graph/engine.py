@@ -314,6 +314,26 @@ class Engine:
         `receive_count` and `lease_seconds` (the delivery's lease, default the engine's) name
         the delivery the task's effect claims belong to.
         """
+        prepared = self.prepare(
+            message, receive_count=receive_count, finalize=finalize, lease_seconds=lease_seconds
+        )
+        if isinstance(prepared, Outcome):
+            return prepared
+        return self.commit(prepared, previous_status="running", finalize=finalize)
+
+    def prepare(
+        self,
+        message: TransitionMessage,
+        *,
+        receive_count: int = 1,
+        finalize: Callable[[], None] | None = None,
+        lease_seconds: float | None = None,
+    ) -> Outcome | Checkpoint:
+        """Everything `execute` does before its commit: run the task and build the step it
+        leads to (returned, sealed, not written), or the outcome when there is nothing to
+        commit (a duplicate, a stale message, a fan-out task whose siblings still run: that
+        one is recorded, and `finalize`d, here). A group commit (worker.py) prepares many
+        messages, then commits their steps in one unit of work."""
         if message.graph.version != self.graph.version:
             raise PermanentTaskError(
                 f"message for graph version {message.graph.version}, worker runs "
@@ -354,8 +374,7 @@ class Engine:
                 return Outcome("pending", progress=(results.done, results.total))
         else:
             results = [self.fanin.run_or_reuse(base, message.task, delivery)]
-        checkpoint = self.build(base, results)
-        return self.commit(checkpoint, previous_status="running", finalize=finalize)
+        return self.build(base, results)
 
     def delivery(self, receive_count: int, lease_seconds: float | None) -> TaskDelivery:
         """The delivery a task runs under; its claims stand no longer than its lease."""

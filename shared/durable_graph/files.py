@@ -1,9 +1,10 @@
-"""Write-once files for the embedded mode: payloads and key files.
+"""Write-once files for the embedded mode: payloads, key files, copies of outbox rows.
 
 A file is written to a private temp file (mkstemp: mode 0600), flushed to disk (unless the
-caller keeps the durable copy elsewhere: `sync=False`), then hard-linked into place. Readers never see a partial file, and when two processes race to create the same
-file, the first complete one wins and the other's bytes are dropped — which is what both a
-content-addressed payload (same bytes by construction) and a key created on first use need.
+caller keeps the durable copy elsewhere: `sync=False`), then hard-linked into place. Readers
+never see a partial file, and when two processes race to create the same file, the first
+complete one wins and the other's bytes are dropped — which is what both a content-addressed
+payload (same bytes by construction) and a key created on first use need.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import tempfile
 from pathlib import Path
 
 
-def write_once(
-    path: Path, data: bytes, *, private_dir: bool = False, sync: bool = True
-) -> bool:
+def write_once(path: Path, data: bytes, *, private_dir: bool = False, sync: bool = True) -> bool:
     """Create `path` with `data` unless it exists; True if this call created it. `sync=False`
     skips the fsync: for a convenience copy of something a database already holds durably."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.backend import Backend
+from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.context import default_worker_id
 from durable_graph.engine import Engine, Outcome
@@ -76,25 +77,95 @@ class Worker:
         unit of work as this task's commit and acknowledgement (one transaction when embedded).
         """
         message = delivery.message
-        queue = self.backend.queue
-        context = {"thread_id": message.thread_id, "step": message.step + 1}
         acked = False
 
         def acknowledge() -> None:
             nonlocal acked
-            queue.ack(delivery)
+            self.backend.queue.ack(delivery)
             acked = True
             if prefetch is not None:
                 self._prefetched.extend(self.claim(prefetch))
 
-        try:
-            engine = self.engine_for(message.graph.name)
-            outcome = engine.execute(  # this delivery, and our lease: its effect claims' own
+        outcome = self._guarded(
+            delivery,
+            lambda engine: engine.execute(  # this delivery, and our lease: its claims' own
                 message,
                 receive_count=delivery.receive_count,
                 finalize=acknowledge,
                 lease_seconds=self.visibility_timeout,
+            ),
+        )
+        if outcome is None:
+            return None
+        assert isinstance(outcome, Outcome)
+        return self._done(delivery, outcome, acked=acked)
+
+    def handle_group(self, batch: list[Delivery], pool: ThreadPoolExecutor | None) -> None:
+        """Group commit: run the tasks of `batch` (on `pool`, when given: nodes that wait on
+        the network overlap), then commit every step they lead to, with its successor sends
+        and its acknowledgement, in one unit of work (one transaction and one fsync embedded).
+
+        Nothing of a step is visible or acknowledged before that unit commits, so a crash
+        anywhere loses no committed step and commits none twice (each message comes back and
+        is deduplicated as in `handle`). If the unit fails, none of it committed: every message
+        of it is released to come back; one that comes back again is handled alone (`run`),
+        so a step that cannot commit cannot keep failing the steps of other threads."""
+        queue = self.backend.queue
+        acked: set[int] = set()
+
+        def acknowledge(index: int) -> None:
+            queue.ack(batch[index])
+            acked.add(index)
+
+        def prepare(index: int) -> Outcome | Checkpoint | None:
+            delivery = batch[index]
+            return self._guarded(
+                delivery,
+                lambda engine: engine.prepare(
+                    delivery.message,
+                    receive_count=delivery.receive_count,
+                    finalize=functools.partial(acknowledge, index),
+                    lease_seconds=self.visibility_timeout,
+                ),
             )
+
+        indexes = range(len(batch))
+        prepared = list(pool.map(prepare, indexes) if pool else map(prepare, indexes))
+        built = [i for i in indexes if isinstance(prepared[i], Checkpoint)]
+        try:
+            with self.backend.atomic():
+                for i in built:
+                    checkpoint = prepared[i]
+                    assert isinstance(checkpoint, Checkpoint)
+                    engine = self.engine_for(batch[i].message.graph.name)
+                    prepared[i] = engine.commit(
+                        checkpoint,
+                        previous_status="running",
+                        finalize=functools.partial(acknowledge, i),
+                    )
+        except Exception as exc:  # rolled back: none of the batch's steps committed
+            log.warning("group commit of %d steps failed, retrying them: %s", len(built), exc)
+            self.stats.retried += len(built)
+            for i in built:
+                acked.discard(i)
+                prepared[i] = None
+                release = functools.partial(queue.release, batch[i], delay=backoff(batch[i]))
+                self._settle(release, {"thread_id": batch[i].message.thread_id}, logged=True)
+        for i in indexes:
+            outcome = prepared[i]
+            if isinstance(outcome, Outcome):
+                self._done(batch[i], outcome, acked=i in acked)
+
+    def _guarded(
+        self, delivery: Delivery, action: Callable[[Engine], Outcome | Checkpoint]
+    ) -> Outcome | Checkpoint | None:
+        """Run `action` with the engine of the delivery's graph; what it raised is mapped to
+        what happens to the message here, once (None: the message is settled already)."""
+        message = delivery.message
+        queue = self.backend.queue
+        context = {"thread_id": message.thread_id, "step": message.step + 1}
+        try:
+            return action(self.engine_for(message.graph.name))
         except (PermanentTaskError, UserError) as exc:
             log.error("permanent failure: %s", exc, extra=context)
             if self._fail(message.graph.name, message.thread_id, str(exc), message.task.node):
@@ -119,8 +190,12 @@ class Worker:
             delay = min(2.0**delivery.receive_count, 30.0)
             self._settle(lambda: queue.release(delivery, delay=delay), context)
             return None
+
+    def _done(self, delivery: Delivery, outcome: Outcome, *, acked: bool) -> Outcome:
+        """Settle a handled delivery (ack it unless its commit did) and count its outcome."""
         if not acked:
-            self._settle(lambda: queue.ack(delivery), context)
+            context = {"thread_id": delivery.message.thread_id, "step": delivery.message.step + 1}
+            self._settle(lambda: self.backend.queue.ack(delivery), context)
         if outcome.kind == "committed":
             self.stats.committed += 1
         elif outcome.kind == "duplicate":
@@ -242,7 +317,7 @@ class Worker:
                         self.handle(batch[0], prefetch=thread_id)
                     else:
                         pool = pool or ThreadPoolExecutor(max_workers=self.concurrency)
-                        list(pool.map(self.handle, batch))
+                        self._handle_batch(batch, pool)
                     # The inline runner stops as soon as its thread settles, without another
                     # receive first (it prefetched the thread's next task if there was one).
                     if settled is None or self._prefetched:
@@ -265,6 +340,23 @@ class Worker:
             if pool is not None:
                 pool.shutdown()
         return self.stats
+
+    def _handle_batch(self, batch: list[Delivery], pool: ThreadPoolExecutor) -> None:
+        """Several deliveries at once: one group commit where the backend makes a unit of work
+        one transaction (`Backend.group_commit`), else each on its own, in parallel. A message
+        delivered again is handled alone: a step that failed a group commit is retried where
+        it can only fail itself."""
+        if not self.backend.group_commit:
+            list(pool.map(self.handle, batch))
+            return
+        again = [d for d in batch if d.receive_count > 1]
+        first = [d for d in batch if d.receive_count == 1]
+        if len(first) > 1:
+            self.handle_group(first, pool)
+        else:
+            again += first
+        if again:
+            list(pool.map(self.handle, again))
 
     def _idle(self, poll_interval: float, *, woken_by_sends: bool) -> None:
         """Wait before polling again. A queue that can announce sends (PostgreSQL's

@@ -59,3 +59,41 @@ builder.add_node("charge", charge)
 builder.add_edge(START, "charge")
 builder.add_edge("charge", END)
 charge_graph = builder.compile(name="tests.e2e.effect_graphs:charge_graph")
+
+
+# ---------------------------------------------------------------- a two-step charge, for batches
+
+AFTER_SLEEP_ENV = "DG_AFTER_EFFECT_SLEEP"
+
+
+class OrderState(BaseModel):
+    order: str = ""
+    receipt: str = ""
+
+
+def take_order(state: OrderState, ctx: NodeContext) -> dict[str, Any]:
+    return {"order": f"order of {ctx.thread_id}"}
+
+
+def charge_then_wait(state: OrderState, ctx: NodeContext) -> dict[str, Any]:
+    """The effect (logged by the receiver as in `charge`), then, with `DG_AFTER_EFFECT_SLEEP`,
+    a sleep after its result is recorded: a kill then lands after the effect, before the step
+    that holds its result commits (in a group commit: before the batch commits)."""
+
+    def send() -> str:
+        with receiver_log().open("a") as handle:
+            handle.write(f"{ctx.idempotency_key} {os.getpid()}\n")
+        return f"charged:{ctx.idempotency_key[:8]}"
+
+    receipt = ctx.step("charge", send)
+    time.sleep(float(os.environ.get(AFTER_SLEEP_ENV, "0")))
+    return {"receipt": receipt}
+
+
+order_builder = StateGraph(OrderState)
+order_builder.add_node("take_order", take_order)
+order_builder.add_node("charge", charge_then_wait)
+order_builder.add_edge(START, "take_order")
+order_builder.add_edge("take_order", "charge")
+order_builder.add_edge("charge", END)
+order_graph = order_builder.compile(name="tests.e2e.effect_graphs:order_graph")

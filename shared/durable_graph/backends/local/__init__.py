@@ -41,6 +41,7 @@ def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Ba
         # it never committed: the records forget their cached states (rolls_back_cache).
         atomic=rolls_back_cache(records, db.write),
         relaxed=rolls_back_cache(records, functools.partial(db.write, durable=False)),
+        group_commit=True,
     )
 
 
