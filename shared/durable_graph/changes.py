@@ -31,7 +31,12 @@ CHUNK_CONTENT_TYPE = "application/vnd.durable-graph.chunk+json"
 
 
 def chunk_bytes(salt: str, value: Any) -> bytes:
-    return canonical_bytes({"s": salt, "v": value})
+    """`JCS({"s": salt, "v": value})`. A salt of letters and digits (what the writer draws:
+    hex) needs no escaping, so the chunk is the value's canonical form between two fixed
+    pieces; any other salt (a tampered row the verifier reads) goes through JCS whole."""
+    if not (salt.isascii() and salt.isalnum()):
+        return canonical_bytes({"s": salt, "v": value})
+    return b'{"s":"' + salt.encode() + b'","v":' + canonical_bytes(value) + b"}"
 
 
 def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
@@ -40,7 +45,8 @@ def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
         return Change(op="del"), b""
     salt = os.urandom(SALT_BYTES).hex()
     data = chunk_bytes(salt, value)
-    return Change(op=op, d=sha256_hex(data), s=salt, v=value), data
+    # Engine-made fields around an already-canonicalised value: nothing to validate.
+    return Change.model_construct(op=op, d=sha256_hex(data), s=salt, v=value, ref=None), data
 
 
 def advance(before: str | None, change: Change) -> str | None:

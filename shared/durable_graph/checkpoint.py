@@ -202,14 +202,19 @@ class Checkpoint(_Record):
             body = self.model_dump(mode="json", include=set(V1_FIELDS))
             for task in body["next"]:
                 task.pop("done_at", None)  # a format-2 field, never set in format 1
-            return body
-        include = set(V2_PLAIN)
-        if self.next_ref is None:
-            include.add("next")
-        if self.io_ref is None:
-            include.add("io")
-        body = self.model_dump(mode="json", include=include)
-        body["changes"] = {name: change.committed() for name, change in self.changes.items()}
+        else:
+            include = set(V2_PLAIN)
+            if self.next_ref is None:
+                include.add("next")
+            if self.io_ref is None:
+                include.add("io")
+            body = self.model_dump(mode="json", include=include)
+            body["changes"] = {name: change.committed() for name, change in self.changes.items()}
+        duration = body.get("duration_ms")
+        if type(duration) is float and duration.is_integer() and abs(duration) < 2**53:
+            # Canonically the same number ("0", not "0.0"), written as an int here so the
+            # canonical encoder need not copy the whole body to rewrite one float.
+            body["duration_ms"] = int(duration)
         return body
 
     def compute_hash(self) -> str:

@@ -611,7 +611,7 @@ class CompiledGraph:
     ) -> Checkpoint:
         """Inject a decision into a suspended thread (or retry a failed one) and, with `run`,
         run it here until it completes or suspends; `ThreadFailed` if it fails again."""
-        worker = self.worker(on_outcome=on_outcome)
+        worker = self.worker(on_outcome=on_outcome) if run else None
         with self.backend.atomic():
             checkpoint = self.engine().resume(
                 thread_id,
@@ -622,10 +622,10 @@ class CompiledGraph:
                 expected_step=expected_step,
                 actor=actor,
             )
-            first = worker.claim(thread_id) if run and checkpoint.status == "running" else []
-        if run and checkpoint.status == "running":
-            return self._settle(worker, thread_id, first)
-        return checkpoint
+            if worker is None or checkpoint.status != "running":
+                return checkpoint
+            first = worker.claim(thread_id)
+        return self._settle(worker, thread_id, first)
 
     def update_state(
         self,

@@ -149,7 +149,12 @@ def seal(
     stored_io = [
         r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
     ]
-    checkpoint = Checkpoint(
+    # Built without validation: every part is already a model or engine-made JSON (the state
+    # was validated field by field, the tasks and routes are models), and validating the whole
+    # record again was a third of sealing's time. `values` goes in as the very object the
+    # state model cache knows (`StateSchema.to_model`).
+    checkpoint = Checkpoint.model_construct(
+        values=values,
         format=FORMAT,
         step=step,
         changes=changes,
@@ -168,11 +173,12 @@ def seal(
         io=stored_io,
         io_ref=_outside(stored_io, INLINE_IO, payloads),
         prev_hash=previous.hash if previous is not None else ZERO_HASH,
-        **fields,
+        snap=None,
+        io_in={},
+        hash="",
+        **fields,  # every field given: model_construct then looks up no default
     )
-    # `values` goes in without validation (it was validated field by field) and as the very
-    # object the state model cache knows (`StateSchema.to_model`).
-    return checkpoint.model_copy(update={"values": values}).sealed()
+    return checkpoint.sealed()
 
 
 class StepSealer:

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durable_graph.canonical import canonical_bytes, compact_json, digest, json_size_within
+from durable_graph.changes import chunk_bytes
 from durable_graph.errors import SerializationError
 
 
@@ -167,3 +168,14 @@ def test_property_canonical_bytes_equal_the_rfc8785_package(sample: Any) -> None
     """For any JSON value (any text, any key, any finite double, safe integers), the fast path
     and its fallback together write exactly what the `rfc8785` package writes."""
     assert canonical_bytes(sample) == bytes(rfc8785.dumps(sample))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text(max_size=40), json_values)
+def test_property_a_chunk_is_the_rfc8785_form_of_salt_and_value(salt: str, value: Any) -> None:
+    """`chunk_bytes` skips canonicalising the salt when it needs no escaping: for any salt (a
+    writer's hex, or whatever a tampered row holds) and any value, it writes exactly what the
+    `rfc8785` package writes for `{"s": salt, "v": value}`."""
+    assert chunk_bytes(salt, value) == bytes(rfc8785.dumps({"s": salt, "v": value}))
+    hex_salt = salt.encode().hex()[:32]
+    assert chunk_bytes(hex_salt, value) == bytes(rfc8785.dumps({"s": hex_salt, "v": value}))
