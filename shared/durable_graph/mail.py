@@ -1,11 +1,11 @@
 """The mail port: how a node sends an email without knowing where it runs.
 
 A node calls `ctx.mailer.send(message, idempotency_key=ctx.idempotency_key)` inside
-`ctx.step(...)`; the backend decides what sending means. Embedded, the message is a JSON file in
-the store's outbox (`<home>/outbox/sent/<key>.json`, `backends/local/outbox_mailer.py`); on AWS it
-goes out through Amazon SES from the deployment's verified identity
-(`backends/aws/ses_mailer.py`); in memory it is kept in a dict. The working directory plays no
-part: on Lambda it is `/var/task`, which is read-only.
+`ctx.step(...)`; the backend decides what sending means. Embedded, the message is a row of the
+store, copied to a JSON file in its outbox (`<home>/outbox/sent/<key>.json`,
+`backends/local/outbox_mailer.py`); on AWS it goes out through Amazon SES from the deployment's
+verified identity (`backends/aws/ses_mailer.py`); in memory it is kept in a dict. The working
+directory plays no part: on Lambda it is `/var/task`, which is read-only.
 
 Exactly-once is the engine's job, not the mailer's: `ctx.step` records the mailer's answer
 before the node goes on and replays it on every later run of the task, so a redelivered or

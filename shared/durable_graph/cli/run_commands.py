@@ -86,7 +86,12 @@ def register(sub: Any) -> None:
         default=60.0,
         help="seconds a task stays leased before another worker may take it",
     )
-    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="tasks leased at once; embedded, their steps commit together (one fsync a batch)",
+    )
     worker.add_argument("--json", action="store_true")
     worker.set_defaults(handler=cmd_worker)
 
