@@ -352,7 +352,7 @@ def main() -> None:
         f"{args.rounds} interleaved rounds\n"
     )
     header = (
-        f"{'engine':<34}{'threads/s':>10}{'CPU ms/thread':>15}{'fsyncs/thread':>15}"
+        f"{'engine':<46}{'threads/s':>10}{'CPU ms/thread':>15}{'fsyncs/thread':>15}"
         f"{'bytes/thread':>14}"
     )
     print(header)
@@ -360,7 +360,7 @@ def main() -> None:
     for r in results:
         fsyncs = f"{r.fsyncs:.1f}" if r.fsyncs is not None else "(no strace)"
         print(
-            f"{r.name:<34}{r.per_second:>10.1f}{r.cpu_ms:>15.2f}{fsyncs:>15}"
+            f"{r.name:<46}{r.per_second:>10.1f}{r.cpu_ms:>15.2f}{fsyncs:>15}"
             f"{r.bytes_on_disk / r.threads:>14.0f}"
         )
     ours = [r for r in results if r.name.startswith("durable-graph") and r.name != PREVIOUS]
