@@ -30,6 +30,7 @@ from durable_graph.ledger import (
     record_refs,
     verify_chain,
 )
+from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signing import PublicKey
 from durable_graph.verification import gather
 
@@ -79,12 +80,13 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
     if evidence.corrupt is not None:
         raise InvalidInput(f"cannot export {thread_id!r}: {evidence.corrupt}")
     payloads: dict[str, str] = {}
+    stored = raw_payloads(backend.payloads)
     for record in evidence.records:
         refs = {**record_refs(record), **chunk_refs(record)}
         for digest_hex, ref in refs.items():
             if digest_hex not in payloads:
                 try:
-                    data = backend.payloads.get(ref)
+                    data = stored.get(ref)  # as stored: a sealed payload stays sealed
                 except PayloadCorrupted:
                     continue  # exported as missing: the bundle then fails `payload`, as the store
                 payloads[digest_hex] = base64.b64encode(data).decode("ascii")

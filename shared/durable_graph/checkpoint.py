@@ -36,13 +36,16 @@ class PayloadRef(_Record):
 
 class Change(_Record):
     """One field's change at one step. `op` and `d` are hashed into the record; `s`, `v` and
-    `ref` are how the value is kept (inline, or in the payload store under `ref`)."""
+    `ref` are how the value is kept (inline, or in the payload store under `ref`), or `e` when
+    the thread's values are encrypted (the chunk `{s, v}` sealed with its data key,
+    `encryption.py`)."""
 
     op: Op
     d: str = ""
     s: str | None = None
     v: Any = None
     ref: PayloadRef | None = None
+    e: str | None = None
 
     def committed(self) -> dict[str, str]:
         """The part of the change the record's hash covers."""

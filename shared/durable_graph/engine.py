@@ -347,7 +347,8 @@ class Engine:
         # committed or read), else from what the message carried, else from the store.
         first = receive_count == 1
         at_hand = store.peek(message.thread_id, message.step) if first else None
-        carried = carried_base(message) if first and at_hand is None else None
+        keys = store.keys
+        carried = carried_base(message, keys=keys) if first and at_hand is None else None
         if at_hand is not None:
             if message.task.id not in self.fanin.task_ids(at_hand):
                 return Outcome("stale", at_hand)

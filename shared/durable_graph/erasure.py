@@ -23,6 +23,14 @@ head signatures all still verify, and the value cannot be guessed back from its 
   accepts a missing value or payload only where such a record names it. A crash midway leaves
   a record that covers more than was done; running the erasure again finishes it.
 
+**Key destruction.** With encryption at rest on (`encryption.py`), erasing every field of a
+thread at every step destroys its data key (`keys.Keyring.destroy`) after the erasure record
+is written: the sealed values, chunks and io responses stay where they are, unreadable, and
+every copy of them with them (backups, object versions, bundles already exported); the record
+names every sealed (step, field) as erased, so `verify` accepts them. What was stored in the
+clear before encryption was turned on is erased as above. Erasing some fields of an encrypted
+thread cannot destroy the key the others need: it erases their sealed values as above.
+
 Reads of an erased value return the marker `{"$erased": {"step", "by", "at", "erasure"}}`
 in its place (an erased list append: one marker item where the erased items were).
 """
@@ -39,6 +47,7 @@ from durable_graph.canonical import compact_json
 from durable_graph.changes import CHUNK_CONTENT_TYPE
 from durable_graph.checkpoint import Actor, Change, Checkpoint, PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
+from durable_graph.encryption import ThreadCipher, is_sealed, is_sealed_io, open_io, sealed_type
 from durable_graph.erasure_record import (
     ERASURE_PREFIX,
     ErasureRecord,
@@ -56,7 +65,7 @@ from durable_graph.errors import (
 from durable_graph.fanin import done_key
 from durable_graph.ledger import chunk_refs, record_refs
 from durable_graph.payloads import collect_refs
-from durable_graph.verification import verify_thread
+from durable_graph.verification import data_key_state, verify_thread
 
 FORMAT_1 = (
     "a format-1 record (written by an earlier release) hashes its whole state in the clear: "
@@ -86,6 +95,10 @@ class _Plan:
     io: dict[str, list[int]] = field(default_factory=dict)
     attested: dict[str, dict[str, str]] = field(default_factory=dict)
     done_rows: list[str] = field(default_factory=list)  # fan-out result rows to scrub
+    cipher: ThreadCipher | None = None  # the thread's live data key (encryption on)
+    shred: bool = False  # destroy the data key: sealed values stay, unreadable
+    key_gone: bool = False  # the data key was destroyed already: sealed values are erased
+    data_key: str = ""  # the id of the key-encryption key that wraps the data key
 
 
 def erase(
@@ -125,8 +138,17 @@ def erase(
             field="thread_id",
         )
     wanted = _fields(rows, fields, strict=strict_fields)
-    plan = _plan(store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
-    if not plan.rows:
+    key = data_key_state(backend, thread_id)
+    if key.state == "locked":
+        raise InvalidInput(f"thread {thread_id!r}: {key.why}", field="thread_id")
+    plan = _Plan(
+        cipher=key.cipher,
+        shred=key.state == "live" and fields is None and steps is None,
+        key_gone=key.state in ("destroyed", "none"),
+        data_key=str((key.record or {}).get("kek", "")),
+    )
+    _plan(plan, store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
+    if not plan.rows and not plan.shred:
         legacy = [k["step"] for k in plan.kept if k.get("why") == FORMAT_1]
         if legacy:
             raise InvalidInput(
@@ -152,6 +174,8 @@ def erase(
     _scrub_done_rows(backend, thread_id, plan, None if fields is None else wanted)
     for ref in deletable:
         backend.payloads.delete(ref)
+    if plan.shred and store.keys is not None:
+        store.keys.destroy(thread_id, at=record.erased_at, erasure=record.seq)
     store.forget_thread(thread_id)
     return record
 
@@ -174,14 +198,14 @@ def _fields(rows: list[Checkpoint], fields: Iterable[str] | None, *, strict: boo
 
 
 def _plan(
+    plan: _Plan,
     ledger: list[Checkpoint],
     rows: list[Checkpoint],
     wanted: set[str],
     steps: Callable[[Checkpoint], bool] | None,
     *,
     all_fields: bool,
-) -> _Plan:
-    plan = _Plan()
+) -> None:
     rewritten: dict[int, Checkpoint] = {}
     for row, full in zip(rows, ledger, strict=True):
         if steps is not None and not steps(row):
@@ -192,7 +216,10 @@ def _plan(
         changes = dict(row.changes)
         erased: list[str] = []
         for name, change in row.changes.items():
-            if name not in wanted or change.op == "del" or _gone(change):
+            if name not in wanted or change.op == "del" or _gone(change, plan):
+                continue
+            if plan.shred and _sealed(change):
+                erased.append(name)  # stays as it is: its key goes
                 continue
             if change.ref is not None:
                 plan.candidates[change.ref.sha256] = change.ref
@@ -200,6 +227,9 @@ def _plan(
             erased.append(name)
         io = _plan_io(full, row, set(erased), plan, all_fields=all_fields)
         if not erased and not io:
+            continue
+        if plan.shred and not io and changes == row.changes:
+            plan.steps[str(row.step)] = sorted(erased)
             continue
         new = row.model_copy(update={"changes": changes})
         if erased:
@@ -218,14 +248,19 @@ def _plan(
         fanned = len(full.next) > 1 or any(t.done_at is not None for t in full.next)
         if fanned and (str(full.step + 1) in plan.steps or str(full.step + 1) in plan.io):
             plan.done_rows.extend(done_key(full.step, t.id) for t in full.next)
-    if rewritten:
+    if rewritten or plan.shred:
         _plan_snapshots(rows, rewritten, plan)
     plan.rows = [rewritten[step] for step in sorted(rewritten)]
-    return plan
 
 
-def _gone(change: Change) -> bool:
-    return change.ref is None and change.s is None and change.v is None
+def _sealed(change: Change) -> bool:
+    return change.e is not None or (change.ref is not None and is_sealed(change.ref))
+
+
+def _gone(change: Change, plan: _Plan) -> bool:
+    if plan.key_gone and _sealed(change):
+        return True  # its key was destroyed: nothing left of it to erase
+    return change.ref is None and change.s is None and change.v is None and change.e is None
 
 
 def _plan_io(
@@ -241,10 +276,15 @@ def _plan_io(
     for index, io in enumerate(full.io):
         if io.response is None:
             continue
+        if is_sealed_io(io.response) and (plan.shred or plan.cipher is None):
+            continue  # sealed: unreadable once its key is destroyed (or already gone)
         if row.io_ref is not None:
             plan.kept.append({"step": row.step, "io": index, "name": io.name, "why": IO_LISTED})
             continue
-        plan.candidates.update(collect_refs(io.response))
+        response = io.response
+        if is_sealed_io(response) and plan.cipher is not None:
+            response = open_io(response, plan.cipher)  # the sealed strings it names go too
+        plan.candidates.update(collect_refs(response))
         chosen.append(index)
     return chosen
 
@@ -284,7 +324,7 @@ def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[Payload
     erasure is rare, and a wrong delete would break another thread."""
     store = backend.checkpoints
     for ref in list(plan.candidates.values()):
-        if ref.content_type == SNAPSHOT_CONTENT_TYPE:
+        if ref.content_type in (SNAPSHOT_CONTENT_TYPE, sealed_type(SNAPSHOT_CONTENT_TYPE)):
             for inner in _read_snapshot_refs(backend, ref):
                 plan.candidates.setdefault(inner.sha256, inner)
     if not plan.candidates:
@@ -293,7 +333,9 @@ def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[Payload
     own = [after.get(r.step, r) for r in store.ledger(thread_id)]
     live: set[str] = set(_references(backend, own))
     unreadable = False
-    for thread in store.list_threads(limit=10**9):
+    # A sealed payload is this thread's alone (sealed with its key, under a random nonce).
+    shared = [ref for ref in plan.candidates.values() if not is_sealed(ref)]
+    for thread in store.list_threads(limit=10**9) if shared else []:
         if thread.thread_id == thread_id:
             continue
         try:
@@ -304,7 +346,7 @@ def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[Payload
     for sha, ref in sorted(plan.candidates.items()):
         if sha in live:
             continue
-        if unreadable and ref.content_type not in SALTED:
+        if unreadable and ref.content_type not in SALTED and not is_sealed(ref):
             plan.kept.append({"payload": sha, "why": UNCHECKED})
             continue
         chosen.append(ref)
@@ -356,6 +398,7 @@ def _write_record(
         head_step=head.step,
         head_hash=head.hash,
         prev=existing[-1].body_digest() if existing else "",
+        data_key=plan.data_key if plan.shred else "",
     )
     signed = sign_erasure(record, backend.signer)
     try:

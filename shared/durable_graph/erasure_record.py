@@ -67,15 +67,23 @@ class ErasureRecord(BaseModel):
     head_step: int
     head_hash: str
     prev: str = ""  # digest of the signed body of erasure record seq-1 ("" for the first)
+    # Encryption at rest: the thread's data key this erasure destroyed (its key-encryption
+    # key's id, `keys.py`); "" when none. Left out of the signed body when empty, so records
+    # written before it existed keep their signatures.
+    data_key: str = ""
     key_id: str = ""
     algorithm: str = ""
     signature: str = ""
 
     def signed_bytes(self) -> bytes:
-        return canonical_bytes(self.model_dump(mode="json", exclude={"signature"}))
+        return canonical_bytes(self._body())
 
     def body_digest(self) -> str:
-        return digest(self.model_dump(mode="json", exclude={"signature"}))
+        return digest(self._body())
+
+    def _body(self) -> dict[str, Any]:
+        left_out = {"signature"} if self.data_key else {"signature", "data_key"}
+        return self.model_dump(mode="json", exclude=left_out)
 
     def covers(self, step: int, field: str) -> bool:
         return field in self.steps.get(str(step), ())
@@ -97,6 +105,7 @@ class ErasureRecord(BaseModel):
             "io": self.io,
             "payloads": len(self.payloads),
             "kept": self.kept,
+            **({"data_key_destroyed": self.data_key} if self.data_key else {}),
         }
 
 

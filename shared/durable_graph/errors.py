@@ -280,6 +280,18 @@ class PayloadCorrupted(DurableGraphError):
     code = "payload_corrupted"
 
 
+class DataKeyUnavailable(UserError):
+    """A thread's values are encrypted (`encryption.py`) and this process cannot open them: its
+    data key was destroyed (the thread was erased), or the store was opened without the
+    key-encryption key that wraps it. Nothing was read or written."""
+
+    code = "data_key_unavailable"
+
+    def __init__(self, thread_id: str, why: str) -> None:
+        super().__init__(f"the values of thread {thread_id!r} are encrypted and {why}")
+        self.thread_id = thread_id
+
+
 class GraphInterrupt(BaseException):
     """Raised by `interrupt(payload)` to suspend the thread; a signal, not a failure."""
 

@@ -5,20 +5,26 @@ The conditional append of a step is the commit point; everything here comes afte
 idempotent, so a crash anywhere in it is repaired by doing it all again: a redelivered message
 that finds its step committed calls `resend_if_head`. Successor messages of a step with one
 task carry that step's state when it is small (`CARRY_LIMIT_BYTES`), so the next worker need
-not read it back; `carried_base` is the one reader of what `messages_for` writes there.
+not read it back; `carried_base` is the one reader of what `messages_for` writes there. With
+encryption at rest on (`encryption.py`), that state travels sealed with the thread's data key
+(a queue is storage too: SQS keeps a message for days, a database queue leaves its rows in
+the write-ahead log).
 """
 
 from __future__ import annotations
 
+import json
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from durable_graph.backend import Backend, LinkGrant
-from durable_graph.canonical import json_size_within
+from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.checkpoint import Checkpoint, PayloadRef, Status
 from durable_graph.clock import Clock
-from durable_graph.errors import RecordConflict
+from durable_graph.encryption import SealBroken
+from durable_graph.errors import DurableGraphError, RecordConflict
+from durable_graph.keys import Keyring
 from durable_graph.ports import CommitWrites, Notification, TransitionMessage
 from durable_graph.sealing import Base
 from durable_graph.signing import sign_if_settled, signature_write
@@ -27,10 +33,11 @@ from durable_graph.threads import head_record, sync_thread
 CARRY_LIMIT_BYTES = 48 * 1024
 
 
-def messages_for(checkpoint: Checkpoint) -> list[TransitionMessage]:
+def messages_for(checkpoint: Checkpoint, *, keys: Keyring | None) -> list[TransitionMessage]:
     """One message per next task of `checkpoint`. Only a step with a single task (format 2,
     state within `CARRY_LIMIT_BYTES`) carries its state: the tasks of a parallel superstep
-    meet in the store anyway (fanin.py)."""
+    meet in the store anyway (fanin.py). `keys`: the store's data keys (encryption on: the
+    carried state is sealed with the thread's), None when encryption is off."""
     parallel = len(checkpoint.next)
     carried: dict[str, Any] | None = None
     if (
@@ -51,6 +58,9 @@ def messages_for(checkpoint: Checkpoint) -> list[TransitionMessage]:
         one = dict(carried) if carried is not None else None
         if one is not None and checkpoint.resume.get(task.id):
             one["resume"] = checkpoint.resume[task.id]
+        if one is not None and keys is not None:
+            cipher = keys.ensure(checkpoint.thread_id)
+            one = {"sealed": cipher.seal_text(compact_json(one).encode(), _aad(checkpoint))}
         messages.append(
             TransitionMessage(
                 thread_id=checkpoint.thread_id,
@@ -64,11 +74,24 @@ def messages_for(checkpoint: Checkpoint) -> list[TransitionMessage]:
     return messages
 
 
-def carried_base(message: TransitionMessage) -> Base | None:
-    """The step `message` runs from, as `messages_for` carried it (None: it carried none)."""
+def _aad(at: Checkpoint | TransitionMessage) -> bytes:
+    return f"dg:carried:{at.thread_id}:{at.step}".encode()
+
+
+def carried_base(message: TransitionMessage, *, keys: Keyring | None) -> Base | None:
+    """The step `message` runs from, as `messages_for` carried it (None: it carried none, or
+    carried it sealed and this process cannot open it: the caller reads the store)."""
     carried = message.carried
     if carried is None or message.parallel != 1:
         return None
+    if "sealed" in carried:
+        if keys is None:
+            return None
+        try:
+            opened = keys.cipher(message.thread_id).open_text(carried["sealed"], _aad(message))
+        except (SealBroken, DurableGraphError):
+            return None
+        carried = json.loads(opened)
     return Base(
         thread_id=message.thread_id,
         step=message.step,
@@ -119,7 +142,8 @@ class FollowUps:
         """Everything after the commit point is idempotent: redelivery repeats it safely.
         `prepared`: what the commit already wrote (`prepare`); None writes it all here."""
         if checkpoint.status == "running":
-            self.backend.queue.send(messages_for(checkpoint))
+            keys = self.backend.checkpoints.keys
+            self.backend.queue.send(messages_for(checkpoint, keys=keys))
         if prepared is None:
             if checkpoint.status != previous_status:
                 sync_thread(self.backend.checkpoints, checkpoint, self.clock)

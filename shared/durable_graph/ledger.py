@@ -31,10 +31,12 @@ from typing import Any
 from durable_graph.canonical import ZERO_HASH, sha256_hex
 from durable_graph.changes import advance_all, chunk_bytes, state_root
 from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.encryption import ThreadCipher, is_sealed
 from durable_graph.erasure_record import check_erasures, parse_erasures
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
+from durable_graph.sealed_checks import KeyStateName, SealedChecks
 from durable_graph.signing import (
     SIGNED_STATUSES,
     HeadSignature,
@@ -126,6 +128,10 @@ class LedgerEvidence:
     erasures: Sequence[Mapping[str, Any]] | None = None
     # A fork's origin thread's erasure records: the origin record's hash may be attested there.
     origin_erasures: Sequence[Mapping[str, Any]] | None = None
+    # Encryption at rest (`sealed_checks.py`): the thread's data key, when this verifier may
+    # open it, and what the store holds of it (None: not known, as in a bundle).
+    cipher: ThreadCipher | None = None
+    key_state: KeyStateName | None = None
 
 
 def verify_chain(
@@ -145,6 +151,7 @@ def verify_chain(
     digests: dict[str, str] = {}
     chunks_ok: set[str] = set()  # chunks already read whole: a keep by reference reads none
     erasures = _Erasures(thread_id, records, evidence, bad)
+    sealed = SealedChecks(evidence.cipher, evidence.key_state, erasures.covers, erasures.erased)
     for index, stored in enumerate(records):
         record = stored.with_io_restored()
         if record.thread_id != thread_id:
@@ -158,8 +165,9 @@ def verify_chain(
             # The fold starts at step 0, or where format 2 takes over (a record setting all).
             fresh = previous is None or previous.format < 2 or record.step == 0
             digests = _check_state(
-                record, {} if fresh else digests, payloads, bad, chunks_ok, erasures
+                record, {} if fresh else digests, payloads, bad, chunks_ok, erasures, sealed
             )
+            sealed.io(record, payloads, bad)
         if payloads is not None:
             _check_payloads(record, payloads, bad, erasures)
         _check_transition(record, previous, bad)
@@ -190,7 +198,7 @@ def verify_chain(
         signed_steps=signed,
         key_ids=key_ids,
         checks=checks,
-        notes=list(evidence.notes),
+        notes=[*evidence.notes, *filter(None, [sealed.note()])],
         erased={step: sorted(names) for step, names in erasures.found.items()},
         erasures=[r.summary() for r in erasures.records],
     )
@@ -227,12 +235,24 @@ def _check_state(
     bad: Any,
     chunks_ok: set[str],
     erasures: _Erasures,
+    sealed: SealedChecks,
 ) -> dict[str, str]:
     """Chunks against their digests, then the state root; returns the field digests after."""
     for name, change in record.changes.items():
         if change.op == "del":
             continue
-        if change.ref is not None:
+        if change.e is not None or (change.ref is not None and is_sealed(change.ref)):
+            if change.ref is not None and payloads is not None and change.d not in chunks_ok:
+                try:
+                    payloads.get(change.ref)  # the sealed bytes against their address
+                except PayloadCorrupted as exc:
+                    bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
+                    continue
+            if change.d not in chunks_ok:
+                sealed.change(record, name, change, payloads, bad)
+            if change.ref is not None:
+                chunks_ok.add(change.d)
+        elif change.ref is not None:
             if change.ref.sha256 != change.d:
                 bad(record.step, "state", f"the chunk of {name!r} is not the one hashed")
             elif payloads is not None and change.d not in chunks_ok:
@@ -317,6 +337,9 @@ class _Erasures:
                 "erasure",
                 f"the value of {name!r} is gone but no erasure record names it",
             )
+
+    def covers(self, step: int, name: str) -> bool:
+        return any(r.covers(step, name) for r in self.records)
 
     def hash_ok(self, record: Checkpoint) -> bool:
         """The record's content gives its hash, or (an io response erased) a signed erasure

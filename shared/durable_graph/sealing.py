@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from durable_graph.backend import Backend
 from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
-from durable_graph.canonical import ZERO_HASH, json_size_within
+from durable_graph.canonical import ZERO_HASH, digest, json_size_within
 from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
 from durable_graph.checkpoint import (
     FORMAT,
@@ -44,9 +44,12 @@ from durable_graph.checkpoint import (
     Task,
 )
 from durable_graph.clock import Clock, iso
+from durable_graph.encryption import ThreadCipher, seal_io
+from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import offload
 from durable_graph.ports import PayloadStore
+from durable_graph.sealed_payloads import payloads_for, raw_payloads
 from durable_graph.state import FieldChange
 
 KEEP_EVERY = 64  # steps; bounds how far back a cold read folds for fields that do not grow
@@ -103,9 +106,12 @@ def seal(
     threshold: int,
     max_value_bytes: int,
     fields: Mapping[str, Any],
+    cipher: ThreadCipher | None = None,
 ) -> Checkpoint:
     """The sealed format-2 record of `step`. `changed` is what the step did to the state
-    (None: nothing); `fields` are the record's other fields (thread_id, source, status...)."""
+    (None: nothing); `fields` are the record's other fields (thread_id, source, status...).
+    With `cipher` (the thread's data key: encryption on), inline values and io responses are
+    sealed with it, and `payloads` is the thread's sealing view (`encryption.py`)."""
     # A fold never crosses into another thread (a fork's origin) or format: step 0, and the
     # first record over a format-1 one, set every field.
     rebase = (
@@ -125,7 +131,8 @@ def seal(
         if name in wanted or step - anchors.get(name, step) < KEEP_EVERY:
             continue
         if name in chunks:  # its whole value is one chunk already stored: keep by reference
-            kept[name] = Change(op="keep", d=chunks[name].sha256, ref=chunks[name])
+            # Its field digest is the chunk's `d` (a sealed chunk's address is not).
+            kept[name] = Change(op="keep", d=digests[name], ref=chunks[name])
         elif _small(value):
             wanted[name] = FieldChange("keep", value)
     # Every chunk is sealed and sized before any is written: a refused step leaves nothing.
@@ -133,6 +140,11 @@ def seal(
     changes = {
         name: _stored(change, data, payloads, threshold) for name, (change, data) in sealed.items()
     }
+    if cipher is not None:
+        changes = {
+            name: seal_inline(c, sealed[name][1], cipher) if c.inline else c
+            for name, c in changes.items()
+        }
     changes.update(kept)
     after = advance_all(digests, changes)
     for name, change in changes.items():
@@ -146,9 +158,14 @@ def seal(
         else:
             chunks.pop(name, None)
     tasks = list(next_tasks)
-    stored_io = [
-        r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
-    ]
+    lists = payloads
+    if cipher is None:
+        stored_io = [
+            r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
+        ]
+    else:
+        stored_io = [_sealed_io(r, payloads, threshold, cipher) for r in io]
+        lists = raw_payloads(payloads)  # task and io lists: readable without the key
     # Built without validation: every part is already a model or engine-made JSON (the state
     # was validated field by field, the tasks and routes are models), and validating the whole
     # record again was a third of sealing's time. `values` goes in as the very object the
@@ -169,9 +186,9 @@ def seal(
             -1 if rebase or previous is None else previous.anchor,
         ),
         next=tasks,
-        next_ref=_outside(tasks, INLINE_TASKS, payloads),
+        next_ref=_outside(tasks, INLINE_TASKS, lists),
         io=stored_io,
-        io_ref=_outside(stored_io, INLINE_IO, payloads),
+        io_ref=_outside(stored_io, INLINE_IO, lists),
         prev_hash=previous.hash if previous is not None else ZERO_HASH,
         snap=None,
         io_in={},
@@ -217,6 +234,12 @@ class StepSealer:
         if parent is None and previous is not None:
             parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
         backend = self.backend
+        payloads = backend.payloads
+        cipher: ThreadCipher | None = None
+        keys = backend.checkpoints.keys
+        if keys is not None:  # encryption on: this thread's data key (cached after its first)
+            cipher = keys.ensure(thread_id)
+            payloads = payloads_for(payloads, thread_id, cipher)
         sealed = seal(
             step=step,
             values=values,
@@ -224,7 +247,8 @@ class StepSealer:
             previous=previous,
             next_tasks=next_tasks,
             io=io or [],
-            payloads=backend.payloads,
+            payloads=payloads,
+            cipher=cipher,
             threshold=backend.offload_threshold,
             max_value_bytes=backend.max_value_bytes,
             fields={
@@ -261,6 +285,18 @@ def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
             field=name,
         )
     return sealed, data
+
+
+def _sealed_io(
+    record: IoRecord, payloads: PayloadStore, threshold: int, cipher: ThreadCipher
+) -> IoRecord:
+    """An io record as an encrypted thread stores and hashes it: long strings offloaded to
+    sealed payloads, then the response sealed inline; its `response_sha256` is the digest of
+    that sealed form (a digest of the plaintext would let anyone confirm a guessed answer)."""
+    if record.response is None:
+        return record
+    boxed = seal_io(offload(record.response, payloads, threshold), cipher)
+    return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
 
 
 def _stored(change: Change, data: bytes, payloads: PayloadStore, threshold: int) -> Change:

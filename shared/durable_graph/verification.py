@@ -11,7 +11,9 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.erasure_record import load_erasures
 from durable_graph.errors import CorruptRecord, ThreadNotFound
+from durable_graph.keys import DATA_KEY, KeyState
 from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
+from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signing import SIG_PREFIX, PublicKey
 
 VERIFY_PAGE = 100  # threads per page of `verify --all`
@@ -94,12 +96,27 @@ def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
     )
 
 
+def data_key_state(backend: Backend, thread_id: str) -> KeyState:
+    """What the store holds of the thread's data key (encryption at rest), and the key itself
+    when this process may unwrap it."""
+    keys = backend.checkpoints.keys
+    if keys is not None:
+        return keys.lookup(thread_id)
+    found = backend.checkpoints.get_record(thread_id, DATA_KEY)
+    if found is None:
+        return KeyState("none")
+    if "wrapped" not in found.value:
+        return KeyState("destroyed", record=found.value)
+    return KeyState("locked", record=found.value, why="no key-encryption key configured")
+
+
 def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
     evidence = gather(backend, thread_id)
+    key = data_key_state(backend, thread_id)
     report = verify_chain(
         thread_id,
         evidence.records,
-        backend.payloads,
+        raw_payloads(backend.payloads),
         LedgerEvidence(
             signatures=evidence.signatures,
             trusted_keys=trusted_keys(backend),
@@ -108,6 +125,8 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
             complete=evidence.corrupt is None,
             erasures=evidence.erasures,
             origin_erasures=evidence.origin_erasures,
+            cipher=key.cipher,
+            key_state=key.state,
         ),
     )
     exc = evidence.corrupt
@@ -143,4 +162,11 @@ def verify_all(
             return reports
 
 
-__all__ = ["gather", "load_records", "trusted_keys", "verify_all", "verify_thread"]
+__all__ = [
+    "data_key_state",
+    "gather",
+    "load_records",
+    "trusted_keys",
+    "verify_all",
+    "verify_thread",
+]

@@ -79,10 +79,10 @@ def test_duplicate_stale_and_out_of_order_messages_change_nothing(chain: AwsWorl
     duplicate or stale, nothing is written, and the queue ends empty."""
     rt = chain.rt
     start = rt.graph.start({}, thread_id="c1")
-    sent = messages_for(start)
+    sent = messages_for(start, keys=None)
     chain.drain()
     for checkpoint in chain.chain("c1")[1:-1]:
-        sent.extend(messages_for(checkpoint))
+        sent.extend(messages_for(checkpoint, keys=None))
     before = table_items(chain)
     assert chain.head("c1").status == "completed"
 
@@ -118,7 +118,7 @@ def test_same_transition_sent_twice_is_delivered_once(chain: AwsWorld) -> None:
     delivers it once."""
     rt = chain.rt
     start = rt.graph.start({}, thread_id="c2")
-    rt.backend.queue.send(messages_for(start))
+    rt.backend.queue.send(messages_for(start, keys=None))
     poller = chain.drain()
     assert poller.stats.records == 3  # a, b, c: the second copy of the first never arrived
     assert chain.head("c2").values["log"] == ["a", "b", "c"]
@@ -287,7 +287,7 @@ def test_message_that_can_never_run_fails_its_thread_with_the_reason(
     """Given a running thread, when a message names a node the graph lacks, or was produced by
     another version of the graph, then the thread is failed with that reason (not retried)."""
     start = chain.rt.graph.start({}, thread_id="c6")
-    [message] = messages_for(start)
+    [message] = messages_for(start, keys=None)
     if problem == "unknown node":
         bad = message.model_copy(update={"task": Task(id="0:zz", node="zz")})
     else:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable_graph.backend import Backend
-from durable_graph.backends.records import RecordStore
+from durable_graph.backends.records import open_records
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict, StepNotFound
+from durable_graph.keys import KeyWrapper
 from durable_graph.listing import ThreadPage, page_of
 from durable_graph.mail import MemoryMailer
 from durable_graph.ports import Delivery, Notification, TransitionMessage
@@ -269,11 +270,12 @@ class MemoryNotifier:
         return [n for n in self.sent if thread_id is None or n.thread_id == thread_id]
 
 
-def memory_backend(clock: Clock | None = None) -> Backend:
-    payloads = MemoryPayloadStore()
+def memory_backend(clock: Clock | None = None, *, kek: KeyWrapper | None = None) -> Backend:
+    """An in-process backend (tests); `kek` turns encryption at rest on (`keys.py`)."""
+    records = open_records(MemoryCheckpointStore(), MemoryPayloadStore(), kek)
     return Backend(
-        checkpoints=RecordStore(MemoryCheckpointStore(), payloads),
-        payloads=payloads,
+        checkpoints=records,
+        payloads=records.payloads,
         queue=MemoryQueue(clock),
         notifier=MemoryNotifier(),
         signer=Ed25519Signer.generate(),

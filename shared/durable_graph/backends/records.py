@@ -33,7 +33,7 @@ from durable_graph.backends.snapshots import (
     snapshot_values,
     write_snapshot,
 )
-from durable_graph.canonical import canonical_bytes
+from durable_graph.canonical import canonical_bytes, sha256_hex
 from durable_graph.changes import advance, state_root
 from durable_graph.checkpoint import (
     Change,
@@ -44,6 +44,15 @@ from durable_graph.checkpoint import (
     ThreadRecord,
     VersionedRecord,
 )
+from durable_graph.encryption import (
+    SealBroken,
+    ThreadCipher,
+    chunk_value,
+    is_sealed,
+    is_sealed_io,
+    open_change,
+    open_io,
+)
 from durable_graph.erasure_record import (
     ErasureRecord,
     erased_marker,
@@ -51,9 +60,17 @@ from durable_graph.erasure_record import (
     load_erasures,
     parse_erasures,
 )
-from durable_graph.errors import CorruptRecord, PayloadCorrupted, RecordConflict, StepConflict
+from durable_graph.errors import (
+    CorruptRecord,
+    DataKeyUnavailable,
+    PayloadCorrupted,
+    RecordConflict,
+    StepConflict,
+)
+from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
 from durable_graph.ports import CheckpointStore, CombinedCommit, CommitWrites, PayloadStore
+from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
 
 CACHE_THREADS = 256
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
@@ -77,10 +94,18 @@ class RecordStore:
     """A `CheckpointStore` over `inner` that stores changes and returns materialised records."""
 
     def __init__(
-        self, inner: CheckpointStore, payloads: PayloadStore, *, cache_threads: int = CACHE_THREADS
+        self,
+        inner: CheckpointStore,
+        payloads: PayloadStore,
+        *,
+        keys: Keyring | None = None,
+        cache_threads: int = CACHE_THREADS,
     ) -> None:
         self.inner = inner
-        self.payloads = payloads
+        self.payloads = payloads  # a `SealingPayloadStore` when `keys` is given
+        # The per-thread data keys when encryption is on (`encryption.py`); None: values are
+        # stored in the clear and nothing here looks for a key.
+        self.keys = keys
         self.cache_threads = cache_threads
         self.legacy = LegacyReader(inner)
         self._cache: OrderedDict[str, _State] = OrderedDict()
@@ -110,7 +135,8 @@ class RecordStore:
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
-            self._remember(checkpoint.thread_id, _state_of(checkpoint, checkpoint, snapshot))
+            record = checkpoint if self.keys is None else self._opened_io(checkpoint)
+            self._remember(checkpoint.thread_id, _state_of(checkpoint, record, snapshot))
         if writes and not combined:
             self._write_after(checkpoint.thread_id, writes)
 
@@ -145,8 +171,12 @@ class RecordStore:
             if anchor != checkpoint.anchor:  # the sealer saw a record older than the cache's
                 checkpoint = checkpoint.model_copy(update={"anchor": anchor})
             return checkpoint, latest
+        payloads = self.payloads
+        if self.keys is not None:
+            tid = checkpoint.thread_id
+            payloads = payloads_for(payloads, tid, self.keys.ensure(tid))
         snapshot = write_snapshot(
-            self.payloads,
+            payloads,
             step=checkpoint.step,
             values=checkpoint.values,
             digests=checkpoint.digests,
@@ -399,10 +429,22 @@ class RecordStore:
         return record
 
     def _value(self, row: Checkpoint, name: str, change: Change) -> Any:
+        if change.e is not None:
+            return self._sealed_value(row, name, change)
         if change.ref is None and change.s is None and change.v is None:
             return erased_marker(row.step, self._erasure(row.thread_id, row.step, name))
         if change.ref is None:
             return change.v
+        if is_sealed(change.ref):
+            try:
+                data = self._payload(row, change.ref)
+            except DataKeyUnavailable as exc:
+                return self._unreadable(row, name, exc)
+            if sha256_hex(data) != change.d:
+                raise CorruptRecord(
+                    row.thread_id, row.step, f"chunk of {name!r} is not the one hashed"
+                )
+            return chunk_value(data)
         if change.ref.sha256 != change.d:
             raise CorruptRecord(row.thread_id, row.step, f"chunk of {name!r} is not the one hashed")
         data = self._payload(row, change.ref)
@@ -411,6 +453,57 @@ class RecordStore:
         except ValueError as exc:
             raise CorruptRecord(row.thread_id, row.step, f"chunk of {name!r}: {exc}") from exc
         return chunk.get("v") if isinstance(chunk, dict) else None
+
+    def _sealed_value(self, row: Checkpoint, name: str, change: Change) -> Any:
+        """An inline value sealed with the thread's data key (its `d` is the associated data:
+        a box moved from another change does not open)."""
+        try:
+            cipher = self._cipher(row.thread_id)
+        except DataKeyUnavailable as exc:
+            return self._unreadable(row, name, exc)
+        try:
+            return chunk_value(open_change(change, cipher))
+        except (SealBroken, ValueError) as exc:
+            raise CorruptRecord(
+                row.thread_id, row.step, f"the sealed value of {name!r} does not open: {exc}"
+            ) from exc
+
+    def _cipher(self, thread_id: str) -> ThreadCipher:
+        if self.keys is None:
+            raise DataKeyUnavailable(
+                thread_id, "the store was opened without the key-encryption key that wraps its key"
+            )
+        return self.keys.cipher(thread_id)
+
+    def _unreadable(self, row: Checkpoint, name: str, exc: DataKeyUnavailable) -> Any:
+        """An erasure record covers the value (its key was destroyed by erasure): the erased
+        marker; otherwise the value is simply not readable here."""
+        erasure = self._erasure(row.thread_id, row.step, name)
+        if erasure is None:
+            raise exc
+        return erased_marker(row.step, erasure)
+
+    def _opened_io(self, record: Checkpoint) -> Checkpoint:
+        """The record with its sealed io responses opened (None where the key is gone)."""
+        if not any(is_sealed_io(r.response) for r in record.io):
+            return record
+        try:
+            cipher = self._cipher(record.thread_id)
+        except DataKeyUnavailable:
+            cipher = None
+        io = []
+        for r in record.io:
+            if not is_sealed_io(r.response):
+                io.append(r)
+                continue
+            try:
+                response = None if cipher is None else open_io(r.response, cipher)
+            except (SealBroken, ValueError) as exc:
+                raise CorruptRecord(
+                    record.thread_id, record.step, f"io response {r.name!r} does not open: {exc}"
+                ) from exc
+            io.append(r.model_copy(update={"response": response}))
+        return record.model_copy(update={"io": io})
 
     def _erasure(self, thread_id: str, step: int, name: str) -> ErasureRecord | None:
         """The erasure record that erased `name` at `step` (read once per thread, again when
@@ -458,6 +551,8 @@ class RecordStore:
 
     def _complete(self, row: Checkpoint, state: _State | None) -> Checkpoint:
         row = self._lists(row)
+        if self.keys is not None:
+            row = self._opened_io(row)
         if state is None:
             return row
         return row.model_copy(
@@ -491,6 +586,18 @@ class RecordStore:
             self._cache.move_to_end(thread_id)
             while len(self._cache) > self.cache_threads:
                 self._cache.popitem(last=False)
+
+
+def open_records(
+    inner: CheckpointStore, payloads: PayloadStore, kek: KeyWrapper | None = None
+) -> RecordStore:
+    """The record store every backend factory builds: with `kek` (encryption on), per-thread
+    data keys wrapped by it and a payload store that seals; use its `payloads` as the
+    backend's."""
+    if kek is None:
+        return RecordStore(inner, payloads)
+    keys = Keyring(inner, kek)
+    return RecordStore(inner, SealingPayloadStore(payloads, keys), keys=keys)
 
 
 def rolls_back_cache(
@@ -531,4 +638,4 @@ def list_bytes(items: Sequence[Any]) -> bytes:
     return canonical_bytes(list(items))
 
 
-__all__ = ["LIST_CONTENT_TYPE", "RecordStore", "list_bytes", "state_root"]
+__all__ = ["LIST_CONTENT_TYPE", "RecordStore", "list_bytes", "open_records", "state_root"]

@@ -35,10 +35,11 @@ from durable_graph.backends.aws.ses_mailer import SesMailer
 from durable_graph.backends.aws.settings import AwsSettings
 from durable_graph.backends.aws.sns_notifier import NullNotifier, SnsNotifier
 from durable_graph.backends.aws.sqs_queue import SqsTransitionQueue
-from durable_graph.backends.records import RecordStore
+from durable_graph.backends.records import open_records
 from durable_graph.clock import Clock
 from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput
+from durable_graph.keys import KeyWrapper
 from durable_graph.loader import load_graph
 from durable_graph.ports import Delivery, Notifier, TransitionMessage, TransitionQueue
 
@@ -164,8 +165,11 @@ class NoQueue:
         return 0
 
 
-def aws_backend(settings: StoreNames, clients: AwsClients) -> Backend:
-    """The four AWS adapters bundled as a `Backend` with the AWS size limits."""
+def aws_backend(
+    settings: StoreNames, clients: AwsClients, *, kek: KeyWrapper | None = None
+) -> Backend:
+    """The four AWS adapters bundled as a `Backend` with the AWS size limits; `kek` (e.g.
+    `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`)."""
     payloads = S3PayloadStore(clients.s3, settings.bucket)
     no_queue = None if settings.queue_url else NoQueue(settings.table_name)
     queue: TransitionQueue = no_queue or SqsTransitionQueue(
@@ -174,11 +178,12 @@ def aws_backend(settings: StoreNames, clients: AwsClients) -> Backend:
     notifier: Notifier = (
         SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()
     )
+    records = open_records(
+        DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads, kek
+    )
     return Backend(
-        checkpoints=RecordStore(
-            DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads
-        ),
-        payloads=payloads,
+        checkpoints=records,
+        payloads=records.payloads,
         queue=queue,
         read_only=no_queue.reason() if no_queue else None,
         notifier=notifier,

@@ -80,7 +80,7 @@ def sweep(
             if parse_iso(head.created_at) > cutoff:
                 continue
             rt.engine_for(head.graph.name)  # raises for a graph this deployment cannot load
-            messages = messages_for(head)
+            messages = messages_for(head, keys=store.keys)
             rt.backend.queue.send(messages)
         except DurableGraphError:
             log.exception("could not sweep thread %r", record.thread_id)

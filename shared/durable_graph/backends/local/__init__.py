@@ -13,8 +13,9 @@ from durable_graph.backends.local.outbox import OutboxNotifier
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
-from durable_graph.backends.records import RecordStore, rolls_back_cache
+from durable_graph.backends.records import open_records, rolls_back_cache
 from durable_graph.clock import Clock
+from durable_graph.keys import KEK_FILE, LocalKeyFile
 from durable_graph.signing import KEY_FILE, FileSigner
 
 HOME_ENV = "DURABLE_GRAPH_HOME"
@@ -24,15 +25,26 @@ def home() -> Path:
     return Path(os.environ.get(HOME_ENV, ".durable-graph")).resolve()
 
 
-def local_backend(root: Path | None = None, *, clock: Clock | None = None) -> Backend:
-    """Open (creating if needed) the embedded store at `root` or $DURABLE_GRAPH_HOME."""
+def local_backend(
+    root: Path | None = None, *, clock: Clock | None = None, encrypt: bool | None = None
+) -> Backend:
+    """Open (creating if needed) the embedded store at `root` or $DURABLE_GRAPH_HOME.
+
+    `encrypt=True` turns encryption at rest on (`keys.py`): thread data keys wrapped by the
+    key file `keys/data-kek.key`, created on first use. None (the default): on iff that file
+    exists, so a store once encrypted stays so for every command that opens it."""
     base = root or home()
     db = Database(base / "state.db")  # a full disk or a locked file is transient (db.py)
-    payloads = FolderPayloadStore(base / "payloads")
-    records = RecordStore(SqliteCheckpointStore(db), payloads)
+    kek_file = base / KEK_FILE
+    on = kek_file.exists() if encrypt is None else encrypt
+    records = open_records(
+        SqliteCheckpointStore(db),
+        FolderPayloadStore(base / "payloads"),
+        LocalKeyFile(kek_file) if on else None,
+    )
     return Backend(
         checkpoints=records,
-        payloads=payloads,
+        payloads=records.payloads,
         queue=SqliteQueue(db, clock),
         notifier=OutboxNotifier(db, base / "outbox"),
         mailer=OutboxMailer(base / "outbox" / "sent", db),

@@ -22,8 +22,9 @@ from durable_graph.backends.postgres.outbox import PostgresOutbox
 from durable_graph.backends.postgres.payloads import PostgresPayloadStore
 from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.backends.postgres.store import PostgresCheckpointStore
-from durable_graph.backends.records import RecordStore, rolls_back_cache
+from durable_graph.backends.records import open_records, rolls_back_cache
 from durable_graph.clock import Clock
+from durable_graph.keys import KeyWrapper
 from durable_graph.mail import Mailer
 from durable_graph.ports import PayloadStore
 from durable_graph.signing import KEY_FILE, FileSigner, Signer
@@ -40,6 +41,7 @@ def postgres_backend(
     mailer: Mailer | None = None,
     migrate: bool = True,
     max_connections: int = 10,
+    kek: KeyWrapper | None = None,
 ) -> Backend:
     """Open the store at `uri` (a libpq URI: `postgresql://user:pass@host:port/dbname`).
 
@@ -53,16 +55,19 @@ def postgres_backend(
             $DURABLE_GRAPH_HOME, as embedded (pass a real one, e.g. `SesMailer`, in production).
         migrate: apply pending schema migrations on open (else refuse an outdated schema).
         max_connections: the pool's size for this process.
+        kek: turns encryption at rest on: thread data keys wrapped by this key-encryption key
+            (`keys.LocalKeyFile(home() / keys.KEK_FILE)`, the same file on every host, or
+            `backends.aws.kms_keys.KmsKeyWrapper`).
 
     Example:
         >>> app = graph.with_backend(postgres_backend(os.environ["DATABASE_URL"]))  # doctest: +SKIP
     """
     db = Database(uri, max_connections=max_connections, migrate=migrate)
     content = payloads or PostgresPayloadStore(db)
-    records = RecordStore(PostgresCheckpointStore(db), content)
+    records = open_records(PostgresCheckpointStore(db), content, kek)
     return Backend(
         checkpoints=records,
-        payloads=content,
+        payloads=records.payloads,
         queue=PostgresQueue(db, clock),
         notifier=PostgresOutbox(db, clock),
         signer=signer or FileSigner(home() / KEY_FILE),

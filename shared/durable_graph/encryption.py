@@ -1,0 +1,178 @@
+"""Encryption at rest with per-thread data keys: the one AES-GCM path of durable-graph, shared by
+the engine's records (`sealing.py`, `backends/records.py`) and the LangGraph saver
+(`langgraph_saver/cipher.py`). `docs/record-format.md` §14 is the contract.
+
+Why per thread: erasure of a whole thread becomes *key destruction* (crypto-shredding,
+DESIGN.md §4). The ledger's digests are computed over the plaintext exactly as without
+encryption, so every hash, state root and signature verifies the same; what a sealed value adds
+is that its bytes, wherever they were copied (backups, replicas, S3 object versions, an exported
+bundle), are unreadable once the thread's data key is gone.
+
+What is sealed, each with AES-256-GCM under the thread's data key and a fresh 96-bit nonce:
+
+- a change kept inline: `{op, d, e}`, `e = base64(nonce || AESGCM(chunk))` where `chunk` is the
+  salted chunk of §3 (`JCS({"s": salt, "v": value})`), with `d` as associated data: a sealed
+  value cannot be moved to another change, and opening it gives the bytes `d` is the digest of;
+- a recorded io response: `{"$sealed": base64(nonce || AESGCM(compact JSON of the response))}`
+  (associated data `dg:io`). This form is what the record's hash covers, so the chain verifies
+  without the key, before and after the key is destroyed;
+- every payload a thread writes (chunks, `$payload` strings, task and io lists, snapshots,
+  segments): the bytes `"dgx1" || u16 length || thread id || nonce || AESGCM(data)`, with the
+  header and the payload's content type as associated data, stored under a content type ending
+  in `SEALED_SUFFIX` and addressed by the sha256 of those sealed bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import Change, PayloadRef
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+ALGORITHM = "AES-256-GCM"
+SEALED_SUFFIX = "; sealed=aes-256-gcm"  # a sealed payload's content type ends with this
+SEALED = "$sealed"  # the marker of a sealed io response
+_MAGIC = b"dgx1"
+_IO_AAD = b"dg:io"
+
+
+class SealBroken(ValueError):
+    """Sealed bytes that do not open with the key: altered, truncated, or another key's."""
+
+
+def new_data_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+class ThreadCipher:
+    """AES-256-GCM under one data key (thread-safe: AESGCM holds no per-call state)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"a data key is {KEY_BYTES} bytes, not {len(key)}")
+        self._aead = AESGCM(key)
+
+    def seal(self, data: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, data, aad)
+
+    def open(self, box: bytes, aad: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], aad)
+        except (InvalidTag, ValueError) as exc:
+            raise SealBroken("sealed bytes do not open with the thread's data key") from exc
+
+    def seal_text(self, data: bytes, aad: bytes) -> str:
+        return base64.b64encode(self.seal(data, aad)).decode("ascii")
+
+    def open_text(self, text: str, aad: bytes) -> bytes:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError as exc:
+            raise SealBroken(f"not base64: {exc}") from exc
+        return self.open(raw, aad)
+
+
+# ---------------------------------------------------------------------------- changes
+
+
+def seal_change(change: Change, chunk: bytes, cipher: ThreadCipher) -> Change:
+    """The inline change `{op, d, s, v}` as its sealed row keeps it: `{op, d, e}`."""
+    return Change(op=change.op, d=change.d, e=cipher.seal_text(chunk, change.d.encode("ascii")))
+
+
+def open_change(change: Change, cipher: ThreadCipher) -> bytes:
+    """The chunk bytes of a sealed change (raises `SealBroken`)."""
+    return cipher.open_text(str(change.e), change.d.encode("ascii"))
+
+
+def chunk_value(chunk: bytes) -> Any:
+    doc = json.loads(chunk)
+    return doc.get("v") if isinstance(doc, dict) else None
+
+
+# ---------------------------------------------------------------------------- io responses
+
+
+def is_sealed_io(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and SEALED in value
+
+
+def seal_io(response: Any, cipher: ThreadCipher) -> dict[str, str]:
+    return {SEALED: cipher.seal_text(compact_json(response).encode("utf-8"), _IO_AAD)}
+
+
+def open_io(value: Any, cipher: ThreadCipher) -> Any:
+    """The response a sealed io value holds (anything else is returned as it is)."""
+    if not is_sealed_io(value):
+        return value
+    return json.loads(cipher.open_text(str(value[SEALED]), _IO_AAD))
+
+
+# ---------------------------------------------------------------------------- payloads
+
+
+def is_sealed(ref: PayloadRef) -> bool:
+    return ref.content_type.endswith(SEALED_SUFFIX)
+
+
+def sealed_type(content_type: str) -> str:
+    return content_type + SEALED_SUFFIX
+
+
+def plain_type(content_type: str) -> str:
+    """The content type of what a sealed payload holds."""
+    return content_type.removesuffix(SEALED_SUFFIX)
+
+
+def seal_payload(cipher: ThreadCipher, thread_id: str, data: bytes, content_type: str) -> bytes:
+    tid = thread_id.encode("utf-8")
+    header = _MAGIC + len(tid).to_bytes(2, "big") + tid
+    return header + cipher.seal(data, header + content_type.encode("utf-8"))
+
+
+def payload_thread(box: bytes) -> str:
+    """The thread whose key sealed `box` (raises `SealBroken` on bytes that are not a box)."""
+    if box[:4] != _MAGIC or len(box) < 6:
+        raise SealBroken("not a sealed payload")
+    size = int.from_bytes(box[4:6], "big")
+    try:
+        return box[6 : 6 + size].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SealBroken("a sealed payload's header is not UTF-8") from exc
+
+
+def open_payload(cipher: ThreadCipher, box: bytes, content_type: str) -> bytes:
+    size = int.from_bytes(box[4:6], "big")
+    header = box[: 6 + size]
+    return cipher.open(box[6 + size :], header + content_type.encode("utf-8"))
+
+
+__all__ = [
+    "ALGORITHM",
+    "SEALED",
+    "SEALED_SUFFIX",
+    "SealBroken",
+    "ThreadCipher",
+    "chunk_value",
+    "is_sealed",
+    "is_sealed_io",
+    "new_data_key",
+    "open_change",
+    "open_io",
+    "open_payload",
+    "payload_thread",
+    "plain_type",
+    "seal_change",
+    "seal_io",
+    "seal_payload",
+    "sealed_type",
+]

@@ -1,0 +1,116 @@
+"""The payload store of a store with encryption on: `backend.payloads` opens sealed payloads
+transparently on `get` (a sealed payload names its thread in its header, `encryption.py`), so
+every reader (hydrating io responses, snapshots, `ctx.load`) works unchanged, and a thread's
+writer seals what it puts through `payloads_for(backend.payloads, thread_id)`.
+
+The digest a `PayloadRef` carries, and the address the bytes live under, is that of the sealed
+bytes: the raw store checks it on every read, `verify` and `export` read the raw bytes
+(`raw_payloads`), and a sealed payload is never shared by two threads (its nonce is random),
+so erasure may delete it without looking for other readers.
+"""
+
+from __future__ import annotations
+
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.encryption import (
+    SealBroken,
+    ThreadCipher,
+    is_sealed,
+    open_payload,
+    payload_thread,
+    plain_type,
+    seal_payload,
+    sealed_type,
+)
+from durable_graph.errors import PayloadCorrupted
+from durable_graph.keys import Keyring
+from durable_graph.ports import PayloadStore
+
+
+class SealingPayloadStore:
+    """A `PayloadStore` over `raw` that opens sealed payloads with their thread's data key."""
+
+    def __init__(self, raw: PayloadStore, keys: Keyring) -> None:
+        self.raw = raw
+        self.keys = keys
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        """Unsealed: no thread is known here (`payloads_for` seals for one)."""
+        return self.raw.put(data, content_type)
+
+    def get(self, ref: PayloadRef) -> bytes:
+        data = self.raw.get(ref)  # checked against ref.sha256: the sealed bytes
+        if not is_sealed(ref):
+            return data
+        try:
+            thread_id = payload_thread(data)
+        except SealBroken as exc:
+            raise PayloadCorrupted(f"payload {ref.sha256}: {exc}") from exc
+        return open_sealed(self.keys.cipher(thread_id), ref, data)
+
+    def delete(self, ref: PayloadRef) -> bool:
+        return self.raw.delete(ref)
+
+    def for_thread(self, thread_id: str, cipher: ThreadCipher) -> ThreadPayloads:
+        return ThreadPayloads(self, thread_id, cipher)
+
+    def close(self) -> None:
+        closer = getattr(self.raw, "close", None)
+        if callable(closer):
+            closer()
+
+
+class ThreadPayloads:
+    """One thread's view: what it puts is sealed with its data key."""
+
+    def __init__(self, store: SealingPayloadStore, thread_id: str, cipher: ThreadCipher) -> None:
+        self.store = store
+        self.thread_id = thread_id
+        self.cipher = cipher
+
+    def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        box = seal_payload(self.cipher, self.thread_id, data, content_type)
+        return self.store.raw.put(box, sealed_type(content_type))
+
+    def get(self, ref: PayloadRef) -> bytes:
+        if not is_sealed(ref):
+            return self.store.raw.get(ref)
+        return open_sealed(self.cipher, ref, self.store.raw.get(ref))
+
+    def delete(self, ref: PayloadRef) -> bool:
+        return self.store.raw.delete(ref)
+
+
+def open_sealed(cipher: ThreadCipher, ref: PayloadRef, data: bytes) -> bytes:
+    """The plaintext of the sealed payload `data` stored under `ref`."""
+    try:
+        return open_payload(cipher, data, plain_type(ref.content_type))
+    except SealBroken as exc:
+        raise PayloadCorrupted(f"payload {ref.sha256}: {exc}") from exc
+
+
+def payloads_for(payloads: PayloadStore, thread_id: str, cipher: ThreadCipher) -> PayloadStore:
+    """Where a thread with data key `cipher` puts its payloads."""
+    if isinstance(payloads, SealingPayloadStore):
+        return payloads.for_thread(thread_id, cipher)
+    if isinstance(payloads, ThreadPayloads):
+        return payloads.store.for_thread(thread_id, cipher)
+    raise TypeError("encryption is on but the backend's payload store does not seal")
+
+
+def raw_payloads(payloads: PayloadStore) -> PayloadStore:
+    """The bytes as stored (what `verify` checks digests of, and `export` copies)."""
+    if isinstance(payloads, SealingPayloadStore):
+        return payloads.raw
+    if isinstance(payloads, ThreadPayloads):
+        return payloads.store.raw
+    return payloads
+
+
+__all__ = [
+    "SealingPayloadStore",
+    "ThreadPayloads",
+    "open_sealed",
+    "payloads_for",
+    "raw_payloads",
+]
