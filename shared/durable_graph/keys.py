@@ -28,10 +28,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from durable_graph.encryption import KEY_BYTES, NONCE_BYTES, ThreadCipher, new_data_key
-from durable_graph.errors import DataKeyUnavailable, RecordConflict
+from durable_graph.errors import DataKeyUnavailable, InvalidInput, RecordConflict
 from durable_graph.files import write_once
 from durable_graph.ports import CheckpointStore
 
+ENCRYPT_ENV = "DURABLE_GRAPH_ENCRYPT"
 DATA_KEY = "key#data"
 KEK_FILE = Path("keys") / "data-kek.key"  # beside signing.KEY_FILE
 CACHE_KEYS = 4096
@@ -96,6 +97,27 @@ class LocalKeyFile:
             raise DataKeyUnavailable(
                 thread_id, f"its data key does not unwrap with the key file {self.path}"
             ) from exc
+
+
+def encryption_setting(text: str | None) -> bool | None:
+    """`on`/`off` (and the usual spellings of yes and no) as a bool; None or "" → None."""
+    if text is None or text.strip() == "":
+        return None
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise InvalidInput(f"encrypt: expected on or off, not {text!r}", field="encrypt")
+
+
+def local_kek(folder: Path, encrypt: bool | None) -> LocalKeyFile | None:
+    """The KEK file of a store whose key files live in `folder`: `encrypt` True or False
+    decides; None: on iff `$DURABLE_GRAPH_ENCRYPT` is on or the file exists already."""
+    path = folder / KEK_FILE
+    if encrypt is None:
+        encrypt = bool(encryption_setting(os.environ.get(ENCRYPT_ENV))) or path.exists()
+    return LocalKeyFile(path) if encrypt else None
 
 
 def _aad(thread_id: str) -> bytes:
@@ -224,4 +246,14 @@ class Keyring:
         return cipher
 
 
-__all__ = ["DATA_KEY", "KEK_FILE", "KeyState", "KeyWrapper", "Keyring", "LocalKeyFile"]
+__all__ = [
+    "DATA_KEY",
+    "ENCRYPT_ENV",
+    "KEK_FILE",
+    "KeyState",
+    "KeyWrapper",
+    "Keyring",
+    "LocalKeyFile",
+    "encryption_setting",
+    "local_kek",
+]

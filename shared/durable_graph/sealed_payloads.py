@@ -11,18 +11,20 @@ so erasure may delete it without looking for other readers.
 
 from __future__ import annotations
 
-from durable_graph.checkpoint import PayloadRef
+from durable_graph.canonical import sha256_hex
+from durable_graph.checkpoint import Change, PayloadRef
 from durable_graph.encryption import (
     SealBroken,
     ThreadCipher,
     is_sealed,
+    open_change,
     open_payload,
     payload_thread,
     plain_type,
     seal_payload,
     sealed_type,
 )
-from durable_graph.errors import PayloadCorrupted
+from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.keys import Keyring
 from durable_graph.ports import PayloadStore
 
@@ -89,6 +91,25 @@ def open_sealed(cipher: ThreadCipher, ref: PayloadRef, data: bytes) -> bytes:
         raise PayloadCorrupted(f"payload {ref.sha256}: {exc}") from exc
 
 
+def sealed_chunk(thread_id: str, change: Change, payloads: PayloadStore) -> bytes:
+    """The chunk bytes (`{s, v}`, whose sha256 is `d`) of a sealed change, inline (`e`) or a
+    sealed chunk, opened through the backend's sealing payload store (for readers of stored
+    rows that do not go through `RecordStore`, e.g. the LangGraph saver's index)."""
+    store = payloads.store if isinstance(payloads, ThreadPayloads) else payloads
+    if not isinstance(store, SealingPayloadStore):
+        raise DataKeyUnavailable(thread_id, "the store was opened without its key-encryption key")
+    if change.e is not None:
+        try:
+            return open_change(change, store.keys.cipher(thread_id))
+        except SealBroken as exc:
+            raise PayloadCorrupted(f"a sealed value of {thread_id!r}: {exc}") from exc
+    assert change.ref is not None
+    data = store.get(change.ref)
+    if sha256_hex(data) != change.d:
+        raise PayloadCorrupted(f"chunk {change.ref.sha256} is not the one hashed")
+    return data
+
+
 def payloads_for(payloads: PayloadStore, thread_id: str, cipher: ThreadCipher) -> PayloadStore:
     """Where a thread with data key `cipher` puts its payloads."""
     if isinstance(payloads, SealingPayloadStore):
@@ -113,4 +134,5 @@ __all__ = [
     "open_sealed",
     "payloads_for",
     "raw_payloads",
+    "sealed_chunk",
 ]

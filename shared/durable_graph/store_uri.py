@@ -5,11 +5,14 @@
 
 - `sqlite:///abs/folder`, `sqlite:rel/folder` — the embedded store in that folder (`state.db`,
   `payloads/`, ...); a path ending in `/state.db` names its folder. `sqlite:` alone is the
-  default folder.
+  default folder. `?encrypt=on` turns encryption at rest on (`keys.py`; it stays on for every
+  later open of that folder, as does `$DURABLE_GRAPH_ENCRYPT=on`); `?encrypt=off` opens it
+  without the key (reads of encrypted values fail, `verify` checks what it can).
 - `aws://NAME[?region=R]` — DynamoDB + S3 (+ SQS, SNS, KMS) of a deployed stack. NAME is a
   CloudFormation stack name (its outputs `TableName`, `PayloadBucketName`, ... name every
   resource) or a DynamoDB table name (then `bucket=`, `queue=`, `key=` query parameters name
-  the rest; reading needs only the table and the bucket).
+  the rest; reading needs only the table and the bucket); `data_key=` names the KMS key that
+  wraps thread data keys (encryption at rest).
 - `postgresql://user:pass@host:5432/db[?sslmode=...&options=-csearch_path%3Dschema]` — the
   PostgreSQL backend (docs/postgres.md): libpq's URI, with libpq's parameters; worker
   processes on any host drain its queue (`durable-graph worker`).
@@ -49,6 +52,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.local import home, local_backend
 from durable_graph.backends.memory import memory_backend
 from durable_graph.errors import InvalidInput
+from durable_graph.keys import encryption_setting
 
 STORE_ENV = "DURABLE_GRAPH_STORE"
 
@@ -193,7 +197,12 @@ def store_folder(parsed: StoreURI) -> Path:
 
 
 def _open_sqlite(parsed: StoreURI) -> Backend:
-    return local_backend(store_folder(parsed))
+    folder = store_folder(parsed)
+    try:
+        encrypt = encryption_setting(parsed.option("encrypt"))
+    except InvalidInput as exc:
+        raise parsed.fail(str(exc)) from None
+    return local_backend(folder, encrypt=encrypt)
 
 
 _MEMORY: dict[str, Backend] = {}
@@ -245,7 +254,7 @@ _LIBPQ_OPTIONS = (
     "user",
 )
 
-register_scheme("sqlite", _open_sqlite)
+register_scheme("sqlite", _open_sqlite, options=("encrypt",))
 register_scheme("memory", _open_memory)
 for _scheme in ("postgresql", "postgres"):  # libpq accepts both spellings
     register_scheme(_scheme, "durable_graph.backends.postgres.uri:open_uri", options=_LIBPQ_OPTIONS)
@@ -253,7 +262,7 @@ register_scheme(
     "aws",
     "durable_graph.backends.aws.locate:open_aws",
     deployed_workers=True,
-    options=("region", "bucket", "queue", "key", "dlq", "topic", "profile"),
+    options=("region", "bucket", "queue", "key", "data_key", "dlq", "topic", "profile"),
 )
 
 __all__ = [

@@ -20,7 +20,6 @@ from moto import mock_aws
 
 from durable_graph.backend import Backend
 from durable_graph.backends.aws.factory import aws_backend
-from durable_graph.backends.aws.kms_keys import KmsKeyWrapper
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.memory import memory_backend
@@ -123,10 +122,10 @@ def _moto(_: Path, clock: ManualClock) -> AbstractContextManager[Encrypted]:
     def build() -> Iterator[Encrypted]:
         with mock_aws(), sqs_time_follows(clock):
             aws = serialized(clients())
-            resources = create_resources(aws)
             data_key = aws.kms.create_key(Description="durable-graph data keys")["KeyMetadata"]
-            kek = KmsKeyWrapper(aws.kms, data_key["KeyId"])
-            backend = aws_backend(resources.settings, aws, kek=kek)
+            resources = create_resources(aws, data_key_id=data_key["KeyId"])
+            backend = aws_backend(resources.settings, aws)  # KMS envelope encryption
+            assert backend.checkpoints.keys is not None
             table, bucket = resources.settings.table_name, resources.settings.bucket
 
             def stored() -> bytes:  # every item of the table, every object of the bucket

@@ -437,6 +437,7 @@ class RecordStore:
             return change.v
         if is_sealed(change.ref):
             try:
+                self._cipher(row.thread_id)  # a clear refusal without the key, before a read
                 data = self._payload(row, change.ref)
             except DataKeyUnavailable as exc:
                 return self._unreadable(row, name, exc)

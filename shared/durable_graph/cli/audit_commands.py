@@ -30,7 +30,13 @@ from durable_graph.cli.inputs import parse_json_object
 from durable_graph.cli.output import emit_json, fail_usage
 from durable_graph.clock import SystemClock
 from durable_graph.erasure_record import describe_erased
-from durable_graph.errors import CorruptRecord, InvalidInput, ThreadFailed, ThreadNotFound
+from durable_graph.errors import (
+    CorruptRecord,
+    DataKeyUnavailable,
+    InvalidInput,
+    ThreadFailed,
+    ThreadNotFound,
+)
 from durable_graph.ledger import VerifyReport
 from durable_graph.reading import status_document
 from durable_graph.signing import PublicKey, key_of_pem, sign_head
@@ -217,6 +223,7 @@ def _print_report(report: VerifyReport, label: str) -> None:
         print(
             f"  erasure {erasure['seq']} by {erasure['by']} at {erasure['erased_at']}: "
             f"{erasure['reason']}"
+            + (" (data key destroyed)" if erasure.get("data_key_destroyed") else "")
         )
     for note in report.notes:
         print(f"  note: {note}")
@@ -282,8 +289,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     store = backend(args.store)
     try:
         exists = store.checkpoints.head_checkpoint(args.thread_id) is not None
-    except CorruptRecord:
-        exists = True  # an unreadable head: the verifier names it
+    except (CorruptRecord, DataKeyUnavailable):
+        exists = True  # an unreadable head (or one sealed with a key not at hand): verify it
     if not exists and store.checkpoints.get_thread(args.thread_id) is None:
         raise ThreadNotFound(args.thread_id)
     report = verify_thread(store, args.thread_id)

@@ -100,6 +100,11 @@ def print_erasure(record: ErasureRecord) -> None:
         f"{record.erased_at}, {signed}"
     )
     print(f"reason: {record.reason}")
+    if record.data_key:
+        print(
+            f"data key destroyed (wrapped by {record.data_key}): its encrypted values are "
+            "unreadable wherever they are copied"
+        )
     for kept in record.kept:
         print(f"  kept: step {kept['step']}: {kept['why']}")
 

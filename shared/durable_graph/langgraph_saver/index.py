@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.checkpoint import Change, Checkpoint
+from durable_graph.encryption import chunk_value, is_sealed
 from durable_graph.errors import CorruptRecord
 from durable_graph.langgraph_saver.header import expand
 from durable_graph.ports import PayloadStore
+from durable_graph.sealed_payloads import sealed_chunk
 
 HEADER = "$checkpoint"
 WRITE = "$write"
@@ -45,7 +47,10 @@ def field_channel(name: str) -> str | None:
 
 
 def change_value(row: Checkpoint, name: str, change: Change, payloads: PayloadStore) -> Any:
-    """The value of one change of a stored row, fetched from the payload store when offloaded."""
+    """The value of one change of a stored row, fetched from the payload store when offloaded,
+    opened with the thread's data key when sealed (encryption at rest on)."""
+    if change.e is not None or (change.ref is not None and is_sealed(change.ref)):
+        return chunk_value(sealed_chunk(row.thread_id, change, payloads))
     if change.ref is None:
         return change.v
     if change.ref.sha256 != change.d:
@@ -81,7 +86,9 @@ class LedgerIndex:
         # Only a `set` is news: a `keep` re-states a field unchanged for 64 steps (`sealing.py`),
         # so a header or write kept that way is not a new checkpoint or write.
         changes = {
-            k: c for k, c in row.changes.items() if c.op == "set" and (c.s or c.ref or k == DELETED)
+            k: c
+            for k, c in row.changes.items()
+            if c.op == "set" and (c.s or c.e or c.ref or k == DELETED)
         }
         if HEADER in changes:
             stored = change_value(row, HEADER, changes[HEADER], payloads)

@@ -29,6 +29,7 @@ from botocore.config import Config
 
 from durable_graph.backend import Backend
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
+from durable_graph.backends.aws.kms_keys import KmsKeyWrapper
 from durable_graph.backends.aws.kms_signer import KmsSigner
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
 from durable_graph.backends.aws.ses_mailer import SesMailer
@@ -128,6 +129,8 @@ class StoreNames(Protocol):
     @property
     def ledger_key_id(self) -> str | None: ...
     @property
+    def data_key_id(self) -> str | None: ...
+    @property
     def offload_bytes(self) -> int: ...
     @property
     def mail_from(self) -> str | None: ...
@@ -169,8 +172,11 @@ def aws_backend(
     settings: StoreNames, clients: AwsClients, *, kek: KeyWrapper | None = None
 ) -> Backend:
     """The four AWS adapters bundled as a `Backend` with the AWS size limits; `kek` (e.g.
-    `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`)."""
+    `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`), as `data_key_id` does
+    (a symmetric KMS key: envelope encryption)."""
     payloads = S3PayloadStore(clients.s3, settings.bucket)
+    if kek is None and settings.data_key_id and clients.kms is not None:
+        kek = KmsKeyWrapper(clients.kms, settings.data_key_id)
     no_queue = None if settings.queue_url else NoQueue(settings.table_name)
     queue: TransitionQueue = no_queue or SqsTransitionQueue(
         clients.sqs, str(settings.queue_url), payloads=payloads, dlq_url=settings.dlq_url

@@ -38,6 +38,7 @@ STACK_OUTPUTS = {
     "DeadLetterQueueUrl": "dlq_url",
     "ApprovalsTopicArn": "topic_arn",
     "LedgerKeyArn": "ledger_key_id",
+    "DataKeyArn": "data_key_id",
 }
 # URI option → field: `aws://table?bucket=...&queue=...&key=...`
 URI_OPTIONS = {
@@ -46,6 +47,7 @@ URI_OPTIONS = {
     "dlq": "dlq_url",
     "topic": "topic_arn",
     "key": "ledger_key_id",
+    "data_key": "data_key_id",
 }
 STACK_TAG = "aws:cloudformation:stack-name"
 _T = TypeVar("_T")
@@ -61,6 +63,7 @@ class AwsStoreNames:
     dlq_url: str | None = None
     topic_arn: str | None = None
     ledger_key_id: str | None = None
+    data_key_id: str | None = None  # KMS key wrapping thread data keys: encryption at rest
     offload_bytes: int = DEFAULT_OFFLOAD_BYTES
     mail_from: str | None = None  # an audit reads and forks: it sends no mail
 
@@ -160,6 +163,7 @@ def resolve(parsed: StoreURI, session: boto3.Session) -> AwsStoreNames:
         dlq_url=fields.get("dlq_url"),
         topic_arn=fields.get("topic_arn"),
         ledger_key_id=fields.get("ledger_key_id"),
+        data_key_id=fields.get("data_key_id"),
     )
 
 

@@ -41,6 +41,7 @@ ENV_KEYS: dict[str, str] = {
     "sweep_minutes": names.ENV_SWEEP_MINUTES,
     "max_receives": names.ENV_MAX_RECEIVES,
     "ledger_key_id": names.ENV_LEDGER_KEY_ID,
+    "data_key_id": names.ENV_DATA_KEY_ID,
     "mail_from": names.ENV_MAIL_FROM,
 }
 
@@ -66,6 +67,8 @@ class AwsSettings(BaseModel):
             so a function's environment tells how soon a stranded thread is noticed).
         max_receives: the queue's redrive `maxReceiveCount`; on the last receive a failing task
             fails its thread with the reason before SQS parks the message in the DLQ.
+        data_key_id: symmetric KMS key that wraps each thread's data key: values are stored
+            encrypted (`durable_graph.keys`, KMS envelope encryption); none: in the clear.
         ledger_key_id: KMS key (ECC_NIST_P256) that signs chain heads when a thread suspends,
             completes or fails (none: heads are not signed).
         mail_from: the address nodes' emails are sent from through SES (`ctx.mailer`); it must
@@ -86,6 +89,7 @@ class AwsSettings(BaseModel):
     sweep_minutes: int = Field(default=5, ge=1, le=1440)
     max_receives: int = Field(default=5, ge=1, le=1000)
     ledger_key_id: str | None = None
+    data_key_id: str | None = None
     mail_from: str | None = None
 
     @field_validator("queue_url", "dlq_url")

@@ -15,7 +15,7 @@ from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.records import open_records, rolls_back_cache
 from durable_graph.clock import Clock
-from durable_graph.keys import KEK_FILE, LocalKeyFile
+from durable_graph.keys import local_kek
 from durable_graph.signing import KEY_FILE, FileSigner
 
 HOME_ENV = "DURABLE_GRAPH_HOME"
@@ -32,15 +32,12 @@ def local_backend(
 
     `encrypt=True` turns encryption at rest on (`keys.py`): thread data keys wrapped by the
     key file `keys/data-kek.key`, created on first use. None (the default): on iff that file
-    exists, so a store once encrypted stays so for every command that opens it."""
+    exists or `$DURABLE_GRAPH_ENCRYPT` is on, so a store once encrypted stays so for every
+    command that opens it."""
     base = root or home()
     db = Database(base / "state.db")  # a full disk or a locked file is transient (db.py)
-    kek_file = base / KEK_FILE
-    on = kek_file.exists() if encrypt is None else encrypt
     records = open_records(
-        SqliteCheckpointStore(db),
-        FolderPayloadStore(base / "payloads"),
-        LocalKeyFile(kek_file) if on else None,
+        SqliteCheckpointStore(db), FolderPayloadStore(base / "payloads"), local_kek(base, encrypt)
     )
     return Backend(
         checkpoints=records,

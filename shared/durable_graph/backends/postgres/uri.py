@@ -10,13 +10,18 @@ in its own process (the scheme is not `deployed_workers`), sharing that queue sa
 from __future__ import annotations
 
 from durable_graph.backend import Backend
+from durable_graph.backends.local import home
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.backends.postgres.db import upgrade_schema
+from durable_graph.keys import local_kek
 from durable_graph.store_uri import StoreURI
 
 
 def open_uri(parsed: StoreURI) -> Backend:
-    return postgres_backend(parsed.uri)
+    """Encryption at rest as the embedded store decides it: on when `$DURABLE_GRAPH_ENCRYPT` is
+    on or the key file `keys/data-kek.key` exists in `$DURABLE_GRAPH_HOME` (beside the ledger
+    key file every host shares)."""
+    return postgres_backend(parsed.uri, kek=local_kek(home(), None))
 
 
 def upgrade_uri(parsed: StoreURI) -> tuple[int, int]:

@@ -1,0 +1,119 @@
+"""Encryption at rest on the embedded store (`encryption.py`, `keys.py`): how it is turned on
+(store URI, then sticky), what a process without the key sees, a wrong key file, wrapped keys
+bound to their thread, and a long thread whose snapshots and segments are sealed too. The
+conformance suite (`tests/conformance/test_encryption.py`) runs the core cases on every store."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+
+from durable_graph.backends.local import local_backend
+from durable_graph.clock import ManualClock
+from durable_graph.encryption import SEALED_SUFFIX
+from durable_graph.errors import DataKeyUnavailable
+from durable_graph.keys import KEK_FILE, LocalKeyFile
+from durable_graph.store_uri import InvalidStoreURI, open_store
+from durable_graph.verification import verify_thread
+from tests.conformance.test_erasure import EMAIL, run_case
+from tests.ledger.graphs import graph as chat_graph
+
+
+def test_the_store_uri_turns_encryption_on_and_it_stays_on(tmp_path: Path) -> None:
+    """Given a new embedded store opened with ?encrypt=on
+    When it is opened again without the option
+    Then it is still encrypted (the key file exists, mode 0600), and a bad value is refused
+    by name."""
+    folder = tmp_path / "store"
+    first = open_store(f"sqlite://{folder}?encrypt=on")
+    run_case(first, ManualClock(), "t1")
+    first.close()
+    kek = folder / KEK_FILE
+    assert stat.S_IMODE(kek.stat().st_mode) == 0o600
+
+    again = open_store(f"sqlite://{folder}")
+    try:
+        assert again.checkpoints.keys is not None
+        assert verify_thread(again, "t1").ok
+    finally:
+        again.close()
+    with pytest.raises(InvalidStoreURI, match="encrypt: expected on or off"):
+        open_store(f"sqlite://{folder}?encrypt=maybe")
+
+
+def test_without_the_key_reads_fail_clearly_and_verify_checks_the_skeleton(
+    tmp_path: Path,
+) -> None:
+    """Given an encrypted thread
+    When the store is opened without its key file (?encrypt=off)
+    Then reading a value is a `DataKeyUnavailable` that says why, and verify passes (links,
+    hashes, state roots, stored bytes) while saying how many values it could not check."""
+    folder = tmp_path / "store"
+    backend = local_backend(folder, encrypt=True)
+    app = run_case(backend, ManualClock(), "t1")
+    backend.close()
+
+    keyless = open_store(f"sqlite://{folder}?encrypt=off")
+    try:
+        with pytest.raises(DataKeyUnavailable, match="without the key-encryption key"):
+            app.with_backend(keyless).get_state("t1")
+        report = verify_thread(keyless, "t1")
+        assert report.ok, report.reason
+        assert any("not checked" in note for note in report.notes), report.notes
+    finally:
+        keyless.close()
+
+
+def test_a_wrong_key_file_or_another_threads_key_does_not_unwrap(tmp_path: Path) -> None:
+    """Given an encrypted thread
+    When its key file is replaced, or its wrapped key is presented for another thread
+    Then neither unwraps: a clear `DataKeyUnavailable`, nothing read."""
+    folder = tmp_path / "store"
+    backend = local_backend(folder, encrypt=True)
+    run_case(backend, ManualClock(), "t1")
+    record = backend.checkpoints.get_record("t1", "key#data")
+    backend.close()
+    assert record is not None
+    wrapped = base64.b64decode(record.value["wrapped"])
+    kek = LocalKeyFile(folder / KEK_FILE)
+    assert len(kek.unwrap("t1", wrapped)) == 32
+    with pytest.raises(DataKeyUnavailable, match="does not unwrap"):
+        kek.unwrap("t2", wrapped)
+
+    (folder / KEK_FILE).write_text(bytes(32).hex())
+    reopened = local_backend(folder)
+    try:
+        with pytest.raises(DataKeyUnavailable, match="does not unwrap"):
+            reopened.checkpoints.get_checkpoint("t1", 0)
+    finally:
+        reopened.close()
+
+
+def test_a_long_thread_seals_its_snapshots_and_reads_back_cold(tmp_path: Path) -> None:
+    """Given a 140-turn chat on an encrypted store (its message list grows, so the store
+    writes snapshots and segments)
+    Then every snapshot and segment is sealed, a cold process reads every step back exactly,
+    and no file holds a message in the clear."""
+    folder = tmp_path / "store"
+    backend = local_backend(folder, encrypt=True)
+    app = chat_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"limit": 140, "note": EMAIL}, {"recursion_limit": 10_000}, thread_id="chat")
+    warm = backend.checkpoints.list_checkpoints("chat", newest_first=False)
+    rows = backend.checkpoints.inner.list_checkpoints("chat", newest_first=False)
+    backend.close()
+    snaps = [r.snap for r in rows if r.snap is not None]
+    assert snaps and all(s.content_type.endswith(SEALED_SUFFIX) for s in snaps)
+
+    cold = local_backend(folder)
+    try:
+        assert cold.checkpoints.head_checkpoint("chat") == warm[-1]
+        message = str(warm[-1].values["messages"][-1])
+        files = [p for p in folder.rglob("*") if p.is_file() and "keys" not in p.parts]
+        for secret in (EMAIL, message):
+            assert not any(secret.encode() in p.read_bytes() for p in files), secret
+        assert verify_thread(cold, "chat").ok
+    finally:
+        cold.close()
