@@ -1,0 +1,125 @@
+"""What encryption at rest costs a step (`durable_graph/encryption.py`, `docs/record-format.md`
+§14): the same workloads on the embedded store with encryption off and on, in the same run, in
+interleaved rounds (each round runs both, in a shuffled order, on fresh folders).
+
+1. approval — the seed's approval flow (run → suspend → approve → complete), N threads: threads
+   per second and CPU ms per thread. Each thread creates (and wraps) one data key.
+2. chat — one thread, T turns, each appending a ~1 KB LLM answer recorded with `ctx.record`
+   (a sealed inline change and a sealed io response per step; snapshots and segments every 64
+   steps): ms per step and bytes on disk per turn.
+
+Prints medians over the rounds and the on/off ratio. Nothing is asserted (a benchmark, not a
+test); the machine is shared, so compare the ratio, not the absolute numbers.
+
+    PYTHONPATH=shared:. .venv/bin/python bench/encryption_overhead.py [--threads 200]
+        [--turns 300] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from durable_graph.backends.local import local_backend
+from examples.email_approval import graph as email_graph
+from tests.ledger.graphs import graph as chat_graph
+
+MODES = ("off", "on")
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu: float
+    units: int
+    stored: int
+
+
+def folder_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and "keys" not in p.parts)
+
+
+def approval(root: Path, encrypt: bool, threads: int) -> Sample:
+    backend = local_backend(root, encrypt=encrypt)
+    app = email_graph.with_backend(backend)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(threads):
+        tid = f"tx-{i}"
+        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
+        app.resume(tid, values={"approved": True}, as_node="human_review")
+    sample = Sample(time.perf_counter() - wall, time.process_time() - cpu, threads, 0)
+    assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
+    backend.close()
+    sample.stored = folder_bytes(root)
+    return sample
+
+
+def chat(root: Path, encrypt: bool, turns: int) -> Sample:
+    backend = local_backend(root, encrypt=encrypt)
+    app = chat_graph.with_backend(backend)
+    wall, cpu = time.perf_counter(), time.process_time()
+    app.invoke({"limit": turns}, {"recursion_limit": 10**9}, thread_id="chat")
+    sample = Sample(time.perf_counter() - wall, time.process_time() - cpu, turns, 0)
+    backend.close()
+    sample.stored = folder_bytes(root)
+    return sample
+
+
+def measure(
+    name: str, run: Callable[[Path, bool], Sample], rounds: int, unit: str, per: float
+) -> None:
+    results: dict[str, list[Sample]] = {mode: [] for mode in MODES}
+    with tempfile.TemporaryDirectory(prefix="dg-enc-") as tmp:
+        run(Path(tmp) / "warmup-off", False)
+        run(Path(tmp) / "warmup-on", True)
+        for index in range(rounds):
+            order = list(MODES)
+            random.shuffle(order)
+            for mode in order:
+                results[mode].append(run(Path(tmp) / f"{mode}-{index}", mode == "on"))
+
+    def median(mode: str, pick: Callable[[Sample], float]) -> float:
+        return statistics.median(pick(s) for s in results[mode])
+
+    print(f"\n{name} ({rounds} interleaved rounds, medians)")
+    print(f"{'':<14}{'off':>12}{'on':>12}{'on/off':>9}")
+    rows = [
+        (f"wall {unit}", lambda s: per * s.wall / s.units),
+        (f"cpu {unit}", lambda s: per * s.cpu / s.units),
+        ("bytes / unit", lambda s: s.stored / s.units),
+    ]
+    for label, pick in rows:
+        off, on = median("off", pick), median("on", pick)
+        print(f"{label:<14}{off:>12.3f}{on:>12.3f}{on / off:>8.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=200)
+    parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    measure(
+        f"approval flow, {args.threads} threads (unit: a thread of 4 steps)",
+        lambda root, on: approval(root, on, args.threads),
+        args.rounds,
+        "ms/thread",
+        1000.0,
+    )
+    measure(
+        f"chat, {args.turns} turns of ~1 KB with a recorded LLM answer (unit: a step)",
+        lambda root, on: chat(root, on, args.turns),
+        args.rounds,
+        "ms/step",
+        1000.0,
+    )
+
+
+if __name__ == "__main__":
+    main()
