@@ -143,7 +143,10 @@ def erase(
         raise InvalidInput(f"thread {thread_id!r}: {key.why}", field="thread_id")
     plan = _Plan(
         cipher=key.cipher,
-        shred=key.state == "live" and fields is None and steps is None,
+        # Every value of every step: destroy the key (retention of a thread old enough, too).
+        shred=key.state == "live"
+        and fields is None
+        and (steps is None or all(steps(row) for row in rows)),
         key_gone=key.state in ("destroyed", "none"),
         data_key=str((key.record or {}).get("kek", "")),
     )

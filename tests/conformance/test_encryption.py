@@ -32,10 +32,12 @@ from durable_graph.erasure import erase
 from durable_graph.erasure_record import ERASED
 from durable_graph.errors import CorruptRecord, DataKeyUnavailable
 from durable_graph.keys import DATA_KEY, LocalKeyFile
+from durable_graph.retention import run_retention
+from durable_graph.retention_policy import Retention
 from durable_graph.verification import verify_thread
 from tests.aws.backend_factory import serialized, sqs_time_follows
 from tests.aws.resources import clients, create_resources
-from tests.conformance.test_erasure import DOSSIER, EMAIL, KNOWLEDGE, run_case
+from tests.conformance.test_erasure import DOSSIER, EMAIL, KNOWLEDGE, graph, run_case
 from tests.postgres.server import fresh_schema_uri
 
 ALICE = Actor(kind="cli", id="dpo@example.com")
@@ -276,3 +278,27 @@ def test_erasing_some_fields_of_an_encrypted_thread_keeps_its_key(
     bundle = verify_bundle(build_bundle(backend, "t1"))
     assert bundle.ok, bundle.reason
     assert any("not checked" in note for note in bundle.notes), bundle.notes
+
+
+def test_retention_of_a_whole_thread_destroys_its_key(
+    encrypted: Encrypted, clock: ManualClock
+) -> None:
+    """Given a graph that keeps values 30 days, an encrypted thread run on day 0 and another on
+    day 31
+    When retention runs on day 31
+    Then the old thread's key is destroyed under the retention tombstone (its rows untouched),
+    the new one still reads, and both verify."""
+    backend = encrypted.backend
+    run_case(backend, clock, "old")
+    clock.advance(31 * 86_400)
+    run_case(backend, clock, "new")
+
+    done = run_retention(backend, policies={graph.name: Retention(days=30)}, clock=clock)
+
+    assert [(r.thread_id, bool(r.data_key)) for r in done] == [("old", True)]
+    key = backend.checkpoints.get_record("old", DATA_KEY)
+    assert key is not None and "wrapped" not in key.value
+    app = graph.with_backend(backend)
+    assert app.get_state("new").values["email"] == EMAIL
+    assert ERASED in app.get_state("old").values["email"]
+    assert verify_thread(backend, "old").ok and verify_thread(backend, "new").ok
