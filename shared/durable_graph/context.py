@@ -34,6 +34,7 @@ from durable_graph.errors import (
 )
 from durable_graph.mail import Mailer, MailerMissing
 from durable_graph.runs import emit, node_config
+from durable_graph.sealed_records import open_fields, seal_fields
 
 if TYPE_CHECKING:
     from durable_graph.backend import Backend
@@ -183,6 +184,7 @@ class NodeContext:
             check_json(result, f"{name}.result")
             worker = self.engine.worker_id
             done = {"status": "done", "owner": worker, "result": result, "kind": "step"}
+            done = seal_fields(done, ("result",), store.keys, self.thread_id, key)
             try:
                 # Publish the result iff our claim still stands (a zombie's late write loses).
                 with relaxed():
@@ -191,7 +193,7 @@ class NodeContext:
                     )
             except RecordConflict as conflict:
                 record = conflict.current
-        result = record.value["result"]
+        result = open_fields(record.value, store.keys, self.thread_id, key)["result"]
         self.io.append(_io_record(self.task_id, name, "step", None, result))
         return result
 

@@ -47,7 +47,14 @@ from durable_graph.canonical import compact_json
 from durable_graph.changes import CHUNK_CONTENT_TYPE
 from durable_graph.checkpoint import Actor, Change, Checkpoint, PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.encryption import ThreadCipher, is_sealed, is_sealed_io, open_io, sealed_type
+from durable_graph.encryption import (
+    SEALED,
+    ThreadCipher,
+    is_sealed,
+    is_sealed_io,
+    open_io,
+    sealed_type,
+)
 from durable_graph.erasure_record import (
     ERASURE_PREFIX,
     ErasureRecord,
@@ -62,9 +69,10 @@ from durable_graph.errors import (
     RecordConflict,
     ThreadNotFound,
 )
-from durable_graph.fanin import done_key
+from durable_graph.fanin import DONE_SEALED, done_key
 from durable_graph.ledger import chunk_refs, record_refs
 from durable_graph.payloads import collect_refs
+from durable_graph.sealed_records import open_with, seal_with
 from durable_graph.verification import data_key_state, verify_thread
 
 FORMAT_1 = (
@@ -425,6 +433,14 @@ def _scrub_done_rows(
     store = backend.checkpoints
     for key, found in store.get_records(thread_id, plan.done_rows).items():
         value = dict(found.value)
+        sealed = SEALED in value
+        if sealed and (wanted is None or plan.cipher is None):
+            # Every field (or its key is gone): the sealed writes and io go whole.
+            value = {k: v for k, v in value.items() if k != SEALED}
+            value.update({"writes": {}, "io": []})
+            sealed = False
+        elif sealed and plan.cipher is not None:
+            value = open_with(value, plan.cipher, key)
         writes = value.get("writes")
         if isinstance(writes, dict):
             value["writes"] = (
@@ -432,6 +448,10 @@ def _scrub_done_rows(
             )
         if wanted is None:
             value["io"] = []
+        if sealed and plan.cipher is not None:
+            value = seal_with(value, DONE_SEALED, plan.cipher, key)
+            if open_with(found.value, plan.cipher, key) == open_with(value, plan.cipher, key):
+                continue  # nothing of the erased fields in it
         if compact_json(value) != compact_json(found.value):
             store.put_record(thread_id, key, value, expected_version=found.version)
 

@@ -28,6 +28,7 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, Task
 from durable_graph.effects import TaskDelivery
+from durable_graph.sealed_records import open_fields, seal_fields
 from durable_graph.sealing import Base
 from durable_graph.tasks import TaskResult, TaskRunner
 
@@ -60,6 +61,9 @@ class Pending:
     total: int
 
 
+DONE_SEALED = ("writes", "io")  # what a `done#` row seals (sealed_records.py)
+
+
 class FanIn:
     """Completes the tasks of parallel supersteps on one backend."""
 
@@ -88,7 +92,9 @@ class FanIn:
             key = done_key(task.done_at, task.id)
             earlier = self.backend.checkpoints.get_record(base.thread_id, key)
             if earlier is not None and earlier.value.get("kind") == "ok":
-                return TaskResult.from_record(task, earlier.value)
+                keys = self.backend.checkpoints.keys
+                opened = open_fields(earlier.value, keys, base.thread_id, key)
+                return TaskResult.from_record(task, opened)
         return self.tasks.run_task(base, task, delivery)
 
     def complete(
@@ -109,6 +115,8 @@ class FanIn:
         value: dict[str, Any] | None = None
         if existing is None:  # the node runs outside any transaction: it may take minutes
             value = self.run_or_reuse(base, task, delivery).to_record()
+            # The task's writes and io are values: sealed when encryption is on.
+            value = seal_fields(value, DONE_SEALED, store.keys, thread_id, member)
         with self.backend.atomic():
             if value is not None:
                 _, done = store.complete_task(thread_id, count_key(base.step), member, value)
@@ -125,7 +133,8 @@ class FanIn:
         if missing:  # a counter ahead of its rows cannot happen; wait for redelivery
             return Pending(len(keys) - len(missing), len(keys))
         return [
-            TaskResult.from_record(t, found[k].value) for t, k in zip(base.next, keys, strict=True)
+            TaskResult.from_record(t, open_fields(found[k].value, store.keys, thread_id, k))
+            for t, k in zip(base.next, keys, strict=True)
         ]
 
 

@@ -17,7 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 from moto import mock_aws
+from pydantic import BaseModel
 
+from durable_graph import END, START, NodeContext, StateGraph
 from durable_graph.backend import Backend
 from durable_graph.backends.aws.factory import aws_backend
 from durable_graph.backends.local import local_backend
@@ -35,12 +37,35 @@ from durable_graph.keys import DATA_KEY, LocalKeyFile
 from durable_graph.retention import run_retention
 from durable_graph.retention_policy import Retention
 from durable_graph.verification import verify_thread
+from tests import graphs
 from tests.aws.backend_factory import serialized, sqs_time_follows
 from tests.aws.resources import clients, create_resources
 from tests.conformance.test_erasure import DOSSIER, EMAIL, KNOWLEDGE, graph, run_case
 from tests.postgres.server import fresh_schema_uri
 
 ALICE = Actor(kind="cli", id="dpo@example.com")
+RECEIPT = "receipt 7731-PAYMENT-TO-JANE"
+
+
+class Charge(BaseModel):
+    amount: int = 0
+    note: str = ""
+
+
+def charge(state: Charge, ctx: NodeContext) -> dict[str, Any]:
+    receipt = ctx.step("charge", lambda: {"receipt": RECEIPT, "amount": state.amount})
+    return {"note": f"charged {receipt['amount']}"}
+
+
+def _charge_graph() -> Any:
+    builder = StateGraph(Charge)
+    builder.add_node("charge", charge)
+    builder.add_edge(START, "charge")
+    builder.add_edge("charge", END)
+    return builder.compile(name="tests.conformance.test_encryption:charge_graph")
+
+
+charge_graph = _charge_graph()
 SECRETS = (EMAIL, "reviewed jane", DOSSIER[:40], KNOWLEDGE[:40])
 
 
@@ -302,3 +327,24 @@ def test_retention_of_a_whole_thread_destroys_its_key(
     assert app.get_state("new").values["email"] == EMAIL
     assert ERASED in app.get_state("old").values["email"]
     assert verify_thread(backend, "old").ok and verify_thread(backend, "new").ok
+
+
+def test_fan_out_rows_and_side_effect_results_are_sealed(
+    encrypted: Encrypted, clock: ManualClock
+) -> None:
+    """Given an encrypted store
+    When a fan-out runs (each task's writes kept in a `done#` row until the last one merges)
+    and a node runs a side effect with `ctx.step` (its result kept in an effect record)
+    Then neither the merged summaries nor the effect's receipt is stored in the clear, and
+    both threads read back and verify."""
+    backend = encrypted.backend
+    docs = graphs.docs_graph.with_backend(backend, clock=clock)
+    out = docs.invoke({"documents": ["a", "b", "c"]}, thread_id="fan")
+    assert sorted(out["summaries"]) == ["summary of a", "summary of b", "summary of c"]
+    paid = charge_graph.with_backend(backend, clock=clock).invoke({"amount": 42}, thread_id="pay")
+    assert paid["note"] == "charged 42"
+
+    stored = encrypted.stored()
+    for secret in ("summary of", RECEIPT):
+        assert not holds(stored, secret), secret
+    assert verify_thread(backend, "fan").ok and verify_thread(backend, "pay").ok
