@@ -41,7 +41,7 @@ ENV_KEYS: dict[str, str] = {
     "sweep_minutes": names.ENV_SWEEP_MINUTES,
     "max_receives": names.ENV_MAX_RECEIVES,
     "ledger_key_id": names.ENV_LEDGER_KEY_ID,
-    "data_key_id": names.ENV_DATA_KEY_ID,
+    "data_key_id": names.OPERATOR_ENV_DATA_KEY_ID,
     "mail_from": names.ENV_MAIL_FROM,
 }
 
