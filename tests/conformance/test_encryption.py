@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.aws.factory import aws_backend
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
+from durable_graph.backends.local.row_bodies import decode_body
 from durable_graph.backends.memory import memory_backend
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.bundle import build_bundle, verify_bundle
@@ -100,10 +102,14 @@ def _local(tmp_path: Path, clock: ManualClock) -> AbstractContextManager[Encrypt
         home = tmp_path / "home"
         backend = local_backend(home, clock=clock, encrypt=True)
 
-        def stored() -> bytes:  # every file of the store: state.db, its WAL, payloads
+        def stored() -> bytes:  # every file of the store (state.db, its WAL, payloads), and
+            # the checkpoint rows decompressed (big rows are kept zlib-compressed: row_bodies.py)
             skip = home / "keys"
             files = [p for p in home.rglob("*") if p.is_file() and skip not in p.parents]
-            return b"".join(p.read_bytes() for p in sorted(files))
+            with closing(sqlite3.connect(home / "state.db")) as db:
+                rows = [decode_body(b) for (b,) in db.execute("SELECT body FROM checkpoints")]
+            bodies = [r if isinstance(r, bytes) else r.encode() for r in rows]
+            return b"".join([*(p.read_bytes() for p in sorted(files)), *bodies])
 
         try:
             yield Encrypted(backend, stored)
