@@ -6,8 +6,10 @@ Per transition message (DESIGN.md §3): read checkpoint `k` (or take it from the
 point, and everything after it is idempotent and repeated by redelivery.
 
 What a decision needs done is done beside it: running a task (tasks.py), the fan-in of a
-parallel superstep (fanin.py), sealing a record (sealing.py), the follow-ups of a commit
-(followups.py). This module decides which step comes next, what it holds, and commits it.
+parallel superstep (fanin.py), the record a superstep ends in (superstep.py), the record of a
+resume, a fork or a recorded failure (updates.py), sealing a record (sealing.py), the
+follow-ups of a commit (followups.py). This module decides which step comes next and commits
+it.
 """
 
 from __future__ import annotations
@@ -19,18 +21,7 @@ from typing import Any, Literal
 
 from durable_graph import reading
 from durable_graph.backend import Backend
-from durable_graph.canonical import check_json
-from durable_graph.checkpoint import (
-    Actor,
-    Checkpoint,
-    ErrorInfo,
-    GraphRef,
-    InterruptInfo,
-    ParentRef,
-    RouteDecision,
-    Status,
-    Task,
-)
+from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Status
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.context import NodeServices, default_worker_id
 from durable_graph.effects import (
@@ -49,16 +40,17 @@ from durable_graph.errors import (
     ThreadExists,
     UnknownNode,
 )
-from durable_graph.fanin import FanIn, Pending, held_tasks
+from durable_graph.fanin import FanIn, Pending
 from durable_graph.followups import FollowUps, carried_base
 from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
-from durable_graph.routing import merge_tasks, route_after, route_from
+from durable_graph.routing import route_from
 from durable_graph.sealing import Base, StepSealer
 from durable_graph.spec import END, START, GraphSpec, Send
-from durable_graph.state import FieldChange
+from durable_graph.superstep import merge_superstep, status_for
 from durable_graph.tasks import TaskResult, TaskRunner
 from durable_graph.threads import check_thread_id
+from durable_graph.updates import seal_failure, seal_fork, seal_update
 
 log = logging.getLogger("durable_graph.engine")
 
@@ -133,7 +125,7 @@ class Engine:
         self._check_new(thread_id)
         state = self.spec.schema.initial(values)
         next_tasks, routes = route_from(self.spec, START, state, origin_step=0, thread_id=thread_id)
-        status, interrupt = self._status_for(next_tasks, ran=[])
+        status, interrupt = status_for(self.spec, next_tasks, ran=[])
         checkpoint = self.sealer.seal(
             thread_id=thread_id,
             step=0,
@@ -186,55 +178,17 @@ class Engine:
         if values is not None and not isinstance(values, Mapping):
             raise InvalidInput("values must be a JSON object of state fields", field="values")
         current = self.values_of(head)
-        update = dict(values or {})
-        applied = self.spec.schema.fold(current, [update], where="values")
-        state = applied.values
-        resume = {k: list(v) for k, v in head.resume.items()}
-        routes: list[RouteDecision] = []
-        if as_node is not None:
-            remaining = [t for t in head.next if t.node != as_node]
-            routed, routes = route_from(
-                self.spec, as_node, state, origin_step=head.step + 1, thread_id=thread_id
-            )
-            next_tasks = merge_tasks(remaining, routed)
-            # A human update is not a run of `as_node`: interrupt_after does not fire again
-            # (or an interrupt_after node could never be approved), interrupt_before still does.
-            status, interrupt = self._status_for(next_tasks, ran=[])
-        else:
-            next_tasks = list(head.next)
-            status, interrupt = ("running" if next_tasks else "completed"), None
-            if has_resume_value:
-                if head.interrupt is None or head.interrupt.task_id is None:
-                    raise InvalidInput(
-                        "resume_value answers an interrupt() inside a node, but this thread "
-                        "is not suspended inside a node",
-                        field="resume_value",
-                    )
-                check_json(resume_value, "resume_value")
-                resume.setdefault(head.interrupt.task_id, []).append(resume_value)
-            waiting = {t.id for t in head.next if t.done_at is None}
-            for task_id, value in (resume_by_task or {}).items():
-                if task_id not in waiting or head.status != "suspended":
-                    raise InvalidInput(
-                        f"resume names task {task_id!r}, which is not waiting at an interrupt",
-                        field="resume",
-                    )
-                check_json(value, "resume")
-                resume.setdefault(task_id, []).append(value)
-        checkpoint = self.sealer.seal(
-            thread_id=thread_id,
-            step=head.step + 1,
-            source="update",
-            nodes=[as_node] if as_node else [],
-            values=state,
-            changed=applied.changes,
-            previous=Base.of(head, current),
-            next_tasks=next_tasks,
-            routes=routes,
-            status=status,
-            interrupt=interrupt,
-            resume=resume if as_node is None else {},
-            actor=actor or Actor(kind="human", id="unknown"),
+        checkpoint = seal_update(
+            self.spec,
+            self.sealer,
+            head,
+            current,
+            values=values,
+            as_node=as_node,
+            resume_value=resume_value,
+            has_resume_value=has_resume_value,
+            resume_by_task=resume_by_task,
+            actor=actor,
         )
         self.commit(
             checkpoint,
@@ -262,22 +216,8 @@ class Engine:
         for task in origin.next:
             if task.node not in self.spec.nodes:
                 raise UnknownNode(task.node, list(self.spec.nodes))
-        state = self.spec.schema.apply(self.values_of(origin), [dict(values or {})], where="values")
-        status: Status = "running" if origin.next else "completed"
-        if origin.status == "suspended":
-            status = "suspended"
-        checkpoint = self.sealer.seal(
-            thread_id=new_thread_id,
-            step=0,
-            source="fork",
-            values=state,
-            previous=Base.of(origin, state),
-            next_tasks=[t.model_copy(update={"done_at": None}) for t in origin.next],
-            status=status,
-            interrupt=origin.interrupt if status == "suspended" else None,
-            resume=dict(origin.resume),
-            actor=actor or Actor(kind="api", id="fork"),
-            parent=ParentRef(thread_id=origin.thread_id, step=origin.step, hash=origin.hash),
+        checkpoint = seal_fork(
+            self.spec, self.sealer, origin, self.values_of(origin), new_thread_id, values, actor
         )
         # Indexed before it commits, so no committed fork is missing from its origin's lineage
         # (an entry whose fork never commits is filtered out on read: `forks.py`). A taken id
@@ -384,63 +324,7 @@ class Engine:
 
     def build(self, base: Base, results: Sequence[TaskResult]) -> Checkpoint:
         """Merge a superstep's results into the next checkpoint (not yet written)."""
-        failed = [r for r in results if r.kind == "error"]
-        interrupted = [r for r in results if r.kind == "interrupt"]
-        ran = [r.task.node for r in results if r.kind == "ok"]
-        goto: dict[str, list[str | Send]] = {}
-        for r in results:
-            if r.kind == "ok" and r.goto:
-                goto.setdefault(r.task.node, []).extend(r.targets())
-        interrupt: InterruptInfo | None = None
-        changed: dict[str, FieldChange] | None = None
-        routes: list[RouteDecision] = []
-        held = bool(failed or interrupted)
-        if held:
-            # Nothing merges: the step is retried as a whole on resume, but the tasks that
-            # already succeeded keep their recorded writes and are not run again.
-            state = base.values
-            next_tasks = held_tasks(base, {r.task.id for r in results if r.kind == "ok"})
-            status: Status = "failed" if failed else "suspended"
-            if interrupted and not failed:
-                first = interrupted[0]
-                interrupt = InterruptInfo(
-                    node=first.task.node,
-                    when="during",
-                    payload=first.interrupt,
-                    task_id=first.task.id,
-                )
-        else:
-            writes = [r.writes for r in results]
-            applied = self.spec.schema.fold(base.values, writes, where="superstep")
-            state, changed = applied.values, applied.changes
-            next_tasks, routes = route_after(
-                self.spec,
-                ran,
-                state,
-                origin_step=base.step + 1,
-                goto=goto,
-                thread_id=base.thread_id,
-            )
-            status, interrupt = self._status_for(next_tasks, ran=ran)
-        return self.sealer.seal(
-            thread_id=base.thread_id,
-            step=base.step + 1,
-            source="node",
-            nodes=list(dict.fromkeys(ran)),
-            values=state,
-            changed=changed,
-            previous=base,
-            next_tasks=next_tasks,
-            routes=routes,
-            status=status,
-            interrupt=interrupt,
-            error=failed[0].error if failed else None,
-            resume=base.resume if held else None,
-            io=[record for r in results for record in r.io],
-            duration_ms=sum(r.duration_ms for r in results),
-            attempt=max((r.attempts for r in results), default=1),
-            actor=Actor(kind="worker", id=self.worker_id),
-        )
+        return merge_superstep(self.spec, self.sealer, self.worker_id, base, results)
 
     # ------------------------------------------------------------------ committing
 
@@ -499,26 +383,9 @@ class Engine:
         head = self.backend.checkpoints.head_checkpoint(thread_id)
         if head is None or head.status in ("completed", "failed"):
             return None
-        error = ErrorInfo(
-            node=node or (head.next[0].node if head.next else ""),
-            task_id=head.next[0].id if head.next else "",
-            type=kind,
-            message=reason,
-            attempts=1,
-            retryable=False,
-        )
         values = self.values_of(head)
-        checkpoint = self.sealer.seal(
-            thread_id=thread_id,
-            step=head.step + 1,
-            source="node",
-            values=values,
-            previous=Base.of(head, values),
-            next_tasks=list(head.next),
-            status="failed",
-            error=error,
-            resume=head.resume,
-            actor=Actor(kind="worker", id=self.worker_id),
+        checkpoint = seal_failure(
+            self.sealer, self.worker_id, head, values, reason, node=node, kind=kind
         )
         outcome = self.commit(checkpoint, previous_status=head.status)
         return outcome.checkpoint
@@ -528,20 +395,6 @@ class Engine:
         decided by the conditional append of step 0 (every thread has a step 0), whose lost
         condition carries the existing record: no read first."""
         check_thread_id(thread_id)
-
-    def _status_for(
-        self, next_tasks: Sequence[Task], *, ran: Sequence[str]
-    ) -> tuple[Status, InterruptInfo | None]:
-        """A step's status from its next tasks and the graph's interrupt_before / _after."""
-        if not next_tasks:
-            return "completed", None
-        for node in ran:
-            if node in self.spec.interrupt_after:
-                return "suspended", InterruptInfo(node=node, when="after")
-        for task in next_tasks:
-            if task.node in self.spec.interrupt_before:
-                return "suspended", InterruptInfo(node=task.node, when="before")
-        return "running", None
 
 
 __all__ = ["END", "START", "Engine", "Outcome", "Send", "TaskResult"]

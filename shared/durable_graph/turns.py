@@ -24,6 +24,7 @@ from durable_graph.routing import merge_tasks, route_from
 from durable_graph.sealing import Base
 from durable_graph.spec import START
 from durable_graph.state import FieldChange
+from durable_graph.superstep import status_for
 
 __all__ = ["new_input", "next_turn", "refuse_input"]
 
@@ -122,7 +123,7 @@ def next_turn(
         )
         remaining = [t for t in pending if t.node != as_node] if as_node is not None else []
         next_tasks = merge_tasks(remaining, routed)
-        status, interrupt = engine._status_for(next_tasks, ran=[])
+        status, interrupt = status_for(engine.spec, next_tasks, ran=[])
     else:  # the pending tasks of `origin`, as they were
         next_tasks = pending
         status = "running" if next_tasks else "completed"
