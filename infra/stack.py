@@ -74,6 +74,10 @@ class StackConfig:
             or its domain); defaults to `mail_from`. The worker may send through it only.
         signin_domain_prefix: the explorer's hosted-UI domain prefix (unique in the region);
             default `<stack name>-<account id>`.
+        encrypt_at_rest: create a symmetric KMS key that wraps each thread's data key, so
+            values and payloads are stored AES-GCM sealed and erasing a thread destroys its
+            key (`docs/record-format.md` §14). Off by default: it costs a `Decrypt` per thread
+            per warm container and makes the stored bytes unreadable without KMS.
     """
 
     root: Path = REPO_ROOT
@@ -86,6 +90,7 @@ class StackConfig:
     mail_from: str | None = None
     mail_identity: str | None = None
     signin_domain_prefix: str | None = None
+    encrypt_at_rest: bool = False
 
     def __post_init__(self) -> None:
         if self.mail_from is not None:
@@ -129,6 +134,7 @@ class StackConfig:
             mail_from=str(mail_from) if mail_from else None,
             mail_identity=str(mail_identity) if mail_identity else None,
             signin_domain_prefix=str(prefix) if prefix else None,
+            encrypt_at_rest=str(get("encrypt_at_rest", "false")).lower() in ("true", "1", "yes"),
         )
 
     @property
@@ -187,6 +193,9 @@ class DurableGraphStack(Stack):
         )
         if config.mail_from:
             functions.add_environment(names.ENV_MAIL_FROM, config.mail_from)
+        if config.encrypt_at_rest:
+            data_key = signing.enable_encryption_at_rest()
+            functions.add_environment(names.OPERATOR_ENV_DATA_KEY_ID, data_key.key_arn)
         webhook_secret = WebhookSecretValue(
             self,
             "WebhookSecretValue",
@@ -235,6 +244,7 @@ class DurableGraphStack(Stack):
         queueing.dead_letters.grant_send_messages(worker)  # parks malformed bodies with a reason
         notifications.grant_publish(worker)
         signing.approval_signing_key.grant_read(worker)
+        signing.grant_data_keys(worker)
         signing.grant_sign(worker)
 
         # --- api: starts, reads, resumes and approvals. ---
@@ -249,6 +259,7 @@ class DurableGraphStack(Stack):
         notifications.grant_publish(functions.api)
         signing.approval_signing_key.grant_read(functions.api)
         signing.webhook_secret.grant_read(functions.api)
+        signing.grant_data_keys(functions.api)
         signing.grant_sign(functions.api)
 
         # --- s3_trigger: an uploaded object version starts exactly one run. ---
@@ -262,6 +273,7 @@ class DurableGraphStack(Stack):
         storage.grant_payloads_write(s3_trigger)
         storage.grant_uploads_read(s3_trigger)
         queueing.transitions.grant_send_messages(s3_trigger)
+        signing.grant_data_keys(s3_trigger)  # step 0 seals the uploaded input
 
         # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ; every
         # `retention_hours`, the retention job (the same as `durable-graph retention run`). ---
@@ -293,6 +305,7 @@ class DurableGraphStack(Stack):
         storage.grant_payloads_delete(sweeper)  # retention erases values and their objects
         queueing.transitions.grant_send_messages(sweeper)
         queueing.dead_letters.grant_consume_messages(sweeper)
+        signing.grant_data_keys(sweeper)
         signing.grant_sign(sweeper)
 
         # --- dlq: every dead-lettered transition is re-driven once or fails its thread. ---
@@ -308,6 +321,7 @@ class DurableGraphStack(Stack):
         storage.grant_checkpoints_write(dead_letters)  # the failure checkpoint, re-drive records
         storage.grant_payloads_read(dead_letters)  # claim-checked bodies and offloaded state
         queueing.transitions.grant_send_messages(dead_letters)  # the re-drive
+        signing.grant_data_keys(dead_letters)
         signing.grant_sign(dead_letters)  # a failed thread's chain head is signed
 
         self._acknowledge_bucket_notifications_handler()
@@ -344,5 +358,7 @@ class DurableGraphStack(Stack):
             "ApprovalsTopicArn": notifications.approvals_topic.topic_arn,
             "LedgerKeyArn": signing.ledger_key.key_arn,
         }
+        if signing.data_key is not None:  # the CLI's aws:// store URI reads it (locate.py)
+            outputs["DataKeyArn"] = signing.data_key.key_arn
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

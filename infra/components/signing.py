@@ -22,10 +22,14 @@ from constructs import Construct
 from durable_graph.backends.aws import names
 from infra.components.nag import acknowledge
 
-__all__ = ["LEDGER_KEY_ACTIONS", "LEDGER_KEY_ENV", "Signing"]
+__all__ = ["DATA_KEY_ACTIONS", "LEDGER_KEY_ACTIONS", "LEDGER_KEY_ENV", "Signing"]
 
 LEDGER_KEY_ENV = names.ENV_LEDGER_KEY_ID
 LEDGER_KEY_ACTIONS = ("kms:Sign", "kms:Verify", "kms:GetPublicKey")
+# Envelope encryption at rest: a new thread's data key is generated wrapped, and unwrapped once
+# per warm container (`durable_graph.backends.aws.kms_keys`). Nothing else: no Encrypt, no
+# ReEncrypt, no key administration.
+DATA_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 _NO_ROTATION = (
     "Rotating this key invalidates every outstanding signed link or webhook signature; it is "
@@ -56,6 +60,8 @@ class Signing(Construct):
         approval_signing_key: HMAC-SHA256 key for approval-link tokens.
         webhook_secret: shared secret that webhook callers sign `POST /threads` with.
         ledger_key: KMS signing key for chain heads.
+        data_key: symmetric KMS key wrapping per-thread data keys, when encryption at rest
+            is on (`enable_encryption_at_rest`); None otherwise.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -75,6 +81,26 @@ class Signing(Construct):
             # Losing the key would make every past signature unverifiable by KMS.
             removal_policy=RemovalPolicy.RETAIN,
         )
+        self.data_key: kms.Key | None = None
+
+    def enable_encryption_at_rest(self) -> kms.Key:
+        """Create the key-encryption key. Rotation is on (KMS keeps old key material, so data
+        keys wrapped before a rotation still unwrap); RETAIN, because deleting it would destroy
+        every thread's values at once, which is an erasure nobody signed."""
+        self.data_key = kms.Key(
+            self,
+            "DataKey",
+            description="durable-graph: wraps each thread's data key (encryption at rest)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return self.data_key
+
+    def grant_data_keys(self, function: lambda_.Function) -> None:
+        """Seal and open values: every function that writes or reads a thread's values. A no-op
+        when encryption at rest is off."""
+        if self.data_key is not None:
+            self.data_key.grant(function, *DATA_KEY_ACTIONS)
 
     def grant_sign(self, function: lambda_.Function) -> None:
         """Sign chain heads: the engine signs whenever a commit settles a thread (suspended,

@@ -42,9 +42,9 @@ ENV_SIGNING_KEY_PARAM: Final = "DURABLE_GRAPH_SIGNING_KEY_PARAM"  # SSM paramete
 ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
 ENV_PUBLIC_BASE_URL: Final = "DURABLE_GRAPH_PUBLIC_BASE_URL"
 ENV_LEDGER_KEY_ID: Final = "DURABLE_GRAPH_LEDGER_KEY_ID"  # KMS key that signs chain heads
-# Set by an operator, not by the stack (which does not create this key yet): the symmetric
-# KMS key that wraps the per-thread data keys, turning encryption at rest on (keys.py); the
-# functions then need kms:GenerateDataKey and kms:Decrypt on it.
+# Optional, so not an ENV_* every function must have: the symmetric KMS key that wraps the
+# per-thread data keys, turning encryption at rest on (keys.py). The stack creates it and grants
+# kms:GenerateDataKey and kms:Decrypt with `-c encrypt_at_rest=true`; an operator may set it.
 OPERATOR_ENV_DATA_KEY_ID: Final = "DURABLE_GRAPH_DATA_KEY_ID"
 ENV_MAIL_FROM: Final = "DURABLE_GRAPH_MAIL_FROM"  # sender address of a verified SES identity
 # The explorer's sign-in (api function only): the Cognito user pool, its app client, the hosted
