@@ -232,15 +232,7 @@ class Approvals:
             expires_at=int(now.timestamp()) + policy.ttl_seconds,
             subject=approver or policy.subject,
         )
-        record = {
-            "state": "issued",
-            "step": claims.step,
-            "node": claims.node,
-            "exp": claims.exp,
-            "kid": claims.kid,
-            "sub": claims.sub,
-            "issued_at": iso(now),
-        }
+        record = {**_issued_value(claims), "issued_at": iso(now)}
         return token, RecordWrite(f"approval#{token_hash(token)}", record)
 
     # ------------------------------------------------------------------ reading
@@ -553,9 +545,10 @@ class _Decided(Exception):
         self.record = record
 
 
-def _issued(claims: Claims, digest: str) -> Ticket:
-    """The ticket of a link as `issue` stored it (version 1), rebuilt from its token."""
-    value = {
+def _issued_value(claims: Claims) -> dict[str, Any]:
+    """What a link's record holds when issued, from its token's claims (one shape for the
+    write in `issue` and the rebuilt ticket in `_issued`)."""
+    return {
         "state": "issued",
         "step": claims.step,
         "node": claims.node,
@@ -563,7 +556,11 @@ def _issued(claims: Claims, digest: str) -> Ticket:
         "kid": claims.kid,
         "sub": claims.sub,
     }
-    record = VersionedRecord(key=f"approval#{digest}", value=value, version=1)
+
+
+def _issued(claims: Claims, digest: str) -> Ticket:
+    """The ticket of a link as `issue` stored it (version 1), rebuilt from its token."""
+    record = VersionedRecord(key=f"approval#{digest}", value=_issued_value(claims), version=1)
     return Ticket(claims=claims, digest=digest, record=record)
 
 
