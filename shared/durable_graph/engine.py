@@ -193,9 +193,7 @@ class Engine:
         self.commit(
             checkpoint,
             previous_status=head.status,
-            refuse=lambda winner: StaleHead(
-                thread_id, head.step, winner.step if winner is not None else head.step
-            ),
+            refuse=StaleHead.beaten(head),
         )
         return checkpoint
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -95,6 +96,16 @@ class NotSuspended(UserError):
         self.status = status
 
 
+class _AtStep(Protocol):
+    """A thread's head as far as a stale-head refusal needs it (a `Checkpoint`)."""
+
+    @property
+    def thread_id(self) -> str: ...
+
+    @property
+    def step(self) -> int: ...
+
+
 class StaleHead(UserError):
     """Optimistic concurrency: the caller's view of the thread is out of date."""
 
@@ -108,6 +119,14 @@ class StaleHead(UserError):
         self.thread_id = thread_id
         self.expected_step = expected_step
         self.actual_step = actual_step
+
+    @classmethod
+    def beaten(cls, head: _AtStep) -> Callable[[_AtStep | None], StaleHead]:
+        """`Engine.commit`'s refusal for a step written over `head` that another writer
+        beat: the error naming the step the thread is at now (the winner's)."""
+        return lambda winner: cls(
+            head.thread_id, head.step, winner.step if winner is not None else head.step
+        )
 
 
 class GraphMismatch(UserError):
