@@ -10,7 +10,8 @@ Example, on the embedded store (what `durable-graph serve` does)::
 """
 
 from durable_graph.api.app import build_resolver
-from durable_graph.api.approvals import ApprovalPolicy, Approvals
+from durable_graph.api.approval_policy import ApprovalPolicy
+from durable_graph.api.approvals import Approvals
 from durable_graph.api.auth import ApiKeyAuth, IamAuth
 from durable_graph.api.config import MAX_BODY_BYTES, Api, ApiConfig
 from durable_graph.api.identity import Authenticator, Identity, caller, identify

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable_graph.api.approvals import ApprovalPolicy, Approvals
+from durable_graph.api.approval_policy import ApprovalPolicy
+from durable_graph.api.approvals import Approvals
 from durable_graph.api.identity import Authenticator
 from durable_graph.api.keys import KeyProvider, SecretSource
 from durable_graph.api.service import Threads

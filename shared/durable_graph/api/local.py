@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from durable_graph.api.approvals import ApprovalPolicy
+from durable_graph.api.approval_policy import ApprovalPolicy
 from durable_graph.api.auth import ApiKeyAuth
 from durable_graph.api.config import MAX_BODY_BYTES, Api, ApiConfig
 from durable_graph.api.explorer_auth import SessionAuth

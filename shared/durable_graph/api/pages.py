@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from durable_graph.api.approvals import Page
+from durable_graph.api.approval_links import Page
 from durable_graph.api.models import DecisionView
 from durable_graph.clock import parse_iso
 from durable_graph.signoff import SignOff
