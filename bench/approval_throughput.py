@@ -9,9 +9,16 @@ LangGraph is measured with `durability="sync"` (each checkpoint written before t
 the fair comparison) and with its default (`"async"`). DBOS runs the flow as a workflow whose
 two steps are checkpointed and whose approval arrives through `DBOS.send` / `DBOS.recv`.
 
-fsyncs are counted, not estimated: with `strace` on the machine, each engine runs once more in
-a child process under `strace -f -c -e trace=fsync,fdatasync` (a separate pass: tracing slows
-it, so it is not the timed run); without strace the column says so.
+I/O is counted, not estimated: with `strace` on the machine, each engine runs once more in a
+child process under `strace -f -y -e trace=fsync,fdatasync,pwrite64,write` (a separate pass:
+tracing slows it, so it is not the timed run; without strace the columns say so). From it:
+fsyncs per thread (fsync + fdatasync), WAL pages per thread (each WAL frame is a 24-byte
+header write then a page write: the headers are counted), WAL KB per thread, and every byte
+the process wrote to any file (WAL, database, checkpoints, outbox copies), per thread. These
+counts do not depend on the machine's load, unlike threads/s; a commit fsyncs what it appended
+to the WAL, so fewer WAL pages per commit is less for the disk to flush. `commits/thread`
+counts every COMMIT of the timed run (durable-graph: durable and relaxed ones, see db.py),
+and `WAL pages/commit` divides the two.
 
 `--previous DIR` adds the durable-graph of another checkout (an earlier release, e.g. from
 `git archive <tag> | tar -x -C DIR`) to every round, run in a child process that imports it, so
@@ -64,14 +71,25 @@ except ImportError:  # a release before relaxed writes (`--previous`): every com
 
 
 @dataclass
+class IoCounts:
+    """Per-thread system-call counts of one engine's strace pass."""
+
+    fsyncs: float
+    wal_pages: float
+    wal_bytes: float
+    written_bytes: float  # every write and pwrite to any file
+
+
+@dataclass
 class Result:
     name: str
     threads: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     bytes_on_disk: int = 0
-    commits: int = 0
-    fsyncs: float | None = None  # per thread, from the strace pass
+    commits: int = 0  # every COMMIT (durable or relaxed)
+    durable: int = 0  # COMMITs with an fsync (durable-graph; the others fsync every commit)
+    io: IoCounts | None = None  # per thread, from the strace pass
 
     @property
     def per_second(self) -> float:
@@ -87,6 +105,7 @@ class Result:
         self.cpu_seconds += other.cpu_seconds
         self.bytes_on_disk += other.bytes_on_disk
         self.commits += other.commits
+        self.durable += other.durable
 
 
 def folder_bytes(root: Path) -> int:
@@ -128,6 +147,7 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
         timer.wall,
         timer.cpu,
         folder_bytes(root),
+        counter.durable + getattr(counter, "relaxed", 0),
         counter.durable,
     )
 
@@ -164,6 +184,7 @@ def bench_group_commit(threads: int, root: Path, in_flight: int = 100) -> Result
         timer.wall,
         timer.cpu,
         folder_bytes(root),
+        counter.durable + counter.relaxed,
         counter.durable,
     )
 
@@ -204,6 +225,7 @@ def bench_langgraph(threads: int, root: Path, durability: Any) -> Result:
         timer.wall,
         timer.cpu,
         folder_bytes(root),
+        commits,
         commits,
     )
 
@@ -258,7 +280,7 @@ def bench_previous(threads: int, root: Path, source: Path) -> Result:
     command += ["--threads", str(threads), "--root", str(root)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     fields = json.loads(done.stdout.strip().splitlines()[-1])
-    fields.update(name=PREVIOUS, fsyncs=None)
+    fields.update(name=PREVIOUS, io=None)
     return Result(**fields)
 
 
@@ -274,28 +296,46 @@ def available(name: str) -> bool:
     return True
 
 
-def count_fsyncs(name: str, threads: int, source: Path | None = None) -> float | None:
-    """fsync + fdatasync calls per thread of one engine, run alone in a child under strace
-    (durable-graph from `source`, another checkout, when given)."""
+# One traced call: `<pid> <call>(<fd><<path>>, ...) = <result>` (strace -f -y).
+_TRACED = re.compile(r"\d+\s+(fsync|fdatasync|pwrite64|write)\(\d+<([^>]*)>.*\)\s+=\s+(-?\d+)")
+
+
+def count_io(name: str, threads: int, source: Path | None = None) -> IoCounts | None:
+    """fsyncs, WAL pages and bytes written per thread of one engine, run alone in a child
+    under strace (durable-graph from `source`, another checkout, when given)."""
     if shutil.which("strace") is None:
         return None
-    command = [
-        "strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync",
-        sys.executable, __file__, "--engine", name, "--threads", str(threads),
-    ]  # fmt: skip
-    env = dict(os.environ)
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source)])
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        print(f"(fsync count of {name} failed: {done.stderr.strip()[-300:]})")
-        return None
-    calls = 0
-    for line in done.stderr.splitlines():
-        match = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(fsync|fdatasync)$", line)
-        if match:
-            calls += int(match.group(1))
-    return calls / threads
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "strace.log"
+        command = [
+            "strace", "-f", "-qq", "-y", "-o", str(log),
+            "-e", "trace=fsync,fdatasync,pwrite64,write",
+            sys.executable, __file__, "--engine", name, "--threads", str(threads),
+        ]  # fmt: skip
+        env = dict(os.environ)
+        if source is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source)])
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"(I/O count of {name} failed: {done.stderr.strip()[-300:]})")
+            return None
+        fsyncs = wal_pages = wal_bytes = written = 0
+        with log.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                match = _TRACED.match(line)
+                if match is None:
+                    continue
+                call, path, result = match.group(1), match.group(2), int(match.group(3))
+                if call in ("fsync", "fdatasync"):
+                    fsyncs += 1
+                    continue
+                if result <= 0 or not path.startswith("/"):  # a pipe, a socket, the terminal
+                    continue
+                written += result
+                if path.endswith("-wal"):
+                    wal_bytes += result
+                    wal_pages += result == 24  # a frame header: one page follows it
+    return IoCounts(fsyncs / threads, wal_pages / threads, wal_bytes / threads, written / threads)
 
 
 def run_once(name: str, threads: int, root: Path | None, as_json: bool) -> None:
@@ -304,6 +344,40 @@ def run_once(name: str, threads: int, root: Path | None, as_json: bool) -> None:
         result = ENGINES[name](threads, root or Path(tmp) / name)
     if as_json:
         print(json.dumps(dataclasses.asdict(result)))
+
+
+def print_table(results: list[Result]) -> None:
+    columns = [
+        ("engine", 44), ("threads/s", 10), ("CPU ms", 8), ("commits", 10), ("fsyncs", 8),
+        ("WAL pages", 10), ("pages/commit", 13), ("WAL KB", 8), ("KB written", 11),
+        ("disk KB", 8),
+    ]  # fmt: skip
+    header = "".join(f"{title:<{w}}" if i == 0 else f"{title:>{w}}" for i, (title, w) in
+                     enumerate(columns))  # fmt: skip
+    print(header + "\n" + "-" * len(header))
+    for r in results:
+        n = r.threads
+        commits = (
+            f"{r.durable / n:.1f}/{r.commits / n:.1f}"
+            if r.commits != r.durable
+            else (f"{r.commits / n:.1f}" if r.commits else "-")
+        )
+        io = r.io
+        wal = io if io and io.wal_bytes else None  # DBOS's SQLite keeps a rollback journal
+        cells = [
+            r.name,
+            f"{r.per_second:.1f}",
+            f"{r.cpu_ms:.2f}",
+            commits,
+            f"{io.fsyncs:.1f}" if io else "-",
+            f"{wal.wal_pages:.1f}" if wal else "-",
+            f"{wal.wal_pages * n / r.commits:.1f}" if wal and r.commits else "-",
+            f"{wal.wal_bytes / 1024:.1f}" if wal else "-",
+            f"{io.written_bytes / 1024:.1f}" if io else "-",
+            f"{r.bytes_on_disk / n / 1024:.1f}",
+        ]
+        print("".join(f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}" for i, (cell, (_, w)) in
+                      enumerate(zip(cells, columns, strict=True))))  # fmt: skip
 
 
 def main() -> None:
@@ -341,40 +415,34 @@ def main() -> None:
     if not args.no_fsync_count:
         for name in names:
             if name == PREVIOUS and args.previous is not None:
-                totals[name].fsyncs = count_fsyncs(
-                    "durable-graph", FSYNC_THREADS, args.previous.resolve()
-                )
+                totals[name].io = count_io("durable-graph", FSYNC_THREADS, args.previous.resolve())
             else:
-                totals[name].fsyncs = count_fsyncs(name, FSYNC_THREADS)
+                totals[name].io = count_io(name, FSYNC_THREADS)
     results = [totals[name] for name in names]
     print(
         f"\nApproval flow (run → suspend → approve → complete), {args.threads} threads x "
-        f"{args.rounds} interleaved rounds\n"
+        f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.1f} at the end\n"
     )
-    header = (
-        f"{'engine':<46}{'threads/s':>10}{'CPU ms/thread':>15}{'fsyncs/thread':>15}"
-        f"{'bytes/thread':>14}"
+    print_table(results)
+    print(
+        "\nthreads/s and CPU: the timed rounds. commits: every COMMIT of the timed rounds "
+        "(durable-graph:\nfsynced/all; relaxed ones have no fsync of their own). fsyncs, WAL "
+        f"pages and KB written:\nthe strace pass ({FSYNC_THREADS} threads). disk: the files "
+        "left, per thread."
     )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        fsyncs = f"{r.fsyncs:.1f}" if r.fsyncs is not None else "(no strace)"
-        print(
-            f"{r.name:<46}{r.per_second:>10.1f}{r.cpu_ms:>15.2f}{fsyncs:>15}"
-            f"{r.bytes_on_disk / r.threads:>14.0f}"
-        )
     ours = [r for r in results if r.name.startswith("durable-graph") and r.name != PREVIOUS]
-    for r in ours:
-        print(f"\n{r.name}: {r.commits / r.threads:.2f} durable commits per thread")
     for mine in ours:
         print()
         for r in results:
             if r in ours:
                 continue
-            print(
+            line = (
                 f"{mine.name} vs {r.name}: {mine.per_second / r.per_second:.2f}x throughput, "
                 f"{r.cpu_ms / mine.cpu_ms:.2f}x less CPU per thread"
             )
+            if mine.io and r.io and mine.io.wal_bytes and r.io.wal_bytes:
+                line += f", {r.io.wal_bytes / mine.io.wal_bytes:.2f}x fewer WAL bytes per thread"
+            print(line)
 
 
 if __name__ == "__main__":

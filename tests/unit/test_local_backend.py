@@ -5,18 +5,21 @@ message is a row of the store (the file beside it is a copy) and costs no fsync.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.db import PAGE_SIZE, Database
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.errors import DurableGraphError
 from durable_graph.mail import EmailMessage
 from examples.email_approval import graph as email_graph
 from tests.graphs import slow_graph
+
+LEGACY_STORE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_v1_store"
 
 
 def _refuse_next_commit(db: Database) -> None:
@@ -98,3 +101,39 @@ def test_an_approval_thread_fsyncs_no_file_of_its_own(
     assert len(mailer.read_all()) == 1  # t-0 is still waiting
     assert synced == []
     backend.close()
+
+
+def test_a_new_store_has_small_pages_and_no_sequence_table(tmp_path: Path) -> None:
+    """Given a new embedded store, then its pages are `PAGE_SIZE` bytes and no table keeps an
+    AUTOINCREMENT sequence (each was WAL bytes in every commit), and the seed flow runs on it."""
+    backend = local_backend(tmp_path / "home")
+    app = email_graph.with_backend(backend)
+    app.invoke({"user_prompt": "pay"}, thread_id="t-1")
+    app.resume("t-1", values={"approved": True}, as_node="human_review")
+    assert app.get_state("t-1").values["outcome"] == "sent"
+    backend.close()
+    with sqlite3.connect(tmp_path / "home" / "state.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
+    assert "queue" in tables and "sqlite_sequence" not in tables
+
+
+def test_an_existing_store_keeps_its_page_size_and_tables(tmp_path: Path) -> None:
+    """Given a store written by an earlier release (4 KB pages, AUTOINCREMENT queue ids), when
+    it is opened and a thread runs on it, then it keeps its page size and its sequence, and
+    queue ids keep counting up from it."""
+    home = tmp_path / "home"
+    shutil.copytree(LEGACY_STORE, home)
+    with sqlite3.connect(home / "state.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        old = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").fetchone()
+    backend = local_backend(home)
+    app = email_graph.with_backend(backend)
+    app.invoke({"user_prompt": "pay"}, thread_id="t-1")
+    app.resume("t-1", values={"approved": True}, as_node="human_review")
+    assert app.get_state("t-1").values["outcome"] == "sent"
+    backend.close()
+    with sqlite3.connect(home / "state.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").fetchone()
+    assert seq[0] == old[0] + 2  # two tasks queued (draft, send), numbered after the old ones

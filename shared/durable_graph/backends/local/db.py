@@ -7,6 +7,14 @@ are in the OS's cache once COMMIT returns); only a power cut can lose relaxed co
 the last durable one. That suits writes whose loss a crash already has to survive: queue leases
 (a lost lease is a message seen again), effect claims and results (a lost claim is a claim never
 made: the next delivery runs the effect, with the same idempotency key). A step is never relaxed.
+
+Bytes per commit: every page a commit changes is a whole page appended to the WAL, and fsynced
+with it. A new store is created with `PAGE_SIZE` pages (2 KB, not SQLite's 4 KB: an approval
+thread's commits write about 107 KB of WAL instead of 188 KB, measured by
+`bench/approval_throughput.py`), and its queue and outbox ids are plain rowids, not
+AUTOINCREMENT (which rewrote the `sqlite_sequence` page in every commit that queued a task).
+An existing store keeps its page size and tables (SQLite cannot change the page size of a WAL
+database without a VACUUM) and reads and writes exactly as before: the SQL is the same for both.
 """
 
 from __future__ import annotations
@@ -46,8 +54,12 @@ CREATE TABLE IF NOT EXISTS records (
     body TEXT NOT NULL,
     PRIMARY KEY (thread_id, key)
 ) WITHOUT ROWID;
+-- Queue and outbox ids are rowids (no AUTOINCREMENT, whose sqlite_sequence row was one more
+-- page per commit): a new row's id is above every id in the table, which is all FIFO order and
+-- `ORDER BY id` need; an id freed by a delete may come back, but a receipt holds a random part
+-- as well, so a stale receipt never matches a new message.
 CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     dedup_id TEXT NOT NULL UNIQUE,
     group_id TEXT NOT NULL,
     thread_id TEXT NOT NULL,
@@ -60,7 +72,7 @@ CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
 -- The notifications outbox: a row per notification, written in the transaction of the step
 -- that caused it (outbox.py), so a notification exists iff its step committed.
 CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     thread_id TEXT NOT NULL,
     step INTEGER NOT NULL,
     body TEXT NOT NULL
@@ -72,13 +84,17 @@ CREATE TABLE IF NOT EXISTS mail (
     body TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     dedup_id TEXT NOT NULL,
     body TEXT NOT NULL,
     reason TEXT NOT NULL,
     failed_at TEXT NOT NULL
 );
 """
+
+
+# The page size of a new store (see the module docstring); an existing one keeps its own.
+PAGE_SIZE = 2048
 
 
 class DurableCommits:
@@ -153,6 +169,8 @@ class Database:
         self._writer = 0  # the thread holding the open write transaction, if any
         try:
             with self._lock:
+                # Before anything is written: only a new, empty file takes it (a no-op else).
+                self._conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.execute("PRAGMA busy_timeout=30000")
