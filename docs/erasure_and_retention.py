@@ -91,7 +91,9 @@ were, so later items keep their places. The text commands print `erased at step 
 ## What is not erased
 
 - Task `arg`s (what a `Send` carried), interrupt payloads, resume values and error messages are
-  hashed in the clear and are not erased. Keep personal data in state fields.
+  not erased by `erase --fields` (they are hashed as they are stored). With encryption at rest
+  on they are sealed, and erasing the whole thread (key destruction, below) covers them; without
+  it, keep personal data in state fields.
 - Io responses of a step whose io list lives in the payload store (over 64 io records in one
   step) are listed under `kept` in the erasure record.
 - Forks: a fork's step 0 copied the origin's state, so a fork is a thread of its own; erase it

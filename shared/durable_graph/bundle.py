@@ -90,7 +90,7 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
                 except PayloadCorrupted:
                     continue  # exported as missing: the bundle then fails `payload`, as the store
                 payloads[digest_hex] = base64.b64encode(data).decode("ascii")
-    thread = backend.checkpoints.get_thread(thread_id)
+    thread = backend.checkpoints.inner.get_thread(thread_id)  # as stored: sealed parts sealed
     return Bundle(
         thread_id=thread_id,
         exported_at=iso(SystemClock().now()),

@@ -109,6 +109,11 @@ class NodeContext:
                 f"node {self.node!r} sends mail but this backend has no mailer (on AWS, deploy "
                 "with -c mail_from=<an address of a verified SES identity>)"
             )
+        keys = self.engine.backend.checkpoints.keys
+        bind = getattr(mailer, "for_thread", None)
+        if keys is not None and callable(bind):  # a mailer that stores: sealed at rest
+            bound: Mailer = bind(self.thread_id, keys.ensure(self.thread_id))
+            return bound
         return mailer
 
     def step_key(self, name: str) -> str:

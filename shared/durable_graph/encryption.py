@@ -8,18 +8,25 @@ encryption, so every hash, state root and signature verifies the same; what a se
 is that its bytes, wherever they were copied (backups, replicas, S3 object versions, an exported
 bundle), are unreadable once the thread's data key is gone.
 
-What is sealed, each with AES-256-GCM under the thread's data key and a fresh 96-bit nonce:
+What is sealed, each with AES-256-GCM under the thread's data key and a fresh 96-bit nonce, as
+an *envelope-2 box* (`ThreadCipher.seal`: `0x02 || flags || nonce || AESGCM(data')`, `data'`
+deflated first when that saves an eighth; text form `"~" + base64`):
 
-- a change kept inline: `{op, d, e}`, `e = base64(nonce || AESGCM(chunk))` where `chunk` is the
-  salted chunk of §3 (`JCS({"s": salt, "v": value})`), with `d` as associated data: a sealed
-  value cannot be moved to another change, and opening it gives the bytes `d` is the digest of;
-- a recorded io response: `{"$sealed": base64(nonce || AESGCM(compact JSON of the response))}`
-  (associated data `dg:io`). This form is what the record's hash covers, so the chain verifies
-  without the key, before and after the key is destroyed;
+- a change kept inline: `{op, d, e}`, `e` the text form of the box of the salted chunk of §3
+  (`JCS({"s": salt, "v": value})`), with `d` as associated data: a sealed value cannot be moved
+  to another change, and opening it gives the bytes `d` is the digest of;
+- a recorded io response, a task argument, an interrupt payload, a resume value:
+  `{"$sealed": text form}` (`seal_value`, associated data per kind: `dg:io`, `dg:arg`...), and
+  an error message as `"$sealed:" + text form` (`sealed_fields.py`). This form is what the
+  record's hash covers, so the chain verifies without the key, before and after the key is
+  destroyed;
 - every payload a thread writes (chunks, `$payload` strings, task and io lists, snapshots,
-  segments): the bytes `"dgx1" || u16 length || thread id || nonce || AESGCM(data)`, with the
-  header and the payload's content type as associated data, stored under a content type ending
-  in `SEALED_SUFFIX` and addressed by the sha256 of those sealed bytes.
+  segments): the bytes `"dgx2" || u16 length || thread id || box`, with the header and the
+  payload's content type as associated data, stored under a content type ending in
+  `SEALED_SUFFIX` and addressed by the sha256 of those sealed bytes.
+
+Envelope 1 (`nonce || AESGCM(data)`, plain base64, payloads `"dgx1"`), written before
+compression, is still read (`open_text`, `open_payload`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import zlib
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -40,8 +48,13 @@ NONCE_BYTES = 12
 ALGORITHM = "AES-256-GCM"
 SEALED_SUFFIX = "; sealed=aes-256-gcm"  # a sealed payload's content type ends with this
 SEALED = "$sealed"  # the marker of a sealed io response
-_MAGIC = b"dgx1"
+_MAGIC = b"dgx1"  # a payload sealed before envelope 2 (still read)
+_MAGIC2 = b"dgx2"
 _IO_AAD = b"dg:io"
+ENVELOPE = 2  # the first byte of every envelope-2 box
+FLAG_ZLIB = 0x01  # the sealed bytes are raw deflate of the data
+TEXT2 = "~"  # the text form of an envelope-2 box: "~" + base64 (base64 never holds "~")
+COMPRESS_FROM = 64  # bytes; a shorter plaintext is sealed as it is
 
 
 class SealBroken(ValueError):
@@ -61,24 +74,55 @@ class ThreadCipher:
         self._aead = AESGCM(key)
 
     def seal(self, data: bytes, aad: bytes) -> bytes:
+        """The envelope-2 box of `data`: `0x02 || flags || nonce || AES-GCM(data')`, where
+        `data'` is `data` deflated when that saves an eighth or more (flag `FLAG_ZLIB`); the
+        version and flags are part of the associated data, so neither can be flipped."""
+        flags, packed = 0, data
+        if len(data) >= COMPRESS_FROM:
+            deflated = _deflate(data)
+            if len(deflated) <= len(data) - len(data) // 8:
+                flags, packed = FLAG_ZLIB, deflated
+        head = bytes((ENVELOPE, flags))
         nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, data, aad)
+        return head + nonce + self._aead.encrypt(nonce, packed, aad + head)
 
     def open(self, box: bytes, aad: bytes) -> bytes:
+        """The data an envelope-2 box (`seal`) holds."""
+        if len(box) < 2 + NONCE_BYTES or box[0] != ENVELOPE or box[1] & ~FLAG_ZLIB:
+            raise SealBroken("not an envelope-2 sealed value")
+        packed = self.open_envelope1(box[2:], aad + box[:2])
+        if not box[1] & FLAG_ZLIB:
+            return packed
+        try:
+            return zlib.decompress(packed, -15)
+        except zlib.error as exc:  # authenticated, so only a bug gets here
+            raise SealBroken(f"sealed bytes do not inflate: {exc}") from exc
+
+    def open_envelope1(self, box: bytes, aad: bytes) -> bytes:
+        """The data an envelope-1 box (`nonce || AES-GCM(data)`, before compression) holds."""
         try:
             return self._aead.decrypt(box[:NONCE_BYTES], box[NONCE_BYTES:], aad)
         except (InvalidTag, ValueError) as exc:
             raise SealBroken("sealed bytes do not open with the thread's data key") from exc
 
     def seal_text(self, data: bytes, aad: bytes) -> str:
-        return base64.b64encode(self.seal(data, aad)).decode("ascii")
+        """The text form of `seal`: `"~" + base64(box)`."""
+        return TEXT2 + base64.b64encode(self.seal(data, aad)).decode("ascii")
 
     def open_text(self, text: str, aad: bytes) -> bytes:
+        """The data of a text-form box: envelope 2 (`~…`) or envelope 1 (base64 of
+        `nonce || AES-GCM(data)`, written before envelope 2)."""
+        v2 = text.startswith(TEXT2)
         try:
-            raw = base64.b64decode(text, validate=True)
+            raw = base64.b64decode(text[1:] if v2 else text, validate=True)
         except ValueError as exc:
             raise SealBroken(f"not base64: {exc}") from exc
-        return self.open(raw, aad)
+        return self.open(raw, aad) if v2 else self.open_envelope1(raw, aad)
+
+
+def _deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)  # raw deflate: GCM already checks it
+    return packer.compress(data) + packer.flush()
 
 
 # ---------------------------------------------------------------------------- changes
@@ -103,18 +147,34 @@ def chunk_value(chunk: bytes) -> Any:
 
 
 def is_sealed_io(value: Any) -> bool:
+    """A sealed JSON value (`seal_value`): an io response, a task argument, a payload..."""
     return isinstance(value, dict) and len(value) == 1 and SEALED in value
 
 
+def seal_value(value: Any, cipher: ThreadCipher, aad: bytes) -> dict[str, str]:
+    """`{"$sealed": text form of box(compact JSON of value)}`."""
+    return {SEALED: cipher.seal_text(compact_json(value).encode("utf-8"), aad)}
+
+
+def open_value(value: Any, cipher: ThreadCipher, aad: bytes) -> Any:
+    """The value a `seal_value` form holds (anything else is returned as it is)."""
+    if not is_sealed_io(value):
+        return value
+    try:
+        return json.loads(cipher.open_text(str(value[SEALED]), aad))
+    except ValueError as exc:
+        if isinstance(exc, SealBroken):
+            raise
+        raise SealBroken(f"a sealed value is not JSON: {exc}") from exc
+
+
 def seal_io(response: Any, cipher: ThreadCipher) -> dict[str, str]:
-    return {SEALED: cipher.seal_text(compact_json(response).encode("utf-8"), _IO_AAD)}
+    return seal_value(response, cipher, _IO_AAD)
 
 
 def open_io(value: Any, cipher: ThreadCipher) -> Any:
     """The response a sealed io value holds (anything else is returned as it is)."""
-    if not is_sealed_io(value):
-        return value
-    return json.loads(cipher.open_text(str(value[SEALED]), _IO_AAD))
+    return open_value(value, cipher, _IO_AAD)
 
 
 # ---------------------------------------------------------------------------- payloads
@@ -135,13 +195,13 @@ def plain_type(content_type: str) -> str:
 
 def seal_payload(cipher: ThreadCipher, thread_id: str, data: bytes, content_type: str) -> bytes:
     tid = thread_id.encode("utf-8")
-    header = _MAGIC + len(tid).to_bytes(2, "big") + tid
+    header = _MAGIC2 + len(tid).to_bytes(2, "big") + tid
     return header + cipher.seal(data, header + content_type.encode("utf-8"))
 
 
 def payload_thread(box: bytes) -> str:
     """The thread whose key sealed `box` (raises `SealBroken` on bytes that are not a box)."""
-    if box[:4] != _MAGIC or len(box) < 6:
+    if box[:4] not in (_MAGIC, _MAGIC2) or len(box) < 6:
         raise SealBroken("not a sealed payload")
     size = int.from_bytes(box[4:6], "big")
     try:
@@ -153,7 +213,10 @@ def payload_thread(box: bytes) -> str:
 def open_payload(cipher: ThreadCipher, box: bytes, content_type: str) -> bytes:
     size = int.from_bytes(box[4:6], "big")
     header = box[: 6 + size]
-    return cipher.open(box[6 + size :], header + content_type.encode("utf-8"))
+    aad = header + content_type.encode("utf-8")
+    if box[:4] == _MAGIC:
+        return cipher.open_envelope1(box[6 + size :], aad)
+    return cipher.open(box[6 + size :], aad)
 
 
 __all__ = [
@@ -169,10 +232,12 @@ __all__ = [
     "open_change",
     "open_io",
     "open_payload",
+    "open_value",
     "payload_thread",
     "plain_type",
     "seal_change",
     "seal_io",
     "seal_payload",
+    "seal_value",
     "sealed_type",
 ]

@@ -41,7 +41,7 @@ from durable_graph.errors import (
     UnknownNode,
 )
 from durable_graph.fanin import FanIn, Pending
-from durable_graph.followups import FollowUps, carried_base
+from durable_graph.followups import FollowUps, carried_base, opened_message
 from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
 from durable_graph.routing import route_from
@@ -142,7 +142,7 @@ class Engine:
             previous_status=None,
             refuse=lambda winner: ThreadExists(thread_id, winner.status if winner else "running"),
         )
-        return checkpoint
+        return self.backend.checkpoints.opened(checkpoint)
 
     def resume(
         self,
@@ -195,7 +195,7 @@ class Engine:
             previous_status=head.status,
             refuse=StaleHead.beaten(head),
         )
-        return checkpoint
+        return self.backend.checkpoints.opened(checkpoint)
 
     def fork(
         self,
@@ -233,7 +233,7 @@ class Engine:
                 new_thread_id, winner.status if winner else "running"
             ),
         )
-        return checkpoint
+        return self.backend.checkpoints.opened(checkpoint)
 
     # ---------------------------------------------- executing: the step a message runs
 
@@ -281,11 +281,12 @@ class Engine:
         if node is None:
             raise PermanentTaskError(f"unknown node {message.task.node!r}")
         store = self.backend.checkpoints
+        keys = store.keys
+        message = opened_message(message, keys)  # a task's argument travels sealed
         # A first delivery runs from what this process has at hand (the step it just
         # committed or read), else from what the message carried, else from the store.
         first = receive_count == 1
         at_hand = store.peek(message.thread_id, message.step) if first else None
-        keys = store.keys
         carried = carried_base(message, keys=keys) if first and at_hand is None else None
         if at_hand is not None:
             if message.task.id not in self.fanin.task_ids(at_hand):
@@ -371,7 +372,7 @@ class Engine:
                 "nodes": checkpoint.nodes,
             },
         )
-        return Outcome("committed", checkpoint)
+        return Outcome("committed", self.backend.checkpoints.opened(checkpoint))
 
     def fail_thread(
         self, thread_id: str, reason: str, *, node: str = "", kind: str = "PermanentTaskError"

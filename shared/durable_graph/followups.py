@@ -22,10 +22,11 @@ from durable_graph.backend import Backend, LinkGrant
 from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.checkpoint import Checkpoint, PayloadRef, Status
 from durable_graph.clock import Clock
-from durable_graph.encryption import SealBroken
-from durable_graph.errors import DurableGraphError, RecordConflict
+from durable_graph.encryption import SealBroken, is_sealed_io
+from durable_graph.errors import DurableGraphError, PermanentTaskError, RecordConflict
 from durable_graph.keys import Keyring
 from durable_graph.ports import CommitWrites, Notification, TransitionMessage
+from durable_graph.sealed_fields import open_resume, open_task
 from durable_graph.sealing import Base
 from durable_graph.signing import sign_if_settled, signature_write
 from durable_graph.threads import head_record, sync_thread
@@ -92,18 +93,37 @@ def carried_base(message: TransitionMessage, *, keys: Keyring | None) -> Base | 
         except (SealBroken, DurableGraphError):
             return None
         carried = json.loads(opened)
+    resume = carried.get("resume", [])
+    if keys is not None and resume:
+        try:  # the record's resume values, sealed in it (`sealed_fields.py`)
+            resume = open_resume(resume, keys.cipher(message.thread_id))
+        except (SealBroken, DurableGraphError):
+            return None
     return Base(
         thread_id=message.thread_id,
         step=message.step,
         hash=carried["hash"],
         values=carried["values"],
         next=[message.task],
-        resume={message.task.id: carried.get("resume", [])},
+        resume={message.task.id: resume},
         digests=carried["digests"],
         anchors=carried["anchors"],
         anchor=int(carried.get("anchor", 0)),
         chunks={k: PayloadRef.model_validate(v) for k, v in carried.get("chunks", {}).items()},
     )
+
+
+def opened_message(message: TransitionMessage, keys: Keyring | None) -> TransitionMessage:
+    """`message` with its task's argument opened (sealed in the record it comes from, and so
+    in the queue, when encryption is on: `sealed_fields.py`). Raises `PermanentTaskError`
+    when it cannot be opened here (no retry brings a destroyed key back)."""
+    if keys is None or not is_sealed_io(message.task.arg):
+        return message
+    try:
+        task = open_task(message.task, keys.cipher(message.thread_id))
+    except (SealBroken, DurableGraphError) as exc:
+        raise PermanentTaskError(f"the argument of task {message.task.id!r}: {exc}") from exc
+    return message.model_copy(update={"task": task})
 
 
 @dataclass(frozen=True)
@@ -187,4 +207,11 @@ class FollowUps:
             self.after_commit(checkpoint, previous_status=None)
 
 
-__all__ = ["CARRY_LIMIT_BYTES", "FollowUps", "Prepared", "carried_base", "messages_for"]
+__all__ = [
+    "CARRY_LIMIT_BYTES",
+    "FollowUps",
+    "Prepared",
+    "carried_base",
+    "messages_for",
+    "opened_message",
+]

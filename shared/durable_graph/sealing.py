@@ -49,6 +49,7 @@ from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import offload
 from durable_graph.ports import PayloadStore
+from durable_graph.sealed_fields import seal_error, seal_interrupt, seal_resume, seal_task
 from durable_graph.sealed_payloads import payloads_for, raw_payloads
 from durable_graph.state import FieldChange
 
@@ -240,6 +241,12 @@ class StepSealer:
         if keys is not None:  # encryption on: this thread's data key (cached after its first)
             cipher = keys.ensure(thread_id)
             payloads = payloads_for(payloads, thread_id, cipher)
+            # Task arguments, the interrupt payload, resume values and the error message are
+            # sealed too, and hashed sealed (`sealed_fields.py`).
+            next_tasks = [seal_task(task, cipher) for task in next_tasks]
+            interrupt = seal_interrupt(interrupt, cipher)
+            resume = seal_resume(resume or {}, cipher)
+            error = seal_error(error, cipher)
         sealed = seal(
             step=step,
             values=values,

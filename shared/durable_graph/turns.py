@@ -158,7 +158,7 @@ def next_turn(
         previous_status=head.status,
         refuse=StaleHead.beaten(head),
     )
-    return checkpoint
+    return engine.backend.checkpoints.opened(checkpoint)
 
 
 def _renamed(origin: Checkpoint, step: int) -> dict[str, Task]:

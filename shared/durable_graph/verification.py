@@ -82,7 +82,7 @@ def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
     first = records[0] if records else None
     if first is not None and first.source == "fork" and first.parent is not None:
         try:
-            origin = store.get_checkpoint(first.parent.thread_id, first.parent.step)
+            origin = store.stored_record(first.parent.thread_id, first.parent.step)
         except CorruptRecord:
             origin = None
     return ThreadEvidence(

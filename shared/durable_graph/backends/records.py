@@ -49,9 +49,7 @@ from durable_graph.encryption import (
     ThreadCipher,
     chunk_value,
     is_sealed,
-    is_sealed_io,
     open_change,
-    open_io,
 )
 from durable_graph.erasure_record import (
     ErasureRecord,
@@ -70,9 +68,11 @@ from durable_graph.errors import (
 from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
 from durable_graph.ports import CheckpointStore, CombinedCommit, CommitWrites, PayloadStore
+from durable_graph.sealed_fields import Unreadable, has_sealed, open_record, open_thread
 from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
 
 CACHE_THREADS = 256
+UNREADABLE = "$unreadable"  # the marker of a sealed part this process cannot open, and why
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
 
 
@@ -135,7 +135,7 @@ class RecordStore:
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
-            record = checkpoint if self.keys is None else self._opened_io(checkpoint)
+            record = self.opened(checkpoint)
             self._remember(checkpoint.thread_id, _state_of(checkpoint, record, snapshot))
         if writes and not combined:
             self._write_after(checkpoint.thread_id, writes)
@@ -237,6 +237,13 @@ class RecordStore:
             self._lists(r) for r in rows if r.format >= 2
         ]
 
+    def stored_record(self, thread_id: str, step: int) -> Checkpoint | None:
+        """One record as `ledger` gives it (its sealed parts sealed: what its hash covers)."""
+        row = self.inner.get_checkpoint(thread_id, step)
+        if row is None:
+            return None
+        return self.legacy.decode_one(row, self._lists) if row.format == 1 else self._lists(row)
+
     # ------------------------------------------------------------------ delegated
 
     def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -245,7 +252,7 @@ class RecordStore:
         self.forget_thread(checkpoint.thread_id)
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        return self.inner.get_thread(thread_id)
+        return self._opened_thread(self.inner.get_thread(thread_id))
 
     def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
         return self.inner.put_thread(record, expected_revision=expected_revision)
@@ -254,7 +261,8 @@ class RecordStore:
         return self.inner.advance_thread(record)
 
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
-        return self.inner.list_threads(status=status, limit=limit)
+        found = self.inner.list_threads(status=status, limit=limit)
+        return [t for t in map(self._opened_thread, found) if t is not None]
 
     def page_threads(
         self,
@@ -265,9 +273,13 @@ class RecordStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> ThreadPage:
-        return self.inner.page_threads(
+        page = self.inner.page_threads(
             status=status, prefix=prefix, newest_first=newest_first, limit=limit, cursor=cursor
         )
+        if not any(map(has_sealed, page.threads)):
+            return page
+        opened = [t for t in map(self._opened_thread, page.threads) if t is not None]
+        return page.model_copy(update={"threads": opened})
 
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         return self.inner.get_record(thread_id, key)
@@ -484,27 +496,46 @@ class RecordStore:
             raise exc
         return erased_marker(row.step, erasure)
 
-    def _opened_io(self, record: Checkpoint) -> Checkpoint:
-        """The record with its sealed io responses opened (None where the key is gone)."""
-        if not any(is_sealed_io(r.response) for r in record.io):
+    def opened(self, record: Checkpoint) -> Checkpoint:
+        """The record with its sealed parts opened (`sealed_fields.py`): io responses (None
+        where the key is gone), task arguments, interrupt payload, resume values and error
+        message (a marker saying why, where the key is gone)."""
+        if not has_sealed(record):
             return record
+        cipher, unreadable = self._opener(record.thread_id, record.step)
         try:
-            cipher = self._cipher(record.thread_id)
-        except DataKeyUnavailable:
-            cipher = None
-        io = []
-        for r in record.io:
-            if not is_sealed_io(r.response):
-                io.append(r)
-                continue
-            try:
-                response = None if cipher is None else open_io(r.response, cipher)
-            except (SealBroken, ValueError) as exc:
-                raise CorruptRecord(
-                    record.thread_id, record.step, f"io response {r.name!r} does not open: {exc}"
-                ) from exc
-            io.append(r.model_copy(update={"response": response}))
-        return record.model_copy(update={"io": io})
+            return open_record(record, cipher, unreadable)
+        except (SealBroken, ValueError) as exc:
+            raise CorruptRecord(
+                record.thread_id, record.step, f"a sealed part does not open: {exc}"
+            ) from exc
+
+    def _opened_thread(self, record: ThreadRecord | None) -> ThreadRecord | None:
+        if record is None or not has_sealed(record):
+            return record
+        cipher, unreadable = self._opener(record.thread_id, record.head_step)
+        try:
+            return open_thread(record, cipher, unreadable)
+        except (SealBroken, ValueError) as exc:
+            raise CorruptRecord(
+                record.thread_id, record.head_step, f"a sealed part does not open: {exc}"
+            ) from exc
+
+    def _opener(self, thread_id: str, step: int) -> tuple[ThreadCipher | None, Unreadable]:
+        """The thread's cipher, or None and what stands for a part it cannot open: the
+        erased marker of the erasure that destroyed the key, else why it cannot be read."""
+        try:
+            return self._cipher(thread_id), None
+        except DataKeyUnavailable as exc:
+            why = str(exc)
+        with self._lock:
+            known = self._erasures.get(thread_id)
+        if known is None:
+            known, _ = parse_erasures(load_erasures(self.inner, thread_id))
+        shredder = next((r for r in known if r.data_key), None)
+        if shredder is not None:
+            return None, lambda: erased_marker(step, shredder)
+        return None, lambda: {UNREADABLE: why}
 
     def _erasure(self, thread_id: str, step: int, name: str) -> ErasureRecord | None:
         """The erasure record that erased `name` at `step` (read once per thread, again when
@@ -551,9 +582,7 @@ class RecordStore:
         return row.model_copy(update=update) if update else row
 
     def _complete(self, row: Checkpoint, state: _State | None) -> Checkpoint:
-        row = self._lists(row)
-        if self.keys is not None:
-            row = self._opened_io(row)
+        row = self.opened(self._lists(row))
         if state is None:
             return row
         return row.model_copy(

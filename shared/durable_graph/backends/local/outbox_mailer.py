@@ -13,6 +13,11 @@ send (`ctx.step`'s result is committed after it, and the step's durable commit s
 WAL order), so the ledger never says "sent" about a message a power cut could lose, and the
 send costs no fsync. Without a database (the PostgreSQL backend keeps its mail in a folder of
 the home) the file is the message and is fsynced.
+
+With encryption at rest on (`encryption.py`), a node's mailer is `for_thread(...)`: the message
+is stored (row and file alike) as `{"thread_id", "idempotency_key", "$sealed"}`, the message
+sealed with the thread's data key (associated data `dg:mail:<key>`), so erasing the thread by
+key destruction makes its sent mail unreadable too; `read_all(keys)` opens it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.storage_errors import storage_errors
+from durable_graph.encryption import SEALED, ThreadCipher
+from durable_graph.errors import DataKeyUnavailable
 from durable_graph.files import write_once
+from durable_graph.keys import Keyring
 from durable_graph.mail import EmailMessage, check_key
 
 __all__ = ["OutboxMailer"]
@@ -34,13 +43,29 @@ log = logging.getLogger("durable_graph.mail")
 class OutboxMailer:
     """Implements `durable_graph.mail.Mailer` on a folder (and the store's `mail` table)."""
 
-    def __init__(self, folder: Path, db: Database | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        db: Database | None = None,
+        *,
+        sealing: tuple[str, ThreadCipher] | None = None,
+    ) -> None:
         self.folder = folder
         self.db = db
+        self.sealing = sealing  # (thread id, its cipher): what this view sends is sealed
+
+    def for_thread(self, thread_id: str, cipher: ThreadCipher) -> OutboxMailer:
+        """The mailer of one thread of an encrypted store: it stores what it sends sealed."""
+        return OutboxMailer(self.folder, self.db, sealing=(thread_id, cipher))
 
     def send(self, message: EmailMessage, *, idempotency_key: str) -> str:
         path = self.folder / f"{check_key(idempotency_key)}.json"
-        document = {**message.model_dump(mode="json"), "idempotency_key": idempotency_key}
+        document: dict[str, Any] = message.model_dump(mode="json")
+        if self.sealing is not None:
+            thread_id, cipher = self.sealing
+            sealed = cipher.seal_text(json.dumps(document).encode(), _aad(idempotency_key))
+            document = {"thread_id": thread_id, SEALED: sealed}
+        document["idempotency_key"] = idempotency_key
         data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
         if self.db is None:
             with storage_errors(f"writing {path}"):
@@ -63,8 +88,9 @@ class OutboxMailer:
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc)
 
-    def read_all(self) -> dict[str, EmailMessage]:
-        """The messages sent, by idempotency key."""
+    def read_all(self, keys: Keyring | None = None) -> dict[str, EmailMessage]:
+        """The messages sent, by idempotency key (sealed ones opened with `keys`; raises
+        `DataKeyUnavailable` for one whose thread's key is gone)."""
         if self.db is not None:
             with self.db.read() as conn:
                 rows = conn.execute("SELECT key, body FROM mail ORDER BY key").fetchall()
@@ -79,5 +105,15 @@ class OutboxMailer:
         found: dict[str, EmailMessage] = {}
         for stem, document in documents:
             key = document.pop("idempotency_key", stem)
+            if SEALED in document:
+                thread_id = str(document["thread_id"])
+                if keys is None:
+                    raise DataKeyUnavailable(thread_id, "this reader was given no data keys")
+                cipher = keys.cipher(thread_id)
+                document = json.loads(cipher.open_text(str(document[SEALED]), _aad(key)))
             found[key] = EmailMessage.model_validate(document)
         return found
+
+
+def _aad(idempotency_key: str) -> bytes:
+    return f"dg:mail:{idempotency_key}".encode()

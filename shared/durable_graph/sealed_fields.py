@@ -1,0 +1,194 @@
+"""The parts of a record that hold a thread's data besides its state and io responses: task
+arguments (what a `Send` carries), the interrupt payload, resume values and a failure's error
+message. With encryption at rest on (`encryption.py`, `docs/record-format.md` §14) each is
+sealed with the thread's data key when the step is sealed, and the record is hashed over the
+sealed form, as an io response is: the chain verifies without the key, and a digest of the
+plaintext (which would confirm a guessed value) is never stored.
+
+Because the record is sealed before anything follows from it, every copy made of these parts
+is sealed too: the thread head (`threads.head_record`), the successor messages in the queue
+(`followups.messages_for`: a task's argument travels sealed), the notification outbox (the
+interrupt payload), a dead letter. Readers open them here: `RecordStore` for records and thread
+heads, the engine for a message's task (`open_task`), `carried_base` for resume values.
+
+A JSON value is sealed as `seal_value` has it (`{"$sealed": "~base64"}`); the error message, a
+string, as `"$sealed:~base64"`. Each part has its own associated data, so a sealed argument
+cannot be passed off as an interrupt payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from durable_graph.checkpoint import Checkpoint, ErrorInfo, InterruptInfo, Task, ThreadRecord
+from durable_graph.encryption import (
+    ThreadCipher,
+    is_sealed_io,
+    open_io,
+    open_value,
+    seal_value,
+)
+from durable_graph.erasure_record import describe_erased
+
+ARG_AAD = b"dg:arg"
+INTERRUPT_AAD = b"dg:interrupt"
+RESUME_AAD = b"dg:resume"
+ERROR_AAD = b"dg:error"
+TEXT_MARK = "$sealed:"  # a sealed string field (the error message) starts with this
+
+# What a reader puts in place of a part it cannot open (the key is destroyed): a JSON value for
+# the value it replaces, None to leave the sealed form as it is.
+Unreadable = Callable[[], Any] | None
+
+
+def seal_task(task: Task, cipher: ThreadCipher) -> Task:
+    if task.arg is None or is_sealed_io(task.arg):
+        return task
+    return task.model_copy(update={"arg": seal_value(task.arg, cipher, ARG_AAD)})
+
+
+def open_task(task: Task, cipher: ThreadCipher) -> Task:
+    """The task with its argument opened (raises `SealBroken` when it does not open)."""
+    if not is_sealed_io(task.arg):
+        return task
+    return task.model_copy(update={"arg": open_value(task.arg, cipher, ARG_AAD)})
+
+
+def seal_interrupt(info: InterruptInfo | None, cipher: ThreadCipher) -> InterruptInfo | None:
+    if info is None or info.payload is None or is_sealed_io(info.payload):
+        return info
+    return info.model_copy(update={"payload": seal_value(info.payload, cipher, INTERRUPT_AAD)})
+
+
+def open_interrupt_payload(payload: Any, cipher: ThreadCipher) -> Any:
+    """An interrupt payload as a notification carries it (sealed: from the sealed record)."""
+    return open_value(payload, cipher, INTERRUPT_AAD)
+
+
+def seal_resume(resume: dict[str, list[Any]], cipher: ThreadCipher) -> dict[str, list[Any]]:
+    return {
+        task_id: [v if is_sealed_io(v) else seal_value(v, cipher, RESUME_AAD) for v in values]
+        for task_id, values in resume.items()
+    }
+
+
+def open_resume(values: list[Any], cipher: ThreadCipher) -> list[Any]:
+    return [open_value(v, cipher, RESUME_AAD) for v in values]
+
+
+def seal_error(error: ErrorInfo | None, cipher: ThreadCipher) -> ErrorInfo | None:
+    if error is None or error.message.startswith(TEXT_MARK):
+        return error
+    sealed = TEXT_MARK + cipher.seal_text(error.message.encode("utf-8"), ERROR_AAD)
+    return error.model_copy(update={"message": sealed})
+
+
+def is_sealed_text(text: str) -> bool:
+    return text.startswith(TEXT_MARK)
+
+
+def has_sealed(record: Checkpoint | ThreadRecord) -> bool:
+    """Whether anything of `record` is sealed here (a cheap test before opening)."""
+    interrupt, error = record.interrupt, record.error
+    if interrupt is not None and is_sealed_io(interrupt.payload):
+        return True
+    if error is not None and is_sealed_text(error.message):
+        return True
+    if isinstance(record, ThreadRecord):
+        return False
+    return (
+        any(is_sealed_io(t.arg) for t in record.next)
+        or any(is_sealed_io(v) for values in record.resume.values() for v in values)
+        or any(is_sealed_io(r.response) for r in record.io)
+    )
+
+
+def _opener(cipher: ThreadCipher | None, unreadable: Unreadable) -> Callable[[Any, bytes], Any]:
+    def one(value: Any, aad: bytes) -> Any:
+        if not is_sealed_io(value):
+            return value
+        if cipher is not None:
+            return open_value(value, cipher, aad)
+        return value if unreadable is None else unreadable()
+
+    return one
+
+
+def _open_interrupt(
+    info: InterruptInfo | None, one: Callable[[Any, bytes], Any]
+) -> InterruptInfo | None:
+    if info is None or not is_sealed_io(info.payload):
+        return info
+    return info.model_copy(update={"payload": one(info.payload, INTERRUPT_AAD)})
+
+
+def _open_error(
+    error: ErrorInfo | None, cipher: ThreadCipher | None, unreadable: Unreadable
+) -> ErrorInfo | None:
+    if error is None or not is_sealed_text(error.message):
+        return error
+    if cipher is not None:
+        text = cipher.open_text(error.message[len(TEXT_MARK) :], ERROR_AAD).decode("utf-8")
+    elif unreadable is not None:
+        marker = unreadable()
+        text = f"(the message is {describe_erased(marker) or f'unreadable: {marker}'})"
+    else:
+        return error
+    return error.model_copy(update={"message": text})
+
+
+def open_record(
+    record: Checkpoint, cipher: ThreadCipher | None, unreadable: Unreadable = None
+) -> Checkpoint:
+    """`record` with its sealed parts opened: task arguments, interrupt payload, resume
+    values, error message and io responses. Without `cipher` (the key is gone) a sealed part
+    becomes `unreadable()` (an io response: None) or, with `unreadable` None, stays sealed.
+    Raises `SealBroken` for a part that does not open with the key (altered)."""
+    if not has_sealed(record):
+        return record
+    one = _opener(cipher, unreadable)
+    io = [
+        r
+        if not is_sealed_io(r.response)
+        else r.model_copy(update={"response": open_io(r.response, cipher) if cipher else None})
+        for r in record.io
+    ]
+    return record.model_copy(
+        update={
+            "next": [t.model_copy(update={"arg": one(t.arg, ARG_AAD)}) for t in record.next],
+            "resume": {k: [one(v, RESUME_AAD) for v in vs] for k, vs in record.resume.items()},
+            "interrupt": _open_interrupt(record.interrupt, one),
+            "error": _open_error(record.error, cipher, unreadable),
+            "io": io,
+        }
+    )
+
+
+def open_thread(
+    record: ThreadRecord, cipher: ThreadCipher | None, unreadable: Unreadable = None
+) -> ThreadRecord:
+    """A thread head with its interrupt payload and error message opened (as `open_record`)."""
+    if not has_sealed(record):
+        return record
+    return record.model_copy(
+        update={
+            "interrupt": _open_interrupt(record.interrupt, _opener(cipher, unreadable)),
+            "error": _open_error(record.error, cipher, unreadable),
+        }
+    )
+
+
+__all__ = [
+    "has_sealed",
+    "is_sealed_text",
+    "open_interrupt_payload",
+    "open_record",
+    "open_resume",
+    "open_task",
+    "open_thread",
+    "seal_error",
+    "seal_interrupt",
+    "seal_resume",
+    "seal_task",
+]
