@@ -8,15 +8,22 @@ statements are counted by the server, for both engines alike, workers included.
 durable-graph: W `durable-graph worker --concurrency 1` processes are started and left idle
 (LISTENing); then this process starts N threads (`app.start`, as an API would), waits until all
 are suspended at `human_review`, approves all (`resume(run=False)`), and waits until all are
-completed. The clock runs from the first start to the last completion. LangGraph has no queue:
-each of its W processes runs N/W whole threads (invoke, update_state, invoke) with
-`durability="sync"` (each checkpoint written before the next step). DBOS (when installed) runs
-the same flow as a workflow with a `recv` for the approval, W processes with N/W each, its
-system database on the same server.
+completed. The clock runs from the first start to the last completion. Group commit: the same
+with `worker --concurrency 100` (100 threads in flight, `--in-flight`): each worker runs the up
+to 100 tasks it leased and commits their steps in one transaction (`Worker.handle_group`), and
+the starts and the approvals are each one unit of work per 100 threads (as many API requests
+arriving at once would be, batched; bench/approval_throughput.py does the same embedded).
+LangGraph has no queue: each of its W processes runs N/W whole threads (invoke, update_state,
+invoke) with `durability="sync"` (each checkpoint written before the next step). DBOS (when
+installed) runs the same flow as a workflow with a `recv` for the approval, W processes with
+N/W each, its system database on the same server.
 
     PYTHONPATH=. .venv/bin/python bench/postgres_throughput.py [--threads 200] [--workers 1 4 8]
+        [--in-flight 100]
 
-Printed, not asserted: threads/s, statements and transactions per thread.
+Printed, not asserted: threads/s, statements, transactions and WAL flushes per thread (the
+server's `pg_stat_wal.wal_sync`: the durable commits, whoever made them), and threads/s as a
+multiple of LangGraph's with as many processes.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +62,7 @@ class Result:
     seconds: float
     statements: int
     transactions: int
+    wal_syncs: int
 
     @property
     def per_second(self) -> float:
@@ -62,7 +71,8 @@ class Result:
 
 class Counters:
     """Statements (pg_stat_statements, every statement of every client, minus our polling)
-    and committed transactions (pg_stat_database) of one database."""
+    and committed transactions (pg_stat_database) of one database, and the server's WAL
+    flushes (pg_stat_wal: server-wide, so one engine runs at a time)."""
 
     def __init__(self, server: PostgresServer, database: str) -> None:
         self.admin = server.connect()
@@ -71,8 +81,9 @@ class Counters:
     def reset(self) -> None:
         self.admin.execute("SELECT pg_stat_statements_reset()")
         self.admin.execute("SELECT pg_stat_reset()")  # this database's transaction counters
+        self.admin.execute("SELECT pg_stat_reset_shared('wal')")
 
-    def read(self) -> tuple[int, int]:
+    def read(self) -> tuple[int, int, int]:
         time.sleep(0.6)  # statistics reach the views asynchronously (stats_fetch_consistency)
         self.admin.execute("SELECT pg_stat_clear_snapshot()")
         statements = self.admin.execute(
@@ -84,7 +95,12 @@ class Counters:
         commits = self.admin.execute(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (self.database,)
         ).fetchone()
-        return int(statements[0]) if statements else 0, int(commits[0]) if commits else 0
+        syncs = self.admin.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()
+        return (
+            int(statements[0]) if statements else 0,
+            int(commits[0]) if commits else 0,
+            int(syncs[0]) if syncs else 0,
+        )
 
 
 def fresh_database(server: PostgresServer, name: str) -> str:
@@ -108,8 +124,12 @@ def wait_for(uri: str, status: str, count: int, timeout: float = 600) -> None:
             time.sleep(0.02)
 
 
-def bench_durable_graph(server: PostgresServer, workers: int, threads: int, tmp: Path) -> Result:
-    name = f"bench_dg_{workers}"
+def bench_durable_graph(
+    server: PostgresServer, workers: int, threads: int, tmp: Path, in_flight: int = 0
+) -> Result:
+    """W worker processes draining one store; `in_flight` > 0: group commit, that many
+    threads' tasks leased and committed together, starts and approvals batched as many."""
+    name = f"bench_dg_{workers}_{in_flight}"
     uri = fresh_database(server, name)
     counters = Counters(server, name)
     backend = postgres_backend(uri)  # migrates the new database before the workers start
@@ -119,31 +139,40 @@ def bench_durable_graph(server: PostgresServer, workers: int, threads: int, tmp:
         "DURABLE_GRAPH_HOME": str(tmp / name),
         "PYTHONPATH": os.pathsep.join((str(REPO / "shared"), str(REPO))),
     }
-    command = [sys.executable, "-m", "durable_graph", "worker", "--concurrency", "1"]
+    concurrency = str(in_flight or 1)
+    command = [sys.executable, "-m", "durable_graph", "worker", "--concurrency", concurrency]
     procs = [
         subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
         for _ in range(workers)
     ]
+    unit = backend.atomic if in_flight else nullcontext
+    ids = [f"tx-{i}" for i in range(threads)]
+    waves = [ids[i : i + (in_flight or 1)] for i in range(0, threads, in_flight or 1)]
     try:
         time.sleep(3.0)  # let every worker start, connect and go idle (LISTEN)
         app = email_graph.with_backend(backend)
         counters.reset()
         started = time.perf_counter()
-        for i in range(threads):
-            app.start({"user_prompt": f"pay supplier {i}"}, thread_id=f"tx-{i}")
+        for wave in waves:
+            with unit():
+                for tid in wave:
+                    app.start({"user_prompt": f"pay supplier {tid}"}, thread_id=tid)
         wait_for(uri, "suspended", threads)
-        for i in range(threads):
-            app.resume(f"tx-{i}", values={"approved": True}, as_node="human_review", run=False)
+        for wave in waves:
+            with unit():
+                for tid in wave:
+                    app.resume(tid, values={"approved": True}, as_node="human_review", run=False)
         wait_for(uri, "completed", threads)
         elapsed = time.perf_counter() - started
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-    statements, commits = counters.read()
+    counted = counters.read()
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()
-    return Result("durable-graph", workers, threads, elapsed, statements, commits)
+    label = f"durable-graph group commit ({in_flight})" if in_flight else "durable-graph"
+    return Result(label, workers, threads, elapsed, *counted)
 
 
 def _langgraph_share(uri: str, outbox: str, first: int, count: int, ready: Any) -> None:
@@ -218,15 +247,16 @@ def bench_in_processes(
         proc.join()
         assert proc.exitcode == 0, proc.exitcode
     elapsed = time.perf_counter() - started
-    statements, commits = counters.read()
+    counted = counters.read()
     label = "LangGraph PostgresSaver (sync)" if engine == "lg" else "DBOS 3 (Postgres)"
-    return Result(label, workers, share * workers, elapsed, statements, commits)
+    return Result(label, workers, share * workers, elapsed, *counted)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--in-flight", type=int, default=100, help="group commit: threads at once")
     args = parser.parse_args()
     server = PostgresServer(
         fsync=True,
@@ -240,6 +270,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for workers in args.workers:
                 results.append(bench_durable_graph(server, workers, args.threads, Path(tmp)))
+                results.append(
+                    bench_durable_graph(
+                        server, workers, args.threads, Path(tmp), in_flight=args.in_flight
+                    )
+                )
                 for engine, module in (("lg", "langgraph"), ("dbos", "dbos")):
                     if importlib.util.find_spec(module) is None:
                         print(f"{module} is not installed: pip install -e '.[bench]'")
@@ -254,15 +289,18 @@ def main() -> None:
         f"{os.cpu_count()} CPUs\n"
     )
     header = (
-        f"{'engine':<32}{'processes':>10}{'threads/s':>11}{'statements/thread':>19}"
-        f"{'transactions/thread':>21}"
+        f"{'engine':<34}{'processes':>10}{'threads/s':>11}{'statements/thread':>19}"
+        f"{'transactions/thread':>21}{'WAL flushes/thread':>20}{'x LangGraph':>13}"
     )
     print(header)
     print("-" * len(header))
+    langgraph = {r.workers: r.per_second for r in results if r.name.startswith("LangGraph")}
     for r in results:
+        baseline = langgraph.get(r.workers)
+        ratio = f"{r.per_second / baseline:.2f}x" if baseline else "-"
         print(
-            f"{r.name:<32}{r.workers:>10}{r.per_second:>11.1f}{r.statements / r.threads:>19.1f}"
-            f"{r.transactions / r.threads:>21.1f}"
+            f"{r.name:<34}{r.workers:>10}{r.per_second:>11.1f}{r.statements / r.threads:>19.1f}"
+            f"{r.transactions / r.threads:>21.1f}{r.wal_syncs / r.threads:>20.1f}{ratio:>13}"
         )
 
 

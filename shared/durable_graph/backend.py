@@ -49,7 +49,8 @@ class Backend:
     relaxed: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Whether `atomic` is one transaction that may hold the steps of many threads, so a worker
     # leasing several messages commits their steps together, one fsync for all (a group
-    # commit, `Worker.handle_group`). Embedded: yes; elsewhere each step commits on its own.
+    # commit, `Worker.handle_group`). Embedded and PostgreSQL: yes; DynamoDB: no (a
+    # transaction cannot span threads' steps), each step commits on its own.
     group_commit: bool = False
     # Links a suspension notification carries (e.g. a signed approval link), minted by whoever
     # hosts the API; None leaves notifications without links. Called before the commit, which

@@ -103,13 +103,22 @@ class Worker:
     def handle_group(self, batch: list[Delivery], pool: ThreadPoolExecutor | None) -> None:
         """Group commit: run the tasks of `batch` (on `pool`, when given: nodes that wait on
         the network overlap), then commit every step they lead to, with its successor sends
-        and its acknowledgement, in one unit of work (one transaction and one fsync embedded).
+        and its acknowledgement, in one unit of work (one transaction: one fsync embedded, one
+        WAL flush on PostgreSQL).
 
         Nothing of a step is visible or acknowledged before that unit commits, so a crash
         anywhere loses no committed step and commits none twice (each message comes back and
-        is deduplicated as in `handle`). If the unit fails, none of it committed: every message
-        of it is released to come back; one that comes back again is handled alone (`run`),
-        so a step that cannot commit cannot keep failing the steps of other threads."""
+        is deduplicated as in `handle`). A step another worker committed first (its lease ran
+        out) is a duplicate for its thread alone, as in `handle`: a lost condition is no error.
+
+        The unit is all or nothing. A step whose commit raises (a write the database refuses:
+        on PostgreSQL a failed statement aborts the whole transaction) rolls it back; that
+        step's message is settled as `handle` would settle it, and the rest are committed
+        again at once, from the steps already built (no task runs twice). A transient failure
+        (the store unreachable, a full disk, a lock timeout) or a failed COMMIT releases every
+        message of the batch to come back; one that comes back again is handled alone (`run`).
+        Steps are committed in thread order, so two batches racing for the same threads (after
+        lease expiries) take their row locks in one order and cannot deadlock."""
         queue = self.backend.queue
         acked: set[int] = set()
 
@@ -131,65 +140,95 @@ class Worker:
 
         indexes = range(len(batch))
         prepared = list(pool.map(prepare, indexes) if pool else map(prepare, indexes))
-        built = [i for i in indexes if isinstance(prepared[i], Checkpoint)]
+        outcomes = {i: p for i, p in enumerate(prepared) if isinstance(p, Outcome)}
+        steps = {
+            i: p
+            for i, p in sorted(enumerate(prepared), key=lambda ip: batch[ip[0]].message.thread_id)
+            if isinstance(p, Checkpoint)
+        }
+        while steps:
+            committed, failed, error = self._commit_group(batch, steps, acknowledge)
+            if error is None:
+                outcomes.update(committed)
+                break
+            acked.difference_update(steps)  # rolled back with the rest of the unit
+            if failed is None or isinstance(error, TransientError):
+                log.warning("group commit of %d steps failed, retrying them: %s", len(steps), error)
+                self.stats.retried += len(steps)
+                for i in steps:
+                    release = functools.partial(queue.release, batch[i], delay=backoff(batch[i]))
+                    self._settle(release, {"thread_id": batch[i].message.thread_id}, logged=True)
+                break
+            del steps[failed]  # settled alone; the others commit without it, at once
+            self._failed(batch[failed], error)
+        for i in sorted(outcomes):
+            self._done(batch[i], outcomes[i], acked=i in acked)
+
+    def _commit_group(
+        self,
+        batch: list[Delivery],
+        steps: dict[int, Checkpoint],
+        acknowledge: Callable[[int], None],
+    ) -> tuple[dict[int, Outcome], int | None, Exception | None]:
+        """Commit `steps` (built from `batch`, by index) in one unit of work: their outcomes,
+        or, when it rolled back, the index of the step whose commit raised (None: the unit's
+        COMMIT itself failed) and the error."""
+        committed: dict[int, Outcome] = {}
+        current: int | None = None
         try:
             with self.backend.atomic():
-                for i in built:
-                    checkpoint = prepared[i]
-                    assert isinstance(checkpoint, Checkpoint)
-                    engine = self.engine_for(batch[i].message.graph.name)
-                    prepared[i] = engine.commit(
+                for current, checkpoint in steps.items():
+                    engine = self.engine_for(batch[current].message.graph.name)
+                    committed[current] = engine.commit(
                         checkpoint,
                         previous_status="running",
-                        finalize=functools.partial(acknowledge, i),
+                        finalize=functools.partial(acknowledge, current),
                     )
-        except Exception as exc:  # rolled back: none of the batch's steps committed
-            log.warning("group commit of %d steps failed, retrying them: %s", len(built), exc)
-            self.stats.retried += len(built)
-            for i in built:
-                acked.discard(i)
-                prepared[i] = None
-                release = functools.partial(queue.release, batch[i], delay=backoff(batch[i]))
-                self._settle(release, {"thread_id": batch[i].message.thread_id}, logged=True)
-        for i in indexes:
-            outcome = prepared[i]
-            if isinstance(outcome, Outcome):
-                self._done(batch[i], outcome, acked=i in acked)
+                current = None
+        except Exception as exc:  # rolled back: none of these steps committed
+            return {}, current, exc
+        return committed, None, None
 
     def _guarded(
         self, delivery: Delivery, action: Callable[[Engine], Outcome | Checkpoint]
     ) -> Outcome | Checkpoint | None:
-        """Run `action` with the engine of the delivery's graph; what it raised is mapped to
-        what happens to the message here, once (None: the message is settled already)."""
+        """Run `action` with the engine of the delivery's graph; what it raised settles the
+        message (`_failed`), and None is returned."""
+        try:
+            return action(self.engine_for(delivery.message.graph.name))
+        except Exception as exc:
+            self._failed(delivery, exc)
+            return None
+
+    def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        """The one place that maps what handling a delivery raised to what happens to its
+        message: a permanent error fails the thread (ack), a transient one releases it with
+        backoff, anything else (a bug, an outage) is retried, then dead-lettered."""
         message = delivery.message
         queue = self.backend.queue
         context = {"thread_id": message.thread_id, "step": message.step + 1}
-        try:
-            return action(self.engine_for(message.graph.name))
-        except (PermanentTaskError, UserError) as exc:
+        if isinstance(exc, PermanentTaskError | UserError):
             log.error("permanent failure: %s", exc, extra=context)
             if self._fail(message.graph.name, message.thread_id, str(exc), message.task.node):
                 self._settle(lambda: queue.ack(delivery), context)
             else:
                 self._settle(lambda: queue.release(delivery, delay=backoff(delivery)), context)
-            return None
-        except TransientError as exc:  # a full disk, a locked store, throttling: not a failure
+            return
+        if isinstance(exc, TransientError):  # a full disk, a locked store, throttling
             log.warning("transient, retrying later: %s", exc, extra=context)
             self.stats.retried += 1
             release = functools.partial(queue.release, delivery, delay=backoff(delivery))
             self._settle(release, context, logged=True)
-            return None
-        except Exception as exc:  # a bug or an outage: retry, then dead-letter with the reason
-            log.exception("task raised", extra=context)
-            if delivery.receive_count >= MAX_RECEIVES:
-                reason = f"{type(exc).__name__}: {exc} (after {delivery.receive_count} receives)"
-                if self._fail(message.graph.name, message.thread_id, reason, message.task.node):
-                    self._settle(lambda: self._dead_letter(delivery, reason), context)
-                    return None
-            self.stats.retried += 1
-            delay = min(2.0**delivery.receive_count, 30.0)
-            self._settle(lambda: queue.release(delivery, delay=delay), context)
-            return None
+            return
+        log.error("task raised", exc_info=exc, extra=context)
+        if delivery.receive_count >= MAX_RECEIVES:
+            reason = f"{type(exc).__name__}: {exc} (after {delivery.receive_count} receives)"
+            if self._fail(message.graph.name, message.thread_id, reason, message.task.node):
+                self._settle(lambda: self._dead_letter(delivery, reason), context)
+                return
+        self.stats.retried += 1
+        delay = min(2.0**delivery.receive_count, 30.0)
+        self._settle(lambda: queue.release(delivery, delay=delay), context)
 
     def _done(self, delivery: Delivery, outcome: Outcome, *, acked: bool) -> Outcome:
         """Settle a handled delivery (ack it unless its commit did) and count its outcome."""

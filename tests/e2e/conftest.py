@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from durable_graph.backend import Backend
+from durable_graph.backends.local import local_backend
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -60,6 +63,10 @@ class Cli:
         with sqlite3.connect(self.home / "state.db") as conn:
             conn.execute(sql, params)
             conn.commit()
+
+    def backend(self) -> Backend:
+        """The store the commands use, opened in this process."""
+        return local_backend(self.home)
 
     def stored(self) -> list[tuple[Any, ...]]:
         """Everything the store holds that a bad request must not change."""

@@ -1,21 +1,36 @@
-"""SIGKILL in the middle of a group commit (`durable-graph worker --concurrency N` on the
-embedded store): the batch's steps are one transaction, so a kill before its COMMIT loses no
-step committed before it and commits none of the batch; the effects its tasks already ran and
-recorded are replayed from their records when the tasks run again, never performed twice."""
+"""SIGKILL in the middle of a group commit (`durable-graph worker --concurrency N`, on the
+embedded store and on a real PostgreSQL server): the batch's steps are one transaction, so a
+kill before its COMMIT loses no step committed before it and commits none of the batch; the
+effects its tasks already ran and recorded are replayed from their records when the tasks run
+again, never performed twice."""
 
 from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from durable_graph.backends.local import local_backend
+import pytest
+
 from durable_graph.verification import verify_thread
 from tests.e2e.conftest import Cli
 from tests.e2e.effect_graphs import order_graph
+from tests.postgres.cli import pg_cli
+from tests.postgres.server import fresh_schema_uri
 
 THREADS = 12
 LEASE = 2.0
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_cli(request: pytest.FixtureRequest, cli: Cli, tmp_path: Path) -> Iterator[Cli]:
+    """The CLI on the embedded store, or on a fresh store on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        yield cli
+        return
+    with fresh_schema_uri() as uri:
+        yield pg_cli(tmp_path, uri)
 
 
 def _done_effects(cli: Cli) -> int:
@@ -24,17 +39,18 @@ def _done_effects(cli: Cli) -> int:
 
 
 def test_a_worker_killed_before_its_batch_commits_loses_nothing_and_repeats_no_effect(
-    cli: Cli, tmp_path: Path
+    store_cli: Cli, tmp_path: Path
 ) -> None:
     """Given 12 threads whose first step a group-committing worker committed, and whose
     second step's tasks all performed and recorded their effect, when the worker is
     SIGKILLed before that batch commits, then every thread still has its first step and none
     its second; another worker completes them all, each effect was received once, and every
     chain verifies."""
+    cli = store_cli
     folder = tmp_path / "effect"
     folder.mkdir()
     cli.env["DG_EFFECT_DIR"] = str(folder)
-    backend = local_backend(cli.home)
+    backend = cli.backend()
     app = order_graph.with_backend(backend)
     ids = [f"o-{i}" for i in range(THREADS)]
     with backend.atomic():
@@ -65,7 +81,7 @@ def test_a_worker_killed_before_its_batch_commits_loses_nothing_and_repeats_no_e
     received = (folder / "received").read_text().split("\n")[:-1]
     keys = [line.split()[0] for line in received]
     assert len(keys) == THREADS and len(set(keys)) == THREADS, received
-    backend = local_backend(cli.home)
+    backend = cli.backend()
     for tid in ids:
         head = backend.checkpoints.head_checkpoint(tid)
         assert head is not None and head.status == "completed", head

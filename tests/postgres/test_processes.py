@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from tests.e2e.test_crash_and_races import EMAIL, SLOW, marks, wait_for
-from tests.postgres.cli import PgCli
+from tests.postgres.cli import STAMP_TRANSACTIONS, PgCli
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +29,13 @@ def test_worker_processes_drain_one_queue_and_commit_each_step_once(
     cli: PgCli, tmp_path: pytest.TempPathFactory
 ) -> None:
     """Given 8 detached threads, when 3 `durable-graph worker --concurrency 2` processes
-    drain the store's one queue at once, then every step of every thread is committed once
-    (24 in all, summed over the workers), each recorded effect happened once, and more than
-    one process did the work."""
+    drain the store's one queue at once, each group-committing the tasks it leased, then
+    every step of every thread is committed once (24 in all, summed over the workers), each
+    recorded effect happened once, more than one process did the work, and some transaction
+    committed the steps of several threads (a worker's first lease takes 2 of 8 waiting)."""
     threads = [f"n{i}" for i in range(8)]
     cli.start_detached(SLOW, threads)
+    cli.execute(STAMP_TRANSACTIONS)
     env = {"DG_SLOW_SECONDS": "1.0"}  # one worker alone would need 4 s: all take part
     args = ("worker", "--until-idle", "--json", "--concurrency", "2")
     workers = [cli.spawn(*args, extra_env=env) for _ in range(3)]
@@ -49,6 +51,10 @@ def test_worker_processes_drain_one_queue_and_commit_each_step_once(
     assert marks(cli.home.parent, "slow-effect") == len(threads)
     assert marks(cli.home.parent, "last") == len(threads)
     assert cli.rows("SELECT count(*) FROM queue") == [(0,)]
+    [(steps, transactions)] = cli.rows(
+        "SELECT count(*), count(DISTINCT txid) FROM checkpoints WHERE step > 0"
+    )
+    assert steps == 3 * len(threads) and transactions < steps, (steps, transactions)
 
 
 def test_a_worker_killed_mid_node_is_finished_by_another(cli: PgCli) -> None:

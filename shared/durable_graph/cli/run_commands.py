@@ -90,7 +90,7 @@ def register(sub: Any) -> None:
         "--concurrency",
         type=int,
         default=4,
-        help="tasks leased at once; embedded, their steps commit together (one fsync a batch)",
+        help="tasks leased at once; their steps commit in one transaction (embedded, PostgreSQL)",
     )
     worker.add_argument("--json", action="store_true")
     worker.set_defaults(handler=cmd_worker)

@@ -7,9 +7,10 @@ other store, read through `RecordStore`), payloads (`payloads.py`, or any `Paylo
 passed in, e.g. S3), the transition queue (`queue.py`: `SKIP LOCKED` leases, `LISTEN/NOTIFY`)
 and the notifications outbox (`outbox.py`). `Backend.atomic` is one PostgreSQL transaction
 (`db.py`), so a step's commit, its successor messages and the acknowledgement of its message
-commit together, as in the embedded mode. The schema is the project's own, versioned
-(`migrations.py`): opening a store applies pending migrations unless `migrate=False`, and
-`durable-graph db upgrade` does it explicitly. Docs: docs/postgres.md.
+commit together, as in the embedded mode; a worker leasing several tasks commits all their
+steps in one transaction (a group commit). The schema is the
+project's own, versioned (`migrations.py`): opening a store applies pending migrations unless
+`migrate=False`, and `durable-graph db upgrade` does it explicitly. Docs: docs/postgres.md.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def postgres_backend(
         # A lost connection rolls a step's unit back: forget the state it remembered.
         atomic=rolls_back_cache(records, db.unit_of_work),
         relaxed=db.relaxed,
+        # Several leased tasks' steps commit in one transaction (`Worker.handle_group`): one
+        # WAL flush for the batch.
+        group_commit=True,
     )
 
 
