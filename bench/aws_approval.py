@@ -30,6 +30,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -53,6 +54,7 @@ from bench.aws_requests import (
     durable_functions_per_million,
     item_bytes,
     moto_world,
+    words,
 )
 
 EMAIL = "examples.email_approval:graph"
@@ -255,7 +257,7 @@ def measure(size: int) -> tuple[dict[str, Counting], Counting]:
         reset_runtime()
         api_handler.resolver.cache_clear()  # its secrets are this world's
         thread = Thread(world, webhook)
-        prompt = "pay the supplier " + "x" * max(size - 17, 0)
+        prompt = prompt_of(size)
         total = Counting()
         for round_ in range(2):  # the first thread warms every container: not counted
             meter = Counting()
@@ -283,6 +285,12 @@ def measure(size: int) -> tuple[dict[str, Counting], Counting]:
                 phases = difference(phases_now)
                 total = meter
     return phases, total
+
+
+def prompt_of(size: int) -> str:
+    """`size` bytes of prompt: "pay the supplier" and pseudo-random words (`words`: compressed
+    rows are not flattered by a prompt of one repeated letter)."""
+    return ("pay the supplier " + words(size))[:size]
 
 
 def snapshot(meter: Counting) -> Counting:
@@ -330,10 +338,14 @@ def summary(phases: dict[str, Counting], total: Counting) -> dict[str, Any]:
 
 def previous_run(source: Path, sizes: str) -> dict[str, Any]:
     """The same measurement with another checkout's durable-graph (`--previous`), in a child
-    process importing it (this script, that library, its functions and test resources)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source / "shared"), str(source)])}
-    command = [sys.executable, __file__, "--json", "--sizes", sizes]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    process importing it (this script and this checkout's `bench` package, so both runs meter
+    and prompt alike; that library, its functions and test resources)."""
+    with tempfile.TemporaryDirectory() as ours:
+        (Path(ours) / "bench").symlink_to(Path(__file__).resolve().parent)
+        path = [ours, str(source / "shared"), str(source)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        command = [sys.executable, __file__, "--json", "--sizes", sizes]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

@@ -37,7 +37,9 @@ import io
 import json
 import math
 import os
+import random
 import statistics
+import string
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -65,10 +67,24 @@ class LoopState(BaseModel):
 _BASES: dict[int, str] = {}
 
 
+def words(size: int) -> str:
+    """`size` bytes of pseudo-random lowercase words, the same every run. zlib keeps about 60%
+    of such text, more than of English prose, so a store that compresses its rows is not
+    flattered (as it would be by a repeated phrase, which zlib shrinks to nothing)."""
+    rng = random.Random(size)
+    out: list[str] = []
+    length = 0
+    while length < size:
+        word = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9)))
+        out.append(word)
+        length += len(word) + 1
+    return " ".join(out)[:size]
+
+
 def blob_for(size: int, n: int) -> str:
     """A `size`-byte value that differs from the previous step's (two variants, alternating, so
     moto's memory stays bounded while every step still writes a value unlike its parent's)."""
-    base = _BASES.setdefault(size, ("lorem ipsum dolor sit amet " * (size // 27 + 1))[: size - 1])
+    base = _BASES.setdefault(size, words(size - 1))
     return ("AB"[n % 2]) + base
 
 
@@ -111,12 +127,18 @@ SQS_CHUNK = 64 * 1024
 
 
 def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (strings and numbers as text)."""
+    """DynamoDB's item size: attribute names plus values (strings and numbers as text, binary
+    as its bytes)."""
     total = 0
     for name, value in item.items():
         total += len(name.encode())
         for kind, raw in value.items():
-            total += len(str(raw).encode()) if kind in ("S", "N") else len(json.dumps(raw))
+            if kind in ("S", "N"):
+                total += len(str(raw).encode())
+            elif kind == "B":
+                total += len(raw)
+            else:
+                total += len(json.dumps(raw))
     return total
 
 

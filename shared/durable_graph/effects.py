@@ -29,6 +29,28 @@ it died; a zombie may still be running it). No engine can close that window for 
 system: the effect and the record of it are not one transaction. The external side stays
 exactly-once only through `ctx.idempotency_key`, which is the same for every run of the task:
 pass it to the receiver and have the receiver drop a key it has seen.
+
+Why the result is not folded into the step's commit (it would save one write, a request on
+DynamoDB): between `fn`'s return and the durable write of its result, nothing stored says the
+effect happened, and a claim without a result is, to the next delivery, a run that died inside
+`fn`: it takes the claim over and runs `fn` again. That window is the only place an effect runs
+twice (`tests/aws/test_effect_crash_points.py` crashes at each point around it). Written on its
+own, the result closes the window one request after `fn`. Folded into the commit, it would stay
+open over the rest of the node, the head's signature (a KMS request on AWS) and the commit
+itself, and a worker whose lease ran out in that time (`test_zombie_worker_whose_lease_expired_
+loses_its_late_commit`), or that died there, would have the effect run again: an email sent
+twice by SES, which takes no idempotency key. The alternatives do not close it:
+- Carrying the claim's condition into the commit's transaction makes a zombie's late commit
+  lose, which the step's own condition already does; it cannot stop the second run, which
+  started before that commit was tried.
+- A claim that records its lease (it does: `delivery`, `lease_until`) lets the next delivery
+  see that the claim's lease ran out, not whether `fn` ran: "died inside `fn`" and "finished
+  `fn`, then died before the commit" leave the same claim behind. Refusing to run `fn` again
+  would stall every thread whose worker died inside an effect, the common case.
+- A timer that writes the held result before the lease runs out covers a live zombie only, not
+  a worker that dies (a Lambda timeout, out of memory), and a frozen process runs no timer.
+So the claim and the result stay two writes on every backend (embedded and PostgreSQL make them
+relaxed commits, with no fsync of their own: a killed process loses neither).
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def test_bad_requests_on_lambda_change_nothing(aws: AwsWorld, api: Api) -> None:
     def items() -> list[dict[str, Any]]:
         return sorted(
             aws.clients.dynamodb.scan(TableName=table)["Items"],
-            key=lambda i: json.dumps(i, sort_keys=True),
+            key=lambda i: json.dumps(i, sort_keys=True, default=repr),
         )
 
     raw = json.dumps({"input": {"user_prompt": "x"}}).encode()

@@ -121,7 +121,7 @@ def decide(
 
 def table_items(world: AwsWorld) -> list[dict[str, Any]]:
     items = world.clients.dynamodb.scan(TableName=world.resources.settings.table_name)["Items"]
-    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=repr))
 
 
 def test_four_eyes_on_lambda_requester_refused_two_people_resume(

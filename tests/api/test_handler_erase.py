@@ -44,7 +44,7 @@ def objects(world: AwsWorld) -> dict[str, bytes]:
 
 def table_items(world: AwsWorld) -> list[dict[str, Any]]:
     items = world.clients.dynamodb.scan(TableName=world.resources.settings.table_name)["Items"]
-    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True))
+    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=repr))
 
 
 def completed_thread(aws: AwsWorld, api: Api) -> str:

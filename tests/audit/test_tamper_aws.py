@@ -19,7 +19,7 @@ from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Actor, Checkpoint, ParentRef
 from durable_graph.signing import SIG_PREFIX, make_signature
 from tests.audit.conftest import THREAD, Store, opened, run_chat
-from tests.aws.resources import clients
+from tests.aws.resources import clients, stored_row
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def _table(store: Store) -> str:
 
 def _body(store: Store, step: int) -> str:
     item = clients().dynamodb.get_item(TableName=_table(store), Key=_key(step))["Item"]
-    return item[names.BODY_ATTRIBUTE]["S"]
+    return stored_row(item)
 
 
 def _put_body(store: Store, step: int, body: str) -> None:

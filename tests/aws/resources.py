@@ -20,11 +20,18 @@ from moto.ses.models import ses_backends
 
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.factory import CLIENT_CONFIG, AwsClients
+from durable_graph.backends.aws.item_bodies import row_of
 from durable_graph.backends.aws.settings import AwsSettings
 from infra.table_definition import table_definition
 
 REGION = "us-east-1"
 MAIL_FROM = "agent@example.com"
+
+
+def stored_row(item: dict[str, Any]) -> str:
+    """The stored JSON of a table item's `body` (a checkpoint's may be zlib-compressed)."""
+    row = row_of(item[names.BODY_ATTRIBUTE])
+    return row.decode() if isinstance(row, bytes) else row
 
 
 @functools.cache

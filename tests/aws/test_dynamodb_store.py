@@ -4,6 +4,7 @@ without another read), the item layout, and tampering detected by `verify`."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from durable_graph.backends.aws.s3_payloads import S3PayloadStore
 from durable_graph.errors import CorruptRecord, StepConflict, TransientError
 from durable_graph.verification import verify_thread
 from tests.aws.faults import Fault
-from tests.aws.resources import Resources, clients, create_resources
+from tests.aws.resources import Resources, clients, create_resources, stored_row
 from tests.helpers import checkpoint
 
 
@@ -87,7 +88,9 @@ def test_history_pages_through_query_pages(setup: tuple[Backend, Resources, Reco
     store = backend.checkpoints
     prev = "0" * 64
     for step in range(8):
-        record = checkpoint("big", step, {"blob": str(step) * 200_000}, prev_hash=prev)
+        # Random bytes: a repeated character would compress far below one page.
+        blob = random.Random(step).randbytes(150_000).hex()
+        record = checkpoint("big", step, {"blob": blob}, prev_hash=prev)
         store.append_checkpoint(record)
         prev = record.hash
     assert [c.step for c in store.list_checkpoints("big", newest_first=False)] == list(range(8))
@@ -112,7 +115,7 @@ def test_tampering_with_a_record_or_a_payload_is_detected(
     assert verify_thread(backend, "tamper-1").ok
 
     key = {"pk": {"S": "thread#tamper-1"}, "sk": {"S": "cp#000000000002"}}
-    body = aws.dynamodb.get_item(TableName=table, Key=key)["Item"]["body"]["S"]
+    body = stored_row(aws.dynamodb.get_item(TableName=table, Key=key)["Item"])
     assert '"v":false' in body  # the human's decision, as the change of `approved`
     aws.dynamodb.put_item(
         TableName=table, Item={**key, "body": {"S": body.replace('"v":false', '"v":true')}}

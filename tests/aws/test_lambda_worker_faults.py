@@ -147,7 +147,7 @@ def test_fault_then_redelivery_equals_fault_free_run(
     with the fault-free state and chain, each step landed once and the effect happened once."""
     fault = CHAIN_FAULTS[case].fault()
     if not CHAIN_FAULTS[case].fold:
-        monkeypatch.setattr(dynamodb_store, "FOLD_ROW_BYTES", 0)
+        monkeypatch.setattr(dynamodb_store, "FOLD_EXTRA_UNITS", 0)
     world = aws_factory(graph=CHAIN)
     effects = tmp_path / "faulty"
     log = run_chain(world, effects, monkeypatch, fault, CHAIN_FAULTS[case].on)
@@ -185,7 +185,7 @@ def test_suspension_survives_a_crash_and_still_notifies(
     then after redelivery the thread is suspended once, the approval notification went out,
     the thread record says suspended, and approving it sends the email once."""
     if "large" in case:
-        monkeypatch.setattr(dynamodb_store, "FOLD_ROW_BYTES", 0)
+        monkeypatch.setattr(dynamodb_store, "FOLD_EXTRA_UNITS", 0)
     world = aws_factory(graph=EMAIL)
     rt = world.rt
     log = CallLog()

@@ -19,6 +19,7 @@ from durable_graph.verification import verify_thread
 from examples.document_pipeline import sample_bundle
 from functions.s3_trigger.handler import handler as s3_handler
 from tests.aws.conftest import AwsWorld
+from tests.aws.resources import stored_row
 
 EVENTS = Path(__file__).parent / "events"
 PIPELINE = "examples.document_pipeline:graph"
@@ -85,7 +86,7 @@ def test_upload_runs_the_document_pipeline_with_text_kept_in_s3(pipeline: AwsWor
     located = parse_object_uri(upload["uri"])
     assert located is not None and located[:2] == (pipeline.resources.uploads_bucket, key)
     items = pipeline.clients.dynamodb.scan(TableName=pipeline.resources.settings.table_name)
-    bodies = " ".join(i["body"]["S"] for i in items["Items"] if "body" in i)
+    bodies = " ".join(stored_row(i) for i in items["Items"] if "body" in i)
     texts = [d["text"] for d in json.loads(sample_bundle())["documents"]]
     assert not [t for t in texts if t[:200] in bodies]  # summaries yes, documents no
     stored = pipeline.clients.s3.list_objects_v2(Bucket=pipeline.resources.settings.bucket)

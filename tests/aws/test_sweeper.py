@@ -67,7 +67,7 @@ def test_thread_record_lagging_its_head_is_repaired(
     """Given a thread that completed but whose worker died before updating the thread record
     (and whose message was lost), then the sweeper brings the record up to the head. (The head
     lags only where a checkpoint too large to share its transaction is written alone.)"""
-    monkeypatch.setattr(dynamodb_store, "FOLD_ROW_BYTES", 0)
+    monkeypatch.setattr(dynamodb_store, "FOLD_EXTRA_UNITS", 0)
     rt = chain.rt
     rt.graph.start({}, thread_id="lag-1")
     Fault(f"before-call.{WRITE}", thread_put).install(rt.clients.dynamodb)

@@ -5,6 +5,9 @@ decides the commit."""
 
 from __future__ import annotations
 
+import base64
+import random
+
 import pytest
 
 from durable_graph.backend import Backend
@@ -12,8 +15,13 @@ from durable_graph.errors import StepConflict
 from durable_graph.ports import CommitWrites, RecordWrite
 from tests.helpers import checkpoint, thread_record
 
-# A row under and a row over the size DynamoDB folds into one transaction (FOLD_ROW_BYTES).
+# A row DynamoDB folds into one transaction with its companions, and one it puts alone (its
+# write units, zlib-compressed, are more than FOLD_EXTRA_UNITS): random text does not compress.
 SIZES = {"small row": 10, "large row": 6000}
+
+
+def text(size: int) -> str:
+    return base64.b64encode(random.Random(size).randbytes(size))[:size].decode()
 
 
 @pytest.mark.parametrize("size", sorted(SIZES))
@@ -22,7 +30,7 @@ def test_a_step_commits_with_its_head_and_records(backend: Backend, size: str) -
     When the step is appended with them
     Then the step, the head and both records are stored."""
     store = backend.checkpoints
-    step = checkpoint("t1", 0, {"text": "x" * SIZES[size]}, status="suspended")
+    step = checkpoint("t1", 0, {"text": text(SIZES[size])}, status="suspended")
     writes = CommitWrites(
         head=thread_record("t1", "suspended", head=0),
         records=(RecordWrite("sig#0", {"by": "key"}), RecordWrite("approval#h", {"state": "i"})),
@@ -46,7 +54,7 @@ def test_a_step_that_loses_writes_none_of_its_companions(backend: Backend, size:
     store = backend.checkpoints
     winner = checkpoint("t1", 0, {"who": "winner"})
     store.append_checkpoint(winner)
-    loser = checkpoint("t1", 0, {"who": "loser", "text": "x" * SIZES[size]}, status="completed")
+    loser = checkpoint("t1", 0, {"who": "loser", "text": text(SIZES[size])}, status="completed")
     writes = CommitWrites(
         head=thread_record("t1", "completed", head=0), records=(RecordWrite("sig#0", {"a": 1}),)
     )
@@ -69,7 +77,7 @@ def test_a_companion_that_loses_its_condition_never_stops_the_step(
     store.append_checkpoint(checkpoint("t1", 0))
     store.advance_thread(thread_record("t1", "running", head=5))
     store.put_record("t1", "sig#1", {"first": True}, expected_version=None)
-    step = checkpoint("t1", 1, {"text": "x" * SIZES[size]}, status="completed")
+    step = checkpoint("t1", 1, {"text": text(SIZES[size])}, status="completed")
     writes = CommitWrites(
         head=thread_record("t1", "completed", head=1),
         records=(RecordWrite("sig#1", {"first": False}), RecordWrite("other", {"ok": 1})),

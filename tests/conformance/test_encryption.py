@@ -41,7 +41,7 @@ from durable_graph.retention_policy import Retention
 from durable_graph.verification import verify_thread
 from tests import graphs
 from tests.aws.backend_factory import serialized, sqs_time_follows
-from tests.aws.resources import clients, create_resources
+from tests.aws.resources import clients, create_resources, stored_row
 from tests.conformance.test_erasure import DOSSIER, EMAIL, KNOWLEDGE, graph, run_case
 from tests.postgres.server import fresh_schema_uri
 
@@ -162,9 +162,11 @@ def _moto(_: Path, clock: ManualClock) -> AbstractContextManager[Encrypted]:
             assert backend.checkpoints.keys is not None
             table, bucket = resources.settings.table_name, resources.settings.bucket
 
-            def stored() -> bytes:  # every item of the table, every object of the bucket
+            def stored() -> bytes:  # every item of the table, every object of the bucket,
+                # and the checkpoint rows decompressed (item_bodies.py compresses big ones)
                 items = aws.dynamodb.scan(TableName=table)["Items"]
                 out = [json.dumps(items, default=str).encode()]
+                out += [stored_row(i).encode() for i in items if "B" in i.get("body", {})]
                 listed = aws.s3.list_objects_v2(Bucket=bucket).get("Contents", [])
                 for obj in listed:
                     out.append(aws.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())

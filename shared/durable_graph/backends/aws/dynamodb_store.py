@@ -3,6 +3,8 @@
 Item layout (partition key `pk = "thread#<thread_id>"`):
 
     sk = "cp#<step, 12 digits>"   one immutable checkpoint; `body` = the record as compact JSON
+                                  (`S`), or zlib of it (`B`) where that saves a write unit
+                                  (`item_bodies.py`)
     sk = "thread"                 the thread head record; `version` = its revision; the
                                   `gsi1pk`/`gsi1sk` attributes put it in the status index;
                                   written by `advance_thread` (one UpdateItem, no read), it
@@ -37,6 +39,7 @@ import logging
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -50,6 +53,7 @@ from durable_graph.backends.aws.errors import (
     error_code,
     translate,
 )
+from durable_graph.backends.aws.item_bodies import body_value, item_bytes, row_of, write_units
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
@@ -85,10 +89,12 @@ BATCH_GET_IDLE_ROUNDS = 8
 # attempts in-process before giving up as transient.
 TRANSACTION_ATTEMPTS = 4
 BACKOFF_SECONDS = 0.025
-# A checkpoint row up to this size is written in one transaction with its companions (thread
-# head, signature, approval link): a transaction bills twice each item's write units, so this
-# trades at most four more write units (the row's, $2.50 per million) for one request less.
-FOLD_ROW_BYTES = 4096
+# A step is written in one transaction with its companions (thread head, signature, approval
+# link) when that costs at most this many write units more than writing them apart: a
+# transaction bills twice each item's units, so folding costs the row's units again (and the
+# companion's, when it is the only one: several are a transaction of their own anyway). One
+# request less for at most 3 units ($1.88 per million); 0 never folds.
+FOLD_EXTRA_UNITS = 3
 BACKOFF_CAP_SECONDS = 1.0
 
 Item = Mapping[str, "AttributeValueTypeDef"]
@@ -118,11 +124,22 @@ class DynamoDBCheckpointStore:
     # ------------------------------------------------------------------ checkpoints
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
-        item: dict[str, AttributeValueTypeDef] = {
+        self._put_checkpoint(self._checkpoint_item(checkpoint), checkpoint)
+
+    @staticmethod
+    def _checkpoint_item(checkpoint: Checkpoint) -> dict[str, AttributeValueTypeDef]:
+        """A step's item: its keys and its row, compressed when that saves a write unit
+        (`item_bodies.py`)."""
+        keys: dict[str, AttributeValueTypeDef] = {
             names.PARTITION_KEY: {"S": partition(checkpoint.thread_id)},
             names.SORT_KEY: {"S": checkpoint_key(checkpoint.step)},
-            names.BODY_ATTRIBUTE: {"S": checkpoint.to_stored_json()},
         }
+        size = item_bytes(keys) + len(names.BODY_ATTRIBUTE)
+        return {**keys, names.BODY_ATTRIBUTE: body_value(checkpoint.to_stored_json(), size)}
+
+    def _put_checkpoint(
+        self, item: dict[str, AttributeValueTypeDef], checkpoint: Checkpoint
+    ) -> None:
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -150,24 +167,20 @@ class DynamoDBCheckpointStore:
     def append_with(self, checkpoint: Checkpoint, writes: CommitWrites) -> bool:
         """The step and its companions in as few requests as the price allows
         (`CombinedCommit`). A transaction bills twice the write units of every item in it, so
-        a small row (at most `FOLD_ROW_BYTES`) goes in one TransactWriteItems with its
-        companions (the thread head's forward-only update, then each record on its own
-        condition): one request, for a write unit or two more. A larger row is put alone, as
-        `append_checkpoint` does, and its companions follow in one request of their own.
-        The checkpoint's lost condition comes back with the stored item (`StepConflict`)."""
-        row = checkpoint.to_stored_json()
+        the step goes in one TransactWriteItems with its companions (the thread head's
+        forward-only update, then each record on its own condition) when that costs at most
+        `FOLD_EXTRA_UNITS` more (`_fold_costs`): one request less. Otherwise the row is put
+        alone, as `append_checkpoint` does, and its companions follow in one request of their
+        own. The checkpoint's lost condition comes back with the stored item (`StepConflict`)."""
+        item = self._checkpoint_item(checkpoint)
         companions = self._companion_actions(checkpoint.thread_id, writes)
-        if len(row.encode()) > FOLD_ROW_BYTES:
-            self.append_checkpoint(checkpoint)
+        if _fold_costs(item, companions) > FOLD_EXTRA_UNITS:
+            self._put_checkpoint(item, checkpoint)
             return len(companions) > 1 and self._transact_companions(companions)
         put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self.table,
-                "Item": {
-                    names.PARTITION_KEY: {"S": partition(checkpoint.thread_id)},
-                    names.SORT_KEY: {"S": checkpoint_key(checkpoint.step)},
-                    names.BODY_ATTRIBUTE: {"S": row},
-                },
+                "Item": item,
                 # The commit point, as in append_checkpoint: only if no item has this key.
                 "ConditionExpression": "attribute_not_exists(#pk)",
                 "ExpressionAttributeNames": {"#pk": names.PARTITION_KEY},
@@ -191,7 +204,7 @@ class DynamoDBCheckpointStore:
                 raise translate(exc, action) from exc
             # Only a companion's condition failed, so nothing was written: the step goes
             # alone, and the caller writes each companion on its own.
-            self.append_checkpoint(checkpoint)
+            self._put_checkpoint(item, checkpoint)
             return False
         except BotoCoreError as exc:
             raise translate(exc, action) from exc
@@ -242,11 +255,7 @@ class DynamoDBCheckpointStore:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item={
-                    names.PARTITION_KEY: {"S": partition(checkpoint.thread_id)},
-                    names.SORT_KEY: {"S": checkpoint_key(checkpoint.step)},
-                    names.BODY_ATTRIBUTE: {"S": checkpoint.to_stored_json()},
-                },
+                Item=self._checkpoint_item(checkpoint),
                 # Erasure replaces a committed step's row, never creates one: the item must
                 # already exist.
                 ConditionExpression="attribute_exists(#pk)",
@@ -322,11 +331,13 @@ class DynamoDBCheckpointStore:
     @staticmethod
     def _checkpoint_from(thread_id: str, step: int, item: Item) -> Checkpoint:
         try:
-            return Checkpoint.from_stored_json(item[names.BODY_ATTRIBUTE]["S"])
-        except (KeyError, ValidationError) as exc:
+            return Checkpoint.from_stored_json(row_of(item[names.BODY_ATTRIBUTE]))
+        except (KeyError, ValidationError, zlib.error) as exc:
             reason = (
                 str(exc.errors()[0]["msg"])
                 if isinstance(exc, ValidationError)
+                else f"compressed body does not inflate: {exc}"
+                if isinstance(exc, zlib.error)
                 else f"missing attribute {exc}"
             )
             raise CorruptRecord(thread_id, step, reason) from exc
@@ -702,6 +713,24 @@ def _old_item(exc: ClientError) -> Item | None:
     """The stored item a lost condition returned (`ReturnValuesOnConditionCheckFailure`)."""
     item: Any = exc.response.get("Item")  # not in botocore's error shape, but sent by DynamoDB
     return item if isinstance(item, Mapping) and item else None
+
+
+def _fold_costs(item: Item, companions: Sequence[Mapping[str, Any]]) -> int:
+    """Write units a transaction of the step and its companions costs beyond writing them
+    apart: the row's units again, and the companion's when it is the only one (several go
+    in a transaction of their own anyway, billed twice either way). An update's item is
+    estimated from its key and values."""
+    if not companions:
+        return 0
+    extra = write_units(item)
+    if len(companions) == 1:
+        only = companions[0]
+        if "Put" in only:
+            extra += write_units(only["Put"]["Item"])
+        else:
+            update = only["Update"]
+            extra += write_units({**update["Key"], **update["ExpressionAttributeValues"]})
+    return extra
 
 
 def _only_conditions_lost(reasons: list[str]) -> bool:
