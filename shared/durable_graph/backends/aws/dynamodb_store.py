@@ -332,15 +332,13 @@ class DynamoDBCheckpointStore:
     def _checkpoint_from(thread_id: str, step: int, item: Item) -> Checkpoint:
         try:
             return Checkpoint.from_stored_json(row_of(item[names.BODY_ATTRIBUTE]))
-        except (KeyError, ValidationError, zlib.error) as exc:
-            reason = (
-                str(exc.errors()[0]["msg"])
-                if isinstance(exc, ValidationError)
-                else f"compressed body does not inflate: {exc}"
-                if isinstance(exc, zlib.error)
-                else f"missing attribute {exc}"
-            )
+        except ValidationError as exc:
+            raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc
+        except zlib.error as exc:
+            reason = f"compressed body does not inflate: {exc}"
             raise CorruptRecord(thread_id, step, reason) from exc
+        except KeyError as exc:
+            raise CorruptRecord(thread_id, step, f"missing attribute {exc}") from exc
 
     # ------------------------------------------------------------------ thread records
 
