@@ -12,7 +12,8 @@ completed. The clock runs from the first start to the last completion. Group com
 with `worker --concurrency 100` (100 threads in flight, `--in-flight`): each worker runs the up
 to 100 tasks it leased and commits their steps in one transaction (`Worker.handle_group`), and
 the starts and the approvals are each one unit of work per 100 threads (as many API requests
-arriving at once would be, batched; bench/approval_throughput.py does the same embedded).
+arriving at once would be, batched; bench/approval_throughput.py does the same embedded), or,
+in the "starts 1 by 1" rows, each its own transaction as in the one-at-a-time rows.
 LangGraph has no queue: each of its W processes runs N/W whole threads (invoke, update_state,
 invoke) with `durability="sync"` (each checkpoint written before the next step). DBOS (when
 installed) runs the same flow as a workflow with a `recv` for the approval, W processes with
@@ -125,11 +126,17 @@ def wait_for(uri: str, status: str, count: int, timeout: float = 600) -> None:
 
 
 def bench_durable_graph(
-    server: PostgresServer, workers: int, threads: int, tmp: Path, in_flight: int = 0
+    server: PostgresServer,
+    workers: int,
+    threads: int,
+    tmp: Path,
+    in_flight: int = 0,
+    batched: bool = True,
 ) -> Result:
     """W worker processes draining one store; `in_flight` > 0: group commit, that many
-    threads' tasks leased and committed together, starts and approvals batched as many."""
-    name = f"bench_dg_{workers}_{in_flight}"
+    threads' tasks leased and committed together, and (`batched`) the starts and approvals
+    one unit of work per `in_flight` threads, else one transaction each (as one-at-a-time)."""
+    name = f"bench_dg_{workers}_{in_flight}_{int(batched)}"
     uri = fresh_database(server, name)
     counters = Counters(server, name)
     backend = postgres_backend(uri)  # migrates the new database before the workers start
@@ -145,9 +152,10 @@ def bench_durable_graph(
         subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
         for _ in range(workers)
     ]
-    unit = backend.atomic if in_flight else nullcontext
+    front = in_flight if in_flight and batched else 1
+    unit = backend.atomic if front > 1 else nullcontext
     ids = [f"tx-{i}" for i in range(threads)]
-    waves = [ids[i : i + (in_flight or 1)] for i in range(0, threads, in_flight or 1)]
+    waves = [ids[i : i + front] for i in range(0, threads, front)]
     try:
         time.sleep(3.0)  # let every worker start, connect and go idle (LISTEN)
         app = email_graph.with_backend(backend)
@@ -171,7 +179,9 @@ def bench_durable_graph(
     counted = counters.read()
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()
-    label = f"durable-graph group commit ({in_flight})" if in_flight else "durable-graph"
+    label = "durable-graph"
+    if in_flight:
+        label += f" group commit ({in_flight}{'' if batched else ', starts 1 by 1'})"
     return Result(label, workers, threads, elapsed, *counted)
 
 
@@ -270,11 +280,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for workers in args.workers:
                 results.append(bench_durable_graph(server, workers, args.threads, Path(tmp)))
-                results.append(
-                    bench_durable_graph(
-                        server, workers, args.threads, Path(tmp), in_flight=args.in_flight
+                for batched in (True, False):
+                    results.append(
+                        bench_durable_graph(
+                            server, workers, args.threads, Path(tmp), args.in_flight, batched
+                        )
                     )
-                )
                 for engine, module in (("lg", "langgraph"), ("dbos", "dbos")):
                     if importlib.util.find_spec(module) is None:
                         print(f"{module} is not installed: pip install -e '.[bench]'")
@@ -289,7 +300,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs\n"
     )
     header = (
-        f"{'engine':<34}{'processes':>10}{'threads/s':>11}{'statements/thread':>19}"
+        f"{'engine':<50}{'processes':>10}{'threads/s':>11}{'statements/thread':>19}"
         f"{'transactions/thread':>21}{'WAL flushes/thread':>20}{'x LangGraph':>13}"
     )
     print(header)
@@ -299,7 +310,7 @@ def main() -> None:
         baseline = langgraph.get(r.workers)
         ratio = f"{r.per_second / baseline:.2f}x" if baseline else "-"
         print(
-            f"{r.name:<34}{r.workers:>10}{r.per_second:>11.1f}{r.statements / r.threads:>19.1f}"
+            f"{r.name:<50}{r.workers:>10}{r.per_second:>11.1f}{r.statements / r.threads:>19.1f}"
             f"{r.transactions / r.threads:>21.1f}{r.wal_syncs / r.threads:>20.1f}{ratio:>13}"
         )
 
