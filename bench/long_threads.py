@@ -206,20 +206,33 @@ def cold_ms(
     return statistics.median(cold(read)[0] for _ in range(repeats))
 
 
-def window(stamps: list[float]) -> list[float]:
-    """Intervals between consecutive node calls over the last WINDOW turns, in ms."""
-    return [(b - a) * 1000 for a, b in itertools.pairwise(stamps)][-WINDOW:]
+Stamp = tuple[float, float]  # (wall clock, this process's CPU time) at a call of `turn`
 
 
-def window_ms(stamps: list[float], run_again: Callable[[int], list[float]] | None) -> float | None:
-    """Median of the window; a thread shorter than the window (N=10) is run again, as new
-    threads of N turns, until WINDOW intervals are pooled (the reference row is less noisy)."""
+def stamp() -> Stamp:
+    return time.perf_counter(), time.process_time()
+
+
+def window(stamps: list[Stamp]) -> list[Stamp]:
+    """Intervals (wall, CPU) between consecutive node calls over the last WINDOW turns, in ms."""
+    spans = [((b[0] - a[0]) * 1000, (b[1] - a[1]) * 1000) for a, b in itertools.pairwise(stamps)]
+    return spans[-WINDOW:]
+
+
+def window_ms(
+    stamps: list[Stamp], run_again: Callable[[int], list[Stamp]] | None
+) -> tuple[float, float] | None:
+    """Medians (wall, CPU) of the window; a thread shorter than the window (N=10) is run
+    again, as new threads of N turns, until WINDOW intervals are pooled (the reference row is
+    less noisy)."""
     pooled = window(stamps)
     repeat = 0
     while run_again and pooled and len(pooled) < WINDOW and repeat < WINDOW:
         repeat += 1
         pooled += window(run_again(repeat))
-    return statistics.median(pooled) if pooled else None
+    if not pooled:
+        return None
+    return statistics.median(w for w, _ in pooled), statistics.median(c for _, c in pooled)
 
 
 def failure_reason(exc: Exception) -> str:
@@ -252,11 +265,11 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     n, root = int(spec["n"]), Path(spec["root"])
     texts = chat_messages(max(n, WARMUP_TURNS), int(spec["message_bytes"]))
     deadline = time.perf_counter() + float(spec["cap"])
-    stamps: list[float] = []
+    stamps: list[Stamp] = []
     capped = False
 
     def turn(state: Chat) -> dict[str, Any]:
-        stamps.append(time.perf_counter())
+        stamps.append(stamp())
         return {"messages": [texts[state.turn]], "turn": state.turn + 1}
 
     def again(state: Chat) -> str:
@@ -312,7 +325,7 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     out["failed_turn"] = len(stamps)
     again_backend = local_backend(root.parent / "again")
 
-    def run_again(repeat: int) -> list[float]:
+    def run_again(repeat: int) -> list[Stamp]:
         stamps.clear()
         graph.with_backend(again_backend).invoke(
             {"stop_at": n}, NO_LIMIT, thread_id=f"again-{repeat}"
@@ -320,7 +333,8 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
         return stamps
 
     # only a thread that reached N is run again (a failed or capped one would fail again)
-    out["step_ms"] = window_ms(stamps, run_again if reached == n else None)
+    medians = window_ms(stamps, run_again if reached == n else None)
+    out["step_ms"], out["step_cpu_ms"] = medians if medians else (None, None)
     again_backend.close()
     out["get_state_ms"] = cold_ms(cold, lambda g: g.get_state("chat"))
     out["history_ms"] = cold_ms(cold, lambda g: g.get_state_history("chat", limit=10))
@@ -347,11 +361,11 @@ def chat_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
     max_bytes = int(spec["max_bytes"])
     root.mkdir(parents=True, exist_ok=True)
     db = root / "langgraph.db"
-    stamps: list[float] = []
+    stamps: list[Stamp] = []
     stopped = ""
 
     def turn(state: LgChat) -> dict[str, Any]:
-        stamps.append(time.perf_counter())
+        stamps.append(stamp())
         t = state.get("turn", 0)
         return {"messages": [texts[t]], "turn": t + 1}
 
@@ -416,7 +430,7 @@ def chat_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
     out["reached"] = reached
     out["failed_turn"] = len(stamps)
 
-    def run_again(repeat: int) -> list[float]:
+    def run_again(repeat: int) -> list[Stamp]:
         stamps.clear()
         with sqlite3.connect(str(root.parent / "again.db"), check_same_thread=False) as conn:
             saver = SqliteSaver(conn)
@@ -429,7 +443,8 @@ def chat_langgraph(spec: dict[str, Any]) -> dict[str, Any]:
         return stamps
 
     # only a thread that reached N is run again (a failed or capped one would fail again)
-    out["step_ms"] = window_ms(stamps, run_again if reached == n else None)
+    medians = window_ms(stamps, run_again if reached == n else None)
+    out["step_ms"], out["step_cpu_ms"] = medians if medians else (None, None)
     out["get_state_ms"] = cold_ms(cold, lambda g: g.get_state(config))
     out["history_ms"] = cold_ms(cold, lambda g: list(g.get_state_history(config, limit=10)))
     out["stored"] = folder_bytes(root)
@@ -624,7 +639,8 @@ def child_main(raw: str) -> int:
 
 def run_child(part: str, n: int, timeout: float, repo: Path = REPO, **extra: Any) -> dict[str, Any]:
     """Run one size in a fresh process; a crash or a timeout becomes a result row. `repo`:
-    the checkout whose bench and durable-graph the child runs (`--previous`)."""
+    the checkout whose durable-graph the child runs (`--previous`; a chat child runs it under
+    this bench's harness, so both are measured the same way)."""
     with tempfile.TemporaryDirectory(prefix=f"long-threads-{part}-{n}-") as tmp:
         base = Path(tmp)
         spec = {
@@ -635,6 +651,9 @@ def run_child(part: str, n: int, timeout: float, repo: Path = REPO, **extra: Any
             "progress": str(base / "progress"),
             **extra,
         }
+        # A chat child of another checkout runs that checkout's durable-graph under this
+        # bench's harness (measured the same way); other parts run its own bench.
+        script = (REPO if part.startswith("chat-") else repo) / "bench" / "long_threads.py"
         env = dict(os.environ)
         inherited = env.get("PYTHONPATH", "") if repo == REPO else ""
         paths = (str(repo / "shared"), str(repo), inherited)
@@ -644,7 +663,7 @@ def run_child(part: str, n: int, timeout: float, repo: Path = REPO, **extra: Any
             done = subprocess.run(
                 [
                     sys.executable,
-                    str(repo / "bench" / "long_threads.py"),
+                    str(script),
                     "--child",
                     json.dumps(spec),
                 ],
@@ -704,7 +723,8 @@ def fmt(value: float | None, spec: str) -> str:
 def chat_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
     print(f"\n{title}")
     header = (
-        f"{'turns':>6} {'reached':>7} | {'step ms':>7} {'x first':>20} | {'get_state ms':>12} "
+        f"{'turns':>6} {'reached':>7} | {'step ms':>7} {'x first':>20} | "
+        f"{'cpu ms':>6} {'x first':>20} | {'get_state ms':>12} "
         f"{'x first':>20} | {'hist10 ms':>9} | {'stored KiB':>10} {'x raw':>20} | status"
     )
     print(header)
@@ -715,18 +735,23 @@ def chat_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
         step = r.get("step_ms")
         gs = r.get("get_state_ms")
         step_x = step / first["step_ms"] if step and first.get("step_ms") else None
+        cpu = r.get("step_cpu_ms")
+        cpu_x = cpu / first["step_cpu_ms"] if cpu and first.get("step_cpu_ms") else None
         gs_x = gs / first["get_state_ms"] if gs is not None and first.get("get_state_ms") else None
         raw_x = r["stored"] / r["raw"] if r.get("raw") else None
         if budgets:
             step_cell = verdict(step_x, STEP_BUDGET, ok)
+            cpu_cell = verdict(cpu_x, STEP_BUDGET, ok)
             gs_cell = verdict(gs_x, GET_STATE_BUDGET, ok)
             raw_cell = verdict(raw_x, STORED_BUDGET, ok)
         else:
             step_cell = f"{fmt(step_x, '.2f'):>6} (baseline)"
+            cpu_cell = f"{fmt(cpu_x, '.2f'):>6} (baseline)"
             gs_cell = f"{fmt(gs_x, '.2f'):>6} (baseline)"
             raw_cell = f"{fmt(raw_x, '.2f'):>6} (baseline)"
         print(
             f"{r['n']:>6} {r.get('reached', '—'):>7} | {fmt(step, '.2f'):>7} {step_cell:>20} | "
+            f"{fmt(cpu, '.2f'):>6} {cpu_cell:>20} | "
             f"{fmt(gs, '.2f'):>12} {gs_cell:>20} | {fmt(r.get('history_ms'), '.2f'):>9} | "
             f"{fmt(r['stored'] / 1024 if 'stored' in r else None, '.0f'):>10} {raw_cell:>20} | "
             f"{status_text(r, 'turn')}"
@@ -779,7 +804,8 @@ def run_chat(args: argparse.Namespace) -> None:
     )
     print(
         "step ms = median interval between consecutive turns over the last 20 turns (pooled "
-        "over repeated threads when N < 21); "
+        "over repeated threads when N < 21); cpu ms = the same for this process's CPU time "
+        "(no wait for fsync or for a CPU of a loaded machine: the steadier of the two); "
         "'x first' = ratio to the first row (budget beside it); get_state / hist10 = cold reader."
     )
     print(

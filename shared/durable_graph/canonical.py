@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import rfc8785
 
 from durable_graph.errors import SerializationError
+
+_END = object()  # an exhausted iterator's sentinel (`json_size_within`)
 
 ZERO_HASH = "0" * 64
 
@@ -139,15 +142,18 @@ def json_size_within(value: Any, limit: int) -> bool:
     O(min(size, limit)) whatever the value weighs (a state of 1,000 strings of 100 KB each
     stops at the first)."""
     budget = limit
-    stack = [value]
+    # Iterators, not items: a list of 10,000 items is not copied onto the stack to look at
+    # its first few.
+    stack: list[Iterator[Any]] = [iter((value,))]
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, str):
             budget -= len(item) + 2
         elif isinstance(item, dict | list | tuple):
             budget -= 2 + 4 * len(item)  # separators, and at least a key's quotes per entry
-            if budget >= 0:
-                stack.extend(item.values() if isinstance(item, dict) else item)
+            stack.append(iter(item.values() if isinstance(item, dict) else item))
         else:
             budget -= 8
         if budget < 0:

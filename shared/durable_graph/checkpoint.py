@@ -9,6 +9,7 @@ storing only what its step changed; format-1 records (whole `values`) keep verif
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -130,8 +131,10 @@ class ErrorInfo(_Record):
 
 FORMAT = 2
 # The stored rows of the last few records serialised (a record's size check and its store's
-# write share one serialisation); keyed by identity, checked by identity.
-_STORED_ROWS: dict[int, tuple[Checkpoint, str]] = {}
+# write share one serialisation); keyed by identity, checked by identity. The record is held
+# weakly: a record holds its whole state, and 32 states of a long thread kept alive here were
+# walked by every garbage collection.
+_STORED_ROWS: dict[int, tuple[weakref.ref[Checkpoint], str]] = {}
 # Every field a format-1 record had: its hash covered exactly these (but `hash`).
 V1_FIELDS = frozenset(
     {
@@ -245,7 +248,7 @@ class Checkpoint(_Record):
         format-2 `parent` left out when it is the previous step of the same thread (what it
         always is after step 0; `from_stored_json` derives it again, and the hash checks it)."""
         cached = _STORED_ROWS.get(id(self))
-        if cached is not None and cached[0] is self:
+        if cached is not None and cached[0]() is self:
             return cached[1]
         stored = self.stored()
         doc = stored.model_dump(mode="json", exclude_defaults=True)
@@ -255,7 +258,7 @@ class Checkpoint(_Record):
         text = compact_json(doc)
         if len(_STORED_ROWS) >= 32:
             _STORED_ROWS.clear()
-        _STORED_ROWS[id(self)] = (self, text)
+        _STORED_ROWS[id(self)] = (weakref.ref(self), text)
         return text
 
     @classmethod

@@ -574,10 +574,8 @@ class CompiledGraph:
             # The step this worker just committed, when it ended the run, is the head: a step
             # is written once and nothing follows a suspended, completed or failed one but a
             # resume, so no read is needed to know (a read stays for every other case).
-            outcomes = worker.stats.outcomes
-            last = (
-                outcomes[-1].checkpoint if outcomes and outcomes[-1].kind == "committed" else None
-            )
+            outcome = worker.stats.last
+            last = outcome.checkpoint if outcome and outcome.kind == "committed" else None
             if last is not None and last.thread_id == thread_id and last.status != "running":
                 ended.append(last)
                 return True

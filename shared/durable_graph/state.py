@@ -435,14 +435,27 @@ class StateSchema:
         python: dict[str, Any],
         appended: dict[str, list[Any]],
     ) -> None:
+        """Keep the model of `merged` derived from the one of `current` in O(change).
+
+        The entry of `current` is taken out of the cache: its model was never handed out
+        (`_handout` gives copies), so its appended lists are grown in place and move to the
+        new model instead of being copied (a copy of a 10,000-message history per step, and
+        128 superseded states kept alive for the garbage collector to walk, were what made a
+        step's cost grow with the thread). A later `to_model(current)` validates it again."""
         with self._lock:
             entry = self._models.get(id(current))
-        if entry is None or entry[0] is not current:
-            return
+            if entry is None or entry[0] is not current:
+                return
+            del self._models[id(current)]
         base = entry[1]
         update = dict(python)
         for key, items in appended.items():
-            update[key] = [*getattr(base, key), *items]
+            grown = getattr(base, key)
+            if type(grown) is list:
+                grown.extend(items)
+            else:
+                grown = [*grown, *items]
+            update[key] = grown
         self._keep(merged, base.model_copy(update=update))
 
     def _keep(self, values: dict[str, Any], model: BaseModel) -> None:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from durable_graph.backend import Backend
@@ -44,7 +44,9 @@ class WorkerStats:
     failed_threads: int = 0
     retried: int = 0
     poisoned: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
+    # The last outcome only: every outcome kept (each record holds its whole state) grew a
+    # long-running worker's memory, and the garbage collector's walks, with every step.
+    last: Outcome | None = None
 
 
 class Worker:
@@ -239,7 +241,7 @@ class Worker:
             self.stats.committed += 1
         elif outcome.kind == "duplicate":
             self.stats.duplicates += 1
-        self.stats.outcomes.append(outcome)
+        self.stats.last = outcome
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome

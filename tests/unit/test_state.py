@@ -64,3 +64,23 @@ def test_a_node_that_appends_to_its_input_in_place_changes_no_later_state() -> N
     second = schema.fold(first, [{"messages": ["b"]}], where="test").values
     assert schema.to_model(second).messages == ["a", "b"]  # type: ignore[attr-defined]
     assert second["messages"] == ["a", "b"]
+
+
+def test_a_derived_model_grows_its_list_in_place_and_no_earlier_state_sees_it() -> None:
+    """Given a state whose kept model the next step's model is derived from (its list grown
+    in place, not copied), then a model handed out before, the earlier JSON state, the
+    earlier state read again and a second fold from it (a retried step) all stay as they
+    were: only the kept model, never handed out, moves on."""
+    schema = StateSchema(Chat)
+    first = schema.initial({"messages": ["a"]})
+    handed = schema.to_model(first)
+    second = schema.fold(first, [{"messages": ["b"]}], where="test").values
+    third = schema.fold(second, [{"messages": ["c"]}], where="test").values
+    assert handed.messages == ["a"]  # type: ignore[attr-defined]
+    assert first["messages"] == ["a"] and second["messages"] == ["a", "b"]
+    assert schema.to_model(first).messages == ["a"]  # type: ignore[attr-defined]
+    assert schema.to_model(second).messages == ["a", "b"]  # type: ignore[attr-defined]
+    assert schema.to_model(third).messages == ["a", "b", "c"]  # type: ignore[attr-defined]
+    again = schema.fold(second, [{"messages": ["x"]}], where="test").values
+    assert schema.to_model(again).messages == ["a", "b", "x"]  # type: ignore[attr-defined]
+    assert schema.to_model(third).messages == ["a", "b", "c"]  # type: ignore[attr-defined]
