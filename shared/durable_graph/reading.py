@@ -95,14 +95,17 @@ def history(
     node: str | None = None,
     source: str | None = None,
 ) -> list[Checkpoint]:
-    """Records newest first; `before` pages back, `node` / `source` filter."""
-    head_of(backend, thread_id)
+    """Records newest first; `before` pages back, `node` / `source` filter. `ThreadNotFound`
+    for an unknown thread, found from the first page (reading the head first materialised
+    the whole head state once more: a cold `get_state_history` folded it twice)."""
     store = backend.checkpoints
     filtered = node is not None or source is not None
     page = None if limit is None else max(2 * limit, 32) if filtered else limit
     chosen: list[Checkpoint] = []
     while limit is None or len(chosen) < limit:  # pages of records, newest first
         batch = store.list_checkpoints(thread_id, before_step=before, limit=page)
+        if not batch and not chosen and store.get_thread(thread_id) is None:
+            head_of(backend, thread_id)  # ThreadNotFound, unless a head exists after all
         chosen += [
             r
             for r in batch

@@ -23,7 +23,7 @@ from durable_graph.backends.records import RecordStore
 from durable_graph.backends.snapshots import SNAPSHOT_EVERY
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import ManualClock
-from durable_graph.errors import CorruptRecord
+from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.sealing import KEEP_EVERY
 from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
@@ -138,6 +138,28 @@ def test_a_cold_read_folds_a_bounded_window(tmp_path: Path) -> None:
     assert head.values == {"n": 400, "limit": 400, "label": "counting", "started": "at step 1"}
     assert inner.rows <= KEEP_EVERY + 1
     assert head.step - head.anchor <= KEEP_EVERY
+
+
+def test_a_cold_history_page_folds_its_window_once(tmp_path: Path) -> None:
+    """Given 400 steps, then a cold `get_state_history(limit=10)` reads the ten rows and the
+    window they fold from once (it read the head and folded its window first, just to know
+    the thread exists: twice the work), and an unknown thread is still `ThreadNotFound`."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    app = counter.with_backend(backend, clock=ManualClock())
+    app.invoke({"limit": 400}, NO_LIMIT, thread_id="n")
+    inner = CountingStore(Database(home / "state.db"))
+    cold = local_backend(home)
+    cold.checkpoints = RecordStore(inner, cold.payloads)
+    page = app.with_backend(cold).get_state_history("n", limit=10)
+    assert [s.values["n"] for s in page] == list(range(400, 390, -1))
+    oldest = backend.checkpoints.get_checkpoint("n", 391)
+    assert oldest is not None and oldest.anchor < 391
+    assert inner.rows == 10 + (391 - oldest.anchor)  # the page, and the rows it folds from
+    with pytest.raises(ThreadNotFound):
+        app.with_backend(cold).get_state_history("nobody", limit=10)
+    cold.close()
+    backend.close()
     backend.close()
 
 
