@@ -52,6 +52,7 @@ import json
 import operator
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -301,6 +302,9 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # the engine raising is a result, not a bench crash
         out.update(status="failed", error=failure_reason(exc))
     out["seconds"] = time.perf_counter() - started
+    # Peak memory of the run (what a process that ran the whole thread held at most; the
+    # records of past steps kept alive made it grow with steps x state).
+    out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     backend.close()
 
     def cold(read: Callable[[CompiledGraph], Any]) -> tuple[float, Any]:
@@ -725,7 +729,8 @@ def chat_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
     header = (
         f"{'turns':>6} {'reached':>7} | {'step ms':>7} {'x first':>20} | "
         f"{'cpu ms':>6} {'x first':>20} | {'get_state ms':>12} "
-        f"{'x first':>20} | {'hist10 ms':>9} | {'stored KiB':>10} {'x raw':>20} | status"
+        f"{'x first':>20} | {'hist10 ms':>9} | {'stored KiB':>10} {'x raw':>20} | "
+        f"{'peak MiB':>8} | status"
     )
     print(header)
     print("-" * len(header))
@@ -754,7 +759,7 @@ def chat_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
             f"{fmt(cpu, '.2f'):>6} {cpu_cell:>20} | "
             f"{fmt(gs, '.2f'):>12} {gs_cell:>20} | {fmt(r.get('history_ms'), '.2f'):>9} | "
             f"{fmt(r['stored'] / 1024 if 'stored' in r else None, '.0f'):>10} {raw_cell:>20} | "
-            f"{status_text(r, 'turn')}"
+            f"{fmt(r.get('max_rss_mib'), '.0f'):>8} | {status_text(r, 'turn')}"
         )
 
 
@@ -810,7 +815,8 @@ def run_chat(args: argparse.Namespace) -> None:
     )
     print(
         "stored = every file of the store (SQLite file(s) + payload folder) after close; at few "
-        "turns the empty store's fixed pages dominate x raw."
+        "turns the empty store's fixed pages dominate x raw. peak MiB = the process's peak "
+        "resident memory after running the thread (durable-graph only)."
     )
     chat_table("durable-graph (embedded SQLite, inline runner)", ours, budgets=True)
     if before:
