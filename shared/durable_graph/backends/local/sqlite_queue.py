@@ -3,20 +3,22 @@ per group, leases (visibility timeouts) that expire so a killed worker's task co
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-import threading
 import uuid
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
 from durable_graph.backends.local.db import Database
+from durable_graph.backends.poison import PoisonLog
+from durable_graph.backends.sql import (
+    BURY,
+    DELETE_LEASED,
+    RELEASE_LEASED,
+    lease_of,
+    parse_message,
+)
 from durable_graph.canonical import compact_json
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.ports import Delivery, PoisonMessage, TransitionMessage
-
-log = logging.getLogger("durable_graph.queue")
 
 MAX_RECEIVES = 5
 SENT_KEPT = 1024  # sent messages remembered for an inline receive (then forgotten, re-parsed)
@@ -26,8 +28,7 @@ class SqliteQueue:
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
-        self._poison_lock = threading.Lock()
-        self._poisoned: list[PoisonMessage] = []
+        self._poisoned = PoisonLog()
         # Messages this process sent, by their body: a receive of one of them here (the inline
         # runner leasing the task its commit just queued) takes the object instead of parsing
         # the body again. Keyed by the exact bytes, so a row changed since is parsed as ever.
@@ -86,7 +87,7 @@ class SqliteQueue:
                         "WHERE id = ?",
                         (receipt, now + visibility_timeout, count + 1, row_id),
                     )
-                    message = self._sent.pop(body, None) or _parse(body)
+                    message = self._sent.pop(body, None) or parse_message(body)
                     if isinstance(message, TransitionMessage):
                         out.append(
                             Delivery(message=message, receipt=receipt, receive_count=count + 1)
@@ -94,7 +95,7 @@ class SqliteQueue:
                         continue
                     poisoned += 1
                     self._bury(conn, row_id, _text(dedup_id), _text(body), message)
-                    self._poisoned_found(_text(row_thread), message)
+                    self._poisoned.add(_text(row_thread), message)
                 if not poisoned:  # nothing set aside: no row behind one can have become next
                     break
         return out
@@ -126,45 +127,28 @@ class SqliteQueue:
         self, conn: sqlite3.Connection, row_id: int, dedup_id: str, body: str, reason: str
     ) -> None:
         conn.execute("DELETE FROM queue WHERE id = ?", (row_id,))
-        conn.execute(
-            "INSERT INTO dead_letters (dedup_id, body, reason, failed_at) VALUES (?,?,?,?)",
-            (dedup_id, body, reason, iso(self.clock.now())),
-        )
-
-    def _poisoned_found(self, thread_id: str, reason: str) -> None:
-        log.error("poison message of thread %r moved to dead_letters: %s", thread_id, reason)
-        with self._poison_lock:
-            self._poisoned.append(PoisonMessage(thread_ids=(thread_id,), reason=reason))
+        conn.execute(BURY, (dedup_id, body, reason, iso(self.clock.now())))
 
     def take_poisoned(self) -> list[PoisonMessage]:
-        """The poison messages set aside since the last call; see `PoisonReporting`.
-
-        Kept in memory: a worker killed between the receive and failing the thread leaves the
-        row in `dead_letters` with its reason, and the thread `running` until failed by hand.
-        """
-        with self._poison_lock:
-            found, self._poisoned = self._poisoned, []
-        return found
+        """The poison messages set aside since the last call; see `PoisonReporting`."""
+        return self._poisoned.take()
 
     def ack(self, delivery: Delivery) -> None:
         # Relaxed when on its own: a lost ack is a redelivery, which finds its step committed.
         with self.db.write(durable=False) as conn:
-            conn.execute(_DELETE_LEASED, _lease(delivery))
+            conn.execute(DELETE_LEASED, lease_of(delivery))
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         now = self.clock.now().timestamp()
         with self.db.write(durable=False) as conn:  # lost: the lease simply runs out
-            conn.execute(
-                "UPDATE queue SET visible_at = ?, receipt = NULL WHERE id = ? AND receipt = ?",
-                (now + delay, *_lease(delivery)),
-            )
+            conn.execute(RELEASE_LEASED, (now + delay, *lease_of(delivery)))
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a poison message aside, like an SQS redrive to the DLQ."""
         with self.db.write() as conn:
-            conn.execute(_DELETE_LEASED, _lease(delivery))
+            conn.execute(DELETE_LEASED, lease_of(delivery))
             conn.execute(
-                "INSERT INTO dead_letters (dedup_id, body, reason, failed_at) VALUES (?,?,?,?)",
+                BURY,
                 (
                     delivery.message.dedup_id,
                     compact_json(delivery.message.model_dump(mode="json")),
@@ -178,25 +162,5 @@ class SqliteQueue:
             return int(conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
 
 
-def _parse(body: bytes) -> TransitionMessage | str:
-    """The message a row holds, or why it holds none (the reason stored with the dead letter)."""
-    try:
-        return TransitionMessage.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return f"malformed transition message: {where}: {first['msg']}"
-
-
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-_DELETE_LEASED = "DELETE FROM queue WHERE id = ? AND receipt = ?"
-
-
-def _lease(delivery: Delivery) -> tuple[int, str]:
-    """(row id, receipt) of a lease: the id leads the receipt (-1 for a foreign receipt, which
-    then matches nothing), so settling it is a primary-key lookup."""
-    head = delivery.receipt.split(":", 1)[0]
-    return (int(head) if head.isdigit() else -1, delivery.receipt)

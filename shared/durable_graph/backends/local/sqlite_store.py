@@ -12,6 +12,15 @@ from pydantic import ValidationError
 
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.row_bodies import decode_body, encode_body
+from durable_graph.backends.sql import (
+    GET_CHECKPOINT,
+    GET_RECORD,
+    HEAD_CHECKPOINT,
+    REWRITE_CHECKPOINT,
+    SQLITE,
+    list_checkpoints_query,
+    page_threads_query,
+)
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
@@ -40,15 +49,13 @@ class SqliteCheckpointStore:
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT body FROM checkpoints WHERE thread_id = ? AND step = ?", (thread_id, step)
-            ).fetchone()
+            row = conn.execute(GET_CHECKPOINT, (thread_id, step)).fetchone()
         return _parse(thread_id, step, row[0]) if row else None
 
     def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self.db.write() as conn:
             changed = conn.execute(
-                "UPDATE checkpoints SET body = ? WHERE thread_id = ? AND step = ?",
+                REWRITE_CHECKPOINT,
                 (encode_body(checkpoint.to_stored_json()), checkpoint.thread_id, checkpoint.step),
             ).rowcount
         if changed != 1:
@@ -57,7 +64,7 @@ class SqliteCheckpointStore:
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT step, body FROM checkpoints WHERE thread_id = ? ORDER BY step DESC LIMIT 1",
+                HEAD_CHECKPOINT,
                 (thread_id,),
             ).fetchone()
         return _parse(thread_id, row[0], row[1]) if row else None
@@ -70,16 +77,9 @@ class SqliteCheckpointStore:
         before_step: int | None = None,
         limit: int | None = None,
     ) -> list[Checkpoint]:
-        order = "DESC" if newest_first else "ASC"
-        sql = "SELECT step, body FROM checkpoints WHERE thread_id = ?"
-        params: list[Any] = [thread_id]
-        if before_step is not None:
-            sql += " AND step < ?"
-            params.append(before_step)
-        sql += f" ORDER BY step {order}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = list_checkpoints_query(
+            SQLITE, thread_id, newest_first=newest_first, before_step=before_step, limit=limit
+        )
         with self.db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [_parse(thread_id, r[0], r[1]) for r in rows]
@@ -156,24 +156,14 @@ class SqliteCheckpointStore:
         """One indexed range read (`threads_by_status` or `threads_by_update`), whatever the
         number of threads."""
         check_query(status, limit)
-        start = decode_cursor(cursor)
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if prefix:
-            where.append("substr(thread_id, 1, ?) = ?")
-            params += [len(prefix), prefix]
-        if start is not None:
-            where.append(f"(updated_at, thread_id) {'<' if newest_first else '>'} (?, ?)")
-            params += list(start)
-        order = "DESC" if newest_first else "ASC"
-        sql = "SELECT body FROM threads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY updated_at {order}, thread_id {order} LIMIT ?"
-        params.append(limit + 1)
+        sql, params = page_threads_query(
+            SQLITE,
+            status=status,
+            prefix=prefix,
+            newest_first=newest_first,
+            limit=limit,
+            start=decode_cursor(cursor),
+        )
         with self.db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
         return cut([ThreadRecord.model_validate_json(r[0]) for r in rows], limit)
@@ -181,7 +171,7 @@ class SqliteCheckpointStore:
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         with self.db.read() as conn:
             row = conn.execute(
-                "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
+                GET_RECORD,
                 (thread_id, key),
             ).fetchone()
         return VersionedRecord(key=key, value=json.loads(row[1]), version=row[0]) if row else None
@@ -202,7 +192,7 @@ class SqliteCheckpointStore:
                 if created == 1:
                     return VersionedRecord(key=key, value=value, version=1)
             row = conn.execute(
-                "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
+                GET_RECORD,
                 (thread_id, key),
             ).fetchone()
             if (row[0] if row else None) != expected_version:
@@ -250,7 +240,7 @@ class SqliteCheckpointStore:
                 == 1
             )
             row = conn.execute(
-                "SELECT version, body FROM records WHERE thread_id = ? AND key = ?",
+                GET_RECORD,
                 (thread_id, counter_key),
             ).fetchone()
             count = int(json.loads(row[1]).get("count", 0)) if row else 0

@@ -20,9 +20,17 @@ import threading
 from collections.abc import Sequence
 
 import psycopg
-from pydantic import ValidationError
 
+from durable_graph.backends.poison import PoisonLog
 from durable_graph.backends.postgres.db import CONNECT_TIMEOUT_SECONDS, Database
+from durable_graph.backends.sql import (
+    BURY,
+    DELETE_LEASED,
+    POSTGRES,
+    RELEASE_LEASED,
+    lease_of,
+    parse_message,
+)
 from durable_graph.canonical import compact_json
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.ports import Delivery, PoisonMessage, TransitionMessage
@@ -68,16 +76,17 @@ RETURNING queue.id, queue.body, queue.receive_count, queue.thread_id, queue.dedu
 _LEASE_ANY = _LEASE.format(thread="")
 _LEASE_THREAD = _LEASE.format(thread="AND thread_id = %(thread)s")
 
-_DELETE_LEASED = "DELETE FROM queue WHERE id = %s AND receipt = %s"
-_BURY = "INSERT INTO dead_letters (dedup_id, body, reason, failed_at) VALUES (%s, %s, %s, %s)"
+# The statements the embedded queue runs too (`backends/sql.py`), spelt for psycopg.
+_DELETE_LEASED = POSTGRES.sql(DELETE_LEASED).encode()
+_RELEASE_LEASED = POSTGRES.sql(RELEASE_LEASED).encode()
+_BURY = POSTGRES.sql(BURY).encode()
 
 
 class PostgresQueue:
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
-        self._poison_lock = threading.Lock()
-        self._poisoned: list[PoisonMessage] = []
+        self._poisoned = PoisonLog()
         self._listen_lock = threading.Lock()
         self._listener: psycopg.Connection | None = None
 
@@ -121,13 +130,13 @@ class PostgresQueue:
                 rows = conn.execute(sql, params).fetchall()
             poisoned = 0
             for row_id, body, count, row_thread, dedup_id, receipt in sorted(rows):
-                message = _parse(body)
+                message = parse_message(body)
                 if isinstance(message, TransitionMessage):
                     out.append(Delivery(message=message, receipt=receipt, receive_count=count))
                     continue
                 poisoned += 1
                 self._bury((row_id, receipt), dedup_id, body, message)
-                self._poisoned_found(row_thread, message)
+                self._poisoned.add(row_thread, message)
             if not poisoned:  # nothing set aside: no row behind one can have become next
                 break
         return out
@@ -138,35 +147,25 @@ class PostgresQueue:
             if conn.execute(_DELETE_LEASED, lease).rowcount:
                 conn.execute(_BURY, (dedup_id, body, reason, iso(self.clock.now())))
 
-    def _poisoned_found(self, thread_id: str, reason: str) -> None:
-        log.error("poison message of thread %r moved to dead_letters: %s", thread_id, reason)
-        with self._poison_lock:
-            self._poisoned.append(PoisonMessage(thread_ids=(thread_id,), reason=reason))
-
     def take_poisoned(self) -> list[PoisonMessage]:
         """The poison messages set aside since the last call; see `PoisonReporting`."""
-        with self._poison_lock:
-            found, self._poisoned = self._poisoned, []
-        return found
+        return self._poisoned.take()
 
     def ack(self, delivery: Delivery) -> None:
         with self.db.connection(_WHERE) as conn:
-            conn.execute(_DELETE_LEASED, _lease(delivery))
+            conn.execute(_DELETE_LEASED, lease_of(delivery))
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         now = self.clock.now().timestamp()
         with self.db.connection(_WHERE) as conn:
-            conn.execute(
-                "UPDATE queue SET visible_at = %s, receipt = NULL WHERE id = %s AND receipt = %s",
-                (now + delay, *_lease(delivery)),
-            )
+            conn.execute(_RELEASE_LEASED, (now + delay, *lease_of(delivery)))
             if delay <= 0:
                 conn.execute(f"NOTIFY {CHANNEL}")
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a poison message aside, like an SQS redrive to the DLQ."""
         body = compact_json(delivery.message.model_dump(mode="json"))
-        self._bury(_lease(delivery), delivery.message.dedup_id, body, reason)
+        self._bury(lease_of(delivery), delivery.message.dedup_id, body, reason)
 
     def depth(self) -> int:
         with self.db.connection(_WHERE) as conn:
@@ -211,20 +210,3 @@ class PostgresQueue:
     def close(self) -> None:
         with self._listen_lock:
             self._close_listener()
-
-
-def _parse(body: str) -> TransitionMessage | str:
-    """The message a row holds, or why it holds none (the reason stored with the dead letter)."""
-    try:
-        return TransitionMessage.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        return f"malformed transition message: {where}: {first['msg']}"
-
-
-def _lease(delivery: Delivery) -> tuple[int, str]:
-    """(row id, receipt) of a lease: the id leads the receipt (-1 for a foreign receipt, which
-    then matches nothing), so settling it is a primary-key lookup."""
-    head = delivery.receipt.split(":", 1)[0]
-    return (int(head) if head.isdigit() else -1, delivery.receipt)

@@ -15,6 +15,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from durable_graph.backends.postgres.db import Database
+from durable_graph.backends.sql import (
+    GET_CHECKPOINT,
+    GET_RECORD,
+    HEAD_CHECKPOINT,
+    POSTGRES,
+    REWRITE_CHECKPOINT,
+    list_checkpoints_query,
+    page_threads_query,
+)
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
@@ -25,6 +34,12 @@ ANY_CHUNK = 1000
 
 _READ = "reading the checkpoint store"
 _WRITE = "writing the checkpoint store"
+
+# The statements the embedded store runs too (`backends/sql.py`), spelt for psycopg.
+_GET_CHECKPOINT = POSTGRES.sql(GET_CHECKPOINT).encode()
+_HEAD_CHECKPOINT = POSTGRES.sql(HEAD_CHECKPOINT).encode()
+_REWRITE_CHECKPOINT = POSTGRES.sql(REWRITE_CHECKPOINT).encode()
+_GET_RECORD = POSTGRES.sql(GET_RECORD).encode()
 
 # complete_task in one statement: the member row is created iff absent (the primary key
 # decides), and only then the counter is created at 1 or incremented under its row lock, so a
@@ -64,7 +79,7 @@ class PostgresCheckpointStore:
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         with self.db.connection(_READ) as conn:
             row = conn.execute(
-                "SELECT body FROM checkpoints WHERE thread_id = %s AND step = %s",
+                _GET_CHECKPOINT,
                 (thread_id, step),
             ).fetchone()
         return _parse(thread_id, step, row[0]) if row else None
@@ -72,7 +87,7 @@ class PostgresCheckpointStore:
     def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self.db.connection(_WRITE) as conn:
             changed = conn.execute(
-                "UPDATE checkpoints SET body = %s WHERE thread_id = %s AND step = %s",
+                _REWRITE_CHECKPOINT,
                 (checkpoint.to_stored_json(), checkpoint.thread_id, checkpoint.step),
             ).rowcount
         if changed != 1:
@@ -81,8 +96,7 @@ class PostgresCheckpointStore:
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         with self.db.connection(_READ) as conn:
             row = conn.execute(
-                "SELECT step, body FROM checkpoints WHERE thread_id = %s "
-                "ORDER BY step DESC LIMIT 1",
+                _HEAD_CHECKPOINT,
                 (thread_id,),
             ).fetchone()
         return _parse(thread_id, row[0], row[1]) if row else None
@@ -95,16 +109,9 @@ class PostgresCheckpointStore:
         before_step: int | None = None,
         limit: int | None = None,
     ) -> list[Checkpoint]:
-        order = "DESC" if newest_first else "ASC"
-        sql = "SELECT step, body FROM checkpoints WHERE thread_id = %s"
-        params: list[Any] = [thread_id]
-        if before_step is not None:
-            sql += " AND step < %s"
-            params.append(before_step)
-        sql += f" ORDER BY step {order}"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        sql, params = list_checkpoints_query(
+            POSTGRES, thread_id, newest_first=newest_first, before_step=before_step, limit=limit
+        )
         with self.db.connection(_READ) as conn:
             rows = conn.execute(sql.encode(), params).fetchall()
         return [_parse(thread_id, r[0], r[1]) for r in rows]
@@ -181,28 +188,14 @@ class PostgresCheckpointStore:
         """One range read in `(updated_at, thread_id)` order (`threads_by_status` serves a
         status; without one, or in byte order, the rows are sorted: fine for thousands)."""
         check_query(status, limit)
-        start = decode_cursor(cursor)
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = %s")
-            params.append(status)
-        if prefix:
-            where.append("substr(thread_id, 1, %s) = %s")
-            params += [len(prefix), prefix]
-        if start is not None:
-            where.append(
-                f'(updated_at COLLATE "C", thread_id COLLATE "C") {"<" if newest_first else ">"}'
-                " (%s, %s)"
-            )
-            params += list(start)
-        order = "DESC" if newest_first else "ASC"
-        sql = "SELECT body FROM threads"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        # Byte order ("C"), as every other store and the cursor compare keys.
-        sql += f' ORDER BY updated_at COLLATE "C" {order}, thread_id COLLATE "C" {order} LIMIT %s'
-        params.append(limit + 1)
+        sql, params = page_threads_query(
+            POSTGRES,
+            status=status,
+            prefix=prefix,
+            newest_first=newest_first,
+            limit=limit,
+            start=decode_cursor(cursor),
+        )
         with self.db.connection(_READ) as conn:
             rows = conn.execute(sql.encode(), params).fetchall()
         return cut([ThreadRecord.model_validate_json(r[0]) for r in rows], limit)
@@ -210,7 +203,7 @@ class PostgresCheckpointStore:
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
         with self.db.connection(_READ) as conn:
             row = conn.execute(
-                "SELECT version, body FROM records WHERE thread_id = %s AND key = %s",
+                _GET_RECORD,
                 (thread_id, key),
             ).fetchone()
         return VersionedRecord(key=key, value=json.loads(row[1]), version=row[0]) if row else None
