@@ -305,7 +305,7 @@ def _io_kept_once(
         update: dict[str, Any] = {}
         if record.response_sha256 == digest(record.response):
             update["response_sha256"] = ""
-        path = _find(changes, record.response)
+        path = locate(changes, record.response)
         if path is not None:
             pointers[str(index)] = path
             update["response"] = None
@@ -314,7 +314,9 @@ def _io_kept_once(
     return kept, pointers
 
 
-def _find(changes: dict[str, Change], value: Any) -> list[Any] | None:
+def locate(changes: dict[str, Change], value: Any) -> list[Any] | None:
+    """Where `value` is in a step's inline changes: `[field]` (set whole) or `[field, i]`
+    (the i-th item appended), else None."""
     for name, change in changes.items():
         if not change.inline:
             continue

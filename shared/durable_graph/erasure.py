@@ -72,6 +72,7 @@ from durable_graph.errors import (
 from durable_graph.fanin import DONE_SEALED, done_key
 from durable_graph.ledger import chunk_refs, record_refs
 from durable_graph.payloads import collect_refs
+from durable_graph.sealed_fields import is_pointer
 from durable_graph.sealed_records import open_with, seal_with
 from durable_graph.verification import data_key_state, verify_thread
 
@@ -287,7 +288,8 @@ def _plan_io(
     for index, io in enumerate(full.io):
         if io.response is None:
             continue
-        if is_sealed_io(io.response) and (plan.shred or plan.cipher is None):
+        sealed = is_sealed_io(io.response) or is_pointer(io.response)
+        if sealed and (plan.shred or plan.cipher is None):
             continue  # sealed: unreadable once its key is destroyed (or already gone)
         if row.io_ref is not None:
             plan.kept.append({"step": row.step, "io": index, "name": io.name, "why": IO_LISTED})

@@ -24,7 +24,9 @@ from typing import Any
 from durable_graph.checkpoint import Checkpoint, ErrorInfo, InterruptInfo, Task, ThreadRecord
 from durable_graph.encryption import (
     ThreadCipher,
+    chunk_value,
     is_sealed_io,
+    open_change,
     open_io,
     open_value,
     seal_value,
@@ -36,6 +38,7 @@ INTERRUPT_AAD = b"dg:interrupt"
 RESUME_AAD = b"dg:resume"
 ERROR_AAD = b"dg:error"
 TEXT_MARK = "$sealed:"  # a sealed string field (the error message) starts with this
+SEALED_IN = "$sealed_in"  # an io response kept once, in the step's (sealed) change: a pointer
 
 # What a reader puts in place of a part it cannot open (the key is destroyed): a JSON value for
 # the value it replaces, None to leave the sealed form as it is.
@@ -88,6 +91,39 @@ def is_sealed_text(text: str) -> bool:
     return text.startswith(TEXT_MARK)
 
 
+def is_pointer(value: Any) -> bool:
+    """An io response stored as a pointer into its step's sealed changes (`sealing.py`)."""
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(value.get(SEALED_IN), list)
+        and bool(value[SEALED_IN])
+    )
+
+
+def _pointed(record: Checkpoint, path: list[Any], cipher: ThreadCipher) -> Any:
+    """The value an io pointer names: the change's value, or one item it appended (None where
+    the change holds no sealed value any more: erased)."""
+    change = record.changes.get(path[0]) if isinstance(path[0], str) else None
+    if change is None or change.e is None:
+        return None
+    value = chunk_value(open_change(change, cipher))
+    if len(path) == 1:
+        return value
+    index = path[1]
+    if isinstance(value, list) and isinstance(index, int) and 0 <= index < len(value):
+        return value[index]
+    return None
+
+
+def _open_response(record: Checkpoint, response: Any, cipher: ThreadCipher | None) -> Any:
+    if cipher is None:
+        return None if is_sealed_io(response) or is_pointer(response) else response
+    if is_pointer(response):
+        return _pointed(record, response[SEALED_IN], cipher)
+    return open_io(response, cipher)
+
+
 def has_sealed(record: Checkpoint | ThreadRecord) -> bool:
     """Whether anything of `record` is sealed here (a cheap test before opening)."""
     interrupt, error = record.interrupt, record.error
@@ -100,7 +136,7 @@ def has_sealed(record: Checkpoint | ThreadRecord) -> bool:
     return (
         any(is_sealed_io(t.arg) for t in record.next)
         or any(is_sealed_io(v) for values in record.resume.values() for v in values)
-        or any(is_sealed_io(r.response) for r in record.io)
+        or any(is_sealed_io(r.response) or is_pointer(r.response) for r in record.io)
     )
 
 
@@ -150,8 +186,8 @@ def open_record(
     one = _opener(cipher, unreadable)
     io = [
         r
-        if not is_sealed_io(r.response)
-        else r.model_copy(update={"response": open_io(r.response, cipher) if cipher else None})
+        if not (is_sealed_io(r.response) or is_pointer(r.response))
+        else r.model_copy(update={"response": _open_response(record, r.response, cipher)})
         for r in record.io
     ]
     return record.model_copy(
@@ -180,7 +216,9 @@ def open_thread(
 
 
 __all__ = [
+    "SEALED_IN",
     "has_sealed",
+    "is_pointer",
     "is_sealed_text",
     "open_interrupt_payload",
     "open_record",

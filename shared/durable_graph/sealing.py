@@ -42,6 +42,7 @@ from durable_graph.checkpoint import (
     RouteDecision,
     Status,
     Task,
+    locate,
 )
 from durable_graph.clock import Clock, iso
 from durable_graph.encryption import ThreadCipher, seal_io
@@ -49,7 +50,13 @@ from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import offload
 from durable_graph.ports import PayloadStore
-from durable_graph.sealed_fields import seal_error, seal_interrupt, seal_resume, seal_task
+from durable_graph.sealed_fields import (
+    SEALED_IN,
+    seal_error,
+    seal_interrupt,
+    seal_resume,
+    seal_task,
+)
 from durable_graph.sealed_payloads import payloads_for, raw_payloads
 from durable_graph.state import FieldChange
 
@@ -141,6 +148,7 @@ def seal(
     changes = {
         name: _stored(change, data, payloads, threshold) for name, (change, data) in sealed.items()
     }
+    plain = changes
     if cipher is not None:
         changes = {
             name: seal_inline(c, sealed[name][1], cipher) if c.inline else c
@@ -165,7 +173,7 @@ def seal(
             r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
         ]
     else:
-        stored_io = [_sealed_io(r, payloads, threshold, cipher) for r in io]
+        stored_io = [_sealed_io(r, payloads, threshold, cipher, plain) for r in io]
         lists = raw_payloads(payloads)  # task and io lists: readable without the key
     # Built without validation: every part is already a model or engine-made JSON (the state
     # was validated field by field, the tasks and routes are models), and validating the whole
@@ -295,13 +303,24 @@ def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
 
 
 def _sealed_io(
-    record: IoRecord, payloads: PayloadStore, threshold: int, cipher: ThreadCipher
+    record: IoRecord,
+    payloads: PayloadStore,
+    threshold: int,
+    cipher: ThreadCipher,
+    changes: Mapping[str, Change],
 ) -> IoRecord:
-    """An io record as an encrypted thread stores and hashes it: long strings offloaded to
-    sealed payloads, then the response sealed inline; its `response_sha256` is the digest of
-    that sealed form (a digest of the plaintext would let anyone confirm a guessed answer)."""
+    """An io record as an encrypted thread stores and hashes it: a response the step also put
+    into the state (an LLM answer appended to the messages) as a pointer to that change,
+    `{"$sealed_in": [field, i]}` (the value is sealed once, in the change); any other one with
+    long strings offloaded to sealed payloads, then sealed inline. Its `response_sha256` is
+    the digest of that stored form (a digest of the plaintext would let anyone confirm a
+    guessed answer)."""
     if record.response is None:
         return record
+    path = locate(dict(changes), record.response)
+    if path is not None:
+        pointer = {SEALED_IN: path}
+        return record.model_copy(update={"response": pointer, "response_sha256": digest(pointer)})
     boxed = seal_io(offload(record.response, payloads, threshold), cipher)
     return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
 

@@ -38,6 +38,7 @@ from durable_graph.errors import CorruptRecord, DataKeyUnavailable
 from durable_graph.keys import DATA_KEY, LocalKeyFile
 from durable_graph.retention import run_retention
 from durable_graph.retention_policy import Retention
+from durable_graph.sealed_fields import SEALED_IN
 from durable_graph.verification import verify_thread
 from tests import graphs
 from tests.aws.backend_factory import serialized, sqs_time_follows
@@ -260,7 +261,8 @@ def test_altered_ciphertext_is_detected(encrypted: Encrypted, clock: ManualClock
     """Given an encrypted thread
     When one byte of a sealed value is changed in its row, or a sealed io response is
     replaced by another one sealed with the same key
-    Then reading that value fails, and `verify` names the step (`state`, `hash`)."""
+    Then reading that value fails, and `verify` names the step (`state`, `hash`); an io
+    response kept as a pointer into its step's sealed change reads back as the answer."""
     backend = encrypted.backend
     run_case(backend, clock, "t1")
     store = backend.checkpoints.inner
@@ -284,7 +286,11 @@ def test_altered_ciphertext_is_detected(encrypted: Encrypted, clock: ManualClock
 
     step2 = store.get_checkpoint("t1", 2)
     step1 = store.get_checkpoint("t1", 1)
-    assert step1 is not None and step2 is not None and SEALED in step2.io[0].response
+    assert step1 is not None and step2 is not None and SEALED in step1.io[0].response
+    # Step 2's answer is also its appended note: stored once, its io response a pointer.
+    assert step2.io[0].response == {SEALED_IN: ["notes", 0]}
+    read = backend.checkpoints.get_checkpoint("t1", 2)
+    assert read is not None and read.io[0].response == f"reviewed {EMAIL}"
     moved = step2.io[0].model_copy(update={"response": step1.io[0].response})
     store.rewrite_checkpoint(step2.model_copy(update={"io": [moved]}))
     report = verify_thread(backend, "t1")

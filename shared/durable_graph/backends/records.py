@@ -502,6 +502,9 @@ class RecordStore:
         message (a marker saying why, where the key is gone)."""
         if not has_sealed(record):
             return record
+        cached = self._cached(record.thread_id)  # the step just appended: opened already
+        if cached is not None and cached.record is not None and cached.hash == record.hash:
+            return cached.record
         cipher, unreadable = self._opener(record.thread_id, record.step)
         try:
             return open_record(record, cipher, unreadable)
