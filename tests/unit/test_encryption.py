@@ -6,18 +6,23 @@ conformance suite (`tests/conformance/test_encryption.py`) runs the core cases o
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import stat
 from pathlib import Path
 
 import pytest
 
 from durable_graph.backends.local import local_backend
+from durable_graph.cli import common, main
 from durable_graph.clock import ManualClock
 from durable_graph.encryption import SEALED_SUFFIX
-from durable_graph.errors import DataKeyUnavailable
+from durable_graph.errors import DataKeyUnavailable, ThreadFailed
 from durable_graph.keys import KEK_FILE, LocalKeyFile
 from durable_graph.store_uri import InvalidStoreURI, open_store
 from durable_graph.verification import verify_thread
+from tests.conformance.test_encryption_parts import MARK
+from tests.conformance.test_encryption_parts import graph as parts_graph
 from tests.conformance.test_erasure import EMAIL, run_case
 from tests.ledger.graphs import graph as chat_graph
 
@@ -117,3 +122,45 @@ def test_a_long_thread_seals_its_snapshots_and_reads_back_cold(tmp_path: Path) -
         assert verify_thread(cold, "chat").ok
     finally:
         cold.close()
+
+
+def _show_all(uri: str, thread_id: str, steps: int) -> str:
+    out = io.StringIO()
+    for step in range(steps):
+        common.backend.cache_clear()
+        with contextlib.redirect_stdout(out):
+            assert main(["--store", uri, "show", thread_id, "--step", str(step)]) == 0
+    return out.getvalue()
+
+
+def test_show_prints_the_sealed_parts_with_the_key_and_says_when_it_is_destroyed(
+    tmp_path: Path,
+) -> None:
+    """Given an encrypted thread with a `Send` argument, an interrupt payload, a resume value
+    and an error message, all sealed
+    When `show` prints its steps, then again after the whole thread is erased
+    Then each part is printed opened, and after erasure as "erased at step N by X"."""
+    uri = f"sqlite://{tmp_path / 'store'}?encrypt=on"
+    backend = open_store(uri)
+    app = parts_graph.with_backend(backend)
+    app.invoke({"docs": ["a"]}, thread_id="all")
+    with pytest.raises(ThreadFailed):
+        app.resume("all", resume_value=f"{MARK} resume")
+    steps = app.get_state("all").checkpoint.step + 1
+    backend.close()
+
+    shown = _show_all(uri, "all", steps)
+    assert f"arg    1:plan>work:0: {{'doc': '{MARK} a'}}" in shown
+    assert f"waits  ask (during): {{'question': '{MARK} approve?'}}" in shown
+    assert f"resume 2:ask: '{MARK} resume'" in shown
+    assert f"error  ValueError in 'explode': {MARK} exploded" in shown
+
+    common.backend.cache_clear()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--store", uri, "erase", "all", "--reason", "GDPR", "--actor", "dpo"]) == 0
+    erased = _show_all(uri, "all", steps)
+    assert MARK not in erased
+    assert "arg    1:plan>work:0: erased at step 1 by cli:dpo" in erased
+    assert "waits  ask (during): erased at step 3 by cli:dpo" in erased
+    assert "resume 2:ask: erased at step 4 by cli:dpo" in erased
+    assert "(the message is erased at step 6 by cli:dpo)" in erased

@@ -89,6 +89,12 @@ def cmd_history(args: argparse.Namespace) -> int:
 NULL_DIGEST = digest(None)  # what a recorded None response hashes to (an erased one differs)
 
 
+def _short(value: object) -> str:
+    """A value on one line: "erased at step N by X" for an erased one, else its repr, cut."""
+    text = describe_erased(value) or repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     doc = show_document(backend(args.store), args.thread_id, args.step)
     if args.json:
@@ -100,6 +106,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     for route in doc["route"]:
         router = f"({route['router']})" if route.get("router") else ""
         print(f"route  {route['source']} --{route['kind']}{router}--> {route['result']}")
+    for task in doc["next"]:
+        if task.get("arg") is not None:
+            print(f"arg    {task['id']}: {_short(task['arg'])}")
+    interrupt = doc.get("interrupt")
+    if interrupt and interrupt.get("payload") is not None:
+        print(f"waits  {interrupt['node']} ({interrupt['when']}): {_short(interrupt['payload'])}")
+    for task_id, values in (doc.get("resume") or {}).items():
+        print(f"resume {task_id}: {', '.join(_short(v) for v in values)}")
+    error = doc.get("error")
+    if error:
+        print(f"error  {error['type']} in {error['node']!r}: {error['message']}")
     for io in doc["io"]:
         erased = io["response"] is None and io["response_sha256"] != NULL_DIGEST
         response = "(erased)" if erased else repr(io["response"])
