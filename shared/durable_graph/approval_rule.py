@@ -19,8 +19,9 @@ under, so the ledger commits to the rule in force), and needs no record-format c
 code cannot loosen a control at run time. A step that needs a stricter rule for some inputs (two
 approvers above a threshold) routes those inputs to a node of its own with that rule.
 
-`sign_off` is the one check every decision path calls before it resumes a thread (approval links,
-`POST /threads/{id}/resume`, the CLI's `resume`); it raises before anything is written:
+`sign_off` is the one check every decision path makes before it resumes a thread (approval links,
+`POST /threads/{id}/resume`, the CLI's `resume`, Python's `resume`/`invoke`/`update_state`, all
+through `Engine.resume`); it raises before anything is written:
 
 - `requester_may_approve=False`: the requester (the state field `requester_field`, else the
   actor who started the thread) may not approve: `ApprovalRefused` (HTTP 403, CLI exit 2).
@@ -29,11 +30,14 @@ approvers above a threshold) routes those inputs to a node of its own with that 
   (created, then compare-and-set: two approvers racing both count, once each) and the thread
   stays suspended; the same person approving again is refused and counts once. The approval
   that completes the rule resumes the thread, whose resume step names that approver as its
-  actor; the record keeps everyone's. A rejection (any decision in `REJECTIONS`) by an eligible
+  actor and commits everyone's approvals. A rejection (any decision in `REJECTIONS`) by an eligible
   approver decides at once: one veto stops a payment.
 - A rule that needs to know who decides (more than one approver, the requester excluded, or
   `sign_in_required`) refuses a decision whose identity nobody authenticated (an unbound link
-  without sign-in, the CLI's self-declared `--actor`): `SignInRequired` (HTTP 401, CLI exit 2).
+  without sign-in): `SignInRequired` (HTTP 401), and a resume that names no approver at all
+  (Python without `approver=`): `ApproverRequired` (`signoff.py`).
+- The resume step commits the whole ordered list of approvals, with the rule, in its hashed
+  record (`approval_record.py`): `verify` proves who approved, not only who completed.
 """
 
 from __future__ import annotations
@@ -113,14 +117,36 @@ class Approver:
         actor: what the ledger records as the resume step's actor.
         email: a verified email, when the identity has one (also a name the requester or a
             link's named approver may be given as).
-        authenticated: False for an identity nobody verified (a link's bearer, `--actor`).
+        method: how the identity was established, as the ledger records it: the API's
+            sign-in method (`oidc`, `session`, `api_key`, `iam`), `os_user` (the CLI: the
+            process's operating-system account), `caller` (Python code that holds the store's
+            credentials says who), or `bearer` (an approval link's holder: nobody verified it).
+        aliases: further names the approver answers to (a link's named approver, an OS login).
     """
 
     key: str
     actor: Actor
     email: str | None = None
-    authenticated: bool = True
+    method: str = "caller"
     aliases: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def authenticated(self) -> bool:
+        """False for an identity nobody verified (a link's bearer)."""
+        return self.method != "bearer"
+
+    @classmethod
+    def named(cls, name: str) -> Approver:
+        """A person a Python caller names (`resume(..., approver="bob@example.com")`): the
+        caller vouches for it (`method="caller"`), as it could write the store directly."""
+        person = name.strip()
+        if not person:
+            raise InvalidInput("approver names a person (an email or user name)", field="approver")
+        return cls(
+            key=f"caller:{person.lower()}",
+            actor=Actor(kind="human", id=person),
+            email=person if "@" in person else None,
+        )
 
     def names(self) -> frozenset[str]:
         """Every name this approver answers to, lower-cased (requester and link matching)."""

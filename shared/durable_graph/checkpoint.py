@@ -129,6 +129,35 @@ class ErrorInfo(_Record):
     retryable: bool = True
 
 
+class RuleInfo(_Record):
+    """The `ApprovalRule` in force at a decision (`ApprovalRule.describe()`)."""
+
+    approvals_required: int
+    requester_may_approve: bool = True
+    requester_field: str | None = None
+    sign_in_required: bool = False
+
+
+class Approval(_Record):
+    """One person's decision toward a rule: who (`actor`, `key`, `email`), how the identity
+    was established (`method`), by which route (`via`: a link's id, the API, the CLI), when."""
+
+    actor: Actor
+    key: str
+    email: str | None = None
+    method: str = ""
+    via: str = ""
+    decision: str = "approve"
+    at: str
+
+
+class SignOffRecord(_Record):
+    """Who decided a step under an approval rule, in order (the last is the step's actor)."""
+
+    rule: RuleInfo
+    approvals: list[Approval]
+
+
 FORMAT = 2
 # The stored rows of the last few records serialised (a record's size check and its store's
 # write share one serialisation); keyed by identity, checked by identity. The record is held
@@ -199,6 +228,8 @@ class Checkpoint(_Record):
     duration_ms: float = 0.0
     attempt: int = 1
     actor: Actor
+    # A decision under an `ApprovalRule`: every approval, hashed (approval_record.py).
+    signoff: SignOffRecord | None = None
     prev_hash: str = ZERO_HASH
     hash: str = ""
 
@@ -214,6 +245,8 @@ class Checkpoint(_Record):
                 include.add("next")
             if self.io_ref is None:
                 include.add("io")
+            if self.signoff is not None:  # absent before approvals were chained: same hash
+                include.add("signoff")
             body = self.model_dump(mode="json", include=include)
             body["changes"] = {name: change.committed() for name, change in self.changes.items()}
         duration = body.get("duration_ms")

@@ -46,6 +46,7 @@ from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
 from durable_graph.routing import route_from
 from durable_graph.sealing import Base, StepSealer
+from durable_graph.signoff import Decision, governed
 from durable_graph.spec import END, START, GraphSpec, Send
 from durable_graph.superstep import merge_superstep, status_for
 from durable_graph.tasks import TaskResult, TaskRunner
@@ -156,6 +157,7 @@ class Engine:
         expected_step: int | None = None,
         actor: Actor | None = None,
         head: Checkpoint | None = None,
+        decision: Decision | None = None,
     ) -> Checkpoint:
         """Inject a human decision (or retry a failed task) and continue.
 
@@ -164,7 +166,10 @@ class Engine:
         `head+1` with source `update`, conditionally: two racing resumes of one suspended
         thread cannot both land; the loser gets `StaleHead`. `head`: the thread's head as the
         caller just read it (saves reading it again; if it is no longer the head, the
-        conditional append loses as in any race).
+        conditional append loses as in any race). `decision`: who decides, required where
+        the interrupted node's `ApprovalRule` must know (`signoff.governed`: its refusals, or
+        `ApprovalPending` when the rule needs more approvers, raised before anything is
+        written); the step is then theirs and commits every approval.
         """
         if head is None or head.thread_id != thread_id:
             head = self.head(thread_id)
@@ -178,6 +183,9 @@ class Engine:
         if values is not None and not isinstance(values, Mapping):
             raise InvalidInput("values must be a JSON object of state fields", field="values")
         current = self.values_of(head)
+        signoff = governed(self.backend, self.spec.nodes, head, current, decision, self.clock)
+        if signoff is not None and decision is not None:
+            actor = decision.approver.actor
         checkpoint = seal_update(
             self.spec,
             self.sealer,
@@ -189,6 +197,7 @@ class Engine:
             has_resume_value=has_resume_value,
             resume_by_task=resume_by_task,
             actor=actor,
+            signoff=signoff,
         )
         self.commit(
             checkpoint,

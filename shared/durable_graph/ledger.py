@@ -17,6 +17,9 @@ Checks, each named in the report with the first step where it fails:
   interrupt; node steps only from a running step; after a completed step only new input (a
   thread's next turn); new input never right after a running step;
 - `origin`: a fork's step 0 links to the record it was forked from;
+- `signoff`: a decision under an approval rule lists distinct approvers, as many as the rule
+  in it needs (or a veto last), with the step's actor last (`approval_record.py`); the list
+  is hashed with the record, so the report names who approved each such step;
 - `signature`: every stored head signature is by a trusted key, matches its content, and names
   a record that is still there with the signed hash; a suspended, completed or failed head is
   signed; the newest signature's step count catches a truncated tail.
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable_graph.approval_record import problems as signoff_problems
 from durable_graph.canonical import ZERO_HASH, sha256_hex
 from durable_graph.changes import advance_all, chunk_bytes, state_root
 from durable_graph.checkpoint import Checkpoint, PayloadRef
@@ -57,6 +61,7 @@ CHECKS = (
     "erasure",
     "transition",
     "origin",
+    "signoff",
 )
 CHECKS_WITH_SIGNATURES = (*CHECKS, "signature")
 
@@ -77,6 +82,8 @@ class VerifyReport:
     # step -> fields whose values were erased there; and each erasure record, summarised
     erased: dict[int, list[str]] = field(default_factory=dict)
     erasures: list[dict[str, object]] = field(default_factory=list)
+    # step -> who approved the decision written there, in order (`Checkpoint.signoff`)
+    approved: dict[int, list[str]] = field(default_factory=dict)
 
     def first_by_check(self) -> dict[str, int]:
         """For each check that failed, the first step where it did."""
@@ -99,6 +106,8 @@ class VerifyReport:
         if self.erased or self.erasures:
             doc["erased"] = {str(step): fields for step, fields in sorted(self.erased.items())}
             doc["erasures"] = self.erasures
+        if self.approved:
+            doc["approved"] = {str(step): who for step, who in sorted(self.approved.items())}
         if not self.ok:
             doc.update(
                 {
@@ -152,6 +161,7 @@ def verify_chain(
     chunks_ok: set[str] = set()  # chunks already read whole: a keep by reference reads none
     erasures = _Erasures(thread_id, records, evidence, bad)
     sealed = SealedChecks(evidence.cipher, evidence.key_state, erasures.covers, erasures.erased)
+    approved: dict[int, list[str]] = {}
     for index, stored in enumerate(records):
         record = stored.with_io_restored()
         if record.thread_id != thread_id:
@@ -171,6 +181,12 @@ def verify_chain(
         if payloads is not None:
             _check_payloads(record, payloads, bad, erasures)
         _check_transition(record, previous, bad)
+        for problem in signoff_problems(record):
+            bad(record.step, "signoff", problem)
+        if record.signoff is not None:
+            approved[record.step] = [
+                f"{a.actor.kind}:{a.actor.id}" for a in record.signoff.approvals
+            ]
         if record.step == 0 and record.source == "fork":
             _check_origin(record, evidence, bad)
         previous = record
@@ -201,6 +217,7 @@ def verify_chain(
         notes=[*evidence.notes, *filter(None, [sealed.note()])],
         erased={step: sorted(names) for step, names in erasures.found.items()},
         erasures=[r.summary() for r in erasures.records],
+        approved=approved,
     )
     if problems:
         first = problems[0]

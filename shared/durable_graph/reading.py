@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from durable_graph.approval_record import approvals_of
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import StepNotFound, ThreadNotFound
@@ -139,4 +140,7 @@ def show_document(backend: Backend, thread_id: str, step: int) -> dict[str, Any]
     doc = checkpoint.model_dump(mode="json")
     doc["stored_values"] = doc.pop("values")
     doc["values"] = readable_values(backend, checkpoint)
+    approvals = approvals_of(backend, checkpoint)  # who decided it, under an approval rule
+    if approvals is not None:
+        doc["approvals"] = approvals
     return doc

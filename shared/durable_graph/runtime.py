@@ -16,9 +16,11 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from durable_graph import reading
+from durable_graph.approval_rule import Approver
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint
 from durable_graph.clock import Clock, SystemClock
@@ -38,6 +40,7 @@ from durable_graph.errors import (
 from durable_graph.ports import Delivery
 from durable_graph.retention_policy import Retention
 from durable_graph.runs import DEFAULT_RECURSION_LIMIT, RunScope, running
+from durable_graph.signoff import ApprovalPending, Decision, approver_in, decision_of
 from durable_graph.spec import GraphSpec
 from durable_graph.state import normalise_update
 from durable_graph.streaming import debug_event
@@ -366,7 +369,10 @@ class CompiledGraph:
         with running(tid, scope):
             worker = self.worker(on_outcome=watch)
             with self.backend.atomic():
-                begun = self._begin(engine, input, config, tid)
+                try:
+                    begun = self._begin(engine, input, config, tid)
+                except ApprovalPending:  # recorded with this unit of work; the thread waits
+                    begun = None
                 first = worker.claim(tid)
             if begun is not None and scope.sink is not None:
                 self._stream_step(scope, begun)
@@ -386,6 +392,7 @@ class CompiledGraph:
     ) -> Checkpoint | None:
         """The step this call commits before running (None: it only runs what is queued)."""
         actor = Actor(kind="api", id="invoke")
+        decision = decision_of(approver_in(config))
         head = self.backend.checkpoints.head_checkpoint(tid)
         at = self._past(tid, config, head)
         if isinstance(input, Command):
@@ -399,26 +406,33 @@ class CompiledGraph:
                 )
             if at is not None:  # answer the interrupt of a past step: branch, then resume
                 head = next_turn(engine, tid, None, kind="update", at=at, actor=actor)
-            return self._resume_command(engine, head, input, actor)
+            return self._resume_command(engine, head, input, actor, decision)
         if at is not None:
             kind: TurnKind = "input" if input is not None else "update"
             return next_turn(engine, tid, input, kind=kind, at=at, actor=actor)
         if head is None or input is not None:
             return new_input(engine, tid, input, head=head, answer=_ANSWER, actor=actor)
         if head.status == "suspended":
-            return engine.resume(tid, actor=actor)
+            return engine.resume(tid, actor=actor, decision=decision)
         if head.status == "failed" and head.error and head.error.type == "GraphRecursionError":
             return engine.resume(tid, actor=actor)  # a stop at the limit, not a fault
         return None
 
     def _resume_command(
-        self, engine: Engine, head: Checkpoint, command: Command, actor: Actor
+        self,
+        engine: Engine,
+        head: Checkpoint,
+        command: Command,
+        actor: Actor,
+        decision: Decision | None,
     ) -> Checkpoint:
         """`invoke(Command(resume=..., update=...))`: one value for the one pending interrupt,
-        or `{interrupt id: value}` for several."""
+        or `{interrupt id: value}` for several; `decision`: who decides (`approver_in`)."""
         values = normalise_update(command.update, node="Command.update") or None
+        resume = partial(engine.resume, head.thread_id, values=values, actor=actor,
+                         decision=decision)  # fmt: skip
         if command.resume is None:
-            return engine.resume(head.thread_id, values=values, actor=actor)
+            return resume()
         pending = self._pending(head)
         by_id = {p.interrupt.id: p for p in pending}
         mapping = resume_map(command.resume)
@@ -437,20 +451,14 @@ class CompiledGraph:
                     answers[found.task_id] = value
                 else:  # a subgraph's: its task gets one map {the subgraph's id: value}
                     answers.setdefault(found.task_id, {})[found.inner_id] = value
-            return engine.resume(head.thread_id, values=values, resume_by_task=answers, actor=actor)
+            return resume(resume_by_task=answers)
         if len(pending) > 1:
             raise InvalidInput(
                 f"{len(pending)} interrupts are pending ({', '.join(sorted(by_id))}): resume "
                 "them with Command(resume={interrupt_id: value, ...})",
                 field="resume",
             )
-        return engine.resume(
-            head.thread_id,
-            values=values,
-            resume_value=command.resume,
-            has_resume_value=True,
-            actor=actor,
-        )
+        return resume(resume_value=command.resume, has_resume_value=True)
 
     def _past(
         self, tid: str, config: Mapping[str, Any] | None, head: Checkpoint | None
@@ -606,20 +614,33 @@ class CompiledGraph:
         actor: Actor | None = None,
         run: bool = True,
         on_outcome: Callable[[Outcome], None] | None = None,
+        approver: Approver | str | None = None,
+        decision: str = "approve",
+        via: str = "python",
     ) -> Checkpoint:
         """Inject a decision into a suspended thread (or retry a failed one) and, with `run`,
-        run it here until it completes or suspends; `ThreadFailed` if it fails again."""
+        run it here until it completes or suspends; `ThreadFailed` if it fails again.
+
+        `approver`: who decides (an `Approver`, or a person's name this code vouches for),
+        required where the interrupted node's `ApprovalRule` must know; the step is then
+        theirs and commits every approval. An approval the rule needs more of is recorded and
+        the suspended head returned (`status_document(...)["approvals"]` has the tally).
+        `decision`: `approve`, or `reject` (a veto decides at once)."""
         worker = self.worker(on_outcome=on_outcome) if run else None
         with self.backend.atomic():
-            checkpoint = self.engine().resume(
-                thread_id,
-                values=values,
-                as_node=as_node,
-                resume_value=None if resume_value is UNSET else resume_value,
-                has_resume_value=resume_value is not UNSET,
-                expected_step=expected_step,
-                actor=actor,
-            )
+            try:
+                checkpoint = self.engine().resume(
+                    thread_id,
+                    values=values,
+                    as_node=as_node,
+                    resume_value=None if resume_value is UNSET else resume_value,
+                    has_resume_value=resume_value is not UNSET,
+                    expected_step=expected_step,
+                    actor=actor,
+                    decision=decision_of(approver, decision=decision, via=via),
+                )
+            except ApprovalPending as pending:  # recorded (committed with this unit of work)
+                return pending.head
             if worker is None or checkpoint.status != "running":
                 return checkpoint
             first = worker.claim(thread_id)
@@ -667,6 +688,7 @@ class CompiledGraph:
                 expected_step=expected_step,
                 actor=actor,
                 run=False,
+                approver=approver_in(config if isinstance(config, Mapping) else None),
             )
         return config_for(written, tid)
 

@@ -40,6 +40,7 @@ from durable_graph.checkpoint import (
     ParentRef,
     PayloadRef,
     RouteDecision,
+    SignOffRecord,
     Status,
     Task,
     locate,
@@ -236,10 +237,11 @@ class StepSealer:
         duration_ms: float = 0.0,
         attempt: int = 1,
         parent: ParentRef | None = None,
+        signoff: SignOffRecord | None = None,
     ) -> Checkpoint:
         """The sealed record of `step`, checked against the store's size limit. `changed`
         None: the state did not change; `parent` defaults to `previous` (a fork's step 0 names
-        its origin instead)."""
+        its origin instead); `signoff`: a decision's approvals (`approval_record.py`)."""
         if parent is None and previous is not None:
             parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
         backend = self.backend
@@ -281,6 +283,7 @@ class StepSealer:
                 "duration_ms": round(duration_ms, 3),
                 "attempt": attempt,
                 "actor": actor,
+                "signoff": signoff,
             },
         )
         backend.check_record_size(sealed)

@@ -22,6 +22,7 @@ from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput, StaleHead, TurnRefused, UnknownNode
 from durable_graph.routing import merge_tasks, route_from
 from durable_graph.sealing import Base
+from durable_graph.signoff import refuse_governed
 from durable_graph.spec import START
 from durable_graph.state import FieldChange
 from durable_graph.superstep import status_for
@@ -106,6 +107,8 @@ def next_turn(
     if as_node is not None and as_node not in engine.spec.nodes:
         raise UnknownNode(as_node, list(engine.spec.nodes))
     origin = at or head
+    if kind == "update" and as_node is not None and origin is not head:
+        refuse_governed(engine.spec.nodes, origin)
     step = head.step + 1
     head_values = engine.values_of(head)
     origin_values = head_values if origin is head else engine.values_of(origin)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from durable_graph.approval_record import problems
+from durable_graph.approval_rule import ApprovalRefused
 from durable_graph.canonical import check_json
 from durable_graph.checkpoint import (
     Actor,
@@ -20,6 +22,7 @@ from durable_graph.checkpoint import (
     ErrorInfo,
     ParentRef,
     RouteDecision,
+    SignOffRecord,
     Status,
 )
 from durable_graph.errors import InvalidInput
@@ -41,10 +44,12 @@ def seal_update(
     has_resume_value: bool,
     resume_by_task: Mapping[str, Any] | None,
     actor: Actor | None,
+    signoff: SignOffRecord | None = None,
 ) -> Checkpoint:
     """Step `head+1` of a resume (source `update`), sealed, not yet written: `values` folded
     into `current` (the head's state), then `as_node`'s routes, or the head's tasks with the
-    resume values for their interrupts."""
+    resume values for their interrupts; `signoff`: who approved it (`approval_record.py`),
+    refused unless it is a list its rule accepts with the step's actor last."""
     thread_id = head.thread_id
     update = dict(values or {})
     applied = spec.schema.fold(current, [update], where="values")
@@ -81,7 +86,7 @@ def seal_update(
                 )
             check_json(value, "resume")
             resume.setdefault(task_id, []).append(value)
-    return sealer.seal(
+    sealed = sealer.seal(
         thread_id=thread_id,
         step=head.step + 1,
         source="update",
@@ -95,7 +100,12 @@ def seal_update(
         interrupt=interrupt,
         resume=resume if as_node is None else {},
         actor=actor or Actor(kind="human", id="unknown"),
+        signoff=signoff,
     )
+    unsound = problems(sealed)
+    if unsound:
+        raise ApprovalRefused(f"the approvals given cannot resume this step: {unsound[0]}")
+    return sealed
 
 
 def seal_fork(

@@ -94,3 +94,26 @@ def test_four_eyes_over_http_on_sqlite(four_eyes: Served) -> None:
     ).json()
     resume = next(i for i in history["items"] if i["source"] == "update")
     assert resume["actor"] == {"kind": "human", "id": "explorer session"}
+
+    # Both approvers are hashed with the resume step: the step view, verify and the explorer.
+    auth = {"x-api-key": four_eyes.api_key}
+    step = requests.get(f"{four_eyes.url}/threads/{thread_id}/steps/{resume['step']}",
+                        headers=auth, timeout=10).json()  # fmt: skip
+    assert step["approvals"]["chained"] is True
+    assert [(a["by"], a["method"]) for a in step["approvals"]["approvals"]] == [
+        ("api-key", "api_key"),
+        ("explorer session", "session"),
+    ]
+    verified = requests.get(f"{four_eyes.url}/threads/{thread_id}/verify", headers=auth,
+                            timeout=10).json()  # fmt: skip
+    assert verified["ok"] and verified["approved"] == {
+        str(resume["step"]): ["api:api-key", "human:explorer session"]
+    }
+    page = requests.get(
+        f"{four_eyes.url}/explorer/threads/{thread_id}?step={resume['step']}",
+        headers={"Cookie": cookie},
+        timeout=10,
+    )
+    assert page.status_code == 200, page.text
+    assert "Approvals (2 of 2 required; hashed with this step)" in page.text
+    assert "<code>api:api-key</code> (api_key, via link " in page.text

@@ -171,6 +171,18 @@ def test_four_eyes_on_lambda_requester_refused_two_people_resume(
     status, _, body = api.call("GET", f"/threads/{thread_id}/history", caller=CALLER)
     actors = [i["actor"]["id"] for i in json.loads(body)["items"]]
     assert "oidc:carol@example.com" in actors
+    # bob's approval is hashed with carol's resume step, and verify names both
+    assert resume.signoff is not None
+    assert [(a.actor.id, a.method, a.via[:5]) for a in resume.signoff.approvals] == [
+        ("oidc:bob@example.com", "oidc", "link "),
+        ("oidc:carol@example.com", "oidc", "link "),
+    ]
+    status, _, body = api.call("GET", f"/threads/{thread_id}/verify", caller=CALLER)
+    report = json.loads(body)
+    assert status == 200 and report["ok"], report
+    assert report["approved"] == {
+        str(resume.step): ["human:oidc:bob@example.com", "human:oidc:carol@example.com"]
+    }
 
 
 def test_the_resume_route_counts_the_iam_caller_as_one_approver(

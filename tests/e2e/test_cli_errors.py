@@ -87,23 +87,6 @@ def test_resuming_a_completed_thread_is_refused(suspended: Cli) -> None:
     assert suspended.stored() == before
 
 
-def test_a_node_whose_approval_rule_must_know_who_approves_refuses_the_cli(cli: Cli) -> None:
-    """Given a payment suspended before its four-eyes approval (`ApprovalRule`), when the CLI
-    resumes it as anyone (`--actor` is what the operator says, not who they are), then exit 2
-    with why and where to decide instead, and nothing stored changes."""
-    request = '{"requested_by": "alice@example.com", "amount_eur": 25000}'
-    cli.json("run", "examples.four_eyes:graph", "--thread", "p1", "--input", request)
-    before = cli.stored()
-    done = cli.run(
-        "resume", "p1", "--values", '{"approved": true}', "--as-node", "approve_payment",
-        "--actor", "bob@example.com",
-    )  # fmt: skip
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "sign in to decide" in done.stderr and "approvals_required=2" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert cli.stored() == before
-
-
 def test_usage_errors_exit_2(cli: Cli) -> None:
     done = cli.run("run", EMAIL)
     assert done.returncode == 2 and "--thread" in done.stderr

@@ -26,16 +26,18 @@ from durable_graph.api.approval_links import (
     names_of,
     with_record,
 )
+from durable_graph.api.approvers import approver_of
 from durable_graph.api.errors import DecisionConflict, LinkNotFound, LinkStale
 from durable_graph.api.identity import Identity
 from durable_graph.api.models import DecisionView
 from durable_graph.api.tokens import open_token, token_hash
+from durable_graph.approval_record import UNVERIFIED
 from durable_graph.approval_rule import ApprovalRefused, Approver, SignInRequired
-from durable_graph.checkpoint import Actor, Checkpoint, Status, VersionedRecord
+from durable_graph.checkpoint import Actor, Checkpoint, SignOffRecord, Status, VersionedRecord
 from durable_graph.clock import iso
 from durable_graph.errors import InvalidInput, NotSuspended, RecordConflict, StaleHead
 from durable_graph.payloads import hydrate
-from durable_graph.signoff import SignOff, rule_of, sign_off
+from durable_graph.signoff import Decision, SignOff, rule_of, sign_off
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Approvals(ApprovalLinks):
         assert head is not None  # _still_open / _check_open refused a missing head
         approver = self._approver(ticket, head, identity)
         rule = rule_of(self.engine_for(head.graph.name).spec.nodes, head)
+        signed = None
         if rule is not None:
             signed = sign_off(
                 self.backend, rule, head, approver, decision=decision, comment=comment,
@@ -82,7 +85,7 @@ class Approvals(ApprovalLinks):
             if not signed.complete:
                 return self._pending(ticket, approver, decision, comment, signed)
         try:
-            return self._accept(ticket, decision, comment, head, approver)
+            return self._accept(ticket, decision, comment, head, approver, signed)
         except _Decided as decided:
             current = decided.record
         if current is None or not matches(current, claims):
@@ -99,7 +102,10 @@ class Approvals(ApprovalLinks):
         comment: str,
         head: Checkpoint | None,
         approver: Approver,
+        signed: SignOff | None,
     ) -> Decided:
+        """`signed`: the rule's approvals, kept with the decision so that a retry after a
+        crash resumes with the same list."""
         accepted = {
             **ticket.record.value,
             "state": "accepted",
@@ -109,6 +115,8 @@ class Approvals(ApprovalLinks):
             "decided_kind": approver.actor.kind,
             "decided_at": iso(self.clock.now()),
         }
+        if signed is not None and signed.record is not None:
+            accepted["signoff"] = signed.record.model_dump(mode="json")
         try:
             # CAS on the issued version: of two requests with this link, one records its
             # decision; the other finds it here and loses with the winner's decision.
@@ -131,6 +139,14 @@ class Approvals(ApprovalLinks):
         policy = self._policy(checkpoint)
         update = policy.values_for(value["decision"], value["comment"])
         actor = Actor(kind=value.get("decided_kind", "human"), id=value["decided_by"])
+        found = value.get("signoff")
+        record = SignOffRecord.model_validate(found) if found is not None else None
+        decided = Decision(
+            approver=Approver(key=f"{actor.kind}:{actor.id}", actor=actor),
+            decision=value["decision"],
+            via=f"link {ticket.digest[:12]}",
+            signed=SignOff(complete=True, record=record),  # checked before it was accepted
+        )
         during = checkpoint.interrupt is not None and checkpoint.interrupt.when == "during"
         engine = self.engine_for(checkpoint.graph.name)
         try:
@@ -143,6 +159,7 @@ class Approvals(ApprovalLinks):
                 expected_step=claims.step,
                 actor=actor,
                 head=checkpoint,
+                decision=decided,
             )
         except (StaleHead, NotSuspended) as lost:
             winner = self.backend.checkpoints.get_checkpoint(claims.tid, claims.step + 1)
@@ -200,14 +217,14 @@ class Approvals(ApprovalLinks):
                 key=f"link:{ticket.claims.sub}",
                 actor=Actor(kind="human", id=ticket.actor_id),
                 email=email,
-                authenticated=False,
+                method=UNVERIFIED,
                 aliases=frozenset({ticket.claims.sub}),
             )
         if bound is not None and bound.lower() not in names_of(identity):
             raise ApprovalRefused(
                 f"this link is for {bound}; you are signed in as {identity.actor.id}"
             )
-        return Approver(key=identity.key, actor=identity.actor, email=identity.email)
+        return approver_of(identity)
 
     def _pending(
         self, ticket: Ticket, approver: Approver, decision: str, comment: str, signed: SignOff

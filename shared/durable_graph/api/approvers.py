@@ -15,7 +15,9 @@ from durable_graph.signoff import SignOff
 
 def approver_of(identity: Identity) -> Approver:
     """An authenticated caller as an approver."""
-    return Approver(key=identity.key, actor=identity.actor, email=identity.email)
+    return Approver(
+        key=identity.key, actor=identity.actor, email=identity.email, method=identity.method
+    )
 
 
 def pending_view(signed: SignOff | None) -> ApprovalsView | None:

@@ -43,6 +43,7 @@ from durable_graph.api.errors import Unauthorized
 from durable_graph.api.explorer_auth import OidcAuth, SessionAuth, cookie_value, session_cookie
 from durable_graph.api.identity import CONTEXT_KEY, Authenticator, caller
 from durable_graph.api.signin import ID_COOKIE, SIGNIN_COOKIE
+from durable_graph.approval_record import approvals_of
 from durable_graph.bundle import build_bundle
 from durable_graph.errors import InvalidInput, NotSuspended
 from durable_graph.timetravel import diff
@@ -214,6 +215,7 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
             lineage=read.lineage(backend, thread_record, head),
             before=before,
             derived=derived,
+            approvals=approvals_of(backend, record),
         )
         return _page(body)
 

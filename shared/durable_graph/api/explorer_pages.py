@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from durable_graph.api.explorer_read import Lineage, Timeline
+from durable_graph.api.pages import approvals_block
 from durable_graph.checkpoint import Checkpoint, IoRecord, ThreadRecord
 from durable_graph.clock import parse_iso
 from durable_graph.ledger import VerifyReport
@@ -236,6 +237,7 @@ def thread_page(
     lineage: Lineage,
     before: int | None,
     derived: bool,
+    approvals: dict[str, Any] | None = None,
 ) -> str:
     tid = head.thread_id
     step = record.step
@@ -274,6 +276,7 @@ href="{escape(thread_url(tid, "/bundle"))}">Download audit bundle</a>
 <section class="card" id="state"><h2>State at step {step}</h2>
 <p class="small">{escape(record.source)} by {escape(record.actor.kind)}:{escape(record.actor.id)}
 · {_badge(record.status)} · hash <code>{escape(record.hash[:16])}…</code></p>
+{approvals_block(approvals)}
 <pre>{_json(values)}</pre></section>
 <section class="card"><h2>Recorded external inputs at step {step}</h2>{_io(io)}</section>
 </div>"""

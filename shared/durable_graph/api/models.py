@@ -137,6 +137,11 @@ class ApprovalView(_Response):
     comment: str
     via: str = Field(description="how: an approval link, the resume route")
     at: str
+    method: str = Field(
+        default="",
+        description="how the identity was established: oidc, session, api_key, iam, "
+        "os_user (the CLI), caller (Python), bearer (a link's holder, nobody verified)",
+    )
 
 
 class ApprovalsView(_Response):
@@ -144,14 +149,23 @@ class ApprovalsView(_Response):
 
     required: int = Field(description="distinct approvers the node's rule needs")
     approvals: list[ApprovalView]
+    chained: bool | None = Field(
+        default=None,
+        description="a decided step's: true when the list is hashed with the step; false for "
+        "a step written before approvals were, whose earlier approvers are outside the chain",
+    )
 
 
 def approvals_view(
-    required: int, approvals: list[dict[str, Any]] | tuple[dict[str, Any], ...]
+    required: int,
+    approvals: list[dict[str, Any]] | tuple[dict[str, Any], ...],
+    chained: bool | None = None,
 ) -> ApprovalsView:
-    """`approvals#<step>` entries (`durable_graph.signoff`) as the API shows them."""
+    """`approvals#<step>` entries (`durable_graph.signoff`), or a step's `signoff`
+    (`approval_record.approvals_of`), as the API shows them."""
     return ApprovalsView(
         required=required,
+        chained=chained,
         approvals=[
             ApprovalView(
                 by=str(a["actor"]["id"]),
@@ -159,6 +173,7 @@ def approvals_view(
                 comment=str(a.get("comment", "")),
                 via=str(a.get("via", "")),
                 at=str(a.get("at", "")),
+                method=str(a.get("method", "")),
             )
             for a in approvals
         ],
@@ -223,6 +238,9 @@ class StepView(_Response):
     duration_ms: float
     hash: str
     prev_hash: str
+    approvals: ApprovalsView | None = Field(
+        default=None, description="who decided this step under an approval rule, in order"
+    )
 
 
 class ProblemView(_Response):
@@ -251,6 +269,11 @@ class VerifyView(_Response):
     )
     erasures: list[dict[str, Any]] = Field(
         default_factory=list, description="the signed erasure records: who, when, why, what"
+    )
+    approved: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="step -> who approved the decision written there under an approval rule, "
+        "in order (hashed with the step)",
     )
 
 

@@ -127,6 +127,29 @@ def _so_far(approvals: dict[str, Any] | None) -> str:
     )
 
 
+def approvals_block(approvals: dict[str, Any] | None) -> str:
+    """Who decided a step under an approval rule (`approval_record.approvals_of`), for the
+    explorer's step card: each approver, how their identity was established, the route."""
+    if not approvals or not approvals.get("approvals"):
+        return ""
+    items = "".join(
+        f"<li>{escape(str(a.get('decision', 'approve')))} by "
+        f"<code>{escape(str(a['actor']['kind']))}:{escape(str(a['actor']['id']))}</code> "
+        f"({escape(str(a.get('method') or 'identity not recorded'))}, via "
+        f"{escape(str(a.get('via') or '-'))}) at {escape(str(a.get('at', '')))}</li>"
+        for a in approvals["approvals"]
+    )
+    where = (
+        "hashed with this step"
+        if approvals.get("chained", True)
+        else "all but the step's actor from the store's approvals# record, outside the chain"
+    )
+    return (
+        f'<div id="approvals"><p class="small">Approvals ({len(approvals["approvals"])} of '
+        f"{int(approvals.get('required', 1))} required; {where}):</p><ul>{items}</ul></div>"
+    )
+
+
 def result_page(
     decision: DecisionView, thread_status: str, replayed: bool, *, pending: SignOff | None = None
 ) -> str:

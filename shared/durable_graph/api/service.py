@@ -37,6 +37,7 @@ from durable_graph.api.models import (
     VerifyView,
     approvals_view,
 )
+from durable_graph.approval_record import approvals_of
 from durable_graph.approval_rule import Approver
 from durable_graph.backend import Backend
 from durable_graph.bundle import Bundle, build_bundle
@@ -46,7 +47,6 @@ from durable_graph.erasure import erase
 from durable_graph.errors import (
     InvalidInput,
     RecordConflict,
-    StaleHead,
     StepNotFound,
     ThreadExists,
     ThreadNotFound,
@@ -55,7 +55,7 @@ from durable_graph.langgraph_saver.display import readable
 from durable_graph.payloads import hydrate
 from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
-from durable_graph.signoff import SignOff, recorded_approvals, rule_of, sign_off
+from durable_graph.signoff import ApprovalPending, Decision, SignOff, recorded_approvals
 from durable_graph.timetravel import diff, fork
 from durable_graph.turns import new_input, refuse_input
 from durable_graph.verification import verify_thread
@@ -271,6 +271,7 @@ class Threads:
             duration_ms=checkpoint.duration_ms,
             hash=checkpoint.hash,
             prev_hash=checkpoint.prev_hash,
+            approvals=_decided(approvals_of(self.backend, checkpoint)),
         )
 
     # ------------------------------------------------------------------ resume
@@ -278,36 +279,27 @@ class Threads:
     def resume(
         self, thread_id: str, request: ResumeRequest, approver: Approver
     ) -> tuple[Checkpoint, SignOff]:
-        """Decide as a node. Under the interrupted node's `ApprovalRule`, the caller is one
-        approver (`signoff.sign_off`): an approval that does not complete the rule is recorded
-        and the suspended head returned with the tally (`complete` false)."""
+        """Decide as a node, as `approver`. Under the interrupted node's `ApprovalRule` the
+        caller is one approver (`signoff.governed`): an approval that does not complete the
+        rule is recorded and the suspended head returned with the tally (`complete` false)."""
         self.backend.check_writable()
         head = self.head(thread_id)
         engine = self.graph_for(head.graph.name).engine()
-        rule = rule_of(engine.spec.nodes, head) if head.status == "suspended" else None
-        if rule is not None:
-            if request.expected_step is not None and request.expected_step != head.step:
-                raise StaleHead(thread_id, request.expected_step, head.step)
-            values = hydrate(head.values, self.backend.payloads)
-            signed = sign_off(
-                self.backend, rule, head, approver, decision="resume", values=values,
-                via="api resume", clock=self.clock,
-            )  # fmt: skip
-            if not signed.complete:
-                return head, signed
-        else:
-            signed = SignOff(complete=True)
-        resumed = engine.resume(
-            thread_id,
-            values=request.values,
-            as_node=request.as_node,
-            resume_value=request.resume_value,
-            has_resume_value="resume_value" in request.model_fields_set,
-            expected_step=request.expected_step,
-            actor=approver.actor,
-            head=head,
-        )
-        return resumed, signed
+        try:
+            resumed = engine.resume(
+                thread_id,
+                values=request.values,
+                as_node=request.as_node,
+                resume_value=request.resume_value,
+                has_resume_value="resume_value" in request.model_fields_set,
+                expected_step=request.expected_step,
+                actor=approver.actor,
+                head=head,
+                decision=Decision(approver=approver, decision="resume", via="api resume"),
+            )
+        except ApprovalPending as pending:
+            return pending.head, pending.signed
+        return resumed, SignOff(complete=True)
 
     # ------------------------------------------------------------------ audit
 
@@ -363,6 +355,13 @@ def _approvals(record: dict[str, Any] | None) -> ApprovalsView | None:
     if record is None:
         return None
     return approvals_view(int(record.get("required", 1)), record.get("approvals", []))
+
+
+def _decided(found: dict[str, Any] | None) -> ApprovalsView | None:
+    """Who decided a step under a rule (`approval_record.approvals_of`), if anyone."""
+    if found is None:
+        return None
+    return approvals_view(found["required"], found["approvals"], chained=found["chained"])
 
 
 def _interrupt(checkpoint: Checkpoint) -> InterruptView | None:

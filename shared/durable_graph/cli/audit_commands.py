@@ -217,6 +217,8 @@ def _print_report(report: VerifyReport, label: str) -> None:
             print(f"  first {check} failure: step {step}")
         for problem in report.problems[1:]:
             print(f"  also: step {problem['step']}: {problem['check']}: {problem['reason']}")
+    for step, who in sorted(report.approved.items()):
+        print(f"  approved at step {step} by {', '.join(who)}")
     for step, fields in sorted(report.erased.items()):
         print(f"  erased at step {step}: {', '.join(fields)}")
     for erasure in report.erasures:

@@ -58,9 +58,7 @@ def print_status(doc: dict[str, Any]) -> None:
         interrupt = doc["interrupt"]
         print(f"waiting  {interrupt['when']} {interrupt['node']!r}")
     if doc.get("approvals"):
-        done = doc["approvals"]["approvals"]
-        who = ", ".join(f"{a['actor']['id']} ({a['at']})" for a in done)
-        print(f"approved {len(done)} of {doc['approvals']['required']}: {who}")
+        print_approvals(doc["approvals"])
     if doc.get("error"):
         error = doc["error"]
         print(f"error    {error['type']} in {error['node']!r}: {error['message']}")
@@ -97,6 +95,23 @@ def progress_printer(enabled: bool) -> Any:
         )
 
     return show if enabled else None
+
+
+def print_approvals(doc: dict[str, Any]) -> None:
+    """Who approved toward a rule (`approval_record.approvals_of`, or the suspended head's
+    tally): one line each, with how the identity was established and by which route."""
+    done = doc["approvals"]
+    who = ", ".join(f"{a['actor']['id']} ({a['at']})" for a in done)
+    print(f"approved {len(done)} of {doc['required']}: {who}")
+    for a in done:
+        how = a.get("method") or "not recorded"
+        print(
+            f"  {a.get('decision', 'approve')} by {a['actor']['kind']}:{a['actor']['id']} "
+            f"(identity: {how}; via {a.get('via') or '-'}) at {a['at']}"
+        )
+    if doc.get("chained") is False:
+        print("  (written before approvals were hashed: all but the step's actor are in the "
+              "store's approvals# record, outside the hash chain)")  # fmt: skip
 
 
 def exit_code_for(status: str) -> int:

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from durable_graph.canonical import digest
-from durable_graph.cli.common import backend, print_status
+from durable_graph.cli.common import backend, print_approvals, print_status
 from durable_graph.cli.output import emit_json, table
 from durable_graph.erasure_record import describe_erased
 from durable_graph.reading import history, history_row, show_document, status_document
@@ -126,6 +126,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"{io['response_sha256'][:12]}: {response}"
         )
     print(f"actor  {doc['actor']['kind']}:{doc['actor']['id']}")
+    if doc.get("approvals"):
+        print_approvals(doc["approvals"])
     print(f"hash   {doc['hash']}\nprev   {doc['prev_hash']}")
     print("values:")
     for key, value in doc["values"].items():

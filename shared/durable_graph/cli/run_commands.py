@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import pwd
+import socket
 import sys
 from contextlib import suppress
 from typing import Any
 
-from durable_graph.approval_rule import Approver
+from durable_graph.approval_rule import Approver, summary
 from durable_graph.checkpoint import Actor
 from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import (
@@ -22,10 +25,10 @@ from durable_graph.cli.common import (
 from durable_graph.cli.inputs import parse_json_arg, parse_json_object
 from durable_graph.cli.output import emit_json
 from durable_graph.engine import Engine
-from durable_graph.errors import ThreadFailed
+from durable_graph.errors import InvalidInput, ThreadFailed
 from durable_graph.reading import status_document
 from durable_graph.runtime import UNSET
-from durable_graph.signoff import rule_of, sign_off
+from durable_graph.signoff import rule_of
 from durable_graph.worker import Worker
 
 
@@ -70,7 +73,16 @@ def register(sub: Any) -> None:
     resume.add_argument("--resume-value", help="JSON value returned by interrupt() in the node")
     resume.add_argument("--expected-step", type=int, help="refuse if the head moved past this")
     resume.add_argument(
-        "--actor", help="who decides (recorded in the ledger); default: your login name"
+        "--actor",
+        help="who decides (recorded in the ledger); default: your login name. A step whose "
+        "node has an approval rule is decided as your OS account instead (docs/approvals.md)",
+    )
+    resume.add_argument(
+        "--decision",
+        choices=("approve", "reject"),
+        default="approve",
+        help="under an approval rule: approve (counts toward approvals_required) or reject "
+        "(a veto decides at once)",
     )
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--detach", action="store_true", help="only commit the decision")
@@ -133,11 +145,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     app = graph_of(args.thread_id, args.store)
     actor = Actor(kind="human", id=args.actor or default_actor())
     head = app.backend.checkpoints.head_checkpoint(args.thread_id)
-    if head is not None and head.status == "suspended":
-        # `--actor` is what the operator says, not a verified identity: a node whose approval
-        # rule must know who approves refuses it (exit 2) before anything is written.
-        unverified = Approver(key=f"cli:{actor.id}", actor=actor, authenticated=False)
-        sign_off(app.backend, rule_of(app.spec.nodes, head), head, unverified, via="cli")
+    approver = None
+    rule = (
+        rule_of(app.spec.nodes, head) if head is not None and head.status == "suspended" else None
+    )
+    if head is not None and rule is not None:
+        # A self-declared `--actor` is not who decides a governed step: the OS account is.
+        if args.actor is not None:
+            raise InvalidInput(
+                f"step {head.step} waits at {head.interrupt.node!r} under an approval rule "  # type: ignore[union-attr]
+                f"({summary(rule)}), which the CLI decides as your OS account "
+                f"({os_account().actor.id}), not as --actor: drop --actor (docs/approvals.md)",
+                field="--actor",
+            )
+        approver = os_account()
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
         app.resume(
             args.thread_id,
@@ -148,8 +169,25 @@ def cmd_resume(args: argparse.Namespace) -> int:
             actor=actor,
             run=runs_here(args),
             on_outcome=progress_printer(not args.json),
+            approver=approver,
+            decision=args.decision,
+            via="cli",
         )
     return _report(app, args.thread_id, args.json)
+
+
+def os_account() -> Approver:
+    """Who runs this CLI: the operating-system account of the process's real uid (not
+    `$USER`, which anyone can set), on this host. As trustworthy as the store's own write
+    permissions: whoever may write the store as this account may also write its rows."""
+    user = pwd.getpwuid(os.getuid()).pw_name
+    host = socket.gethostname()
+    return Approver(
+        key=f"os:{host}:{user}",
+        actor=Actor(kind="human", id=f"os:{user}@{host}"),
+        method="os_user",
+        aliases=frozenset({user}),
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
