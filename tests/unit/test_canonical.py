@@ -179,3 +179,33 @@ def test_property_a_chunk_is_the_rfc8785_form_of_salt_and_value(salt: str, value
     assert chunk_bytes(salt, value) == bytes(rfc8785.dumps({"s": salt, "v": value}))
     hex_salt = salt.encode().hex()[:32]
     assert chunk_bytes(hex_salt, value) == bytes(rfc8785.dumps({"s": hex_salt, "v": value}))
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(json_values)
+def test_property_compact_json_is_the_standard_librarys_text(sample: Any) -> None:
+    """For any JSON value, the storage form (`orjson` for the common shapes, else the standard
+    library) is exactly the standard library's compact, key-sorted text."""
+    expected = json.dumps(sample, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert compact_json(sample) == expected
+
+
+def test_values_orjson_would_write_differently_take_the_other_encoders() -> None:
+    """Given values where orjson's own output differs (an integral float, a float with an
+    exponent, a 64-bit integer, a lone surrogate, nesting deeper than its 254 levels), then the
+    canonical form is still RFC 8785's and the storage form the standard library's."""
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    for value in [1.0, 1e16, 1e-5, 2**60, "\ud800", {"é": 1}, deep, {"n": math.inf}]:
+        stdlib = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        assert compact_json(value) == stdlib
+        if value == {"n": math.inf}:
+            continue  # not JSON: canonical_bytes refuses it (test_non_json_is_refused)
+        try:
+            expected = bytes(rfc8785.dumps(value))
+        except Exception:  # rfc8785 refuses a lone surrogate: so must we
+            with pytest.raises(SerializationError):
+                canonical_bytes(value)
+            continue
+        assert canonical_bytes(value) == expected
