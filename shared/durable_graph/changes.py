@@ -46,7 +46,9 @@ def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
     salt = os.urandom(SALT_BYTES).hex()
     data = chunk_bytes(salt, value)
     # Engine-made fields around an already-canonicalised value: nothing to validate.
-    return Change.model_construct(op=op, d=sha256_hex(data), s=salt, v=value, ref=None), data
+    return Change.model_construct(
+        op=op, d=sha256_hex(data), s=salt, v=value, ref=None, e=None
+    ), data
 
 
 def advance(before: str | None, change: Change) -> str | None:

@@ -286,7 +286,15 @@ class Checkpoint(_Record):
         stored = self.stored()
         doc = stored.model_dump(mode="json", exclude_defaults=True)
         doc["format"] = stored.format
-        if stored.format >= 2 and stored.step > 0 and stored.parent == self._previous_ref():
+        parent = stored.parent
+        if (
+            stored.format >= 2
+            and stored.step > 0
+            and parent is not None
+            # `parent == self._previous_ref()`, without building a model to compare with
+            and (parent.thread_id, parent.step, parent.hash)
+            == (self.thread_id, self.step - 1, self.prev_hash)
+        ):
             doc.pop("parent", None)
         text = compact_json(doc)
         if len(_STORED_ROWS) >= 32:

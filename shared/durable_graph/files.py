@@ -18,11 +18,15 @@ from pathlib import Path
 def write_once(path: Path, data: bytes, *, private_dir: bool = False, sync: bool = True) -> bool:
     """Create `path` with `data` unless it exists; True if this call created it. `sync=False`
     skips the fsync: for a convenience copy of something a database already holds durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     if private_dir:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             path.parent.chmod(0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except FileNotFoundError:  # the folder's first file: make it (not a stat per file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -167,6 +167,9 @@ class Database:
         self._depth = 0
         self._after_commit: list[Callable[[], None]] = []
         self._writer = 0  # the thread holding the open write transaction, if any
+        # The connection's `synchronous` setting, changed only when the next write wants the
+        # other one: the relaxed writes of an effect (claim, mail, result) come in a row.
+        self._durable = True
         try:
             with self._lock:
                 # Before anything is written: only a new, empty file takes it (a no-op else).
@@ -210,8 +213,9 @@ class Database:
                     self._depth -= 1
                 return
             try:
-                if not durable:
-                    self._conn.execute("PRAGMA synchronous=NORMAL")
+                if durable != self._durable:  # a durable write always commits under FULL
+                    self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                    self._durable = durable
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._depth = 1
                 self._writer = threading.get_ident()
@@ -227,8 +231,6 @@ class Database:
                 finally:
                     self._depth = 0
                     self._writer = 0
-                    if not durable:
-                        self._conn.execute("PRAGMA synchronous=FULL")
             except (sqlite3.OperationalError, OSError) as exc:
                 # A full disk or a lock held past the busy timeout: transient (storage_errors).
                 raise_storage_error(exc, self._writing)

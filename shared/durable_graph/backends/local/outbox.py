@@ -42,8 +42,12 @@ class OutboxNotifier:
     def _mirror(self, line: str, notification: Notification) -> None:
         """Append the committed notification to the file copy; a full disk only skips it."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
+            try:
+                handle = self.path.open("a", encoding="utf-8")
+            except FileNotFoundError:  # the first notification: make the folder
+                self.folder.mkdir(parents=True, exist_ok=True)
+                handle = self.path.open("a", encoding="utf-8")
+            with handle:
                 handle.write(line + "\n")
         except OSError as exc:  # the row is committed: the copy is best effort
             log.warning("cannot append to %s: %s", self.path, exc)
