@@ -358,7 +358,7 @@ def print_table(results: list[Result]) -> None:
     for r in results:
         n = r.threads
         commits = (
-            f"{r.durable / n:.1f}/{r.commits / n:.1f}"
+            f"{r.durable / n:.2g}/{r.commits / n:.2g}"
             if r.commits != r.durable
             else (f"{r.commits / n:.1f}" if r.commits else "-")
         )
