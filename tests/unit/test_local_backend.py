@@ -103,7 +103,7 @@ def test_an_approval_thread_fsyncs_no_file_of_its_own(
     backend.close()
 
 
-def test_a_new_store_has_small_pages_and_no_sequence_table(tmp_path: Path) -> None:
+def test_a_new_store_has_page_size_pages_and_no_sequence_table(tmp_path: Path) -> None:
     """Given a new embedded store, then its pages are `PAGE_SIZE` bytes and no table keeps an
     AUTOINCREMENT sequence (each was WAL bytes in every commit), and the seed flow runs on it."""
     backend = local_backend(tmp_path / "home")
