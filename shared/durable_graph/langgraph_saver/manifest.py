@@ -11,9 +11,10 @@ next rewrite or deletion).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from durable_graph.checkpoint import VersionedRecord
 from durable_graph.errors import RecordConflict
 from durable_graph.langgraph_saver.cipher import new_key
 from durable_graph.langgraph_saver.names import manifest_thread
@@ -70,72 +71,78 @@ def read(store: CheckpointStore, thread_id: str) -> tuple[Manifest, int | None]:
     return Manifest.model_validate(record.value), record.version
 
 
-def _swap(
-    store: CheckpointStore, thread_id: str, new: Manifest, version: int | None
-) -> VersionedRecord:
-    # Create iff absent (version None) or replace iff nobody changed it since we read it.
-    return store.put_record(
-        manifest_thread(thread_id),
-        MANIFEST_KEY,
-        new.model_dump(mode="json"),
-        expected_version=version,
-    )
+def _update(
+    store: CheckpointStore, thread_id: str, change: Callable[[Manifest], Manifest | None]
+) -> tuple[Manifest, Manifest | None]:
+    """The one compare-and-set loop over the manifest: read it, let `change` compute what it
+    should become (None: nothing to write; `change` may raise to refuse), and write that iff
+    nobody changed the manifest since it was read; a lost race re-reads the winner's and asks
+    `change` again. Returns (the manifest as it was, the one written or None)."""
+    for _ in range(_ATTEMPTS):
+        current, version = read(store, thread_id)
+        wanted = change(current)
+        if wanted is None:
+            return current, None
+        try:
+            # Create iff absent (version None) or replace iff nobody changed it since we read it.
+            store.put_record(
+                manifest_thread(thread_id),
+                MANIFEST_KEY,
+                wanted.model_dump(mode="json"),
+                expected_version=version,
+            )
+        except RecordConflict:
+            continue
+        return current, wanted
+    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
 
 
 def live(store: CheckpointStore, thread_id: str, ns: str) -> Manifest:
     """The manifest of a thread about to be written in `ns`: with a key and `ns` registered,
     creating either when missing (a lost race re-reads the winner's)."""
-    for _ in range(_ATTEMPTS):
-        current, version = read(store, thread_id)
+
+    def change(current: Manifest) -> Manifest | None:
         if current.key is not None and ns in current.namespaces:
-            return current
-        wanted = current.model_copy(
+            return None
+        return current.model_copy(
             update={
                 "key": current.key or new_key(),
                 "namespaces": [*current.namespaces, *([] if ns in current.namespaces else [ns])],
             }
         )
-        try:
-            _swap(store, thread_id, wanted, version)
-            return wanted
-        except RecordConflict:
-            continue
-    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
+
+    current, written = _update(store, thread_id, change)
+    return current if written is None else written
 
 
 def erase(store: CheckpointStore, thread_id: str, at: str) -> Manifest | None:
     """Destroy the live generation's key (and a stage's) and start the next generation.
     Returns the manifest as it was (None: nothing to erase)."""
-    for _ in range(_ATTEMPTS):
-        current, version = read(store, thread_id)
+
+    def change(current: Manifest) -> Manifest | None:
         if current.key is None and not current.namespaces and current.staged is None:
             return None
         erased = Erasure(generation=current.generation, at=at, namespaces=current.namespaces)
-        wanted = Manifest(
+        return Manifest(
             generation=current.next_generation(),
             erased=[*current.abandoned(at), erased],
         )
-        try:
-            _swap(store, thread_id, wanted, version)
-            return current
-        except RecordConflict:
-            continue
-    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
+
+    current, written = _update(store, thread_id, change)
+    return None if written is None else current
 
 
 def stage(store: CheckpointStore, thread_id: str, at: str) -> tuple[Manifest, Staged]:
     """Open a new generation, with its own key, for a rewrite to write into while the live
     one stays readable. Returns the manifest as it is now (live generation unchanged)."""
-    for _ in range(_ATTEMPTS):
-        current, version = read(store, thread_id)
+
+    def change(current: Manifest) -> Manifest:
         staged = Staged(generation=current.next_generation(), key=new_key())
-        wanted = current.model_copy(update={"staged": staged, "erased": current.abandoned(at)})
-        try:
-            _swap(store, thread_id, wanted, version)
-            return wanted, staged
-        except RecordConflict:
-            continue
-    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
+        return current.model_copy(update={"staged": staged, "erased": current.abandoned(at)})
+
+    _, written = _update(store, thread_id, change)
+    assert written is not None and written.staged is not None  # `change` always writes one
+    return written, written.staged
 
 
 def switch(
@@ -149,26 +156,23 @@ def switch(
     """Make the staged generation the live one and erase generation `replaced`, the one it was
     written from (its key is destroyed), in one compare-and-set. Returns the manifest as it
     was."""
-    for _ in range(_ATTEMPTS):
-        current, version = read(store, thread_id)
+
+    def change(current: Manifest) -> Manifest:
         if current.staged != staged or current.generation != replaced:
             raise RecordConflict(
                 f"{MANIFEST_KEY} of {thread_id!r}: the thread was deleted or rewritten by "
                 "another saver during this rewrite"
             )
         erased = Erasure(generation=current.generation, at=at, namespaces=current.namespaces)
-        wanted = Manifest(
+        return Manifest(
             generation=staged.generation,
             key=staged.key,
             namespaces=namespaces,
             erased=[*current.erased, erased],
         )
-        try:
-            _swap(store, thread_id, wanted, version)
-            return current
-        except RecordConflict:
-            continue
-    raise RecordConflict(f"{MANIFEST_KEY} of {thread_id!r}")
+
+    current, _ = _update(store, thread_id, change)
+    return current
 
 
 __all__ = [
