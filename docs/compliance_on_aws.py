@@ -387,7 +387,8 @@ erased bytes. Without `"fields"`, every field is erased; `durable-graph erase` d
 from an operator's shell (`docs/erasure-and-retention.md`). Retention runs the same erasure on a
 schedule: the `sweeper` function, invoked daily by the stack's `RetentionSchedule` rule, erases
 what each graph's `compile(retention=Retention(days=N))` no longer allows, as
-`durable-graph retention run` does.
+`durable-graph retention run` does; on a store too big for one invocation it stops 30 seconds
+before the function's timeout and the next invocation continues from the saved position.
 """
 
 TAMPER = """

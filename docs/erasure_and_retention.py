@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = Path(__file__).with_name("erasure-and-retention.md")
+TAMPER = """import json, sqlite3, zlib
+
+db = sqlite3.connect("store/state.db")
+where = "WHERE thread_id = 'tx-1001' AND step = 0"
+(body,) = db.execute(f"SELECT body FROM checkpoints {where}").fetchone()
+row = json.loads(zlib.decompress(body) if isinstance(body, bytes) else body)
+del row["changes"]["recipient"]["s"], row["changes"]["recipient"]["v"]
+db.execute(f"UPDATE checkpoints SET body = ? {where}", (json.dumps(row),))
+db.commit()
+"""
 APP = """from durable_graph.retention_policy import Retention
 from examples.email_approval import builder
 
@@ -117,11 +126,24 @@ writes nothing. A value re-set at
 a recent step belongs to that step and stays until it is old enough itself. Schedule it (cron,
 a systemd timer); `--as-of` fixes the cutoff time.
 
+**A big store.** A run reads the threads a page at a time (`--page-size`, default 100), oldest
+update first, shows its progress on stderr after each page, and ends with a summary: threads
+checked, erased, unchanged (nothing old enough, or erased already), skipped (the graph has no
+policy) and failed. After each page it saves where the pass got to (one compare-and-set record,
+`retention#cursor`), so a run that stops (`--max-seconds N`), dies or is killed is continued by
+the next run instead of starting over; once a pass reaches the last thread, the next run starts a
+new one. Redoing a page is harmless: a thread erased already writes nothing, and an erasure
+interrupted midway is finished under the erasure record it had written (never a second one).
+Two runs at once cannot both move the position: the one that loses the compare-and-set stops.
+
 On AWS the stack wires both (walked through in `compliance-on-aws.md` §8):
 `POST /threads/{id}/erase` is an `AWS_IAM` route (the signing principal is the erasure's
 actor), and the `sweeper` function runs the retention job on its own schedule
 (`RetentionSchedule`, daily; `-c retention_hours=N`) with the function's clock: the same
-`run_retention` as `durable-graph retention run`. Only the `api` and `sweeper` roles may delete
+`run_retention` as `durable-graph retention run`. It stops 30 seconds before the invocation's
+time runs out, and the next scheduled invocation continues the pass from the saved position
+(on a store too big for one invocation a day, set `retention_hours` lower). Only the `api` and
+`sweeper` roles may delete
 payload objects (`s3:DeleteObject`, `s3:DeleteObjectVersion` under the payload prefix,
 `s3:ListBucketVersions` limited to it); no role may delete a table item: erasure rewrites a
 committed row in place, conditionally, with `PutItem`. From an operator's shell,
@@ -212,12 +234,9 @@ def walk(page: Page) -> None:
     page.run("grep -c -e 'DE44' -e 'Jane Roe (IBAN' bundle.json", expect=1)
     page.say("## 5. Tampering after erasure is still caught\n\nSomeone with write access "
              "drops a value that no erasure record names (the `recipient` at step 0):")  # fmt: skip
-    db = page.work / "store" / "state.db"
-    edit = ("UPDATE checkpoints SET body = json_remove(body, '$.changes.recipient.s', "
-            "'$.changes.recipient.v') WHERE thread_id = 'tx-1001' AND step = 0")  # fmt: skip
-    with sqlite3.connect(db) as conn:
-        conn.execute(edit)
-    page.say(f'```console\n$ sqlite3 store/state.db "{edit}"\n```\n')
+    (page.work / "tamper.py").write_text(TAMPER)
+    page.say(f"```python\n# tamper.py (a big row body is stored zlib-compressed)\n{TAMPER}```\n")
+    page.run("python3 tamper.py")
     page.run("durable-graph verify tx-1001", expect=1)
     page.say("## 6. Retention\n\n`payments:graph` keeps values 30 days "
              "(`compile(retention=Retention(days=30))`). A second thread runs today and is "

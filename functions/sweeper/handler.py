@@ -35,8 +35,11 @@ class SweeperEvent(BaseModel):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if SweeperEvent.model_validate(event).job == names.RETENTION_JOB:
-        done = retention(runtime())
+        done = retention(runtime(), time_left=lambda: context.get_remaining_time_in_millis() / 1000)
         metrics.add_metric(name="threads_erased", unit=MetricUnit.Count, value=len(done.erased))
+        metrics.add_metric(
+            name="retention_threads_checked", unit=MetricUnit.Count, value=done.totals.checked
+        )
         return done.as_json()
     report = sweep(runtime())
     metrics.add_metric(name="threads_resent", unit=MetricUnit.Count, value=len(report.resent))

@@ -21,7 +21,8 @@ head signatures all still verify, and the value cannot be guessed back from its 
 - **The evidence.** A signed erasure record (`erasure_record.py`) is written *before* any row
   changes, naming every step and field, and every payload digest it will delete; `verify`
   accepts a missing value or payload only where such a record names it. A crash midway leaves
-  a record that covers more than was done; running the erasure again finishes it.
+  a record that covers more than was done; running the erasure again finishes it under that
+  record (`_unfinished`), writing no second one.
 
 **Key destruction.** With encryption at rest on (`encryption.py`), erasing every field of a
 thread at every step destroys its data key (`keys.Keyring.destroy`) after the erasure record
@@ -123,7 +124,9 @@ def erase(
 ) -> ErasureRecord | None:
     """Erase `fields` (every field when None) of `thread_id` at every step (or those for which
     `steps(row)` is true), and return the signed erasure record written (None: there was
-    nothing left to erase, and nothing was written). `strict_fields=False` (retention) lets
+    nothing left to erase, and nothing was written). What an interrupted erasure left undone
+    is finished under its record, which is returned: erasing twice never writes two records
+    for the same values. `strict_fields=False` (retention) lets
     `fields` name fields the thread does not have.
 
     Bad input (no reason, an unknown field, a running thread) raises `InvalidInput` and changes
@@ -177,15 +180,26 @@ def erase(
             field="thread_id",
         )
     deletable = _unreferenced(backend, thread_id, plan)
-    requested = None if fields is None else sorted(wanted)
-    record = _write_record(
-        backend, thread_id, rows[-1], plan, deletable, reason, actor, clock, requested
+    existing, _ = parse_erasures(load_erasures(store, thread_id))
+    record = _unfinished(existing, plan, deletable) or _write_record(
+        backend,
+        thread_id,
+        existing,
+        rows[-1],
+        plan,
+        deletable,
+        reason,
+        actor,
+        clock,
+        None if fields is None else sorted(wanted),
     )
-    for row in plan.rows:
-        store.rewrite_checkpoint(row)
+    # Rows last (then the key): until every row is rewritten, a rerun plans what is left and
+    # finishes it under this record; the scrubs and deletes before them are idempotent.
     _scrub_done_rows(backend, thread_id, plan, None if fields is None else wanted)
     for ref in deletable:
         backend.payloads.delete(ref)
+    for row in plan.rows:
+        store.rewrite_checkpoint(row)
     if plan.shred and store.keys is not None:
         store.keys.destroy(thread_id, at=record.erased_at, erasure=record.seq)
     store.forget_thread(thread_id)
@@ -383,9 +397,28 @@ def _read_snapshot_refs(backend: Backend, ref: PayloadRef) -> list[PayloadRef]:
         return []  # already gone or unreadable: nothing more to find through it
 
 
+def _unfinished(
+    existing: list[ErasureRecord], plan: _Plan, deletable: list[PayloadRef]
+) -> ErasureRecord | None:
+    """The erasure record already written that names everything this erasure would do: one
+    whose erasure was interrupted (a crash after the record, before the rows or objects),
+    which this one finishes instead of writing a second record for the same values."""
+    for record in reversed(existing):
+        covered = (
+            all(set(names) <= set(record.steps.get(step, ())) for step, names in plan.steps.items())
+            and all(set(ios) <= set(record.io.get(step, ())) for step, ios in plan.io.items())
+            and {ref.sha256 for ref in deletable} <= set(record.payloads)
+            and (bool(record.data_key) or not plan.shred)
+        )
+        if covered:
+            return record
+    return None
+
+
 def _write_record(
     backend: Backend,
     thread_id: str,
+    existing: list[ErasureRecord],
     head: Checkpoint,
     plan: _Plan,
     deletable: list[PayloadRef],
@@ -394,7 +427,6 @@ def _write_record(
     clock: Clock | None,
     requested: list[str] | None,
 ) -> ErasureRecord:
-    existing, _ = parse_erasures(load_erasures(backend.checkpoints, thread_id))
     seq = len(existing) + 1
     record = ErasureRecord(
         thread_id=thread_id,

@@ -263,7 +263,7 @@ def _check_state(
                 try:
                     payloads.get(change.ref)  # the sealed bytes against their address
                 except PayloadCorrupted as exc:
-                    bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
+                    _missing_chunk(record, name, change.ref, exc, bad, erasures)
                     continue
             if change.d not in chunks_ok:
                 sealed.change(record, name, change, payloads, bad)
@@ -277,7 +277,7 @@ def _check_state(
                     payloads.get(change.ref)
                     chunks_ok.add(change.d)
                 except PayloadCorrupted as exc:
-                    bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
+                    _missing_chunk(record, name, change.ref, exc, bad, erasures)
         elif change.s is None:
             # No salt: only an erased value may lack one, and an erased value is gone too.
             if change.v is not None:
@@ -295,6 +295,23 @@ def _check_state(
             "state root",
         )
     return after
+
+
+def _missing_chunk(
+    record: Checkpoint,
+    name: str,
+    ref: PayloadRef,
+    exc: PayloadCorrupted,
+    bad: Any,
+    erasures: _Erasures,
+) -> None:
+    """A chunk that cannot be read is an erased value where a signed erasure record names
+    both the chunk and the (step, field): an erasure interrupted after deleting its objects
+    and before rewriting this row (a rerun finishes it). Anything else is a bad payload."""
+    if erasures.payload_erased(ref.sha256) and erasures.covers(record.step, name):
+        erasures.erased(record.step, name)
+    else:
+        bad(record.step, "payload", f"the chunk of {name!r}: {exc}")
 
 
 def record_refs(record: Checkpoint) -> dict[str, PayloadRef]:

@@ -108,7 +108,9 @@ def test_retention_run_from_the_cli(store: Store, tmp_path: Path) -> None:
     module = f"{store.app_module}_retained"
     (tmp_path / f"{module}.py").write_text(RETAINED_APP.replace("{module}", module))
     run_chat(load_graph(f"{module}:graph").with_backend(store.backend))
-    assert store.json("retention", "run") == {"erased": []}
+    now = store.json("retention", "run")
+    assert now["erased"] == [] and now["finished"] is True
+    assert now["totals"] == {"checked": 1, "erased": 0, "unchanged": 1, "skipped": 0, "failed": 0}
 
     later = (datetime.now(UTC) + timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")
     done = store.json("retention", "run", "--as-of", later)

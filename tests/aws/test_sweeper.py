@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -128,13 +129,19 @@ def test_scheduled_retention_erases_only_what_the_policy_no_longer_allows(
     event = {names.SWEEPER_JOB_KEY: names.RETENTION_JOB, "source": "aws.events"}
 
     today = sweeper_handler(event, LocalLambdaContext())
-    assert today == {"job": "retention", "erased": {}}
+    assert today == {
+        "job": "retention",
+        "erased": {},
+        "totals": {"checked": 1, "erased": 0, "unchanged": 1, "skipped": 0, "failed": 0},
+        "finished": True,
+    }
     assert rt.backend.checkpoints.get_records("rec-1", ["erasure#1"]) == {}
 
     clock.advance(31 * 24 * 3600)
     later = sweeper_handler(event, LocalLambdaContext())
 
-    assert later == {"job": "retention", "erased": {"rec-1": [0, 1]}}
+    assert later["erased"] == {"rec-1": [0, 1]} and later["finished"] is True
+    assert later["totals"] == {"checked": 1, "erased": 1, "unchanged": 0, "skipped": 0, "failed": 0}
     assert payload_versions(world) == []
     report = verify_thread(rt.backend, "rec-1")
     assert report.ok, report.reason
@@ -147,3 +154,44 @@ def test_scheduled_retention_erases_only_what_the_policy_no_longer_allows(
         world.clients.dynamodb.scan(TableName=world.resources.settings.table_name)["Items"]
     )
     assert sweeper_handler(event, LocalLambdaContext())["erased"] == {}
+
+
+@dataclass
+class ShortInvocation(LocalLambdaContext):
+    """An invocation with time for one thread: 31 s left at the first check (the job keeps
+    30 s back), none after."""
+
+    left_ms: list[int] = field(default_factory=lambda: [31_000])
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.left_ms.pop(0) if self.left_ms else 0
+
+
+def test_scheduled_retention_continues_across_invocations_that_run_out_of_time(
+    aws_factory: Callable[..., AwsWorld], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 3 completed threads of a graph kept 30 days, 31 days later, and invocations with
+    time for one thread each
+    When the retention event arrives 3 times
+    Then each invocation erases the next thread and stops, the third finishes the pass, and
+    every thread has one tombstone; the next pass starts over and writes nothing."""
+    world = aws_factory(graph=RETAINED)
+    clock = ManualClock(datetime.now(UTC))
+    rt = build_runtime(world.resources.settings, world.clients, clock=clock)
+    monkeypatch.setattr(sweeper_module, "runtime", lambda: rt)
+    for i in range(3):
+        rt.graph.start({"patient": f"Patient {i}"}, thread_id=f"rec-{i}")
+        world.drain()
+        clock.advance(1)
+    clock.advance(31 * 24 * 3600)
+    event = {names.SWEEPER_JOB_KEY: names.RETENTION_JOB, "source": "aws.events"}
+
+    reports = [sweeper_handler(event, ShortInvocation()) for _ in range(3)]
+
+    assert [list(r["erased"]) for r in reports] == [["rec-0"], ["rec-1"], ["rec-2"]]
+    assert [r["finished"] for r in reports] == [False, False, True]
+    for i in range(3):
+        assert len(load_erasures(rt.backend.checkpoints, f"rec-{i}")) == 1
+    again = sweeper_handler(event, LocalLambdaContext())
+    assert again["erased"] == {} and again["finished"] is True
+    assert again["totals"]["checked"] == 3

@@ -336,7 +336,7 @@ def test_retention_of_a_whole_thread_destroys_its_key(
     clock.advance(31 * 86_400)
     run_case(backend, clock, "new")
 
-    done = run_retention(backend, policies={graph.name: Retention(days=30)}, clock=clock)
+    done = run_retention(backend, policies={graph.name: Retention(days=30)}, clock=clock).erased
 
     assert [(r.thread_id, bool(r.data_key)) for r in done] == [("old", True)]
     key = backend.checkpoints.get_record("old", DATA_KEY)

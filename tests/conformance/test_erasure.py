@@ -232,7 +232,7 @@ def test_retention_erases_what_is_older_than_the_policy(
     clock.advance(31 * 86_400)
     run_case(backend, clock, "new")
 
-    done = run_retention(backend, policies={graph.name: policy}, clock=clock)
+    done = run_retention(backend, policies={graph.name: policy}, clock=clock).erased
 
     assert [r.thread_id for r in done] == ["old"]
     tombstone = done[0]
@@ -243,4 +243,4 @@ def test_retention_erases_what_is_older_than_the_policy(
     app = graph.with_backend(backend)
     assert EMAIL not in json.dumps(app.get_state("old").values)
     assert json.dumps(app.get_state("new").values).count(EMAIL) == 3  # email and two notes
-    assert run_retention(backend, policies={graph.name: policy}, clock=clock) == []
+    assert run_retention(backend, policies={graph.name: policy}, clock=clock).erased == []

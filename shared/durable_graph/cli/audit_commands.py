@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import sys
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -22,6 +21,7 @@ from durable_graph.cli.common import (
     exit_code_for,
     graph_of,
     print_status,
+    progress,
     progress_printer,
     runs_here,
     writable,
@@ -236,9 +236,9 @@ def _progress(enabled: bool) -> Callable[[int, VerifyReport], None] | None:
 
     def show(done: int, report: VerifyReport) -> None:
         if not report.ok:
-            print(f"  FAILED {report.thread_id} ({done} verified)", file=sys.stderr, flush=True)
+            progress(f"FAILED {report.thread_id} ({done} verified)")
         elif done % VERIFY_PAGE == 0:
-            print(f"  verified {done} threads...", file=sys.stderr, flush=True)
+            progress(f"verified {done} threads...")
 
     return show if enabled else None
 

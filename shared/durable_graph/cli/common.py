@@ -71,6 +71,12 @@ def print_status(doc: dict[str, Any]) -> None:
         print(f"  {key:<18} {text if len(text) < 100 else text[:97] + '...'}")
 
 
+def progress(text: str) -> None:
+    """One progress line for a person watching a long command: indented, on stderr (stdout
+    stays the result, `--json` included), flushed at once."""
+    print(f"  {text}", file=sys.stderr, flush=True)
+
+
 def progress_printer(enabled: bool) -> Any:
     """A progress line per committed step, and about every 5% of a fan-out's tasks, on stderr,
     for people watching long runs."""
@@ -79,19 +85,15 @@ def progress_printer(enabled: bool) -> Any:
         if outcome.progress is not None:
             done, total = outcome.progress
             if done % max(1, total // 20) == 0:  # about every 5% of a fan-out
-                print(
-                    f"  tasks {done:>{len(str(total))}}/{total} done", file=sys.stderr, flush=True
-                )
+                progress(f"tasks {done:>{len(str(total))}}/{total} done")
             return
         checkpoint = outcome.checkpoint
         if checkpoint is None or outcome.kind != "committed":
             return
         nodes = ", ".join(checkpoint.nodes) or "-"
-        print(
-            f"  step {checkpoint.step:>3}  {nodes:<24} -> {checkpoint.status:<9} "
-            f"({checkpoint.duration_ms:.1f} ms)",
-            file=sys.stderr,
-            flush=True,
+        progress(
+            f"step {checkpoint.step:>3}  {nodes:<24} -> {checkpoint.status:<9} "
+            f"({checkpoint.duration_ms:.1f} ms)"
         )
 
     return show if enabled else None

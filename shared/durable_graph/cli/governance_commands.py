@@ -7,17 +7,20 @@ Exit codes follow the CLI contract: 0 done, 2 bad input (nothing stored changed)
 from __future__ import annotations
 
 import argparse
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from durable_graph.checkpoint import Actor
 from durable_graph.cli.audit_commands import default_actor
-from durable_graph.cli.common import backend
+from durable_graph.cli.common import backend, progress
 from durable_graph.cli.output import emit_json
 from durable_graph.erasure import erase
 from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import InvalidInput
-from durable_graph.retention import run_retention
+from durable_graph.listing import MAX_PAGE
+from durable_graph.retention import PAGE, RetentionRun, run_retention
+from durable_graph.retention_cursor import Totals
 
 
 def register(sub: Any) -> None:
@@ -58,6 +61,21 @@ def register(sub: Any) -> None:
         help="apply the policies as of this UTC time (e.g. 2027-01-31T00:00:00Z) instead of "
         "now: a fixed cutoff for a scheduled job, or a later one to see what it will erase",
     )
+    run.add_argument(
+        "--max-seconds",
+        type=float,
+        metavar="N",
+        help="stop after about N seconds, saving where it got to: the next run continues the "
+        "pass (a long pass over a big store, split across runs); default: run the pass out",
+    )
+    run.add_argument(
+        "--page-size",
+        type=int,
+        default=PAGE,
+        metavar="N",
+        help=f"threads read per page, and between two saves of the position (default {PAGE})",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.add_argument("--json", action="store_true")
     run.set_defaults(handler=cmd_retention_run)
 
@@ -121,11 +139,47 @@ def _instant(text: str) -> datetime:
 
 def cmd_retention_run(args: argparse.Namespace) -> int:
     as_of = None if args.as_of is None else _instant(args.as_of)
-    done = run_retention(backend(args.store), graphs=args.graph, as_of=as_of)
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise InvalidInput("--max-seconds must be > 0", field="--max-seconds")
+    if not 1 <= args.page_size <= MAX_PAGE:
+        raise InvalidInput(f"--page-size must be between 1 and {MAX_PAGE}", field="--page-size")
+    deadline = None if args.max_seconds is None else time.monotonic() + args.max_seconds
+    run = run_retention(
+        backend(args.store),
+        graphs=args.graph,
+        as_of=as_of,
+        time_left=None if deadline is None else lambda: deadline - time.monotonic(),
+        page_size=args.page_size,
+        progress=None if args.quiet else _show_progress,
+    )
     if args.json:
-        emit_json({"erased": [r.model_dump(mode="json") for r in done]})
+        emit_json(
+            {
+                "erased": [r.model_dump(mode="json") for r in run.erased],
+                "totals": run.totals.model_dump(),
+                "finished": run.finished,
+                "stopped": run.stopped,
+                "pass_totals": run.pass_totals.model_dump(),
+            }
+        )
+        return 0
+    for record in run.erased:
+        print_erasure(record)
+    print(f"retention: {_counts(run.totals)}")
+    if run.finished:
+        print("pass finished: the next run starts a new one")
     else:
-        for record in done:
-            print_erasure(record)
-        print(f"retention: {len(done)} thread(s) erased")
+        print(f"stopped: {run.stopped}; this pass so far: {_counts(run.pass_totals)}")
     return 0
+
+
+def _counts(totals: Totals) -> str:
+    return (
+        f"{totals.checked} thread(s) checked: {totals.erased} erased, "
+        f"{totals.unchanged} unchanged, {totals.skipped} skipped (no policy), "
+        f"{totals.failed} failed"
+    )
+
+
+def _show_progress(run: RetentionRun) -> None:
+    progress(f"retention: {_counts(run.pass_totals)}")

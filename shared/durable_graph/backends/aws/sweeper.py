@@ -15,11 +15,13 @@ or a re-send may be dropped as a duplicate of the original message.
 The same function runs the retention job on its own, slower schedule (`retention`): exactly
 `durable-graph retention run` (`durable_graph.retention.run_retention`) over the deployment's
 store, with the runtime's clock, so a test on a skipping clock sees what a run N days later does.
+It stops before the invocation's time runs out and the next invocation continues the pass.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +31,7 @@ from durable_graph.clock import parse_iso
 from durable_graph.errors import DurableGraphError
 from durable_graph.followups import messages_for
 from durable_graph.retention import run_retention
+from durable_graph.retention_cursor import Totals
 from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.aws.sweeper")
@@ -99,26 +102,53 @@ def sweep(
     return report
 
 
+# Seconds of the invocation kept back when the retention job stops: the thread being erased
+# when the time check passes must finish, and the cursor be saved, before Lambda's timeout.
+RETENTION_RESERVE_SECONDS = 30.0
+
+
 @dataclass
 class RetentionReport:
     erased: dict[str, list[int]] = field(default_factory=dict)  # thread id → steps erased
+    totals: Totals = field(default_factory=Totals)  # this invocation's threads, by outcome
+    finished: bool = False  # the pass is complete; else the next invocation continues it
 
     def as_json(self) -> dict[str, object]:
-        return {"job": "retention", "erased": self.erased}
+        return {
+            "job": "retention",
+            "erased": self.erased,
+            "totals": self.totals.model_dump(),
+            "finished": self.finished,
+        }
 
 
-def retention(rt: AwsRuntime, *, now: datetime | None = None) -> RetentionReport:
+def retention(
+    rt: AwsRuntime,
+    *,
+    now: datetime | None = None,
+    time_left: Callable[[], float] | None = None,
+) -> RetentionReport:
     """The scheduled retention job: erase what each thread's graph `Retention` no longer
     allows, as `durable-graph retention run --as-of NOW` does (policies found by the graph
     each thread names; the signed erasure records, actor `system:retention`, are the
-    tombstones). `now` defaults to the runtime clock's."""
-    records = run_retention(rt.backend, clock=rt.graph.clock, as_of=now)
-    report = RetentionReport()
-    for record in records:
+    tombstones). `now` defaults to the runtime clock's. With `time_left` (the invocation's
+    remaining seconds) it stops `RETENTION_RESERVE_SECONDS` before the end, having saved its
+    place: the next invocation continues the pass (`retention_cursor.py`)."""
+    run = run_retention(
+        rt.backend,
+        clock=rt.graph.clock,
+        as_of=now,
+        time_left=time_left,
+        reserve=RETENTION_RESERVE_SECONDS,
+    )
+    report = RetentionReport(totals=run.totals, finished=run.finished)
+    for record in run.erased:
         report.erased[record.thread_id] = sorted(int(step) for step in record.steps)
         log.info(
             "retention erased %d step(s)",
             len(record.steps),
             extra={"thread_id": record.thread_id, "erasure": record.seq},
         )
+    if not run.finished:
+        log.info("retention stopped: %s", run.stopped, extra=run.pass_totals.model_dump())
     return report
