@@ -31,6 +31,7 @@ from durable_graph.effects import (
     configured_effect_lease,
 )
 from durable_graph.errors import (
+    DurableGraphError,
     GraphMismatch,
     InvalidInput,
     NotSuspended,
@@ -45,7 +46,7 @@ from durable_graph.followups import FollowUps, carried_base, opened_message
 from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
 from durable_graph.routing import route_from
-from durable_graph.sealing import Base, StepSealer
+from durable_graph.sealing import Base, StepSealer, fresh_chunks
 from durable_graph.signoff import Decision, governed
 from durable_graph.spec import END, START, GraphSpec, Send
 from durable_graph.superstep import merge_superstep, status_for
@@ -223,17 +224,18 @@ class Engine:
         for task in origin.next:
             if task.node not in self.spec.nodes:
                 raise UnknownNode(task.node, list(self.spec.nodes))
-        checkpoint = seal_fork(
-            self.spec, self.sealer, origin, self.values_of(origin), new_thread_id, values, actor
-        )
-        # Indexed before it commits, so no committed fork is missing from its origin's lineage
-        # (an entry whose fork never commits is filtered out on read: `forks.py`). A taken id
-        # is refused first, so that a refused fork writes nothing (a race of two forks to one
-        # id can leave the loser's entry, which readers filter out).
+        # A taken id is refused before anything is written (sealing writes the big values'
+        # chunks). A race of two forks to one id can leave the loser's index entry, which
+        # readers filter out; its chunks go with its refusal (`commit`).
         store = self.backend.checkpoints
         taken = store.get_checkpoint(new_thread_id, 0)
         if taken is not None:
             raise ThreadExists(new_thread_id, taken.status)
+        checkpoint = seal_fork(
+            self.spec, self.sealer, origin, self.values_of(origin), new_thread_id, values, actor
+        )
+        # Indexed before it commits, so no committed fork is missing from its origin's lineage
+        # (an entry whose fork never commits is filtered out on read: `forks.py`).
         note_fork(store, origin.thread_id, origin.step, new_thread_id)
         self.commit(
             checkpoint,
@@ -354,24 +356,29 @@ class Engine:
         passes `refuse`, which turns the winner into the error to raise.
         """
         prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
-        with self.backend.atomic():
-            try:
-                self.backend.checkpoints.append_checkpoint(checkpoint, prepared.writes)
-            except StepConflict as conflict:
-                existing = conflict.existing
-                winner = existing if isinstance(existing, Checkpoint) else None
-                if refuse is not None:
-                    raise refuse(winner) from conflict
-                if winner is not None:
-                    self.followups.resend_if_head(winner)
+        lost, winner = False, None
+        try:
+            with self.backend.atomic():
+                try:
+                    self.backend.checkpoints.append_checkpoint(checkpoint, prepared.writes)
+                except StepConflict as conflict:
+                    existing = conflict.existing
+                    lost, winner = True, existing if isinstance(existing, Checkpoint) else None
+                    if refuse is not None:
+                        raise refuse(winner) from conflict
+                    if winner is not None:
+                        self.followups.resend_if_head(winner)
+                    if finalize is not None:
+                        finalize()
+                    return Outcome("duplicate", winner)
+                self.followups.after_commit(
+                    checkpoint, previous_status=previous_status, prepared=prepared
+                )
                 if finalize is not None:
                     finalize()
-                return Outcome("duplicate", winner)
-            self.followups.after_commit(
-                checkpoint, previous_status=previous_status, prepared=prepared
-            )
-            if finalize is not None:
-                finalize()
+        finally:
+            if lost:  # once the unit of work is over: a refusal rolls it back, deletes too
+                self._discard(checkpoint, winner)
         log.info(
             "step committed",
             extra={
@@ -397,6 +404,16 @@ class Engine:
         )
         outcome = self.commit(checkpoint, previous_status=head.status)
         return outcome.checkpoint
+
+    def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:
+        """Delete the chunks a step that lost its append had written (a start onto a taken
+        id, a losing resume, a duplicate delivery): no record refers to them, and none ever
+        will (`sealing.fresh_chunks`). A delete that fails leaves an unreferenced object."""
+        for ref in fresh_chunks(lost, winner):
+            try:
+                self.backend.payloads.delete(ref)
+            except DurableGraphError as exc:
+                log.warning("chunk %s of a refused step left behind: %s", ref.sha256, exc)
 
     def _check_new(self, thread_id: str) -> None:
         """A thread id start or fork may take: well formed. Whether a thread has it already is

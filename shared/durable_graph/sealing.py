@@ -353,6 +353,24 @@ def _outside(
     return payloads.put(list_bytes(dumped), LIST_CONTENT_TYPE)
 
 
+def fresh_chunks(lost: Checkpoint, winner: Checkpoint | None) -> list[PayloadRef]:
+    """The payload chunks a sealed record wrote that nothing can refer to once it lost its
+    conditional append to `winner`, so the caller can delete them: the chunks of its `set`,
+    `add` and `merge` changes, each sealed under a fresh random salt (a sealed one also under
+    a fresh nonce), less any the winner refers to (our own write, seen as the winner of a
+    retried append). Never a `keep` (it may point at an earlier step's chunk), nor a task or
+    io list (addressed by content without a salt: another record may hold the same bytes).
+    None without the winner to compare with."""
+    if winner is None:
+        return []
+    theirs = {c.ref.sha256 for c in winner.changes.values() if c.ref is not None}
+    return [
+        c.ref
+        for c in lost.changes.values()
+        if c.op in ("set", "add", "merge") and c.ref is not None and c.ref.sha256 not in theirs
+    ]
+
+
 def _small(value: Any) -> bool:
     """Cheap first: a long list or dict is never small, whatever its items weigh."""
     if isinstance(value, list | dict) and len(value) > KEEP_MAX_ITEMS:
@@ -362,4 +380,4 @@ def _small(value: Any) -> bool:
     return len(repr(value)) <= KEEP_MAX_BYTES
 
 
-__all__ = ["KEEP_EVERY", "Base", "StepSealer", "seal"]
+__all__ = ["KEEP_EVERY", "Base", "StepSealer", "fresh_chunks", "seal"]
