@@ -356,15 +356,16 @@ class Engine:
         passes `refuse`, which turns the winner into the error to raise.
         """
         prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
-        lost, winner = False, None
+        refused, winner = False, None
         try:
             with self.backend.atomic():
                 try:
                     self.backend.checkpoints.append_checkpoint(checkpoint, prepared.writes)
                 except StepConflict as conflict:
                     existing = conflict.existing
-                    lost, winner = True, existing if isinstance(existing, Checkpoint) else None
+                    winner = existing if isinstance(existing, Checkpoint) else None
                     if refuse is not None:
+                        refused = True
                         raise refuse(winner) from conflict
                     if winner is not None:
                         self.followups.resend_if_head(winner)
@@ -377,7 +378,7 @@ class Engine:
                 if finalize is not None:
                     finalize()
         finally:
-            if lost:  # once the unit of work is over: a refusal rolls it back, deletes too
+            if refused:  # once the unit of work is over: a refusal rolls it back, deletes too
                 self._discard(checkpoint, winner)
         log.info(
             "step committed",
@@ -406,9 +407,11 @@ class Engine:
         return outcome.checkpoint
 
     def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:
-        """Delete the chunks a step that lost its append had written (a start onto a taken
-        id, a losing resume, a duplicate delivery): no record refers to them, and none ever
-        will (`sealing.fresh_chunks`). A delete that fails leaves an unreferenced object."""
+        """Delete the chunks a refused step had written (a start onto a taken id, a resume
+        that lost its race): no record refers to them, and none ever will
+        (`sealing.fresh_chunks`). A delete that fails leaves an unreferenced object. Not done
+        for a worker's duplicate delivery: on AWS the worker's role may not delete payloads
+        (erasure's alone), so a duplicate's chunks stay, unreferenced."""
         for ref in fresh_chunks(lost, winner):
             try:
                 self.backend.payloads.delete(ref)
