@@ -135,6 +135,10 @@ the next run instead of starting over; once a pass reaches the last thread, the 
 new one. Redoing a page is harmless: a thread erased already writes nothing, and an erasure
 interrupted midway is finished under the erasure record it had written (never a second one).
 Two runs at once cannot both move the position: the one that loses the compare-and-set stops.
+What paging does not change: before deleting an object another thread might share (a recorded
+`$payload`, a snapshot segment), an erasure reads every other thread's ledger, so erasing one
+thread costs more as the store grows and a whole pass is quadratic in the number of threads
+(`bench/retention_scale.py`: 50 ms per thread at 50 threads, 300 ms at 400).
 
 On AWS the stack wires both (walked through in `compliance-on-aws.md` §8):
 `POST /threads/{id}/erase` is an `AWS_IAM` route (the signing principal is the erasure's
