@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.snapshots import (
@@ -74,6 +74,7 @@ from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
 CACHE_THREADS = 256
 UNREADABLE = "$unreadable"  # the marker of a sealed part this process cannot open, and why
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
+_Sealed = TypeVar("_Sealed", Checkpoint, ThreadRecord)  # what `_open_sealed` opens
 
 
 @dataclass(frozen=True)
@@ -508,24 +509,27 @@ class RecordStore:
         cached = self._cached(record.thread_id)  # the step just appended: opened already
         if cached is not None and cached.record is not None and cached.hash == record.hash:
             return cached.record
-        cipher, unreadable = self._opener(record.thread_id, record.step)
-        try:
-            return open_record(record, cipher, unreadable)
-        except (SealBroken, ValueError) as exc:
-            raise CorruptRecord(
-                record.thread_id, record.step, f"a sealed part does not open: {exc}"
-            ) from exc
+        return self._open_sealed(open_record, record, record.thread_id, record.step)
 
     def _opened_thread(self, record: ThreadRecord | None) -> ThreadRecord | None:
         if record is None or not has_sealed(record):
             return record
-        cipher, unreadable = self._opener(record.thread_id, record.head_step)
+        return self._open_sealed(open_thread, record, record.thread_id, record.head_step)
+
+    def _open_sealed(
+        self,
+        open_parts: Callable[[_Sealed, ThreadCipher | None, Unreadable], _Sealed],
+        record: _Sealed,
+        thread_id: str,
+        step: int,
+    ) -> _Sealed:
+        """`record` (a step's record or a thread head) opened with the thread's cipher; a
+        sealed part that does not open is `CorruptRecord` at `step`."""
+        cipher, unreadable = self._opener(thread_id, step)
         try:
-            return open_thread(record, cipher, unreadable)
+            return open_parts(record, cipher, unreadable)
         except (SealBroken, ValueError) as exc:
-            raise CorruptRecord(
-                record.thread_id, record.head_step, f"a sealed part does not open: {exc}"
-            ) from exc
+            raise CorruptRecord(thread_id, step, f"a sealed part does not open: {exc}") from exc
 
     def _opener(self, thread_id: str, step: int) -> tuple[ThreadCipher | None, Unreadable]:
         """The thread's cipher, or None and what stands for a part it cannot open: the
