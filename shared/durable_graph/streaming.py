@@ -7,7 +7,7 @@
 - `"tasks"`: the task as it starts (id, name, input, triggers) and as it ends (result, error,
   interrupts); `"debug"`: the same, wrapped as `{"type": "task" | "task_result", "step",
   "timestamp", "payload"}` (the `"checkpoints"` and debug `"checkpoint"` chunks come from the
-  run, `runtime`).
+  run, `runtime_runs`).
 
 Nothing here is saved in the ledger: a stream belongs to the caller that runs the thread in
 this process (`durable_graph.runs`). A task nobody streams costs one dictionary lookup.

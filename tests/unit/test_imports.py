@@ -25,6 +25,11 @@ RUNNERS = {
     "loader",
     "routing",
     "runtime",
+    "runtime_binding",
+    "runtime_inputs",
+    "runtime_reads",
+    "runtime_runs",
+    "runtime_stream",
     "tasks",
     "worker",
 }
@@ -33,8 +38,8 @@ RUNNERS = {
 PENDING = {
     # A worker run by CompiledGraph loads other graphs by name for messages of other threads
     # (queues that cannot filter by thread); loader returns a CompiledGraph. A function-level
-    # import in runtime.worker().
-    ("runtime", "loader"),
+    # import in runtime_binding's GraphBinding.worker().
+    ("runtime_binding", "loader"),
 }
 
 # Import one module of the package first, with the package's __init__ (which imports

@@ -1,0 +1,109 @@
+"""What a caller reads of a compiled graph's threads: a step as LangGraph's `StateSnapshot`
+(`get_state`, `get_state_history`), the values `invoke` returns, and the interrupts a suspended
+head waits on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from durable_graph import reading
+from durable_graph.checkpoint import Checkpoint
+from durable_graph.commands import Interrupt
+from durable_graph.errors import InvalidInput, StepNotFound
+from durable_graph.run_config import checkpoint_id_in, thread_id_of
+from durable_graph.runtime_binding import GraphBinding
+from durable_graph.views import (
+    PendingInterrupt,
+    StateSnapshot,
+    parse_checkpoint_id,
+    pending_of,
+    snapshot_of,
+)
+
+
+class GraphReads(GraphBinding):
+    """Reading a thread: snapshots, the output of a head, its pending interrupts."""
+
+    def snapshot(self, checkpoint: Checkpoint, *, subgraphs: bool = False) -> StateSnapshot:
+        """`checkpoint` as a user reads it; `subgraphs`: each task that runs a subgraph
+        carries the subgraph's snapshot (else its config), as LangGraph's."""
+        values = self.engine().values_of(checkpoint)
+        return snapshot_of(self.spec, self.backend, checkpoint, values, subgraphs=subgraphs)
+
+    def get_state(
+        self,
+        config: Mapping[str, Any] | str | None,
+        step: int | None = None,
+        *,
+        subgraphs: bool = False,
+    ) -> StateSnapshot:
+        """The head's snapshot, or step `step`'s, or the step the config's `checkpoint_id`
+        names. `subgraphs=True`: a task that runs a subgraph carries the subgraph's snapshot
+        in `tasks[i].state` (else its config), as in LangGraph."""
+        tid = thread_id_of(config, None)
+        wanted = checkpoint_id_in(config)
+        if step is None and wanted is not None:
+            checkpoint = self._checkpoint(tid, wanted)
+        elif step is None:
+            checkpoint = self.engine().head(tid)
+        else:
+            found = self.backend.checkpoints.get_checkpoint(tid, step)
+            if found is None:
+                self.engine().head(tid)  # ThreadNotFound first, if that is the problem
+                raise StepNotFound(tid, step)
+            checkpoint = found
+        return self.snapshot(checkpoint, subgraphs=subgraphs)
+
+    def get_state_history(
+        self,
+        config: Mapping[str, Any] | str | None,
+        *,
+        limit: int | None = None,
+        before: int | Mapping[str, Any] | None = None,
+        node: str | None = None,
+        source: str | None = None,
+    ) -> list[StateSnapshot]:
+        """Newest first; `before` (a step, or a config with a `checkpoint_id`, as LangGraph
+        takes it) pages back, `node`/`source` filter."""
+        tid = thread_id_of(config, None)
+        if isinstance(before, Mapping):
+            before = self._checkpoint(
+                tid, dict(before.get("configurable") or {}).get("checkpoint_id", "")
+            ).step
+        records = reading.history(
+            self.backend, tid, limit=limit, before=before, node=node, source=source
+        )
+        return [self.snapshot(r) for r in records]
+
+    def _checkpoint(self, tid: str, wanted: Any) -> Checkpoint:
+        step, prefix = parse_checkpoint_id(wanted)
+        found = self.backend.checkpoints.get_checkpoint(tid, step)
+        if found is None:
+            self.engine().head(tid)  # ThreadNotFound first, if that is the problem
+            raise StepNotFound(tid, step)
+        if not found.hash.startswith(prefix):
+            raise InvalidInput(
+                f"checkpoint_id {wanted!r} names step {step} of thread {tid!r} with another "
+                f"hash ({found.hash[:16]}): it belongs to another thread or store",
+                field="checkpoint_id",
+            )
+        return found
+
+    def pending_interrupts(self, head: Checkpoint) -> tuple[Interrupt, ...]:
+        """The `interrupt()` calls a suspended head waits on, each with its id: every one of
+        a parallel step (their payloads are in the step's task results), else the one the
+        head names."""
+        return tuple(p.interrupt for p in self._pending(head))
+
+    def _pending(self, head: Checkpoint) -> list[PendingInterrupt]:
+        return pending_of(self.spec, self.backend, head)
+
+    def output(self, checkpoint: Checkpoint, *, interrupts: bool = True) -> dict[str, Any]:
+        """What `invoke` returns for a head: its values (messages as objects) and, when it
+        waits in a node, `__interrupt__`."""
+        values = self.spec.schema.output(self.engine().values_of(checkpoint))
+        pending = self.pending_interrupts(checkpoint) if interrupts else ()
+        if pending:
+            values["__interrupt__"] = list(pending)
+        return values
