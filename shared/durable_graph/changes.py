@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from durable_graph.canonical import canonical_bytes, digest, sha256_hex
-from durable_graph.checkpoint import Change, Op
+from durable_graph.checkpoint import Change, Op, same
+from durable_graph.payloads import CHUNK_CONTENT_TYPE
 
 SALT_BYTES = 16
-CHUNK_CONTENT_TYPE = "application/vnd.durable-graph.chunk+json"
 
 
 def chunk_bytes(salt: str, value: Any) -> bytes:
@@ -49,6 +49,33 @@ def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
     return Change.model_construct(
         op=op, d=sha256_hex(data), s=salt, v=value, ref=None, e=None
     ), data
+
+
+def dict_patch(old: Any, new: Any) -> dict[str, Any] | None:
+    """The `merge` patch that takes dict `old` to dict `new` (`{**old, **patch} == new`, keys in
+    the same order), or None when a patch cannot say it: a key removed or moved, or every key
+    changed (then a `set` is no bigger, and it lets a cold read start there). Values are
+    compared as JSON (`1`, `1.0` and `true` differ); values `new` shares with `old` (what a
+    dict reducer or `{**old, k: v}` gives) compare by identity, so the walk is O(keys) plus
+    what changed."""
+    if not (isinstance(old, dict) and isinstance(new, dict)) or not old:
+        return None
+    if len(new) < len(old):
+        return None
+    patch: dict[str, Any] = {}
+    rest = iter(new.items())
+    # zip stops at the end of `old` without taking an item of `rest`: what remains are the
+    # keys `new` adds, after every old key (a merge appends new keys at the end).
+    for (key, before), (name, after) in zip(old.items(), rest, strict=False):
+        if key != name:
+            return None
+        if after is not before and not same(after, before):
+            patch[name] = after
+    for name, after in rest:
+        patch[name] = after
+    if len(patch) >= len(new):
+        return None
+    return patch
 
 
 def advance(before: str | None, change: Change) -> str | None:
@@ -84,6 +111,7 @@ __all__ = [
     "advance",
     "advance_all",
     "chunk_bytes",
+    "dict_patch",
     "seal_change",
     "state_root",
 ]

@@ -38,7 +38,7 @@ from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.encryption import ThreadCipher, is_sealed
 from durable_graph.erasure_record import check_erasures, parse_erasures
 from durable_graph.errors import PayloadCorrupted
-from durable_graph.payloads import collect_refs
+from durable_graph.payloads import collect_refs, is_ref
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_checks import KeyStateName, SealedChecks
 from durable_graph.signing import (
@@ -320,6 +320,13 @@ def record_refs(record: Checkpoint) -> dict[str, PayloadRef]:
     refs = collect_refs(record.values) if record.format < 2 else {}
     for io in record.io:
         collect_refs(io.response, refs)
+    # A big interrupt payload or resume value is a whole `{"$payload": ref}` (`sealing._part`).
+    parts = [v for values in record.resume.values() for v in values]
+    if record.interrupt is not None:
+        parts.append(record.interrupt.payload)
+    for part in parts:
+        if is_ref(part):
+            collect_refs(part, refs)
     for ref in (record.next_ref, record.io_ref):
         if ref is not None:
             refs[ref.sha256] = ref

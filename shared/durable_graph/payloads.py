@@ -1,12 +1,16 @@
 """Offloading heavy values to the payload store, and bringing them back (DESIGN.md §5).
 
-Any string above the threshold, at any depth of the state, is replaced by
-`{"$payload": {uri, sha256, size, content_type}}`. A value already offloaded at the previous step
-is recognised by digest and its ref reused, so an unchanged payload is never written again.
+Any string above the threshold, at any depth of an io response (or of format-1 state), is
+replaced by `{"$payload": {uri, sha256, size, content_type}}`. A value already offloaded at the
+previous step is recognised by digest and its ref reused, so an unchanged payload is never
+written again. An io response, interrupt payload or resume value too big to keep in a record
+is replaced whole by `{"$payload": ref}` to a salted chunk (`sealing.py`, the chunk a state
+change is): `hydrate` and `loaded` bring those back too.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from durable_graph.canonical import sha256_hex
@@ -15,6 +19,7 @@ from durable_graph.ports import PayloadStore
 
 MARKER = "$payload"
 DEFAULT_OFFLOAD_BYTES = 8 * 1024
+CHUNK_CONTENT_TYPE = "application/vnd.durable-graph.chunk+json"
 
 
 def is_ref(value: Any) -> bool:
@@ -61,11 +66,35 @@ def offload(
     return value
 
 
+def is_chunk(ref: PayloadRef) -> bool:
+    """A ref to a salted chunk `{"s", "v"}` (sealed or not), not to a string's UTF-8."""
+    return ref.content_type.split(";", 1)[0] == CHUNK_CONTENT_TYPE
+
+
+def _fetched(ref: PayloadRef, store: PayloadStore) -> Any:
+    data = store.get(ref)
+    if is_chunk(ref):
+        doc = json.loads(data)
+        return doc.get("v") if isinstance(doc, dict) else None
+    return data.decode("utf-8")
+
+
+def loaded(value: Any, store: PayloadStore) -> Any:
+    """An interrupt payload, resume value or io response as it was written: `value` itself,
+    or, where the record keeps it whole in a chunk (`{"$payload": ref}` to one), the chunk's
+    value (its bytes checked against the ref by the store). Long strings offloaded inside a
+    response stay refs (`hydrate` fetches them)."""
+    if is_ref(value):
+        ref = PayloadRef.model_validate(value[MARKER])
+        if is_chunk(ref):
+            return _fetched(ref, store)
+    return value
+
+
 def hydrate(value: Any, store: PayloadStore) -> Any:
     """Inverse of `offload`: fetch (and digest-check) every ref."""
     if is_ref(value):
-        ref = PayloadRef.model_validate(value[MARKER])
-        return store.get(ref).decode("utf-8")
+        return _fetched(PayloadRef.model_validate(value[MARKER]), store)
     if isinstance(value, dict):
         return {k: hydrate(v, store) for k, v in value.items()}
     if isinstance(value, list):

@@ -8,7 +8,10 @@ changed to the hashed, chunked record, in work proportional to the change.
   further back than that for it: a small one by value, one whose whole value is a stored chunk
   by reference to that chunk (no bytes copied); a long list, dict or string held inline or
   grown by appends is what grows, and is never copied;
-- a task list or io list too long for a record goes to the payload store (`next_ref`, `io_ref`).
+- a task list or io list too long for a record goes to the payload store (`next_ref`, `io_ref`);
+- an io response, interrupt payload or resume value over `INLINE_PART_BYTES` goes to the payload
+  store whole, as the same salted chunk a state change is, and the record keeps (and hashes)
+  `{"$payload": ref}` in its place (`payloads.loaded` brings it back).
 
 The first record of a thread (or the first one written over a format-1 record) sets every
 field, so a fold never has to cross into another thread or format.
@@ -49,7 +52,7 @@ from durable_graph.clock import Clock, iso
 from durable_graph.encryption import ThreadCipher, seal_io
 from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
-from durable_graph.payloads import offload
+from durable_graph.payloads import MARKER, offload
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_fields import (
     SEALED_IN,
@@ -67,6 +70,7 @@ KEEP_MAX_BYTES = 4096
 INLINE_TASKS = 64  # a longer task list (a fan-out) lives in the payload store
 INLINE_IO = 64
 INLINE_LIST_BYTES = 64 * 1024
+INLINE_PART_BYTES = 64 * 1024  # a bigger io response, interrupt payload or resume value: a chunk
 
 
 @dataclass(frozen=True)
@@ -171,10 +175,17 @@ def seal(
     lists = payloads
     if cipher is None:
         stored_io = [
-            r.model_copy(update={"response": offload(r.response, payloads, threshold)}) for r in io
+            r.model_copy(
+                update={
+                    "response": offload(
+                        _part(r.response, payloads, max_value_bytes, r.name), payloads, threshold
+                    )
+                }
+            )
+            for r in io
         ]
     else:
-        stored_io = [_sealed_io(r, payloads, threshold, cipher, plain) for r in io]
+        stored_io = [_sealed_io(r, payloads, threshold, max_value_bytes, cipher, plain) for r in io]
         lists = raw_payloads(payloads)  # task and io lists: readable without the key
     # Built without validation: every part is already a model or engine-made JSON (the state
     # was validated field by field, the tasks and routes are models), and validating the whole
@@ -246,11 +257,22 @@ class StepSealer:
             parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
         backend = self.backend
         payloads = backend.payloads
+        most = backend.max_value_bytes
         cipher: ThreadCipher | None = None
         keys = backend.checkpoints.keys
         if keys is not None:  # encryption on: this thread's data key (cached after its first)
             cipher = keys.ensure(thread_id)
             payloads = payloads_for(payloads, thread_id, cipher)
+        if interrupt is not None and interrupt.payload is not None:
+            part = _part(interrupt.payload, payloads, most, "interrupt.payload")
+            if part is not interrupt.payload:
+                interrupt = interrupt.model_copy(update={"payload": part})
+        if resume:
+            resume = {
+                task: [_part(v, payloads, most, f"resume[{task!r}]") for v in values]
+                for task, values in resume.items()
+            }
+        if cipher is not None:
             # Task arguments, the interrupt payload, resume values and the error message are
             # sealed too, and hashed sealed (`sealed_fields.py`).
             next_tasks = [seal_task(task, cipher) for task in next_tasks]
@@ -267,7 +289,7 @@ class StepSealer:
             payloads=payloads,
             cipher=cipher,
             threshold=backend.offload_threshold,
-            max_value_bytes=backend.max_value_bytes,
+            max_value_bytes=most,
             fields={
                 "thread_id": thread_id,
                 "parent": parent,
@@ -305,10 +327,26 @@ def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
     return sealed, data
 
 
+def _part(value: Any, payloads: PayloadStore, most: int, name: str) -> Any:
+    """An io response, interrupt payload or resume value as the record keeps it: itself while
+    its JSON is at most INLINE_PART_BYTES, else `{"$payload": ref}` to the salted chunk of the
+    whole value, sized and stored as a state change's chunk is (`_sized`, `_stored`), so the
+    record stays under the store's item limit whatever the value is made of. The ref (its
+    sha256 is the chunk's digest) is what the record hashes; `PayloadTooLarge` only for a
+    chunk over the single-value maximum."""
+    if value is None or json_size_within(value, INLINE_PART_BYTES):
+        return value
+    change, data = _sized(name, FieldChange("set", value), most)
+    stored = _stored(change, data, payloads, -1)
+    assert stored.ref is not None
+    return {MARKER: stored.ref.model_dump(mode="json")}
+
+
 def _sealed_io(
     record: IoRecord,
     payloads: PayloadStore,
     threshold: int,
+    max_value_bytes: int,
     cipher: ThreadCipher,
     changes: Mapping[str, Change],
 ) -> IoRecord:
@@ -324,7 +362,8 @@ def _sealed_io(
     if path is not None:
         pointer = {SEALED_IN: path}
         return record.model_copy(update={"response": pointer, "response_sha256": digest(pointer)})
-    boxed = seal_io(offload(record.response, payloads, threshold), cipher)
+    whole = _part(record.response, payloads, max_value_bytes, record.name)
+    boxed = seal_io(offload(whole, payloads, threshold), cipher)
     return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
 
 

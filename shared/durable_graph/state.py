@@ -27,6 +27,7 @@ from typing_extensions import ReadOnly, is_typeddict
 
 from durable_graph import messages
 from durable_graph.canonical import check_json
+from durable_graph.changes import dict_patch
 from durable_graph.checkpoint import Op
 from durable_graph.errors import InvalidInput, SerializationError
 
@@ -337,7 +338,7 @@ class StateSchema:
             }
         else:
             self._derive_model(current, merged, python, appended)
-        return Applied(merged, changes)
+        return Applied(merged, _as_merges(current, changes))
 
     def check(
         self, write: Mapping[str, Any], *, where: str, seed: str | None = None
@@ -463,6 +464,21 @@ class StateSchema:
             self._models[id(values)] = (values, model)
             while len(self._models) > MODEL_CACHE:
                 self._models.popitem(last=False)
+
+
+def _as_merges(
+    current: Mapping[str, Any], changes: dict[str, FieldChange]
+) -> dict[str, FieldChange]:
+    """Each `set` of a dict that keeps every key of the dict it replaces (a dict reducer, or
+    `{**old, k: v}` written whole) as a `merge` of only the keys it added or replaced, so a
+    step that grows a dict costs what it added, not the dict's size (`docs/record-format.md`
+    §3). A dict that lost a key stays a `set`."""
+    for key, change in changes.items():
+        if change.op == "set" and type(change.value) is dict:
+            patch = dict_patch(current.get(key), change.value)
+            if patch is not None:
+                changes[key] = FieldChange("merge", patch)
+    return changes
 
 
 def _holds_models(value: Any) -> bool:

@@ -25,6 +25,7 @@ from durable_graph.commands import Command
 from durable_graph.context import NodeContext, NodeHost, bind, unbind
 from durable_graph.effects import TaskDelivery
 from durable_graph.errors import GraphInterrupt, TransientError
+from durable_graph.payloads import loaded
 from durable_graph.runs import emit, node_config
 from durable_graph.sealing import Base
 from durable_graph.signatures import run_sync
@@ -101,6 +102,9 @@ class TaskRunner:
         attempt = 0
         started = time.perf_counter()
         recorded: dict[str, Any] = {}  # answers of ctx.record, shared by every attempt
+        # A big resume value is kept in a chunk, the record naming it (`sealing._part`).
+        payloads = self.host.backend.payloads
+        resumed = [loaded(v, payloads) for v in base.resume.get(task.id, [])]
         stream = observe(thread_id, task, step=base.step + 1, spec=self.spec, values=base.values)
         while True:
             attempt += 1
@@ -111,7 +115,7 @@ class TaskRunner:
                 task_id=task.id,
                 node=task.node,
                 attempt=attempt,
-                resume_values=list(base.resume.get(task.id, [])),
+                resume_values=list(resumed),
                 recorded=recorded,
                 delivery=delivery or TaskDelivery(),
             )

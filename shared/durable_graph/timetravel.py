@@ -28,7 +28,7 @@ from durable_graph.context import NodeContext, bind, unbind
 from durable_graph.engine import Engine
 from durable_graph.erasure_record import describe_erased
 from durable_graph.errors import GraphInterrupt, InvalidInput
-from durable_graph.payloads import MARKER, hydrate, is_ref
+from durable_graph.payloads import MARKER, hydrate, is_ref, loaded
 from durable_graph.reading import readable_values
 from durable_graph.reading import step_of as read_step
 from durable_graph.routing import route_after
@@ -373,14 +373,13 @@ def _compare(
             report.differences.append({"what": "failure", "recorded": expected, "replayed": got})
     elif record.status == "suspended" and record.interrupt and record.interrupt.when == "during":
         got_payload = interrupts[0].interrupt if interrupts else None
-        report.status_matches = bool(interrupts) and digest(got_payload) == digest(
-            record.interrupt.payload
-        )
+        recorded = loaded(record.interrupt.payload, engine.backend.payloads)
+        report.status_matches = bool(interrupts) and digest(got_payload) == digest(recorded)
         if not report.status_matches:
             report.differences.append(
                 {
                     "what": "interrupt",
-                    "recorded": record.interrupt.payload,
+                    "recorded": recorded,
                     "replayed": got_payload if interrupts else None,
                 }
             )

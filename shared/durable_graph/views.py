@@ -14,6 +14,7 @@ from durable_graph.checkpoint import Checkpoint, ErrorInfo, InterruptInfo, Paren
 from durable_graph.commands import Interrupt, interrupt_id, nested_interrupt_id
 from durable_graph.errors import InvalidInput
 from durable_graph.fanin import done_key
+from durable_graph.payloads import loaded
 from durable_graph.spec import GraphSpec
 from durable_graph.subgraphs import SubgraphNode
 
@@ -150,7 +151,7 @@ def pending_of(spec: GraphSpec, backend: Backend, head: Checkpoint) -> list[Pend
         ]
         if found:
             return found
-    return make(info.task_id, info.payload) if info.task_id else []
+    return make(info.task_id, loaded(info.payload, backend.payloads)) if info.task_id else []
 
 
 def snapshot_of(

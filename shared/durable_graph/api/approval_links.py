@@ -33,7 +33,7 @@ from durable_graph.checkpoint import Checkpoint, VersionedRecord
 from durable_graph.clock import Clock, iso
 from durable_graph.engine import Engine
 from durable_graph.errors import RecordConflict
-from durable_graph.payloads import hydrate
+from durable_graph.payloads import hydrate, loaded
 from durable_graph.ports import RecordWrite
 from durable_graph.signoff import recorded_approvals, rule_of
 
@@ -216,7 +216,11 @@ class ApprovalLinks:
             ticket=ticket,
             graph=checkpoint.graph.name,
             fields=fields,
-            interrupt_payload=checkpoint.interrupt.payload if checkpoint.interrupt else None,
+            interrupt_payload=(
+                loaded(checkpoint.interrupt.payload, self.backend.payloads)
+                if checkpoint.interrupt
+                else None
+            ),
             expires_at=iso(datetime.fromtimestamp(claims.exp, UTC)),
             decision=decision,
             decisions=claims.dec,

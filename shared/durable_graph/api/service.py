@@ -52,7 +52,8 @@ from durable_graph.errors import (
     ThreadNotFound,
 )
 from durable_graph.langgraph_saver.display import readable
-from durable_graph.payloads import hydrate
+from durable_graph.payloads import hydrate, loaded
+from durable_graph.ports import PayloadStore
 from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
 from durable_graph.signoff import ApprovalPending, Decision, SignOff, recorded_approvals
@@ -215,7 +216,7 @@ class Threads:
             step=head.step,
             graph=GraphView(name=head.graph.name, version=head.graph.version),
             next=[t.node for t in head.next],
-            interrupt=_interrupt(head),
+            interrupt=_interrupt(head, self.backend.payloads),
             error=_error(head),
             values=self._values(head),
             created_at=record.created_at if record else head.created_at,
@@ -260,7 +261,7 @@ class Threads:
             nodes=list(checkpoint.nodes),
             next=[t.node for t in checkpoint.next],
             values=self._values(checkpoint),
-            interrupt=_interrupt(checkpoint),
+            interrupt=_interrupt(checkpoint, self.backend.payloads),
             error=_error(checkpoint),
             actor=ActorView(kind=checkpoint.actor.kind, id=checkpoint.actor.id),
             route=dump["route"],
@@ -364,9 +365,11 @@ def _decided(found: dict[str, Any] | None) -> ApprovalsView | None:
     return approvals_view(found["required"], found["approvals"], chained=found["chained"])
 
 
-def _interrupt(checkpoint: Checkpoint) -> InterruptView | None:
+def _interrupt(checkpoint: Checkpoint, payloads: PayloadStore) -> InterruptView | None:
     i = checkpoint.interrupt
-    return InterruptView(node=i.node, when=i.when, payload=i.payload) if i else None
+    if i is None:
+        return None
+    return InterruptView(node=i.node, when=i.when, payload=loaded(i.payload, payloads))
 
 
 def _error(checkpoint: Checkpoint) -> ErrorInfoView | None:

@@ -1,0 +1,115 @@
+"""Graphs whose state grows large (`docs/record-format.md` §3, §12): a dict grown one key a step
+through a dict reducer and through plain overwrite, interrupt payloads, resume values and io
+responses of many small values, and a conversation of many megabytes. Used by the conformance
+tests and `bench/big_state.py`."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from durable_graph import END, START, NodeContext, StateGraph, interrupt
+
+
+def merge_dicts(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A dict reducer other than `operator.add`: keys added or replaced."""
+    return {**old, **new}
+
+
+class DictState(BaseModel):
+    facts: Annotated[dict[str, str], merge_dicts] = Field(default_factory=dict)
+    index: dict[str, int] = Field(default_factory=dict)
+    turns: int = 0
+    limit: int = 10
+
+
+def learn(state: DictState) -> dict[str, Any]:
+    """One new fact (through the reducer) and one new index entry (the whole dict written back,
+    extended by one key), plus one fact replaced: the dicts grow by about 250 bytes a step."""
+    turn = state.turns
+    facts = {f"fact-{turn:06d}": f"fact number {turn}: " + "x" * 200}
+    if turn:
+        facts["fact-000000"] = f"revised at turn {turn}"
+    return {"facts": facts, "index": {**state.index, f"k{turn}": turn}, "turns": turn + 1}
+
+
+def more(state: DictState) -> str:
+    return "learn" if state.turns < state.limit else END
+
+
+dict_builder = StateGraph(DictState)
+dict_builder.add_node("learn", learn)
+dict_builder.add_edge(START, "learn")
+dict_builder.add_conditional_edges("learn", more, ["learn", END])
+dict_graph = dict_builder.compile(name="tests.big_state_graphs:dict_graph")
+
+
+def many_small(count: int, width: int, tag: str) -> list[str]:
+    """`count` distinct strings of `width` characters: about count x width bytes of JSON made
+    of values far under the offload threshold (what an LLM's tool results, a page of search
+    hits or a table look like)."""
+    return [f"{tag}-{i:06d}-".ljust(width, "y") for i in range(count)]
+
+
+def lookup(request: dict[str, int]) -> list[str]:
+    """What `ctx.record` calls: a search returning `count` small rows."""
+    return many_small(request["count"], request["width"], "io")
+
+
+class PartsState(BaseModel):
+    count: int = 10_000
+    width: int = 200
+    answer_items: int = 0
+    looked_up: int = 0
+
+
+def ask(state: PartsState, ctx: NodeContext) -> dict[str, Any]:
+    """An io response, then an interrupt payload, of `count` small strings each; the resume
+    value it gets back is counted into the state."""
+    found = ctx.record("lookup", lookup, {"count": state.count, "width": state.width})
+    rows = many_small(state.count, state.width, "ask")
+    answer = interrupt({"question": "approve these?", "rows": rows})
+    return {"looked_up": len(found), "answer_items": len(answer["rows"])}
+
+
+parts_builder = StateGraph(PartsState)
+parts_builder.add_node("ask", ask)
+parts_builder.add_edge(START, "ask")
+parts_builder.add_edge("ask", END)
+parts_graph = parts_builder.compile(name="tests.big_state_graphs:parts_graph")
+
+
+class BigChat(BaseModel):
+    messages: Annotated[list[str], operator.add] = Field(default_factory=list)
+    document: str = ""
+    turns: int = 0
+    limit: int = 10
+    message_bytes: int = 1024
+    document_bytes: int = 0
+    document_every: int = 0
+
+
+def talk(state: BigChat) -> dict[str, Any]:
+    """One message of `message_bytes`, and every `document_every` turns a new `document` of
+    `document_bytes` (a big single value replacing the last)."""
+    turn = state.turns
+    out: dict[str, Any] = {
+        "messages": [f"turn {turn}: ".ljust(state.message_bytes, "m")],
+        "turns": turn + 1,
+    }
+    if state.document_every and turn % state.document_every == 0:
+        out["document"] = f"document of turn {turn}: ".ljust(state.document_bytes, "d")
+    return out
+
+
+def talk_more(state: BigChat) -> str:
+    return "talk" if state.turns < state.limit else END
+
+
+chat_builder = StateGraph(BigChat)
+chat_builder.add_node("talk", talk)
+chat_builder.add_edge(START, "talk")
+chat_builder.add_conditional_edges("talk", talk_more, ["talk", END])
+big_chat_graph = chat_builder.compile(name="tests.big_state_graphs:big_chat_graph")
