@@ -6,6 +6,7 @@ tests and `bench/big_state.py`."""
 from __future__ import annotations
 
 import operator
+import os
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -83,24 +84,32 @@ parts_graph = parts_builder.compile(name="tests.big_state_graphs:parts_graph")
 
 class BigChat(BaseModel):
     messages: Annotated[list[str], operator.add] = Field(default_factory=list)
-    document: str = ""
+    documents: Annotated[list[str], operator.add] = Field(default_factory=list)
     turns: int = 0
     limit: int = 10
     message_bytes: int = 1024
     document_bytes: int = 0
     document_every: int = 0
+    random_text: bool = False  # hex of random bytes (compresses about as text does), not padding
+
+
+def _text(head: str, size: int, fill: str, random_text: bool) -> str:
+    if random_text:
+        return (head + os.urandom(size // 2).hex())[:size]
+    return head.ljust(size, fill)
 
 
 def talk(state: BigChat) -> dict[str, Any]:
-    """One message of `message_bytes`, and every `document_every` turns a new `document` of
-    `document_bytes` (a big single value replacing the last)."""
+    """One message of `message_bytes`, and every `document_every` turns one document of
+    `document_bytes` appended to `documents` (a big single value: its own chunk)."""
     turn = state.turns
     out: dict[str, Any] = {
-        "messages": [f"turn {turn}: ".ljust(state.message_bytes, "m")],
+        "messages": [_text(f"turn {turn}: ", state.message_bytes, "m", state.random_text)],
         "turns": turn + 1,
     }
     if state.document_every and turn % state.document_every == 0:
-        out["document"] = f"document of turn {turn}: ".ljust(state.document_bytes, "d")
+        document = _text(f"document {turn}: ", state.document_bytes, "d", state.random_text)
+        out["documents"] = [document]
     return out
 
 

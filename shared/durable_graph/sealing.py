@@ -411,11 +411,15 @@ def fresh_chunks(lost: Checkpoint, winner: Checkpoint | None) -> list[PayloadRef
 
 
 def _small(value: Any) -> bool:
-    """Cheap first: a long list or dict is never small, whatever its items weigh."""
+    """Cheap first: a long list or dict is never small, whatever its items weigh, nor is a
+    short one whose JSON is clearly over the bound (a few documents of megabytes: looked at
+    only as far as the bound, never `repr`ed whole at every step)."""
     if isinstance(value, list | dict) and len(value) > KEEP_MAX_ITEMS:
         return False
     if isinstance(value, str):
         return len(value) <= KEEP_MAX_BYTES
+    if not json_size_within(value, 4 * KEEP_MAX_BYTES):
+        return False
     return len(repr(value)) <= KEEP_MAX_BYTES
 
 

@@ -76,8 +76,8 @@ def test_a_tampered_merge_patch_is_named_at_its_step(backend: Backend, clock: Ma
 def test_a_conversation_of_megabytes_stays_under_the_item_limit(
     backend: Backend, clock: ManualClock
 ) -> None:
-    """Given 80 turns that each append a 40 KB message and every 10th replace a 600 KB
-    document (a state of 3.8 MB, over ten times the 350 KiB record limit), then every stored
+    """Given 80 turns that each append a 40 KB message and every 10th a 600 KB document (a
+    state of 8 MB, over twenty times the 350 KiB record limit), then every stored
     row stays under `max_record_bytes` (a few KB), a cold reader rebuilds the state equal to
     what `invoke` returned, and the thread verifies."""
     app = big_chat_graph.with_backend(backend, clock=clock)
@@ -91,8 +91,8 @@ def test_a_conversation_of_megabytes_stays_under_the_item_limit(
         NO_LIMIT,
         thread_id="big",
     )
-    assert len(values["messages"]) == 80 and len(values["document"]) == 600_000
-    assert sum(map(len, values["messages"])) + len(values["document"]) > 10 * 350 * 1024
+    assert len(values["messages"]) == 80 and len(values["documents"]) == 8
+    assert sum(map(len, values["messages"] + values["documents"])) > 20 * 350 * 1024
     rows = backend.checkpoints.inner.list_checkpoints("big", newest_first=False)
     assert max(len(r.to_stored_json()) for r in rows) < 8_000 < backend.max_record_bytes
     head = cold(backend).head_checkpoint("big")

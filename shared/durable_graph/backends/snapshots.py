@@ -12,9 +12,10 @@ A snapshot costs what changed since the previous one, not what the state weighs:
 in *segments* (payloads of consecutive items) gains one segment of the items appended since;
 whole-value chunks are kept by reference; small values inline. A snapshot lists a list's
 segments in *pages* of `PAGE_SEGMENTS` refs: a full page never changes, so every later snapshot
-names the same page (stored once, content-addressed) and a snapshot's own size stays small.
-Only a big value that is neither (a dict grown by merges, a long string) is copied whole into
-each snapshot.
+names the same page (stored once, content-addressed) and a snapshot's own size stays small. A
+list is kept in segments once it has `SEGMENT_MIN_ITEMS` items or its JSON is over
+`SEGMENT_MIN_BYTES` (a few documents of megabytes). Only a big value that is neither a list
+nor a whole chunk (a dict grown by merges, a long string) is copied whole into each snapshot.
 
 A snapshot is never trusted more than a stored row: its field digests must give the snapshot
 row's state root (a snapshot of another step or thread is refused), and the fold from it must
@@ -32,12 +33,13 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from durable_graph.canonical import compact_json
+from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.ports import PayloadStore
 
 SNAPSHOT_EVERY = 64  # steps; the longest fold a cold read does once a thread has snapshots
-SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot
+SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot, unless it is big:
+SEGMENT_MIN_BYTES = 64 * 1024  # a few documents of megabytes are segments too
 PAGE_SEGMENTS = 64  # segment refs per index page; a full page is shared by later snapshots
 PARALLEL_FETCHES = 8  # segments fetched at once (S3 GETs are latency-bound, not bandwidth-bound)
 # Both are zlib-compressed JSON: a segment is a second copy of what the rows hold, so it is
@@ -89,7 +91,9 @@ def write_snapshot(
         entry: dict[str, Any] = {"d": digests[name], "a": anchors.get(name, step)}
         if name in chunks:
             entry["ref"] = chunks[name].model_dump(mode="json")
-        elif isinstance(value, list) and len(value) >= SEGMENT_MIN_ITEMS:
+        elif isinstance(value, list) and (
+            len(value) >= SEGMENT_MIN_ITEMS or not json_size_within(value, SEGMENT_MIN_BYTES)
+        ):
             entry.update(_segments(payloads, name, value, entry["a"], previous))
         else:
             entry["v"] = value
