@@ -6,7 +6,10 @@ One thread of `tests.big_state_graphs:big_chat_graph`: each turn appends a messa
 `--document-every` turns a document of `--document-mb` (a big single value: its own chunk),
 until the state holds `--mb` megabytes. Each backend runs in its own subprocess (so its peak
 memory is its own): the embedded store (SQLite + payload folder), PostgreSQL (a throwaway
-server, `tests/postgres/server.py`), and DynamoDB + S3 + SQS on moto. Printed per backend:
+server, `tests/postgres/server.py`), and DynamoDB + S3 + SQS on moto (under
+`bench/moto_scaling.py`, which removes moto's own per-request copy of the whole table: without
+it a step on moto grows with the thread's row count, which real DynamoDB does not). Printed
+per backend:
 
 - step ms: median wall time between consecutive steps (from `stream`), over the first 50
   steps and over the last 50, and their ratio (a step costs what it added: ~1x);
@@ -33,6 +36,7 @@ Nothing is asserted; the exit code is 0 unless the bench itself crashes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -46,6 +50,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.moto_scaling import scaled_moto
 from durable_graph.backend import Backend
 from durable_graph.backends.records import RecordStore
 from durable_graph.clock import ManualClock
@@ -87,6 +92,7 @@ def child(name: str, args: argparse.Namespace) -> dict[str, Any]:
     turns = math.ceil(args.mb * 1024 * 1024 / per_turn)
     clock = ManualClock()
     with (
+        scaled_moto() if name == "aws-moto" else contextlib.nullcontext(),
         tempfile.TemporaryDirectory(prefix="big-state-") as tmp,
         BACKEND_FACTORIES[name](Path(tmp), clock) as backend,
     ):
@@ -145,6 +151,7 @@ def dict_child(name: str, steps: int) -> dict[str, Any]:
 
     clock = ManualClock()
     with (
+        scaled_moto() if name == "aws-moto" else contextlib.nullcontext(),
         tempfile.TemporaryDirectory(prefix="big-dict-") as tmp,
         BACKEND_FACTORIES[name](Path(tmp), clock) as backend,
     ):
