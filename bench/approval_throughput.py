@@ -417,6 +417,15 @@ def print_table(results: list[Result]) -> None:
                       enumerate(zip(cells, columns, strict=True))))  # fmt: skip
 
 
+def fold(ours: float, theirs: float, fewer: str, more: str) -> str:
+    """How many times fewer (or more) of something we spend than they do, worded the right
+    way round: `fold(1, 2, "fewer", "more")` is "2.00x fewer", `fold(2, 1, ...)` "2.00x more"
+    (never "0.50x fewer"). Equal amounts are "1.00x fewer"."""
+    if ours <= theirs:
+        return f"{theirs / ours:.2f}x {fewer}"
+    return f"{ours / theirs:.2f}x {more}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=200, help="threads per engine per round")
@@ -485,12 +494,13 @@ def main() -> None:
                 continue
             line = (
                 f"{mine.name} vs {r.name}: {mine.per_second / r.per_second:.2f}x throughput, "
-                f"{r.cpu_ms / mine.cpu_ms:.2f}x less CPU per thread"
+                f"{fold(mine.cpu_ms, r.cpu_ms, 'less', 'more')} CPU per thread"
             )
             if mine.cpu_tmpfs and r.cpu_tmpfs:
-                line += f" ({r.cpu_tmpfs / mine.cpu_tmpfs:.2f}x on tmpfs)"
+                line += f" ({fold(mine.cpu_tmpfs, r.cpu_tmpfs, 'less', 'more')} on tmpfs)"
             if mine.io and r.io and mine.io.wal_bytes and r.io.wal_bytes:
-                line += f", {r.io.wal_bytes / mine.io.wal_bytes:.2f}x fewer WAL bytes per thread"
+                wal = fold(mine.io.wal_bytes, r.io.wal_bytes, "fewer", "more")
+                line += f", {wal} WAL bytes per thread"
             print(line)
 
 
