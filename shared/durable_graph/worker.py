@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from durable_graph.clock import Clock, SystemClock
 from durable_graph.context import default_worker_id
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import DurableGraphError, PermanentTaskError, TransientError, UserError
+from durable_graph.leases import Leases, needs_claim
 from durable_graph.ports import Delivery, PoisonMessage
 
 log = logging.getLogger("durable_graph.worker")
@@ -67,39 +69,55 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.visibility_timeout = visibility_timeout
         self.concurrency = concurrency
+        self.leases = Leases(
+            backend.queue, concurrency=concurrency, visibility_timeout=visibility_timeout
+        )
         self.on_outcome = on_outcome
         self.stats = WorkerStats()
         self._prefetched: list[Delivery] = []
         self._stalls = 0  # leases refused in a row (a full disk): the wait grows with them
 
-    def handle(self, delivery: Delivery, *, prefetch: str | None = None) -> Outcome | None:
+    def handle(
+        self, delivery: Delivery, *, prefetch: str | None = None, fair: bool = False
+    ) -> Outcome | None:
         """Process one delivery and settle it (ack / release / dead-letter).
 
-        With `prefetch` (a thread id), the next task of that thread is leased inside the same
-        unit of work as this task's commit and acknowledgement (one transaction when embedded).
+        With `prefetch` (a thread id), this worker runs that thread's next task itself: the
+        commit queues it already leased to this worker (`inline`), in the unit of work (one
+        transaction when embedded) that commits this task's step and acknowledges it. The
+        next tasks are handed over only once that unit committed. `fair` (a worker serving
+        every thread): only where the queue can lease as it sends, and only while no other
+        message waits, so a long thread does not hold the worker while others queue.
         """
         message = delivery.message
         acked = False
+        leases = self.leases
+        lease = leases.send_lease(prefetch, settling=delivery, fair=fair) if prefetch else None
+        claimed: list[Delivery] = []
 
         def acknowledge() -> None:
             nonlocal acked
             self.backend.queue.ack(delivery)
             acked = True
-            if prefetch is not None:
-                self._prefetched.extend(self.claim(prefetch))
+            # In the unit of work, as the lease; never `fair` (a queue that cannot lease as
+            # it sends: the next receive takes whatever is oldest).
+            if prefetch is not None and not fair and needs_claim(lease, idle=False):
+                claimed.extend(self.claim(prefetch))
 
-        outcome = self._guarded(
-            delivery,
-            lambda engine: engine.execute(  # this delivery, and our lease: its claims' own
-                message,
-                receive_count=delivery.receive_count,
-                finalize=acknowledge,
-                lease_seconds=self.visibility_timeout,
-            ),
-        )
-        if outcome is None:
+        with leases.leasing(lease):
+            outcome = self._guarded(
+                delivery,
+                lambda engine: engine.execute(  # this delivery, and our lease: its claims' own
+                    message,
+                    receive_count=delivery.receive_count,
+                    finalize=acknowledge,
+                    lease_seconds=self.visibility_timeout,
+                ),
+            )
+        if outcome is None:  # what it queued or leased rolled back with its unit of work
             return None
         assert isinstance(outcome, Outcome)
+        self._prefetched.extend([*(lease.leased if lease else ()), *claimed])
         return self._done(delivery, outcome, acked=acked)
 
     def handle_group(self, batch: list[Delivery], pool: ThreadPoolExecutor | None) -> None:
@@ -310,16 +328,14 @@ class Worker:
 
     def claim(self, thread_id: str | None) -> list[Delivery]:
         """Lease the next tasks (of one thread, where the queue can filter)."""
-        try:
-            return self.backend.queue.receive(
-                max_messages=self.concurrency,
-                visibility_timeout=self.visibility_timeout,
-                thread_id=thread_id,
-            )
-        except NotImplementedError:  # SQS cannot filter by thread: take whatever is next
-            return self.backend.queue.receive(
-                max_messages=self.concurrency, visibility_timeout=self.visibility_timeout
-            )
+        return self.leases.claim(thread_id)
+
+    def inline(
+        self, thread_id: str, *, idle: bool = True
+    ) -> AbstractContextManager[list[Delivery]]:
+        """A unit of work committing a step of `thread_id` whose next tasks this worker runs
+        (`Leases.inline`: leased as they are queued, no receive)."""
+        return self.leases.inline(thread_id, idle=idle)
 
     def _claim_or_wait(self, thread_id: str | None) -> list[Delivery]:
         """`claim`, but a queue that cannot lease now (a full disk, a locked store) is waited
@@ -355,7 +371,11 @@ class Worker:
                 self.settle_poison()
                 if batch:
                     if len(batch) == 1:
-                        self.handle(batch[0], prefetch=thread_id)
+                        # A worker serving every thread goes on with this one only while
+                        # no other message waits (`fair`).
+                        only = batch[0]
+                        prefetch = thread_id or only.message.thread_id
+                        self.handle(only, prefetch=prefetch, fair=thread_id is None)
                     else:
                         pool = pool or ThreadPoolExecutor(max_workers=self.concurrency)
                         self._handle_batch(batch, pool)

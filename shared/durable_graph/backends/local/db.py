@@ -55,21 +55,6 @@ CREATE TABLE IF NOT EXISTS records (
     body TEXT NOT NULL,
     PRIMARY KEY (thread_id, key)
 ) WITHOUT ROWID;
--- Queue and outbox ids are rowids (no AUTOINCREMENT, whose sqlite_sequence row was one more
--- page per commit): a new row's id is above every id in the table, which is all FIFO order and
--- `ORDER BY id` need; an id freed by a delete may come back, but a receipt holds a random part
--- as well, so a stale receipt never matches a new message.
-CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY,
-    dedup_id TEXT NOT NULL UNIQUE,
-    group_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    visible_at REAL NOT NULL DEFAULT 0,
-    receipt TEXT,
-    receive_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
 -- The notifications outbox: a row per notification, written in the transaction of the step
 -- that caused it (outbox.py), so a notification exists iff its step committed.
 CREATE TABLE IF NOT EXISTS outbox (
@@ -93,6 +78,42 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 """
 
+# The queue of a new store (an existing one keeps its own: `QUEUE_BEFORE`). Queue and outbox ids
+# are rowids (no AUTOINCREMENT, whose sqlite_sequence row was one more page per commit): a new
+# row's id is above every id in the table, which is all FIFO order and `ORDER BY id` need; an id
+# freed by a delete may come back, but a receipt holds a random part as well, so a stale receipt
+# never matches a new message. One index, unique on (group, dedup id), serves both the dedup of
+# `INSERT OR IGNORE` (a message's group follows from its dedup id: its thread, and its task when
+# its step has several) and the per-group FIFO look (a group holds a message or two; their ids
+# are in the index entries): every queue write changes one index instead of two.
+QUEUE = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,
+    dedup_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    visible_at REAL NOT NULL DEFAULT 0,
+    receipt TEXT,
+    receive_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS queue_by_group_dedup ON queue (group_id, dedup_id);
+"""
+# The queue of stores created before this release (kept, and used by the same SQL): a unique
+# dedup id and a (group_id, id) index.
+QUEUE_BEFORE = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,
+    dedup_id TEXT NOT NULL UNIQUE,
+    group_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    visible_at REAL NOT NULL DEFAULT 0,
+    receipt TEXT,
+    receive_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
+"""
 
 # The page size of a new store (see the module docstring); an existing one keeps its own.
 PAGE_SIZE = 4096
@@ -179,8 +200,12 @@ class Database:
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.execute("PRAGMA busy_timeout=30000")
                 # One transaction: each CREATE committing on its own was an fsync each (16
-                # for a new store); on an existing store nothing is written.
-                self._conn.executescript(f"BEGIN;{SCHEMA}COMMIT;")
+                # for a new store); on an existing store nothing is written. An existing queue
+                # is left as it is (two racing first opens both create the new one: IF NOT
+                # EXISTS makes that one creation).
+                found = self._conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'queue'")
+                queue = "" if found.fetchone() else QUEUE
+                self._conn.executescript(f"BEGIN;{SCHEMA}{queue}COMMIT;")
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if is_corruption(exc):

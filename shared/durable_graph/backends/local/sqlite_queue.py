@@ -4,8 +4,10 @@ per group, leases (visibility timeouts) that expire so a killed worker's task co
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.poison import PoisonLog
@@ -18,9 +20,22 @@ from durable_graph.backends.sql import (
 )
 from durable_graph.canonical import compact_json
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Delivery, PoisonMessage, TransitionMessage
+from durable_graph.ports import Delivery, PoisonMessage, SendLease, TransitionMessage
 
 MAX_RECEIVES = 5
+# The next row id, and whether the group holds a row other than the one this unit of work
+# settles (the delivery it acknowledges, still under that lease): one look before a leased send.
+# The id is the one SQLite would give: above every id in the table, and in a store of an earlier
+# release (AUTOINCREMENT queue ids, db.py) above every id it ever gave, as its sequence says.
+_LEASE_LOOK = (
+    "SELECT {next_id}, EXISTS (SELECT 1 FROM queue WHERE group_id = ? "
+    "AND NOT (id = ? AND receipt IS ?)) FROM queue"
+)
+_NEXT_ID = "COALESCE(MAX(id), 0) + 1"
+_NEXT_ID_COUNTED = (
+    "MAX(COALESCE(MAX(id), 0), COALESCE((SELECT seq FROM sqlite_sequence "
+    "WHERE name = 'queue'), 0)) + 1"
+)
 SENT_KEPT = 1024  # sent messages remembered for an inline receive (then forgotten, re-parsed)
 
 
@@ -33,10 +48,43 @@ class SqliteQueue:
         # runner leasing the task its commit just queued) takes the object instead of parsing
         # the body again. Keyed by the exact bytes, so a row changed since is parsed as ever.
         self._sent: dict[bytes, TransitionMessage] = {}
+        self._local = threading.local()  # this thread's open `leasing_sends` blocks
+        self._look: str | None = None  # `_LEASE_LOOK` for this store's queue table
+
+    @contextmanager
+    def leasing_sends(self, lease: SendLease) -> Iterator[SendLease]:
+        """Within this block (on this thread), `send` queues `lease.thread_id`'s messages
+        already leased to the caller (`LeasingSends`), up to `lease.max_messages`: a row
+        written with its receipt, lease expiry and first receive, in the transaction that
+        queues it, which the caller then runs from `lease.leased` without a receive.
+
+        Only where FIFO order allows it: a message whose group holds another row (an older
+        message, or one in flight) is queued as usual and counted in `lease.unleased`. The
+        row keeps no carried state (`followups.messages_for`): only this process's first
+        delivery would use it, and that one runs from the message in memory; any later
+        delivery reads the step from the store. A `fair` lease also leaves a message to the
+        queue while a message of another group waits, so FIFO order across threads holds."""
+        leases = self._leases()
+        leases.append(lease)
+        try:
+            yield lease
+        finally:
+            leases.remove(lease)
+
+    def _leases(self) -> list[SendLease]:
+        held: list[SendLease] | None = getattr(self._local, "leases", None)
+        if held is None:
+            held = self._local.leases = []
+        return held
 
     def send(self, messages: Sequence[TransitionMessage]) -> None:
         if not messages:
             return
+        leases = self._leases()
+        if leases:
+            messages = self._send_leased(messages, leases)
+            if not messages:
+                return
         rows = [(m.dedup_id, m.group_id, m.thread_id, m.model_dump_json()) for m in messages]
         with self.db.write() as conn:
             conn.executemany(
@@ -49,6 +97,67 @@ class SqliteQueue:
             self._sent.clear()
         for message, row in zip(messages, rows, strict=True):
             self._sent[row[3].encode()] = message
+
+    def _send_leased(
+        self, messages: Sequence[TransitionMessage], leases: list[SendLease]
+    ) -> list[TransitionMessage]:
+        """Queue, leased, the messages a `leasing_sends` block of this thread takes; return
+        the others, for `send` to queue as usual."""
+        rest: list[TransitionMessage] = []
+        now = self.clock.now().timestamp()
+        with self.db.write() as conn:
+            for message in messages:
+                lease = _lease_of(leases, message.thread_id)
+                if lease is None:
+                    rest.append(message)
+                    continue
+                if len(lease.leased) >= lease.max_messages:
+                    lease.unleased += 1
+                    rest.append(message)
+                    continue
+                settling = lease.settling
+                row_id, receipt = lease_of(settling) if settling is not None else (-1, None)
+                next_id, busy = conn.execute(
+                    self._lease_look(conn), (message.group_id, row_id, receipt)
+                ).fetchone()
+                if busy or (lease.fair and self._others_wait(conn, now, message.group_id)):
+                    lease.unleased += 1
+                    rest.append(message)
+                    continue
+                mine = f"{next_id}:{uuid.uuid4().hex}"
+                created = conn.execute(
+                    "INSERT OR IGNORE INTO queue (id, dedup_id, group_id, thread_id, body, "
+                    "visible_at, receipt, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+                    (
+                        next_id,
+                        message.dedup_id,
+                        message.group_id,
+                        message.thread_id,
+                        message.model_dump_json(exclude={"carried"}),
+                        now + lease.visibility_timeout,
+                        mine,
+                    ),
+                ).rowcount
+                if created:
+                    lease.leased.append(Delivery(message=message, receipt=mine, receive_count=1))
+                else:  # queued already (a re-send): that row stands, for a receive to take
+                    lease.unleased += 1
+        return rest
+
+    @staticmethod
+    def _others_wait(conn: sqlite3.Connection, now: float, group_id: str) -> bool:
+        """Whether a message of another group is visible (waiting for a worker)."""
+        found = conn.execute(
+            "SELECT 1 FROM queue WHERE visible_at <= ? AND group_id != ? LIMIT 1", (now, group_id)
+        )
+        return found.fetchone() is not None
+
+    def _lease_look(self, conn: sqlite3.Connection) -> str:
+        if self._look is None:
+            row = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'queue'").fetchone()
+            counted = row is not None and "AUTOINCREMENT" in str(row[0]).upper()
+            self._look = _LEASE_LOOK.format(next_id=_NEXT_ID_COUNTED if counted else _NEXT_ID)
+        return self._look
 
     def receive(
         self,
@@ -160,6 +269,12 @@ class SqliteQueue:
     def depth(self) -> int:
         with self.db.read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+
+
+def _lease_of(leases: list[SendLease], thread_id: str) -> SendLease | None:
+    """The innermost open `leasing_sends` block of `thread_id` (a subgraph's run nests its own
+    inside its parent's task), if any."""
+    return next((lease for lease in reversed(leases) if lease.thread_id == thread_id), None)
 
 
 def _text(value: bytes | str) -> str:
