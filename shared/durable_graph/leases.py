@@ -13,17 +13,17 @@ lease so (its FIFO group holds another message) is received as before, in the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
 from durable_graph.ports import Delivery, LeasingSends, SendLease, TransitionQueue
 
 
-def needs_claim(lease: SendLease | None, *, idle: bool) -> bool:
-    """Whether a unit of work must still receive its thread's next tasks: the queue leased
-    none as it sent them, and one it sent was left unleased (or, `idle`, it sent none)."""
-    return lease is None or (not lease.leased and (lease.unleased > 0 or idle))
+def needs_claim(lease: SendLease | None) -> bool:
+    """Whether a unit of work that sent its thread's next tasks must still receive them: the
+    queue cannot lease as it sends, or it leased none and left one unleased."""
+    return lease is None or (not lease.leased and lease.unleased > 0)
 
 
 class Leases:
@@ -51,23 +51,28 @@ class Leases:
             )
 
     @contextmanager
-    def inline(self, thread_id: str, *, idle: bool = True) -> Iterator[list[Delivery]]:
+    def inline(
+        self, thread_id: str, *, runs: Callable[[], bool] = lambda: True
+    ) -> Iterator[list[Delivery]]:
         """A unit of work that commits a step of `thread_id` (a start, a next turn, a resume)
         for this worker to run the thread on from there: the list it yields holds, once the
         block ends (inside the caller's unit of work), the deliveries to run first.
 
         Each task the block queues is leased to this worker as it is written, where the queue
-        can; a task it cannot lease so (its group is busy), or, when the block queued none and
-        `idle` is set (the caller runs the thread whatever the block committed), whatever the
-        thread has queued, is received at the end of the block as before."""
+        can. Otherwise, as before, the thread's queued tasks are received at the end of the
+        block if `runs()` says the caller runs the thread on (asked then: e.g. only when the
+        step it committed is running), or if a task was left unleased (its group is busy)."""
         taken: list[Delivery] = []
         lease = self.send_lease(thread_id)
         with self.leasing(lease):
             yield taken
         if lease is not None:
             taken.extend(lease.leased)
-        if needs_claim(lease, idle=idle):
-            taken.extend(self.claim(thread_id))
+            if lease.leased or not (lease.unleased or runs()):
+                return
+        elif not runs():
+            return
+        taken.extend(self.claim(thread_id))
 
     def send_lease(
         self, thread_id: str, settling: Delivery | None = None, *, fair: bool = False

@@ -5,6 +5,7 @@ branch from the past checkpoint a config names."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -13,6 +14,7 @@ from durable_graph.checkpoint import Actor, Checkpoint
 from durable_graph.commands import Command, resume_map
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import InvalidInput, ThreadNotFound
+from durable_graph.ports import Delivery
 from durable_graph.run_config import checkpoint_id_in, thread_id_of
 from durable_graph.runtime_reads import GraphReads
 from durable_graph.signoff import ApprovalPending, Decision, approver_in, decision_of
@@ -135,12 +137,13 @@ class GraphInputs(GraphReads):
         the first task is leased in the same unit of work and the thread runs here until it
         completes or suspends; `ThreadFailed` if it fails."""
         worker = self.worker(on_outcome=on_outcome)
-        with self.backend.atomic():
+        # With `run`, the first task is leased to this worker as it is queued (no receive).
+        inline = worker.inline(thread_id) if run else nullcontext([])
+        with self.backend.atomic(), inline as first:
             head = self.backend.checkpoints.head_checkpoint(thread_id)
             begun = new_input(
                 self.engine(), thread_id, input, head=head, answer=answer, actor=actor
             )
-            first = worker.claim(thread_id) if run else []
         return self._settle(worker, thread_id, first) if run else begun
 
     def resume(
@@ -167,23 +170,34 @@ class GraphInputs(GraphReads):
         the suspended head returned (`status_document(...)["approvals"]` has the tally).
         `decision`: `approve`, or `reject` (a veto decides at once)."""
         worker = self.worker(on_outcome=on_outcome) if run else None
-        with self.backend.atomic():
+        written: list[Checkpoint] = []
+
+        def runs_on() -> bool:  # only a running step is run on here
+            return worker is not None and bool(written) and written[0].status == "running"
+
+        # With `run`, the next task is leased to this worker as it is queued (no receive);
+        # without, it is queued for whoever runs the thread (`invoke(None, ...)`, a worker).
+        inline: AbstractContextManager[list[Delivery]] = (
+            worker.inline(thread_id, runs=runs_on) if worker is not None else nullcontext([])
+        )
+        with self.backend.atomic(), inline as first:
             try:
-                checkpoint = self.engine().resume(
-                    thread_id,
-                    values=values,
-                    as_node=as_node,
-                    resume_value=None if resume_value is UNSET else resume_value,
-                    has_resume_value=resume_value is not UNSET,
-                    expected_step=expected_step,
-                    actor=actor,
-                    decision=decision_of(approver, decision=decision, via=via),
+                written.append(
+                    self.engine().resume(
+                        thread_id,
+                        values=values,
+                        as_node=as_node,
+                        resume_value=None if resume_value is UNSET else resume_value,
+                        has_resume_value=resume_value is not UNSET,
+                        expected_step=expected_step,
+                        actor=actor,
+                        decision=decision_of(approver, decision=decision, via=via),
+                    )
                 )
             except ApprovalPending as pending:  # recorded (committed with this unit of work)
                 return pending.head
-            if worker is None or checkpoint.status != "running":
-                return checkpoint
-            first = worker.claim(thread_id)
+        if worker is None or not runs_on():
+            return written[0]
         return self._settle(worker, thread_id, first)
 
     def update_state(

@@ -120,12 +120,12 @@ class GraphRuns(GraphInputs):
         watch = _RunWatch(tid, limit, scope, self._stream_step, on_outcome)
         with running(tid, scope):
             worker = self.worker(on_outcome=watch)
-            with self.backend.atomic():
+            # The first task is leased to this worker as the step is committed (no receive).
+            with self.backend.atomic(), worker.inline(tid) as first:
                 try:
                     begun = self._begin(engine, input, config, tid)
                 except ApprovalPending:  # recorded with this unit of work; the thread waits
                     begun = None
-                first = worker.claim(tid)
             if begun is not None and scope.sink is not None:
                 self._stream_step(scope, begun)
             watch.start = begun.step if begun is not None else engine.head(tid).step

@@ -101,7 +101,7 @@ class Worker:
             acked = True
             # In the unit of work, as the lease; never `fair` (a queue that cannot lease as
             # it sends: the next receive takes whatever is oldest).
-            if prefetch is not None and not fair and needs_claim(lease, idle=False):
+            if prefetch is not None and not fair and needs_claim(lease):
                 claimed.extend(self.claim(prefetch))
 
         with leases.leasing(lease):
@@ -331,11 +331,11 @@ class Worker:
         return self.leases.claim(thread_id)
 
     def inline(
-        self, thread_id: str, *, idle: bool = True
+        self, thread_id: str, *, runs: Callable[[], bool] = lambda: True
     ) -> AbstractContextManager[list[Delivery]]:
         """A unit of work committing a step of `thread_id` whose next tasks this worker runs
         (`Leases.inline`: leased as they are queued, no receive)."""
-        return self.leases.inline(thread_id, idle=idle)
+        return self.leases.inline(thread_id, runs=runs)
 
     def _claim_or_wait(self, thread_id: str | None) -> list[Delivery]:
         """`claim`, but a queue that cannot lease now (a full disk, a locked store) is waited

@@ -18,10 +18,12 @@ from pydantic import BaseModel, Field
 from durable_graph import END, START, StateGraph
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
+from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.clock import ManualClock
 from durable_graph.engine import Outcome
 from durable_graph.ports import SendLease
+from examples.email_approval import graph as email_graph
 from tests.helpers import message
 
 LEASE = 30.0
@@ -133,6 +135,42 @@ def test_a_leased_send_rolls_back_with_its_unit_of_work(backend: Backend) -> Non
     with pytest.raises(RuntimeError), queue.leasing_sends(lease), backend.atomic():
         queue.send([message("l5", 0)])
         raise RuntimeError("the commit failed")
+    assert _rows(backend) == []
+
+
+def test_the_inline_runner_never_receives_from_the_queue(tmp_path: Path) -> None:
+    """Given the seed approval flow on the embedded store, when `invoke` and `resume` run it
+    start to finish, then neither ever receives a message (no visible-message scan, no lease
+    update): each task it runs was leased by the commit that queued it; and the queue is
+    empty at the end."""
+    backend = local_backend(tmp_path / "home")
+    db = _queue(backend).db
+    assert isinstance(db, Database)
+    statements: list[str] = []
+    db.trace(statements.append)
+    app = email_graph.with_backend(backend)
+    app.invoke({"user_prompt": "pay"}, thread_id="t-1")
+    app.resume("t-1", values={"approved": True}, as_node="human_review")
+    db.trace(None)
+    assert app.get_state("t-1").values["outcome"] == "sent"
+    receives = [s for s in statements if "FROM queue q WHERE visible_at" in s]
+    lease_updates = [s for s in statements if s.startswith("UPDATE queue SET receipt")]
+    assert receives == [] and lease_updates == []
+    assert sum(s.startswith("INSERT OR IGNORE INTO queue") for s in statements) == 2
+    assert _rows(backend) == []
+    backend.close()
+
+
+def test_update_state_queues_the_next_task_for_anyone(backend: Backend) -> None:
+    """Given a suspended thread, when `update_state` (which runs nothing) writes the decision,
+    then the next task is queued unleased, for whoever runs the thread (a lease to this caller
+    would stall it until the lease ran out), and `invoke(None)` runs it to the end."""
+    app = email_graph.with_backend(backend)
+    app.invoke({"user_prompt": "pay"}, thread_id="u-1")
+    app.update_state("u-1", {"approved": True}, as_node="human_review")
+    assert [(r[0], r[1], r[2]) for r in _rows(backend)] == [("u-1:2:2:send_email", False, 0)]
+    app.invoke(None, {"configurable": {"thread_id": "u-1"}})
+    assert app.get_state("u-1").values["outcome"] == "sent"
     assert _rows(backend) == []
 
 
