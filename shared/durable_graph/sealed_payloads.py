@@ -11,6 +11,8 @@ so erasure may delete it without looking for other readers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from durable_graph.canonical import sha256_hex
 from durable_graph.checkpoint import Change, PayloadRef
 from durable_graph.encryption import (
@@ -26,6 +28,7 @@ from durable_graph.encryption import (
 )
 from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.keys import Keyring
+from durable_graph.payload_batches import get_many
 from durable_graph.ports import PayloadStore
 
 
@@ -41,7 +44,15 @@ class SealingPayloadStore:
         return self.raw.put(data, content_type)
 
     def get(self, ref: PayloadRef) -> bytes:
-        data = self.raw.get(ref)  # checked against ref.sha256: the sealed bytes
+        return self._opened(ref, self.raw.get(ref))  # checked against ref.sha256: sealed bytes
+
+    def get_many(self, refs: Sequence[PayloadRef]) -> list[bytes]:
+        return [
+            self._opened(ref, data)
+            for ref, data in zip(refs, get_many(self.raw, refs), strict=True)
+        ]
+
+    def _opened(self, ref: PayloadRef, data: bytes) -> bytes:
         if not is_sealed(ref):
             return data
         try:
@@ -78,6 +89,13 @@ class ThreadPayloads:
         if not is_sealed(ref):
             return self.store.raw.get(ref)
         return open_sealed(self.cipher, ref, self.store.raw.get(ref))
+
+    def get_many(self, refs: Sequence[PayloadRef]) -> list[bytes]:
+        datas = get_many(self.store.raw, refs)
+        return [
+            open_sealed(self.cipher, ref, data) if is_sealed(ref) else data
+            for ref, data in zip(refs, datas, strict=True)
+        ]
 
     def delete(self, ref: PayloadRef) -> bool:
         return self.store.raw.delete(ref)

@@ -9,6 +9,7 @@ import pytest
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted
+from durable_graph.payload_batches import get_many
 
 
 def test_content_addressed_round_trip(backend: Backend) -> None:
@@ -44,3 +45,17 @@ def test_delete_destroys_the_bytes_once_and_leaves_others(backend: Backend) -> N
         backend.payloads.get(erased)
     assert backend.payloads.delete(erased) is False
     assert backend.payloads.get(kept) == b"someone else's data"
+
+
+def test_many_payloads_read_at_once_in_order_each_checked(backend: Backend) -> None:
+    """Given several payloads, then reading them together (`payload_batches.get_many`: one
+    query on PostgreSQL, a loop on a folder, a few at a time on S3) returns each one's bytes in
+    the order asked, a repeated ref included; a missing one among them is reported."""
+    datas = [f"segment {i}".encode() * 100 for i in range(12)]
+    refs = [backend.payloads.put(d, "application/octet-stream") for d in datas]
+    order = [*reversed(refs), refs[3]]
+    assert get_many(backend.payloads, order) == [*reversed(datas), datas[3]]
+    ghost = PayloadRef(uri="x", sha256=hashlib.sha256(b"never stored").hexdigest(), size=12)
+    with pytest.raises(PayloadCorrupted):
+        get_many(backend.payloads, [refs[0], ghost, refs[1]])
+    assert get_many(backend.payloads, []) == []

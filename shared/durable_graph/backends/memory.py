@@ -186,6 +186,9 @@ class MemoryPayloadStore:
             raise PayloadCorrupted(f"payload {ref.sha256} is missing or does not match its digest")
         return data
 
+    def get_many(self, refs: Sequence[PayloadRef]) -> list[bytes]:
+        return [self.get(ref) for ref in refs]
+
     def corrupt(self, digest: str, data: bytes) -> None:
         """Test hook: overwrite stored bytes, as an attacker with write access could."""
         self._blobs[digest] = data

@@ -25,28 +25,35 @@ give the head row's root. `verify` never reads snapshots; it folds the changes t
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import zstandard
 from pydantic_core import from_json
 
 from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.checkpoint import PayloadRef
+from durable_graph.payload_batches import get_many
 from durable_graph.ports import PayloadStore
 
 SNAPSHOT_EVERY = 64  # steps; the longest fold a cold read does once a thread has snapshots
 SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot, unless it is big:
 SEGMENT_MIN_BYTES = 64 * 1024  # a few documents of megabytes are segments too
 PAGE_SEGMENTS = 64  # segment refs per index page; a full page is shared by later snapshots
-PARALLEL_FETCHES = 8  # segments fetched at once (S3 GETs are latency-bound, not bandwidth-bound)
-# Both are zlib-compressed JSON: a segment is a second copy of what the rows hold, so it is
-# kept as small as it cheaply can be.
+# Compressed JSON: a segment is a second copy of what the rows hold, so it is kept as small as
+# it cheaply can be. Segments and pages are zstd (a cold read of a long thread inflates every
+# segment: zstd inflates 1 KB-per-turn chat text about 5x faster than zlib, into 0.41 of its
+# size against zlib's 0.45); the snapshot document itself, small, stays zlib. Segments and
+# pages written as zlib by earlier releases read the same (told apart by their first bytes).
 SNAPSHOT_CONTENT_TYPE = "application/vnd.durable-graph.snapshot+json+zlib"
-SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zlib"
-PAGE_CONTENT_TYPE = "application/vnd.durable-graph.segment-page+json+zlib"
+SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zstd"
+PAGE_CONTENT_TYPE = "application/vnd.durable-graph.segment-page+json+zstd"
+ZSTD_LEVEL = 3  # higher levels gain under 1% on chat text and cost the writer more
+_local = threading.local()
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # the first bytes of a zstd frame (a zlib stream: 0x78)
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,8 @@ def write_snapshot(
         else:
             entry["v"] = value
         fields[name] = entry
-    ref = payloads.put(_pack({"step": step, "fields": fields}), SNAPSHOT_CONTENT_TYPE)
+    document = {"step": step, "fields": fields}
+    ref = payloads.put(_pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
     return Snapshot(step, ref, fields)
 
 
@@ -172,34 +180,40 @@ def _segments(
 def _segment_refs(payloads: PayloadStore, entry: Mapping[str, Any]) -> list[PayloadRef]:
     """A list's segment refs in order: those of its full pages, then its own."""
     refs: list[Any] = []
-    for page in entry.get("pages", []):
-        refs.extend(_unpack(payloads.get(PayloadRef.model_validate(page))))
+    pages = [PayloadRef.model_validate(page) for page in entry.get("pages", [])]
+    for page in _fetch_all(payloads, pages):
+        refs.extend(page)
     refs.extend(entry["segs"])
     return [PayloadRef.model_validate(ref) for ref in refs]
 
 
 def _fetch_all(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> list[Any]:
-    """The segments under `refs`, unpacked, in order, a few at a time when there are many
-    (every payload store is safe to read from several threads, and zlib and sha256 release
-    the GIL, so fetching, checking and inflating overlap)."""
-
-    def load(ref: PayloadRef) -> Any:
-        return _unpack(payloads.get(ref))
-
-    if len(refs) <= 2:
-        return [load(ref) for ref in refs]
-    with ThreadPoolExecutor(min(PARALLEL_FETCHES, len(refs))) as pool:
-        return list(pool.map(load, refs))
+    """The segments under `refs`, unpacked, in order: fetched the way the store reads many
+    payloads fastest (`payload_batches.py`: one query, a local loop, or a few at a time)."""
+    return [_unpack(data) for data in get_many(payloads, refs)]
 
 
-def _pack(value: Any) -> bytes:
-    return zlib.compress(compact_json(value).encode(), 6)
+def _pack(value: Any, *, zstd: bool = True) -> bytes:
+    data = compact_json(value).encode()
+    return zstandard.compress(data, ZSTD_LEVEL) if zstd else zlib.compress(data, 6)
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's zstd decompressor (one is not safe to share between threads; making one
+    per segment cost a tenth of a cold read)."""
+    made: zstandard.ZstdDecompressor | None = getattr(_local, "zstd", None)
+    if made is None:
+        made = _local.zstd = zstandard.ZstdDecompressor()
+    return made
 
 
 def _unpack(data: bytes) -> Any:
     try:
-        text = zlib.decompress(data)
-    except zlib.error as exc:
+        if data[:4] == _ZSTD_MAGIC:
+            text = _decompressor().decompress(data)
+        else:
+            text = zlib.decompress(data)
+    except (zlib.error, zstandard.ZstdError) as exc:
         raise ValueError(f"not a compressed snapshot or segment: {exc}") from exc
     try:
         # pydantic-core's parser (a core dependency already) builds the same values as
