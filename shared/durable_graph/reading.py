@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from durable_graph.approval_record import approvals_of
@@ -28,6 +29,7 @@ __all__ = [
     "head_of",
     "history",
     "history_row",
+    "lazy_head_of",
     "readable_values",
     "show_document",
     "status_document",
@@ -41,6 +43,16 @@ def head_of(backend: Backend, thread_id: str) -> Checkpoint:
     if head is None:
         raise ThreadNotFound(thread_id)
     return head
+
+
+def lazy_head_of(backend: Backend, thread_id: str) -> tuple[Checkpoint, Callable[[], Checkpoint]]:
+    """The head as its row says it (status, next, graph, interrupt; `values` empty) and a
+    function that materialises it: for readers that need the state only sometimes (one row
+    read, however long the thread; `RecordStore.lazy_head`)."""
+    found = backend.checkpoints.lazy_head(thread_id)
+    if found is None:
+        raise ThreadNotFound(thread_id)
+    return found
 
 
 def step_of(backend: Backend, thread_id: str, step: int) -> Checkpoint:

@@ -128,8 +128,8 @@ class GraphBinding:
             if last is not None and last.thread_id == thread_id and last.status != "running":
                 ended.append(last)
                 return True
-            head = store.head_checkpoint(thread_id)
-            return head is None or head.status != "running"
+            found = store.lazy_head(thread_id)  # its status only: one row, no state
+            return found is None or found[0].status != "running"
 
         worker.run(thread_id=thread_id, settled=settled, first_batch=first)
         head = ended[-1] if ended else self.engine().head(thread_id)

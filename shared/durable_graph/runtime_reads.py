@@ -16,6 +16,7 @@ from durable_graph.runtime_binding import GraphBinding
 from durable_graph.views import (
     PendingInterrupt,
     StateSnapshot,
+    lazy_snapshot_of,
     parse_checkpoint_id,
     pending_of,
     snapshot_of,
@@ -30,6 +31,19 @@ class GraphReads(GraphBinding):
         carries the subgraph's snapshot (else its config), as LangGraph's."""
         values = self.engine().values_of(checkpoint)
         return snapshot_of(self.spec, self.backend, checkpoint, values, subgraphs=subgraphs)
+
+    def head_snapshot(self, thread_id: str, *, subgraphs: bool = False) -> StateSnapshot:
+        """The head's snapshot from its row alone: its state is read on first use of its
+        `values` (`views.StateSnapshot`), so checking `next` or `config` of a long thread
+        reads one row."""
+        engine = self.engine()
+        head, materialise = reading.lazy_head_of(self.backend, thread_id)
+
+        def read() -> tuple[Checkpoint, dict[str, Any]]:
+            checkpoint = materialise()
+            return checkpoint, engine.values_of(checkpoint)
+
+        return lazy_snapshot_of(self.spec, self.backend, head, read, subgraphs=subgraphs)
 
     def get_state(
         self,
@@ -46,7 +60,7 @@ class GraphReads(GraphBinding):
         if step is None and wanted is not None:
             checkpoint = self._checkpoint(tid, wanted)
         elif step is None:
-            checkpoint = self.engine().head(tid)
+            return self.head_snapshot(tid, subgraphs=subgraphs)
         else:
             found = self.backend.checkpoints.get_checkpoint(tid, step)
             if found is None:

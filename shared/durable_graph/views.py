@@ -5,7 +5,7 @@ included). `CompiledGraph.get_state`/`get_state_history` and the streams build o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "StateSnapshot",
     "checkpoint_id",
     "config_for",
+    "lazy_snapshot_of",
     "parse_checkpoint_id",
     "pending_of",
     "snapshot_of",
@@ -32,11 +33,21 @@ __all__ = [
 _SOURCES = {"input": "input", "node": "loop", "update": "update", "fork": "fork"}
 
 
+_STATE_PARTS = frozenset({"values", "json_values", "checkpoint"})
+
+
 @dataclass(frozen=True)
 class StateSnapshot:
     """One checkpoint as a user reads it: values with payloads fetched back (chat messages
     as LangChain objects when it is installed; `json_values` keeps the stored JSON), and
-    LangGraph's `config`, `metadata`, `parent_config`, `interrupts` and `tasks`."""
+    LangGraph's `config`, `metadata`, `parent_config`, `interrupts` and `tasks`.
+
+    The head's snapshot (`get_state` without a step) reads only the head row: `values`,
+    `json_values` and `checkpoint` (the record with its state) are read from the store on the
+    first access of any of them, then kept: each is then a plain `dict` / `Checkpoint`, never
+    a proxy, so a reader that checks `next` or `config` of a long thread does not build its
+    whole state. Read them before closing the backend (`docs/langgraph-compatibility.md`).
+    Equality, `repr`, `dataclasses.replace`, copying and pickling read them first."""
 
     thread_id: str
     step: int
@@ -56,6 +67,31 @@ class StateSnapshot:
     parent_config: dict[str, Any] | None = None
     interrupts: tuple[Interrupt, ...] = ()
     tasks: tuple[SnapshotTask, ...] = ()
+    # Reads (checkpoint, json_values, values) once, on first access of any of them; None
+    # once read, or when they were given.
+    _read_state: Callable[[], tuple[Checkpoint, dict[str, Any], dict[str, Any]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _STATE_PARTS and object.__getattribute__(self, "_read_state") is not None:
+            object.__getattribute__(self, "_load")()
+        return object.__getattribute__(self, name)
+
+    def _load(self) -> None:
+        read = object.__getattribute__(self, "_read_state")
+        if read is None:  # another thread read it meanwhile
+            return
+        checkpoint, json_values, values = read()
+        for name, value in (("checkpoint", checkpoint), ("json_values", json_values)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "_read_state", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied with its state read (a store connection does not pickle)."""
+        self._load()
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -164,14 +200,48 @@ def snapshot_of(
 ) -> StateSnapshot:
     """`checkpoint` (whose state is `values`) as a user reads it; `subgraphs`: each task
     that runs a subgraph carries the subgraph's snapshot (else its config)."""
+    return _snapshot(spec, backend, checkpoint, subgraphs, values=values)
+
+
+def lazy_snapshot_of(
+    spec: GraphSpec,
+    backend: Backend,
+    head: Checkpoint,
+    read: Callable[[], tuple[Checkpoint, dict[str, Any]]],
+    *,
+    subgraphs: bool = False,
+) -> StateSnapshot:
+    """`head` as its row says it (`values` not materialised) as a user reads it: `read`
+    gives the record with its state and the state's values, on the first access of the
+    snapshot's `values`, `json_values` or `checkpoint`."""
+
+    def state() -> tuple[Checkpoint, dict[str, Any], dict[str, Any]]:
+        checkpoint, values = read()
+        if checkpoint.hash != head.hash:  # never: the row is immutable once written
+            raise AssertionError(f"read step {checkpoint.step} {checkpoint.hash}, not the head")
+        return checkpoint, values, spec.schema.output(values)
+
+    return _snapshot(spec, backend, head, subgraphs, read=state)
+
+
+def _snapshot(
+    spec: GraphSpec,
+    backend: Backend,
+    checkpoint: Checkpoint,
+    subgraphs: bool,
+    *,
+    values: dict[str, Any] | None = None,
+    read: Callable[[], tuple[Checkpoint, dict[str, Any], dict[str, Any]]] | None = None,
+) -> StateSnapshot:
     tid = checkpoint.thread_id
     parent = checkpoint.parent
     pending = pending_of(spec, backend, checkpoint)
+    json_values = values if values is not None else {}
     return StateSnapshot(
         thread_id=tid,
         step=checkpoint.step,
         status=checkpoint.status,
-        values=spec.schema.output(values),
+        values=spec.schema.output(values) if values is not None else {},
         next=tuple(t.node for t in checkpoint.next),
         source=checkpoint.source,
         nodes=tuple(checkpoint.nodes),
@@ -180,7 +250,7 @@ def snapshot_of(
         error=checkpoint.error,
         parent=parent,
         checkpoint=checkpoint,
-        json_values=values,
+        json_values=json_values,
         config=config_for(checkpoint, tid),
         metadata={
             "source": _SOURCES.get(checkpoint.source, checkpoint.source),
@@ -193,6 +263,7 @@ def snapshot_of(
         parent_config=config_for(parent, parent.thread_id) if parent is not None else None,
         interrupts=tuple(p.interrupt for p in pending),
         tasks=_tasks(spec, backend, checkpoint, pending, subgraphs=subgraphs),
+        _read_state=read,
     )
 
 

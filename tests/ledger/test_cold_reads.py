@@ -4,6 +4,9 @@ reads O(k) rows plus one fold; segments written by earlier releases (zlib) still
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import pickle
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -183,3 +186,39 @@ def test_segments_written_as_zlib_by_an_earlier_release_still_read(
     assert head is not None and head == warm and len(head.values["messages"]) == 340
     assert verify_thread(fresh, "c").ok
     fresh.close()
+
+
+def test_the_head_snapshot_reads_its_state_on_first_use_as_plain_values(
+    chats: dict[int, tuple[Path, Checkpoint]],
+) -> None:
+    """Given a 500-turn chat, when a fresh reader calls `get_state`, then `next`, `config`,
+    `metadata`, `tasks` and `created_at` come from the head row alone (one row, no payload);
+    the first use of `values` reads the state once, as a plain dict of plain lists; and the
+    snapshot equals, pickles, copies and `dataclasses.replace`s like the eager snapshot of the
+    same step from `get_state_history`."""
+    home, warm = chats[500]
+    reader = Counted(home)
+    app = chat_graph.with_backend(reader.backend)
+    snapshot = app.get_state("c")
+    assert snapshot.next == ("review",) and snapshot.status == "suspended"
+    assert snapshot.config["configurable"]["checkpoint_id"].startswith(f"{warm.step:08d}-")
+    assert snapshot.metadata["hash"] == warm.hash and snapshot.created_at == warm.created_at
+    assert [t.name for t in snapshot.tasks] == ["review"]
+    assert (reader.rows, reader.payloads.objects) == (1, 0)
+    values = snapshot.values
+    assert type(values) is dict and type(values["messages"]) is list
+    assert len(values["messages"]) == 500 and snapshot.json_values == warm.values
+    assert snapshot.checkpoint == warm
+    reads = (reader.rows, reader.payloads.objects)
+    assert snapshot.values is values and (reader.rows, reader.payloads.objects) == reads
+    eager = app.get_state_history("c", limit=1)[0]
+    assert snapshot == eager
+    fresh = app.get_state("c")
+    assert fresh == eager  # equality reads the state first
+    unread = app.get_state("c")
+    assert pickle.loads(pickle.dumps(unread)) == eager
+    assert copy.deepcopy(app.get_state("c")) == eager
+    moved = dataclasses.replace(app.get_state("c"), next=("elsewhere",))
+    assert moved.next == ("elsewhere",) and moved.values == eager.values
+    assert "messages" in repr(app.get_state("c"))
+    reader.close()

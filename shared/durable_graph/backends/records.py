@@ -17,6 +17,7 @@ through `legacy_v1` and verify with their original hashes.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -199,6 +200,20 @@ class RecordStore:
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
         row = self.inner.head_checkpoint(thread_id)
         return self.materialise(row) if row is not None else None
+
+    def lazy_head(self, thread_id: str) -> tuple[Checkpoint, Callable[[], Checkpoint]] | None:
+        """The head as its row says it (task and io lists fetched, sealed parts opened, but
+        `values`, `digests` and `anchors` empty), and a function that materialises it (folds
+        its state, the work of `head_checkpoint`), for readers that may not need the state:
+        one row read, however long the thread. A format-1 head comes materialised."""
+        row = self.inner.head_checkpoint(thread_id)
+        if row is None:
+            return None
+        cached = self._cached(thread_id)
+        if row.format == 1 or (cached is not None and cached.hash == row.hash):
+            record = self.materialise(row)  # decoded whole, or at hand in the cache
+            return record, lambda: record
+        return self._complete(row, None), functools.partial(self.materialise, row)
 
     def list_checkpoints(
         self,

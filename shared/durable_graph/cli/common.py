@@ -11,7 +11,7 @@ from durable_graph.backend import Backend
 from durable_graph.engine import Outcome
 from durable_graph.erasure_record import describe_erased
 from durable_graph.loader import load_graph
-from durable_graph.reading import head_of
+from durable_graph.reading import lazy_head_of
 from durable_graph.runtime import CompiledGraph
 from durable_graph.store_uri import deployed_workers, open_store
 
@@ -32,7 +32,8 @@ def graph(name: str, uri: str | None = None) -> CompiledGraph:
 
 def graph_of(thread_id: str, uri: str | None = None) -> CompiledGraph:
     """The graph the thread runs under, imported from the application."""
-    return graph(head_of(backend(uri), thread_id).graph.name, uri)
+    head, _ = lazy_head_of(backend(uri), thread_id)  # its graph's name: no state read
+    return graph(head.graph.name, uri)
 
 
 def writable(uri: str | None) -> Backend:
