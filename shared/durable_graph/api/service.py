@@ -206,6 +206,12 @@ class Threads:
             raise ThreadNotFound(thread_id)
         return head
 
+    def known(self, thread_id: str) -> None:
+        """`ThreadNotFound` unless the thread exists: its head row alone is read (the state
+        of a long thread is not built to answer 404 or not)."""
+        if self.store.lazy_head(thread_id) is None or thread_id.startswith(WEBHOOK_NAMESPACE):
+            raise ThreadNotFound(thread_id)
+
     def view(self, head: Checkpoint) -> ThreadView:
         # A thread was created with its step 0 (the head record takes that step's time), so a
         # thread just started is answered without reading its record.
@@ -225,7 +231,7 @@ class Threads:
         )
 
     def history(self, thread_id: str, query: HistoryQuery) -> HistoryPage:
-        self.head(thread_id)
+        self.known(thread_id)
         records = self.store.list_checkpoints(
             thread_id, before_step=query.before, limit=query.limit
         )
@@ -250,7 +256,7 @@ class Threads:
     def step(self, thread_id: str, step: int) -> StepView:
         checkpoint = self.store.get_checkpoint(thread_id, step)
         if checkpoint is None or thread_id.startswith(WEBHOOK_NAMESPACE):
-            self.head(thread_id)
+            self.known(thread_id)
             raise StepNotFound(thread_id, step)
         dump = checkpoint.model_dump(mode="json")
         return StepView(
@@ -305,18 +311,18 @@ class Threads:
     # ------------------------------------------------------------------ audit
 
     def verify(self, thread_id: str) -> VerifyView:
-        self.head(thread_id)
+        self.known(thread_id)
         return VerifyView.model_validate(verify_thread(self.backend, thread_id).as_json())
 
     def diff(self, thread_id: str, query: DiffQuery) -> DiffView:
-        self.head(thread_id)
+        self.known(thread_id)
         if query.thread_b is not None:
-            self.head(query.thread_b)
+            self.known(query.thread_b)
         doc = diff(self.backend, thread_id, query.a, query.b, thread_b=query.thread_b)
         return DiffView.model_validate(doc)
 
     def export(self, thread_id: str) -> Bundle:
-        self.head(thread_id)
+        self.known(thread_id)
         bundle = build_bundle(self.backend, thread_id)
         size = sum(len(p) for p in bundle.payloads.values()) + len(str(bundle.records))
         if size > MAX_EXPORT_BYTES:
@@ -332,7 +338,7 @@ class Threads:
         if request.new_thread_id.startswith("__"):
             raise InvalidInput("thread ids starting with __ are reserved", field="new_thread_id")
         self.backend.check_writable()
-        self.head(thread_id)
+        self.known(thread_id)
         origin = step_of(self.backend, thread_id, request.step)
         app = self.graph_for(origin.graph.name)
         return fork(
@@ -340,7 +346,7 @@ class Threads:
         )
 
     def erase(self, thread_id: str, request: EraseRequest, actor: Actor) -> EraseResponse:
-        self.head(thread_id)
+        self.known(thread_id)
         record = erase(
             self.backend, thread_id, fields=request.fields, reason=request.reason, actor=actor
         )
