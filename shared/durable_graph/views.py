@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, ErrorInfo, InterruptInfo, ParentRef
@@ -68,10 +68,11 @@ class StateSnapshot:
     interrupts: tuple[Interrupt, ...] = ()
     tasks: tuple[SnapshotTask, ...] = ()
     # Reads (checkpoint, json_values, values) once, on first access of any of them; None
-    # once read, or when they were given.
-    _read_state: Callable[[], tuple[Checkpoint, dict[str, Any], dict[str, Any]]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    # once read, or when they were given. Not a field: `fields`, `asdict` and `replace` see
+    # the snapshot's data only (`lazy_snapshot_of` sets it on the instance).
+    _read_state: ClassVar[
+        Callable[[], tuple[Checkpoint, dict[str, Any], dict[str, Any]]] | None
+    ] = None
 
     def __getattribute__(self, name: str) -> Any:
         if name in _STATE_PARTS and object.__getattribute__(self, "_read_state") is not None:
@@ -237,7 +238,7 @@ def _snapshot(
     parent = checkpoint.parent
     pending = pending_of(spec, backend, checkpoint)
     json_values = values if values is not None else {}
-    return StateSnapshot(
+    snapshot = StateSnapshot(
         thread_id=tid,
         step=checkpoint.step,
         status=checkpoint.status,
@@ -263,8 +264,10 @@ def _snapshot(
         parent_config=config_for(parent, parent.thread_id) if parent is not None else None,
         interrupts=tuple(p.interrupt for p in pending),
         tasks=_tasks(spec, backend, checkpoint, pending, subgraphs=subgraphs),
-        _read_state=read,
     )
+    if read is not None:
+        object.__setattr__(snapshot, "_read_state", read)
+    return snapshot
 
 
 def _tasks(

@@ -221,4 +221,6 @@ def test_the_head_snapshot_reads_its_state_on_first_use_as_plain_values(
     moved = dataclasses.replace(app.get_state("c"), next=("elsewhere",))
     assert moved.next == ("elsewhere",) and moved.values == eager.values
     assert "messages" in repr(app.get_state("c"))
+    assert dataclasses.asdict(app.get_state("c")) == dataclasses.asdict(eager)
+    assert "_read_state" not in {f.name for f in dataclasses.fields(snapshot)}
     reader.close()
