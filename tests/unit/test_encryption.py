@@ -63,8 +63,10 @@ def test_without_the_key_reads_fail_clearly_and_verify_checks_the_skeleton(
 
     keyless = open_store(f"sqlite://{folder}?encrypt=off")
     try:
+        head = app.with_backend(keyless).get_state("t1")  # the head row: no value read yet
+        assert head.status == "completed"
         with pytest.raises(DataKeyUnavailable, match="without the key-encryption key"):
-            app.with_backend(keyless).get_state("t1")
+            head.values  # noqa: B018 - reading the state is what must fail
         report = verify_thread(keyless, "t1")
         assert report.ok, report.reason
         assert any("not checked" in note for note in report.notes), report.notes
