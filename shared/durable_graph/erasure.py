@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.backend import Backend
-from durable_graph.backends.snapshots import SNAPSHOT_CONTENT_TYPE, read_snapshot, snapshot_refs
+from durable_graph.backends.snapshots import SNAPSHOT_CONTENT_TYPE
 from durable_graph.canonical import compact_json
 from durable_graph.changes import CHUNK_CONTENT_TYPE
 from durable_graph.checkpoint import Actor, Change, Checkpoint, PayloadRef
@@ -63,16 +63,10 @@ from durable_graph.erasure_record import (
     parse_erasures,
     sign_erasure,
 )
-from durable_graph.errors import (
-    CorruptRecord,
-    InvalidInput,
-    PayloadCorrupted,
-    RecordConflict,
-    ThreadNotFound,
-)
+from durable_graph.errors import InvalidInput, RecordConflict, ThreadNotFound
 from durable_graph.fanin import DONE_SEALED, done_key
-from durable_graph.ledger import chunk_refs, record_refs
 from durable_graph.payloads import collect_refs
+from durable_graph.references import References, read_snapshot_refs, references
 from durable_graph.sealed_fields import is_pointer
 from durable_graph.sealed_records import open_with, seal_with
 from durable_graph.verification import data_key_state, verify_thread
@@ -109,6 +103,7 @@ class _Plan:
     shred: bool = False  # destroy the data key: sealed values stay, unreadable
     key_gone: bool = False  # the data key was destroyed already: sealed values are erased
     data_key: str = ""  # the id of the key-encryption key that wraps the data key
+    own: set[str] | None = None  # the digests the thread refers to once erased
 
 
 def erase(
@@ -121,13 +116,16 @@ def erase(
     steps: Callable[[Checkpoint], bool] | None = None,
     clock: Clock | None = None,
     strict_fields: bool = True,
+    index: References | None = None,
 ) -> ErasureRecord | None:
     """Erase `fields` (every field when None) of `thread_id` at every step (or those for which
     `steps(row)` is true), and return the signed erasure record written (None: there was
     nothing left to erase, and nothing was written). What an interrupted erasure left undone
     is finished under its record, which is returned: erasing twice never writes two records
     for the same values. `strict_fields=False` (retention) lets
-    `fields` name fields the thread does not have.
+    `fields` name fields the thread does not have. `index`: which threads refer to each
+    payload object (`references.py`), read once for many erasures (retention); without it,
+    an erasure that may delete a shared object reads every thread once.
 
     Bad input (no reason, an unknown field, a running thread) raises `InvalidInput` and changes
     nothing. Example::
@@ -179,7 +177,7 @@ def erase(
             "for records that were already altered; investigate first",
             field="thread_id",
         )
-    deletable = _unreferenced(backend, thread_id, plan)
+    deletable = _unreferenced(backend, thread_id, plan, index, clock)
     existing, _ = parse_erasures(load_erasures(store, thread_id))
     record = _unfinished(existing, plan, deletable) or _write_record(
         backend,
@@ -203,6 +201,8 @@ def erase(
     if plan.shred and store.keys is not None:
         store.keys.destroy(thread_id, at=record.erased_at, erasure=record.seq)
     store.forget_thread(thread_id)
+    if index is not None and plan.own is not None:
+        index.replace(thread_id, plan.own)
     return record
 
 
@@ -345,30 +345,33 @@ def _plan_snapshots(rows: list[Checkpoint], rewritten: dict[int, Checkpoint], pl
         rewritten[row.step] = current.model_copy(update={"snap": None, "anchor": base})
 
 
-def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[PayloadRef]:
+def _unreferenced(
+    backend: Backend,
+    thread_id: str,
+    plan: _Plan,
+    index: References | None,
+    clock: Clock | None,
+) -> list[PayloadRef]:
     """The candidate payloads no other thread, nor this thread's rows as rewritten, refer to.
-    Snapshot segments and pages are found by reading the snapshots. O(every stored record):
-    erasure is rare, and a wrong delete would break another thread."""
+    Snapshot segments and pages are found by reading the snapshots; other threads through
+    `index` (`references.py`: one read of every thread, kept current), so a wrong delete
+    cannot break another thread."""
     store = backend.checkpoints
     for ref in list(plan.candidates.values()):
         if ref.content_type in (SNAPSHOT_CONTENT_TYPE, sealed_type(SNAPSHOT_CONTENT_TYPE)):
-            for inner in _read_snapshot_refs(backend, ref):
+            for inner in read_snapshot_refs(backend, ref):
                 plan.candidates.setdefault(inner.sha256, inner)
     if not plan.candidates:
         return []
     after = {row.step: row for row in plan.rows}
-    own = [after.get(r.step, r) for r in store.ledger(thread_id)]
-    live: set[str] = set(_references(backend, own))
+    plan.own = references(backend, [after.get(r.step, r) for r in store.ledger(thread_id)])
+    live = set(plan.own)
     unreadable = False
     # A sealed payload is this thread's alone (sealed with its key, under a random nonce).
-    shared = [ref for ref in plan.candidates.values() if not is_sealed(ref)]
-    for thread in store.list_threads(limit=10**9) if shared else []:
-        if thread.thread_id == thread_id:
-            continue
-        try:
-            live |= _references(backend, store.ledger(thread.thread_id))
-        except (CorruptRecord, PayloadCorrupted):
-            unreadable = True  # it might share an object: delete only what is salted
+    if any(not is_sealed(ref) for ref in plan.candidates.values()):
+        index = index or References(clock)
+        live |= index.others(backend, thread_id)
+        unreadable = index.unread(thread_id)  # it might share an object: delete only salted
     chosen: list[PayloadRef] = []
     for sha, ref in sorted(plan.candidates.items()):
         if sha in live:
@@ -378,23 +381,6 @@ def _unreferenced(backend: Backend, thread_id: str, plan: _Plan) -> list[Payload
             continue
         chosen.append(ref)
     return chosen
-
-
-def _references(backend: Backend, records: Iterable[Checkpoint]) -> set[str]:
-    refs: set[str] = set()
-    for record in records:
-        refs |= set(record_refs(record)) | set(chunk_refs(record))
-        if record.snap is not None:
-            refs.add(record.snap.sha256)
-            refs |= {r.sha256 for r in _read_snapshot_refs(backend, record.snap)}
-    return refs
-
-
-def _read_snapshot_refs(backend: Backend, ref: PayloadRef) -> list[PayloadRef]:
-    try:
-        return snapshot_refs(backend.payloads, read_snapshot(backend.payloads, ref))
-    except (PayloadCorrupted, ValueError, KeyError, TypeError):
-        return []  # already gone or unreadable: nothing more to find through it
 
 
 def _unfinished(

@@ -29,7 +29,7 @@ from durable_graph.ports import CommitWrites, Notification, TransitionMessage
 from durable_graph.sealed_fields import open_resume, open_task
 from durable_graph.sealing import Base
 from durable_graph.signing import sign_if_settled, signature_write
-from durable_graph.threads import head_record, sync_thread
+from durable_graph.threads import head_record, moves_head, sync_thread
 
 CARRY_LIMIT_BYTES = 48 * 1024
 
@@ -143,10 +143,11 @@ class FollowUps:
 
     def prepare(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> Prepared:
         """What the commit of `checkpoint` writes with it (`RecordStore.append_checkpoint`):
-        the thread head when the status changes, the head signature when the thread
+        the thread head when the status changes (`moves_head`), the head signature when the thread
         suspends, completes or fails (signed here, before the commit), and the records of the
         approval links a suspension's notification will carry."""
-        head = head_record(checkpoint, self.clock) if checkpoint.status != previous_status else None
+        moved = moves_head(checkpoint.status, previous_status)
+        head = head_record(checkpoint, self.clock) if moved else None
         signature = signature_write(self.backend.signer, checkpoint, self.clock)
         grant = self._grant(checkpoint)
         records = (*((signature,) if signature is not None else ()), *grant.records)
@@ -165,7 +166,7 @@ class FollowUps:
             keys = self.backend.checkpoints.keys
             self.backend.queue.send(messages_for(checkpoint, keys=keys))
         if prepared is None:
-            if checkpoint.status != previous_status:
+            if moves_head(checkpoint.status, previous_status):
                 sync_thread(self.backend.checkpoints, checkpoint, self.clock)
             sign_if_settled(self.backend.checkpoints, self.backend.signer, checkpoint, self.clock)
             grant = self._grant(checkpoint)

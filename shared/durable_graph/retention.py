@@ -18,6 +18,9 @@ before its time budget runs out (`time_left`: the sweeper passes Lambda's remain
 saving where it got to (`retention_cursor.py`); the next run continues the same pass from there.
 A run that dies mid-page redoes that page, which is safe: a thread erased already is a no-op,
 and one whose erasure was interrupted is finished under the erasure record already written.
+A run reads which threads refer to each shared payload object once (`references.py`), the
+first time an erasure may delete one, and every erasure of the run consults that index: a
+pass is linear in the store, not quadratic.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import DurableGraphError, RecordConflict
 from durable_graph.listing import encode_cursor, key_of
 from durable_graph.loader import load_graph
+from durable_graph.references import References
 from durable_graph.retention_cursor import PASS_ORDER, Position, Totals, load, save
 from durable_graph.retention_policy import Retention
 
@@ -102,6 +106,7 @@ def run_retention(
         position = Position(started_at=iso(clock.now()), last_finished_at=position.last_finished_at)
     start = position.totals
     run = RetentionRun(pass_totals=start)
+    index = References(clock)  # read once per run, by the first erasure that needs it
     status, cursor = position.status, position.cursor
 
     def keep(status: str, cursor: str | None, finished: bool = False) -> bool:
@@ -129,7 +134,8 @@ def run_retention(
                 if keep(status, cursor):
                     run.stopped = "out of time: the next run continues from here"
                 return run
-            outcome, record = _one(backend, thread, policy_of(thread.graph.name), now, clock)
+            policy = policy_of(thread.graph.name)
+            outcome, record = _one(backend, thread, policy, now, clock, index)
             run.totals = run.totals.add(Totals(checked=1, **{outcome: 1}))
             if record is not None:
                 run.erased.append(record)
@@ -172,6 +178,7 @@ def _one(
     policy: Retention | None,
     now: datetime,
     clock: Clock,
+    index: References,
 ) -> tuple[Outcome, ErasureRecord | None]:
     if policy is None:
         return "skipped", None
@@ -193,6 +200,7 @@ def _one(
             f"(policy of {thread.graph.name})",
             actor=RETENTION_ACTOR,
             clock=clock,
+            index=index,
         )
     except DurableGraphError as exc:  # one thread's problem must not stop the others
         log.warning("thread %s not erased: %s", thread.thread_id, exc)

@@ -1,5 +1,5 @@
-"""Thread ids, and the thread head record: written only when a thread's status changes, never
-per step."""
+"""Thread ids, and the thread head record: written when a thread's status changes, and by a
+step committed onto a thread that was not running; never per step of a running thread."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ def check_thread_id(thread_id: str) -> None:
             "thread id must be 1-200 characters without '/', '#', or control characters",
             field="thread_id",
         )
+
+
+def moves_head(status: str, previous_status: str | None) -> bool:
+    """Whether a commit writes the thread head record: when the status changes, and when the
+    thread was not running (an `update_state` or a resume that leaves the status as it was),
+    so that every step added to a settled or suspended thread moves its `updated_at`: the
+    retention index re-reads exactly the threads that moved (`references.py`). The hot path
+    (a running thread's next step) never writes it."""
+    return status != previous_status or previous_status != "running"
 
 
 def sync_thread(store: CheckpointStore, checkpoint: Checkpoint, clock: Clock) -> ThreadRecord:

@@ -13,12 +13,23 @@ import pytest
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import ManualClock
+from durable_graph.erasure import erase
 from durable_graph.erasure_record import load_erasures
 from durable_graph.retention import RetentionRun, run_retention
 from durable_graph.retention_cursor import Totals
 from durable_graph.retention_policy import Retention
 from durable_graph.verification import verify_thread
-from tests.conformance.test_erasure import EMAIL, chunk_ref, gone, graph, run_case
+from tests.conformance.test_erasure import (
+    ALICE,
+    DOSSIER,
+    EMAIL,
+    KNOWLEDGE,
+    chunk_ref,
+    gone,
+    graph,
+    io_payload,
+    run_case,
+)
 
 POLICIES = {graph.name: Retention(days=30)}
 DAY = 86_400
@@ -114,3 +125,62 @@ def test_a_run_that_died_mid_erasure_is_finished_by_the_next_without_a_second_re
         assert len(load_erasures(backend.checkpoints, thread_id)) == 1
         assert EMAIL not in values_text(backend, thread_id)
         assert verify_thread(backend, thread_id).ok
+
+
+@pytest.mark.parametrize("late", ["a thread started during the pass", "a thread running"])
+def test_a_thread_that_takes_up_a_shared_object_during_a_pass_keeps_it(
+    backend: Backend, clock: ManualClock, late: str
+) -> None:
+    """Given two old threads that recorded the same knowledge page (one shared payload object)
+    When a retention pass erases the first (reading which threads refer to what, once), then
+    `late` records that page too (a new thread run to completion, or a thread that was already
+    running when the pass read it and now commits its next step without its thread record
+    moving), then the pass erases the second
+    Then the object stays (the pass re-checks what changed since it read the store), the late
+    thread verifies and reads its page; and erasing the late thread afterwards deletes it."""
+    olds = old_and_new(backend, clock, old=2, new=0)
+    shared = io_payload(backend, olds[0])
+    app = graph.with_backend(backend, clock=clock)
+    if late == "a thread running":
+        app.start({"email": EMAIL, "dossier": DOSSIER}, thread_id="late")
+
+    def take_up(run: RetentionRun) -> None:
+        if run.totals.checked != 1:
+            return
+        assert not gone(backend, shared), "the other old thread still refers to it"
+        if late == "a thread running":
+            worker = app.worker()
+            (task,) = worker.claim("late")
+            worker.handle(task)  # the knowledge page, committed at step 1; review still to run
+            assert app.get_state("late").next == ("review",)
+        else:
+            run_case(backend, clock, "late")
+
+    run = run_retention(backend, policies=POLICIES, clock=clock, page_size=1, progress=take_up)
+
+    assert run.finished and run.totals.erased == 2
+    assert all(shared.sha256 not in record.payloads for record in run.erased)
+    assert not gone(backend, shared)
+    assert verify_thread(backend, "late").ok
+    assert app.get_state("late").values["summary"] == KNOWLEDGE[:12]
+    if late == "a thread running":
+        app.run_until_settled("late")
+    last = erase(backend, "late", reason="GDPR #92", actor=ALICE)
+    assert last is not None and shared.sha256 in last.payloads and gone(backend, shared)
+
+
+def test_a_step_added_to_a_settled_thread_moves_its_thread_record(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Given a completed thread
+    When `update_state` commits a step onto it (its status stays `completed`)
+    Then its thread record's `updated_at` moves: what the retention index re-reads by."""
+    app = run_case(backend, clock, "t1")
+    before = backend.checkpoints.get_thread("t1")
+    clock.advance(60)
+
+    app.update_state({"configurable": {"thread_id": "t1"}}, {"summary": "edited"}, "review")
+
+    after = backend.checkpoints.get_thread("t1")
+    assert before is not None and after is not None and after.status == "completed"
+    assert after.updated_at > before.updated_at and after.head_step == before.head_step + 1
