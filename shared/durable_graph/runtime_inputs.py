@@ -37,11 +37,17 @@ class GraphInputs(GraphReads):
     """The step a call commits: input, resume, update, branch."""
 
     def _begin(
-        self, engine: Engine, input: Any, config: Mapping[str, Any] | None, tid: str
+        self,
+        engine: Engine,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        tid: str,
+        given: Decision | None = None,
     ) -> Checkpoint | None:
-        """The step this call commits before running (None: it only runs what is queued)."""
+        """The step this call commits before running (None: it only runs what is queued);
+        `given`: who decides, handed down by a parent graph (`subgraphs._handed_down`)."""
         actor = Actor(kind="api", id="invoke")
-        decision = decision_of(approver_in(config))
+        decision = given or decision_of(approver_in(config))
         head = self.backend.checkpoints.head_checkpoint(tid)
         at = self._past(tid, config, head)
         if isinstance(input, Command):

@@ -16,7 +16,7 @@ from durable_graph.errors import GraphRecursionError
 from durable_graph.run_config import recursion_limit_of, thread_id_of
 from durable_graph.runs import RunScope, running
 from durable_graph.runtime_inputs import GraphInputs
-from durable_graph.signoff import ApprovalPending
+from durable_graph.signoff import ApprovalPending, Decision
 from durable_graph.streaming import debug_event
 
 
@@ -99,11 +99,18 @@ class GraphRuns(GraphInputs):
         return await asyncio.to_thread(self.invoke, input, config, thread_id=thread_id)
 
     def run_scoped(
-        self, input: Any, config: Mapping[str, Any] | None, *, thread_id: str, scope: RunScope
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        *,
+        thread_id: str,
+        scope: RunScope,
+        decision: Decision | None = None,
     ) -> Checkpoint:
         """Run like `invoke` under a caller's `scope` (a subgraph streaming into its parent's
-        stream); the head it stopped at."""
-        return self._run(input, config, thread_id, scope, None)
+        stream); the head it stopped at. `decision`: the approvals its parent's resume
+        committed (`subgraphs._handed_down`)."""
+        return self._run(input, config, thread_id, scope, None, decision)
 
     def _run(
         self,
@@ -112,6 +119,7 @@ class GraphRuns(GraphInputs):
         tid: str,
         scope: RunScope,
         on_outcome: Callable[[Outcome], None] | None,
+        decision: Decision | None = None,
     ) -> Checkpoint:
         """Commit what the call asks (start, next turn, resume) and lease the first task in
         one unit of work (one transaction when embedded), then run the thread here."""
@@ -123,7 +131,7 @@ class GraphRuns(GraphInputs):
             # The first task is leased to this worker as the step is committed (no receive).
             with self.backend.atomic(), worker.inline(tid) as first:
                 try:
-                    begun = self._begin(engine, input, config, tid)
+                    begun = self._begin(engine, input, config, tid, decision)
                 except ApprovalPending:  # recorded with this unit of work; the thread waits
                     begun = None
             if begun is not None and scope.sink is not None:

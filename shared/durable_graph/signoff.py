@@ -110,20 +110,55 @@ def approver_in(config: Mapping[str, Any] | None) -> Approver | str | None:
     )
 
 
-def rule_of(spec_nodes: Mapping[str, Any], head: Checkpoint) -> ApprovalRule | None:
-    """The rule governing a decision on `head` (the interrupted node's), if any."""
+def rule_of(
+    spec_nodes: Mapping[str, Any], head: Checkpoint, backend: Backend | None = None
+) -> ApprovalRule | None:
+    """The rule governing a decision on `head` (the interrupted node's), if any. A node that
+    runs a subgraph waiting inside under a rule is governed by that rule (found through the
+    subgraph's thread in `backend`, at any depth): deciding the parent decides the subgraph's
+    node, so the parent's resume is checked, tallied and chained under it, and hands its
+    approvals down (`subgraph_decision`)."""
+    return _governing(spec_nodes, head, backend)[0]
+
+
+def _governing(
+    spec_nodes: Mapping[str, Any], head: Checkpoint, backend: Backend | None
+) -> tuple[ApprovalRule | None, Checkpoint]:
+    """The rule, and the suspended step whose node it is (`head`, or a subgraph's)."""
     if head.interrupt is None:
-        return None
+        return None, head
     node = spec_nodes.get(head.interrupt.node)
     rule: ApprovalRule | None = getattr(node, "approval", None)
-    return rule
+    # A subgraph node (`subgraphs.SubgraphNode.waiting`; duck-typed: that module reads
+    # through this one).
+    waiting = getattr(getattr(node, "fn", None), "waiting", None)
+    task = head.interrupt.task_id
+    if rule is not None or backend is None or waiting is None or not task:
+        return rule, head
+    found = waiting(backend, head.thread_id, task)
+    if found is None:
+        return None, head
+    inner_nodes, inner = found
+    return _governing(inner_nodes, inner, backend)
 
 
-def refuse_governed(spec_nodes: Mapping[str, Any], origin: Checkpoint) -> None:
+def subgraph_decision(record: SignOffRecord | None) -> Decision | None:
+    """The decision a parent's resume step hands to the subgraph it resumes: the approvals
+    the parent's step committed (checked there, under the subgraph node's rule), signed
+    already, so the subgraph's resume step commits the same list without a second tally."""
+    if record is None or not record.approvals:
+        return None
+    last = record.approvals[-1]
+    approver = Approver(key=last.key, actor=last.actor, email=last.email, method=last.method)
+    signed = SignOff(complete=True, required=record.rule.approvals_required, record=record)
+    return Decision(approver=approver, decision=last.decision, via=last.via, signed=signed)
+
+
+def refuse_governed(spec_nodes: Mapping[str, Any], origin: Checkpoint, backend: Backend) -> None:
     """A turn from a past suspension under a rule (`update_state` with a past `checkpoint_id`
     and `as_node`) would write the node's decision around the rule: refused (fork from that
     step and resume the fork, which the rule governs)."""
-    rule = rule_of(spec_nodes, origin) if origin.status == "suspended" else None
+    rule = rule_of(spec_nodes, origin, backend) if origin.status == "suspended" else None
     if rule is not None:
         raise ApprovalRefused(
             f"step {origin.step} waited at {origin.interrupt.node!r} under an approval rule "  # type: ignore[union-attr]
@@ -171,9 +206,13 @@ def governed(
     (or one that need not know who decides, and no approver was given). Raises the refusals
     of `sign_off`, `ApproverRequired`, or `ApprovalPending` (this approval recorded, more
     needed): each before the resume writes its step."""
-    rule = rule_of(spec_nodes, head) if head.status == "suspended" else None
+    if head.status != "suspended":
+        return None
+    rule, governs = _governing(spec_nodes, head, backend)
     if rule is None:
         return None
+    if governs is not head:  # a subgraph's node: its own fields name its requester
+        values = {**values, **governs.values}
     if decision is None:
         if not rule.needs_identity:
             return None
@@ -318,4 +357,5 @@ __all__ = [
     "requester_names",
     "rule_of",
     "sign_off",
+    "subgraph_decision",
 ]

@@ -9,7 +9,10 @@ shares, its output (the fields it shares with the parent) is the node's update.
 An `interrupt()` inside the subgraph suspends the subgraph's thread, and the parent's task
 suspends with the same payload, so the interrupt surfaces to the parent (`__interrupt__`).
 Resuming the parent (`Command(resume=...)`) re-runs the task, which hands the value to the
-subgraph's thread and continues it; each resume value is handed over once (`ctx.step`).
+subgraph's thread and continues it; each resume value is handed over once (`ctx.step`). A
+node of the subgraph under an `ApprovalRule` governs the parent's decision
+(`signoff.rule_of`): the parent's resume is checked and tallied under it and commits the
+approvals, and the subgraph's resume step commits the same approvals (`_handed_down`).
 
 Several interrupts pending inside the subgraph (its parallel branches, or its own subgraphs)
 surface to the parent together: the parent lists them (`SubgraphNode.pending`) under ids of its
@@ -33,6 +36,7 @@ from durable_graph.commands import Command, Interrupt
 from durable_graph.context import NodeContext
 from durable_graph.errors import GraphInterrupt
 from durable_graph.runs import RunScope, node_config, scope_for
+from durable_graph.signoff import Decision, subgraph_decision
 from durable_graph.spec import GraphSpec
 from durable_graph.state import StateSchema
 
@@ -57,7 +61,13 @@ class Subgraph(Protocol):
     def with_backend(self, backend: Backend, *, clock: Clock | None = None) -> Subgraph: ...
 
     def run_scoped(
-        self, input: Any, config: Mapping[str, Any] | None, *, thread_id: str, scope: RunScope
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None,
+        *,
+        thread_id: str,
+        scope: RunScope,
+        decision: Decision | None = None,
     ) -> Checkpoint: ...
 
     def resume(self, thread_id: str) -> Checkpoint: ...
@@ -89,8 +99,8 @@ class SubgraphNode:
         caller = scope_for(ctx.thread_id)
         scope = caller.nested(namespace, config) if caller is not None else RunScope(config)
 
-        def run(value: Any) -> None:
-            child.run_scoped(value, config, thread_id=thread_id, scope=scope)
+        def run(value: Any, decision: Decision | None = None) -> None:
+            child.run_scoped(value, config, thread_id=thread_id, scope=scope, decision=decision)
 
         head = child.backend.checkpoints.head_checkpoint(thread_id)
         answers = ctx.resume_values
@@ -101,7 +111,12 @@ class SubgraphNode:
             # Hand the newest answer over once: a re-run of this task after a crash must not
             # answer the subgraph's next interrupt with it again. It is one value, or a map
             # {the subgraph's interrupt id: value} answering several (`pending`).
-            ctx.step(f"subgraph-resume#{len(answers)}", lambda: run(Command(resume=answers[-1])))
+            # Deciding the parent decided the subgraph's node: its approvers go down with it.
+            decision = _handed_down(ctx)
+            ctx.step(
+                f"subgraph-resume#{len(answers)}",
+                lambda: run(Command(resume=answers[-1]), decision),
+            )
         elif head.status == "failed":
             child.resume(thread_id)
         elif head.status != "completed":
@@ -128,6 +143,16 @@ class SubgraphNode:
             return ()
         return self.graph.with_backend(backend).pending_interrupts(head)
 
+    def waiting(
+        self, backend: Backend, parent_thread: str, task_id: str
+    ) -> tuple[Mapping[str, Any], Checkpoint] | None:
+        """The subgraph's nodes and its thread's head, when that thread (of the parent's task
+        `task_id`) is suspended: where `signoff.rule_of` finds the rule deciding it."""
+        head = backend.checkpoints.head_checkpoint(subgraph_thread_id(parent_thread, task_id))
+        if head is None or head.status != "suspended":
+            return None
+        return self.graph.spec.nodes, head
+
     def state(self, backend: Backend, parent_thread: str, task_id: str, full: bool) -> Any:
         """What a parent's snapshot shows for the subgraph of its task `task_id`: the
         subgraph thread's config, or (`full`) its head's `StateSnapshot` (None before it
@@ -145,6 +170,13 @@ class SubgraphNode:
 def subgraph_node(graph: Subgraph, name: str, parent: StateSchema) -> SubgraphNode:
     """The node function that runs `graph` as the subgraph of node `name`."""
     return SubgraphNode(graph, name, parent)
+
+
+def _handed_down(ctx: NodeContext) -> Decision | None:
+    """The approvals the parent's resume step (the step this task runs from) committed, as
+    the decision its subgraph's resume commits (`signoff.subgraph_decision`)."""
+    step = ctx.engine.backend.checkpoints.get_checkpoint(ctx.thread_id, ctx.step_number - 1)
+    return subgraph_decision(step.signoff if step is not None else None)
 
 
 def _json_state(state: Any, schema: StateSchema) -> dict[str, Any]:

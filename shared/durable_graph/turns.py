@@ -108,7 +108,7 @@ def next_turn(
         raise UnknownNode(as_node, list(engine.spec.nodes))
     origin = at or head
     if kind == "update" and as_node is not None and origin is not head:
-        refuse_governed(engine.spec.nodes, origin)
+        refuse_governed(engine.spec.nodes, origin, engine.backend)
     step = head.step + 1
     head_values = engine.values_of(head)
     origin_values = head_values if origin is head else engine.values_of(origin)

@@ -209,7 +209,7 @@ class ApprovalLinks:
         names = policy.show or (*declared, *(n for n in values if n not in declared))
         fields = [(n, values[n]) for n in names if n in values and values[n] not in (None, "", [])]
         # Who approved so far: only a rule that needs several approvers has a record to read.
-        rule = rule_of(spec.nodes, checkpoint)
+        rule = rule_of(spec.nodes, checkpoint, self.backend)
         several = decision is None and rule is not None and rule.approvals_required > 1
         approvals = recorded_approvals(self.backend, checkpoint) if several else None
         return Page(

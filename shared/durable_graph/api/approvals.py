@@ -74,7 +74,7 @@ class Approvals(ApprovalLinks):
             raise InvalidInput(f"decision must be one of {', '.join(claims.dec)}", field="decision")
         assert head is not None  # _still_open / _check_open refused a missing head
         approver = self._approver(ticket, head, identity)
-        rule = rule_of(self.engine_for(head.graph.name).spec.nodes, head)
+        rule = rule_of(self.engine_for(head.graph.name).spec.nodes, head, self.backend)
         signed = None
         if rule is not None:
             signed = sign_off(
