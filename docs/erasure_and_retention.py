@@ -78,8 +78,9 @@ still refers to it: `$payload` objects and snapshot segments are content-address
 shared. Finding that out reads every thread's records once (`references.py`); a retention pass
 reads them once for all the threads it erases, and re-checks before each delete only the
 threads that moved since (a new or forked thread, a status change, a step added to a thread
-that was running). A wrong delete is not repairable. The erasure record is written **before** anything changes; a crash midway leaves a
-record that covers more than was done, and running `erase` again finishes the job (it says
+that was running). A wrong delete is not repairable. The erasure record is written **before**
+anything changes; a crash midway leaves a record that covers more than was done, and running
+`erase` again finishes the job (it says
 "nothing left to erase" once there is nothing). A running thread is refused (erase it once it is
 suspended, completed or failed), and so is a thread that does not verify.
 

@@ -103,7 +103,7 @@ def test_a_subgraph_rule_gets_the_approver_of_a_command(backend: Backend) -> Non
     When `invoke(Command(resume=True))` comes without `configurable.approver`, then with bob's,
     then carol's
     Then the first is refused, bob's is recorded, carol's completes it, chained in both."""
-    app, head, inner = waiting(backend, "sub-2")
+    app, _, inner = waiting(backend, "sub-2")
 
     with pytest.raises(ApproverRequired):
         app.invoke(Command(resume=True), config("sub-2"))

@@ -146,8 +146,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     actor = Actor(kind="human", id=args.actor or default_actor())
     head = app.backend.checkpoints.head_checkpoint(args.thread_id)
     approver = None
-    suspended = head is not None and head.status == "suspended"
-    rule = rule_of(app.spec.nodes, head, app.backend) if suspended else None
+    rule = (
+        rule_of(app.spec.nodes, head, app.backend)
+        if head is not None and head.status == "suspended"
+        else None
+    )
     if head is not None and rule is not None:
         # A self-declared `--actor` is not who decides a governed step: the OS account is.
         if args.actor is not None:
