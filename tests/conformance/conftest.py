@@ -19,6 +19,8 @@ from durable_graph.backends.memory import memory_backend
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.clock import ManualClock
 from tests.aws.backend_factory import moto_backend
+from tests.conformance.test_encryption import FACTORIES as ENCRYPTED_FACTORIES
+from tests.conformance.test_encryption import Encrypted
 from tests.postgres.server import fresh_schema_uri
 
 BackendFactory = Callable[[Path, ManualClock], AbstractContextManager[Backend]]
@@ -68,4 +70,14 @@ def backend(
 ) -> Iterator[Backend]:
     factory = BACKEND_FACTORIES[request.param]
     with factory(tmp_path, clock) as built:
+        yield built
+
+
+@pytest.fixture(params=sorted(ENCRYPTED_FACTORIES))
+def encrypted(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> Iterator[Encrypted]:
+    """A store with encryption at rest on, on every backend (`test_encryption.FACTORIES`), for
+    every encryption test module."""
+    with ENCRYPTED_FACTORIES[request.param](tmp_path, clock) as built:
         yield built

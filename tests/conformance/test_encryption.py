@@ -181,14 +181,6 @@ def _moto(_: Path, clock: ManualClock) -> AbstractContextManager[Encrypted]:
 FACTORIES = {"memory": _memory, "local": _local, "aws-moto": _moto, "postgres": _postgres}
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def encrypted(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[Encrypted]:
-    with FACTORIES[request.param](tmp_path, clock) as built:
-        yield built
-
-
 def holds(data: bytes, secret: str) -> bool:
     """Whether `data` holds `secret` as text, hex (a bytea column) or escaped JSON."""
     raw = secret.encode()

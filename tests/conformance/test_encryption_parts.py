@@ -10,8 +10,6 @@ destruction every part reads as erased and the mail no longer opens.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -27,7 +25,7 @@ from durable_graph.mail import EmailMessage
 from durable_graph.ports import NotificationLog
 from durable_graph.sealed_fields import open_interrupt_payload
 from durable_graph.verification import verify_thread
-from tests.conformance.test_encryption import ALICE, FACTORIES, Encrypted, holds
+from tests.conformance.test_encryption import ALICE, Encrypted, holds
 
 MARK = "MARKER-4711-jane"
 
@@ -82,18 +80,10 @@ def _graph() -> Any:
 graph = _graph()
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def store(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[Encrypted]:
-    with FACTORIES[request.param](tmp_path, clock) as built:
-        yield built
-
-
-def run_everything(store: Encrypted, clock: ManualClock) -> Any:
+def run_everything(encrypted: Encrypted, clock: ManualClock) -> Any:
     """The thread: a fan-out of two `Send`s that each mail and record a `ctx.step` result, an
     interrupt with a payload, a resume value, then a node failing with the marker."""
-    app = graph.with_backend(store.backend, clock=clock)
+    app = graph.with_backend(encrypted.backend, clock=clock)
     app.invoke({"docs": ["a", "b"]}, thread_id="all")
     assert app.get_state("all").next == ("ask",)
     with pytest.raises(ThreadFailed):
@@ -102,16 +92,16 @@ def run_everything(store: Encrypted, clock: ManualClock) -> Any:
 
 
 def test_every_part_of_a_thread_is_sealed_and_reads_back(
-    store: Encrypted, clock: ManualClock
+    encrypted: Encrypted, clock: ManualClock
 ) -> None:
     """Given a store with encryption on
     When a thread sends `Send` args, mails, records a `ctx.step` result, suspends with a
     payload (a notification), is resumed with a value and fails with the marker in its error
     Then no stored byte holds the marker, while the key reads every part back."""
-    backend = store.backend
-    app = run_everything(store, clock)
+    backend = encrypted.backend
+    app = run_everything(encrypted, clock)
 
-    stored = store.stored()
+    stored = encrypted.stored()
     assert holds(stored, "tests.conformance.test_encryption_parts:graph"), "rows are read"
     assert not holds(stored, MARK)
     history = {c.step: c for c in backend.checkpoints.list_checkpoints("all")}
@@ -137,13 +127,13 @@ def test_every_part_of_a_thread_is_sealed_and_reads_back(
     assert report.ok, report.reason
 
 
-def test_key_destruction_covers_every_part(store: Encrypted, clock: ManualClock) -> None:
+def test_key_destruction_covers_every_part(encrypted: Encrypted, clock: ManualClock) -> None:
     """Given the same thread
     When it is erased whole (its data key destroyed)
     Then the interrupt payload, resume values, task arguments and error message read as
     erased by that erasure, the mail no longer opens, and `verify` still passes."""
-    backend = store.backend
-    run_everything(store, clock)
+    backend = encrypted.backend
+    run_everything(encrypted, clock)
 
     record = erase(backend, "all", reason="GDPR Art. 17 #15", actor=ALICE)
 

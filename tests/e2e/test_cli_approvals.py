@@ -68,3 +68,43 @@ def test_the_cli_decides_a_governed_step_as_its_os_account(cli: Cli) -> None:
     assert f"approved at step {step} by human:{os_actor}, human:carol@example.com" in (
         verified.stdout
     )
+
+
+SUBGRAPH = "tests.conformance.test_signoff_subgraphs:outer"
+SUBGRAPH_APPROVER = (
+    "import sys\nfrom pathlib import Path\n"
+    "from durable_graph.backends.local import local_backend\n"
+    "from tests.conformance.test_signoff_subgraphs import outer\n"
+    "backend = local_backend(Path(sys.argv[1]))\n"
+    "outer.with_backend(backend).resume('s1', resume_value=True, approver='carol@example.com')\n"
+    "backend.close()\n"
+)
+
+
+def test_the_cli_decides_a_rule_inside_a_subgraph_as_its_os_account(cli: Cli) -> None:
+    """Given a payment whose subgraph waits at a four-eyes node (the parent waits at the
+    subgraph node, which has no rule of its own)
+    When the CLI resumes the parent with `--actor`, then without, and carol completes it
+    Then `--actor` is refused (the subgraph node's rule governs the parent: exit 2, nothing
+    changes), the OS account's approval is recorded and the thread waits, and carol's
+    completes it: `verify` names both on the parent."""
+    os_actor = f"os:{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
+    cli.json("run", SUBGRAPH, "--thread", "s1", "--input", REQUEST)
+    decide = ("resume", "s1", "--resume-value", "true")
+
+    before = cli.stored()
+    done = cli.run(*decide, "--actor", "bob@example.com")
+    assert done.returncode == 2 and "approvals_required=2" in done.stderr, done.stderr
+    assert cli.stored() == before
+
+    doc = cli.json(*decide)
+    assert doc["status"] == "suspended"
+    [first] = doc["approvals"]["approvals"]
+    assert (first["actor"]["id"], first["method"]) == (os_actor, "os_user")
+
+    subprocess.run([sys.executable, "-c", SUBGRAPH_APPROVER, str(cli.home)], env=cli.env,
+                   cwd=REPO, check=True, timeout=60)  # fmt: skip
+    assert cli.json("status", "s1")["status"] == "completed"
+    verified = cli.run("verify", "s1")
+    assert verified.returncode == 0, verified.stdout
+    assert f"by human:{os_actor}, human:carol@example.com" in verified.stdout
