@@ -85,7 +85,13 @@ class Page:
 
 
 def main() -> None:
-    text = PAGE.read_text(encoding="utf-8")
+    PAGE.write_text(render(PAGE.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote {PAGE}")
+
+
+def render(text: str) -> str:
+    """`text` (the page) with every generated region run again (each command's exit code is
+    checked as it goes: `Page.run`)."""
     for name, write in (("encrypted", encrypted), ("walkthrough", walk)):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -93,8 +99,7 @@ def main() -> None:
             page = Page(work)
             write(page)
         text = replace_region(text, name, "\n".join(page.parts))
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE}")
+    return text
 
 
 def replace_region(text: str, name: str, body: str) -> str:
