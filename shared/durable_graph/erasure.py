@@ -370,7 +370,7 @@ def _unreferenced(
     # A sealed payload is this thread's alone (sealed with its key, under a random nonce).
     if any(not is_sealed(ref) for ref in plan.candidates.values()):
         index = index or References(clock)
-        live |= index.others(backend, thread_id)
+        live |= index.others(backend, thread_id, plan.candidates)
         unreadable = index.unread(thread_id)  # it might share an object: delete only salted
     chosen: list[PayloadRef] = []
     for sha, ref in sorted(plan.candidates.items()):

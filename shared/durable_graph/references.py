@@ -18,6 +18,10 @@ scan's start, less `SKEW` for clocks that disagree). Before each erasure deletes
 - a commit onto a thread that was not running (an `update_state`, a resume) writes its thread
   record (`followups.py`), so a settled or suspended thread that gains a step is listed too.
 
+The index keeps every digest of every thread in memory (some 250 bytes per reference: a
+million references, say 100,000 threads of ten objects each, take about 250 MB), which a
+sweeper's memory setting must allow for at that size.
+
 What stays uncovered, as before this index: a step whose payload was already stored and
 whose commit lands between this re-check and the delete (milliseconds). An object in a
 thread that could not be read is never deleted unless it is salted (`erasure.SALTED`).
@@ -62,26 +66,28 @@ def read_snapshot_refs(backend: Backend, ref: PayloadRef) -> list[PayloadRef]:
 
 @dataclass
 class References:
-    """Digest -> the threads referring to it: read by the first `others` (`since`: when),
-    then kept current by each. `unreadable`: threads that could not be read (their
-    references are unknown). One per retention run, or per erasure."""
+    """How many threads refer to each digest, and which digests each thread refers to: read
+    by the first `others` (`since`: when), then kept current by each. `unreadable`: threads
+    that could not be read (their references are unknown). One per retention run, or per
+    erasure."""
 
     clock: Clock | None = None
     since: str | None = None  # None: not read yet
-    users: dict[str, set[str]] = field(default_factory=dict)
-    held: dict[str, set[str]] = field(default_factory=dict)  # thread -> its digests
+    counts: dict[str, int] = field(default_factory=dict)  # digest -> threads referring to it
+    held: dict[str, frozenset[str]] = field(default_factory=dict)  # thread -> its digests
     seen: dict[str, str] = field(default_factory=dict)  # thread -> updated_at when read
     running: dict[str, int] = field(default_factory=dict)  # thread -> newest step read
     unreadable: set[str] = field(default_factory=set)
 
-    def others(self, backend: Backend, thread_id: str) -> set[str]:
-        """The digests some thread other than `thread_id` refers to now: every thread read
-        once on the first call, then re-checked (see the module docstring)."""
+    def others(self, backend: Backend, thread_id: str, digests: Iterable[str]) -> set[str]:
+        """Those of `digests` some thread other than `thread_id` refers to now: every thread
+        read once on the first call, then re-checked (see the module docstring)."""
         if self.since is None:
             self._scan(backend)
         else:
             self._refresh(backend)
-        return {sha for sha, users in self.users.items() if users - {thread_id}}
+        mine = self.held.get(thread_id, frozenset())
+        return {sha for sha in digests if self.counts.get(sha, 0) > (sha in mine)}
 
     def _scan(self, backend: Backend) -> None:
         """Read every thread's ledger once (one listing, one ledger read per thread)."""
@@ -98,15 +104,17 @@ class References:
 
     def replace(self, thread_id: str, digests: set[str]) -> None:
         """Record what `thread_id` refers to now (after its erasure rewrote its rows)."""
-        for sha in self.held.pop(thread_id, set()) - digests:
-            users = self.users.get(sha)
-            if users is not None:
-                users.discard(thread_id)
-                if not users:
-                    del self.users[sha]
-        self.held[thread_id] = set(digests)
-        for sha in digests:
-            self.users.setdefault(sha, set()).add(thread_id)
+        before = self.held.pop(thread_id, frozenset())
+        for sha in before - digests:
+            left = self.counts[sha] - 1
+            if left:
+                self.counts[sha] = left
+            else:
+                del self.counts[sha]
+        for sha in digests - before:
+            self.counts[sha] = self.counts.get(sha, 0) + 1
+        if digests:
+            self.held[thread_id] = frozenset(digests)
 
     def unread(self, thread_id: str) -> bool:
         """Whether a thread other than `thread_id` could not be read."""
