@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from durable_graph.backend import Backend
 from durable_graph.backends.records import RecordStore
+from durable_graph.backends.snapshots import read_snapshot
 from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import Change
 from durable_graph.clock import ManualClock
@@ -25,8 +26,8 @@ def test_a_growing_dict_costs_what_each_step_added(backend: Backend, clock: Manu
     """Given 500 steps that each add a 200-byte key to a reducer dict and to a dict written
     back whole (and replace one old key), then from step 3 both are `merge` patches of the
     keys that changed, the stored row at step 500 is about the size of the row at step 10
-    (the dicts are over 100 KB by then), a cold reader rebuilds them equal, and the thread
-    verifies."""
+    (the dicts are over 100 KB by then), snapshots hold them as segments of what changed, a
+    cold reader rebuilds them equal, and the thread verifies."""
     app = dict_graph.with_backend(backend, clock=clock)
     values = app.invoke({"limit": 500}, NO_LIMIT, thread_id="dict")
     assert len(values["facts"]) == 500 and values["facts"]["fact-000000"] == "revised at turn 499"
@@ -42,6 +43,17 @@ def test_a_growing_dict_costs_what_each_step_added(backend: Backend, clock: Manu
     assert head is not None and head.values == values
     warm = backend.checkpoints.get_checkpoint("dict", 250)
     assert cold(backend).get_checkpoint("dict", 250) == warm
+    # Snapshots keep the dicts as segments of the keys changed since the one before: the
+    # latest is about a kilobyte, not the dicts' 100 KB, and a cold read from it is exact.
+    snapped = [r for r in rows if r.snap is not None]
+    assert len(snapped) >= 7 and snapped[-1].snap is not None
+    assert snapped[-1].snap.size < 4_000
+    fields = read_snapshot(backend.payloads, snapped[-1].snap).fields
+    assert "dsegs" in fields["facts"] and "dsegs" in fields["index"]
+    at = snapped[-1].step
+    assert cold(backend).get_checkpoint("dict", at) == backend.checkpoints.get_checkpoint(
+        "dict", at
+    )
     assert verify_thread(backend, "dict").ok
 
 

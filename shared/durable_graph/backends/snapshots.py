@@ -14,8 +14,12 @@ whole-value chunks are kept by reference; small values inline. A snapshot lists 
 segments in *pages* of `PAGE_SEGMENTS` refs: a full page never changes, so every later snapshot
 names the same page (stored once, content-addressed) and a snapshot's own size stays small. A
 list is kept in segments once it has `SEGMENT_MIN_ITEMS` items or its JSON is over
-`SEGMENT_MIN_BYTES` (a few documents of megabytes). Only a big value that is neither a list
-nor a whole chunk (a dict grown by merges, a long string) is copied whole into each snapshot.
+`SEGMENT_MIN_BYTES` (a few documents of megabytes). A dict that big is kept in segments of
+merge patches (`dsegs`, `dpages`): the writer's snapshot remembers, in memory, the dict it
+saw, and the next one adds a segment of the keys added or replaced since (found by comparing
+the two, mostly by identity: a merge shares the unchanged values); a writer without it (a
+new process) writes the whole dict as one segment once. Only a long string, or a big value
+that is neither a list, a dict nor a whole chunk, is copied whole into each snapshot.
 
 A snapshot is never trusted more than a stored row: its field digests must give the snapshot
 row's state root (a snapshot of another step or thread is refused), and the fold from it must
@@ -28,13 +32,14 @@ import json
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
 from pydantic_core import from_json
 
 from durable_graph.canonical import compact_json, json_size_within
+from durable_graph.changes import dict_patch
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.payload_batches import get_many
 from durable_graph.ports import PayloadStore
@@ -63,6 +68,10 @@ class Snapshot:
     step: int
     ref: PayloadRef
     fields: dict[str, dict[str, Any]]
+    # In memory only, for the writer's next snapshot: each dict kept in segments, as it was
+    # here (the same object the state held: the next snapshot finds what changed since by
+    # comparing, mostly by identity). Empty for a snapshot read back from the store.
+    dicts: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def digests(self) -> dict[str, str]:
@@ -94,20 +103,25 @@ def write_snapshot(
     """Store the snapshot of the state after `step`, extending `previous` where a list only
     grew since, and return it."""
     fields: dict[str, dict[str, Any]] = {}
+    dicts: dict[str, dict[str, Any]] = {}
     for name, value in values.items():
         entry: dict[str, Any] = {"d": digests[name], "a": anchors.get(name, step)}
+        big = isinstance(value, list | dict) and (
+            len(value) >= SEGMENT_MIN_ITEMS or not json_size_within(value, SEGMENT_MIN_BYTES)
+        )
         if name in chunks:
             entry["ref"] = chunks[name].model_dump(mode="json")
-        elif isinstance(value, list) and (
-            len(value) >= SEGMENT_MIN_ITEMS or not json_size_within(value, SEGMENT_MIN_BYTES)
-        ):
+        elif big and isinstance(value, list):
             entry.update(_segments(payloads, name, value, entry["a"], previous))
+        elif big and isinstance(value, dict):
+            entry.update(_dict_segments(payloads, name, value, entry["a"], previous))
+            dicts[name] = value
         else:
             entry["v"] = value
         fields[name] = entry
     document = {"step": step, "fields": fields}
     ref = payloads.put(_pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
-    return Snapshot(step, ref, fields)
+    return Snapshot(step, ref, fields, dicts)
 
 
 def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
@@ -120,7 +134,14 @@ def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any
     """The snapshot's values, segments and chunks fetched (each checked by its digest)."""
     values: dict[str, Any] = {}
     for name, entry in snapshot.fields.items():
-        if "segs" in entry:
+        if "dsegs" in entry:
+            merged: dict[str, Any] = {}
+            for patch in _fetch_all(payloads, _segment_refs(payloads, entry, DICT_KEYS)):
+                merged.update(patch)  # a merge: replaced keys stay where they were
+            if len(merged) != entry["n"]:
+                raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
+            values[name] = merged
+        elif "segs" in entry:
             items: list[Any] = []
             for segment in _fetch_all(payloads, _segment_refs(payloads, entry)):
                 items.extend(segment)
@@ -140,9 +161,10 @@ def snapshot_refs(payloads: PayloadStore, snapshot: Snapshot) -> list[PayloadRef
     (what erasure must find before it deletes a snapshot, `erasure.py`)."""
     refs: list[PayloadRef] = []
     for entry in snapshot.fields.values():
-        if "segs" in entry:
-            refs.extend(PayloadRef.model_validate(page) for page in entry.get("pages", []))
-            refs.extend(_segment_refs(payloads, entry))
+        keys = DICT_KEYS if "dsegs" in entry else LIST_KEYS
+        if keys[0] in entry:
+            refs.extend(PayloadRef.model_validate(page) for page in entry.get(keys[1], []))
+            refs.extend(_segment_refs(payloads, entry, keys))
         elif "ref" in entry:
             refs.append(PayloadRef.model_validate(entry["ref"]))
     return refs
@@ -177,13 +199,56 @@ def _segments(
     return entry
 
 
-def _segment_refs(payloads: PayloadStore, entry: Mapping[str, Any]) -> list[PayloadRef]:
-    """A list's segment refs in order: those of its full pages, then its own."""
+def _dict_segments(
+    payloads: PayloadStore,
+    name: str,
+    value: dict[str, Any],
+    anchor: int,
+    previous: Snapshot | None,
+) -> dict[str, Any]:
+    """`value` as segments of merge patches: the previous snapshot's plus one of the keys
+    added or replaced since, when the writer still holds the dict that snapshot saw and the
+    field was only merged into since (same anchor); otherwise one segment of all of it."""
+    before = previous.fields.get(name) if previous is not None else None
+    old = previous.dicts.get(name) if previous is not None else None
+    patch: dict[str, Any] | None = None
+    if (
+        before is not None
+        and "dsegs" in before
+        and before["a"] == anchor
+        and old is not None
+        and len(old) == before["n"]
+    ):
+        patch = {} if old is value else dict_patch(old, value)
+    if patch is not None and before is not None:
+        pages, segs = list(before.get("dpages", [])), list(before["dsegs"])
+    else:
+        pages, segs, patch = [], [], value
+    if patch:
+        segs.append(payloads.put(_pack(patch), SEGMENT_CONTENT_TYPE).model_dump(mode="json"))
+    if len(segs) >= PAGE_SEGMENTS:
+        pages.append(payloads.put(_pack(segs), PAGE_CONTENT_TYPE).model_dump(mode="json"))
+        segs = []
+    entry: dict[str, Any] = {"dsegs": segs, "n": len(value)}
+    if pages:
+        entry["dpages"] = pages
+    return entry
+
+
+LIST_KEYS = ("segs", "pages")
+DICT_KEYS = ("dsegs", "dpages")
+
+
+def _segment_refs(
+    payloads: PayloadStore, entry: Mapping[str, Any], keys: tuple[str, str] = LIST_KEYS
+) -> list[PayloadRef]:
+    """A list's (or dict's) segment refs in order: those of its full pages, then its own."""
+    segs, paged = keys
     refs: list[Any] = []
-    pages = [PayloadRef.model_validate(page) for page in entry.get("pages", [])]
+    pages = [PayloadRef.model_validate(page) for page in entry.get(paged, [])]
     for page in _fetch_all(payloads, pages):
         refs.extend(page)
-    refs.extend(entry["segs"])
+    refs.extend(entry[segs])
     return [PayloadRef.model_validate(ref) for ref in refs]
 
 
