@@ -22,8 +22,9 @@ per backend:
 
 Then a dict grown a key a step (`--dict-steps`, `tests.big_state_graphs:dict_graph`: a
 200-byte fact through a dict reducer and an index entry written back whole, per step): the
-stored row at step 10 and at the last step, and the bytes the store grew by (rows and payload
-objects) over the last 10 steps, divided by 10. With `--previous CHECKOUT` the same dict run is
+stored row at step 10 and at the last step, the bytes the store grew by (rows and payload
+objects) over the last 10 steps, divided by 10, and the whole store divided by the steps
+(snapshots included). With `--previous CHECKOUT` the same dict run is
 made with that checkout's `shared/` first on the path, in the same run: before and after.
 
 Nothing is asserted; the exit code is 0 unless the bench itself crashes.
@@ -170,6 +171,7 @@ def dict_child(name: str, steps: int) -> dict[str, Any]:
             "row_10": len(rows[10].to_stored_json()),
             "row_last": len(rows[-1].to_stored_json()),
             "per_step": grew / (after["steps"] - before["steps"]),
+            "all_steps": (after["rows"] + after["objects"]) / after["steps"],
             "ms": last_ms,
             "ops": sorted({c.op for c in rows[-1].changes.values()}),
         }
@@ -182,7 +184,7 @@ def run_dicts(args: argparse.Namespace) -> None:
     )
     print(
         f"{'code':<10} {'backend':<9} {'row@10':>7} {'row@last':>9} {'B/step':>9} "
-        f"{'ms/step':>8}  ops"
+        f"{'B/step all':>10} {'ms/step':>8}  ops"
     )
     here = Path(__file__).resolve().parent.parent
     codes = [("this", here)] + ([("previous", Path(args.previous))] if args.previous else [])
@@ -197,7 +199,8 @@ def run_dicts(args: argparse.Namespace) -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(
                 f"{label:<10} {name:<9} {r['row_10']:>7,} {r['row_last']:>9,} "
-                f"{r['per_step']:>9,.0f} {r['ms']:>8.1f}  {','.join(r['ops'])}"
+                f"{r['per_step']:>9,.0f} {r['all_steps']:>10,.0f} {r['ms']:>8.1f}  "
+                f"{','.join(r['ops'])}"
             )
 
 

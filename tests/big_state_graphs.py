@@ -28,9 +28,10 @@ class DictState(BaseModel):
 
 def learn(state: DictState) -> dict[str, Any]:
     """One new fact (through the reducer) and one new index entry (the whole dict written back,
-    extended by one key), plus one fact replaced: the dicts grow by about 250 bytes a step."""
+    extended by one key), plus one fact replaced: the dicts grow by about 250 bytes a step
+    (random hex: they compress as text does, not as padding)."""
     turn = state.turns
-    facts = {f"fact-{turn:06d}": f"fact number {turn}: " + "x" * 200}
+    facts = {f"fact-{turn:06d}": f"fact number {turn}: " + os.urandom(100).hex()}
     if turn:
         facts["fact-000000"] = f"revised at turn {turn}"
     return {"facts": facts, "index": {**state.index, f"k{turn}": turn}, "turns": turn + 1}
