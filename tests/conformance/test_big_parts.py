@@ -7,11 +7,7 @@ them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from durable_graph.backend import Backend
 from durable_graph.bundle import build_bundle, verify_bundle
@@ -23,7 +19,7 @@ from durable_graph.runtime import CompiledGraph
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import verify_thread
 from tests.big_state_graphs import many_small, parts_graph
-from tests.conformance.test_encryption import FACTORIES, Encrypted, holds
+from tests.conformance.test_encryption import Encrypted, holds
 
 COUNT, WIDTH = 10_000, 200  # 10,000 strings of 200 characters: about 2 MB of JSON per part
 
@@ -82,14 +78,6 @@ def test_a_lost_or_swapped_part_is_named_at_its_step(backend: Backend, clock: Ma
     assert raw_payloads(backend.payloads).delete(ref)
     report = verify_thread(backend, "parts")
     assert (report.first_bad_step, report.check) == (step, "payload")
-
-
-@pytest.fixture(params=sorted(FACTORIES))
-def encrypted(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[Encrypted]:
-    with FACTORIES[request.param](tmp_path, clock) as built:
-        yield built
 
 
 def test_big_parts_are_sealed_at_rest(encrypted: Encrypted, clock: ManualClock) -> None:
