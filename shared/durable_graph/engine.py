@@ -1,4 +1,5 @@
-"""The only place that decides transitions: start, resume, fork, and execute one task.
+"""The only place that decides transitions: start, resume, fork, and execute one task; and
+replay, which re-runs a recorded step without writing one.
 
 Per transition message (DESIGN.md §3): read checkpoint `k` (or take it from the message) → if
 `k+1` exists, re-send its successors and acknowledge → run the node → conditionally write `k+1`
@@ -7,22 +8,21 @@ point, and everything after it is idempotent and repeated by redelivery.
 
 What a decision needs done is done beside it: running a task (tasks.py), the fan-in of a
 parallel superstep (fanin.py), the record a superstep ends in (superstep.py), the record of a
-resume, a fork or a recorded failure (updates.py), sealing a record (sealing.py), the
-follow-ups of a commit (followups.py). This module decides which step comes next and commits
-it.
+resume, a fork or a recorded failure (updates.py), sealing a record (sealing.py), the commit
+point (commits.py) and its follow-ups (followups.py), a replay's re-run and comparison
+(replay.py). This module decides which step comes next and commits it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from durable_graph import reading
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Status
 from durable_graph.clock import Clock, SystemClock
+from durable_graph.commits import Committer, Outcome
 from durable_graph.context import NodeServices, default_worker_id
 from durable_graph.effects import (
     DEFAULT_TASK_LEASE_SECONDS,
@@ -31,13 +31,11 @@ from durable_graph.effects import (
     configured_effect_lease,
 )
 from durable_graph.errors import (
-    DurableGraphError,
     GraphMismatch,
     InvalidInput,
     NotSuspended,
     PermanentTaskError,
     StaleHead,
-    StepConflict,
     ThreadExists,
     UnknownNode,
 )
@@ -45,25 +43,15 @@ from durable_graph.fanin import FanIn, Pending
 from durable_graph.followups import FollowUps, carried_base, opened_message
 from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
+from durable_graph.replay import ReplayReport, replay_step
 from durable_graph.routing import route_from
-from durable_graph.sealing import Base, StepSealer, fresh_chunks
+from durable_graph.sealing import Base, StepSealer
 from durable_graph.signoff import Decision, governed
 from durable_graph.spec import END, START, GraphSpec, Send
 from durable_graph.superstep import merge_superstep, status_for
 from durable_graph.tasks import TaskResult, TaskRunner
 from durable_graph.threads import check_thread_id
 from durable_graph.updates import seal_failure, seal_fork, seal_update
-
-log = logging.getLogger("durable_graph.engine")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What handling one message did; the worker loop and Lambda handler log and count it."""
-
-    kind: Literal["committed", "duplicate", "pending", "stale"]
-    checkpoint: Checkpoint | None = None
-    progress: tuple[int, int] | None = None  # a fan-out's tasks done of its total, when pending
 
 
 class Engine:
@@ -99,6 +87,7 @@ class Engine:
         self.tasks = TaskRunner(spec, NodeServices(backend, self.clock, self.worker_id))
         self.fanin = FanIn(backend, self.tasks)
         self.followups = FollowUps(backend, self.clock)
+        self.committer = Committer(backend, self.followups)
 
     # ------------------------------------------------------------------ reading
 
@@ -246,6 +235,11 @@ class Engine:
         )
         return self.backend.checkpoints.opened(checkpoint)
 
+    def replay(self, thread_id: str, step: int) -> ReplayReport:
+        """Re-run the node(s) that wrote `step` from the state of `step - 1`, fed the external
+        inputs recorded with it, and compare with the record (`replay.py`); writes nothing."""
+        return replay_step(self, thread_id, step)
+
     # ---------------------------------------------- executing: the step a message runs
 
     def execute(
@@ -346,50 +340,11 @@ class Engine:
         finalize: Callable[[], None] | None = None,
         refuse: Callable[[Checkpoint | None], Exception] | None = None,
     ) -> Outcome:
-        """The commit point, the one path every write of a step takes: one conditional
-        append, with the thread head and the head signature written with it
-        (`FollowUps.commit_writes`), then the idempotent follow-ups, in the backend's unit of
-        work.
-
-        When the step already exists, a worker's redelivery treats it as done (re-sends the
-        winner's follow-ups); a caller that must not lose silently (start, resume, fork)
-        passes `refuse`, which turns the winner into the error to raise.
-        """
-        prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
-        refused, winner = False, None
-        try:
-            with self.backend.atomic():
-                try:
-                    self.backend.checkpoints.append_checkpoint(checkpoint, prepared.writes)
-                except StepConflict as conflict:
-                    existing = conflict.existing
-                    winner = existing if isinstance(existing, Checkpoint) else None
-                    if refuse is not None:
-                        refused = True
-                        raise refuse(winner) from conflict
-                    if winner is not None:
-                        self.followups.resend_if_head(winner)
-                    if finalize is not None:
-                        finalize()
-                    return Outcome("duplicate", winner)
-                self.followups.after_commit(
-                    checkpoint, previous_status=previous_status, prepared=prepared
-                )
-                if finalize is not None:
-                    finalize()
-        finally:
-            if refused:  # once the unit of work is over: a refusal rolls it back, deletes too
-                self._discard(checkpoint, winner)
-        log.info(
-            "step committed",
-            extra={
-                "thread_id": checkpoint.thread_id,
-                "step": checkpoint.step,
-                "status": checkpoint.status,
-                "nodes": checkpoint.nodes,
-            },
+        """The commit point (`commits.py`): append `checkpoint` conditionally, with its
+        follow-ups; a step that exists already is a duplicate, or `refuse(winner)` raised."""
+        return self.committer.commit(
+            checkpoint, previous_status=previous_status, finalize=finalize, refuse=refuse
         )
-        return Outcome("committed", self.backend.checkpoints.opened(checkpoint))
 
     def fail_thread(
         self, thread_id: str, reason: str, *, node: str = "", kind: str = "PermanentTaskError"
@@ -405,18 +360,6 @@ class Engine:
         )
         outcome = self.commit(checkpoint, previous_status=head.status)
         return outcome.checkpoint
-
-    def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:
-        """Delete the chunks a refused step had written (a start onto a taken id, a resume
-        that lost its race): no record refers to them, and none ever will
-        (`sealing.fresh_chunks`). A delete that fails leaves an unreferenced object. Not done
-        for a worker's duplicate delivery: on AWS the worker's role may not delete payloads
-        (erasure's alone), so a duplicate's chunks stay, unreferenced."""
-        for ref in fresh_chunks(lost, winner):
-            try:
-                self.backend.payloads.delete(ref)
-            except DurableGraphError as exc:
-                log.warning("chunk %s of a refused step left behind: %s", ref.sha256, exc)
 
     def _check_new(self, thread_id: str) -> None:
         """A thread id start or fork may take: well formed. Whether a thread has it already is

@@ -17,12 +17,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "shared" / "durable_graph"
 RUNNERS = {
+    "commits",
     "context",
     "engine",
     "fanin",
     "followups",
     "graph",
     "loader",
+    "replay",
     "routing",
     "runtime",
     "runtime_binding",
