@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from durable_graph.backend import Backend
-from durable_graph.backends.aws import dynamodb_store
+from durable_graph.backends.aws import dynamodb_records
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.factory import aws_backend
 from durable_graph.backends.aws.local_poller import InvocationCrashed
@@ -174,7 +174,7 @@ def test_get_records_retries_unprocessed_keys(
     """Given DynamoDB answers the first BatchGetItem with 60 of its 100 keys unprocessed (as it
     does when throttled), then get_records asks again for exactly those 60 and returns all."""
     backend, resources, recorder, aws = setup
-    monkeypatch.setattr(dynamodb_store, "_backoff", lambda _round: None)
+    monkeypatch.setattr(dynamodb_records, "_backoff", lambda _round: None)
     store = backend.checkpoints
     keys = [f"w#{i:03d}" for i in range(100)]
     for key in keys:
@@ -257,7 +257,7 @@ def test_a_conflict_on_the_counter_is_retried_then_transient(
     TransactionConflict), then complete_task tries again; if the conflict persists it raises a
     TransientError (the message is retried later), having changed nothing."""
     backend, _, recorder, aws = setup
-    monkeypatch.setattr(dynamodb_store, "_backoff", lambda _round: None)
+    monkeypatch.setattr(dynamodb_records, "_backoff", lambda _round: None)
     store = backend.checkpoints
     Fault("before-call.dynamodb.TransactWriteItems", error=_conflict).install(aws.dynamodb)
 
