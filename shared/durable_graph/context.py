@@ -34,6 +34,7 @@ from durable_graph.errors import (
 )
 from durable_graph.mail import Mailer, MailerMissing
 from durable_graph.runs import emit, node_config
+from durable_graph.sealed_payloads import payloads_for
 from durable_graph.sealed_records import open_fields, seal_fields
 
 if TYPE_CHECKING:
@@ -156,8 +157,16 @@ class NodeContext:
     def save(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
         """Store bytes in the payload store and return the ref to keep in state (or to pass in
         a `Send`), so heavy data never enters a checkpoint. Content-addressed: a re-run of the
-        node stores nothing new and gets the same ref."""
-        return self.engine.backend.payloads.put(data, content_type)
+        node stores nothing new and gets the same ref. With encryption at rest on, the bytes
+        are sealed under this thread's data key, deterministically (the same bytes, the same
+        ref; another thread's key, another object), so destroying the key (erasure of the
+        thread) makes them unreadable wherever the ref went."""
+        backend = self.engine.backend
+        keys = backend.checkpoints.keys
+        if keys is None:
+            return backend.payloads.put(data, content_type)
+        own = payloads_for(backend.payloads, self.thread_id, keys.ensure(self.thread_id))
+        return own.save(data, content_type)
 
     @staticmethod
     def _replayed(replay_io: dict[str, Any], name: str) -> Any:

@@ -32,6 +32,8 @@ compression, is still read (`open_text`, `open_payload`).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import zlib
@@ -72,18 +74,33 @@ class ThreadCipher:
         if len(key) != KEY_BYTES:
             raise ValueError(f"a data key is {KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
+        # The key of deterministic nonces (`seal(..., deterministic=True)`): derived, so it is
+        # never the AES key itself.
+        self._nonce_key = hmac.digest(key, b"dg:deterministic-nonce", hashlib.sha256)
 
-    def seal(self, data: bytes, aad: bytes) -> bytes:
+    def seal(self, data: bytes, aad: bytes, *, deterministic: bool = False) -> bytes:
         """The envelope-2 box of `data`: `0x02 || flags || nonce || AES-GCM(data')`, where
         `data'` is `data` deflated when that saves an eighth or more (flag `FLAG_ZLIB`); the
-        version and flags are part of the associated data, so neither can be flipped."""
+        version and flags are part of the associated data, so neither can be flipped.
+
+        The nonce is random, or with `deterministic` the first 12 bytes of
+        `HMAC-SHA256(nonce key, len(aad) || aad || data)` (a synthetic IV, as SIV modes
+        derive it): the same data sealed twice under one thread's key gives the same box, so a
+        content-addressed object keeps its address (`ctx.save`), and two different data never
+        share a nonce but by a 96-bit collision. What it reveals is only that two boxes of
+        one thread hold the same bytes; another thread's key gives other bytes. Readers open
+        both kinds alike."""
         flags, packed = 0, data
         if len(data) >= COMPRESS_FROM:
             deflated = _deflate(data)
             if len(deflated) <= len(data) - len(data) // 8:
                 flags, packed = FLAG_ZLIB, deflated
         head = bytes((ENVELOPE, flags))
-        nonce = os.urandom(NONCE_BYTES)
+        if deterministic:
+            tag = len(aad).to_bytes(4, "big") + aad + data
+            nonce = hmac.digest(self._nonce_key, tag, hashlib.sha256)[:NONCE_BYTES]
+        else:
+            nonce = os.urandom(NONCE_BYTES)
         return head + nonce + self._aead.encrypt(nonce, packed, aad + head)
 
     def open(self, box: bytes, aad: bytes) -> bytes:
@@ -193,10 +210,20 @@ def plain_type(content_type: str) -> str:
     return content_type.removesuffix(SEALED_SUFFIX)
 
 
-def seal_payload(cipher: ThreadCipher, thread_id: str, data: bytes, content_type: str) -> bytes:
+def seal_payload(
+    cipher: ThreadCipher,
+    thread_id: str,
+    data: bytes,
+    content_type: str,
+    *,
+    deterministic: bool = False,
+) -> bytes:
+    """`"dgx2" || u16 len || thread id || box`; `deterministic`: the same bytes every time
+    (`ThreadCipher.seal`), for objects addressed by what they hold (`ctx.save`)."""
     tid = thread_id.encode("utf-8")
     header = _MAGIC2 + len(tid).to_bytes(2, "big") + tid
-    return header + cipher.seal(data, header + content_type.encode("utf-8"))
+    aad = header + content_type.encode("utf-8")
+    return header + cipher.seal(data, aad, deterministic=deterministic)
 
 
 def payload_thread(box: bytes) -> str:

@@ -85,6 +85,13 @@ class ThreadPayloads:
         box = seal_payload(self.cipher, self.thread_id, data, content_type)
         return self.store.raw.put(box, sealed_type(content_type))
 
+    def save(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
+        """Sealed deterministically (`ThreadCipher.seal`): the same bytes saved again by this
+        thread get the same ref (`ctx.save` is content-addressed: a re-run of a node stores
+        nothing new), while another thread's key gives another object."""
+        box = seal_payload(self.cipher, self.thread_id, data, content_type, deterministic=True)
+        return self.store.raw.put(box, sealed_type(content_type))
+
     def get(self, ref: PayloadRef) -> bytes:
         if not is_sealed(ref):
             return self.store.raw.get(ref)
@@ -128,7 +135,7 @@ def sealed_chunk(thread_id: str, change: Change, payloads: PayloadStore) -> byte
     return data
 
 
-def payloads_for(payloads: PayloadStore, thread_id: str, cipher: ThreadCipher) -> PayloadStore:
+def payloads_for(payloads: PayloadStore, thread_id: str, cipher: ThreadCipher) -> ThreadPayloads:
     """Where a thread with data key `cipher` puts its payloads."""
     if isinstance(payloads, SealingPayloadStore):
         return payloads.for_thread(thread_id, cipher)

@@ -71,6 +71,7 @@ from durable_graph.listing import ThreadPage
 from durable_graph.ports import CheckpointStore, CombinedCommit, CommitWrites, PayloadStore
 from durable_graph.sealed_fields import Unreadable, has_sealed, open_record, open_thread
 from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
+from durable_graph.sealed_records import open_record_value, seal_record, seal_writes
 
 CACHE_THREADS = 256
 UNREADABLE = "$unreadable"  # the marker of a sealed part this process cannot open, and why
@@ -126,6 +127,9 @@ class RecordStore:
         inner store can (`CombinedCommit`), else right after it, each on its own condition
         (a lost one is left as it is: they are follow-ups, never conditions of the step)."""
         snapshot: Snapshot | None = None
+        if writes and writes.records and self.keys is not None:
+            records = seal_writes(self.keys, checkpoint.thread_id, writes.records)
+            writes = CommitWrites(head=writes.head, records=records)
         if checkpoint.format >= 2:
             checkpoint, snapshot = self._with_snapshot(checkpoint)
         try:
@@ -300,16 +304,40 @@ class RecordStore:
         opened = [t for t in map(self._opened_thread, page.threads) if t is not None]
         return page.model_copy(update={"threads": opened})
 
+    # Records that name people (`sealed_records.PERSONAL`: approvals, approval links) are
+    # sealed on the way in and opened on the way out; every other record passes as it is.
+
     def get_record(self, thread_id: str, key: str) -> VersionedRecord | None:
-        return self.inner.get_record(thread_id, key)
+        return self._open_record(thread_id, self.inner.get_record(thread_id, key))
 
     def put_record(
         self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
     ) -> VersionedRecord:
-        return self.inner.put_record(thread_id, key, value, expected_version=expected_version)
+        stored = seal_record(self.keys, thread_id, key, value)
+        try:
+            written = self.inner.put_record(
+                thread_id, key, stored, expected_version=expected_version
+            )
+        except RecordConflict as conflict:
+            current = conflict.current
+            if not isinstance(current, VersionedRecord) or stored is value:
+                raise
+            raise RecordConflict(key, self._open_record(thread_id, current)) from conflict
+        return written if stored is value else replace_value(written, value)
 
     def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
-        return self.inner.get_records(thread_id, keys)
+        found = self.inner.get_records(thread_id, keys)
+        if self.keys is None:
+            return found
+        return {k: self._open_record(thread_id, v) or v for k, v in found.items()}
+
+    def _open_record(
+        self, thread_id: str, record: VersionedRecord | None
+    ) -> VersionedRecord | None:
+        if record is None or self.keys is None:
+            return record
+        value = open_record_value(self.keys, thread_id, record.key, record.value)
+        return record if value is record.value else replace_value(record, value)
 
     def complete_task(
         self, thread_id: str, counter_key: str, member_key: str, value: dict[str, Any]
@@ -686,6 +714,10 @@ def _state_of(
         record,
         snapshot,
     )
+
+
+def replace_value(record: VersionedRecord, value: dict[str, Any]) -> VersionedRecord:
+    return VersionedRecord(key=record.key, value=value, version=record.version)
 
 
 def list_bytes(items: Sequence[Any]) -> bytes:
