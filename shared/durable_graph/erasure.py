@@ -15,9 +15,12 @@ head signatures all still verify, and the value cannot be guessed back from its 
 - **Io responses are hashed in the clear** by format 2, so erasing one changes what its
   record's hash covers: the erasing process verifies the thread first, and the erasure record
   attests the step (its hash, and the digest of its erased body; `erasure_record.py`).
-- **What stays, and is said so** (`kept` in the erasure record, or the docs): io responses of a
-  step whose io list is in the payload store (over 64 records); and task `arg`s, interrupt
-  payloads, resume values and error messages, which are hashed in the clear and not erased.
+- **The other parts of a record** (`parts`: task arguments, interrupt payloads, resume values,
+  error messages, io responses; `erasure_parts.py`): every one at every step when the whole
+  thread is erased, the named ones with `parts=`. They are hashed as stored, so the record is
+  attested like an io response; a task or io list kept in the payload store is written again
+  with them erased, and the thread head's copies of the interrupt and error, the `ctx.step`
+  result records (`fx#`) and the fan-out rows' io lose them too.
 - **The evidence.** A signed erasure record (`erasure_record.py`) is written *before* any row
   changes, naming every step and field, and every payload digest it will delete; `verify`
   accepts a missing value or payload only where such a record names it. A crash midway leaves
@@ -43,19 +46,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable_graph.backend import Backend
+from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
 from durable_graph.backends.snapshots import SNAPSHOT_CONTENT_TYPE
-from durable_graph.canonical import compact_json
 from durable_graph.changes import CHUNK_CONTENT_TYPE
 from durable_graph.checkpoint import Actor, Change, Checkpoint, PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.encryption import (
-    SEALED,
     ThreadCipher,
     is_sealed,
     is_sealed_io,
     open_io,
     sealed_type,
 )
+from durable_graph.erasure_parts import ListWriter, erase_parts, parse_parts
 from durable_graph.erasure_record import (
     ERASURE_PREFIX,
     ErasureRecord,
@@ -63,12 +66,14 @@ from durable_graph.erasure_record import (
     parse_erasures,
     sign_erasure,
 )
+from durable_graph.erasure_scrubs import scrub_done_rows, scrub_effects, scrub_head
 from durable_graph.errors import InvalidInput, RecordConflict, ThreadNotFound
-from durable_graph.fanin import DONE_SEALED, done_key
+from durable_graph.fanin import done_key
 from durable_graph.payloads import collect_refs
+from durable_graph.ports import PayloadStore
 from durable_graph.references import References, read_snapshot_refs, references
 from durable_graph.sealed_fields import is_pointer
-from durable_graph.sealed_records import open_with, seal_with
+from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import data_key_state, verify_thread
 
 FORMAT_1 = (
@@ -82,10 +87,6 @@ UNCHECKED = (
 # Objects whose bytes include a salt or salted digests, so that no other thread can hold them:
 # a change's chunk, a snapshot. Anything else content-addressed may be shared.
 SALTED = frozenset({CHUNK_CONTENT_TYPE, SNAPSHOT_CONTENT_TYPE})
-IO_LISTED = (
-    "a recorded io response in the step's io list payload (over 64 io records), which the "
-    "record's hash covers by digest: not erased"
-)
 
 
 @dataclass
@@ -97,8 +98,11 @@ class _Plan:
     candidates: dict[str, PayloadRef] = field(default_factory=dict)  # payloads it may delete
     kept: list[dict[str, Any]] = field(default_factory=list)
     io: dict[str, list[int]] = field(default_factory=dict)
+    parts: dict[str, list[str]] = field(default_factory=dict)  # step -> other parts erased
     attested: dict[str, dict[str, str]] = field(default_factory=dict)
     done_rows: list[str] = field(default_factory=list)  # fan-out result rows to scrub
+    effects: list[str] = field(default_factory=list)  # `ctx.step` result records to scrub
+    lists: PayloadStore | None = None  # where task and io lists written again go (raw)
     cipher: ThreadCipher | None = None  # the thread's live data key (encryption on)
     shred: bool = False  # destroy the data key: sealed values stay, unreadable
     key_gone: bool = False  # the data key was destroyed already: sealed values are erased
@@ -113,31 +117,37 @@ def erase(
     reason: str,
     actor: Actor,
     fields: Iterable[str] | None = None,
+    parts: Iterable[str] | None = None,
     steps: Callable[[Checkpoint], bool] | None = None,
     clock: Clock | None = None,
     strict_fields: bool = True,
     index: References | None = None,
 ) -> ErasureRecord | None:
-    """Erase `fields` (every field when None) of `thread_id` at every step (or those for which
-    `steps(row)` is true), and return the signed erasure record written (None: there was
-    nothing left to erase, and nothing was written). What an interrupted erasure left undone
-    is finished under its record, which is returned: erasing twice never writes two records
-    for the same values. `strict_fields=False` (retention) lets
-    `fields` name fields the thread does not have. `index`: which threads refer to each
-    payload object (`references.py`), read once for many erasures (retention); without it,
-    an erasure that may delete a shared object reads every thread once.
+    """Erase `fields` and `parts` of `thread_id` at every step (or those for which `steps(row)`
+    is true), and return the signed erasure record written (None: there was nothing left to
+    erase, and nothing was written). Neither named: every field and every part (the whole
+    thread). `parts` (`erasure_parts.PARTS`): "args", "interrupts", "resume", "errors", "io";
+    with `fields` and no `parts`, only the fields (and the io responses of the steps whose
+    values are erased), with `parts` and no `fields`, only those parts. What an interrupted
+    erasure left undone is finished under its record, which is returned: erasing twice never
+    writes two records for the same values. `strict_fields=False` (retention) lets `fields`
+    name fields the thread does not have. `index`: which threads refer to each payload object
+    (`references.py`), read once for many erasures (retention); without it, an erasure that
+    may delete a shared object reads every thread once.
 
-    Bad input (no reason, an unknown field, a running thread) raises `InvalidInput` and changes
-    nothing. Example::
+    Bad input (no reason, an unknown field or part, a running thread) raises `InvalidInput`
+    and changes nothing. Example::
 
-        record = erase(backend, "t1", fields=["email"], reason="GDPR request #88",
-                       actor=Actor(kind="cli", id="alice"))
+        record = erase(backend, "t1", fields=["email"], parts=["args"],
+                       reason="GDPR request #88", actor=Actor(kind="cli", id="alice"))
         assert verify_thread(backend, "t1").erased
     """
     store = backend.checkpoints
     reason = reason.strip()
     if not reason:
         raise InvalidInput("say why the values are erased (--reason)", field="reason")
+    every = fields is None and parts is None
+    chosen = parse_parts(parts, every=every)
     rows = store.inner.list_checkpoints(thread_id, newest_first=False)
     if not rows:
         raise ThreadNotFound(thread_id)
@@ -147,20 +157,19 @@ def erase(
             "failed (a worker could otherwise read the values back while they are erased)",
             field="thread_id",
         )
-    wanted = _fields(rows, fields, strict=strict_fields)
+    wanted = _fields(rows, fields, strict=strict_fields, none=parts is not None)
     key = data_key_state(backend, thread_id)
     if key.state == "locked":
         raise InvalidInput(f"thread {thread_id!r}: {key.why}", field="thread_id")
     plan = _Plan(
         cipher=key.cipher,
         # Every value of every step: destroy the key (retention of a thread old enough, too).
-        shred=key.state == "live"
-        and fields is None
-        and (steps is None or all(steps(row) for row in rows)),
+        shred=key.state == "live" and every and (steps is None or all(steps(row) for row in rows)),
         key_gone=key.state in ("destroyed", "none"),
         data_key=str((key.record or {}).get("kek", "")),
+        lists=raw_payloads(backend.payloads),
     )
-    _plan(plan, store.ledger(thread_id), rows, wanted, steps, all_fields=fields is None)
+    _plan(plan, store.ledger(thread_id), rows, wanted, steps, chosen)
     if not plan.rows and not plan.shred:
         legacy = [k["step"] for k in plan.kept if k.get("why") == FORMAT_1]
         if legacy:
@@ -189,11 +198,16 @@ def erase(
         reason,
         actor,
         clock,
-        None if fields is None else sorted(wanted),
+        None if every else sorted(wanted),
     )
     # Rows last (then the key): until every row is rewritten, a rerun plans what is left and
     # finishes it under this record; the scrubs and deletes before them are idempotent.
-    _scrub_done_rows(backend, thread_id, plan, None if fields is None else wanted)
+    scrub_done_rows(
+        backend, thread_id, plan.done_rows, plan.cipher, None if every else wanted,
+        io="io" in chosen,
+    )  # fmt: skip
+    scrub_effects(backend, thread_id, plan.effects)
+    scrub_head(backend, thread_id, plan.rows)
     for ref in deletable:
         backend.payloads.delete(ref)
     for row in plan.rows:
@@ -206,10 +220,13 @@ def erase(
     return record
 
 
-def _fields(rows: list[Checkpoint], fields: Iterable[str] | None, *, strict: bool) -> set[str]:
+def _fields(
+    rows: list[Checkpoint], fields: Iterable[str] | None, *, strict: bool, none: bool
+) -> set[str]:
+    """The fields to erase (`none`: no fields named, but parts are: none of them)."""
     known = {name for row in rows if row.format >= 2 for name in row.changes}
     if fields is None:
-        return known
+        return set() if none else known
     wanted = {f.strip() for f in fields if f.strip()}
     if not wanted:
         raise InvalidInput("name at least one field, or none to erase every field", field="fields")
@@ -229,10 +246,10 @@ def _plan(
     rows: list[Checkpoint],
     wanted: set[str],
     steps: Callable[[Checkpoint], bool] | None,
-    *,
-    all_fields: bool,
+    parts: frozenset[str],
 ) -> None:
     rewritten: dict[int, Checkpoint] = {}
+    writer = _list_writer(plan)
     for row, full in zip(rows, ledger, strict=True):
         if steps is not None and not steps(row):
             continue
@@ -251,22 +268,36 @@ def _plan(
                 plan.candidates[change.ref.sha256] = change.ref
             changes[name] = Change(op=change.op, d=change.d)
             erased.append(name)
-        io = _plan_io(full, row, set(erased), plan, all_fields=all_fields)
-        if not erased and not io:
+        io = _plan_io(full, row, set(erased), plan, every_io="io" in parts)
+        new = row.model_copy(update={"changes": changes})
+        new, named, replaced = erase_parts(
+            new, full, parts, keep_sealed=plan.shred or plan.key_gone, lists=writer
+        )
+        if not erased and not io and not named:
             continue
-        if plan.shred and not io and changes == row.changes:
+        if plan.shred and not io and not named and changes == row.changes:
             plan.steps[str(row.step)] = sorted(erased)
             continue
-        new = row.model_copy(update={"changes": changes})
         if erased:
             plan.steps[str(row.step)] = sorted(erased)
         if io:
-            new = _without_io(full, new, io)
+            new, gone = _without_io(full, new, io, writer)
+            replaced += gone
             plan.io[str(row.step)] = io
+            plan.effects += [
+                f"fx#{r.task_id}#{r.name}"
+                for i, r in enumerate(full.io)
+                if i in io and r.kind == "step"
+            ]
+        if named:
+            plan.parts[str(row.step)] = named
+        if io or named:  # the hash body changed: attested
             plan.attested[str(row.step)] = {
                 "hash": row.hash,
                 "body": new.with_io_restored().compute_hash(),
             }
+        for ref in replaced:
+            plan.candidates[ref.sha256] = ref
         rewritten[row.step] = new
     for full in ledger:
         # A superstep run from step k (a fan-out, or one reusing earlier results) wrote step
@@ -290,14 +321,14 @@ def _gone(change: Change, plan: _Plan) -> bool:
 
 
 def _plan_io(
-    full: Checkpoint, row: Checkpoint, erased: set[str], plan: _Plan, *, all_fields: bool
+    full: Checkpoint, row: Checkpoint, erased: set[str], plan: _Plan, *, every_io: bool
 ) -> list[int]:
     """The io responses of the step to erase: every one recorded by a step whose values are
     erased (the node most likely wrote those values from them: an LLM answer, a lookup), and
-    so every one when all fields are erased; the `$payload` objects they name become
+    every one when the io part is erased (`every_io`); the `$payload` objects they name become
     candidates for deletion."""
     chosen: list[int] = []
-    if not (all_fields or erased):
+    if not (every_io or erased):
         return chosen
     for index, io in enumerate(full.io):
         if io.response is None:
@@ -305,9 +336,6 @@ def _plan_io(
         sealed = is_sealed_io(io.response) or is_pointer(io.response)
         if sealed and (plan.shred or plan.cipher is None):
             continue  # sealed: unreadable once its key is destroyed (or already gone)
-        if row.io_ref is not None:
-            plan.kept.append({"step": row.step, "io": index, "name": io.name, "why": IO_LISTED})
-            continue
         response = io.response
         if is_sealed_io(response) and plan.cipher is not None:
             response = open_io(response, plan.cipher)  # the sealed strings it names go too
@@ -316,16 +344,34 @@ def _plan_io(
     return chosen
 
 
-def _without_io(full: Checkpoint, row: Checkpoint, indices: list[int]) -> Checkpoint:
+def _without_io(
+    full: Checkpoint, row: Checkpoint, indices: list[int], lists: ListWriter
+) -> tuple[Checkpoint, list[PayloadRef]]:
     """The stored row with io responses `indices` erased: the response gone, its (unsalted)
-    digest kept explicitly, and no `io_in` pointer to it."""
-    io = list(row.io)
+    digest kept explicitly, and no `io_in` pointer to it; an io list kept in the payload store
+    is written again so (returned: the list the row no longer points at)."""
+    listed = row.io_ref
+    io = list(full.io if listed is not None else row.io)
     for index in indices:
         io[index] = io[index].model_copy(
             update={"response": None, "response_sha256": full.io[index].response_sha256}
         )
+    if listed is not None:
+        ref = lists([r.model_dump(mode="json") for r in io])
+        return row.model_copy(update={"io_ref": ref}), [listed]
     pointers = {k: v for k, v in row.io_in.items() if int(k) not in indices}
-    return row.model_copy(update={"io": io, "io_in": pointers})
+    return row.model_copy(update={"io": io, "io_in": pointers}), []
+
+
+def _list_writer(plan: _Plan) -> ListWriter:
+    """Writes a task or io list again (erased items in it) where lists go: the raw payload
+    store (a list is readable without the key; its items are sealed one by one)."""
+
+    def write(items: list[dict[str, Any]]) -> PayloadRef:
+        assert plan.lists is not None
+        return plan.lists.put(list_bytes(items), LIST_CONTENT_TYPE)
+
+    return write
 
 
 def _plan_snapshots(rows: list[Checkpoint], rewritten: dict[int, Checkpoint], plan: _Plan) -> None:
@@ -393,6 +439,7 @@ def _unfinished(
         covered = (
             all(set(names) <= set(record.steps.get(step, ())) for step, names in plan.steps.items())
             and all(set(ios) <= set(record.io.get(step, ())) for step, ios in plan.io.items())
+            and all(set(p) <= set(record.parts.get(step, ())) for step, p in plan.parts.items())
             and {ref.sha256 for ref in deletable} <= set(record.payloads)
             and (bool(record.data_key) or not plan.shred)
         )
@@ -426,6 +473,7 @@ def _write_record(
         kept=plan.kept,
         attested=plan.attested,
         io=plan.io,
+        parts=plan.parts,
         head_step=head.step,
         head_hash=head.hash,
         prev=existing[-1].body_digest() if existing else "",
@@ -443,37 +491,6 @@ def _write_record(
             field="thread_id",
         ) from None
     return signed
-
-
-def _scrub_done_rows(
-    backend: Backend, thread_id: str, plan: _Plan, wanted: set[str] | None
-) -> None:
-    """Fan-out result rows (`done#`, unhashed) keep each task's writes and io in the clear:
-    drop the erased fields' writes (all writes and io when every field is erased)."""
-    store = backend.checkpoints
-    for key, found in store.get_records(thread_id, plan.done_rows).items():
-        value = dict(found.value)
-        sealed = SEALED in value
-        if sealed and (wanted is None or plan.cipher is None):
-            # Every field (or its key is gone): the sealed writes and io go whole.
-            value = {k: v for k, v in value.items() if k != SEALED}
-            value.update({"writes": {}, "io": []})
-            sealed = False
-        elif sealed and plan.cipher is not None:
-            value = open_with(value, plan.cipher, key)
-        writes = value.get("writes")
-        if isinstance(writes, dict):
-            value["writes"] = (
-                {} if wanted is None else {k: v for k, v in writes.items() if k not in wanted}
-            )
-        if wanted is None:
-            value["io"] = []
-        if sealed and plan.cipher is not None:
-            value = seal_with(value, DONE_SEALED, plan.cipher, key)
-            if open_with(found.value, plan.cipher, key) == open_with(value, plan.cipher, key):
-                continue  # nothing of the erased fields in it
-        if compact_json(value) != compact_json(found.value):
-            store.put_record(thread_id, key, value, expected_version=found.version)
 
 
 __all__ = ["erase"]

@@ -56,7 +56,7 @@ class ErasureRecord(BaseModel):
     erased_at: str
     actor: Actor
     reason: str
-    fields: list[str] | None = None  # as requested; None: every field
+    fields: list[str] | None = None  # as requested; None: every field ([]: parts only)
     steps: dict[str, list[str]] = Field(default_factory=dict)
     payloads: list[str] = Field(default_factory=list)
     kept: list[dict[str, Any]] = Field(default_factory=list)
@@ -64,6 +64,10 @@ class ErasureRecord(BaseModel):
     # records whose hash covered an erased io response (hashed in the clear, §13)
     attested: dict[str, dict[str, str]] = Field(default_factory=dict)
     io: dict[str, list[int]] = Field(default_factory=dict)  # step -> io responses erased
+    # step -> the other parts of its record erased (`erasure_parts.py`): "arg:<task id>",
+    # "interrupt", "resume:<task id>", "error". Left out of the signed body when empty, so
+    # records written before it existed keep their signatures.
+    parts: dict[str, list[str]] = Field(default_factory=dict)
     head_step: int
     head_hash: str
     prev: str = ""  # digest of the signed body of erasure record seq-1 ("" for the first)
@@ -83,10 +87,14 @@ class ErasureRecord(BaseModel):
 
     def _body(self) -> dict[str, Any]:
         left_out = {"signature"} if self.data_key else {"signature", "data_key"}
+        if not self.parts:
+            left_out.add("parts")
         return self.model_dump(mode="json", exclude=left_out)
 
     def covers(self, step: int, field: str) -> bool:
-        return field in self.steps.get(str(step), ())
+        """Whether this record erased state field (or record part) `field` at `step`."""
+        key = str(step)
+        return field in self.steps.get(key, ()) or field in self.parts.get(key, ())
 
     def attests(self, step: int, stored_hash: str, body_digest: str) -> bool:
         """Whether this record vouches for a step whose hash can no longer be recomputed: it
@@ -103,6 +111,7 @@ class ErasureRecord(BaseModel):
             "reason": self.reason,
             "steps": self.steps,
             "io": self.io,
+            **({"parts": self.parts} if self.parts else {}),
             "payloads": len(self.payloads),
             "kept": self.kept,
             **({"data_key_destroyed": self.data_key} if self.data_key else {}),

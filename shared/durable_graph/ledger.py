@@ -36,6 +36,7 @@ from durable_graph.canonical import ZERO_HASH, sha256_hex
 from durable_graph.changes import advance_all, chunk_bytes, state_root
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.encryption import ThreadCipher, is_sealed
+from durable_graph.erasure_parts import erased_part_names
 from durable_graph.erasure_record import check_erasures, parse_erasures
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import collect_refs, is_ref
@@ -178,6 +179,8 @@ def verify_chain(
                 record, {} if fresh else digests, payloads, bad, chunks_ok, erasures, sealed
             )
             sealed.io(record, payloads, bad)
+            for part in erased_part_names(stored, payloads):
+                erasures.erased(record.step, part)
         if payloads is not None:
             _check_payloads(record, payloads, bad, erasures)
         _check_transition(record, previous, bad)

@@ -62,7 +62,19 @@ def test_bad_erase_requests_exit_2_and_change_nothing(chat: Store) -> None:
     assert unknown.code == 2 and "no field 'mesages'" in unknown.err
     assert chat.run("erase", THREAD, "--fields", "messages").code == 2  # no --reason
     assert chat.run("erase", "nope", "--reason", "GDPR").code == 2
+    part = chat.run("erase", THREAD, "--parts", "io,emails", "--reason", "GDPR")
+    assert part.code == 2 and "no part 'emails': the parts are args, interrupts" in part.err
+    assert chat.run("erase", THREAD, "--parts", ",", "--reason", "GDPR").code == 2
     assert chat.json("verify", THREAD) == before and "erased" not in before
+
+
+def test_erase_parts_from_the_cli(chat: Store) -> None:
+    """`erase --parts io` erases the recorded LLM replies and nothing of the state; `verify`
+    still passes and the erasure record names them."""
+    erased = chat.json("erase", THREAD, "--parts", "io", "--reason", "GDPR #9")
+    assert erased["steps"] == {} and erased["io"]["3"] == [0] and erased["fields"] == []
+    assert chat.json("verify", THREAD)["ok"] is True
+    assert chat.json("status", THREAD)["values"]["turns"] == 6
 
 
 def test_erase_over_http(chat: Store, tmp_path: Path) -> None:
@@ -73,6 +85,8 @@ def test_erase_over_http(chat: Store, tmp_path: Path) -> None:
         ({"fields": ["nope"], "reason": "GDPR"}, 400),
         ({"fields": ["messages"]}, 400),
         ({"fields": [], "reason": "GDPR"}, 400),
+        ({"parts": ["args", "nope"], "reason": "GDPR"}, 400),
+        ({"parts": [], "reason": "GDPR"}, 400),
     ]
     for body, status in bad:
         assert http.post(path, body).status == status, body

@@ -94,7 +94,14 @@ class EraseRequest(_Request):
         default=None,
         min_length=1,
         max_length=1000,
-        description="state fields to erase at every step (default: every field)",
+        description="state fields to erase at every step (default: every field, unless parts)",
+    )
+    parts: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="record parts to erase at every step: args, interrupts, resume, errors, io "
+        "(default: every part, unless fields)",
     )
     reason: str = Field(
         min_length=1, max_length=2000, description="why (recorded in the signed erasure record)"

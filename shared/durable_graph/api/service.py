@@ -348,7 +348,12 @@ class Threads:
     def erase(self, thread_id: str, request: EraseRequest, actor: Actor) -> EraseResponse:
         self.known(thread_id)
         record = erase(
-            self.backend, thread_id, fields=request.fields, reason=request.reason, actor=actor
+            self.backend,
+            thread_id,
+            fields=request.fields,
+            parts=request.parts,
+            reason=request.reason,
+            actor=actor,
         )
         return EraseResponse(erased=record is not None, record=record)
 

@@ -52,6 +52,7 @@ from durable_graph.encryption import (
     is_sealed,
     open_change,
 )
+from durable_graph.erasure_parts import decorate, has_erased_parts
 from durable_graph.erasure_record import (
     ErasureRecord,
     erased_marker,
@@ -547,6 +548,8 @@ class RecordStore:
         """The record with its sealed parts opened (`sealed_fields.py`): io responses (None
         where the key is gone), task arguments, interrupt payload, resume values and error
         message (a marker saying why, where the key is gone)."""
+        if has_erased_parts(record):  # erased by `erase --parts`: say by whom
+            record = decorate(record, self._lookup(record.thread_id))
         if not has_sealed(record):
             return record
         cached = self._cached(record.thread_id)  # the step just appended: opened already
@@ -555,6 +558,8 @@ class RecordStore:
         return self._open_sealed(open_record, record, record.thread_id, record.step)
 
     def _opened_thread(self, record: ThreadRecord | None) -> ThreadRecord | None:
+        if record is not None and has_erased_parts(record):
+            record = decorate(record, self._lookup(record.thread_id))
         if record is None or not has_sealed(record):
             return record
         return self._open_sealed(open_thread, record, record.thread_id, record.head_step)
@@ -606,6 +611,9 @@ class RecordStore:
                 if record.covers(step, name):
                     return record
         return None
+
+    def _lookup(self, thread_id: str) -> Callable[[int, str], ErasureRecord | None]:
+        return lambda step, name: self._erasure(thread_id, step, name)
 
     def forget_thread(self, thread_id: str) -> None:
         """Drop what this process keeps of the thread (erasure rewrote its rows)."""

@@ -16,6 +16,7 @@ from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import backend, progress
 from durable_graph.cli.output import emit_json
 from durable_graph.erasure import erase
+from durable_graph.erasure_parts import PARTS
 from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import InvalidInput
 from durable_graph.listing import MAX_PAGE
@@ -26,13 +27,23 @@ from durable_graph.retention_cursor import Totals
 def register(sub: Any) -> None:
     e = sub.add_parser(
         "erase",
-        help="erase a thread's values (all fields, or --fields) keeping their digests",
+        help="erase a thread's values (everything, or --fields / --parts) keeping their digests",
         description="Destroy the values (and their salts) of the named state fields at every "
         "step, and the payload objects no other thread refers to; the digests stay, so "
-        "verify still passes and lists what was erased. Appends a signed erasure record.",
+        "verify still passes and lists what was erased. --parts erases what the records hold "
+        "besides the state: task arguments, interrupt payloads, resume values, error "
+        "messages, io responses. Without --fields and --parts, everything. Appends a signed "
+        "erasure record.",
     )
     e.add_argument("thread_id")
-    e.add_argument("--fields", help="comma-separated state fields (default: every field)")
+    e.add_argument(
+        "--fields", help="comma-separated state fields (default: every field, unless --parts)"
+    )
+    e.add_argument(
+        "--parts",
+        help=f"comma-separated record parts: {','.join(PARTS)} (default: every part, unless "
+        "--fields)",
+    )
     e.add_argument("--reason", required=True, help="why (recorded and signed)")
     e.add_argument("--actor", default=None, help="who erases (recorded); default: your login")
     e.add_argument("--json", action="store_true")
@@ -91,6 +102,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
         backend(args.store),
         args.thread_id,
         fields=_fields(args.fields),
+        parts=_fields(args.parts),
         reason=args.reason,
         actor=Actor(kind="cli", id=args.actor or default_actor()),
     )
@@ -110,6 +122,7 @@ def print_erasure(record: ErasureRecord) -> None:
         f"erased {', '.join(fields) or 'nothing'} of {record.thread_id} at "
         f"{len(steps)} step(s) ({', '.join(steps) or '-'}); "
         f"{sum(len(v) for v in record.io.values())} io response(s); "
+        f"{sum(len(v) for v in record.parts.values())} other part(s); "
         f"{len(record.payloads)} payload object(s) deleted"
     )
     signed = f"signed by key {record.key_id}" if record.signature else "unsigned (no ledger key)"
@@ -123,6 +136,8 @@ def print_erasure(record: ErasureRecord) -> None:
             f"data key destroyed (wrapped by {record.data_key}): its encrypted values are "
             "unreadable wherever they are copied"
         )
+    for step, names in sorted(record.parts.items(), key=lambda item: int(item[0])):
+        print(f"  erased at step {step}: {', '.join(names)}")
     for kept in record.kept:
         print(f"  kept: step {kept['step']}: {kept['why']}")
 

@@ -1,0 +1,92 @@
+"""What an erasure scrubs besides the rows of the chain (`erasure.py`): copies of the erased
+values in the small records beside it, which no hash covers, so they are simply rewritten
+(each idempotently: an interrupted erasure run again scrubs what is left).
+
+- fan-out result rows (`done#<step>#<task>`): each task's writes and io until the last one
+  merges them into the next step;
+- `ctx.step` result records (`fx#<task>#<name>`): the result an io response repeats;
+- the thread head (`threads` row, DynamoDB `thread#` item): its head step's interrupt and error.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from durable_graph.backend import Backend
+from durable_graph.canonical import compact_json
+from durable_graph.checkpoint import Checkpoint, ThreadRecord
+from durable_graph.encryption import SEALED, ThreadCipher
+from durable_graph.erasure_parts import head_after
+from durable_graph.errors import RecordConflict
+from durable_graph.fanin import DONE_SEALED
+from durable_graph.sealed_records import open_with, seal_with
+
+
+def scrub_done_rows(
+    backend: Backend,
+    thread_id: str,
+    keys: list[str],
+    cipher: ThreadCipher | None,
+    wanted: set[str] | None,
+    *,
+    io: bool,
+) -> None:
+    """Fan-out result rows (`done#`, unhashed) keep each task's writes and io in the clear:
+    drop the erased fields' writes (all writes and io when every field is erased; the io when
+    the io part is)."""
+    store = backend.checkpoints
+    for key, found in store.get_records(thread_id, keys).items():
+        value = dict(found.value)
+        sealed = SEALED in value
+        if sealed and (wanted is None or cipher is None):
+            # Every field (or its key is gone): the sealed writes and io go whole.
+            value = {k: v for k, v in value.items() if k != SEALED}
+            value.update({"writes": {}, "io": []})
+            sealed = False
+        elif sealed and cipher is not None:
+            value = open_with(value, cipher, key)
+        writes = value.get("writes")
+        if isinstance(writes, dict):
+            value["writes"] = (
+                {} if wanted is None else {k: v for k, v in writes.items() if k not in wanted}
+            )
+        if wanted is None or io:
+            value["io"] = []
+        if sealed and cipher is not None:
+            value = seal_with(value, DONE_SEALED, cipher, key)
+            if open_with(found.value, cipher, key) == open_with(value, cipher, key):
+                continue  # nothing of the erased fields in it
+        if compact_json(value) != compact_json(found.value):
+            store.put_record(thread_id, key, value, expected_version=found.version)
+
+
+def scrub_effects(backend: Backend, thread_id: str, keys: list[str]) -> None:
+    """A `ctx.step` result is also kept in its effect record (`fx#<task>#<name>`, unhashed):
+    where its io response is erased, the result goes too (sealed or not)."""
+    store = backend.checkpoints
+    for key, found in store.get_records(thread_id, keys).items():
+        value = {k: v for k, v in found.value.items() if k != SEALED}
+        value["result"] = None
+        if value != found.value:
+            with suppress(RecordConflict):  # a concurrent scrub wrote the same
+                store.put_record(thread_id, key, value, expected_version=found.version)
+
+
+def scrub_head(backend: Backend, thread_id: str, rows: list[Checkpoint]) -> None:
+    """The thread head copies its head step's interrupt and error (`threads` row, DynamoDB
+    `thread#` item): where that step's are erased, so are the copies."""
+    store = backend.checkpoints.inner
+    for _ in range(3):
+        head: ThreadRecord | None = store.get_thread(thread_id)
+        row = next((r for r in rows if head is not None and r.step == head.head_step), None)
+        after = head_after(head, row) if head is not None and row is not None else None
+        if head is None or after is None:
+            return
+        try:
+            store.put_thread(after, expected_revision=head.revision)
+            return
+        except RecordConflict:
+            continue
+
+
+__all__ = ["scrub_done_rows", "scrub_effects", "scrub_head"]
