@@ -11,11 +11,16 @@ interleaved rounds (each round runs both, in a shuffled order, on fresh folders)
 3. chat, varied text — the same with an answer of words drawn from a 2,000-word vocabulary
    (deflates ~1.7x; 1 KB of this repository's README deflates ~2x).
 
+4. approval on PostgreSQL (`--postgres`) — the approval flow on a real server (the tests'
+   throwaway cluster, `tests/postgres/server.py`), bytes measured as the server stores them:
+   the sum of `pg_column_size` of every row of the store's tables, per thread, each mode in a
+   fresh schema.
+
 Prints medians over the rounds and the on/off ratio. Nothing is asserted (a benchmark, not a
 test); the machine is shared, so compare the ratio, not the absolute numbers.
 
     PYTHONPATH=shared:. .venv/bin/python bench/encryption_overhead.py [--threads 200]
-        [--turns 300] [--rounds 5]
+        [--turns 300] [--rounds 5] [--postgres]
 """
 
 from __future__ import annotations
@@ -86,6 +91,39 @@ def approval(root: Path, encrypt: bool, threads: int) -> Sample:
     return sample
 
 
+def approval_pg(root: Path, encrypt: bool, threads: int) -> Sample:
+    """The approval flow on a fresh schema of the tests' PostgreSQL server; `stored`: what its
+    rows take (`pg_column_size`, so PostgreSQL's own compression of big values counts)."""
+    import psycopg
+
+    from durable_graph.backends.postgres import postgres_backend
+    from durable_graph.keys import LocalKeyFile
+    from tests.postgres.server import fresh_schema_uri
+
+    with fresh_schema_uri() as uri:
+        kek = LocalKeyFile(root / "kek") if encrypt else None
+        backend = postgres_backend(uri, kek=kek)
+        app = email_graph.with_backend(backend)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(threads):
+            tid = f"tx-{i}"
+            app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
+            app.resume(tid, values={"approved": True}, as_node="human_review")
+        sample = Sample(time.perf_counter() - wall, time.process_time() - cpu, threads, 0)
+        assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
+        backend.close()
+        with psycopg.connect(uri) as conn:
+            tables = conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_name <> 'durable_graph_schema'"
+            ).fetchall()
+            for (table,) in tables:
+                row = conn.execute(f'SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM "{table}" t')
+                found = row.fetchone()
+                sample.stored += int(found[0]) if found else 0
+    return sample
+
+
 def chat(root: Path, encrypt: bool, turns: int, graph: object = chat_graph) -> Sample:
     backend = local_backend(root, encrypt=encrypt)
     app = graph.with_backend(backend)  # type: ignore[attr-defined]
@@ -130,7 +168,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=200)
     parser.add_argument("--turns", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--postgres", action="store_true", help="only the approval flow, on PostgreSQL"
+    )
     args = parser.parse_args()
+    if args.postgres:
+        measure(
+            f"approval flow on PostgreSQL, {args.threads} threads (unit: a thread of 4 steps)",
+            lambda root, on: approval_pg(root, on, args.threads),
+            args.rounds,
+            "ms/thread",
+            1000.0,
+        )
+        return
     measure(
         f"approval flow, {args.threads} threads (unit: a thread of 4 steps)",
         lambda root, on: approval(root, on, args.threads),

@@ -7,9 +7,10 @@ failed migration leaves the schema as it was. Applied versions are rows of
 Tables live in the connection's current schema (the first of its `search_path`), so one
 database can hold several stores (`?options=-csearch_path%3Dname` in the URI).
 
-Columns mirror the embedded store (`backends/local/db.py`); bodies are text holding exactly the
-JSON the other stores keep (`Checkpoint.to_stored_json()`: docs/record-format.md), never
-`jsonb`, which would reorder keys.
+Columns mirror the embedded store (`backends/local/db.py`); bodies hold exactly the JSON the
+other stores keep (`Checkpoint.to_stored_json()`: docs/record-format.md), never `jsonb`, which
+would reorder keys: as text, except checkpoint and record bodies, which since migration 2 are
+`bytea` holding that JSON with its sealed values as bytes (`backends/packed_bodies.py`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,18 @@ CREATE TABLE notifications (
 );
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _INITIAL),)
+# Checkpoint and record bodies as bytes: their sealed values kept as binary, not base64
+# (`backends/packed_bodies.py`). Rows already there become their UTF-8 JSON, which is read as
+# it always was; nothing is rewritten.
+_PACKED_BODIES = """
+ALTER TABLE checkpoints ALTER COLUMN body TYPE bytea USING convert_to(body, 'UTF8');
+ALTER TABLE records ALTER COLUMN body TYPE bytea USING convert_to(body, 'UTF8');
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _INITIAL),
+    Migration(2, "checkpoint and record bodies as bytea (sealed values binary)", _PACKED_BODIES),
+)
 LATEST = MIGRATIONS[-1].version
 
 _VERSIONS = """

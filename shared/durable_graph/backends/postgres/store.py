@@ -1,5 +1,8 @@
 """CheckpointStore on PostgreSQL: the primary key (thread_id, step) is the commit condition.
 
+Checkpoint and record bodies are `bytea`: the row's JSON with its sealed values as bytes
+(`backends/packed_bodies.py`; a body written before, plain UTF-8 JSON, reads the same).
+
 Every conditional write is one statement whose condition is in the statement itself, so it
 needs no lock held across round trips and never aborts an enclosing unit of work (a failed
 `INSERT` would: a lost condition is `ON CONFLICT DO NOTHING` or an `UPDATE` that matched no
@@ -14,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from durable_graph.backends.packed_bodies import pack, unpack
 from durable_graph.backends.postgres.db import Database
 from durable_graph.backends.sql import (
     GET_CHECKPOINT,
@@ -50,11 +54,13 @@ WITH member AS (
     ON CONFLICT DO NOTHING RETURNING 1
 ), counter AS (
     INSERT INTO records (thread_id, key, version, body)
-    SELECT %(t)s, %(c)s, 1, '{"count":1}' WHERE EXISTS (SELECT 1 FROM member)
+    SELECT %(t)s, %(c)s, 1, convert_to('{"count":1}', 'UTF8') WHERE EXISTS (SELECT 1 FROM member)
     ON CONFLICT (thread_id, key) DO UPDATE SET
         version = records.version + 1,
-        body = '{"count":' || ((records.body::json ->> 'count')::bigint + 1) || '}'
-    RETURNING (body::json ->> 'count')::bigint AS count
+        body = convert_to(
+            '{"count":' || ((convert_from(records.body, 'UTF8')::json ->> 'count')::bigint + 1)
+            || '}', 'UTF8')
+    RETURNING (convert_from(body, 'UTF8')::json ->> 'count')::bigint AS count
 )
 SELECT EXISTS (SELECT 1 FROM member), (SELECT count FROM counter)
 """
@@ -70,7 +76,7 @@ class PostgresCheckpointStore:
             inserted = conn.execute(
                 "INSERT INTO checkpoints (thread_id, step, body) VALUES (%s, %s, %s) "
                 "ON CONFLICT DO NOTHING",
-                (checkpoint.thread_id, checkpoint.step, checkpoint.to_stored_json()),
+                (checkpoint.thread_id, checkpoint.step, pack(checkpoint.to_stored_json())),
             ).rowcount
         if inserted != 1:
             existing = self.get_checkpoint(checkpoint.thread_id, checkpoint.step)
@@ -88,7 +94,7 @@ class PostgresCheckpointStore:
         with self.db.connection(_WRITE) as conn:
             changed = conn.execute(
                 _REWRITE_CHECKPOINT,
-                (checkpoint.to_stored_json(), checkpoint.thread_id, checkpoint.step),
+                (pack(checkpoint.to_stored_json()), checkpoint.thread_id, checkpoint.step),
             ).rowcount
         if changed != 1:
             raise StepNotFound(checkpoint.thread_id, checkpoint.step)
@@ -206,12 +212,14 @@ class PostgresCheckpointStore:
                 _GET_RECORD,
                 (thread_id, key),
             ).fetchone()
-        return VersionedRecord(key=key, value=json.loads(row[1]), version=row[0]) if row else None
+        if row is None:
+            return None
+        return VersionedRecord(key=key, value=json.loads(unpack(row[1])), version=row[0])
 
     def put_record(
         self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
     ) -> VersionedRecord:
-        body = compact_json(value)
+        body = pack(compact_json(value))
         version = (expected_version or 0) + 1
         with self.db.connection(_WRITE) as conn:
             if expected_version is None:
@@ -242,7 +250,9 @@ class PostgresCheckpointStore:
                     (thread_id, wanted[start : start + ANY_CHUNK]),
                 ).fetchall()
                 for key, version, body in rows:
-                    found[key] = VersionedRecord(key=key, value=json.loads(body), version=version)
+                    found[key] = VersionedRecord(
+                        key=key, value=json.loads(unpack(body)), version=version
+                    )
         return found
 
     def complete_task(
@@ -251,7 +261,7 @@ class PostgresCheckpointStore:
         with self.db.connection(_WRITE) as conn:
             row = conn.execute(
                 _COMPLETE,
-                {"t": thread_id, "m": member_key, "c": counter_key, "v": compact_json(value)},
+                {"t": thread_id, "m": member_key, "c": counter_key, "v": pack(compact_json(value))},
             ).fetchone()
         if row is not None and row[0]:
             return True, int(row[1])
@@ -262,8 +272,10 @@ class PostgresCheckpointStore:
         self.db.close()
 
 
-def _parse(thread_id: str, step: int, body: str) -> Checkpoint:
+def _parse(thread_id: str, step: int, body: bytes) -> Checkpoint:
     try:
-        return Checkpoint.from_stored_json(body)
+        return Checkpoint.from_stored_json(unpack(body))
     except ValidationError as exc:
         raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc
+    except ValueError as exc:  # a packed body cut short, or not UTF-8
+        raise CorruptRecord(thread_id, step, f"the stored body does not unpack: {exc}") from exc
