@@ -271,7 +271,12 @@ def _plan(
         io = _plan_io(full, row, set(erased), plan, every_io="io" in parts)
         new = row.model_copy(update={"changes": changes})
         new, named, replaced = erase_parts(
-            new, full, parts, keep_sealed=plan.shred or plan.key_gone, lists=writer
+            new,
+            full,
+            parts,
+            keep_sealed=plan.shred or plan.key_gone,
+            lists=writer,
+            cipher=plan.cipher,
         )
         if not erased and not io and not named:
             continue

@@ -31,7 +31,7 @@ from durable_graph.checkpoint import (
     Task,
     ThreadRecord,
 )
-from durable_graph.encryption import is_sealed_io
+from durable_graph.encryption import ThreadCipher, is_sealed_io, open_value
 from durable_graph.erasure_record import (
     ERASED,
     ErasureRecord,
@@ -40,8 +40,9 @@ from durable_graph.erasure_record import (
     is_erased,
 )
 from durable_graph.errors import InvalidInput, PayloadCorrupted
+from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
-from durable_graph.sealed_fields import is_sealed_text
+from durable_graph.sealed_fields import ARG_AAD, INTERRUPT_AAD, RESUME_AAD, is_sealed_text
 
 PARTS = ("args", "interrupts", "resume", "errors", "io")
 ERASED_TEXT = "$erased"  # an erased error message, as its row keeps it
@@ -74,11 +75,13 @@ def erase_parts(
     *,
     keep_sealed: bool,
     lists: ListWriter,
+    cipher: ThreadCipher | None = None,
 ) -> tuple[Checkpoint, list[str], list[PayloadRef]]:
     """The stored `row` with `parts` erased (`full`: the row with its task list loaded), the
-    names of what was erased, and the task list payload it no longer points at (`lists`
-    writes the new one). `keep_sealed`: leave sealed parts as they are (their data key is
-    destroyed)."""
+    names of what was erased, and the payloads it no longer refers to: the task list it no
+    longer points at (`lists` writes the new one) and the objects the erased values named (a
+    value kept whole in a chunk, `{"$payload": ref}`; a sealed one is opened with `cipher` to
+    find them). `keep_sealed`: leave sealed parts as they are (their data key is destroyed)."""
     step = row.step
     names: list[str] = []
     update: dict[str, Any] = {}
@@ -89,12 +92,20 @@ def erase_parts(
             value is not None and not is_erased(value) and not (keep_sealed and is_sealed_io(value))
         )
 
+    def gone(value: Any, aad: bytes) -> dict[str, Any]:
+        """The marker in place of `value`; what `value` named goes too."""
+        if is_sealed_io(value) and cipher is not None:
+            value = open_value(value, cipher, aad)
+        if not is_sealed_io(value):
+            replaced.extend(collect_refs(value).values())
+        return stored_marker(step)
+
     if "args" in parts and any(present(t.arg) for t in full.next):
         tasks = []
         for task in full.next:
             if present(task.arg):
                 names.append(f"arg:{task.id}")
-                task = task.model_copy(update={"arg": stored_marker(step)})
+                task = task.model_copy(update={"arg": gone(task.arg, ARG_AAD)})
             tasks.append(task)
         if row.next_ref is not None:
             update["next_ref"] = lists([t.model_dump(mode="json") for t in tasks])
@@ -104,13 +115,14 @@ def erase_parts(
     interrupt = row.interrupt
     if "interrupts" in parts and interrupt is not None and present(interrupt.payload):
         names.append("interrupt")
-        update["interrupt"] = interrupt.model_copy(update={"payload": stored_marker(step)})
+        payload = gone(interrupt.payload, INTERRUPT_AAD)
+        update["interrupt"] = interrupt.model_copy(update={"payload": payload})
     if "resume" in parts:
         resume = dict(row.resume)
         for task_id, values in row.resume.items():
             if any(present(v) for v in values):
                 names.append(f"resume:{task_id}")
-                resume[task_id] = [stored_marker(step) if present(v) else v for v in values]
+                resume[task_id] = [gone(v, RESUME_AAD) if present(v) else v for v in values]
         if resume != row.resume:
             update["resume"] = resume
     error = row.error
