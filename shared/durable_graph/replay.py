@@ -160,6 +160,18 @@ def _erased_evidence(base: Checkpoint, record: Checkpoint) -> str | None:
         for name, value in base.values.items()
         if describe_erased(value) is not None
     ]
+    # What it was fed besides the state: a task's argument, a resume value (`erase --parts`).
+    parts += [
+        f"the argument of task {t.id} ({describe_erased(t.arg)})"
+        for t in base.next
+        if describe_erased(t.arg) is not None
+    ]
+    parts += [
+        f"a resume value of task {task} ({describe_erased(value)})"
+        for task, values in base.resume.items()
+        for value in values
+        if describe_erased(value) is not None
+    ]
     written = [
         name
         for name, change in record.changes.items()

@@ -32,6 +32,7 @@ from durable_graph.erasure_parts import PARTS
 from durable_graph.erasure_record import ERASED, describe_erased
 from durable_graph.errors import InvalidInput, ThreadFailed
 from durable_graph.sealed_payloads import raw_payloads
+from durable_graph.timetravel import replay
 from durable_graph.verification import verify_thread
 from tests.aws.resources import stored_row
 from tests.conformance.store_contents import contents
@@ -178,6 +179,11 @@ def test_every_part_is_erased_wherever_the_store_keeps_it(
     assert head is not None and head.error is not None
     assert head.error.message.startswith("(the message is erased at step")
     assert "by cli:dpo@example.com" in head.error.message
+    resumed = next(c for c in history if c.resume)
+    replayed = replay(app, "p", resumed.step + 1)
+    assert replayed.verdict == "not_reproducible" and "a resume value" in replayed.reason
+    fed = replay(app, "p", 2)
+    assert fed.verdict == "not_reproducible" and "the argument of task" in fed.reason
     assert erase(backend, "p", parts=list(PARTS), reason="again", actor=ALICE) is None
 
 
