@@ -66,7 +66,12 @@ from durable_graph.erasure_record import (
     parse_erasures,
     sign_erasure,
 )
-from durable_graph.erasure_scrubs import scrub_done_rows, scrub_effects, scrub_head
+from durable_graph.erasure_scrubs import (
+    scrub_done_rows,
+    scrub_effects,
+    scrub_head,
+    scrub_notifications,
+)
 from durable_graph.errors import InvalidInput, RecordConflict, ThreadNotFound
 from durable_graph.fanin import done_key
 from durable_graph.payloads import collect_refs
@@ -208,6 +213,7 @@ def erase(
     )  # fmt: skip
     scrub_effects(backend, thread_id, plan.effects)
     scrub_head(backend, thread_id, plan.rows)
+    scrub_notifications(backend, thread_id, plan.parts)
     for ref in deletable:
         backend.payloads.delete(ref)
     for row in plan.rows:

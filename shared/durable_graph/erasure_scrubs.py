@@ -5,7 +5,10 @@ values in the small records beside it, which no hash covers, so they are simply 
 - fan-out result rows (`done#<step>#<task>`): each task's writes and io until the last one
   merges them into the next step;
 - `ctx.step` result records (`fx#<task>#<name>`): the result an io response repeats;
-- the thread head (`threads` row, DynamoDB `thread#` item): its head step's interrupt and error.
+- the thread head (`threads` row, DynamoDB `thread#` item): its head step's interrupt and error;
+- the notifications a suspension left in the store's outbox (`NotificationLog`: the embedded
+  `outbox` table and its `notifications.jsonl`, PostgreSQL's `notifications`): the interrupt
+  payload. What a notifier already delivered (SNS, mail) is out of reach.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from durable_graph.backend import Backend
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.encryption import SEALED, ThreadCipher
-from durable_graph.erasure_parts import head_after
+from durable_graph.erasure_parts import head_after, stored_marker
 from durable_graph.errors import RecordConflict
 from durable_graph.fanin import DONE_SEALED
+from durable_graph.ports import NotificationLog
 from durable_graph.sealed_records import open_with, seal_with
 
 
@@ -89,4 +93,12 @@ def scrub_head(backend: Backend, thread_id: str, rows: list[Checkpoint]) -> None
             continue
 
 
-__all__ = ["scrub_done_rows", "scrub_effects", "scrub_head"]
+def scrub_notifications(backend: Backend, thread_id: str, parts: dict[str, list[str]]) -> None:
+    """The interrupt payloads erased at these steps, gone from the notifications kept too."""
+    steps = {int(s): stored_marker(int(s)) for s, names in parts.items() if "interrupt" in names}
+    notifier = backend.notifier
+    if steps and isinstance(notifier, NotificationLog):
+        notifier.forget_payloads(thread_id, steps)
+
+
+__all__ = ["scrub_done_rows", "scrub_effects", "scrub_head", "scrub_notifications"]

@@ -4,7 +4,7 @@ them, and one conformance suite (`tests/conformance/`) runs against every implem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -326,4 +326,9 @@ class NotificationLog(Protocol):
 
     def read_all(self, thread_id: str | None = None) -> list[Notification]:
         """Every committed notification (of `thread_id`, when given), oldest first."""
+        ...
+
+    def forget_payloads(self, thread_id: str, payloads: Mapping[int, Any]) -> None:
+        """Replace the payload of each kept notification of `thread_id` at a step of
+        `payloads` by the value given for that step (erasure: the erased marker)."""
         ...

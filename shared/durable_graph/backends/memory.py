@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from durable_graph.backend import Backend
@@ -271,6 +271,14 @@ class MemoryNotifier:
 
     def read_all(self, thread_id: str | None = None) -> list[Notification]:
         return [n for n in self.sent if thread_id is None or n.thread_id == thread_id]
+
+    def forget_payloads(self, thread_id: str, payloads: Mapping[int, Any]) -> None:
+        self.sent = [
+            n.model_copy(update={"payload": payloads[n.step]})
+            if n.thread_id == thread_id and n.step in payloads
+            else n
+            for n in self.sent
+        ]
 
 
 def memory_backend(clock: Clock | None = None, *, kek: KeyWrapper | None = None) -> Backend:

@@ -12,8 +12,12 @@ a crash right after the commit can leave a line out of the file, never out of th
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from durable_graph.backends.local.db import Database
 from durable_graph.canonical import compact_json
@@ -65,3 +69,39 @@ class OutboxNotifier:
         with self.db.read() as conn:
             rows = conn.execute(sql + " ORDER BY id", params).fetchall()
         return [Notification.model_validate_json(row[0]) for row in rows]
+
+    def forget_payloads(self, thread_id: str, payloads: Mapping[int, Any]) -> None:
+        """The rows first (in one transaction), then the file copy, rewritten whole and
+        replaced atomically: a notification another process appends to the file meanwhile
+        may be missing from the copy (never from the table, which `read_all` reads)."""
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT id, step, body FROM outbox WHERE thread_id = ?", (thread_id,)
+            ).fetchall()
+            for row_id, step, body in rows:
+                if step in payloads:
+                    conn.execute(
+                        "UPDATE outbox SET body = ? WHERE id = ?",
+                        (_forgotten(body, payloads[step]), row_id),
+                    )
+        if not self.path.exists():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        kept = []
+        for line in lines:
+            doc = json.loads(line) if line.strip() else None
+            step = doc.get("step") if isinstance(doc, dict) else None
+            mine = isinstance(doc, dict) and doc.get("thread_id") == thread_id
+            if mine and isinstance(step, int) and step in payloads:
+                line = _forgotten(line, payloads[step])
+            kept.append(line)
+        if kept != lines:
+            spare = self.path.with_suffix(".jsonl.tmp")
+            spare.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            os.replace(spare, self.path)
+
+
+def _forgotten(body: str, payload: Any) -> str:
+    doc = json.loads(body)
+    doc["payload"] = payload
+    return compact_json(doc)

@@ -5,6 +5,8 @@ the step that caused it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from durable_graph.backends.postgres.db import Database
 from durable_graph.clock import Clock, SystemClock, iso
@@ -45,3 +47,17 @@ class PostgresOutbox:
                     (thread_id,),
                 ).fetchall()
         return [Notification.model_validate_json(r[0]) for r in rows]
+
+    def forget_payloads(self, thread_id: str, payloads: Mapping[int, Any]) -> None:
+        with self.db.connection("erasing notification payloads") as conn:
+            rows = conn.execute(
+                "SELECT id, body FROM notifications WHERE thread_id = %s", (thread_id,)
+            ).fetchall()
+            for row_id, body in rows:
+                note = Notification.model_validate_json(body)
+                if note.step in payloads:
+                    forgotten = note.model_copy(update={"payload": payloads[note.step]})
+                    conn.execute(
+                        "UPDATE notifications SET body = %s WHERE id = %s",
+                        (forgotten.model_dump_json(), row_id),
+                    )
