@@ -265,3 +265,62 @@ def test_erasing_sealed_parts_keeps_the_key(encrypted: Encrypted, clock: ManualC
     report = verify_thread(backend, "p")
     assert report.ok, report.reason
     assert {"arg", "resume", "error"} <= parts_of(report.erased)
+
+
+class Big(BaseModel):
+    answer: str = ""
+
+
+BIG = f"{MARK} " + "y" * 70_000  # over 64 KiB: kept whole in a chunk (record-format §12)
+
+
+def ask_big(state: Big, ctx: NodeContext) -> dict[str, Any]:
+    answer = ctx.interrupt({"document": BIG})
+    return {"answer": "seen" if answer else ""}
+
+
+def _big_graph() -> Any:
+    builder = StateGraph(Big)
+    builder.add_node("ask", ask_big)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder.compile(name="tests.conformance.test_erasure_parts:big_graph")
+
+
+big_graph = _big_graph()
+
+
+def test_parts_kept_whole_in_chunks_are_deleted(backend: Backend, clock: ManualClock) -> None:
+    """Given an interrupt payload and a resume value too big for a record (each kept whole in
+    a chunk of the payload store)
+    When the interrupts and resume values are erased
+    Then their chunks are deleted (no stored byte names the person), and the thread verifies
+    and names the erased payloads."""
+    app = big_graph.with_backend(backend, clock=clock)
+    app.invoke({}, thread_id="big")
+    app.resume("big", resume_value={"copy": BIG})
+    assert holds(stored(backend), MARK)
+
+    record = erase(backend, "big", parts=["interrupts", "resume"], reason="GDPR #19", actor=ALICE)
+
+    assert record is not None and len(record.payloads) == 2, record
+    assert not holds(stored(backend), MARK)
+    report = verify_thread(backend, "big")
+    assert report.ok, report.reason
+    assert parts_of(report.erased) == {"interrupt", "resume"}
+
+
+def test_sealed_parts_kept_whole_in_chunks_are_deleted(
+    encrypted: Encrypted, clock: ManualClock
+) -> None:
+    """The same on an encrypted store: the sealed parts are opened to find their chunks."""
+    backend = encrypted.backend
+    app = big_graph.with_backend(backend, clock=clock)
+    app.invoke({}, thread_id="big")
+    app.resume("big", resume_value={"copy": BIG})
+
+    record = erase(backend, "big", parts=["interrupts", "resume"], reason="GDPR #20", actor=ALICE)
+
+    assert record is not None and len(record.payloads) == 2, record
+    report = verify_thread(backend, "big")
+    assert report.ok, report.reason
