@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from durable_graph.backends.packed_bodies import unpack
 from durable_graph.verification import verify_thread
 from tests.e2e.conftest import Cli
 from tests.e2e.effect_graphs import order_graph
@@ -35,7 +36,8 @@ def store_cli(request: pytest.FixtureRequest, cli: Cli, tmp_path: Path) -> Itera
 
 def _done_effects(cli: Cli) -> int:
     rows = cli.rows("SELECT body FROM records WHERE key LIKE 'fx#%'")
-    return sum('"status":"done"' in body for (body,) in rows)
+    # PostgreSQL keeps record bodies as bytea (`packed_bodies.py`), SQLite as text.
+    return sum('"status":"done"' in unpack(body) for (body,) in rows)
 
 
 def test_a_worker_killed_before_its_batch_commits_loses_nothing_and_repeats_no_effect(
