@@ -1,0 +1,355 @@
+"""The record format is a contract (`docs/record-format.md`): for the same record, the stored
+row and the hash are the same bytes whatever code writes them. These rows and hashes were written
+by the pydantic `model_dump` serialisation the format was defined with; the fast plain-data
+writer (`record_json.py`) must keep writing them byte for byte, and a record sealed by a real
+flow must store exactly what that definition gives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable_graph.backends.local import local_backend
+from durable_graph.canonical import compact_json, digest
+from durable_graph.checkpoint import (
+    Actor,
+    Approval,
+    Change,
+    Checkpoint,
+    ErrorInfo,
+    GraphRef,
+    InterruptInfo,
+    IoRecord,
+    ParentRef,
+    PayloadRef,
+    RouteDecision,
+    RuleInfo,
+    SignOffRecord,
+    Task,
+)
+from examples.email_approval import graph as email_graph
+from tests.ledger.graphs import graph as chat_graph
+
+
+def records() -> list[Checkpoint]:
+    """Records with every field the format has, set and left at its default, nested too."""
+    return list(_records())
+
+
+def _records() -> Iterator[Checkpoint]:
+    ref = PayloadRef(
+        uri="sha256/ab/cdef",
+        sha256="ab" * 32,
+        size=5000,
+        content_type="application/vnd.durable-graph.chunk+json",
+    )
+    graph = GraphRef(name="g", version="0123456789abcdef")
+    yield Checkpoint(
+        format=2,
+        thread_id="t-1",
+        step=0,
+        source="input",
+        nodes=[],
+        values={"a": 1},
+        changes={
+            "a": Change(
+                op="set", d="11" * 32, s="22" * 16, v={"x": [1, 2.5, "é", None, True], "y": 1.0}
+            ),
+            "big": Change(op="set", d="ab" * 32, ref=ref),
+        },
+        root="33" * 32,
+        digests={"a": "11" * 32},
+        anchors={"a": 0},
+        chunks={"big": ref},
+        next=[Task(id="0:draft", node="draft")],
+        route=[RouteDecision(source="__start__", kind="edge", result=["draft"])],
+        status="running",
+        graph=graph,
+        created_at="2026-01-01T00:00:00.000000Z",
+        duration_ms=0.0,
+        actor=Actor(kind="system", id="w-1"),
+        hash="44" * 32,
+    )
+    yield Checkpoint(
+        format=2,
+        thread_id="t-1",
+        step=1,
+        source="node",
+        nodes=["draft"],
+        parent=ParentRef(thread_id="t-1", step=0, hash="44" * 32),
+        changes={
+            "msgs": Change(op="add", d="55" * 32, s="66" * 16, v=["hello", {"role": "ai", "n": 3}]),
+            "gone": Change(op="del"),
+            "kept": Change(op="keep", d="ab" * 32, ref=ref),
+            "m": Change(op="merge", d="77" * 32, e="sealed-text"),
+        },
+        root="88" * 32,
+        anchor=1,
+        snap=ref,
+        next=[
+            Task(id="1:review", node="review", arg={"q": 1}, done_at=1),
+            Task(id="1:b", node="b"),
+        ],
+        route=[
+            RouteDecision(source="draft", kind="conditional", router="pick", result=["review", "b"])
+        ],
+        interrupt=InterruptInfo(
+            node="review", when="before", payload={"ask": "ok?"}, task_id="1:review"
+        ),
+        resume={"1:review": [True, "yes"]},
+        io=[
+            IoRecord(
+                task_id="0:draft",
+                name="llm#1",
+                kind="record",
+                request_sha256="99" * 32,
+                response_sha256="aa" * 32,
+                response={"body": "hi"},
+            ),
+            IoRecord(task_id="0:draft", name="send", kind="step", response_sha256="bb" * 32),
+            IoRecord(
+                task_id="0:draft",
+                name="llm#2",
+                kind="record",
+                response_sha256=digest({"role": "ai", "n": 3}),
+                response={"role": "ai", "n": 3},
+            ),
+        ],
+        status="suspended",
+        graph=graph,
+        created_at="2026-01-01T00:00:01.500000Z",
+        duration_ms=12.345,
+        attempt=2,
+        actor=Actor(kind="worker", id="w-2"),
+        prev_hash="44" * 32,
+        hash="cc" * 32,
+    )
+    yield Checkpoint(
+        format=2,
+        thread_id="t-2",
+        step=4,
+        source="fork",
+        parent=ParentRef(thread_id="t-1", step=1, hash="cc" * 32),
+        next_ref=ref,
+        io_ref=ref,
+        error=ErrorInfo(
+            node="send",
+            task_id="3:send",
+            type="Boom",
+            message="it broke",
+            attempts=3,
+            retryable=False,
+        ),
+        signoff=SignOffRecord(
+            rule=RuleInfo(
+                approvals_required=2,
+                requester_may_approve=False,
+                requester_field="owner",
+                sign_in_required=True,
+            ),
+            approvals=[
+                Approval(
+                    actor=Actor(kind="human", id="a@x"),
+                    key="k1",
+                    email="a@x",
+                    method="oidc",
+                    via="link:1",
+                    at="2026-01-01T00:00:02.000000Z",
+                ),
+                Approval(
+                    actor=Actor(kind="human", id="b@x"),
+                    key="k2",
+                    decision="reject",
+                    at="2026-01-01T00:00:03.000000Z",
+                ),
+            ],
+        ),
+        status="failed",
+        graph=graph,
+        created_at="2026-01-01T00:00:04.000000Z",
+        duration_ms=3.0,
+        actor=Actor(kind="human", id="b@x"),
+        prev_hash="dd" * 32,
+        hash="ee" * 32,
+    )
+    yield Checkpoint(
+        format=1,
+        thread_id="t-3",
+        step=1,
+        source="node",
+        nodes=["a"],
+        parent=ParentRef(thread_id="t-3", step=0, hash="01" * 32),
+        values={"n": 2, "s": "x" * 3, "f": 0.5},
+        next=[Task(id="1:a", node="a")],
+        status="running",
+        graph=graph,
+        created_at="2026-01-01T00:00:05.000000Z",
+        duration_ms=1.25,
+        actor=Actor(kind="worker", id="w-3"),
+        prev_hash="01" * 32,
+        hash="02" * 32,
+    )
+
+
+PINNED = [
+    (
+        '{"actor":{"id":"w-1","kind":"system"},"changes":{"a":{"d":"1111111111111111111111111'
+        '111111111111111111111111111111111111111","op":"set","s":"222222222222222222222222222'
+        '22222","v":{"x":[1,2.5,"é",null,true],"y":1.0}},"big":{"d":"abababababababababababab'
+        'abababababababababababababababababababab","op":"set","ref":{"content_type":"applicat'
+        'ion/vnd.durable-graph.chunk+json","sha256":"abababababababababababababababababababab'
+        'abababababababababababab","size":5000,"uri":"sha256/ab/cdef"}}},"created_at":"2026-0'
+        '1-01T00:00:00.000000Z","format":2,"graph":{"name":"g","version":"0123456789abcdef"},'
+        '"hash":"4444444444444444444444444444444444444444444444444444444444444444","next":[{"'
+        'id":"0:draft","node":"draft"}],"root":"333333333333333333333333333333333333333333333'
+        '3333333333333333333","route":[{"kind":"edge","result":["draft"],"source":"__start__"'
+        '}],"source":"input","status":"running","step":0,"thread_id":"t-1"}',
+        "981d23339db6a77acae012209c09450a00d0a81fab858c6ec2385186966d12a4",
+    ),
+    (
+        '{"actor":{"id":"w-2","kind":"worker"},"anchor":1,"attempt":2,"changes":{"gone":{"op"'
+        ':"del"},"kept":{"d":"abababababababababababababababababababababababababababababababa'
+        'b","op":"keep","ref":{"content_type":"application/vnd.durable-graph.chunk+json","sha'
+        '256":"abababababababababababababababababababababababababababababababab","size":5000,'
+        '"uri":"sha256/ab/cdef"}},"m":{"d":"7777777777777777777777777777777777777777777777777'
+        '777777777777777","e":"sealed-text","op":"merge"},"msgs":{"d":"5555555555555555555555'
+        '555555555555555555555555555555555555555555","op":"add","s":"666666666666666666666666'
+        '66666666","v":["hello",{"n":3,"role":"ai"}]}},"created_at":"2026-01-01T00:00:01.5000'
+        '00Z","duration_ms":12.345,"format":2,"graph":{"name":"g","version":"0123456789abcdef'
+        '"},"hash":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","interr'
+        'upt":{"node":"review","payload":{"ask":"ok?"},"task_id":"1:review","when":"before"},'
+        '"io":[{"kind":"record","name":"llm#1","request_sha256":"9999999999999999999999999999'
+        '999999999999999999999999999999999999","response":{"body":"hi"},"response_sha256":"aa'
+        'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","task_id":"0:draft"}'
+        ',{"kind":"step","name":"send","response_sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+        'bbbbbbbbbbbbbbbbbbbbbbbbbbbbb","task_id":"0:draft"},{"kind":"record","name":"llm#2",'
+        '"task_id":"0:draft"}],"io_in":{"2":["msgs",1]},"next":[{"arg":{"q":1},"done_at":1,"i'
+        'd":"1:review","node":"review"},{"id":"1:b","node":"b"}],"nodes":["draft"],"prev_hash'
+        '":"4444444444444444444444444444444444444444444444444444444444444444","resume":{"1:re'
+        'view":[true,"yes"]},"root":"88888888888888888888888888888888888888888888888888888888'
+        '88888888","route":[{"kind":"conditional","result":["review","b"],"router":"pick","so'
+        'urce":"draft"}],"snap":{"content_type":"application/vnd.durable-graph.chunk+json","s'
+        'ha256":"abababababababababababababababababababababababababababababababab","size":500'
+        '0,"uri":"sha256/ab/cdef"},"source":"node","status":"suspended","step":1,"thread_id":'
+        '"t-1"}',
+        "d14f645e4ce156dcfabbafe1aa9bd4092655810bf1beb643d611eb1d56b4e3d8",
+    ),
+    (
+        '{"actor":{"id":"b@x","kind":"human"},"created_at":"2026-01-01T00:00:04.000000Z","dur'
+        'ation_ms":3.0,"error":{"attempts":3,"message":"it broke","node":"send","retryable":f'
+        'alse,"task_id":"3:send","type":"Boom"},"format":2,"graph":{"name":"g","version":"012'
+        '3456789abcdef"},"hash":"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee'
+        'eeee","io_ref":{"content_type":"application/vnd.durable-graph.chunk+json","sha256":"'
+        'abababababababababababababababababababababababababababababababab","size":5000,"uri":'
+        '"sha256/ab/cdef"},"next_ref":{"content_type":"application/vnd.durable-graph.chunk+js'
+        'on","sha256":"abababababababababababababababababababababababababababababababab","siz'
+        'e":5000,"uri":"sha256/ab/cdef"},"parent":{"hash":"cccccccccccccccccccccccccccccccccc'
+        'cccccccccccccccccccccccccccccc","step":1,"thread_id":"t-1"},"prev_hash":"ddddddddddd'
+        'ddddddddddddddddddddddddddddddddddddddddddddddddddddd","signoff":{"approvals":[{"act'
+        'or":{"id":"a@x","kind":"human"},"at":"2026-01-01T00:00:02.000000Z","email":"a@x","ke'
+        'y":"k1","method":"oidc","via":"link:1"},{"actor":{"id":"b@x","kind":"human"},"at":"2'
+        '026-01-01T00:00:03.000000Z","decision":"reject","key":"k2"}],"rule":{"approvals_requ'
+        'ired":2,"requester_field":"owner","requester_may_approve":false,"sign_in_required":t'
+        'rue}},"source":"fork","status":"failed","step":4,"thread_id":"t-2"}',
+        "5dd74f4b350ba383d981d3470ddf935cc70a1e4a10903e3c7a8aed36fa0f9ed3",
+    ),
+    (
+        '{"actor":{"id":"w-3","kind":"worker"},"created_at":"2026-01-01T00:00:05.000000Z","du'
+        'ration_ms":1.25,"format":1,"graph":{"name":"g","version":"0123456789abcdef"},"hash":'
+        '"0202020202020202020202020202020202020202020202020202020202020202","next":[{"id":"1:'
+        'a","node":"a"}],"nodes":["a"],"parent":{"hash":"010101010101010101010101010101010101'
+        '0101010101010101010101010101","step":0,"thread_id":"t-3"},"prev_hash":"0101010101010'
+        '101010101010101010101010101010101010101010101010101","source":"node","status":"runni'
+        'ng","step":1,"thread_id":"t-3","values":{"f":0.5,"n":2,"s":"xxx"}}',
+        "6d3633d8b33b375ecbab25e88bc28550e0521490c093aabcca87c4b7708da8d3",
+    ),
+]
+
+
+@pytest.mark.parametrize("index", range(len(PINNED)))
+def test_a_record_stores_and_hashes_to_its_pinned_bytes(index: int) -> None:
+    """Given a record with every field, then its row and hash are the pinned ones, and the row
+    read back stores the same row and hashes the same."""
+    record = records()[index]
+    row, hashed = PINNED[index]
+    assert record.to_stored_json() == row
+    assert record.compute_hash() == hashed
+    again = Checkpoint.from_stored_json(row)
+    assert again.to_stored_json() == row
+    assert again.with_io_restored().compute_hash() == hashed
+
+
+def reference_row(record: Checkpoint) -> str:
+    """The stored row as the format defines it: the stored form's `model_dump` in JSON mode,
+    defaults left out, its format written, a format-2 parent that is the previous step left
+    out."""
+    stored = record.stored()
+    doc = stored.model_dump(mode="json", exclude_defaults=True)
+    doc["format"] = stored.format
+    parent = stored.parent
+    previous = (record.thread_id, record.step - 1, record.prev_hash)
+    if (
+        stored.format >= 2
+        and stored.step > 0
+        and parent is not None
+        and (parent.thread_id, parent.step, parent.hash) == previous
+    ):
+        doc.pop("parent")
+    return compact_json(doc)
+
+
+def reference_body(record: Checkpoint) -> dict[str, Any]:
+    """What the hash covers, as the format defines it (`docs/record-format.md` §4)."""
+    if record.format == 1:
+        fields = {
+            "thread_id", "step", "parent", "source", "nodes", "values", "next", "route",
+            "interrupt", "resume", "io", "status", "error", "graph", "created_at",
+            "duration_ms", "attempt", "actor", "prev_hash",
+        }  # fmt: skip
+        body = record.model_dump(mode="json", include=fields)
+        for task in body["next"]:
+            task.pop("done_at", None)
+        return body
+    include = {
+        "format", "thread_id", "step", "parent", "source", "nodes", "root", "route",
+        "interrupt", "resume", "status", "error", "graph", "created_at", "duration_ms",
+        "attempt", "actor", "prev_hash", "next_ref", "io_ref",
+    }  # fmt: skip
+    if record.next_ref is None:
+        include.add("next")
+    if record.io_ref is None:
+        include.add("io")
+    if record.signoff is not None:
+        include.add("signoff")
+    body = record.model_dump(mode="json", include=include)
+    body["changes"] = {name: {"op": c.op, "d": c.d} for name, c in record.changes.items()}
+    return body
+
+
+def test_every_record_of_real_flows_is_stored_and_hashed_as_the_format_defines(
+    tmp_path: Path,
+) -> None:
+    """Given the seed approval flow and a 70-turn chat (lists growing, fields kept, io
+    responses pointed to), when every record is read back, then its row and hash are what the
+    format's definition gives, and its hash is the one it was sealed with."""
+    backend = local_backend(tmp_path / "home")
+    email = email_graph.with_backend(backend)
+    for n in range(3):
+        email.invoke({"user_prompt": f"pay {n}"}, thread_id=f"e-{n}")
+        email.resume(f"e-{n}", values={"approved": n != 1}, as_node="human_review")
+    chat = chat_graph.with_backend(backend)
+    chat.invoke({"limit": 70, "attachment": "A" * 5000}, {"recursion_limit": 1000}, thread_id="c")
+    seen = 0
+    for thread in ("e-0", "e-1", "e-2", "c"):
+        for record in backend.checkpoints.list_checkpoints(thread, newest_first=False):
+            assert record.to_stored_json() == reference_row(record)
+            assert record.compute_hash() == digest(reference_body(record)) == record.hash
+            seen += 1
+        for stored in backend.checkpoints.ledger(thread):
+            restored = stored.with_io_restored()
+            assert restored.compute_hash() == digest(reference_body(restored)) == stored.hash
+    assert seen > 80
+    backend.close()
