@@ -179,20 +179,27 @@ def key_of_pem(pem: str) -> PublicKey:
 
 
 def make_signature(signer: Signer, checkpoint: Checkpoint, signed_at: str) -> HeadSignature:
+    return HeadSignature.model_validate(signature_document(signer, checkpoint, signed_at))
+
+
+def signature_document(signer: Signer, checkpoint: Checkpoint, signed_at: str) -> dict[str, Any]:
+    """The signed head of `checkpoint` as the JSON document its record stores: the body of
+    `HeadSignature.signed_bytes` and its signature, built as plain data (two pydantic models,
+    two dumps and a copy around one signature were half of a head signature's time)."""
     public = signer.public_key()
-    unsigned = HeadSignature(
-        thread_id=checkpoint.thread_id,
-        step=checkpoint.step,
-        head_hash=checkpoint.hash,
-        step_count=checkpoint.step + 1,
-        status=checkpoint.status,
-        key_id=public.key_id,
-        algorithm=public.algorithm,
-        signed_at=signed_at,
-        signature="",
-    )
-    raw = signer.sign(unsigned.signed_bytes())
-    return unsigned.model_copy(update={"signature": base64.b64encode(raw).decode("ascii")})
+    document: dict[str, Any] = {
+        "thread_id": checkpoint.thread_id,
+        "step": checkpoint.step,
+        "head_hash": checkpoint.hash,
+        "step_count": checkpoint.step + 1,
+        "status": checkpoint.status,
+        "key_id": public.key_id,
+        "algorithm": public.algorithm,
+        "signed_at": signed_at,
+    }
+    raw = signer.sign(canonical_bytes(document))
+    document["signature"] = base64.b64encode(raw).decode("ascii")
+    return document
 
 
 def sign_head(
@@ -245,14 +252,14 @@ def signature_write(
     if signer is None or checkpoint.status not in SIGNED_STATUSES:
         return None
     try:
-        signature = make_signature(signer, checkpoint, iso(clock.now()))
+        document = signature_document(signer, checkpoint, iso(clock.now()))
     except Exception:
         log.exception(
             "could not sign the chain head",
             extra={"thread_id": checkpoint.thread_id, "step": checkpoint.step},
         )
         return None
-    return RecordWrite(f"{SIG_PREFIX}{checkpoint.step}", signature.model_dump(mode="json"))
+    return RecordWrite(f"{SIG_PREFIX}{checkpoint.step}", document)
 
 
 def parse_signature(value: dict[str, Any]) -> HeadSignature | None:
@@ -281,6 +288,7 @@ __all__ = [
     "fingerprint",
     "key_of_pem",
     "make_signature",
+    "signature_document",
     "sign_head",
     "sign_if_settled",
     "signature_write",
