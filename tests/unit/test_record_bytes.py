@@ -1,8 +1,8 @@
 """The record format is a contract (`docs/record-format.md`): for the same record, the stored
 row and the hash are the same bytes whatever code writes them. These rows and hashes were written
-by the pydantic `model_dump` serialisation the format was defined with; the fast plain-data
-writer (`record_json.py`) must keep writing them byte for byte, and a record sealed by a real
-flow must store exactly what that definition gives."""
+by the pydantic `model_dump` serialisation the format was defined with; any faster writer must
+keep writing them byte for byte, and a record sealed by a real flow must store exactly what that
+definition gives."""
 
 from __future__ import annotations
 
