@@ -288,9 +288,9 @@ __all__ = [
     "fingerprint",
     "key_of_pem",
     "make_signature",
-    "signature_document",
     "sign_head",
     "sign_if_settled",
+    "signature_document",
     "signature_write",
     "verify_signature",
 ]
