@@ -9,8 +9,6 @@ give it back with the key, and destroying the key makes the saved bytes unreadab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +24,7 @@ from durable_graph.reading import status_document
 from durable_graph.signoff import approvals_key, recorded_approvals, rule_of, sign_off
 from durable_graph.verification import verify_thread
 from examples.four_eyes import graph as four_eyes
-from tests.conformance.test_encryption import ALICE, FACTORIES, Encrypted, holds
+from tests.conformance.test_encryption import ALICE, Encrypted, holds
 
 SCAN = "SCAN-OF-PASSPORT-8812-jane"
 COMMENT = "checked IBAN with Jane Roe by phone"
@@ -54,16 +52,8 @@ def _graph() -> Any:
 graph = _graph()
 
 
-@pytest.fixture(params=sorted(FACTORIES))
-def store(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[Encrypted]:
-    with FACTORIES[request.param](tmp_path, clock) as built:
-        yield built
-
-
 def test_saved_payloads_are_sealed_stable_per_thread_and_shredded(
-    store: Encrypted, clock: ManualClock
+    encrypted: Encrypted, clock: ManualClock
 ) -> None:
     """Given a store with encryption on and a node that saves the same bytes twice
     When two threads run it
@@ -71,7 +61,7 @@ def test_saved_payloads_are_sealed_stable_per_thread_and_shredded(
     holds the plaintext, `ctx.load` (the backend's payload store) reads it back, and after the
     first thread is erased whole its object no longer opens while the second's does and both
     verify."""
-    backend = store.backend
+    backend = encrypted.backend
     app = graph.with_backend(backend, clock=clock)
     a = app.invoke({}, thread_id="a")
     b = app.invoke({}, thread_id="b")
@@ -79,7 +69,7 @@ def test_saved_payloads_are_sealed_stable_per_thread_and_shredded(
     assert a["scan"] == a["again"], "the same bytes, the same ref, within a thread"
     assert a["scan"]["sha256"] != b["scan"]["sha256"], "another thread, another object"
     assert a["scan"]["content_type"].endswith("; sealed=aes-256-gcm")
-    stored = store.stored()
+    stored = encrypted.stored()
     assert holds(stored, "dgx2"), "payload objects are read"
     assert not holds(stored, SCAN)
     ref_a, ref_b = PayloadRef.model_validate(a["scan"]), PayloadRef.model_validate(b["scan"])
@@ -103,13 +93,13 @@ def person(name: str) -> Approver:
                     email=mail, method="oidc")  # fmt: skip
 
 
-def test_approval_records_are_sealed(store: Encrypted, clock: ManualClock) -> None:
+def test_approval_records_are_sealed(encrypted: Encrypted, clock: ManualClock) -> None:
     """Given a payment waiting for two approvers on an encrypted store
     When bob approves with a comment, and an approval link's record names its approver
     Then neither bob's name, email nor comment, nor the link's approver, is stored in the
     clear, while `status` and the approval code read them back; after carol completes the
     rule, the thread verifies."""
-    backend = store.backend
+    backend = encrypted.backend
     app = four_eyes.with_backend(backend, clock=clock)
     request = {"requested_by": "alice@example.com", "payee": "ACME", "amount_eur": 25_000}
     app.invoke(request, {"configurable": {"thread_id": "pay"}})
@@ -122,7 +112,7 @@ def test_approval_records_are_sealed(store: Encrypted, clock: ManualClock) -> No
     link = {"state": "accepted", "step": head.step, "sub": "dora@example.com", "comment": COMMENT}
     backend.checkpoints.put_record("pay", "approval#0f0f", link, expected_version=None)
 
-    stored = store.stored()
+    stored = encrypted.stored()
     for secret in ("bob@example.com", "bob-sub", COMMENT, "dora@example.com"):
         assert not holds(stored, secret), secret
     recorded = recorded_approvals(backend, head)
