@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from durable_graph import NodeContext
+from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from examples.email_approval import graph as email_graph
 from tests.ledger.graphs import Chat, build
@@ -76,8 +77,9 @@ def folder_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and "keys" not in p.parts)
 
 
-def approval(root: Path, encrypt: bool, threads: int) -> Sample:
-    backend = local_backend(root, encrypt=encrypt)
+def run_approvals(backend: Backend, threads: int) -> Sample:
+    """`threads` seed approval threads run to completion on `backend` (closed after); `stored`
+    is left for the caller, which knows where the backend keeps its bytes."""
     app = email_graph.with_backend(backend)
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(threads):
@@ -87,6 +89,11 @@ def approval(root: Path, encrypt: bool, threads: int) -> Sample:
     sample = Sample(time.perf_counter() - wall, time.process_time() - cpu, threads, 0)
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()
+    return sample
+
+
+def approval(root: Path, encrypt: bool, threads: int) -> Sample:
+    sample = run_approvals(local_backend(root, encrypt=encrypt), threads)
     sample.stored = folder_bytes(root)
     return sample
 
@@ -102,16 +109,7 @@ def approval_pg(root: Path, encrypt: bool, threads: int) -> Sample:
 
     with fresh_schema_uri() as uri:
         kek = LocalKeyFile(root / "kek") if encrypt else None
-        backend = postgres_backend(uri, kek=kek)
-        app = email_graph.with_backend(backend)
-        wall, cpu = time.perf_counter(), time.process_time()
-        for i in range(threads):
-            tid = f"tx-{i}"
-            app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-            app.resume(tid, values={"approved": True}, as_node="human_review")
-        sample = Sample(time.perf_counter() - wall, time.process_time() - cpu, threads, 0)
-        assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
-        backend.close()
+        sample = run_approvals(postgres_backend(uri, kek=kek), threads)
         with psycopg.connect(uri) as conn:
             tables = conn.execute(
                 "SELECT table_name FROM information_schema.tables "
