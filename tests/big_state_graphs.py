@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import operator
 import os
+import threading
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from durable_graph import END, START, NodeContext, StateGraph, interrupt
+from durable_graph import END, START, NodeContext, Send, StateGraph, interrupt
 
 
 def merge_dicts(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -123,3 +124,44 @@ chat_builder.add_node("talk", talk)
 chat_builder.add_edge(START, "talk")
 chat_builder.add_conditional_edges("talk", talk_more, ["talk", END])
 big_chat_graph = chat_builder.compile(name="tests.big_state_graphs:big_chat_graph")
+
+
+class FanOutParts(BaseModel):
+    count: int = 10_000
+    width: int = 200
+    found: Annotated[list[str], operator.add] = Field(default_factory=list)
+    args_seen: Annotated[list[int], operator.add] = Field(default_factory=list)
+
+
+def spread(state: FanOutParts) -> list[Send]:
+    """Two `Send`s: one whose argument is `count` small strings (about 2 MB of JSON), one small;
+    both run as one parallel superstep, each completing through its `done#` row."""
+    rows = many_small(state.count, state.width, "arg")
+    return [
+        Send("gather", {"tag": "big", "rows": rows}),
+        Send("gather", {"tag": "small", "rows": []}),
+    ]
+
+
+# Set by a test to make two runs of the big task meet inside it (both past the check for an
+# existing result row) before either records its result: a real race, forced.
+RACE: list[threading.Barrier] = []
+
+
+def gather(arg: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
+    """The big task records a 2 MB io response and writes 2 MB to the state (its `done#` row's
+    writes and io); the small one writes one string."""
+    if arg["tag"] != "big":
+        return {"found": ["small"], "args_seen": [len(arg["rows"])]}
+    for barrier in RACE:
+        barrier.wait(timeout=60)
+    count, width = len(arg["rows"]), len(arg["rows"][0])
+    looked = ctx.record("lookup", lookup, {"count": count, "width": width})
+    return {"found": many_small(count, width, "out"), "args_seen": [len(looked)]}
+
+
+fanout_builder = StateGraph(FanOutParts)
+fanout_builder.add_node("gather", gather)
+fanout_builder.add_conditional_edges(START, spread, ["gather"])
+fanout_builder.add_edge("gather", END)
+fanout_parts_graph = fanout_builder.compile(name="tests.big_state_graphs:fanout_parts_graph")

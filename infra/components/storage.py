@@ -158,7 +158,11 @@ class Storage(Construct):
     def grant_payloads_delete(self, function: lambda_.Function) -> None:
         """Delete payload objects, every version, under the payload prefix only: what erasure
         (`durable_graph.erasure`) needs to destroy an erased value's chunk or `$payload`
-        object. Listing versions is limited to the same prefix by the `s3:prefix` condition."""
+        object. Listing versions is limited to the same prefix by the `s3:prefix` condition.
+        The function is told (`GRANT_ENV_PAYLOAD_DELETES`): it also deletes the chunks of a
+        step that lost its conditional append (`durable_graph.orphans`), where others leave
+        them."""
+        function.add_environment(names.GRANT_ENV_PAYLOAD_DELETES, "true")
         self._grant_objects(
             function, self.payload_bucket, PAYLOAD_DELETE_ACTIONS, names.PAYLOAD_PREFIX
         )

@@ -61,6 +61,10 @@ class Backend:
     # Sends the emails nodes ask for (`ctx.mailer`, durable_graph/mail.py): the store's outbox
     # folder embedded, SES on AWS; None: a node that sends mail fails with `MailerMissing`.
     mailer: Mailer | None = None
+    # Whether this process may delete payload objects, so the chunks of a step whose
+    # conditional append lost are deleted (`orphans.py`). False for an AWS function whose role
+    # may not (the worker: deleting payloads is erasure's alone); there they stay unreferenced.
+    deletes_payloads: bool = True
     # Why this store takes no writes (e.g. an `aws://TABLE?bucket=` URI that names no queue), or
     # None. Commands that write check it first, so a refusal stores nothing.
     read_only: str | None = None

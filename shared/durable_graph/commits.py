@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from durable_graph.backend import Backend
-from durable_graph.checkpoint import Checkpoint, Status
-from durable_graph.errors import DurableGraphError, StepConflict
+from durable_graph.checkpoint import Checkpoint, PayloadRef, Status
+from durable_graph.errors import StepConflict
 from durable_graph.followups import FollowUps
-from durable_graph.sealing import fresh_chunks
+from durable_graph.orphans import FRESH, discard, lost_chunks
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 
@@ -54,7 +54,8 @@ class Committer:
         next turn) passes `refuse`, which turns the winner into the error to raise.
         """
         prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
-        refused, winner = False, None
+        fresh = FRESH.take(checkpoint)  # the whole-part chunks its sealing wrote
+        lost, winner = False, None
         try:
             with self.backend.atomic():
                 try:
@@ -62,8 +63,8 @@ class Committer:
                 except StepConflict as conflict:
                     existing = conflict.existing
                     winner = existing if isinstance(existing, Checkpoint) else None
+                    lost = True
                     if refuse is not None:
-                        refused = True
                         raise refuse(winner) from conflict
                     if winner is not None:
                         self.followups.resend_if_head(winner)
@@ -76,8 +77,8 @@ class Committer:
                 if finalize is not None:
                     finalize()
         finally:
-            if refused:  # once the unit of work is over: a refusal rolls it back, deletes too
-                self._discard(checkpoint, winner)
+            if lost:  # once the unit of work is over: a refusal rolls it back, deletes too
+                self._discard(checkpoint, winner, fresh)
         log.info(
             "step committed",
             extra={
@@ -89,17 +90,19 @@ class Committer:
         )
         return Outcome("committed", self.backend.checkpoints.opened(checkpoint))
 
-    def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:
-        """Delete the chunks a refused step had written (a start onto a taken id, a resume
-        that lost its race): no record refers to them, and none ever will
-        (`sealing.fresh_chunks`). A delete that fails leaves an unreferenced object. Not done
-        for a worker's duplicate delivery: on AWS the worker's role may not delete payloads
-        (erasure's alone), so a duplicate's chunks stay, unreferenced."""
-        for ref in fresh_chunks(lost, winner):
-            try:
-                self.backend.payloads.delete(ref)
-            except DurableGraphError as exc:
-                log.warning("chunk %s of a refused step left behind: %s", ref.sha256, exc)
+    def _discard(
+        self, lost: Checkpoint, winner: Checkpoint | None, fresh: tuple[PayloadRef, ...]
+    ) -> None:
+        """Delete the chunks a step that lost its append had written (a worker's duplicate,
+        a start onto a taken id, a resume that lost its race): no record refers to them, and
+        none ever will (`orphans.lost_chunks`). Not where this process may not delete payloads
+        (`Backend.deletes_payloads`: the AWS worker's role, erasure's alone); there they stay,
+        unreferenced."""
+        if not self.backend.deletes_payloads:
+            return
+        refs = lost_chunks(lost, winner, fresh)
+        what = f"step {lost.step} of {lost.thread_id!r}, which lost its append"
+        discard(self.backend.payloads, refs, what)
 
 
 __all__ = ["Committer", "Outcome"]

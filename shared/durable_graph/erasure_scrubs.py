@@ -3,7 +3,7 @@ values in the small records beside it, which no hash covers, so they are simply 
 (each idempotently: an interrupted erasure run again scrubs what is left).
 
 - fan-out result rows (`done#<step>#<task>`): each task's writes and io until the last one
-  merges them into the next step;
+  merges them into the next step, and the chunks holding big ones;
 - `ctx.step` result records (`fx#<task>#<name>`): the result an io response repeats;
 - the thread head (`threads` row, DynamoDB `thread#` item): its head step's interrupt and error;
 - the notifications a suspension left in the store's outbox (`NotificationLog`: the embedded
@@ -21,9 +21,11 @@ from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.encryption import SEALED, ThreadCipher
 from durable_graph.erasure_parts import head_after, stored_marker
 from durable_graph.errors import RecordConflict
-from durable_graph.fanin import DONE_SEALED
+from durable_graph.fanin import DONE_SEALED, result_chunks, thread_payloads
+from durable_graph.payloads import is_ref, loaded
 from durable_graph.ports import NotificationLog
 from durable_graph.sealed_records import open_with, seal_with
+from durable_graph.sealing import chunked_part
 
 
 def scrub_done_rows(
@@ -37,31 +39,44 @@ def scrub_done_rows(
 ) -> None:
     """Fan-out result rows (`done#`, unhashed) keep each task's writes and io in the clear:
     drop the erased fields' writes (all writes and io when every field is erased; the io when
-    the io part is)."""
+    the io part is). Writes or io kept whole in a chunk (`fanin.stored_result`) are read back,
+    and their chunk deleted once the row no longer names it (writes that keep other fields
+    go to a new chunk); a chunk sealed with a destroyed key is unreadable already."""
     store = backend.checkpoints
     for key, found in store.get_records(thread_id, keys).items():
         value = dict(found.value)
         sealed = SEALED in value
-        if sealed and (wanted is None or cipher is None):
-            # Every field (or its key is gone): the sealed writes and io go whole.
+        if sealed and cipher is None:
+            # Its key is gone: the sealed writes and io go whole.
             value = {k: v for k, v in value.items() if k != SEALED}
             value.update({"writes": {}, "io": []})
             sealed = False
         elif sealed and cipher is not None:
             value = open_with(value, cipher, key)
+        named = result_chunks(value)
         writes = value.get("writes")
-        if isinstance(writes, dict):
-            value["writes"] = (
-                {} if wanted is None else {k: v for k, v in writes.items() if k not in wanted}
-            )
+        if wanted is None:
+            value["writes"] = {}
+        elif is_ref(writes):
+            whole = loaded(writes, backend.payloads)
+            kept = {k: v for k, v in whole.items() if k not in wanted}
+            if kept != whole:
+                payloads = thread_payloads(backend, thread_id)
+                most = backend.max_value_bytes
+                value["writes"] = chunked_part(kept, payloads, most, f"{key} writes")
+        elif isinstance(writes, dict):
+            value["writes"] = {k: v for k, v in writes.items() if k not in wanted}
         if wanted is None or io:
             value["io"] = []
+        gone = [ref for ref in named if ref not in result_chunks(value)]
         if sealed and cipher is not None:
             value = seal_with(value, DONE_SEALED, cipher, key)
             if open_with(found.value, cipher, key) == open_with(value, cipher, key):
                 continue  # nothing of the erased fields in it
         if compact_json(value) != compact_json(found.value):
             store.put_record(thread_id, key, value, expected_version=found.version)
+        for ref in gone:  # after the row: a rerun never finds a row naming a deleted chunk
+            backend.payloads.delete(ref)
 
 
 def scrub_effects(backend: Backend, thread_id: str, keys: list[str]) -> None:

@@ -4,7 +4,11 @@ another worker), learn which of them is the last, in O(1) store operations per t
 Rows of a thread, for the superstep that runs from step `k`:
 
 - `done#<k>#<task id>`: the task's recorded result (`TaskResult.to_record`): its writes, io,
-  interrupt or error. Created once (a redelivered task finds it and does not run again).
+  interrupt or error. Created once (a redelivered task finds it and does not run again). Each
+  of its writes, io, interrupt and goto whose JSON is over 64 KiB is kept whole in a salted
+  chunk in the payload store, the row holding `{"$payload": ref}` (`sealing.chunked_part`,
+  as a record keeps a big io response), so the row stays a few KB (a DynamoDB item takes
+  400 KB) whatever the task returned; `opened_result` brings the parts back.
 - `count#<k>`: how many `done` rows exist, kept by `CheckpointStore.complete_task`, which
   creates a `done` row and counts it in one atomic operation. No task reads its siblings'
   rows: only the task whose completion brings the count to the number of tasks reads them all
@@ -21,15 +25,19 @@ counts a task whose message will be delivered again, nor acknowledges one it did
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
 from durable_graph.backend import Backend
-from durable_graph.checkpoint import Checkpoint, Task
+from durable_graph.checkpoint import Checkpoint, PayloadRef, Task
 from durable_graph.effects import TaskDelivery
+from durable_graph.orphans import discard
+from durable_graph.payloads import MARKER, is_ref, loaded
+from durable_graph.ports import PayloadStore
+from durable_graph.sealed_payloads import payloads_for
 from durable_graph.sealed_records import open_fields, seal_fields
-from durable_graph.sealing import Base
+from durable_graph.sealing import Base, chunked_part
 from durable_graph.tasks import TaskResult, TaskRunner
 
 TASK_ID_CACHE = 64  # steps whose task ids are kept (a fan-out's list is long)
@@ -62,6 +70,48 @@ class Pending:
 
 
 DONE_SEALED = ("writes", "io")  # what a `done#` row seals (sealed_records.py)
+DONE_PARTS = ("writes", "io", "interrupt", "goto")  # each kept whole in a chunk when big
+
+
+def thread_payloads(backend: Backend, thread_id: str) -> PayloadStore:
+    """Where the thread's chunks go: sealed with its data key when encryption is on."""
+    keys = backend.checkpoints.keys
+    if keys is None:
+        return backend.payloads
+    return payloads_for(backend.payloads, thread_id, keys.ensure(thread_id))
+
+
+def stored_result(backend: Backend, thread_id: str, key: str, result: TaskResult) -> dict[str, Any]:
+    """The value of a `done#` row `key`: the result with its big parts in chunks, its writes
+    and io sealed when encryption is on (a chunk is sealed too: `thread_payloads`)."""
+    value = result.to_record()
+    payloads = thread_payloads(backend, thread_id)
+    most = backend.max_value_bytes
+    for name in DONE_PARTS:
+        if value.get(name) is not None:
+            value[name] = chunked_part(value[name], payloads, most, f"{key} {name}")
+    return seal_fields(value, DONE_SEALED, backend.checkpoints.keys, thread_id, key)
+
+
+def opened_result(
+    backend: Backend, thread_id: str, key: str, value: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A stored `done#` row's value as `TaskResult.from_record` takes it: opened, its parts
+    read back from their chunks."""
+    opened = open_fields(value, backend.checkpoints.keys, thread_id, key)
+    for name in DONE_PARTS:
+        if is_ref(opened.get(name)):
+            opened[name] = loaded(opened[name], backend.payloads)
+    return opened
+
+
+def result_chunks(value: Mapping[str, Any]) -> list[PayloadRef]:
+    """The chunks an opened `done#` row's value names (its parts kept whole in chunks)."""
+    return [
+        PayloadRef.model_validate(value[name][MARKER])
+        for name in DONE_PARTS
+        if is_ref(value.get(name))
+    ]
 
 
 class FanIn:
@@ -92,8 +142,7 @@ class FanIn:
             key = done_key(task.done_at, task.id)
             earlier = self.backend.checkpoints.get_record(base.thread_id, key)
             if earlier is not None and earlier.value.get("kind") == "ok":
-                keys = self.backend.checkpoints.keys
-                opened = open_fields(earlier.value, keys, base.thread_id, key)
+                opened = opened_result(self.backend, base.thread_id, key, earlier.value)
                 return TaskResult.from_record(task, opened)
         return self.tasks.run_task(base, task, delivery)
 
@@ -114,28 +163,60 @@ class FanIn:
         existing = store.get_record(thread_id, member)
         value: dict[str, Any] | None = None
         if existing is None:  # the node runs outside any transaction: it may take minutes
-            value = self.run_or_reuse(base, task, delivery).to_record()
-            # The task's writes and io are values: sealed when encryption is on.
-            value = seal_fields(value, DONE_SEALED, store.keys, thread_id, member)
+            result = self.run_or_reuse(base, task, delivery)
+            value = stored_result(self.backend, thread_id, member, result)
+        created = True
+        pending: Pending | None = None
         with self.backend.atomic():
             if value is not None:
-                _, done = store.complete_task(thread_id, count_key(base.step), member, value)
+                created, done = store.complete_task(thread_id, count_key(base.step), member, value)
             else:
                 count = store.get_record(thread_id, count_key(base.step))
                 done = int(count.value.get("count", 0)) if count is not None else 0
             if done < len(base.next):
                 if finalize is not None:
                     finalize()
-                return Pending(done, len(base.next))
+                pending = Pending(done, len(base.next))
+        if value is not None and not created:  # a racing duplicate created the row first
+            self._discard(thread_id, member, value)
+        if pending is not None:
+            return pending
         keys = [done_key(base.step, t.id) for t in base.next]
         found = store.get_records(thread_id, keys)
         missing = [key for key in keys if key not in found]
         if missing:  # a counter ahead of its rows cannot happen; wait for redelivery
             return Pending(len(keys) - len(missing), len(keys))
         return [
-            TaskResult.from_record(t, open_fields(found[k].value, store.keys, thread_id, k))
+            TaskResult.from_record(t, opened_result(self.backend, thread_id, k, found[k].value))
             for t, k in zip(base.next, keys, strict=True)
         ]
 
+    def _discard(self, thread_id: str, key: str, value: Mapping[str, Any]) -> None:
+        """Delete the chunks of a result whose `done#` row another run of the task created
+        first: the row names that run's chunks (salted anew), or ours when it was our own
+        write retried; none but ours are deleted (`orphans.py`)."""
+        if not self.backend.deletes_payloads:
+            return
+        keys = self.backend.checkpoints.keys
+        mine = result_chunks(open_fields(value, keys, thread_id, key))
+        if not mine:
+            return
+        won = self.backend.checkpoints.get_record(thread_id, key)
+        theirs = result_chunks(open_fields(won.value, keys, thread_id, key)) if won else mine
+        lost = [ref for ref in mine if ref not in theirs]
+        discard(self.backend.payloads, lost, f"a duplicate result of {key!r} of {thread_id!r}")
 
-__all__ = ["FanIn", "Pending", "count_key", "done_key", "held_tasks"]
+
+__all__ = [
+    "DONE_PARTS",
+    "DONE_SEALED",
+    "FanIn",
+    "Pending",
+    "count_key",
+    "done_key",
+    "held_tasks",
+    "opened_result",
+    "result_chunks",
+    "stored_result",
+    "thread_payloads",
+]

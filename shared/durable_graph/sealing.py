@@ -9,9 +9,11 @@ changed to the hashed, chunked record, in work proportional to the change.
   by reference to that chunk (no bytes copied); a long list, dict or string held inline or
   grown by appends is what grows, and is never copied;
 - a task list or io list too long for a record goes to the payload store (`next_ref`, `io_ref`);
-- an io response, interrupt payload or resume value over `INLINE_PART_BYTES` goes to the payload
-  store whole, as the same salted chunk a state change is, and the record keeps (and hashes)
-  `{"$payload": ref}` in its place (`payloads.loaded` brings it back).
+- an io response, interrupt payload, resume value or task argument (a `Send`'s) over
+  `INLINE_PART_BYTES` goes to the payload store whole, as the same salted chunk a state change
+  is, and the record keeps (and hashes) `{"$payload": ref}` in its place (`payloads.loaded`
+  brings it back); a queued task carries the same ref, and a fan-out task's result row
+  (`fanin.py`) keeps its big parts the same way (`chunked_part`).
 
 The first record of a thread (or the first one written over a format-1 record) sets every
 field, so a fold never has to cross into another thread or format.
@@ -49,9 +51,10 @@ from durable_graph.checkpoint import (
     locate,
 )
 from durable_graph.clock import Clock, iso
-from durable_graph.encryption import ThreadCipher, seal_io
+from durable_graph.encryption import ThreadCipher, is_sealed_io, seal_io
 from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
+from durable_graph.orphans import FRESH
 from durable_graph.payloads import MARKER, offload
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_fields import (
@@ -120,11 +123,13 @@ def seal(
     max_value_bytes: int,
     fields: Mapping[str, Any],
     cipher: ThreadCipher | None = None,
+    fresh: list[PayloadRef] | None = None,
 ) -> Checkpoint:
     """The sealed format-2 record of `step`. `changed` is what the step did to the state
     (None: nothing); `fields` are the record's other fields (thread_id, source, status...).
     With `cipher` (the thread's data key: encryption on), inline values and io responses are
-    sealed with it, and `payloads` is the thread's sealing view (`encryption.py`)."""
+    sealed with it, and `payloads` is the thread's sealing view (`encryption.py`). `fresh`
+    collects the chunks of io responses kept whole (`chunked_part`)."""
     # A fold never crosses into another thread (a fork's origin) or format: step 0, and the
     # first record over a format-1 one, set every field.
     rebase = (
@@ -178,14 +183,18 @@ def seal(
             r.model_copy(
                 update={
                     "response": offload(
-                        _part(r.response, payloads, max_value_bytes, r.name), payloads, threshold
+                        chunked_part(r.response, payloads, max_value_bytes, r.name, fresh),
+                        payloads,
+                        threshold,
                     )
                 }
             )
             for r in io
         ]
     else:
-        stored_io = [_sealed_io(r, payloads, threshold, max_value_bytes, cipher, plain) for r in io]
+        stored_io = [
+            _sealed_io(r, payloads, threshold, max_value_bytes, cipher, plain, fresh) for r in io
+        ]
         lists = raw_payloads(payloads)  # task and io lists: readable without the key
     # Built without validation: every part is already a model or engine-made JSON (the state
     # was validated field by field, the tasks and routes are models), and validating the whole
@@ -263,13 +272,15 @@ class StepSealer:
         if keys is not None:  # encryption on: this thread's data key (cached after its first)
             cipher = keys.ensure(thread_id)
             payloads = payloads_for(payloads, thread_id, cipher)
+        fresh: list[PayloadRef] = []  # the whole-part chunks written here (`orphans.FRESH`)
         if interrupt is not None and interrupt.payload is not None:
-            part = _part(interrupt.payload, payloads, most, "interrupt.payload")
+            part = chunked_part(interrupt.payload, payloads, most, "interrupt.payload", fresh)
             if part is not interrupt.payload:
                 interrupt = interrupt.model_copy(update={"payload": part})
+        next_tasks = [_chunked_arg(task, payloads, most, fresh) for task in next_tasks]
         if resume:
             resume = {
-                task: [_part(v, payloads, most, f"resume[{task!r}]") for v in values]
+                task: [chunked_part(v, payloads, most, f"resume[{task!r}]", fresh) for v in values]
                 for task, values in resume.items()
             }
         if cipher is not None:
@@ -288,6 +299,7 @@ class StepSealer:
             io=io or [],
             payloads=payloads,
             cipher=cipher,
+            fresh=fresh,
             threshold=backend.offload_threshold,
             max_value_bytes=most,
             fields={
@@ -309,6 +321,7 @@ class StepSealer:
             },
         )
         backend.check_record_size(sealed)
+        FRESH.add(sealed, fresh)
         return sealed
 
 
@@ -327,19 +340,40 @@ def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
     return sealed, data
 
 
-def _part(value: Any, payloads: PayloadStore, most: int, name: str) -> Any:
-    """An io response, interrupt payload or resume value as the record keeps it: itself while
-    its JSON is at most INLINE_PART_BYTES, else `{"$payload": ref}` to the salted chunk of the
+def chunked_part(
+    value: Any,
+    payloads: PayloadStore,
+    most: int,
+    name: str,
+    fresh: list[PayloadRef] | None = None,
+) -> Any:
+    """An io response, interrupt payload, resume value or task argument as the record keeps it
+    (or a part of a fan-out task's result row, `fanin.py`): itself while its JSON is at most
+    INLINE_PART_BYTES, else `{"$payload": ref}` to the salted chunk of the
     whole value, sized and stored as a state change's chunk is (`_sized`, `_stored`), so the
     record stays under the store's item limit whatever the value is made of. The ref (its
     sha256 is the chunk's digest) is what the record hashes; `PayloadTooLarge` only for a
-    chunk over the single-value maximum."""
+    chunk over the single-value maximum. `fresh` collects the chunks written (`orphans.py`
+    deletes them if the record that names them loses its append)."""
     if value is None or json_size_within(value, INLINE_PART_BYTES):
         return value
     change, data = _sized(name, FieldChange("set", value), most)
     stored = _stored(change, data, payloads, -1)
     assert stored.ref is not None
+    if fresh is not None:
+        fresh.append(stored.ref)
     return {MARKER: stored.ref.model_dump(mode="json")}
+
+
+def _chunked_arg(task: Task, payloads: PayloadStore, most: int, fresh: list[PayloadRef]) -> Task:
+    """`task` with a big `Send` argument kept whole in a chunk (`chunked_part`), so neither
+    the record's task list nor the task's queue message carries it (SQS takes 256 KB). An
+    argument sealed by an older writer stays as it is (its chunk would hold the box)."""
+    arg = task.arg
+    if arg is None or is_sealed_io(arg):
+        return task
+    part = chunked_part(arg, payloads, most, f"the argument of task {task.id!r}", fresh)
+    return task if part is arg else task.model_copy(update={"arg": part})
 
 
 def _sealed_io(
@@ -349,6 +383,7 @@ def _sealed_io(
     max_value_bytes: int,
     cipher: ThreadCipher,
     changes: Mapping[str, Change],
+    fresh: list[PayloadRef] | None = None,
 ) -> IoRecord:
     """An io record as an encrypted thread stores and hashes it: a response the step also put
     into the state (an LLM answer appended to the messages) as a pointer to that change,
@@ -362,7 +397,7 @@ def _sealed_io(
     if path is not None:
         pointer = {SEALED_IN: path}
         return record.model_copy(update={"response": pointer, "response_sha256": digest(pointer)})
-    whole = _part(record.response, payloads, max_value_bytes, record.name)
+    whole = chunked_part(record.response, payloads, max_value_bytes, record.name, fresh)
     boxed = seal_io(offload(whole, payloads, threshold), cipher)
     return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
 
@@ -392,24 +427,6 @@ def _outside(
     return payloads.put(list_bytes(dumped), LIST_CONTENT_TYPE)
 
 
-def fresh_chunks(lost: Checkpoint, winner: Checkpoint | None) -> list[PayloadRef]:
-    """The payload chunks a sealed record wrote that nothing can refer to once it lost its
-    conditional append to `winner`, so the caller can delete them: the chunks of its `set`,
-    `add` and `merge` changes, each sealed under a fresh random salt (a sealed one also under
-    a fresh nonce), less any the winner refers to (our own write, seen as the winner of a
-    retried append). Never a `keep` (it may point at an earlier step's chunk), nor a task or
-    io list (addressed by content without a salt: another record may hold the same bytes).
-    None without the winner to compare with."""
-    if winner is None:
-        return []
-    theirs = {c.ref.sha256 for c in winner.changes.values() if c.ref is not None}
-    return [
-        c.ref
-        for c in lost.changes.values()
-        if c.op in ("set", "add", "merge") and c.ref is not None and c.ref.sha256 not in theirs
-    ]
-
-
 def _small(value: Any) -> bool:
     """Cheap first: a long list or dict is never small, whatever its items weigh, nor is a
     short one whose JSON is clearly over the bound (a few documents of megabytes: looked at
@@ -423,4 +440,4 @@ def _small(value: Any) -> bool:
     return len(repr(value)) <= KEEP_MAX_BYTES
 
 
-__all__ = ["KEEP_EVERY", "Base", "StepSealer", "fresh_chunks", "seal"]
+__all__ = ["KEEP_EVERY", "Base", "StepSealer", "chunked_part", "seal"]

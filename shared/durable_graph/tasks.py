@@ -25,7 +25,8 @@ from durable_graph.commands import Command
 from durable_graph.context import NodeContext, NodeHost, bind, unbind
 from durable_graph.effects import TaskDelivery
 from durable_graph.errors import GraphInterrupt, TransientError
-from durable_graph.payloads import loaded
+from durable_graph.payloads import is_ref, loaded
+from durable_graph.ports import PayloadStore
 from durable_graph.runs import emit, node_config
 from durable_graph.sealing import Base
 from durable_graph.signatures import run_sync
@@ -105,7 +106,10 @@ class TaskRunner:
         # A big resume value is kept in a chunk, the record naming it (`sealing._part`).
         payloads = self.host.backend.payloads
         resumed = [loaded(v, payloads) for v in base.resume.get(task.id, [])]
-        stream = observe(thread_id, task, step=base.step + 1, spec=self.spec, values=base.values)
+        runnable = with_argument(task, payloads)  # a big `Send` argument: its chunk, read once
+        stream = observe(
+            thread_id, runnable, step=base.step + 1, spec=self.spec, values=base.values
+        )
         while True:
             attempt += 1
             ctx = NodeContext(
@@ -122,10 +126,10 @@ class TaskRunner:
             token = bind(ctx)
             try:
                 if stream is None:
-                    writes = self.call_node(task, base.values, ctx)
+                    writes = self.call_node(runnable, base.values, ctx)
                 else:
                     with stream.tokens():
-                        writes = self.call_node(task, base.values, ctx)
+                        writes = self.call_node(runnable, base.values, ctx)
                     stream.finished(writes)
                 return TaskResult(
                     task,
@@ -182,6 +186,7 @@ class TaskRunner:
         its update against the state model; a returned `Command`'s `goto` is kept on `ctx`."""
         node = self.spec.nodes[task.node]
         shape = node.shape
+        task = with_argument(task, self.host.backend.payloads)  # replay passes a stored task
         state_arg: Any = task.arg if task.arg is not None else self.spec.schema.to_state(values)
         config = (
             node_config(ctx.thread_id, step=ctx.step_number, node=task.node)
@@ -208,6 +213,14 @@ class TaskRunner:
         return self.spec.schema.check(writes, where=where, seed=f"{ctx.thread_id}/{task.id}")
 
 
+def with_argument(task: Task, payloads: PayloadStore) -> Task:
+    """`task` with its `Send` argument as it was sent: a big one is kept whole in a chunk
+    (`sealing.chunked_part`), the record and the queue message holding `{"$payload": ref}`."""
+    if not is_ref(task.arg):
+        return task
+    return task.model_copy(update={"arg": loaded(task.arg, payloads)})
+
+
 def goto_targets(goto: Sequence[Any]) -> list[str | Send]:
     """A recorded `goto` (node names and `{"node", "arg"}` for a `Send`) as names and `Send`s;
     the engine and `replay` route a node's `Command` through it alike."""
@@ -218,4 +231,4 @@ def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-__all__ = ["TaskResult", "TaskRunner", "goto_targets"]
+__all__ = ["TaskResult", "TaskRunner", "goto_targets", "with_argument"]

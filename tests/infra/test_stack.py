@@ -517,7 +517,8 @@ def test_payload_deletes_are_the_erasers_alone_and_under_the_payload_prefix(
     template: Template,
 ) -> None:
     """Erasure's delete rights: the API (its IAM-only erase route) and the sweeper (retention),
-    on payload objects only; no function may delete a table item or an upload."""
+    on payload objects only, and only they are told they may (they delete the chunks of a step
+    that lost its append, `orphans.py`); no function may delete a table item or an upload."""
     payloads_id, _ = bucket(template, "Payloads")
     for spec in SPECS:
         deletes = [
@@ -525,9 +526,12 @@ def test_payload_deletes_are_the_erasers_alone_and_under_the_payload_prefix(
             for statement in statements_of(template, spec)
             if {"s3:DeleteObject", "s3:DeleteObjectVersion"} & set(as_list(statement["Action"]))
         ]
+        told = function_of(template, spec)[1]["Properties"]["Environment"]["Variables"]
         if spec.folder not in ERASERS:
             assert deletes == []
+            assert names.GRANT_ENV_PAYLOAD_DELETES not in told  # a lost step's chunks stay
             continue
+        assert told[names.GRANT_ENV_PAYLOAD_DELETES] == "true"
         (statement,) = deletes
         (resource,) = as_list(statement["Resource"])
         assert {"Fn::GetAtt": [payloads_id, "Arn"]} in joined_parts(resource)

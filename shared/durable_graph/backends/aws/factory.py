@@ -169,11 +169,16 @@ class NoQueue:
 
 
 def aws_backend(
-    settings: StoreNames, clients: AwsClients, *, kek: KeyWrapper | None = None
+    settings: StoreNames,
+    clients: AwsClients,
+    *,
+    kek: KeyWrapper | None = None,
+    deletes_payloads: bool = True,
 ) -> Backend:
     """The four AWS adapters bundled as a `Backend` with the AWS size limits; `kek` (e.g.
     `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`), as `data_key_id` does
-    (a symmetric KMS key: envelope encryption)."""
+    (a symmetric KMS key: envelope encryption). `deletes_payloads`: whether the caller's
+    credentials may delete payload objects (a Lambda function's settings say)."""
     payloads = S3PayloadStore(clients.s3, settings.bucket)
     if kek is None and settings.data_key_id and clients.kms is not None:
         kek = KmsKeyWrapper(clients.kms, settings.data_key_id)
@@ -206,6 +211,7 @@ def aws_backend(
         offload_threshold=settings.offload_bytes,
         # DynamoDB items hold 400 KB; keep 50 KB for attribute names, keys and growth.
         max_record_bytes=350 * 1024,
+        deletes_payloads=deletes_payloads,
     )
 
 
@@ -233,7 +239,7 @@ def build_runtime(
     settings: AwsSettings, clients: AwsClients | None = None, *, clock: Clock | None = None
 ) -> AwsRuntime:
     clients = clients or AwsClients.create()
-    backend = aws_backend(settings, clients)
+    backend = aws_backend(settings, clients, deletes_payloads=settings.payload_deletes)
     graph = load_graph(settings.graph).with_backend(backend, clock=clock)
     return AwsRuntime(settings=settings, clients=clients, backend=backend, graph=graph)
 

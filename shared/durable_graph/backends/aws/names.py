@@ -47,6 +47,9 @@ ENV_LEDGER_KEY_ID: Final = "DURABLE_GRAPH_LEDGER_KEY_ID"  # KMS key that signs c
 # kms:GenerateDataKey and kms:Decrypt with `-c encrypt_at_rest=true`; an operator may set it.
 OPERATOR_ENV_DATA_KEY_ID: Final = "DURABLE_GRAPH_DATA_KEY_ID"
 ENV_MAIL_FROM: Final = "DURABLE_GRAPH_MAIL_FROM"  # sender address of a verified SES identity
+# Set ("true") on a function by the grant that lets it delete payload objects
+# (`Storage.grant_payloads_delete`): only there are a lost step's chunks deleted (orphans.py).
+GRANT_ENV_PAYLOAD_DELETES: Final = "DURABLE_GRAPH_PAYLOAD_DELETES"
 # The explorer's sign-in (api function only): the Cognito user pool, its app client, the hosted
 # UI's origin, and optionally where the pool's keys are (default: the issuer's JWKS).
 ENV_EXPLORER_USER_POOL: Final = "DURABLE_GRAPH_EXPLORER_USER_POOL"

@@ -43,6 +43,7 @@ ENV_KEYS: dict[str, str] = {
     "ledger_key_id": names.ENV_LEDGER_KEY_ID,
     "data_key_id": names.OPERATOR_ENV_DATA_KEY_ID,
     "mail_from": names.ENV_MAIL_FROM,
+    "payload_deletes": names.GRANT_ENV_PAYLOAD_DELETES,
 }
 
 
@@ -74,6 +75,9 @@ class AwsSettings(BaseModel):
         mail_from: the address nodes' emails are sent from through SES (`ctx.mailer`); it must
             belong to a verified SES identity, the only one the stack lets the functions send
             from (none: a node that sends mail fails its thread with `mailer_missing`).
+        payload_deletes: whether the function's role may delete payload objects (set by the
+            stack with the grant); only then does it delete the chunks of a step that lost
+            its conditional append (`durable_graph.orphans`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -91,6 +95,7 @@ class AwsSettings(BaseModel):
     ledger_key_id: str | None = None
     data_key_id: str | None = None
     mail_from: str | None = None
+    payload_deletes: bool = False
 
     @field_validator("queue_url", "dlq_url")
     @classmethod

@@ -1,0 +1,93 @@
+"""The chunks a step wrote before its conditional append, when the append then lost: no record
+refers to them and none ever will, so they are deleted (`docs/record-format.md` §12).
+
+Sealing a step writes its chunks to the payload store first (a change's chunk, and an io
+response, interrupt payload, resume value or task argument kept whole, `sealing.chunked_part`),
+then the record is appended conditionally. When another writer's record of the same step won
+(`StepConflict`: two workers raced on one message, a start onto a taken id, a resume that lost
+its race), the loser's chunks are unreferenced. Each was sealed under a fresh random salt (and,
+with encryption on, a fresh nonce), so its address is its own: no other record, thread or step
+can name it — unless the winner *is* this record (a retried append of our own write), which
+`lost_chunks` checks by hash. What a sealing wrote is told by the sealer (`FRESH`); chunks it
+did not write (a `keep` by reference, a task list addressed by content, a resume value or task
+argument carried over from an earlier record) are never in it.
+
+A fan-out task's result row (`done#`, `fanin.py`) is the same: its chunks are named by that row
+alone, and a task whose row was created by a racing duplicate deletes its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.errors import DurableGraphError
+from durable_graph.ports import PayloadStore
+
+log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
+
+KEPT = 1024  # sealed records whose fresh chunks are remembered until their commit
+
+
+class FreshChunks:
+    """The whole-part chunks each sealed record of this process wrote, by record hash, until
+    its commit asks (`take`). Bounded: a record sealed and never committed (refused by a size
+    check) is forgotten after `KEPT` others. Process-wide, because a record may be sealed and
+    committed by two engines of one graph (a worker's group commit)."""
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self._kept = kept
+        self._by_hash: OrderedDict[str, tuple[PayloadRef, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, record: Checkpoint, refs: Sequence[PayloadRef]) -> None:
+        if not refs:
+            return
+        with self._lock:
+            self._by_hash[record.hash] = tuple(refs)
+            while len(self._by_hash) > self._kept:
+                self._by_hash.popitem(last=False)
+
+    def take(self, record: Checkpoint) -> tuple[PayloadRef, ...]:
+        with self._lock:
+            return self._by_hash.pop(record.hash, ())
+
+
+FRESH = FreshChunks()
+
+
+def lost_chunks(
+    lost: Checkpoint, winner: Checkpoint | None, parts: Iterable[PayloadRef] = ()
+) -> list[PayloadRef]:
+    """The payload chunks a sealed record wrote that nothing can refer to once it lost its
+    conditional append to `winner`: the chunks of its `set`, `add` and `merge` changes and
+    `parts`, the whole-part chunks its sealing wrote (`FRESH`). None when the winner is this
+    very record (a retried append of our own write), or unknown. Never a `keep` (it may point
+    at an earlier step's chunk), nor a task or io list (addressed by content without a salt:
+    another record may hold the same bytes)."""
+    if winner is None or winner.hash == lost.hash:
+        return []
+    theirs = {c.ref.sha256 for c in winner.changes.values() if c.ref is not None}
+    mine = [
+        c.ref
+        for c in lost.changes.values()
+        if c.op in ("set", "add", "merge") and c.ref is not None
+    ]
+    return [ref for ref in [*mine, *parts] if ref.sha256 not in theirs]
+
+
+def discard(payloads: PayloadStore, refs: Sequence[PayloadRef], what: str) -> None:
+    """Delete `refs`; a delete that fails leaves it and the rest (logged once): an unreferenced
+    object costs storage, never correctness."""
+    for index, ref in enumerate(refs):
+        try:
+            payloads.delete(ref)
+        except DurableGraphError as exc:
+            log.warning("%d chunks of %s left behind: %s", len(refs) - index, what, exc)
+            return
+
+
+__all__ = ["FRESH", "FreshChunks", "discard", "lost_chunks"]

@@ -1,0 +1,113 @@
+"""A step whose conditional append loses leaves no chunk behind, on every backend
+(`orphans.py`): the chunks its sealing wrote (an interrupt payload and an io response kept
+whole, salted for that record alone) are deleted once another writer's record of the step won,
+and so are the chunks of a fan-out task's result when a racing run of the task created its
+`done#` row first; the winner's chunks stay, and the thread verifies and runs on."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from durable_graph.backend import Backend
+from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.clock import ManualClock
+from durable_graph.engine import Outcome
+from durable_graph.errors import PayloadCorrupted
+from durable_graph.fanin import done_key, result_chunks
+from durable_graph.payloads import MARKER
+from durable_graph.sealed_payloads import raw_payloads
+from durable_graph.sealed_records import open_fields
+from durable_graph.verification import verify_thread
+from tests import big_state_graphs
+from tests.big_state_graphs import fanout_parts_graph, many_small, parts_graph
+from tests.conformance.store_contents import contents
+
+COUNT, WIDTH = 10_000, 200  # about 2 MB of JSON per part: each one a chunk
+
+
+def stored(backend: Backend, ref: PayloadRef) -> bool:
+    try:
+        raw_payloads(backend.payloads).get(ref)
+    except PayloadCorrupted:
+        return False
+    return True
+
+
+def part_chunks(record: Checkpoint) -> list[PayloadRef]:
+    """The chunks of the record's interrupt payload and io responses kept whole."""
+    parts: list[Any] = [record.interrupt.payload if record.interrupt else None]
+    parts += [io.response for io in record.io]
+    return [PayloadRef.model_validate(p[MARKER]) for p in parts if isinstance(p, dict)]
+
+
+def object_count(backend: Backend) -> int:
+    """Payload objects stored (object versions on S3; PostgreSQL keeps them as rows)."""
+    rows = [r for r in contents(backend)["rows"] if r.startswith("payloads:")]
+    return len(contents(backend)["objects"]) + len(rows)
+
+
+def test_a_step_that_lost_its_append_leaves_no_chunk(backend: Backend, clock: ManualClock) -> None:
+    """Given one message run by two workers, the loser sealing its step (2 MB interrupt
+    payload and io response, each a chunk) before the winner commits, when the loser commits,
+    then it is a duplicate, its chunks are gone, the winner's are stored, and the thread
+    verifies and resumes to the end."""
+    app = parts_graph.with_backend(backend, clock=clock)
+    app.start({"count": COUNT, "width": WIDTH}, thread_id="race")
+    (delivery,) = backend.queue.receive(max_messages=1, visibility_timeout=30.0)
+    loser = app.engine("loser")
+    lost = loser.prepare(delivery.message)
+    assert isinstance(lost, Checkpoint)
+    theirs = app.engine("winner").execute(delivery.message)
+    assert theirs.kind == "committed" and theirs.checkpoint is not None
+    mine = part_chunks(lost)
+    assert len(mine) == 2 and all(stored(backend, ref) for ref in mine)
+
+    outcome = loser.commit(lost, previous_status="running")
+
+    assert outcome.kind == "duplicate"
+    assert not any(stored(backend, ref) for ref in mine)
+    winner = backend.checkpoints.get_checkpoint("race", lost.step)
+    assert winner is not None and winner.hash == theirs.checkpoint.hash
+    assert len(part_chunks(winner)) == 2
+    assert all(stored(backend, ref) for ref in part_chunks(winner))
+    assert verify_thread(backend, "race").ok
+    backend.queue.ack(delivery)  # handled: the thread's queue group is free again
+    app.resume("race", resume_value={"rows": ["yes"]})
+    assert app.get_state("race").values["looked_up"] == COUNT
+
+
+def test_a_task_result_that_lost_its_row_leaves_no_chunk(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Given the big task of a fan-out run by two workers at once (both past the check for its
+    `done#` row, each writing its 2 MB writes and io as chunks), then one row is created and
+    counted once, the other run's chunks are deleted (two objects more, not four), and the
+    thread completes with the winner's result and verifies."""
+    app = fanout_parts_graph.with_backend(backend, clock=clock)
+    app.start({"count": COUNT, "width": WIDTH}, thread_id="twice")
+    deliveries = backend.queue.receive(max_messages=10, visibility_timeout=30.0)
+    (big,) = [d for d in deliveries if d.message.task.id.endswith(":0")]
+    before = object_count(backend)
+    big_state_graphs.RACE.append(threading.Barrier(2))
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(app.engine(f"w{i}").prepare, big.message) for i in range(2)]
+            outcomes = [run.result(timeout=120) for run in runs]
+    finally:
+        big_state_graphs.RACE.clear()
+    assert all(isinstance(o, Outcome) and o.progress == (1, 2) for o in outcomes)
+    key = done_key(0, big.message.task.id)
+    row = backend.checkpoints.get_record("twice", key)
+    assert row is not None
+    chunks = result_chunks(open_fields(row.value, backend.checkpoints.keys, "twice", key))
+    assert len(chunks) == 2 and all(stored(backend, ref) for ref in chunks)
+    assert object_count(backend) == before + 2
+    for delivery in deliveries:
+        backend.queue.release(delivery)
+    app.run_until_settled("twice")
+    values = app.get_state("twice").values
+    assert values["found"] == [*many_small(COUNT, WIDTH, "out"), "small"]
+    assert values["args_seen"] == [COUNT, 0]
+    assert verify_thread(backend, "twice").ok
