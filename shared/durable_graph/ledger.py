@@ -323,8 +323,10 @@ def record_refs(record: Checkpoint) -> dict[str, PayloadRef]:
     refs = collect_refs(record.values) if record.format < 2 else {}
     for io in record.io:
         collect_refs(io.response, refs)
-    # A big interrupt payload or resume value is a whole `{"$payload": ref}` (`sealing._part`).
+    # A big interrupt payload, resume value or task argument is a whole `{"$payload": ref}`
+    # (`sealing.chunked_part`).
     parts = [v for values in record.resume.values() for v in values]
+    parts += [task.arg for task in record.next if task.arg is not None]
     if record.interrupt is not None:
         parts.append(record.interrupt.payload)
     for part in parts:

@@ -68,7 +68,8 @@ def test_big_send_argument_and_task_result_are_chunked(
     """Given a `Send` with a 2 MB argument whose task records a 2 MB io response and writes
     2 MB, beside a small one, then both queued messages, the `done#` rows and every record are
     a few KB, the argument and the result parts are chunks, the fan-in merged everything back
-    whole, and the thread verifies in the store and as a bundle."""
+    whole, and the thread verifies in the store and as a bundle (which holds the argument's
+    chunk); the argument's chunk deleted fails `payload` at step 0."""
     app = fanout_parts_graph.with_backend(backend, clock=clock)
     sizes = run_fan_out(app, backend, "fan")
     assert len(sizes) == 2 and max(sizes) < SMALL
@@ -79,9 +80,14 @@ def test_big_send_argument_and_task_result_are_chunked(
     done = done_row(backend, "fan")
     assert is_ref(done["writes"]) and is_ref(done["io"])
     assert len(result_chunks(done)) == 2
-    assert arg_ref(backend, "fan").size > COUNT * WIDTH
+    arg = arg_ref(backend, "fan")
+    assert arg.size > COUNT * WIDTH
     assert verify_thread(backend, "fan").ok
-    assert verify_bundle(build_bundle(backend, "fan")).ok
+    bundle = build_bundle(backend, "fan")
+    assert arg.sha256 in bundle.payloads and verify_bundle(bundle).ok
+    assert raw_payloads(backend.payloads).delete(arg)
+    report = verify_thread(backend, "fan")
+    assert (report.first_bad_step, report.check) == (0, "payload")
 
 
 def test_erasure_reaches_the_chunks(backend: Backend, clock: ManualClock) -> None:
