@@ -23,6 +23,7 @@ from durable_graph.verification import verify_thread
 from tests import big_state_graphs
 from tests.big_state_graphs import fanout_parts_graph, many_small, parts_graph
 from tests.conformance.store_contents import contents
+from tests.conformance.test_encryption import Encrypted
 
 COUNT, WIDTH = 10_000, 200  # about 2 MB of JSON per part: each one a chunk
 
@@ -48,11 +49,9 @@ def object_count(backend: Backend) -> int:
     return len(contents(backend)["objects"]) + len(rows)
 
 
-def test_a_step_that_lost_its_append_leaves_no_chunk(backend: Backend, clock: ManualClock) -> None:
-    """Given one message run by two workers, the loser sealing its step (2 MB interrupt
-    payload and io response, each a chunk) before the winner commits, when the loser commits,
-    then it is a duplicate, its chunks are gone, the winner's are stored, and the thread
-    verifies and resumes to the end."""
+def lose_a_race(backend: Backend, clock: ManualClock) -> None:
+    """One message run by two workers, the loser sealing its step (2 MB interrupt payload and
+    io response, each a chunk) before the winner commits; then the loser commits."""
     app = parts_graph.with_backend(backend, clock=clock)
     app.start({"count": COUNT, "width": WIDTH}, thread_id="race")
     (delivery,) = backend.queue.receive(max_messages=1, visibility_timeout=30.0)
@@ -61,7 +60,7 @@ def test_a_step_that_lost_its_append_leaves_no_chunk(backend: Backend, clock: Ma
     assert isinstance(lost, Checkpoint)
     theirs = app.engine("winner").execute(delivery.message)
     assert theirs.kind == "committed" and theirs.checkpoint is not None
-    mine = part_chunks(lost)
+    mine = part_chunks(backend.checkpoints.opened(lost))  # sealed parts opened
     assert len(mine) == 2 and all(stored(backend, ref) for ref in mine)
 
     outcome = loser.commit(lost, previous_status="running")
@@ -76,6 +75,20 @@ def test_a_step_that_lost_its_append_leaves_no_chunk(backend: Backend, clock: Ma
     backend.queue.ack(delivery)  # handled: the thread's queue group is free again
     app.resume("race", resume_value={"rows": ["yes"]})
     assert app.get_state("race").values["looked_up"] == COUNT
+
+
+def test_a_step_that_lost_its_append_leaves_no_chunk(backend: Backend, clock: ManualClock) -> None:
+    """Given one message run by two workers, the loser sealing its step before the winner
+    commits, when the loser commits, then it is a duplicate, its chunks are gone, the winner's
+    are stored, and the thread verifies and resumes to the end."""
+    lose_a_race(backend, clock)
+
+
+def test_a_sealed_step_that_lost_its_append_leaves_no_chunk(
+    encrypted: Encrypted, clock: ManualClock
+) -> None:
+    """The same with encryption at rest: the loser's sealed chunks are deleted too."""
+    lose_a_race(encrypted.backend, clock)
 
 
 def test_a_task_result_that_lost_its_row_leaves_no_chunk(
