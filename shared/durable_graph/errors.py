@@ -330,6 +330,14 @@ class CorruptRecord(DurableGraphError):
         self.step = step
 
 
+class UnsupportedFormat(CorruptRecord):
+    """A stored record or snapshot in a format this release does not read: it was written by
+    a newer release of durable-graph. Refused, never read as a missing value (an older
+    release once read a newer snapshot's dict that way); upgrade durable-graph to read it."""
+
+    code = "unsupported_format"
+
+
 class StoreUnreadable(UserError):
     """The embedded store's file is not a SQLite database, or SQLite reports it corrupt.
 

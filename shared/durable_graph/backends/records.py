@@ -30,6 +30,7 @@ from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.snapshots import (
     SNAPSHOT_EVERY,
     Snapshot,
+    SnapshotFormatError,
     read_snapshot,
     snapshot_values,
     write_snapshot,
@@ -66,6 +67,7 @@ from durable_graph.errors import (
     PayloadCorrupted,
     RecordConflict,
     StepConflict,
+    UnsupportedFormat,
 )
 from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
@@ -418,6 +420,8 @@ class RecordStore:
             values = snapshot_values(self.payloads, snapshot)
         except PayloadCorrupted as exc:
             raise CorruptRecord(row.thread_id, row.step, f"snapshot: {exc}") from exc
+        except SnapshotFormatError as exc:
+            raise UnsupportedFormat(row.thread_id, row.step, str(exc)) from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptRecord(row.thread_id, row.step, f"snapshot unreadable: {exc}") from exc
         if snapshot.step != row.step or state_root(snapshot.digests) != row.root:

@@ -24,6 +24,13 @@ that is neither a list, a dict nor a whole chunk, is copied whole into each snap
 A snapshot is never trusted more than a stored row: its field digests must give the snapshot
 row's state root (a snapshot of another step or thread is refused), and the fold from it must
 give the head row's root. `verify` never reads snapshots; it folds the changes themselves.
+
+A snapshot names its format (`SNAPSHOT_FORMAT`; none: format 1, written before formats were
+named). A reader refuses a format it does not know, and an entry with a key or a form it does
+not know, with `SnapshotFormatError` (the record store turns it into `UnsupportedFormat`,
+naming the thread and step): never a missing value. Releases before formats were named read an
+entry they did not know (a dict in `dsegs`, once) as a missing value; any new kind of entry
+bumps the format, so that this release and later ones refuse instead.
 """
 
 from __future__ import annotations
@@ -57,8 +64,20 @@ SNAPSHOT_CONTENT_TYPE = "application/vnd.durable-graph.snapshot+json+zlib"
 SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zstd"
 PAGE_CONTENT_TYPE = "application/vnd.durable-graph.segment-page+json+zstd"
 ZSTD_LEVEL = 3  # higher levels gain under 1% on chat text and cost the writer more
+# 1: no `format` key (entries `v`, `ref`, `segs`/`pages`, from ab55fe9 `dsegs`/`dpages` too);
+# 2: the same entries, the format named. A reader reads the formats it knows, refuses others.
+SNAPSHOT_FORMAT = 2
+READS_FORMATS = (1, 2)
+_DOCUMENT_KEYS = frozenset({"format", "step", "fields"})
+_ENTRY_KEYS = frozenset({"d", "a", "v", "ref", "segs", "pages", "dsegs", "dpages", "n"})
+_FORMS = ("v", "ref", "segs", "dsegs")  # exactly one of these says how a value is kept
 _local = threading.local()
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # the first bytes of a zstd frame (a zlib stream: 0x78)
+
+
+class SnapshotFormatError(Exception):
+    """A snapshot in a format, or with an entry, this release does not read (written by a
+    newer release). Not a `ValueError`: nothing may take it for a missing or corrupt value."""
 
 
 @dataclass(frozen=True)
@@ -119,15 +138,44 @@ def write_snapshot(
         else:
             entry["v"] = value
         fields[name] = entry
-    document = {"step": step, "fields": fields}
+    document = {"format": SNAPSHOT_FORMAT, "step": step, "fields": fields}
     ref = payloads.put(_pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
     return Snapshot(step, ref, fields, dicts)
 
 
 def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
-    """The snapshot under `ref` (its bytes are checked against `ref.sha256` by the store)."""
+    """The snapshot under `ref` (its bytes are checked against `ref.sha256` by the store);
+    `SnapshotFormatError` if it is in a format, or holds an entry, this release does not read."""
     doc = _unpack(payloads.get(ref))
-    return Snapshot(int(doc["step"]), ref, dict(doc["fields"]))
+    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
+        raise ValueError("not a snapshot document")
+    return Snapshot(int(doc["step"]), ref, _known(doc, ref))
+
+
+def _known(doc: dict[str, Any], ref: PayloadRef) -> dict[str, dict[str, Any]]:
+    """The snapshot's fields, each checked to be kept in a form this release reads."""
+    where = f"snapshot {ref.sha256[:12]}"
+    found = doc.get("format", 1)
+    unknown = sorted(set(doc) - _DOCUMENT_KEYS)
+    if found not in READS_FORMATS or type(found) is not int or unknown:
+        what = f"keys {unknown}" if unknown else f"format {found!r}"
+        raise SnapshotFormatError(
+            f"{where} has {what}; this release reads snapshot formats "
+            f"{', '.join(map(str, READS_FORMATS))}: it was written by a newer release of "
+            "durable-graph (upgrade to read this thread)"
+        )
+    fields: dict[str, dict[str, Any]] = dict(doc["fields"])
+    for name, entry in fields.items():
+        keys = set(entry) if isinstance(entry, dict) else set()
+        forms = [key for key in _FORMS if key in keys]
+        if len(forms) != 1 or keys - _ENTRY_KEYS or not isinstance(entry, dict):
+            raise SnapshotFormatError(
+                f"{where} keeps field {name!r} as {sorted(keys) or type(entry).__name__}, "
+                f"which this release does not read (one of {', '.join(_FORMS)} with "
+                f"{', '.join(sorted(_ENTRY_KEYS - set(_FORMS)))}): written by a newer release "
+                "of durable-graph (upgrade to read this thread)"
+            )
+    return fields
 
 
 def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any]:
@@ -137,14 +185,14 @@ def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any
         if "dsegs" in entry:
             merged: dict[str, Any] = {}
             for patch in _fetch_all(payloads, _segment_refs(payloads, entry, DICT_KEYS)):
-                merged.update(patch)  # a merge: replaced keys stay where they were
+                merged.update(_shaped(patch, dict, name))  # replaced keys stay where they were
             if len(merged) != entry["n"]:
                 raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
             values[name] = merged
         elif "segs" in entry:
             items: list[Any] = []
             for segment in _fetch_all(payloads, _segment_refs(payloads, entry)):
-                items.extend(segment)
+                items.extend(_shaped(segment, list, name))
             if len(items) != entry["n"]:
                 raise ValueError(f"{name}: segments hold {len(items)} items, not {entry['n']}")
             values[name] = items
@@ -247,9 +295,17 @@ def _segment_refs(
     refs: list[Any] = []
     pages = [PayloadRef.model_validate(page) for page in entry.get(paged, [])]
     for page in _fetch_all(payloads, pages):
-        refs.extend(page)
+        refs.extend(_shaped(page, list, paged))
     refs.extend(entry[segs])
     return [PayloadRef.model_validate(ref) for ref in refs]
+
+
+def _shaped(value: Any, kind: type, name: str) -> Any:
+    """A segment or page as its entry says it is (a list's segment holding an object would
+    otherwise extend the list with its keys)."""
+    if type(value) is not kind:
+        raise ValueError(f"{name}: a segment holds {type(value).__name__}, not {kind.__name__}")
+    return value
 
 
 def _fetch_all(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> list[Any]:
@@ -292,7 +348,9 @@ def _unpack(data: bytes) -> Any:
 __all__ = [
     "SNAPSHOT_CONTENT_TYPE",
     "SNAPSHOT_EVERY",
+    "SNAPSHOT_FORMAT",
     "Snapshot",
+    "SnapshotFormatError",
     "read_snapshot",
     "snapshot_refs",
     "snapshot_values",

@@ -1,0 +1,127 @@
+"""Snapshots name their format, and a reader refuses one it does not read (a newer release's),
+naming the thread, the step and what it does not understand, instead of reading a value it
+cannot find as missing (`backends/snapshots.py`, `docs/record-format.md` §7, §11)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from durable_graph.backends import snapshots
+from durable_graph.backends.local import local_backend
+from durable_graph.backends.local.folder_payloads import FolderPayloadStore
+from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.clock import ManualClock
+from durable_graph.errors import CorruptRecord, UnsupportedFormat
+from durable_graph.verification import verify_thread
+from tests.big_state_graphs import dict_graph
+from tests.helpers import edit_stored_row, stored_rows
+
+NO_LIMIT = {"recursion_limit": 1_000_000}
+
+
+def dict_thread(home: Path) -> tuple[Checkpoint, int]:
+    """A 140-step thread of `dict_graph` (its dicts over 64 keys: kept in dict segments); its
+    warm head and the step of its last snapshot, which a cold read of the head starts from."""
+    backend = local_backend(home, clock=ManualClock())
+    dict_graph.with_backend(backend, clock=ManualClock()).invoke(
+        {"limit": 140}, NO_LIMIT, thread_id="d"
+    )
+    head = backend.checkpoints.head_checkpoint("d")
+    backend.close()
+    assert head is not None
+    steps = [step for step, row in stored_rows(home / "state.db", "d").items() if "snap" in row]
+    assert steps[-1] == head.anchor
+    return head, steps[-1]
+
+
+def rewrite_snapshot(home: Path, step: int, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Replace the snapshot row `step` names with an edited copy of its document, as a writer
+    of another release would have stored it (snapshots are read hints: no hash changes)."""
+    payloads = FolderPayloadStore(home / "payloads")
+    ref = PayloadRef.model_validate(stored_rows(home / "state.db", "d")[step]["snap"])
+    doc = snapshots._unpack(payloads.get(ref))
+    edit(doc)
+    new = payloads.put(snapshots._pack(doc, zstd=False), snapshots.SNAPSHOT_CONTENT_TYPE)
+    snap = new.model_dump(mode="json")
+    edit_stored_row(home / "state.db", "d", step, lambda row: row.update(snap=snap))
+
+
+def cold_head(home: Path) -> Checkpoint | None:
+    backend = local_backend(home)
+    try:
+        return backend.checkpoints.head_checkpoint("d")
+    finally:
+        backend.close()
+
+
+def test_this_release_names_its_snapshot_format_and_keeps_dicts_in_segments(
+    tmp_path: Path,
+) -> None:
+    head, step = dict_thread(tmp_path)
+    payloads = FolderPayloadStore(tmp_path / "payloads")
+    ref = PayloadRef.model_validate(stored_rows(tmp_path / "state.db", "d")[step]["snap"])
+    doc = snapshots._unpack(payloads.get(ref))
+    assert doc["format"] == snapshots.SNAPSHOT_FORMAT == 2
+    assert "dsegs" in doc["fields"]["facts"] and "dsegs" in doc["fields"]["index"]
+    assert cold_head(tmp_path) == head
+
+
+def test_a_snapshot_written_before_formats_were_named_still_reads(tmp_path: Path) -> None:
+    """Given the head's snapshot as the previous release wrote it (no `format`, dicts in
+    `dsegs`), then a cold read gives the state the writer had."""
+    head, step = dict_thread(tmp_path)
+    rewrite_snapshot(tmp_path, step, lambda doc: doc.pop("format"))
+    assert cold_head(tmp_path) == head
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda doc: doc.update(format=3), "format 3"),
+        (lambda doc: doc.update(format="2"), "format '2'"),
+        (lambda doc: doc.update(tiers=[]), "keys ['tiers']"),
+        (
+            lambda doc: doc["fields"]["facts"].update(tsegs=doc["fields"]["facts"].pop("dsegs")),
+            "field 'facts' as ['a', 'd', 'n', 'tsegs']",
+        ),
+        (lambda doc: doc["fields"]["index"].update(zz=1), "field 'index' as"),
+        (lambda doc: doc["fields"]["turns"].pop("v"), "field 'turns' as ['a', 'd']"),
+    ],
+    ids=["newer format", "format as text", "unknown key", "unknown form", "extra key", "none"],
+)
+def test_a_snapshot_this_release_does_not_read_is_refused_never_read_as_missing(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None], says: str
+) -> None:
+    """Given the head's snapshot in a form a newer release might write, then a cold read
+    raises `UnsupportedFormat` naming the thread, the step and what it does not read (an
+    older release read such a dict as missing), and `verify`, which folds the changes
+    themselves, still passes."""
+    _, step = dict_thread(tmp_path)
+    rewrite_snapshot(tmp_path, step, edit)
+    with pytest.raises(UnsupportedFormat, match="newer release") as refused:
+        cold_head(tmp_path)
+    assert isinstance(refused.value, CorruptRecord)  # every reader that copes with one
+    assert (refused.value.thread_id, refused.value.step) == ("d", step)
+    assert says in str(refused.value) and f"step {step} of thread 'd'" in str(refused.value)
+    backend = local_backend(tmp_path)
+    assert verify_thread(backend, "d").ok
+    backend.close()
+
+
+def test_a_segment_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    """Given a dict's segment replaced by a list (and a list's by an object), then the read
+    is refused instead of merging (or extending with) what it holds."""
+    _, step = dict_thread(tmp_path)
+    payloads = FolderPayloadStore(tmp_path / "payloads")
+    wrong = payloads.put(snapshots._pack(["a", "b"]), snapshots.SEGMENT_CONTENT_TYPE)
+
+    def swap(doc: dict[str, Any]) -> None:
+        doc["fields"]["facts"]["dsegs"][-1] = wrong.model_dump(mode="json")
+
+    rewrite_snapshot(tmp_path, step, swap)
+    with pytest.raises(CorruptRecord, match="facts: a segment holds list, not dict"):
+        cold_head(tmp_path)
