@@ -26,6 +26,9 @@ stored row at step 10 and at the last step, the bytes the store grew by (rows an
 objects) over the last 10 steps, divided by 10, and the whole store divided by the steps
 (snapshots included). With `--previous CHECKOUT` the same dict run is
 made with that checkout's `shared/` first on the path, in the same run: before and after.
+Also printed: the CPU time (`time.process_time`) of a step at steps 10-20 (dicts of about 10
+keys) and over the last 10 steps (`--dict-steps` keys), and their ratio: a step that adds a
+key costs what it added (issue 8 item 1), not the dict's size.
 
 Nothing is asserted; the exit code is 0 unless the bench itself crashes.
 
@@ -158,11 +161,16 @@ def dict_child(name: str, steps: int) -> dict[str, Any]:
     ):
         app = dict_graph.with_backend(backend, clock=clock)
         config = {"recursion_limit": 10**9}
+        app.invoke({"limit": 10}, config, thread_id="dict")
+        cpu = time.process_time()
+        app.invoke({"limit": 20}, config, thread_id="dict")  # steps 10-20: dicts of ~10 keys
+        early_cpu = (time.process_time() - cpu) * 1000 / 10
         app.invoke({"limit": steps - 10}, config, thread_id="dict")
         before = stored_bytes(backend, "dict")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         app.invoke({"limit": steps}, config, thread_id="dict")  # the next turn: 10 more steps
         last_ms = (time.perf_counter() - started) * 1000 / 10
+        last_cpu = (time.process_time() - cpu) * 1000 / 10
         after = stored_bytes(backend, "dict")
         rows = backend.checkpoints.inner.list_checkpoints("dict", newest_first=False)
         grew = after["rows"] + after["objects"] - before["rows"] - before["objects"]
@@ -173,6 +181,8 @@ def dict_child(name: str, steps: int) -> dict[str, Any]:
             "per_step": grew / (after["steps"] - before["steps"]),
             "all_steps": (after["rows"] + after["objects"]) / after["steps"],
             "ms": last_ms,
+            "cpu_early": early_cpu,
+            "cpu_last": last_cpu,
             "ops": sorted({c.op for c in rows[-1].changes.values()}),
         }
 
@@ -184,7 +194,7 @@ def run_dicts(args: argparse.Namespace) -> None:
     )
     print(
         f"{'code':<10} {'backend':<9} {'row@10':>7} {'row@last':>9} {'B/step':>9} "
-        f"{'B/step all':>10} {'ms/step':>8}  ops"
+        f"{'B/step all':>10} {'ms/step':>8} {'CPU ms/step @10 keys/@last':>27}  ops"
     )
     here = Path(__file__).resolve().parent.parent
     codes = [("this", here)] + ([("previous", Path(args.previous))] if args.previous else [])
@@ -199,8 +209,10 @@ def run_dicts(args: argparse.Namespace) -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(
                 f"{label:<10} {name:<9} {r['row_10']:>7,} {r['row_last']:>9,} "
-                f"{r['per_step']:>9,.0f} {r['all_steps']:>10,.0f} {r['ms']:>8.1f}  "
-                f"{','.join(r['ops'])}"
+                f"{r['per_step']:>9,.0f} {r['all_steps']:>10,.0f} {r['ms']:>8.1f} "
+                f"{r['cpu_early']:>9.2f} /{r['cpu_last']:>6.2f} "
+                f"({r['cpu_last'] / r['cpu_early']:4.1f}x)"
+                f"  {','.join(r['ops'])}"
             )
 
 

@@ -1,13 +1,11 @@
 """State schema handling: reducers, validation and applying partial updates.
 
-The state is declared as LangGraph users declare it: a `TypedDict`, a dataclass or a pydantic
-model. A field annotated `Annotated[T, reducer]` accumulates (the reducer merges the old value
-with a node's write, e.g. `operator.add` appends, `add_messages` merges chat messages by id);
-every other field is overwritten by the last write, as in LangGraph. Whatever the declaration,
-the engine validates through one pydantic model built from it, and a node gets a state that
-answers both `state["k"]` and `state.k`. A `TypedDict` or dataclass field without a default
-starts empty (an empty list or dict for a reducer field, else `None`), as a LangGraph channel
-that was never written.
+A field annotated `Annotated[T, reducer]` accumulates (the reducer merges the old value with a
+node's write, e.g. `operator.add` appends, `add_messages` merges chat messages by id); every
+other field is overwritten by the last write, as in LangGraph. The declaration (`TypedDict`,
+dataclass or pydantic model) becomes the model the engine validates through in
+`state_model.py`; the models of recent states are kept in `state_cache.py`; a write to a big
+dict is validated in the keys it touched (`dict_writes.py`).
 """
 
 from __future__ import annotations
@@ -15,33 +13,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-import threading
-import typing
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, NotRequired, Required
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
-from typing_extensions import ReadOnly, is_typeddict
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from durable_graph import messages
 from durable_graph.canonical import check_json
-from durable_graph.changes import dict_patch
-from durable_graph.checkpoint import Op
+from durable_graph.changes import FieldChange
+from durable_graph.dict_writes import as_merges, dict_write, merging_fields, note
 from durable_graph.errors import InvalidInput, SerializationError
+from durable_graph.state_cache import ModelCache
+from durable_graph.state_model import ItemAccess, StateDict, state_model
 
 Reducer = Callable[[Any, Any], Any]
-MODEL_CACHE = 128  # models kept for states of recent steps (see `StateSchema.to_model`)
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    """What a step did to one field: `set` (its whole new value), `add` (items appended by an
-    appending reducer) or `merge` (keys a dict reducer added or replaced). JSON values."""
-
-    op: Op
-    value: Any
 
 
 @dataclass
@@ -50,137 +36,6 @@ class Applied:
 
     values: dict[str, Any]
     changes: dict[str, FieldChange]
-
-
-class ItemAccess:
-    """`state["k"]`, `"k" in state`, `state.get("k")` and `state.keys()` on a pydantic state,
-    so node code written for a `TypedDict` state reads a model state unchanged."""
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in type(self).model_fields:  # type: ignore[attr-defined]
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in type(self).model_fields  # type: ignore[attr-defined]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key) if key in self else default
-
-    def keys(self) -> list[str]:
-        return list(type(self).model_fields)  # type: ignore[attr-defined]
-
-
-class StateDict(dict[str, Any]):
-    """The state handed to a node of a `TypedDict` or dataclass graph: a dict (as LangGraph
-    gives it) whose keys also read as attributes (`state.messages`)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _declared(state: Any) -> tuple[str, dict[str, tuple[Any, Any]]]:
-    """(kind, {field: (annotation, default)}) of a TypedDict or dataclass state declaration;
-    `...` marks a field without a default."""
-    hints = typing.get_type_hints(state, include_extras=True)
-    if is_typeddict(state):
-        return "typeddict", {name: (hint, ...) for name, hint in hints.items()}
-    fields: dict[str, tuple[Any, Any]] = {}
-    for item in dataclasses.fields(state):
-        if item.default is not dataclasses.MISSING:
-            default: Any = item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            default = item.default_factory()
-        else:
-            default = ...
-        fields[item.name] = (hints.get(item.name, Any), default)
-    return "dataclass", fields
-
-
-def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
-    if typing.get_origin(annotation) is Annotated:
-        for meta in annotation.__metadata__:
-            if callable(meta) and not isinstance(meta, type):
-                return meta  # type: ignore[no-any-return]
-    return None
-
-
-def _empty(annotation: Any) -> Any:
-    """A never-written field's value: an empty list/dict for a reducer field (LangGraph
-    starts an accumulating channel empty), else None."""
-    if _reducer_of(annotation) is None:
-        return None
-    base = typing.get_args(annotation)[0]
-    origin = typing.get_origin(base) or base
-    if origin in (dict, Mapping):
-        return {}
-    return []
-
-
-def _unset_field(hint: Any, default: Any) -> tuple[Any, Any]:
-    """(annotation, default) of a TypedDict or dataclass field in the engine's model. One
-    without a default starts empty: `[]`/`{}` under a reducer, else None (so None is valid)."""
-    hint = _unwrapped(hint)
-    annotation = _message_field(hint)
-    if default is not ...:
-        return annotation, default
-    empty = _empty(hint)
-    return (annotation if empty is not None else annotation | None), empty
-
-
-def _unwrapped(hint: Any) -> Any:
-    """A TypedDict field's type without `Required[...]` / `NotRequired[...]`."""
-    while typing.get_origin(hint) in (Required, NotRequired, ReadOnly):
-        hint = typing.get_args(hint)[0]
-    return hint
-
-
-def _message_field(annotation: Any) -> Any:
-    """`Annotated[Sequence[BaseMessage], add_messages]` (and the like) as a list of
-    `AnyMessage`: validating into `BaseMessage` itself would drop every subclass's fields
-    (`tool_calls` of an `AIMessage`)."""
-    reducer = _reducer_of(annotation)
-    if reducer is None or not messages.is_add_messages(reducer):
-        return annotation
-    return Annotated[list[messages.message_type()], messages.add_messages]  # type: ignore[misc]
-
-
-def state_model(state: Any) -> tuple[str, type[BaseModel]]:
-    """(kind, the pydantic model the engine validates through) for a state declaration."""
-    if isinstance(state, type) and issubclass(state, BaseModel):
-        overrides = {
-            name: (_message_field(_annotated(field)), field)
-            for name, field in state.model_fields.items()
-            if _message_field(_annotated(field)) is not _annotated(field)
-        }
-        subclass: type[BaseModel] = create_model(  # type: ignore[call-overload]
-            state.__name__, __base__=(state, ItemAccess), __module__=state.__module__, **overrides
-        )
-        return "pydantic", subclass
-    if isinstance(state, type) and (is_typeddict(state) or dataclasses.is_dataclass(state)):
-        kind, fields = _declared(state)
-        spec = {name: _unset_field(hint, default) for name, (hint, default) in fields.items()}
-        built: type[BaseModel] = create_model(  # type: ignore[call-overload]
-            state.__name__,
-            __config__=ConfigDict(arbitrary_types_allowed=True),
-            __module__=state.__module__,
-            **spec,
-        )
-        return kind, built
-    raise TypeError(
-        "StateGraph(state) takes a TypedDict, a dataclass or a pydantic BaseModel subclass, "
-        f"not {state!r}"
-    )
-
-
-def _annotated(field: Any) -> Any:
-    """A pydantic field's annotation with its `Annotated` metadata put back."""
-    if field.metadata:
-        return Annotated[(field.annotation, *field.metadata)]
-    return field.annotation
 
 
 class StateSchema:
@@ -213,6 +68,7 @@ class StateSchema:
                 annotation = Annotated[(annotation, *constraints)]
             self.adapters[name] = TypeAdapter(annotation)
         self.fields = list(model.model_fields)
+        self.merging = merging_fields(model)  # dict fields a write is validated in what it touched
         self.message_fields = [
             name for name, reducer in self.reducers.items() if reducer is messages.add_messages
         ]
@@ -220,8 +76,7 @@ class StateSchema:
         self.whole = bool(
             decorators.model_validators or decorators.field_validators or decorators.validators
         )
-        self._models: OrderedDict[int, tuple[dict[str, Any], BaseModel]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.models = ModelCache(model)
         # Each optional field's default, as a no-argument callable, worked out once: pydantic's
         # `get_default` inspects a default factory's signature on every call (for `list`, a
         # parse of its text signature: about a third of a millisecond per thread started).
@@ -297,15 +152,27 @@ class StateSchema:
         changes: dict[str, FieldChange] = {}
         python: dict[str, Any] = {}
         appended: dict[str, list[Any]] = {}
+        patched: dict[str, dict[str, Any]] = {}  # typed keys of dicts validated key by key
+        known: dict[str, list[str]] = {}  # keys of a dict one write touched (`dict_patch`)
         for write in writes:
             for key, raw in write.items():
-                value = self._written(key, raw, where)
                 reducer = self.reducers.get(key)
                 old = merged.get(key)
+                keys = None
+                if reducer is None:
+                    keys = self._patch(key, old, raw, where, merged, python, patched)
+                if keys is not None:
+                    note(known, changes, key, keys)
+                    changes[key] = FieldChange("set", merged[key])
+                    appended.pop(key, None)
+                    continue
+                known.pop(key, None)
+                value = self._written(key, raw, where)
                 if reducer is None or old is None:
                     new, typed = self._field(key, value, where)
                     merged[key] = new
                     python[key] = typed
+                    patched.pop(key, None)
                     changes[key] = FieldChange("set", new)
                     appended.pop(key, None)
                     continue
@@ -325,10 +192,15 @@ class StateSchema:
                         python.pop(key, None)
                     continue
                 combined = _reduce(reducer, old, value)
-                new, typed = self._field(key, combined, where)
-                merged[key] = new
-                python[key] = typed
-                changes[key] = FieldChange("set", new)
+                keys = self._patch(key, old, combined, where, merged, python, patched, raw=False)
+                if keys is None:
+                    new, typed = self._field(key, combined, where)
+                    merged[key] = new
+                    python[key] = typed
+                    patched.pop(key, None)
+                else:
+                    note(known, changes, key, keys)
+                changes[key] = FieldChange("set", merged[key])
                 appended.pop(key, None)
         if self.whole:
             merged = self.validate(merged, where=where)
@@ -337,19 +209,67 @@ class StateSchema:
                 for k, c in changes.items()
             }
         else:
-            self._derive_model(current, merged, python, appended)
-        return Applied(merged, _as_merges(current, changes))
+            self.models.derive(current, merged, python, appended, patched)
+        return Applied(merged, as_merges(current, changes, {} if self.whole else known))
+
+    def _patch(
+        self,
+        key: str,
+        old: Any,
+        new: Any,
+        where: str,
+        merged: dict[str, Any],
+        python: dict[str, Any],
+        patched: dict[str, dict[str, Any]],
+        *,
+        raw: bool = True,
+    ) -> list[str] | None:
+        """Fold `new`, a dict written over dict `old` (a node's write when `raw`, else what a
+        reducer made of it), validating only the keys it touched (`dict_writes.py`): those
+        keys, or None when it is not such a write. The typed keys go where `ModelCache.derive`
+        finds them."""
+        if key not in self.merging:
+            return None
+
+        def check(patch: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+            return self._field(key, self._written(key, patch, where) if raw else patch, where)
+
+        done = dict_write(old, new, None, check)
+        if done is None:
+            return None
+        merged[key], typed, keys = done
+        if key in python:  # set whole earlier in this fold: its typed value, patched
+            python[key] = {**python[key], **typed}
+        else:
+            patched[key] = {**patched.get(key, {}), **typed}
+        return keys
 
     def check(
-        self, write: Mapping[str, Any], *, where: str, seed: str | None = None
+        self,
+        write: Mapping[str, Any],
+        *,
+        where: str,
+        seed: str | None = None,
+        current: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Validate one node's update on its own (each written value against its field), so a
         bad output fails the node, before any merging; the update as JSON (typed values such
         as LangChain messages written out, new messages given their ids once: derived from
-        `seed`, so a node's re-run or replay names its messages the same). Raises
-        `InvalidInput`."""
+        `seed`, so a node's re-run or replay names its messages the same). With `current`, the
+        state the node read, a dict written back whole is checked in the keys it touched
+        (`dict_writes.py`). Raises `InvalidInput`."""
         checked: dict[str, Any] = {}
         for key, raw in write.items():
+            if current is not None and key in self.merging and key not in self.reducers:
+                done = dict_write(
+                    current.get(key),
+                    raw,
+                    self.models.field(current, key),
+                    functools.partial(self._checked, key, where=where),
+                )
+                if done is not None:
+                    checked[key] = done[0]
+                    continue
             value = checked[key] = self._written(key, raw, where, seed=seed)
             reducer = self.reducers.get(key)
             if reducer is messages.add_messages:
@@ -357,6 +277,12 @@ class StateSchema:
             elif reducer is None or reducer is operator.add:
                 self._field(key, value, where)
         return checked
+
+    def _checked(self, key: str, patch: dict[str, Any], where: str) -> tuple[dict[str, Any], None]:
+        """Some keys of a dict field's write, as JSON, checked against the field."""
+        value = self._written(key, patch, where)
+        self._field(key, value, where)
+        return value, None
 
     def _written(self, key: str, raw: Any, where: str, *, seed: str | None = None) -> Any:
         """A written value as JSON, refused if its field does not exist or it is not JSON."""
@@ -413,72 +339,14 @@ class StateSchema:
             ) from None
         dumped = model.model_dump(mode="json")
         check_json(dumped, where)
-        self._keep(dumped, model)
+        self.models.keep(dumped, model)
         return dumped
 
     def to_model(self, values: Mapping[str, Any]) -> BaseModel:
         """The state as the user's model. A state derived in this process from another one by
         `fold` reuses that one's model with only the touched fields replaced (O(change));
         otherwise it is validated whole once."""
-        with self._lock:
-            entry = self._models.get(id(values))
-        if entry is not None and entry[0] is values:
-            return _handout(entry[1])
-        model = self.model.model_validate(dict(values))
-        if isinstance(values, dict):
-            self._keep(values, model)
-        return _handout(model)
-
-    def _derive_model(
-        self,
-        current: Mapping[str, Any],
-        merged: dict[str, Any],
-        python: dict[str, Any],
-        appended: dict[str, list[Any]],
-    ) -> None:
-        """Keep the model of `merged` derived from the one of `current` in O(change).
-
-        The entry of `current` is taken out of the cache: its model was never handed out
-        (`_handout` gives copies), so its appended lists are grown in place and move to the
-        new model instead of being copied (a copy of a 10,000-message history per step, and
-        128 superseded states kept alive for the garbage collector to walk, were what made a
-        step's cost grow with the thread). A later `to_model(current)` validates it again."""
-        with self._lock:
-            entry = self._models.get(id(current))
-            if entry is None or entry[0] is not current:
-                return
-            del self._models[id(current)]
-        base = entry[1]
-        update = dict(python)
-        for key, items in appended.items():
-            grown = getattr(base, key)
-            if type(grown) is list:
-                grown.extend(items)
-            else:
-                grown = [*grown, *items]
-            update[key] = grown
-        self._keep(merged, base.model_copy(update=update))
-
-    def _keep(self, values: dict[str, Any], model: BaseModel) -> None:
-        with self._lock:
-            self._models[id(values)] = (values, model)
-            while len(self._models) > MODEL_CACHE:
-                self._models.popitem(last=False)
-
-
-def _as_merges(
-    current: Mapping[str, Any], changes: dict[str, FieldChange]
-) -> dict[str, FieldChange]:
-    """Each `set` of a dict that keeps every key of the dict it replaces (a dict reducer, or
-    `{**old, k: v}` written whole) as a `merge` of only the keys it added or replaced, so a
-    step that grows a dict costs what it added, not the dict's size (`docs/record-format.md`
-    §3). A dict that lost a key stays a `set`."""
-    for key, change in changes.items():
-        if change.op == "set" and type(change.value) is dict:
-            patch = dict_patch(current.get(key), change.value)
-            if patch is not None:
-                changes[key] = FieldChange("merge", patch)
-    return changes
+        return self.models.to_model(values)
 
 
 def _holds_models(value: Any) -> bool:
@@ -499,19 +367,6 @@ def _reduce(reducer: Reducer, old: Any, value: Any) -> Any:
     if reducer is messages.add_messages:
         return messages.merge(old, value)
     return reducer(old, value)
-
-
-def _handout(model: BaseModel) -> BaseModel:
-    """A copy of a kept model for one caller, with its top-level lists and dicts copied: the
-    kept model is what the next step's model is derived from, so a node that appends to
-    `state.messages` in place (instead of returning the item) must not change it. O(fields +
-    their lengths) pointer copies; items inside are shared."""
-    copies = {
-        name: type(value)(value)
-        for name, value in model.__dict__.items()
-        if type(value) in (list, dict)
-    }
-    return model.model_copy(update=copies) if copies else model
 
 
 def _plain(value: Any) -> Any:
@@ -535,3 +390,6 @@ def normalise_update(update: Any, *, node: str) -> dict[str, Any]:
         "updates or None",
         field=node,
     )
+
+
+__all__ = ["Applied", "FieldChange", "ItemAccess", "StateDict", "StateSchema", "normalise_update"]

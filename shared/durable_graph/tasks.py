@@ -210,7 +210,9 @@ class TaskRunner:
             out = out.update
         writes = normalise_update(out, node=task.node)
         where = f"node {task.node!r} output"
-        return self.spec.schema.check(writes, where=where, seed=f"{ctx.thread_id}/{task.id}")
+        return self.spec.schema.check(
+            writes, where=where, seed=f"{ctx.thread_id}/{task.id}", current=values
+        )
 
 
 def with_argument(task: Task, payloads: PayloadStore) -> Task:
