@@ -16,6 +16,9 @@ class FolderPayloadStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        # Reads build the file name as a string: a `Path` per object (three joins) was a
+        # third of the time a cold read of a long thread spent reading its 158 segments.
+        self._files = f"{root}/sha256/"
 
     def path_for(self, digest: str) -> Path:
         return self.root / "sha256" / digest[:2] / digest
@@ -32,13 +35,14 @@ class FolderPayloadStore:
         )
 
     def get(self, ref: PayloadRef) -> bytes:
-        target = self.path_for(ref.sha256)
+        digest = ref.sha256
         try:
-            data = target.read_bytes()
+            with open(f"{self._files}{digest[:2]}/{digest}", "rb") as file:
+                data = file.read()
         except FileNotFoundError as exc:
-            raise PayloadCorrupted(f"payload {ref.sha256} is missing from {self.root}") from exc
-        if hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise PayloadCorrupted(f"payload {ref.sha256} does not match its digest")
+            raise PayloadCorrupted(f"payload {digest} is missing from {self.root}") from exc
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise PayloadCorrupted(f"payload {digest} does not match its digest")
         return data
 
     def get_many(self, refs: Sequence[PayloadRef]) -> list[bytes]:
