@@ -4,6 +4,7 @@ cannot find as missing (`backends/snapshots.py`, `docs/record-format.md` §7, §
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from tests.helpers import edit_stored_row, stored_rows
 NO_LIMIT = {"recursion_limit": 1_000_000}
 
 
-def dict_thread(home: Path) -> tuple[Checkpoint, int]:
-    """A 140-step thread of `dict_graph` (its dicts over 64 keys: kept in dict segments); its
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Checkpoint, int]:
+    """A 140-step thread of `dict_graph` (its dicts over 64 keys: kept in dict segments), its
     warm head and the step of its last snapshot, which a cold read of the head starts from."""
+    home = tmp_path_factory.mktemp("dicts")
     backend = local_backend(home, clock=ManualClock())
     dict_graph.with_backend(backend, clock=ManualClock()).invoke(
         {"limit": 140}, NO_LIMIT, thread_id="d"
@@ -35,7 +38,17 @@ def dict_thread(home: Path) -> tuple[Checkpoint, int]:
     assert head is not None
     steps = [step for step, row in stored_rows(home / "state.db", "d").items() if "snap" in row]
     assert steps[-1] == head.anchor
-    return head, steps[-1]
+    return home, head, steps[-1]
+
+
+@pytest.fixture
+def dict_thread(
+    written: tuple[Path, Checkpoint, int], tmp_path: Path
+) -> tuple[Path, Checkpoint, int]:
+    """A copy of that thread's store for one test to alter."""
+    home, head, step = written
+    shutil.copytree(home, tmp_path / "home")
+    return tmp_path / "home", head, step
 
 
 def rewrite_snapshot(home: Path, step: int, edit: Callable[[dict[str, Any]], None]) -> None:
@@ -59,9 +72,9 @@ def cold_head(home: Path) -> Checkpoint | None:
 
 
 def test_this_release_names_its_snapshot_format_and_keeps_dicts_in_segments(
-    tmp_path: Path,
+    dict_thread: tuple[Path, Checkpoint, int],
 ) -> None:
-    head, step = dict_thread(tmp_path)
+    tmp_path, head, step = dict_thread
     payloads = FolderPayloadStore(tmp_path / "payloads")
     ref = PayloadRef.model_validate(stored_rows(tmp_path / "state.db", "d")[step]["snap"])
     doc = snapshots._unpack(payloads.get(ref))
@@ -70,10 +83,12 @@ def test_this_release_names_its_snapshot_format_and_keeps_dicts_in_segments(
     assert cold_head(tmp_path) == head
 
 
-def test_a_snapshot_written_before_formats_were_named_still_reads(tmp_path: Path) -> None:
+def test_a_snapshot_written_before_formats_were_named_still_reads(
+    dict_thread: tuple[Path, Checkpoint, int],
+) -> None:
     """Given the head's snapshot as the previous release wrote it (no `format`, dicts in
     `dsegs`), then a cold read gives the state the writer had."""
-    head, step = dict_thread(tmp_path)
+    tmp_path, head, step = dict_thread
     rewrite_snapshot(tmp_path, step, lambda doc: doc.pop("format"))
     assert cold_head(tmp_path) == head
 
@@ -94,13 +109,13 @@ def test_a_snapshot_written_before_formats_were_named_still_reads(tmp_path: Path
     ids=["newer format", "format as text", "unknown key", "unknown form", "extra key", "none"],
 )
 def test_a_snapshot_this_release_does_not_read_is_refused_never_read_as_missing(
-    tmp_path: Path, edit: Callable[[dict[str, Any]], None], says: str
+    dict_thread: tuple[Path, Checkpoint, int], edit: Callable[[dict[str, Any]], None], says: str
 ) -> None:
     """Given the head's snapshot in a form a newer release might write, then a cold read
     raises `UnsupportedFormat` naming the thread, the step and what it does not read (an
     older release read such a dict as missing), and `verify`, which folds the changes
     themselves, still passes."""
-    _, step = dict_thread(tmp_path)
+    tmp_path, _, step = dict_thread
     rewrite_snapshot(tmp_path, step, edit)
     with pytest.raises(UnsupportedFormat, match="newer release") as refused:
         cold_head(tmp_path)
@@ -112,10 +127,12 @@ def test_a_snapshot_this_release_does_not_read_is_refused_never_read_as_missing(
     backend.close()
 
 
-def test_a_segment_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
-    """Given a dict's segment replaced by a list (and a list's by an object), then the read
-    is refused instead of merging (or extending with) what it holds."""
-    _, step = dict_thread(tmp_path)
+def test_a_segment_of_the_wrong_shape_is_refused(
+    dict_thread: tuple[Path, Checkpoint, int],
+) -> None:
+    """Given a dict's segment replaced by a list, then the read is refused instead of
+    merging what it holds."""
+    tmp_path, _, step = dict_thread
     payloads = FolderPayloadStore(tmp_path / "payloads")
     wrong = payloads.put(snapshots._pack(["a", "b"]), snapshots.SEGMENT_CONTENT_TYPE)
 
