@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -241,3 +241,24 @@ def test_a_bad_key_names_its_path() -> None:
     with pytest.raises(SerializationError, match=r"anything\.a3"):
         schema.fold(state, [{"anything": {**state["anything"], "a3": {1}}}], where="node")
     assert state["index"]["k7"] == 7  # nothing changed
+
+
+class Plain(TypedDict):
+    index: dict[str, Annotated[int, AfterValidator(counted)]]
+    note: str
+
+
+def test_a_typeddict_state_dict_field_is_checked_in_what_it_touched_too() -> None:
+    """Given a TypedDict state (its dict field without a default: `dict | None`), when a node
+    writes the dict it was handed back with a key replaced, then that key alone is validated
+    and the change is a merge of it."""
+    schema = StateSchema(Plain)
+    state = schema.initial({"index": {f"k{i}": i for i in range(100)}, "note": ""})
+    handed = schema.to_state(state)
+    SEEN.clear()
+    write = schema.check({"index": {**handed["index"], "k5": 55}}, where="node", current=state)
+    applied = schema.fold(state, [write], where="superstep")
+    assert SEEN == [55, 55]  # the node's output check, then the fold
+    assert applied.changes["index"].op == "merge"
+    assert applied.changes["index"].value == {"k5": 55}
+    assert list(applied.values["index"])[5] == "k5" and applied.values["index"]["k5"] == 55
