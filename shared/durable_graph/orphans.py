@@ -22,9 +22,11 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.errors import DurableGraphError
+from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
@@ -64,19 +66,30 @@ def lost_chunks(
 ) -> list[PayloadRef]:
     """The payload chunks a sealed record wrote that nothing can refer to once it lost its
     conditional append to `winner`: the chunks of its `set`, `add` and `merge` changes and
-    `parts`, the whole-part chunks its sealing wrote (`FRESH`). None when the winner is this
-    very record (a retried append of our own write), or unknown. Never a `keep` (it may point
-    at an earlier step's chunk), nor a task or io list (addressed by content without a salt:
-    another record may hold the same bytes)."""
+    `parts`, the whole-part chunks its sealing wrote (`FRESH`), less any the winner names.
+    None when the winner is this very record (a retried append of our own write), or unknown.
+    Never a `keep` (it may point at an earlier step's chunk), nor a task or io list
+    (addressed by content without a salt: another record may hold the same bytes)."""
     if winner is None or winner.hash == lost.hash:
         return []
-    theirs = {c.ref.sha256 for c in winner.changes.values() if c.ref is not None}
+    theirs = _named_by(winner)
     mine = [
         c.ref
         for c in lost.changes.values()
         if c.op in ("set", "add", "merge") and c.ref is not None
     ]
     return [ref for ref in [*mine, *parts] if ref.sha256 not in theirs]
+
+
+def _named_by(record: Checkpoint) -> set[str]:
+    """The digests of the objects `record` names in the clear: its change chunks and its whole
+    parts (none is ever one of ours while salts are random; checked all the same)."""
+    parts: list[Any] = [record.interrupt.payload if record.interrupt is not None else None]
+    parts += [v for values in record.resume.values() for v in values]
+    parts += [io.response for io in record.io]
+    parts += [task.arg for task in record.next]
+    named = set(collect_refs(parts))
+    return named | {c.ref.sha256 for c in record.changes.values() if c.ref is not None}
 
 
 def discard(payloads: PayloadStore, refs: Sequence[PayloadRef], what: str) -> None:
