@@ -43,6 +43,7 @@ def chain_entry(entry: Mapping[str, Any]) -> Approval:
         via=str(entry.get("via", "")),
         decision=str(entry.get("decision", "approve")),
         at=str(entry["at"]),
+        operator=entry.get("operator"),
     )
 
 

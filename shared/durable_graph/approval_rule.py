@@ -44,10 +44,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from durable_graph.checkpoint import Actor
 from durable_graph.errors import InvalidInput, UserError
+from durable_graph.operator_proof import OperatorCertificate, OperatorProof
 
 REJECTIONS = frozenset({"reject"})
 MAX_APPROVALS = 10
@@ -107,6 +108,18 @@ class ApprovalRule:
         }
 
 
+class OperatorSigner(Protocol):
+    """An enrolled operator's key (`operator_keys.OperatorKey`): its certificate, and the
+    signature it makes over one approval (`sign_off` asks for it as it records the approval)."""
+
+    @property
+    def certificate(self) -> OperatorCertificate: ...
+
+    def prove(
+        self, thread_id: str, step: int, head_hash: str, decision: str, at: str
+    ) -> OperatorProof: ...
+
+
 @dataclass(frozen=True)
 class Approver:
     """Who is deciding.
@@ -119,9 +132,12 @@ class Approver:
             link's named approver may be given as).
         method: how the identity was established, as the ledger records it: the API's
             sign-in method (`oidc`, `session`, `api_key`, `iam`), `os_user` (the CLI: the
-            process's operating-system account), `caller` (Python code that holds the store's
-            credentials says who), or `bearer` (an approval link's holder: nobody verified it).
+            process's operating-system account), `operator_key` (an operator enrolled by the
+            ledger key, who signs the approval: `operator_keys.py`), `caller` (Python code that
+            holds the store's credentials says who), or `bearer` (an approval link's holder:
+            nobody verified it).
         aliases: further names the approver answers to (a link's named approver, an OS login).
+        operator: the enrolled operator's key, which signs the approval (`operator_key`).
     """
 
     key: str
@@ -129,6 +145,7 @@ class Approver:
     email: str | None = None
     method: str = "caller"
     aliases: frozenset[str] = field(default_factory=frozenset)
+    operator: OperatorSigner | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -180,6 +197,7 @@ __all__ = [
     "ApprovalRefused",
     "ApprovalRule",
     "Approver",
+    "OperatorSigner",
     "SignInRequired",
     "summary",
 ]

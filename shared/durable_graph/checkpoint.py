@@ -12,9 +12,10 @@ from __future__ import annotations
 import weakref
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from durable_graph.canonical import ZERO_HASH, compact_json, digest
+from durable_graph.operator_proof import OperatorProof
 
 Status = Literal["running", "suspended", "completed", "failed"]
 Source = Literal["input", "node", "update", "fork"]
@@ -149,6 +150,16 @@ class Approval(_Record):
     via: str = ""
     decision: str = "approve"
     at: str
+    # An enrolled operator's certificate and signature (`operator_proof.py`); left out of the
+    # dump when absent, so an approval without one hashes as it did before the field.
+    operator: OperatorProof | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_operator(self, handler: SerializerFunctionWrapHandler) -> Any:
+        dumped = handler(self)
+        if isinstance(dumped, dict) and dumped.get("operator", 0) is None:
+            del dumped["operator"]
+        return dumped
 
 
 class SignOffRecord(_Record):

@@ -19,7 +19,9 @@ Checks, each named in the report with the first step where it fails:
 - `origin`: a fork's step 0 links to the record it was forked from;
 - `signoff`: a decision under an approval rule lists distinct approvers, as many as the rule
   in it needs (or a veto last), with the step's actor last (`approval_record.py`); the list
-  is hashed with the record, so the report names who approved each such step;
+  is hashed with the record, so the report names who approved each such step; an enrolled
+  operator's approval carries a certificate by a trusted ledger key and the operator's
+  signature over the head the step decides (`operator_keys.proof_problems`);
 - `signature`: every stored head signature is by a trusted key, matches its content, and names
   a record that is still there with the signed hash; a suspended, completed or failed head is
   signed; the newest signature's step count catches a truncated tail.
@@ -39,6 +41,7 @@ from durable_graph.encryption import ThreadCipher, is_sealed
 from durable_graph.erasure_parts import erased_part_names
 from durable_graph.erasure_record import check_erasures, parse_erasures
 from durable_graph.errors import PayloadCorrupted
+from durable_graph.operator_keys import proof_problems
 from durable_graph.payloads import collect_refs, is_ref
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_checks import KeyStateName, SealedChecks
@@ -184,7 +187,7 @@ def verify_chain(
         if payloads is not None:
             _check_payloads(record, payloads, bad, erasures)
         _check_transition(record, previous, bad)
-        for problem in signoff_problems(record):
+        for problem in signoff_problems(record) + proof_problems(record, evidence.trusted_keys):
             bad(record.step, "signoff", problem)
         if record.signoff is not None:
             approved[record.step] = [

@@ -33,6 +33,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, SignOffRecord
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.errors import InvalidInput, RecordConflict
+from durable_graph.operator_keys import enrolment_refusal
 
 _CAS_ATTEMPTS = 8
 
@@ -264,6 +265,9 @@ def sign_off(
             f"sign in to decide: this step's rule ({summary(rule)}) must know who approves; "
             "decide as a signed-in person (an approval link, or the API's resume route)",
         )
+    refusal = enrolment_refusal(approver, backend.signer)
+    if refusal is not None:
+        raise ApprovalRefused(refusal)
     rejecting = decision in REJECTIONS
     if not rule.requester_may_approve and not rejecting:
         requester = requester_names(backend, head, rule, values or {})
@@ -271,7 +275,7 @@ def sign_off(
             raise ApprovalRefused(
                 f"{who} requested this and may not approve it: another person must",
             )
-    entry = _entry(approver, decision, comment, via, clock or SystemClock())
+    entry = _entry(approver, head, decision, comment, via, clock or SystemClock())
     if rule.approvals_required == 1:
         return _complete(rule, [entry])
     return _tally(backend, rule, head, approver, entry)
@@ -319,10 +323,12 @@ def _tally(
 
 
 def _entry(
-    approver: Approver, decision: str, comment: str, via: str, clock: Clock
+    approver: Approver, head: Checkpoint, decision: str, comment: str, via: str, clock: Clock
 ) -> dict[str, Any]:
-    """One approval as `approvals#<step>` keeps it (the chain keeps it without `comment`)."""
-    return {
+    """One approval as `approvals#<step>` keeps it (the chain keeps it without `comment`); an
+    enrolled operator's with their signature over the head it decides (`operator_keys.py`)."""
+    at = iso(clock.now())
+    entry: dict[str, Any] = {
         "key": approver.key,
         "actor": approver.actor.model_dump(mode="json"),
         "email": approver.email,
@@ -330,8 +336,12 @@ def _entry(
         "decision": decision,
         "comment": comment,
         "via": via,
-        "at": iso(clock.now()),
+        "at": at,
     }
+    if approver.operator is not None:
+        proof = approver.operator.prove(head.thread_id, head.step, head.hash, decision, at)
+        entry["operator"] = proof.model_dump(mode="json")
+    return entry
 
 
 def _complete(rule: ApprovalRule, entries: list[dict[str, Any]]) -> SignOff:

@@ -8,6 +8,7 @@ import pwd
 import socket
 import sys
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from durable_graph.approval_rule import Approver, summary
@@ -26,6 +27,7 @@ from durable_graph.cli.inputs import parse_json_arg, parse_json_object
 from durable_graph.cli.output import emit_json
 from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput, ThreadFailed
+from durable_graph.operator_keys import OperatorKey
 from durable_graph.reading import status_document
 from durable_graph.runtime import UNSET
 from durable_graph.signoff import rule_of
@@ -76,6 +78,23 @@ def register(sub: Any) -> None:
         "--actor",
         help="who decides (recorded in the ledger); default: your login name. A step whose "
         "node has an approval rule is decided as your OS account instead (docs/approvals.md)",
+    )
+    resume.add_argument(
+        "--as",
+        dest="as_identity",
+        metavar="IDENTITY",
+        help="under an approval rule: decide as this enrolled operator, signing the approval "
+        "with --operator-key (whose certificate must name IDENTITY; `operator enrol`)",
+    )
+    resume.add_argument(
+        "--operator-key",
+        type=Path,
+        metavar="KEY",
+        help="the operator's private key for --as; its certificate is KEY's name with "
+        ".cert.json, or --certificate",
+    )
+    resume.add_argument(
+        "--certificate", type=Path, help="the operator certificate (default: beside the key)"
     )
     resume.add_argument(
         "--decision",
@@ -151,16 +170,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if head is not None and head.status == "suspended"
         else None
     )
+    operator = operator_of(args, governed=rule is not None)
     if head is not None and rule is not None:
-        # A self-declared `--actor` is not who decides a governed step: the OS account is.
+        # A self-declared `--actor` is not who decides a governed step: the OS account (or an
+        # enrolled operator's key) is.
         if args.actor is not None:
             raise InvalidInput(
                 f"step {head.step} waits at {head.interrupt.node!r} under an approval rule "  # type: ignore[union-attr]
                 f"({summary(rule)}), which the CLI decides as your OS account "
-                f"({os_account().actor.id}), not as --actor: drop --actor (docs/approvals.md)",
+                f"({os_account().actor.id}) or as an enrolled operator (--as with "
+                "--operator-key), not as --actor: drop --actor (docs/approvals.md)",
                 field="--actor",
             )
-        approver = os_account()
+        approver = operator or os_account()
     with suppress(ThreadFailed):  # a failed thread is reported by its status (exit 1)
         app.resume(
             args.thread_id,
@@ -176,6 +198,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
             via="cli",
         )
     return _report(app, args.thread_id, args.json)
+
+
+def operator_of(args: argparse.Namespace, *, governed: bool) -> Approver | None:
+    """The enrolled operator `--as IDENTITY --operator-key KEY` decides as (None without
+    `--as`). Refused (exit 2, before anything is written) without a key, with a certificate
+    that is not for that key or names someone else, and on a step no approval rule governs
+    (there is no signoff to sign). Whether this store's ledger key enrolled it, `sign_off`
+    checks, on every path."""
+    if args.as_identity is None:
+        if args.operator_key is not None or args.certificate is not None:
+            raise InvalidInput(
+                "--operator-key and --certificate go with --as IDENTITY", field="--as"
+            )
+        return None
+    if args.operator_key is None:
+        raise InvalidInput(
+            f"--as {args.as_identity} needs the operator's key (--operator-key KEY), whose "
+            "certificate names that identity (durable-graph operator enrol)",
+            field="--operator-key",
+        )
+    if args.actor is not None:
+        raise InvalidInput("--as and --actor name who decides twice: give one", field="--actor")
+    key = OperatorKey.load(args.operator_key, args.certificate)
+    approver = key.approver(args.as_identity)
+    if not governed:
+        raise InvalidInput(
+            f"{args.thread_id} does not wait under an approval rule: --as signs approvals toward "
+            "one; decide with --actor (docs/approvals.md)",
+            field="--as",
+        )
+    return approver
 
 
 def os_account() -> Approver:
