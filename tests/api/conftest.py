@@ -164,7 +164,9 @@ class LocalApi:
 
 
 def store_snapshot(home: Path) -> dict[str, Any]:
-    """Every row of every table, every payload and outbox file: what "no state changed" means."""
+    """Every row of every table, every payload and outbox file: what "no state changed" means
+    (the outbox's file copies this process handed to its background writer written first)."""
+    COPIES.drain()
     tables: dict[str, Any] = {}
     with sqlite3.connect(home / "state.db") as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]

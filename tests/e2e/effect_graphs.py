@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from durable_graph import END, START, NodeContext, StateGraph
+from durable_graph.mail import EmailMessage
 
 DIR_ENV = "DG_EFFECT_DIR"
 SLEEP_ENV = "DG_EFFECT_SLEEP"
@@ -97,3 +98,32 @@ order_builder.add_edge(START, "take_order")
 order_builder.add_edge("take_order", "charge")
 order_builder.add_edge("charge", END)
 order_graph = order_builder.compile(name="tests.e2e.effect_graphs:order_graph")
+
+
+# ---------------------------------------------------------------- mail through the store's outbox
+
+
+class MailState(BaseModel):
+    message_id: str = ""
+
+
+def mail(state: MailState, ctx: NodeContext) -> dict[str, Any]:
+    """Sends one email through the embedded mailer inside `ctx.step`, then (as `charge`) writes
+    a marker and sleeps: a kill lands after the send, before the result is recorded."""
+    folder = Path(os.environ[DIR_ENV])
+
+    def send() -> str:
+        message = EmailMessage(to=("cfo@example.com",), subject="Pay", body=f"by {os.getpid()}")
+        sent = ctx.mailer.send(message, idempotency_key=ctx.idempotency_key)
+        (folder / f"inside-{os.getpid()}").touch()
+        time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
+        return sent
+
+    return {"message_id": ctx.step("mail", send)}
+
+
+mail_builder = StateGraph(MailState)
+mail_builder.add_node("mail", mail)
+mail_builder.add_edge(START, "mail")
+mail_builder.add_edge("mail", END)
+mail_graph = mail_builder.compile(name="tests.e2e.effect_graphs:mail_graph")

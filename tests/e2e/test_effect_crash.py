@@ -9,6 +9,7 @@ keys it has seen performed it once.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -21,6 +22,7 @@ from tests.e2e.conftest import Cli
 GRAPH = "tests.e2e.effect_graphs:charge_graph"
 LEASE = 2.0  # seconds: the visibility timeout of every process here
 SLACK = 25.0  # start-ups and polling under load; well under the 60 s default lease
+SLOW = {"DG_EFFECT_SLEEP": "60"}
 
 
 def _wait_for_marker(folder: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -68,3 +70,34 @@ def test_worker_killed_inside_an_effect_is_taken_over_within_one_lease(
     assert 1 <= len(received) <= 2 and len(keys) == 1, received
     assert status["values"]["receipt"] == f"charged:{next(iter(keys))[:8]}"
     assert cli.json("verify", "t1")["ok"] is True
+
+
+def test_mail_sent_by_a_process_killed_before_its_result_is_stored_once(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Given `run` SIGKILLed inside `ctx.step` right after the embedded mailer sent a message,
+    when a worker finishes the thread, then the killed send left no row (the mail row commits
+    with the step's result, `Database.defer`), and the store holds exactly one message, the
+    worker's, with its file copy, and the step's result names it."""
+    folder = tmp_path / "effect"
+    folder.mkdir()
+    cli.env["DG_EFFECT_DIR"] = str(folder)
+    cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = str(LEASE)
+    graph = "tests.e2e.effect_graphs:mail_graph"
+    proc = cli.spawn("run", graph, "--thread", "m1", "--input", "{}", extra_env=SLOW)
+    _wait_for_marker(folder, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert cli.rows("SELECT key FROM mail") == []
+    [(claim,)] = cli.rows("SELECT body FROM records WHERE key LIKE 'fx#%'")
+    assert json.loads(claim)["status"] == "started"
+
+    done = cli.run("worker", "--until-idle", "--json", "--visibility-timeout", str(LEASE))
+    assert done.returncode == 0, done.stderr
+    status = cli.json("status", "m1")
+    assert status["status"] == "completed", status
+    [(key, body)] = cli.rows("SELECT key, body FROM mail")
+    assert status["values"]["message_id"] == key
+    assert json.loads(body)["body"] != f"by {proc.pid}"  # the worker's send, not the killed one
+    [copy] = (cli.home / "outbox" / "sent").iterdir()
+    assert copy.name == f"{key}.json" and json.loads(copy.read_text())["idempotency_key"] == key

@@ -76,6 +76,7 @@ def test_the_mail_is_a_row_and_the_file_a_copy(
     assert mailer.send(second, idempotency_key="k-1") == "k-1"
     assert synced == []
     assert mailer.read_all() == {"k-1": first}
+    mailer.close()  # the file copy is written in the background: wait for it
     [path] = (tmp_path / "home" / "outbox" / "sent").iterdir()
     assert path.name == "k-1.json" and '"subject": "Pay"' in path.read_text()
     backend.close()
@@ -100,6 +101,34 @@ def test_an_approval_thread_fsyncs_no_file_of_its_own(
     assert isinstance(mailer, OutboxMailer)
     assert len(mailer.read_all()) == 1  # t-0 is still waiting
     assert synced == []
+    backend.close()
+
+
+def test_the_mail_row_commits_with_the_effect_result(tmp_path: Path) -> None:
+    """Given the seed flow on the embedded store, when its `send_email` node mails inside
+    `ctx.step`, then the mail row is written by the transaction that writes the effect's result
+    (one relaxed commit: the send and the record of it commit together), after the claim's."""
+    backend = local_backend(tmp_path / "home")
+    db = backend.queue.db  # type: ignore[attr-defined]
+    assert isinstance(db, Database)
+    app = email_graph.with_backend(backend)
+    app.invoke({"user_prompt": "pay"}, thread_id="t-1")
+    transactions: list[list[str]] = []
+
+    def trace(statement: str) -> None:
+        if statement.startswith("BEGIN"):
+            transactions.append([])
+        elif transactions and statement.startswith(("INSERT", "UPDATE", "DELETE")):
+            transactions[-1].append(" ".join(statement.split()[:5]))
+
+    db.trace(trace)
+    app.resume("t-1", values={"approved": True}, as_node="human_review")
+    db.trace(None)
+    assert app.get_state("t-1").values["outcome"] == "sent"
+    [mailing] = [t for t in transactions if any("INTO mail" in w for w in t)]
+    assert len(mailing) == 2 and "INTO records" in mailing[1], transactions
+    claims = [t for t in transactions if t == ["INSERT OR IGNORE INTO records"]]
+    assert claims and transactions.index(claims[0]) < transactions.index(mailing), transactions
     backend.close()
 
 

@@ -5,9 +5,9 @@ without any mail server.
 The row is the notification: it is written in the transaction of the step that suspended the
 thread (`Backend.atomic`), so it exists iff the step committed, and costs no fsync of its own
 (it used to be a line appended and fsynced after the commit: a second fsync per suspension).
-The JSON-lines file is a convenience copy appended once the transaction commits, not fsynced:
-a crash right after the commit can leave a line out of the file, never out of the table
-(`read_all` reads the table).
+The JSON-lines file is a convenience copy appended once the transaction commits, by the outbox's
+background writer (`file_copies.py`, in commit order), not fsynced: a crash right after the
+commit can leave a line out of the file, never out of the table (`read_all` reads the table).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.file_copies import COPIES
 from durable_graph.canonical import compact_json
 from durable_graph.ports import Notification
 
@@ -41,9 +42,19 @@ class OutboxNotifier:
                 "INSERT INTO outbox (thread_id, step, body) VALUES (?, ?, ?)",
                 (notification.thread_id, notification.step, body),
             )
-        self.db.after_commit(lambda: self._mirror(body, notification))
+        self.db.after_commit(lambda: self._committed(body, notification))
 
-    def _mirror(self, line: str, notification: Notification) -> None:
+    def close(self) -> None:
+        """Wait for the file copies handed to the background writer."""
+        COPIES.drain()
+
+    def _committed(self, line: str, notification: Notification) -> None:
+        log.info(
+            "notification: %s", notification.summary, extra={"thread_id": notification.thread_id}
+        )
+        COPIES.put(lambda: self._mirror(line))
+
+    def _mirror(self, line: str) -> None:
         """Append the committed notification to the file copy; a full disk only skips it."""
         try:
             try:
@@ -55,9 +66,6 @@ class OutboxNotifier:
                 handle.write(line + "\n")
         except OSError as exc:  # the row is committed: the copy is best effort
             log.warning("cannot append to %s: %s", self.path, exc)
-        log.info(
-            "notification: %s", notification.summary, extra={"thread_id": notification.thread_id}
-        )
 
     def read_all(self, thread_id: str | None = None) -> list[Notification]:
         """Every committed notification (of `thread_id`, when given), oldest first."""
@@ -84,6 +92,7 @@ class OutboxNotifier:
                         "UPDATE outbox SET body = ? WHERE id = ?",
                         (_forgotten(body, payloads[step]), row_id),
                     )
+        COPIES.drain()  # every line handed over is in the file before it is rewritten
         if not self.path.exists():
             return
         lines = self.path.read_text(encoding="utf-8").splitlines()

@@ -7,12 +7,14 @@ again with the same key leaves the first message in place, as a receiver honouri
 would.
 
 With the store's database (the embedded backend), the message is a row of its `mail` table,
-written by a relaxed commit (no fsync of its own, `db.py`), and the file is a copy written once
-that commit is done, not fsynced. The row is durable no later than the step that records the
-send (`ctx.step`'s result is committed after it, and the step's durable commit syncs both, in
-WAL order), so the ledger never says "sent" about a message a power cut could lose, and the
-send costs no fsync. Without a database (the PostgreSQL backend keeps its mail in a folder of
-the home) the file is the message and is fsynced.
+written by the store's next write transaction (`Database.defer`): inside `ctx.step`, the one
+that records the send as the step's result, so the row and the record commit together (one
+relaxed commit, no fsync of its own: `db.py`), and the step's durable commit after them syncs
+both, in WAL order. The ledger never says "sent" about a message that is not stored, and a
+process killed between the send and that commit stored neither: the next delivery sends it,
+once. The file is a copy written by a background thread once the row committed
+(`file_copies.py`), not fsynced. Without a database (the PostgreSQL backend keeps its mail in a
+folder of the home) the file is the message, written and fsynced by `send`.
 
 With encryption at rest on (`encryption.py`), a node's mailer is `for_thread(...)`: the message
 is stored (row and file alike) as `{"thread_id", "idempotency_key", "$sealed"}`, the message
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.file_copies import COPIES
 from durable_graph.backends.local.storage_errors import storage_errors
 from durable_graph.encryption import SEALED, ThreadCipher
 from durable_graph.errors import DataKeyUnavailable
@@ -66,19 +69,21 @@ class OutboxMailer:
             sealed = cipher.seal_text(json.dumps(document).encode(), _aad(idempotency_key))
             document = {"thread_id": thread_id, SEALED: sealed}
         document["idempotency_key"] = idempotency_key
-        data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
         if self.db is None:
             with storage_errors(f"writing {path}"):
-                write_once(path, data)
+                write_once(path, _file_bytes(document))
             return idempotency_key
-        with self.db.write(durable=False) as conn:  # the first message of a key stays
-            created = conn.execute(
-                "INSERT OR IGNORE INTO mail (key, body) VALUES (?, ?)",
-                (idempotency_key, data.decode()),
-            ).rowcount
-            if created:
-                self.db.after_commit(lambda: self._mirror(path, data))
+        # The row is compact JSON, the file copy indented for a reader; the first of a key stays.
+        self.db.defer(
+            "INSERT OR IGNORE INTO mail (key, body) VALUES (?, ?)",
+            (idempotency_key, json.dumps(document, ensure_ascii=False, separators=(",", ":"))),
+            lambda: COPIES.put(lambda: self._mirror(path, _file_bytes(document))),
+        )
         return idempotency_key
+
+    def close(self) -> None:
+        """Wait for the file copies handed to the background writer (`file_copies.py`)."""
+        COPIES.drain()
 
     @staticmethod
     def _mirror(path: Path, data: bytes) -> None:
@@ -92,6 +97,7 @@ class OutboxMailer:
         """The messages sent, by idempotency key (sealed ones opened with `keys`; raises
         `DataKeyUnavailable` for one whose thread's key is gone)."""
         if self.db is not None:
+            self.db.write_deferred()  # a message sent and not yet written is sent
             with self.db.read() as conn:
                 rows = conn.execute("SELECT key, body FROM mail ORDER BY key").fetchall()
             documents = [(key, json.loads(body)) for key, body in rows]
@@ -113,6 +119,10 @@ class OutboxMailer:
                 document = json.loads(cipher.open_text(str(document[SEALED]), _aad(key)))
             found[key] = EmailMessage.model_validate(document)
         return found
+
+
+def _file_bytes(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def _aad(idempotency_key: str) -> bytes:
