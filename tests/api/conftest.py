@@ -30,6 +30,7 @@ from durable_graph.api.proxy import event_from_http, http_from_result
 from durable_graph.api.webhooks import sign
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
+from durable_graph.backends.local.file_copies import COPIES
 from durable_graph.clock import ManualClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,8 +97,13 @@ class LocalApi:
     clock: ManualClock
     secret: str
     api_key: str
-    sent: Path
     counter: list[int] = field(default_factory=lambda: [0])
+
+    def sent_files(self) -> list[Path]:
+        """The outbox's file copies of the mail sent (written in the background: waited for)."""
+        COPIES.drain()
+        folder = self.home / "outbox" / "sent"
+        return sorted(folder.iterdir()) if folder.exists() else []
 
     def signed(
         self,
@@ -142,6 +148,7 @@ class LocalApi:
         return thread_id
 
     def notifications(self) -> list[dict[str, Any]]:
+        COPIES.drain()  # the file copy is written in the background
         path = self.home / "outbox" / "notifications.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -197,7 +204,6 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalApi]
         clock=clock,
         secret=paths["webhook"].read_text().strip(),
         api_key=paths["api_key"].read_text().strip(),
-        sent=tmp_path / "outbox" / "sent",
     )
     backend.close()
 
@@ -254,9 +260,16 @@ class Served:
             assert time.monotonic() < deadline, f"no approval link for {thread_id}"
             time.sleep(0.05)
 
-    def sent(self) -> list[Path]:
+    def sent(self, expect: int = 0, timeout: float = 10) -> list[Path]:
+        """The outbox's file copies of the mail sent, once there are `expect` of them (they
+        are written in the background, a moment after the row: `file_copies.py`)."""
         folder = self.home / "outbox" / "sent"
-        return sorted(folder.iterdir()) if folder.exists() else []
+        deadline = time.monotonic() + timeout
+        while True:
+            found = sorted(folder.iterdir()) if folder.exists() else []
+            if len(found) >= expect or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
 
 def serve(home: Path, *extra: str) -> Served:

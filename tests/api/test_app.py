@@ -346,7 +346,7 @@ def test_resume_from_the_step_seen_continues_the_thread(local: LocalApi) -> None
     assert reply.status == 200, reply.body
     assert reply.json()["step"] == 2 and reply.json()["status"] == "running"
     assert local.settle(thread_id) == "completed"
-    assert len(list(local.sent.iterdir())) == 1
+    assert len(local.sent_files()) == 1
 
 
 @pytest.mark.parametrize(

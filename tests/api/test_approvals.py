@@ -63,7 +63,7 @@ def test_approve_resumes_once_and_a_replay_returns_the_recorded_outcome(local: L
     decision = first.json()["decision"]
     assert decision["decision"] == "approve" and decision["applied_step"] == 2
     assert local.settle(thread_id) == "completed"
-    assert len(list(local.sent.iterdir())) == 1
+    assert len(local.sent_files()) == 1
     state = local.api.graph("examples.email_approval:graph").get_state(thread_id)
     assert state.values["approved"] is True and state.values["reviewer_comment"] == "fine by me"
     step2 = local.backend.checkpoints.get_checkpoint(thread_id, 2)
@@ -79,7 +79,7 @@ def test_approve_resumes_once_and_a_replay_returns_the_recorded_outcome(local: L
     assert other.error["code"] == "already_decided"
     assert other.error["decision"]["decision"] == "approve"
     assert local.snapshot() == before
-    assert len(list(local.sent.iterdir())) == 1
+    assert len(local.sent_files()) == 1
 
 
 def test_reject_records_the_decision_and_sends_nothing(local: LocalApi) -> None:
@@ -91,7 +91,7 @@ def test_reject_records_the_decision_and_sends_nothing(local: LocalApi) -> None:
     assert local.settle(thread_id) == "completed"
     graph = local.api.graph("examples.email_approval:graph")
     assert graph.get_state(thread_id).values["outcome"] == "rejected"
-    assert not local.sent.exists() or not list(local.sent.iterdir())
+    assert local.sent_files() == []
 
 
 def test_browser_form_post_gets_a_page(local: LocalApi) -> None:
@@ -298,7 +298,7 @@ def test_a_decision_interrupted_before_the_resume_is_finished_by_a_replay(local:
     assert reply.status == 200 and reply.json()["replayed"] is True
     assert reply.json()["decision"]["applied_step"] == 2
     assert local.settle(thread_id) == "completed"
-    assert len(list(local.sent.iterdir())) == 1
+    assert len(local.sent_files()) == 1
     assert [c.step for c in store.list_checkpoints(thread_id)] == [3, 2, 1, 0]
 
 
@@ -349,7 +349,7 @@ def test_racing_approvers_in_two_processes_one_wins(local: LocalApi, tmp_path: P
         c for c in local.backend.checkpoints.list_checkpoints(thread_id) if c.source == "update"
     ]
     assert len(updates) == 1
-    sent = list(local.sent.iterdir()) if local.sent.exists() else []
+    sent = local.sent_files()
     assert len(sent) == (1 if winner["decision"] == "approve" else 0)
 
 

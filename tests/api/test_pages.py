@@ -67,4 +67,4 @@ def test_a_person_approves_in_a_browser(served: Served) -> None:
 
     done = served.wait_for_status(thread_id, "completed")
     assert done["values"]["reviewer_comment"] == "Checked with the supplier by phone."
-    assert len(served.sent()) == 1
+    assert len(served.sent(expect=1)) == 1

@@ -36,11 +36,11 @@ def test_seed_exercise_over_http(served: Served) -> None:
 
     done = served.wait_for_status(thread_id, "completed")
     assert done["values"]["outcome"] == "sent" and done["values"]["approved"] is True
-    assert len(served.sent()) == 1
+    assert len(served.sent(expect=1)) == 1
 
     again = requests.post(link, json={"decision": "approve", "comment": "ok"}, timeout=10)
     assert again.status_code == 200 and again.json()["replayed"] is True
-    assert len(served.sent()) == 1
+    assert len(served.sent(expect=1)) == 1
     assert any(link in line and "notification:" in line for line in served.log)
     assert stop(served) == 0
 

@@ -21,6 +21,7 @@ from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
 from durable_graph.backend import Backend
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
+from durable_graph.backends.local.file_copies import COPIES
 from durable_graph.backends.local.folder_payloads import FolderPayloadStore
 from durable_graph.backends.local.row_bodies import decode_body
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
@@ -122,6 +123,7 @@ def stored(backend: Backend) -> bytes:
     if isinstance(payloads, FolderPayloadStore):
         out += [p.read_bytes() for p in sorted(payloads.root.rglob("*")) if p.is_file()]
         copy = payloads.root.parent / "outbox" / "notifications.jsonl"
+        COPIES.drain()  # the file copy is written in the background
         assert copy.exists(), copy
         out.append(copy.read_bytes())
     notifier: Any = backend.notifier

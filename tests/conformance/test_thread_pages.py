@@ -45,6 +45,14 @@ def test_pages_walk_every_thread_newest_first_once(backend: Backend) -> None:
     assert [t for p in pages for t in p] == sorted(ids, reverse=True)
 
 
+def test_pages_walk_every_thread_oldest_first_once(backend: Backend) -> None:
+    """Given 23 threads of four statuses, when paged 4 at a time oldest first, then each thread
+    comes once, in (updated_at, id) order across statuses."""
+    ids = _seed(backend, 23)
+    pages = _walk(backend, limit=4, newest_first=False)
+    assert [t for p in pages for t in p] == ids and all(len(p) <= 4 for p in pages)
+
+
 def test_oldest_first_by_status_for_an_inbox(backend: Backend) -> None:
     """Given threads of every status, when suspended ones are paged oldest first, then exactly
     those come back, oldest first."""

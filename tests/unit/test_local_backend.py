@@ -144,7 +144,11 @@ def test_a_new_store_has_page_size_pages_and_no_sequence_table(tmp_path: Path) -
     with sqlite3.connect(tmp_path / "home" / "state.db") as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
+        threads = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'threads'").fetchone()
     assert "queue" in tables and "sqlite_sequence" not in tables
+    # The heads: one b-tree keyed by thread id and one status index (db.py), no other.
+    assert "WITHOUT ROWID" in threads[0]
+    assert {t for t in tables if "threads" in t} == {"threads", "threads_by_status"}
 
 
 def test_an_existing_store_keeps_its_page_size_and_tables(tmp_path: Path) -> None:
@@ -156,6 +160,8 @@ def test_an_existing_store_keeps_its_page_size_and_tables(tmp_path: Path) -> Non
     with sqlite3.connect(home / "state.db") as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
         old = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").fetchone()
+        # The previous release's listing index (this fixture predates it).
+        conn.execute("CREATE INDEX threads_by_update ON threads (updated_at, thread_id)")
     backend = local_backend(home)
     app = email_graph.with_backend(backend)
     app.invoke({"user_prompt": "pay"}, thread_id="t-1")
@@ -165,4 +171,11 @@ def test_an_existing_store_keeps_its_page_size_and_tables(tmp_path: Path) -> Non
     with sqlite3.connect(home / "state.db") as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
         seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").fetchone()
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
     assert seq[0] == old[0] + 2  # two tasks queued (draft, send), numbered after the old ones
+    # Its listing index of every thread is dropped (none reads it); listings still see all.
+    assert "threads_by_update" not in indexes and "threads_by_status" in indexes
+    backend = local_backend(home)
+    listed = {t.thread_id for t in backend.checkpoints.page_threads(limit=500).threads}
+    assert "t-1" in listed and listed == {t.thread_id for t in backend.checkpoints.list_threads()}
+    backend.close()

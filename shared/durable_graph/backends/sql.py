@@ -83,9 +83,38 @@ def page_threads_query(
     newest_first: bool,
     limit: int,
     start: Sequence[Any] | None,
+    statuses: Sequence[str] = (),
 ) -> Query:
     """`CheckpointStore.page_threads` as one range read in `(updated_at, thread_id)` byte order
-    (as every other store and the cursor compare keys), one row past the page (`listing.cut`)."""
+    (as every other store and the cursor compare keys), one row past the page (`listing.cut`).
+
+    `statuses` (every status a thread can have): a page of every status is read as one range per
+    status of the `(status, updated_at)` index, merged, for a store that keeps no index on
+    `(updated_at, thread_id)` (the embedded one: that index was a page more in every commit that
+    moved a thread's head); at most `len(statuses)` times the page is read."""
+    if status is None and statuses:
+        parts = [_page_range(dialect, s, prefix, newest_first, limit, start) for s in statuses]
+        order = "DESC" if newest_first else "ASC"
+        c = dialect.byte_order
+        merged = " UNION ALL ".join(f"SELECT * FROM ({part[0]})" for part in parts)
+        sql = f"SELECT body FROM ({merged}) ORDER BY updated_at{c} {order}, thread_id{c} {order}"
+        sql += " LIMIT ?"
+        params = [param for part in parts for param in part[1]]
+        return dialect.sql(sql), [*params, limit + 1]
+    sql, params = _page_range(dialect, status, prefix, newest_first, limit, start)
+    return dialect.sql(sql), params
+
+
+def _page_range(
+    dialect: Dialect,
+    status: str | None,
+    prefix: str,
+    newest_first: bool,
+    limit: int,
+    start: Sequence[Any] | None,
+) -> Query:
+    """One range of threads in `(updated_at, thread_id)` order, the page and one row more,
+    with `?` markers."""
     where: list[str] = []
     params: list[Any] = []
     if status is not None:
@@ -99,12 +128,12 @@ def page_threads_query(
         where.append(f"(updated_at{c}, thread_id{c}) {'<' if newest_first else '>'} (?, ?)")
         params += list(start)
     order = "DESC" if newest_first else "ASC"
-    sql = "SELECT body FROM threads"
+    sql = "SELECT body, updated_at, thread_id FROM threads"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY updated_at{c} {order}, thread_id{c} {order} LIMIT ?"
     params.append(limit + 1)
-    return dialect.sql(sql), params
+    return sql, params
 
 
 def parse_message(body: str | bytes) -> TransitionMessage | str:

@@ -47,16 +47,21 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     body TEXT NOT NULL,
     PRIMARY KEY (thread_id, step)
 );
+-- The thread heads: WITHOUT ROWID (a row is ~300 bytes), so the table is its thread_id b-tree
+-- and the status index's entries end with the thread_id: a head's write changes two b-trees,
+-- not four (a rowid table's key index, and an (updated_at, thread_id) index that listings of
+-- every thread now read as one range per status instead: `page_threads_query`).
 CREATE TABLE IF NOT EXISTS threads (
     thread_id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     revision INTEGER NOT NULL,
     body TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS threads_by_status ON threads (status, updated_at);
--- The explorer's listing of every thread, newest first (`page_threads` without a status).
-CREATE INDEX IF NOT EXISTS threads_by_update ON threads (updated_at, thread_id);
+-- A store of an earlier release keeps its rowid `threads` table; the index it had for listings
+-- of every thread is dropped (no query uses it), which its next open does once.
+DROP INDEX IF EXISTS threads_by_update;
 CREATE TABLE IF NOT EXISTS records (
     thread_id TEXT NOT NULL,
     key TEXT NOT NULL,

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -22,10 +22,11 @@ from durable_graph.backends.sql import (
     page_threads_query,
 )
 from durable_graph.canonical import compact_json
-from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
+from durable_graph.checkpoint import Checkpoint, Status, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
 
+STATUSES: tuple[str, ...] = get_args(Status)  # a listing of every thread reads each one's range
 # Keys per `IN (...)` query of `get_records`: far below SQLite's bound-parameter limit.
 IN_CHUNK = 500
 
@@ -153,8 +154,8 @@ class SqliteCheckpointStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> ThreadPage:
-        """One indexed range read (`threads_by_status` or `threads_by_update`), whatever the
-        number of threads."""
+        """Indexed range reads of `threads_by_status` (one, or one per status merged when no
+        status is asked for: `page_threads_query`), whatever the number of threads."""
         check_query(status, limit)
         sql, params = page_threads_query(
             SQLITE,
@@ -163,6 +164,7 @@ class SqliteCheckpointStore:
             newest_first=newest_first,
             limit=limit,
             start=decode_cursor(cursor),
+            statuses=STATUSES,
         )
         with self.db.read() as conn:
             rows = conn.execute(sql, params).fetchall()
