@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -70,6 +71,10 @@ _ORJSON = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
 )
+# For a value whose free-form parts were checked (`plain_json`): the rest is typed fields
+# (strings, small integers, nested records), and an integer past 2^53 in one of those still
+# raises here rather than being written.
+_CHECKED = _ORJSON | orjson.OPT_STRICT_INTEGER
 
 
 def _with_integers(value: Any) -> Any:
@@ -122,17 +127,35 @@ def _integral_floats(value: Any) -> bool:
     return found
 
 
-def canonical_bytes(value: Any) -> bytes:
+def plain_json(parts: list[Any], keys: Iterable[str] = ()) -> bool:
+    """Whether `parts` hold only what `orjson` writes exactly as RFC 8785 and the standard
+    library do (`_integral_floats`, and no integral float: those are written differently by
+    each), and `keys` are ASCII. A typed record checks its free-form parts (user values, task
+    arguments...) with this once, and then has its whole body written without the walk
+    (`canonical_bytes(..., plain=True)`): the walk over every string and digest of a record
+    was most of the time its encoding took."""
+    try:
+        return "".join(keys).isascii() and not _integral_floats(parts)
+    except _NotPlain:
+        return False
+
+
+def canonical_bytes(value: Any, *, plain: bool = False) -> bytes:
     """RFC 8785 canonical form: sorted keys, no white space, UTF-8, ECMAScript numbers.
 
     Values of the common shapes go through `orjson`, which writes exactly the same bytes for
     them (`_integral_floats` says which; tests compare the two on random values); anything else
     (non-ASCII keys, big integers, floats with exponents, lone surrogates, nesting deeper than
-    orjson's 254 levels) through the `rfc8785` package.
+    orjson's 254 levels) through the `rfc8785` package. `plain`: the caller has checked
+    `value` with `plain_json` but for its typed fields (strings, safe integers, records of
+    those), so the walk is skipped.
     """
+    if plain:
+        with suppress(orjson.JSONEncodeError):
+            return orjson.dumps(value, option=_CHECKED)
     try:
-        plain = _with_integers(value) if _integral_floats(value) else value
-        return orjson.dumps(plain, option=_ORJSON)
+        written = _with_integers(value) if _integral_floats(value) else value
+        return orjson.dumps(written, option=_ORJSON)
     except (_NotPlain, orjson.JSONEncodeError, RecursionError):
         pass
     try:
@@ -176,11 +199,15 @@ def json_size_within(value: Any, limit: int) -> bool:
     return True
 
 
-def compact_json(value: Any) -> str:
+def compact_json(value: Any, *, plain: bool = False) -> str:
     """Storage form (not for hashing): compact, keys sorted for stable diffs.
 
     The standard library's encoder writes it; `orjson` writes the same text, faster, for the
-    values `_integral_floats` admits (a stored row, a record), so only those go to it."""
+    values `_integral_floats` admits (a stored row, a record), so only those go to it.
+    `plain`: as for `canonical_bytes`."""
+    if plain:
+        with suppress(orjson.JSONEncodeError):
+            return orjson.dumps(value, option=_CHECKED).decode()
     try:
         _integral_floats(value)
         return orjson.dumps(value, option=_ORJSON).decode()

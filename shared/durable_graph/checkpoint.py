@@ -14,7 +14,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from durable_graph.canonical import ZERO_HASH, compact_json, digest
+from durable_graph.canonical import (
+    ZERO_HASH,
+    canonical_bytes,
+    compact_json,
+    digest,
+    plain_json,
+    sha256_hex,
+)
+
+# `locate` and `same` are imported from here too (they were defined here).
+from durable_graph.io_pointers import at
+from durable_graph.io_pointers import locate as locate
+from durable_graph.io_pointers import same as same
 from durable_graph.operator_proof import OperatorProof
 
 Status = Literal["running", "suspended", "completed", "failed"]
@@ -268,7 +280,28 @@ class Checkpoint(_Record):
         return body
 
     def compute_hash(self) -> str:
-        return digest(self.hash_body())
+        return sha256_hex(canonical_bytes(self.hash_body(), plain=self._plain()))
+
+    def _plain(self) -> bool:
+        """Whether this format-2 record's hash body and stored row can be written without the
+        walk (`canonical.plain_json`): all but its free-form parts are typed (strings, safe
+        integers, `duration_ms`), and those are checked here. A field typed `Any` must be one
+        of them (tests/unit/test_record_bytes.py holds this list to the models)."""
+        duration, interrupt = self.duration_ms, self.interrupt
+        if self.format < 2 or not (
+            type(duration) is float
+            and ((duration.is_integer() and abs(duration) < 2**53) or 1e-4 <= abs(duration) < 1e16)
+        ):
+            return False
+        parts = [
+            *[change.v for change in self.changes.values()],
+            *[task.arg for task in self.next],
+            *[record.response for record in self.io],
+            None if interrupt is None else interrupt.payload,
+            self.resume,
+            self.io_in,
+        ]
+        return plain_json(parts, self.changes)
 
     def stored(self) -> Checkpoint:
         """The form a store keeps: without what a reader materialises again (`values`,
@@ -307,7 +340,7 @@ class Checkpoint(_Record):
             == (self.thread_id, self.step - 1, self.prev_hash)
         ):
             doc.pop("parent", None)
-        text = compact_json(doc)
+        text = compact_json(doc, plain=self._plain())
         if len(_STORED_ROWS) >= 32:
             _STORED_ROWS.clear()
         _STORED_ROWS[id(self)] = (weakref.ref(self), text)
@@ -332,7 +365,7 @@ class Checkpoint(_Record):
         for index, path in self.io_in.items():
             position = int(index) if index.isdigit() else -1
             if 0 <= position < len(io):
-                io[position] = io[position].model_copy(update={"response": _at(self.changes, path)})
+                io[position] = io[position].model_copy(update={"response": at(self.changes, path)})
         io = [
             r if r.response_sha256 else r.model_copy(update={"response_sha256": digest(r.response)})
             for r in io
@@ -342,6 +375,19 @@ class Checkpoint(_Record):
     def sealed(self) -> Checkpoint:
         """Return a copy with `hash` filled in; the only way records get their hash."""
         return self.model_copy(update={"hash": self.compute_hash()})
+
+    @classmethod
+    def built(cls, **fields: Any) -> Checkpoint:
+        """A record of `fields` (every one: a missing one is a `KeyError`), unvalidated, as
+        `model_construct` builds it without its per-field lookups (most of its time): for
+        parts that are already models or engine-made JSON (`sealing.seal`)."""
+        record = cls.__new__(cls)
+        values = {name: fields[name] for name in cls.__pydantic_fields__}
+        object.__setattr__(record, "__dict__", values)
+        object.__setattr__(record, "__pydantic_fields_set__", set(values))
+        object.__setattr__(record, "__pydantic_extra__", None)
+        object.__setattr__(record, "__pydantic_private__", None)
+        return record
 
 
 def _io_kept_once(
@@ -364,47 +410,6 @@ def _io_kept_once(
         if update:
             kept[index] = record.model_copy(update=update)
     return kept, pointers
-
-
-def locate(changes: dict[str, Change], value: Any) -> list[Any] | None:
-    """Where `value` is in a step's inline changes: `[field]` (set whole) or `[field, i]`
-    (the i-th item appended), else None."""
-    for name, change in changes.items():
-        if not change.inline:
-            continue
-        if change.op == "add" and isinstance(change.v, list):
-            for position, item in enumerate(change.v):
-                if same(item, value):
-                    return [name, position]
-        elif change.op in ("set", "keep") and same(change.v, value):
-            return [name]
-    return None
-
-
-def _at(changes: dict[str, Change], path: list[Any]) -> Any:
-    change = changes.get(path[0]) if path and isinstance(path[0], str) else None
-    if change is None:
-        return None
-    if len(path) == 1:
-        return change.v
-    position = path[1]
-    items = change.v
-    if isinstance(items, list) and isinstance(position, int) and 0 <= position < len(items):
-        return items[position]
-    return None
-
-
-def same(a: Any, b: Any) -> bool:
-    """JSON equality that, unlike `==`, tells `1`, `1.0` and `True` apart."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    return bool(a == b)
 
 
 class ThreadRecord(BaseModel):

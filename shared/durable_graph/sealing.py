@@ -200,7 +200,7 @@ def seal(
     # was validated field by field, the tasks and routes are models), and validating the whole
     # record again was a third of sealing's time. `values` goes in as the very object the
     # state model cache knows (`StateSchema.to_model`).
-    checkpoint = Checkpoint.model_construct(
+    checkpoint = Checkpoint.built(
         values=values,
         format=FORMAT,
         step=step,
@@ -223,7 +223,7 @@ def seal(
         snap=None,
         io_in={},
         hash="",
-        **fields,  # every field given: model_construct then looks up no default
+        **fields,  # every field given: `built` takes no defaults
     )
     return checkpoint.sealed()
 

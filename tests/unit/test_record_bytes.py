@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from durable_graph.backends.local import local_backend
 from durable_graph.canonical import compact_json, digest
@@ -353,3 +356,106 @@ def test_every_record_of_real_flows_is_stored_and_hashed_as_the_format_defines(
             assert restored.compute_hash() == digest(reference_body(restored)) == stored.hash
     assert seen > 80
     backend.close()
+
+
+def _any_fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    """`Model.field` for every field typed `Any` (alone, or inside a list, dict or union) of
+    `model` and the record models it holds."""
+    found: set[str] = set()
+    if model in seen:
+        return found
+    seen.add(model)
+    for name, info in model.model_fields.items():
+        stack: list[Any] = [info.annotation]
+        while stack:
+            kind = stack.pop()
+            if kind is Any:
+                found.add(f"{model.__name__}.{name}")
+            elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                found |= _any_fields(kind, seen)
+            else:
+                stack.extend(get_args(kind))
+    return found
+
+
+def test_every_free_form_field_is_one_the_fast_writer_checks() -> None:
+    """The hash body and stored row are written without walking them when their free-form
+    parts hold plain JSON (`Checkpoint._plain`): so every field typed `Any` must be one it
+    checks (or, like `values`, in neither). A new one fails here until it is added there."""
+    assert _any_fields(Checkpoint, set()) == {
+        "Change.v",
+        "Task.arg",
+        "InterruptInfo.payload",
+        "IoRecord.response",
+        "Checkpoint.values",
+        "Checkpoint.resume",
+        "Checkpoint.io_in",
+    }
+
+
+def test_a_record_built_from_its_fields_is_the_one_model_construct_builds() -> None:
+    """`Checkpoint.built` (the sealer's unvalidated constructor) gives what pydantic's
+    `model_construct` gives: equal, dumped alike, and a missing field is refused."""
+    for record in records():
+        fields = dict(record.__dict__)
+        built = Checkpoint.built(**fields)
+        constructed = Checkpoint.model_construct(**fields)
+        assert built == constructed == record
+        assert built.model_dump() == constructed.model_dump()
+        assert list(built.model_dump()) == list(constructed.model_dump())
+        assert built.model_fields_set == constructed.model_fields_set
+        del fields["hash"]
+        with pytest.raises(KeyError):
+            Checkpoint.built(**fields)
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    value=_json,
+    arg=_json,
+    payload=_json,
+    response=_json,
+    field=st.text(min_size=1, max_size=4),
+    duration=st.floats(min_value=0, max_value=1e20, allow_nan=False),
+)
+def test_property_any_free_form_part_stores_and_hashes_as_the_format_defines(
+    value: Any, arg: Any, payload: Any, response: Any, field: str, duration: float
+) -> None:
+    """For any JSON in a record's free-form parts (a change value and its field's name, a
+    task argument, an interrupt payload, a resume value, an io response) and any duration,
+    the row and hash are what the format's definition gives, whether the fast writer takes
+    the record or leaves it to the full encoders."""
+    base = records()[1]
+    record = base.model_copy(
+        update={
+            "changes": {field: Change(op="set", d="55" * 32, s="66" * 16, v=value)},
+            "next": [Task(id="1:x", node="x", arg=arg)],
+            "interrupt": InterruptInfo(node="x", when="during", payload=payload),
+            "resume": {"1:x": [value, payload]},
+            "io": [
+                IoRecord(
+                    task_id="1:x",
+                    name="n",
+                    kind="record",
+                    response_sha256="aa" * 32,
+                    response=response,
+                )
+            ],
+            "duration_ms": duration,
+        }
+    )
+    assert record.to_stored_json() == reference_row(record)
+    assert record.compute_hash() == digest(reference_body(record))
