@@ -135,8 +135,9 @@ class NodeContext:
         """Call an external system (LLM, API) and record request and response, so `replay`
         can feed the recorded response back and check the node reproduces its update."""
         check_json(request, f"{name}.request")
-        key = f"{name}#{digest(request)[:16]}"
-        result: T = self._recorded_call(key, lambda: fn(request), request)
+        request_sha256 = digest(request)  # names the call, and its record says it
+        key = f"{name}#{request_sha256[:16]}"
+        result: T = self._recorded_call(key, lambda: fn(request), request, request_sha256)
         return result
 
     def interrupt(self, payload: Any = None) -> Any:
@@ -257,7 +258,9 @@ class NodeContext:
                 )
             raise
 
-    def _recorded_call(self, name: str, fn: Callable[[], Any], request: Any) -> Any:
+    def _recorded_call(
+        self, name: str, fn: Callable[[], Any], request: Any, request_sha256: str
+    ) -> Any:
         """An external read (LLM completion, API GET): its answer is committed with the step
         in the checkpoint's `io`, so it costs no extra write; retries of the node within this
         run see the same answer, and `replay` feeds it back."""
@@ -269,16 +272,28 @@ class NodeContext:
             result = fn()
             check_json(result, f"{name}.result")
             self.recorded[name] = result
-        self.io.append(_io_record(self.task_id, name, "record", request, result))
+        self.io.append(_io_record(self.task_id, name, "record", request, result, request_sha256))
         return result
 
 
-def _io_record(task_id: str, name: str, kind: str, request: Any, result: Any) -> IoRecord:
+def _io_record(
+    task_id: str,
+    name: str,
+    kind: str,
+    request: Any,
+    result: Any,
+    request_sha256: str | None = None,
+) -> IoRecord:
+    """The record of one call; `request_sha256`: the request's digest when the caller has it."""
+    if request is None:
+        request_sha256 = None
+    elif request_sha256 is None:
+        request_sha256 = digest(request)
     return IoRecord(
         task_id=task_id,
         name=name,
         kind="record" if kind == "record" else "step",
-        request_sha256=digest(request) if request is not None else None,
+        request_sha256=request_sha256,
         response_sha256=digest(result),
         response=result,
     )

@@ -83,6 +83,7 @@ class Engine:
         self.task_lease_seconds = task_lease_seconds
         self.effect_lease_seconds = configured_effect_lease(effect_lease_seconds)
         self.graph = GraphRef(name=name, version=spec.version())
+        self.actor = Actor(kind="worker", id=self.worker_id)  # who writes the steps it runs
         self.sealer = StepSealer(backend, self.graph, self.clock)
         self.tasks = TaskRunner(spec, NodeServices(backend, self.clock, self.worker_id))
         self.fanin = FanIn(backend, self.tasks)
@@ -128,12 +129,11 @@ class Engine:
             interrupt=interrupt,
             actor=actor or Actor(kind="system", id=self.worker_id),
         )
-        self.commit(
+        return self._committed(
             checkpoint,
             previous_status=None,
             refuse=lambda winner: ThreadExists(thread_id, winner.status if winner else "running"),
         )
-        return self.backend.checkpoints.opened(checkpoint)
 
     def resume(
         self,
@@ -189,12 +189,9 @@ class Engine:
             actor=actor,
             signoff=signoff,
         )
-        self.commit(
-            checkpoint,
-            previous_status=head.status,
-            refuse=StaleHead.beaten(head),
+        return self._committed(
+            checkpoint, previous_status=head.status, refuse=StaleHead.beaten(head)
         )
-        return self.backend.checkpoints.opened(checkpoint)
 
     def fork(
         self,
@@ -226,14 +223,13 @@ class Engine:
         # Indexed before it commits, so no committed fork is missing from its origin's lineage
         # (an entry whose fork never commits is filtered out on read: `forks.py`).
         note_fork(store, origin.thread_id, origin.step, new_thread_id)
-        self.commit(
+        return self._committed(
             checkpoint,
             previous_status=None,
             refuse=lambda winner: ThreadExists(
                 new_thread_id, winner.status if winner else "running"
             ),
         )
-        return self.backend.checkpoints.opened(checkpoint)
 
     def replay(self, thread_id: str, step: int) -> ReplayReport:
         """Re-run the node(s) that wrote `step` from the state of `step - 1`, fed the external
@@ -328,7 +324,7 @@ class Engine:
 
     def build(self, base: Base, results: Sequence[TaskResult]) -> Checkpoint:
         """Merge a superstep's results into the next checkpoint (not yet written)."""
-        return merge_superstep(self.spec, self.sealer, self.worker_id, base, results)
+        return merge_superstep(self.spec, self.sealer, self.actor, base, results)
 
     # ------------------------------------------------------------------ committing
 
@@ -345,6 +341,19 @@ class Engine:
         return self.committer.commit(
             checkpoint, previous_status=previous_status, finalize=finalize, refuse=refuse
         )
+
+    def _committed(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        previous_status: Status | None,
+        refuse: Callable[[Checkpoint | None], Exception],
+    ) -> Checkpoint:
+        """Commit a step that must not lose silently (start, resume, fork): the record as
+        committed, its sealed parts opened (`refuse` raised when another writer won)."""
+        outcome = self.commit(checkpoint, previous_status=previous_status, refuse=refuse)
+        assert outcome.checkpoint is not None  # committed: with `refuse`, never a duplicate
+        return outcome.checkpoint
 
     def fail_thread(
         self, thread_id: str, reason: str, *, node: str = "", kind: str = "PermanentTaskError"

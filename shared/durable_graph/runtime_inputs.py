@@ -24,6 +24,7 @@ from durable_graph.turns import new_input, next_turn
 from durable_graph.views import config_for
 
 UNSET: Any = object()  # "no resume value given" (None is a legitimate resume value)
+INVOKE = Actor(kind="api", id="invoke")  # who commits what `invoke` asks
 
 # How a Python caller answers a pending interrupt (said when new input is refused for it).
 _ANSWER = (
@@ -46,7 +47,7 @@ class GraphInputs(GraphReads):
     ) -> Checkpoint | None:
         """The step this call commits before running (None: it only runs what is queued);
         `given`: who decides, handed down by a parent graph (`subgraphs._handed_down`)."""
-        actor = Actor(kind="api", id="invoke")
+        actor = INVOKE
         decision = given or decision_of(approver_in(config))
         head = self.backend.checkpoints.head_checkpoint(tid)
         at = self._past(tid, config, head)

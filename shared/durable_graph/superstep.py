@@ -21,9 +21,10 @@ from durable_graph.tasks import TaskResult
 
 
 def merge_superstep(
-    spec: GraphSpec, sealer: StepSealer, worker_id: str, base: Base, results: Sequence[TaskResult]
+    spec: GraphSpec, sealer: StepSealer, worker: Actor, base: Base, results: Sequence[TaskResult]
 ) -> Checkpoint:
-    """Merge a superstep's results into the next checkpoint (not yet written)."""
+    """Merge a superstep's results into the next checkpoint (not yet written); `worker`: the
+    actor the step is written by (the engine's worker)."""
     failed = [r for r in results if r.kind == "error"]
     interrupted = [r for r in results if r.kind == "interrupt"]
     ran = [r.task.node for r in results if r.kind == "ok"]
@@ -79,7 +80,7 @@ def merge_superstep(
         io=[record for r in results for record in r.io],
         duration_ms=sum(r.duration_ms for r in results),
         attempt=max((r.attempts for r in results), default=1),
-        actor=Actor(kind="worker", id=worker_id),
+        actor=worker,
     )
 
 
