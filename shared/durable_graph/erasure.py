@@ -77,7 +77,7 @@ from durable_graph.fanin import done_key
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
 from durable_graph.references import References, read_snapshot_refs, references
-from durable_graph.sealed_fields import is_pointer
+from durable_graph.sealed_fields import is_pointer, is_sealed_part
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import data_key_state, verify_thread
 
@@ -344,7 +344,7 @@ def _plan_io(
     for index, io in enumerate(full.io):
         if io.response is None:
             continue
-        sealed = is_sealed_io(io.response) or is_pointer(io.response)
+        sealed = is_sealed_part(io.response) or is_pointer(io.response)
         if sealed and (plan.shred or plan.cipher is None):
             continue  # sealed: unreadable once its key is destroyed (or already gone)
         response = io.response

@@ -42,7 +42,13 @@ from durable_graph.erasure_record import (
 from durable_graph.errors import InvalidInput, PayloadCorrupted
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
-from durable_graph.sealed_fields import ARG_AAD, INTERRUPT_AAD, RESUME_AAD, is_sealed_text
+from durable_graph.sealed_fields import (
+    ARG_AAD,
+    INTERRUPT_AAD,
+    RESUME_AAD,
+    is_sealed_part,
+    is_sealed_text,
+)
 
 PARTS = ("args", "interrupts", "resume", "errors", "io")
 ERASED_TEXT = "$erased"  # an erased error message, as its row keeps it
@@ -89,7 +95,9 @@ def erase_parts(
 
     def present(value: Any) -> bool:
         return (
-            value is not None and not is_erased(value) and not (keep_sealed and is_sealed_io(value))
+            value is not None
+            and not is_erased(value)
+            and not (keep_sealed and is_sealed_part(value))
         )
 
     def gone(value: Any, aad: bytes) -> dict[str, Any]:

@@ -14,6 +14,12 @@ heads, the engine for a message's task (`open_task`), `carried_base` for resume 
 A JSON value is sealed as `seal_value` has it (`{"$sealed": "~base64"}`); the error message, a
 string, as `"$sealed:~base64"`. Each part has its own associated data, so a sealed argument
 cannot be passed off as an interrupt payload.
+
+A part kept whole in a chunk (`{"$payload": ref}`, `sealing._part`) is not sealed again: its
+chunk is a sealed payload of the thread already, and its ref (the sha256 of sealed bytes under a
+random nonce, their size, a content type) says nothing of the plaintext. Left in the clear, the
+ref is seen by the reference index (`references.py`), by `verify`'s payload check and by bundle
+export, like any other payload a record names (`is_sealed_part`).
 """
 
 from __future__ import annotations
@@ -21,10 +27,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from durable_graph.checkpoint import Checkpoint, ErrorInfo, InterruptInfo, Task, ThreadRecord
+from durable_graph.checkpoint import (
+    Checkpoint,
+    ErrorInfo,
+    InterruptInfo,
+    PayloadRef,
+    Task,
+    ThreadRecord,
+)
 from durable_graph.encryption import (
     ThreadCipher,
     chunk_value,
+    is_sealed,
     is_sealed_io,
     open_change,
     open_io,
@@ -32,6 +46,7 @@ from durable_graph.encryption import (
     seal_value,
 )
 from durable_graph.erasure_record import describe_erased
+from durable_graph.payloads import MARKER, is_ref
 
 ARG_AAD = b"dg:arg"
 INTERRUPT_AAD = b"dg:interrupt"
@@ -45,8 +60,21 @@ SEALED_IN = "$sealed_in"  # an io response kept once, in the step's (sealed) cha
 Unreadable = Callable[[], Any] | None
 
 
+def sealed_ref(value: Any) -> PayloadRef | None:
+    """The ref of a part kept whole in a sealed chunk (`{"$payload": ref}`), else None."""
+    if not is_ref(value):
+        return None
+    ref = PayloadRef.model_validate(value[MARKER])
+    return ref if is_sealed(ref) else None
+
+
+def is_sealed_part(value: Any) -> bool:
+    """A part as an encrypted thread keeps it: sealed inline, or a ref to a sealed chunk."""
+    return is_sealed_io(value) or sealed_ref(value) is not None
+
+
 def seal_task(task: Task, cipher: ThreadCipher) -> Task:
-    if task.arg is None or is_sealed_io(task.arg):
+    if task.arg is None or is_sealed_part(task.arg):
         return task
     return task.model_copy(update={"arg": seal_value(task.arg, cipher, ARG_AAD)})
 
@@ -59,7 +87,7 @@ def open_task(task: Task, cipher: ThreadCipher) -> Task:
 
 
 def seal_interrupt(info: InterruptInfo | None, cipher: ThreadCipher) -> InterruptInfo | None:
-    if info is None or info.payload is None or is_sealed_io(info.payload):
+    if info is None or info.payload is None or is_sealed_part(info.payload):
         return info
     return info.model_copy(update={"payload": seal_value(info.payload, cipher, INTERRUPT_AAD)})
 
@@ -71,7 +99,7 @@ def open_interrupt_payload(payload: Any, cipher: ThreadCipher) -> Any:
 
 def seal_resume(resume: dict[str, list[Any]], cipher: ThreadCipher) -> dict[str, list[Any]]:
     return {
-        task_id: [v if is_sealed_io(v) else seal_value(v, cipher, RESUME_AAD) for v in values]
+        task_id: [v if is_sealed_part(v) else seal_value(v, cipher, RESUME_AAD) for v in values]
         for task_id, values in resume.items()
     }
 
@@ -219,6 +247,7 @@ __all__ = [
     "SEALED_IN",
     "has_sealed",
     "is_pointer",
+    "is_sealed_part",
     "is_sealed_text",
     "open_interrupt_payload",
     "open_record",
@@ -229,4 +258,5 @@ __all__ = [
     "seal_interrupt",
     "seal_resume",
     "seal_task",
+    "sealed_ref",
 ]

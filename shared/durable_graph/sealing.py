@@ -346,16 +346,17 @@ def chunked_part(
     most: int,
     name: str,
     fresh: list[PayloadRef] | None = None,
+    bound: int = INLINE_PART_BYTES,
 ) -> Any:
     """An io response, interrupt payload, resume value or task argument as the record keeps it
     (or a part of a fan-out task's result row, `fanin.py`): itself while its JSON is at most
-    INLINE_PART_BYTES, else `{"$payload": ref}` to the salted chunk of the
+    `bound` (INLINE_PART_BYTES), else `{"$payload": ref}` to the salted chunk of the
     whole value, sized and stored as a state change's chunk is (`_sized`, `_stored`), so the
     record stays under the store's item limit whatever the value is made of. The ref (its
     sha256 is the chunk's digest) is what the record hashes; `PayloadTooLarge` only for a
     chunk over the single-value maximum. `fresh` collects the chunks written (`orphans.py`
     deletes them if the record that names them loses its append)."""
-    if value is None or json_size_within(value, INLINE_PART_BYTES):
+    if value is None or json_size_within(value, bound):
         return value
     change, data = _sized(name, FieldChange("set", value), most)
     stored = _stored(change, data, payloads, -1)
@@ -387,18 +388,23 @@ def _sealed_io(
 ) -> IoRecord:
     """An io record as an encrypted thread stores and hashes it: a response the step also put
     into the state (an LLM answer appended to the messages) as a pointer to that change,
-    `{"$sealed_in": [field, i]}` (the value is sealed once, in the change); any other one with
-    long strings offloaded to sealed payloads, then sealed inline. Its `response_sha256` is
-    the digest of that stored form (a digest of the plaintext would let anyone confirm a
-    guessed answer)."""
+    `{"$sealed_in": [field, i]}` (the value is sealed once, in the change); one whose JSON is
+    over the offload threshold as a sealed chunk, `{"$payload": ref}` (the ref in the clear);
+    any other one sealed inline. Its `response_sha256` is the digest of that stored form (a
+    digest of the plaintext would let anyone confirm a guessed answer)."""
     if record.response is None:
         return record
     path = locate(dict(changes), record.response)
     if path is not None:
         pointer = {SEALED_IN: path}
         return record.model_copy(update={"response": pointer, "response_sha256": digest(pointer)})
-    whole = chunked_part(record.response, payloads, max_value_bytes, record.name, fresh)
-    boxed = seal_io(offload(whole, payloads, threshold), cipher)
+    # Over the offload threshold the whole response is one sealed chunk, named in the clear
+    # (`sealed_fields.is_sealed_part`): no ref hides inside a box from the reference index.
+    bound = min(threshold, INLINE_PART_BYTES)
+    whole = chunked_part(record.response, payloads, max_value_bytes, record.name, fresh, bound)
+    if whole is not record.response:
+        return record.model_copy(update={"response": whole, "response_sha256": digest(whole)})
+    boxed = seal_io(whole, cipher)
     return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
 
 
