@@ -20,17 +20,15 @@ and the *state root* of a step is `digest({field: F})` over every field, O(numbe
 from __future__ import annotations
 
 import operator
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, islice
 from typing import Any
 
-from durable_graph.canonical import canonical_bytes, digest, sha256_hex
+from durable_graph.canonical import digest, sha256_hex
 from durable_graph.checkpoint import Change, Op, same
 from durable_graph.payloads import CHUNK_CONTENT_TYPE
-
-SALT_BYTES = 16
+from durable_graph.salted_parts import chunk_bytes, new_salt
 
 
 @dataclass(frozen=True)
@@ -43,20 +41,11 @@ class FieldChange:
     value: Any
 
 
-def chunk_bytes(salt: str, value: Any) -> bytes:
-    """`JCS({"s": salt, "v": value})`. A salt of letters and digits (what the writer draws:
-    hex) needs no escaping, so the chunk is the value's canonical form between two fixed
-    pieces; any other salt (a tampered row the verifier reads) goes through JCS whole."""
-    if not (salt.isascii() and salt.isalnum()):
-        return canonical_bytes({"s": salt, "v": value})
-    return b'{"s":"' + salt.encode() + b'","v":' + canonical_bytes(value) + b"}"
-
-
 def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
     """A change with a fresh salt, and its chunk bytes (whose sha256 is `d`)."""
     if op == "del":
         return Change(op="del"), b""
-    salt = os.urandom(SALT_BYTES).hex()
+    salt = new_salt()
     data = chunk_bytes(salt, value)
     # Validated: pydantic's `model_construct` takes twice as long as validating these fields
     # (`v` is `Any`: taken as it is, not walked or copied).

@@ -28,6 +28,7 @@ from durable_graph.io_pointers import at
 from durable_graph.io_pointers import locate as locate
 from durable_graph.io_pointers import same as same
 from durable_graph.operator_proof import OperatorProof
+from durable_graph.salted_parts import commit_parts, part_digest
 
 Status = Literal["running", "suspended", "completed", "failed"]
 Source = Literal["input", "node", "update", "fork"]
@@ -37,6 +38,17 @@ TERMINAL: frozenset[str] = frozenset({"completed"})
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unsalted(salt: str | None) -> bool:
+    return salt is None
+
+
+def _salt() -> Any:
+    """A part's salt (`salted_parts.py`): absent from every dump while None, so a part
+    without one (records written before salts, every copy of a part) stores and hashes as
+    it always did."""
+    return Field(default=None, exclude_if=_unsalted)
 
 
 class PayloadRef(_Record):
@@ -81,6 +93,7 @@ class Task(_Record):
     id: str
     node: str
     arg: Any = None
+    s: str | None = _salt()  # the salt of `arg` (salted_parts.py)
     # Set on a task of a failed or interrupted superstep that succeeded: its result was
     # recorded while running from that step, and the retry reuses it instead of running again.
     done_at: int | None = None
@@ -118,6 +131,7 @@ class InterruptInfo(_Record):
     when: Literal["before", "after", "during"]
     payload: Any = None
     task_id: str | None = None
+    s: str | None = _salt()  # the salt of `payload`
 
 
 class IoRecord(_Record):
@@ -131,6 +145,8 @@ class IoRecord(_Record):
     # again on read (`Checkpoint.with_io_restored`).
     response_sha256: str = ""
     response: Any = None
+    # The salt of `response`: then `response_sha256` is the salted digest, always derived.
+    s: str | None = _salt()
 
 
 class ErrorInfo(_Record):
@@ -140,6 +156,7 @@ class ErrorInfo(_Record):
     message: str
     attempts: int
     retryable: bool = True
+    s: str | None = _salt()  # the salt of `message`
 
 
 class RuleInfo(_Record):
@@ -239,6 +256,9 @@ class Checkpoint(_Record):
     route: list[RouteDecision] = Field(default_factory=list)
     interrupt: InterruptInfo | None = None
     resume: dict[str, list[Any]] = Field(default_factory=dict)
+    # Per task, the salt of each resume value ("" where it has none: erased); stored, never
+    # hashed (salted_parts.py).
+    resume_s: dict[str, list[str]] = Field(default_factory=dict)
     io: list[IoRecord] = Field(default_factory=list)
     io_ref: PayloadRef | None = None
     # Stored form only: io responses the step also put into the state, kept once, as pointers
@@ -272,6 +292,7 @@ class Checkpoint(_Record):
                 include.add("signoff")
             body = self.model_dump(mode="json", include=include)
             body["changes"] = {name: change.committed() for name, change in self.changes.items()}
+            commit_parts(body, self.resume_s)  # salted parts by their digests
         duration = body.get("duration_ms")
         if type(duration) is float and duration.is_integer() and abs(duration) < 2**53:
             # Canonically the same number ("0", not "0.0"), written as an int here so the
@@ -367,7 +388,11 @@ class Checkpoint(_Record):
             if 0 <= position < len(io):
                 io[position] = io[position].model_copy(update={"response": at(self.changes, path)})
         io = [
-            r if r.response_sha256 else r.model_copy(update={"response_sha256": digest(r.response)})
+            r.model_copy(update={"response_sha256": part_digest(r.s, r.response)})
+            if r.s is not None
+            else r
+            if r.response_sha256
+            else r.model_copy(update={"response_sha256": digest(r.response)})
             for r in io
         ]
         return self.model_copy(update={"io": io, "io_in": {}})
@@ -401,8 +426,8 @@ def _io_kept_once(
         if record.response is None:
             continue
         update: dict[str, Any] = {}
-        if record.response_sha256 == digest(record.response):
-            update["response_sha256"] = ""
+        if record.s is not None or record.response_sha256 == digest(record.response):
+            update["response_sha256"] = ""  # derived again on read
         path = locate(changes, record.response)
         if path is not None:
             pointers[str(index)] = path

@@ -12,12 +12,15 @@ head signatures all still verify, and the value cannot be guessed back from its 
   fan-out rows' copies of task writes. A payload object is deleted only if no other thread
   (nor a kept step of this one) still refers to it: `$payload` objects and snapshot segments
   are content-addressed and may be shared.
-- **Io responses are hashed in the clear** by format 2, so erasing one changes what its
-  record's hash covers: the erasing process verifies the thread first, and the erasure record
-  attests the step (its hash, and the digest of its erased body; `erasure_record.py`).
+- **Io responses** are hashed by a salted digest since salted parts (`salted_parts.py`):
+  erasing one keeps its record's hash. In records written before, they are hashed in the
+  clear, so erasing one changes what its record's hash covers: the erasing process verifies
+  the thread first, and the erasure record attests the step (its hash, and the digest of its
+  erased body; `erasure_record.py`).
 - **The other parts of a record** (`parts`: task arguments, interrupt payloads, resume values,
   error messages, io responses; `erasure_parts.py`): every one at every step when the whole
-  thread is erased, the named ones with `parts=`. They are hashed as stored, so the record is
+  thread is erased, the named ones with `parts=`. Salted (`salted_parts.py`) they keep their
+  record's hash; written before salted parts they are hashed as stored, so the record is
   attested like an io response; a task or io list kept in the payload store is written again
   with them erased, and the thread head's copies of the interrupt and error, the `ctx.step`
   result records (`fx#`) and the fan-out rows' io lose them too.
@@ -302,11 +305,9 @@ def _plan(
             ]
         if named:
             plan.parts[str(row.step)] = named
-        if io or named:  # the hash body changed: attested
-            plan.attested[str(row.step)] = {
-                "hash": row.hash,
-                "body": new.with_io_restored().compute_hash(),
-            }
+        body = new.with_io_restored().compute_hash() if io or named else row.hash
+        if body != row.hash:  # parts hashed as stored (no salt): the hash body changed
+            plan.attested[str(row.step)] = {"hash": row.hash, "body": body}
         for ref in replaced:
             plan.candidates[ref.sha256] = ref
         rewritten[row.step] = new
@@ -358,14 +359,19 @@ def _plan_io(
 def _without_io(
     full: Checkpoint, row: Checkpoint, indices: list[int], lists: ListWriter
 ) -> tuple[Checkpoint, list[PayloadRef]]:
-    """The stored row with io responses `indices` erased: the response gone, its (unsalted)
-    digest kept explicitly, and no `io_in` pointer to it; an io list kept in the payload store
-    is written again so (returned: the list the row no longer points at)."""
+    """The stored row with io responses `indices` erased: the response and its salt gone, its
+    digest (salted, or, written before salts, of the response alone) kept explicitly, and no
+    `io_in` pointer to it; an io list kept in the payload store is written again so
+    (returned: the list the row no longer points at)."""
     listed = row.io_ref
     io = list(full.io if listed is not None else row.io)
+    restored = full.with_io_restored().io
     for index in indices:
+        was = full.io[index]
+        # A salted response keeps its salted digest; one written before salts, what it had.
+        sha = was.response_sha256 if was.s is None else restored[index].response_sha256
         io[index] = io[index].model_copy(
-            update={"response": None, "response_sha256": full.io[index].response_sha256}
+            update={"response": None, "s": None, "response_sha256": sha}
         )
     if listed is not None:
         ref = lists([r.model_dump(mode="json") for r in io])

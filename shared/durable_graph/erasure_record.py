@@ -94,6 +94,8 @@ class ErasureRecord(BaseModel):
     def covers(self, step: int, field: str) -> bool:
         """Whether this record erased state field (or record part) `field` at `step`."""
         key = str(step)
+        if field.startswith("io:"):  # an io response: by its index
+            return field[3:].isdigit() and int(field[3:]) in self.io.get(key, ())
         return field in self.steps.get(key, ()) or field in self.parts.get(key, ())
 
     def attests(self, step: int, stored_hash: str, body_digest: str) -> bool:

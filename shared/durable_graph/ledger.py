@@ -379,7 +379,8 @@ class _Erasures:
         self.found: dict[int, list[str]] = {}
 
     def erased(self, step: int, name: str) -> None:
-        self.found.setdefault(step, []).append(name)
+        if not name.startswith("io:"):  # an io response is checked, not listed (see `io`)
+            self.found.setdefault(step, []).append(name)
         if self.known and not any(r.covers(step, name) for r in self.records):
             self.bad(
                 step,

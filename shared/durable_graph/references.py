@@ -22,6 +22,9 @@ The index keeps every digest of every thread in memory (some 250 bytes per refer
 million references, say 100,000 threads of ten objects each, take about 250 MB), which a
 sweeper's memory setting must allow for at that size.
 
+Parts of an encrypted thread kept whole in sealed chunks name them in the clear
+(`sealed_fields.is_sealed_part`), so the index sees them like any other ref.
+
 What stays uncovered, as before this index: a step whose payload was already stored and
 whose commit lands between this re-check and the delete (milliseconds). An object in a
 thread that could not be read is never deleted unless it is salted (`erasure.SALTED`).

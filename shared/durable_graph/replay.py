@@ -180,7 +180,11 @@ def _erased_evidence(base: Checkpoint, record: Checkpoint) -> str | None:
     if written:
         parts.append(f"what it wrote to {', '.join(written)} (erased)")
     empty = digest(None)
-    gone = [io for io in record.io if io.response is None and io.response_sha256 != empty]
+    gone = [
+        io
+        for io in record.io
+        if io.response is None and io.s is None and io.response_sha256 != empty
+    ]
     if gone:
         parts.append(f"{len(gone)} recorded external input(s) (erased)")
     if not parts:

@@ -13,7 +13,9 @@ changed to the hashed, chunked record, in work proportional to the change.
   `INLINE_PART_BYTES` goes to the payload store whole, as the same salted chunk a state change
   is, and the record keeps (and hashes) `{"$payload": ref}` in its place (`payloads.loaded`
   brings it back); a queued task carries the same ref, and a fan-out task's result row
-  (`fanin.py`) keeps its big parts the same way (`chunked_part`).
+  (`fanin.py`) keeps its big parts the same way (`chunked_part`);
+- every task argument, interrupt payload, resume value, error message and io response gets a
+  salt of its own, last (`salted_parts.py`): the record hashes each by its salted digest.
 
 The first record of a thread (or the first one written over a format-1 record) sets every
 field, so a fold never has to cross into another thread or format.
@@ -55,6 +57,13 @@ from durable_graph.encryption import ThreadCipher, is_sealed_io, seal_io
 from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.orphans import FRESH
+from durable_graph.part_salts import (
+    resume_salts,
+    salt_error,
+    salt_interrupt,
+    salt_io,
+    salt_task,
+)
 from durable_graph.payloads import MARKER, offload
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_fields import (
@@ -196,6 +205,7 @@ def seal(
             _sealed_io(r, payloads, threshold, max_value_bytes, cipher, plain, fresh) for r in io
         ]
         lists = raw_payloads(payloads)  # task and io lists: readable without the key
+    stored_io = [salt_io(r) for r in stored_io]
     # Built without validation: every part is already a model or engine-made JSON (the state
     # was validated field by field, the tasks and routes are models), and validating the whole
     # record again was a third of sealing's time. `values` goes in as the very object the
@@ -290,6 +300,11 @@ class StepSealer:
             interrupt = seal_interrupt(interrupt, cipher)
             resume = seal_resume(resume or {}, cipher)
             error = seal_error(error, cipher)
+        # Each part gets its salt last, over what the record keeps (`salted_parts.py`): the
+        # record hashes its salted digest, so erasing it later leaves nothing to guess at.
+        next_tasks = [salt_task(task) for task in next_tasks]
+        interrupt = salt_interrupt(interrupt)
+        error = salt_error(error)
         sealed = seal(
             step=step,
             values=values,
@@ -310,6 +325,7 @@ class StepSealer:
                 "route": list(routes),
                 "interrupt": interrupt,
                 "resume": resume or {},
+                "resume_s": resume_salts(resume or {}),
                 "status": status,
                 "error": error,
                 "graph": self.graph,

@@ -32,6 +32,7 @@ from durable_graph.erasure import erase
 from durable_graph.erasure_parts import PARTS
 from durable_graph.erasure_record import ERASED, describe_erased
 from durable_graph.errors import InvalidInput, ThreadFailed
+from durable_graph.salted_parts import DIGEST, digest_form, is_digest_form
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.timetravel import replay
 from durable_graph.verification import verify_thread
@@ -166,6 +167,14 @@ def test_every_part_is_erased_wherever_the_store_keeps_it(
     report = verify_thread(backend, "p")
     assert report.ok, report.reason
     assert parts_of(report.erased) == {"arg", "interrupt", "resume", "error"}
+    # Salted parts keep their records' hashes: only a step whose task or io list in the
+    # payload store was written again (a new ref in the hash body) is attested.
+    listed = {
+        str(r.step)
+        for r in backend.checkpoints.inner.list_checkpoints("p")
+        if r.next_ref is not None or r.io_ref is not None
+    }
+    assert record.attested and set(record.attested) <= listed
     bundle = build_bundle(backend, "p")
     assert MARK not in bundle.model_dump_json()
     offline = verify_bundle(bundle)
@@ -192,16 +201,21 @@ def test_every_part_is_erased_wherever_the_store_keeps_it(
 
 
 def test_tampering_after_erasing_parts_is_detected(backend: Backend, clock: ManualClock) -> None:
-    """Given a thread whose interrupt payloads were erased
-    When someone edits the erased record again (the marker's step), or erases a resume value
-    by hand
-    Then `verify` names the step (`hash`)."""
+    """Given a thread whose interrupt payloads were erased (each kept as its salted digest
+    alone: the record's hash unchanged, nothing to attest)
+    When someone edits the digest left in the erased record, drops a resume value and its salt
+    by hand (even keeping the right digest), or changes a resume value or its salt
+    Then `verify` names the step: `hash` for an edit, `erasure` for a value gone that no
+    erasure record names."""
     run_case(backend, clock)
-    erase(backend, "p", parts=["interrupts"], reason="GDPR #16", actor=ALICE)
     store = backend.checkpoints.inner
+    before = {r.step: r.hash for r in store.list_checkpoints("p")}
+    record = erase(backend, "p", parts=["interrupts"], reason="GDPR #16", actor=ALICE)
+    assert record is not None and record.parts and not record.attested
     row = next(r for r in store.list_checkpoints("p") if r.interrupt and r.interrupt.payload)
-    assert row.interrupt is not None and row.interrupt.payload == {ERASED: {"step": row.step}}
-    edited = row.interrupt.model_copy(update={"payload": {ERASED: {"step": 0}}})
+    assert row.interrupt is not None and row.interrupt.s is None
+    assert is_digest_form(row.interrupt.payload) and row.hash == before[row.step]
+    edited = row.interrupt.model_copy(update={"payload": {DIGEST: "0" * 64}})
     store.rewrite_checkpoint(row.model_copy(update={"interrupt": edited}))
     backend.checkpoints.forget_thread("p")
 
@@ -211,12 +225,18 @@ def test_tampering_after_erasing_parts_is_detected(backend: Backend, clock: Manu
     store.rewrite_checkpoint(row)
     assert verify_thread(backend, "p").ok
     resumed = next(r for r in store.list_checkpoints("p") if r.resume)
-    task = next(iter(resumed.resume))
-    cut = resumed.model_copy(update={"resume": {task: [{ERASED: {"step": resumed.step}}]}})
-    store.rewrite_checkpoint(cut)
-    backend.checkpoints.forget_thread("p")
-    report = verify_thread(backend, "p")
-    assert not report.ok and report.first_bad_step == resumed.step, report.reason
+    task, (salt,) = next(iter(resumed.resume_s.items()))
+    (value,) = resumed.resume[task]
+    cut = resumed.model_copy(update={"resume": {task: [digest_form(salt, value)]}, "resume_s": {}})
+    changed = resumed.model_copy(update={"resume": {task: [f"{value} forged"]}})
+    resalted = resumed.model_copy(update={"resume_s": {task: ["ab" * 16]}})
+    for tampered, check in ((cut, "erasure"), (changed, "hash"), (resalted, "hash")):
+        store.rewrite_checkpoint(tampered)
+        backend.checkpoints.forget_thread("p")
+        report = verify_thread(backend, "p")
+        assert (report.ok, report.first_bad_step, report.check) == (False, resumed.step, check)
+    store.rewrite_checkpoint(resumed)
+    assert verify_thread(backend, "p").ok
 
 
 def test_a_bad_part_is_refused_and_nothing_changes(backend: Backend, clock: ManualClock) -> None:

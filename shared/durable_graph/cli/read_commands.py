@@ -118,7 +118,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if error:
         print(f"error  {error['type']} in {error['node']!r}: {error['message']}")
     for io in doc["io"]:
-        erased = io["response"] is None and io["response_sha256"] != NULL_DIGEST
+        erased = (
+            io["response"] is None and io.get("s") is None and io["response_sha256"] != NULL_DIGEST
+        )
         response = "(erased)" if erased else repr(io["response"])
         response = response if len(response) <= 80 else response[:77] + "..."
         print(
