@@ -77,6 +77,7 @@ from durable_graph.erasure_scrubs import (
 )
 from durable_graph.errors import InvalidInput, RecordConflict, ThreadNotFound
 from durable_graph.fanin import done_key
+from durable_graph.payload_deletes import delete_payloads, grace_start
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
 from durable_graph.references import References, read_snapshot_refs, references
@@ -116,6 +117,7 @@ class _Plan:
     key_gone: bool = False  # the data key was destroyed already: sealed values are erased
     data_key: str = ""  # the id of the key-encryption key that wraps the data key
     own: set[str] | None = None  # the digests the thread refers to once erased
+    index: References | None = None  # which threads refer to what (read when needed)
 
 
 def erase(
@@ -194,6 +196,8 @@ def erase(
             "for records that were already altered; investigate first",
             field="thread_id",
         )
+    clock = clock or SystemClock()
+    since = grace_start(clock)  # before the re-check: see `payload_deletes.py`
     deletable = _unreferenced(backend, thread_id, plan, index, clock)
     existing, _ = parse_erasures(load_erasures(store, thread_id))
     record = _unfinished(existing, plan, deletable) or _write_record(
@@ -217,8 +221,14 @@ def erase(
     scrub_effects(backend, thread_id, plan.effects)
     scrub_head(backend, thread_id, plan.rows)
     scrub_notifications(backend, thread_id, plan.parts)
-    for ref in deletable:
-        backend.payloads.delete(ref)
+    delete_payloads(
+        backend,
+        deletable,
+        since=since,
+        clock=clock,
+        recheck=lambda shas: (plan.index or References(clock)).others(backend, thread_id, shas),
+        salted=SALTED,
+    )
     for row in plan.rows:
         store.rewrite_checkpoint(row)
     if plan.shred and store.keys is not None:
@@ -432,7 +442,7 @@ def _unreferenced(
     unreadable = False
     # A sealed payload is this thread's alone (sealed with its key, under a random nonce).
     if any(not is_sealed(ref) for ref in plan.candidates.values()):
-        index = index or References(clock)
+        index = plan.index = index or References(clock)
         live |= index.others(backend, thread_id, plan.candidates)
         unreadable = index.unread(thread_id)  # it might share an object: delete only salted
     chosen: list[PayloadRef] = []

@@ -25,9 +25,11 @@ sweeper's memory setting must allow for at that size.
 Parts of an encrypted thread kept whole in sealed chunks name them in the clear
 (`sealed_fields.is_sealed_part`), so the index sees them like any other ref.
 
-What stays uncovered, as before this index: a step whose payload was already stored and
-whose commit lands between this re-check and the delete (milliseconds). An object in a
-thread that could not be read is never deleted unless it is salted (`erasure.SALTED`).
+A step whose payload was already stored and whose commit lands between this re-check and the
+delete is covered by the deletes themselves (`payload_deletes.py`: every put stamps the
+object, and a shared object stored within a grace period of the re-check is only deleted
+after waiting it out and re-checking). An object in a thread that could not be read is never
+deleted unless it is salted (`erasure.SALTED`).
 """
 
 from __future__ import annotations

@@ -87,4 +87,4 @@ def moto_backend(_: Path, clock: ManualClock) -> Iterator[Backend]:
     with mock_aws(), sqs_time_follows(clock):
         aws = serialized(clients())
         resources = create_resources(aws)
-        yield aws_backend(resources.settings, aws)
+        yield aws_backend(resources.settings, aws, clock=clock)

@@ -11,7 +11,12 @@ import pytest
 from moto import mock_aws
 
 from durable_graph.backends.aws.factory import AwsClients
-from durable_graph.backends.aws.s3_payloads import S3PayloadStore, object_uri, parse_object_uri
+from durable_graph.backends.aws.s3_payloads import (
+    STAMP,
+    S3PayloadStore,
+    object_uri,
+    parse_object_uri,
+)
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted
 from tests.aws.resources import Resources, clients, create_resources
@@ -31,19 +36,28 @@ def s3() -> Iterator[tuple[S3PayloadStore, AwsClients, Resources, list[tuple[str
         yield S3PayloadStore(aws.s3, resources.settings.bucket), aws, resources, answers
 
 
-def test_put_is_one_conditional_request_even_when_the_payload_exists(
+def test_a_put_is_one_conditional_request_and_a_repeated_one_stamps_the_object_again(
     s3: tuple[S3PayloadStore, AwsClients, Resources, list[tuple[str, int]]],
 ) -> None:
+    """A new object costs one PutObject; one already there answers 412 and is stamped again
+    (a CopyObject onto itself with the put's time: what erasure's conditional delete reads,
+    `ports.StampedPayloads`), its bytes and content type kept."""
     store, aws, resources, answers = s3
     data = b"payload bytes " * 100
     digest = hashlib.sha256(data).hexdigest()
+    key = f"sha256/{digest[:2]}/{digest}"
     first = store.put(data, "text/plain")
+    assert answers == [("PutObject", 200)]
+    stamped = aws.s3.head_object(Bucket=resources.settings.bucket, Key=key)["Metadata"]
+    answers.clear()
     second = store.put(data, "text/plain")
-    assert answers == [("PutObject", 200), ("PutObject", 412)]
+    assert answers == [("PutObject", 412), ("CopyObject", 200)]
     assert first == second
-    assert first.uri == f"s3://{resources.settings.bucket}/sha256/{digest[:2]}/{digest}"
-    head = aws.s3.head_object(Bucket=resources.settings.bucket, Key=f"sha256/{digest[:2]}/{digest}")
+    assert first.uri == f"s3://{resources.settings.bucket}/{key}"
+    head = aws.s3.head_object(Bucket=resources.settings.bucket, Key=key)
     assert head["ContentType"] == "text/plain"
+    assert float(head["Metadata"][STAMP]) >= float(stamped[STAMP])
+    assert store.get(first) == data
 
 
 def test_altered_bytes_are_reported_not_returned(

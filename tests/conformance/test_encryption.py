@@ -159,7 +159,7 @@ def _moto(_: Path, clock: ManualClock) -> AbstractContextManager[Encrypted]:
             aws = serialized(clients())
             data_key = aws.kms.create_key(Description="durable-graph data keys")["KeyMetadata"]
             resources = create_resources(aws, data_key_id=data_key["KeyId"])
-            backend = aws_backend(resources.settings, aws)  # KMS envelope encryption
+            backend = aws_backend(resources.settings, aws, clock=clock)  # KMS envelope encryption
             assert backend.checkpoints.keys is not None
             table, bucket = resources.settings.table_name, resources.settings.bucket
 

@@ -7,6 +7,7 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from durable_graph.backend import Backend
@@ -17,7 +18,7 @@ from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict,
 from durable_graph.keys import KeyWrapper
 from durable_graph.listing import ThreadPage, page_of
 from durable_graph.mail import MemoryMailer
-from durable_graph.ports import Delivery, Notification, TransitionMessage
+from durable_graph.ports import Delivery, IdleDelete, Notification, TransitionMessage
 from durable_graph.signing import Ed25519Signer
 
 
@@ -164,21 +165,39 @@ class MemoryCheckpointStore:
 
 
 class MemoryPayloadStore:
-    def __init__(self) -> None:
+    """Payloads in a dict, each stamped with the clock at its last put (`StampedPayloads`)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._stamps: dict[str, datetime] = {}
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
         self.puts = 0
 
     def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
         digest = hashlib.sha256(data).hexdigest()
-        if digest not in self._blobs:
-            self._blobs[digest] = bytes(data)
-            self.puts += 1
+        with self._lock:
+            if digest not in self._blobs:
+                self._blobs[digest] = bytes(data)
+                self.puts += 1
+            self._stamps[digest] = self._clock.now()
         return PayloadRef(
             uri=f"mem://sha256/{digest}", sha256=digest, size=len(data), content_type=content_type
         )
 
     def delete(self, ref: PayloadRef) -> bool:
-        return self._blobs.pop(ref.sha256, None) is not None
+        with self._lock:
+            self._stamps.pop(ref.sha256, None)
+            return self._blobs.pop(ref.sha256, None) is not None
+
+    def delete_if_idle(self, ref: PayloadRef, since: datetime) -> IdleDelete:
+        with self._lock:  # a put waits for the lock: before (in use) or after (stored again)
+            if ref.sha256 not in self._blobs:
+                return "absent"
+            if self._stamps.get(ref.sha256, since) >= since:
+                return "in_use"
+            del self._blobs[ref.sha256], self._stamps[ref.sha256]
+            return "deleted"
 
     def get(self, ref: PayloadRef) -> bytes:
         data = self._blobs.get(ref.sha256)
@@ -283,7 +302,7 @@ class MemoryNotifier:
 
 def memory_backend(clock: Clock | None = None, *, kek: KeyWrapper | None = None) -> Backend:
     """An in-process backend (tests); `kek` turns encryption at rest on (`keys.py`)."""
-    records = open_records(MemoryCheckpointStore(), MemoryPayloadStore(), kek)
+    records = open_records(MemoryCheckpointStore(), MemoryPayloadStore(clock), kek)
     return Backend(
         checkpoints=records,
         payloads=records.payloads,

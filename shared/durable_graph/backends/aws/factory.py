@@ -174,12 +174,14 @@ def aws_backend(
     *,
     kek: KeyWrapper | None = None,
     deletes_payloads: bool = True,
+    clock: Clock | None = None,
 ) -> Backend:
     """The four AWS adapters bundled as a `Backend` with the AWS size limits; `kek` (e.g.
     `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`), as `data_key_id` does
     (a symmetric KMS key: envelope encryption). `deletes_payloads`: whether the caller's
-    credentials may delete payload objects (a Lambda function's settings say)."""
-    payloads = S3PayloadStore(clients.s3, settings.bucket)
+    credentials may delete payload objects (a Lambda function's settings say). `clock` stamps
+    payload objects (tests pass a manual one)."""
+    payloads = S3PayloadStore(clients.s3, settings.bucket, clock=clock)
     if kek is None and settings.data_key_id and clients.kms is not None:
         kek = KmsKeyWrapper(clients.kms, settings.data_key_id)
     no_queue = None if settings.queue_url else NoQueue(settings.table_name)
@@ -239,7 +241,7 @@ def build_runtime(
     settings: AwsSettings, clients: AwsClients | None = None, *, clock: Clock | None = None
 ) -> AwsRuntime:
     clients = clients or AwsClients.create()
-    backend = aws_backend(settings, clients, deletes_payloads=settings.payload_deletes)
+    backend = aws_backend(settings, clients, deletes_payloads=settings.payload_deletes, clock=clock)
     graph = load_graph(settings.graph).with_backend(backend, clock=clock)
     return AwsRuntime(settings=settings, clients=clients, backend=backend, graph=graph)
 

@@ -1,8 +1,10 @@
 """PayloadStore on S3: content-addressed objects `sha256/ab/<digest>`, written once.
 
 A put is one conditional PutObject (`If-None-Match: *`): a payload that is already there
-answers 412 PreconditionFailed, which means "already stored" (same key, so same bytes). No HEAD
-first, so a put costs one request whether or not the object existed. A get checks the digest, so
+answers 412 PreconditionFailed, which means "already stored" (same key, so same bytes); the
+object is then stamped again (a CopyObject onto itself with new metadata: its `dg-stored-at`,
+the store's clock at the last put, which `delete_if_idle` reads, `ports.StampedPayloads`).
+No HEAD first, so a new object costs one request, a repeated one two. A get checks the digest, so
 bytes altered in the bucket are reported (`PayloadCorrupted`), never returned.
 
 A ref may also point at an object outside the content-addressed prefix — an uploaded document
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -22,12 +25,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.errors import error_code, translate
 from durable_graph.checkpoint import PayloadRef
+from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
+from durable_graph.ports import IdleDelete
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NoSuchVersion", "NotFound"})
+STAMP = "dg-stored-at"  # object metadata: the store's clock at the last put (epoch seconds)
 READ_CHUNK = 1024 * 1024
 
 
@@ -54,10 +60,17 @@ class S3PayloadStore:
         prefix: where content-addressed objects live (`names.PAYLOAD_PREFIX`).
     """
 
-    def __init__(self, client: S3Client, bucket: str, prefix: str = names.PAYLOAD_PREFIX) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str = names.PAYLOAD_PREFIX,
+        clock: Clock | None = None,
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.clock = clock or SystemClock()
 
     def key_for(self, digest: str) -> str:
         return f"{self.prefix}{digest[:2]}/{digest}"
@@ -66,12 +79,14 @@ class S3PayloadStore:
         raw = hashlib.sha256(data).digest()
         digest = raw.hex()
         key = self.key_for(digest)
+        stamp = repr(self.clock.now().timestamp())
         try:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=data,
                 ContentType=content_type,
+                Metadata={STAMP: stamp},
                 # S3 checks the bytes it received against this digest and refuses a mismatch.
                 ChecksumSHA256=base64.b64encode(raw).decode("ascii"),
                 # Write once: refuse to replace an existing object. Content addressing makes
@@ -81,6 +96,7 @@ class S3PayloadStore:
         except ClientError as exc:
             if error_code(exc) != "PreconditionFailed":
                 raise translate(exc, "PutObject payload") from exc
+            self._restamp(key, content_type, stamp, data)
         except BotoCoreError as exc:
             raise translate(exc, "PutObject payload") from exc
         return PayloadRef(
@@ -89,6 +105,52 @@ class S3PayloadStore:
             size=len(data),
             content_type=content_type,
         )
+
+    def _restamp(self, key: str, content_type: str, stamp: str, data: bytes) -> None:
+        """The bytes are there already: stamp them again (a copy onto themselves with new
+        metadata), or, deleted meanwhile, write them anew."""
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata={STAMP: stamp},
+                ContentType=content_type,
+            )
+        except ClientError as exc:
+            if error_code(exc) not in MISSING_CODES and error_code(exc) != "NoSuchKey":
+                raise translate(exc, "CopyObject payload stamp") from exc
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata={STAMP: stamp},
+            )
+        except BotoCoreError as exc:
+            raise translate(exc, "CopyObject payload stamp") from exc
+
+    def delete_if_idle(self, ref: PayloadRef, since: datetime) -> IdleDelete:
+        """The stamp (object metadata; `LastModified` for an object written before stamps) is
+        read, then the object deleted when it is older than `since`: not one atomic step on
+        S3, which has no delete conditional on metadata, so a put landing between the two
+        requests (milliseconds) is the window left (`docs/record-format.md` §13)."""
+        key = self.key_for(ref.sha256)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES:
+                return "absent"
+            raise translate(exc, "HeadObject payload") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "HeadObject payload") from exc
+        stamp = head.get("Metadata", {}).get(STAMP)
+        stored = float(stamp) if stamp else head["LastModified"].timestamp()
+        if stored >= since.timestamp():
+            return "in_use"
+        self.delete(ref)
+        return "deleted"
 
     def get(self, ref: PayloadRef) -> bytes:
         located = parse_object_uri(ref.uri)

@@ -36,9 +36,8 @@ def local_backend(
     command that opens it."""
     base = root or home()
     db = Database(base / "state.db")  # a full disk or a locked file is transient (db.py)
-    records = open_records(
-        SqliteCheckpointStore(db), FolderPayloadStore(base / "payloads"), local_kek(base, encrypt)
-    )
+    payloads = FolderPayloadStore(base / "payloads", clock)
+    records = open_records(SqliteCheckpointStore(db), payloads, local_kek(base, encrypt))
     return Backend(
         checkpoints=records,
         payloads=records.payloads,

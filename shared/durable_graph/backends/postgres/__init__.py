@@ -64,7 +64,7 @@ def postgres_backend(
         >>> app = graph.with_backend(postgres_backend(os.environ["DATABASE_URL"]))  # doctest: +SKIP
     """
     db = Database(uri, max_connections=max_connections, migrate=migrate)
-    content = payloads or PostgresPayloadStore(db)
+    content = payloads or PostgresPayloadStore(db, clock)
     records = open_records(PostgresCheckpointStore(db), content, kek)
     return Backend(
         checkpoints=records,

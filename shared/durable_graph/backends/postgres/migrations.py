@@ -93,9 +93,17 @@ ALTER TABLE checkpoints ALTER COLUMN body TYPE bytea USING convert_to(body, 'UTF
 ALTER TABLE records ALTER COLUMN body TYPE bytea USING convert_to(body, 'UTF8');
 """
 
+# Each payload's stamp: the store's clock (epoch seconds) at its last put, so erasure can delete
+# a shared object only if no step stored it again since (`ports.StampedPayloads`). Rows already
+# there get 0: stored long ago.
+_PAYLOAD_STAMPS = """
+ALTER TABLE payloads ADD COLUMN stored_at double precision NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "checkpoint and record bodies as bytea (sealed values binary)", _PACKED_BODIES),
+    Migration(3, "payloads stamped at each put", _PAYLOAD_STAMPS),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,7 +1,8 @@
 """PayloadStore on PostgreSQL: one row per distinct content, keyed by its sha256.
 
-Written once (`ON CONFLICT DO NOTHING`: identical bytes are already there), never updated, and
-checked against the digest on every read, like the folder and S3 stores. A deployment that
+Written once (on conflict only the stamp moves: identical bytes are already there), and
+checked against the digest on every read, like the folder and S3 stores. `stored_at` is the
+store's clock at the last put (`ports.StampedPayloads`, schema migration 3). A deployment that
 wants large payloads out of the database passes an S3 store instead (`postgres_backend(...,
 payloads=...)`).
 """
@@ -10,25 +11,34 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 
 from durable_graph.backends.postgres.db import Database
 from durable_graph.checkpoint import PayloadRef
+from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
+from durable_graph.ports import IdleDelete
 
 URI_PREFIX = "postgres:payloads/"
 
 
 class PostgresPayloadStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock or SystemClock()
 
     def put(self, data: bytes, content_type: str = "application/octet-stream") -> PayloadRef:
         digest = hashlib.sha256(data).hexdigest()
+        stamp = self.clock.now().timestamp()
         with self.db.connection("writing a payload") as conn:
             conn.execute(
-                "INSERT INTO payloads (sha256, content_type, size, data) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",  # content-addressed: the row holds these bytes already
-                (digest, content_type, len(data), data),
+                "INSERT INTO payloads (sha256, content_type, size, data, stored_at) "
+                "VALUES (%s, %s, %s, %s, %s) "
+                # Content-addressed: the row holds these bytes already; only its stamp moves
+                # (the unchanged bytea is not copied).
+                "ON CONFLICT (sha256) DO UPDATE SET stored_at = "
+                "GREATEST(payloads.stored_at, EXCLUDED.stored_at)",
+                (digest, content_type, len(data), data, stamp),
             )
         return PayloadRef(
             uri=URI_PREFIX + digest, sha256=digest, size=len(data), content_type=content_type
@@ -71,3 +81,18 @@ class PostgresPayloadStore:
         with self.db.connection("deleting a payload") as conn:
             deleted = conn.execute("DELETE FROM payloads WHERE sha256 = %s", (ref.sha256,)).rowcount
         return bool(deleted)
+
+    def delete_if_idle(self, ref: PayloadRef, since: datetime) -> IdleDelete:
+        """One conditional DELETE: a concurrent put's upsert either moved the stamp first (the
+        row is kept) or finds the row gone and inserts it again."""
+        with self.db.connection("deleting a payload") as conn:
+            deleted = conn.execute(
+                "DELETE FROM payloads WHERE sha256 = %s AND stored_at < %s",
+                (ref.sha256, since.timestamp()),
+            ).rowcount
+            if deleted:
+                return "deleted"
+            there = conn.execute(
+                "SELECT 1 FROM payloads WHERE sha256 = %s", (ref.sha256,)
+            ).fetchone()
+        return "in_use" if there is not None else "absent"
