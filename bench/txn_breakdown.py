@@ -8,7 +8,9 @@ average). Automatic WAL checkpoints are switched off for the run, so the WAL onl
 frames a COMMIT appended are the bytes between two COMMITs; each frame's page number is mapped to
 its b-tree (table or index) with SQLite's `dbstat` at the end.
 
-    .venv/bin/python bench/txn_breakdown.py [--threads 3] [--warmup 20] [--quiet]
+    .venv/bin/python bench/txn_breakdown.py [--threads 3] [--warmup 20] [--quiet] [--encrypt]
+
+`--encrypt` runs the flow on an encrypted store (encryption at rest on, `keys.py`).
 
 `--previous DIR` runs the same in a child process importing another checkout's durable-graph,
 and prints both summaries.
@@ -97,8 +99,8 @@ class Recorder:
             self.done[-1].pages.extend(pages)
 
 
-def run(threads: int, warmup: int, root: Path) -> dict[str, object]:
-    backend = local_backend(root)
+def run(threads: int, warmup: int, root: Path, *, encrypt: bool = False) -> dict[str, object]:
+    backend = local_backend(root, encrypt=encrypt)
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)
     db = queue.db
@@ -174,10 +176,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--quiet", action="store_true", help="the summary only")
     parser.add_argument("--previous", type=Path, help="another checkout, run beside this one")
+    parser.add_argument("--encrypt", action="store_true", help="encryption at rest on")
     parser.add_argument("--json", action="store_true", help=ARGPARSE_SUPPRESS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.threads, args.warmup, Path(tmp) / "store")
+        result = run(args.threads, args.warmup, Path(tmp) / "store", encrypt=args.encrypt)
     if args.json:
         print(json.dumps(result))
         return
@@ -185,7 +188,7 @@ def main() -> None:
         source = args.previous.resolve()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source / "shared"), str(source)])}
         command = [sys.executable, __file__, "--json", "--threads", str(args.threads)]
-        command += ["--warmup", str(args.warmup)]
+        command += ["--warmup", str(args.warmup)] + (["--encrypt"] if args.encrypt else [])
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         summary(json.loads(done.stdout.strip().splitlines()[-1]), "previous", quiet=args.quiet)
     summary(result, "this checkout", quiet=args.quiet)

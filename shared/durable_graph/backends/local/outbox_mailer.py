@@ -31,6 +31,7 @@ from typing import Any
 
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.file_copies import COPIES
+from durable_graph.backends.local.row_bodies import decode_body, encode_body
 from durable_graph.backends.local.storage_errors import storage_errors
 from durable_graph.encryption import SEALED, ThreadCipher
 from durable_graph.errors import DataKeyUnavailable
@@ -73,10 +74,14 @@ class OutboxMailer:
             with storage_errors(f"writing {path}"):
                 write_once(path, _file_bytes(document))
             return idempotency_key
-        # The row is compact JSON, the file copy indented for a reader; the first of a key stays.
+        # The row is compact JSON (its sealed value packed: `row_bodies.py`), the file copy
+        # indented for a reader; the first message of a key stays.
         self.db.defer(
             "INSERT OR IGNORE INTO mail (key, body) VALUES (?, ?)",
-            (idempotency_key, json.dumps(document, ensure_ascii=False, separators=(",", ":"))),
+            (
+                idempotency_key,
+                encode_body(json.dumps(document, ensure_ascii=False, separators=(",", ":"))),
+            ),
             lambda: COPIES.put(lambda: self._mirror(path, _file_bytes(document))),
         )
         return idempotency_key
@@ -100,7 +105,7 @@ class OutboxMailer:
             self.db.write_deferred()  # a message sent and not yet written is sent
             with self.db.read() as conn:
                 rows = conn.execute("SELECT key, body FROM mail ORDER BY key").fetchall()
-            documents = [(key, json.loads(body)) for key, body in rows]
+            documents = [(key, json.loads(decode_body(body))) for key, body in rows]
         elif self.folder.is_dir():
             documents = [
                 (path.stem, json.loads(path.read_text(encoding="utf-8")))

@@ -176,12 +176,12 @@ class SqliteCheckpointStore:
                 GET_RECORD,
                 (thread_id, key),
             ).fetchone()
-        return VersionedRecord(key=key, value=json.loads(row[1]), version=row[0]) if row else None
+        return VersionedRecord(key=key, value=_value(row[1]), version=row[0]) if row else None
 
     def put_record(
         self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
     ) -> VersionedRecord:
-        body = compact_json(value)
+        body = encode_body(compact_json(value))
         with self.db.write() as conn:
             if expected_version is None:
                 # Create iff absent: OR IGNORE lets the primary key decide; the current record
@@ -199,9 +199,7 @@ class SqliteCheckpointStore:
             ).fetchone()
             if (row[0] if row else None) != expected_version:
                 current = (
-                    VersionedRecord(key=key, value=json.loads(row[1]), version=row[0])
-                    if row
-                    else None
+                    VersionedRecord(key=key, value=_value(row[1]), version=row[0]) if row else None
                 )
                 raise RecordConflict(key, current)
             version = (expected_version or 0) + 1
@@ -223,7 +221,7 @@ class SqliteCheckpointStore:
                     (thread_id, *chunk),
                 ).fetchall()
                 for key, version, body in rows:
-                    found[key] = VersionedRecord(key=key, value=json.loads(body), version=version)
+                    found[key] = VersionedRecord(key=key, value=_value(body), version=version)
         return found
 
     def complete_task(
@@ -237,7 +235,7 @@ class SqliteCheckpointStore:
                 conn.execute(
                     "INSERT OR IGNORE INTO records (thread_id, key, version, body) "
                     "VALUES (?, ?, 1, ?)",
-                    (thread_id, member_key, compact_json(value)),
+                    (thread_id, member_key, encode_body(compact_json(value))),
                 ).rowcount
                 == 1
             )
@@ -245,7 +243,7 @@ class SqliteCheckpointStore:
                 GET_RECORD,
                 (thread_id, counter_key),
             ).fetchone()
-            count = int(json.loads(row[1]).get("count", 0)) if row else 0
+            count = int(_value(row[1]).get("count", 0)) if row else 0
             if not created:
                 return False, count
             count += 1
@@ -255,7 +253,7 @@ class SqliteCheckpointStore:
                     thread_id,
                     counter_key,
                     (row[0] if row else 0) + 1,
-                    compact_json({"count": count}),
+                    encode_body(compact_json({"count": count})),
                 ),
             )
         return True, count
@@ -266,11 +264,19 @@ class SqliteCheckpointStore:
 
 def _parse(thread_id: str, step: int, body: str | bytes) -> Checkpoint:
     try:
-        return Checkpoint.from_stored_json(decode_body(body))
-    except zlib.error as exc:
-        raise CorruptRecord(thread_id, step, f"compressed row body: {exc}") from exc
+        stored = decode_body(body)
+    except (zlib.error, ValueError) as exc:
+        raise CorruptRecord(thread_id, step, f"compressed or packed row body: {exc}") from exc
+    try:
+        return Checkpoint.from_stored_json(stored)
     except ValidationError as exc:
         raise CorruptRecord(thread_id, step, str(exc.errors()[0]["msg"])) from exc
+
+
+def _value(body: str | bytes) -> dict[str, Any]:
+    """A record's value from its stored body (`row_bodies.py`: text, packed or compressed)."""
+    value: dict[str, Any] = json.loads(decode_body(body))
+    return value
 
 
 def _thread(revision: int, body: str) -> ThreadRecord:
