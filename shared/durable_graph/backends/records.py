@@ -24,9 +24,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from durable_graph.backends.legacy_v1 import LegacyReader
+from durable_graph.backends.record_opener import RecordOpener
 from durable_graph.backends.snapshots import (
     SNAPSHOT_EVERY,
     Snapshot,
@@ -46,21 +47,8 @@ from durable_graph.checkpoint import (
     ThreadRecord,
     VersionedRecord,
 )
-from durable_graph.encryption import (
-    SealBroken,
-    ThreadCipher,
-    chunk_value,
-    is_sealed,
-    open_change,
-)
-from durable_graph.erasure_parts import decorate, has_erased_parts
-from durable_graph.erasure_record import (
-    ErasureRecord,
-    erased_marker,
-    is_erased,
-    load_erasures,
-    parse_erasures,
-)
+from durable_graph.encryption import chunk_value, is_sealed
+from durable_graph.erasure_record import erased_marker, is_erased
 from durable_graph.errors import (
     CorruptRecord,
     DataKeyUnavailable,
@@ -72,14 +60,12 @@ from durable_graph.errors import (
 from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
 from durable_graph.ports import CheckpointStore, CombinedCommit, CommitWrites, PayloadStore
-from durable_graph.sealed_fields import Unreadable, has_sealed, open_record, open_thread
+from durable_graph.sealed_fields import has_sealed
 from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
 from durable_graph.sealed_records import open_record_value, seal_record, seal_writes
 
 CACHE_THREADS = 256
-UNREADABLE = "$unreadable"  # the marker of a sealed part this process cannot open, and why
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
-_Sealed = TypeVar("_Sealed", Checkpoint, ThreadRecord)  # what `_open_sealed` opens
 
 
 @dataclass(frozen=True)
@@ -119,7 +105,7 @@ class RecordStore:
         self.legacy = LegacyReader(inner)
         self._cache: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
-        self._erasures: OrderedDict[str, list[ErasureRecord]] = OrderedDict()
+        self.opener = RecordOpener(inner, keys, cache_threads)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -172,7 +158,7 @@ class RecordStore:
             cached is None
             or cached.step != checkpoint.step - 1
             or cached.hash != checkpoint.prev_hash
-            or set(checkpoint.values) != set(checkpoint.digests)
+            or checkpoint.values.keys() != checkpoint.digests.keys()
         ):
             return checkpoint, None
         latest = cached.snapshot
@@ -278,7 +264,7 @@ class RecordStore:
         self.forget_thread(checkpoint.thread_id)
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        return self._opened_thread(self.inner.get_thread(thread_id))
+        return self.opener.opened_thread(self.inner.get_thread(thread_id))
 
     def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
         return self.inner.put_thread(record, expected_revision=expected_revision)
@@ -288,7 +274,7 @@ class RecordStore:
 
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         found = self.inner.list_threads(status=status, limit=limit)
-        return [t for t in map(self._opened_thread, found) if t is not None]
+        return [t for t in map(self.opener.opened_thread, found) if t is not None]
 
     def page_threads(
         self,
@@ -304,7 +290,7 @@ class RecordStore:
         )
         if not any(map(has_sealed, page.threads)):
             return page
-        opened = [t for t in map(self._opened_thread, page.threads) if t is not None]
+        opened = [t for t in map(self.opener.opened_thread, page.threads) if t is not None]
         return page.model_copy(update={"threads": opened})
 
     # Records that name people (`sealed_records.PERSONAL`: approvals, approval links) are
@@ -494,17 +480,17 @@ class RecordStore:
 
     def _value(self, row: Checkpoint, name: str, change: Change) -> Any:
         if change.e is not None:
-            return self._sealed_value(row, name, change)
+            return self.opener.sealed_value(row, name, change)
         if change.ref is None and change.s is None and change.v is None:
-            return erased_marker(row.step, self._erasure(row.thread_id, row.step, name))
+            return erased_marker(row.step, self.opener.erasure(row.thread_id, row.step, name))
         if change.ref is None:
             return change.v
         if is_sealed(change.ref):
             try:
-                self._cipher(row.thread_id)  # a clear refusal without the key, before a read
+                self.opener.cipher(row.thread_id)  # a clear refusal without the key, before a read
                 data = self._payload(row, change.ref)
             except DataKeyUnavailable as exc:
-                return self._unreadable(row, name, exc)
+                return self.opener.unreadable(row, name, exc)
             if sha256_hex(data) != change.d:
                 raise CorruptRecord(
                     row.thread_id, row.step, f"chunk of {name!r} is not the one hashed"
@@ -519,111 +505,22 @@ class RecordStore:
             raise CorruptRecord(row.thread_id, row.step, f"chunk of {name!r}: {exc}") from exc
         return chunk.get("v") if isinstance(chunk, dict) else None
 
-    def _sealed_value(self, row: Checkpoint, name: str, change: Change) -> Any:
-        """An inline value sealed with the thread's data key (its `d` is the associated data:
-        a box moved from another change does not open)."""
-        try:
-            cipher = self._cipher(row.thread_id)
-        except DataKeyUnavailable as exc:
-            return self._unreadable(row, name, exc)
-        try:
-            return chunk_value(open_change(change, cipher))
-        except (SealBroken, ValueError) as exc:
-            raise CorruptRecord(
-                row.thread_id, row.step, f"the sealed value of {name!r} does not open: {exc}"
-            ) from exc
-
-    def _cipher(self, thread_id: str) -> ThreadCipher:
-        if self.keys is None:
-            raise DataKeyUnavailable(
-                thread_id, "the store was opened without the key-encryption key that wraps its key"
-            )
-        return self.keys.cipher(thread_id)
-
-    def _unreadable(self, row: Checkpoint, name: str, exc: DataKeyUnavailable) -> Any:
-        """An erasure record covers the value (its key was destroyed by erasure): the erased
-        marker; otherwise the value is simply not readable here."""
-        erasure = self._erasure(row.thread_id, row.step, name)
-        if erasure is None:
-            raise exc
-        return erased_marker(row.step, erasure)
-
     def opened(self, record: Checkpoint) -> Checkpoint:
         """The record with its sealed parts opened (`sealed_fields.py`): io responses (None
         where the key is gone), task arguments, interrupt payload, resume values and error
-        message (a marker saying why, where the key is gone)."""
-        if has_erased_parts(record):  # erased by `erase --parts`: say by whom
-            record = decorate(record, self._lookup(record.thread_id))
-        if not has_sealed(record):
-            return record
-        cached = self._cached(record.thread_id)  # the step just appended: opened already
+        message (a marker saying why, where the key is gone). The step just appended or read
+        is at hand opened (and its erased parts named) already: it is asked for again right
+        after its commit, and looking for sealed or erased parts walks every task and io."""
+        cached = self._cached(record.thread_id)
         if cached is not None and cached.record is not None and cached.hash == record.hash:
             return cached.record
-        return self._open_sealed(open_record, record, record.thread_id, record.step)
-
-    def _opened_thread(self, record: ThreadRecord | None) -> ThreadRecord | None:
-        if record is not None and has_erased_parts(record):
-            record = decorate(record, self._lookup(record.thread_id))
-        if record is None or not has_sealed(record):
-            return record
-        return self._open_sealed(open_thread, record, record.thread_id, record.head_step)
-
-    def _open_sealed(
-        self,
-        open_parts: Callable[[_Sealed, ThreadCipher | None, Unreadable], _Sealed],
-        record: _Sealed,
-        thread_id: str,
-        step: int,
-    ) -> _Sealed:
-        """`record` (a step's record or a thread head) opened with the thread's cipher; a
-        sealed part that does not open is `CorruptRecord` at `step`."""
-        cipher, unreadable = self._opener(thread_id, step)
-        try:
-            return open_parts(record, cipher, unreadable)
-        except (SealBroken, ValueError) as exc:
-            raise CorruptRecord(thread_id, step, f"a sealed part does not open: {exc}") from exc
-
-    def _opener(self, thread_id: str, step: int) -> tuple[ThreadCipher | None, Unreadable]:
-        """The thread's cipher, or None and what stands for a part it cannot open: the
-        erased marker of the erasure that destroyed the key, else why it cannot be read."""
-        try:
-            return self._cipher(thread_id), None
-        except DataKeyUnavailable as exc:
-            why = str(exc)
-        with self._lock:
-            known = self._erasures.get(thread_id)
-        if known is None:
-            known, _ = parse_erasures(load_erasures(self.inner, thread_id))
-        shredder = next((r for r in known if r.data_key), None)
-        if shredder is not None:
-            return None, lambda: erased_marker(step, shredder)
-        return None, lambda: {UNREADABLE: why}
-
-    def _erasure(self, thread_id: str, step: int, name: str) -> ErasureRecord | None:
-        """The erasure record that erased `name` at `step` (read once per thread, again when
-        the one known do not name it: another process may have erased since)."""
-        with self._lock:
-            known = self._erasures.get(thread_id)
-        for attempt in range(2):
-            if known is None or attempt:
-                known, _ = parse_erasures(load_erasures(self.inner, thread_id))
-                with self._lock:
-                    self._erasures[thread_id] = known
-                    while len(self._erasures) > self.cache_threads:
-                        self._erasures.popitem(last=False)
-            for record in known:
-                if record.covers(step, name):
-                    return record
-        return None
-
-    def _lookup(self, thread_id: str) -> Callable[[int, str], ErasureRecord | None]:
-        return lambda step, name: self._erasure(thread_id, step, name)
+        return self.opener.opened(record)
 
     def forget_thread(self, thread_id: str) -> None:
         """Drop what this process keeps of the thread (erasure rewrote its rows)."""
         with self._lock:
             self._cache.pop(thread_id, None)
-            self._erasures.pop(thread_id, None)
+        self.opener.forget(thread_id)
 
     def _payload(self, row: Checkpoint, ref: PayloadRef) -> bytes:
         try:
