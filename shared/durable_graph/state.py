@@ -24,7 +24,7 @@ from durable_graph.canonical import check_json
 from durable_graph.changes import FieldChange
 from durable_graph.dict_writes import as_merges, dict_write, merging_fields, note
 from durable_graph.errors import InvalidInput, SerializationError
-from durable_graph.state_cache import ModelCache
+from durable_graph.state_cache import CheckedUpdates, ModelCache
 from durable_graph.state_model import ItemAccess, StateDict, state_model
 
 Reducer = Callable[[Any, Any], Any]
@@ -77,6 +77,7 @@ class StateSchema:
             decorators.model_validators or decorators.field_validators or decorators.validators
         )
         self.models = ModelCache(model)
+        self.checked = CheckedUpdates()  # what `check` validated, until `fold` takes it
         # Each optional field's default, as a no-argument callable, worked out once: pydantic's
         # `get_default` inspects a default factory's signature on every call (for `list`, a
         # parse of its text signature: about a third of a millisecond per thread started).
@@ -155,6 +156,7 @@ class StateSchema:
         patched: dict[str, dict[str, Any]] = {}  # typed keys of dicts validated key by key
         known: dict[str, list[str]] = {}  # keys of a dict one write touched (`dict_patch`)
         for write in writes:
+            checked = self.checked.take(write)
             for key, raw in write.items():
                 reducer = self.reducers.get(key)
                 old = merged.get(key)
@@ -167,9 +169,10 @@ class StateSchema:
                     appended.pop(key, None)
                     continue
                 known.pop(key, None)
-                value = self._written(key, raw, where)
+                done = checked.get(key)
+                value = raw if done is not None else self._written(key, raw, where)
                 if reducer is None or old is None:
-                    new, typed = self._field(key, value, where)
+                    new, typed = done or self._field(key, value, where)
                     merged[key] = new
                     python[key] = typed
                     patched.pop(key, None)
@@ -180,7 +183,7 @@ class StateSchema:
                     reducer is messages.add_messages and messages.appends(old, value)
                 )
                 if appending and isinstance(old, list) and isinstance(value, list):
-                    items, typed_items = self._field(key, value, where)
+                    items, typed_items = done or self._field(key, value, where)
                     merged[key] = old + items
                     earlier = changes.get(key)
                     if earlier is None or earlier.op == "add":
@@ -257,8 +260,10 @@ class StateSchema:
         as LangChain messages written out, new messages given their ids once: derived from
         `seed`, so a node's re-run or replay names its messages the same). With `current`, the
         state the node read, a dict written back whole is checked in the keys it touched
-        (`dict_writes.py`). Raises `InvalidInput`."""
+        (`dict_writes.py`). Raises `InvalidInput`. A field validated here whole is not
+        validated again when `fold` takes this update in this process (`CheckedUpdates`)."""
         checked: dict[str, Any] = {}
+        fields: dict[str, tuple[Any, Any]] = {}
         for key, raw in write.items():
             if current is not None and key in self.merging and key not in self.reducers:
                 done = dict_write(
@@ -275,7 +280,9 @@ class StateSchema:
             if reducer is messages.add_messages:
                 self._field(key, [m for m in value if m.get("type") != "remove"], where)
             elif reducer is None or reducer is operator.add:
-                self._field(key, value, where)
+                fields[key] = self._field(key, value, where)
+        if fields:
+            self.checked.keep(checked, fields)
         return checked
 
     def _checked(self, key: str, patch: dict[str, Any], where: str) -> tuple[dict[str, Any], None]:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 MODEL_CACHE = 128  # models kept for states of recent steps (see `ModelCache.to_model`)
+CHECKED_CACHE = 256  # node updates validated by `check`, kept until folded (`CheckedUpdates`)
 
 
 class ModelCache:
@@ -106,3 +107,32 @@ def handout(model: BaseModel) -> BaseModel:
 
 
 __all__ = ["MODEL_CACHE", "ModelCache", "handout"]
+
+
+class CheckedUpdates:
+    """The fields of node updates `StateSchema.check` validated whole, (JSON, python) each, by
+    update, until `StateSchema.fold` takes the update into its step: a node's output is
+    validated once per step, not again when it is folded. Keyed by the update's identity (the
+    dict `check` returned, kept alive here, so its id is not reused meanwhile); an update this
+    process did not check (a fan-out result read back from the store) is validated in `fold`."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[int, tuple[Mapping[str, Any], dict[str, tuple[Any, Any]]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def keep(self, update: Mapping[str, Any], fields: dict[str, tuple[Any, Any]]) -> None:
+        with self._lock:
+            self._kept[id(update)] = (update, fields)
+            while len(self._kept) > CHECKED_CACHE:
+                self._kept.popitem(last=False)
+
+    def take(self, update: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """The validated fields of `update`, or nothing; taken, not read: a python value goes
+        into one derived model only, which may grow it in place (`ModelCache.derive`)."""
+        with self._lock:
+            entry = self._kept.pop(id(update), None)
+        if entry is None or entry[0] is not update:
+            return {}
+        return entry[1]

@@ -6,7 +6,7 @@ import operator
 from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from durable_graph.errors import InvalidInput, SerializationError
 from durable_graph.state import StateSchema, normalise_update
@@ -84,3 +84,33 @@ def test_a_derived_model_grows_its_list_in_place_and_no_earlier_state_sees_it() 
     again = schema.fold(second, [{"messages": ["x"]}], where="test").values
     assert schema.to_model(again).messages == ["a", "b", "x"]  # type: ignore[attr-defined]
     assert schema.to_model(third).messages == ["a", "b", "c"]  # type: ignore[attr-defined]
+
+
+def test_a_checked_update_is_validated_once_per_step() -> None:
+    """Given a node's update validated by `check` (the node's output), when the step folds it,
+    then no field is validated again; folding the same update a second time (it is not the
+    one `check` handed out any more) validates it again, and both folds give the same state
+    and the same model, each with its own list."""
+    seen: list[str] = []
+
+    def counted(value: str) -> str:
+        seen.append(value)
+        return value
+
+    class Counted(BaseModel):
+        title: Annotated[str, AfterValidator(counted)] = ""
+        messages: Annotated[list[str], operator.add] = Field(default_factory=list)
+
+    schema = StateSchema(Counted)
+    start = schema.initial({})
+    seen.clear()
+    update = schema.check({"title": "t", "messages": ["a"]}, where="node 'n' output")
+    assert seen == ["t"]
+    first = schema.fold(start, [update], where="superstep")
+    assert seen == ["t"]  # not again
+    second = schema.fold(start, [update], where="superstep")
+    assert seen == ["t", "t"]
+    assert first.values == second.values == {"title": "t", "messages": ["a"]}
+    one, two = schema.to_model(first.values), schema.to_model(second.values)
+    assert one.model_dump() == two.model_dump()
+    assert one.messages is not two.messages  # type: ignore[attr-defined]
