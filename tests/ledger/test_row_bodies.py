@@ -4,12 +4,13 @@ both read back alike, and a damaged compressed row is named (`row_bodies.py`).""
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.row_bodies import COMPRESS_FROM
+from durable_graph.backends.local.row_bodies import COMPRESS_FROM, decode_body, encode_body
 from durable_graph.canonical import compact_json
 from durable_graph.clock import ManualClock
 from durable_graph.errors import CorruptRecord
@@ -81,3 +82,20 @@ def test_a_damaged_compressed_row_is_named(tmp_path: Path) -> None:
     report = verify_thread(backend, "c")
     assert (report.ok, report.first_bad_step, report.check) == (False, 3, "parse")
     backend.close()
+
+
+def test_rows_compressed_with_zlib_defaults_and_with_ours_read_alike() -> None:
+    """Given a big row, then what `encode_body` writes is a standard zlib stream no bigger
+    than zlib's default compression of it, and a body compressed with zlib's defaults (how the
+    previous release wrote big rows: a 32 KB window) reads back the same (`decode_body` takes
+    the window from the stream, not from ours)."""
+    row = compact_json(
+        {"values": {"draft": "please wire USD 250,000 to the new account. " * 60},
+         "digests": {f"k{i}": f"{i:064x}" for i in range(40)}}
+    )  # fmt: skip
+    packed = encode_body(row)
+    assert isinstance(packed, bytes)
+    assert zlib.decompress(packed) == row.encode() == decode_body(packed)
+    assert len(packed) <= len(zlib.compress(row.encode(), 1))
+    assert decode_body(zlib.compress(row.encode(), 1)) == row.encode()
+    assert decode_body(zlib.compress(row.encode(), 9)) == row.encode()
