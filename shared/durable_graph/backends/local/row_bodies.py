@@ -4,8 +4,8 @@ values as bytes, zlib of it when big.
 A row that carries data (a chat turn's message, a document's text) is mostly text and hex
 digests, which zlib halves, and the rows are most of an embedded store's bytes
 (`docs/record-format.md` §2, "Where rows live"). So a body of `COMPRESS_FROM` bytes or more
-is stored as a BLOB of `zlib.compress(body, 1)` when that saves at least an eighth; a smaller
-one stays readable JSON text.
+is stored as a BLOB of zlib of it (level 1, a 16 KB window) when that saves at least an
+eighth; a smaller one stays readable JSON text.
 
 With encryption at rest, a row's JSON holds each sealed value as `"~" + base64(box)`, a third
 more bytes than the box. Such a body is stored *packed* (`backends/packed_bodies.py`, as the
