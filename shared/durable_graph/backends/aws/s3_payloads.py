@@ -81,22 +81,13 @@ class S3PayloadStore:
         key = self.key_for(digest)
         stamp = repr(self.clock.now().timestamp())
         try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata={STAMP: stamp},
-                # S3 checks the bytes it received against this digest and refuses a mismatch.
-                ChecksumSHA256=base64.b64encode(raw).decode("ascii"),
-                # Write once: refuse to replace an existing object. Content addressing makes
-                # "exists" mean "holds these very bytes", so a 412 is success.
-                IfNoneMatch="*",
-            )
+            # Write once: refuse to replace an existing object. Content addressing makes
+            # "exists" mean "holds these very bytes", so a 412 is success.
+            self._put_object(key, data, raw, content_type, stamp, only_new=True)
         except ClientError as exc:
             if error_code(exc) != "PreconditionFailed":
                 raise translate(exc, "PutObject payload") from exc
-            self._restamp(key, content_type, stamp, data)
+            self._restamp(key, content_type, stamp, data, raw)
         except BotoCoreError as exc:
             raise translate(exc, "PutObject payload") from exc
         return PayloadRef(
@@ -106,7 +97,23 @@ class S3PayloadStore:
             content_type=content_type,
         )
 
-    def _restamp(self, key: str, content_type: str, stamp: str, data: bytes) -> None:
+    def _put_object(
+        self, key: str, data: bytes, raw: bytes, content_type: str, stamp: str, *, only_new: bool
+    ) -> None:
+        """One PutObject of a payload: stamped, and checked by S3 against its digest `raw`
+        (a mismatch is refused); `only_new`: refused (412) if the object exists."""
+        condition: dict[str, Any] = {"IfNoneMatch": "*"} if only_new else {}
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata={STAMP: stamp},
+            ChecksumSHA256=base64.b64encode(raw).decode("ascii"),
+            **condition,
+        )
+
+    def _restamp(self, key: str, content_type: str, stamp: str, data: bytes, raw: bytes) -> None:
         """The bytes are there already: stamp them again (a copy onto themselves with new
         metadata), or, deleted meanwhile, write them anew."""
         try:
@@ -121,13 +128,7 @@ class S3PayloadStore:
         except ClientError as exc:
             if error_code(exc) not in MISSING_CODES and error_code(exc) != "NoSuchKey":
                 raise translate(exc, "CopyObject payload stamp") from exc
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                Metadata={STAMP: stamp},
-            )
+            self._put_object(key, data, raw, content_type, stamp, only_new=False)
         except BotoCoreError as exc:
             raise translate(exc, "CopyObject payload stamp") from exc
 
