@@ -817,6 +817,17 @@ def fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
+def ratio(r: dict[str, Any], first: dict[str, Any], key: str) -> float | None:
+    """`r[key]` over the first row's, None where either is missing or zero."""
+    value, base = r.get(key), first.get(key)
+    return value / base if value is not None and base else None
+
+
+def ratio_cell(x: float | None, budget: float, ok: bool, budgets: bool) -> str:
+    """A ratio beside its budget (PASS/MISS), or marked as the baseline's own."""
+    return verdict(x, budget, ok) if budgets else f"{fmt(x, '.2f'):>6} (baseline)"
+
+
 # ---------------------------------------------------------------- parent: chat
 
 
@@ -832,19 +843,11 @@ def chat_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
     first = rows[0] if rows else {}
     for r in rows:
         ok = r["status"] == "ok" and r.get("reached") == r["n"]
-        step = r.get("step_ms")
-        step_x = step / first["step_ms"] if step and first.get("step_ms") else None
-        cpu = r.get("step_cpu_ms")
-        cpu_x = cpu / first["step_cpu_ms"] if cpu and first.get("step_cpu_ms") else None
+        step, cpu = r.get("step_ms"), r.get("step_cpu_ms")
         raw_x = r["stored"] / r["raw"] if r.get("raw") else None
-        if budgets:
-            step_cell = verdict(step_x, STEP_BUDGET, ok)
-            cpu_cell = verdict(cpu_x, STEP_BUDGET, ok)
-            raw_cell = verdict(raw_x, STORED_BUDGET, ok)
-        else:
-            step_cell = f"{fmt(step_x, '.2f'):>6} (baseline)"
-            cpu_cell = f"{fmt(cpu_x, '.2f'):>6} (baseline)"
-            raw_cell = f"{fmt(raw_x, '.2f'):>6} (baseline)"
+        step_cell = ratio_cell(ratio(r, first, "step_ms"), STEP_BUDGET, ok, budgets)
+        cpu_cell = ratio_cell(ratio(r, first, "step_cpu_ms"), STEP_BUDGET, ok, budgets)
+        raw_cell = ratio_cell(raw_x, STORED_BUDGET, ok, budgets)
         print(
             f"{r['n']:>6} {r.get('reached', '—'):>7} | {fmt(step, '.2f'):>7} {step_cell:>20} | "
             f"{fmt(cpu, '.2f'):>6} {cpu_cell:>20} | "
@@ -872,24 +875,14 @@ def cold_table(rows: list[dict[str, Any]], budgets: bool) -> None:
     print(header)
     print("-" * len(header))
     first = rows[0] if rows else {}
-
-    def ratio(r: dict[str, Any], key: str) -> float | None:
-        value, base = r.get(key), first.get(key)
-        return value / base if value is not None and base else None
-
     for r in rows:
         ok = r["status"] == "ok" and r.get("reached") == r["n"]
-        gs_x, cpu_x = ratio(r, "get_state_ms"), ratio(r, "get_state_cpu_ms")
-        if budgets:
-            gs_cell = verdict(gs_x, GET_STATE_BUDGET, ok)
-            cpu_cell = verdict(cpu_x, GET_STATE_BUDGET, ok)
-        else:
-            gs_cell = f"{fmt(gs_x, '.2f'):>6} (baseline)"
-            cpu_cell = f"{fmt(cpu_x, '.2f'):>6} (baseline)"
+        gs_cell = ratio_cell(ratio(r, first, "get_state_ms"), GET_STATE_BUDGET, ok, budgets)
+        cpu_cell = ratio_cell(ratio(r, first, "get_state_cpu_ms"), GET_STATE_BUDGET, ok, budgets)
         print(
             f"{r['n']:>6} | {fmt(r.get('get_state_ms'), '.2f'):>12} {gs_cell:>20} | "
             f"{fmt(r.get('get_state_cpu_ms'), '.2f'):>7} {cpu_cell:>20} | "
-            f"{fmt(r.get('meta_ms'), '.2f'):>7} {fmt(ratio(r, 'meta_ms'), '.2f'):>7} "
+            f"{fmt(r.get('meta_ms'), '.2f'):>7} {fmt(ratio(r, first, 'meta_ms'), '.2f'):>7} "
             f"{fmt(r.get('meta_cpu_ms'), '.2f'):>7} | {fmt(r.get('history_ms'), '.2f'):>9} | "
             f"{fmt(r.get('cold_rows'), 'd'):>4} {fmt(r.get('cold_objects'), 'd'):>8} "
             f"{fmt(r.get('cold_requests'), 'd'):>8}"
@@ -994,7 +987,7 @@ def fanout_table(title: str, rows: list[dict[str, Any]], budgets: bool) -> None:
     for r in rows:
         ms = per_doc(r)
         x = ms / base if ms is not None and base else None
-        cell = verdict(x, PER_DOC_BUDGET) if budgets else f"{fmt(x, '.2f'):>6} (baseline)"
+        cell = ratio_cell(x, PER_DOC_BUDGET, True, budgets)
         stored = r["stored"] / 1024 if "stored" in r else None
         print(
             f"{r['n']:>6} | {fmt(r.get('seconds'), '.2f'):>8} {fmt(ms, '.3f'):>8} {cell:>20} | "
