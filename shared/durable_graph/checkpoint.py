@@ -10,9 +10,17 @@ storing only what its step changed; format-1 records (whole `values`) keep verif
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from durable_graph.canonical import (
     ZERO_HASH,
@@ -275,6 +283,20 @@ class Checkpoint(_Record):
     signoff: SignOffRecord | None = None
     prev_hash: str = ZERO_HASH
     hash: str = ""
+    # The whole-part chunks the sealing of this very object wrote (`with_fresh`), which its
+    # commit deletes if the append loses (`orphans.lost_chunks`): neither stored nor hashed,
+    # and a record read back from the store has none.
+    _fresh: tuple[PayloadRef, ...] = PrivateAttr(default=())
+
+    def with_fresh(self, refs: Sequence[PayloadRef]) -> Checkpoint:
+        """This record, remembering `refs` as the chunks its sealing wrote (`sealing.py`)."""
+        self._fresh = tuple(refs)
+        return self
+
+    @property
+    def fresh(self) -> tuple[PayloadRef, ...]:
+        """The chunks this record's sealing wrote (`with_fresh`); none on a record read."""
+        return self._fresh
 
     def hash_body(self) -> dict[str, Any]:
         """Exactly what the record's digest covers (every field but `hash` in format 1)."""
@@ -411,7 +433,7 @@ class Checkpoint(_Record):
         object.__setattr__(record, "__dict__", values)
         object.__setattr__(record, "__pydantic_fields_set__", set(values))
         object.__setattr__(record, "__pydantic_extra__", None)
-        object.__setattr__(record, "__pydantic_private__", None)
+        object.__setattr__(record, "__pydantic_private__", {"_fresh": ()})
         return record
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from durable_graph.backend import Backend
-from durable_graph.checkpoint import Checkpoint, PayloadRef, Status
+from durable_graph.checkpoint import Checkpoint, Status
 from durable_graph.errors import StepConflict
 from durable_graph.followups import FollowUps
-from durable_graph.orphans import FRESH, discard, lost_chunks
+from durable_graph.orphans import discard, lost_chunks
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 
@@ -54,7 +54,6 @@ class Committer:
         next turn) passes `refuse`, which turns the winner into the error to raise.
         """
         prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
-        fresh = FRESH.take(checkpoint)  # the whole-part chunks its sealing wrote
         lost, winner = False, None
         try:
             with self.backend.atomic():
@@ -78,7 +77,7 @@ class Committer:
                     finalize()
         finally:
             if lost:  # once the unit of work is over: a refusal rolls it back, deletes too
-                self._discard(checkpoint, winner, fresh)
+                self._discard(checkpoint, winner)
         log.info(
             "step committed",
             extra={
@@ -90,9 +89,7 @@ class Committer:
         )
         return Outcome("committed", self.backend.checkpoints.opened(checkpoint))
 
-    def _discard(
-        self, lost: Checkpoint, winner: Checkpoint | None, fresh: tuple[PayloadRef, ...]
-    ) -> None:
+    def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:
         """Delete the chunks a step that lost its append had written (a worker's duplicate,
         a start onto a taken id, a resume that lost its race): no record refers to them, and
         none ever will (`orphans.lost_chunks`). Not where this process may not delete payloads
@@ -100,7 +97,7 @@ class Committer:
         unreferenced."""
         if not self.backend.deletes_payloads:
             return
-        refs = lost_chunks(lost, winner, fresh)
+        refs = lost_chunks(lost, winner)
         what = f"step {lost.step} of {lost.thread_id!r}, which lost its append"
         discard(self.backend.payloads, refs, what)
 

@@ -8,9 +8,10 @@ then the record is appended conditionally. When another writer's record of the s
 its race), the loser's chunks are unreferenced. Each was sealed under a fresh random salt (and,
 with encryption on, a fresh nonce), so its address is its own: no other record, thread or step
 can name it — unless the winner *is* this record (a retried append of our own write), which
-`lost_chunks` checks by hash. What a sealing wrote is told by the sealer (`FRESH`); chunks it
-did not write (a `keep` by reference, a task list addressed by content, a resume value or task
-argument carried over from an earlier record) are never in it.
+`lost_chunks` checks by hash. What a sealing wrote is carried by the record it sealed
+(`Checkpoint.fresh`, set by `sealing.py`, never stored); chunks it did not write (a `keep` by
+reference, a task list addressed by content, a resume value or task argument carried over from
+an earlier record) are never in it.
 
 A fan-out task's result row (`done#`, `fanin.py`) is the same: its chunks are named by that row
 alone, and a task whose row was created by a racing duplicate deletes its own.
@@ -19,9 +20,7 @@ alone, and a task whose row was created by a racing duplicate deletes its own.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from durable_graph.checkpoint import Checkpoint, PayloadRef
@@ -31,42 +30,11 @@ from durable_graph.ports import PayloadStore
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 
-KEPT = 1024  # sealed records whose fresh chunks are remembered until their commit
 
-
-class FreshChunks:
-    """The whole-part chunks each sealed record of this process wrote, by record hash, until
-    its commit asks (`take`). Bounded: a record sealed and never committed (refused by a size
-    check) is forgotten after `KEPT` others. Process-wide, because a record may be sealed and
-    committed by two engines of one graph (a worker's group commit)."""
-
-    def __init__(self, kept: int = KEPT) -> None:
-        self._kept = kept
-        self._by_hash: OrderedDict[str, tuple[PayloadRef, ...]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, record: Checkpoint, refs: Sequence[PayloadRef]) -> None:
-        if not refs:
-            return
-        with self._lock:
-            self._by_hash[record.hash] = tuple(refs)
-            while len(self._by_hash) > self._kept:
-                self._by_hash.popitem(last=False)
-
-    def take(self, record: Checkpoint) -> tuple[PayloadRef, ...]:
-        with self._lock:
-            return self._by_hash.pop(record.hash, ())
-
-
-FRESH = FreshChunks()
-
-
-def lost_chunks(
-    lost: Checkpoint, winner: Checkpoint | None, parts: Iterable[PayloadRef] = ()
-) -> list[PayloadRef]:
+def lost_chunks(lost: Checkpoint, winner: Checkpoint | None) -> list[PayloadRef]:
     """The payload chunks a sealed record wrote that nothing can refer to once it lost its
     conditional append to `winner`: the chunks of its `set`, `add` and `merge` changes and
-    `parts`, the whole-part chunks its sealing wrote (`FRESH`), less any the winner names.
+    the whole-part chunks its sealing wrote (`Checkpoint.fresh`), less any the winner names.
     None when the winner is this very record (a retried append of our own write), or unknown.
     Never a `keep` (it may point at an earlier step's chunk), nor a task or io list
     (addressed by content without a salt: another record may hold the same bytes)."""
@@ -78,7 +46,7 @@ def lost_chunks(
         for c in lost.changes.values()
         if c.op in ("set", "add", "merge") and c.ref is not None
     ]
-    return [ref for ref in [*mine, *parts] if ref.sha256 not in theirs]
+    return [ref for ref in [*mine, *lost.fresh] if ref.sha256 not in theirs]
 
 
 def _named_by(record: Checkpoint) -> set[str]:
@@ -103,4 +71,4 @@ def discard(payloads: PayloadStore, refs: Sequence[PayloadRef], what: str) -> No
             return
 
 
-__all__ = ["FRESH", "FreshChunks", "discard", "lost_chunks"]
+__all__ = ["discard", "lost_chunks"]

@@ -56,7 +56,6 @@ from durable_graph.clock import Clock, iso
 from durable_graph.encryption import ThreadCipher, is_sealed_io, seal_io
 from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.errors import PayloadTooLarge
-from durable_graph.orphans import FRESH
 from durable_graph.part_salts import (
     resume_salts,
     salt_error,
@@ -282,7 +281,7 @@ class StepSealer:
         if keys is not None:  # encryption on: this thread's data key (cached after its first)
             cipher = keys.ensure(thread_id)
             payloads = payloads_for(payloads, thread_id, cipher)
-        fresh: list[PayloadRef] = []  # the whole-part chunks written here (`orphans.FRESH`)
+        fresh: list[PayloadRef] = []  # the whole-part chunks written here (`orphans.py`)
         if interrupt is not None and interrupt.payload is not None:
             part = chunked_part(interrupt.payload, payloads, most, "interrupt.payload", fresh)
             if part is not interrupt.payload:
@@ -337,8 +336,7 @@ class StepSealer:
             },
         )
         backend.check_record_size(sealed)
-        FRESH.add(sealed, fresh)
-        return sealed
+        return sealed.with_fresh(fresh)
 
 
 def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
