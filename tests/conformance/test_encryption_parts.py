@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, Field
 
-from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
+from durable_graph import NodeContext, Send
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
@@ -25,6 +25,7 @@ from durable_graph.mail import EmailMessage
 from durable_graph.ports import NotificationLog
 from durable_graph.sealed_fields import open_interrupt_payload
 from durable_graph.verification import verify_thread
+from tests.conformance.parts_graph import parts_graph
 from tests.conformance.test_encryption import ALICE, Encrypted, holds
 
 MARK = "MARKER-4711-jane"
@@ -34,10 +35,6 @@ class Everything(BaseModel):
     docs: list[str] = Field(default_factory=list)
     done: Annotated[list[str], operator.add] = Field(default_factory=list)
     answer: str = ""
-
-
-def plan(state: Everything) -> dict[str, Any]:
-    return {}
 
 
 def fan_out(state: Everything) -> list[Send]:
@@ -54,30 +51,9 @@ def work(arg: dict[str, str], ctx: NodeContext) -> dict[str, Any]:
     return {"done": [receipt["id"]]}
 
 
-def ask(state: Everything, ctx: NodeContext) -> dict[str, Any]:
-    answer = ctx.interrupt({"question": f"{MARK} approve?"})
-    return {"answer": "yes" if answer else "no"}
-
-
-def explode(state: Everything) -> dict[str, Any]:
-    raise ValueError(f"{MARK} exploded")
-
-
-def _graph() -> Any:
-    builder = StateGraph(Everything)
-    builder.add_node("plan", plan)
-    builder.add_node("work", work)
-    builder.add_node("ask", ask)
-    builder.add_node("explode", explode, retry=RetryPolicy(max_attempts=1))
-    builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", fan_out)
-    builder.add_edge("work", "ask")
-    builder.add_edge("ask", "explode")
-    builder.add_edge("explode", END)
-    return builder.compile(name="tests.conformance.test_encryption_parts:graph")
-
-
-graph = _graph()
+graph = parts_graph(
+    "tests.conformance.test_encryption_parts:graph", Everything, MARK, fan_out, work
+)
 
 
 def run_everything(encrypted: Encrypted, clock: ManualClock) -> Any:

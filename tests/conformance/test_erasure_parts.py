@@ -9,15 +9,14 @@ say "erased at step N by X", a tampered row is still caught, and a bad selector 
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
+from durable_graph import END, START, NodeContext, Send, StateGraph
 from durable_graph.backend import Backend
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
@@ -37,20 +36,12 @@ from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.timetravel import replay
 from durable_graph.verification import verify_thread
 from tests.aws.resources import stored_row
+from tests.conformance.parts_graph import Case, parts_graph
 from tests.conformance.store_contents import contents
 from tests.conformance.test_encryption import ALICE, FACTORIES, Encrypted, holds
 
 MARK = "JANE-ROE-7781"
 PAD = "x" * 40_000  # two such arguments put the task list in the payload store (over 64 KB)
-
-
-class Case(BaseModel):
-    done: Annotated[list[int], operator.add] = Field(default_factory=list)
-    answer: str = ""
-
-
-def plan(state: Case) -> dict[str, Any]:
-    return {}
 
 
 def fan_out(state: Case) -> list[Send]:
@@ -70,32 +61,14 @@ def survey(state: Case, ctx: NodeContext) -> dict[str, Any]:
     return {}
 
 
-def ask(state: Case, ctx: NodeContext) -> dict[str, Any]:
-    answer = ctx.interrupt({"question": f"{MARK} approve?"})
-    return {"answer": "yes" if answer else "no"}
-
-
-def explode(state: Case) -> dict[str, Any]:
-    raise ValueError(f"{MARK} exploded")
-
-
-def _graph() -> Any:
-    builder = StateGraph(Case)
-    builder.add_node("plan", plan)
-    builder.add_node("work", work)
-    builder.add_node("survey", survey)
-    builder.add_node("ask", ask)
-    builder.add_node("explode", explode, retry=RetryPolicy(max_attempts=1))
-    builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", fan_out)
-    builder.add_edge("work", "survey")
-    builder.add_edge("survey", "ask")
-    builder.add_edge("ask", "explode")
-    builder.add_edge("explode", END)
-    return builder.compile(name="tests.conformance.test_erasure_parts:graph")
-
-
-graph = _graph()
+graph = parts_graph(
+    "tests.conformance.test_erasure_parts:graph",
+    Case,
+    MARK,
+    fan_out,
+    work,
+    between=[("survey", survey)],
+)
 
 
 def run_case(backend: Backend, clock: ManualClock, thread_id: str = "p") -> Any:

@@ -5,23 +5,12 @@ hash those parts as stored. `tests/ledger/test_salted_parts.py` reads and verifi
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from durable_graph import END, START, NodeContext, RetryPolicy, Send, StateGraph
+from durable_graph import NodeContext, Send
+from tests.conformance.parts_graph import Case, parts_graph
 
 MARK = "JANE-ROE-4471"
-
-
-class Case(BaseModel):
-    done: Annotated[list[int], operator.add] = Field(default_factory=list)
-    answer: str = ""
-
-
-def plan(state: Case) -> dict[str, Any]:
-    return {}
 
 
 def fan_out(state: Case) -> list[Send]:
@@ -33,27 +22,4 @@ def work(arg: dict[str, str], ctx: NodeContext) -> dict[str, Any]:
     return {"done": [len(looked)]}
 
 
-def ask(state: Case, ctx: NodeContext) -> dict[str, Any]:
-    answer = ctx.interrupt({"question": f"{MARK} approve?"})
-    return {"answer": "yes" if answer else "no"}
-
-
-def explode(state: Case) -> dict[str, Any]:
-    raise ValueError(f"{MARK} exploded")
-
-
-def _graph() -> Any:
-    builder = StateGraph(Case)
-    builder.add_node("plan", plan)
-    builder.add_node("work", work)
-    builder.add_node("ask", ask)
-    builder.add_node("explode", explode, retry=RetryPolicy(max_attempts=1))
-    builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", fan_out)
-    builder.add_edge("work", "ask")
-    builder.add_edge("ask", "explode")
-    builder.add_edge("explode", END)
-    return builder.compile(name="tests.ledger.unsalted_parts:graph")
-
-
-graph = _graph()
+graph = parts_graph("tests.ledger.unsalted_parts:graph", Case, MARK, fan_out, work)
