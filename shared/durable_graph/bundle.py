@@ -17,7 +17,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
@@ -51,6 +58,18 @@ class Bundle(BaseModel):
     thread: dict[str, Any] | None = None
     erasures: list[dict[str, Any]] = Field(default_factory=list)  # signed erasure records
     origin_erasures: list[dict[str, Any]] = Field(default_factory=list)  # a fork's origin's
+    # the store's signed revocations of operator certificates, when an operator signed one of
+    # the thread's approvals (`operator_registry.py`): checked offline like the store's
+    revocations: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_revocations(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A bundle with no revocations to carry is written as before the field, so verifiers
+        older than it still read it."""
+        dumped = handler(self)
+        if isinstance(dumped, dict) and dumped.get("revocations", 0) == []:
+            del dumped["revocations"]
+        return dumped
 
 
 class BundlePayloads:
@@ -102,6 +121,7 @@ def build_bundle(backend: Backend, thread_id: str) -> Bundle:
         thread=thread.model_dump(mode="json") if thread else None,
         erasures=evidence.erasures,
         origin_erasures=evidence.origin_erasures,
+        revocations=evidence.revocations,
     )
 
 
@@ -157,6 +177,7 @@ def verify_bundle(bundle: Bundle, *, trusted: list[PublicKey] | None = None) -> 
             complete=not problems,
             erasures=bundle.erasures,
             origin_erasures=bundle.origin_erasures,
+            revocations=bundle.revocations,
         ),
     )
     if trusted is None:

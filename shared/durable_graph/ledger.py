@@ -21,7 +21,8 @@ Checks, each named in the report with the first step where it fails:
   in it needs (or a veto last), with the step's actor last (`approval_record.py`); the list
   is hashed with the record, so the report names who approved each such step; an enrolled
   operator's approval carries a certificate by a trusted ledger key and the operator's
-  signature over the head the step decides (`operator_keys.proof_problems`);
+  signature over the head the step decides (`operator_keys.proof_problems`), by a
+  certificate not expired or revoked at the approval's time (`operator_validity.py`);
 - `signature`: every stored head signature is by a trusted key, matches its content, and names
   a record that is still there with the signed hash; a suspended, completed or failed head is
   signed; the newest signature's step count catches a truncated tail.
@@ -42,6 +43,7 @@ from durable_graph.erasure_parts import erased_part_names
 from durable_graph.erasure_record import check_erasures, parse_erasures
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.operator_keys import proof_problems
+from durable_graph.operator_validity import check_revocations
 from durable_graph.payloads import collect_refs, is_ref
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_checks import KeyStateName, SealedChecks
@@ -145,6 +147,9 @@ class LedgerEvidence:
     # open it, and what the store holds of it (None: not known, as in a bundle).
     cipher: ThreadCipher | None = None
     key_state: KeyStateName | None = None
+    # The ledger key's signed revocations of operator certificates (`operator_registry.py`),
+    # as stored. None: not known (an operator approval's expiry is still checked).
+    revocations: Sequence[Mapping[str, Any]] | None = None
 
 
 def verify_chain(
@@ -166,6 +171,7 @@ def verify_chain(
     erasures = _Erasures(thread_id, records, evidence, bad)
     sealed = SealedChecks(evidence.cipher, evidence.key_state, erasures.covers, erasures.erased)
     approved: dict[int, list[str]] = {}
+    revoked = check_revocations(evidence.revocations or [], evidence.trusted_keys)
     for index, stored in enumerate(records):
         record = stored.with_io_restored()
         if record.thread_id != thread_id:
@@ -187,7 +193,9 @@ def verify_chain(
         if payloads is not None:
             _check_payloads(record, payloads, bad, erasures)
         _check_transition(record, previous, bad)
-        for problem in signoff_problems(record) + proof_problems(record, evidence.trusted_keys):
+        for problem in signoff_problems(record) + proof_problems(
+            record, evidence.trusted_keys, revoked
+        ):
             bad(record.step, "signoff", problem)
         if record.signoff is not None:
             approved[record.step] = [

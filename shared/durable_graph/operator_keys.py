@@ -7,8 +7,8 @@ directly (`docs/approvals.md`, the trust model). An operator key closes that gap
 
 1. **Enrolment.** Whoever holds the ledger key (the key that signs chain heads; a key file
    beside the embedded store, KMS on AWS; never in the store's tables) signs a certificate
-   `{identity, operator public key}` (`enrol`, `durable-graph operator enrol`). Write access to
-   the store cannot make one.
+   `{identity, operator public key, expiry}` (`enrol`, `durable-graph operator enrol`). Write
+   access to the store cannot make one.
 2. **Deciding.** The operator decides with their private key and its certificate
    (`durable-graph resume --as NAME --operator-key KEY`, or `approver=OperatorKey.load(...)
    .approver(NAME)`): `sign_off` refuses a certificate this store's ledger key did not sign,
@@ -19,6 +19,9 @@ directly (`docs/approvals.md`, the trust model). An operator key closes that gap
    `proof_problems` is what `verify` and `verify --bundle` check of each (check `signoff`): the
    certificate is signed by a trusted ledger key, names the identity the approval names, and
    its key made the approval's signature over the head the step decides.
+4. **Expiry and revocation.** A certificate certifies until its `expires_at` (365 days by
+   default), unless the ledger key revokes it first (`operator_registry.revoke`); both are
+   judged at the approval's time, at decision time and by `verify` (`operator_validity.py`).
 
 An operator's approvals count by identity (`operator:<identity>`, and by email when the
 identity is one), so two keys enrolled for one person count once, and the requester rule
@@ -30,6 +33,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -47,7 +51,15 @@ from durable_graph.operator_proof import (
     approval_bytes,
     certificate_bytes,
 )
-from durable_graph.signing import Ed25519Signer, PublicKey, Signer, key_of_pem, verify_signature
+from durable_graph.operator_validity import (
+    DEFAULT_VALIDITY,
+    NO_REVOCATIONS,
+    Revocations,
+    invalidity,
+    judged_at,
+    verifies,
+)
+from durable_graph.signing import Ed25519Signer, PublicKey, Signer, key_of_pem
 
 METHOD = "operator_key"
 MAX_IDENTITY = 200
@@ -79,19 +91,29 @@ def certificate_path(key_path: Path) -> Path:
 
 
 def enrol(
-    signer: Signer, identity: str, public_key: PublicKey, clock: Clock
+    signer: Signer,
+    identity: str,
+    public_key: PublicKey,
+    clock: Clock,
+    expires_at: datetime | None = None,
 ) -> OperatorCertificate:
     """The certificate binding `public_key` (an operator's Ed25519 key) to `identity`, signed
-    by the ledger key `signer`."""
+    by the ledger key `signer`, certifying until `expires_at` (default: `DEFAULT_VALIDITY`,
+    365 days, from now)."""
     if public_key.algorithm != "ed25519":
         raise InvalidInput("an operator key is an Ed25519 key", field="public_key")
+    now = clock.now()
+    until = expires_at or now + DEFAULT_VALIDITY
+    if until <= now:
+        raise InvalidInput(f"expires_at {iso(until)} is not later than now", field="--expires")
     unsigned = OperatorCertificate(
         identity=operator_identity(identity),
         key_id=public_key.key_id,
         pem=public_key.pem,
         issuer=signer.public_key().key_id,
-        issued_at=iso(clock.now()),
+        issued_at=iso(now),
         signature="",
+        expires_at=iso(until),
     )
     raw = signer.sign(certificate_bytes(unsigned))
     return unsigned.model_copy(update={"signature": base64.b64encode(raw).decode("ascii")})
@@ -246,15 +268,18 @@ def certificate_problem(
             f"the certificate for {who} was issued by key {certificate.issuer}, not a trusted "
             f"ledger key ({', '.join(sorted(trusted)) or 'none'}): the operator is not enrolled"
         )
-    if not _verifies(issuer, certificate_bytes(certificate), certificate.signature):
+    if not verifies(issuer, certificate_bytes(certificate), certificate.signature):
         return f"the certificate for {who} is not signed by the ledger key {certificate.issuer}"
     return None
 
 
-def enrolment_refusal(approver: Approver, signer: Signer | None) -> str | None:
-    """Why `sign_off` refuses an operator approver (None: it may decide): a certificate the
-    store's ledger key (`signer`) did not sign, or an approver naming someone its certificate
-    does not."""
+def enrolment_refusal(
+    approver: Approver, signer: Signer | None, at: str, revocations: Revocations = NO_REVOCATIONS
+) -> str | None:
+    """Why `sign_off` refuses an operator approver deciding at `at` (None: it may decide): a
+    certificate the store's ledger key (`signer`) did not sign, an approver naming someone its
+    certificate does not, a certificate expired or revoked by then, or a revocation list
+    someone altered (`operator_validity.py`)."""
     if approver.operator is None:
         if approver.method == METHOD:
             return "an operator_key approver needs the operator's key (OperatorKey.approver)"
@@ -268,20 +293,43 @@ def enrolment_refusal(approver: Approver, signer: Signer | None) -> str | None:
     if signer is None:
         return "this store has no ledger key to check operator certificates against"
     ledger = signer.public_key()  # the store's ledger key (asked only for an operator)
-    return certificate_problem(certificate, {ledger.key_id: ledger})
+    problem = certificate_problem(certificate, {ledger.key_id: ledger})
+    if problem is not None:
+        return problem
+    if revocations.problems:
+        return (
+            "the store's list of revoked operator certificates was altered ("
+            + "; ".join(revocations.problems)
+            + "): no operator may decide until the ledger key's holder repairs it"
+        )
+    refusal = invalidity(certificate, at, revocations)
+    return f"{refusal}: it no longer certifies operator decisions" if refusal else None
 
 
-def proof_problems(record: Checkpoint, trusted: Mapping[str, PublicKey] | None) -> list[str]:
+def proof_problems(
+    record: Checkpoint,
+    trusted: Mapping[str, PublicKey] | None,
+    revocations: Revocations | None = None,
+) -> list[str]:
     """What is wrong with the operator signatures of a record's approvals (check `signoff`).
     Without trusted keys (a store with no ledger key) certificates are not checked, as head
-    signatures are not; the operator's own signature still is."""
+    signatures are not; the operator's own signature still is. With `revocations` (the
+    store's or the bundle's list, checked), each certificate is judged at the approval's time
+    (`operator_validity.judged_at`), and a problem of the list is one of every record with an
+    operator approval."""
     if record.signoff is None:
         return []
     found: list[str] = []
-    for index, approval in enumerate(record.signoff.approvals, start=1):
+    approvals = record.signoff.approvals
+    for index, approval in enumerate(approvals, start=1):
         problem = _approval_problem(record, approval, trusted)
+        if problem is None and approval.operator is not None and revocations is not None:
+            at = judged_at(record, approval, last=index == len(approvals))
+            problem = invalidity(approval.operator.certificate, at, revocations)
         if problem is not None:
             found.append(f"approval {index} ({approval.actor.id}): {problem}")
+    if revocations is not None and any(a.operator is not None for a in approvals):
+        found.extend(f"the revocation list: {p}" for p in revocations.problems)
     return found
 
 
@@ -312,17 +360,9 @@ def _approval_problem(
         )
     signed = approval_bytes(*decided, approval.decision, approval.at)
     operator = PublicKey(key_id=certificate.key_id, algorithm="ed25519", pem=certificate.pem)
-    if not _verifies(operator, signed, proof.signature):
+    if not verifies(operator, signed, proof.signature):
         return f"its signature was not made by the key enrolled for {named}"
     return None
-
-
-def _verifies(key: PublicKey, message: bytes, signature: str) -> bool:
-    """Whether `signature` (base64) over `message` is by `key`; False for malformed input."""
-    try:
-        return verify_signature(key, message, base64.b64decode(signature, validate=True))
-    except (ValueError, TypeError):
-        return False
 
 
 __all__ = [

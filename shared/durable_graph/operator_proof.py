@@ -7,15 +7,19 @@ operator signs each approval `{thread_id, step, head_hash, decision, at}` (the s
 decides). Both travel in the approval entry (`Approval.operator`, `docs/record-format.md` §15),
 so `verify` and `verify --bundle` check them against the trusted ledger key, not the store.
 
-These are the two documents and their exact signed bytes; they import nothing of the engine so
+A certificate carries an expiry (`expires_at`), and the ledger key can revoke it later with a
+signed `Revocation` kept in the store (`operator_revocations.py`): both are judged at the time
+each approval was made, at decision time and by `verify`.
+
+These are the documents and their exact signed bytes; they import nothing of the engine so
 that the record model (`checkpoint.py`) can hold them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from durable_graph.canonical import canonical_bytes
 
@@ -23,6 +27,7 @@ from durable_graph.canonical import canonical_bytes
 # an approval) can be passed off as another.
 CERTIFICATE_TYPE = "durable-graph-operator-certificate/1"
 APPROVAL_TYPE = "durable-graph-operator-approval/1"
+REVOCATION_TYPE = "durable-graph-operator-revocation/1"
 
 
 class _Document(BaseModel):
@@ -40,6 +45,10 @@ class OperatorCertificate(_Document):
         issuer: the key id of the ledger key that signed this certificate.
         issued_at: when (ISO 8601, UTC).
         signature: the ledger key's signature over `certificate_bytes` (base64).
+        expires_at: when it stops certifying (ISO 8601, UTC): an approval made at or after
+            it is refused, and fails `verify`. None only in certificates issued before
+            certificates expired, which are left out of the signed bytes (so their signatures
+            still verify) and never expire (`operator list` says so).
     """
 
     identity: str
@@ -49,6 +58,16 @@ class OperatorCertificate(_Document):
     issuer: str
     issued_at: str
     signature: str
+    expires_at: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_expiry(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A certificate without expiry dumps as it did before the field (records that hold
+        one hash as they did)."""
+        dumped = handler(self)
+        if isinstance(dumped, dict) and dumped.get("expires_at", 0) is None:
+            del dumped["expires_at"]
+        return dumped
 
 
 class OperatorProof(_Document):
@@ -62,10 +81,53 @@ class OperatorProof(_Document):
     signature: str
 
 
+class Revocation(_Document):
+    """The ledger key withdrawing an identity's certificates from a time on.
+
+    It revokes every certificate for `identity` (compared case-insensitively) issued at or
+    before `revoked_at`, or only the one for `key_id` when it names one: approvals made from
+    `revoked_at` on are refused and fail `verify`; earlier ones stay valid. A certificate
+    issued later (the person re-enrolled with a new key) is not revoked.
+
+    The store keeps revocations as one numbered list (`operator_revocations.py`); each entry
+    signs its place in it (`number`, and `previous`, the sha256 of the entry before), so an
+    entry removed from the middle, reordered or edited fails its check.
+
+    Attributes:
+        number: 1 for the first revocation of the store, then 2, 3...
+        previous: sha256 hex of the canonical bytes of entry `number - 1` (signature included);
+            "" for the first.
+        identity: whose certificates are revoked (as the certificates name them).
+        key_id: only the certificate for this operator key (None: every one issued so far).
+        revoked_at: from when (ISO 8601, UTC): the time the revocation was signed.
+        reason: why (free text, required).
+        by: who revoked (the account that ran `operator revoke`).
+        issuer: the key id of the ledger key that signed it.
+        signature: the ledger key's signature over `revocation_bytes` (base64).
+    """
+
+    number: int
+    previous: str
+    identity: str
+    key_id: str | None = None
+    revoked_at: str
+    reason: str
+    by: str
+    issuer: str
+    signature: str
+
+
 def certificate_bytes(certificate: OperatorCertificate) -> bytes:
-    """Exactly what the ledger key signs: every field but the signature, with its type."""
+    """Exactly what the ledger key signs: every field but the signature, with its type (and
+    without `expires_at` when it has none: a certificate from before expiry existed)."""
     body = certificate.model_dump(mode="json", exclude={"signature"})
     return canonical_bytes({"type": CERTIFICATE_TYPE, **body})
+
+
+def revocation_bytes(revocation: Revocation) -> bytes:
+    """Exactly what the ledger key signs for a revocation: every field but the signature."""
+    body = revocation.model_dump(mode="json", exclude={"signature"})
+    return canonical_bytes({"type": REVOCATION_TYPE, **body})
 
 
 def approval_bytes(thread_id: str, step: int, head_hash: str, decision: str, at: str) -> bytes:
@@ -85,8 +147,11 @@ def approval_bytes(thread_id: str, step: int, head_hash: str, decision: str, at:
 __all__ = [
     "APPROVAL_TYPE",
     "CERTIFICATE_TYPE",
+    "REVOCATION_TYPE",
     "OperatorCertificate",
     "OperatorProof",
+    "Revocation",
     "approval_bytes",
     "certificate_bytes",
+    "revocation_bytes",
 ]

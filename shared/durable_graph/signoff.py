@@ -34,6 +34,8 @@ from durable_graph.checkpoint import Checkpoint, SignOffRecord
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.errors import InvalidInput, RecordConflict
 from durable_graph.operator_keys import enrolment_refusal
+from durable_graph.operator_registry import revocations_of
+from durable_graph.operator_validity import NO_REVOCATIONS
 
 _CAS_ATTEMPTS = 8
 
@@ -265,7 +267,15 @@ def sign_off(
             f"sign in to decide: this step's rule ({summary(rule)}) must know who approves; "
             "decide as a signed-in person (an approval link, or the API's resume route)",
         )
-    refusal = enrolment_refusal(approver, backend.signer)
+    at = iso((clock or SystemClock()).now())
+    # An operator's certificate is judged now, against the store's revocations (read only
+    # for an operator: other approvers cost no read).
+    revoked = (
+        revocations_of(backend.checkpoints, backend.signer)
+        if approver.operator is not None
+        else NO_REVOCATIONS
+    )
+    refusal = enrolment_refusal(approver, backend.signer, at, revoked)
     if refusal is not None:
         raise ApprovalRefused(refusal)
     rejecting = decision in REJECTIONS
@@ -275,7 +285,7 @@ def sign_off(
             raise ApprovalRefused(
                 f"{who} requested this and may not approve it: another person must",
             )
-    entry = _entry(approver, head, decision, comment, via, clock or SystemClock())
+    entry = _entry(approver, head, decision, comment, via, at)
     if rule.approvals_required == 1:
         return _complete(rule, [entry])
     return _tally(backend, rule, head, approver, entry)
@@ -323,11 +333,10 @@ def _tally(
 
 
 def _entry(
-    approver: Approver, head: Checkpoint, decision: str, comment: str, via: str, clock: Clock
+    approver: Approver, head: Checkpoint, decision: str, comment: str, via: str, at: str
 ) -> dict[str, Any]:
     """One approval as `approvals#<step>` keeps it (the chain keeps it without `comment`); an
     enrolled operator's with their signature over the head it decides (`operator_keys.py`)."""
-    at = iso(clock.now())
     entry: dict[str, Any] = {
         "key": approver.key,
         "actor": approver.actor.model_dump(mode="json"),

@@ -13,6 +13,7 @@ from durable_graph.erasure_record import load_erasures
 from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.keys import DATA_KEY, KeyState
 from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
+from durable_graph.operator_registry import stored_revocations
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signing import SIG_PREFIX, PublicKey
 
@@ -69,6 +70,9 @@ class ThreadEvidence:
     notes: list[str] = field(default_factory=list)
     erasures: list[dict[str, Any]] = field(default_factory=list)
     origin_erasures: list[dict[str, Any]] = field(default_factory=list)
+    # the store's revocations of operator certificates (read only for a thread whose
+    # decisions an operator signed)
+    revocations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
@@ -93,7 +97,13 @@ def gather(backend: Backend, thread_id: str) -> ThreadEvidence:
         corrupt=corrupt,
         erasures=load_erasures(store, thread_id),
         origin_erasures=load_erasures(store, origin.thread_id) if origin else [],
+        revocations=stored_revocations(store) if _operator_signed(records) else [],
     )
+
+
+def _operator_signed(records: list[Checkpoint]) -> bool:
+    """Whether an enrolled operator signed an approval of these records."""
+    return any(a.operator is not None for r in records if r.signoff for a in r.signoff.approvals)
 
 
 def data_key_state(backend: Backend, thread_id: str) -> KeyState:
@@ -125,6 +135,7 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
             complete=evidence.corrupt is None,
             erasures=evidence.erasures,
             origin_erasures=evidence.origin_erasures,
+            revocations=evidence.revocations,
             cipher=key.cipher,
             key_state=key.state,
         ),

@@ -16,7 +16,7 @@ from durable_graph.approval_rule import ApprovalRefused, Approver
 from durable_graph.backend import Backend
 from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import Actor, Approval, Checkpoint, ParentRef
-from durable_graph.clock import ManualClock
+from durable_graph.clock import Clock, ManualClock, SystemClock
 from durable_graph.errors import InvalidInput
 from durable_graph.ledger import VerifyReport
 from durable_graph.operator_keys import OperatorKey, enrol
@@ -34,11 +34,13 @@ def decide(app: CompiledGraph, thread_id: str, approver: Approver) -> None:
     app.resume(thread_id, values={"approved": True}, as_node="approve_payment", approver=approver)
 
 
-def operator(signer: Signer, identity: str, clock: ManualClock) -> OperatorKey:
-    """A fresh operator key for `identity`, enrolled by `signer` (the ledger key)."""
+def operator(signer: Signer, identity: str, clock: Clock | None = None) -> OperatorKey:
+    """A fresh operator key for `identity`, enrolled by `signer` (the ledger key) at `clock`'s
+    time (default the real time the example apps decide at: a certificate expires, 365 days
+    after it was issued by default)."""
     private = ed25519.Ed25519PrivateKey.generate()
     public = Ed25519Signer(private).public_key()
-    return OperatorKey(private, enrol(signer, identity, public, clock))
+    return OperatorKey(private, enrol(signer, identity, public, clock or SystemClock()))
 
 
 def ledger_key(backend: Backend) -> Signer:
@@ -50,7 +52,7 @@ def approved_by_operators(backend: Backend, clock: ManualClock, thread_id: str) 
     """The four-eyes payment approved by enrolled operators bob, then carol: their resume step."""
     app, head = suspended(backend, thread_id)
     signer = ledger_key(backend)
-    bob, carol = (operator(signer, f"{n}@example.com", clock) for n in ("bob", "carol"))
+    bob, carol = (operator(signer, f"{n}@example.com") for n in ("bob", "carol"))
     decide(app, thread_id, bob.approver("bob@example.com"))
     decide(app, thread_id, carol.approver())
     step = backend.checkpoints.get_checkpoint(thread_id, head.step + 1)
@@ -69,18 +71,18 @@ def test_enrolled_operators_approve_as_distinct_certified_identities(
     bundle pinned to the ledger key pass; pinned to another key, the certificates fail."""
     app, head = suspended(backend, "op-1")
     signer = ledger_key(backend)
-    bob = operator(signer, "bob@example.com", clock)
+    bob = operator(signer, "bob@example.com")
 
     decide(app, "op-1", bob.approver())
     recorded = backend.checkpoints.get_record("op-1", f"approvals#{head.step}")
     assert recorded is not None
     with pytest.raises(ApprovalRefused, match="already approved"):
-        decide(app, "op-1", operator(signer, "Bob@Example.com", clock).approver())
+        decide(app, "op-1", operator(signer, "Bob@Example.com").approver())
     with pytest.raises(ApprovalRefused, match="requested this"):
-        decide(app, "op-1", operator(signer, "alice@example.com", clock).approver())
+        decide(app, "op-1", operator(signer, "alice@example.com").approver())
     assert unchanged(backend, head, dict(recorded.value))
 
-    carol = operator(signer, "carol@example.com", clock)
+    carol = operator(signer, "carol@example.com")
     decide(app, "op-1", carol.approver())
     step = backend.checkpoints.get_checkpoint("op-1", head.step + 1)
     assert step is not None and step.signoff is not None
@@ -118,11 +120,11 @@ def test_keys_the_ledger_key_did_not_enrol_are_refused_and_write_nothing(
     is not for, or as an approver his certificate does not name
     Then each is refused before anything is written."""
     app, head = suspended(backend, "op-2")
-    elsewhere = operator(Ed25519Signer.generate(), "bob@example.com", clock)
+    elsewhere = operator(Ed25519Signer.generate(), "bob@example.com")
     with pytest.raises(ApprovalRefused, match="not a trusted ledger key"):
         decide(app, "op-2", elsewhere.approver())
 
-    bob = operator(ledger_key(backend), "bob@example.com", clock)
+    bob = operator(ledger_key(backend), "bob@example.com")
     with pytest.raises(InvalidInput, match="not this key"):
         OperatorKey(ed25519.Ed25519PrivateKey.generate(), bob.certificate)
     with pytest.raises(InvalidInput, match=r"names 'bob@example\.com', not 'carol@example\.com'"):
@@ -252,7 +254,7 @@ def test_operators_deciding_a_subgraph_rule_verify_in_both_threads(
     app, _, inner = waiting(backend, "op-s")
     signer = ledger_key(backend)
     for name in ("bob", "carol"):
-        key = operator(signer, f"{name}@example.com", clock)
+        key = operator(signer, f"{name}@example.com")
         app.resume("op-s", resume_value=True, approver=key.approver())
     for tid in ("op-s", inner):
         report = verify_thread(backend, tid)
