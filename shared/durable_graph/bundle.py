@@ -17,14 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    ValidationError,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
@@ -59,17 +52,9 @@ class Bundle(BaseModel):
     erasures: list[dict[str, Any]] = Field(default_factory=list)  # signed erasure records
     origin_erasures: list[dict[str, Any]] = Field(default_factory=list)  # a fork's origin's
     # the store's signed revocations of operator certificates, when an operator signed one of
-    # the thread's approvals (`operator_registry.py`): checked offline like the store's
-    revocations: list[dict[str, Any]] = Field(default_factory=list)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_revocations(self, handler: SerializerFunctionWrapHandler) -> Any:
-        """A bundle with no revocations to carry is written as before the field, so verifiers
-        older than it still read it."""
-        dumped = handler(self)
-        if isinstance(dumped, dict) and dumped.get("revocations", 0) == []:
-            del dumped["revocations"]
-        return dumped
+    # the thread's approvals (`operator_registry.py`): checked offline like the store's. Left
+    # out when empty, so such a bundle is written as before the field (older verifiers read it).
+    revocations: list[dict[str, Any]] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class BundlePayloads:

@@ -17,9 +17,9 @@ that the record model (`checkpoint.py`) can hold them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from durable_graph.canonical import canonical_bytes
 
@@ -58,16 +58,9 @@ class OperatorCertificate(_Document):
     issuer: str
     issued_at: str
     signature: str
-    expires_at: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_absent_expiry(self, handler: SerializerFunctionWrapHandler) -> Any:
-        """A certificate without expiry dumps as it did before the field (records that hold
-        one hash as they did)."""
-        dumped = handler(self)
-        if isinstance(dumped, dict) and dumped.get("expires_at", 0) is None:
-            del dumped["expires_at"]
-        return dumped
+    # Left out of the dump when absent: a certificate from before expiry existed dumps (and
+    # the records holding one hash) as before.
+    expires_at: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class OperatorProof(_Document):
