@@ -410,8 +410,19 @@ class CountingPayloads:
 
 
 def cold_reads(app: CompiledGraph, root: Path) -> dict[str, Any]:
-    """What one cold `get_state` (values touched) reads: checkpoint rows, payload objects,
-    payload requests. Counted by wrapping the real stores of a fresh backend."""
+    """What one cold `get_state` (values touched) and one cold `get_state_history(limit=10)`
+    read: checkpoint rows, payload objects, payload requests. Counted by wrapping the real
+    stores of a fresh backend for each."""
+    head = counted_read(app, root, touch_values)
+    history = counted_read(app, root, lambda g: g.get_state_history("chat", limit=10))
+    out = {f"cold_{key}": value for key, value in head.items()}
+    out.update({f"hist_{key}": value for key, value in history.items()})
+    return out
+
+
+def counted_read(
+    app: CompiledGraph, root: Path, read: Callable[[CompiledGraph], Any]
+) -> dict[str, int]:
     from durable_graph.backends.local import local_backend
 
     backend = local_backend(root)
@@ -433,12 +444,8 @@ def cold_reads(app: CompiledGraph, root: Path) -> dict[str, Any]:
 
         for name in ("head_checkpoint", "get_checkpoint", "list_checkpoints"):
             counted(name)
-        touch_values(app.with_backend(backend))
-        return {
-            "cold_rows": rows[0],
-            "cold_objects": counting.objects,
-            "cold_requests": counting.requests,
-        }
+        read(app.with_backend(backend))
+        return {"rows": rows[0], "objects": counting.objects, "requests": counting.requests}
     finally:
         backend.close()
 
@@ -865,12 +872,13 @@ def cold_table(rows: list[dict[str, Any]], budgets: bool) -> None:
         "(the budget's read), wall ms and CPU ms (this process, every thread; steadier under "
         "load); meta = the same call with only next/config/metadata/tasks used; hist10 = "
         "get_state_history(limit=10); rows / payloads / requests = checkpoint rows, payload "
-        "objects and payload requests of one get_state with its values used"
+        "objects and payload requests of one get_state with its values used (on S3, a GET "
+        "per payload object); h10 rows / objs = the same for one get_state_history(limit=10)"
     )
     header = (
         f"{'turns':>6} | {'get_state ms':>12} {'x first':>20} | {'cpu ms':>7} {'x first':>20} | "
         f"{'meta ms':>7} {'x first':>7} {'cpu ms':>7} | {'hist10 ms':>9} | "
-        f"{'rows':>4} {'payloads':>8} {'requests':>8}"
+        f"{'rows':>4} {'payloads':>8} {'requests':>8} | {'h10 rows':>8} {'h10 objs':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -885,7 +893,8 @@ def cold_table(rows: list[dict[str, Any]], budgets: bool) -> None:
             f"{fmt(r.get('meta_ms'), '.2f'):>7} {fmt(ratio(r, first, 'meta_ms'), '.2f'):>7} "
             f"{fmt(r.get('meta_cpu_ms'), '.2f'):>7} | {fmt(r.get('history_ms'), '.2f'):>9} | "
             f"{fmt(r.get('cold_rows'), 'd'):>4} {fmt(r.get('cold_objects'), 'd'):>8} "
-            f"{fmt(r.get('cold_requests'), 'd'):>8}"
+            f"{fmt(r.get('cold_requests'), 'd'):>8} | {fmt(r.get('hist_rows'), 'd'):>8} "
+            f"{fmt(r.get('hist_objects'), 'd'):>8}"
         )
 
 

@@ -78,7 +78,7 @@ def test_this_release_names_its_snapshot_format_and_keeps_dicts_in_segments(
     payloads = FolderPayloadStore(tmp_path / "payloads")
     ref = PayloadRef.model_validate(stored_rows(tmp_path / "state.db", "d")[step]["snap"])
     doc = snapshots._unpack(payloads.get(ref))
-    assert doc["format"] == snapshots.SNAPSHOT_FORMAT == 2
+    assert doc["format"] == snapshots.SNAPSHOT_FORMAT == 3
     assert "dsegs" in doc["fields"]["facts"] and "dsegs" in doc["fields"]["index"]
     assert cold_head(tmp_path) == head
 
@@ -96,8 +96,8 @@ def test_a_snapshot_written_before_formats_were_named_still_reads(
 @pytest.mark.parametrize(
     ("edit", "says"),
     [
-        (lambda doc: doc.update(format=3), "format 3"),
-        (lambda doc: doc.update(format="2"), "format '2'"),
+        (lambda doc: doc.update(format=4), "format 4"),
+        (lambda doc: doc.update(format="3"), "format '3'"),
         (lambda doc: doc.update(tiers=[]), "keys ['tiers']"),
         (
             lambda doc: doc["fields"]["facts"].update(tsegs=doc["fields"]["facts"].pop("dsegs")),

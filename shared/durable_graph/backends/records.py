@@ -26,10 +26,12 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from durable_graph.backends import snapshots
 from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.record_opener import RecordOpener
+from durable_graph.backends.segment_runs import delete_retired, thread_salt
 from durable_graph.backends.snapshots import (
-    SNAPSHOT_EVERY,
+    ListReset,
     Snapshot,
     SnapshotFormatError,
     read_snapshot,
@@ -106,6 +108,9 @@ class RecordStore:
         self._cache: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
         self.opener = RecordOpener(inner, keys, cache_threads)
+        # Whether this process may delete the snapshot segments a merge retired
+        # (`segment_runs.py`); False where its role may not delete payloads (the AWS worker).
+        self.deletes_payloads = True
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -135,6 +140,8 @@ class RecordStore:
         if checkpoint.format >= 2:
             record = self.opened(checkpoint)
             self._remember(checkpoint.thread_id, _state_of(checkpoint, record, snapshot))
+        if snapshot is not None and snapshot.deletable and snapshot.step == checkpoint.step:
+            delete_retired(self.payloads, snapshot.deletable, self.deletes_payloads)
         if writes and not combined:
             self._write_after(checkpoint.thread_id, writes)
 
@@ -165,7 +172,7 @@ class RecordStore:
         anchor = checkpoint.anchor
         if latest is not None and anchor < latest.step:
             anchor = latest.step
-        if checkpoint.step - anchor < SNAPSHOT_EVERY:
+        if checkpoint.step - anchor < snapshots.SNAPSHOT_EVERY:  # read here: tests lower it
             if anchor != checkpoint.anchor:  # the sealer saw a record older than the cache's
                 checkpoint = checkpoint.model_copy(update={"anchor": anchor})
             return checkpoint, latest
@@ -181,6 +188,7 @@ class RecordStore:
             anchors=checkpoint.anchors,
             chunks=checkpoint.chunks,
             previous=latest,
+            salt=thread_salt(checkpoint.thread_id),
         )
         return checkpoint.model_copy(update={"anchor": checkpoint.step, "snap": snapshot.ref}), (
             snapshot
@@ -353,17 +361,21 @@ class RecordStore:
             return self._keep_record(self._advance(cached, row, copy=True), row)
         return self._fold_rows([row])[-1]
 
-    def _fold_rows(self, rows: Sequence[Checkpoint], keep: int | None = None) -> list[Checkpoint]:
-        """Materialise consecutive rows (oldest first), folding from the first one's anchor;
-        return the last `keep` of them (all of `rows` by default)."""
+    def _fold_rows(
+        self, rows: Sequence[Checkpoint], keep: int | None = None, plain_from: int | None = None
+    ) -> list[Checkpoint]:
+        """Materialise consecutive rows (oldest first), folding from the first one's anchor
+        (or from step `plain_from`, without snapshots); return the last `keep` of them (all of
+        `rows` by default)."""
         first = rows[0]
         keep = len(rows) if keep is None else keep
-        if first.anchor < first.step:
+        start = first.anchor if plain_from is None else plain_from
+        if start < first.step:
             earlier = self.inner.list_checkpoints(
                 first.thread_id,
                 newest_first=True,
                 before_step=first.step,
-                limit=first.step - max(first.anchor, 0),
+                limit=first.step - max(start, 0),
             )
             earlier.reverse()
             rows = [*earlier, *rows]
@@ -371,8 +383,11 @@ class RecordStore:
         state = _State(-1, "", {}, {}, {})
         out: list[Checkpoint] = []
         start = 0
-        if rows[0].snap is not None and rows[0].step == first.anchor:
-            state = self._from_snapshot(rows[0])
+        if plain_from is None and rows[0].snap is not None and rows[0].step == first.anchor:
+            try:
+                state = self._from_snapshot(rows[0])
+            except _Superseded as gone:  # a later merge deleted its segments: fold the rows
+                return self._fold_rows(rows, keep, plain_from=gone.start)
             start = 1
             if first_kept == 0:
                 out.append(self._complete(rows[0], state))
@@ -399,11 +414,23 @@ class RecordStore:
 
     def _from_snapshot(self, row: Checkpoint) -> _State:
         """The state after `row` from the snapshot it names, refused unless its field digests
-        give the row's state root."""
+        give the row's state root. A snapshot older than a merge that deleted its segments
+        (`segment_runs.py`) is read through the newest one, or folded from the rows."""
         assert row.snap is not None
+        snapshot: Snapshot | None = None
+        newer: Snapshot | None = None
         try:
             snapshot = read_snapshot(self.payloads, row.snap)
-            values = snapshot_values(self.payloads, snapshot)
+            try:
+                values = snapshot_values(self.payloads, snapshot)
+            except PayloadCorrupted:
+                newer = self._newer_snapshot(row.thread_id, snapshot.step)
+                if newer is None:  # it should be whole: a segment was altered or deleted
+                    raise
+                values = snapshot_values(self.payloads, snapshot, newer)
+        except ListReset as exc:  # a list re-set since: fold from the rows instead
+            assert snapshot is not None
+            raise _Superseded(min(snapshot.anchors.values(), default=row.step)) from exc
         except PayloadCorrupted as exc:
             raise CorruptRecord(row.thread_id, row.step, f"snapshot: {exc}") from exc
         except SnapshotFormatError as exc:
@@ -424,8 +451,21 @@ class RecordStore:
             snapshot.digests,
             snapshot.anchors,
             snapshot.chunks,
-            snapshot=snapshot,
+            snapshot=snapshot if newer is None else None,  # a writer extends a whole one only
         )
+
+    def _newer_snapshot(self, thread_id: str, step: int) -> Snapshot | None:
+        """The thread's newest snapshot, if it says the snapshot of `step` may name segments a
+        merge deleted (`gone_before`); None if that one should be whole."""
+        head = self.inner.head_checkpoint(thread_id)
+        row = self.inner.get_checkpoint(thread_id, head.anchor) if head is not None else None
+        if row is None or row.snap is None:
+            return None
+        try:
+            newest = read_snapshot(self.payloads, row.snap)
+        except (PayloadCorrupted, SnapshotFormatError, ValueError, KeyError, TypeError):
+            return None
+        return newest if step < newest.gone_before else None
 
     def _advance(self, before: _State, row: Checkpoint, *, copy: bool) -> _State:
         """The state after `row`'s changes. Lists grow in place unless `copy`: values handed out
@@ -578,6 +618,14 @@ class RecordStore:
             self._cache.move_to_end(thread_id)
             while len(self._cache) > self.cache_threads:
                 self._cache.popitem(last=False)
+
+
+class _Superseded(Exception):
+    """A snapshot whose segments a later merge deleted; fold from step `start` instead."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__(start)
+        self.start = start
 
 
 def open_records(

@@ -45,6 +45,7 @@ from typing import Any
 import zstandard
 from pydantic_core import from_json
 
+from durable_graph.backends.segment_runs import list_runs, prefix_refs, retirement, run_items
 from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.changes import dict_patch
 from durable_graph.checkpoint import PayloadRef
@@ -65,11 +66,15 @@ SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zstd"
 PAGE_CONTENT_TYPE = "application/vnd.durable-graph.segment-page+json+zstd"
 ZSTD_LEVEL = 3  # higher levels gain under 1% on chat text and cost the writer more
 # 1: no `format` key (entries `v`, `ref`, `segs`/`pages`, from ab55fe9 `dsegs`/`dpages` too);
-# 2: the same entries, the format named. A reader reads the formats it knows, refuses others.
-SNAPSHOT_FORMAT = 2
-READS_FORMATS = (1, 2)
-_DOCUMENT_KEYS = frozenset({"format", "step", "fields"})
-_ENTRY_KEYS = frozenset({"d", "a", "v", "ref", "segs", "pages", "dsegs", "dpages", "n"})
+# 2: the same entries, the format named; 3: lists in merged runs of salted segments (`lv`,
+# `cnt`: `segment_runs.py`) and the document's `retired` and `gone_before`.
+# A reader reads the formats it knows, refuses others.
+SNAPSHOT_FORMAT = 3
+READS_FORMATS = (1, 2, 3)
+_DOCUMENT_KEYS = frozenset({"format", "step", "fields", "retired", "gone_before"})
+_ENTRY_KEYS = frozenset(
+    {"d", "a", "v", "ref", "segs", "pages", "dsegs", "dpages", "n", "lv", "cnt"}
+)
 _FORMS = ("v", "ref", "segs", "dsegs")  # exactly one of these says how a value is kept
 _local = threading.local()
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # the first bytes of a zstd frame (a zlib stream: 0x78)
@@ -91,6 +96,12 @@ class Snapshot:
     # here (the same object the state held: the next snapshot finds what changed since by
     # comparing, mostly by identity). Empty for a snapshot read back from the store.
     dicts: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    # The segments this snapshot's merges replaced (deleted once it is committed, where the
+    # process may); every snapshot before step `gone_before` may name deleted segments.
+    retired: list[dict[str, Any]] = field(default_factory=list)
+    gone_before: int = 0
+    # In memory only: what the writer deletes once this snapshot's row is committed.
+    deletable: tuple[PayloadRef, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def digests(self) -> dict[str, str]:
@@ -118,11 +129,18 @@ def write_snapshot(
     anchors: Mapping[str, int],
     chunks: Mapping[str, PayloadRef],
     previous: Snapshot | None,
+    salt: str,
 ) -> Snapshot:
     """Store the snapshot of the state after `step`, extending `previous` where a list only
-    grew since, and return it."""
+    grew since (its segments merged in runs, `segment_runs.py`; `salt` the thread's), and
+    return it."""
     fields: dict[str, dict[str, Any]] = {}
     dicts: dict[str, dict[str, Any]] = {}
+    retired: list[PayloadRef] = []
+
+    def put(value: Any) -> PayloadRef:
+        return payloads.put(_pack(value), SEGMENT_CONTENT_TYPE)
+
     for name, value in values.items():
         entry: dict[str, Any] = {"d": digests[name], "a": anchors.get(name, step)}
         big = isinstance(value, list | dict) and (
@@ -131,16 +149,21 @@ def write_snapshot(
         if name in chunks:
             entry["ref"] = chunks[name].model_dump(mode="json")
         elif big and isinstance(value, list):
-            entry.update(_segments(payloads, name, value, entry["a"], previous))
+            before = previous.fields.get(name) if previous is not None else None
+            runs, replaced = list_runs(put, salt, value, entry["a"], before)
+            entry.update(runs)
+            retired.extend(replaced)
         elif big and isinstance(value, dict):
             entry.update(_dict_segments(payloads, name, value, entry["a"], previous))
             dicts[name] = value
         else:
             entry["v"] = value
         fields[name] = entry
-    document = {"format": SNAPSHOT_FORMAT, "step": step, "fields": fields}
+    gone_before = previous.gone_before if previous is not None else 0
+    merges, deletable = retirement(step, fields, retired, gone_before)
+    document = {"format": SNAPSHOT_FORMAT, "step": step, "fields": fields, **merges}
     ref = payloads.put(_pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
-    return Snapshot(step, ref, fields, dicts)
+    return Snapshot(step, ref, fields, dicts, **merges, deletable=deletable)
 
 
 def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
@@ -149,7 +172,13 @@ def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
     doc = _unpack(payloads.get(ref))
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
         raise ValueError("not a snapshot document")
-    return Snapshot(int(doc["step"]), ref, _known(doc, ref))
+    return Snapshot(
+        int(doc["step"]),
+        ref,
+        _known(doc, ref),
+        retired=list(doc.get("retired") or []),
+        gone_before=int(doc.get("gone_before") or 0),
+    )
 
 
 def _known(doc: dict[str, Any], ref: PayloadRef) -> dict[str, dict[str, Any]]:
@@ -178,8 +207,12 @@ def _known(doc: dict[str, Any], ref: PayloadRef) -> dict[str, dict[str, Any]]:
     return fields
 
 
-def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any]:
-    """The snapshot's values, segments and chunks fetched (each checked by its digest)."""
+def snapshot_values(
+    payloads: PayloadStore, snapshot: Snapshot, newer: Snapshot | None = None
+) -> dict[str, Any]:
+    """The snapshot's values, segments and chunks fetched (each checked by its digest).
+    `newer`: a later snapshot of the thread, whose segments hold this one's lists as prefixes
+    (this one's were merged away, `segment_runs.py`); `ListReset` if a list was re-set since."""
     values: dict[str, Any] = {}
     for name, entry in snapshot.fields.items():
         if "dsegs" in entry:
@@ -189,8 +222,10 @@ def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any
             if len(merged) != entry["n"]:
                 raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
             values[name] = merged
+        elif "segs" in entry and "cnt" in entry:
+            values[name] = _run_list(payloads, name, entry, newer)
         elif "segs" in entry:
-            items: list[Any] = []
+            items = []
             for segment in _fetch_all(payloads, _segment_refs(payloads, entry)):
                 items.extend(_shaped(segment, list, name))
             if len(items) != entry["n"]:
@@ -204,6 +239,29 @@ def snapshot_values(payloads: PayloadStore, snapshot: Snapshot) -> dict[str, Any
     return values
 
 
+class ListReset(Exception):
+    """A list of an older snapshot that a newer one does not hold as a prefix (re-set since)."""
+
+
+def _run_list(
+    payloads: PayloadStore, name: str, entry: Mapping[str, Any], newer: Snapshot | None
+) -> list[Any]:
+    """A format-3 list entry's items: from its own segments, or the first of `newer`'s."""
+    count, source = int(entry["n"]), entry
+    if newer is not None:
+        later = newer.fields.get(name)
+        same = later is not None and later.get("a") == entry["a"]
+        refs = prefix_refs(later, count) if later is not None and same else None
+        if later is None or refs is None:
+            raise ListReset(name)
+        source = {"segs": refs, "cnt": later["cnt"][: len(refs)], "lv": later["lv"][: len(refs)]}
+    items = run_items(_fetch_all(payloads, _segment_refs(payloads, source)), source, name)
+    del items[count:]
+    if len(items) != count:
+        raise ValueError(f"{name}: segments hold {len(items)} items, not {count}")
+    return items
+
+
 def snapshot_refs(payloads: PayloadStore, snapshot: Snapshot) -> list[PayloadRef]:
     """Every payload a snapshot names: its lists' pages and segments, and whole-value chunks
     (what erasure must find before it deletes a snapshot, `erasure.py`)."""
@@ -215,36 +273,8 @@ def snapshot_refs(payloads: PayloadStore, snapshot: Snapshot) -> list[PayloadRef
             refs.extend(_segment_refs(payloads, entry, keys))
         elif "ref" in entry:
             refs.append(PayloadRef.model_validate(entry["ref"]))
+    refs.extend(PayloadRef.model_validate(r) for r in snapshot.retired)
     return refs
-
-
-def _segments(
-    payloads: PayloadStore, name: str, items: list[Any], anchor: int, previous: Snapshot | None
-) -> dict[str, Any]:
-    """`items` as segments: the previous snapshot's segments plus one of the items appended
-    since, when the list was not re-set in between; otherwise one segment of all of it."""
-    before = previous.fields.get(name) if previous is not None else None
-    if (
-        before is not None
-        and "segs" in before
-        and before["a"] == anchor
-        and len(items) >= int(before["n"])
-    ):
-        pages, segs = list(before.get("pages", [])), list(before["segs"])
-        start = int(before["n"])
-    else:
-        pages, segs, start = [], [], 0
-    if len(items) > start:
-        ref = payloads.put(_pack(items[start:]), SEGMENT_CONTENT_TYPE)
-        segs.append(ref.model_dump(mode="json"))
-    if len(segs) >= PAGE_SEGMENTS:
-        page = payloads.put(_pack(segs), PAGE_CONTENT_TYPE)
-        pages.append(page.model_dump(mode="json"))
-        segs = []
-    entry: dict[str, Any] = {"segs": segs, "n": len(items)}
-    if pages:
-        entry["pages"] = pages
-    return entry
 
 
 def _dict_segments(
@@ -351,6 +381,7 @@ __all__ = [
     "SNAPSHOT_CONTENT_TYPE",
     "SNAPSHOT_EVERY",
     "SNAPSHOT_FORMAT",
+    "ListReset",
     "Snapshot",
     "SnapshotFormatError",
     "read_snapshot",

@@ -194,6 +194,7 @@ def aws_backend(
     records = open_records(
         DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads, kek
     )
+    records.deletes_payloads = deletes_payloads  # the merged-away segments of snapshots too
     return Backend(
         checkpoints=records,
         payloads=records.payloads,

@@ -1,0 +1,183 @@
+"""A list's segments in runs merged geometrically, so a cold read fetches O(log n) objects
+(`docs/record-format.md` §7, §11: snapshot format 3).
+
+A snapshot keeps a long list as *segments*: payloads of consecutive items. Each snapshot adds
+one segment of the items appended since the one before (a *level 0* segment), so without more
+a thread of n steps would have n / `SNAPSHOT_EVERY` segments and a cold read would fetch them
+all (158 objects at 10,000 chat turns; from S3, that many GETs). Here, as in a tiered LSM tree,
+when the last `MERGE_FANIN` segments of a list are all of one level L, they are replaced by one
+segment of level L + 1 holding the same items, written from the list the writer has in memory
+(nothing is read back). A list of n items is then at most `MERGE_FANIN - 1` segments per
+level, O(MERGE_FANIN x log n) in all, and each item is written once per level it climbs: the
+amortised write amplification of segments is 1 + log_B(n / SNAPSHOT_EVERY) copies per item
+(B = `MERGE_FANIN`; two at 10,000 turns with B = 8, three from 32,768 steps on).
+
+The segments a merge replaces are *retired*: the snapshot that merged lists them, and its
+writer deletes them once that snapshot's row is committed (where the process may delete
+payloads), so the store keeps one copy of each item in segments. Older snapshots may then name
+deleted segments: each snapshot says from which step on every snapshot is whole (`gone_before`,
+the step of the latest merge that deleted anything). A reader that finds a segment of an older
+snapshot missing reads that snapshot's lists as prefixes of the newest snapshot's (a list that
+only grew since holds its old items first), which names O(log n) segments too; only a list
+re-set since is folded from the rows instead (`records.py`). A missing or altered segment of
+a snapshot that should be whole is corruption, named at its step as before.
+
+Each segment is salted for its thread (`{"s": thread salt, "v": [items]}`): segments are
+content-addressed, and two threads holding the same items must not share one, since a writer
+deletes what it retired without asking who else names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from durable_graph.checkpoint import PayloadRef
+from durable_graph.ports import PayloadStore
+
+MERGE_FANIN = 8  # B: this many segments of one level become one segment of the next level
+BASE_ITEMS = 64  # the nominal items of a level-0 segment (a whole list written at once is
+# given the level of that many items merged: 64 x B^L)
+
+log = logging.getLogger("durable_graph.engine")
+Put = Callable[[Any], PayloadRef]  # stores one segment's JSON value, returns its ref
+
+
+def thread_salt(thread_id: str) -> str:
+    """The salt of a thread's segments: its own, stable (two writers racing on one step
+    write the same bytes), and saying nothing of the thread id."""
+    return hashlib.sha256(f"segments:{thread_id}".encode()).hexdigest()[:32]
+
+
+def level_of(count: int, fanin: int) -> int:
+    """The level of a segment of `count` items written whole (not by a merge)."""
+    level, size = 0, BASE_ITEMS * fanin
+    while count >= size:
+        level, size = level + 1, size * fanin
+    return level
+
+
+def list_runs(
+    put: Put,
+    salt: str,
+    items: list[Any],
+    anchor: int,
+    before: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], list[PayloadRef]]:
+    """The format-3 entry of `items` (`segs`, `lv`, `cnt`, `n`) and the refs it retired.
+
+    Extends `before` (the previous snapshot's entry) when it is a format-3 entry of the same
+    list (same anchor: not re-set since) that `items` still starts with; otherwise writes the
+    whole list as one segment (also what happens once to a list a format-1 or 2 snapshot kept:
+    its segments are left as they are, for the snapshots that name them)."""
+    fanin = MERGE_FANIN
+    if (
+        before is not None
+        and "cnt" in before
+        and before["a"] == anchor
+        and len(items) >= int(before["n"])
+    ):
+        segs: list[dict[str, Any]] = list(before["segs"])
+        levels: list[int] = [int(x) for x in before["lv"]]
+        counts: list[int] = [int(x) for x in before["cnt"]]
+        start, level = int(before["n"]), 0
+    else:
+        segs, levels, counts, start = [], [], [], 0
+        level = level_of(len(items), fanin)
+    retired: list[PayloadRef] = []
+    if len(items) > start:
+        segs.append(_segment(put, salt, items[start:]))
+        levels.append(level)
+        counts.append(len(items) - start)
+        while len(levels) >= fanin and len(set(levels[-fanin:])) == 1:
+            merged = sum(counts[-fanin:])
+            end = sum(counts)
+            retired.extend(PayloadRef.model_validate(s) for s in segs[-fanin:])
+            top = levels[-1] + 1
+            del segs[-fanin:], levels[-fanin:], counts[-fanin:]
+            segs.append(_segment(put, salt, items[end - merged : end]))
+            levels.append(top)
+            counts.append(merged)
+    return {"segs": segs, "lv": levels, "cnt": counts, "n": len(items)}, retired
+
+
+def retirement(
+    step: int,
+    fields: Mapping[str, Mapping[str, Any]],
+    retired: list[PayloadRef],
+    gone_before: int,
+) -> tuple[dict[str, Any], tuple[PayloadRef, ...]]:
+    """A snapshot document's `retired` (what its merges replaced) and `gone_before` (from the
+    previous snapshot's), and what may be deleted once the snapshot is committed: what it
+    retired, less any segment it still names (the same items salted alike)."""
+    if not retired:
+        return {"retired": [], "gone_before": gone_before}, ()
+    named = {str(s["sha256"]) for entry in fields.values() for s in entry.get("segs", ())}
+    deletable = tuple(ref for ref in retired if ref.sha256 not in named)
+    document = {
+        "retired": [ref.model_dump(mode="json") for ref in retired],
+        "gone_before": step if deletable else gone_before,
+    }
+    return document, deletable
+
+
+def prefix_refs(entry: Mapping[str, Any], count: int) -> list[dict[str, Any]] | None:
+    """The refs of the first segments of a format-3 list entry that hold its first `count`
+    items (an older snapshot's list, when the list only grew since), or None if it has fewer."""
+    if "cnt" not in entry or int(entry["n"]) < count:
+        return None
+    refs, held = [], 0
+    for ref, items in zip(entry["segs"], entry["cnt"], strict=True):
+        if held >= count:
+            break
+        refs.append(ref)
+        held += int(items)
+    return refs
+
+
+def delete_retired(payloads: PayloadStore, refs: Sequence[PayloadRef], allowed: bool) -> None:
+    """Delete the segments a merge retired (`segment_runs.py`), once the snapshot that makes
+    that safe is committed. Where the process may not delete (`allowed` False: the AWS
+    worker) or a delete fails, they stay: storage, never correctness (logged)."""
+    if not allowed:
+        return
+    for ref in refs:
+        try:
+            payloads.delete(ref)
+        except Exception:  # a store error: the object stays, a reader never needs it
+            log.warning("could not delete retired snapshot segment %s", ref.sha256, exc_info=True)
+
+
+def _segment(put: Put, salt: str, items: list[Any]) -> dict[str, Any]:
+    ref: dict[str, Any] = put({"s": salt, "v": items}).model_dump(mode="json")
+    return ref
+
+
+def run_items(segments: Sequence[Any], entry: Mapping[str, Any], name: str) -> list[Any]:
+    """The items of a format-3 list entry from its segments' values, each checked to be the
+    salted list its entry counts."""
+    counts = entry["cnt"]
+    if len(segments) != len(counts) or len(entry["lv"]) != len(counts):
+        raise ValueError(f"{name}: {len(segments)} segments for {len(counts)} counts")
+    items: list[Any] = []
+    for segment, count in zip(segments, counts, strict=True):
+        value = segment.get("v") if type(segment) is dict else None
+        if type(value) is not list or len(value) != count:
+            raise ValueError(f"{name}: a segment is not the salted list of {count} items")
+        items.extend(value)
+    return items
+
+
+__all__ = [
+    "BASE_ITEMS",
+    "MERGE_FANIN",
+    "delete_retired",
+    "level_of",
+    "list_runs",
+    "prefix_refs",
+    "retirement",
+    "run_items",
+    "thread_salt",
+]
