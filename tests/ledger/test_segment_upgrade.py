@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from pydantic import BaseModel, Field
 
+from durable_graph import END, START, StateGraph
 from durable_graph.backends import segment_runs, snapshots
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
+from durable_graph.messages import add_messages, messages_json
 from durable_graph.verification import verify_thread
 from tests.conformance.test_merged_segments import expected, run, snaps
 
 EVERY = 4
+NO_LIMIT = {"recursion_limit": 1_000_000}
 
 
 @pytest.fixture(autouse=True)
@@ -75,4 +79,94 @@ def test_a_thread_snapshotted_by_the_release_before_reads_verifies_and_continues
         assert record is not None
         assert record.values["messages"] == expected(step - (step > 30)), step
     assert verify_thread(backend, "t").ok
+    backend.close()
+
+
+class Edited(BaseModel):
+    messages: Annotated[list[Any], add_messages] = Field(default_factory=list)
+    turns: int = 0
+    limit: int = 10
+
+
+def chat_or_edit(state: Edited) -> dict[str, Any]:
+    """A new message a turn; at turn 30 the first message is edited in place instead (the
+    same id: `add_messages` replaces it, so the list is re-set, not appended to)."""
+    if state.turns == 30:
+        return {"messages": [{"role": "user", "content": "edited", "id": "m0"}], "turns": 31}
+    message = {"role": "user", "content": f"message {state.turns}", "id": f"m{state.turns}"}
+    return {"messages": [message], "turns": state.turns + 1}
+
+
+def again(state: Edited) -> str:
+    return "say" if state.turns < state.limit else END
+
+
+_edits = StateGraph(Edited)
+_edits.add_node("say", chat_or_edit)
+_edits.add_edge(START, "say")
+_edits.add_conditional_edges("say", again, ["say", END])
+edits = _edits.compile(name="tests.ledger.test_segment_upgrade:edits")
+
+
+def said(values: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m["id"], m["content"]) for m in messages_json(values["messages"])]
+
+
+def test_a_list_re_set_after_its_old_segments_were_merged_away_is_folded_from_the_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a chat whose list merged its segments for 30 turns and was then re-set (a
+    message edited), then an old step whose snapshot lost segments to those merges cannot be
+    read through the newest snapshot (another list since) and is folded from the rows: every
+    step reads back as written."""
+    clock = ManualClock()
+    backend = local_backend(tmp_path, clock=clock)
+    edits.with_backend(backend, clock=clock).invoke({"limit": 44}, NO_LIMIT, thread_id="t")
+    written = snaps(backend)
+    newest = written[-1][1].fields["messages"]
+    assert any(s.fields["messages"]["a"] != newest["a"] and s.step < 20 for _, s in written)
+    folded: list[int | None] = []
+    fold = RecordStore._fold_rows
+
+    def spy(self: RecordStore, rows: Any, keep: Any = None, plain_from: Any = None) -> Any:
+        folded.append(plain_from)
+        return fold(self, rows, keep, plain_from)
+
+    monkeypatch.setattr(RecordStore, "_fold_rows", spy)
+    for step in range(1, 45):
+        record = RecordStore(backend.checkpoints.inner, backend.payloads).get_checkpoint("t", step)
+        assert record is not None
+        turns = [i for i in range(step) if i != 30]  # turn 30 edits, appends nothing
+        want = [(f"m{i}", f"message {i}") for i in turns]
+        if step > 30:
+            want[0] = ("m0", "edited")
+        assert said(record.values) == want, step
+    assert any(start is not None for start in folded)
+    assert verify_thread(backend, "t").ok
+    backend.close()
+
+
+def test_a_merge_rolled_back_with_its_unit_of_work_deletes_nothing(tmp_path: Path) -> None:
+    """Given a chat of 20 steps, then 12 more run inside a unit of work that rolls back (a
+    real SQLite transaction), then what their snapshots' merges retired is still stored (it
+    was to be deleted only once the unit committed), and the head of 20 reads back cold."""
+    clock = ManualClock()
+    backend = local_backend(tmp_path, clock=clock)
+    run(backend, clock, 20)
+    before = snaps(backend)
+    retired: list[PayloadRef] = []
+    original = backend.checkpoints.retirements.retire
+
+    def noting(payloads: Any, refs: Any, allowed: bool) -> None:
+        retired.extend(refs)
+        original(payloads, refs, allowed)
+
+    backend.checkpoints.retirements.retire = noting  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="roll back"), backend.atomic():
+        run(backend, clock, 32)
+        raise RuntimeError("roll back")
+    assert retired and snaps(backend) == before
+    assert all(backend.payloads.get(ref) for ref in retired)
+    head = RecordStore(backend.checkpoints.inner, backend.payloads).head_checkpoint("t")
+    assert head is not None and head.values["messages"] == expected(20)
     backend.close()

@@ -29,7 +29,7 @@ from typing import Any
 from durable_graph.backends import snapshots
 from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.record_opener import RecordOpener
-from durable_graph.backends.segment_runs import delete_retired, thread_salt
+from durable_graph.backends.segment_runs import Retirements, thread_salt
 from durable_graph.backends.snapshots import (
     ListReset,
     Snapshot,
@@ -111,6 +111,7 @@ class RecordStore:
         # Whether this process may delete the snapshot segments a merge retired
         # (`segment_runs.py`); False where its role may not delete payloads (the AWS worker).
         self.deletes_payloads = True
+        self.retirements = Retirements()
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -141,7 +142,7 @@ class RecordStore:
             record = self.opened(checkpoint)
             self._remember(checkpoint.thread_id, _state_of(checkpoint, record, snapshot))
         if snapshot is not None and snapshot.deletable and snapshot.step == checkpoint.step:
-            delete_retired(self.payloads, snapshot.deletable, self.deletes_payloads)
+            self.retirements.retire(self.payloads, snapshot.deletable, self.deletes_payloads)
         if writes and not combined:
             self._write_after(checkpoint.thread_id, writes)
 
@@ -644,16 +645,18 @@ def rolls_back_cache(
     records: RecordStore, unit: Callable[[], AbstractContextManager[Any]]
 ) -> Callable[[], AbstractContextManager[Any]]:
     """`unit` (a backend's unit of work) that also makes `records` forget what it remembered
-    when the unit ends in an exception (rolled back, or a COMMIT whose outcome is unknown)."""
+    when the unit ends in an exception (rolled back, or a COMMIT whose outcome is unknown),
+    and delete the snapshot segments its steps retired only once it committed."""
 
     @contextmanager
     def atomic() -> Iterator[Any]:
-        try:
-            with unit() as inner:
-                yield inner
-        except BaseException:
-            records.forget()
-            raise
+        with records.retirements.unit():
+            try:
+                with unit() as inner:
+                    yield inner
+            except BaseException:
+                records.forget()
+                raise
 
     return atomic
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from durable_graph.checkpoint import PayloadRef
@@ -137,12 +139,45 @@ def prefix_refs(entry: Mapping[str, Any], count: int) -> list[dict[str, Any]] | 
     return refs
 
 
-def delete_retired(payloads: PayloadStore, refs: Sequence[PayloadRef], allowed: bool) -> None:
-    """Delete the segments a merge retired (`segment_runs.py`), once the snapshot that makes
-    that safe is committed. Where the process may not delete (`allowed` False: the AWS
-    worker) or a delete fails, they stay: storage, never correctness (logged)."""
-    if not allowed:
-        return
+class Retirements:
+    """The segments merges retired, deleted once the step whose snapshot replaced them is
+    committed: at once when the append was not inside a unit of work (it is committed),
+    else when the outermost unit of this thread commits; dropped if it rolls back (the row
+    naming their replacement was never stored, so the snapshots naming them are the newest).
+    Where the process may not delete (the AWS worker) or a delete fails, they stay: storage,
+    never correctness (logged)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def retire(self, payloads: PayloadStore, refs: Sequence[PayloadRef], allowed: bool) -> None:
+        if not refs or not allowed:
+            return
+        pending: list[tuple[PayloadStore, PayloadRef]] | None = getattr(
+            self._local, "pending", None
+        )
+        if pending is None:
+            _delete(payloads, refs)
+        else:
+            pending.extend((payloads, ref) for ref in refs)
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Around a backend's unit of work: what is retired inside waits for its commit."""
+        if getattr(self._local, "pending", None) is not None:
+            yield  # nested: the outermost unit commits
+            return
+        pending: list[tuple[PayloadStore, PayloadRef]] = []
+        self._local.pending = pending
+        try:
+            yield
+        finally:
+            self._local.pending = None
+        for payloads, ref in pending:  # reached only when the unit committed
+            _delete(payloads, [ref])
+
+
+def _delete(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> None:
     for ref in refs:
         try:
             payloads.delete(ref)
@@ -173,7 +208,7 @@ def run_items(segments: Sequence[Any], entry: Mapping[str, Any], name: str) -> l
 __all__ = [
     "BASE_ITEMS",
     "MERGE_FANIN",
-    "delete_retired",
+    "Retirements",
     "level_of",
     "list_runs",
     "prefix_refs",
