@@ -21,8 +21,9 @@ from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
 from durable_graph.messages import add_messages, messages_json
+from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
-from tests.conformance.test_merged_segments import expected, run, snaps
+from tests.conformance.test_merged_segments import expected, run, snaps, talk
 
 EVERY = 4
 NO_LIMIT = {"recursion_limit": 1_000_000}
@@ -169,4 +170,23 @@ def test_a_merge_rolled_back_with_its_unit_of_work_deletes_nothing(tmp_path: Pat
     assert all(backend.payloads.get(ref) for ref in retired)
     head = RecordStore(backend.checkpoints.inner, backend.payloads).head_checkpoint("t")
     assert head is not None and head.values["messages"] == expected(20)
+    backend.close()
+
+
+def test_a_fork_of_a_step_whose_snapshot_lost_segments_starts_from_its_state(
+    tmp_path: Path,
+) -> None:
+    """Given a 60-step chat, then a fork of step 9 (its snapshot's segments were merged away
+    and deleted) starts from the 9 messages of that step, read cold, and verifies, as does
+    the origin."""
+    clock = ManualClock()
+    backend = local_backend(tmp_path, clock=clock)
+    run(backend, clock, 60)
+    nine = [s for step, s in snaps(backend) if step <= 9][-1]
+    assert nine.step < snaps(backend)[-1][1].gone_before
+    app = talk.with_backend(backend, clock=clock)
+    fork(app, "t", 9, "f")
+    forked = RecordStore(backend.checkpoints.inner, backend.payloads).head_checkpoint("f")
+    assert forked is not None and forked.values["messages"] == expected(9)
+    assert verify_thread(backend, "f").ok and verify_thread(backend, "t").ok
     backend.close()

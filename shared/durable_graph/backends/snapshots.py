@@ -9,12 +9,14 @@ snapshot to the head (one range read of at most `SNAPSHOT_EVERY` rows), the snap
 segments.
 
 A snapshot costs what changed since the previous one, not what the state weighs: a list kept
-in *segments* (payloads of consecutive items) gains one segment of the items appended since;
-whole-value chunks are kept by reference; small values inline. A snapshot lists a list's
-segments in *pages* of `PAGE_SEGMENTS` refs: a full page never changes, so every later snapshot
-names the same page (stored once, content-addressed) and a snapshot's own size stays small. A
-list is kept in segments once it has `SEGMENT_MIN_ITEMS` items or its JSON is over
-`SEGMENT_MIN_BYTES` (a few documents of megabytes). A dict that big is kept in segments of
+in *segments* (payloads of consecutive items) gains one segment of the items appended since,
+and its segments are merged in runs so that there are O(log n) of them (`segment_runs.py`);
+whole-value chunks are kept by reference; small values inline. A dict's segments are listed
+in *pages* of `PAGE_SEGMENTS` refs (and a list's, in snapshot formats 1 and 2): a full page
+never changes, so every later snapshot names the same page (stored once, content-addressed)
+and a snapshot's own size stays small. A list is kept in segments once it has
+`SEGMENT_MIN_ITEMS` items or its JSON is over `SEGMENT_MIN_BYTES` (a few documents of
+megabytes). A dict that big is kept in segments of
 merge patches (`dsegs`, `dpages`): the writer's snapshot remembers, in memory, the dict it
 saw, and the next one adds a segment of the keys added or replaced since (found by comparing
 the two, mostly by identity: a merge shares the unchanged values); a writer without it (a
