@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from durable_graph import END, START, StateGraph
 from durable_graph.backends import segment_runs, snapshots
 from durable_graph.backends.local import local_backend
+from durable_graph.backends.record_fold import Materialiser
 from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
@@ -127,13 +128,13 @@ def test_a_list_re_set_after_its_old_segments_were_merged_away_is_folded_from_th
     newest = written[-1][1].fields["messages"]
     assert any(s.fields["messages"]["a"] != newest["a"] and s.step < 20 for _, s in written)
     folded: list[int | None] = []
-    fold = RecordStore._fold_rows
+    fold = Materialiser.fold_rows
 
-    def spy(self: RecordStore, rows: Any, keep: Any = None, plain_from: Any = None) -> Any:
+    def spy(self: Materialiser, rows: Any, keep: Any = None, plain_from: Any = None) -> Any:
         folded.append(plain_from)
         return fold(self, rows, keep, plain_from)
 
-    monkeypatch.setattr(RecordStore, "_fold_rows", spy)
+    monkeypatch.setattr(Materialiser, "fold_rows", spy)
     for step in range(1, 45):
         record = RecordStore(backend.checkpoints.inner, backend.payloads).get_checkpoint("t", step)
         assert record is not None
