@@ -115,6 +115,7 @@ def bench_durable_graph(texts: list[str], root: Path, *, recorded: bool = False)
             fresh = app.with_backend(local_backend(root))
             try:
                 state = fresh.get_state("chat-1", step=step)
+                state.values  # noqa: B018  (a lazy view: read before the store closes)
             finally:
                 fresh.backend.close()
             return state
