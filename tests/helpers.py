@@ -61,7 +61,7 @@ def message(thread_id: str, step: int, node: str = "a", parallel: int = 1) -> Tr
 
 def row_text(body: str | bytes) -> str:
     """A checkpoint row's stored JSON as the embedded store returns its `body` column (text,
-    or zlib of it for a big row: `row_bodies.py`)."""
+    or zstd of it for a big row: `row_bodies.py`)."""
     text = decode_body(body)
     return text.decode() if isinstance(text, bytes) else text
 

@@ -104,7 +104,7 @@ def _local(tmp_path: Path, clock: ManualClock) -> AbstractContextManager[Encrypt
         backend = local_backend(home, clock=clock, encrypt=True)
 
         def stored() -> bytes:  # every file of the store (state.db, its WAL, payloads), and
-            # the checkpoint rows decompressed (big rows are kept zlib-compressed: row_bodies.py)
+            # the checkpoint rows decompressed (big rows are kept zstd-compressed: row_bodies.py)
             skip = home / "keys"
             files = [p for p in home.rglob("*") if p.is_file() and skip not in p.parents]
             with closing(sqlite3.connect(home / "state.db")) as db:

@@ -1,5 +1,6 @@
-"""Row bodies on the embedded store: big rows are kept zlib-compressed, small ones as text,
-both read back alike, and a damaged compressed row is named (`row_bodies.py`)."""
+"""Row bodies on the embedded store: big rows are kept zstd-compressed, small ones as text,
+all read back alike (zlib rows of earlier releases too), and a damaged compressed row is named
+(`row_bodies.py`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.row_bodies import COMPRESS_FROM, decode_body, encode_body
+from durable_graph.backends.local.row_bodies import (
+    COMPRESS_FROM,
+    ZSTD_MAGIC,
+    decode_body,
+    encode_body,
+)
 from durable_graph.canonical import compact_json
 from durable_graph.clock import ManualClock
 from durable_graph.errors import CorruptRecord
@@ -35,33 +42,43 @@ def bodies(home: Path) -> dict[int, str | bytes]:
     return {int(step): body for step, body in rows}
 
 
+def rewrite(home: Path, bodies: dict[int, str | bytes]) -> None:
+    with sqlite3.connect(home / "state.db") as conn:
+        for step, body in bodies.items():
+            conn.execute(
+                "UPDATE checkpoints SET body = ? WHERE thread_id='c' AND step = ?", (body, step)
+            )
+
+
 def test_big_rows_are_compressed_and_read_back_exactly(tmp_path: Path) -> None:
-    """Given a chat appending a 1 KB reply a turn, then every row of a turn is a BLOB smaller
-    than its JSON, the thread reads and verifies, and a row rewritten as plain text (how the
-    previous version stored every row) reads back the same."""
+    """Given a chat appending a 1 KB reply a turn, then every row of a turn is a zstd frame
+    smaller than its JSON, the thread reads and verifies, and the rows rewritten as plain text
+    (how the first versions stored every row) or as zlib streams (how releases before zstd
+    rows compressed them) read back the same."""
     home = tmp_path / "home"
     chat(home)
     stored = bodies(home)
     docs = stored_rows(home / "state.db", "c")
     turns = [step for step in stored if step >= 1 and step <= 8]
     assert all(isinstance(stored[s], bytes) for s in turns)
+    assert all(isinstance(b, bytes) and b.startswith(ZSTD_MAGIC) for b in map(stored.get, turns))
     assert all(len(stored[s]) < len(compact_json(docs[s]).encode()) * 0.8 for s in turns)
     assert all(len(compact_json(docs[s]).encode()) >= COMPRESS_FROM for s in turns)
     backend = local_backend(home)
     before = backend.checkpoints.list_checkpoints("c", newest_first=False)
     assert verify_thread(backend, "c").ok
     backend.close()
-    with sqlite3.connect(home / "state.db") as conn:
-        for step, doc in docs.items():
-            conn.execute(
-                "UPDATE checkpoints SET body = ? WHERE thread_id='c' AND step = ?",
-                (compact_json(doc), step),
-            )
-    assert all(isinstance(b, str) for b in bodies(home).values())
-    backend = local_backend(home)
-    assert backend.checkpoints.list_checkpoints("c", newest_first=False) == before
-    assert verify_thread(backend, "c").ok
-    backend.close()
+    texts: dict[int, str | bytes] = {step: compact_json(doc) for step, doc in docs.items()}
+    zlibs: dict[int, str | bytes] = {
+        step: zlib.compress(compact_json(doc).encode(), 1) for step, doc in docs.items()
+    }
+    for earlier in (texts, zlibs):
+        rewrite(home, earlier)
+        assert bodies(home) == earlier
+        backend = local_backend(home)
+        assert backend.checkpoints.list_checkpoints("c", newest_first=False) == before
+        assert verify_thread(backend, "c").ok
+        backend.close()
 
 
 def test_a_damaged_compressed_row_is_named(tmp_path: Path) -> None:
@@ -84,18 +101,20 @@ def test_a_damaged_compressed_row_is_named(tmp_path: Path) -> None:
     backend.close()
 
 
-def test_rows_compressed_with_zlib_defaults_and_with_ours_read_alike() -> None:
-    """Given a big row, then what `encode_body` writes is a standard zlib stream no bigger
-    than zlib's default compression of it, and a body compressed with zlib's defaults (how the
-    previous release wrote big rows: a 32 KB window) reads back the same (`decode_body` takes
-    the window from the stream, not from ours)."""
+def test_big_rows_are_zstd_frames_and_zlib_rows_of_earlier_releases_read_alike() -> None:
+    """Given a big row, then what `encode_body` writes is a standard zstd frame (any zstd
+    reader inflates it) no bigger than zlib's level 1 of it, and the zlib streams earlier
+    releases wrote (zlib's defaults: a 32 KB window; a 16 KB window at memory level 5) read
+    back the same (`decode_body` takes the window from the stream)."""
     row = compact_json(
         {"values": {"draft": "please wire USD 250,000 to the new account. " * 60},
          "digests": {f"k{i}": f"{i:064x}" for i in range(40)}}
     )  # fmt: skip
     packed = encode_body(row)
-    assert isinstance(packed, bytes)
-    assert zlib.decompress(packed) == row.encode() == decode_body(packed)
+    assert isinstance(packed, bytes) and packed.startswith(ZSTD_MAGIC)
+    assert zstandard.ZstdDecompressor().decompress(packed) == row.encode() == decode_body(packed)
     assert len(packed) <= len(zlib.compress(row.encode(), 1))
     assert decode_body(zlib.compress(row.encode(), 1)) == row.encode()
     assert decode_body(zlib.compress(row.encode(), 9)) == row.encode()
+    windowed = zlib.compressobj(1, zlib.DEFLATED, 14, 5)
+    assert decode_body(windowed.compress(row.encode()) + windowed.flush()) == row.encode()

@@ -1,6 +1,6 @@
 """Sealed values in the embedded store's rows are bytes, not base64 text (`row_bodies.py`,
 `backends/packed_bodies.py`): checkpoint, record and mail bodies of an encrypted store are
-packed BLOBs (zlib'd where that saves more); a store whose rows hold base64 text (every release
+packed BLOBs (zstd'd where that saves more); a store whose rows hold base64 text (every release
 before) reads and verifies as it did, beside packed rows written after."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.row_bodies import decode_body, encode_body
+from durable_graph.backends.local.row_bodies import ZSTD_MAGIC, decode_body, encode_body
 from durable_graph.backends.packed_bodies import MAGIC
 from durable_graph.errors import CorruptRecord
 from durable_graph.keys import Keyring
@@ -27,9 +28,11 @@ BASE64_SEALED = re.compile(rb'"~[A-Za-z0-9+/=_-]{16,}"')
 
 
 def _unpacked(body: str | bytes) -> bytes:
-    """What a body holds once its zlib layer (if any) is off: packed bytes, or JSON."""
+    """What a body holds once its compression (if any) is off: packed bytes, or JSON."""
     if isinstance(body, str):
         return body.encode()
+    if body.startswith(ZSTD_MAGIC):
+        return zstandard.ZstdDecompressor().decompress(body)
     return body if body.startswith(MAGIC) else zlib.decompress(body)
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import zlib
 from collections.abc import Sequence
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from durable_graph.backends.local.db import Database
-from durable_graph.backends.local.row_bodies import decode_body, encode_body
+from durable_graph.backends.local.row_bodies import BODY_ERRORS, decode_body, encode_body
 from durable_graph.backends.sql import (
     GET_CHECKPOINT,
     GET_RECORD,
@@ -265,7 +264,7 @@ class SqliteCheckpointStore:
 def _parse(thread_id: str, step: int, body: str | bytes) -> Checkpoint:
     try:
         stored = decode_body(body)
-    except (zlib.error, ValueError) as exc:
+    except BODY_ERRORS as exc:
         raise CorruptRecord(thread_id, step, f"compressed or packed row body: {exc}") from exc
     try:
         return Checkpoint.from_stored_json(stored)
