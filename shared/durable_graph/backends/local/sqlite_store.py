@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, get_args
 
@@ -28,11 +30,19 @@ from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
 STATUSES: tuple[str, ...] = get_args(Status)  # a listing of every thread reads each one's range
 # Keys per `IN (...)` query of `get_records`: far below SQLite's bound-parameter limit.
 IN_CHUNK = 500
+WRITTEN_KEPT = 256  # threads whose last appended row is kept for `_row` (as `RecordStore`'s)
 
 
 class SqliteCheckpointStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # The last row this process appended per thread: (step, stored body, the record). A
+        # read that finds exactly those bytes at that step takes the record's stored form
+        # instead of inflating and validating the body again (the head read of a resume, of a
+        # thread this process suspended). Keyed by the bytes, so a row rolled back, rewritten
+        # (erasure) or written by another process is parsed as ever.
+        self._written: OrderedDict[str, tuple[int, str | bytes, Checkpoint]] = OrderedDict()
+        self._written_lock = threading.Lock()
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
         body = encode_body(checkpoint.to_stored_json())
@@ -46,11 +56,34 @@ class SqliteCheckpointStore:
         except sqlite3.IntegrityError as exc:
             existing = self.get_checkpoint(checkpoint.thread_id, checkpoint.step)
             raise StepConflict(checkpoint.thread_id, checkpoint.step, existing) from exc
+        self._remember(checkpoint, body)
+
+    def _remember(self, checkpoint: Checkpoint, body: str | bytes) -> None:
+        """Keep the row just appended for `_row`, where its stored form is what a parse of
+        `body` gives: format 2, and a `parent` that the row keeps or that a parse derives
+        (`Checkpoint.from_stored_json`)."""
+        if checkpoint.format < 2 or (checkpoint.step > 0 and checkpoint.parent is None):
+            return
+        with self._written_lock:
+            self._written[checkpoint.thread_id] = (checkpoint.step, body, checkpoint)
+            self._written.move_to_end(checkpoint.thread_id)
+            if len(self._written) > WRITTEN_KEPT:
+                self._written.popitem(last=False)
+
+    def _row(self, thread_id: str, step: int, body: str | bytes) -> Checkpoint:
+        """The record a row holds: the stored form of the one this process appended there
+        when the row is still those bytes, else parsed."""
+        with self._written_lock:
+            written = self._written.get(thread_id)
+        if written is not None and written[0] == step and written[1] == body:
+            # As read back: without the chunks its sealing wrote (`Checkpoint.fresh`).
+            return written[2].stored().with_fresh(())
+        return _parse(thread_id, step, body)
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         with self.db.read() as conn:
             row = conn.execute(GET_CHECKPOINT, (thread_id, step)).fetchone()
-        return _parse(thread_id, step, row[0]) if row else None
+        return self._row(thread_id, step, row[0]) if row else None
 
     def rewrite_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self.db.write() as conn:
@@ -67,7 +100,7 @@ class SqliteCheckpointStore:
                 HEAD_CHECKPOINT,
                 (thread_id,),
             ).fetchone()
-        return _parse(thread_id, row[0], row[1]) if row else None
+        return self._row(thread_id, row[0], row[1]) if row else None
 
     def list_checkpoints(
         self,
