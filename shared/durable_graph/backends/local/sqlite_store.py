@@ -216,30 +216,28 @@ class SqliteCheckpointStore:
         body = encode_body(compact_json(value))
         with self.db.write() as conn:
             if expected_version is None:
-                # Create iff absent: OR IGNORE lets the primary key decide; the current record
-                # is read only when the condition was lost.
-                created = conn.execute(
+                # Create iff absent: OR IGNORE lets the primary key decide.
+                changed = conn.execute(
                     "INSERT OR IGNORE INTO records (thread_id, key, version, body) "
                     "VALUES (?, ?, 1, ?)",
                     (thread_id, key, body),
                 ).rowcount
-                if created == 1:
-                    return VersionedRecord(key=key, value=value, version=1)
-            row = conn.execute(
-                GET_RECORD,
-                (thread_id, key),
-            ).fetchone()
-            if (row[0] if row else None) != expected_version:
+            else:
+                # Replace iff at the expected version: the WHERE is the condition, in place
+                # (no read before it, no delete and insert of OR REPLACE).
+                changed = conn.execute(
+                    "UPDATE records SET version = ?, body = ? "
+                    "WHERE thread_id = ? AND key = ? AND version = ?",
+                    (expected_version + 1, body, thread_id, key, expected_version),
+                ).rowcount
+            if changed != 1:
+                # The condition was lost: the current record is read only now, for the conflict.
+                row = conn.execute(GET_RECORD, (thread_id, key)).fetchone()
                 current = (
                     VersionedRecord(key=key, value=_value(row[1]), version=row[0]) if row else None
                 )
                 raise RecordConflict(key, current)
-            version = (expected_version or 0) + 1
-            conn.execute(
-                "INSERT OR REPLACE INTO records (thread_id, key, version, body) VALUES (?,?,?,?)",
-                (thread_id, key, version, body),
-            )
-        return VersionedRecord(key=key, value=value, version=version)
+        return VersionedRecord(key=key, value=value, version=(expected_version or 0) + 1)
 
     def get_records(self, thread_id: str, keys: Sequence[str]) -> dict[str, VersionedRecord]:
         wanted = list(dict.fromkeys(keys))
