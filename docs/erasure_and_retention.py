@@ -23,12 +23,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = Path(__file__).with_name("erasure-and-retention.md")
-TAMPER = """import json, sqlite3, zlib
+TAMPER = """import json, sqlite3, zstandard
 
 db = sqlite3.connect("store/state.db")
 where = "WHERE thread_id = 'tx-1001' AND step = 0"
 (body,) = db.execute(f"SELECT body FROM checkpoints {where}").fetchone()
-row = json.loads(zlib.decompress(body) if isinstance(body, bytes) else body)
+row = json.loads(zstandard.decompress(body) if isinstance(body, bytes) else body)
 del row["changes"]["recipient"]["s"], row["changes"]["recipient"]["v"]
 db.execute(f"UPDATE checkpoints SET body = ? {where}", (json.dumps(row),))
 db.commit()
@@ -70,6 +70,8 @@ class Page:
         args = shlex.split(line)
         if args[0] == "durable-graph":
             args = [sys.executable, "-m", "durable_graph", *args[1:]]
+        elif args[0] == "python3":  # the Python durable-graph runs in (tamper.py needs zstandard)
+            args = [sys.executable, *args[1:]]
         done = subprocess.run(
             args, cwd=self.work, env=self.env, capture_output=True, text=True, timeout=120
         )
@@ -182,7 +184,7 @@ def walk(page: Page) -> None:
     page.say("## 5. Tampering after erasure is still caught\n\nSomeone with write access "
              "drops a value that no erasure record names (the `recipient` at step 0):")  # fmt: skip
     (page.work / "tamper.py").write_text(TAMPER)
-    page.say(f"```python\n# tamper.py (a big row body is stored zlib-compressed)\n{TAMPER}```\n")
+    page.say(f"```python\n# tamper.py (a big row body is stored zstd-compressed)\n{TAMPER}```\n")
     page.run("python3 tamper.py")
     page.run("durable-graph verify tx-1001", expect=1)
     page.say("## 6. Retention\n\n`payments:graph` keeps values 30 days "
