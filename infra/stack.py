@@ -7,14 +7,17 @@ The wiring below is the whole permission model; read it as a table of who may do
 | worker     | r/w   | r/w         | read    | recv, send | send | publish | signing | sign | send |
 | api        | r/w   | r/w, delete | read    | send       | -    | publish | both    | sign | -    |
 | s3_trigger | r/w   | r/w         | read    | send       | -    | -       | -       | -    | -    |
-| sweeper    | r/w   | read, del.  | -       | send       | recv | -       | -       | sign | -    |
+| sweeper    | r/w*  | read, del.  | -       | send       | recv | -       | -       | sign | -    |
 | dlq        | r/w   | read        | -       | send       | recv | -       | -       | sign | -    |
 
 "r/w" on the table never includes deleting; "r/w" on payloads is read and put under the
 content-addressed prefix only (see `infra.components.storage`). "delete" ("del.") on payloads
 is erasure's: the API's `POST /threads/{id}/erase` (IAM only) and the sweeper's scheduled
-retention job destroy an erased value's objects, every version, under that prefix; nobody may
-delete a table item (erasure rewrites a committed row in place, conditionally, with `PutItem`).
+retention job destroy an erased value's objects, every version, under that prefix; the sweeper
+also deletes the chunks of lost appends that the functions without a payload delete left it
+(`durable_graph.leftovers`). Nobody may delete a table item (erasure rewrites a committed row in
+place, conditionally, with `PutItem`) but the sweeper a leftover (*: `DeleteItem` held to the
+leftovers partition by `dynamodb:LeadingKeys`).
 "send" on SES is `SendEmail` from `mail_from` on the one configured identity, and only when
 `-c mail_from=...` is given (see `infra.components.mail`).
 """
@@ -275,8 +278,9 @@ class DurableGraphStack(Stack):
         queueing.transitions.grant_send_messages(s3_trigger)
         signing.grant_data_keys(s3_trigger)  # step 0 seals the uploaded input
 
-        # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ; every
-        # `retention_hours`, the retention job (the same as `durable-graph retention run`). ---
+        # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ, delete
+        # lost appends' leftover chunks; every `retention_hours`, the retention job (the same
+        # as `durable-graph retention run`). ---
         sweeper = functions.sweeper
         events.Rule(
             self,
@@ -303,6 +307,7 @@ class DurableGraphStack(Stack):
         storage.grant_checkpoints_write(sweeper)
         storage.grant_payloads_read(sweeper)
         storage.grant_payloads_delete(sweeper)  # retention erases values and their objects
+        storage.grant_leftovers_forget(sweeper)  # the chunks of lost appends others left it
         queueing.transitions.grant_send_messages(sweeper)
         queueing.dead_letters.grant_consume_messages(sweeper)
         signing.grant_data_keys(sweeper)

@@ -1,5 +1,6 @@
-"""The `sweeper` Lambda (scheduled): re-drive stalled threads, report the DLQ; on its own
-schedule (`{"job": "retention"}`), the retention job (`durable-graph retention run`).
+"""The `sweeper` Lambda (scheduled): re-drive stalled threads, report the DLQ, delete the chunks
+lost appends left behind; on its own schedule (`{"job": "retention"}`), the retention job
+(`durable-graph retention run`).
 
 All logic is in `durable_graph.backends.aws.sweeper`; this reports its numbers as metrics.
 """
@@ -44,6 +45,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = sweep(runtime())
     metrics.add_metric(name="threads_resent", unit=MetricUnit.Count, value=len(report.resent))
     metrics.add_metric(name="dlq_depth", unit=MetricUnit.Count, value=report.dlq_depth or 0)
+    metrics.add_metric(
+        name="leftover_chunks_deleted", unit=MetricUnit.Count, value=report.leftover_chunks_deleted
+    )
     if report.dlq_threads:
         logger.error("threads with messages in the DLQ", extra={"threads": report.dlq_threads})
     return report.as_json()

@@ -6,7 +6,9 @@ path deletes one, so nobody gets `DeleteItem` or `BatchWriteItem`, which can del
 rewrites a committed row with `PutItem` under `attribute_exists`), payloads are
 content-addressed under one prefix (so access is scoped to that prefix), and uploads are only
 ever read by the engine. Deleting payload objects is erasure's alone (`grant_payloads_delete`:
-the API's IAM-only erase route and the sweeper's retention job).
+the API's IAM-only erase route and the sweeper's retention job), and the sweeper's, which
+deletes the chunks of lost appends the others leave it; the one table item anybody may delete
+is such a leftover, by the sweeper (`grant_leftovers_forget`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ _ATTRIBUTE_TYPES = {
 TABLE_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
 # Writes: conditional puts (a new checkpoint; a thread head or record at the expected version)
 # and updates of mutable records. No DeleteItem/BatchWriteItem: nothing is ever deleted but by
-# TTL, which DynamoDB itself applies.
+# TTL, which DynamoDB itself applies, and a leftover by the sweeper (`LEFTOVER_DELETE_ACTIONS`).
 TABLE_WRITE_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+# The sweeper forgets a leftover it dealt with; only items of the leftovers partition
+# (`dynamodb:LeadingKeys`), never a checkpoint, thread head or record.
+LEFTOVER_DELETE_ACTIONS = ("dynamodb:DeleteItem",)
 PAYLOAD_READ_ACTIONS = ("s3:GetObject",)
 PAYLOAD_WRITE_ACTIONS = ("s3:PutObject",)
 # Erasure deletes every version of a payload object it destroys (a delete marker alone would
@@ -161,7 +166,7 @@ class Storage(Construct):
         object. Listing versions is limited to the same prefix by the `s3:prefix` condition.
         The function is told (`GRANT_ENV_PAYLOAD_DELETES`): it also deletes the chunks of a
         step that lost its conditional append (`durable_graph.orphans`), where others leave
-        them."""
+        them to the sweeper (`grant_leftovers_forget`)."""
         function.add_environment(names.GRANT_ENV_PAYLOAD_DELETES, "true")
         self._grant_objects(
             function, self.payload_bucket, PAYLOAD_DELETE_ACTIONS, names.PAYLOAD_PREFIX
@@ -171,6 +176,23 @@ class Storage(Construct):
                 actions=list(BUCKET_LIST_VERSIONS_ACTIONS),
                 resources=[self.payload_bucket.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{names.PAYLOAD_PREFIX}*"]}},
+            )
+        )
+
+    def grant_leftovers_forget(self, function: lambda_.Function) -> None:
+        """Delete the table's leftover items (`names.LEFTOVERS_PARTITION`) and no other: the
+        chunks of lost appends the functions without a payload delete left for the sweeper
+        (`durable_graph.leftovers`), once it has deleted them. Every item's partition key is
+        its leading key, so the condition holds the grant to that one partition."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(LEFTOVER_DELETE_ACTIONS),
+                resources=[self.table.table_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:LeadingKeys": [names.LEFTOVERS_PARTITION]
+                    }
+                },
             )
         )
 

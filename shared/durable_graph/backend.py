@@ -12,7 +12,7 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import InvalidInput, PayloadTooLarge
 from durable_graph.mail import Mailer
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
-from durable_graph.ports import Notifier, PayloadStore, RecordWrite, TransitionQueue
+from durable_graph.ports import Leftovers, Notifier, PayloadStore, RecordWrite, TransitionQueue
 from durable_graph.signing import Signer
 
 DEFAULT_MAX_VALUE_BYTES = 256 * 1024 * 1024
@@ -63,8 +63,10 @@ class Backend:
     mailer: Mailer | None = None
     # Whether this process may delete payload objects, so the chunks of a step whose
     # conditional append lost are deleted (`orphans.py`). False for an AWS function whose role
-    # may not (the worker: deleting payloads is erasure's alone); there they stay unreferenced.
+    # may not (the worker: deleting payloads is erasure's alone): it leaves them in
+    # `leftovers` for the sweeper, which may (`leftovers.py`).
     deletes_payloads: bool = True
+    leftovers: Leftovers | None = None
     # Why this store takes no writes (e.g. an `aws://TABLE?bucket=` URI that names no queue), or
     # None. Commands that write check it first, so a refusal stores nothing.
     read_only: str | None = None

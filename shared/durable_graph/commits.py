@@ -15,7 +15,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, Status
 from durable_graph.errors import StepConflict
 from durable_graph.followups import FollowUps
-from durable_graph.orphans import discard, lost_chunks
+from durable_graph.orphans import let_go, lost_chunks, may_let_go
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 
@@ -92,14 +92,14 @@ class Committer:
     def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:
         """Delete the chunks a step that lost its append had written (a worker's duplicate,
         a start onto a taken id, a resume that lost its race): no record refers to them, and
-        none ever will (`orphans.lost_chunks`). Not where this process may not delete payloads
-        (`Backend.deletes_payloads`: the AWS worker's role, erasure's alone); there they stay,
-        unreferenced."""
-        if not self.backend.deletes_payloads:
+        none ever will (`orphans.lost_chunks`). Where this process may not delete payloads
+        (`Backend.deletes_payloads`: the AWS worker's role, erasure's alone) they are left to
+        the sweeper (`orphans.let_go`)."""
+        if not may_let_go(self.backend):
             return
-        refs = lost_chunks(lost, winner)
         what = f"step {lost.step} of {lost.thread_id!r}, which lost its append"
-        discard(self.backend.payloads, refs, what)
+        refs = lost_chunks(lost, winner)
+        let_go(self.backend, refs, what, thread_id=lost.thread_id, step=lost.step)
 
 
 __all__ = ["Committer", "Outcome"]

@@ -32,7 +32,7 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef, Task
 from durable_graph.effects import TaskDelivery
-from durable_graph.orphans import discard
+from durable_graph.orphans import let_go, may_let_go
 from durable_graph.payloads import MARKER, is_ref, loaded
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_payloads import payloads_for
@@ -194,8 +194,8 @@ class FanIn:
     def _discard(self, thread_id: str, key: str, value: Mapping[str, Any]) -> None:
         """Delete the chunks of a result whose `done#` row another run of the task created
         first: the row names that run's chunks (salted anew), or ours when it was our own
-        write retried; none but ours are deleted (`orphans.py`)."""
-        if not self.backend.deletes_payloads:
+        write retried; none but ours are deleted, or left to the sweeper (`orphans.let_go`)."""
+        if not may_let_go(self.backend):
             return
         keys = self.backend.checkpoints.keys
         mine = result_chunks(open_fields(value, keys, thread_id, key))
@@ -204,7 +204,8 @@ class FanIn:
         won = self.backend.checkpoints.get_record(thread_id, key)
         theirs = result_chunks(open_fields(won.value, keys, thread_id, key)) if won else mine
         lost = [ref for ref in mine if ref not in theirs]
-        discard(self.backend.payloads, lost, f"a duplicate result of {key!r} of {thread_id!r}")
+        what = f"a duplicate result of {key!r} of {thread_id!r}"
+        let_go(self.backend, lost, what, thread_id=thread_id, row=key)
 
 
 __all__ = [

@@ -15,6 +15,10 @@ an earlier record) are never in it.
 
 A fan-out task's result row (`done#`, `fanin.py`) is the same: its chunks are named by that row
 alone, and a task whose row was created by a racing duplicate deletes its own.
+
+A process that may not delete payload objects (`Backend.deletes_payloads`: the AWS worker, whose
+role leaves deleting to erasure) leaves them instead (`let_go`, `Backend.leftovers`), and the
+sweeper, which may, deletes them later (`leftovers.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.errors import DurableGraphError
 from durable_graph.payloads import collect_refs
@@ -60,6 +65,36 @@ def _named_by(record: Checkpoint) -> set[str]:
     return named | {c.ref.sha256 for c in record.changes.values() if c.ref is not None}
 
 
+def may_let_go(backend: Backend) -> bool:
+    """Whether this process deletes a lost append's chunks or leaves them to one that may."""
+    return backend.deletes_payloads or backend.leftovers is not None
+
+
+def let_go(
+    backend: Backend,
+    refs: Sequence[PayloadRef],
+    what: str,
+    *,
+    thread_id: str,
+    step: int | None = None,
+    row: str | None = None,
+) -> None:
+    """The one way a lost append's chunks go: deleted where this process may delete payloads,
+    else left in `Backend.leftovers` (named by the `step` or result `row` of `thread_id` that
+    lost) for one that may; a failure costs storage, never correctness (logged)."""
+    if not refs:
+        return
+    if backend.deletes_payloads:
+        discard(backend.payloads, refs, what)
+        return
+    if backend.leftovers is None:
+        return
+    try:
+        backend.leftovers.leave(thread_id, refs, step=step, row=row)
+    except DurableGraphError as exc:
+        log.warning("%d chunks of %s left behind, unrecorded: %s", len(refs), what, exc)
+
+
 def discard(payloads: PayloadStore, refs: Sequence[PayloadRef], what: str) -> None:
     """Delete `refs`; a delete that fails leaves it and the rest (logged once): an unreferenced
     object costs storage, never correctness."""
@@ -71,4 +106,4 @@ def discard(payloads: PayloadStore, refs: Sequence[PayloadRef], what: str) -> No
             return
 
 
-__all__ = ["discard", "lost_chunks"]
+__all__ = ["discard", "let_go", "lost_chunks", "may_let_go"]

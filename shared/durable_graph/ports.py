@@ -206,6 +206,47 @@ class StampedPayloads(Protocol):
         ...
 
 
+class Leftover(BaseModel):
+    """The chunks a step (`step`) or a fan-out task's result row (`row`, `done#…`) of
+    `thread_id` wrote before it lost its conditional append, left by a process that may not
+    delete payload objects for one that may (`Leftovers`); `at` is when (ISO), `key` the
+    store's own key of it (set on read, never stored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    thread_id: str
+    step: int | None = None
+    row: str | None = None
+    refs: list[PayloadRef]
+    at: str
+    key: str = Field(default="", exclude=True)
+
+
+class Leftovers(Protocol):
+    """Where a process whose credentials may not delete payload objects (the AWS worker:
+    deleting is erasure's alone) leaves the chunks of a lost append (`orphans.let_go`), and
+    where one that may (the AWS sweeper, `leftovers.clear_leftovers`) finds them again."""
+
+    def leave(
+        self,
+        thread_id: str,
+        refs: Sequence[PayloadRef],
+        *,
+        step: int | None = None,
+        row: str | None = None,
+    ) -> None:
+        """Keep `refs` (a lost append of `step`, or of the result row `row`), stamped now."""
+        ...
+
+    def due(self, before: datetime, limit: int) -> list[Leftover]:
+        """The oldest `limit` leftovers left before `before`."""
+        ...
+
+    def forget(self, leftover: Leftover) -> None:
+        """Drop `leftover` (its chunks are dealt with)."""
+        ...
+
+
 class TransitionMessage(BaseModel):
     """Names one task: run `task` from checkpoint `step` of `thread_id`.
 

@@ -31,6 +31,7 @@ from durable_graph.backend import Backend
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.kms_keys import KmsKeyWrapper
 from durable_graph.backends.aws.kms_signer import KmsSigner
+from durable_graph.backends.aws.leftovers import DynamoDBLeftovers
 from durable_graph.backends.aws.s3_payloads import S3PayloadStore
 from durable_graph.backends.aws.ses_mailer import SesMailer
 from durable_graph.backends.aws.settings import AwsSettings
@@ -179,8 +180,10 @@ def aws_backend(
     """The four AWS adapters bundled as a `Backend` with the AWS size limits; `kek` (e.g.
     `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`), as `data_key_id` does
     (a symmetric KMS key: envelope encryption). `deletes_payloads`: whether the caller's
-    credentials may delete payload objects (a Lambda function's settings say). `clock` stamps
-    payload objects (tests pass a manual one)."""
+    credentials may delete payload objects (a Lambda function's settings say): a function
+    that may not leaves a lost append's chunks in the table's leftovers for the sweeper
+    (`durable_graph.leftovers`). `clock` stamps payload objects and leftovers (tests pass a
+    manual one)."""
     payloads = S3PayloadStore(clients.s3, settings.bucket, clock=clock)
     if kek is None and settings.data_key_id and clients.kms is not None:
         kek = KmsKeyWrapper(clients.kms, settings.data_key_id)
@@ -215,6 +218,7 @@ def aws_backend(
         # DynamoDB items hold 400 KB; keep 50 KB for attribute names, keys and growth.
         max_record_bytes=350 * 1024,
         deletes_payloads=deletes_payloads,
+        leftovers=DynamoDBLeftovers(clients.dynamodb, settings.table_name, clock),
     )
 
 

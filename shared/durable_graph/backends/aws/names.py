@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 # --- DynamoDB: one table holds checkpoints, thread records and small versioned records. ---
-PARTITION_KEY: Final = "pk"  # "thread#<thread_id>"
+PARTITION_KEY: Final = "pk"  # "thread#<thread_id>" | LEFTOVERS_PARTITION
 SORT_KEY: Final = "sk"  # "cp#<zero-padded step>" | "thread" | "rec#<key>"
 STATUS_INDEX: Final = "by_status"  # GSI over thread records: which threads are running/suspended
 STATUS_INDEX_PK: Final = "gsi1pk"  # "status#<status>"
@@ -26,6 +26,10 @@ COUNT_ATTRIBUTE: Final = "count"  # a completion counter (complete_task), increm
 CHECKPOINT_PREFIX: Final = "cp#"
 THREAD_SORT_KEY: Final = "thread"
 RECORD_PREFIX: Final = "rec#"
+# The chunks of lost appends a function that may not delete payloads left for the sweeper
+# (`leftovers.py`): one partition, sorted by when ("<ISO time>#<random>"). The sweeper's role
+# may delete items of this partition alone (`Storage.grant_leftovers_forget`).
+LEFTOVERS_PARTITION: Final = "leftovers"
 
 # --- Environment keys read by the Lambda settings model. ---
 ENV_TABLE: Final = "DURABLE_GRAPH_TABLE"
@@ -48,7 +52,8 @@ ENV_LEDGER_KEY_ID: Final = "DURABLE_GRAPH_LEDGER_KEY_ID"  # KMS key that signs c
 OPERATOR_ENV_DATA_KEY_ID: Final = "DURABLE_GRAPH_DATA_KEY_ID"
 ENV_MAIL_FROM: Final = "DURABLE_GRAPH_MAIL_FROM"  # sender address of a verified SES identity
 # Set ("true") on a function by the grant that lets it delete payload objects
-# (`Storage.grant_payloads_delete`): only there are a lost step's chunks deleted (orphans.py).
+# (`Storage.grant_payloads_delete`): only there are a lost step's chunks deleted (orphans.py);
+# elsewhere they are left in the leftovers partition for the sweeper (leftovers.py).
 GRANT_ENV_PAYLOAD_DELETES: Final = "DURABLE_GRAPH_PAYLOAD_DELETES"
 # The explorer's sign-in (api function only): the Cognito user pool, its app client, the hosted
 # UI's origin, and optionally where the pool's keys are (default: the issuer's JWKS).

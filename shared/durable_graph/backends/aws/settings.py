@@ -77,7 +77,8 @@ class AwsSettings(BaseModel):
             from (none: a node that sends mail fails its thread with `mailer_missing`).
         payload_deletes: whether the function's role may delete payload objects (set by the
             stack with the grant); only then does it delete the chunks of a step that lost
-            its conditional append (`durable_graph.orphans`).
+            its conditional append (`durable_graph.orphans`), else it leaves them to the
+            sweeper (`durable_graph.leftovers`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

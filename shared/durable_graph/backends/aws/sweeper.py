@@ -12,6 +12,11 @@ status change, so "record older than the cutoff" is the cheap pre-filter and the
 `created_at` the real test. Keep `stale_seconds` above SQS's five-minute deduplication window,
 or a re-send may be dropped as a duplicate of the original message.
 
+Each sweep also deletes the chunks of lost appends that the functions which may not delete
+payload objects left behind (`durable_graph.leftovers`: the oldest `BATCH`, `GRACE` after they
+were left, only those no record names): one Query of the leftovers partition when there are
+none.
+
 The same function runs the retention job on its own, slower schedule (`retention`): exactly
 `durable-graph retention run` (`durable_graph.retention.run_retention`) over the deployment's
 store, with the runtime's clock, so a test on a skipping clock sees what a run N days later does.
@@ -30,6 +35,7 @@ from durable_graph.backends.aws.sqs_queue import peek_thread_ids, queue_depth
 from durable_graph.clock import parse_iso
 from durable_graph.errors import DurableGraphError
 from durable_graph.followups import messages_for
+from durable_graph.leftovers import clear_leftovers
 from durable_graph.retention import run_retention
 from durable_graph.retention_cursor import Totals
 from durable_graph.threads import sync_thread
@@ -44,6 +50,7 @@ class SweepReport:
     resynced: list[str] = field(default_factory=list)  # thread records that lagged their head
     dlq_depth: int | None = None
     dlq_threads: list[str] = field(default_factory=list)
+    leftover_chunks_deleted: int = 0  # chunks of lost appends (`durable_graph.leftovers`)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -52,6 +59,7 @@ class SweepReport:
             "resynced": self.resynced,
             "dlq_depth": self.dlq_depth,
             "dlq_threads": self.dlq_threads,
+            "leftover_chunks_deleted": self.leftover_chunks_deleted,
         }
 
 
@@ -62,7 +70,8 @@ def sweep(
     stale_seconds: int | None = None,
     limit: int = 1000,
 ) -> SweepReport:
-    """One pass: re-send the pending tasks of every stalled running thread; read the DLQ."""
+    """One pass: re-send the pending tasks of every stalled running thread; read the DLQ;
+    delete the chunks lost appends left behind."""
     clock = rt.graph.clock
     now = now or clock.now()
     cutoff = now - timedelta(seconds=stale_seconds or rt.settings.stale_seconds)
@@ -99,6 +108,7 @@ def sweep(
         report.dlq_depth = queue_depth(rt.clients.sqs, rt.settings.dlq_url)
         if report.dlq_depth:
             report.dlq_threads = peek_thread_ids(rt.clients.sqs, rt.settings.dlq_url)
+    report.leftover_chunks_deleted = clear_leftovers(rt.backend, clock=clock, now=now).deleted
     return report
 
 
