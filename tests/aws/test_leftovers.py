@@ -6,10 +6,12 @@ an object addressed by content alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +21,10 @@ from durable_graph.backends.aws.factory import AwsRuntime, build_runtime
 from durable_graph.backends.aws.leftovers import REFS_PER_ITEM
 from durable_graph.backends.aws.sweeper import sweep
 from durable_graph.checkpoint import Checkpoint, PayloadRef
+from durable_graph.clock import ManualClock
 from durable_graph.engine import Outcome
 from durable_graph.fanin import done_key, result_chunks
-from durable_graph.leftovers import GRACE
+from durable_graph.leftovers import GRACE, clear_leftovers
 from durable_graph.ports import Leftovers
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.sealed_records import open_fields
@@ -29,6 +32,7 @@ from durable_graph.verification import verify_thread
 from tests import big_state_graphs
 from tests.aws.conftest import AwsWorld
 from tests.big_state_graphs import fanout_parts_graph, many_small, parts_graph
+from tests.conformance.test_encryption import FACTORIES, holds
 from tests.conformance.test_lost_appends import object_count, part_chunks, stored
 
 COUNT, WIDTH = 400, 200  # about 82 KB of JSON per part: over the 64 KiB inline bound, a chunk
@@ -63,11 +67,13 @@ def world(aws_factory: Callable[..., AwsWorld]) -> AwsWorld:
     return aws_factory(graph="tests.big_state_graphs:parts_graph")
 
 
-def lose_a_race(backend: Backend) -> tuple[Checkpoint, list[PayloadRef]]:
+def lose_a_race(
+    backend: Backend, clock: ManualClock | None = None
+) -> tuple[Checkpoint, list[PayloadRef]]:
     """One message run by two workers, the loser sealing its step (an interrupt payload and
     an io response, each a chunk) before the winner commits; then the loser commits. The
     winner, and the loser's chunks."""
-    app = parts_graph.with_backend(backend)
+    app = parts_graph.with_backend(backend, clock=clock)
     app.start({"count": COUNT, "width": WIDTH}, thread_id="race")
     (delivery,) = backend.queue.receive(max_messages=1, visibility_timeout=30.0)
     loser = app.engine("loser")
@@ -195,6 +201,26 @@ def test_a_leftover_never_deletes_what_a_record_names_or_a_shared_object(
     app = parts_graph.with_backend(backend)
     app.resume("race", resume_value={"rows": ["yes"]})
     assert app.get_state("race").values["looked_up"] == COUNT
+
+
+def test_a_sealed_lost_append_is_left_and_then_deleted(tmp_path: Path) -> None:
+    """Given encryption at rest on (KMS envelope keys, moto) and a worker whose step lost its
+    append, then its sealed chunks are left (no plaintext in the leftover item), and the
+    sweeper's pass after the grace period deletes them and keeps the winner's."""
+    clock = ManualClock()
+    with FACTORIES["aws-moto"](tmp_path, clock) as encrypted:
+        worker = dataclasses.replace(encrypted.backend, deletes_payloads=False)
+        winner, mine = lose_a_race(worker, clock)
+        assert all(stored(worker, ref) for ref in mine)
+        assert not holds(encrypted.stored(), "ask-000001-")  # an interrupt payload's row
+
+        early = clear_leftovers(encrypted.backend, clock=clock, now=clock.now() + EARLY)
+        late = clear_leftovers(encrypted.backend, clock=clock, now=clock.now() + LATE)
+
+        assert (early.deleted, late.deleted, late.leftovers) == (0, 2, 1)
+        assert not any(stored(worker, ref) for ref in mine)
+        assert all(stored(worker, ref) for ref in part_chunks(winner))
+        assert verify_thread(worker, "race").ok
 
 
 def test_many_chunks_are_left_in_items_under_the_item_limit(world: AwsWorld) -> None:
