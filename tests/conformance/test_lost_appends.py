@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from durable_graph.backend import Backend
@@ -17,6 +18,8 @@ from durable_graph.engine import Outcome
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.fanin import done_key, result_chunks
 from durable_graph.payloads import MARKER
+from durable_graph.ports import Delivery
+from durable_graph.runtime import CompiledGraph
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.sealed_records import open_fields
 from durable_graph.verification import verify_thread
@@ -49,11 +52,21 @@ def object_count(backend: Backend) -> int:
     return len(contents(backend)["objects"]) + len(rows)
 
 
-def lose_a_race(backend: Backend, clock: ManualClock) -> None:
-    """One message run by two workers, the loser sealing its step (2 MB interrupt payload and
-    io response, each a chunk) before the winner commits; then the loser commits."""
+@dataclass
+class StepRace:
+    """A step run by two workers, after the loser's commit (`race_a_step`)."""
+
+    app: CompiledGraph
+    winner: Checkpoint
+    mine: list[PayloadRef]  # the chunks the loser's sealing wrote
+
+
+def race_a_step(backend: Backend, clock: ManualClock | None, count: int) -> StepRace:
+    """One message run by two workers, the loser sealing its step (an interrupt payload and
+    io response of `count` rows, each a chunk) before the winner commits; then the loser
+    commits, a duplicate, and the message is acknowledged."""
     app = parts_graph.with_backend(backend, clock=clock)
-    app.start({"count": COUNT, "width": WIDTH}, thread_id="race")
+    app.start({"count": count, "width": WIDTH}, thread_id="race")
     (delivery,) = backend.queue.receive(max_messages=1, visibility_timeout=30.0)
     loser = app.engine("loser")
     lost = loser.prepare(delivery.message)
@@ -66,15 +79,26 @@ def lose_a_race(backend: Backend, clock: ManualClock) -> None:
     outcome = loser.commit(lost, previous_status="running")
 
     assert outcome.kind == "duplicate"
-    assert not any(stored(backend, ref) for ref in mine)
+    backend.queue.ack(delivery)  # handled: the thread's queue group is free again
     winner = backend.checkpoints.get_checkpoint("race", lost.step)
     assert winner is not None and winner.hash == theirs.checkpoint.hash
     assert len(part_chunks(winner)) == 2
-    assert all(stored(backend, ref) for ref in part_chunks(winner))
+    return StepRace(app, winner, mine)
+
+
+def resume_to_the_end(race: StepRace, count: int) -> None:
+    race.app.resume("race", resume_value={"rows": ["yes"]})
+    assert race.app.get_state("race").values["looked_up"] == count
+
+
+def lose_a_race(backend: Backend, clock: ManualClock) -> None:
+    """A step that lost its race (`race_a_step`): its chunks are gone, the winner's stored,
+    and the thread verifies and resumes to the end."""
+    race = race_a_step(backend, clock, COUNT)
+    assert not any(stored(backend, ref) for ref in race.mine)
+    assert all(stored(backend, ref) for ref in part_chunks(race.winner))
     assert verify_thread(backend, "race").ok
-    backend.queue.ack(delivery)  # handled: the thread's queue group is free again
-    app.resume("race", resume_value={"rows": ["yes"]})
-    assert app.get_state("race").values["looked_up"] == COUNT
+    resume_to_the_end(race, COUNT)
 
 
 def test_a_step_that_lost_its_append_leaves_no_chunk(backend: Backend, clock: ManualClock) -> None:
@@ -91,15 +115,23 @@ def test_a_sealed_step_that_lost_its_append_leaves_no_chunk(
     lose_a_race(encrypted.backend, clock)
 
 
-def test_a_task_result_that_lost_its_row_leaves_no_chunk(
-    backend: Backend, clock: ManualClock
-) -> None:
-    """Given the big task of a fan-out run by two workers at once (both past the check for its
-    `done#` row, each writing its 2 MB writes and io as chunks), then one row is created and
-    counted once, the other run's chunks are deleted (two objects more, not four), and the
-    thread completes with the winner's result and verifies."""
+@dataclass
+class TaskRace:
+    """The big task of a fan-out run by two workers at once (`race_the_big_task`)."""
+
+    app: CompiledGraph
+    deliveries: list[Delivery]
+    key: str  # the task's `done#` row
+    kept: list[PayloadRef]  # the chunks that row names
+    before: int  # payload objects before the two runs
+
+
+def race_the_big_task(backend: Backend, clock: ManualClock | None, count: int) -> TaskRace:
+    """Start the fan-out of `count` rows and run its big task twice at once, both past the
+    check for its `done#` row, each writing its writes and io as chunks: one row is created,
+    counting the task once, and it names two chunks, stored."""
     app = fanout_parts_graph.with_backend(backend, clock=clock)
-    app.start({"count": COUNT, "width": WIDTH}, thread_id="twice")
+    app.start({"count": count, "width": WIDTH}, thread_id="twice")
     deliveries = backend.queue.receive(max_messages=10, visibility_timeout=30.0)
     (big,) = [d for d in deliveries if d.message.task.id.endswith(":0")]
     before = object_count(backend)
@@ -114,13 +146,29 @@ def test_a_task_result_that_lost_its_row_leaves_no_chunk(
     key = done_key(0, big.message.task.id)
     row = backend.checkpoints.get_record("twice", key)
     assert row is not None
-    chunks = result_chunks(open_fields(row.value, backend.checkpoints.keys, "twice", key))
-    assert len(chunks) == 2 and all(stored(backend, ref) for ref in chunks)
-    assert object_count(backend) == before + 2
-    for delivery in deliveries:
+    kept = result_chunks(open_fields(row.value, backend.checkpoints.keys, "twice", key))
+    assert len(kept) == 2 and all(stored(backend, ref) for ref in kept)
+    return TaskRace(app, deliveries, key, kept, before)
+
+
+def settle(backend: Backend, race: TaskRace, count: int) -> None:
+    """Let the raced thread run on: it completes with the winner's result and verifies."""
+    for delivery in race.deliveries:
         backend.queue.release(delivery)
-    app.run_until_settled("twice")
-    values = app.get_state("twice").values
-    assert values["found"] == [*many_small(COUNT, WIDTH, "out"), "small"]
-    assert values["args_seen"] == [COUNT, 0]
+    race.app.run_until_settled("twice")
+    values = race.app.get_state("twice").values
+    assert values["found"] == [*many_small(count, WIDTH, "out"), "small"]
+    assert values["args_seen"] == [count, 0]
     assert verify_thread(backend, "twice").ok
+
+
+def test_a_task_result_that_lost_its_row_leaves_no_chunk(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Given the big task of a fan-out run by two workers at once (both past the check for its
+    `done#` row, each writing its 2 MB writes and io as chunks), then one row is created and
+    counted once, the other run's chunks are deleted (two objects more, not four), and the
+    thread completes with the winner's result and verifies."""
+    race = race_the_big_task(backend, clock, COUNT)
+    assert object_count(backend) == race.before + 2
+    settle(backend, race, COUNT)
