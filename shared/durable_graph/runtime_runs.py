@@ -145,6 +145,7 @@ class GraphRuns(GraphInputs):
             except _LimitReached as stop:
                 reason = str(GraphRecursionError(tid, limit, stop.step))
                 engine.fail_thread(tid, reason, kind="GraphRecursionError")
+                worker.give_back()  # its next task, leased ahead, is stale now: free the queue
                 raise GraphRecursionError(tid, limit, stop.step) from None
 
     # ------------------------------------------------------------ streaming

@@ -120,6 +120,14 @@ class Worker:
         self._prefetched.extend([*(lease.leased if lease else ()), *claimed])
         return self._done(delivery, outcome, acked=acked)
 
+    def give_back(self) -> None:
+        """Release the tasks this worker leased ahead (`handle`'s prefetch) and will not run,
+        its run having stopped early (the recursion limit): the next run of the thread, or
+        another worker, takes them at once instead of after `visibility_timeout`."""
+        held, self._prefetched = self._prefetched, []
+        for delivery in held:
+            self.backend.queue.release(delivery)
+
     def handle_group(self, batch: list[Delivery], pool: ThreadPoolExecutor | None) -> None:
         """Group commit: run the tasks of `batch` (on `pool`, when given: nodes that wait on
         the network overlap), then commit every step they lead to, with its successor sends

@@ -95,7 +95,8 @@ def looping() -> StateGraph:
 def test_recursion_limit_stops_a_run_with_a_clear_error(backend: Backend) -> None:
     """Given a loop that never reaches END within 25 steps, then invoke raises
     GraphRecursionError naming the limit, the thread is failed with that reason and still
-    verifies, and invoke(None) with a higher limit continues it to the end."""
+    verifies, its queue is free (the task leased ahead given back), and invoke(None) with a
+    higher limit continues it to the end."""
     app = on(looping().compile(), backend)
     with pytest.raises(GraphRecursionError, match="Recursion limit of 25 reached") as raised:
         app.invoke({"n": 0}, cfg("loop"))
@@ -104,6 +105,11 @@ def test_recursion_limit_stops_a_run_with_a_clear_error(backend: Backend) -> Non
     assert head.status == "failed" and head.error is not None
     assert head.error.type == "GraphRecursionError" and head.values["n"] == 25
     verified(app, "loop")
+    # The run stopped holding its next task, leased ahead; it gave it back, so a continuation
+    # takes the thread's queue at once, not after the lease (60 s).
+    waiting = app.backend.queue.receive(max_messages=1, visibility_timeout=30.0)
+    assert [d.message.thread_id for d in waiting] == ["loop"]
+    app.backend.queue.release(waiting[0])
     with pytest.raises(GraphRecursionError, match="limit of 10"):
         app.invoke(None, cfg("loop", recursion_limit=10))
     assert app.get_state(cfg("loop")).values["n"] == 35
