@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 
 from durable_graph import END, START, NodeContext, StateGraph
 from durable_graph.mail import EmailMessage
+from durable_graph.runtime import CompiledGraph
 
 DIR_ENV = "DG_EFFECT_DIR"
 SLEEP_ENV = "DG_EFFECT_SLEEP"
@@ -55,11 +57,20 @@ def charge(state: ChargeState, ctx: NodeContext) -> dict[str, Any]:
     return {"receipt": ctx.step("charge", send)}
 
 
-builder = StateGraph(ChargeState)
-builder.add_node("charge", charge)
-builder.add_edge(START, "charge")
-builder.add_edge("charge", END)
-charge_graph = builder.compile(name="tests.e2e.effect_graphs:charge_graph")
+def in_line(
+    state: type[BaseModel], name: str, *nodes: tuple[str, Callable[..., Any]]
+) -> CompiledGraph:
+    """START -> each of `nodes` in turn -> END, compiled as `tests.e2e.effect_graphs:<name>`
+    (the path worker processes import it by)."""
+    builder = StateGraph(state)
+    for node, action in nodes:
+        builder.add_node(node, action)
+    for source, target in pairwise([START, *(node for node, _ in nodes), END]):
+        builder.add_edge(source, target)
+    return builder.compile(name=f"tests.e2e.effect_graphs:{name}")
+
+
+charge_graph = in_line(ChargeState, "charge_graph", ("charge", charge))
 
 
 # ---------------------------------------------------------------- a two-step charge, for batches
@@ -91,13 +102,9 @@ def charge_then_wait(state: OrderState, ctx: NodeContext) -> dict[str, Any]:
     return {"receipt": receipt}
 
 
-order_builder = StateGraph(OrderState)
-order_builder.add_node("take_order", take_order)
-order_builder.add_node("charge", charge_then_wait)
-order_builder.add_edge(START, "take_order")
-order_builder.add_edge("take_order", "charge")
-order_builder.add_edge("charge", END)
-order_graph = order_builder.compile(name="tests.e2e.effect_graphs:order_graph")
+order_graph = in_line(
+    OrderState, "order_graph", ("take_order", take_order), ("charge", charge_then_wait)
+)
 
 
 # ---------------------------------------------------------------- mail through the store's outbox
@@ -122,8 +129,4 @@ def mail(state: MailState, ctx: NodeContext) -> dict[str, Any]:
     return {"message_id": ctx.step("mail", send)}
 
 
-mail_builder = StateGraph(MailState)
-mail_builder.add_node("mail", mail)
-mail_builder.add_edge(START, "mail")
-mail_builder.add_edge("mail", END)
-mail_graph = mail_builder.compile(name="tests.e2e.effect_graphs:mail_graph")
+mail_graph = in_line(MailState, "mail_graph", ("mail", mail))
