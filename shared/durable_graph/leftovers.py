@@ -12,7 +12,8 @@ then still runs. Each of its chunks is then deleted only if
   such a ref (a damaged or forged leftover) is kept;
 - the record that won, read again now (the step's checkpoint, or the task's `done#` row), does
   not name it (every ref `references.references` finds in the checkpoint, its snapshot's
-  included; every chunk of the row). A leftover whose winner cannot be found deletes nothing.
+  included; every chunk of the row). A leftover whose winner cannot be found, or read as
+  data (a destroyed data key, a corrupt row), deletes nothing and is forgotten.
 
 The deletes go through erasure's one delete path (`payload_deletes.delete_payloads`), then the
 leftover is forgotten. A leftover whose winner could not be read (an outage) stays for the next
@@ -30,7 +31,12 @@ from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock
 from durable_graph.encryption import is_sealed
 from durable_graph.erasure_plan import SALTED
-from durable_graph.errors import DurableGraphError
+from durable_graph.errors import (
+    CorruptRecord,
+    DataKeyUnavailable,
+    DurableGraphError,
+    PayloadCorrupted,
+)
 from durable_graph.fanin import result_chunks
 from durable_graph.payload_deletes import Recheck, delete_payloads, grace_start
 from durable_graph.ports import Leftover
@@ -106,7 +112,17 @@ def _recheck(backend: Backend, left: Leftover) -> Recheck:
 
 
 def _named(backend: Backend, left: Leftover) -> set[str] | None:
-    """Every digest the record that won names, read now; None when it cannot be found."""
+    """Every digest the record that won names, read now; None when it cannot be found or
+    read as data (its data key destroyed, a corrupt row: the same answer at every sweep). An
+    outage or a refused request raises: the leftover waits for the next sweep."""
+    try:
+        return _read_named(backend, left)
+    except (DataKeyUnavailable, CorruptRecord, PayloadCorrupted) as exc:
+        log.warning("the record %r of leftover chunks cannot be read: %s", left.thread_id, exc)
+        return None
+
+
+def _read_named(backend: Backend, left: Leftover) -> set[str] | None:
     store = backend.checkpoints
     if left.step is not None:
         record = store.get_checkpoint(left.thread_id, left.step)

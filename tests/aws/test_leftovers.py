@@ -20,13 +20,14 @@ from durable_graph.backends.aws.leftovers import REFS_PER_ITEM
 from durable_graph.backends.aws.sweeper import sweep
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
+from durable_graph.erasure import erase
 from durable_graph.fanin import done_key
 from durable_graph.leftovers import GRACE, clear_leftovers
 from durable_graph.ports import Leftovers
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import verify_thread
 from tests.aws.conftest import AwsWorld
-from tests.conformance.test_encryption import FACTORIES, holds
+from tests.conformance.test_encryption import ALICE, FACTORIES, holds
 from tests.conformance.test_lost_appends import (
     object_count,
     part_chunks,
@@ -172,6 +173,25 @@ def test_a_sealed_lost_append_is_left_and_then_deleted(tmp_path: Path) -> None:
         assert not any(stored(worker, ref) for ref in mine)
         assert all(stored(worker, ref) for ref in part_chunks(winner))
         assert verify_thread(worker, "race").ok
+
+
+def test_a_leftover_of_a_thread_erased_by_key_destruction_is_forgotten(tmp_path: Path) -> None:
+    """Given encryption on and a task result that lost its row in a worker, then the thread
+    erased by destroying its data key (its `done#` row can no longer be opened)
+    When the sweeper's pass runs after the grace period
+    Then the leftover is forgotten without deleting anything (not retried at every sweep)."""
+    clock = ManualClock()
+    with FACTORIES["aws-moto"](tmp_path, clock) as encrypted:
+        worker = dataclasses.replace(encrypted.backend, deletes_payloads=False)
+        race = race_the_big_task(worker, clock, COUNT)
+        settle(worker, race, COUNT)
+        erase(worker, "twice", reason="GDPR Art. 17", actor=ALICE)
+        assert len(leftovers(worker).due(clock.now() + LATE, 10)) == 1
+
+        cleared = clear_leftovers(encrypted.backend, clock=clock, now=clock.now() + LATE)
+
+        assert (cleared.leftovers, cleared.deleted, len(cleared.kept)) == (1, 0, 2)
+        assert leftovers(worker).due(clock.now() + LATE, 10) == []
 
 
 def test_many_chunks_are_left_in_items_under_the_item_limit(world: AwsWorld) -> None:
