@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -37,6 +38,8 @@ log = logging.getLogger("durable_graph.signing")
 SIGNED_STATUSES: frozenset[str] = frozenset({"suspended", "completed", "failed"})
 SIG_PREFIX = "sig#"
 KEY_FILE = Path("keys") / "ledger-ed25519.pem"
+# The embedded key file's path, when it is kept outside the store's folder (`ledger_key_file`).
+LEDGER_KEY_ENV = "DURABLE_GRAPH_LEDGER_KEY"
 Algorithm = Literal["ed25519", "ecdsa-p256-sha256"]
 
 
@@ -140,6 +143,25 @@ class FileSigner:
 
     def sign(self, message: bytes) -> bytes:
         return self._load().sign(message)
+
+
+def ledger_key_file(folder: Path) -> Path:
+    """The embedded ledger key of the store in `folder`: `$DURABLE_GRAPH_LEDGER_KEY` if set (a
+    file outside the folder, so a copy or backup of the folder carries no key:
+    `docs/approvals.md`), else `keys/ledger-ed25519.pem` in it. Refused while the folder still
+    holds a key and the variable names another file: one key signs a store (move it first)."""
+    outside = os.environ.get(LEDGER_KEY_ENV, "").strip()
+    inside = folder / KEY_FILE
+    if not outside:
+        return inside
+    path = Path(outside).expanduser().resolve()
+    if path != inside.resolve() and inside.exists():
+        raise InvalidInput(
+            f"{LEDGER_KEY_ENV} names {path}, but the store's folder still holds its ledger key "
+            f"{inside}: move that file there (mv {inside} {path}), so one key signs this store",
+            field=LEDGER_KEY_ENV,
+        )
+    return path
 
 
 def _create_key_file(path: Path) -> None:
@@ -278,6 +300,7 @@ def decode_signature(signature: HeadSignature) -> bytes | None:
 
 __all__ = [
     "KEY_FILE",
+    "LEDGER_KEY_ENV",
     "SIGNED_STATUSES",
     "SIG_PREFIX",
     "Ed25519Signer",
@@ -287,6 +310,7 @@ __all__ = [
     "Signer",
     "fingerprint",
     "key_of_pem",
+    "ledger_key_file",
     "make_signature",
     "sign_head",
     "sign_if_settled",

@@ -2,10 +2,13 @@
 SQLite: an expired or revoked operator's `resume --as` exits 2 naming the certificate and why,
 with nothing stored changed; approvals made before the revocation keep verifying, in the store
 and in a bundle; `list` shows each certificate's status; an altered revocation list makes
-`operator list` and `verify` exit 1."""
+`operator list` and `verify` exit 1; the ledger key kept outside the store's folder
+(`DURABLE_GRAPH_LEDGER_KEY`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -140,3 +143,27 @@ def test_bad_expiry_and_revocations_exit_2_and_an_altered_list_exits_1(
     verified = cli.run("verify", "p1")
     assert verified.returncode == 1 and "not signed by the ledger key" in verified.stdout
     refused(cli, *as_operator("carol", carol_key, "p2"), says="was altered")
+
+
+def test_the_ledger_key_can_live_outside_the_store_folder(cli: Cli, tmp_path: Path) -> None:
+    """Given DURABLE_GRAPH_LEDGER_KEY naming a file outside the store's folder
+    When a payment runs, bob is enrolled and approves, and the thread is verified; then the
+    variable names another file while the folder holds a key
+    Then the key is made at that path and none in the folder, it signs the heads and bob's
+    certificate, `verify` passes; the mixed setup exits 2 ("move that file") changing nothing."""
+    key = tmp_path / "secure" / "ledger.pem"
+    outside = dataclasses.replace(cli, env={**cli.env, "DURABLE_GRAPH_LEDGER_KEY": str(key)})
+    outside.json("run", FOUR_EYES, "--thread", "p1", "--input", REQUEST)
+    bob = outside.json("operator", "enrol", "bob@example.com", "--key", str(tmp_path / "b.key"))
+    assert key.exists() and not (cli.home / "keys" / "ledger-ed25519.pem").exists()
+    assert bob["issuer"] == outside.json("ledger-key")["key_id"]
+    outside.json(*as_operator("bob", tmp_path / "b.key"))
+    assert outside.json("verify", "p1")["signed_steps"]
+
+    (cli.home / "keys").mkdir(exist_ok=True)
+    shutil.copy(key, cli.home / "keys" / "ledger-ed25519.pem")
+    elsewhere = dataclasses.replace(
+        cli, env={**cli.env, "DURABLE_GRAPH_LEDGER_KEY": str(tmp_path / "other.pem")}
+    )
+    refused(elsewhere, "operator", "list", says="move that file there")
+    assert not (tmp_path / "other.pem").exists()

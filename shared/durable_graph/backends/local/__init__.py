@@ -16,7 +16,7 @@ from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.records import open_records, rolls_back_cache
 from durable_graph.clock import Clock
 from durable_graph.keys import local_kek
-from durable_graph.signing import KEY_FILE, FileSigner
+from durable_graph.signing import FileSigner, ledger_key_file
 
 HOME_ENV = "DURABLE_GRAPH_HOME"
 
@@ -44,7 +44,7 @@ def local_backend(
         queue=SqliteQueue(db, clock),
         notifier=OutboxNotifier(db, base / "outbox"),
         mailer=OutboxMailer(base / "outbox" / "sent", db),
-        signer=FileSigner(base / KEY_FILE),
+        signer=FileSigner(ledger_key_file(base)),
         # A unit of work that fails (a COMMIT refused, a full disk) may have remembered a step
         # it never committed: the records forget their cached states (rolls_back_cache).
         atomic=rolls_back_cache(records, db.write),

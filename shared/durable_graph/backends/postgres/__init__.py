@@ -28,7 +28,7 @@ from durable_graph.clock import Clock
 from durable_graph.keys import KeyWrapper
 from durable_graph.mail import Mailer
 from durable_graph.ports import PayloadStore
-from durable_graph.signing import KEY_FILE, FileSigner, Signer
+from durable_graph.signing import FileSigner, Signer, ledger_key_file
 
 URI_SCHEMES = ("postgresql", "postgres")
 
@@ -71,7 +71,7 @@ def postgres_backend(
         payloads=records.payloads,
         queue=PostgresQueue(db, clock),
         notifier=PostgresOutbox(db, clock),
-        signer=signer or FileSigner(home() / KEY_FILE),
+        signer=signer or FileSigner(ledger_key_file(home())),
         mailer=mailer or OutboxMailer(home() / "outbox" / "sent"),
         # A lost connection rolls a step's unit back: forget the state it remembered.
         atomic=rolls_back_cache(records, db.unit_of_work),
