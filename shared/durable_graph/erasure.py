@@ -50,7 +50,14 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Actor, Checkpoint, PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.erasure_parts import parse_parts
-from durable_graph.erasure_plan import FORMAT_1, SALTED, Plan, plan_erasure, unreferenced
+from durable_graph.erasure_plan import (
+    FORMAT_1,
+    SALTED,
+    Plan,
+    deep_references,
+    plan_erasure,
+    unreferenced,
+)
 from durable_graph.erasure_record import (
     ERASURE_PREFIX,
     ErasureRecord,
@@ -177,7 +184,9 @@ def erase(
         deletable,
         since=since,
         clock=clock,
-        recheck=lambda shas: (plan.index or References(clock)).others(backend, thread_id, shas),
+        recheck=lambda shas: (plan.index or References(clock)).others(
+            backend, thread_id, shas, deep=deep_references(plan, index)
+        ),
         salted=SALTED,
     )
     for row in plan.rows:

@@ -32,6 +32,7 @@ from durable_graph.fanin import done_key
 from durable_graph.payloads import collect_refs
 from durable_graph.ports import PayloadStore
 from durable_graph.references import References, read_snapshot_refs, references
+from durable_graph.saved_objects import Chunks, change_value, chunk_reader, saved_refs
 from durable_graph.sealed_fields import is_pointer, is_sealed_part
 
 FORMAT_1 = (
@@ -67,6 +68,7 @@ class Plan:
     data_key: str = ""  # the id of the key-encryption key that wraps the data key
     own: set[str] | None = None  # the digests the thread refers to once erased
     index: References | None = None  # which threads refer to what (read when needed)
+    saved: set[str] = field(default_factory=set)  # `ctx.save` objects among the candidates
 
 
 def plan_erasure(
@@ -93,6 +95,7 @@ def plan_erasure(
         for name, change in row.changes.items():
             if name not in wanted or change.op == "del" or _gone(change, plan):
                 continue
+            _note_saved(plan, change)
             if plan.shred and _sealed(change):
                 erased.append(name)  # stays as it is: its key goes
                 continue
@@ -145,6 +148,21 @@ def plan_erasure(
     plan.rows = [rewritten[step] for step in sorted(rewritten)]
 
 
+def _chunks(plan: Plan) -> Chunks | None:
+    return None if plan.lists is None else chunk_reader(plan.lists, plan.cipher)
+
+
+def _note_saved(plan: Plan, change: Change) -> None:
+    """The `ctx.save` objects an erased value points to become candidates for deletion
+    (`saved_objects.py`; kept where another thread's values point to them too)."""
+    chunks = _chunks(plan)
+    if chunks is None:
+        return
+    saved = saved_refs(change_value(change, chunks, plan.cipher), chunks)
+    plan.candidates.update(saved)
+    plan.saved |= set(saved)
+
+
 def _sealed(change: Change) -> bool:
     return change.e is not None or (change.ref is not None and is_sealed(change.ref))
 
@@ -175,6 +193,9 @@ def _plan_io(
         if is_sealed_io(response) and plan.cipher is not None:
             response = open_io(response, plan.cipher)  # the sealed strings it names go too
         plan.candidates.update(collect_refs(response))
+        saved = saved_refs(response, _chunks(plan))
+        plan.candidates.update(saved)
+        plan.saved |= set(saved)
         chosen.append(index)
     return chosen
 
@@ -250,13 +271,16 @@ def unreferenced(
     if not plan.candidates:
         return []
     after = {row.step: row for row in plan.rows}
-    plan.own = references(backend, [after.get(r.step, r) for r in store.ledger(thread_id)])
+    deep = deep_references(plan, index)
+    kept_rows = [after.get(r.step, r) for r in store.ledger(thread_id)]
+    # Once the key is destroyed, no sealed value the thread keeps can point anywhere.
+    plan.own = references(backend, kept_rows, deep=deep, cipher=None if plan.shred else plan.cipher)
     live = set(plan.own)
     unreadable = False
     # A sealed payload is this thread's alone (sealed with its key, under a random nonce).
     if any(not is_sealed(ref) for ref in plan.candidates.values()):
         index = plan.index = index or References(clock)
-        live |= index.others(backend, thread_id, plan.candidates)
+        live |= index.others(backend, thread_id, plan.candidates, deep=deep)
         unreadable = index.unread(thread_id)  # it might share an object: delete only salted
     chosen: list[PayloadRef] = []
     for sha, ref in sorted(plan.candidates.items()):
@@ -269,4 +293,10 @@ def unreferenced(
     return chosen
 
 
-__all__ = ["FORMAT_1", "SALTED", "Plan", "plan_erasure", "unreferenced"]
+def deep_references(plan: Plan, index: References | None) -> bool:
+    """Whether references must look into values: the erasure may delete a `ctx.save` object,
+    or the index it keeps current does so already."""
+    return bool(plan.saved) or (index is not None and index.deep)
+
+
+__all__ = ["FORMAT_1", "SALTED", "Plan", "deep_references", "plan_erasure", "unreferenced"]

@@ -42,19 +42,32 @@ from durable_graph.backend import Backend
 from durable_graph.backends.snapshots import read_snapshot, snapshot_refs
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.errors import CorruptRecord, PayloadCorrupted
+from durable_graph.encryption import ThreadCipher
+from durable_graph.errors import CorruptRecord, DataKeyUnavailable, PayloadCorrupted
 from durable_graph.ledger import chunk_refs, record_refs
+from durable_graph.saved_objects import chunk_reader, refs_in_record
+from durable_graph.sealed_payloads import raw_payloads
 
 SKEW = timedelta(minutes=5)  # how far apart the writers' clocks and ours may be
 PAGE = 500  # thread records per listing request
 
 
-def references(backend: Backend, records: Iterable[Checkpoint]) -> set[str]:
+def references(
+    backend: Backend,
+    records: Iterable[Checkpoint],
+    *,
+    deep: bool = False,
+    cipher: ThreadCipher | None = None,
+) -> set[str]:
     """Every payload digest `records` refer to, the segments and pages of their snapshots
-    included (read from the payload store)."""
+    included (read from the payload store); `deep`: the `ctx.save` objects their values point
+    to as well (`saved_objects.py`: chunks read, sealed values opened with `cipher`)."""
     refs: set[str] = set()
+    chunks = chunk_reader(raw_payloads(backend.payloads), cipher) if deep else None
     for record in records:
         refs |= set(record_refs(record)) | set(chunk_refs(record))
+        if chunks is not None:
+            refs |= set(refs_in_record(record, chunks, cipher))
         if record.snap is not None:
             refs.add(record.snap.sha256)
             refs |= {r.sha256 for r in read_snapshot_refs(backend, record.snap)}
@@ -83,10 +96,19 @@ class References:
     seen: dict[str, str] = field(default_factory=dict)  # thread -> updated_at when read
     running: dict[str, int] = field(default_factory=dict)  # thread -> newest step read
     unreadable: set[str] = field(default_factory=set)
+    deep: bool = False  # values looked into for `ctx.save` objects (`saved_objects.py`)
 
-    def others(self, backend: Backend, thread_id: str, digests: Iterable[str]) -> set[str]:
+    def others(
+        self, backend: Backend, thread_id: str, digests: Iterable[str], *, deep: bool = False
+    ) -> set[str]:
         """Those of `digests` some thread other than `thread_id` refers to now: every thread
-        read once on the first call, then re-checked (see the module docstring)."""
+        read once on the first call, then re-checked (see the module docstring). `deep`: the
+        `ctx.save` objects threads' values point to count too (an index read without them is
+        read again, deep, once)."""
+        if deep and not self.deep:
+            self.deep, self.since = True, None
+            self.counts, self.held, self.seen = {}, {}, {}
+            self.running, self.unreadable = {}, set()
         if self.since is None:
             self._scan(backend)
         else:
@@ -158,14 +180,29 @@ class References:
         """Index the thread's ledger as stored now; its newest step (None: unreadable)."""
         try:
             ledger = backend.checkpoints.ledger(thread_id)
-        except (CorruptRecord, PayloadCorrupted):
+            cipher = _cipher(backend, thread_id) if self.deep else None
+            refs = references(backend, ledger, deep=self.deep, cipher=cipher)
+        except (CorruptRecord, PayloadCorrupted, DataKeyUnavailable):
             self.unreadable.add(thread_id)  # it might share an object: see `erasure.SALTED`
             return None
         self.unreadable.discard(thread_id)
-        self.replace(thread_id, references(backend, ledger))
+        self.replace(thread_id, refs)
         if thread_id in self.running and ledger:
             self.running[thread_id] = ledger[-1].step
         return ledger[-1].step if ledger else None
+
+
+def _cipher(backend: Backend, thread_id: str) -> ThreadCipher | None:
+    """The key to look into a thread's sealed values with: None when the store is not
+    encrypted or the thread's key is gone (nobody can read its values any more); raises
+    `DataKeyUnavailable` when it exists but cannot be unwrapped here."""
+    keys = backend.checkpoints.keys
+    if keys is None:
+        return None
+    state = keys.lookup(thread_id)
+    if state.state == "locked":
+        raise DataKeyUnavailable(thread_id, state.why)
+    return state.cipher
 
 
 __all__ = ["SKEW", "References", "read_snapshot_refs", "references"]

@@ -19,8 +19,9 @@ from durable_graph.approval_rule import Approver
 from durable_graph.checkpoint import Actor, PayloadRef
 from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
-from durable_graph.errors import DataKeyUnavailable
+from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.reading import status_document
+from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signoff import approvals_key, recorded_approvals, rule_of, sign_off
 from durable_graph.verification import verify_thread
 from examples.four_eyes import graph as four_eyes
@@ -59,8 +60,8 @@ def test_saved_payloads_are_sealed_stable_per_thread_and_shredded(
     When two threads run it
     Then each thread's two saves share one ref, the two threads' refs differ, no stored byte
     holds the plaintext, `ctx.load` (the backend's payload store) reads it back, and after the
-    first thread is erased whole its object no longer opens while the second's does and both
-    verify."""
+    first thread is erased whole its object is deleted and its key destroyed, while the
+    second's opens, and both verify."""
     backend = encrypted.backend
     app = graph.with_backend(backend, clock=clock)
     a = app.invoke({}, thread_id="a")
@@ -79,8 +80,11 @@ def test_saved_payloads_are_sealed_stable_per_thread_and_shredded(
     record = erase(backend, "a", reason="GDPR Art. 17 #15", actor=ALICE)
 
     assert record is not None and record.data_key
+    assert backend.checkpoints.keys is not None
     with pytest.raises(DataKeyUnavailable, match="destroyed"):
-        backend.payloads.get(ref_a)
+        backend.checkpoints.keys.cipher("a")
+    with pytest.raises(PayloadCorrupted, match="missing"):  # and the object is deleted
+        raw_payloads(backend.payloads).get(ref_a)
     assert backend.payloads.get(ref_b) == f"{SCAN} ".encode()
     for thread in ("a", "b"):
         report = verify_thread(backend, thread)
