@@ -73,6 +73,7 @@ from durable_graph.erasure_scrubs import (
 )
 from durable_graph.errors import InvalidInput, RecordConflict, ThreadNotFound
 from durable_graph.payload_deletes import delete_payloads, grace_start
+from durable_graph.pending_deletes import finish_deletes, schedule_deletes
 from durable_graph.references import References
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import data_key_state, verify_thread
@@ -90,6 +91,7 @@ def erase(
     clock: Clock | None = None,
     strict_fields: bool = True,
     index: References | None = None,
+    finish: bool = True,
 ) -> ErasureRecord | None:
     """Erase `fields` and `parts` of `thread_id` at every step (or those for which `steps(row)`
     is true), and return the signed erasure record written (None: there was nothing left to
@@ -101,7 +103,10 @@ def erase(
     writes two records for the same values. `strict_fields=False` (retention) lets `fields`
     name fields the thread does not have. `index`: which threads refer to each payload object
     (`references.py`), read once for many erasures (retention); without it, an erasure that
-    may delete a shared object reads every thread once.
+    may delete a shared object reads every thread once. A shared object stored within the
+    grace period of `payload_deletes.py` is scheduled, not waited for (`record.scheduled`);
+    `finish` (default) first deletes what an earlier erasure of the thread scheduled, once due
+    (`pending_deletes.py`; retention finishes every thread's at the start of a run instead).
 
     Bad input (no reason, an unknown field or part, a running thread) raises `InvalidInput`
     and changes nothing. Example::
@@ -114,6 +119,7 @@ def erase(
     reason = reason.strip()
     if not reason:
         raise InvalidInput("say why the values are erased (--reason)", field="reason")
+    clock = clock or SystemClock()
     every = fields is None and parts is None
     chosen = parse_parts(parts, every=every)
     rows = store.inner.list_checkpoints(thread_id, newest_first=False)
@@ -138,6 +144,8 @@ def erase(
         lists=raw_payloads(backend.payloads),
     )
     plan_erasure(plan, store.ledger(thread_id), rows, wanted, steps, chosen)
+    if finish:  # what an earlier erasure of the thread scheduled, once its time has come
+        finish_deletes(backend, clock, thread_id=thread_id, index=index)
     if not plan.rows and not plan.shred:
         legacy = [k["step"] for k in plan.kept if k.get("why") == FORMAT_1]
         if legacy:
@@ -154,7 +162,6 @@ def erase(
             "for records that were already altered; investigate first",
             field="thread_id",
         )
-    clock = clock or SystemClock()
     since = grace_start(clock)  # before the re-check: see `payload_deletes.py`
     deletable = unreferenced(backend, thread_id, plan, index, clock)
     existing, _ = parse_erasures(load_erasures(store, thread_id))
@@ -179,15 +186,11 @@ def erase(
     scrub_effects(backend, thread_id, plan.effects)
     scrub_head(backend, thread_id, plan.rows)
     scrub_notifications(backend, thread_id, plan.parts)
-    delete_payloads(
-        backend,
-        deletable,
-        since=since,
-        clock=clock,
-        recheck=lambda shas: (plan.index or References(clock)).others(
-            backend, thread_id, shas, deep=deep_references(plan, index)
-        ),
-        salted=SALTED,
+    waiting = delete_payloads(backend, deletable, since=since, salted=SALTED)
+    # Stored moments ago (by this thread, or by a step of another that may commit): deleted
+    # once the grace period is over, by whatever runs next (`pending_deletes.py`).
+    scheduled = schedule_deletes(
+        store, thread_id, record.seq, waiting, deep=deep_references(plan, index), clock=clock
     )
     for row in plan.rows:
         store.rewrite_checkpoint(row)
@@ -196,7 +199,7 @@ def erase(
     store.forget_thread(thread_id)
     if index is not None and plan.own is not None:
         index.replace(thread_id, plan.own)
-    return record
+    return record.with_scheduled([entry.ref.sha256 for entry in scheduled])
 
 
 def _fields(

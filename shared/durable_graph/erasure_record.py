@@ -32,7 +32,7 @@ import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from durable_graph.canonical import canonical_bytes, digest
 from durable_graph.checkpoint import Actor
@@ -78,6 +78,19 @@ class ErasureRecord(BaseModel):
     key_id: str = ""
     algorithm: str = ""
     signature: str = ""
+    # Not stored nor signed: the digests of `payloads` this erasure scheduled for deletion
+    # rather than deleting them (stored moments ago: `pending_deletes.py`).
+    _scheduled: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def scheduled(self) -> list[str]:
+        return list(self._scheduled)
+
+    def with_scheduled(self, digests: list[str]) -> ErasureRecord:
+        """This record, as returned by the erasure that scheduled `digests`."""
+        copy = self.model_copy()
+        copy._scheduled = list(digests)
+        return copy
 
     def signed_bytes(self) -> bytes:
         return canonical_bytes(self._body())

@@ -13,10 +13,10 @@ bytes already there included (`ports.StampedPayloads`), and deletes conditionall
 2. each shared candidate is deleted only if it was not put after `since`, in one step against
    concurrent puts (a conditional DELETE on PostgreSQL, a rename aside and a look at the
    file's stamp on the folder, a lock in memory; on S3 a HEAD then a DELETE, two requests);
-3. one put after `since` (a step that may still commit) leaves it: the erasure waits out
-   `GRACE` (on its clock), re-checks which threads refer to it, and tries again, `ATTEMPTS`
-   times, after which it leaves it in place (logged; a later erasure of a thread that still
-   refers to it deletes it then).
+3. one put after `since` (a step that may still commit, or the erased thread's own put when it
+   ran moments ago) leaves it: it is returned, and the erasure schedules it
+   (`pending_deletes.py`): the next retention run, or erasure of the thread, re-checks and
+   deletes it once `GRACE` has passed. The erasure itself does not wait.
 
 So a step that stored the object less than `GRACE` before the re-check, or at any time after
 it, keeps it, as long as it commits within `GRACE` of storing it (sealing puts a step's
@@ -28,8 +28,7 @@ chunk, a snapshot, any sealed payload) are never shared and are deleted at once.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from durable_graph.backend import Backend
@@ -39,11 +38,7 @@ from durable_graph.encryption import is_sealed
 from durable_graph.ports import StampedPayloads
 from durable_graph.sealed_payloads import raw_payloads
 
-log = logging.getLogger("durable_graph.erasure")
-
 GRACE = timedelta(seconds=10)  # longer than a step takes from storing its payloads to its commit
-ATTEMPTS = 3
-Recheck = Callable[[list[str]], set[str]]  # digests -> those another thread refers to now
 
 
 def grace_start(clock: Clock) -> datetime:
@@ -56,14 +51,12 @@ def delete_payloads(
     refs: Iterable[PayloadRef],
     *,
     since: datetime,
-    clock: Clock,
-    recheck: Recheck,
     salted: frozenset[str],
-) -> list[str]:
+) -> list[PayloadRef]:
     """Delete `refs` (`salted`: content types of objects no other thread can hold); a shared
-    one only if not put after `since`, waiting out `GRACE` for one that was (module
-    docstring). Returns the digests left in place because a step of another thread stored or
-    took them up meanwhile."""
+    one only if not put after `since` (module docstring). Returns those that were: they may
+    be deleted only once `GRACE` has passed and a re-check finds no thread referring to them
+    (`pending_deletes.py`)."""
     raw = raw_payloads(backend.payloads)
     stamped = raw if isinstance(raw, StampedPayloads) else None
     waiting: list[PayloadRef] = []
@@ -72,27 +65,7 @@ def delete_payloads(
             backend.payloads.delete(ref)
         elif stamped.delete_if_idle(ref, since) == "in_use":
             waiting.append(ref)
-    kept: list[str] = []
-    for _ in range(ATTEMPTS):
-        if not waiting or stamped is None:
-            break
-        clock.sleep(GRACE.total_seconds() + 1)  # every put before the wait is GRACE old
-        since = grace_start(clock)
-        live = recheck([ref.sha256 for ref in waiting])
-        kept += [ref.sha256 for ref in waiting if ref.sha256 in live]
-        waiting = [
-            ref
-            for ref in waiting
-            if ref.sha256 not in live and stamped.delete_if_idle(ref, since) == "in_use"
-        ]
-    kept += [ref.sha256 for ref in waiting]
-    if kept:
-        log.warning(
-            "payload objects %s left in place: a step of another thread stored or took them "
-            "up during the erasure",
-            ", ".join(sha[:12] for sha in kept),
-        )
-    return kept
+    return waiting
 
 
-__all__ = ["ATTEMPTS", "GRACE", "delete_payloads", "grace_start"]
+__all__ = ["GRACE", "delete_payloads", "grace_start"]

@@ -28,8 +28,8 @@ Parts of an encrypted thread kept whole in sealed chunks name them in the clear
 A step whose payload was already stored and whose commit lands between this re-check and the
 delete is covered by the deletes themselves (`payload_deletes.py`: every put stamps the
 object, and a shared object stored within a grace period of the re-check is only deleted
-after waiting it out and re-checking). An object in a thread that could not be read is never
-deleted unless it is salted (`erasure.SALTED`).
+once that is over, after another re-check: `pending_deletes.py`). An object in a thread that
+could not be read is never deleted unless it is salted (`erasure.SALTED`).
 """
 
 from __future__ import annotations

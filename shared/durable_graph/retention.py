@@ -20,7 +20,8 @@ A run that dies mid-page redoes that page, which is safe: a thread erased alread
 and one whose erasure was interrupted is finished under the erasure record already written.
 A run reads which threads refer to each shared payload object once (`references.py`), the
 first time an erasure may delete one, and every erasure of the run consults that index: a
-pass is linear in the store, not quadratic.
+pass is linear in the store, not quadratic. A run starts by deleting the objects erasures
+scheduled (stored moments before them: `pending_deletes.py`) whose grace period is over.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import DurableGraphError, RecordConflict
 from durable_graph.listing import encode_cursor, key_of
 from durable_graph.loader import load_graph
+from durable_graph.pending_deletes import Finished, finish_deletes
 from durable_graph.references import References
 from durable_graph.retention_cursor import PASS_ORDER, Position, Totals, load, save
 from durable_graph.retention_policy import Retention
@@ -77,6 +79,8 @@ class RetentionRun:
     finished: bool = False
     stopped: str | None = None
     pass_totals: Totals = field(default_factory=Totals)
+    # Objects earlier erasures scheduled for deletion, deleted (or not yet) by this run's start
+    deletes: Finished = field(default_factory=Finished)
 
 
 def run_retention(
@@ -107,6 +111,8 @@ def run_retention(
     start = position.totals
     run = RetentionRun(pass_totals=start)
     index = References(clock)  # read once per run, by the first erasure that needs it
+    # What erasures scheduled (stored moments before them): deleted now their grace is over.
+    run.deletes = finish_deletes(backend, clock, index=index)
     status, cursor = position.status, position.cursor
 
     def keep(status: str, cursor: str | None, finished: bool = False) -> bool:
@@ -201,6 +207,7 @@ def _one(
             actor=RETENTION_ACTOR,
             clock=clock,
             index=index,
+            finish=False,  # the run finished every thread's at its start
         )
     except DurableGraphError as exc:  # one thread's problem must not stop the others
         log.warning("thread %s not erased: %s", thread.thread_id, exc)

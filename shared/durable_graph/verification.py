@@ -14,6 +14,7 @@ from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.keys import DATA_KEY, KeyState
 from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
 from durable_graph.operator_registry import stored_revocations
+from durable_graph.pending_deletes import pending_deletes
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signing import SIG_PREFIX, PublicKey
 
@@ -140,6 +141,8 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
             key_state=key.state,
         ),
     )
+    if evidence.erasures:
+        report.notes += scheduled_note(backend, thread_id)
     exc = evidence.corrupt
     if exc is not None and (report.ok or (report.first_bad_step or 0) >= exc.step):
         problem: dict[str, object] = {"step": exc.step, "check": "parse", "reason": str(exc)}
@@ -150,6 +153,19 @@ def verify_thread(backend: Backend, thread_id: str) -> VerifyReport:
         report.check = "parse"
         report.reason = f"step {exc.step}: parse: {exc}"
     return report
+
+
+def scheduled_note(backend: Backend, thread_id: str) -> list[str]:
+    """Objects the thread's erasures named and scheduled rather than deleted (stored moments
+    before: `pending_deletes.py`): still there, and allowed to be, gone or not."""
+    pending = pending_deletes(backend.checkpoints, thread_id)
+    if not pending:
+        return []
+    by = sorted({str(entry.erasure) for entry in pending})
+    return [
+        f"{len(pending)} payload object(s) named by erasure {', '.join(by)} are scheduled for "
+        "deletion and still stored (the next retention run or erase of the thread deletes them)"
+    ]
 
 
 def verify_all(

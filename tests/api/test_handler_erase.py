@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from durable_graph.backends.aws import names
+from durable_graph.backends.aws.factory import build_runtime
+from durable_graph.backends.aws.local_poller import LocalLambdaContext
+from durable_graph.clock import ManualClock
+from durable_graph.payload_deletes import GRACE
+from durable_graph.pending_deletes import pending_deletes
+from functions.sweeper import handler as sweeper_module
+from functions.sweeper.handler import handler as sweeper_handler
 from tests.api.test_handler import CALLER, Api, api
 from tests.aws.conftest import AwsWorld, aws_factory
 
@@ -62,12 +71,15 @@ def completed_thread(aws: AwsWorld, api: Api) -> str:
     return thread_id
 
 
-def test_an_operator_erases_a_persons_data_through_the_lambda(aws: AwsWorld, api: Api) -> None:
+def test_an_operator_erases_a_persons_data_through_the_lambda(
+    aws: AwsWorld, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Given a completed approval thread whose prompt and draft (naming Jane Roe and her IBAN)
     are S3 objects
     When an unsigned request, then a signed one naming an unknown field, then a signed one
     naming the three fields ask to erase them
-    Then 401 and 400 change no item and no object; the signed request erases: no S3 version
+    Then 401 and 400 change no item and no object; the signed request erases at once, the
+    shared object stored moments ago scheduled, and after the sweeper's next run no S3 version
     holds the IBAN any more, verify passes and lists the fields, the thread view shows who
     erased them, and the export holds none of the erased bytes."""
     thread_id = completed_thread(aws, api)
@@ -95,6 +107,18 @@ def test_an_operator_erases_a_persons_data_through_the_lambda(aws: AwsWorld, api
     record = json.loads(body)["record"]
     assert record["actor"] == {"kind": "api", "id": CALLER}
     assert record["reason"] == "GDPR Art. 17 #2026-118" and record["signature"]
+    # The recorded LLM answer (a shared, content-addressed object) was stored moments ago: the
+    # erasure does not wait out its grace period, the sweeper's next run deletes it.
+    scheduled = json.loads(body)["scheduled"]
+    assert scheduled and set(scheduled) <= set(record["payloads"])
+    held = {key for key, data in objects(aws).items() if b"DE44" in data}
+    assert held and all(key.split("/")[-1].split("@")[0] in scheduled for key in held)
+    next_run = ManualClock(datetime.now(UTC) + GRACE + timedelta(seconds=1))
+    rt = build_runtime(aws.resources.settings, aws.clients, clock=next_run)
+    monkeypatch.setattr(sweeper_module, "runtime", lambda: rt)
+    event = {names.SWEEPER_JOB_KEY: names.RETENTION_JOB, "source": "aws.events"}
+    assert sweeper_handler(event, LocalLambdaContext())["job"] == "retention"
+    assert pending_deletes(rt.backend.checkpoints) == []
     after = objects(aws)
     assert not any(b"DE44" in data for data in after.values())
     assert set(after) < set(before_objects)

@@ -2,19 +2,21 @@
 another thread that stored a shared payload object before the erasure re-checked who refers to
 it, and commits after that re-check, keeps the object. The interleaving is forced: the step's
 payload is stored as its sealing stores it (`PayloadStore.put` of the same bytes), the erasure
-runs, and the step commits (run by a real worker) when the erasure waits, through the clock the
-erasure is given.
+runs, and the step commits (run by a real worker) after it. The erasure does not wait: an object
+stored within the grace period is scheduled (`pending_deletes.py`), and deleted by the first
+retention run (or erase of the thread) after the grace period that finds it idle and unreferenced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
 from durable_graph.payload_deletes import GRACE
+from durable_graph.pending_deletes import pending_deletes
+from durable_graph.retention import run_retention
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import verify_thread
 from tests.conformance.test_erasure import (
@@ -29,23 +31,50 @@ from tests.conformance.test_erasure import (
 )
 
 
-class RacingClock:
-    """The test's clock, but the erasure's first wait runs `race` (once) after the time passed."""
+class NoSleep:
+    """The test's clock, for an erasure that must not wait."""
 
-    def __init__(self, clock: ManualClock, race: Callable[[], None]) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
-        self.race: Callable[[], None] | None = race
-        self.waits = 0
 
     def now(self) -> datetime:
         return self.clock.now()
 
     def sleep(self, seconds: float) -> None:
-        self.waits += 1
-        self.clock.sleep(seconds)
-        race, self.race = self.race, None
-        if race is not None:
-            race()
+        raise AssertionError(f"the erasure slept {seconds} s")
+
+
+def test_an_erase_right_after_a_run_returns_at_once_and_schedules_the_shared_object(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Given a thread that recorded a knowledge page just now (its own put: within the grace
+    period; a shared, content-addressed object)
+    When it is erased
+    Then the erasure returns without waiting, names the page in its record, reports it
+    scheduled and leaves it in place; `verify` passes and notes it; a retention run before the
+    grace period is over leaves it, one after deletes it, and `verify` then notes nothing."""
+    run_case(backend, clock, "t1")
+    shared = io_payload(backend, "t1")
+
+    record = erase(backend, "t1", reason="GDPR #93", actor=ALICE, clock=NoSleep(clock))
+
+    assert record is not None and shared.sha256 in record.payloads
+    assert record.scheduled == [shared.sha256]
+    assert not gone(backend, shared)
+    assert [e.ref.sha256 for e in pending_deletes(backend.checkpoints, "t1")] == [shared.sha256]
+    report = verify_thread(backend, "t1")
+    assert report.ok, report.reason
+    assert any("1 payload object(s) named by erasure 1 are scheduled" in n for n in report.notes)
+    early = run_retention(backend, policies={}, clock=clock)
+    assert early.deletes.deleted == [] and not gone(backend, shared)
+
+    clock.advance(GRACE.total_seconds() + 1)
+    run = run_retention(backend, policies={}, clock=clock)
+
+    assert run.deletes.deleted == [shared.sha256] and gone(backend, shared)
+    assert pending_deletes(backend.checkpoints) == []
+    report = verify_thread(backend, "t1")
+    assert report.ok and not any("scheduled" in n for n in report.notes), report.notes
 
 
 def test_a_step_that_stored_the_object_before_the_recheck_and_commits_after_keeps_it(
@@ -55,9 +84,10 @@ def test_a_step_that_stored_the_object_before_the_recheck_and_commits_after_keep
     other thread refers to yet), and a step of another thread that has just stored the same
     page and not committed
     When the first thread is erased (its re-check finds nobody else referring to the page), and
-    the step commits while the erasure runs
-    Then the erasure leaves the page (it was stored within the grace period, so it waited and
-    re-checked), the other thread verifies and reads it, and erasing that thread later deletes
+    the step commits after that
+    Then the erasure schedules the page (stored within the grace period); erasing the thread
+    again once the grace is over re-checks, finds the committed step referring to the page and
+    keeps it; the other thread verifies and reads it, and erasing that thread later deletes
     it."""
     run_case(backend, clock, "t1")
     shared = io_payload(backend, "t1")
@@ -66,17 +96,16 @@ def test_a_step_that_stored_the_object_before_the_recheck_and_commits_after_keep
     app.start({"email": EMAIL, "dossier": DOSSIER}, thread_id="late")
     raw_payloads(backend.payloads).put(KNOWLEDGE.encode(), shared.content_type)  # sealing's put
 
-    def commit() -> None:
-        worker = app.worker()
-        (task,) = worker.claim("late")
-        worker.handle(task)  # stores the page (already there) and commits step 1 with it
+    record = erase(backend, "t1", reason="GDPR #93", actor=ALICE, clock=NoSleep(clock))
+    worker = app.worker()
+    (task,) = worker.claim("late")
+    worker.handle(task)  # stores the page (already there) and commits step 1 with it
 
-    racing = RacingClock(clock, commit)
-    record = erase(backend, "t1", reason="GDPR #93", actor=ALICE, clock=racing)
-
-    assert racing.race is None and racing.waits == 1, "the erasure waited once, the step committed"
-    assert record is not None and shared.sha256 in record.payloads
-    assert not gone(backend, shared)
+    assert record is not None and record.scheduled == [shared.sha256]
+    clock.advance(GRACE.total_seconds() + 1)
+    assert erase(backend, "t1", reason="GDPR #93", actor=ALICE, clock=clock) is None
+    assert not gone(backend, shared), "the committed step refers to it"
+    assert pending_deletes(backend.checkpoints) == []
     assert verify_thread(backend, "t1").ok
     assert verify_thread(backend, "late").ok
     assert app.get_state("late").values["summary"] == KNOWLEDGE[:12]
@@ -84,32 +113,28 @@ def test_a_step_that_stored_the_object_before_the_recheck_and_commits_after_keep
     clock.advance(3600)
     last = erase(backend, "late", reason="GDPR #94", actor=ALICE, clock=clock)
     assert last is not None and shared.sha256 in last.payloads and gone(backend, shared)
+    assert last.scheduled == []
 
 
-def test_an_object_stored_again_during_the_wait_is_left_and_one_idle_is_deleted(
+def test_an_object_stored_again_stays_scheduled_until_idle(
     backend: Backend, clock: ManualClock
 ) -> None:
-    """Given a thread whose page was recorded just now (its own put: within the grace period)
-    When it is erased while another step stores the page again during every wait and never
-    commits (a step that lost its append)
-    Then the page is left in place after the attempts run out, the thread verifies; and erased
-    with nothing storing it, a thread's page goes after one wait."""
+    """Given an erased thread whose page is scheduled
+    When a step stores the page again (and never commits: it lost its append) just before each
+    of two retention runs
+    Then each run leaves it scheduled, and the first run after the puts stop deletes it."""
     run_case(backend, clock, "t1")
     shared = io_payload(backend, "t1")
     raw = raw_payloads(backend.payloads)
+    erase(backend, "t1", reason="GDPR #95", actor=ALICE, clock=NoSleep(clock))
 
-    class Storing(RacingClock):
-        def sleep(self, seconds: float) -> None:
-            super().sleep(seconds)
-            raw.put(KNOWLEDGE.encode(), shared.content_type)
+    for _ in range(2):
+        clock.advance(GRACE.total_seconds() + 1)
+        raw.put(KNOWLEDGE.encode(), shared.content_type)
+        run = run_retention(backend, policies={}, clock=clock)
+        assert run.deletes.waiting == [shared.sha256] and not gone(backend, shared)
+        assert verify_thread(backend, "t1").ok
 
-    storing = Storing(clock, lambda: None)
-    erase(backend, "t1", reason="GDPR #95", actor=ALICE, clock=storing)
-    assert storing.waits >= 2 and not gone(backend, shared)
-    assert verify_thread(backend, "t1").ok
-
-    run_case(backend, clock, "t2")
-    started = clock.now()
-    last = erase(backend, "t2", reason="GDPR #96", actor=ALICE, clock=clock)
-    assert last is not None and shared.sha256 in last.payloads and gone(backend, shared)
-    assert clock.now() - started > GRACE, "it waited out the grace period of its own put"
+    clock.advance(GRACE.total_seconds() + 1)
+    run = run_retention(backend, policies={}, clock=clock)
+    assert run.deletes.deleted == [shared.sha256] and gone(backend, shared)

@@ -291,6 +291,12 @@ class EraseResponse(_Response):
     record: ErasureRecord | None = Field(
         default=None, description="the signed erasure record written (erasure_record.py)"
     )
+    scheduled: list[str] = Field(
+        default_factory=list,
+        description="digests of the record's payloads not deleted yet: shared objects stored "
+        "less than 10 s before (a step may be about to commit them), deleted by the next "
+        "retention run (the sweeper) or erase of the thread once that has passed",
+    )
 
 
 class StepSummary(_Response):

@@ -355,7 +355,8 @@ class Threads:
             reason=request.reason,
             actor=actor,
         )
-        return EraseResponse(erased=record is not None, record=record)
+        scheduled = record.scheduled if record is not None else []
+        return EraseResponse(erased=record is not None, record=record, scheduled=scheduled)
 
     def _values(self, checkpoint: Checkpoint) -> dict[str, Any]:
         values: dict[str, Any] = hydrate(checkpoint.values, self.backend.payloads)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,11 +16,14 @@ from durable_graph.checkpoint import Actor
 from durable_graph.cli.audit_commands import default_actor
 from durable_graph.cli.common import backend, progress
 from durable_graph.cli.output import emit_json
+from durable_graph.clock import SystemClock
 from durable_graph.erasure import erase
 from durable_graph.erasure_parts import PARTS
 from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import InvalidInput
 from durable_graph.listing import MAX_PAGE
+from durable_graph.payload_deletes import GRACE
+from durable_graph.pending_deletes import finish_deletes
 from durable_graph.retention import PAGE, RetentionRun, run_retention
 from durable_graph.retention_cursor import Totals
 
@@ -46,6 +50,12 @@ def register(sub: Any) -> None:
     )
     e.add_argument("--reason", required=True, help="why (recorded and signed)")
     e.add_argument("--actor", default=None, help="who erases (recorded); default: your login")
+    e.add_argument(
+        "--wait",
+        action="store_true",
+        help=f"delete shared objects stored less than {GRACE.seconds} s ago before returning, "
+        "waiting that out (default: schedule them for the next retention run or erase)",
+    )
     e.add_argument("--json", action="store_true")
     e.set_defaults(handler=cmd_erase)
 
@@ -98,16 +108,26 @@ def _fields(text: str | None) -> list[str] | None:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
+    store = backend(args.store)
     record = erase(
-        backend(args.store),
+        store,
         args.thread_id,
         fields=_fields(args.fields),
         parts=_fields(args.parts),
         reason=args.reason,
         actor=Actor(kind="cli", id=args.actor or default_actor()),
     )
+    if args.wait and record is not None and record.scheduled:
+        clock = SystemClock()
+        clock.sleep(GRACE.total_seconds() + 1)
+        done = finish_deletes(store, clock, thread_id=args.thread_id)
+        record = record.with_scheduled(done.waiting)
     if args.json:
-        emit_json(record.model_dump(mode="json") if record else {"erased": None})
+        emit_json(
+            {**record.model_dump(mode="json"), "scheduled": record.scheduled}
+            if record
+            else {"erased": None}
+        )
     elif record is None:
         print(f"nothing left to erase in {args.thread_id}")
     else:
@@ -123,7 +143,13 @@ def print_erasure(record: ErasureRecord) -> None:
         f"{len(steps)} step(s) ({', '.join(steps) or '-'}); "
         f"{sum(len(v) for v in record.io.values())} io response(s); "
         f"{sum(len(v) for v in record.parts.values())} other part(s); "
-        f"{len(record.payloads)} payload object(s) deleted"
+        f"{len(record.payloads) - len(record.scheduled)} payload object(s) deleted"
+        + (
+            f", {len(record.scheduled)} scheduled (stored less than {GRACE.seconds} s ago: "
+            "the next `retention run` or `erase` of this thread deletes them)"
+            if record.scheduled
+            else ""
+        )
     )
     signed = f"signed by key {record.key_id}" if record.signature else "unsigned (no ledger key)"
     print(
@@ -175,9 +201,17 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
                 "finished": run.finished,
                 "stopped": run.stopped,
                 "pass_totals": run.pass_totals.model_dump(),
+                "deletes": asdict(run.deletes),
             }
         )
         return 0
+    done = run.deletes
+    if done.deleted or done.waiting or done.kept:
+        print(
+            f"scheduled deletes: {len(done.deleted)} payload object(s) deleted, "
+            f"{len(done.waiting)} stored again (still scheduled), {len(done.kept)} kept "
+            "(a thread refers to them again)"
+        )
     for record in run.erased:
         print_erasure(record)
     print(f"retention: {_counts(run.totals)}")
