@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import os
 import socket
 import uuid
@@ -32,7 +31,7 @@ from durable_graph.errors import (
     InvalidInput,
     RecordConflict,
 )
-from durable_graph.mail import Mailer, MailerMissing
+from durable_graph.mail import Mailer, MailerMissing, task_key
 from durable_graph.runs import emit, node_config
 from durable_graph.sealed_payloads import payloads_for
 from durable_graph.sealed_records import open_fields, seal_fields
@@ -97,8 +96,7 @@ class NodeContext:
     @property
     def idempotency_key(self) -> str:
         """Stable across retries, crashes and resumes of this task: pass it to external APIs."""
-        raw = f"{self.thread_id}\x00{self.task_id}".encode()
-        return hashlib.sha256(raw).hexdigest()[:32]
+        return task_key(self.thread_id, self.task_id)
 
     @property
     def mailer(self) -> Mailer:

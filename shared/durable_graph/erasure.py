@@ -69,6 +69,7 @@ from durable_graph.erasure_scrubs import (
     scrub_done_rows,
     scrub_effects,
     scrub_head,
+    scrub_mail,
     scrub_notifications,
 )
 from durable_graph.errors import InvalidInput, RecordConflict, ThreadNotFound
@@ -143,7 +144,8 @@ def erase(
         data_key=str((key.record or {}).get("kek", "")),
         lists=raw_payloads(backend.payloads),
     )
-    plan_erasure(plan, store.ledger(thread_id), rows, wanted, steps, chosen)
+    ledger = store.ledger(thread_id)
+    plan_erasure(plan, ledger, rows, wanted, steps, chosen)
     if finish:  # what an earlier erasure of the thread scheduled, once its time has come
         finish_deletes(backend, clock, thread_id=thread_id, index=index)
     if not plan.rows and not plan.shred:
@@ -186,6 +188,10 @@ def erase(
     scrub_effects(backend, thread_id, plan.effects)
     scrub_head(backend, thread_id, plan.rows)
     scrub_notifications(backend, thread_id, plan.parts)
+    if wanted or "io" in chosen:  # the mail its tasks sent, built from its values
+        sent = [task.id for row in ledger if steps is None or steps(row) for task in row.next]
+        # Its key destroyed, sealed mail is unreadable as it is: only clear mail is rewritten.
+        scrub_mail(backend, thread_id, sent, record, None if plan.shred else plan.cipher)
     waiting = delete_payloads(backend, deletable, since=since, salted=SALTED)
     # Stored moments ago (by this thread, or by a step of another that may commit): deleted
     # once the grace period is over, by whatever runs next (`pending_deletes.py`).

@@ -8,7 +8,9 @@ values in the small records beside it, which no hash covers, so they are simply 
 - the thread head (`threads` row, DynamoDB `thread#` item): its head step's interrupt and error;
 - the notifications a suspension left in the store's outbox (`NotificationLog`: the embedded
   `outbox` table and its `notifications.jsonl`, PostgreSQL's `notifications`): the interrupt
-  payload. What a notifier already delivered (SNS, mail) is out of reach.
+  payload. What a notifier already delivered (SNS, mail) is out of reach;
+- the mail the thread's tasks sent, as the mailer keeps it (`mail.MailLog`): its subject and
+  body. What the mail service delivered is out of reach.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.encryption import SEALED, ThreadCipher
 from durable_graph.erasure_parts import head_after, stored_marker
+from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import RecordConflict
 from durable_graph.fanin import DONE_SEALED, result_chunks, thread_payloads
+from durable_graph.mail import MailLog, task_key
 from durable_graph.payloads import is_ref, loaded
 from durable_graph.ports import NotificationLog
 from durable_graph.sealed_records import open_with, seal_with
@@ -116,4 +120,23 @@ def scrub_notifications(backend: Backend, thread_id: str, parts: dict[str, list[
         notifier.forget_payloads(thread_id, steps)
 
 
-__all__ = ["scrub_done_rows", "scrub_effects", "scrub_head", "scrub_notifications"]
+def scrub_mail(
+    backend: Backend,
+    thread_id: str,
+    tasks: list[str],
+    record: ErasureRecord,
+    cipher: ThreadCipher | None,
+) -> int:
+    """The mail the thread's tasks sent (under `ctx.idempotency_key`), as the mailer keeps it
+    (`mail.MailLog`: the embedded `mail` rows and `outbox/sent` files, the memory dict): the
+    subject and body go, to whom it went stays, with who erased it. A node builds its mail
+    from the values, so any erased value takes the thread's mail with it."""
+    mailer = backend.mailer
+    if not tasks or not isinstance(mailer, MailLog):
+        return 0
+    erased = {"by": f"{record.actor.kind}:{record.actor.id}", "at": record.erased_at,
+              "erasure": record.seq}  # fmt: skip
+    return mailer.forget_mail([task_key(thread_id, task) for task in tasks], erased, cipher)
+
+
+__all__ = ["scrub_done_rows", "scrub_effects", "scrub_head", "scrub_mail", "scrub_notifications"]

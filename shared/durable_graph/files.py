@@ -40,3 +40,19 @@ def write_once(path: Path, data: bytes, *, private_dir: bool = False, sync: bool
         return True
     finally:
         os.unlink(tmp)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Replace `path` (an existing write-once file: erasure rewriting a copy) with `data`
+    atomically: readers see the old bytes or the new, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -25,15 +25,29 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
-from typing import Annotated, Protocol
+from collections.abc import Collection, Mapping
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from durable_graph.errors import PermanentTaskError
 
-__all__ = ["EmailMessage", "Mailer", "MailerMissing", "MemoryMailer", "check_address"]
+__all__ = [
+    "ERASED_SUBJECT",
+    "EmailMessage",
+    "MailLog",
+    "Mailer",
+    "MailerMissing",
+    "MemoryMailer",
+    "check_address",
+    "erased_message",
+    "task_key",
+]
+
+ERASED_SUBJECT = "(erased)"
 
 # Deliberately loose (RFC 5321 addresses are not a regular language): one `@`, no spaces, a dot
 # in the domain. It catches the common mistakes (a name instead of an address, a missing domain)
@@ -81,6 +95,37 @@ class Mailer(Protocol):
         ...
 
 
+def task_key(thread_id: str, task_id: str) -> str:
+    """`ctx.idempotency_key` of a task: stable across every run of it, and what erasure looks
+    the mail a thread sent up by (`MailLog`)."""
+    return hashlib.sha256(f"{thread_id}\x00{task_id}".encode()).hexdigest()[:32]
+
+
+def erased_message(to: Collection[str], erased: Mapping[str, Any]) -> EmailMessage:
+    """How a sent message reads once erased: to whom it went, and who erased the rest."""
+    return EmailMessage(
+        to=tuple(to),
+        subject=ERASED_SUBJECT,
+        body=f"erased by {erased.get('by')} at {erased.get('at')} "
+        f"(erasure {erased.get('erasure')})",
+    )
+
+
+@runtime_checkable
+class MailLog(Protocol):
+    """Optional capability of a mailer that keeps what it sent (the embedded `mail` rows and
+    `outbox/sent` files, the memory dict); SES keeps nothing of ours."""
+
+    def forget_mail(
+        self, keys: Collection[str], erased: Mapping[str, Any], cipher: Any = None
+    ) -> int:
+        """Erasure: drop the subject and body of the messages sent under `keys`, keeping to
+        whom each went and `erased` (`{"by", "at", "erasure"}`) in their place; a sealed one is
+        opened with `cipher` (the thread's data key) for its recipients, or left as it is
+        without one (its key is destroyed). Returns how many were scrubbed."""
+        ...
+
+
 class MailerMissing(PermanentTaskError):
     """The node wants to send mail but this backend was configured without a mailer."""
 
@@ -99,3 +144,16 @@ class MemoryMailer:
         with self._lock:
             self.sent.setdefault(idempotency_key, message)
         return idempotency_key
+
+    def forget_mail(
+        self, keys: Collection[str], erased: Mapping[str, Any], cipher: Any = None
+    ) -> int:
+        del cipher  # kept in the clear
+        done = 0
+        with self._lock:
+            for key in set(keys) & set(self.sent):
+                message = self.sent[key]
+                if message.subject != ERASED_SUBJECT:
+                    self.sent[key] = erased_message(message.to, erased)
+                    done += 1
+        return done

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ from durable_graph.backends.local.row_bodies import decode_body, encode_body
 from durable_graph.backends.local.storage_errors import storage_errors
 from durable_graph.encryption import SEALED, ThreadCipher
 from durable_graph.errors import DataKeyUnavailable
-from durable_graph.files import write_once
+from durable_graph.files import replace_file, write_once
 from durable_graph.keys import Keyring
-from durable_graph.mail import EmailMessage, check_key
+from durable_graph.mail import EmailMessage, check_key, erased_message
+
+ERASED = "$erased"  # a message erased (`forget_mail`): to whom it went, and who erased it
 
 __all__ = ["OutboxMailer"]
 
@@ -98,6 +101,43 @@ class OutboxMailer:
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc)
 
+    def forget_mail(
+        self, keys: Collection[str], erased: Mapping[str, Any], cipher: Any = None
+    ) -> int:
+        """`mail.MailLog`: the rows first (one transaction), then their file copies, each
+        rewritten whole (`{"idempotency_key", "to", "$erased"}`, `thread_id` when it had one)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return 0
+        found: dict[str, dict[str, Any]] = {}
+        if self.db is not None:
+            self.db.write_deferred()  # a message sent and not yet written is sent
+            with self.db.write() as conn:
+                marks = ",".join("?" * len(wanted))
+                rows = conn.execute(
+                    f"SELECT key, body FROM mail WHERE key IN ({marks})", wanted
+                ).fetchall()
+                for key, body in rows:
+                    after = _forgotten(key, json.loads(decode_body(body)), erased, cipher)
+                    if after is not None:
+                        found[key] = after
+                        conn.execute(
+                            "UPDATE mail SET body = ? WHERE key = ?",
+                            (encode_body(json.dumps(after, separators=(",", ":"))), key),
+                        )
+            COPIES.drain()  # every copy handed over is written before it is rewritten
+        for key in wanted:
+            path = self.folder / f"{key}.json"
+            if key not in found and self.db is None and path.exists():
+                document = json.loads(path.read_text(encoding="utf-8"))
+                after = _forgotten(key, document, erased, cipher)
+                if after is not None:
+                    found[key] = after
+            if key in found and (self.db is None or path.exists()):
+                with storage_errors(f"writing {path}"):
+                    replace_file(path, _file_bytes(found[key]))
+        return len(found)
+
     def read_all(self, keys: Keyring | None = None) -> dict[str, EmailMessage]:
         """The messages sent, by idempotency key (sealed ones opened with `keys`; raises
         `DataKeyUnavailable` for one whose thread's key is gone)."""
@@ -121,9 +161,37 @@ class OutboxMailer:
                 if keys is None:
                     raise DataKeyUnavailable(thread_id, "this reader was given no data keys")
                 cipher = keys.cipher(thread_id)
-                document = json.loads(cipher.open_text(str(document[SEALED]), _aad(key)))
+                opened = json.loads(cipher.open_text(str(document[SEALED]), _aad(key)))
+                document = {**opened, **({ERASED: document[ERASED]} if ERASED in document else {})}
+            if ERASED in document:
+                found[key] = erased_message(document.get("to", ()), document[ERASED])
+                continue
             found[key] = EmailMessage.model_validate(document)
         return found
+
+
+def _forgotten(
+    key: str, document: dict[str, Any], erased: Mapping[str, Any], cipher: ThreadCipher | None
+) -> dict[str, Any] | None:
+    """The stored message once erased; None when there is nothing left to erase (erased
+    already, or sealed with a key that is gone: unreadable as it is)."""
+    if ERASED in document:
+        return None
+    opened = document
+    if SEALED in document:
+        if cipher is None:
+            return None
+        opened = json.loads(cipher.open_text(str(document[SEALED]), _aad(key)))
+    to = list(opened.get("to", ()))
+    after: dict[str, Any] = {"idempotency_key": key}
+    if "thread_id" in document:
+        after["thread_id"] = document["thread_id"]
+    if cipher is not None and SEALED in document:  # the recipients stay sealed
+        after[SEALED] = cipher.seal_text(json.dumps({"to": to}).encode(), _aad(key))
+    else:
+        after["to"] = to
+    after[ERASED] = dict(erased)
+    return after
 
 
 def _file_bytes(document: dict[str, Any]) -> bytes:
