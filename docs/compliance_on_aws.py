@@ -20,6 +20,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from durable_graph.api.keys import new_webhook_secret
 from durable_graph.backends.aws import factory, lambda_worker, names
 from durable_graph.backends.aws.local_poller import EventSourcePoller, LocalLambdaContext
 from durable_graph.cli import common, main
+from durable_graph.payload_deletes import GRACE
 from tests.audit.conftest import publish_stack
 from tests.aws.resources import REGION, Resources, clients, create_resources, session
 
@@ -85,6 +87,18 @@ class Walkthrough:
             clients().sqs, self.resources.settings.queue_url, handler, batch_size=10
         )
         poller.drain()
+
+    def sweeper(self) -> None:
+        """Invoke the deployed `sweeper` function's retention job, as its schedule does."""
+        from functions.sweeper.handler import handler
+
+        done = handler({"job": "retention"}, LocalLambdaContext())
+        payload = '\'{"job": "retention"}\''
+        self.shell(
+            "aws lambda invoke --function-name $SWEEPER_FUNCTION --cli-binary-format "
+            f"raw-in-base64-out --payload {payload} /dev/stdout",
+            json.dumps(done, indent=2),
+        )
 
     def shell(self, command: str, output: str) -> None:
         """A command whose output was computed here (an AWS CLI call, a grep), shown as typed."""
@@ -187,15 +201,23 @@ def erasure_request(w: Walkthrough, workdir: Path) -> None:
     w.say(ERASE_PROOF)
     w.cli("verify", ERASED)
     w.cli("show", ERASED, "--step", "1")
-    w.say(ERASE_GONE)
+    w.say(ERASE_SCHEDULED)
     after = payload_versions(w.resources)
-    assert len(after) < len(before), (before, after)
-    w.shell(listing, "\n".join(after) or "None")
+    assert 0 < len(after) < len(before), (before, after)
+    w.shell(listing, "\n".join(after))
+    time.sleep(GRACE.total_seconds() + 1)  # the sweeper's next run comes later than this
+    w.say(ERASE_SWEEP)
+    w.sweeper()
+    gone = payload_versions(w.resources)
+    assert not gone, gone
+    w.shell(listing, "None")
+    w.say(ERASE_GONE)
     bundle = workdir / f"{ERASED}.audit.json"
     w.cli("export", ERASED, "--out", str(bundle))
     found = sum(bundle.read_text().count(s) for s in ("DE44", "Jane Roe (IBAN"))
     assert found == 0
     w.shell(f"grep -c -e 'DE44' -e 'Jane Roe (IBAN' {bundle.name}", f"{found}\n(exit 1)")
+    w.say(ERASE_LIMITS)
 
 
 def walkthrough(workdir: Path) -> str:
@@ -381,15 +403,54 @@ The ledger still proves every step (the salted digests of the erased values stay
 erased, where, by whom and why, and shows each erased value as such:
 """
 
+ERASE_SCHEDULED = """
+The prompt's chunk (salted: this thread's alone) is deleted, every version (a delete marker
+alone would leave the bytes readable by version id). The recorded model answer is a shared,
+content-addressed object, and it was stored seconds ago: a step of another thread that stored
+the same bytes may be about to commit a record naming it, so the erasure does not delete it
+yet, nor keep the caller waiting; the answer's `scheduled` names it
+(`docs/erasure-and-retention.md`, "What `erase` does"):
+"""
+
+ERASE_SWEEP = """
+The `sweeper` function's next retention run (daily, on the stack's `RetentionSchedule` rule;
+here invoked by hand) re-checks that no thread refers to it and that nobody stored it in the
+last 10 seconds, and deletes it, every version:
+"""
+
 ERASE_GONE = """
-The erased values' objects are gone, every version (a delete marker alone would leave the bytes
-readable by version id), and an audit bundle made now verifies offline and holds none of the
-erased bytes. Without `"fields"`, every field is erased; `durable-graph erase` does the same
-from an operator's shell (`docs/erasure-and-retention.md`). Retention runs the same erasure on a
-schedule: the `sweeper` function, invoked daily by the stack's `RetentionSchedule` rule, erases
+An audit bundle made now verifies offline and holds none of the erased bytes. Without
+`"fields"`, every field is erased; `durable-graph erase` does the same from an operator's shell
+(`docs/erasure-and-retention.md`). Retention runs the same erasure on a schedule: the
+`sweeper` function, invoked daily by the stack's `RetentionSchedule` rule, erases
 what each graph's `compile(retention=Retention(days=N))` no longer allows, as
 `durable-graph retention run` does; on a store too big for one invocation it stops 30 seconds
 before the function's timeout and the next invocation continues from the saved position.
+"""
+
+ERASE_LIMITS = """
+**What the erasure reaches, and what it cannot.** Besides the values and their S3 objects it
+erases the recorded model answers of the steps whose values it erased, the state snapshots,
+the objects a node stored with `ctx.save` that an erased value pointed to (unless another
+thread's values point to them too), and, with `"parts"`, task arguments, interrupt payloads,
+resume values, error messages and io responses (and the `ctx.step` results that repeat them).
+It cannot recall what already left the deployment: the SNS notification of the suspension
+(which carried the interrupt payload to every subscriber) and the email SES delivered are the
+recipients' copies now. The stack keeps neither (SES: the message id, in the `ctx.step` record,
+erased with the io): the erasure record, with its time and reason, is what to forward to those
+recipients (GDPR Art. 19). Embedded and on PostgreSQL, where the store keeps the notifications
+and the mail it sent, erasure scrubs those copies too (the interrupt payload of a notification
+when the interrupt part is erased; the subject and body of a mail when any of the thread's
+values are, keeping to whom it went). An approval link's record (`approval#`, the approver it
+was bound to and the comment given with the decision) is not reached by a field erasure; it is
+sealed when encryption at rest is on, and goes with the data key when the whole thread is
+erased.
+
+**Who approved stays.** The approvers named in a decision's `signoff` (and the actor of each
+step) are the audit trail's "who": they are hashed into the chain and not erasable, and they
+are the approvers' data, not the data subject's. Pseudonymising them (an identity provider's
+subject id in place of an email address, a lookup table the controller can forget) is a policy
+choice of the deployment; durable-graph does not build it.
 """
 
 TAMPER = """

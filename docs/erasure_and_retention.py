@@ -181,6 +181,11 @@ def walk(page: Page) -> None:
     page.run("durable-graph export tx-1001 --out bundle.json")
     page.run("durable-graph verify --bundle bundle.json")
     page.run("grep -c -e 'DE44' -e 'Jane Roe (IBAN' bundle.json", expect=1)
+    page.say("The email the thread sent, as the store's outbox keeps it (the `mail` row and its "
+             "file copy), says to whom it went and who erased the rest; what the mail service "
+             "delivered is the recipient's copy, out of reach:")  # fmt: skip
+    page.run('sqlite3 store/state.db "SELECT body FROM mail"')
+    page.run("grep -rl -e DE44 -e 'Jane Roe' store/outbox", expect=1)
     page.say("## 5. Tampering after erasure is still caught\n\nSomeone with write access "
              "drops a value that no erasure record names (the `recipient` at step 0):")  # fmt: skip
     (page.work / "tamper.py").write_text(TAMPER)

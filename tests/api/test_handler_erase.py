@@ -117,7 +117,9 @@ def test_an_operator_erases_a_persons_data_through_the_lambda(
     rt = build_runtime(aws.resources.settings, aws.clients, clock=next_run)
     monkeypatch.setattr(sweeper_module, "runtime", lambda: rt)
     event = {names.SWEEPER_JOB_KEY: names.RETENTION_JOB, "source": "aws.events"}
-    assert sweeper_handler(event, LocalLambdaContext())["job"] == "retention"
+    assert sorted(sweeper_handler(event, LocalLambdaContext())["scheduled_deleted"]) == sorted(
+        scheduled
+    )
     assert pending_deletes(rt.backend.checkpoints) == []
     after = objects(aws)
     assert not any(b"DE44" in data for data in after.values())

@@ -122,6 +122,7 @@ class RetentionReport:
     erased: dict[str, list[int]] = field(default_factory=dict)  # thread id → steps erased
     totals: Totals = field(default_factory=Totals)  # this invocation's threads, by outcome
     finished: bool = False  # the pass is complete; else the next invocation continues it
+    deleted: list[str] = field(default_factory=list)  # objects erasures had scheduled
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -129,6 +130,7 @@ class RetentionReport:
             "erased": self.erased,
             "totals": self.totals.model_dump(),
             "finished": self.finished,
+            **({"scheduled_deleted": self.deleted} if self.deleted else {}),
         }
 
 
@@ -151,7 +153,7 @@ def retention(
         time_left=time_left,
         reserve=RETENTION_RESERVE_SECONDS,
     )
-    report = RetentionReport(totals=run.totals, finished=run.finished)
+    report = RetentionReport(totals=run.totals, finished=run.finished, deleted=run.deletes.deleted)
     for record in run.erased:
         report.erased[record.thread_id] = sorted(int(step) for step in record.steps)
         log.info(
