@@ -277,8 +277,9 @@ def unreferenced(
     plan.own = references(backend, kept_rows, deep=deep, cipher=None if plan.shred else plan.cipher)
     live = set(plan.own)
     unreadable = False
-    # A sealed payload is this thread's alone (sealed with its key, under a random nonce).
-    if any(not is_sealed(ref) for ref in plan.candidates.values()):
+    # A sealed payload is this thread's alone (sealed with its key, under a random nonce),
+    # except a `ctx.save` object, whose ref a fork copies with the state (and can open).
+    if any(_shareable(ref, plan) for ref in plan.candidates.values()):
         index = plan.index = index or References(clock)
         live |= index.others(backend, thread_id, plan.candidates, deep=deep)
         unreadable = index.unread(thread_id)  # it might share an object: delete only salted
@@ -286,11 +287,15 @@ def unreferenced(
     for sha, ref in sorted(plan.candidates.items()):
         if sha in live:
             continue
-        if unreadable and ref.content_type not in SALTED and not is_sealed(ref):
+        if unreadable and ref.content_type not in SALTED and _shareable(ref, plan):
             plan.kept.append({"payload": sha, "why": UNCHECKED})
             continue
         chosen.append(ref)
     return chosen
+
+
+def _shareable(ref: PayloadRef, plan: Plan) -> bool:
+    return not is_sealed(ref) or ref.sha256 in plan.saved
 
 
 def deep_references(plan: Plan, index: References | None) -> bool:

@@ -21,6 +21,7 @@ from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
 from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.sealed_payloads import raw_payloads
+from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
 from tests.conformance.test_encryption import Encrypted
 
@@ -165,18 +166,26 @@ def test_sealed_saved_objects_go_with_the_fields_and_with_the_key(
     encrypted: Encrypted, clock: ManualClock
 ) -> None:
     """Given an encrypted store, where each thread's saved objects are sealed under its key
-    When one thread's `scan` and `pages` are erased, and another thread is erased whole
-    Then the first thread's scan and pages are deleted (its other object stays), and every
-    object of the second is deleted as its key is destroyed; both verify."""
+    When one thread's `scan` and `pages` are erased (a fork of it still holding the pages'
+    refs), and another thread is erased whole
+    Then the first thread's scan and pages stay until the fork's are erased too, then go (its
+    other object stays), and every object of the second is deleted as its key is
+    destroyed; all verify."""
     backend = encrypted.backend
     app = graph.with_backend(backend, clock=clock)
     jane = app.invoke({"person": "Jane Roe"}, thread_id="jane")
     john = app.invoke({"person": "John Poe"}, thread_id="john")
     mine, theirs = refs(jane), refs(john)
 
+    fork(app, "jane", 1, "jane-fork")  # copies her state: her pages' refs, which it can open
+
     erase(backend, "jane", fields=["scan", "pages"], reason="GDPR #18", actor=ALICE)
     record = erase(backend, "john", reason="GDPR #19", actor=ALICE)
 
+    assert all(stored(backend, ref) for ref in mine), "the fork points to the scan and pages"
+    page = PayloadRef.model_validate(app.get_state("jane-fork").values["pages"][0]["ref"])
+    assert backend.payloads.get(page) == b"page 0 of Jane Roe"
+    erase(backend, "jane-fork", fields=["scan", "pages"], reason="GDPR #18", actor=ALICE)
     assert not stored(backend, mine[0]) and stored(backend, mine[1])
     assert not any(stored(backend, ref) for ref in mine[2:])
     assert record is not None and record.data_key
@@ -186,6 +195,6 @@ def test_sealed_saved_objects_go_with_the_fields_and_with_the_key(
         backend.payloads.get(mine[1])
     except DataKeyUnavailable as exc:  # pragma: no cover - the assertion says why
         raise AssertionError("jane's key stays: only fields were erased") from exc
-    for thread in ("jane", "john"):
+    for thread in ("jane", "john", "jane-fork"):
         report = verify_thread(backend, thread)
         assert report.ok, report.reason
