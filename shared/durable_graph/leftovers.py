@@ -38,7 +38,7 @@ from durable_graph.errors import (
     PayloadCorrupted,
 )
 from durable_graph.fanin import result_chunks
-from durable_graph.payload_deletes import Recheck, delete_payloads, grace_start
+from durable_graph.payload_deletes import delete_payloads, grace_start
 from durable_graph.ports import Leftover
 from durable_graph.references import references
 from durable_graph.sealed_records import open_fields
@@ -73,14 +73,9 @@ def clear_leftovers(
         try:
             named = _named(backend, left)
             doomed = [r for r in left.refs if named is not None and _deletable(r, named)]
-            kept = delete_payloads(
-                backend,
-                doomed,
-                since=grace_start(clock),
-                clock=clock,
-                recheck=_recheck(backend, left),
-                salted=SALTED,
-            )
+            # Salted or sealed only: deleted at once (never left waiting out a put's grace).
+            waiting = delete_payloads(backend, doomed, since=grace_start(clock), salted=SALTED)
+            kept = [ref.sha256 for ref in waiting]
             leftovers.forget(left)
         except DurableGraphError:
             log.exception("leftover chunks of %r not cleared", left.thread_id)
@@ -99,16 +94,6 @@ def clear_leftovers(
 def _deletable(ref: PayloadRef, named: set[str]) -> bool:
     """Salted or sealed (nobody else can hold it) and not named by the record that won."""
     return (ref.content_type in SALTED or is_sealed(ref)) and ref.sha256 not in named
-
-
-def _recheck(backend: Backend, left: Leftover) -> Recheck:
-    """Which of the digests the record that won names now (all, when it cannot be found)."""
-
-    def live(digests: list[str]) -> set[str]:
-        named = _named(backend, left)
-        return set(digests) if named is None else named & set(digests)
-
-    return live
 
 
 def _named(backend: Backend, left: Leftover) -> set[str] | None:
