@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from durable_graph.canonical import check_json, digest
+from durable_graph.canonical import canonical_bytes, check_json, digest
 from durable_graph.checkpoint import IoRecord, PayloadRef, VersionedRecord
 from durable_graph.clock import Clock, iso
 from durable_graph.effects import TaskDelivery, judge, note_takeover
@@ -32,12 +32,14 @@ from durable_graph.errors import (
     RecordConflict,
 )
 from durable_graph.mail import Mailer, MailerMissing, task_key
+from durable_graph.request_digests import memo_key, new_call, recorded_key
 from durable_graph.runs import emit, node_config
 from durable_graph.sealed_payloads import payloads_for
 from durable_graph.sealed_records import open_fields, seal_fields
 
 if TYPE_CHECKING:
     from durable_graph.backend import Backend
+    from durable_graph.encryption import ThreadCipher
 
 T = TypeVar("T")
 _current: contextvars.ContextVar[NodeContext | None] = contextvars.ContextVar(
@@ -87,6 +89,7 @@ class NodeContext:
     attempt: int
     resume_values: list[Any] = field(default_factory=list)
     replay_io: dict[str, Any] | None = None
+    replay_calls: list[IoRecord] = field(default_factory=list)  # the task's io, under replay
     recorded: dict[str, Any] = field(default_factory=dict)
     io: list[IoRecord] = field(default_factory=list)
     delivery: TaskDelivery = field(default_factory=TaskDelivery)
@@ -131,12 +134,33 @@ class NodeContext:
 
     def record(self, name: str, fn: Callable[[Any], T], request: Any) -> T:
         """Call an external system (LLM, API) and record request and response, so `replay`
-        can feed the recorded response back and check the node reproduces its update."""
+        can feed the recorded response back and check the node reproduces its update. The
+        answer is committed with the step (its io, no extra write); retries of the node within
+        this run get the same answer. The request is kept only as a salted digest."""
         check_json(request, f"{name}.request")
-        request_sha256 = digest(request)  # names the call, and its record says it
-        key = f"{name}#{request_sha256[:16]}"
-        result: T = self._recorded_call(key, lambda: fn(request), request, request_sha256)
-        return result
+        canonical = canonical_bytes(request)
+        if self.replay_io is not None:
+            key = recorded_key(name, canonical, self.replay_calls, self._replay_cipher)
+            if key is None:
+                raise InvalidInput(
+                    f"replay: no recorded response for {name!r} with this request", field=name
+                )
+            replayed: T = self._replayed(self.replay_io, key)
+            return replayed
+        # The call's name and request digest are salted (`request_digests.py`); a retry of the
+        # task makes the same call again and gets the first attempt's answer and salt.
+        memo = memo_key(name, canonical)
+        known = self.recorded.get(memo)
+        if known is None:
+            keys = self.engine.backend.checkpoints.keys
+            call = new_call(name, canonical, None if keys is None else keys.ensure(self.thread_id))
+            answer = fn(request)
+            check_json(answer, f"{name}.result")
+            known = self.recorded[memo] = (call, answer)
+        call, result = known
+        io = _io_record(self.task_id, call.key, "record", result, call.request_sha256, call.salt)
+        self.io.append(io)
+        return cast(T, result)
 
     def interrupt(self, payload: Any = None) -> Any:
         """Suspend the thread for a human; on resume the node re-runs and this returns the
@@ -174,6 +198,18 @@ class NodeContext:
             raise InvalidInput(f"replay: no recorded response for {name!r}", field=name)
         return replay_io[name]
 
+    def _replay_cipher(self) -> ThreadCipher:
+        """The thread's cipher, to match a request recorded on an encrypted thread (read only:
+        a replay writes nothing, so no key is created)."""
+        keys = self.engine.backend.checkpoints.keys
+        if keys is None:
+            raise InvalidInput(
+                f"replay: thread {self.thread_id!r} recorded its calls encrypted, and the store "
+                "was opened without its key-encryption key",
+                field="thread_id",
+            )
+        return keys.cipher(self.thread_id)
+
     def _effect(self, name: str, fn: Callable[[], Any]) -> Any:
         """Claim, run, record (see `durable_graph.effects` for who may take a claim over)."""
         if self.replay_io is not None:
@@ -207,7 +243,7 @@ class NodeContext:
             except RecordConflict as conflict:
                 record = conflict.current
         result = open_fields(record.value, store.keys, self.thread_id, key)["result"]
-        self.io.append(_io_record(self.task_id, name, "step", None, result))
+        self.io.append(_io_record(self.task_id, name, "step", result))
         return result
 
     def _claim(self, name: str, key: str, found: VersionedRecord | None) -> VersionedRecord:
@@ -256,37 +292,17 @@ class NodeContext:
                 )
             raise
 
-    def _recorded_call(
-        self, name: str, fn: Callable[[], Any], request: Any, request_sha256: str
-    ) -> Any:
-        """An external read (LLM completion, API GET): its answer is committed with the step
-        in the checkpoint's `io`, so it costs no extra write; retries of the node within this
-        run see the same answer, and `replay` feeds it back."""
-        if self.replay_io is not None:
-            return self._replayed(self.replay_io, name)
-        if name in self.recorded:
-            result = self.recorded[name]
-        else:
-            result = fn()
-            check_json(result, f"{name}.result")
-            self.recorded[name] = result
-        self.io.append(_io_record(self.task_id, name, "record", request, result, request_sha256))
-        return result
-
 
 def _io_record(
     task_id: str,
     name: str,
     kind: str,
-    request: Any,
     result: Any,
     request_sha256: str | None = None,
+    salt: str | None = None,
 ) -> IoRecord:
-    """The record of one call; `request_sha256`: the request's digest when the caller has it."""
-    if request is None:
-        request_sha256 = None
-    elif request_sha256 is None:
-        request_sha256 = digest(request)
+    """The record of one call: a `ctx.record` call's carries its request's salted digest and
+    the salt (`request_digests.py`), which sealing keeps as the response's salt too."""
     return IoRecord(
         task_id=task_id,
         name=name,
@@ -294,6 +310,7 @@ def _io_record(
         request_sha256=request_sha256,
         response_sha256=digest(result),
         response=result,
+        s=salt,
     )
 
 

@@ -103,6 +103,16 @@ class ThreadCipher:
             nonce = os.urandom(NONCE_BYTES)
         return head + nonce + self._aead.encrypt(nonce, packed, aad + head)
 
+    def keyed_salt(self, salt: str) -> str:
+        """`salt` keyed by this thread's data key (`HMAC-SHA256(HMAC-SHA256(nonce key,
+        "dg:request-salt"), salt)`, its first 16 bytes as 32 hex; the nonce key is derived from
+        the data key, `__init__`): the salt of a recorded
+        call's request digest on an encrypted thread (`request_digests.py`), which the salt
+        stored in the clear beside a sealed response does not give, and which no one can
+        compute once the key is destroyed."""
+        derived = hmac.digest(self._nonce_key, b"dg:request-salt", hashlib.sha256)
+        return hmac.digest(derived, salt.encode("ascii"), hashlib.sha256)[:16].hex()
+
     def open(self, box: bytes, aad: bytes) -> bytes:
         """The data an envelope-2 box (`seal`) holds."""
         if len(box) < 2 + NONCE_BYTES or box[0] != ENVELOPE or box[1] & ~FLAG_ZLIB:

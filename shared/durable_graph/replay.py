@@ -175,7 +175,11 @@ def _erased_evidence(base: Checkpoint, record: Checkpoint) -> str | None:
     written = [
         name
         for name, change in record.changes.items()
-        if change.op != "del" and change.ref is None and change.s is None and change.v is None
+        if change.op != "del"
+        and change.ref is None
+        and change.s is None
+        and change.v is None
+        and change.e is None  # sealed (encryption at rest): there, opened by the key
     ]
     if written:
         parts.append(f"what it wrote to {', '.join(written)} (erased)")
@@ -209,11 +213,8 @@ class _Replayed:
 def _run(
     engine: Rerunner, record: Checkpoint, base: Checkpoint, values: dict[str, Any], task: Task
 ) -> _Replayed:
-    recorded = {
-        io.name: hydrate(io.response, engine.backend.payloads)
-        for io in record.io
-        if io.task_id == task.id
-    }
+    calls = [io for io in record.io if io.task_id == task.id]
+    recorded = {io.name: hydrate(io.response, engine.backend.payloads) for io in calls}
     inputs = _Tracked(recorded)
     ctx = NodeContext(
         engine=engine.tasks.host,
@@ -224,6 +225,7 @@ def _run(
         attempt=1,
         resume_values=list(base.resume.get(task.id, [])),
         replay_io=inputs,
+        replay_calls=calls,  # a call's request is matched under its record's salt
     )
     token = bind(ctx)
     try:
