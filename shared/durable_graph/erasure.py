@@ -183,7 +183,7 @@ def erase(
     # finishes it under this record; the scrubs and deletes before them are idempotent.
     scrub_done_rows(
         backend, thread_id, plan.done_rows, plan.cipher, None if every else wanted,
-        io="io" in chosen,
+        parts=chosen,
     )  # fmt: skip
     scrub_effects(backend, thread_id, plan.effects)
     scrub_head(backend, thread_id, plan.rows)

@@ -141,7 +141,8 @@ def plan_erasure(
         # A superstep run from step k (a fan-out, or one reusing earlier results) wrote step
         # k+1 from its `done#k#<task>` rows.
         fanned = len(full.next) > 1 or any(t.done_at is not None for t in full.next)
-        if fanned and (str(full.step + 1) in plan.steps or str(full.step + 1) in plan.io):
+        after = str(full.step + 1)
+        if fanned and (after in plan.steps or after in plan.io or after in plan.parts):
             plan.done_rows.extend(done_key(full.step, t.id) for t in full.next)
     if rewritten or plan.shred:
         _plan_snapshots(rows, rewritten, plan)

@@ -3,7 +3,8 @@ values in the small records beside it, which no hash covers, so they are simply 
 (each idempotently: an interrupted erasure run again scrubs what is left).
 
 - fan-out result rows (`done#<step>#<task>`): each task's writes and io until the last one
-  merges them into the next step, and the chunks holding big ones;
+  merges them into the next step, and the chunks holding big ones; an interrupted task's
+  payload and a failed one's error message;
 - `ctx.step` result records (`fx#<task>#<name>`): the result an io response repeats;
 - the thread head (`threads` row, DynamoDB `thread#` item): its head step's interrupt and error;
 - the notifications a suspension left in the store's outbox (`NotificationLog`: the embedded
@@ -15,13 +16,14 @@ values in the small records beside it, which no hash covers, so they are simply 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import suppress
 
 from durable_graph.backend import Backend
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.encryption import SEALED, ThreadCipher
-from durable_graph.erasure_parts import head_after, stored_marker
+from durable_graph.erasure_parts import ERASED_TEXT, head_after, stored_marker
 from durable_graph.erasure_record import ErasureRecord
 from durable_graph.errors import RecordConflict
 from durable_graph.fanin import DONE_SEALED, result_chunks, thread_payloads
@@ -39,21 +41,23 @@ def scrub_done_rows(
     cipher: ThreadCipher | None,
     wanted: set[str] | None,
     *,
-    io: bool,
+    parts: Collection[str],
 ) -> None:
-    """Fan-out result rows (`done#`, unhashed) keep each task's writes and io in the clear:
-    drop the erased fields' writes (all writes and io when every field is erased; the io when
-    the io part is). Writes or io kept whole in a chunk (`fanin.stored_result`) are read back,
-    and their chunk deleted once the row no longer names it (writes that keep other fields
-    go to a new chunk); a chunk sealed with a destroyed key is unreadable already."""
+    """Fan-out result rows (`done#`, unhashed) keep each task's result as it returned it:
+    drop the erased fields' writes (all writes and io when every field is erased; the io, the
+    interrupt payload, the error message when that part is in `parts`). Writes or io kept whole
+    in a chunk (`fanin.stored_result`) are read back, and their chunk deleted once the row no
+    longer names it (writes that keep other fields go to a new chunk); a chunk sealed with a
+    destroyed key is unreadable already. A `Command`'s `goto` stays: a retried superstep that
+    reuses the task's result routes by it."""
     store = backend.checkpoints
     for key, found in store.get_records(thread_id, keys).items():
         value = dict(found.value)
         sealed = SEALED in value
         if sealed and cipher is None:
-            # Its key is gone: the sealed writes and io go whole.
+            # Its key is gone: the sealed parts go whole.
             value = {k: v for k, v in value.items() if k != SEALED}
-            value.update({"writes": {}, "io": []})
+            value.update({"writes": {}, "io": [], "interrupt": None, "error": None})
             sealed = False
         elif sealed and cipher is not None:
             value = open_with(value, cipher, key)
@@ -70,8 +74,13 @@ def scrub_done_rows(
                 value["writes"] = chunked_part(kept, payloads, most, f"{key} writes")
         elif isinstance(writes, dict):
             value["writes"] = {k: v for k, v in writes.items() if k not in wanted}
-        if wanted is None or io:
+        if wanted is None or "io" in parts:
             value["io"] = []
+        if "interrupts" in parts and value.get("interrupt") is not None:
+            value["interrupt"] = None
+        error = value.get("error")
+        if "errors" in parts and isinstance(error, dict) and error.get("message") != ERASED_TEXT:
+            value["error"] = {**error, "message": ERASED_TEXT}
         gone = [ref for ref in named if ref not in result_chunks(value)]
         if sealed and cipher is not None:
             value = seal_with(value, DONE_SEALED, cipher, key)

@@ -69,7 +69,9 @@ class Pending:
     total: int
 
 
-DONE_SEALED = ("writes", "io")  # what a `done#` row seals (sealed_records.py)
+# What a `done#` row seals (sealed_records.py): every part of the task's result that holds the
+# thread's data (rows written before the interrupt, error and goto were sealed open alike).
+DONE_SEALED = ("writes", "io", "interrupt", "error", "goto")
 DONE_PARTS = ("writes", "io", "interrupt", "goto")  # each kept whole in a chunk when big
 
 
@@ -82,8 +84,8 @@ def thread_payloads(backend: Backend, thread_id: str) -> PayloadStore:
 
 
 def stored_result(backend: Backend, thread_id: str, key: str, result: TaskResult) -> dict[str, Any]:
-    """The value of a `done#` row `key`: the result with its big parts in chunks, its writes
-    and io sealed when encryption is on (a chunk is sealed too: `thread_payloads`)."""
+    """The value of a `done#` row `key`: the result with its big parts in chunks, its parts
+    (`DONE_SEALED`) sealed when encryption is on (a chunk is sealed too: `thread_payloads`)."""
     value = result.to_record()
     payloads = thread_payloads(backend, thread_id)
     most = backend.max_value_bytes
