@@ -400,7 +400,10 @@ anything changed:
 
 ERASE_PROOF = """
 The ledger still proves every step (the salted digests of the erased values stay), says what was
-erased, where, by whom and why, and shows each erased value as such:
+erased, where, by whom and why, and shows each erased value as such. The prompt the model was
+sent was never stored: the call is named by a salted digest of it (`llm#…`, keyed by the
+thread's data key when encryption is on), whose salt went with the erased answer, so no one
+can confirm a guessed prompt against what is left (`docs/record-format.md` §5):
 """
 
 ERASE_SCHEDULED = """
