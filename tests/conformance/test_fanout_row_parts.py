@@ -18,7 +18,7 @@ from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
 from durable_graph.errors import ThreadFailed
-from durable_graph.sealed_records import open_with
+from durable_graph.sealed_records import open_with, seal_with
 from durable_graph.verification import verify_thread
 from tests.conformance.test_encryption import ALICE, Encrypted, holds
 from tests.conformance.test_erasure_parts import stored
@@ -142,5 +142,37 @@ def test_erasing_an_encrypted_fanout_rows_interrupt_keeps_the_key(
     opened = [open_with(v, cipher, k) for k, v in sorted(done_rows(backend, "asks").items())]
     assert [o["interrupt"] for o in opened] == [None, None]
     assert [o["kind"] for o in opened] == ["ok", "interrupt"]
+    app.resume("asks", resume_value=True)
+    assert sorted(app.get_state("asks").values["done"]) == ["a", "b"]
+
+
+def test_a_row_written_before_sealing_its_interrupt_is_scrubbed_and_sealed(
+    encrypted: Encrypted, clock: ManualClock
+) -> None:
+    """Given an encrypted thread suspended in a fan-out whose `done#` row is as the release
+    before wrote it (only its writes and io sealed, the interrupt payload in the clear)
+    When its interrupts are erased
+    Then the row holds the payload neither in the clear nor sealed, and the superstep resumes
+    from the rows and completes."""
+    backend = encrypted.backend
+    app = run_both(backend, clock)
+    keys = backend.checkpoints.keys
+    assert keys is not None
+    cipher = keys.cipher("asks")
+    store = backend.checkpoints
+    for key, value in done_rows(backend, "asks").items():
+        old = seal_with(open_with(value, cipher, key), ("writes", "io"), cipher, key)
+        found = store.get_record("asks", key)
+        assert found is not None
+        store.put_record("asks", key, old, expected_version=found.version)
+    assert any(holds(repr(v).encode(), MARK) for v in done_rows(backend, "asks").values())
+
+    erase(backend, "asks", parts=["interrupts"], reason="GDPR #155", actor=ALICE)
+
+    rows = done_rows(backend, "asks")
+    assert not any(holds(repr(v).encode(), MARK) for v in rows.values())
+    opened = [open_with(v, cipher, k) for k, v in sorted(rows.items())]
+    assert [o["interrupt"] for o in opened] == [None, None]
+    assert all(v.get("interrupt") is None for v in rows.values())
     app.resume("asks", resume_value=True)
     assert sorted(app.get_state("asks").values["done"]) == ["a", "b"]
