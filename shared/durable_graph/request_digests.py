@@ -51,8 +51,10 @@ class Call:
 def memo_key(name: str, canonical: bytes) -> str:
     """What a task's runs (`tasks.TaskRunner`: every attempt of one delivery) remember a call's
     answer by, in memory only: a retry makes the same call and gets the same answer and the
-    same salt, so it records the call as the first attempt did."""
-    return f"{name}#{sha256_hex(canonical)}"
+    same salt, so it records the call as the first attempt did. The request's JCS text itself
+    (UTF-8, so it decodes), not a digest of it: hashing it again would cost the call path a
+    second sha256."""
+    return f"{name}\x00{canonical.decode('utf-8')}"
 
 
 def new_call(name: str, canonical: bytes, cipher: ThreadCipher | None) -> Call:
