@@ -322,8 +322,11 @@ class Checkpoint(_Record):
             body["duration_ms"] = int(duration)
         return body
 
-    def compute_hash(self) -> str:
-        return sha256_hex(canonical_bytes(self.hash_body(), plain=self._plain()))
+    def compute_hash(self, plain: bool | None = None) -> str:
+        """The record's digest; `plain`: `_plain()`, when the caller has it already."""
+        if plain is None:
+            plain = self._plain()
+        return sha256_hex(canonical_bytes(self.hash_body(), plain=plain))
 
     def _plain(self) -> bool:
         """Whether this format-2 record's hash body and stored row can be written without the
@@ -370,6 +373,10 @@ class Checkpoint(_Record):
         cached = _STORED_ROWS.get(id(self))
         if cached is not None and cached[0]() is self:
             return cached[1]
+        return self._stored_json(self._plain())
+
+    def _stored_json(self, plain: bool) -> str:
+        """`to_stored_json`, written and cached (`plain`: `_plain()`)."""
         stored = self.stored()
         doc = stored.model_dump(mode="json", exclude_defaults=True)
         doc["format"] = stored.format
@@ -383,7 +390,7 @@ class Checkpoint(_Record):
             == (self.thread_id, self.step - 1, self.prev_hash)
         ):
             doc.pop("parent", None)
-        text = compact_json(doc, plain=self._plain())
+        text = compact_json(doc, plain=plain)
         if len(_STORED_ROWS) >= 32:
             _STORED_ROWS.clear()
         _STORED_ROWS[id(self)] = (weakref.ref(self), text)
@@ -394,7 +401,9 @@ class Checkpoint(_Record):
         """Parse a stored row (raises pydantic's `ValidationError` on a malformed one)."""
         record = cls.model_validate_json(text)
         if record.format >= 2 and record.step > 0 and record.parent is None:
-            record = record.model_copy(update={"parent": record._previous_ref()})
+            # Filled into the record just parsed (no one else holds it yet), not copied.
+            record.__dict__["parent"] = record._previous_ref()
+            record.__pydantic_fields_set__.add("parent")
         return record
 
     def _previous_ref(self) -> ParentRef:
@@ -422,6 +431,19 @@ class Checkpoint(_Record):
     def sealed(self) -> Checkpoint:
         """Return a copy with `hash` filled in; the only way records get their hash."""
         return self.model_copy(update={"hash": self.compute_hash()})
+
+    @classmethod
+    def built_sealed(cls, **fields: Any) -> Checkpoint:
+        """`built(**fields).sealed()` (`hash` among `fields` is ignored), without the copy:
+        the hash is filled into the record `built` just made, which no one else holds yet.
+        Its stored row is written here too (`to_stored_json`, cached: the size check and the
+        append that follow take it from there), so its free-form parts are walked once
+        (`_plain`) for both."""
+        record = cls.built(**fields)
+        plain = record._plain()
+        record.__dict__["hash"] = record.compute_hash(plain)
+        record._stored_json(plain)
+        return record
 
     @classmethod
     def built(cls, **fields: Any) -> Checkpoint:

@@ -209,7 +209,7 @@ def seal(
     # was validated field by field, the tasks and routes are models), and validating the whole
     # record again was a third of sealing's time. `values` goes in as the very object the
     # state model cache knows (`StateSchema.to_model`).
-    checkpoint = Checkpoint.built(
+    return Checkpoint.built_sealed(
         values=values,
         format=FORMAT,
         step=step,
@@ -234,7 +234,6 @@ def seal(
         hash="",
         **fields,  # every field given: `built` takes no defaults
     )
-    return checkpoint.sealed()
 
 
 class StepSealer:
