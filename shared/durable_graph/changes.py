@@ -47,9 +47,7 @@ def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
         return Change(op="del"), b""
     salt = new_salt()
     data = chunk_bytes(salt, value)
-    # Validated: pydantic's `model_construct` takes twice as long as validating these fields
-    # (`v` is `Any`: taken as it is, not walked or copied).
-    return Change(op=op, d=sha256_hex(data), s=salt, v=value), data
+    return Change.inline_chunk(op, sha256_hex(data), salt, value), data
 
 
 def touched(old: dict[str, Any], new: dict[str, Any], typed: Any = None) -> list[str] | None:

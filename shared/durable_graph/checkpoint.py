@@ -85,6 +85,20 @@ class Change(_Record):
         """The part of the change the record's hash covers."""
         return {"op": self.op, "d": self.d}
 
+    @classmethod
+    def inline_chunk(cls, op: Op, d: str, s: str, v: Any) -> Change:
+        """The change `Change(op=op, d=d, s=s, v=v)` is, built without validation (half its
+        time; `model_construct` takes longer than validating): for the engine's own parts, an
+        op it chose, the chunk's digest, a salt it drew and a JSON value (`v` is `Any`:
+        validation takes it as it is too)."""
+        change = object.__new__(cls)
+        _set = object.__setattr__
+        _set(change, "__dict__", {"op": op, "d": d, "s": s, "v": v, "ref": None, "e": None})
+        _set(change, "__pydantic_fields_set__", {"op", "d", "s", "v"})
+        _set(change, "__pydantic_extra__", None)
+        _set(change, "__pydantic_private__", None)
+        return change
+
     @property
     def inline(self) -> bool:
         return self.ref is None and self.s is not None
