@@ -29,10 +29,11 @@ Every timed run, of every engine, is a fresh child process (this file with `--en
 engine is measured in a process that another engine has used. Measured in the parent process
 after LangGraph and DBOS had run there, durable-graph took 10-13% more CPU per thread than in a
 child of its own (2.82 against 2.50 ms on tmpfs, 3 runs each), while callgrind counted the same
-instructions per warm thread in both (210.8M and 211.1M for 20 threads): the work was the same,
-the memory was not (a heap and allocator arenas that two other engines had filled and left).
-Importing LangGraph and DBOS without running them changed neither. The child's start-up and
-imports are outside the timed section.
+instructions per warm thread in both (210.8M and 211.1M for 20 threads) and the same simulated
+cache misses (D1 2.43M and 2.41M): the work was the same; what made it slower is outside what
+callgrind models (page faults, TLB, the layout of a heap two other engines had filled and left)
+and was not pinned down. Importing LangGraph and DBOS without running them changed neither.
+The child's start-up and imports are outside the timed section.
 
 `--previous DIR` adds the durable-graph of another checkout (an earlier release, e.g. from
 `git archive <tag> | tar -x -C DIR`) to every round, run the same way in a child process that
