@@ -235,6 +235,18 @@ def has_erased_parts(record: Checkpoint | ThreadRecord) -> bool:
     )
 
 
+_Listed = TypeVar("_Listed", Task, IoRecord)
+
+
+def _listed(payloads: PayloadStore, ref: PayloadRef, model: type[_Listed]) -> list[_Listed]:
+    """A record's task or io list kept in the payload store; empty when it cannot be read,
+    which is the `payload` check's to report, not this one's."""
+    try:
+        return [model.model_validate(item) for item in json.loads(payloads.get(ref))]
+    except (PayloadCorrupted, ValueError):
+        return []
+
+
 def erased_part_names(record: Checkpoint, payloads: PayloadStore | None = None) -> list[str]:
     """The parts of a stored record that are erased (what `verify` checks are named by an
     erasure record and lists): `arg:<task id>`, `interrupt`, `resume:<task id>`, `error`,
@@ -243,10 +255,7 @@ def erased_part_names(record: Checkpoint, payloads: PayloadStore | None = None) 
     `payload` check's to report."""
     tasks = record.next
     if record.next_ref is not None and not tasks and payloads is not None:
-        try:
-            tasks = [Task.model_validate(t) for t in json.loads(payloads.get(record.next_ref))]
-        except (PayloadCorrupted, ValueError):
-            tasks = []
+        tasks = _listed(payloads, record.next_ref, Task)
     names = [f"arg:{t.id}" for t in tasks if t.s is None and _erased_json(t.arg)]
     interrupt = record.interrupt
     if interrupt is not None and interrupt.s is None and _erased_json(interrupt.payload):
@@ -262,10 +271,7 @@ def erased_part_names(record: Checkpoint, payloads: PayloadStore | None = None) 
         names.append("error")
     io = record.io
     if record.io_ref is not None and not io and payloads is not None:
-        try:
-            io = [IoRecord.model_validate(r) for r in json.loads(payloads.get(record.io_ref))]
-        except (PayloadCorrupted, ValueError):
-            io = []
+        io = _listed(payloads, record.io_ref, IoRecord)
     # An erased response keeps only its digest (`response_sha256` explicit, not that of None).
     names += [
         f"io:{i}"
