@@ -23,13 +23,9 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.clock import SystemClock, iso
 from durable_graph.errors import InvalidInput, PayloadCorrupted
-from durable_graph.ledger import (
-    LedgerEvidence,
-    VerifyReport,
-    chunk_refs,
-    record_refs,
-    verify_chain,
-)
+from durable_graph.ledger import verify_chain
+from durable_graph.ledger_refs import chunk_refs, record_refs
+from durable_graph.ledger_report import LedgerEvidence, VerifyReport
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signing import PublicKey
 from durable_graph.verification import gather

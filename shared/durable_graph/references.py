@@ -44,7 +44,7 @@ from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord
 from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.encryption import ThreadCipher
 from durable_graph.errors import CorruptRecord, DataKeyUnavailable, PayloadCorrupted
-from durable_graph.ledger import chunk_refs, record_refs
+from durable_graph.ledger_refs import chunk_refs, record_refs
 from durable_graph.saved_objects import chunk_reader, refs_in_record
 from durable_graph.sealed_payloads import raw_payloads
 

@@ -12,7 +12,8 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.erasure_record import load_erasures
 from durable_graph.errors import CorruptRecord, ThreadNotFound
 from durable_graph.keys import DATA_KEY, KeyState
-from durable_graph.ledger import LedgerEvidence, VerifyReport, verify_chain
+from durable_graph.ledger import verify_chain
+from durable_graph.ledger_report import LedgerEvidence, VerifyReport
 from durable_graph.operator_registry import stored_revocations
 from durable_graph.pending_deletes import pending_deletes
 from durable_graph.sealed_payloads import raw_payloads

@@ -19,7 +19,7 @@ from durable_graph.clock import ManualClock
 from durable_graph.encryption import is_sealed
 from durable_graph.erasure import erase
 from durable_graph.errors import PayloadCorrupted
-from durable_graph.ledger import record_refs
+from durable_graph.ledger_refs import record_refs
 from durable_graph.references import references
 from durable_graph.sealed_fields import sealed_ref
 from durable_graph.sealed_payloads import raw_payloads

@@ -18,7 +18,7 @@ from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import Actor, Approval, Checkpoint, ParentRef
 from durable_graph.clock import Clock, ManualClock, SystemClock
 from durable_graph.errors import InvalidInput
-from durable_graph.ledger import VerifyReport
+from durable_graph.ledger_report import VerifyReport
 from durable_graph.operator_keys import OperatorKey, enrol
 from durable_graph.operator_proof import approval_bytes
 from durable_graph.runtime import CompiledGraph

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from durable_graph.checkpoint import Checkpoint, ParentRef
-from durable_graph.ledger import LedgerEvidence, verify_chain
+from durable_graph.ledger import verify_chain
+from durable_graph.ledger_report import LedgerEvidence
 from durable_graph.runtime import CompiledGraph
 from tests.ledger.conftest import THREAD
 

@@ -21,7 +21,7 @@ from durable_graph.api.explorer_read import Lineage, Timeline
 from durable_graph.api.pages import approvals_block
 from durable_graph.checkpoint import Checkpoint, IoRecord, ThreadRecord
 from durable_graph.clock import parse_iso
-from durable_graph.ledger import VerifyReport
+from durable_graph.ledger_report import VerifyReport
 from durable_graph.listing import STATUSES, ThreadPage
 
 PAGE_CSP = (

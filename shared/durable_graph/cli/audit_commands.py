@@ -37,7 +37,7 @@ from durable_graph.errors import (
     ThreadFailed,
     ThreadNotFound,
 )
-from durable_graph.ledger import VerifyReport
+from durable_graph.ledger_report import VerifyReport
 from durable_graph.reading import status_document
 from durable_graph.signing import PublicKey, key_of_pem, sign_head
 from durable_graph.timetravel import diff, fork, read_step, replay
