@@ -41,6 +41,8 @@ from durable_graph.api import explorer_read as read
 from durable_graph.api.config import Api
 from durable_graph.api.errors import Unauthorized
 from durable_graph.api.explorer_auth import OidcAuth, SessionAuth, cookie_value, session_cookie
+from durable_graph.api.explorer_html import GRAPH_CSP, headers
+from durable_graph.api.explorer_thread_page import graph_frame, thread_page
 from durable_graph.api.identity import CONTEXT_KEY, Authenticator, caller
 from durable_graph.api.signin import ID_COOKIE, SIGNIN_COOKIE
 from durable_graph.approval_record import approvals_of
@@ -93,7 +95,7 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
     root = urlsplit(base).path.rstrip("/")
 
     def _page(body: str, status: int = 200, **extra: str) -> Response[str]:
-        return Response(status, HTML, rooted(body, root), headers={**html.headers(), **extra})
+        return Response(status, HTML, rooted(body, root), headers={**headers(), **extra})
 
     def signed_in(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
         """A browser without a session is sent to sign in (locally the sign-in page, 401; on
@@ -204,7 +206,7 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         record, values = read.state_at(backend, tid, head.step if step is None else step)
         _, derived = read.drawing(backend, head, line.records, api.shapes())
         report = verify_thread(backend, tid) if head.step < VERIFY_INLINE_STEPS else None
-        body = html.thread_page(
+        body = thread_page(
             thread=thread_record,
             head=head,
             line=line,
@@ -226,9 +228,9 @@ def register(app: APIGatewayRestResolver, api: Api, auth: Authenticator) -> None
         _, head = read.head_of(backend, tid)
         line = read.timeline(backend, tid, head.step, before)
         text, _ = read.drawing(backend, head, line.records, api.shapes())
-        headers = html.headers(html.GRAPH_CSP, framed=True)
-        frame = rooted(html.graph_frame(head.graph.name, text), root)
-        return Response(200, HTML, frame, headers=headers)
+        frame_headers = headers(GRAPH_CSP, framed=True)
+        frame = rooted(graph_frame(head.graph.name, text), root)
+        return Response(200, HTML, frame, headers=frame_headers)
 
     @guarded("/explorer/threads/<thread_id>/diff")
     def step_diff(thread_id: str) -> Response[str]:
