@@ -271,7 +271,7 @@ class Engine:
         """Everything `execute` does before its commit: run the task and build the step it
         leads to (returned, sealed, not written), or the outcome when there is nothing to
         commit (a duplicate, a stale message, a fan-out task whose siblings still run: that
-        one is recorded, and `finalize`d, here). A group commit (worker.py) prepares many
+        one is recorded, and `finalize`d, here). A group commit (worker_group.py) prepares many
         messages, then commits their steps in one unit of work."""
         if message.graph.version != self.graph.version:
             raise PermanentTaskError(
