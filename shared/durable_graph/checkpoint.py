@@ -11,16 +11,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-)
+from pydantic import Field, PrivateAttr
 
 from durable_graph.canonical import (
     ZERO_HASH,
@@ -31,194 +24,32 @@ from durable_graph.canonical import (
     sha256_hex,
 )
 
-# `locate` and `same` are imported from here too (they were defined here).
+# The record's parts and the records beside the chain are imported from here too (they were
+# defined here), as are `locate` and `same`.
+from durable_graph.head_records import ThreadRecord as ThreadRecord
+from durable_graph.head_records import VersionedRecord as VersionedRecord
 from durable_graph.io_pointers import at
 from durable_graph.io_pointers import locate as locate
 from durable_graph.io_pointers import same as same
-from durable_graph.operator_proof import OperatorProof
+from durable_graph.record_parts import TERMINAL as TERMINAL
+from durable_graph.record_parts import Actor as Actor
+from durable_graph.record_parts import Approval as Approval
+from durable_graph.record_parts import Change as Change
+from durable_graph.record_parts import ErrorInfo as ErrorInfo
+from durable_graph.record_parts import GraphRef as GraphRef
+from durable_graph.record_parts import InterruptInfo as InterruptInfo
+from durable_graph.record_parts import IoRecord as IoRecord
+from durable_graph.record_parts import Op as Op
+from durable_graph.record_parts import ParentRef as ParentRef
+from durable_graph.record_parts import PayloadRef as PayloadRef
+from durable_graph.record_parts import Record
+from durable_graph.record_parts import RouteDecision as RouteDecision
+from durable_graph.record_parts import RuleInfo as RuleInfo
+from durable_graph.record_parts import SignOffRecord as SignOffRecord
+from durable_graph.record_parts import Source as Source
+from durable_graph.record_parts import Status as Status
+from durable_graph.record_parts import Task as Task
 from durable_graph.salted_parts import commit_parts, part_digest
-
-Status = Literal["running", "suspended", "completed", "failed"]
-Source = Literal["input", "node", "update", "fork"]
-Op = Literal["set", "add", "merge", "del", "keep"]
-TERMINAL: frozenset[str] = frozenset({"completed"})
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _unsalted(salt: str | None) -> bool:
-    return salt is None
-
-
-def _salt() -> Any:
-    """A part's salt (`salted_parts.py`): absent from every dump while None, so a part
-    without one (records written before salts, every copy of a part) stores and hashes as
-    it always did."""
-    return Field(default=None, exclude_if=_unsalted)
-
-
-class PayloadRef(_Record):
-    """Pointer to content-addressed bytes in the payload store."""
-
-    uri: str
-    sha256: str
-    size: int
-    content_type: str = "application/octet-stream"
-
-
-class Change(_Record):
-    """One field's change at one step. `op` and `d` are hashed into the record; `s`, `v` and
-    `ref` are how the value is kept (inline, or in the payload store under `ref`), or `e` when
-    the thread's values are encrypted (the chunk `{s, v}` sealed with its data key,
-    `encryption.py`)."""
-
-    op: Op
-    d: str = ""
-    s: str | None = None
-    v: Any = None
-    ref: PayloadRef | None = None
-    e: str | None = None
-
-    def committed(self) -> dict[str, str]:
-        """The part of the change the record's hash covers."""
-        return {"op": self.op, "d": self.d}
-
-    @classmethod
-    def inline_chunk(cls, op: Op, d: str, s: str, v: Any) -> Change:
-        """The change `Change(op=op, d=d, s=s, v=v)` is, built without validation (half its
-        time; `model_construct` takes longer than validating): for the engine's own parts, an
-        op it chose, the chunk's digest, a salt it drew and a JSON value (`v` is `Any`:
-        validation takes it as it is too)."""
-        change = object.__new__(cls)
-        _set = object.__setattr__
-        _set(change, "__dict__", {"op": op, "d": d, "s": s, "v": v, "ref": None, "e": None})
-        _set(change, "__pydantic_fields_set__", {"op", "d", "s", "v"})
-        _set(change, "__pydantic_extra__", None)
-        _set(change, "__pydantic_private__", None)
-        return change
-
-    @property
-    def inline(self) -> bool:
-        return self.ref is None and self.s is not None
-
-
-class Task(_Record):
-    """One unit of work: run `node` from the checkpoint that lists it in `next`.
-
-    `id` is fixed when the task is first scheduled (origin step + node + index) and survives
-    suspensions, failures and resumes, so a task's pending writes and recorded side effects are
-    found again when it re-runs.
-    """
-
-    id: str
-    node: str
-    arg: Any = None
-    s: str | None = _salt()  # the salt of `arg` (salted_parts.py)
-    # Set on a task of a failed or interrupted superstep that succeeded: its result was
-    # recorded while running from that step, and the retry reuses it instead of running again.
-    done_at: int | None = None
-
-
-class GraphRef(_Record):
-    name: str
-    version: str
-
-
-class Actor(_Record):
-    """Who caused a step: the engine itself, a worker process, a human approver, a webhook."""
-
-    kind: Literal["system", "worker", "human", "webhook", "api", "cli"]
-    id: str
-
-
-class ParentRef(_Record):
-    thread_id: str
-    step: int
-    hash: str
-
-
-class RouteDecision(_Record):
-    """Which edge decided the next tasks after `source`, and what it returned."""
-
-    source: str
-    kind: Literal["edge", "conditional", "update"]
-    router: str | None = None
-    result: list[str] = Field(default_factory=list)
-
-
-class InterruptInfo(_Record):
-    node: str
-    when: Literal["before", "after", "during"]
-    payload: Any = None
-    task_id: str | None = None
-    s: str | None = _salt()  # the salt of `payload`
-
-
-class IoRecord(_Record):
-    """An external input captured through the node context (LLM call, API response, effect)."""
-
-    task_id: str
-    name: str
-    kind: Literal["step", "record"]
-    request_sha256: str | None = None
-    # Empty only in a stored format-2 row, where it is the digest of `response` and derived
-    # again on read (`Checkpoint.with_io_restored`).
-    response_sha256: str = ""
-    response: Any = None
-    # The salt of `response`: then `response_sha256` is the salted digest, always derived.
-    s: str | None = _salt()
-
-
-class ErrorInfo(_Record):
-    node: str
-    task_id: str
-    type: str
-    message: str
-    attempts: int
-    retryable: bool = True
-    s: str | None = _salt()  # the salt of `message`
-
-
-class RuleInfo(_Record):
-    """The `ApprovalRule` in force at a decision (`ApprovalRule.describe()`)."""
-
-    approvals_required: int
-    requester_may_approve: bool = True
-    requester_field: str | None = None
-    sign_in_required: bool = False
-
-
-class Approval(_Record):
-    """One person's decision toward a rule: who (`actor`, `key`, `email`), how the identity
-    was established (`method`), by which route (`via`: a link's id, the API, the CLI), when."""
-
-    actor: Actor
-    key: str
-    email: str | None = None
-    method: str = ""
-    via: str = ""
-    decision: str = "approve"
-    at: str
-    # An enrolled operator's certificate and signature (`operator_proof.py`); left out of the
-    # dump when absent, so an approval without one hashes as it did before the field.
-    operator: OperatorProof | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_absent_operator(self, handler: SerializerFunctionWrapHandler) -> Any:
-        dumped = handler(self)
-        if isinstance(dumped, dict) and dumped.get("operator", 0) is None:
-            del dumped["operator"]
-        return dumped
-
-
-class SignOffRecord(_Record):
-    """Who decided a step under an approval rule, in order (the last is the step's actor)."""
-
-    rule: RuleInfo
-    approvals: list[Approval]
-
 
 FORMAT = 2
 # The stored rows of the last few records serialised (a record's size check and its store's
@@ -245,7 +76,7 @@ V2_PLAIN = frozenset(
 )  # fmt: skip
 
 
-class Checkpoint(_Record):
+class Checkpoint(Record):
     """One step of a thread, as callers see it: `values` is the whole logical state.
 
     In format 2 (`docs/record-format.md`) the hash covers `changes` (the step's per-field
@@ -303,7 +134,7 @@ class Checkpoint(_Record):
     _fresh: tuple[PayloadRef, ...] = PrivateAttr(default=())
 
     def with_fresh(self, refs: Sequence[PayloadRef]) -> Checkpoint:
-        """This record, remembering `refs` as the chunks its sealing wrote (`sealing.py`)."""
+        """This record, remembering `refs` as the chunks its sealing wrote (`step_sealer.py`)."""
         self._fresh = tuple(refs)
         return self
 
@@ -493,30 +324,3 @@ def _io_kept_once(
         if update:
             kept[index] = record.model_copy(update=update)
     return kept, pointers
-
-
-class ThreadRecord(BaseModel):
-    """Mutable head of a thread, rewritten only when its status changes (not every step)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    thread_id: str
-    graph: GraphRef
-    status: Status
-    head_step: int
-    created_at: str
-    updated_at: str
-    origin: ParentRef | None = None
-    interrupt: InterruptInfo | None = None
-    error: ErrorInfo | None = None
-    revision: int = 0
-
-
-class VersionedRecord(BaseModel):
-    """A small record with compare-and-set semantics: pending writes, effects, tokens."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    key: str
-    value: dict[str, Any]
-    version: int

@@ -45,9 +45,10 @@ from durable_graph.forks import note_fork
 from durable_graph.ports import TransitionMessage
 from durable_graph.replay import ReplayReport, replay_step
 from durable_graph.routing import route_from
-from durable_graph.sealing import Base, StepSealer
+from durable_graph.sealing import Base
 from durable_graph.signoff import Decision, governed
 from durable_graph.spec import END, START, GraphSpec, Send
+from durable_graph.step_sealer import StepSealer
 from durable_graph.superstep import merge_superstep, status_for
 from durable_graph.tasks import TaskResult, TaskRunner
 from durable_graph.threads import check_thread_id

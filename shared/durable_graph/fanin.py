@@ -6,7 +6,7 @@ Rows of a thread, for the superstep that runs from step `k`:
 - `done#<k>#<task id>`: the task's recorded result (`TaskResult.to_record`): its writes, io,
   interrupt or error. Created once (a redelivered task finds it and does not run again). Each
   of its writes, io, interrupt and goto whose JSON is over 64 KiB is kept whole in a salted
-  chunk in the payload store, the row holding `{"$payload": ref}` (`sealing.chunked_part`,
+  chunk in the payload store, the row holding `{"$payload": ref}` (`part_chunks.chunked_part`,
   as a record keeps a big io response), so the row stays a few KB (a DynamoDB item takes
   400 KB) whatever the task returned; `opened_result` brings the parts back.
 - `count#<k>`: how many `done` rows exist, kept by `CheckpointStore.complete_task`, which
@@ -33,11 +33,12 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef, Task
 from durable_graph.effects import TaskDelivery
 from durable_graph.orphans import let_go, may_let_go
+from durable_graph.part_chunks import chunked_part
 from durable_graph.payloads import MARKER, is_ref, loaded
 from durable_graph.ports import PayloadStore
 from durable_graph.sealed_payloads import payloads_for
 from durable_graph.sealed_records import open_fields, seal_fields
-from durable_graph.sealing import Base, chunked_part
+from durable_graph.sealing import Base
 from durable_graph.tasks import TaskResult, TaskRunner
 
 TASK_ID_CACHE = 64  # steps whose task ids are kept (a fan-out's list is long)

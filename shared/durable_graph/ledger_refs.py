@@ -13,7 +13,7 @@ def record_refs(record: Checkpoint) -> dict[str, PayloadRef]:
     for io in record.io:
         collect_refs(io.response, refs)
     # A big interrupt payload, resume value or task argument is a whole `{"$payload": ref}`
-    # (`sealing.chunked_part`).
+    # (`part_chunks.chunked_part`).
     parts = [v for values in record.resume.values() for v in values]
     parts += [task.arg for task in record.next if task.arg is not None]
     if record.interrupt is not None:

@@ -2,14 +2,14 @@
 refers to them and none ever will, so they are deleted (`docs/record-format.md` §12).
 
 Sealing a step writes its chunks to the payload store first (a change's chunk, and an io
-response, interrupt payload, resume value or task argument kept whole, `sealing.chunked_part`),
+response, interrupt payload, resume value or task argument kept whole, `part_chunks.chunked_part`),
 then the record is appended conditionally. When another writer's record of the same step won
 (`StepConflict`: two workers raced on one message, a start onto a taken id, a resume that lost
 its race), the loser's chunks are unreferenced. Each was sealed under a fresh random salt (and,
 with encryption on, a fresh nonce), so its address is its own: no other record, thread or step
 can name it — unless the winner *is* this record (a retried append of our own write), which
 `lost_chunks` checks by hash. What a sealing wrote is carried by the record it sealed
-(`Checkpoint.fresh`, set by `sealing.py`, never stored); chunks it did not write (a `keep` by
+(`Checkpoint.fresh`, set by `step_sealer.py`, never stored); chunks it did not write (a `keep` by
 reference, a task list addressed by content, a resume value or task argument carried over from
 an earlier record) are never in it.
 

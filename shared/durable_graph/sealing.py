@@ -20,59 +20,36 @@ changed to the hashed, chunked record, in work proportional to the change.
 The first record of a thread (or the first one written over a format-1 record) sets every
 field, so a fold never has to cross into another thread or format.
 
-`StepSealer` is how the engine seals a step: it adds the fields every record of one graph on
-one backend shares (graph, time, parent link) and refuses, before anything is written, a record
-the store could not hold.
+`StepSealer` (`step_sealer.py`) is how the engine seals a step: it adds the fields every record
+of one graph on one backend shares and calls `seal`; `part_chunks.py` keeps big parts whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from durable_graph.backend import Backend
 from durable_graph.backends.records import LIST_CONTENT_TYPE, list_bytes
 from durable_graph.canonical import ZERO_HASH, digest, json_size_within
-from durable_graph.changes import CHUNK_CONTENT_TYPE, advance_all, seal_change, state_root
+from durable_graph.changes import advance_all, state_root
 from durable_graph.checkpoint import (
     FORMAT,
-    Actor,
     Change,
     Checkpoint,
-    ErrorInfo,
-    GraphRef,
-    InterruptInfo,
     IoRecord,
-    ParentRef,
     PayloadRef,
-    RouteDecision,
-    SignOffRecord,
-    Status,
     Task,
     locate,
 )
-from durable_graph.clock import Clock, iso
-from durable_graph.encryption import ThreadCipher, is_sealed_io, seal_io
+from durable_graph.encryption import ThreadCipher, seal_io
 from durable_graph.encryption import seal_change as seal_inline
-from durable_graph.errors import PayloadTooLarge
-from durable_graph.part_salts import (
-    resume_salts,
-    salt_error,
-    salt_interrupt,
-    salt_io,
-    salt_task,
-)
-from durable_graph.payloads import MARKER, offload
+from durable_graph.part_chunks import INLINE_PART_BYTES, chunked_part, sized_change, stored_change
+from durable_graph.part_salts import salt_io
+from durable_graph.payloads import offload
 from durable_graph.ports import PayloadStore
-from durable_graph.sealed_fields import (
-    SEALED_IN,
-    seal_error,
-    seal_interrupt,
-    seal_resume,
-    seal_task,
-)
-from durable_graph.sealed_payloads import payloads_for, raw_payloads
+from durable_graph.sealed_fields import SEALED_IN
+from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.state import FieldChange
 
 KEEP_EVERY = 64  # steps; bounds how far back a cold read folds for fields that do not grow
@@ -81,7 +58,6 @@ KEEP_MAX_BYTES = 4096
 INLINE_TASKS = 64  # a longer task list (a fan-out) lives in the payload store
 INLINE_IO = 64
 INLINE_LIST_BYTES = 64 * 1024
-INLINE_PART_BYTES = 64 * 1024  # a bigger io response, interrupt payload or resume value: a chunk
 
 
 @dataclass(frozen=True)
@@ -162,9 +138,10 @@ def seal(
         elif _small(value):
             wanted[name] = FieldChange("keep", value)
     # Every chunk is sealed and sized before any is written: a refused step leaves nothing.
-    sealed = {name: _sized(name, c, max_value_bytes) for name, c in wanted.items()}
+    sealed = {name: sized_change(name, c, max_value_bytes) for name, c in wanted.items()}
     changes = {
-        name: _stored(change, data, payloads, threshold) for name, (change, data) in sealed.items()
+        name: stored_change(change, data, payloads, threshold)
+        for name, (change, data) in sealed.items()
     }
     plain = changes
     if cipher is not None:
@@ -236,160 +213,6 @@ def seal(
     )
 
 
-class StepSealer:
-    """Seals the steps of one graph's threads on one backend."""
-
-    def __init__(self, backend: Backend, graph: GraphRef, clock: Clock) -> None:
-        self.backend = backend
-        self.graph = graph
-        self.clock = clock
-
-    def seal(
-        self,
-        *,
-        thread_id: str,
-        step: int,
-        source: Literal["input", "node", "update", "fork"],
-        values: dict[str, Any],
-        next_tasks: list[Task],
-        status: Status,
-        actor: Actor,
-        nodes: Sequence[str] = (),
-        changed: Mapping[str, FieldChange] | None = None,
-        previous: Base | None = None,
-        routes: Sequence[RouteDecision] = (),
-        interrupt: InterruptInfo | None = None,
-        error: ErrorInfo | None = None,
-        resume: dict[str, list[Any]] | None = None,
-        io: list[IoRecord] | None = None,
-        duration_ms: float = 0.0,
-        attempt: int = 1,
-        parent: ParentRef | None = None,
-        signoff: SignOffRecord | None = None,
-    ) -> Checkpoint:
-        """The sealed record of `step`, checked against the store's size limit. `changed`
-        None: the state did not change; `parent` defaults to `previous` (a fork's step 0 names
-        its origin instead); `signoff`: a decision's approvals (`approval_record.py`)."""
-        if parent is None and previous is not None:
-            parent = ParentRef(thread_id=thread_id, step=previous.step, hash=previous.hash)
-        backend = self.backend
-        payloads = backend.payloads
-        most = backend.max_value_bytes
-        cipher: ThreadCipher | None = None
-        keys = backend.checkpoints.keys
-        if keys is not None:  # encryption on: this thread's data key (cached after its first)
-            cipher = keys.ensure(thread_id)
-            payloads = payloads_for(payloads, thread_id, cipher)
-        fresh: list[PayloadRef] = []  # the whole-part chunks written here (`orphans.py`)
-        if interrupt is not None and interrupt.payload is not None:
-            part = chunked_part(interrupt.payload, payloads, most, "interrupt.payload", fresh)
-            if part is not interrupt.payload:
-                interrupt = interrupt.model_copy(update={"payload": part})
-        next_tasks = [_chunked_arg(task, payloads, most, fresh) for task in next_tasks]
-        if resume:
-            resume = {
-                task: [chunked_part(v, payloads, most, f"resume[{task!r}]", fresh) for v in values]
-                for task, values in resume.items()
-            }
-        if cipher is not None:
-            # Task arguments, the interrupt payload, resume values and the error message are
-            # sealed too, and hashed sealed (`sealed_fields.py`).
-            next_tasks = [seal_task(task, cipher) for task in next_tasks]
-            interrupt = seal_interrupt(interrupt, cipher)
-            resume = seal_resume(resume or {}, cipher)
-            error = seal_error(error, cipher)
-        # Each part gets its salt last, over what the record keeps (`salted_parts.py`): the
-        # record hashes its salted digest, so erasing it later leaves nothing to guess at.
-        next_tasks = [salt_task(task) for task in next_tasks]
-        interrupt = salt_interrupt(interrupt)
-        error = salt_error(error)
-        sealed = seal(
-            step=step,
-            values=values,
-            changed=changed,
-            previous=previous,
-            next_tasks=next_tasks,
-            io=io or [],
-            payloads=payloads,
-            cipher=cipher,
-            fresh=fresh,
-            threshold=backend.offload_threshold,
-            max_value_bytes=most,
-            fields={
-                "thread_id": thread_id,
-                "parent": parent,
-                "source": source,
-                "nodes": list(nodes),
-                "route": list(routes),
-                "interrupt": interrupt,
-                "resume": resume or {},
-                "resume_s": resume_salts(resume or {}),
-                "status": status,
-                "error": error,
-                "graph": self.graph,
-                "created_at": iso(self.clock.now()),
-                "duration_ms": round(duration_ms, 3),
-                "attempt": attempt,
-                "actor": actor,
-                "signoff": signoff,
-            },
-        )
-        backend.check_record_size(sealed)
-        return sealed.with_fresh(fresh)
-
-
-def _sized(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
-    """The change sealed into its chunk, refused when the chunk is over the single-value
-    maximum."""
-    sealed, data = seal_change(change.op, change.value)
-    if len(data) > most:
-        raise PayloadTooLarge(
-            f"{name}: one change of {len(data)} bytes is over the {most}-byte maximum of a "
-            "single state value (Backend.max_value_bytes); the state as a whole has no limit: "
-            "write it in smaller pieces (more steps, an appending reducer) or keep it as a "
-            "payload the state points to",
-            field=name,
-        )
-    return sealed, data
-
-
-def chunked_part(
-    value: Any,
-    payloads: PayloadStore,
-    most: int,
-    name: str,
-    fresh: list[PayloadRef] | None = None,
-    bound: int = INLINE_PART_BYTES,
-) -> Any:
-    """An io response, interrupt payload, resume value or task argument as the record keeps it
-    (or a part of a fan-out task's result row, `fanin.py`): itself while its JSON is at most
-    `bound` (INLINE_PART_BYTES), else `{"$payload": ref}` to the salted chunk of the
-    whole value, sized and stored as a state change's chunk is (`_sized`, `_stored`), so the
-    record stays under the store's item limit whatever the value is made of. The ref (its
-    sha256 is the chunk's digest) is what the record hashes; `PayloadTooLarge` only for a
-    chunk over the single-value maximum. `fresh` collects the chunks written (`orphans.py`
-    deletes them if the record that names them loses its append)."""
-    if value is None or json_size_within(value, bound):
-        return value
-    change, data = _sized(name, FieldChange("set", value), most)
-    stored = _stored(change, data, payloads, -1)
-    assert stored.ref is not None
-    if fresh is not None:
-        fresh.append(stored.ref)
-    return {MARKER: stored.ref.model_dump(mode="json")}
-
-
-def _chunked_arg(task: Task, payloads: PayloadStore, most: int, fresh: list[PayloadRef]) -> Task:
-    """`task` with a big `Send` argument kept whole in a chunk (`chunked_part`), so neither
-    the record's task list nor the task's queue message carries it (SQS takes 256 KB). An
-    argument sealed by an older writer stays as it is (its chunk would hold the box)."""
-    arg = task.arg
-    if arg is None or is_sealed_io(arg):
-        return task
-    part = chunked_part(arg, payloads, most, f"the argument of task {task.id!r}", fresh)
-    return task if part is arg else task.model_copy(update={"arg": part})
-
-
 def _sealed_io(
     record: IoRecord,
     payloads: PayloadStore,
@@ -421,15 +244,6 @@ def _sealed_io(
     return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
 
 
-def _stored(change: Change, data: bytes, payloads: PayloadStore, threshold: int) -> Change:
-    """The change as its record keeps it: inline, or over `threshold` a ref to its chunk in
-    the payload store (addressed by the chunk's digest, which is `change.d`)."""
-    if len(data) <= threshold:
-        return change
-    ref = payloads.put(data, CHUNK_CONTENT_TYPE)
-    return Change(op=change.op, d=change.d, ref=ref)
-
-
 def _outside(
     items: Sequence[Task] | Sequence[IoRecord], limit: int, payloads: PayloadStore
 ) -> PayloadRef | None:
@@ -459,4 +273,4 @@ def _small(value: Any) -> bool:
     return len(repr(value)) <= KEEP_MAX_BYTES
 
 
-__all__ = ["KEEP_EVERY", "Base", "StepSealer", "chunked_part", "seal"]
+__all__ = ["KEEP_EVERY", "Base", "seal"]

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from durable_graph.checkpoint import Actor, Checkpoint, InterruptInfo, RouteDecision, Status, Task
 from durable_graph.fanin import held_tasks
 from durable_graph.routing import route_after
-from durable_graph.sealing import Base, StepSealer
+from durable_graph.sealing import Base
 from durable_graph.spec import GraphSpec, Send
 from durable_graph.state import FieldChange
+from durable_graph.step_sealer import StepSealer
 from durable_graph.tasks import TaskResult
 
 

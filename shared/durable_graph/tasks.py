@@ -217,7 +217,7 @@ class TaskRunner:
 
 def with_argument(task: Task, payloads: PayloadStore) -> Task:
     """`task` with its `Send` argument as it was sent: a big one is kept whole in a chunk
-    (`sealing.chunked_part`), the record and the queue message holding `{"$payload": ref}`."""
+    (`part_chunks.chunked_part`), the record and the queue message holding `{"$payload": ref}`."""
     if not is_ref(task.arg):
         return task
     return task.model_copy(update={"arg": loaded(task.arg, payloads)})

@@ -27,8 +27,9 @@ from durable_graph.checkpoint import (
 )
 from durable_graph.errors import InvalidInput
 from durable_graph.routing import merge_tasks, route_from
-from durable_graph.sealing import Base, StepSealer
+from durable_graph.sealing import Base
 from durable_graph.spec import GraphSpec
+from durable_graph.step_sealer import StepSealer
 from durable_graph.superstep import status_for
 
 

@@ -35,7 +35,7 @@ def fetch(request: dict[str, int]) -> str:
 
 
 def fetch_big(state: Fetched, ctx: NodeContext) -> dict[str, object]:
-    """A recorded response over `sealing.INLINE_PART_BYTES`: kept whole in a chunk of its own,
+    """A recorded response over `part_chunks.INLINE_PART_BYTES`: kept whole in a chunk of its own,
     which the sealed record remembers as `fresh` (and a record read back does not)."""
     return {"size": len(ctx.record("fetch", fetch, {"n": 70_000}))}
 

@@ -25,9 +25,10 @@ from durable_graph.langgraph_saver.diff import Serde
 from durable_graph.langgraph_saver.index import HEADER, LedgerIndex
 from durable_graph.langgraph_saver.names import GRAPH_NAME, LedgerName
 from durable_graph.langgraph_saver.reads import TupleReader
-from durable_graph.sealing import Base, StepSealer
+from durable_graph.sealing import Base
 from durable_graph.signing import sign_head
 from durable_graph.state import FieldChange
+from durable_graph.step_sealer import StepSealer
 from durable_graph.threads import sync_thread
 
 log = logging.getLogger("durable_graph.langgraph_saver")
