@@ -148,32 +148,6 @@ def test_a_list_re_set_after_its_old_segments_were_merged_away_is_folded_from_th
     backend.close()
 
 
-def test_a_merge_rolled_back_with_its_unit_of_work_deletes_nothing(tmp_path: Path) -> None:
-    """Given a chat of 20 steps, then 12 more run inside a unit of work that rolls back (a
-    real SQLite transaction), then what their snapshots' merges retired is still stored (it
-    was to be deleted only once the unit committed), and the head of 20 reads back cold."""
-    clock = ManualClock()
-    backend = local_backend(tmp_path, clock=clock)
-    run(backend, clock, 20)
-    before = snaps(backend)
-    retired: list[PayloadRef] = []
-    original = backend.checkpoints.retirements.retire
-
-    def noting(payloads: Any, refs: Any, allowed: bool) -> None:
-        retired.extend(refs)
-        original(payloads, refs, allowed)
-
-    backend.checkpoints.retirements.retire = noting  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="roll back"), backend.atomic():
-        run(backend, clock, 32)
-        raise RuntimeError("roll back")
-    assert retired and snaps(backend) == before
-    assert all(backend.payloads.get(ref) for ref in retired)
-    head = RecordStore(backend.checkpoints.inner, backend.payloads).head_checkpoint("t")
-    assert head is not None and head.values["messages"] == expected(20)
-    backend.close()
-
-
 def test_a_fork_of_a_step_whose_snapshot_lost_segments_starts_from_its_state(
     tmp_path: Path,
 ) -> None:

@@ -35,6 +35,10 @@ from durable_graph.errors import (
 )
 from durable_graph.ports import CheckpointStore, PayloadStore
 
+# How many times a read of an old snapshot asks for the thread's newest one when the newest it
+# got lost segments to a merge before they were fetched (`Materialiser._through_newer`).
+NEWER_ATTEMPTS = 4
+
 
 class Materialiser:
     """Hands out `inner`'s rows as records with their state (payloads read from `payloads`,
@@ -122,7 +126,8 @@ class Materialiser:
     def _from_snapshot(self, row: Checkpoint) -> State:
         """The state after `row` from the snapshot it names, refused unless its field digests
         give the row's state root. A snapshot older than a merge that deleted its segments
-        (`segment_runs.py`) is read through the newest one, or folded from the rows."""
+        (`segment_runs.py`) is read through the newest one (`_through_newer`), or folded from
+        the rows."""
         assert row.snap is not None
         snapshot: Snapshot | None = None
         newer: Snapshot | None = None
@@ -130,11 +135,8 @@ class Materialiser:
             snapshot = read_snapshot(self.payloads, row.snap)
             try:
                 values = snapshot_values(self.payloads, snapshot)
-            except PayloadCorrupted:
-                newer = self._newer_snapshot(row.thread_id, snapshot.step)
-                if newer is None:  # it should be whole: a segment was altered or deleted
-                    raise
-                values = snapshot_values(self.payloads, snapshot, newer)
+            except PayloadCorrupted as missing:
+                values, newer = self._through_newer(row, snapshot, missing)
         except ListReset as exc:  # a list re-set since: fold from the rows instead
             assert snapshot is not None
             raise _Superseded(min(snapshot.anchors.values(), default=row.step)) from exc
@@ -161,9 +163,41 @@ class Materialiser:
             snapshot=snapshot if newer is None else None,  # a writer extends a whole one only
         )
 
+    def _through_newer(
+        self, row: Checkpoint, snapshot: Snapshot, missing: PayloadCorrupted
+    ) -> tuple[dict[str, Any], Snapshot]:
+        """`snapshot`'s values read through the thread's newest snapshot, after a segment it
+        names was `missing` (deleted by a merge, or corrupt).
+
+        Merges go on while a reader reads: the newest snapshot this asks for may itself lose
+        segments to the next merge before they are fetched. So it asks again, up to
+        `NEWER_ATTEMPTS` times, as long as the newest snapshot moved since the last attempt
+        (every merge writes a newer one). A failure that the same newest snapshot gives twice
+        is that snapshot's own corruption, named at its step; one that `snapshot` gives while
+        it should be whole (not older than the newest's `gone_before`), at `snapshot`'s step.
+        A reader outpaced by merges `NEWER_ATTEMPTS` times folds from the rows: slow, correct.
+        """
+        failure, tried = missing, None
+        for _ in range(NEWER_ATTEMPTS):
+            newer = self._newer_snapshot(row.thread_id, snapshot.step)
+            if newer is None:  # it should be whole: a segment was altered or deleted
+                raise failure
+            if tried is not None and newer.ref == tried.ref:  # nothing merged since: corrupt
+                raise CorruptRecord(
+                    row.thread_id,
+                    newer.step,
+                    f"snapshot (read for step {row.step} through this newer one): {failure}",
+                ) from failure
+            try:
+                return snapshot_values(self.payloads, snapshot, newer), newer
+            except PayloadCorrupted as exc:  # merged away meanwhile, or corrupt: ask again
+                failure, tried = exc, newer
+        raise _Superseded(min(snapshot.anchors.values(), default=row.step)) from failure
+
     def _newer_snapshot(self, thread_id: str, step: int) -> Snapshot | None:
-        """The thread's newest snapshot, if it says the snapshot of `step` may name segments a
-        merge deleted (`gone_before`); None if that one should be whole."""
+        """The thread's newest snapshot (the head row's anchor's), if it says the snapshot of
+        `step` may name segments a merge deleted (`gone_before`); None if that one should be
+        whole."""
         head = self.inner.head_checkpoint(thread_id)
         row = self.inner.get_checkpoint(thread_id, head.anchor) if head is not None else None
         if row is None or row.snap is None:

@@ -106,6 +106,8 @@ class RecordStore:
                 self.inner.append_checkpoint(checkpoint)
         except StepConflict as conflict:
             winner = conflict.existing
+            if snapshot is not None and snapshot.step == checkpoint.step:
+                self._drop_lost_snapshot(snapshot, winner)
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
@@ -115,6 +117,19 @@ class RecordStore:
             self.retirements.retire(self.payloads, snapshot.deletable, self.deletes_payloads)
         if writes and not combined:
             self._write_after(checkpoint.thread_id, writes)
+
+    def _drop_lost_snapshot(self, snapshot: Snapshot, winner: object) -> None:
+        """The snapshot document written for a step whose append lost, deleted unless the
+        winning row names it (our own earlier write of the same record). It holds that
+        record's field digests, so no other row can name it. What it retired stays (the rows
+        that won name the snapshots that still hold those segments), and so do the segments
+        it wrote: they are addressed by the thread's items, which the winner's or a later
+        snapshot may hold alike (storage, never correctness)."""
+        if not isinstance(winner, Checkpoint) or (
+            winner.snap is not None and winner.snap.sha256 == snapshot.ref.sha256
+        ):
+            return
+        self.retirements.retire(self.payloads, [snapshot.ref], self.deletes_payloads)
 
     def _write_after(self, thread_id: str, writes: CommitWrites) -> None:
         """The companions of a step written alone, after it; a lost condition is kept as is."""
