@@ -101,7 +101,7 @@ def test_a_snapshot_written_before_formats_were_named_still_reads(
         (lambda doc: doc.update(tiers=[]), "keys ['tiers']"),
         (
             lambda doc: doc["fields"]["facts"].update(tsegs=doc["fields"]["facts"].pop("dsegs")),
-            "field 'facts' as ['a', 'd', 'n', 'tsegs']",
+            "field 'facts' as ['a', 'cnt', 'd', 'lv', 'n', 'tsegs']",
         ),
         (lambda doc: doc["fields"]["index"].update(zz=1), "field 'index' as"),
         (lambda doc: doc["fields"]["turns"].pop("v"), "field 'turns' as ['a', 'd']"),

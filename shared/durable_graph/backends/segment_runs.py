@@ -93,16 +93,92 @@ def list_runs(
         segs.append(_segment(put, salt, items[start:]))
         levels.append(level)
         counts.append(len(items) - start)
-        while len(levels) >= fanin and len(set(levels[-fanin:])) == 1:
-            merged = sum(counts[-fanin:])
+
+        def merged(first: int) -> tuple[dict[str, Any], int]:
             end = sum(counts)
-            retired.extend(PayloadRef.model_validate(s) for s in segs[-fanin:])
-            top = levels[-1] + 1
-            del segs[-fanin:], levels[-fanin:], counts[-fanin:]
-            segs.append(_segment(put, salt, items[end - merged : end]))
-            levels.append(top)
-            counts.append(merged)
+            held = sum(counts[first:])
+            return _segment(put, salt, items[end - held : end]), held
+
+        retired.extend(_merge_runs(segs, levels, counts, merged))
     return {"segs": segs, "lv": levels, "cnt": counts, "n": len(items)}, retired
+
+
+def _merge_runs(
+    segs: list[dict[str, Any]],
+    levels: list[int],
+    counts: list[int],
+    merged: Callable[[int], tuple[dict[str, Any], int]],
+) -> list[PayloadRef]:
+    """Merge runs of the last `MERGE_FANIN` segments of one level, in place, while there are
+    any (a merge may complete a run of the next level); `merged(first)` writes the one
+    segment holding what `segs[first:]` hold, and returns its ref and count. The refs
+    replaced, in order."""
+    fanin = MERGE_FANIN
+    replaced: list[PayloadRef] = []
+    while len(levels) >= fanin and len(set(levels[-fanin:])) == 1:
+        first = len(segs) - fanin
+        ref, count = merged(first)
+        replaced.extend(PayloadRef.model_validate(s) for s in segs[first:])
+        top = levels[-1] + 1
+        del segs[first:], levels[first:], counts[first:]
+        segs.append(ref)
+        levels.append(top)
+        counts.append(count)
+    return replaced
+
+
+def dict_runs(
+    put: Put,
+    value: dict[str, Any],
+    patch: dict[str, Any] | None,
+    before: Mapping[str, Any] | None,
+    keys: list[list[str]] | None,
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """The entry of a dict kept in segments of merge patches, merged in runs as a list's
+    segments are (`dsegs`, `lv`, `cnt`: each segment's level and key count, `n`: the dict's
+    keys), and each segment's keys in order (kept in memory by the writer, for its next
+    merges).
+
+    `patch` is what changed since the previous snapshot's entry `before` (the writer still
+    holds the dict it saw, and `keys`, its segments' keys): one level-0 segment of it is
+    added, then the last `MERGE_FANIN` segments of one level become one segment of the next,
+    the patch of their keys (in the order they first appear) with the values `value` holds
+    now (they are the last segments: no later patch changed those keys). Without a previous
+    run (`patch` None: a new writer, a dict re-set, or an entry of a release before) the
+    whole dict is one segment. The segments a merge replaced are not deleted: older snapshots
+    still name them, and a dict's older state is not a prefix of its newer one (a key's
+    value may have been replaced since), so those snapshots could not be read through a
+    newer one as lists are."""
+    if patch is None or before is None or keys is None or "cnt" not in before:
+        segs: list[dict[str, Any]] = []
+        levels: list[int] = []
+        counts: list[int] = []
+        held: list[list[str]] = []
+        patch, level = value, level_of(len(value), MERGE_FANIN)
+    else:
+        segs, held = list(before["dsegs"]), list(keys)
+        levels, counts = [int(x) for x in before["lv"]], [int(x) for x in before["cnt"]]
+        level = 0
+    if patch:
+        segs.append(_put_patch(put, patch))
+        levels.append(level)
+        counts.append(len(patch))
+        held.append(list(patch))
+
+        def merged(first: int) -> tuple[dict[str, Any], int]:
+            names = list(dict.fromkeys(name for part in held[first:] for name in part))
+            del held[first:]
+            held.append(names)
+            return _put_patch(put, {name: value[name] for name in names}), len(names)
+
+        _merge_runs(segs, levels, counts, merged)
+    entry = {"dsegs": segs, "lv": levels, "cnt": counts, "n": len(value)}
+    return entry, held
+
+
+def _put_patch(put: Put, patch: dict[str, Any]) -> dict[str, Any]:
+    ref: dict[str, Any] = put(patch).model_dump(mode="json")
+    return ref
 
 
 def retirement(
@@ -209,6 +285,7 @@ __all__ = [
     "BASE_ITEMS",
     "MERGE_FANIN",
     "Retirements",
+    "dict_runs",
     "level_of",
     "list_runs",
     "prefix_refs",

@@ -11,17 +11,17 @@ segments.
 A snapshot costs what changed since the previous one, not what the state weighs: a list kept
 in *segments* (payloads of consecutive items) gains one segment of the items appended since,
 and its segments are merged in runs so that there are O(log n) of them (`segment_runs.py`);
-whole-value chunks are kept by reference; small values inline. A dict's segments are listed
-in *pages* of `PAGE_SEGMENTS` refs (and a list's, in snapshot formats 1 and 2): a full page
-never changes, so every later snapshot names the same page (stored once, content-addressed)
-and a snapshot's own size stays small. A list is kept in segments once it has
-`SEGMENT_MIN_ITEMS` items or its JSON is over `SEGMENT_MIN_BYTES` (a few documents of
-megabytes). A dict that big is kept in segments of
-merge patches (`dsegs`, `dpages`): the writer's snapshot remembers, in memory, the dict it
-saw, and the next one adds a segment of the keys added or replaced since (found by comparing
-the two, mostly by identity: a merge shares the unchanged values); a writer without it (a
-new process) writes the whole dict as one segment once. Only a long string, or a big value
-that is neither a list, a dict nor a whole chunk, is copied whole into each snapshot.
+whole-value chunks are kept by reference; small values inline. A list is kept in segments
+once it has `SEGMENT_MIN_ITEMS` items or its JSON is over `SEGMENT_MIN_BYTES` (a few
+documents of megabytes). A dict that big is kept in segments of merge patches (`dsegs`),
+merged in runs too (`segment_runs.dict_runs`): the writer's snapshot remembers, in memory,
+the dict it saw and its segments' keys, and the next one adds a segment of the keys added or
+replaced since (found by comparing the two, mostly by identity: a merge shares the unchanged
+values); a writer without it (a new process) writes the whole dict as one segment once.
+Segments written before merged runs (a list's in snapshot formats 1 and 2, a dict's until
+dict runs) were listed in *pages* of 64 refs (`pages`, `dpages`), which still read. Only a
+long string, or a big value that is neither a list, a dict nor a whole chunk, is copied
+whole into each snapshot.
 
 A snapshot is never trusted more than a stored row: its field digests must give the snapshot
 row's state root (a snapshot of another step or thread is refused), and the fold from it must
@@ -47,7 +47,13 @@ from typing import Any
 import zstandard
 from pydantic_core import from_json
 
-from durable_graph.backends.segment_runs import list_runs, prefix_refs, retirement, run_items
+from durable_graph.backends.segment_runs import (
+    dict_runs,
+    list_runs,
+    prefix_refs,
+    retirement,
+    run_items,
+)
 from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.changes import dict_patch
 from durable_graph.checkpoint import PayloadRef
@@ -57,7 +63,6 @@ from durable_graph.ports import PayloadStore
 SNAPSHOT_EVERY = 64  # steps; the longest fold a cold read does once a thread has snapshots
 SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot, unless it is big:
 SEGMENT_MIN_BYTES = 64 * 1024  # a few documents of megabytes are segments too
-PAGE_SEGMENTS = 64  # segment refs per index page; a full page is shared by later snapshots
 # Compressed JSON: a segment is a second copy of what the rows hold, so it is kept as small as
 # it cheaply can be. Segments and pages are zstd (a cold read of a long thread inflates every
 # segment: zstd inflates 1 KB-per-turn chat text about 5x faster than zlib, into 0.41 of its
@@ -65,11 +70,12 @@ PAGE_SEGMENTS = 64  # segment refs per index page; a full page is shared by late
 # pages written as zlib by earlier releases read the same (told apart by their first bytes).
 SNAPSHOT_CONTENT_TYPE = "application/vnd.durable-graph.snapshot+json+zlib"
 SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zstd"
-PAGE_CONTENT_TYPE = "application/vnd.durable-graph.segment-page+json+zstd"
 ZSTD_LEVEL = 3  # higher levels gain under 1% on chat text and cost the writer more
 # 1: no `format` key (entries `v`, `ref`, `segs`/`pages`, from ab55fe9 `dsegs`/`dpages` too);
 # 2: the same entries, the format named; 3: lists in merged runs of salted segments (`lv`,
-# `cnt`: `segment_runs.py`) and the document's `retired` and `gone_before`.
+# `cnt`: `segment_runs.py`) and the document's `retired` and `gone_before`; since dict runs
+# a dict's entry may carry `lv` and `cnt` too (its patches merged in runs; a reader before
+# them applies the patches in order, which gives the same dict: no new format).
 # A reader reads the formats it knows, refuses others.
 SNAPSHOT_FORMAT = 3
 READS_FORMATS = (1, 2, 3)
@@ -98,6 +104,9 @@ class Snapshot:
     # here (the same object the state held: the next snapshot finds what changed since by
     # comparing, mostly by identity). Empty for a snapshot read back from the store.
     dicts: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    # In memory only, with `dicts`: the keys of each of those dicts' segments, in order (what
+    # the next snapshot's merges of segments write, `segment_runs.dict_runs`).
+    dict_keys: dict[str, list[list[str]]] = field(default_factory=dict, compare=False, repr=False)
     # The segments this snapshot's merges replaced (deleted once it is committed, where the
     # process may); every snapshot before step `gone_before` may name deleted segments.
     retired: list[dict[str, Any]] = field(default_factory=list)
@@ -138,6 +147,7 @@ def write_snapshot(
     return it."""
     fields: dict[str, dict[str, Any]] = {}
     dicts: dict[str, dict[str, Any]] = {}
+    dict_keys: dict[str, list[list[str]]] = {}
     retired: list[PayloadRef] = []
 
     def put(value: Any) -> PayloadRef:
@@ -156,7 +166,8 @@ def write_snapshot(
             entry.update(runs)
             retired.extend(replaced)
         elif big and isinstance(value, dict):
-            entry.update(_dict_segments(payloads, name, value, entry["a"], previous))
+            runs, dict_keys[name] = _dict_segments(payloads, name, value, entry["a"], previous)
+            entry.update(runs)
             dicts[name] = value
         else:
             entry["v"] = value
@@ -165,7 +176,7 @@ def write_snapshot(
     merges, deletable = retirement(step, fields, retired, gone_before)
     document = {"format": SNAPSHOT_FORMAT, "step": step, "fields": fields, **merges}
     ref = payloads.put(_pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
-    return Snapshot(step, ref, fields, dicts, **merges, deletable=deletable)
+    return Snapshot(step, ref, fields, dicts, dict_keys, **merges, deletable=deletable)
 
 
 def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
@@ -219,7 +230,11 @@ def snapshot_values(
     for name, entry in snapshot.fields.items():
         if "dsegs" in entry:
             merged: dict[str, Any] = {}
-            for patch in _fetch_all(payloads, _segment_refs(payloads, entry, DICT_KEYS)):
+            patches = _fetch_all(payloads, _segment_refs(payloads, entry, DICT_KEYS))
+            counts = entry.get("cnt")  # merged runs: each patch's key count
+            if counts is not None and [len(_shaped(p, dict, name)) for p in patches] != counts:
+                raise ValueError(f"{name}: segments are not the patches of {counts} keys")
+            for patch in patches:
                 merged.update(_shaped(patch, dict, name))  # replaced keys stay where they were
             if len(merged) != entry["n"]:
                 raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
@@ -285,12 +300,14 @@ def _dict_segments(
     value: dict[str, Any],
     anchor: int,
     previous: Snapshot | None,
-) -> dict[str, Any]:
-    """`value` as segments of merge patches: the previous snapshot's plus one of the keys
-    added or replaced since, when the writer still holds the dict that snapshot saw and the
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """`value` as segments of merge patches merged in runs (`segment_runs.dict_runs`), and
+    each segment's keys: the previous snapshot's plus one of the keys added or replaced since,
+    when the writer still holds the dict that snapshot saw (and its segments' keys) and the
     field was only merged into since (same anchor); otherwise one segment of all of it."""
     before = previous.fields.get(name) if previous is not None else None
     old = previous.dicts.get(name) if previous is not None else None
+    keys = previous.dict_keys.get(name) if previous is not None else None
     patch: dict[str, Any] | None = None
     if (
         before is not None
@@ -300,19 +317,11 @@ def _dict_segments(
         and len(old) == before["n"]
     ):
         patch = {} if old is value else dict_patch(old, value)
-    if patch is not None and before is not None:
-        pages, segs = list(before.get("dpages", [])), list(before["dsegs"])
-    else:
-        pages, segs, patch = [], [], value
-    if patch:
-        segs.append(payloads.put(_pack(patch), SEGMENT_CONTENT_TYPE).model_dump(mode="json"))
-    if len(segs) >= PAGE_SEGMENTS:
-        pages.append(payloads.put(_pack(segs), PAGE_CONTENT_TYPE).model_dump(mode="json"))
-        segs = []
-    entry: dict[str, Any] = {"dsegs": segs, "n": len(value)}
-    if pages:
-        entry["dpages"] = pages
-    return entry
+
+    def put(segment: Any) -> PayloadRef:
+        return payloads.put(_pack(segment), SEGMENT_CONTENT_TYPE)
+
+    return dict_runs(put, value, patch, before, keys)
 
 
 LIST_KEYS = ("segs", "pages")
