@@ -1,9 +1,10 @@
 """Long threads: does a step cost what it changed, or what the thread has accumulated?
 
-Three parts, each printing a table with the budget (DESIGN issue "a step costs what it changed")
-beside every ratio and PASS/MISS text. Nothing is asserted: the exit code is 0 unless the bench
-itself crashes. Every size runs in its own subprocess, under a time cap, so a slow or failing
-engine shows as a row ("failed at turn N: <error>", "capped at turn N") instead of a hang.
+Three parts (and `grow`, run with them by default), each printing a table with the budget
+(DESIGN issue "a step costs what it changed") beside every ratio and PASS/MISS text.
+Nothing is asserted: the exit code is 0 unless the bench itself crashes. Every size runs in
+its own subprocess, under a time cap, so a slow or failing engine shows as a row ("failed at
+turn N: <error>", "capped at turn N") instead of a hang.
 
 1. chat — ONE thread; each turn appends one ~1 KB message (`{"role", "content"}`, JSON-encoded
    1,024 bytes) to `messages: Annotated[list[dict], operator.add]`. The chat is a loop graph:
@@ -28,6 +29,12 @@ engine shows as a row ("failed at turn N: <error>", "capped at turn N") instead 
    Baseline: the same loop graph on LangGraph + `SqliteSaver`, `durability="sync"`, same
    measurements, as far as it gets within `--langgraph-cap-seconds` (and `--langgraph-max-mb`
    of database) per size.
+   grow — beside it: a list and a dict, each grown one ~1 KB entry a step (an `operator.add`
+   list, and a dict reducer adding one key a step) in a thread of N steps (`--steps`, default
+   10, 1,000, 10,000); the payload objects and requests of a cold `get_state` of the head with
+   its values used (both kept in snapshot segments merged in runs: O(log n) objects), and its
+   median time. No budget (issue 8 leftovers: a dict's segments were one object per 64 steps);
+   `--previous` runs another checkout's beside it, interleaved.
 2. fanout — a `split` node makes N documents (~500 bytes each), a conditional edge sends one
    `classify` task per document (`Send`), `aggregate` fans in; embedded SQLite backend, inline
    runner (`invoke`). Cost per document = wall time / N; budget at the largest N <= 1.5x the
@@ -43,6 +50,7 @@ engine shows as a row ("failed at turn N: <error>", "capped at turn N") instead 
     PYTHONPATH=. .venv/bin/python bench/long_threads.py            # all parts, default sizes
     PYTHONPATH=. .venv/bin/python bench/long_threads.py --quick    # small and fast
     PYTHONPATH=. .venv/bin/python bench/long_threads.py chat --turns 10,100,1000
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py grow --steps 10,1000,10000 --previous ../old
     PYTHONPATH=. .venv/bin/python bench/long_threads.py fanout --docs 100,1000
     PYTHONPATH=. .venv/bin/python bench/long_threads.py aws --aws-tasks 100,2000,10000
     PYTHONPATH=. .venv/bin/python bench/long_threads.py chat --previous /path/to/old/checkout
@@ -82,6 +90,7 @@ FANOUT_GRAPH_PATH = "bench.long_threads:fanout_graph"
 WINDOW = 20  # step intervals per window
 WARMUP_TURNS = 30  # a throwaway thread in another store first: imports, caches, first writes
 COLD_REPEATS = 9  # cold reads per measure (median)
+HARNESS_PARTS = ("chat-dg", "grow-dg")  # with --previous: that checkout under this harness
 
 STEP_BUDGET = 1.5
 GET_STATE_BUDGET = 3.0
@@ -379,6 +388,69 @@ def touch_metadata(graph: CompiledGraph) -> Any:
     assert snapshot.config and snapshot.metadata and snapshot.created_at
     assert isinstance(snapshot.next, tuple) and isinstance(snapshot.tasks, tuple)
     return snapshot
+
+
+# ---------------------------------------------------------------- children: grow
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    return {**old, **new}
+
+
+class Grow(BaseModel):
+    items: Annotated[list[dict[str, Any]], operator.add] = Field(default_factory=list)
+    facts: Annotated[dict[str, dict[str, Any]], merged] = Field(default_factory=dict)
+    turn: int = 0
+    stop_at: int = 0
+
+
+def grow_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
+    """One thread of N steps, each adding one ~1 KB entry to a list (`kind` "list": an
+    `operator.add` reducer, the chat's shape) or to a dict (`kind` "dict": a dict reducer, one
+    new key a step); then what a cold `get_state` with its values used reads (rows, payload
+    objects, requests) and its median time."""
+    from durable_graph.backends.local import local_backend
+
+    n, root, kind = int(spec["n"]), Path(spec["root"]), str(spec["kind"])
+    texts = chat_messages(n, int(spec["message_bytes"]))
+
+    def step(state: Grow) -> dict[str, Any]:
+        entry = texts[state.turn]
+        grown = {"items": [entry]} if kind == "list" else {"facts": {f"k{state.turn}": entry}}
+        return {**grown, "turn": state.turn + 1}
+
+    def again(state: Grow) -> str:
+        return "step" if state.turn < state.stop_at else END
+
+    builder = StateGraph(Grow)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_conditional_edges("step", again, {"step": "step", END: END})
+    graph = builder.compile(name="bench.long_threads:grow")
+    backend = local_backend(root)
+    started = time.perf_counter()
+    graph.with_backend(backend).invoke({"stop_at": n}, NO_LIMIT, thread_id="chat")
+    out: dict[str, Any] = {"n": n, "status": "ok", "error": "", "kind": kind}
+    out["seconds"] = time.perf_counter() - started
+    backend.close()
+
+    def read(app: CompiledGraph) -> Any:
+        values = app.get_state("chat").values
+        assert len(values["items"] if kind == "list" else values["facts"]) == n
+        return values
+
+    def cold(read_with: Callable[[CompiledGraph], Any]) -> tuple[float, Any]:
+        fresh = graph.with_backend(local_backend(root))
+        try:
+            started = time.perf_counter()
+            value = read_with(fresh)
+            return (time.perf_counter() - started) * 1000, value
+        finally:
+            fresh.backend.close()
+
+    out["get_state_ms"] = cold_ms(cold, read, COLD_REPEATS)
+    out.update(counted_read(graph, root, read))
+    return out
 
 
 class CountingPayloads:
@@ -727,6 +799,7 @@ def fanout_aws(spec: dict[str, Any]) -> dict[str, Any]:
 
 CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "chat-dg": chat_durable_graph,
+    "grow-dg": grow_durable_graph,
     "chat-lg": chat_langgraph,
     "fanout-dg": fanout_durable_graph,
     "fanout-lg": fanout_langgraph,
@@ -758,9 +831,9 @@ def run_child(part: str, n: int, timeout: float, repo: Path = REPO, **extra: Any
             "progress": str(base / "progress"),
             **extra,
         }
-        # A chat child of another checkout runs that checkout's durable-graph under this
+        # A chat or grow child of another checkout runs that checkout's durable-graph under this
         # bench's harness (measured the same way); other parts run its own bench.
-        script = (REPO if part.startswith("chat-") else repo) / "bench" / "long_threads.py"
+        script = (REPO if part in HARNESS_PARTS else repo) / "bench" / "long_threads.py"
         env = dict(os.environ)
         inherited = env.get("PYTHONPATH", "") if repo == REPO else ""
         paths = (str(repo / "shared"), str(repo), inherited)
@@ -977,6 +1050,57 @@ def run_chat(args: argparse.Namespace) -> None:
                 print(f"  {a['n']:>6} turns: not comparable (different turns reached)")
 
 
+# ---------------------------------------------------------------- parent: grow
+
+
+def run_grow(args: argparse.Namespace) -> None:
+    """A list and a dict grown one ~1 KB entry a step, side by side at each size: the payload
+    objects a cold read of the head fetches (snapshot segments merged in runs for both: O(log
+    n)), and its time."""
+    sizes = [int(s) for s in args.steps.split(",")]
+    checkouts = [("this checkout", REPO)]
+    if args.previous is not None:
+        checkouts.append((f"previous checkout ({args.previous})", args.previous))
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for n in sizes:  # interleaved: the same machine load for every cell of a row
+        for label, repo in checkouts:
+            for kind in ("list", "dict"):
+                r = run_child(
+                    "grow-dg",
+                    n,
+                    args.cap_seconds + 180,
+                    repo,
+                    kind=kind,
+                    message_bytes=args.message_bytes,
+                )
+                rows[label, kind, n] = r
+                print(f"  grow {kind} {n} ({label}): {r['status']}", file=sys.stderr, flush=True)
+    print(
+        f"\n== grow: one thread, one {args.message_bytes} B entry a step appended to a list "
+        "or added to a dict (a new key); a cold get_state of the head, values used"
+    )
+    print("objects / requests = payload objects and payload requests that read reads; ms: median")
+    for label, _ in checkouts:
+        print(f"\n{label}")
+        header = (
+            f"{'steps':>6} | {'list objects':>12} {'requests':>8} {'ms':>8} | "
+            f"{'dict objects':>12} {'requests':>8} {'ms':>8}"
+        )
+        print(header)
+        print("-" * len(header))
+        for n in sizes:
+            cells = []
+            for kind in ("list", "dict"):
+                r = rows[label, kind, n]
+                if r["status"] != "ok":
+                    cells.append(f"{short(r['error'], 30):>30}")
+                    continue
+                cells.append(
+                    f"{r['objects']:>12} {r['requests']:>8} {fmt(r['get_state_ms'], '.1f'):>8}"
+                )
+            print(f"{n:>6} | {cells[0]} | {cells[1]}")
+
+
 # ---------------------------------------------------------------- parent: fan-out
 
 
@@ -1104,8 +1228,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(__doc__ or "").split("\n\n", 1)[-1],
     )
-    parser.add_argument("part", nargs="?", default="all", choices=["all", "chat", "fanout", "aws"])
+    parser.add_argument(
+        "part", nargs="?", default="all", choices=["all", "chat", "grow", "fanout", "aws"]
+    )
     parser.add_argument("--turns", default="10,100,1000,10000")
+    parser.add_argument("--steps", default="10,1000,10000", help="grow: thread lengths")
     parser.add_argument("--docs", default="100,1000,10000")
     parser.add_argument("--aws-tasks", default="100,2000")
     parser.add_argument("--message-bytes", type=int, default=1024)
@@ -1123,13 +1250,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--previous",
         type=Path,
-        help="chat: also run another checkout's durable-graph at each size, interleaved "
+        help="chat, grow: also run another checkout's durable-graph at each size, interleaved "
         "(before/after in one run)",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small and fast: turns 10,100; docs 20,100; aws tasks 10,40; caps 60 s / 30 s",
+        help="small and fast: turns 10,100; steps 10,200; docs 20,100; aws tasks 10,40; "
+        "caps 60 s / 30 s",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1137,6 +1265,7 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(args.child)
     if args.quick:
         args.turns, args.docs, args.aws_tasks = "10,100", "20,100", "10,40"
+        args.steps = "10,200"
         args.cap_seconds, args.langgraph_cap_seconds = 60.0, 30.0
     if not args.no_langgraph:
         try:
@@ -1151,6 +1280,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.part in ("all", "chat"):
         run_chat(args)
+    if args.part in ("all", "grow"):
+        run_grow(args)
     if args.part in ("all", "fanout"):
         run_fanout(args)
     if args.part in ("all", "aws"):
