@@ -11,6 +11,7 @@ import random
 import pytest
 
 from durable_graph.backend import Backend
+from durable_graph.checkpoint import ParentRef
 from durable_graph.errors import StepConflict
 from durable_graph.ports import CommitWrites, RecordWrite
 from tests.helpers import checkpoint, thread_record
@@ -90,3 +91,25 @@ def test_a_companion_that_loses_its_condition_never_stops_the_step(
     assert kept is not None and kept.value == {"first": True}
     other = store.get_record("t1", "other")
     assert other is not None and other.value == {"ok": 1}
+
+
+def test_a_head_moves_forward_only_and_keeps_its_birth(backend: Backend) -> None:
+    """Given a thread head created at step 1 with its creation time and origin
+    When later heads (another creation time, no origin) and then an older one are written
+    Then the head moves to each later step, keeps its first creation time and origin, counts
+    its writes, and the older head is refused."""
+    store = backend.checkpoints
+    origin = ParentRef(thread_id="elsewhere", step=3, hash="ab" * 32)
+    first = thread_record("t1", "running", head=1).model_copy(update={"origin": origin})
+    assert store.advance_thread(first)
+    later = thread_record("t1", "suspended", head=4).model_copy(
+        update={"created_at": "2026-02-02T00:00:00.000000Z", "updated_at": "2026-02-02T00:00:00Z"}
+    )
+    assert store.advance_thread(later)
+    assert store.advance_thread(later.model_copy(update={"status": "running", "head_step": 5}))
+    assert not store.advance_thread(thread_record("t1", "completed", head=2))
+    head = store.get_thread("t1")
+    assert head is not None
+    assert (head.status, head.head_step, head.updated_at) == ("running", 5, later.updated_at)
+    assert (head.created_at, head.origin) == (first.created_at, origin)
+    assert head.revision == 3

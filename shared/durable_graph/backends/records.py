@@ -19,8 +19,11 @@ through `legacy_v1` and verify with their original hashes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, suppress
+from types import TracebackType
 from typing import Any
 
 from durable_graph.backends import snapshots
@@ -82,6 +85,7 @@ class RecordStore:
         # (`segment_runs.py`); False where its role may not delete payloads (the AWS worker).
         self.deletes_payloads = True
         self.retirements = Retirements()
+        self.units = threading.local()  # this thread's depth in `rolls_back_cache` units
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -388,18 +392,62 @@ def rolls_back_cache(
     """`unit` (a backend's unit of work) that also makes `records` forget what it remembered
     when the unit ends in an exception (rolled back, or a COMMIT whose outcome is unknown),
     and delete the snapshot segments its steps retired only once it committed."""
+    return functools.partial(_ForgettingUnit, records, unit)
 
-    @contextmanager
-    def atomic() -> Iterator[Any]:
-        with records.retirements.unit():
-            try:
-                with unit() as inner:
-                    yield inner
-            except BaseException:
-                records.forget()
-                raise
 
-    return atomic
+class _ForgettingUnit:
+    """`rolls_back_cache`'s unit of work. A class rather than a generator: a thread's steps
+    enter it about 16 times, mostly nested; only the outermost of a thread holds the
+    retirements' unit (a nested one would only pass through it)."""
+
+    __slots__ = ("_inner", "_records", "_retiring", "_unit")
+
+    def __init__(self, records: RecordStore, unit: Callable[[], AbstractContextManager[Any]]):
+        self._records = records
+        self._unit = unit
+        self._inner: AbstractContextManager[Any] | None = None
+        self._retiring: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> Any:
+        units = self._records.units
+        depth: int = getattr(units, "depth", 0)
+        retiring = self._records.retirements.unit() if depth == 0 else None
+        if retiring is not None:
+            retiring.__enter__()
+        try:
+            inner = self._unit()
+            entered = inner.__enter__()
+        except BaseException:
+            self._records.forget()
+            if retiring is not None:
+                retiring.__exit__(*sys.exc_info())  # nothing retired is deleted
+            raise
+        self._inner, self._retiring = inner, retiring
+        units.depth = depth + 1
+        return entered
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._records.units.depth -= 1
+        retiring, inner = self._retiring, self._inner
+        assert inner is not None  # entered
+        try:
+            suppressed = bool(inner.__exit__(kind, exc, tb))
+        except BaseException:
+            self._records.forget()
+            if retiring is not None:
+                retiring.__exit__(*sys.exc_info())
+            raise
+        failed = kind is not None and not suppressed
+        if failed:
+            self._records.forget()
+        if retiring is not None:
+            if failed:
+                retiring.__exit__(kind, exc, tb)
+            else:
+                retiring.__exit__(None, None, None)  # committed: what it retired goes
+        return suppressed
 
 
 def replace_value(record: VersionedRecord, value: dict[str, Any]) -> VersionedRecord:

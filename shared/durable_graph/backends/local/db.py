@@ -1,4 +1,4 @@
-"""One SQLite file (WAL, synchronous=FULL): a commit is on disk before the next step is queued.
+"""One SQLite file (WAL): a commit is synced to disk before the next step is queued.
 
 A write may also be *relaxed* (`write(durable=False)`): committed without an fsync of its own.
 In WAL mode commits are appended to one log in order, so the next durable commit's fsync puts
@@ -15,6 +15,12 @@ process), so the mail and the record that says it was sent commit together or no
 relaxed commit instead of two. A process killed before that commit sent nothing and recorded
 nothing: the next delivery of the task sends it (once). `close` writes what is still deferred.
 
+How a commit is made durable: the connection runs `synchronous=NORMAL` (SQLite syncs the WAL only
+around its checkpoints), and a durable write, once its COMMIT returned, syncs the WAL file itself
+before `write` returns (`Database._sync`): the one sync `synchronous=FULL` makes at a commit in
+WAL mode, and nothing more. So no write switches the setting (a relaxed write between durable
+ones took two PRAGMA statements, about 17 us each). A store not in WAL mode keeps FULL.
+
 Bytes per commit: every page a commit changes is a whole page appended to the WAL, and fsynced
 with it. A new store keeps SQLite's 4 KB pages: 2 KB pages halve the WAL bytes of an approval
 thread (102 KB against 185 KB) but ran the flow 1.2x slower on a quiet disk, and a compressed
@@ -27,12 +33,13 @@ database without a VACUUM) and reads and writes exactly as before: the SQL is th
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from durable_graph.backends.local.storage_errors import raise_storage_error
@@ -51,12 +58,17 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 -- and the status index's entries end with the thread_id: a head's write changes two b-trees,
 -- not four (a rowid table's key index, and an (updated_at, thread_id) index that listings of
 -- every thread now read as one range per status instead: `page_threads_query`).
+-- `head_step`, `created_at` and `origin` repeat the body's: what a head write compares and
+-- carries over without parsing the stored body (`SqliteCheckpointStore.advance_thread`).
 CREATE TABLE IF NOT EXISTS threads (
     thread_id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     revision INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    head_step INTEGER,
+    created_at TEXT,
+    origin TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS threads_by_status ON threads (status, updated_at);
 -- A store of an earlier release keeps its rowid `threads` table; the index it had for listings
@@ -131,6 +143,13 @@ CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
 
 # The page size of a new store (see the module docstring); an existing one keeps its own.
 PAGE_SIZE = 4096
+# How a relaxed write commits: a COMMIT (SQLite ignores the comment) that `DurableCommits`, the
+# benchmarks and a reader of a statement trace can tell from a durable one, which syncs after it.
+RELAXED_COMMIT = "COMMIT /* relaxed */"
+# The columns a head write compares and carries (`upgrade_threads`), by a store that predates
+# them added empty: a row without them is read from its body instead.
+THREAD_COLUMNS = ("head_step INTEGER", "created_at TEXT", "origin TEXT")
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # the call SQLite makes (fsync where none)
 
 
 @dataclass(frozen=True)
@@ -153,10 +172,10 @@ class DurableCommits:
 
     def __call__(self, statement: str) -> None:
         head = statement.lstrip()[:32].upper()
-        if head.startswith("PRAGMA SYNCHRONOUS"):
+        if head.startswith("PRAGMA SYNCHRONOUS"):  # a connection that switches (not ours)
             self._relaxing = "NORMAL" in head
         elif head.startswith("COMMIT"):
-            if self._relaxing:
+            if self._relaxing or head == RELAXED_COMMIT.upper():
                 self.relaxed += 1
             else:
                 self.durable += 1
@@ -199,6 +218,26 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise StoreUnavailable(str(path), str(exc)) from None
 
 
+def upgrade_threads(conn: sqlite3.Connection) -> None:
+    """Give the `threads` table of a store made before `THREAD_COLUMNS` those columns (empty:
+    its rows are read from their bodies until their next head write fills them). Checked by a
+    read; added in one write transaction that checks again (two first opens may race)."""
+    if _missing_columns(conn):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for column in _missing_columns(conn):
+                conn.execute(f"ALTER TABLE threads ADD COLUMN {column}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _missing_columns(conn: sqlite3.Connection) -> list[str]:
+    have = {str(row[1]) for row in conn.execute("PRAGMA table_info(threads)")}
+    return [c for c in THREAD_COLUMNS if c.split()[0] not in have]
+
+
 class Database:
     """A shared connection guarded by a lock; safe across threads of one process and, through
     SQLite's own locking, across processes."""
@@ -213,14 +252,15 @@ class Database:
         self._after_commit: list[Callable[[], None]] = []
         self._deferred: list[Deferred] = []  # rows for the next write transaction (`defer`)
         self._writer = 0  # the thread holding the open write transaction, if any
-        # The connection's `synchronous` setting, changed only when the next write wants the
-        # other one: the relaxed writes of an effect (claim, mail, result) come in a row.
-        self._durable = True
+        # The WAL file, opened at the first durable commit, which syncs it (`_sync`); None
+        # while the store is not in WAL mode, where every commit is SQLite's own FULL one.
+        self._wal: int | None = None
+        self._syncs = False  # whether durable commits sync the WAL here (WAL mode)
         try:
             with self._lock:
                 # Before anything is written: only a new, empty file takes it (a no-op else).
                 self._conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.execute("PRAGMA busy_timeout=30000")
                 # One transaction: each CREATE committing on its own was an fsync each (16
@@ -230,6 +270,12 @@ class Database:
                 found = self._conn.execute("SELECT 1 FROM sqlite_schema WHERE name = 'queue'")
                 queue = "" if found.fetchone() else QUEUE
                 self._conn.executescript(f"BEGIN;{SCHEMA}{queue}COMMIT;")
+                upgrade_threads(self._conn)
+                if mode is not None and str(mode[0]).lower() == "wal":
+                    # From here on SQLite never syncs at a commit; a durable one syncs the WAL
+                    # itself (`_sync`), so no write switches the setting (see the docstring).
+                    self._conn.execute("PRAGMA synchronous=NORMAL")
+                    self._syncs = True
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if is_corruption(exc):
@@ -240,55 +286,83 @@ class Database:
                 raise_storage_error(exc, f"opening {path}")
             raise
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except (sqlite3.OperationalError, OSError) as exc:
-                raise_storage_error(exc, self._reading)
+    def read(self) -> Reading:
+        """The connection, for reads, under the lock (a full disk or a lock timeout raised as
+        its transient error)."""
+        return Reading(self)
 
-    @contextmanager
-    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    def write(self, *, durable: bool = True) -> Transaction:
         """BEGIN IMMEDIATE: take the write lock up front so check-then-write is atomic.
 
         `durable=False` commits without an fsync (see the module docstring); nested inside an
         enclosing transaction, a write is part of it, durable or not as that one is."""
-        with self._lock:
-            if self._depth:  # nested: part of the enclosing transaction (a unit of work)
-                self._depth += 1
-                try:
-                    yield self._conn
-                finally:
-                    self._depth -= 1
-                return
+        return Transaction(self, durable)
+
+    def _begin(self) -> list[Deferred]:
+        """Open the write transaction (the lock is held); the deferred rows it carries."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise_storage_error(exc, self._writing)
+        self._depth = 1
+        self._writer = threading.get_ident()
+        carried, self._deferred = self._deferred, []
+        try:
+            for deferred in carried:
+                self._write_deferred(deferred)
+        except BaseException as exc:
+            self._end(True, carried, exc)
+            raise
+        return carried
+
+    def _end(self, durable: bool, carried: list[Deferred], failed: BaseException | None) -> None:
+        """Commit the open write transaction, or roll it back when its body raised `failed`
+        (the lock is held). A full disk or a lock timeout, the body's or the COMMIT's, is
+        raised as its transient error (`raise_storage_error`); any other failure of the body
+        is left to propagate."""
+        try:
             try:
-                if durable != self._durable:  # a durable write always commits under FULL
-                    self._conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                    self._durable = durable
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._depth = 1
-                self._writer = threading.get_ident()
-                carried, self._deferred = self._deferred, []
+                if failed is not None:
+                    self._undo(carried)
+                    if isinstance(failed, (sqlite3.OperationalError, OSError)):
+                        raise failed
+                    return
                 try:
-                    for deferred in carried:
-                        self._write_deferred(deferred)
-                    yield self._conn
-                    self._conn.execute("COMMIT")
+                    self._conn.execute("COMMIT" if durable or not self._syncs else RELAXED_COMMIT)
                 except BaseException:
-                    # A failed COMMIT (a full disk) leaves the transaction open: close it too.
-                    self._after_commit.clear()
-                    self._deferred[:0] = carried  # not written: the next transaction's again
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
+                    self._undo(carried)
                     raise
-                finally:
-                    self._depth = 0
-                    self._writer = 0
-            except (sqlite3.OperationalError, OSError) as exc:
-                # A full disk or a lock held past the busy timeout: transient (storage_errors).
-                raise_storage_error(exc, self._writing)
-            self._run_after_commit()
+                if durable:
+                    try:
+                        self._sync()
+                    except BaseException:
+                        self._after_commit.clear()  # committed, its durability unknown: fail
+                        raise
+            finally:
+                self._depth = 0
+                self._writer = 0
+        except (sqlite3.OperationalError, OSError) as exc:
+            # A full disk or a lock held past the busy timeout: transient (storage_errors).
+            raise_storage_error(exc, self._writing)
+        self._run_after_commit()
+
+    def _undo(self, carried: list[Deferred]) -> None:
+        """Roll back: a failed COMMIT (a full disk) leaves the transaction open too."""
+        self._after_commit.clear()
+        self._deferred[:0] = carried  # not written: the next transaction's again
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _sync(self) -> None:
+        """Make the commit just made durable: fsync the WAL (what `synchronous=FULL` does at
+        every commit in WAL mode, and nothing more). The WAL file stays the same file while
+        this connection is open: SQLite deletes or replaces it only once no connection has the
+        database open. A commit the WAL did not take (no WAL mode) was synced by SQLite."""
+        if not self._syncs:
+            return
+        if self._wal is None:
+            self._wal = os.open(f"{self.path}-wal", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        _fdatasync(self._wal)
 
     def in_write(self) -> bool:
         """Whether this thread is inside a write transaction (reads then see its writes)."""
@@ -347,4 +421,70 @@ class Database:
                     with self.write():
                         pass
             finally:
+                if self._wal is not None:
+                    os.close(self._wal)  # before SQLite deletes the file, on closing the last
+                    self._wal = None
                 self._conn.close()
+
+
+class Transaction:
+    """`Database.write`'s context manager: a class rather than a generator, since a step's
+    commit enters several, mostly nested in its unit of work (a nested one only counts)."""
+
+    __slots__ = ("_carried", "_db", "_durable", "_outer")
+
+    def __init__(self, db: Database, durable: bool) -> None:
+        self._db = db
+        self._durable = durable
+        self._outer = False
+        self._carried: list[Deferred] = []
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        db._lock.acquire()
+        if db._depth:  # nested: part of the enclosing transaction (a unit of work)
+            db._depth += 1
+            return db._conn
+        try:
+            self._carried = db._begin()
+        except BaseException:
+            db._lock.release()
+            raise
+        self._outer = True
+        return db._conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        db = self._db
+        try:
+            if not self._outer:
+                db._depth -= 1
+                return
+            self._outer = False
+            if exc is None and kind is not None:
+                exc = kind()
+            db._end(self._durable, self._carried, exc)
+            self._carried = []
+        finally:
+            db._lock.release()
+
+
+class Reading:
+    """`Database.read`'s context manager (a class, like `Transaction`)."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db._lock.acquire()
+        return self._db._conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._db._lock.release()
+        if isinstance(exc, (sqlite3.OperationalError, OSError)):
+            raise_storage_error(exc, self._db._reading)

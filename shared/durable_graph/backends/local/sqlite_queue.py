@@ -23,13 +23,20 @@ from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.ports import Delivery, PoisonMessage, SendLease, TransitionMessage
 
 MAX_RECEIVES = 5
-# The next row id, and whether the group holds a row other than the one this unit of work
-# settles (the delivery it acknowledges, still under that lease): one look before a leased send.
-# The id is the one SQLite would give: above every id in the table, and in a store of an earlier
-# release (AUTOINCREMENT queue ids, db.py) above every id it ever gave, as its sequence says.
-_LEASE_LOOK = (
-    "SELECT {next_id}, EXISTS (SELECT 1 FROM queue WHERE group_id = ? "
-    "AND NOT (id = ? AND receipt IS ?)) FROM queue"
+# A leased send in one statement: the row, with the next row id and a receipt that starts with
+# it, iff the group holds no row other than the one this unit of work settles (the delivery it
+# acknowledges, still under that lease) and, for a fair lease, no message of another group is
+# visible; RETURNING says whether it was written (not when the group is busy, nor when the
+# message is queued already: OR IGNORE on the dedup id). The id is the one SQLite would give:
+# above every id in the table, and in a store of an earlier release (AUTOINCREMENT queue ids,
+# db.py) above every id it ever gave, as its sequence says.
+_LEASED_SEND = (
+    "INSERT OR IGNORE INTO queue (id, dedup_id, group_id, thread_id, body, visible_at, receipt, "
+    "receive_count) SELECT n, :dedup, :group, :thread, :body, :until, n || ':' || :mine, 1 "
+    "FROM (SELECT {next_id} AS n FROM queue) WHERE NOT EXISTS (SELECT 1 FROM queue "
+    "WHERE group_id = :group AND NOT (id = :settling AND receipt IS :receipt)) "
+    "AND NOT (:fair AND EXISTS (SELECT 1 FROM queue WHERE visible_at <= :now "
+    "AND group_id != :group)) RETURNING receipt"
 )
 _NEXT_ID = "COALESCE(MAX(id), 0) + 1"
 _NEXT_ID_COUNTED = (
@@ -49,7 +56,7 @@ class SqliteQueue:
         # the body again. Keyed by the exact bytes, so a row changed since is parsed as ever.
         self._sent: dict[bytes, TransitionMessage] = {}
         self._local = threading.local()  # this thread's open `leasing_sends` blocks
-        self._look: str | None = None  # `_LEASE_LOOK` for this store's queue table
+        self._look: str | None = None  # `_LEASED_SEND` for this store's queue table
 
     @contextmanager
     def leasing_sends(self, lease: SendLease) -> Iterator[SendLease]:
@@ -117,46 +124,35 @@ class SqliteQueue:
                     continue
                 settling = lease.settling
                 row_id, receipt = lease_of(settling) if settling is not None else (-1, None)
-                next_id, busy = conn.execute(
-                    self._lease_look(conn), (message.group_id, row_id, receipt)
-                ).fetchone()
-                if busy or (lease.fair and self._others_wait(conn, now, message.group_id)):
+                written = conn.execute(  # fetchall: stepped to its end, so done
+                    self._leased_send(conn),
+                    {
+                        "dedup": message.dedup_id,
+                        "group": message.group_id,
+                        "thread": message.thread_id,
+                        "body": message.model_dump_json(exclude={"carried"}),
+                        "until": now + lease.visibility_timeout,
+                        "mine": uuid.uuid4().hex,
+                        "settling": row_id,
+                        "receipt": receipt,
+                        "fair": lease.fair,
+                        "now": now,
+                    },
+                ).fetchall()
+                if not written:  # the group is busy, or the message queued already
                     lease.unleased += 1
-                    rest.append(message)
+                    rest.append(message)  # queued as usual (or not twice: its dedup id)
                     continue
-                mine = f"{next_id}:{uuid.uuid4().hex}"
-                created = conn.execute(
-                    "INSERT OR IGNORE INTO queue (id, dedup_id, group_id, thread_id, body, "
-                    "visible_at, receipt, receive_count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
-                    (
-                        next_id,
-                        message.dedup_id,
-                        message.group_id,
-                        message.thread_id,
-                        message.model_dump_json(exclude={"carried"}),
-                        now + lease.visibility_timeout,
-                        mine,
-                    ),
-                ).rowcount
-                if created:
-                    lease.leased.append(Delivery(message=message, receipt=mine, receive_count=1))
-                else:  # queued already (a re-send): that row stands, for a receive to take
-                    lease.unleased += 1
+                lease.leased.append(
+                    Delivery(message=message, receipt=written[0][0], receive_count=1)
+                )
         return rest
 
-    @staticmethod
-    def _others_wait(conn: sqlite3.Connection, now: float, group_id: str) -> bool:
-        """Whether a message of another group is visible (waiting for a worker)."""
-        found = conn.execute(
-            "SELECT 1 FROM queue WHERE visible_at <= ? AND group_id != ? LIMIT 1", (now, group_id)
-        )
-        return found.fetchone() is not None
-
-    def _lease_look(self, conn: sqlite3.Connection) -> str:
+    def _leased_send(self, conn: sqlite3.Connection) -> str:
         if self._look is None:
             row = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'queue'").fetchone()
             counted = row is not None and "AUTOINCREMENT" in str(row[0]).upper()
-            self._look = _LEASE_LOOK.format(next_id=_NEXT_ID_COUNTED if counted else _NEXT_ID)
+            self._look = _LEASED_SEND.format(next_id=_NEXT_ID_COUNTED if counted else _NEXT_ID)
         return self._look
 
     def receive(

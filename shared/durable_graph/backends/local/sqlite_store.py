@@ -26,7 +26,43 @@ from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, Status, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
+from durable_graph.ports import CommitWrites
 
+INSERT_CHECKPOINT = "INSERT INTO checkpoints (thread_id, step, body) VALUES (?, ?, ?)"
+GET_THREAD = "SELECT revision, body FROM threads WHERE thread_id = ?"
+PUT_NEW_RECORD = "INSERT OR IGNORE INTO records (thread_id, key, version, body) VALUES (?, ?, 1, ?)"
+PUT_RECORD = (
+    "UPDATE records SET version = ?, body = ? WHERE thread_id = ? AND key = ? AND version = ?"
+)
+_THREAD_ROW = "status, updated_at, body, head_step, created_at, origin"
+PUT_NEW_THREAD = (
+    f"INSERT OR IGNORE INTO threads (thread_id, revision, {_THREAD_ROW}) "
+    "VALUES (?, 1, ?, ?, ?, ?, ?, ?)"
+)
+PUT_THREAD = (
+    "UPDATE threads SET status = ?, updated_at = ?, body = ?, head_step = ?, revision = ?, "
+    "created_at = ?, origin = ? WHERE thread_id = ? AND revision = ?"
+)
+# The forward-only head write: insert, or replace a head at an older step (the WHERE), carrying
+# the stored created_at and origin into the new body (spliced in as text after its other fields:
+# `?8` is the body without them and its closing brace); the revision counts the writes. The
+# columns spare a parse of the stored body; a row written before them has them empty and is
+# read from its body (json_extract), once: this write fills them.
+_OLD_CREATED = "coalesce(threads.created_at, json_extract(threads.body, '$.created_at'))"
+_OLD_ORIGIN = (
+    "CASE WHEN threads.created_at IS NULL THEN json_extract(threads.body, '$.origin') "
+    "ELSE threads.origin END"
+)
+ADVANCE_THREAD = (
+    f"INSERT INTO threads (thread_id, revision, {_THREAD_ROW}) VALUES (?1, 1, ?2, ?3, ?4, ?5, "
+    "?6, ?7) ON CONFLICT (thread_id) DO UPDATE SET status = excluded.status, "
+    "updated_at = excluded.updated_at, revision = threads.revision + 1, "
+    f"head_step = excluded.head_step, created_at = {_OLD_CREATED}, origin = {_OLD_ORIGIN}, "
+    f"""body = ?8 || ',"created_at":' || json_quote({_OLD_CREATED}) || ',"origin":' || """
+    f"coalesce({_OLD_ORIGIN}, 'null') || '}}' "
+    "WHERE coalesce(threads.head_step, json_extract(threads.body, '$.head_step')) < ?5"
+)
+_CARRIED = {"revision", "created_at", "origin"}  # not in the body `ADVANCE_THREAD` is given
 STATUSES: tuple[str, ...] = get_args(Status)  # a listing of every thread reads each one's range
 # Keys per `IN (...)` query of `get_records`: far below SQLite's bound-parameter limit.
 IN_CHUNK = 500
@@ -45,18 +81,29 @@ class SqliteCheckpointStore:
         self._written_lock = threading.Lock()
 
     def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.append_with(checkpoint, None)
+
+    def append_with(self, checkpoint: Checkpoint, writes: CommitWrites | None) -> bool:
+        """`CombinedCommit`: the step and its companions in one write (one transaction of its
+        own, or part of the unit of work that holds one), each companion on its own condition:
+        a head already further on or a record not at its expected version is left as it is,
+        with no read (they are follow-ups, never conditions of the step)."""
         body = encode_body(checkpoint.to_stored_json())
+        tid = checkpoint.thread_id
         try:
             with self.db.write() as conn:
                 # INSERT without OR REPLACE: the PK makes a second writer of the step fail.
-                conn.execute(
-                    "INSERT INTO checkpoints (thread_id, step, body) VALUES (?, ?, ?)",
-                    (checkpoint.thread_id, checkpoint.step, body),
-                )
+                conn.execute(INSERT_CHECKPOINT, (tid, checkpoint.step, body))
+                if writes is not None:
+                    if writes.head is not None:
+                        _advance(conn, writes.head)
+                    for record in writes.records:
+                        _put_record(conn, tid, record.key, record.value, record.expected_version)
         except sqlite3.IntegrityError as exc:
-            existing = self.get_checkpoint(checkpoint.thread_id, checkpoint.step)
-            raise StepConflict(checkpoint.thread_id, checkpoint.step, existing) from exc
+            existing = self.get_checkpoint(tid, checkpoint.step)
+            raise StepConflict(tid, checkpoint.step, existing) from exc
         self._remember(checkpoint, body)
+        return True
 
     def _remember(self, checkpoint: Checkpoint, body: str | bytes) -> None:
         """Keep the row just appended for `_row`, where its stored form is what a parse of
@@ -119,51 +166,42 @@ class SqliteCheckpointStore:
 
     def get_thread(self, thread_id: str) -> ThreadRecord | None:
         with self.db.read() as conn:
-            row = conn.execute(
-                "SELECT revision, body FROM threads WHERE thread_id = ?", (thread_id,)
-            ).fetchone()
+            row = conn.execute(GET_THREAD, (thread_id,)).fetchone()
         return _thread(row[0], row[1]) if row else None
 
     def put_thread(self, record: ThreadRecord, *, expected_revision: int | None) -> ThreadRecord:
+        stored = record.model_copy(update={"revision": (expected_revision or 0) + 1})
+        origin = stored.origin.model_dump_json() if stored.origin is not None else None
+        row = (stored.status, stored.updated_at, stored.model_dump_json(), stored.head_step)
         with self.db.write() as conn:
-            row = conn.execute(
-                "SELECT revision, body FROM threads WHERE thread_id = ?", (record.thread_id,)
-            ).fetchone()
-            current_rev = row[0] if row else None
-            if current_rev != expected_revision:
-                current = _thread(row[0], row[1]) if row else None
+            if expected_revision is None:
+                # Create iff absent: OR IGNORE lets the primary key decide.
+                changed = conn.execute(
+                    PUT_NEW_THREAD, (record.thread_id, *row, stored.created_at, origin)
+                ).rowcount
+            else:
+                # Replace iff at the expected revision: the WHERE is the condition (no read).
+                changed = conn.execute(
+                    PUT_THREAD,
+                    (
+                        *row,
+                        stored.revision,
+                        stored.created_at,
+                        origin,
+                        record.thread_id,
+                        expected_revision,
+                    ),
+                ).rowcount
+            if changed != 1:
+                # The condition was lost: the current head is read only now, for the conflict.
+                found = conn.execute(GET_THREAD, (record.thread_id,)).fetchone()
+                current = _thread(found[0], found[1]) if found else None
                 raise RecordConflict(f"thread#{record.thread_id}", current)
-            stored = record.model_copy(update={"revision": (current_rev or 0) + 1})
-            conn.execute(
-                "INSERT OR REPLACE INTO threads (thread_id, status, updated_at, revision, body) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    stored.thread_id,
-                    stored.status,
-                    stored.updated_at,
-                    stored.revision,
-                    stored.model_dump_json(),
-                ),
-            )
         return stored
 
     def advance_thread(self, record: ThreadRecord) -> bool:
-        body = record.model_dump_json(exclude={"revision"})
         with self.db.write() as conn:
-            # Insert, or move forward only: the WHERE keeps a later head; the stored created_at
-            # and origin are carried into the new body, the revision counts the writes.
-            written = conn.execute(
-                "INSERT INTO threads (thread_id, status, updated_at, revision, body) "
-                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (thread_id) DO UPDATE SET "
-                "status = excluded.status, updated_at = excluded.updated_at, "
-                "revision = threads.revision + 1, body = json_set(excluded.body, "
-                "'$.created_at', json_extract(threads.body, '$.created_at'), "
-                "'$.origin', json(coalesce(json_extract(threads.body, '$.origin'), 'null'))) "
-                "WHERE json_extract(threads.body, '$.head_step') < "
-                "json_extract(excluded.body, '$.head_step')",
-                (record.thread_id, record.status, record.updated_at, body),
-            ).rowcount
-        return written == 1
+            return _advance(conn, record)
 
     def list_threads(self, *, status: str | None = None, limit: int = 1000) -> list[ThreadRecord]:
         sql = "SELECT revision, body FROM threads"
@@ -213,24 +251,8 @@ class SqliteCheckpointStore:
     def put_record(
         self, thread_id: str, key: str, value: dict[str, Any], *, expected_version: int | None
     ) -> VersionedRecord:
-        body = encode_body(compact_json(value))
         with self.db.write() as conn:
-            if expected_version is None:
-                # Create iff absent: OR IGNORE lets the primary key decide.
-                changed = conn.execute(
-                    "INSERT OR IGNORE INTO records (thread_id, key, version, body) "
-                    "VALUES (?, ?, 1, ?)",
-                    (thread_id, key, body),
-                ).rowcount
-            else:
-                # Replace iff at the expected version: the WHERE is the condition, in place
-                # (no read before it, no delete and insert of OR REPLACE).
-                changed = conn.execute(
-                    "UPDATE records SET version = ?, body = ? "
-                    "WHERE thread_id = ? AND key = ? AND version = ?",
-                    (expected_version + 1, body, thread_id, key, expected_version),
-                ).rowcount
-            if changed != 1:
+            if not _put_record(conn, thread_id, key, value, expected_version):
                 # The condition was lost: the current record is read only now, for the conflict.
                 row = conn.execute(GET_RECORD, (thread_id, key)).fetchone()
                 current = (
@@ -290,6 +312,39 @@ class SqliteCheckpointStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _advance(conn: sqlite3.Connection, record: ThreadRecord) -> bool:
+    """Move the thread head forward to `record` (create it, or replace an older one), keeping
+    the stored `created_at` and `origin`: whether it was written."""
+    prefix = record.model_dump_json(exclude=_CARRIED)[:-1]
+    created = json.dumps(record.created_at)
+    origin = record.origin.model_dump_json() if record.origin is not None else None
+    body = f'{prefix},"created_at":{created},"origin":{origin or "null"}}}'
+    params = (record.thread_id, record.status, record.updated_at, body, record.head_step)
+    written = conn.execute(ADVANCE_THREAD, (*params, record.created_at, origin, prefix)).rowcount
+    return bool(written == 1)
+
+
+def _put_record(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    key: str,
+    value: dict[str, Any],
+    expected_version: int | None,
+) -> bool:
+    """Write a record iff absent (`expected_version` None) or at `expected_version`: whether
+    it was written."""
+    body = encode_body(compact_json(value))
+    if expected_version is None:
+        # Create iff absent: OR IGNORE lets the primary key decide.
+        return bool(conn.execute(PUT_NEW_RECORD, (thread_id, key, body)).rowcount == 1)
+    # Replace iff at the expected version: the WHERE is the condition, in place (no read
+    # before it, no delete and insert of OR REPLACE).
+    changed = conn.execute(
+        PUT_RECORD, (expected_version + 1, body, thread_id, key, expected_version)
+    ).rowcount
+    return bool(changed == 1)
 
 
 def _parse(thread_id: str, step: int, body: str | bytes) -> Checkpoint:
