@@ -59,6 +59,8 @@ def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
 
 def encode_body(text: str) -> str | bytes:
     """The value to store for a row whose stored JSON is `text`."""
+    if len(text) < COMPRESS_FROM and text.isascii() and '"~' not in text:
+        return text  # small, nothing to pack: as below, without encoding it first
     data = pack(text)  # the UTF-8 JSON when it holds no sealed value
     packed = data.startswith(MAGIC)  # binary already: no text to keep readable, whatever its size
     if packed or len(data) >= COMPRESS_FROM:
