@@ -59,7 +59,12 @@ def test_durable_writes_sync_the_wal_themselves_and_relaxed_ones_never(
     monkeypatch.setattr(db_module, "_fdatasync", counting)
     counter = DurableCommits()
     statements: list[str] = []
-    db.trace(lambda sql: (counter(sql), statements.append(sql)))
+
+    def traced(sql: str) -> None:
+        counter(sql)
+        statements.append(sql)
+
+    db.trace(traced)
     app = email_graph.with_backend(backend)
     app.invoke({"user_prompt": "pay"}, thread_id="t-1")
     app.resume("t-1", values={"approved": True}, as_node="human_review")
