@@ -46,6 +46,10 @@ turn N: <error>", "capped at turn N") instead of a hang.
    1.10x of the smallest). moto runs under `bench/moto_scaling.py`, which removes moto's own
    O(items) work per request (a table deep-copied per transaction, the queue scanned per
    send), so 10,000 tasks finish in minutes; the requests counted are the same.
+4. aws-chat (only when named) — the chat of part 1 on DynamoDB + S3 (moto) by the AWS worker's
+   backend (no payload deletes: the segments its merges retire are left for the sweeper), then
+   one sweeper pass: stored bytes x raw before and after it, beside the embedded store
+   (`bench/aws_chat_storage.py`); budget <= 2x raw after the sweep.
 
     PYTHONPATH=. .venv/bin/python bench/long_threads.py            # all parts, default sizes
     PYTHONPATH=. .venv/bin/python bench/long_threads.py --quick    # small and fast
@@ -54,6 +58,7 @@ turn N: <error>", "capped at turn N") instead of a hang.
     PYTHONPATH=. .venv/bin/python bench/long_threads.py fanout --docs 100,1000
     PYTHONPATH=. .venv/bin/python bench/long_threads.py aws --aws-tasks 100,2000,10000
     PYTHONPATH=. .venv/bin/python bench/long_threads.py chat --previous /path/to/old/checkout
+    PYTHONPATH=. .venv/bin/python bench/long_threads.py aws-chat --turns 1000,10000
 """
 
 from __future__ import annotations
@@ -1229,7 +1234,10 @@ def main(argv: list[str] | None = None) -> int:
         epilog=(__doc__ or "").split("\n\n", 1)[-1],
     )
     parser.add_argument(
-        "part", nargs="?", default="all", choices=["all", "chat", "grow", "fanout", "aws"]
+        "part",
+        nargs="?",
+        default="all",
+        choices=["all", "chat", "grow", "fanout", "aws", "aws-chat"],
     )
     parser.add_argument("--turns", default="10,100,1000,10000")
     parser.add_argument("--steps", default="10,1000,10000", help="grow: thread lengths")
@@ -1286,6 +1294,11 @@ def main(argv: list[str] | None = None) -> int:
         run_fanout(args)
     if args.part in ("all", "aws"):
         run_aws(args)
+    if args.part == "aws-chat":
+        # Imported here: it imports this module's chat, and moto only when this part runs.
+        from bench.aws_chat_storage import report
+
+        report([int(n) for n in args.turns.split(",")])
     return 0
 
 

@@ -18,22 +18,19 @@ alone, and a task whose row was created by a racing duplicate deletes its own.
 
 A process that may not delete payload objects (`Backend.deletes_payloads`: the AWS worker, whose
 role leaves deleting to erasure) leaves them instead (`let_go`, `Backend.leftovers`), and the
-sweeper, which may, deletes them later (`leftovers.py`).
+sweeper, which may, deletes them later (`leftovers.py`): the one path (`disposal.py`) the
+snapshot segments a merge retired take too.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, PayloadRef
-from durable_graph.errors import DurableGraphError
+from durable_graph.disposal import Disposal
 from durable_graph.payloads import collect_refs
-from durable_graph.ports import PayloadStore
-
-log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 
 
 def lost_chunks(lost: Checkpoint, winner: Checkpoint | None) -> list[PayloadRef]:
@@ -65,9 +62,14 @@ def _named_by(record: Checkpoint) -> set[str]:
     return named | {c.ref.sha256 for c in record.changes.values() if c.ref is not None}
 
 
+def disposal(backend: Backend) -> Disposal:
+    """Where this process's unreferenced payloads go (`disposal.py`)."""
+    return Disposal(backend.payloads, backend.deletes_payloads, backend.leftovers)
+
+
 def may_let_go(backend: Backend) -> bool:
     """Whether this process deletes a lost append's chunks or leaves them to one that may."""
-    return backend.deletes_payloads or backend.leftovers is not None
+    return disposal(backend).active
 
 
 def let_go(
@@ -79,31 +81,10 @@ def let_go(
     step: int | None = None,
     row: str | None = None,
 ) -> None:
-    """The one way a lost append's chunks go: deleted where this process may delete payloads,
-    else left in `Backend.leftovers` (named by the `step` or result `row` of `thread_id` that
-    lost) for one that may; a failure costs storage, never correctness (logged)."""
-    if not refs:
-        return
-    if backend.deletes_payloads:
-        discard(backend.payloads, refs, what)
-        return
-    if backend.leftovers is None:
-        return
-    try:
-        backend.leftovers.leave(thread_id, refs, step=step, row=row)
-    except DurableGraphError as exc:
-        log.warning("%d chunks of %s left behind, unrecorded: %s", len(refs), what, exc)
+    """The one way a lost append's chunks go (`Disposal.let_go`): deleted where this process
+    may delete payloads, else left in `Backend.leftovers` (named by the `step` or result `row`
+    of `thread_id` that lost) for one that may."""
+    disposal(backend).let_go(refs, what, thread_id=thread_id, step=step, row=row, kind="lost")
 
 
-def discard(payloads: PayloadStore, refs: Sequence[PayloadRef], what: str) -> None:
-    """Delete `refs`; a delete that fails leaves it and the rest (logged once): an unreferenced
-    object costs storage, never correctness."""
-    for index, ref in enumerate(refs):
-        try:
-            payloads.delete(ref)
-        except DurableGraphError as exc:
-            log.warning("%d chunks of %s left behind: %s", len(refs) - index, what, exc)
-            return
-
-
-__all__ = ["discard", "let_go", "lost_chunks", "may_let_go"]
+__all__ = ["disposal", "let_go", "lost_chunks", "may_let_go"]

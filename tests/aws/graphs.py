@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import operator
 import os
+import random
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -149,3 +151,42 @@ retained_builder.add_edge(START, "summarise").add_edge("summarise", END)
 retained_graph = retained_builder.compile(
     name="tests.aws.graphs:retained_graph", retention=Retention(days=30)
 )
+
+
+# ---------------------------------------------------------------- a long chat: about 1 KB a turn
+
+
+class ChatState(BaseModel):
+    messages: Annotated[list[str], operator.add] = Field(default_factory=list)
+    turns: int = 0
+    limit: int = 10
+
+
+_VOCABULARY = [
+    "".join(random.Random(n).choices(string.ascii_lowercase, k=2 + n % 8)) for n in range(3000)
+]
+
+
+def chat_text(turn: int, size: int = 1000) -> str:
+    """Turn `turn`'s message: `size` characters of words from a 3,000-word vocabulary
+    (compressible like chat, not trivially), the same at every call."""
+    rng = random.Random(turn)
+    out = f"turn {turn}:"
+    while len(out) < size:
+        out += " " + " ".join(rng.choices(_VOCABULARY, k=16))
+    return out[:size]
+
+
+def chat_turn(state: ChatState) -> dict[str, Any]:
+    return {"messages": [chat_text(state.turns)], "turns": state.turns + 1}
+
+
+def chat_more(state: ChatState) -> str:
+    return "turn" if state.turns < state.limit else END
+
+
+chat_builder = StateGraph(ChatState)
+chat_builder.add_node("turn", chat_turn)
+chat_builder.add_edge(START, "turn")
+chat_builder.add_conditional_edges("turn", chat_more, ["turn", END])
+chat_graph = chat_builder.compile(name="tests.aws.graphs:chat_graph")

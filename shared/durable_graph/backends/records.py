@@ -43,13 +43,20 @@ from durable_graph.checkpoint import (
     ThreadRecord,
     VersionedRecord,
 )
+from durable_graph.disposal import Disposal
 from durable_graph.errors import (
     RecordConflict,
     StepConflict,
 )
 from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
-from durable_graph.ports import CheckpointStore, CombinedCommit, CommitWrites, PayloadStore
+from durable_graph.ports import (
+    CheckpointStore,
+    CombinedCommit,
+    CommitWrites,
+    Leftovers,
+    PayloadStore,
+)
 from durable_graph.sealed_fields import has_sealed
 from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
 from durable_graph.sealed_records import open_record_value, seal_record, seal_writes
@@ -67,6 +74,8 @@ class RecordStore:
         *,
         keys: Keyring | None = None,
         cache_threads: int = CACHE_THREADS,
+        deletes_payloads: bool = True,
+        leftovers: Leftovers | None = None,
     ) -> None:
         self.inner = inner
         # Asked once: an isinstance check against a runtime Protocol walks its members, and
@@ -82,8 +91,10 @@ class RecordStore:
         # `payloads` (a property) is the reader's: a `SealingPayloadStore` when `keys` is given.
         self.fold = Materialiser(inner, payloads, self.opener, self.legacy, self.cache)
         # Whether this process may delete the snapshot segments a merge retired
-        # (`segment_runs.py`); False where its role may not delete payloads (the AWS worker).
-        self.deletes_payloads = True
+        # (`segment_runs.py`); False where its role may not delete payloads (the AWS worker),
+        # which leaves them in `leftovers` for the sweeper (`disposal.py`).
+        self.deletes_payloads = deletes_payloads
+        self.leftovers = leftovers
         self.retirements = Retirements()
         self.units = threading.local()  # this thread's depth in `rolls_back_cache` units
 
@@ -111,18 +122,27 @@ class RecordStore:
         except StepConflict as conflict:
             winner = conflict.existing
             if snapshot is not None and snapshot.step == checkpoint.step:
-                self._drop_lost_snapshot(snapshot, winner)
+                self._drop_lost_snapshot(checkpoint.thread_id, snapshot, winner)
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
             record = self.opened(checkpoint)
             self.cache.remember(checkpoint.thread_id, state_of(checkpoint, record, snapshot))
         if snapshot is not None and snapshot.deletable and snapshot.step == checkpoint.step:
-            self.retirements.retire(self.payloads, snapshot.deletable, self.deletes_payloads)
+            self.retirements.retire(
+                self._disposal(),
+                snapshot.deletable,
+                thread_id=checkpoint.thread_id,
+                step=snapshot.step,
+            )
         if writes and not combined:
             self._write_after(checkpoint.thread_id, writes)
 
-    def _drop_lost_snapshot(self, snapshot: Snapshot, winner: object) -> None:
+    def _disposal(self) -> Disposal:
+        """Where this process's unreferenced payloads go (`disposal.py`)."""
+        return Disposal(self.payloads, self.deletes_payloads, self.leftovers)
+
+    def _drop_lost_snapshot(self, thread_id: str, snapshot: Snapshot, winner: object) -> None:
         """The snapshot document written for a step whose append lost, deleted unless the
         winning row names it (our own earlier write of the same record). It holds that
         record's field digests, so no other row can name it. What it retired stays (the rows
@@ -133,7 +153,9 @@ class RecordStore:
             winner.snap is not None and winner.snap.sha256 == snapshot.ref.sha256
         ):
             return
-        self.retirements.retire(self.payloads, [snapshot.ref], self.deletes_payloads)
+        self.retirements.retire(
+            self._disposal(), [snapshot.ref], thread_id=thread_id, step=snapshot.step, kind="lost"
+        )
 
     def _write_after(self, thread_id: str, writes: CommitWrites) -> None:
         """The companions of a step written alone, after it; a lost condition is kept as is."""
@@ -375,15 +397,25 @@ class RecordStore:
 
 
 def open_records(
-    inner: CheckpointStore, payloads: PayloadStore, kek: KeyWrapper | None = None
+    inner: CheckpointStore,
+    payloads: PayloadStore,
+    kek: KeyWrapper | None = None,
+    *,
+    deletes_payloads: bool = True,
+    leftovers: Leftovers | None = None,
 ) -> RecordStore:
     """The record store every backend factory builds: with `kek` (encryption on), per-thread
     data keys wrapped by it and a payload store that seals; use its `payloads` as the
-    backend's."""
-    if kek is None:
-        return RecordStore(inner, payloads)
-    keys = Keyring(inner, kek)
-    return RecordStore(inner, SealingPayloadStore(payloads, keys), keys=keys)
+    backend's. `deletes_payloads`, `leftovers`: the backend's (what happens to the snapshot
+    segments a merge retired, `disposal.py`)."""
+    keys = Keyring(inner, kek) if kek is not None else None
+    return RecordStore(
+        inner,
+        SealingPayloadStore(payloads, keys) if keys is not None else payloads,
+        keys=keys,
+        deletes_payloads=deletes_payloads,
+        leftovers=leftovers,
+    )
 
 
 def rolls_back_cache(

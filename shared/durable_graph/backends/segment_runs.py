@@ -12,15 +12,17 @@ level, O(MERGE_FANIN x log n) in all, and each item is written once per level it
 amortised write amplification of segments is 1 + log_B(n / SNAPSHOT_EVERY) copies per item
 (B = `MERGE_FANIN`; two at 10,000 turns with B = 8, three from 32,768 steps on).
 
-The segments a merge replaces are *retired*: the snapshot that merged lists them, and its
-writer deletes them once that snapshot's row is committed (where the process may delete
-payloads), so the store keeps one copy of each item in segments. Older snapshots may then name
-deleted segments: each snapshot says from which step on every snapshot is whole (`gone_before`,
-the step of the latest merge that deleted anything). A reader that finds a segment of an older
-snapshot missing reads that snapshot's lists as prefixes of the newest snapshot's (a list that
-only grew since holds its old items first), which names O(log n) segments too; only a list
-re-set since is folded from the rows instead (`records.py`). A missing or altered segment of
-a snapshot that should be whole is corruption, named at its step as before.
+The segments a merge replaces are *retired*: the snapshot that merged lists them, and its writer
+deletes them once that snapshot's row is committed, so the store keeps one copy of each item in
+segments; where the process may not delete payloads (the AWS worker) it leaves them in
+`ports.Leftovers` instead, and the sweeper deletes them later (`leftovers.py`). Older snapshots
+may then name deleted segments: each snapshot says from which step on every snapshot is whole
+(`gone_before`, the step of the latest merge that deleted anything). A reader that finds a
+segment of an older snapshot missing reads that snapshot's lists as prefixes of the newest
+snapshot's (a list that only grew since holds its old items first), which names O(log n)
+segments too; only a list re-set since is folded from the rows instead (`records.py`). A missing
+or altered segment of a snapshot that should be whole is corruption, named at its step as
+before.
 
 Each segment is salted for its thread (`{"s": thread salt, "v": [items]}`): segments are
 content-addressed, and two threads holding the same items must not share one, since a writer
@@ -29,21 +31,21 @@ deletes what it retired without asking who else names it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from durable_graph.checkpoint import PayloadRef
-from durable_graph.ports import PayloadStore
+from durable_graph.disposal import Disposal
+from durable_graph.ports import LeftoverKind
 
 MERGE_FANIN = 8  # B: this many segments of one level become one segment of the next level
 BASE_ITEMS = 64  # the nominal items of a level-0 segment (a whole list written at once is
 # given the level of that many items merged: 64 x B^L)
 
-log = logging.getLogger("durable_graph.engine")
 Put = Callable[[Any], PayloadRef]  # stores one segment's JSON value, returns its ref
 
 
@@ -216,26 +218,38 @@ def prefix_refs(entry: Mapping[str, Any], count: int) -> list[dict[str, Any]] | 
 
 
 class Retirements:
-    """The segments merges retired, deleted once the step whose snapshot replaced them is
-    committed: at once when the append was not inside a unit of work (it is committed),
-    else when the outermost unit of this thread commits; dropped if it rolls back (the row
-    naming their replacement was never stored, so the snapshots naming them are the newest).
-    Where the process may not delete (the AWS worker) or a delete fails, they stay: storage,
-    never correctness (logged)."""
+    """The segments merges retired, let go (`disposal.Disposal`: deleted, or left for the
+    sweeper where the process may not delete) once the step whose snapshot replaced them is
+    committed: at once when the append was not inside a unit of work (it is committed), else
+    when the outermost unit of this thread commits; dropped if it rolls back (the row naming
+    their replacement was never stored, so the snapshots naming them are the newest). A
+    failed delete or leave costs storage, never correctness (logged)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def retire(self, payloads: PayloadStore, refs: Sequence[PayloadRef], allowed: bool) -> None:
-        if not refs or not allowed:
+    def retire(
+        self,
+        disposal: Disposal,
+        refs: Sequence[PayloadRef],
+        *,
+        thread_id: str,
+        step: int,
+        kind: LeftoverKind = "retired",
+    ) -> None:
+        """Let `refs` go once step `step` of `thread_id` is committed: the segments its
+        snapshot's merges `retired`, or (`lost`) the snapshot a lost append wrote."""
+        if not refs or not disposal.active:
             return
-        pending: list[tuple[PayloadStore, PayloadRef]] | None = getattr(
-            self._local, "pending", None
+        what = RETIRED if kind == "retired" else "a lost append's snapshot"
+        let_go = functools.partial(
+            disposal.let_go, refs, what, thread_id=thread_id, step=step, kind=kind
         )
+        pending: list[Callable[[], None]] | None = getattr(self._local, "pending", None)
         if pending is None:
-            _delete(payloads, refs)
+            let_go()
         else:
-            pending.extend((payloads, ref) for ref in refs)
+            pending.append(let_go)
 
     @contextmanager
     def unit(self) -> Iterator[None]:
@@ -243,22 +257,17 @@ class Retirements:
         if getattr(self._local, "pending", None) is not None:
             yield  # nested: the outermost unit commits
             return
-        pending: list[tuple[PayloadStore, PayloadRef]] = []
+        pending: list[Callable[[], None]] = []
         self._local.pending = pending
         try:
             yield
         finally:
             self._local.pending = None
-        for payloads, ref in pending:  # reached only when the unit committed
-            _delete(payloads, [ref])
+        for let_go in pending:  # reached only when the unit committed
+            let_go()
 
 
-def _delete(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> None:
-    for ref in refs:
-        try:
-            payloads.delete(ref)
-        except Exception:  # a store error: the object stays, a reader never needs it
-            log.warning("could not delete retired snapshot segment %s", ref.sha256, exc_info=True)
+RETIRED = "retired snapshot segments"
 
 
 def _segment(put: Put, salt: str, items: list[Any]) -> dict[str, Any]:

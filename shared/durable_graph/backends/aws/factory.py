@@ -181,9 +181,9 @@ def aws_backend(
     `KmsKeyWrapper`) turns encryption at rest on (`durable_graph.keys`), as `data_key_id` does
     (a symmetric KMS key: envelope encryption). `deletes_payloads`: whether the caller's
     credentials may delete payload objects (a Lambda function's settings say): a function
-    that may not leaves a lost append's chunks in the table's leftovers for the sweeper
-    (`durable_graph.leftovers`). `clock` stamps payload objects and leftovers (tests pass a
-    manual one)."""
+    that may not leaves a lost append's chunks, and the snapshot segments its merges retired,
+    in the table's leftovers for the sweeper (`durable_graph.leftovers`). `clock` stamps
+    payload objects and leftovers (tests pass a manual one)."""
     payloads = S3PayloadStore(clients.s3, settings.bucket, clock=clock)
     if kek is None and settings.data_key_id and clients.kms is not None:
         kek = KmsKeyWrapper(clients.kms, settings.data_key_id)
@@ -194,10 +194,14 @@ def aws_backend(
     notifier: Notifier = (
         SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()
     )
+    leftovers = DynamoDBLeftovers(clients.dynamodb, settings.table_name, clock)
     records = open_records(
-        DynamoDBCheckpointStore(clients.dynamodb, settings.table_name), payloads, kek
+        DynamoDBCheckpointStore(clients.dynamodb, settings.table_name),
+        payloads,
+        kek,
+        deletes_payloads=deletes_payloads,  # the merged-away segments of snapshots too
+        leftovers=leftovers,
     )
-    records.deletes_payloads = deletes_payloads  # the merged-away segments of snapshots too
     return Backend(
         checkpoints=records,
         payloads=records.payloads,
@@ -218,7 +222,7 @@ def aws_backend(
         # DynamoDB items hold 400 KB; keep 50 KB for attribute names, keys and growth.
         max_record_bytes=350 * 1024,
         deletes_payloads=deletes_payloads,
-        leftovers=DynamoDBLeftovers(clients.dynamodb, settings.table_name, clock),
+        leftovers=leftovers,
     )
 
 

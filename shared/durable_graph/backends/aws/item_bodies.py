@@ -1,11 +1,14 @@
 """How a DynamoDB checkpoint item keeps its row: JSON text, or zlib of it when that is cheaper.
 
 DynamoDB bills a write by the item's size in started kilobytes (twice that inside a
-transaction), and a read by started 4 KB. A checkpoint row is mostly text and hex digests, which
-zlib shrinks to about 60% (a row of data-free bookkeeping) or less. So the row is kept as a
-binary `body` of `zlib.compress(row)` when that makes the item cost fewer write units, and as
-readable JSON text (`S`) otherwise: a small row stays greppable in the console, and a row that
-would not cross a kilobyte less is not compressed for nothing.
+transaction), a read by started 4 KB, and storage by the byte. A checkpoint row is mostly text
+and hex digests, which zlib shrinks to about 60% (a row of data-free bookkeeping) or less. So
+an item over one write unit keeps its row as a binary `body` of `zlib.compress(row)` whenever
+that is smaller (never more write units; often fewer), and an item of one write unit keeps
+readable JSON text (`S`): a small row stays greppable in the console, where compressing would
+save no write unit and few bytes. Stored bytes are the 2x-raw budget's measure: a 1 KB chat
+turn's row is about 2 KB of JSON (two write units either way), 1.96x the message as text
+and 1.3x compressed (`bench/long_threads.py aws-chat`).
 
 The same encoding as the embedded store's big rows (`backends/local/row_bodies.py`): zlib of the
 stored JSON, told apart by type alone (`B` is compressed), and rows written before this, all
@@ -50,15 +53,14 @@ def write_units(item: Mapping[str, Any]) -> int:
 
 def body_value(row: str, key_bytes: int) -> AttributeValueTypeDef:
     """The `body` attribute of an item holding `row` beside `key_bytes` of keys and names:
-    compressed when that saves a write unit (see the module docstring)."""
+    compressed when the item is over one write unit and zlib makes it smaller (see the module
+    docstring)."""
     data = row.encode()
     plain = math.ceil((key_bytes + len(data)) / WRITE_UNIT_BYTES)
     if plain <= 1:
         return {"S": row}
     packed = zlib.compress(data, LEVEL)
-    if math.ceil((key_bytes + len(packed)) / WRITE_UNIT_BYTES) < plain:
-        return {"B": packed}
-    return {"S": row}
+    return {"B": packed} if len(packed) < len(data) else {"S": row}
 
 
 def row_of(value: Mapping[str, Any]) -> str | bytes:

@@ -1,10 +1,12 @@
 """`ports.Leftovers` on the DynamoDB table: where the worker, S3-start and DLQ functions, whose
-roles may not delete payload objects, leave the chunks of a lost append for the sweeper.
+roles may not delete payload objects, leave the chunks of a lost append and the snapshot
+segments a merge retired for the sweeper.
 
 Item layout: `pk = "leftovers"` (`names.LEFTOVERS_PARTITION`, apart from every thread's),
 `sk = "<ISO time>#<random hex>"` (oldest first, so `due` is one Query of the partition up to
 a time), `body` = the `Leftover` as JSON. Lost appends are rare (a message run twice, a start
-onto a taken id), so one partition takes them all. An item holds at most `REFS_PER_ITEM` refs
+onto a taken id) and merges few (one per `MERGE_FANIN` snapshots of a long list, 512 steps),
+so one partition takes them all. An item holds at most `REFS_PER_ITEM` refs
 (some 200 bytes each), far under the item limit; a step that wrote more leaves several.
 """
 
@@ -19,7 +21,7 @@ from durable_graph.backends.aws import names
 from durable_graph.backends.aws.dynamodb_table import DynamoDBTable
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Leftover
+from durable_graph.ports import Leftover, LeftoverKind
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,6 +43,7 @@ class DynamoDBLeftovers(DynamoDBTable):
         *,
         step: int | None = None,
         row: str | None = None,
+        kind: LeftoverKind = "lost",
     ) -> None:
         at = iso(self.clock.now())
         for start in range(0, len(refs), REFS_PER_ITEM):
@@ -48,6 +51,7 @@ class DynamoDBLeftovers(DynamoDBTable):
                 thread_id=thread_id,
                 step=step,
                 row=row,
+                kind=kind,
                 refs=list(refs[start : start + REFS_PER_ITEM]),
                 at=at,
             )
