@@ -13,12 +13,19 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.backends.records import open_records
 from durable_graph.checkpoint import Checkpoint, PayloadRef, ThreadRecord, VersionedRecord
-from durable_graph.clock import Clock, SystemClock
+from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict, StepNotFound
 from durable_graph.keys import KeyWrapper
 from durable_graph.listing import ThreadPage, page_of
 from durable_graph.mail import MemoryMailer
-from durable_graph.ports import Delivery, IdleDelete, Notification, TransitionMessage
+from durable_graph.ports import (
+    Delivery,
+    IdleDelete,
+    Leftover,
+    LeftoverKind,
+    Notification,
+    TransitionMessage,
+)
 from durable_graph.signing import Ed25519Signer
 
 
@@ -300,9 +307,45 @@ class MemoryNotifier:
         ]
 
 
+class MemoryLeftovers:
+    """`ports.Leftovers` in a list, oldest first (written only by a backend opened with
+    `deletes_payloads=False`, as on the other stores)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self._left: dict[str, Leftover] = {}
+        self._lock = threading.Lock()
+
+    def leave(
+        self,
+        thread_id: str,
+        refs: Sequence[PayloadRef],
+        *,
+        step: int | None = None,
+        row: str | None = None,
+        kind: LeftoverKind = "lost",
+    ) -> None:
+        at, key = iso(self.clock.now()), uuid.uuid4().hex
+        left = Leftover(thread_id=thread_id, step=step, row=row, kind=kind, refs=list(refs), at=at)
+        with self._lock:
+            self._left[key] = left.model_copy(update={"key": key})
+
+    def due(self, before: datetime, limit: int) -> list[Leftover]:
+        with self._lock:
+            left = list(self._left.values())  # in the order left: oldest first
+        return [x for x in left if x.at < iso(before)][:limit]
+
+    def forget(self, leftover: Leftover) -> None:
+        with self._lock:
+            self._left.pop(leftover.key, None)
+
+
 def memory_backend(clock: Clock | None = None, *, kek: KeyWrapper | None = None) -> Backend:
     """An in-process backend (tests); `kek` turns encryption at rest on (`keys.py`)."""
-    records = open_records(MemoryCheckpointStore(), MemoryPayloadStore(clock), kek)
+    leftovers = MemoryLeftovers(clock)
+    records = open_records(
+        MemoryCheckpointStore(), MemoryPayloadStore(clock), kek, leftovers=leftovers
+    )
     return Backend(
         checkpoints=records,
         payloads=records.payloads,
@@ -310,4 +353,5 @@ def memory_backend(clock: Clock | None = None, *, kek: KeyWrapper | None = None)
         notifier=MemoryNotifier(),
         signer=Ed25519Signer.generate(),
         mailer=MemoryMailer(),
+        leftovers=leftovers,
     )

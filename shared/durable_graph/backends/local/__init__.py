@@ -14,6 +14,8 @@ from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
 from durable_graph.backends.records import open_records, rolls_back_cache
+from durable_graph.backends.sql import SQLITE
+from durable_graph.backends.sql_leftovers import SqlLeftovers
 from durable_graph.clock import Clock
 from durable_graph.keys import local_kek
 from durable_graph.signing import FileSigner, ledger_key_file
@@ -37,7 +39,10 @@ def local_backend(
     base = root or home()
     db = Database(base / "state.db")  # a full disk or a locked file is transient (db.py)
     payloads = FolderPayloadStore(base / "payloads", clock)
-    records = open_records(SqliteCheckpointStore(db), payloads, local_kek(base, encrypt))
+    leftovers = SqlLeftovers(SQLITE, db.read, db.write, clock)
+    records = open_records(
+        SqliteCheckpointStore(db), payloads, local_kek(base, encrypt), leftovers=leftovers
+    )
     return Backend(
         checkpoints=records,
         payloads=records.payloads,
@@ -50,6 +55,7 @@ def local_backend(
         atomic=rolls_back_cache(records, db.write),
         relaxed=rolls_back_cache(records, functools.partial(db.write, durable=False)),
         group_commit=True,
+        leftovers=leftovers,
     )
 
 

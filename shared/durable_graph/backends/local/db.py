@@ -102,6 +102,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     failed_at TEXT NOT NULL
 );
+-- Payload objects left by a process that may not delete them (`backends/sql_leftovers.py`):
+-- empty unless a store is opened with `deletes_payloads=False`.
+CREATE TABLE IF NOT EXISTS leftovers (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
 
 # The queue of a new store (an existing one keeps its own: `QUEUE_BEFORE`). Queue and outbox ids

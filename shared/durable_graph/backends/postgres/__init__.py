@@ -15,6 +15,8 @@ project's own, versioned (`migrations.py`): opening a store applies pending migr
 
 from __future__ import annotations
 
+import functools
+
 from durable_graph.backend import Backend
 from durable_graph.backends.local import home
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
@@ -24,6 +26,8 @@ from durable_graph.backends.postgres.payloads import PostgresPayloadStore
 from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.backends.postgres.store import PostgresCheckpointStore
 from durable_graph.backends.records import open_records, rolls_back_cache
+from durable_graph.backends.sql import POSTGRES
+from durable_graph.backends.sql_leftovers import SqlLeftovers
 from durable_graph.clock import Clock
 from durable_graph.keys import KeyWrapper
 from durable_graph.mail import Mailer
@@ -65,7 +69,13 @@ def postgres_backend(
     """
     db = Database(uri, max_connections=max_connections, migrate=migrate)
     content = payloads or PostgresPayloadStore(db, clock)
-    records = open_records(PostgresCheckpointStore(db), content, kek)
+    leftovers = SqlLeftovers(
+        POSTGRES,
+        functools.partial(db.connection, "reading leftovers"),
+        functools.partial(db.transaction, "writing leftovers"),
+        clock,
+    )
+    records = open_records(PostgresCheckpointStore(db), content, kek, leftovers=leftovers)
     return Backend(
         checkpoints=records,
         payloads=records.payloads,
@@ -79,6 +89,7 @@ def postgres_backend(
         # Several leased tasks' steps commit in one transaction (`Worker.handle_group`): one
         # WAL flush for the batch.
         group_commit=True,
+        leftovers=leftovers,
     )
 
 

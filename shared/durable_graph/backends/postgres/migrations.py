@@ -100,10 +100,22 @@ _PAYLOAD_STAMPS = """
 ALTER TABLE payloads ADD COLUMN stored_at double precision NOT NULL DEFAULT 0;
 """
 
+# Payload objects left by a process that may not delete them, for one that may
+# (`backends/sql_leftovers.py`, `ports.Leftovers`): oldest first by `at`, ISO text in byte order.
+_LEFTOVERS = """
+CREATE TABLE leftovers (
+    id bigserial PRIMARY KEY,
+    at text NOT NULL,
+    body text NOT NULL
+);
+CREATE INDEX leftovers_by_at ON leftovers (at COLLATE "C", id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "checkpoint and record bodies as bytea (sealed values binary)", _PACKED_BODIES),
     Migration(3, "payloads stamped at each put", _PAYLOAD_STAMPS),
+    Migration(4, "leftovers: payload objects left for a process that may delete them", _LEFTOVERS),
 )
 LATEST = MIGRATIONS[-1].version
 
