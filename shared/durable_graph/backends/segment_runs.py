@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ MERGE_FANIN = 8  # B: this many segments of one level become one segment of the 
 BASE_ITEMS = 64  # the nominal items of a level-0 segment (a whole list written at once is
 # given the level of that many items merged: 64 x B^L)
 
+log = logging.getLogger("durable_graph.engine")
 Put = Callable[[Any], PayloadRef]  # stores one segment's JSON value, returns its ref
 
 
@@ -247,7 +249,7 @@ class Retirements:
         )
         pending: list[Callable[[], None]] | None = getattr(self._local, "pending", None)
         if pending is None:
-            let_go()
+            _run(let_go)
         else:
             pending.append(let_go)
 
@@ -264,10 +266,19 @@ class Retirements:
         finally:
             self._local.pending = None
         for let_go in pending:  # reached only when the unit committed
-            let_go()
+            _run(let_go)
 
 
 RETIRED = "retired snapshot segments"
+
+
+def _run(let_go: Callable[[], None]) -> None:
+    """After a commit: whatever fails here (a store error the driver did not translate), the
+    segments stay and the step stands; a reader never needs them."""
+    try:
+        let_go()
+    except Exception:
+        log.warning("could not let %s go", RETIRED, exc_info=True)
 
 
 def _segment(put: Put, salt: str, items: list[Any]) -> dict[str, Any]:
