@@ -12,10 +12,10 @@ status change, so "record older than the cutoff" is the cheap pre-filter and the
 `created_at` the real test. Keep `stale_seconds` above SQS's five-minute deduplication window,
 or a re-send may be dropped as a duplicate of the original message.
 
-Each sweep also deletes the chunks of lost appends that the functions which may not delete
-payload objects left behind (`durable_graph.leftovers`: the oldest `BATCH`, `GRACE` after they
-were left, only those no record names): one Query of the leftovers partition when there are
-none.
+Each sweep also deletes the chunks of lost appends and the snapshot segments merges retired
+that the functions which may not delete payload objects left behind (`durable_graph.leftovers`:
+the oldest `BATCH`, `GRACE` after they were left, only those no record names): one Query of the
+leftovers partition when there are none.
 
 The same function runs the retention job on its own, slower schedule (`retention`): exactly
 `durable-graph retention run` (`durable_graph.retention.run_retention`) over the deployment's
@@ -50,7 +50,8 @@ class SweepReport:
     resynced: list[str] = field(default_factory=list)  # thread records that lagged their head
     dlq_depth: int | None = None
     dlq_threads: list[str] = field(default_factory=list)
-    leftover_chunks_deleted: int = 0  # chunks of lost appends (`durable_graph.leftovers`)
+    # chunks of lost appends and retired snapshot segments (`durable_graph.leftovers`)
+    leftover_chunks_deleted: int = 0
 
     def as_json(self) -> dict[str, object]:
         return {
