@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from durable_graph.canonical import canonical_bytes, check_json, digest
+from durable_graph.canonical import canonical_bytes, check_json
 from durable_graph.checkpoint import IoRecord, PayloadRef, VersionedRecord
 from durable_graph.clock import Clock, iso
 from durable_graph.effects import TaskDelivery, judge, note_takeover
@@ -302,13 +302,14 @@ def _io_record(
     salt: str | None = None,
 ) -> IoRecord:
     """The record of one call: a `ctx.record` call's carries its request's salted digest and
-    the salt (`request_digests.py`), which sealing keeps as the response's salt too."""
+    the salt (`request_digests.py`), which sealing keeps as the response's salt too. Its
+    `response_sha256` is left empty: sealing salts every io record and derives the salted
+    digest then (`part_salts.salt_io`), so a plain digest made here was never kept."""
     return IoRecord(
         task_id=task_id,
         name=name,
         kind="record" if kind == "record" else "step",
         request_sha256=request_sha256,
-        response_sha256=digest(result),
         response=result,
         s=salt,
     )

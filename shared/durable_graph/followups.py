@@ -32,6 +32,7 @@ from durable_graph.signing import sign_if_settled, signature_write
 from durable_graph.threads import head_record, moves_head, sync_thread
 
 CARRY_LIMIT_BYTES = 48 * 1024
+_NO_GRANT = LinkGrant()  # a step's grant when it carries no links (frozen, never changed)
 
 
 def messages_for(checkpoint: Checkpoint, *, keys: Keyring | None) -> list[TransitionMessage]:
@@ -196,7 +197,7 @@ class FollowUps:
         """The approval links of a suspension (none for any other step)."""
         mint = self.backend.approval_links
         if mint is None or checkpoint.status != "suspended" or checkpoint.interrupt is None:
-            return LinkGrant()
+            return _NO_GRANT
         return mint(checkpoint)
 
     def resend_if_head(self, checkpoint: Checkpoint) -> None:

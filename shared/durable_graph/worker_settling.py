@@ -61,6 +61,12 @@ class Settler:
         self.backend = backend
         self.engine_for = engine_for
         self.stats = stats
+        # Where the queue sets unparseable messages aside (`PoisonReporting`), else None:
+        # looked up once, as `settle_poison` runs before every lease of the worker loop.
+        take = getattr(backend.queue, "take_poisoned", None)
+        self._take_poisoned: Callable[[], list[PoisonMessage]] | None = (
+            take if callable(take) else None
+        )
 
     def failed(self, delivery: Delivery, exc: Exception) -> None:
         """The one place that maps what handling a delivery raised to what happens to its
@@ -122,10 +128,9 @@ class Settler:
         The queue has already moved each one out of the way (dead letters); only the thread's
         failure, which needs the engine, is left to do here, outside the queue's transaction.
         """
-        take = getattr(self.backend.queue, "take_poisoned", None)
-        if not callable(take):
+        if self._take_poisoned is None:
             return
-        for poison in take():
+        for poison in self._take_poisoned():
             self.stats.poisoned += 1
             self._fail_poisoned(poison)
 
