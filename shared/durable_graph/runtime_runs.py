@@ -122,7 +122,14 @@ class GraphRuns(GraphInputs):
         decision: Decision | None = None,
     ) -> Checkpoint:
         """Commit what the call asks (start, next turn, resume) and lease the first task in
-        one unit of work (one transaction when embedded), then run the thread here."""
+        one unit of work (one transaction when embedded), then run the thread here.
+
+        That commit is durable on its own, not held back to commit with the first task's step
+        (one fsync fewer per thread): held, the task would run from a step no one else can
+        see or take over, so a crash inside it would lose the started thread (or the
+        approval) instead of leaving it to another worker, a second start of the same id
+        would run the node too instead of being refused, and a racing approver's node would
+        run on a decision that never commits."""
         limit = recursion_limit_of(config)
         engine = self.engine()
         watch = _RunWatch(tid, limit, scope, self._stream_step, on_outcome)
