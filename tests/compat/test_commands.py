@@ -44,15 +44,10 @@ def item(arg: dict[str, int]) -> dict[str, object]:
     return {"log": [f"item {arg['n']}"]}
 
 
-def test_command_is_exported_beside_interrupt_and_send() -> None:
-    assert durable_graph.Command is Command and durable_graph.Send is Send
-    assert durable_graph.interrupt is interrupt and "Command" in durable_graph.__all__
-
-
-def test_a_node_returning_command_updates_and_routes(backend: Backend) -> None:
-    """Given a node that returns Command(update=..., goto=...), then its update is merged and
-    the thread goes where goto says (recorded in the route), also to Sends (a fan-out)."""
-    graph = (
+def routed_by_command() -> StateGraph:
+    """decide routes by Command(goto=name) to left or right; left fans out to three items by
+    Command(goto=[Send...])."""
+    return (
         StateGraph(Flow)
         .add_node("decide", decide)
         .add_node("left", left)
@@ -64,7 +59,17 @@ def test_a_node_returning_command_updates_and_routes(backend: Backend) -> None:
         .add_edge("right", END)
         .add_edge("item", END)
     )
-    app = on(graph.compile(), backend)
+
+
+def test_command_is_exported_beside_interrupt_and_send() -> None:
+    assert durable_graph.Command is Command and durable_graph.Send is Send
+    assert durable_graph.interrupt is interrupt and "Command" in durable_graph.__all__
+
+
+def test_a_node_returning_command_updates_and_routes(backend: Backend) -> None:
+    """Given a node that returns Command(update=..., goto=...), then its update is merged and
+    the thread goes where goto says (recorded in the route), also to Sends (a fan-out)."""
+    app = on(routed_by_command().compile(), backend)
     out = app.invoke({"choice": "l"}, cfg("c1"))
     assert out["log"] == ["decide->left", "left", "item 0", "item 1", "item 2"]
     routes = [r for s in app.get_state_history(cfg("c1")) for r in s.checkpoint.route]
@@ -179,19 +184,7 @@ def test_replay_reproduces_steps_routed_by_command(backend: Backend) -> None:
     """Given a thread routed by Command(goto=name) and fanned out by Command(goto=[Send...]),
     when each node step is replayed, then every one reproduces its update and its routing
     (the goto is recomputed from the node's returned Command, Send args included)."""
-    graph = (
-        StateGraph(Flow)
-        .add_node("decide", decide)
-        .add_node("left", left)
-        .add_node("right", right)
-        .add_node("fan", fan)
-        .add_node("item", item)
-        .add_edge(START, "decide")
-        .add_edge("left", "fan")
-        .add_edge("right", END)
-        .add_edge("item", END)
-    )
-    app = on(graph.compile(), backend)
+    app = on(routed_by_command().compile(), backend)
     app.invoke({"choice": "l"}, cfg("r1"))
     head = app.get_state(cfg("r1")).step
     reports = [replay(app, "r1", step) for step in range(1, head + 1)]
