@@ -4,22 +4,14 @@ regenerate with `PYTHONPATH=shared:. python docs/compliance_on_aws.py`)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-COMMAND = re.compile(r"^\$ .*$", re.MULTILINE)
+from tests.audit.generated_docs import COMMAND, DOCS, generator
 
 
 def test_the_aws_walkthrough_is_generated_from_real_runs() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "compliance_on_aws", DOCS / "compliance_on_aws.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rendered: str = module.render()  # asserts each command's exit code as it goes
+    # render() asserts each command's exit code as it goes
+    rendered: str = generator("compliance_on_aws").render()
     committed = (DOCS / "compliance-on-aws.md").read_text(encoding="utf-8")
     stack = re.compile(r"aws://dg-stack-\w+")
     assert stack.sub("aws://STACK", "\n".join(COMMAND.findall(rendered))) == stack.sub(

@@ -5,24 +5,17 @@ regenerate with `PYTHONPATH=shared:. python docs/erasure_and_retention.py`)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-COMMAND = re.compile(r"^\$ .*$", re.MULTILINE)
+from tests.audit.generated_docs import COMMAND, DOCS, generator
+
 # A command may name a time relative to the day the page was made (`retention run --as-of`).
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}T")
 REGION = re.compile(r"<!-- generated: (\w+) .*?<!-- end generated: \1 -->", re.DOTALL)
 
 
 def test_the_erasure_walkthrough_is_generated_from_real_runs() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "erasure_and_retention", DOCS / "erasure_and_retention.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = generator("erasure_and_retention")
     committed = (DOCS / "erasure-and-retention.md").read_text(encoding="utf-8")
 
     rendered: str = module.render(committed)
