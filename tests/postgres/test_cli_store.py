@@ -4,7 +4,6 @@ exercise (examples/demo.py) run end to end against a PostgreSQL store."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import psycopg
 from durable_graph.backends.postgres.migrations import LATEST
 from durable_graph.store_uri import parse_store_uri
 from tests.e2e.conftest import REPO
+from tests.e2e.test_demo import assert_the_demo_runs
 from tests.postgres.cli import PgCli
 from tests.postgres.server import PostgresServer
 
@@ -49,26 +49,7 @@ def test_the_seed_exercise_runs_on_postgres(pg_server: PostgresServer, tmp_path:
     process, one email sent, a rejected thread, audit, fork, export and verify."""
     with pg_server.connect() as conn:
         conn.execute("CREATE DATABASE demo_exercise")
-    env = {
-        **os.environ,
-        "DURABLE_GRAPH_STORE": pg_server.uri("demo_exercise"),
-        "DURABLE_GRAPH_HOME": str(tmp_path / "demo"),
-        "PYTHONPATH": os.pathsep.join((str(REPO / "shared"), str(REPO))),
-    }
-    done = subprocess.run(
-        [sys.executable, "examples/demo.py"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "demo complete" in done.stdout
-    assert "replay tx-99812 step 1: reproduced" in done.stdout
-    assert "3 threads: 3 ok, 0 failed" in done.stdout
-    assert len(list((tmp_path / "demo" / "outbox" / "sent").iterdir())) == 1
+    assert_the_demo_runs(tmp_path / "demo", pg_server.uri("demo_exercise"))
     with psycopg.connect(pg_server.uri("demo_exercise")) as conn:
         row = conn.execute("SELECT status FROM threads WHERE thread_id = 'tx-99812'").fetchone()
     assert row == ("completed",)  # the state is in the server ...
