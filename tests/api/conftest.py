@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,7 +221,10 @@ class Served:
     api_key: str
 
     def start(self, values: Mapping[str, Any] | None = None, **extra: Any) -> requests.Response:
-        body = json.dumps({"input": dict(values or PROMPT), **extra}).encode()
+        return self.post_signed(json.dumps({"input": dict(values or PROMPT), **extra}).encode())
+
+    def post_signed(self, body: bytes) -> requests.Response:
+        """POST /threads with `body` as a webhook signed with this store's secret."""
         headers = sign(self.secret, f"msg_{uuid.uuid4().hex}", int(time.time()), body)
         return requests.post(
             f"{self.url}/threads",
@@ -228,6 +232,17 @@ class Served:
             headers={**headers, "Content-Type": "application/json"},
             timeout=10,
         )
+
+    def printed(self, pattern: str, timeout: float = 15) -> re.Match[str]:
+        """The first match of `pattern` in what serve printed, waiting for it to be printed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.log):
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            time.sleep(0.05)
+        raise AssertionError(f"serve printed nothing matching {pattern!r}: {self.log}")
 
     def thread(self, thread_id: str) -> dict[str, Any]:
         reply = requests.get(
@@ -323,9 +338,16 @@ def stop(served: Served) -> int:
     return served.proc.wait(timeout=15)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    running = serve(tmp_path)
+@contextmanager
+def serving(home: Path, *extra: str) -> Iterator[Served]:
+    """`serve(home, *extra)` for the block, stopped after it unless it already ended."""
+    running = serve(home, *extra)
     yield running
     if running.proc.poll() is None:
         stop(running)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as running:
+        yield running

@@ -6,8 +6,6 @@ while the thread waits (202), the same person counts once (403), a second person
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 import requests
 
 from durable_graph.api.explorer_auth import SESSION_COOKIE
-from tests.api.conftest import Served, serve, stop, store_snapshot
+from tests.api.conftest import Served, serving, store_snapshot
 
 GRAPH = "examples.four_eyes:graph"
 REQUEST = {"requested_by": "alice@example.com", "payee": "ACME GmbH", "amount_eur": 25_000}
@@ -24,21 +22,12 @@ REQUEST = {"requested_by": "alice@example.com", "payee": "ACME GmbH", "amount_eu
 
 @pytest.fixture
 def four_eyes(tmp_path: Path) -> Iterator[Served]:
-    running = serve(tmp_path, "--graph", GRAPH)
-    yield running
-    if running.proc.poll() is None:
-        stop(running)
+    with serving(tmp_path, "--graph", GRAPH) as running:
+        yield running
 
 
 def session_token(served: Served) -> str:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for line in list(served.log):
-            found = re.search(r"/explorer/login\?token=(\S+)", line)
-            if found:
-                return found.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"no session token in {served.log}")
+    return served.printed(r"/explorer/login\?token=(\S+)").group(1)
 
 
 def decide(served: Served, link: str, **headers: str) -> requests.Response:

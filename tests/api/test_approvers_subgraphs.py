@@ -16,7 +16,7 @@ import requests
 from durable_graph.api.explorer_auth import SESSION_COOKIE
 from durable_graph.backends.local import local_backend
 from durable_graph.subgraphs import subgraph_thread_id
-from tests.api.conftest import Served, serve, stop, store_snapshot
+from tests.api.conftest import Served, serving, store_snapshot
 from tests.api.test_approvers import REQUEST, decide, session_token
 
 GRAPH = "tests.conformance.test_signoff_subgraphs:outer"
@@ -25,10 +25,8 @@ BOTH = ["api:api-key", "human:explorer session"]
 
 @pytest.fixture
 def outer(tmp_path: Path) -> Iterator[Served]:
-    running = serve(tmp_path, "--graph", GRAPH)
-    yield running
-    if running.proc.poll() is None:
-        stop(running)
+    with serving(tmp_path, "--graph", GRAPH) as running:
+        yield running
 
 
 def inner_thread(served: Served, thread_id: str) -> str:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,14 +27,7 @@ SCREENSHOTS_ENV = "DURABLE_GRAPH_SCREENSHOTS"
 
 def session_link(served: Served, timeout: float = 15) -> str:
     """The sign-in link `serve` printed once."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in list(served.log):
-            found = re.search(r"explorer: (http://\S+/explorer/login\?token=\S+)", line)
-            if found:
-                return found.group(1)
-        time.sleep(0.05)
-    raise AssertionError(f"serve printed no explorer link: {served.log}")
+    return served.printed(r"explorer: (http://\S+/explorer/login\?token=\S+)", timeout).group(1)
 
 
 @pytest.fixture

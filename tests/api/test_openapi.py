@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,13 +83,7 @@ def send(case: Any, served: Served) -> requests.Response:
     if case.operation.label == "POST /threads" and not isinstance(case.body, NotSet):
         raw = case.body if isinstance(case.body, bytes) else json.dumps(case.body).encode()
         if _is_utf8(raw):  # a webhook body is text; other bytes are sent unsigned below
-            headers = sign(served.secret, f"msg_{uuid.uuid4().hex}", int(time.time()), raw)
-            return requests.post(
-                f"{served.url}/threads",
-                data=raw,
-                headers={**headers, "Content-Type": "application/json"},
-                timeout=10,
-            )
+            return served.post_signed(raw)
     response: requests.Response = case.call(
         base_url=served.url, headers={"x-api-key": served.api_key}, timeout=10
     )
