@@ -30,7 +30,7 @@ from durable_graph.api.signin import ID_COOKIE, SIGNIN_COOKIE
 from durable_graph.backend import Backend
 from durable_graph.backends.aws import names
 from durable_graph.backends.local import local_backend
-from durable_graph.clock import ManualClock
+from durable_graph.clock import Clock, ManualClock
 from tests.api.conftest import Client, Reply
 from tests.api.hosted_ui import HostedUiStandIn, serving
 from tests.aws.conftest import endpoint
@@ -109,6 +109,39 @@ class Deployed:
     clock: ManualClock
 
 
+def signin_api(
+    pool: Pool, signin_url: str, backend: Backend, home: Path, base: str, clock: Clock
+) -> tuple[Api, OidcAuth]:
+    """The API as the api function builds it from its environment (explorer sign-in on
+    `pool`, at `signin_url`), over `backend` with the keys of a local store in `home`."""
+    settings = ApiSettings.from_env(
+        {
+            names.ENV_SIGNING_KEY_PARAM: "unused",
+            names.ENV_WEBHOOK_SECRET_PARAM: "unused",
+            names.ENV_PUBLIC_BASE_URL: base,
+            names.ENV_GRAPH: GRAPH,
+            names.ENV_EXPLORER_USER_POOL: pool.pool_id,
+            names.ENV_EXPLORER_CLIENT_ID: pool.client_id,
+            names.ENV_EXPLORER_SIGNIN_URL: signin_url,
+            names.ENV_EXPLORER_JWKS_URL: pool.jwks_url,
+        }
+    )
+    auth = explorer_auth(settings, clock)
+    assert auth is not None
+    local = local_api(home, backend, public_url=base, graphs=(GRAPH,)).config
+    config = ApiConfig(
+        backend=backend,
+        keys=local.keys,
+        webhook_secrets=local.webhook_secrets,
+        auth=local.auth,
+        public_base_url=base,
+        graphs=(GRAPH,),
+        clock=clock,
+        explorer_auth=auth,
+    )
+    return Api(config), auth
+
+
 @pytest.fixture
 def deployed(pool: Pool, tmp_path: Path) -> Iterator[Deployed]:
     """The API as the api function builds it from its environment, over a store holding one
@@ -117,33 +150,7 @@ def deployed(pool: Pool, tmp_path: Path) -> Iterator[Deployed]:
     clock = ManualClock(datetime.now(UTC))
     backend = local_backend(tmp_path, clock=clock)
     with serving(stand_in) as ui:
-        settings = ApiSettings.from_env(
-            {
-                names.ENV_SIGNING_KEY_PARAM: "unused",
-                names.ENV_WEBHOOK_SECRET_PARAM: "unused",
-                names.ENV_PUBLIC_BASE_URL: BASE,
-                names.ENV_GRAPH: GRAPH,
-                names.ENV_EXPLORER_USER_POOL: pool.pool_id,
-                names.ENV_EXPLORER_CLIENT_ID: pool.client_id,
-                names.ENV_EXPLORER_SIGNIN_URL: ui.url,
-                names.ENV_EXPLORER_JWKS_URL: pool.jwks_url,
-            }
-        )
-        auth = explorer_auth(settings, clock)
-        assert auth is not None
-        local = local_api(tmp_path, backend, public_url=BASE, graphs=(GRAPH,)).config
-        api = Api(
-            ApiConfig(
-                backend=backend,
-                keys=local.keys,
-                webhook_secrets=local.webhook_secrets,
-                auth=local.auth,
-                public_base_url=BASE,
-                graphs=(GRAPH,),
-                clock=clock,
-                explorer_auth=auth,
-            )
-        )
+        api, auth = signin_api(pool, ui.url, backend, tmp_path, BASE, clock)
         backend.checkpoints.put_thread(thread_record("seen-1", "suspended"), expected_revision=None)
         try:
             yield Deployed(Client(build_resolver(api)), ui, auth, backend, clock)

@@ -16,17 +16,13 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from durable_graph.api import build_resolver
-from durable_graph.api.aws import ApiSettings, explorer_auth
-from durable_graph.api.config import Api, ApiConfig
-from durable_graph.api.local import local_api
 from durable_graph.api.signin import ID_COOKIE
-from durable_graph.backends.aws import names
 from durable_graph.backends.local import local_backend
 from durable_graph.cli.serve_commands import make_handler
 from durable_graph.clock import SystemClock
 from tests.api.hosted_ui import HostedUiStandIn, serving
 from tests.api.test_pages import CHROMIUM, CHROMIUM_ARGS
-from tests.api.test_signin import GRAPH, PASSWORD, USER, Pool, pool
+from tests.api.test_signin import PASSWORD, USER, Pool, pool, signin_api
 from tests.aws.conftest import endpoint
 from tests.helpers import thread_record
 
@@ -44,30 +40,7 @@ def site(pool: Pool, tmp_path: Path) -> Iterator[str]:
     backend = local_backend(tmp_path)
     stand_in = HostedUiStandIn(pool.cognito, pool.pool_id, pool.client_id, USER, PASSWORD)
     with serving(stand_in) as ui:
-        settings = ApiSettings.from_env(
-            {
-                names.ENV_SIGNING_KEY_PARAM: "unused",
-                names.ENV_WEBHOOK_SECRET_PARAM: "unused",
-                names.ENV_PUBLIC_BASE_URL: base,
-                names.ENV_GRAPH: GRAPH,
-                names.ENV_EXPLORER_USER_POOL: pool.pool_id,
-                names.ENV_EXPLORER_CLIENT_ID: pool.client_id,
-                names.ENV_EXPLORER_SIGNIN_URL: ui.url,
-                names.ENV_EXPLORER_JWKS_URL: pool.jwks_url,
-            }
-        )
-        local = local_api(tmp_path, backend, public_url=base, graphs=(GRAPH,)).config
-        api = Api(
-            ApiConfig(
-                backend=backend,
-                keys=local.keys,
-                webhook_secrets=local.webhook_secrets,
-                auth=local.auth,
-                public_base_url=base,
-                graphs=(GRAPH,),
-                explorer_auth=explorer_auth(settings, SystemClock()),
-            )
-        )
+        api, _ = signin_api(pool, ui.url, backend, tmp_path, base, SystemClock())
         resolver.append(build_resolver(api))
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
         record = thread_record("browser-1", "suspended").model_copy(update={"updated_at": stamp})
