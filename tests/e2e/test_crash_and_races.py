@@ -38,10 +38,10 @@ def assert_each_step_once(cli: Cli, thread_id: str) -> None:
     assert sorted(ran) == ["first", "last", "slow"]
 
 
-def test_worker_killed_mid_node_is_finished_by_a_new_worker(cli: Cli, tmp_path: Path) -> None:
-    """Given a run killed with SIGKILL while `slow` sleeps, when a new worker starts after the
-    lease expires, then the thread completes, each step is committed once, the recorded side
-    effect happened once, and verify passes."""
+def kill_mid_node_then_finish(cli: Cli) -> None:
+    """Given `run` on thread k1 SIGKILLed while `slow` sleeps (its lease 2 s), when a worker
+    starts after the lease ran out, then it commits the two steps left and k1 completes; `slow`
+    ran again, its recorded effect once (the marks are in the folder above the CLI's home)."""
     victim = cli.spawn(
         "run",
         SLOW,
@@ -51,7 +51,7 @@ def test_worker_killed_mid_node_is_finished_by_a_new_worker(cli: Cli, tmp_path: 
         "{}",
         extra_env={"DG_SLOW_SECONDS": "30", "DURABLE_GRAPH_LEASE_SECONDS": "2"},
     )
-    wait_for(tmp_path / "marks" / "slow-started")
+    wait_for(cli.home.parent / "marks" / "slow-started")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     assert victim.returncode == -signal.SIGKILL
@@ -62,9 +62,16 @@ def test_worker_killed_mid_node_is_finished_by_a_new_worker(cli: Cli, tmp_path: 
     assert stats["committed"] == 2
     status = cli.json("status", "k1")
     assert status["status"] == "completed" and status["values"]["log"] == ["first", "slow", "last"]
+    assert marks(cli.home.parent, "slow-started") == 2  # the node ran again (at least once) ...
+    assert marks(cli.home.parent, "slow-effect") == 1  # ... but its recorded effect happened once
+
+
+def test_worker_killed_mid_node_is_finished_by_a_new_worker(cli: Cli, tmp_path: Path) -> None:
+    """Given a run killed with SIGKILL while `slow` sleeps, when a new worker starts after the
+    lease expires, then the thread completes, each step is committed once, the recorded side
+    effect happened once, and verify passes."""
+    kill_mid_node_then_finish(cli)
     assert marks(tmp_path, "first") == 1 and marks(tmp_path, "last") == 1
-    assert marks(tmp_path, "slow-started") == 2  # the node ran again (at least once) ...
-    assert marks(tmp_path, "slow-effect") == 1  # ... but its recorded effect happened once
     assert_each_step_once(cli, "k1")
     assert cli.json("verify", "k1")["ok"] is True
 

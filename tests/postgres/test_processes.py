@@ -4,11 +4,10 @@ workers SIGKILLed mid-step, two approvers racing, bad input refused without a tr
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 
-from tests.e2e.test_crash_and_races import EMAIL, SLOW, marks, wait_for
+from tests.e2e.test_crash_and_races import EMAIL, SLOW, kill_mid_node_then_finish, marks
 from tests.postgres.cli import STAMP_TRANSACTIONS, PgCli
 
 pytestmark = pytest.mark.slow
@@ -60,28 +59,7 @@ def test_worker_processes_drain_one_queue_and_commit_each_step_once(
 def test_a_worker_killed_mid_node_is_finished_by_another(cli: PgCli) -> None:
     """Given a run SIGKILLed while `slow` sleeps, when a worker starts after its lease ran
     out, then the thread completes, each step once, the effect once, and verify passes."""
-    victim = cli.spawn(
-        "run",
-        SLOW,
-        "--thread",
-        "k1",
-        "--input",
-        "{}",
-        extra_env={"DG_SLOW_SECONDS": "30", "DURABLE_GRAPH_LEASE_SECONDS": "2"},
-    )
-    wait_for(cli.home.parent / "marks" / "slow-started")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
-    assert victim.returncode == -signal.SIGKILL
-    assert cli.json("status", "k1")["status"] == "running"
-
-    cli.env["DG_SLOW_SECONDS"] = "0.2"
-    stats = cli.json("worker", "--until-idle", "--visibility-timeout", "5")
-    assert stats["committed"] == 2
-    status = cli.json("status", "k1")
-    assert status["status"] == "completed" and status["values"]["log"] == ["first", "slow", "last"]
-    assert marks(cli.home.parent, "slow-started") == 2  # the node ran again ...
-    assert marks(cli.home.parent, "slow-effect") == 1  # ... its recorded effect once
+    kill_mid_node_then_finish(cli)
     assert_each_step_once(cli, "k1")
     assert cli.json("verify", "k1")["ok"] is True
 
