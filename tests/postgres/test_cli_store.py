@@ -4,9 +4,6 @@ exercise (examples/demo.py) run end to end against a PostgreSQL store."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +11,8 @@ import psycopg
 
 from durable_graph.backends.postgres.migrations import LATEST
 from durable_graph.store_uri import parse_store_uri
-from tests.e2e.conftest import REPO
 from tests.e2e.test_demo import assert_the_demo_runs
+from tests.e2e.test_webhook_example import started_by_webhook
 from tests.postgres.cli import PgCli
 from tests.postgres.server import PostgresServer
 
@@ -62,28 +59,10 @@ def test_serve_on_postgres_takes_a_signed_webhook_and_records_the_approval_link(
     """Given `durable-graph serve` on a PostgreSQL store, when examples/webhook_start.py
     starts a thread with a signed request, then the thread suspends and its notification,
     with the approval link, is an outbox row in the database."""
-    server = cli.spawn("serve", "--port", "0")
-    try:
-        assert server.stdout is not None and server.stderr is not None
-        line = server.stdout.readline()
-        url = re.search(r"http://[\d.]+:\d+", line)
-        assert url, line + (server.stderr.read() if server.poll() is not None else "")
-        done = subprocess.run(
-            [sys.executable, "examples/webhook_start.py", "--url", url.group(0), "--thread", "w1"],
-            cwd=REPO,
-            env=cli.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+    with started_by_webhook(cli, "w1") as url:
         deadline = time.monotonic() + 30
         while not (rows := cli.rows("SELECT body FROM notifications WHERE thread_id = 'w1'")):
             assert time.monotonic() < deadline, "no notification row"
             time.sleep(0.1)
         note = json.loads(rows[0][0])
-        assert note["links"]["approval"].startswith(url.group(0) + "/approvals/")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert note["links"]["approval"].startswith(url + "/approvals/")
