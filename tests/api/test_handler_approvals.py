@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from threading import Thread
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from functions.api import handler as api_handler
 from tests.api.test_handler import CALLER, EVENT, STAGE_URL, Api, deploy_api
 from tests.aws.conftest import AwsWorld, aws_factory
 from tests.aws.resources import session
+from tests.local_http import in_background
 
 __all__ = ["aws_factory"]
 
@@ -57,12 +57,8 @@ def jwks_url() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             del args
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
-    Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    finally:
-        server.shutdown()
+    with in_background(ThreadingHTTPServer(("127.0.0.1", 0), Keys)) as url:
+        yield f"{url}/.well-known/jwks.json"
 
 
 @pytest.fixture

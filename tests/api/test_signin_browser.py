@@ -5,7 +5,6 @@ keeping the cookies itself."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
@@ -25,6 +24,7 @@ from tests.api.test_pages import CHROMIUM, CHROMIUM_ARGS
 from tests.api.test_signin import PASSWORD, USER, Pool, pool, signin_api
 from tests.aws.conftest import endpoint
 from tests.helpers import thread_record
+from tests.local_http import in_background
 
 __all__ = ["endpoint", "pool"]  # fixtures reused
 
@@ -45,14 +45,10 @@ def site(pool: Pool, tmp_path: Path) -> Iterator[str]:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
         record = thread_record("browser-1", "suspended").model_copy(update={"updated_at": stamp})
         backend.checkpoints.put_thread(record, expected_revision=None)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
         try:
-            yield base
+            with in_background(server):
+                yield base
         finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=10)
             backend.close()
 
 
