@@ -189,12 +189,18 @@ def store_snapshot(home: Path) -> dict[str, Any]:
     return {"tables": tables, "files": files}
 
 
-@pytest.fixture
-def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalApi]:
-    monkeypatch.setenv("DURABLE_GRAPH_HOME", str(tmp_path))
+def local_store(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Backend, ManualClock]:
+    """An embedded store in `home`, on a manual clock at the current second, with `home` as
+    `$DURABLE_GRAPH_HOME` and the checkout as the working folder (as `serve` runs there)."""
+    monkeypatch.setenv("DURABLE_GRAPH_HOME", str(home))
     monkeypatch.chdir(REPO)
     clock = ManualClock(datetime.fromtimestamp(int(time.time()), UTC))
-    backend = local_backend(tmp_path, clock=clock)
+    return local_backend(home, clock=clock), clock
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalApi]:
+    backend, clock = local_store(tmp_path, monkeypatch)
     api = local_api(tmp_path, backend, public_url=PUBLIC_URL, graphs=(GRAPH,), clock=clock)
     paths = key_paths(tmp_path)
     yield LocalApi(

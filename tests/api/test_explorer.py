@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from durable_graph.backends.local import local_backend
 from durable_graph.clock import ManualClock
 from durable_graph.drawing import SHAPES_THREAD
 from durable_graph.timetravel import diff, fork
-from tests.api.conftest import GRAPH, PUBLIC_URL, REPO, Client, Reply
+from tests.api.conftest import GRAPH, PUBLIC_URL, Client, Reply, local_store
 from tests.helpers import thread_record
 
 TOKEN = "session-token-for-tests-0123456789"
@@ -69,10 +67,7 @@ class Explorer:
 
 @pytest.fixture
 def explorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Explorer]:
-    monkeypatch.setenv("DURABLE_GRAPH_HOME", str(tmp_path))
-    monkeypatch.chdir(REPO)
-    clock = ManualClock(datetime.fromtimestamp(int(time.time()), UTC))
-    backend = local_backend(tmp_path, clock=clock)
+    backend, clock = local_store(tmp_path, monkeypatch)
     api = local_api(
         tmp_path,
         backend,
