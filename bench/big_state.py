@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,20 +87,29 @@ def stored_bytes(backend: Backend, thread_id: str) -> dict[str, int]:
     return {"rows": sum(sizes), "max_row": max(sizes), "objects": objects, "steps": len(rows)}
 
 
+@contextlib.contextmanager
+def opened(name: str, clock: ManualClock, prefix: str) -> Iterator[Backend]:
+    """Backend `name` of the conformance suite in a temporary folder (under scaled moto for
+    aws-moto), closed and removed after the block."""
+    from tests.conformance.conftest import BACKEND_FACTORIES
+
+    with (
+        scaled_moto() if name == "aws-moto" else contextlib.nullcontext(),
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        BACKEND_FACTORIES[name](Path(tmp), clock) as backend,
+    ):
+        yield backend
+
+
 def child(name: str, args: argparse.Namespace) -> dict[str, Any]:
     from tests.big_state_graphs import big_chat_graph
-    from tests.conformance.conftest import BACKEND_FACTORIES
 
     message = args.message_kb * 1024
     document = int(args.document_mb * 1024 * 1024)
     per_turn = message + document / args.document_every
     turns = math.ceil(args.mb * 1024 * 1024 / per_turn)
     clock = ManualClock()
-    with (
-        scaled_moto() if name == "aws-moto" else contextlib.nullcontext(),
-        tempfile.TemporaryDirectory(prefix="big-state-") as tmp,
-        BACKEND_FACTORIES[name](Path(tmp), clock) as backend,
-    ):
+    with opened(name, clock, "big-state-") as backend:
         app = big_chat_graph.with_backend(backend, clock=clock)
         start = time.perf_counter()
         stamps = [start]
@@ -151,14 +161,9 @@ def child(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def dict_child(name: str, steps: int) -> dict[str, Any]:
     """Row and store growth of a dict grown a key a step, on backend `name`."""
     from tests.big_state_graphs import dict_graph
-    from tests.conformance.conftest import BACKEND_FACTORIES
 
     clock = ManualClock()
-    with (
-        scaled_moto() if name == "aws-moto" else contextlib.nullcontext(),
-        tempfile.TemporaryDirectory(prefix="big-dict-") as tmp,
-        BACKEND_FACTORIES[name](Path(tmp), clock) as backend,
-    ):
+    with opened(name, clock, "big-dict-") as backend:
         app = dict_graph.with_backend(backend, clock=clock)
         config = {"recursion_limit": 10**9}
         app.invoke({"limit": 10}, config, thread_id="dict")
