@@ -31,7 +31,6 @@ from durable_graph.head_records import VersionedRecord as VersionedRecord
 from durable_graph.io_pointers import at
 from durable_graph.io_pointers import locate as locate
 from durable_graph.io_pointers import same as same
-from durable_graph.record_json import defaults_of, field_row, fields_json, io_row
 from durable_graph.record_parts import TERMINAL as TERMINAL
 from durable_graph.record_parts import Actor as Actor
 from durable_graph.record_parts import Approval as Approval
@@ -75,12 +74,6 @@ V2_PLAIN = frozenset(
         "attempt", "actor", "prev_hash", "next_ref", "io_ref",
     }
 )  # fmt: skip
-
-
-# What a store leaves out of a row: materialised again by a reader.
-# (`io` is written on its own: `_io_kept_once`).
-_MATERIALISED = frozenset({"values", "digests", "anchors", "chunks", "io"})
-_REQUIRED = object()
 
 
 class Checkpoint(Record):
@@ -150,10 +143,8 @@ class Checkpoint(Record):
         """The chunks this record's sealing wrote (`with_fresh`); none on a record read."""
         return self._fresh
 
-    def hash_body(self, plain: bool = False) -> dict[str, Any]:
-        """Exactly what the record's digest covers (every field but `hash` in format 1).
-        `plain`: `_plain()` holds, so the body is written from the fields as they are
-        (`record_json.py`), not dumped by pydantic."""
+    def hash_body(self) -> dict[str, Any]:
+        """Exactly what the record's digest covers (every field but `hash` in format 1)."""
         if self.format == 1:
             body = self.model_dump(mode="json", include=set(V1_FIELDS))
             for task in body["next"]:
@@ -166,10 +157,7 @@ class Checkpoint(Record):
                 include.add("io")
             if self.signoff is not None:  # absent before approvals were chained: same hash
                 include.add("signoff")
-            if plain:
-                body = fields_json(self.__dict__, include)
-            else:
-                body = self.model_dump(mode="json", include=include)
+            body = self.model_dump(mode="json", include=include)
             body["changes"] = {name: change.committed() for name, change in self.changes.items()}
             commit_parts(body, self.resume_s)  # salted parts by their digests
         duration = body.get("duration_ms")
@@ -183,7 +171,7 @@ class Checkpoint(Record):
         """The record's digest; `plain`: `_plain()`, when the caller has it already."""
         if plain is None:
             plain = self._plain()
-        return sha256_hex(canonical_bytes(self.hash_body(plain), plain=plain))
+        return sha256_hex(canonical_bytes(self.hash_body(), plain=plain))
 
     def _plain(self) -> bool:
         """Whether this format-2 record's hash body and stored row can be written without the
@@ -217,26 +205,11 @@ class Checkpoint(Record):
         if self.io_ref is not None:
             update["io"] = []
         else:
-            updates, pointers = _io_kept_once(self.io, self.changes)
-            update["io"] = [
-                record.model_copy(update=changed) if changed else record
-                for record, changed in zip(self.io, updates, strict=True)
-            ]
+            io, pointers = _io_kept_once(self.io, self.changes)
+            update["io"] = io
             if pointers:
                 update["io_in"] = pointers
-        return self._with(update)
-
-    def _with(self, update: dict[str, Any]) -> Checkpoint:
-        """`model_copy(update=update)`, without its generic copy (a record is copied on every
-        read of a row this process wrote, `stored()`)."""
-        record = object.__new__(type(self))
-        _set = object.__setattr__
-        _set(record, "__dict__", {**self.__dict__, **update})
-        _set(record, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
-        _set(record, "__pydantic_extra__", None)
-        private = self.__pydantic_private__
-        _set(record, "__pydantic_private__", None if private is None else dict(private))
-        return record
+        return self.model_copy(update=update)
 
     def to_stored_json(self) -> str:
         """The row a store writes: the stored form as compact JSON, defaults left out, and a
@@ -249,15 +222,13 @@ class Checkpoint(Record):
 
     def _stored_json(self, plain: bool) -> str:
         """`to_stored_json`, written and cached (`plain`: `_plain()`)."""
-        if plain:
-            doc = self._stored_doc()
-        else:
-            doc = self.stored().model_dump(mode="json", exclude_defaults=True)
-        doc["format"] = self.format
-        parent = self.parent
+        stored = self.stored()
+        doc = stored.model_dump(mode="json", exclude_defaults=True)
+        doc["format"] = stored.format
+        parent = stored.parent
         if (
-            self.format >= 2
-            and self.step > 0
+            stored.format >= 2
+            and stored.step > 0
             and parent is not None
             # `parent == self._previous_ref()`, without building a model to compare with
             and (parent.thread_id, parent.step, parent.hash)
@@ -269,26 +240,6 @@ class Checkpoint(Record):
             _STORED_ROWS.clear()
         _STORED_ROWS[id(self)] = (weakref.ref(self), text)
         return text
-
-    def _stored_doc(self) -> dict[str, Any]:
-        """`stored().model_dump(mode="json", exclude_defaults=True)` of a plain format-2
-        record, written from its fields (`record_json.py`)."""
-        fields = self.__dict__
-        left_out = _MATERIALISED if self.next_ref is None else _MATERIALISED | {"next"}
-        doc = {
-            name: field_row(name, value)
-            for name, value in fields.items()
-            if name not in left_out
-            and ((default := _DEFAULTS.get(name, _REQUIRED)) is _REQUIRED or value != default)
-        }
-        io = self.io
-        if self.io_ref is not None or not io:
-            return doc
-        updates, pointers = _io_kept_once(io, self.changes)
-        doc["io"] = [io_row(record, changed) for record, changed in zip(io, updates, strict=True)]
-        if pointers:
-            doc["io_in"] = pointers
-        return doc
 
     @classmethod
     def from_stored_json(cls, text: str | bytes) -> Checkpoint:
@@ -320,11 +271,11 @@ class Checkpoint(Record):
             else r.model_copy(update={"response_sha256": digest(r.response)})
             for r in io
         ]
-        return self._with({"io": io, "io_in": {}})
+        return self.model_copy(update={"io": io, "io_in": {}})
 
     def sealed(self) -> Checkpoint:
         """Return a copy with `hash` filled in; the only way records get their hash."""
-        return self._with({"hash": self.compute_hash()})
+        return self.model_copy(update={"hash": self.compute_hash()})
 
     @classmethod
     def built_sealed(cls, **fields: Any) -> Checkpoint:
@@ -355,24 +306,21 @@ class Checkpoint(Record):
 
 def _io_kept_once(
     io: list[IoRecord], changes: dict[str, Change]
-) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-    """Io records as stored, as an update of each: a response the step also put into the
-    state becomes a pointer, and a response digest that is just the digest of the response is
-    left to be derived."""
+) -> tuple[list[IoRecord], dict[str, list[Any]]]:
+    """Io records as stored: a response the step also put into the state becomes a pointer,
+    and a response digest that is just the digest of the response is left to be derived."""
     pointers: dict[str, list[Any]] = {}
-    updates: list[dict[str, Any]] = []
+    kept = list(io)
     for index, record in enumerate(io):
-        update: dict[str, Any] = {}
-        updates.append(update)
         if record.response is None:
             continue
+        update: dict[str, Any] = {}
         if record.s is not None or record.response_sha256 == digest(record.response):
             update["response_sha256"] = ""  # derived again on read
         path = locate(changes, record.response)
         if path is not None:
             pointers[str(index)] = path
             update["response"] = None
-    return updates, pointers
-
-
-_DEFAULTS = defaults_of(Checkpoint)
+        if update:
+            kept[index] = record.model_copy(update=update)
+    return kept, pointers

@@ -56,27 +56,9 @@ def salted_chunk(salt: str, canonical: bytes) -> bytes:
     return b'{"s":"' + salt.encode() + b'","v":' + canonical + b"}"
 
 
-# Salts drawn ahead: one `os.urandom` call (a system call) for `SALTS_AT_ONCE` of them, where a
-# step draws one per changed field and per salted part (~22 per approval thread). A forked
-# child starts without them, so two processes never hand out the same salt.
-SALTS_AT_ONCE = 64
-_DRAWN: list[str] = []
-os.register_at_fork(after_in_child=_DRAWN.clear)
-
-
 def new_salt() -> str:
-    """16 random bytes as 32 lowercase hex characters, each handed out once (`list.pop` is
-    atomic: two threads never get the same one)."""
-    try:
-        return _DRAWN.pop()
-    except IndexError:
-        pass
-    width = 2 * SALT_BYTES
-    drawn = os.urandom(SALT_BYTES * SALTS_AT_ONCE).hex()
-    fresh = [drawn[start : start + width] for start in range(0, len(drawn), width)]
-    salt = fresh.pop()
-    _DRAWN.extend(fresh)
-    return salt
+    """16 random bytes as 32 lowercase hex characters."""
+    return os.urandom(SALT_BYTES).hex()
 
 
 def part_digest(salt: str, value: Any) -> str:
