@@ -16,7 +16,6 @@ import pytest
 
 from durable_graph import timetravel
 from durable_graph.backend import Backend
-from durable_graph.backends import segment_runs, snapshots
 from durable_graph.backends.aws.sweeper import sweep
 from durable_graph.backends.records import RecordStore
 from durable_graph.backends.snapshots import SEGMENT_CONTENT_TYPE, read_snapshot
@@ -32,6 +31,7 @@ from tests.aws.stored import stored
 from tests.aws.test_leftovers import EARLY, LATE, leftovers, sweeper, worker_backend
 from tests.conformance.test_encryption import ALICE
 from tests.conformance.test_lost_appends import stored as held
+from tests.conformance.test_merged_segments import use_thresholds
 
 CHAT = "tests.aws.graphs:chat_graph"
 TURNS = 64
@@ -40,10 +40,7 @@ EVERY, FANIN = 8, 2
 
 @pytest.fixture(autouse=True)
 def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(snapshots, "SNAPSHOT_EVERY", EVERY)
-    monkeypatch.setattr(snapshots, "SEGMENT_MIN_ITEMS", EVERY)
-    monkeypatch.setattr(segment_runs, "MERGE_FANIN", FANIN)
-    monkeypatch.setattr(segment_runs, "BASE_ITEMS", EVERY)
+    use_thresholds(monkeypatch, EVERY, FANIN)
     yield
 
 

@@ -19,11 +19,11 @@ from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import Actor, PayloadRef
 from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
-from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
-from durable_graph.sealed_payloads import raw_payloads
+from durable_graph.errors import DataKeyUnavailable
 from durable_graph.timetravel import fork
 from durable_graph.verification import verify_thread
 from tests.conformance.test_encryption import Encrypted
+from tests.conformance.test_lost_appends import stored
 
 ALICE = Actor(kind="cli", id="dpo@example.com")
 SCAN = "passport scan of Jane Roe, no. C01X00T47"
@@ -78,14 +78,6 @@ holder = _holder()
 def refs(values: dict[str, Any]) -> list[PayloadRef]:
     found = [values["scan"], values["common"], *(page["ref"] for page in values["pages"])]
     return [PayloadRef.model_validate(ref) for ref in found]
-
-
-def stored(backend: Backend, ref: PayloadRef) -> bool:
-    try:
-        raw_payloads(backend.payloads).get(ref)
-    except PayloadCorrupted:
-        return False
-    return True
 
 
 def test_saved_objects_go_with_the_erased_fields_and_shared_ones_stay(

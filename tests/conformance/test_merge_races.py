@@ -18,8 +18,9 @@ from durable_graph.backend import Backend
 from durable_graph.backends.records import RecordStore
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
-from durable_graph.errors import CorruptRecord, PayloadCorrupted
+from durable_graph.errors import CorruptRecord
 from durable_graph.payload_batches import get_many
+from tests.conformance.test_lost_appends import stored
 from tests.conformance.test_merged_segments import (
     NO_LIMIT,
     expected,
@@ -32,14 +33,6 @@ from tests.conformance.test_merged_segments import (
 __all__ = ["small_thresholds"]  # the thresholds fixture, autouse here too
 
 TURNS = 40
-
-
-def present(backend: Backend, ref: PayloadRef) -> bool:
-    try:
-        backend.payloads.get(ref)
-    except PayloadCorrupted:
-        return False
-    return True
 
 
 class Writer:
@@ -82,7 +75,7 @@ class Writer:
                 for _ in range(200):
                     self.turns += 1
                     self.app.invoke({"limit": self.turns}, NO_LIMIT, thread_id="t")
-                    if not all(present(self.backend, ref) for ref in self.refs):
+                    if not all(stored(self.backend, ref) for ref in self.refs):
                         self.merges += 1
                         break
                 else:

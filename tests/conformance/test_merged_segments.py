@@ -59,11 +59,16 @@ def expected(turns: int) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(snapshots, "SNAPSHOT_EVERY", EVERY)
-    monkeypatch.setattr(snapshots, "SEGMENT_MIN_ITEMS", EVERY)
-    monkeypatch.setattr(segment_runs, "MERGE_FANIN", FANIN)
-    monkeypatch.setattr(segment_runs, "BASE_ITEMS", EVERY)
+    use_thresholds(monkeypatch, EVERY, FANIN)
     yield
+
+
+def use_thresholds(monkeypatch: pytest.MonkeyPatch, every: int, fanin: int) -> None:
+    """A snapshot every `every` steps, segments of `every` items merged `fanin` at a time."""
+    monkeypatch.setattr(snapshots, "SNAPSHOT_EVERY", every)
+    monkeypatch.setattr(snapshots, "SEGMENT_MIN_ITEMS", every)
+    monkeypatch.setattr(segment_runs, "MERGE_FANIN", fanin)
+    monkeypatch.setattr(segment_runs, "BASE_ITEMS", every)
 
 
 class Counting:
