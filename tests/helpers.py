@@ -11,7 +11,7 @@ from typing import Any
 from durable_graph.backends.local.row_bodies import decode_body
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Actor, Checkpoint, GraphRef, Task, ThreadRecord
-from durable_graph.ports import TransitionMessage
+from durable_graph.ports.transition_queue import TransitionMessage
 
 GRAPH = GraphRef(name="tests:graph", version="v1")
 

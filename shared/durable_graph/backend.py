@@ -12,7 +12,11 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import InvalidInput, PayloadTooLarge
 from durable_graph.mail import Mailer
 from durable_graph.payloads import DEFAULT_OFFLOAD_BYTES
-from durable_graph.ports import Leftovers, Notifier, PayloadStore, RecordWrite, TransitionQueue
+from durable_graph.ports.commit_writes import RecordWrite
+from durable_graph.ports.leftovers import Leftovers
+from durable_graph.ports.notifier import Notifier
+from durable_graph.ports.payload_store import PayloadStore
+from durable_graph.ports.transition_queue import TransitionQueue
 from durable_graph.signing import Signer
 
 DEFAULT_MAX_VALUE_BYTES = 256 * 1024 * 1024

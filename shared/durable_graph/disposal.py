@@ -1,8 +1,8 @@
 """The one way a process lets go of payload objects that no record it wrote names: deleted where
-its credentials may delete payloads, else left in `ports.Leftovers` for one that may (the AWS
+its credentials may delete payloads, else left in `ports.leftovers` for one that may (the AWS
 sweeper, `leftovers.py`); a failure costs storage, never correctness (logged).
 
-Two kinds of objects come here (`ports.LeftoverKind`): the chunks of a step or task result that
+Two kinds of objects come here (`ports.leftovers`): the chunks of a step or task result that
 lost its conditional append (`orphans.py`, `kind="lost"`), and the snapshot segments a merge
 replaced once its step is committed (`backends/segment_runs.py`, `kind="retired"`). The AWS
 worker, S3-start and DLQ functions may not delete payloads (deleting is erasure's and the
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import DurableGraphError
-from durable_graph.ports import LeftoverKind, Leftovers, PayloadStore
+from durable_graph.ports.leftovers import LeftoverKind, Leftovers
+from durable_graph.ports.payload_store import PayloadStore
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 

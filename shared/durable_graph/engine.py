@@ -42,7 +42,7 @@ from durable_graph.errors import (
 from durable_graph.fanin import FanIn, Pending
 from durable_graph.followups import FollowUps, carried_base, opened_message
 from durable_graph.forks import note_fork
-from durable_graph.ports import TransitionMessage
+from durable_graph.ports.transition_queue import TransitionMessage
 from durable_graph.replay import ReplayReport, replay_step
 from durable_graph.routing import route_from
 from durable_graph.sealing import Base

@@ -46,7 +46,7 @@ from durable_graph.erasure_record import (
 )
 from durable_graph.errors import InvalidInput, PayloadCorrupted
 from durable_graph.payloads import collect_refs
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.salted_parts import (
     digest_form,
     is_digest_form,

@@ -30,7 +30,7 @@ from durable_graph.encryption import (
 from durable_graph.erasure_parts import ListWriter, erase_parts
 from durable_graph.fanin import done_key
 from durable_graph.payloads import collect_refs
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.references import References, read_snapshot_refs, references
 from durable_graph.saved_objects import Chunks, change_value, chunk_reader, saved_refs
 from durable_graph.sealed_fields import is_pointer, is_sealed_part

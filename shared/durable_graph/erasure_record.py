@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from durable_graph.canonical import canonical_bytes, digest
 from durable_graph.checkpoint import Actor
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 from durable_graph.signing import PublicKey, Signer, verify_signature
 
 ERASURE_PREFIX = "erasure#"

@@ -30,7 +30,7 @@ from durable_graph.fanin import DONE_SEALED, result_chunks, thread_payloads
 from durable_graph.mail import MailLog, task_key
 from durable_graph.part_chunks import chunked_part
 from durable_graph.payloads import is_ref, loaded
-from durable_graph.ports import NotificationLog
+from durable_graph.ports.notifier import NotificationLog
 from durable_graph.sealed_records import open_with, seal_with
 
 

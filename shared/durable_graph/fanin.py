@@ -35,7 +35,7 @@ from durable_graph.effects import TaskDelivery
 from durable_graph.orphans import let_go, may_let_go
 from durable_graph.part_chunks import chunked_part
 from durable_graph.payloads import MARKER, is_ref, loaded
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_payloads import payloads_for
 from durable_graph.sealed_records import open_fields, seal_fields
 from durable_graph.sealing import Base

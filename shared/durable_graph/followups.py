@@ -25,7 +25,9 @@ from durable_graph.clock import Clock
 from durable_graph.encryption import SealBroken, is_sealed_io
 from durable_graph.errors import DurableGraphError, PermanentTaskError, RecordConflict
 from durable_graph.keys import Keyring
-from durable_graph.ports import CommitWrites, Notification, TransitionMessage
+from durable_graph.ports.commit_writes import CommitWrites
+from durable_graph.ports.notifier import Notification
+from durable_graph.ports.transition_queue import TransitionMessage
 from durable_graph.sealed_fields import open_resume, open_task
 from durable_graph.sealing import Base
 from durable_graph.signing import sign_if_settled, signature_write

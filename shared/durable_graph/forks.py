@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from durable_graph.errors import RecordConflict
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 
 FORKS_PREFIX = "forks#"
 FORKS_PER_RECORD = 200

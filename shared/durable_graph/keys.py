@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from durable_graph.encryption import KEY_BYTES, NONCE_BYTES, ThreadCipher, new_data_key
 from durable_graph.errors import DataKeyUnavailable, InvalidInput, RecordConflict
 from durable_graph.files import write_once
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 
 ENCRYPT_ENV = "DURABLE_GRAPH_ENCRYPT"
 DATA_KEY = "key#data"

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
-from durable_graph.ports import Delivery, LeasingSends, SendLease, TransitionQueue
+from durable_graph.ports.send_leases import LeasingSends, SendLease
+from durable_graph.ports.transition_queue import Delivery, TransitionQueue
 
 
 def needs_claim(lease: SendLease | None) -> bool:

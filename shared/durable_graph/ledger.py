@@ -42,7 +42,7 @@ from durable_graph.ledger_signatures import check_signatures
 from durable_graph.ledger_state import check_payloads, check_state
 from durable_graph.operator_keys import proof_problems
 from durable_graph.operator_validity import check_revocations
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_checks import SealedChecks
 
 

@@ -12,7 +12,7 @@ from durable_graph.encryption import is_sealed
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.ledger_erasures import LedgerErasures
 from durable_graph.ledger_refs import record_refs
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_checks import SealedChecks
 
 

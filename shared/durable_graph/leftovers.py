@@ -1,5 +1,5 @@
 """Deleting what a process which may not delete payload objects left behind (`disposal.py`,
-`ports.Leftovers`): on AWS the worker, S3-start and DLQ functions leave it (their roles have no
+`ports.leftovers`): on AWS the worker, S3-start and DLQ functions leave it (their roles have no
 payload delete: deleting is erasure's), and the sweeper, whose role may, deletes it here on each
 sweep (`docs/record-format.md` §7, §12). Two kinds, one pass:
 
@@ -57,7 +57,7 @@ from durable_graph.errors import (
 )
 from durable_graph.fanin import result_chunks
 from durable_graph.payload_deletes import delete_payloads, grace_start
-from durable_graph.ports import Leftover
+from durable_graph.ports.leftovers import Leftover
 from durable_graph.references import references
 from durable_graph.sealed_records import open_fields
 

@@ -32,7 +32,7 @@ from durable_graph.operator_validity import (
     entry_digest,
     revocation_of,
 )
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 from durable_graph.signing import Signer
 
 OPERATORS_NAMESPACE = "__operators__"  # the records' partition (not a thread)

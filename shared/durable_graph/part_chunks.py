@@ -15,7 +15,7 @@ from durable_graph.checkpoint import Change, PayloadRef, Task
 from durable_graph.encryption import is_sealed_io
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import MARKER
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.state import FieldChange
 
 INLINE_PART_BYTES = 64 * 1024  # a bigger io response, interrupt payload or resume value: a chunk

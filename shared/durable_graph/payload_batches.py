@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from durable_graph.checkpoint import PayloadRef
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 
 PARALLEL_FETCHES = 8  # payloads fetched at once from a store without `get_many`
 _T = TypeVar("_T")

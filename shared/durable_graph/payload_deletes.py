@@ -7,7 +7,7 @@ reference index (`references.py`), re-checked just before, finds no other thread
 it. A step of another thread that stores those very bytes (a put of an object already there is
 a no-op for its bytes) and commits *after* that re-check would be left pointing at nothing.
 Every backend's payload store therefore stamps an object with its clock at each put, a put of
-bytes already there included (`ports.StampedPayloads`), and deletes conditionally:
+bytes already there included (`ports.payload_store.StampedPayloads`), and deletes conditionally:
 
 1. `since` is taken before the re-check: now less `GRACE`;
 2. each shared candidate is deleted only if it was not put after `since`, in one step against
@@ -35,7 +35,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock
 from durable_graph.encryption import is_sealed
-from durable_graph.ports import StampedPayloads
+from durable_graph.ports.payload_store import StampedPayloads
 from durable_graph.sealed_payloads import raw_payloads
 
 GRACE = timedelta(seconds=10)  # longer than a step takes from storing its payloads to its commit

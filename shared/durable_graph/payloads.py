@@ -15,7 +15,7 @@ from typing import Any
 
 from durable_graph.canonical import sha256_hex
 from durable_graph.checkpoint import PayloadRef
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 
 MARKER = "$payload"
 DEFAULT_OFFLOAD_BYTES = 8 * 1024

@@ -39,7 +39,8 @@ from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import RecordConflict
 from durable_graph.payload_deletes import GRACE, grace_start
-from durable_graph.ports import CheckpointStore, StampedPayloads
+from durable_graph.ports.checkpoint_store import CheckpointStore
+from durable_graph.ports.payload_store import StampedPayloads
 from durable_graph.references import References
 from durable_graph.sealed_payloads import raw_payloads
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 
 RETENTION_NAMESPACE = "__retention__"  # the records' partition (not a thread)
 CURSOR_KEY = "retention#cursor"

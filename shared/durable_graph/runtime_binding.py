@@ -14,7 +14,7 @@ from durable_graph.checkpoint import Actor, Checkpoint
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import ThreadFailed
-from durable_graph.ports import Delivery
+from durable_graph.ports.transition_queue import Delivery
 from durable_graph.retention_policy import Retention
 from durable_graph.spec import GraphSpec
 from durable_graph.worker import Worker

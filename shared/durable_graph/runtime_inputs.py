@@ -14,7 +14,7 @@ from durable_graph.checkpoint import Actor, Checkpoint
 from durable_graph.commands import Command, resume_map
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import InvalidInput, ThreadNotFound
-from durable_graph.ports import Delivery
+from durable_graph.ports.transition_queue import Delivery
 from durable_graph.run_config import checkpoint_id_in, thread_id_of
 from durable_graph.runtime_reads import GraphReads
 from durable_graph.signoff import ApprovalPending, Decision, approver_in, decision_of

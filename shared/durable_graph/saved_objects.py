@@ -29,7 +29,7 @@ from durable_graph.checkpoint import Change, Checkpoint, PayloadRef
 from durable_graph.encryption import ThreadCipher, chunk_value, is_sealed, open_change
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import CHUNK_CONTENT_TYPE, MARKER
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_payloads import open_sealed
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")

@@ -30,7 +30,7 @@ from durable_graph.encryption import (
 )
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payloads import collect_refs
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_payloads import open_sealed
 
 KeyStateName = Literal["none", "live", "destroyed", "locked"]

@@ -29,7 +29,7 @@ from durable_graph.encryption import (
 from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.keys import Keyring
 from durable_graph.payload_batches import get_many
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 
 
 class SealingPayloadStore:

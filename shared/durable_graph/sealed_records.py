@@ -25,7 +25,7 @@ from durable_graph.canonical import compact_json
 from durable_graph.encryption import SEALED, SealBroken, ThreadCipher
 from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.keys import Keyring
-from durable_graph.ports import RecordWrite
+from durable_graph.ports.commit_writes import RecordWrite
 
 # Record key prefix -> its fields that name or quote people: sealed at rest (the others, the
 # step, node, state and expiry the approval code matches on, stay in the clear).

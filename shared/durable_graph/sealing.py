@@ -47,7 +47,7 @@ from durable_graph.encryption import seal_change as seal_inline
 from durable_graph.part_chunks import INLINE_PART_BYTES, chunked_part, sized_change, stored_change
 from durable_graph.part_salts import salt_io
 from durable_graph.payloads import offload
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_fields import SEALED_IN
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.state import FieldChange

@@ -31,7 +31,8 @@ from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import InvalidInput, RecordConflict
 from durable_graph.files import write_once
-from durable_graph.ports import CheckpointStore, RecordWrite
+from durable_graph.ports.checkpoint_store import CheckpointStore
+from durable_graph.ports.commit_writes import RecordWrite
 
 log = logging.getLogger("durable_graph.signing")
 

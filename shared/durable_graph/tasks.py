@@ -26,7 +26,7 @@ from durable_graph.context import NodeContext, NodeHost, bind, unbind
 from durable_graph.effects import TaskDelivery
 from durable_graph.errors import GraphInterrupt, TransientError
 from durable_graph.payloads import is_ref, loaded
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.runs import emit, node_config
 from durable_graph.sealing import Base
 from durable_graph.signatures import run_sync

@@ -6,7 +6,7 @@ from __future__ import annotations
 from durable_graph.checkpoint import Checkpoint, ThreadRecord
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import InvalidInput
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 
 
 def check_thread_id(thread_id: str) -> None:

@@ -21,7 +21,7 @@ from durable_graph.context import default_worker_id
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import TransientError
 from durable_graph.leases import Leases, needs_claim
-from durable_graph.ports import Delivery
+from durable_graph.ports.transition_queue import Delivery
 from durable_graph.worker_settling import EngineFactory, Settler, WorkerStats, settle
 
 log = logging.getLogger("durable_graph.worker")

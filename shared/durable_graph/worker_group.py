@@ -13,7 +13,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import TransientError
-from durable_graph.ports import Delivery
+from durable_graph.ports.transition_queue import Delivery
 from durable_graph.worker_settling import EngineFactory, Settler, WorkerStats, backoff, settle
 
 log = logging.getLogger("durable_graph.worker")

@@ -18,7 +18,8 @@ from typing import Any
 from durable_graph.backend import Backend
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import DurableGraphError, PermanentTaskError, TransientError, UserError
-from durable_graph.ports import Delivery, PoisonMessage
+from durable_graph.ports.poison import PoisonMessage
+from durable_graph.ports.transition_queue import Delivery
 
 log = logging.getLogger("durable_graph.worker")
 

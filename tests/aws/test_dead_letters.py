@@ -20,7 +20,7 @@ from durable_graph.backends.aws.local_poller import (
     InvocationCrashed,
     PollStats,
 )
-from durable_graph.ports import TransitionMessage
+from durable_graph.ports.transition_queue import TransitionMessage
 from functions.dlq.handler import handler as dlq_handler
 from tests.aws.conftest import CHAIN, AwsWorld
 from tests.aws.faults import Fault, connection_dropped

@@ -17,7 +17,7 @@ from durable_graph.backends.aws import dynamodb_store, names
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.item_bodies import body_value, item_bytes, write_units
 from durable_graph.errors import CorruptRecord
-from durable_graph.ports import CommitWrites, RecordWrite
+from durable_graph.ports.commit_writes import CommitWrites, RecordWrite
 from tests.aws.resources import clients, create_resources, stored_row
 from tests.helpers import checkpoint, thread_record
 

@@ -25,7 +25,7 @@ from durable_graph.checkpoint import Task
 from durable_graph.clock import ManualClock
 from durable_graph.errors import InvalidInput, PayloadTooLarge, SerializationError
 from durable_graph.followups import messages_for
-from durable_graph.ports import TransitionMessage
+from durable_graph.ports.transition_queue import TransitionMessage
 from functions.worker.handler import handler
 from tests.aws import graphs
 from tests.aws.backend_factory import sqs_time_follows

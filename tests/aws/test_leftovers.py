@@ -23,7 +23,7 @@ from durable_graph.clock import ManualClock
 from durable_graph.erasure import erase
 from durable_graph.fanin import done_key
 from durable_graph.leftovers import GRACE, clear_leftovers
-from durable_graph.ports import Leftovers
+from durable_graph.ports.leftovers import Leftovers
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import verify_thread
 from tests.aws.backend_factory import serialized

@@ -23,7 +23,7 @@ from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.erasure import erase
 from durable_graph.leftovers import clear_leftovers
-from durable_graph.ports import Leftover
+from durable_graph.ports.leftovers import Leftover
 from durable_graph.verification import verify_thread
 from tests.aws.conftest import AwsWorld
 from tests.aws.graphs import chat_text

@@ -41,7 +41,7 @@ def test_a_put_is_one_conditional_request_and_a_repeated_one_stamps_the_object_a
 ) -> None:
     """A new object costs one PutObject; one already there answers 412 and is stamped again
     (a CopyObject onto itself with the put's time: what erasure's conditional delete reads,
-    `ports.StampedPayloads`), its bytes and content type kept."""
+    `ports.payload_store.StampedPayloads`), its bytes and content type kept."""
     store, aws, resources, answers = s3
     data = b"payload bytes " * 100
     digest = hashlib.sha256(data).hexdigest()

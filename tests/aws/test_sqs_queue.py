@@ -18,7 +18,7 @@ from durable_graph.backends.aws.sqs_queue import (
     thread_candidates,
 )
 from durable_graph.checkpoint import Task
-from durable_graph.ports import TransitionMessage
+from durable_graph.ports.transition_queue import TransitionMessage
 from tests.aws.resources import Resources, clients, create_resources
 from tests.helpers import GRAPH
 

@@ -13,7 +13,7 @@ import pytest
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import ParentRef
 from durable_graph.errors import StepConflict
-from durable_graph.ports import CommitWrites, RecordWrite
+from durable_graph.ports.commit_writes import CommitWrites, RecordWrite
 from tests.helpers import checkpoint, thread_record
 
 # A row DynamoDB folds into one transaction with its companions, and one it puts alone (its

@@ -22,7 +22,7 @@ from durable_graph.erasure import erase
 from durable_graph.erasure_record import ERASED
 from durable_graph.errors import DataKeyUnavailable, ThreadFailed
 from durable_graph.mail import EmailMessage
-from durable_graph.ports import NotificationLog
+from durable_graph.ports.notifier import NotificationLog
 from durable_graph.sealed_fields import open_interrupt_payload
 from durable_graph.verification import verify_thread
 from tests.conformance.parts_graph import parts_graph

@@ -1,4 +1,4 @@
-"""`ports.Leftovers` on every backend (memory, SQLite, PostgreSQL, DynamoDB on moto): what a
+"""`ports.leftovers` on every backend (memory, SQLite, PostgreSQL, DynamoDB on moto): what a
 process that may not delete payload objects leaves (`disposal.py`) reads back as it was left,
 oldest first, only once it is due, until it is forgotten; and the whole path: a writer that may
 not delete leaves the snapshot segments its merges retired, and `leftovers.clear_leftovers` run
@@ -17,7 +17,7 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock, iso
 from durable_graph.leftovers import GRACE, clear_leftovers
-from durable_graph.ports import Leftovers
+from durable_graph.ports.leftovers import Leftovers
 from durable_graph.verification import verify_thread
 from tests.conformance.test_lost_appends import stored
 from tests.conformance.test_merged_segments import (

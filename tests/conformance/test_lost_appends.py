@@ -18,7 +18,7 @@ from durable_graph.engine import Outcome
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.fanin import done_key, result_chunks
 from durable_graph.payloads import MARKER
-from durable_graph.ports import Delivery
+from durable_graph.ports.transition_queue import Delivery
 from durable_graph.runtime import CompiledGraph
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.sealed_records import open_fields

@@ -12,7 +12,7 @@ import pytest
 
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
-from durable_graph.ports import Notification, NotificationLog
+from durable_graph.ports.notifier import Notification, NotificationLog
 from examples.email_approval import graph as email_graph
 from tests.conformance.conftest import BACKEND_FACTORIES
 

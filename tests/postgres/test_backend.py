@@ -14,7 +14,8 @@ from durable_graph.backend import Backend
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.errors import StepConflict
-from durable_graph.ports import Delivery, Notification
+from durable_graph.ports.notifier import Notification
+from durable_graph.ports.transition_queue import Delivery
 from tests.graphs import slow_graph
 from tests.helpers import checkpoint, message
 

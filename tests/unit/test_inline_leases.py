@@ -22,7 +22,7 @@ from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.clock import ManualClock
 from durable_graph.engine import Outcome
-from durable_graph.ports import SendLease
+from durable_graph.ports.send_leases import SendLease
 from examples.email_approval import graph as email_graph
 from tests.helpers import message
 

@@ -34,7 +34,7 @@ from durable_graph.clock import Clock, iso
 from durable_graph.engine import Engine
 from durable_graph.errors import RecordConflict
 from durable_graph.payloads import hydrate, loaded
-from durable_graph.ports import RecordWrite
+from durable_graph.ports.commit_writes import RecordWrite
 from durable_graph.signoff import recorded_approvals, rule_of
 
 log = logging.getLogger("durable_graph.api.approvals")

@@ -53,7 +53,7 @@ from durable_graph.errors import (
 )
 from durable_graph.langgraph_saver.display import readable
 from durable_graph.payloads import hydrate, loaded
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.reading import step_of
 from durable_graph.runtime import CompiledGraph
 from durable_graph.signoff import ApprovalPending, Decision, SignOff, recorded_approvals

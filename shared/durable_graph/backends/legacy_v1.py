@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from durable_graph.checkpoint import Checkpoint, ParentRef
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 
 DELTA = "$delta"
 Finish = Callable[[Checkpoint], Checkpoint]

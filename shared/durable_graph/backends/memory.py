@@ -18,14 +18,10 @@ from durable_graph.errors import PayloadCorrupted, RecordConflict, StepConflict,
 from durable_graph.keys import KeyWrapper
 from durable_graph.listing import ThreadPage, page_of
 from durable_graph.mail import MemoryMailer
-from durable_graph.ports import (
-    Delivery,
-    IdleDelete,
-    Leftover,
-    LeftoverKind,
-    Notification,
-    TransitionMessage,
-)
+from durable_graph.ports.leftovers import Leftover, LeftoverKind
+from durable_graph.ports.notifier import Notification
+from durable_graph.ports.payload_store import IdleDelete
+from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 from durable_graph.signing import Ed25519Signer
 
 
@@ -308,7 +304,7 @@ class MemoryNotifier:
 
 
 class MemoryLeftovers:
-    """`ports.Leftovers` in a list, oldest first (written only by a backend opened with
+    """`ports.leftovers.Leftovers` in a list, oldest first (written only by a backend opened with
     `deletes_payloads=False`, as on the other stores)."""
 
     def __init__(self, clock: Clock | None = None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from durable_graph.ports import PoisonMessage
+from durable_graph.ports.poison import PoisonMessage
 
 log = logging.getLogger("durable_graph.queue")
 

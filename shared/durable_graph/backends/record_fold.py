@@ -33,7 +33,8 @@ from durable_graph.errors import (
     PayloadCorrupted,
     UnsupportedFormat,
 )
-from durable_graph.ports import CheckpointStore, PayloadStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
+from durable_graph.ports.payload_store import PayloadStore
 
 # How many times a read of an old snapshot asks for the thread's newest one when the newest it
 # got lost segments to a merge before they were fetched (`Materialiser._through_newer`).

@@ -20,7 +20,7 @@ from durable_graph.erasure_record import (
 )
 from durable_graph.errors import CorruptRecord, DataKeyUnavailable
 from durable_graph.keys import Keyring
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 from durable_graph.sealed_fields import Unreadable, has_sealed, open_record, open_thread
 
 UNREADABLE = "$unreadable"  # the marker of a sealed part this process cannot open, and why

@@ -50,13 +50,10 @@ from durable_graph.errors import (
 )
 from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
-from durable_graph.ports import (
-    CheckpointStore,
-    CombinedCommit,
-    CommitWrites,
-    Leftovers,
-    PayloadStore,
-)
+from durable_graph.ports.checkpoint_store import CheckpointStore
+from durable_graph.ports.commit_writes import CombinedCommit, CommitWrites
+from durable_graph.ports.leftovers import Leftovers
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_fields import has_sealed
 from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
 from durable_graph.sealed_records import open_record_value, seal_record, seal_writes

@@ -15,7 +15,7 @@ amortised write amplification of segments is 1 + log_B(n / SNAPSHOT_EVERY) copie
 The segments a merge replaces are *retired*: the snapshot that merged lists them, and its writer
 deletes them once that snapshot's row is committed, so the store keeps one copy of each item in
 segments; where the process may not delete payloads (the AWS worker) it leaves them in
-`ports.Leftovers` instead, and the sweeper deletes them later (`leftovers.py`). Older snapshots
+`ports.leftovers` instead, and the sweeper deletes them later (`leftovers.py`). Older snapshots
 may then name deleted segments: each snapshot says from which step on every snapshot is whole
 (`gone_before`, the step of the latest merge that deleted anything). A reader that finds a
 segment of an older snapshot missing reads that snapshot's lists as prefixes of the newest
@@ -41,7 +41,7 @@ from typing import Any
 
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.disposal import Disposal
-from durable_graph.ports import LeftoverKind
+from durable_graph.ports.leftovers import LeftoverKind
 
 MERGE_FANIN = 8  # B: this many segments of one level become one segment of the next level
 BASE_ITEMS = 64  # the nominal items of a level-0 segment (a whole list written at once is

@@ -58,7 +58,7 @@ from durable_graph.canonical import compact_json, json_size_within
 from durable_graph.changes import dict_patch
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.payload_batches import get_many
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 
 SNAPSHOT_EVERY = 64  # steps; the longest fold a cold read does once a thread has snapshots
 SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot, unless it is big:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from durable_graph.ports import Delivery, TransitionMessage
+from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 
 
 @dataclass(frozen=True)

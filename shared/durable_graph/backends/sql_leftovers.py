@@ -1,4 +1,4 @@
-"""`ports.Leftovers` in a `leftovers` table, the same on SQLite and PostgreSQL (`sql.Dialect`).
+"""`ports.leftovers` in a `leftovers` table, the same on SQLite and PostgreSQL (`sql.Dialect`).
 
 Layout: `leftovers (id, at, body)`: `id` the row's own key (`Leftover.key`), `at` when it was
 left (ISO, compared byte by byte: oldest first), `body` the `Leftover` as JSON. Nothing here is
@@ -18,7 +18,7 @@ from typing import Any
 from durable_graph.backends.sql import Dialect
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Leftover, LeftoverKind
+from durable_graph.ports.leftovers import Leftover, LeftoverKind
 
 Connect = Callable[[], AbstractContextManager[Any]]  # a connection whose `execute` runs SQL
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from durable_graph.backends.local import home
 from durable_graph.cli.common import backend
-from durable_graph.ports import Notification, Notifier
+from durable_graph.ports.notifier import Notification, Notifier
 from durable_graph.worker import Worker
 
 # API Gateway refuses bodies above 10 MB before they reach Lambda; serve does the same here.

@@ -24,7 +24,7 @@ from durable_graph.checkpoint import Change, Checkpoint
 from durable_graph.encryption import chunk_value, is_sealed
 from durable_graph.errors import CorruptRecord
 from durable_graph.langgraph_saver.header import expand
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_payloads import sealed_chunk
 
 HEADER = "$checkpoint"

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from durable_graph.errors import RecordConflict
 from durable_graph.langgraph_saver.cipher import new_key
 from durable_graph.langgraph_saver.names import manifest_thread
-from durable_graph.ports import CheckpointStore
+from durable_graph.ports.checkpoint_store import CheckpointStore
 
 MANIFEST_KEY = "lg#manifest"
 _ATTEMPTS = 20

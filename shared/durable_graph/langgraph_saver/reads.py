@@ -20,7 +20,7 @@ from durable_graph.langgraph_saver.index import (
     field_channel,
 )
 from durable_graph.langgraph_saver.names import LedgerName
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 
 
 @dataclass(frozen=True)

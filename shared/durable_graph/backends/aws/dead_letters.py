@@ -42,7 +42,7 @@ from durable_graph.backends.aws.sqs_queue import (
 )
 from durable_graph.checkpoint import VersionedRecord
 from durable_graph.errors import RecordConflict
-from durable_graph.ports import TransitionMessage
+from durable_graph.ports.transition_queue import TransitionMessage
 
 log = logging.getLogger("durable_graph.aws.dead_letters")
 

@@ -55,7 +55,7 @@ from durable_graph.backends.aws.errors import (
 from durable_graph.backends.aws.item_bodies import body_value, item_bytes, row_of, write_units
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.errors import CorruptRecord, StepConflict, StepNotFound
-from durable_graph.ports import CommitWrites
+from durable_graph.ports.commit_writes import CommitWrites
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import (
@@ -81,7 +81,7 @@ def checkpoint_key(step: int) -> str:
 
 
 class DynamoDBCheckpointStore(ThreadItems, RecordItems):
-    """Implements `durable_graph.ports.CheckpointStore`: the checkpoints here, thread records
+    """Implements `durable_graph.ports.checkpoint_store`: the checkpoints here, thread records
     (`dynamodb_threads.py`) and CAS records (`dynamodb_records.py`) on the same table.
 
     Args:

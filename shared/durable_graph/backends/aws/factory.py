@@ -43,7 +43,8 @@ from durable_graph.engine import Engine
 from durable_graph.errors import InvalidInput
 from durable_graph.keys import KeyWrapper
 from durable_graph.loader import load_graph
-from durable_graph.ports import Delivery, Notifier, TransitionMessage, TransitionQueue
+from durable_graph.ports.notifier import Notifier
+from durable_graph.ports.transition_queue import Delivery, TransitionMessage, TransitionQueue
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

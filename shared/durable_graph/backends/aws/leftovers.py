@@ -1,4 +1,4 @@
-"""`ports.Leftovers` on the DynamoDB table: where the worker, S3-start and DLQ functions, whose
+"""`ports.leftovers` on the DynamoDB table: where the worker, S3-start and DLQ functions, whose
 roles may not delete payload objects, leave the chunks of a lost append and the snapshot
 segments a merge retired for the sweeper.
 
@@ -21,7 +21,7 @@ from durable_graph.backends.aws import names
 from durable_graph.backends.aws.dynamodb_table import DynamoDBTable
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Leftover, LeftoverKind
+from durable_graph.ports.leftovers import Leftover, LeftoverKind
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

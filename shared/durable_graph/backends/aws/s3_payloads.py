@@ -3,7 +3,7 @@
 A put is one conditional PutObject (`If-None-Match: *`): a payload that is already there
 answers 412 PreconditionFailed, which means "already stored" (same key, so same bytes); the
 object is then stamped again (a CopyObject onto itself with new metadata: its `dg-stored-at`,
-the store's clock at the last put, which `delete_if_idle` reads, `ports.StampedPayloads`).
+the store's clock at the last put, which `delete_if_idle` reads, `ports.payload_store`).
 No HEAD first, so a new object costs one request, a repeated one two. A get checks the digest, so
 bytes altered in the bucket are reported (`PayloadCorrupted`), never returned.
 
@@ -27,7 +27,7 @@ from durable_graph.backends.aws.errors import error_code, translate
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
-from durable_graph.ports import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,7 +52,7 @@ def parse_object_uri(uri: str) -> tuple[str, str, str | None] | None:
 
 
 class S3PayloadStore:
-    """Implements `durable_graph.ports.PayloadStore`.
+    """Implements `durable_graph.ports.payload_store.PayloadStore`.
 
     Args:
         client: a boto3 S3 client.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from durable_graph.backends.aws.errors import translate
-from durable_graph.ports import Notification
+from durable_graph.ports.notifier import Notification
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -24,7 +24,7 @@ SUBJECT_LIMIT = 100
 
 
 class SnsNotifier:
-    """Implements `durable_graph.ports.Notifier`."""
+    """Implements `durable_graph.ports.notifier.Notifier`."""
 
     def __init__(self, client: SNSClient, topic_arn: str) -> None:
         self.client = client

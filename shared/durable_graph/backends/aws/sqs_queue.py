@@ -31,7 +31,9 @@ from pydantic import ValidationError
 from durable_graph.backends.aws.errors import AwsUnavailable, error_code, translate
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.errors import PayloadCorrupted, PermanentTaskError
-from durable_graph.ports import Delivery, PayloadStore, PoisonMessage, TransitionMessage
+from durable_graph.ports.payload_store import PayloadStore
+from durable_graph.ports.poison import PoisonMessage
+from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -105,7 +107,7 @@ class MalformedMessage(PermanentTaskError):
 
 
 class SqsTransitionQueue:
-    """Implements `durable_graph.ports.TransitionQueue`.
+    """Implements `durable_graph.ports.transition_queue.TransitionQueue`.
 
     Args:
         client: a boto3 SQS client.

@@ -1,6 +1,6 @@
 """PayloadStore on a local folder: `sha256/ab/<digest>`, written atomically, never overwritten.
 
-A file's modification time is its stamp (`ports.StampedPayloads`): the store's clock at the last
+A file's modification time is its stamp (`ports.payload_store`): the store's clock at the last
 `put` of its bytes, set again by a put of bytes already there."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.files import write_once
-from durable_graph.ports import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete
 
 
 class FolderPayloadStore:

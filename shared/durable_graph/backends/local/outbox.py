@@ -22,14 +22,14 @@ from typing import Any
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.file_copies import COPIES
 from durable_graph.canonical import compact_json
-from durable_graph.ports import Notification
+from durable_graph.ports.notifier import Notification
 
 log = logging.getLogger("durable_graph.notify")
 _APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 class OutboxNotifier:
-    """Implements `durable_graph.ports.Notifier` and `NotificationLog`."""
+    """Implements `durable_graph.ports.notifier.Notifier` and `NotificationLog`."""
 
     def __init__(self, db: Database, folder: Path) -> None:
         self.db = db

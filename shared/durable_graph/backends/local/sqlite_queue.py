@@ -20,7 +20,9 @@ from durable_graph.backends.sql import (
 )
 from durable_graph.canonical import compact_json
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Delivery, PoisonMessage, SendLease, TransitionMessage
+from durable_graph.ports.poison import PoisonMessage
+from durable_graph.ports.send_leases import SendLease
+from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 
 MAX_RECEIVES = 5
 # A leased send in one statement: the row, with the next row id and a receipt that starts with

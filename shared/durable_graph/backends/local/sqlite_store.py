@@ -26,7 +26,7 @@ from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, Status, ThreadRecord, VersionedRecord
 from durable_graph.errors import CorruptRecord, RecordConflict, StepConflict, StepNotFound
 from durable_graph.listing import ThreadPage, check_query, cut, decode_cursor
-from durable_graph.ports import CommitWrites
+from durable_graph.ports.commit_writes import CommitWrites
 
 INSERT_CHECKPOINT = "INSERT INTO checkpoints (thread_id, step, body) VALUES (?, ?, ?)"
 GET_THREAD = "SELECT revision, body FROM threads WHERE thread_id = ?"

@@ -31,7 +31,7 @@ from durable_graph.backends.sql_leftovers import SqlLeftovers
 from durable_graph.clock import Clock
 from durable_graph.keys import KeyWrapper
 from durable_graph.mail import Mailer
-from durable_graph.ports import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.signing import FileSigner, Signer, ledger_key_file
 
 URI_SCHEMES = ("postgresql", "postgres")

@@ -94,14 +94,14 @@ ALTER TABLE records ALTER COLUMN body TYPE bytea USING convert_to(body, 'UTF8');
 """
 
 # Each payload's stamp: the store's clock (epoch seconds) at its last put, so erasure can delete
-# a shared object only if no step stored it again since (`ports.StampedPayloads`). Rows already
+# a shared object only if no step stored it again since (`ports.payload_store`). Rows already
 # there get 0: stored long ago.
 _PAYLOAD_STAMPS = """
 ALTER TABLE payloads ADD COLUMN stored_at double precision NOT NULL DEFAULT 0;
 """
 
 # Payload objects left by a process that may not delete them, for one that may
-# (`backends/sql_leftovers.py`, `ports.Leftovers`): oldest first by `at`, ISO text in byte order.
+# (`backends/sql_leftovers.py`, `ports.leftovers`): oldest first by `at`, ISO text in byte order.
 _LEFTOVERS = """
 CREATE TABLE leftovers (
     id bigserial PRIMARY KEY,

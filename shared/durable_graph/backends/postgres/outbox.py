@@ -10,7 +10,7 @@ from typing import Any
 
 from durable_graph.backends.postgres.db import Database
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Notification
+from durable_graph.ports.notifier import Notification
 
 log = logging.getLogger("durable_graph.notify")
 

@@ -2,7 +2,7 @@
 
 Written once (on conflict only the stamp moves: identical bytes are already there), and
 checked against the digest on every read, like the folder and S3 stores. `stored_at` is the
-store's clock at the last put (`ports.StampedPayloads`, schema migration 3). A deployment that
+store's clock at the last put (`ports.payload_store`, schema migration 3). A deployment that
 wants large payloads out of the database passes an S3 store instead (`postgres_backend(...,
 payloads=...)`).
 """
@@ -17,7 +17,7 @@ from durable_graph.backends.postgres.db import Database
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
-from durable_graph.ports import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete
 
 URI_PREFIX = "postgres:payloads/"
 

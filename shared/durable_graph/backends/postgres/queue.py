@@ -33,7 +33,8 @@ from durable_graph.backends.sql import (
 )
 from durable_graph.canonical import compact_json
 from durable_graph.clock import Clock, SystemClock, iso
-from durable_graph.ports import Delivery, PoisonMessage, TransitionMessage
+from durable_graph.ports.poison import PoisonMessage
+from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 
 log = logging.getLogger("durable_graph.queue")
 
