@@ -99,7 +99,7 @@ The data protection officer's role calls the API's erase route (`API_URL` is the
 function records the signing principal as the erasure's actor; the stack grants the `api`
 function `s3:DeleteObject` and `s3:DeleteObjectVersion` on the payload prefix only, and no
 function may delete a table item but the sweeper a lost append's leftover (`infra/stack.py`,
-tested in `tests/infra/test_stack.py`). The
+tested in `tests/infra/test_permissions.py`). The
 named fields are erased at every step; the answer is the signed erasure record, written before
 anything changed:
 """

@@ -177,7 +177,7 @@ class Checkpoint(Record):
         """Whether this format-2 record's hash body and stored row can be written without the
         walk (`canonical.plain_json`): all but its free-form parts are typed (strings, safe
         integers, `duration_ms`), and those are checked here. A field typed `Any` must be one
-        of them (tests/unit/test_record_bytes.py holds this list to the models)."""
+        of them (tests/unit/test_record_fast_writer.py holds this list to the models)."""
         duration, interrupt = self.duration_ms, self.interrupt
         if self.format < 2 or not (
             type(duration) is float

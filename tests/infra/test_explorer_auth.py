@@ -12,9 +12,7 @@ from durable_graph.api.aws import ApiSettings
 from durable_graph.backends.aws import names
 from infra.components.explorer_auth import EXPLORER_ROUTES
 from infra.components.functions import API, SPECS
-from tests.infra.test_stack import app_and_stack, function_of, resource_paths, template
-
-__all__ = ["app_and_stack", "template"]  # the module's one synthesis, shared with test_stack
+from tests.infra.template_queries import function_of, resource_paths
 
 EXPLORER_ENV = (
     names.ENV_EXPLORER_USER_POOL,
