@@ -17,7 +17,7 @@ import pytest
 from durable_graph.backend import Backend
 from durable_graph.backends import segment_runs
 from durable_graph.backends.records import RecordStore
-from durable_graph.backends.snapshots import _pack
+from durable_graph.backends.segment_payloads import pack
 from durable_graph.bundle import build_bundle, verify_bundle
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
@@ -96,7 +96,7 @@ def test_a_tampered_merged_dict_segment_is_named_at_its_snapshots_step(
     biggest = PayloadRef.model_validate(entry["dsegs"][entry["lv"].index(max(entry["lv"]))])
     folder = getattr(backend.payloads, "path_for", None)
     if folder is not None:
-        folder(biggest.sha256).write_bytes(_pack({"fact-000001": "forged"}))
+        folder(biggest.sha256).write_bytes(pack({"fact-000001": "forged"}))
         with pytest.raises(CorruptRecord) as refused:
             cold(backend)[0].head_checkpoint("dict")
         assert refused.value.step == step

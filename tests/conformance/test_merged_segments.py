@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from durable_graph import END, START, StateGraph
 from durable_graph.backend import Backend
-from durable_graph.backends import segment_runs, snapshots
+from durable_graph.backends import segment_payloads, segment_runs, snapshots
 from durable_graph.backends.records import RecordStore
 from durable_graph.backends.snapshots import read_snapshot
 from durable_graph.bundle import build_bundle, verify_bundle
@@ -159,7 +159,7 @@ def test_a_tampered_merged_segment_is_named_at_its_snapshots_step(
     biggest = PayloadRef.model_validate(entry["segs"][entry["lv"].index(max(entry["lv"]))])
     folder = getattr(backend.payloads, "path_for", None)
     if folder is not None:
-        folder(biggest.sha256).write_bytes(snapshots._pack({"s": "x", "v": ["forged"]}))
+        folder(biggest.sha256).write_bytes(segment_payloads.pack({"s": "x", "v": ["forged"]}))
         with pytest.raises(CorruptRecord) as refused:
             cold(backend)[0].head_checkpoint("t")
         assert refused.value.step == step

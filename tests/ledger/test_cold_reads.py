@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from durable_graph.backend import Backend
-from durable_graph.backends import snapshots
+from durable_graph.backends import segment_payloads
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.snapshots import SNAPSHOT_EVERY
 from durable_graph.canonical import compact_json
@@ -164,7 +164,7 @@ def test_segments_written_as_zlib_by_an_earlier_release_still_read(
     same state, writes its new segments as zstd beside the old ones, and the chain verifies."""
     home = tmp_path / "home"
     with monkeypatch.context() as old:
-        old.setattr(snapshots, "_pack", old_pack)
+        old.setattr(segment_payloads, "pack", old_pack)
         chat(home, 200).close()
     segments = sorted((home / "payloads").rglob("*"))
     blobs = [p.read_bytes() for p in segments if p.is_file()]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from durable_graph.backends import snapshots
+from durable_graph.backends import segment_payloads, snapshots
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.folder_payloads import FolderPayloadStore
 from durable_graph.checkpoint import Checkpoint, PayloadRef
@@ -56,9 +56,9 @@ def rewrite_snapshot(home: Path, step: int, edit: Callable[[dict[str, Any]], Non
     of another release would have stored it (snapshots are read hints: no hash changes)."""
     payloads = FolderPayloadStore(home / "payloads")
     ref = PayloadRef.model_validate(stored_rows(home / "state.db", "d")[step]["snap"])
-    doc = snapshots._unpack(payloads.get(ref))
+    doc = segment_payloads.unpack(payloads.get(ref))
     edit(doc)
-    new = payloads.put(snapshots._pack(doc, zstd=False), snapshots.SNAPSHOT_CONTENT_TYPE)
+    new = payloads.put(segment_payloads.pack(doc, zstd=False), snapshots.SNAPSHOT_CONTENT_TYPE)
     snap = new.model_dump(mode="json")
     edit_stored_row(home / "state.db", "d", step, lambda row: row.update(snap=snap))
 
@@ -77,7 +77,7 @@ def test_this_release_names_its_snapshot_format_and_keeps_dicts_in_segments(
     tmp_path, head, step = dict_thread
     payloads = FolderPayloadStore(tmp_path / "payloads")
     ref = PayloadRef.model_validate(stored_rows(tmp_path / "state.db", "d")[step]["snap"])
-    doc = snapshots._unpack(payloads.get(ref))
+    doc = segment_payloads.unpack(payloads.get(ref))
     assert doc["format"] == snapshots.SNAPSHOT_FORMAT == 3
     assert "dsegs" in doc["fields"]["facts"] and "dsegs" in doc["fields"]["index"]
     assert cold_head(tmp_path) == head
@@ -134,7 +134,7 @@ def test_a_segment_of_the_wrong_shape_is_refused(
     merging what it holds."""
     tmp_path, _, step = dict_thread
     payloads = FolderPayloadStore(tmp_path / "payloads")
-    wrong = payloads.put(snapshots._pack(["a", "b"]), snapshots.SEGMENT_CONTENT_TYPE)
+    wrong = payloads.put(segment_payloads.pack(["a", "b"]), snapshots.SEGMENT_CONTENT_TYPE)
 
     def swap(doc: dict[str, Any]) -> None:
         doc["fields"]["facts"]["dsegs"][-1] = wrong.model_dump(mode="json")

@@ -14,12 +14,8 @@ from typing import Any
 
 from durable_graph.backends.memory import MemoryPayloadStore
 from durable_graph.backends.segment_runs import MERGE_FANIN, level_of
-from durable_graph.backends.snapshots import (
-    SNAPSHOT_EVERY,
-    Snapshot,
-    snapshot_values,
-    write_snapshot,
-)
+from durable_graph.backends.snapshot_values import snapshot_values
+from durable_graph.backends.snapshots import SNAPSHOT_EVERY, Snapshot, write_snapshot
 from tests.conformance.test_merged_segments import Counting
 
 STEPS = 2_000

@@ -15,13 +15,8 @@ from typing import Any
 from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.record_opener import RecordOpener
 from durable_graph.backends.record_state import State, StateCache
-from durable_graph.backends.snapshots import (
-    ListReset,
-    Snapshot,
-    SnapshotFormatError,
-    read_snapshot,
-    snapshot_values,
-)
+from durable_graph.backends.snapshot_values import ListReset, snapshot_values
+from durable_graph.backends.snapshots import Snapshot, SnapshotFormatError, read_snapshot
 from durable_graph.canonical import sha256_hex
 from durable_graph.changes import advance, state_root
 from durable_graph.checkpoint import Change, Checkpoint, IoRecord, PayloadRef, Task

@@ -23,6 +23,9 @@ dict runs) were listed in *pages* of 64 refs (`pages`, `dpages`), which still re
 long string, or a big value that is neither a list, a dict nor a whole chunk, is copied
 whole into each snapshot.
 
+Here: the document (written, read back, its refs); `snapshot_values.py` fetches the values it
+names, `segment_payloads.py` packs and fetches its payloads.
+
 A snapshot is never trusted more than a stored row: its field digests must give the snapshot
 row's state root (a snapshot of another step or thread is refused), and the fold from it must
 give the head row's root. `verify` never reads snapshots; it folds the changes themselves.
@@ -37,40 +40,24 @@ bumps the format, so that this release and later ones refuse instead.
 
 from __future__ import annotations
 
-import json
-import threading
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import zstandard
-from pydantic_core import from_json
-
-from durable_graph.backends.segment_runs import (
-    dict_runs,
-    list_runs,
-    prefix_refs,
-    retirement,
-    run_items,
-)
-from durable_graph.canonical import compact_json, json_size_within
+from durable_graph.backends import segment_payloads
+from durable_graph.backends.segment_payloads import DICT_KEYS, LIST_KEYS, segment_refs
+from durable_graph.backends.segment_runs import dict_runs, list_runs, retirement
+from durable_graph.canonical import json_size_within
 from durable_graph.changes import dict_patch
 from durable_graph.checkpoint import PayloadRef
-from durable_graph.payload_batches import get_many
 from durable_graph.ports.payload_store import PayloadStore
 
 SNAPSHOT_EVERY = 64  # steps; the longest fold a cold read does once a thread has snapshots
 SEGMENT_MIN_ITEMS = 64  # a shorter list is kept inline in the snapshot, unless it is big:
 SEGMENT_MIN_BYTES = 64 * 1024  # a few documents of megabytes are segments too
-# Compressed JSON: a segment is a second copy of what the rows hold, so it is kept as small as
-# it cheaply can be. Segments and pages are zstd (a cold read of a long thread inflates every
-# segment: zstd inflates 1 KB-per-turn chat text about 5x faster than zlib, into 0.41 of its
-# size against zlib's 0.45); the snapshot document itself, small, stays zlib. Segments and
-# pages written as zlib by earlier releases read the same (told apart by their first bytes).
+# Compressed JSON (`segment_payloads.py`): segments and pages zstd, the document zlib.
 SNAPSHOT_CONTENT_TYPE = "application/vnd.durable-graph.snapshot+json+zlib"
 SEGMENT_CONTENT_TYPE = "application/vnd.durable-graph.segment+json+zstd"
-ZSTD_LEVEL = 3  # higher levels gain under 1% on chat text and cost the writer more
 # 1: no `format` key (entries `v`, `ref`, `segs`/`pages`, from ab55fe9 `dsegs`/`dpages` too);
 # 2: the same entries, the format named; 3: lists in merged runs of salted segments (`lv`,
 # `cnt`: `segment_runs.py`) and the document's `retired` and `gone_before`; since dict runs
@@ -84,8 +71,6 @@ _ENTRY_KEYS = frozenset(
     {"d", "a", "v", "ref", "segs", "pages", "dsegs", "dpages", "n", "lv", "cnt"}
 )
 _FORMS = ("v", "ref", "segs", "dsegs")  # exactly one of these says how a value is kept
-_local = threading.local()
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # the first bytes of a zstd frame (a zlib stream: 0x78)
 
 
 class SnapshotFormatError(Exception):
@@ -151,7 +136,7 @@ def write_snapshot(
     retired: list[PayloadRef] = []
 
     def put(value: Any) -> PayloadRef:
-        return payloads.put(_pack(value), SEGMENT_CONTENT_TYPE)
+        return payloads.put(segment_payloads.pack(value), SEGMENT_CONTENT_TYPE)
 
     for name, value in values.items():
         entry: dict[str, Any] = {"d": digests[name], "a": anchors.get(name, step)}
@@ -175,14 +160,14 @@ def write_snapshot(
     gone_before = previous.gone_before if previous is not None else 0
     merges, deletable = retirement(step, fields, retired, gone_before)
     document = {"format": SNAPSHOT_FORMAT, "step": step, "fields": fields, **merges}
-    ref = payloads.put(_pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
+    ref = payloads.put(segment_payloads.pack(document, zstd=False), SNAPSHOT_CONTENT_TYPE)
     return Snapshot(step, ref, fields, dicts, dict_keys, **merges, deletable=deletable)
 
 
 def read_snapshot(payloads: PayloadStore, ref: PayloadRef) -> Snapshot:
     """The snapshot under `ref` (its bytes are checked against `ref.sha256` by the store);
     `SnapshotFormatError` if it is in a format, or holds an entry, this release does not read."""
-    doc = _unpack(payloads.get(ref))
+    doc = segment_payloads.unpack(payloads.get(ref))
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), dict):
         raise ValueError("not a snapshot document")
     return Snapshot(
@@ -220,65 +205,6 @@ def _known(doc: dict[str, Any], ref: PayloadRef) -> dict[str, dict[str, Any]]:
     return fields
 
 
-def snapshot_values(
-    payloads: PayloadStore, snapshot: Snapshot, newer: Snapshot | None = None
-) -> dict[str, Any]:
-    """The snapshot's values, segments and chunks fetched (each checked by its digest).
-    `newer`: a later snapshot of the thread, whose segments hold this one's lists as prefixes
-    (this one's were merged away, `segment_runs.py`); `ListReset` if a list was re-set since."""
-    values: dict[str, Any] = {}
-    for name, entry in snapshot.fields.items():
-        if "dsegs" in entry:
-            merged: dict[str, Any] = {}
-            patches = _fetch_all(payloads, _segment_refs(payloads, entry, DICT_KEYS))
-            counts = entry.get("cnt")  # merged runs: each patch's key count
-            if counts is not None and [len(_shaped(p, dict, name)) for p in patches] != counts:
-                raise ValueError(f"{name}: segments are not the patches of {counts} keys")
-            for patch in patches:
-                merged.update(_shaped(patch, dict, name))  # replaced keys stay where they were
-            if len(merged) != entry["n"]:
-                raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
-            values[name] = merged
-        elif "segs" in entry and "cnt" in entry:
-            values[name] = _run_list(payloads, name, entry, newer)
-        elif "segs" in entry:
-            items = []
-            for segment in _fetch_all(payloads, _segment_refs(payloads, entry)):
-                items.extend(_shaped(segment, list, name))
-            if len(items) != entry["n"]:
-                raise ValueError(f"{name}: segments hold {len(items)} items, not {entry['n']}")
-            values[name] = items
-        elif "ref" in entry:
-            chunk = json.loads(payloads.get(PayloadRef.model_validate(entry["ref"])))
-            values[name] = chunk.get("v") if isinstance(chunk, dict) else None
-        else:
-            values[name] = entry.get("v")
-    return values
-
-
-class ListReset(Exception):
-    """A list of an older snapshot that a newer one does not hold as a prefix (re-set since)."""
-
-
-def _run_list(
-    payloads: PayloadStore, name: str, entry: Mapping[str, Any], newer: Snapshot | None
-) -> list[Any]:
-    """A format-3 list entry's items: from its own segments, or the first of `newer`'s."""
-    count, source = int(entry["n"]), entry
-    if newer is not None:
-        later = newer.fields.get(name)
-        same = later is not None and later.get("a") == entry["a"]
-        refs = prefix_refs(later, count) if later is not None and same else None
-        if later is None or refs is None:
-            raise ListReset(name)
-        source = {"segs": refs, "cnt": later["cnt"][: len(refs)], "lv": later["lv"][: len(refs)]}
-    items = run_items(_fetch_all(payloads, _segment_refs(payloads, source)), source, name)
-    del items[count:]
-    if len(items) != count:
-        raise ValueError(f"{name}: segments hold {len(items)} items, not {count}")
-    return items
-
-
 def snapshot_refs(payloads: PayloadStore, snapshot: Snapshot) -> list[PayloadRef]:
     """Every payload a snapshot names: its lists' pages and segments, and whole-value chunks
     (what erasure must find before it deletes a snapshot, `erasure.py`)."""
@@ -287,7 +213,7 @@ def snapshot_refs(payloads: PayloadStore, snapshot: Snapshot) -> list[PayloadRef
         keys = DICT_KEYS if "dsegs" in entry else LIST_KEYS
         if keys[0] in entry:
             refs.extend(PayloadRef.model_validate(page) for page in entry.get(keys[1], []))
-            refs.extend(_segment_refs(payloads, entry, keys))
+            refs.extend(segment_refs(payloads, entry, keys))
         elif "ref" in entry:
             refs.append(PayloadRef.model_validate(entry["ref"]))
     refs.extend(PayloadRef.model_validate(r) for r in snapshot.retired)
@@ -319,84 +245,18 @@ def _dict_segments(
         patch = {} if old is value else dict_patch(old, value)
 
     def put(segment: Any) -> PayloadRef:
-        return payloads.put(_pack(segment), SEGMENT_CONTENT_TYPE)
+        return payloads.put(segment_payloads.pack(segment), SEGMENT_CONTENT_TYPE)
 
     return dict_runs(put, value, patch, before, keys)
-
-
-LIST_KEYS = ("segs", "pages")
-DICT_KEYS = ("dsegs", "dpages")
-
-
-def _segment_refs(
-    payloads: PayloadStore, entry: Mapping[str, Any], keys: tuple[str, str] = LIST_KEYS
-) -> list[PayloadRef]:
-    """A list's (or dict's) segment refs in order: those of its full pages, then its own."""
-    segs, paged = keys
-    refs: list[Any] = []
-    pages = [PayloadRef.model_validate(page) for page in entry.get(paged, [])]
-    for page in _fetch_all(payloads, pages):
-        refs.extend(_shaped(page, list, paged))
-    refs.extend(entry[segs])
-    return [PayloadRef.model_validate(ref) for ref in refs]
-
-
-def _shaped(value: Any, kind: type, name: str) -> Any:
-    """A segment or page as its entry says it is (a list's segment holding an object would
-    otherwise extend the list with its keys)."""
-    if type(value) is not kind:
-        raise ValueError(f"{name}: a segment holds {type(value).__name__}, not {kind.__name__}")
-    return value
-
-
-def _fetch_all(payloads: PayloadStore, refs: Sequence[PayloadRef]) -> list[Any]:
-    """The segments under `refs`, unpacked, in order: fetched the way the store reads many
-    payloads fastest (`payload_batches.py`: one query, a local loop, or a few at a time)."""
-    return [_unpack(data) for data in get_many(payloads, refs)]
-
-
-def _pack(value: Any, *, zstd: bool = True) -> bytes:
-    data = compact_json(value).encode()
-    return zstandard.compress(data, ZSTD_LEVEL) if zstd else zlib.compress(data, 6)
-
-
-def _decompressor() -> zstandard.ZstdDecompressor:
-    """This thread's zstd decompressor (one is not safe to share between threads; making one
-    per segment cost a tenth of a cold read)."""
-    made: zstandard.ZstdDecompressor | None = getattr(_local, "zstd", None)
-    if made is None:
-        made = _local.zstd = zstandard.ZstdDecompressor()
-    return made
-
-
-def _unpack(data: bytes) -> Any:
-    try:
-        if data[:4] == _ZSTD_MAGIC:
-            text = _decompressor().decompress(data)
-        else:
-            text = zlib.decompress(data)
-    except (zlib.error, zstandard.ZstdError) as exc:
-        raise ValueError(f"not a compressed snapshot or segment: {exc}") from exc
-    try:
-        # pydantic-core's parser (a core dependency already) builds the same values as
-        # `json.loads` in about 0.6 of the time; what it refuses (a lone surrogate escape,
-        # which the writer never stores) goes through `json.loads`, as before. It caches the
-        # strings of keys only: caching short values too (its default) took a fifth longer
-        # on a chat's segments, whose values are long and distinct.
-        return from_json(text, cache_strings="keys")
-    except ValueError:
-        return json.loads(text)
 
 
 __all__ = [
     "SNAPSHOT_CONTENT_TYPE",
     "SNAPSHOT_EVERY",
     "SNAPSHOT_FORMAT",
-    "ListReset",
     "Snapshot",
     "SnapshotFormatError",
     "read_snapshot",
     "snapshot_refs",
-    "snapshot_values",
     "write_snapshot",
 ]
