@@ -18,7 +18,13 @@ time and I/O. The two differ most for LangGraph, which hands each step to a thre
 but took 1.6-1.8x its CPU time, with ~30 voluntary context switches per thread against < 1
 and several times the system time (`bench/results/approval_instructions.txt`).
 
-    .venv/bin/python bench/approval_instructions.py [--threads 20] [--previous DIR]
+`--group` counts the group-commit path too: `IN_FLIGHT` (100) threads in flight through one
+worker (`Worker.handle_group`, its tasks in turn on its thread), one wave as
+`approval_throughput.py` runs them: the starts in one unit of work, the worker's batch, the
+approvals, the worker again (a batch of 100 is what the throughput bench runs, and what a batch
+of 20 does not show: per-batch caches that hold fewer steps than a batch).
+
+    .venv/bin/python bench/approval_instructions.py [--threads 20] [--previous DIR] [--group]
 """
 
 from __future__ import annotations
@@ -38,13 +44,17 @@ from typing import Any
 WARM = 5  # threads run before counting
 TMPFS = Path("/dev/shm")
 BATCH_SECONDS = 5.0  # the outbox copies' batch under callgrind (0.2 s at full speed)
+IN_FLIGHT = 100  # threads counted in flight by `--group`, as approval_throughput's waves
 
 
-# Run thread i; the outcome of thread i (read after counting); close the store.
-Flow = tuple[Callable[[int], None], Callable[[int], Any], Callable[[], None]]
+# Run threads `ids`; the outcome of thread i (read after counting); close the store.
+Flow = tuple[Callable[[range], None], Callable[[int], Any], Callable[[], None]]
 
 
-def _durable_graph(root: Path) -> Flow:
+def _durable_graph(root: Path, *, group: bool = False) -> Flow:
+    """One thread at a time (`invoke`, then `resume`), or with `group` all of `ids` in flight
+    through one worker, as `approval_throughput.bench_group_commit` runs a wave: the starts
+    in one unit of work, the worker's group commits, the approvals, the worker again."""
     # Imported here: each child imports only the engine it counts (from the checkout under test).
     from durable_graph.backends.local import local_backend
     from examples.email_approval import graph as email_graph
@@ -58,12 +68,30 @@ def _durable_graph(root: Path) -> Flow:
     backend = local_backend(root)
     app = email_graph.with_backend(backend)
 
-    def one(i: int) -> None:
-        tid = f"tx-{i}"
-        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-        app.resume(tid, values={"approved": True}, as_node="human_review")
+    def one_by_one(ids: range) -> None:
+        for i in ids:
+            tid = f"tx-{i}"
+            app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
+            app.resume(tid, values={"approved": True}, as_node="human_review")
 
-    return one, lambda i: app.get_state(f"tx-{i}").values["outcome"], backend.close
+    def in_flight(ids: range) -> None:
+        try:  # as approval_throughput runs it: the tasks in turn on the worker's thread
+            worker = app.worker(concurrency=len(ids), threads=1)
+        except TypeError:  # a release before `threads`: a pool as large as the batch
+            worker = app.worker(concurrency=len(ids))
+        with backend.atomic():
+            for i in ids:
+                app.start({"user_prompt": f"pay supplier {i}"}, thread_id=f"tx-{i}")
+        worker.run(until_idle=True)
+        with backend.atomic():
+            for i in ids:
+                app.resume(f"tx-{i}", values={"approved": True}, as_node="human_review", run=False)
+        worker.run(until_idle=True)
+
+    def outcome(i: int) -> Any:
+        return app.get_state(f"tx-{i}").values["outcome"]
+
+    return (in_flight if group else one_by_one), outcome, backend.close
 
 
 def _langgraph(root: Path) -> Flow:
@@ -79,20 +107,22 @@ def _langgraph(root: Path) -> Flow:
         checkpointer=saver, interrupt_before=["human_review"]
     )
 
-    def one(i: int) -> None:
-        config: Any = {"configurable": {"thread_id": f"tx-{i}"}}
-        graph.invoke({"user_prompt": f"pay supplier {i}"}, config, durability="sync")
-        graph.update_state(config, {"approved": True}, as_node="human_review")
-        graph.invoke(None, config, durability="sync")
+    def one_by_one(ids: range) -> None:
+        for i in ids:
+            config: Any = {"configurable": {"thread_id": f"tx-{i}"}}
+            graph.invoke({"user_prompt": f"pay supplier {i}"}, config, durability="sync")
+            graph.update_state(config, {"approved": True}, as_node="human_review")
+            graph.invoke(None, config, durability="sync")
 
     def outcome(i: int) -> Any:
         return graph.get_state({"configurable": {"thread_id": f"tx-{i}"}}).values["outcome"]
 
-    return one, outcome, conn.close
+    return one_by_one, outcome, conn.close
 
 
 FLOWS: dict[str, Callable[[Path], Flow]] = {
     "durable-graph": _durable_graph,
+    "durable-graph-group": lambda root: _durable_graph(root, group=True),
     "langgraph-sync": _langgraph,
 }
 
@@ -100,13 +130,11 @@ FLOWS: dict[str, Callable[[Path], Flow]] = {
 def counted_run(name: str, root: Path, threads: int) -> None:
     """In the child under callgrind: open the store, run `WARM` threads (imports, caches,
     first-use work), zero the counters, run `threads` threads, dump the counters."""
-    one, outcome, close = FLOWS[name](root)
-    for i in range(WARM):
-        one(i)
+    run, outcome, close = FLOWS[name](root)
+    run(range(WARM))
     pid = str(os.getpid())
     subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
-    for i in range(WARM, WARM + threads):
-        one(i)
+    run(range(WARM, WARM + threads))
     subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
     assert outcome(WARM + threads - 1) == "sent"
     close()
@@ -139,6 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=20, help="threads counted per engine")
     parser.add_argument("--previous", type=Path, help="another checkout's durable-graph too")
+    parser.add_argument(
+        "--group", action="store_true", help=f"also {IN_FLIGHT} threads in flight (group commit)"
+    )
     parser.add_argument("--child", choices=sorted(FLOWS), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -154,13 +185,20 @@ def main() -> None:
     if args.previous is not None:
         previous = count("durable-graph", args.threads, args.previous.resolve())
         rows.append((f"durable-graph ({args.previous})", previous))
+    if args.group:
+        flight = f"group commit, {IN_FLIGHT} in flight"
+        rows.append((flight, count("durable-graph-group", IN_FLIGHT, None)))
+        if args.previous is not None:
+            previous = count("durable-graph-group", IN_FLIGHT, args.previous.resolve())
+            rows.append((f"{flight} ({args.previous})", previous))
     try:
         import langgraph  # noqa: F401
     except ImportError:
         print("langgraph not installed, skipped (pip install -e '.[bench]')")
     else:
         rows.append(("LangGraph SqliteSaver (sync)", count("langgraph-sync", args.threads, None)))
-    print(f"\nInstructions per warm approval thread (callgrind, {args.threads} threads each)\n")
+    counted = f"{args.threads} threads each" + (f", {IN_FLIGHT} in flight" if args.group else "")
+    print(f"\nInstructions per warm approval thread (callgrind, {counted})\n")
     print(f"{'engine':48s}{'instructions':>13s}{'vs this checkout':>18s}")
     ours = rows[0][1]
     for name, value in rows:

@@ -39,9 +39,19 @@ The child's start-up and imports are outside the timed section.
 `git archive <tag> | tar -x -C DIR`) to every round, run the same way in a child process that
 imports it, so before and after are measured side by side too.
 
+The ceiling, measured in the same run: before each round, 100 fdatasyncs of a 4 KB page in the
+rounds' folder (`bench/fsync_floor.py`); their median is what one fsync costs on this disk now.
+Printed under the ratios: the most threads/s any engine doing 4 fsyncs per thread (the budget's
+4 durable commits) could reach one thread at a time at zero CPU, and the CPU per thread each
+durable-graph row could spend, beside the fsyncs it measured, and still run at 4x LangGraph
+sync's measured threads/s (`1 / (4 x LangGraph's threads/s) - fsyncs x fsync cost`): where the
+fsyncs alone take longer, 4x one thread at a time is out of reach on this disk at any CPU.
+
 `durable-graph (group commit, 100 in flight)` runs the same flow 100 threads at a time through
 one worker (`Worker.handle_group`): the steps of every task it leased commit in one transaction
-and one fsync, each acknowledged and followed only once that transaction is durable.
+and one fsync, each acknowledged and followed only once that transaction is durable. Its tasks
+run in turn on the worker's thread (`threads=1`): the flow's nodes wait on no network, and on a
+pool of 100 threads they only took turns at the interpreter's and the connection's locks.
 
     .venv/bin/python bench/approval_throughput.py [--threads 200] [--rounds 3] [--previous DIR]
 """
@@ -66,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.dbos_approval import approval_workflow
+from bench.fsync_floor import ceiling_lines, fsync_samples
 from bench.langgraph_email import langgraph_email_graph
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
@@ -173,17 +184,21 @@ def bench_durable_graph(threads: int, root: Path) -> Result:
 
 def bench_group_commit(threads: int, root: Path, in_flight: int = 100) -> Result:
     """The same flow, `in_flight` threads at a time in one process (a worker with
-    `concurrency=in_flight`): each wave's starts are one unit of work, the worker runs every
-    leased task and commits their steps together (`Worker.handle_group`: one transaction, one
-    fsync for the whole batch, nothing acknowledged before it is durable), then the wave's
-    approvals are one unit of work and the worker runs the sends the same way."""
+    `concurrency=in_flight, threads=1`): each wave's starts are one unit of work, the worker
+    runs every leased task, in turn on its own thread, and commits their steps together
+    (`Worker.handle_group`: one transaction, one fsync for the whole batch, nothing
+    acknowledged before it is durable), then the wave's approvals are one unit of work and
+    the worker runs the sends the same way."""
     backend = local_backend(root)
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)
     counter = CommitCounter()
     queue.db.trace(counter)
     app = email_graph.with_backend(backend)
-    worker = app.worker(concurrency=in_flight)
+    try:  # the flow's nodes wait on no network: run on the worker's thread, not on a pool
+        worker = app.worker(concurrency=in_flight, threads=1)
+    except TypeError:  # a release before `threads` (`--previous`): a pool of `in_flight`
+        worker = app.worker(concurrency=in_flight)
     with Timer() as timer:
         for first in range(0, threads, in_flight):
             wave = [f"tx-{i}" for i in range(first, min(first + in_flight, threads))]
@@ -462,8 +477,10 @@ def main() -> None:
     if missing:
         print(f"not installed, skipped: {missing} (pip install -e '.[bench]')")
     totals = {name: Result(name) for name in names}
+    fsyncs: list[float] = []  # seconds of each fdatasync probe, in the rounds' folder
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         for round_ in range(args.rounds):
+            fsyncs += fsync_samples(Path(tmp))  # the disk's fsync, in turn with the engines
             for name in names:  # interleaved: every engine once per round, in turn
                 engine = "durable-graph" if name == PREVIOUS else name
                 root = Path(tmp) / f"{name}-{round_}"
@@ -505,6 +522,10 @@ def main() -> None:
                 wal = fold(mine.io.wal_bytes, r.io.wal_bytes, "fewer", "more")
                 line += f", {wal} WAL bytes per thread"
             print(line)
+    sync = next((r for r in results if r.name == "LangGraph SqliteSaver (sync)"), None)
+    mine_cpu = [(r.name, r.durable / r.threads, r.cpu_ms) for r in ours]
+    print()
+    print("\n".join(ceiling_lines(fsyncs, sync.per_second if sync else None, mine_cpu)))
 
 
 if __name__ == "__main__":

@@ -128,13 +128,14 @@ def _commit_group(
     return committed, None, None
 
 
-def handle_batch(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor) -> None:
+def handle_batch(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor | None) -> None:
     """Several deliveries at once: one group commit where the backend makes a unit of work
-    one transaction (`Backend.group_commit`), else each on its own, in parallel. A message
-    delivered again is handled alone: a step that failed a group commit is retried where
-    it can only fail itself."""
+    one transaction (`Backend.group_commit`), else each on its own, in parallel on `pool`
+    (in turn without one). A message delivered again is handled alone: a step that failed a
+    group commit is retried where it can only fail itself."""
+    each = pool.map if pool is not None else map
     if not worker.backend.group_commit:
-        list(pool.map(worker.handle, batch))
+        list(each(worker.handle, batch))
         return
     again = [d for d in batch if d.receive_count > 1]
     first = [d for d in batch if d.receive_count == 1]
@@ -143,4 +144,4 @@ def handle_batch(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor
     else:
         again += first
     if again:
-        list(pool.map(worker.handle, again))
+        list(each(worker.handle, again))

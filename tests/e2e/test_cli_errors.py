@@ -64,6 +64,7 @@ def suspended(cli: Cli) -> Cli:
         (["status", "b\udcff1"], "argument 2 is not valid UTF-8: b'b\\xff1'"),
         (["run", EMAIL, "--thread", "f", "--input", "@/no/such.json"], "No such file"),
         (["resume", "b1", "--values", "@/no/such.json"], "--values @/no/such.json: cannot read"),
+        (["worker", "--until-idle", "--threads", "0"], "--threads: must be a whole number"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(

@@ -7,6 +7,7 @@ the batch commits. The SIGKILL case is `tests/e2e/test_group_commit_crash.py`.""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,3 +269,29 @@ def test_a_step_the_database_refuses_is_undone_alone_and_the_batch_commits(
     assert _heads(backend, ids) == {tid: (1, "completed") for tid in ids}
     for tid in ids:
         assert verify_thread(backend, tid).ok
+
+
+@pytest.mark.parametrize(("threads", "on_worker_thread"), [(1, True), (None, False)])
+def test_threads_1_runs_a_batch_in_turn_on_the_workers_thread(
+    tmp_path: Path, threads: int | None, on_worker_thread: bool
+) -> None:
+    """Given 4 started threads, when a worker with concurrency 4 and `threads=1` drains the
+    queue, then every task ran on the worker's own thread and their steps committed in one
+    transaction; by default (`threads` = concurrency) they ran on a pool's threads."""
+    backend = local_backend(tmp_path / "home", clock=ManualClock())
+    store = Store(backend, ManualClock(), "sqlite")
+    app = job_graph.with_backend(backend)
+    ids = [f"j-{i}" for i in range(4)]
+    with backend.atomic():
+        for tid in ids:
+            app.start({}, thread_id=tid)
+    ran_on: set[int] = set()
+    BEFORE_RETURN.append(lambda _: ran_on.add(threading.get_ident()))
+    worker = app.worker(concurrency=4, threads=threads)
+    try:
+        assert store.commits_of(lambda: worker.run(until_idle=True)) == 1
+    finally:
+        BEFORE_RETURN.clear()
+        backend.close()
+    assert worker.stats.committed == 4
+    assert (ran_on == {threading.get_ident()}) is on_worker_thread

@@ -123,8 +123,25 @@ def register(sub: Any) -> None:
         default=4,
         help="tasks leased at once; their steps commit in one transaction (embedded, PostgreSQL)",
     )
+    worker.add_argument(
+        "--threads",
+        type=_at_least_one,
+        help="how many of them run at once (default: --concurrency); 1 for nodes that wait on "
+        "no network: they run in turn on the worker's thread, without a pool's hand-overs",
+    )
     worker.add_argument("--json", action="store_true")
     worker.set_defaults(handler=cmd_worker)
+
+
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more (`worker --threads`): anything else exits 2, saying why."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -254,6 +271,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         engine_for,
         visibility_timeout=args.visibility_timeout,
         concurrency=args.concurrency,
+        threads=args.threads,
         on_outcome=progress_printer(not args.json),
     )
     stats = worker.run(until_idle=args.until_idle, max_seconds=None)
