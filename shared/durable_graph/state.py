@@ -1,33 +1,30 @@
-"""State schema handling: reducers, validation and applying partial updates.
+"""Folding node writes into a state: reducers, per-field changes, validation of what they touch.
 
 A field annotated `Annotated[T, reducer]` accumulates (the reducer merges the old value with a
 node's write, e.g. `operator.add` appends, `add_messages` merges chat messages by id); every
 other field is overwritten by the last write, as in LangGraph. The declaration (`TypedDict`,
 dataclass or pydantic model) becomes the model the engine validates through in
-`state_model.py`; the models of recent states are kept in `state_cache.py`; a write to a big
-dict is validated in the keys it touched (`dict_writes.py`).
+`state_model.py` and is read once in `state_fields.py`; the models of recent states are kept in
+`state_cache.py`; a write to a big dict is validated in the keys it touched (`dict_writes.py`);
+what a node returns becomes an update in `node_updates.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from durable_graph import messages
-from durable_graph.canonical import check_json
 from durable_graph.changes import FieldChange
-from durable_graph.dict_writes import as_merges, dict_write, merging_fields, note
-from durable_graph.errors import InvalidInput, SerializationError
-from durable_graph.state_cache import CheckedUpdates, ModelCache
-from durable_graph.state_model import ItemAccess, StateDict, state_model
-
-Reducer = Callable[[Any, Any], Any]
+from durable_graph.dict_writes import as_merges, dict_write, note
+from durable_graph.node_updates import normalise_update
+from durable_graph.state_fields import Reducer, StateFields
+from durable_graph.state_model import ItemAccess, StateDict
 
 
 @dataclass
@@ -38,7 +35,7 @@ class Applied:
     changes: dict[str, FieldChange]
 
 
-class StateSchema:
+class StateSchema(StateFields):
     """Wraps the user's state declaration with what the engine needs to know about it.
 
     Applying a write validates only the fields it touches (and, for an appending reducer, only
@@ -46,55 +43,6 @@ class StateSchema:
     with model or field validators of its own is validated whole instead (those validators may
     look at any field).
     """
-
-    def __init__(self, state: Any) -> None:
-        self.kind, model = state_model(state)
-        self.declared = state
-        self.model = model
-        self.reducers: dict[str, Reducer] = {}
-        self.adapters: dict[str, TypeAdapter[Any]] = {}
-        for name, field in model.model_fields.items():
-            # pydantic moves `Annotated[T, reducer]` metadata into `field.metadata`.
-            constraints = []
-            for meta in field.metadata:
-                if callable(meta) and not isinstance(meta, type):
-                    self.reducers[name] = (
-                        messages.add_messages if messages.is_add_messages(meta) else meta
-                    )
-                else:
-                    constraints.append(meta)
-            annotation: Any = field.annotation
-            if constraints:
-                annotation = Annotated[(annotation, *constraints)]
-            self.adapters[name] = TypeAdapter(annotation)
-        self.fields = list(model.model_fields)
-        self.merging = merging_fields(model)  # dict fields a write is validated in what it touched
-        self.message_fields = [
-            name for name, reducer in self.reducers.items() if reducer is messages.add_messages
-        ]
-        decorators = model.__pydantic_decorators__
-        self.whole = bool(
-            decorators.model_validators or decorators.field_validators or decorators.validators
-        )
-        self.models = ModelCache(model)
-        self.checked = CheckedUpdates()  # what `check` validated, until `fold` takes it
-        # Each optional field's default, as a no-argument callable, worked out once: pydantic's
-        # `get_default` inspects a default factory's signature on every call (for `list`, a
-        # parse of its text signature: about a third of a millisecond per thread started).
-        self._defaults: dict[str, Callable[[], Any]] = {}
-        for name, field in model.model_fields.items():
-            if field.is_required():
-                continue
-            factory = field.default_factory
-            if factory is not None and not field.default_factory_takes_validated_data:
-                self._defaults[name] = factory  # type: ignore[assignment]
-            else:
-                self._defaults[name] = functools.partial(
-                    field.get_default, call_default_factory=True
-                )
-
-    def json_schema(self) -> dict[str, Any]:
-        return self.model.model_json_schema()
 
     def to_state(self, values: Mapping[str, Any]) -> Any:
         """The state as a node or router gets it: the model (with item access) for a pydantic
@@ -285,118 +233,12 @@ class StateSchema:
             self.checked.keep(checked, fields)
         return checked
 
-    def _checked(self, key: str, patch: dict[str, Any], where: str) -> tuple[dict[str, Any], None]:
-        """Some keys of a dict field's write, as JSON, checked against the field."""
-        value = self._written(key, patch, where)
-        self._field(key, value, where)
-        return value, None
-
-    def _written(self, key: str, raw: Any, where: str, *, seed: str | None = None) -> Any:
-        """A written value as JSON, refused if its field does not exist or it is not JSON."""
-        if key not in self.model.model_fields:
-            raise InvalidInput(
-                f"{where}: {key!r} is not a field of {self.model.__name__} "
-                f"(fields: {', '.join(self.fields)})",
-                field=key,
-            )
-        if self.reducers.get(key) is messages.add_messages:
-            return messages.messages_json(raw, seed=f"{seed}:{key}" if seed else None)
-        value = _plain(raw)
-        try:
-            check_json(value, f"{where}.{key}")
-        except SerializationError as not_json:
-            # Models inside a value (LangChain messages in a list, a pydantic item) are
-            # written through the field's own validator; anything else (a set, NaN) keeps
-            # the error that names the exact path, as does what the validator refuses.
-            if not _holds_models(raw):
-                raise
-            try:
-                value = self._field(key, raw, where)[0]
-            except InvalidInput:
-                raise not_json from None
-        return value
-
-    def _field(self, key: str, value: Any, where: str) -> tuple[Any, Any]:
-        """(JSON value, python value) of one field after validation against its annotation."""
-        adapter = self.adapters[key]
-        try:
-            typed = adapter.validate_python(value)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(part) for part in (key, *first["loc"]))
-            raise InvalidInput(
-                f"{where}: field {loc!r}: {first['msg']} ({len(exc.errors())} error(s) "
-                f"validating {self.model.__name__})",
-                field=loc,
-            ) from None
-        dumped = adapter.dump_python(typed, mode="json")
-        check_json(dumped, f"{where}.{key}")
-        return dumped, typed
-
-    def validate(self, values: Mapping[str, Any], *, where: str) -> dict[str, Any]:
-        try:
-            model = self.model.model_validate(dict(values))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(part) for part in first["loc"]) or "state"
-            raise InvalidInput(
-                f"{where}: field {loc!r}: {first['msg']} ({len(exc.errors())} error(s) "
-                f"validating {self.model.__name__})",
-                field=loc,
-            ) from None
-        dumped = model.model_dump(mode="json")
-        check_json(dumped, where)
-        self.models.keep(dumped, model)
-        return dumped
-
-    def to_model(self, values: Mapping[str, Any]) -> BaseModel:
-        """The state as the user's model. A state derived in this process from another one by
-        `fold` reuses that one's model with only the touched fields replaced (O(change));
-        otherwise it is validated whole once."""
-        return self.models.to_model(values)
-
-
-def _holds_models(value: Any) -> bool:
-    """A pydantic model or dataclass instance in a value, at any depth of lists and dicts."""
-    if isinstance(value, BaseModel) or (
-        dataclasses.is_dataclass(value) and not isinstance(value, type)
-    ):
-        return True
-    if isinstance(value, list | tuple):
-        return any(_holds_models(item) for item in value)
-    if isinstance(value, dict):
-        return any(_holds_models(item) for item in value.values())
-    return False
-
 
 def _reduce(reducer: Reducer, old: Any, value: Any) -> Any:
     """A reducer applied to JSON values (`add_messages` through its JSON form)."""
     if reducer is messages.add_messages:
         return messages.merge(old, value)
     return reducer(old, value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return value
-
-
-def normalise_update(update: Any, *, node: str) -> dict[str, Any]:
-    """A node may return None, a dict or a model; anything else is a bug in the node."""
-    if update is None:
-        return {}
-    if isinstance(update, BaseModel):
-        return update.model_dump(mode="json", exclude_unset=True)
-    if dataclasses.is_dataclass(update) and not isinstance(update, type):
-        return {f.name: getattr(update, f.name) for f in dataclasses.fields(update)}
-    if isinstance(update, Mapping):
-        return {str(k): _plain(v) for k, v in update.items()}
-    raise InvalidInput(
-        f"node {node!r} returned {type(update).__name__}; a node returns a dict of state "
-        "updates or None",
-        field=node,
-    )
 
 
 __all__ = ["Applied", "FieldChange", "ItemAccess", "StateDict", "StateSchema", "normalise_update"]
