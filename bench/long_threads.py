@@ -485,6 +485,12 @@ class CountingPayloads:
     def delete(self, ref: Any) -> bool:
         return bool(self.inner.delete(ref))
 
+    def list_objects(self, after: str = "", limit: int = 1000) -> Any:
+        return self.inner.list_objects(after, limit)
+
+    def delete_idle(self, digests: Any, since: Any, *, dry_run: bool = False) -> list[str]:
+        return list(self.inner.delete_idle(digests, since, dry_run=dry_run))
+
 
 def cold_reads(app: CompiledGraph, root: Path) -> dict[str, Any]:
     """What one cold `get_state` (values touched) and one cold `get_state_history(limit=10)`

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from durable_graph.errors import InvalidInput, PayloadCorrupted
 from durable_graph.ledger import verify_chain
 from durable_graph.ledger_refs import chunk_refs, record_refs
 from durable_graph.ledger_report import LedgerEvidence, VerifyReport
+from durable_graph.ports.payload_store import StoredObject
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.signing import PublicKey
 from durable_graph.verification import gather
@@ -63,6 +66,14 @@ class BundlePayloads:
         raise InvalidInput("an audit bundle is read-only")
 
     def delete(self, ref: PayloadRef) -> bool:
+        raise InvalidInput("an audit bundle is read-only")
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return []  # nothing to collect: a bundle holds exactly what its records name
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
         raise InvalidInput("an audit bundle is read-only")
 
     def get(self, ref: PayloadRef) -> bytes:

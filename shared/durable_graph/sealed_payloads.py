@@ -12,6 +12,7 @@ so erasure may delete it without looking for other readers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from durable_graph.canonical import sha256_hex
 from durable_graph.checkpoint import Change, PayloadRef
@@ -29,7 +30,7 @@ from durable_graph.encryption import (
 from durable_graph.errors import DataKeyUnavailable, PayloadCorrupted
 from durable_graph.keys import Keyring
 from durable_graph.payload_batches import get_many
-from durable_graph.ports.payload_store import PayloadStore
+from durable_graph.ports.payload_store import PayloadStore, StoredObject
 
 
 class SealingPayloadStore:
@@ -63,6 +64,14 @@ class SealingPayloadStore:
 
     def delete(self, ref: PayloadRef) -> bool:
         return self.raw.delete(ref)
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return self.raw.list_objects(after, limit)
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        return self.raw.delete_idle(digests, since, dry_run=dry_run)
 
     def for_thread(self, thread_id: str, cipher: ThreadCipher) -> ThreadPayloads:
         return ThreadPayloads(self, thread_id, cipher)
@@ -106,6 +115,14 @@ class ThreadPayloads:
 
     def delete(self, ref: PayloadRef) -> bool:
         return self.store.raw.delete(ref)
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return self.store.raw.list_objects(after, limit)
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        return self.store.raw.delete_idle(digests, since, dry_run=dry_run)
 
 
 def open_sealed(cipher: ThreadCipher, ref: PayloadRef, data: bytes) -> bytes:

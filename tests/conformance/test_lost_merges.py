@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.clock import ManualClock
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.payload_batches import get_many
+from durable_graph.ports.payload_store import StoredObject
 from durable_graph.verification import verify_thread
 from tests.conformance.test_merged_segments import (
     expected,
@@ -56,6 +58,14 @@ class Noting:
 
     def delete(self, ref: PayloadRef) -> bool:
         return bool(self.inner.delete(ref))
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return list(self.inner.list_objects(after, limit))
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        return list(self.inner.delete_idle(digests, since, dry_run=dry_run))
 
 
 def present(backend: Backend, ref: PayloadRef) -> bool:

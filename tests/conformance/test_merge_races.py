@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
 from durable_graph.errors import CorruptRecord
 from durable_graph.payload_batches import get_many
+from durable_graph.ports.payload_store import StoredObject
 from tests.conformance.test_lost_appends import stored
 from tests.conformance.test_merged_segments import (
     NO_LIMIT,
@@ -110,6 +112,14 @@ class Racing:
 
     def delete(self, ref: PayloadRef) -> bool:
         return bool(self.inner.delete(ref))
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return list(self.inner.list_objects(after, limit))
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        return list(self.inner.delete_idle(digests, since, dry_run=dry_run))
 
 
 def test_a_cold_read_outrun_by_two_merges_reads_the_newer_snapshot(

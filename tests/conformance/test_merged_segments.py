@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 import pytest
@@ -25,6 +26,7 @@ from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import ManualClock
 from durable_graph.errors import CorruptRecord, PayloadCorrupted
 from durable_graph.payload_batches import get_many
+from durable_graph.ports.payload_store import StoredObject
 from durable_graph.verification import verify_thread
 
 NO_LIMIT = {"recursion_limit": 1_000_000}
@@ -93,6 +95,14 @@ class Counting:
 
     def delete(self, ref: PayloadRef) -> bool:
         return bool(self.inner.delete(ref))
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return list(self.inner.list_objects(after, limit))
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        return list(self.inner.delete_idle(digests, since, dry_run=dry_run))
 
 
 def cold(backend: Backend) -> tuple[RecordStore, Counting]:

@@ -9,6 +9,7 @@ import dataclasses
 import pickle
 import zlib
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from durable_graph.backends.snapshots import SNAPSHOT_EVERY
 from durable_graph.canonical import compact_json
 from durable_graph.checkpoint import Checkpoint, PayloadRef
 from durable_graph.clock import ManualClock
+from durable_graph.ports.payload_store import StoredObject
 from durable_graph.verification import verify_thread
 from tests.ledger.graphs import graph as chat_graph
 
@@ -53,6 +55,14 @@ class CountingPayloads:
 
     def delete(self, ref: PayloadRef) -> bool:
         return bool(self.inner.delete(ref))
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        return list(self.inner.list_objects(after, limit))
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        return list(self.inner.delete_idle(digests, since, dry_run=dry_run))
 
 
 class Counted:

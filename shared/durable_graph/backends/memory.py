@@ -20,7 +20,7 @@ from durable_graph.listing import ThreadPage, page_of
 from durable_graph.mail import MemoryMailer
 from durable_graph.ports.leftovers import Leftover, LeftoverKind
 from durable_graph.ports.notifier import Notification
-from durable_graph.ports.payload_store import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete, StoredObject
 from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 from durable_graph.signing import Ed25519Signer
 
@@ -202,6 +202,19 @@ class MemoryPayloadStore:
             del self._blobs[ref.sha256], self._stamps[ref.sha256]
             return "deleted"
 
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        with self._lock:
+            digests = sorted(d for d in self._blobs if d > after)[:limit]
+            return [StoredObject(d, len(self._blobs[d]), self._stamps[d]) for d in digests]
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        if dry_run:
+            with self._lock:
+                return [d for d in digests if d in self._stamps and self._stamps[d] < since]
+        return [d for d in digests if self.delete_if_idle(_ref(d), since) == "deleted"]
+
     def get(self, ref: PayloadRef) -> bytes:
         data = self._blobs.get(ref.sha256)
         if data is None or hashlib.sha256(data).hexdigest() != ref.sha256:
@@ -214,6 +227,11 @@ class MemoryPayloadStore:
     def corrupt(self, digest: str, data: bytes) -> None:
         """Test hook: overwrite stored bytes, as an attacker with write access could."""
         self._blobs[digest] = data
+
+
+def _ref(digest: str) -> PayloadRef:
+    """A ref to an object known by its digest alone (a listed one)."""
+    return PayloadRef(uri=f"mem://sha256/{digest}", sha256=digest, size=0)
 
 
 class MemoryQueue:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -23,11 +24,11 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from durable_graph.backends.aws import names
-from durable_graph.backends.aws.errors import error_code, translate
+from durable_graph.backends.aws.errors import AwsRequestFailed, error_code, translate
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
-from durable_graph.ports.payload_store import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NoSuchVersion", "NotFound"})
 STAMP = "dg-stored-at"  # object metadata: the store's clock at the last put (epoch seconds)
 READ_CHUNK = 1024 * 1024
+DELETE_BATCH = 1000  # versions per DeleteObjects request (S3's most)
 
 
 def object_uri(bucket: str, key: str, version_id: str | None = None) -> str:
@@ -152,6 +154,95 @@ class S3PayloadStore:
             return "in_use"
         self.delete(ref)
         return "deleted"
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        """ListObjectsV2 under the prefix, after `after`'s key: one request per 1,000 objects.
+        Each object's current version (`LastModified`, the bucket's clock, which the copy that
+        stamps a put of bytes already there moves too); a key whose current version is a delete
+        marker is not listed."""
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
+        if after:
+            request["StartAfter"] = self.key_for(after)
+        found: list[StoredObject] = []
+        while len(found) < limit:
+            request["MaxKeys"] = min(DELETE_BATCH, limit - len(found))
+            try:
+                page = self.client.list_objects_v2(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, "ListObjectsV2 payloads") from exc
+            for entry in page.get("Contents", []):
+                digest = entry["Key"].rsplit("/", 1)[1]
+                found.append(StoredObject(digest, int(entry["Size"]), entry["LastModified"]))
+            if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+                break
+            request["ContinuationToken"] = page["NextContinuationToken"]
+        return found
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        """Per object, its versions listed (ListObjectVersions of its key) and then its stamp
+        read (a HEAD); then the versions listed of those put before `since` deleted, 1,000 to a
+        DeleteObjects request. A put after the listing writes a version this does not delete
+        (on a versioned bucket the object stays); on an unversioned one a put between the HEAD
+        and the delete is the window left, as for `delete_if_idle`."""
+        doomed: list[tuple[str, str]] = []
+        deleted: list[str] = []
+        for digest in digests:
+            key = self.key_for(digest)
+            versions = self._versions(key)
+            if versions and self._stamp(key) < since.timestamp():
+                doomed += [(key, version) for version in versions]
+                deleted.append(digest)
+        for start in range(0, 0 if dry_run else len(doomed), DELETE_BATCH):
+            self._delete_versions(doomed[start : start + DELETE_BATCH])
+        return sorted(deleted)
+
+    def _versions(self, key: str) -> list[str]:
+        """The version ids of `key` (delete markers included; "null" on an unversioned
+        bucket)."""
+        try:
+            listing = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "ListObjectVersions payload") from exc
+        entries = [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+        return [str(v.get("VersionId") or "null") for v in entries if v.get("Key") == key]
+
+    def _stamp(self, key: str) -> float:
+        """The object's stamp (its `dg-stored-at`, else `LastModified`); a key whose newest
+        version is a delete marker has none: 0, gone for readers already."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in MISSING_CODES or error_code(exc) == "405":
+                return 0.0
+            raise translate(exc, "HeadObject payload") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, "HeadObject payload") from exc
+        stamp = head.get("Metadata", {}).get(STAMP)
+        return float(stamp) if stamp else head["LastModified"].timestamp()
+
+    def _delete_versions(self, versions: list[tuple[str, str]]) -> None:
+        """One DeleteObjects of up to 1,000 (key, version) pairs; a version that could not be
+        deleted fails the batch (the collector runs again later)."""
+        objects: list[Any] = [
+            {"Key": key} if version == "null" else {"Key": key, "VersionId": version}
+            for key, version in versions
+        ]
+        try:
+            answer = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "DeleteObjects payloads") from exc
+        errors = answer.get("Errors", [])
+        if errors:
+            code = errors[0].get("Code", "")
+            raise AwsRequestFailed(
+                f"DeleteObjects payloads: {len(errors)} of {len(objects)} failed, first "
+                f"{errors[0].get('Key')}: {code} {errors[0].get('Message', '')}".strip(),
+                aws_code=code,
+            )
 
     def get(self, ref: PayloadRef) -> bytes:
         located = parse_object_uri(ref.uri)

@@ -1,16 +1,19 @@
 """PayloadStore on a local folder: `sha256/ab/<digest>`, written atomically, never overwritten.
 
 A file's modification time is its stamp (`ports.payload_store`): the store's clock at the last
-`put` of its bytes, set again by a put of bytes already there."""
+`put` of its bytes, set again by a put of bytes already there. `list_objects` walks the folder in
+digest order (its 256 sub-folders sorted, then their files), skipping what is not an object (a
+write's `.tmp-` file, a delete's `.doomed-` one)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from durable_graph.backends.local.storage_errors import storage_errors
@@ -18,7 +21,9 @@ from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
 from durable_graph.files import write_once
-from durable_graph.ports.payload_store import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete, StoredObject
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class FolderPayloadStore:
@@ -91,3 +96,50 @@ class FolderPayloadStore:
                 os.link(aside, target)
             aside.unlink()
             return "in_use"
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        found: list[StoredObject] = []
+        with storage_errors("listing payloads"):
+            try:
+                folders = sorted(os.listdir(self._files))
+            except FileNotFoundError:
+                return found
+            for folder in folders:
+                if len(folder) != 2 or folder < after[:2]:
+                    continue
+                try:
+                    names = sorted(os.listdir(f"{self._files}{folder}"))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                for name in names:
+                    if name <= after or not _DIGEST.fullmatch(name):
+                        continue
+                    try:
+                        info = os.stat(f"{self._files}{folder}/{name}")
+                    except FileNotFoundError:  # deleted while listed
+                        continue
+                    stamp = datetime.fromtimestamp(info.st_mtime, UTC)
+                    found.append(StoredObject(name, info.st_size, stamp))
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        if dry_run:
+            return [d for d in digests if _mtime(self.path_for(d)) < since.timestamp()]
+        return [d for d in digests if self.delete_if_idle(_ref(d), since) == "deleted"]
+
+
+def _ref(digest: str) -> PayloadRef:
+    """A ref to an object known by its digest alone (a listed one)."""
+    return PayloadRef(uri=f"file://sha256/{digest}", sha256=digest, size=0)
+
+
+def _mtime(path: Path) -> float:
+    """The file's stamp; infinity when it is gone (nothing to delete)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")

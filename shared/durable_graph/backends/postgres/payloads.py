@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from durable_graph.backends.postgres.db import Database
 from durable_graph.checkpoint import PayloadRef
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.errors import PayloadCorrupted
-from durable_graph.ports.payload_store import IdleDelete
+from durable_graph.ports.payload_store import IdleDelete, StoredObject
 
 URI_PREFIX = "postgres:payloads/"
 
@@ -96,3 +96,31 @@ class PostgresPayloadStore:
                 "SELECT 1 FROM payloads WHERE sha256 = %s", (ref.sha256,)
             ).fetchone()
         return "in_use" if there is not None else "absent"
+
+    def list_objects(self, after: str = "", limit: int = 1000) -> list[StoredObject]:
+        """One page in key order (the primary key's index: no sort, no bytes read)."""
+        with self.db.connection("listing payloads") as conn:
+            rows = conn.execute(
+                "SELECT sha256, size, stored_at FROM payloads WHERE sha256 > %s "
+                "ORDER BY sha256 LIMIT %s",
+                (after, limit),
+            ).fetchall()
+        return [
+            StoredObject(str(sha), int(size), datetime.fromtimestamp(float(stamp or 0), UTC))
+            for sha, size, stamp in rows
+        ]
+
+    def delete_idle(
+        self, digests: Sequence[str], since: datetime, *, dry_run: bool = False
+    ) -> list[str]:
+        """One conditional DELETE for the batch (see `delete_if_idle`)."""
+        if not digests:
+            return []
+        verb = "SELECT sha256 FROM payloads" if dry_run else "DELETE FROM payloads"
+        returning = "" if dry_run else " RETURNING sha256"
+        with self.db.connection("deleting payloads") as conn:
+            rows = conn.execute(
+                f"{verb} WHERE sha256 = ANY(%s) AND stored_at < %s{returning}",
+                (list(digests), since.timestamp()),
+            ).fetchall()
+        return sorted(str(row[0]) for row in rows)
