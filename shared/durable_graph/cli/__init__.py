@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "durable_graph.cli.graph_commands",
     "durable_graph.cli.db_commands",
     "durable_graph.cli.governance_commands",
+    "durable_graph.cli.gc_commands",
     "durable_graph.cli.operator_commands",
 ]
 
