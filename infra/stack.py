@@ -15,9 +15,11 @@ content-addressed prefix only (see `infra.components.storage`). "delete" ("del."
 is erasure's: the API's `POST /threads/{id}/erase` (IAM only) and the sweeper's scheduled
 retention job destroy an erased value's objects, every version, under that prefix; the sweeper
 also deletes the chunks of lost appends that the functions without a payload delete left it
-(`durable_graph.leftovers`). Nobody may delete a table item (erasure rewrites a committed row in
-place, conditionally, with `PutItem`) but the sweeper a leftover (*: `DeleteItem` held to the
-leftovers partition by `dynamodb:LeadingKeys`).
+(`durable_graph.leftovers`), and, on its `gc` schedule, every payload object no thread needs
+(`durable_graph.payload_gc`: it lists the payload prefix, with `ListBucket`). Nobody may
+delete a table item (erasure rewrites a committed row in place, conditionally, with `PutItem`)
+but the sweeper a leftover (*: `DeleteItem` held to the leftovers partition by
+`dynamodb:LeadingKeys`).
 "send" on SES is `SendEmail` from `mail_from` on the one configured identity, and only when
 `-c mail_from=...` is given (see `infra.components.mail`).
 """
@@ -70,6 +72,11 @@ class StackConfig:
         retention_hours: how often the sweeper runs the retention job (`durable-graph
             retention run`: erase what each graph's `Retention` no longer allows). Daily by
             default: a policy is counted in days, and a run reads every settled thread.
+        gc_hours: how often the sweeper runs the payload collector (`durable-graph gc`: delete
+            the payload objects no thread needs, such as what a worker killed mid-step left).
+            Daily by default: it reads every thread and lists the whole bucket.
+        gc_grace_minutes: the collector leaves objects put less than this long ago (a step
+            may be about to commit a record naming them); at least 15, a Lambda's longest life.
         approval_email: optional address subscribed to approval notifications.
         mail_from: the address nodes' emails are sent from through SES (`ctx.mailer`); none:
             the functions may not send email, and a node that tries fails its thread.
@@ -89,6 +96,8 @@ class StackConfig:
     stale_seconds: int = 360
     sweep_minutes: int = 2
     retention_hours: int = 24
+    gc_hours: int = 24
+    gc_grace_minutes: int = 60
     approval_email: str | None = field(default=None)
     mail_from: str | None = None
     mail_identity: str | None = None
@@ -101,6 +110,8 @@ class StackConfig:
                 check_address(self.mail_from)
             except ValueError as exc:
                 raise ValueError(f"-c mail_from: {exc}") from None
+        if self.gc_grace_minutes < 15:
+            raise ValueError("-c gc_grace_minutes must be at least 15 (a Lambda's longest life)")
         if self.mail_identity is not None and self.mail_from is None:
             raise ValueError("-c mail_identity needs -c mail_from (the address to send from)")
         if self.mail_identity is not None and not self.mail_from_matches(self.mail_identity):
@@ -133,6 +144,8 @@ class StackConfig:
             stale_seconds=int(str(get("stale_seconds", cls.stale_seconds))),
             sweep_minutes=int(str(get("sweep_minutes", cls.sweep_minutes))),
             retention_hours=int(str(get("retention_hours", cls.retention_hours))),
+            gc_hours=int(str(get("gc_hours", cls.gc_hours))),
+            gc_grace_minutes=int(str(get("gc_grace_minutes", cls.gc_grace_minutes))),
             approval_email=str(email) if email else None,
             mail_from=str(mail_from) if mail_from else None,
             mail_identity=str(mail_identity) if mail_identity else None,
@@ -185,6 +198,7 @@ class DurableGraphStack(Stack):
                 names.ENV_OFFLOAD_BYTES: str(config.offload_bytes),
                 names.ENV_STALE_SECONDS: str(config.stale_seconds),
                 names.ENV_SWEEP_MINUTES: str(config.sweep_minutes),
+                names.ENV_GC_GRACE_SECONDS: str(config.gc_grace_minutes * 60),
                 # The worker tells a last attempt (record the failure) from a retry by this.
                 names.ENV_MAX_RECEIVES: str(MAX_RECEIVE_COUNT),
                 # Secret ARNs: GetSecretValue accepts them and they name the exact secret.
@@ -280,7 +294,8 @@ class DurableGraphStack(Stack):
 
         # --- sweeper: every `sweep_minutes`, re-drive stalled threads, report the DLQ, delete
         # lost appends' leftover chunks; every `retention_hours`, the retention job (the same
-        # as `durable-graph retention run`). ---
+        # as `durable-graph retention run`); every `gc_hours`, the payload collector (the same
+        # as `durable-graph gc`). ---
         sweeper = functions.sweeper
         events.Rule(
             self,
@@ -303,10 +318,24 @@ class DurableGraphStack(Stack):
                 )
             ],
         )
+        events.Rule(
+            self,
+            "PayloadGcSchedule",
+            description="durable-graph: delete payload objects no thread needs any more",
+            schedule=events.Schedule.rate(Duration.hours(config.gc_hours)),
+            targets=[
+                targets.LambdaFunction(
+                    sweeper,
+                    event=events.RuleTargetInput.from_object({names.SWEEPER_JOB_KEY: names.GC_JOB}),
+                )
+            ],
+        )
         storage.grant_checkpoints_read(sweeper)
         storage.grant_checkpoints_write(sweeper)
         storage.grant_payloads_read(sweeper)
-        storage.grant_payloads_delete(sweeper)  # retention erases values and their objects
+        # Retention erases values and their objects; the collector lists the bucket (ListBucket,
+        # ListBucketVersions under the prefix) and deletes what no thread needs.
+        storage.grant_payloads_delete(sweeper)
         storage.grant_leftovers_forget(sweeper)  # the chunks of lost appends others left it
         queueing.transitions.grant_send_messages(sweeper)
         queueing.dead_letters.grant_consume_messages(sweeper)

@@ -1,6 +1,7 @@
 """The `sweeper` Lambda (scheduled): re-drive stalled threads, report the DLQ, delete the chunks
 lost appends left behind; on its own schedule (`{"job": "retention"}`), the retention job
-(`durable-graph retention run`).
+(`durable-graph retention run`); on another (`{"job": "gc"}`), the payload collector
+(`durable-graph gc`).
 
 All logic is in `durable_graph.backends.aws.sweeper`; this reports its numbers as metrics.
 """
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.factory import runtime
-from durable_graph.backends.aws.sweeper import retention, sweep
+from durable_graph.backends.aws.sweeper import collect_payloads, retention, sweep
 
 logger = Logger(service="durable-graph-sweeper")
 tracer = Tracer(service="durable-graph-sweeper")
@@ -28,15 +29,23 @@ class SweeperEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    job: Literal["sweep", "retention"] = "sweep"
+    job: Literal["sweep", "retention", "gc"] = "sweep"
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if SweeperEvent.model_validate(event).job == names.RETENTION_JOB:
-        done = retention(runtime(), time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    job = SweeperEvent.model_validate(event).job
+    if job == names.GC_JOB:
+        collected = collect_payloads(runtime(), time_left=lambda: _seconds_left(context))
+        metrics.add_metric(name="payloads_deleted", unit=MetricUnit.Count, value=collected.deleted)
+        metrics.add_metric(
+            name="payload_bytes_deleted", unit=MetricUnit.Bytes, value=collected.deleted_bytes
+        )
+        return {"job": names.GC_JOB, **collected.as_json(digests=False)}
+    if job == names.RETENTION_JOB:
+        done = retention(runtime(), time_left=lambda: _seconds_left(context))
         metrics.add_metric(name="threads_erased", unit=MetricUnit.Count, value=len(done.erased))
         metrics.add_metric(
             name="retention_threads_checked", unit=MetricUnit.Count, value=done.totals.checked
@@ -51,3 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if report.dlq_threads:
         logger.error("threads with messages in the DLQ", extra={"threads": report.dlq_threads})
     return report.as_json()
+
+
+def _seconds_left(context: LambdaContext) -> float:
+    return context.get_remaining_time_in_millis() / 1000

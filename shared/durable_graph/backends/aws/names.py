@@ -41,6 +41,8 @@ ENV_GRAPH: Final = "DURABLE_GRAPH_GRAPH"  # import path, e.g. "examples.email_ap
 ENV_OFFLOAD_BYTES: Final = "DURABLE_GRAPH_OFFLOAD_BYTES"
 ENV_STALE_SECONDS: Final = "DURABLE_GRAPH_STALE_SECONDS"  # the sweeper's window
 ENV_SWEEP_MINUTES: Final = "DURABLE_GRAPH_SWEEP_MINUTES"  # the sweeper's schedule (rate)
+# The payload collector's grace (`durable_graph.payload_gc`): objects put since are left.
+ENV_GC_GRACE_SECONDS: Final = "DURABLE_GRAPH_GC_GRACE_SECONDS"
 ENV_MAX_RECEIVES: Final = "DURABLE_GRAPH_MAX_RECEIVES"  # = the queue's redrive maxReceiveCount
 ENV_SIGNING_KEY_PARAM: Final = "DURABLE_GRAPH_SIGNING_KEY_PARAM"  # SSM parameter holding HMAC key
 ENV_WEBHOOK_SECRET_PARAM: Final = "DURABLE_GRAPH_WEBHOOK_SECRET_PARAM"
@@ -69,3 +71,4 @@ PAYLOAD_PREFIX: Final = "sha256/"
 # (`infra/stack.py` sends it; `functions/sweeper/handler.py` dispatches on `job`).
 SWEEPER_JOB_KEY: Final = "job"
 RETENTION_JOB: Final = "retention"
+GC_JOB: Final = "gc"  # the payload collector (`durable-graph gc`), on its own schedule

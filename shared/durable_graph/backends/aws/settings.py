@@ -39,6 +39,7 @@ ENV_KEYS: dict[str, str] = {
     "offload_bytes": names.ENV_OFFLOAD_BYTES,
     "stale_seconds": names.ENV_STALE_SECONDS,
     "sweep_minutes": names.ENV_SWEEP_MINUTES,
+    "gc_grace_seconds": names.ENV_GC_GRACE_SECONDS,
     "max_receives": names.ENV_MAX_RECEIVES,
     "ledger_key_id": names.ENV_LEDGER_KEY_ID,
     "data_key_id": names.OPERATOR_ENV_DATA_KEY_ID,
@@ -66,6 +67,9 @@ class AwsSettings(BaseModel):
             (the sweeper's window; keep it above SQS's five-minute deduplication window).
         sweep_minutes: how often the sweeper runs (the stack's schedule, set beside the window
             so a function's environment tells how soon a stranded thread is noticed).
+        gc_grace_seconds: the payload collector's grace (the sweeper's `gc` job): objects put
+            less than this long ago are left (a step may be about to commit a record naming
+            them). At least 15 minutes, a Lambda invocation's longest life.
         max_receives: the queue's redrive `maxReceiveCount`; on the last receive a failing task
             fails its thread with the reason before SQS parks the message in the DLQ.
         data_key_id: symmetric KMS key that wraps each thread's data key: values are stored
@@ -92,6 +96,7 @@ class AwsSettings(BaseModel):
     offload_bytes: int = Field(default=DEFAULT_OFFLOAD_BYTES, ge=256, le=300 * 1024)
     stale_seconds: int = Field(default=900, ge=1)
     sweep_minutes: int = Field(default=5, ge=1, le=1440)
+    gc_grace_seconds: int = Field(default=3600, ge=900)
     max_receives: int = Field(default=5, ge=1, le=1000)
     ledger_key_id: str | None = None
     data_key_id: str | None = None

@@ -17,6 +17,13 @@ that the functions which may not delete payload objects left behind (`durable_gr
 the oldest `BATCH`, `GRACE` after they were left, only those no record names): one Query of the
 leftovers partition when there are none.
 
+On a third schedule it runs the payload collector (`collect_payloads`): exactly `durable-graph
+gc` with the deployment's grace (`gc_grace_seconds`), which deletes the payload objects no
+thread needs that no leftover names (a worker killed before it left them, a merge's segments
+never retired), stopping before the invocation's time runs out (a store too big to mark in one
+invocation needs `durable-graph gc --store aws://STACK` run from a host with the sweeper's
+permissions).
+
 The same function runs the retention job on its own, slower schedule (`retention`): exactly
 `durable-graph retention run` (`durable_graph.retention.run_retention`) over the deployment's
 store, with the runtime's clock, so a test on a skipping clock sees what a run N days later does.
@@ -36,6 +43,7 @@ from durable_graph.clock import parse_iso
 from durable_graph.errors import DurableGraphError
 from durable_graph.followups import messages_for
 from durable_graph.leftovers import clear_leftovers
+from durable_graph.payload_gc import Collected, collect
 from durable_graph.retention import run_retention
 from durable_graph.retention_cursor import Totals
 from durable_graph.threads import sync_thread
@@ -165,3 +173,28 @@ def retention(
     if not run.finished:
         log.info("retention stopped: %s", run.stopped, extra=run.pass_totals.model_dump())
     return report
+
+
+# Seconds of the invocation kept back when the payload collector stops (a page of deletes).
+GC_RESERVE_SECONDS = 20.0
+
+
+def collect_payloads(rt: AwsRuntime, *, time_left: Callable[[], float] | None = None) -> Collected:
+    """The scheduled payload collector (`durable-graph gc`): delete the payload objects no
+    thread needs, put more than the deployment's `gc_grace_seconds` ago; with `time_left`, it
+    stops `GC_RESERVE_SECONDS` before the invocation's end."""
+    done = collect(
+        rt.backend,
+        grace=timedelta(seconds=rt.settings.gc_grace_seconds),
+        clock=rt.graph.clock,
+        time_left=time_left,
+        reserve=GC_RESERVE_SECONDS,
+    )
+    log.info(
+        "payload collector: %d object(s) deleted (%d bytes) of %d listed",
+        done.deleted,
+        done.deleted_bytes,
+        done.listed,
+        extra={"stopped": done.stopped, "threads": done.threads},
+    )
+    return done
