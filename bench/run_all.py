@@ -17,6 +17,7 @@ ORDER = [
     "aws_requests.py",
     "aws_approval.py",
     "long_threads.py",
+    "payload_gc.py",
     "postgres_throughput.py",
     "explorer.py",
     "langgraph_saver.py",
