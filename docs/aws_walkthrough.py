@@ -63,17 +63,18 @@ class Walkthrough:
         )
         poller.drain()
 
-    def sweeper(self) -> None:
-        """Invoke the deployed `sweeper` function's retention job, as its schedule does."""
+    def sweeper(self, job: str = "retention") -> dict[str, object]:
+        """Invoke the deployed `sweeper` function's `job`, as its schedule does."""
         from functions.sweeper.handler import handler
 
-        done = handler({"job": "retention"}, LocalLambdaContext())
-        payload = '\'{"job": "retention"}\''
+        done: dict[str, object] = handler({"job": job}, LocalLambdaContext())
+        payload = f"'{json.dumps({'job': job})}'"
         self.shell(
             "aws lambda invoke --function-name $SWEEPER_FUNCTION --cli-binary-format "
             f"raw-in-base64-out --payload {payload} /dev/stdout",
             json.dumps(done, indent=2),
         )
+        return done
 
     def shell(self, command: str, output: str) -> None:
         """A command whose output was computed here (an AWS CLI call, a grep), shown as typed."""

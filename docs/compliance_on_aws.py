@@ -35,6 +35,9 @@ from docs.compliance_on_aws_text import (
     ERASE_SCHEDULED,
     ERASE_SWEEP,
     FORK,
+    GC,
+    GC_AFTER,
+    GC_CLI,
     HISTORY,
     INTRO,
     KEY,
@@ -46,7 +49,10 @@ from docs.compliance_on_aws_text import (
     VERIFY,
 )
 from durable_graph.backends.aws import factory, lambda_worker, names
+from durable_graph.backends.aws.s3_payloads import S3PayloadStore
+from durable_graph.canonical import canonical_bytes
 from durable_graph.payload_deletes import GRACE
+from durable_graph.payloads import CHUNK_CONTENT_TYPE
 from tests.audit.conftest import publish_stack
 from tests.aws.resources import REGION, Resources, clients, create_resources
 
@@ -119,6 +125,24 @@ def erasure_request(w: Walkthrough, workdir: Path) -> None:
     w.say(ERASE_LIMITS)
 
 
+def payload_collector(w: Walkthrough) -> None:
+    """Section 8, end: what a killed worker stored and nobody wrote down, collected."""
+    w.say(GC)
+    stray = {"s": "3f9a1c0e5b7d2468ace13579bdf02468", "v": "draft of a step never committed " * 300}
+    S3PayloadStore(clients().s3, w.resources.settings.bucket).put(
+        canonical_bytes(stray), CHUNK_CONTENT_TYPE
+    )
+    # The sweeper function's environment, as the stack sets it with its payload delete grant.
+    os.environ[names.GRANT_ENV_PAYLOAD_DELETES] = "true"
+    factory.reset()
+    daily = w.sweeper("gc")
+    assert daily["deleted"] == 0 and daily["recent"] == 1, daily
+    w.say(GC_CLI)
+    time.sleep(1.1)
+    w.cli("gc", "--grace", "1s")
+    w.say(GC_AFTER)
+
+
 def walkthrough(workdir: Path) -> str:
     resources = create_resources(clients(), graph=GRAPH, offload_bytes=256)
     # Versioned, as the stack makes it: an erasure must delete every version of an object.
@@ -186,6 +210,7 @@ def walkthrough(workdir: Path) -> str:
     )
     w.cli("replay", THREAD, "--step", "1")
     erasure_request(w, workdir)
+    payload_collector(w)
     w.say(TAMPER)
     tamper(resources, 2, "alice@example.com", "mallory@example.com")
     w.cli("verify", THREAD, expect=1)

@@ -162,6 +162,43 @@ subject id in place of an email address, a lookup table the controller can forge
 choice of the deployment; durable-graph does not build it.
 """
 
+GC = """
+### Storage nobody wrote down: the payload collector
+
+Erasure and retention delete what a record names; the sweeper deletes what a worker *left* it
+(a lost append's chunks, the segments a merge retired: one leftover item each). What nobody could
+write down stays in the bucket until the payload collector finds it: the chunks of a step whose
+worker was killed after storing them and before its conditional write or its leftover, those of
+a unit of work that failed after its puts, the segments of a merge whose worker died between its
+commit and leaving them, a dict merge's segment that no snapshot ever named. Here the chunk such
+a killed worker stored (a salted draft, as sealing writes it) is put in the bucket: no record
+will ever name it. The same `sweeper` function runs the collector daily (the
+stack's `PayloadGcSchedule` rule; `-c gc_hours=N`): it reads every thread (records, snapshots,
+fan-out rows, the objects their values point to), lists the payload prefix (one
+`ListObjectsV2` per 1,000 objects) and deletes, every version, each object no thread needs that
+was stored more than the grace period ago (`-c gc_grace_minutes=M`, default 60, at least 15: a
+Lambda's longest life; a step storing the same bytes again stamps them anew and keeps them).
+Run now, it finds the chunk but leaves it: it was stored within the grace period (`recent`):
+"""
+
+GC_CLI = """
+`durable-graph gc` is the same collector from an operator's shell (with the sweeper's
+permissions: list, read and delete under the payload prefix). With a one-second grace, a
+moment later (`--dry-run` shows the same and deletes nothing):
+"""
+
+GC_AFTER = """
+Per deleted object it costs a `ListObjectVersions` and a `HeadObject`, and one `DeleteObjects`
+per 1,000 versions; metrics `payloads_deleted` and `payload_bytes_deleted` (service `sweeper`)
+count what the daily run deleted. It never deletes what a thread needs (every snapshot a row
+names keeps its segments, so older steps still read fast), anything stored within the grace, or
+anything at all when a thread cannot be read (`stopped` says which; a thread whose data key was
+destroyed reads as erased). A store too big to mark within the function's five minutes stops
+with nothing deleted: run `durable-graph gc --store aws://STACK` from a host instead.
+`docs/record-format.md` §12 (*Storage reclamation*) has the details and what it does not cover
+(a claim-checked SQS body waiting longer than the grace).
+"""
+
 TAMPER = """
 ## 9. Someone with write access to the table edits a record
 
