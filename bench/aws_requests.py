@@ -49,7 +49,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from durable_graph import END, START, StateGraph
+from tests.loops import loop_graph
 
 GRAPH_PATH = "bench.aws_requests:graph"
 
@@ -94,15 +94,9 @@ def step(state: LoopState) -> dict[str, Any]:
     return {"n": state.n + 1, "blob": blob_for(state.size, state.n + 1)}
 
 
-def again(state: LoopState) -> str:
-    return "step" if state.n < state.stop_at else END
-
-
-builder = StateGraph(LoopState)
-builder.add_node("step", step)
-builder.add_edge(START, "step")
-builder.add_conditional_edges("step", again, {"step": "step", END: END})
-graph = builder.compile(name=GRAPH_PATH)
+graph = loop_graph(
+    LoopState, "step", step, more=lambda state: state.n < state.stop_at, name=GRAPH_PATH
+)
 
 # ---------------------------------------------------------------- prices (USD)
 

@@ -29,11 +29,11 @@ from pydantic import BaseModel
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "shared"), str(HERE.parent)]
 
-from durable_graph import END, START, StateGraph  # noqa: E402
 from durable_graph.api import build_resolver, local_api  # noqa: E402
 from durable_graph.api.proxy import event_from_http, http_from_result  # noqa: E402
 from durable_graph.backends.local import local_backend  # noqa: E402
 from durable_graph.checkpoint import GraphRef, ThreadRecord  # noqa: E402
+from tests.loops import loop_graph  # noqa: E402
 
 GRAPH = "bench.explorer:loop"
 TOKEN = "bench-explorer-session-token-0123"
@@ -50,15 +50,7 @@ def tick(state: Loop) -> dict[str, Any]:
     return {"n": state.n + 1, "note": f"turn {state.n + 1}: " + "x" * 200}
 
 
-def again(state: Loop) -> str:
-    return "tick" if state.n < state.limit else END
-
-
-_builder = StateGraph(Loop)
-_builder.add_node("tick", tick)
-_builder.add_edge(START, "tick")
-_builder.add_conditional_edges("tick", again, {"tick": "tick", END: END})
-loop = _builder.compile(name=GRAPH)
+loop = loop_graph(Loop, "tick", tick, more=lambda state: state.n < state.limit, name=GRAPH)
 
 
 def build(home: Path, steps: int, threads: int) -> float:

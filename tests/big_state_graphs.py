@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from durable_graph import END, START, NodeContext, Send, StateGraph, interrupt
+from tests.loops import loop_graph
 
 
 def merge_dicts(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -38,15 +39,13 @@ def learn(state: DictState) -> dict[str, Any]:
     return {"facts": facts, "index": {**state.index, f"k{turn}": turn}, "turns": turn + 1}
 
 
-def more(state: DictState) -> str:
-    return "learn" if state.turns < state.limit else END
-
-
-dict_builder = StateGraph(DictState)
-dict_builder.add_node("learn", learn)
-dict_builder.add_edge(START, "learn")
-dict_builder.add_conditional_edges("learn", more, ["learn", END])
-dict_graph = dict_builder.compile(name="tests.big_state_graphs:dict_graph")
+dict_graph = loop_graph(
+    DictState,
+    "learn",
+    learn,
+    more=lambda state: state.turns < state.limit,
+    name="tests.big_state_graphs:dict_graph",
+)
 
 
 def many_small(count: int, width: int, tag: str) -> list[str]:
@@ -115,15 +114,13 @@ def talk(state: BigChat) -> dict[str, Any]:
     return out
 
 
-def talk_more(state: BigChat) -> str:
-    return "talk" if state.turns < state.limit else END
-
-
-chat_builder = StateGraph(BigChat)
-chat_builder.add_node("talk", talk)
-chat_builder.add_edge(START, "talk")
-chat_builder.add_conditional_edges("talk", talk_more, ["talk", END])
-big_chat_graph = chat_builder.compile(name="tests.big_state_graphs:big_chat_graph")
+big_chat_graph = loop_graph(
+    BigChat,
+    "talk",
+    talk,
+    more=lambda state: state.turns < state.limit,
+    name="tests.big_state_graphs:big_chat_graph",
+)
 
 
 class FanOutParts(BaseModel):

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from durable_graph import END, START, StateGraph
 from durable_graph.api import build_resolver, local_api
 from durable_graph.api.config import Api
 from durable_graph.api.local import key_paths
@@ -21,6 +20,7 @@ from durable_graph.backends.local import local_backend
 from durable_graph.clock import ManualClock
 from durable_graph.drawing import SHAPES_THREAD
 from durable_graph.timetravel import diff, fork
+from tests import loops
 from tests.api.conftest import GRAPH, PUBLIC_URL, Client, Reply, local_store
 from tests.helpers import thread_record
 
@@ -37,16 +37,10 @@ def tick(state: Loop) -> dict[str, Any]:
     return {"n": state.n + 1}
 
 
-def again(state: Loop) -> str:
-    return "tick" if state.n < state.limit else END
-
-
-_builder = StateGraph(Loop)
-_builder.add_node("tick", tick)
-_builder.add_edge(START, "tick")
-_builder.add_conditional_edges("tick", again, {"tick": "tick", END: END})
-loop_graph = _builder.compile(name="tests.api.test_explorer:loop_graph")
 LOOP = "tests.api.test_explorer:loop_graph"
+loop_graph = loops.loop_graph(
+    Loop, "tick", tick, more=lambda state: state.n < state.limit, name=LOOP
+)
 
 
 class Explorer:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from durable_graph import END, START, NodeContext, StateGraph
 from durable_graph.errors import TransientError
 from durable_graph.retention_policy import Retention
+from tests.loops import loop_graph
 
 # ---------------------------------------------------------------- a -> b (side effect) -> c
 
@@ -181,12 +182,10 @@ def chat_turn(state: ChatState) -> dict[str, Any]:
     return {"messages": [chat_text(state.turns)], "turns": state.turns + 1}
 
 
-def chat_more(state: ChatState) -> str:
-    return "turn" if state.turns < state.limit else END
-
-
-chat_builder = StateGraph(ChatState)
-chat_builder.add_node("turn", chat_turn)
-chat_builder.add_edge(START, "turn")
-chat_builder.add_conditional_edges("turn", chat_more, ["turn", END])
-chat_graph = chat_builder.compile(name="tests.aws.graphs:chat_graph")
+chat_graph = loop_graph(
+    ChatState,
+    "turn",
+    chat_turn,
+    more=lambda state: state.turns < state.limit,
+    name="tests.aws.graphs:chat_graph",
+)

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from durable_graph import END, START, StateGraph
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.folder_payloads import FolderPayloadStore
@@ -31,6 +30,7 @@ from tests.graphs import docs_graph as fanout_graph
 from tests.helpers import edit_stored_row, stored_rows
 from tests.ledger import legacy_v1
 from tests.ledger.graphs import graph as chat_graph
+from tests.loops import loop_graph
 
 # These threads loop for hundreds of steps on purpose: past LangGraph's default limit of 25.
 NO_LIMIT = {"recursion_limit": 1_000_000}
@@ -51,15 +51,13 @@ def bump(state: Counter) -> dict[str, Any]:
     return {"n": state.n + 1}
 
 
-def again(state: Counter) -> str:
-    return "bump" if state.n < state.limit else END
-
-
-counter_builder = StateGraph(Counter)
-counter_builder.add_node("bump", bump)
-counter_builder.add_edge(START, "bump")
-counter_builder.add_conditional_edges("bump", again)
-counter = counter_builder.compile(name="tests.ledger.test_records:counter")
+counter = loop_graph(
+    Counter,
+    "bump",
+    bump,
+    more=lambda state: state.n < state.limit,
+    name="tests.ledger.test_records:counter",
+)
 
 
 class CountingStore(SqliteCheckpointStore):
