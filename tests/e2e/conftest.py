@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,37 @@ def cli(tmp_path: Path) -> Cli:
         "PYTHONPATH": f"{REPO / 'shared'}{os.pathsep}{REPO}",
     }
     return Cli(home=home, env=env)
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL `proc` and reap it: the crash under test, nothing flushed or cleaned up."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def wait_while_running(
+    proc: subprocess.Popen[str],
+    reached: Callable[[], bool],
+    never: str,
+    *,
+    timeout: float = 30,
+    poll: float = 0.02,
+) -> None:
+    """Wait until `reached()` while `proc` runs: fail with its output if it exits first, or
+    with `never` once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not reached():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, never
+        time.sleep(poll)
+
+
+def effect_folder(cli: Cli, tmp_path: Path, lease: float) -> Path:
+    """The folder where `effect_graphs`' effects leave their marks and the calls they made,
+    with every process of `cli` on tasks (and effect claims) leased for `lease` seconds."""
+    folder = tmp_path / "effect"
+    folder.mkdir()
+    cli.env["DG_EFFECT_DIR"] = str(folder)
+    cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = str(lease)
+    return folder

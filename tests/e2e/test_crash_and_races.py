@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, kill
 from tests.helpers import row_text
 
 SLOW = "tests.graphs:slow_graph"
@@ -52,9 +51,7 @@ def kill_mid_node_then_finish(cli: Cli) -> None:
         extra_env={"DG_SLOW_SECONDS": "30", "DURABLE_GRAPH_LEASE_SECONDS": "2"},
     )
     wait_for(cli.home.parent / "marks" / "slow-started")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
-    assert victim.returncode == -signal.SIGKILL
+    kill(victim)
     assert cli.json("status", "k1")["status"] == "running"
 
     cli.env["DG_SLOW_SECONDS"] = "0.2"

@@ -10,14 +10,13 @@ keys it has seen performed it once.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, effect_folder, kill, wait_while_running
 
 GRAPH = "tests.e2e.effect_graphs:charge_graph"
 LEASE = 2.0  # seconds: the visibility timeout of every process here
@@ -25,12 +24,9 @@ SLACK = 25.0  # start-ups and polling under load; well under the 60 s default le
 SLOW = {"DG_EFFECT_SLEEP": "60"}
 
 
-def _wait_for_marker(folder: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not (folder / f"inside-{proc.pid}").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the effect never started"
-        time.sleep(0.02)
+def _wait_for_marker(folder: Path, proc: subprocess.Popen[str]) -> None:
+    marker = folder / f"inside-{proc.pid}"
+    wait_while_running(proc, marker.exists, "the effect never started")
 
 
 @pytest.mark.parametrize("victim", ["run", "worker"])
@@ -41,10 +37,7 @@ def test_worker_killed_inside_an_effect_is_taken_over_within_one_lease(
     after the receiver got the call, when another worker starts, then the thread completes
     within about one visibility timeout of the kill, the takeover is logged once, the effect
     ran at most twice and the receiver saw one distinct idempotency key."""
-    folder = tmp_path / "effect"
-    folder.mkdir()
-    cli.env["DG_EFFECT_DIR"] = str(folder)
-    cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = str(LEASE)
+    folder = effect_folder(cli, tmp_path, LEASE)
     slow = {"DG_EFFECT_SLEEP": "60"}
     if victim == "run":
         proc = cli.spawn("run", GRAPH, "--thread", "t1", "--input", "{}", extra_env=slow)
@@ -52,8 +45,7 @@ def test_worker_killed_inside_an_effect_is_taken_over_within_one_lease(
         cli.json("run", GRAPH, "--thread", "t1", "--input", "{}", "--detach")
         proc = cli.spawn("worker", "--visibility-timeout", str(LEASE), extra_env=slow)
     _wait_for_marker(folder, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    kill(proc)
     killed_at = time.monotonic()
     assert cli.json("status", "t1")["status"] == "running"
 
@@ -79,15 +71,11 @@ def test_mail_sent_by_a_process_killed_before_its_result_is_stored_once(
     when a worker finishes the thread, then the killed send left no row (the mail row commits
     with the step's result, `Database.defer`), and the store holds exactly one message, the
     worker's, with its file copy, and the step's result names it."""
-    folder = tmp_path / "effect"
-    folder.mkdir()
-    cli.env["DG_EFFECT_DIR"] = str(folder)
-    cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = str(LEASE)
+    folder = effect_folder(cli, tmp_path, LEASE)
     graph = "tests.e2e.effect_graphs:mail_graph"
     proc = cli.spawn("run", graph, "--thread", "m1", "--input", "{}", extra_env=SLOW)
     _wait_for_marker(folder, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    kill(proc)
     assert cli.rows("SELECT key FROM mail") == []
     [(claim,)] = cli.rows("SELECT body FROM records WHERE key LIKE 'fx#%'")
     assert json.loads(claim)["status"] == "started"

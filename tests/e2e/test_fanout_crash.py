@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, Cli
+from tests.e2e.conftest import REPO, Cli, kill
 
 pytestmark = pytest.mark.slow
 
@@ -149,12 +148,6 @@ def _store(tmp_path: Path, name: str) -> Store:
     return Store(cli=Cli(home=root / "home", env=env), effects=effects, logs=logs)
 
 
-def _kill(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert proc.returncode == -signal.SIGKILL
-
-
 def test_workers_killed_mid_fanout_end_like_the_fault_free_run(tmp_path: Path) -> None:
     """Given a thread fanning out to 2,000 tasks that each append one line through `ctx.step`,
     when worker processes are SIGKILLed while the fan-out is 25%, 40% and 52% done and
@@ -188,7 +181,7 @@ def test_workers_killed_mid_fanout_end_like_the_fault_free_run(tmp_path: Path) -
                 assert victim.poll() is None, f"worker exited early: {crash.tail()}"
                 assert time.monotonic() < deadline, f"fan-out stalled: {crash.tail()}"
                 time.sleep(0.01)
-            _kill(victim)
+            kill(victim)
             killed[victim.pid] = len(crash.lines())
             live.remove(victim)
             live.append(crash.spawn_worker())

@@ -6,8 +6,6 @@ again, never performed twice."""
 
 from __future__ import annotations
 
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from durable_graph.backends.packed_bodies import unpack
 from durable_graph.verification import verify_thread
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, kill, wait_while_running
 from tests.e2e.effect_graphs import order_graph
 from tests.postgres.cli import pg_cli
 from tests.postgres.server import fresh_schema_uri
@@ -64,13 +62,14 @@ def test_a_worker_killed_before_its_batch_commits_loses_nothing_and_repeats_no_e
         "worker", "--concurrency", str(THREADS), "--visibility-timeout", str(LEASE),
         extra_env={"DG_AFTER_EFFECT_SLEEP": "60"},
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while _done_effects(cli) < THREADS:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the effects never all ran"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    wait_while_running(
+        proc,
+        lambda: _done_effects(cli) >= THREADS,
+        "the effects never all ran",
+        timeout=60,
+        poll=0.05,
+    )
+    kill(proc)
 
     heads = cli.rows("SELECT thread_id, MAX(step) FROM checkpoints GROUP BY thread_id")
     assert sorted(heads) == sorted((tid, 1) for tid in ids)  # step 1 kept, no step 2

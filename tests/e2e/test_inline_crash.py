@@ -10,25 +10,15 @@ again.
 
 from __future__ import annotations
 
-import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, effect_folder, kill, wait_while_running
 
 GRAPH = "tests.e2e.effect_graphs:order_graph"
 LEASE = 2.0  # seconds: the visibility timeout of every process here
 SLACK = 10.0  # process start-up and polling, generously
-
-
-def _wait_for_recorded_effect(cli: Cli, proc: subprocess.Popen[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not _recorded(cli):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the effect was never recorded"
-        time.sleep(0.02)
 
 
 def _recorded(cli: Cli) -> bool:
@@ -48,17 +38,13 @@ def test_run_killed_between_two_commits_completes_on_restart_without_a_second_ef
     commits, then the charge's queue row was written leased by step 1's commit (never
     received); a worker started afterwards takes it once the lease ran out and completes the
     thread within about a lease, the receiver saw the charge once, and the chain verifies."""
-    folder = tmp_path / "effect"
-    folder.mkdir()
-    cli.env["DG_EFFECT_DIR"] = str(folder)
-    cli.env["DURABLE_GRAPH_LEASE_SECONDS"] = str(LEASE)
+    folder = effect_folder(cli, tmp_path, LEASE)
     proc = cli.spawn(
         "run", GRAPH, "--thread", "o1", "--input", "{}",
         extra_env={"DG_AFTER_EFFECT_SLEEP": "60"},
     )  # fmt: skip
-    _wait_for_recorded_effect(cli, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    wait_while_running(proc, lambda: _recorded(cli), "the effect was never recorded")
+    kill(proc)
     killed_at = time.monotonic()
 
     assert cli.rows("SELECT MAX(step) FROM checkpoints WHERE thread_id = 'o1'") == [(1,)]
