@@ -12,12 +12,11 @@ of a 500 (and a traceback) per request.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from durable_graph.api.app import build_resolver
 from durable_graph.api.auth import IamAuth
@@ -37,7 +36,7 @@ from durable_graph.api.keys import (
 from durable_graph.api.signin import HostedUi
 from durable_graph.backend import Backend
 from durable_graph.backends.aws import names
-from durable_graph.backends.aws.settings import SettingsError
+from durable_graph.backends.aws.settings import SettingsError, settings_from_env
 from durable_graph.clock import Clock, SystemClock
 from durable_graph.oidc import Jwks, TokenVerifier
 
@@ -99,16 +98,7 @@ class ApiSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
-        source = os.environ if environ is None else environ
-        raw = {field: source[key] for field, key in ENV_KEYS.items() if source.get(key)}
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = [
-                f"{ENV_KEYS.get(str(e['loc'][0]), '?')}: {e['msg']}" if e["loc"] else e["msg"]
-                for e in exc.errors()
-            ]
-            raise SettingsError("invalid API environment: " + "; ".join(problems)) from None
+        return settings_from_env(cls, ENV_KEYS, environ, "API")
 
 
 def _is_secret_arn(reference: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -50,6 +51,27 @@ ENV_KEYS: dict[str, str] = {
 
 class SettingsError(ValueError):
     """The environment does not describe a usable deployment; names the variable at fault."""
+
+
+Settings = TypeVar("Settings", bound=BaseModel)
+
+
+def settings_from_env(
+    model: type[Settings], keys: Mapping[str, str], environ: Mapping[str, str] | None, whose: str
+) -> Settings:
+    """`model` from the variables of `environ` (default: the process environment) that `keys`
+    names (field -> variable), an empty one as unset. A missing or malformed one is a
+    `SettingsError` naming each variable at fault and why (`whose` environment it is)."""
+    source = os.environ if environ is None else environ
+    raw = {field: source[key] for field, key in keys.items() if source.get(key)}
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{keys.get(str(e['loc'][0]), str(e['loc'][0]))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        ]
+        raise SettingsError(f"invalid {whose} environment: " + "; ".join(problems)) from None
 
 
 class AwsSettings(BaseModel):
@@ -129,16 +151,4 @@ class AwsSettings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
         """Read the settings from `environ` (default: the process environment)."""
-        source = os.environ if environ is None else environ
-        raw = {field: source[key] for field, key in ENV_KEYS.items() if source.get(key)}
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = []
-            for error in exc.errors():
-                field = str(error["loc"][0]) if error["loc"] else "?"
-                key = ENV_KEYS.get(field, field)
-                problems.append(f"{key}: {error['msg']}")
-            raise SettingsError(
-                "invalid durable-graph environment: " + "; ".join(problems)
-            ) from None
+        return settings_from_env(cls, ENV_KEYS, environ, "durable-graph")
