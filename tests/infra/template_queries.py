@@ -33,7 +33,11 @@ def function_of(template: Template, spec: FunctionSpec) -> tuple[str, Resource]:
 
 def statements_of(template: Template, spec: FunctionSpec) -> list[Resource]:
     _, function = function_of(template, spec)
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return role_statements(template, function["Properties"]["Role"]["Fn::GetAtt"][0])
+
+
+def role_statements(template: Template, role_id: str) -> list[Resource]:
+    """Every statement of the policies attached to the role `role_id`."""
     policies = template.find_resources(
         "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}
     )

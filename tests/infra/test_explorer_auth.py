@@ -12,7 +12,7 @@ from durable_graph.api.aws import ApiSettings
 from durable_graph.backends.aws import names
 from infra.components.explorer_auth import EXPLORER_ROUTES
 from infra.components.functions import API, SPECS
-from tests.infra.template_queries import function_of, resource_paths
+from tests.infra.template_queries import function_of, only, resource_paths
 
 EXPLORER_ENV = (
     names.ENV_EXPLORER_USER_POOL,
@@ -22,9 +22,7 @@ EXPLORER_ENV = (
 
 
 def _only(template: Template, kind: str) -> tuple[str, dict[str, Any]]:
-    found = template.find_resources(kind)
-    assert len(found) == 1, sorted(found)
-    logical_id, resource = next(iter(found.items()))
+    logical_id, resource = only(template.find_resources(kind))
     properties: dict[str, Any] = resource["Properties"]
     return logical_id, properties
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aws_cdk.assertions import Template
 
 from infra.components.functions import API
-from tests.infra.template_queries import as_list, function_of, only
+from tests.infra.template_queries import as_list, function_of, only, role_statements
 
 
 def test_approvals_topic_is_encrypted(template: Template) -> None:
@@ -49,13 +49,7 @@ def test_the_webhook_secret_is_set_in_whsec_form_by_a_custom_resource(template: 
     setter = template.find_resources("AWS::Lambda::Function")[setter_id]
     assert setter["Properties"]["Handler"] == "webhook_secret.handler.handler"
 
-    role_id = setter["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = template.find_resources(
-        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}
-    )
-    statements = [
-        s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    statements = role_statements(template, setter["Properties"]["Role"]["Fn::GetAtt"][0])
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert actions == {"secretsmanager:PutSecretValue", "logs:CreateLogStream", "logs:PutLogEvents"}
     [put] = [s for s in statements if s["Action"] == "secretsmanager:PutSecretValue"]
