@@ -8,6 +8,8 @@ the same body for different tasks must both be delivered.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -47,11 +49,8 @@ class Queueing(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        self.dead_letters = sqs.Queue(
-            self,
+        self.dead_letters = self._queue(
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             fifo=True,
             content_based_deduplication=False,
             retention_period=DLQ_RETENTION,
@@ -62,11 +61,8 @@ class Queueing(Construct):
         )
         acknowledge(self.dead_letters, "SQS3", "This queue is the transition queue's DLQ.")
 
-        self.transitions = sqs.Queue(
-            self,
+        self.transitions = self._queue(
             "Transitions",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             fifo=True,
             content_based_deduplication=False,
             # High-throughput FIFO. Safe because a deduplication id is unique per task and a
@@ -82,15 +78,20 @@ class Queueing(Construct):
             ),
         )
 
-        self.failed_starts = sqs.Queue(
-            self,
-            "FailedStarts",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-        )
+        self.failed_starts = self._queue("FailedStarts", retention_period=DLQ_RETENTION)
         acknowledge(
             self.failed_starts,
             "SQS3",
             "This queue is the s3_trigger function's asynchronous-invocation DLQ.",
+        )
+
+    def _queue(self, construct_id: str, **props: Any) -> sqs.Queue:
+        """A queue as every queue here is: encrypted at rest (SQS-managed keys) and refusing
+        plain HTTP."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            **props,
         )
