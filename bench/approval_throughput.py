@@ -88,7 +88,7 @@ TMPFS = Path("/dev/shm")
 PREVIOUS = "durable-graph (previous)"
 
 try:
-    from durable_graph.backends.local.db import DurableCommits as CommitCounter
+    from durable_graph.backends.local.commit_count import DurableCommits as CommitCounter
 except ImportError:  # a release before relaxed writes (`--previous`): every commit is durable
 
     class CommitCounter:  # type: ignore[no-redef]

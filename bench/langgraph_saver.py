@@ -34,7 +34,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from durable_graph.backends.local.db import DurableCommits
+from durable_graph.backends.local.commit_count import DurableCommits
 from durable_graph.errors import CorruptRecord
 from durable_graph.langgraph_saver import DurableGraphSaver
 from durable_graph.verification import verify_thread

@@ -74,7 +74,7 @@ class Recorder:
             self.open = Transaction(self.durable)
         elif head.startswith(("COMMIT", "ROLLBACK")):
             if self.open is not None and self.on and head.startswith("COMMIT"):
-                if "RELAXED" in head:  # db.py's RELAXED_COMMIT: no sync of its own
+                if "RELAXED" in head:  # commit_count.py's RELAXED_COMMIT: no sync of its own
                     self.open.durable = False
                 self.done.append(self.open)
             self.open = None

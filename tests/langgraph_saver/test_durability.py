@@ -18,7 +18,8 @@ import pytest
 from langgraph.types import Command
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import Database, DurableCommits
+from durable_graph.backends.local.commit_count import DurableCommits
+from durable_graph.backends.local.db import Database
 from durable_graph.langgraph_saver import DurableGraphSaver
 from durable_graph.verification import verify_thread
 from tests.langgraph_saver.apps import review_app

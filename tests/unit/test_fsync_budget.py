@@ -11,7 +11,8 @@ import pytest
 
 from durable_graph.backends.local import db as db_module
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import Database, DurableCommits
+from durable_graph.backends.local.commit_count import DurableCommits
+from durable_graph.backends.local.db import Database
 from examples.email_approval import graph as email_graph
 
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel
 from durable_graph import END, START, NodeContext, StateGraph
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import Database, DurableCommits
+from durable_graph.backends.local.commit_count import DurableCommits
+from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.postgres import postgres_backend
 from durable_graph.clock import ManualClock

@@ -1,4 +1,4 @@
-"""The embedded thread heads' columns (db.py `THREAD_COLUMNS`): a head write compares the stored
+"""The embedded thread heads' columns (schema.py `THREAD_COLUMNS`): a head write compares the stored
 `head_step` and carries `created_at` and `origin` from columns, without parsing the stored body.
 A store the release before them wrote (`tests/fixtures/head_columns_store`, made by
 `head_columns_generate.py`) gets the columns on its first open, empty; its heads are read from

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import PAGE_SIZE, Database
+from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
+from durable_graph.backends.local.schema import PAGE_SIZE
 from durable_graph.errors import DurableGraphError
 from durable_graph.mail import EmailMessage
 from examples.email_approval import graph as email_graph

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.db import QUEUE_BEFORE
+from durable_graph.backends.local.schema import QUEUE_BEFORE
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.ports.send_leases import SendLease
 from examples.email_approval import graph as email_graph

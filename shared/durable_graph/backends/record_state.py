@@ -3,7 +3,7 @@
 The cache is what makes the hot path read nothing: step k+1 written right after step k in this
 process folds its changes onto step k's state at hand. A committed step is immutable and written
 once, so a remembered state is safe to hand out without a read, as long as a unit of work that
-rolled back makes the cache forget (`records.rolls_back_cache`).
+rolled back makes the cache forget (`record_units.rolls_back_cache`).
 """
 
 from __future__ import annotations

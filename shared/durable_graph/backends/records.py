@@ -19,35 +19,23 @@ through `legacy_v1` and verify with their original hashes.
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, suppress
-from types import TracebackType
+from contextlib import suppress
 from typing import Any
 
-from durable_graph.backends import snapshots
 from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.record_fold import Materialiser
 from durable_graph.backends.record_opener import RecordOpener
+from durable_graph.backends.record_snapshots import drop_lost_snapshot, with_snapshot
 from durable_graph.backends.record_state import CACHE_THREADS, StateCache, state_of
-from durable_graph.backends.segment_runs import Retirements, thread_salt
-from durable_graph.backends.snapshots import (
-    Snapshot,
-    write_snapshot,
-)
+from durable_graph.backends.segment_runs import Retirements
+from durable_graph.backends.snapshots import Snapshot
 from durable_graph.canonical import canonical_bytes
 from durable_graph.changes import state_root
-from durable_graph.checkpoint import (
-    Checkpoint,
-    ThreadRecord,
-    VersionedRecord,
-)
+from durable_graph.checkpoint import Checkpoint, ThreadRecord, VersionedRecord
 from durable_graph.disposal import Disposal
-from durable_graph.errors import (
-    RecordConflict,
-    StepConflict,
-)
+from durable_graph.errors import RecordConflict, StepConflict
 from durable_graph.keys import Keyring, KeyWrapper
 from durable_graph.listing import ThreadPage
 from durable_graph.ports.checkpoint_store import CheckpointStore
@@ -55,7 +43,7 @@ from durable_graph.ports.commit_writes import CombinedCommit, CommitWrites
 from durable_graph.ports.leftovers import Leftovers
 from durable_graph.ports.payload_store import PayloadStore
 from durable_graph.sealed_fields import has_sealed
-from durable_graph.sealed_payloads import SealingPayloadStore, payloads_for
+from durable_graph.sealed_payloads import SealingPayloadStore
 from durable_graph.sealed_records import open_record_value, seal_record, seal_writes
 
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
@@ -108,7 +96,7 @@ class RecordStore:
             records = seal_writes(self.keys, checkpoint.thread_id, writes.records)
             writes = CommitWrites(head=writes.head, records=records)
         if checkpoint.format >= 2:
-            checkpoint, snapshot = self._with_snapshot(checkpoint)
+            checkpoint, snapshot = with_snapshot(self.cache, self.payloads, self.keys, checkpoint)
         try:
             # The store writes `to_stored_json()`.
             if writes and self._combined is not None:
@@ -119,7 +107,9 @@ class RecordStore:
         except StepConflict as conflict:
             winner = conflict.existing
             if snapshot is not None and snapshot.step == checkpoint.step:
-                self._drop_lost_snapshot(checkpoint.thread_id, snapshot, winner)
+                drop_lost_snapshot(
+                    self.retirements, self._disposal(), checkpoint.thread_id, snapshot, winner
+                )
             decoded = self.materialise(winner) if isinstance(winner, Checkpoint) else winner
             raise StepConflict(checkpoint.thread_id, checkpoint.step, decoded) from conflict
         if checkpoint.format >= 2:
@@ -139,21 +129,6 @@ class RecordStore:
         """Where this process's unreferenced payloads go (`disposal.py`)."""
         return Disposal(self.payloads, self.deletes_payloads, self.leftovers)
 
-    def _drop_lost_snapshot(self, thread_id: str, snapshot: Snapshot, winner: object) -> None:
-        """The snapshot document written for a step whose append lost, deleted unless the
-        winning row names it (our own earlier write of the same record). It holds that
-        record's field digests, so no other row can name it. What it retired stays (the rows
-        that won name the snapshots that still hold those segments), and so do the segments
-        it wrote: they are addressed by the thread's items, which the winner's or a later
-        snapshot may hold alike (storage, never correctness)."""
-        if not isinstance(winner, Checkpoint) or (
-            winner.snap is not None and winner.snap.sha256 == snapshot.ref.sha256
-        ):
-            return
-        self.retirements.retire(
-            self._disposal(), [snapshot.ref], thread_id=thread_id, step=snapshot.step, kind="lost"
-        )
-
     def _write_after(self, thread_id: str, writes: CommitWrites) -> None:
         """The companions of a step written alone, after it; a lost condition is kept as is."""
         if writes.head is not None:
@@ -163,45 +138,6 @@ class RecordStore:
                 self.inner.put_record(
                     thread_id, record.key, record.value, expected_version=record.expected_version
                 )
-
-    def _with_snapshot(self, checkpoint: Checkpoint) -> tuple[Checkpoint, Snapshot | None]:
-        """The row with its read hints pointing at the latest snapshot, and a new snapshot
-        written first when a cold read of this row would otherwise fold `SNAPSHOT_EVERY` rows
-        or more. Needs the previous step at hand (the writer just read or wrote it); without
-        it the row keeps the sealer's anchor, which is correct, only slower to read."""
-        cached = self.cache.get(checkpoint.thread_id)
-        if (
-            cached is None
-            or cached.step != checkpoint.step - 1
-            or cached.hash != checkpoint.prev_hash
-            or checkpoint.values.keys() != checkpoint.digests.keys()
-        ):
-            return checkpoint, None
-        latest = cached.snapshot
-        anchor = checkpoint.anchor
-        if latest is not None and anchor < latest.step:
-            anchor = latest.step
-        if checkpoint.step - anchor < snapshots.SNAPSHOT_EVERY:  # read here: tests lower it
-            if anchor != checkpoint.anchor:  # the sealer saw a record older than the cache's
-                checkpoint = checkpoint.model_copy(update={"anchor": anchor})
-            return checkpoint, latest
-        payloads = self.payloads
-        if self.keys is not None:
-            tid = checkpoint.thread_id
-            payloads = payloads_for(payloads, tid, self.keys.ensure(tid))
-        snapshot = write_snapshot(
-            payloads,
-            step=checkpoint.step,
-            values=checkpoint.values,
-            digests=checkpoint.digests,
-            anchors=checkpoint.anchors,
-            chunks=checkpoint.chunks,
-            previous=latest,
-            salt=thread_salt(checkpoint.thread_id),
-        )
-        return checkpoint.model_copy(update={"anchor": checkpoint.step, "snap": snapshot.ref}), (
-            snapshot
-        )
 
     def get_checkpoint(self, thread_id: str, step: int) -> Checkpoint | None:
         row = self.inner.get_checkpoint(thread_id, step)
@@ -413,70 +349,6 @@ def open_records(
         deletes_payloads=deletes_payloads,
         leftovers=leftovers,
     )
-
-
-def rolls_back_cache(
-    records: RecordStore, unit: Callable[[], AbstractContextManager[Any]]
-) -> Callable[[], AbstractContextManager[Any]]:
-    """`unit` (a backend's unit of work) that also makes `records` forget what it remembered
-    when the unit ends in an exception (rolled back, or a COMMIT whose outcome is unknown),
-    and delete the snapshot segments its steps retired only once it committed."""
-    return functools.partial(_ForgettingUnit, records, unit)
-
-
-class _ForgettingUnit:
-    """`rolls_back_cache`'s unit of work. A class rather than a generator: a thread's steps
-    enter it about 16 times, mostly nested; only the outermost of a thread holds the
-    retirements' unit (a nested one would only pass through it)."""
-
-    __slots__ = ("_inner", "_records", "_retiring", "_unit")
-
-    def __init__(self, records: RecordStore, unit: Callable[[], AbstractContextManager[Any]]):
-        self._records = records
-        self._unit = unit
-        self._inner: AbstractContextManager[Any] | None = None
-        self._retiring: AbstractContextManager[None] | None = None
-
-    def __enter__(self) -> Any:
-        units = self._records.units
-        depth: int = getattr(units, "depth", 0)
-        retiring = self._records.retirements.unit() if depth == 0 else None
-        if retiring is not None:
-            retiring.__enter__()
-        try:
-            inner = self._unit()
-            entered = inner.__enter__()
-        except BaseException:
-            self._records.forget()
-            if retiring is not None:
-                retiring.__exit__(*sys.exc_info())  # nothing retired is deleted
-            raise
-        self._inner, self._retiring = inner, retiring
-        units.depth = depth + 1
-        return entered
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
-        self._records.units.depth -= 1
-        retiring, inner = self._retiring, self._inner
-        assert inner is not None  # entered
-        try:
-            suppressed = bool(inner.__exit__(kind, exc, tb))
-        except BaseException:
-            self._records.forget()
-            if retiring is not None:
-                retiring.__exit__(*sys.exc_info())
-            raise
-        failed = kind is not None and not suppressed
-        if failed:
-            self._records.forget()
-        if retiring is not None:
-            if failed:
-                retiring.__exit__(kind, exc, tb)
-            else:
-                retiring.__exit__(None, None, None)  # committed: what it retired goes
-        return suppressed
 
 
 def replace_value(record: VersionedRecord, value: dict[str, Any]) -> VersionedRecord:

@@ -1,6 +1,6 @@
 """The SQL the embedded (SQLite) and PostgreSQL stores share, written once.
 
-Both keep the same tables and columns (`backends/local/db.py`, `backends/postgres/migrations.py`)
+Both keep the same tables and columns (`local/schema.py`, `backends/postgres/migrations.py`)
 and read them with the same statements; what differs is spelling, which a `Dialect` holds: the
 driver's placeholder (sqlite3's `?`, psycopg's `%s`) and how a text column sorts in byte order
 (SQLite compares bytes already; PostgreSQL's default collation does not, `COLLATE "C"` does).

@@ -19,7 +19,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from durable_graph.backends.local.db import is_corruption
+from durable_graph.backends.local.storage_errors import is_corruption
 from durable_graph.cli.logs import configure as configure_logs
 from durable_graph.cli.output import Exit, fail_usage
 from durable_graph.errors import DurableGraphError, StoreUnreadable, UserError

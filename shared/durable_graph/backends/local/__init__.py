@@ -13,7 +13,8 @@ from durable_graph.backends.local.outbox import OutboxNotifier
 from durable_graph.backends.local.outbox_mailer import OutboxMailer
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from durable_graph.backends.local.sqlite_store import SqliteCheckpointStore
-from durable_graph.backends.records import open_records, rolls_back_cache
+from durable_graph.backends.record_units import rolls_back_cache
+from durable_graph.backends.records import open_records
 from durable_graph.backends.sql import SQLITE
 from durable_graph.backends.sql_leftovers import SqlLeftovers
 from durable_graph.clock import Clock

@@ -21,14 +21,7 @@ before `write` returns (`Database._sync`): the one sync `synchronous=FULL` makes
 WAL mode, and nothing more. So no write switches the setting (a relaxed write between durable
 ones took two PRAGMA statements, about 17 us each). A store not in WAL mode keeps FULL.
 
-Bytes per commit: every page a commit changes is a whole page appended to the WAL, and fsynced
-with it. A new store keeps SQLite's 4 KB pages: 2 KB pages halve the WAL bytes of an approval
-thread (102 KB against 185 KB) but ran the flow 1.2x slower on a quiet disk, and a compressed
-1.2 KB chat row then fills a page alone (a 1 KB-per-turn chat store grew from 1.87x to 2.50x its
-raw bytes); both measured in `bench/`. Its queue and outbox ids are plain rowids, not
-AUTOINCREMENT (which rewrote the `sqlite_sequence` page in every commit that queued a task).
-An existing store keeps its page size and tables (SQLite cannot change the page size of a WAL
-database without a VACUUM) and reads and writes exactly as before: the SQL is the same for both.
+The tables, and the page size of a new store, are `schema.py`'s.
 """
 
 from __future__ import annotations
@@ -42,120 +35,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from durable_graph.backends.local.storage_errors import raise_storage_error
+from durable_graph.backends.local.commit_count import RELAXED_COMMIT
+from durable_graph.backends.local.schema import PAGE_SIZE, QUEUE, SCHEMA, upgrade_threads
+from durable_graph.backends.local.storage_errors import (
+    CANNOT_OPEN,
+    is_corruption,
+    raise_storage_error,
+    sqlite_code,
+)
 from durable_graph.errors import StoreUnavailable, StoreUnreadable
 
-SCHEMA = """
--- A rowid table, not WITHOUT ROWID: checkpoint bodies are often 1-4 KB, and a WITHOUT ROWID
--- row above ~1 KB spills into an overflow page of its own (4 KB on disk for a 1.7 KB row).
-CREATE TABLE IF NOT EXISTS checkpoints (
-    thread_id TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (thread_id, step)
-);
--- The thread heads: WITHOUT ROWID (a row is ~300 bytes), so the table is its thread_id b-tree
--- and the status index's entries end with the thread_id: a head's write changes two b-trees,
--- not four (a rowid table's key index, and an (updated_at, thread_id) index that listings of
--- every thread now read as one range per status instead: `page_threads_query`).
--- `head_step`, `created_at` and `origin` repeat the body's: what a head write compares and
--- carries over without parsing the stored body (`SqliteCheckpointStore.advance_thread`).
-CREATE TABLE IF NOT EXISTS threads (
-    thread_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    head_step INTEGER,
-    created_at TEXT,
-    origin TEXT
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS threads_by_status ON threads (status, updated_at);
--- A store of an earlier release keeps its rowid `threads` table; the index it had for listings
--- of every thread is dropped (no query uses it), which its next open does once.
-DROP INDEX IF EXISTS threads_by_update;
-CREATE TABLE IF NOT EXISTS records (
-    thread_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (thread_id, key)
-) WITHOUT ROWID;
--- The notifications outbox: a row per notification, written in the transaction of the step
--- that caused it (outbox.py), so a notification exists iff its step committed.
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    thread_id TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
--- Mail the embedded mailer sent, one row per idempotency key (outbox_mailer.py): written by the
--- effect's own relaxed commit, made durable by the step's commit that records the effect.
-CREATE TABLE IF NOT EXISTS mail (
-    key TEXT PRIMARY KEY,
-    body TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY,
-    dedup_id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    failed_at TEXT NOT NULL
-);
--- Payload objects left by a process that may not delete them (`backends/sql_leftovers.py`):
--- empty unless a store is opened with `deletes_payloads=False`.
-CREATE TABLE IF NOT EXISTS leftovers (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-"""
-
-# The queue of a new store (an existing one keeps its own: `QUEUE_BEFORE`). Queue and outbox ids
-# are rowids (no AUTOINCREMENT, whose sqlite_sequence row was one more page per commit): a new
-# row's id is above every id in the table, which is all FIFO order and `ORDER BY id` need; an id
-# freed by a delete may come back, but a receipt holds a random part as well, so a stale receipt
-# never matches a new message. One index, unique on (group, dedup id), serves both the dedup of
-# `INSERT OR IGNORE` (a message's group follows from its dedup id: its thread, and its task when
-# its step has several) and the per-group FIFO look (a group holds a message or two; their ids
-# are in the index entries): every queue write changes one index instead of two.
-QUEUE = """
-CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY,
-    dedup_id TEXT NOT NULL,
-    group_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    visible_at REAL NOT NULL DEFAULT 0,
-    receipt TEXT,
-    receive_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX IF NOT EXISTS queue_by_group_dedup ON queue (group_id, dedup_id);
-"""
-# The queue of stores created before this release (kept, and used by the same SQL): a unique
-# dedup id and a (group_id, id) index.
-QUEUE_BEFORE = """
-CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY,
-    dedup_id TEXT NOT NULL UNIQUE,
-    group_id TEXT NOT NULL,
-    thread_id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    visible_at REAL NOT NULL DEFAULT 0,
-    receipt TEXT,
-    receive_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS queue_by_group ON queue (group_id, id);
-"""
-
-# The page size of a new store (see the module docstring); an existing one keeps its own.
-PAGE_SIZE = 4096
-# How a relaxed write commits: a COMMIT (SQLite ignores the comment) that `DurableCommits`, the
-# benchmarks and a reader of a statement trace can tell from a durable one, which syncs after it.
-RELAXED_COMMIT = "COMMIT /* relaxed */"
-# The columns a head write compares and carries (`upgrade_threads`), by a store that predates
-# them added empty: a row without them is read from its body instead.
-THREAD_COLUMNS = ("head_step INTEGER", "created_at TEXT", "origin TEXT")
 _fdatasync = getattr(os, "fdatasync", os.fsync)  # the call SQLite makes (fsync where none)
 
 
@@ -168,48 +57,6 @@ class Deferred:
     then: Callable[[], None] | None  # after the commit, if the statement changed a row
 
 
-class DurableCommits:
-    """A `Database.trace` callback that counts commits, durable (fsynced) and relaxed apart:
-    what the benchmarks and the fsync-budget test report."""
-
-    def __init__(self) -> None:
-        self.durable = 0
-        self.relaxed = 0
-        self._relaxing = False
-
-    def __call__(self, statement: str) -> None:
-        head = statement.lstrip()[:32].upper()
-        if head.startswith("PRAGMA SYNCHRONOUS"):  # a connection that switches (not ours)
-            self._relaxing = "NORMAL" in head
-        elif head.startswith("COMMIT"):
-            if self._relaxing or head == RELAXED_COMMIT.upper():
-                self.relaxed += 1
-            else:
-                self.durable += 1
-
-    def __repr__(self) -> str:
-        return f"DurableCommits(durable={self.durable}, relaxed={self.relaxed})"
-
-
-# SQLite cannot open or write the file at all (a directory, no permission, a read-only folder):
-# the store's location is wrong, which no retry fixes.
-_CANNOT_OPEN = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)
-
-
-def _sqlite_code(exc: sqlite3.Error) -> int:
-    """The primary result code (the low byte of an extended one)."""
-    return int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
-
-
-def is_corruption(exc: BaseException) -> bool:
-    """SQLite found the file is no database, or a damaged one: no retry can help (unlike a
-    locked or full database, which are also `sqlite3.DatabaseError`s)."""
-    return isinstance(exc, sqlite3.DatabaseError) and _sqlite_code(exc) in (
-        sqlite3.SQLITE_CORRUPT,
-        sqlite3.SQLITE_NOTADB,
-    )
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     """Open the file, creating its folder; a location that cannot hold it is a `UserError`."""
     try:
@@ -220,29 +67,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as exc:
         raise StoreUnavailable(str(path), exc.strerror or str(exc)) from None
     except sqlite3.OperationalError as exc:
-        if _sqlite_code(exc) not in _CANNOT_OPEN:
+        if sqlite_code(exc) not in CANNOT_OPEN:
             raise
         raise StoreUnavailable(str(path), str(exc)) from None
-
-
-def upgrade_threads(conn: sqlite3.Connection) -> None:
-    """Give the `threads` table of a store made before `THREAD_COLUMNS` those columns (empty:
-    its rows are read from their bodies until their next head write fills them). Checked by a
-    read; added in one write transaction that checks again (two first opens may race)."""
-    if _missing_columns(conn):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for column in _missing_columns(conn):
-                conn.execute(f"ALTER TABLE threads ADD COLUMN {column}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _missing_columns(conn: sqlite3.Connection) -> list[str]:
-    have = {str(row[1]) for row in conn.execute("PRAGMA table_info(threads)")}
-    return [c for c in THREAD_COLUMNS if c.split()[0] not in have]
 
 
 class Database:
@@ -287,7 +114,7 @@ class Database:
             self._conn.close()
             if is_corruption(exc):
                 raise StoreUnreadable(str(path), str(exc)) from None
-            if _sqlite_code(exc) in _CANNOT_OPEN:
+            if sqlite_code(exc) in CANNOT_OPEN:
                 raise StoreUnavailable(str(path), str(exc)) from None
             if isinstance(exc, sqlite3.OperationalError):  # creating the schema writes too
                 raise_storage_error(exc, f"opening {path}")

@@ -31,7 +31,7 @@ MAX_RECEIVES = 5
 # visible; RETURNING says whether it was written (not when the group is busy, nor when the
 # message is queued already: OR IGNORE on the dedup id). The id is the one SQLite would give:
 # above every id in the table, and in a store of an earlier release (AUTOINCREMENT queue ids,
-# db.py) above every id it ever gave, as its sequence says.
+# schema.py) above every id it ever gave, as its sequence says.
 _LEASED_SEND = (
     "INSERT OR IGNORE INTO queue (id, dedup_id, group_id, thread_id, body, visible_at, receipt, "
     "receive_count) SELECT n, :dedup, :group, :thread, :body, :until, n || ':' || :mine, 1 "

@@ -56,4 +56,30 @@ def raise_storage_error(exc: sqlite3.OperationalError | OSError, where: str) -> 
     raise transient from exc
 
 
-__all__ = ["raise_storage_error", "storage_errors", "translate"]
+# SQLite cannot open or write the file at all (a directory, no permission, a read-only folder):
+# the store's location is wrong, which no retry fixes.
+CANNOT_OPEN = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)
+
+
+def sqlite_code(exc: sqlite3.Error) -> int:
+    """The primary result code (the low byte of an extended one)."""
+    return int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """SQLite found the file is no database, or a damaged one: no retry can help (unlike a
+    locked or full database, which are also `sqlite3.DatabaseError`s)."""
+    return isinstance(exc, sqlite3.DatabaseError) and sqlite_code(exc) in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    )
+
+
+__all__ = [
+    "CANNOT_OPEN",
+    "is_corruption",
+    "raise_storage_error",
+    "sqlite_code",
+    "storage_errors",
+    "translate",
+]

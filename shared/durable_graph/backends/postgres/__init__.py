@@ -25,7 +25,8 @@ from durable_graph.backends.postgres.outbox import PostgresOutbox
 from durable_graph.backends.postgres.payloads import PostgresPayloadStore
 from durable_graph.backends.postgres.queue import PostgresQueue
 from durable_graph.backends.postgres.store import PostgresCheckpointStore
-from durable_graph.backends.records import open_records, rolls_back_cache
+from durable_graph.backends.record_units import rolls_back_cache
+from durable_graph.backends.records import open_records
 from durable_graph.backends.sql import POSTGRES
 from durable_graph.backends.sql_leftovers import SqlLeftovers
 from durable_graph.clock import Clock

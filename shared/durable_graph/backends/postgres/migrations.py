@@ -7,7 +7,7 @@ failed migration leaves the schema as it was. Applied versions are rows of
 Tables live in the connection's current schema (the first of its `search_path`), so one
 database can hold several stores (`?options=-csearch_path%3Dname` in the URI).
 
-Columns mirror the embedded store (`backends/local/db.py`); bodies hold exactly the JSON the
+Columns mirror the embedded store (`backends/local/schema.py`); bodies hold exactly the JSON the
 other stores keep (`Checkpoint.to_stored_json()`: docs/record-format.md), never `jsonb`, which
 would reorder keys: as text, except checkpoint and record bodies, which since migration 2 are
 `bytea` holding that JSON with its sealed values as bytes (`backends/packed_bodies.py`).
