@@ -22,6 +22,7 @@ from durable_graph.canonical import compact_json
 from durable_graph.clock import ManualClock
 from durable_graph.errors import CorruptRecord
 from durable_graph.verification import verify_thread
+from examples.email_approval import graph as email_graph
 from tests.helpers import stored_rows
 from tests.ledger.graphs import graph as chat_graph
 
@@ -79,6 +80,27 @@ def test_big_rows_are_compressed_and_read_back_exactly(tmp_path: Path) -> None:
         assert backend.checkpoints.list_checkpoints("c", newest_first=False) == before
         assert verify_thread(backend, "c").ok
         backend.close()
+
+
+def test_rows_of_small_values_stay_text_whatever_their_digests(tmp_path: Path) -> None:
+    """Given the seed approval flow, then its input and completion rows (10 and 3 changes of
+    short strings: over `COMPRESS_FROM` bytes of JSON, mostly digests) are stored as text,
+    its suspension's row (the draft twice, in the state and the recorded LLM response) as a
+    zstd frame, and the thread reads back and verifies."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    app = email_graph.with_backend(backend, clock=ManualClock())
+    app.invoke({"user_prompt": "pay supplier 3"}, thread_id="c")
+    app.resume("c", values={"approved": True}, as_node="human_review")
+    stored = bodies(home)
+    docs = stored_rows(home / "state.db", "c")
+    sizes = {step: len(compact_json(doc)) for step, doc in docs.items()}
+    assert sizes[0] >= COMPRESS_FROM and sizes[3] >= COMPRESS_FROM
+    assert isinstance(stored[0], str) and isinstance(stored[3], str)
+    assert isinstance(stored[1], bytes) and stored[1].startswith(ZSTD_MAGIC)
+    assert app.get_state("c").values["outcome"] == "sent"
+    assert verify_thread(backend, "c").ok
+    backend.close()
 
 
 def test_a_damaged_compressed_row_is_named(tmp_path: Path) -> None:

@@ -134,3 +134,42 @@ def test_a_row_changed_under_the_writer_is_parsed(
     assert writer.head_checkpoint("a") == head
     assert parses.count == 1
     backend.close()
+
+
+def test_the_head_this_process_holds_is_handed_out_without_a_stored_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a suspended thread this process wrote, when its head is read (as a resume does),
+    then the record handed out is the one the process holds (no row parsed, no stored form
+    built) and equals a fresh process's read; and when another process has appended the next
+    step since, the head read gives that step."""
+    home = tmp_path / "home"
+    backend = local_backend(home, clock=ManualClock())
+    approval = email_graph.with_backend(backend, clock=ManualClock())
+    approval.invoke({"user_prompt": "pay supplier 9"}, thread_id="a")
+    parses = Parses(monkeypatch)
+    built: list[int] = []
+    real_stored = Checkpoint.stored
+
+    def stored(self: Checkpoint) -> Checkpoint:  # a spy: the real stored form, counted
+        built.append(self.step)
+        return real_stored(self)
+
+    monkeypatch.setattr(Checkpoint, "stored", stored)
+    head = backend.checkpoints.head_checkpoint("a")
+    lazy = backend.checkpoints.lazy_head("a")
+    assert head is not None and lazy is not None and lazy[0] is head and lazy[1]() is head
+    assert (parses.count, built) == (0, [])
+    other = local_backend(home, clock=ManualClock())
+    try:
+        assert other.checkpoints.head_checkpoint("a") == head
+        email_graph.with_backend(other, clock=ManualClock()).resume(
+            "a", values={"approved": True}, as_node="human_review"
+        )
+        moved = other.checkpoints.head_checkpoint("a")
+    finally:
+        other.close()
+    assert moved is not None and moved.step > head.step
+    assert backend.checkpoints.head_checkpoint("a") == moved
+    assert parses.count >= 1
+    backend.close()

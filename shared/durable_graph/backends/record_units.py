@@ -6,7 +6,6 @@ its steps retired are deleted only once it committed (`segment_runs.Retirements`
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -35,21 +34,20 @@ class _ForgettingUnit:
         self._records = records
         self._unit = unit
         self._inner: AbstractContextManager[Any] | None = None
-        self._retiring: AbstractContextManager[None] | None = None
+        self._retiring: list[Callable[[], None]] | None = None
 
     def __enter__(self) -> Any:
-        units = self._records.units
+        records = self._records
+        units = records.units
         depth: int = getattr(units, "depth", 0)
-        retiring = self._records.retirements.unit() if depth == 0 else None
-        if retiring is not None:
-            retiring.__enter__()
+        retiring = records.retirements.open_unit() if depth == 0 else None
         try:
             inner = self._unit()
             entered = inner.__enter__()
         except BaseException:
-            self._records.forget()
+            records.forget()
             if retiring is not None:
-                retiring.__exit__(*sys.exc_info())  # nothing retired is deleted
+                records.retirements.close_unit(retiring, committed=False)  # nothing is deleted
             raise
         self._inner, self._retiring = inner, retiring
         units.depth = depth + 1
@@ -58,24 +56,22 @@ class _ForgettingUnit:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        self._records.units.depth -= 1
+        records = self._records
+        records.units.depth -= 1
         retiring, inner = self._retiring, self._inner
         assert inner is not None  # entered
         try:
             suppressed = bool(inner.__exit__(kind, exc, tb))
         except BaseException:
-            self._records.forget()
+            records.forget()
             if retiring is not None:
-                retiring.__exit__(*sys.exc_info())
+                records.retirements.close_unit(retiring, committed=False)
             raise
         failed = kind is not None and not suppressed
         if failed:
-            self._records.forget()
-        if retiring is not None:
-            if failed:
-                retiring.__exit__(kind, exc, tb)
-            else:
-                retiring.__exit__(None, None, None)  # committed: what it retired goes
+            records.forget()
+        if retiring is not None:  # committed: what it retired goes
+            records.retirements.close_unit(retiring, committed=not failed)
         return suppressed
 
 

@@ -22,7 +22,7 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from durable_graph.backends.legacy_v1 import LegacyReader
 from durable_graph.backends.record_fold import Materialiser
@@ -49,6 +49,19 @@ from durable_graph.sealed_records import open_record_value, seal_record, seal_wr
 LIST_CONTENT_TYPE = "application/vnd.durable-graph.list+json"
 
 
+@runtime_checkable
+class KnownHeads(Protocol):
+    """Optional capability of an inner store that remembers the rows this process appended
+    (the embedded store): its head read answers "the record you hold" without building the
+    row's stored form (about 75,000 instructions for an approval step), which `RecordStore`
+    would only have looked up in its cache to hand out the record it holds."""
+
+    def head_checkpoint_or(self, thread_id: str, known: Checkpoint) -> Checkpoint | None:
+        """`head_checkpoint(thread_id)`, or `known` itself when the head row is the one this
+        process appended for `known` (same step, same hash)."""
+        ...
+
+
 class RecordStore:
     """A `CheckpointStore` over `inner` that stores changes and returns materialised records."""
 
@@ -66,6 +79,7 @@ class RecordStore:
         # Asked once: an isinstance check against a runtime Protocol walks its members, and
         # every commit asked it (2% of an approval thread's CPU).
         self._combined = inner if isinstance(inner, CombinedCommit) else None
+        self._heads = inner if isinstance(inner, KnownHeads) else None
         # The per-thread data keys when encryption is on (`encryption.py`); None: values are
         # stored in the clear and nothing here looks for a key.
         self.keys = keys
@@ -144,17 +158,36 @@ class RecordStore:
         return self.materialise(row) if row is not None else None
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
-        row = self.inner.head_checkpoint(thread_id)
-        return self.materialise(row) if row is not None else None
+        known = self._known(thread_id)
+        row = self._head_row(thread_id, known)
+        if row is None or row is known:
+            return row
+        return self.materialise(row)
+
+    def _known(self, thread_id: str) -> Checkpoint | None:
+        """The materialised record this process holds for the thread (its last step here)."""
+        cached = self.cache.get(thread_id)
+        return cached.record if cached is not None else None
+
+    def _head_row(self, thread_id: str, known: Checkpoint | None) -> Checkpoint | None:
+        """The head row, or `known` itself where the inner store can tell that the head is the
+        row of that record (`KnownHeads`): what `materialise` would hand out for it, without
+        the stored form built only to be looked up in the cache."""
+        if known is not None and self._heads is not None:
+            return self._heads.head_checkpoint_or(thread_id, known)
+        return self.inner.head_checkpoint(thread_id)
 
     def lazy_head(self, thread_id: str) -> tuple[Checkpoint, Callable[[], Checkpoint]] | None:
         """The head as its row says it (task and io lists fetched, sealed parts opened, but
         `values`, `digests` and `anchors` empty), and a function that materialises it (folds
         its state, the work of `head_checkpoint`), for readers that may not need the state:
         one row read, however long the thread. A format-1 head comes materialised."""
-        row = self.inner.head_checkpoint(thread_id)
+        known = self._known(thread_id)
+        row = self._head_row(thread_id, known)
         if row is None:
             return None
+        if row is known:
+            return known, lambda: known
         cached = self.cache.get(thread_id)
         if row.format == 1 or (cached is not None and cached.hash == row.hash):
             record = self.materialise(row)  # decoded whole, or at hand in the cache

@@ -35,8 +35,7 @@ import functools
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from durable_graph.checkpoint import PayloadRef
@@ -253,20 +252,23 @@ class Retirements:
         else:
             pending.append(let_go)
 
-    @contextmanager
-    def unit(self) -> Iterator[None]:
-        """Around a backend's unit of work: what is retired inside waits for its commit."""
+    def open_unit(self) -> list[Callable[[], None]] | None:
+        """Start a backend's unit of work (`record_units.py`): what is retired inside it waits
+        for its commit, in the list returned, to hand to `close_unit`; None when this thread's
+        unit is nested (the outermost commits). Two calls rather than a generator context
+        manager: every commit of a step opens one (about 10,000 instructions each as one)."""
         if getattr(self._local, "pending", None) is not None:
-            yield  # nested: the outermost unit commits
-            return
+            return None
         pending: list[Callable[[], None]] = []
         self._local.pending = pending
-        try:
-            yield
-        finally:
-            self._local.pending = None
-        for let_go in pending:  # reached only when the unit committed
-            _run(let_go)
+        return pending
+
+    def close_unit(self, pending: list[Callable[[], None]], *, committed: bool) -> None:
+        """End the unit `open_unit` started: let its retired segments go iff it committed."""
+        self._local.pending = None
+        if committed:
+            for let_go in pending:
+                _run(let_go)
 
 
 RETIRED = "retired snapshot segments"

@@ -3,13 +3,15 @@ per group, leases (visibility timeouts) that expire so a killed worker's task co
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from types import TracebackType
 
 from durable_graph.backends.local.db import Database
+from durable_graph.backends.local.row_bodies import model_text
 from durable_graph.backends.poison import PoisonLog
 from durable_graph.backends.sql import (
     BURY,
@@ -45,6 +47,7 @@ _NEXT_ID_COUNTED = (
     "MAX(COALESCE(MAX(id), 0), COALESCE((SELECT seq FROM sqlite_sequence "
     "WHERE name = 'queue'), 0)) + 1"
 )
+_NOT_CARRIED = {"carried"}  # a leased row keeps no carried state (`leasing_sends`)
 SENT_KEPT = 1024  # sent messages remembered for an inline receive (then forgotten, re-parsed)
 
 
@@ -60,8 +63,7 @@ class SqliteQueue:
         self._local = threading.local()  # this thread's open `leasing_sends` blocks
         self._look: str | None = None  # `_LEASED_SEND` for this store's queue table
 
-    @contextmanager
-    def leasing_sends(self, lease: SendLease) -> Iterator[SendLease]:
+    def leasing_sends(self, lease: SendLease) -> LeasingBlock:
         """Within this block (on this thread), `send` queues `lease.thread_id`'s messages
         already leased to the caller (`LeasingSends`), up to `lease.max_messages`: a row
         written with its receipt, lease expiry and first receive, in the transaction that
@@ -73,12 +75,7 @@ class SqliteQueue:
         delivery would use it, and that one runs from the message in memory; any later
         delivery reads the step from the store. A `fair` lease also leaves a message to the
         queue while a message of another group waits, so FIFO order across threads holds."""
-        leases = self._leases()
-        leases.append(lease)
-        try:
-            yield lease
-        finally:
-            leases.remove(lease)
+        return LeasingBlock(self._leases(), lease)
 
     def _leases(self) -> list[SendLease]:
         held: list[SendLease] | None = getattr(self._local, "leases", None)
@@ -132,9 +129,9 @@ class SqliteQueue:
                         "dedup": message.dedup_id,
                         "group": message.group_id,
                         "thread": message.thread_id,
-                        "body": message.model_dump_json(exclude={"carried"}),
+                        "body": model_text(message, _NOT_CARRIED),
                         "until": now + lease.visibility_timeout,
-                        "mine": uuid.uuid4().hex,
+                        "mine": os.urandom(16).hex(),  # as random as a uuid4, 10x cheaper
                         "settling": row_id,
                         "receipt": receipt,
                         "fair": lease.fair,
@@ -267,6 +264,26 @@ class SqliteQueue:
     def depth(self) -> int:
         with self.db.read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+
+
+class LeasingBlock:
+    """`SqliteQueue.leasing_sends`'s block: a class rather than a generator (a thread's steps
+    open 8 of them), which adds its lease to the thread's open ones for its duration."""
+
+    __slots__ = ("_held", "_lease")
+
+    def __init__(self, held: list[SendLease], lease: SendLease) -> None:
+        self._held = held
+        self._lease = lease
+
+    def __enter__(self) -> SendLease:
+        self._held.append(self._lease)
+        return self._lease
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._held.remove(self._lease)
 
 
 def _lease_of(leases: list[SendLease], thread_id: str) -> SendLease | None:

@@ -12,7 +12,12 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from durable_graph.backends.local.db import Database
-from durable_graph.backends.local.row_bodies import BODY_ERRORS, decode_body, encode_body
+from durable_graph.backends.local.row_bodies import (
+    BODY_ERRORS,
+    decode_body,
+    encode_body,
+    model_text,
+)
 from durable_graph.backends.sql import (
     GET_CHECKPOINT,
     GET_RECORD,
@@ -117,12 +122,17 @@ class SqliteCheckpointStore:
             if len(self._written) > WRITTEN_KEPT:
                 self._written.popitem(last=False)
 
-    def _row(self, thread_id: str, step: int, body: str | bytes) -> Checkpoint:
+    def _row(
+        self, thread_id: str, step: int, body: str | bytes, known: Checkpoint | None = None
+    ) -> Checkpoint:
         """The record a row holds: the stored form of the one this process appended there
-        when the row is still those bytes, else parsed."""
+        when the row is still those bytes (`known` itself when that is the record it holds,
+        `RecordStore`'s `KnownHeads`), else parsed."""
         with self._written_lock:
             written = self._written.get(thread_id)
         if written is not None and written[0] == step and written[1] == body:
+            if known is not None and known.step == step and known.hash == written[2].hash:
+                return known
             # As read back: without the chunks its sealing wrote (`Checkpoint.fresh`).
             return written[2].stored().with_fresh(())
         return _parse(thread_id, step, body)
@@ -142,12 +152,14 @@ class SqliteCheckpointStore:
             raise StepNotFound(checkpoint.thread_id, checkpoint.step)
 
     def head_checkpoint(self, thread_id: str) -> Checkpoint | None:
+        return self.head_checkpoint_or(thread_id, None)
+
+    def head_checkpoint_or(self, thread_id: str, known: Checkpoint | None) -> Checkpoint | None:
+        """`records.KnownHeads`: the head row, or `known` when the row is the one this
+        process appended for it (its bytes unchanged since)."""
         with self.db.read() as conn:
-            row = conn.execute(
-                HEAD_CHECKPOINT,
-                (thread_id,),
-            ).fetchone()
-        return self._row(thread_id, row[0], row[1]) if row else None
+            row = conn.execute(HEAD_CHECKPOINT, (thread_id,)).fetchone()
+        return self._row(thread_id, row[0], row[1], known) if row else None
 
     def list_checkpoints(
         self,
@@ -317,7 +329,7 @@ class SqliteCheckpointStore:
 def _advance(conn: sqlite3.Connection, record: ThreadRecord) -> bool:
     """Move the thread head forward to `record` (create it, or replace an older one), keeping
     the stored `created_at` and `origin`: whether it was written."""
-    prefix = record.model_dump_json(exclude=_CARRIED)[:-1]
+    prefix = model_text(record, _CARRIED)[:-1]
     created = json.dumps(record.created_at)
     origin = record.origin.model_dump_json() if record.origin is not None else None
     body = f'{prefix},"created_at":{created},"origin":{origin or "null"}}}'
