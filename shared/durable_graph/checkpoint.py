@@ -52,10 +52,13 @@ from durable_graph.record_parts import Task as Task
 from durable_graph.salted_parts import commit_parts, part_digest
 
 FORMAT = 2
-# The stored rows of the last few records serialised (a record's size check and its store's
-# write share one serialisation); keyed by identity, checked by identity. The record is held
-# weakly: a record holds its whole state, and 32 states of a long thread kept alive here were
-# walked by every garbage collection.
+# The stored rows of the records serialised (a record's size check and its store's write share
+# one serialisation); keyed by identity, checked by identity, each row dropped with its record.
+# The record is held weakly: a record holds its whole state, and 32 states of a long thread kept
+# alive here were walked by every garbage collection. Not the last 32 rows only: a group commit
+# builds its whole batch (100 steps in the benchmark) before it writes any, and serialised 2 of
+# the 4 steps of each approval thread twice.
+_STORED_ROWS_MOST = 1024
 _STORED_ROWS: dict[int, tuple[weakref.ref[Checkpoint], str]] = {}
 # Every field a format-1 record had: its hash covered exactly these (but `hash`).
 V1_FIELDS = frozenset(
@@ -236,9 +239,10 @@ class Checkpoint(Record):
         ):
             doc.pop("parent", None)
         text = compact_json(doc, plain=plain)
-        if len(_STORED_ROWS) >= 32:
+        if len(_STORED_ROWS) >= _STORED_ROWS_MOST:
             _STORED_ROWS.clear()
-        _STORED_ROWS[id(self)] = (weakref.ref(self), text)
+        key = id(self)
+        _STORED_ROWS[key] = (weakref.ref(self, lambda _: _STORED_ROWS.pop(key, None)), text)
         return text
 
     @classmethod
