@@ -78,15 +78,16 @@ class Committer:
         finally:
             if lost:  # once the unit of work is over: a refusal rolls it back, deletes too
                 self._discard(checkpoint, winner)
-        log.info(
-            "step committed",
-            extra={
-                "thread_id": checkpoint.thread_id,
-                "step": checkpoint.step,
-                "status": checkpoint.status,
-                "nodes": checkpoint.nodes,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # the extra, built only for a log that keeps it
+            log.info(
+                "step committed",
+                extra={
+                    "thread_id": checkpoint.thread_id,
+                    "step": checkpoint.step,
+                    "status": checkpoint.status,
+                    "nodes": checkpoint.nodes,
+                },
+            )
         return Outcome("committed", self.backend.checkpoints.opened(checkpoint))
 
     def _discard(self, lost: Checkpoint, winner: Checkpoint | None) -> None:

@@ -291,7 +291,7 @@ class Engine:
         at_hand = store.peek(message.thread_id, message.step) if first else None
         carried = carried_base(message, keys=keys) if first and at_hand is None else None
         if at_hand is not None:
-            if message.task.id not in self.fanin.task_ids(at_hand):
+            if not self.fanin.has_task(at_hand, message.task.id):
                 return Outcome("stale", at_hand)
             base = Base.of(at_hand)
         elif carried is not None:
@@ -306,7 +306,7 @@ class Engine:
             if following is not None:
                 self.followups.resend_if_head(following)
                 return Outcome("duplicate", following)
-            if message.task.id not in self.fanin.task_ids(checkpoint):
+            if not self.fanin.has_task(checkpoint, message.task.id):
                 return Outcome("stale", checkpoint)
             base = Base.of(checkpoint, self.values_of(checkpoint))
         delivery = self.delivery(receive_count, lease_seconds)

@@ -42,6 +42,7 @@ from durable_graph.sealing import Base
 from durable_graph.tasks import TaskResult, TaskRunner
 
 TASK_ID_CACHE = 64  # steps whose task ids are kept (a fan-out's list is long)
+SHORT_TASK_LIST = 8  # tasks a step may have for `has_task` to look through them
 
 
 def done_key(step: int, task_id: str) -> str:
@@ -124,6 +125,15 @@ class FanIn:
         self.backend = backend
         self.tasks = tasks
         self._ids: dict[tuple[str, str], frozenset[str]] = {}
+
+    def has_task(self, checkpoint: Checkpoint, task_id: str) -> bool:
+        """Whether `task_id` is one of the step's tasks: a short list is looked through (a
+        step of one task: the set, built and kept, cost more than the look), a fan-out's
+        long one through its ids, built once per step (`task_ids`)."""
+        tasks = checkpoint.next
+        if len(tasks) <= SHORT_TASK_LIST:
+            return any(task.id == task_id for task in tasks)
+        return task_id in self.task_ids(checkpoint)
 
     def task_ids(self, checkpoint: Checkpoint) -> frozenset[str]:
         """The ids of a step's tasks, built once per step (a fan-out's list is long)."""

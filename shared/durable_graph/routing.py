@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ def route_from(
     static = spec.edges.get(source, [])
     if static:
         targets.extend(static)
-        decisions.append(RouteDecision(source=source, kind="edge", result=list(static)))
+        decisions.append(_edge_decision(source, tuple(static)))
     if goto:
         for item in goto:
             name = item.node if isinstance(item, Send) else item
@@ -96,6 +97,13 @@ def route_from(
             seen.add(target)
             tasks.append(Task(id=f"{origin_step}:{target}", node=target))
     return tasks, decisions
+
+
+@functools.lru_cache(maxsize=1024)
+def _edge_decision(source: str, targets: tuple[str, ...]) -> RouteDecision:
+    """The route a node's static edges record: one frozen part per node and targets, shared
+    by every step that takes them (built for each step, it was a validation each time)."""
+    return RouteDecision(source=source, kind="edge", result=list(targets))
 
 
 def route_after(
