@@ -20,6 +20,7 @@ import json
 import operator
 import tempfile
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,7 +68,7 @@ def chat_graph(turns: int) -> CompiledGraph:
     return builder.compile(name="bench.aws_chat_storage:chat")
 
 
-def raw_bytes(values: dict[str, Any]) -> int:
+def raw_bytes(values: Mapping[str, Any]) -> int:
     return sum(len(json.dumps(m)) for m in values["messages"])
 
 

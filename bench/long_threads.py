@@ -23,6 +23,12 @@ turn N: <error>", "capped at turn N") instead of a hang.
        this is one row read. Not the budget (a reader that uses the values pays get_state ms);
      - rows / payloads / requests: checkpoint rows, payload objects and payload requests of one
        cold get_state with its values used, counted by wrapping the real stores;
+     - lazy ms: the head read by a cold reader with `get_state(..., lazy=True)`, of which
+       `len(messages)` and `messages[-20:]` are used (what a chat shows): the snapshot
+       document, the newest segment and the rows since the snapshot are read, not every
+       message. Beside it the eager get_state and meta of the same run; the 3x budget is
+       held with the lazy read (an eager read that uses every value materialises 10 MB of
+       messages at 10,000 turns: `docs/record-format.md` §12);
      - history ms: `get_state_history(limit=10)` by a cold reader (no budget);
      - stored: every file under the store's folder (SQLite file(s) + payload folder) after
        close, against the raw bytes appended (N x 1 KB); budget <= 2x raw.
@@ -65,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import io
 import itertools
 import json
@@ -371,6 +378,11 @@ def chat_durable_graph(spec: dict[str, Any]) -> dict[str, Any]:
     out["get_state_cpu_ms"] = statistics.median(cpus[-COLD_REPEATS:])
     out["meta_ms"] = cold_ms(cold, touch_metadata, COLD_REPEATS)
     out["meta_cpu_ms"] = statistics.median(cpus[-COLD_REPEATS:])
+    if "lazy" in inspect.signature(app.get_state).parameters:  # not in a --previous checkout
+        out["lazy_ms"] = cold_ms(cold, touch_lazy, COLD_REPEATS)
+        out["lazy_cpu_ms"] = statistics.median(cpus[-COLD_REPEATS:])
+        lazy = counted_read(app, root, touch_lazy)
+        out.update({f"lazy_{key}": value for key, value in lazy.items()})
     out["history_ms"] = cold_ms(cold, lambda g: g.get_state_history("chat", limit=10))
     out.update(cold_reads(app, root))
     out["stored"] = folder_bytes(root)
@@ -382,6 +394,16 @@ def touch_values(graph: CompiledGraph) -> Any:
     """A cold `get_state` whose values are used (the budget's read: the whole state)."""
     snapshot = graph.get_state("chat")
     assert len(snapshot.values["messages"]) >= 0
+    return snapshot
+
+
+def touch_lazy(graph: CompiledGraph) -> Any:
+    """A cold lazy `get_state` (`lazy=True`) of which the length of the messages and the last
+    20 of them are used (what a chat shows): the snapshot document, the newest segment and
+    the rows since the snapshot, not the whole list."""
+    snapshot = graph.get_state("chat", lazy=True)
+    messages = snapshot.values["messages"]
+    assert len(messages[-20:]) == min(20, len(messages))
     return snapshot
 
 
@@ -982,6 +1004,35 @@ def cold_table(rows: list[dict[str, Any]], budgets: bool) -> None:
         )
 
 
+def lazy_table(rows: list[dict[str, Any]]) -> None:
+    """The lazy cold read of the same threads beside the eager one and the head-only one."""
+    print(
+        "\nlazy cold reads (a fresh reader, median of 9): lazy = get_state(lazy=True) with "
+        "len(messages) and messages[-20:] used, wall and CPU ms; the 3x budget held with it; "
+        "eager = get_state with its values used (every message); head = only what the head "
+        "row says; rows / objs = checkpoint rows and payload objects of one lazy read"
+    )
+    header = (
+        f"{'turns':>6} | {'lazy ms':>8} {'x first':>20} | {'cpu ms':>7} {'x first':>20} | "
+        f"{'eager ms':>8} {'x first':>7} | {'head ms':>7} {'x first':>7} | {'rows':>4} {'objs':>4}"
+    )
+    print(header)
+    print("-" * len(header))
+    first = rows[0] if rows else {}
+    for r in rows:
+        ok = r["status"] == "ok" and r.get("reached") == r["n"] and "lazy_ms" in r
+        print(
+            f"{r['n']:>6} | {fmt(r.get('lazy_ms'), '.2f'):>8} "
+            f"{verdict(ratio(r, first, 'lazy_ms'), GET_STATE_BUDGET, ok):>20} | "
+            f"{fmt(r.get('lazy_cpu_ms'), '.2f'):>7} "
+            f"{verdict(ratio(r, first, 'lazy_cpu_ms'), GET_STATE_BUDGET, ok):>20} | "
+            f"{fmt(r.get('get_state_ms'), '.2f'):>8} "
+            f"{fmt(ratio(r, first, 'get_state_ms'), '.2f'):>7} | "
+            f"{fmt(r.get('meta_ms'), '.2f'):>7} {fmt(ratio(r, first, 'meta_ms'), '.2f'):>7} | "
+            f"{fmt(r.get('lazy_rows'), 'd'):>4} {fmt(r.get('lazy_objects'), 'd'):>4}"
+        )
+
+
 def run_chat(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.turns.split(",")]
     extra = {"message_bytes": args.message_bytes}
@@ -1038,6 +1089,7 @@ def run_chat(args: argparse.Namespace) -> None:
         "resident memory after running the thread (durable-graph only)."
     )
     chat_table("durable-graph (embedded SQLite, inline runner)", ours, budgets=True)
+    lazy_table(ours)
     if before:
         chat_table(f"durable-graph, previous checkout ({args.previous})", before, budgets=True)
     if ours and "empty" in ours[0]:

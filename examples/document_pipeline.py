@@ -151,7 +151,7 @@ def run_local(data: bytes) -> dict[str, Any]:
     head = graph.backend.checkpoints.head_checkpoint(thread_id)
     if head is None:
         return graph.invoke({"upload": ref.model_dump(mode="json")}, thread_id=thread_id)
-    return graph.get_state(thread_id).values
+    return dict(graph.get_state(thread_id).values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,15 +5,17 @@ included). `CompiledGraph.get_state`/`get_state_history` and the streams build o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from durable_graph import messages
 from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint, ErrorInfo, InterruptInfo, ParentRef
 from durable_graph.commands import Interrupt, interrupt_id, nested_interrupt_id
 from durable_graph.errors import InvalidInput
 from durable_graph.fanin import done_key
+from durable_graph.lazy_values import Convert, FieldSource, LazyValues
 from durable_graph.payloads import loaded
 from durable_graph.spec import GraphSpec
 from durable_graph.subgraphs import SubgraphNode
@@ -25,6 +27,7 @@ __all__ = [
     "checkpoint_id",
     "config_for",
     "lazy_snapshot_of",
+    "lazy_values_snapshot_of",
     "parse_checkpoint_id",
     "pending_of",
     "snapshot_of",
@@ -47,12 +50,17 @@ class StateSnapshot:
     first access of any of them, then kept: each is then a plain `dict` / `Checkpoint`, never
     a proxy, so a reader that checks `next` or `config` of a long thread does not build its
     whole state. Read them before closing the backend (`docs/langgraph-compatibility.md`).
-    Equality, `repr`, `dataclasses.replace`, copying and pickling read them first."""
+    Equality, `repr`, `dataclasses.replace`, copying and pickling read them first.
+
+    A lazy read (`get_state(config, lazy=True)`) gives `values` and `json_values` as
+    read-only `LazyValues` mappings, each field read on its first access (a list field a
+    `LazySequence`, fetching only the segments it touches), and `checkpoint` as the row says
+    it (its `values` empty). Pickling and copying read them whole, into `dict`s and `list`s."""
 
     thread_id: str
     step: int
     status: str
-    values: dict[str, Any]
+    values: Mapping[str, Any]
     next: tuple[str, ...]
     source: str
     nodes: tuple[str, ...]
@@ -61,7 +69,7 @@ class StateSnapshot:
     error: ErrorInfo | None
     parent: ParentRef | None
     checkpoint: Checkpoint
-    json_values: dict[str, Any] = field(default_factory=dict)
+    json_values: Mapping[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_config: dict[str, Any] | None = None
@@ -225,6 +233,32 @@ def lazy_snapshot_of(
     return _snapshot(spec, backend, head, subgraphs, read=state)
 
 
+def lazy_values_snapshot_of(
+    spec: GraphSpec,
+    backend: Backend,
+    record: Checkpoint,
+    source: FieldSource,
+    *,
+    subgraphs: bool = False,
+) -> StateSnapshot:
+    """`record` (as its row says it) as a user reads it, its values read field by field from
+    `source` on first access (`lazy_values.py`): `json_values` as stored, `values` with chat
+    messages as LangChain objects where it is installed (as `schema.output` gives them)."""
+    schema = spec.schema
+    converters: dict[str, Convert] = (
+        {name: schema.adapters[name].validate_python for name in schema.message_fields}
+        if messages.HAS_LANGCHAIN
+        else {}
+    )
+    return _snapshot(
+        spec,
+        backend,
+        record,
+        subgraphs,
+        lazy=(LazyValues(source, converters), LazyValues(source)),
+    )
+
+
 def _snapshot(
     spec: GraphSpec,
     backend: Backend,
@@ -233,16 +267,20 @@ def _snapshot(
     *,
     values: dict[str, Any] | None = None,
     read: Callable[[], tuple[Checkpoint, dict[str, Any], dict[str, Any]]] | None = None,
+    lazy: tuple[LazyValues, LazyValues] | None = None,
 ) -> StateSnapshot:
     tid = checkpoint.thread_id
     parent = checkpoint.parent
     pending = pending_of(spec, backend, checkpoint)
-    json_values = values if values is not None else {}
+    shown: Mapping[str, Any] = spec.schema.output(values) if values is not None else {}
+    json_values: Mapping[str, Any] = values if values is not None else {}
+    if lazy is not None:
+        shown, json_values = lazy
     snapshot = StateSnapshot(
         thread_id=tid,
         step=checkpoint.step,
         status=checkpoint.status,
-        values=spec.schema.output(values) if values is not None else {},
+        values=shown,
         next=tuple(t.node for t in checkpoint.next),
         source=checkpoint.source,
         nodes=tuple(checkpoint.nodes),

@@ -116,8 +116,9 @@ def test_messages_state_keeps_langchain_messages_losslessly(
     backend: Backend, tmp_path: Path
 ) -> None:
     """Given a ReAct loop over MessagesState, then the nodes see LangChain objects with their
-    tool_calls, invoke returns them, two turns of one thread accumulate, the store holds them
-    as plain JSON (no pickles), and the chain verifies."""
+    tool_calls, invoke returns them, two turns of one thread accumulate (a lazy read gives
+    them as objects too), the store holds them as plain JSON (no pickles), and the chain
+    verifies."""
     app = on(react(), backend)
     first = app.invoke({"messages": [("user", "tea")]}, cfg("chat"))
     kinds = [type(m).__name__ for m in first["messages"]]
@@ -130,6 +131,10 @@ def test_messages_state_keeps_langchain_messages_losslessly(
     snapshot = app.get_state(cfg("chat"))
     assert snapshot.values["messages"] == second["messages"]
     assert snapshot.json_values["messages"][1]["tool_calls"][0]["name"] == "lookup"
+    lazy = app.get_state(cfg("chat"), lazy=True)  # the same messages, read as a sequence
+    assert lazy.values["messages"] == second["messages"] and len(lazy.values["messages"]) == 8
+    assert isinstance(lazy.values["messages"][-1], AIMessage)
+    assert lazy.json_values["messages"][1]["tool_calls"][0]["name"] == "lookup"
     with sqlite3.connect(tmp_path / "home" / "state.db") as db:
         rows = [
             json.loads(row_text(body)) for (body,) in db.execute("SELECT body FROM checkpoints")

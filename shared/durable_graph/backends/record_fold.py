@@ -77,15 +77,7 @@ class Materialiser:
         first = rows[0]
         keep = len(rows) if keep is None else keep
         start = first.anchor if plain_from is None else plain_from
-        if start < first.step:
-            earlier = self.inner.list_checkpoints(
-                first.thread_id,
-                newest_first=True,
-                before_step=first.step,
-                limit=first.step - max(start, 0),
-            )
-            earlier.reverse()
-            rows = [*earlier, *rows]
+        rows = [*self.rows_before(first, start), *rows]
         first_kept = len(rows) - keep
         state = State(-1, "", {}, {}, {})
         out: list[Checkpoint] = []
@@ -119,23 +111,22 @@ class Materialiser:
         self.cache.remember(last.thread_id, state)
         return out
 
-    def _from_snapshot(self, row: Checkpoint) -> State:
-        """The state after `row` from the snapshot it names, refused unless its field digests
-        give the row's state root. A snapshot older than a merge that deleted its segments
-        (`segment_runs.py`) is read through the newest one (`_through_newer`), or folded from
-        the rows."""
+    def rows_before(self, row: Checkpoint, start: int) -> list[Checkpoint]:
+        """The stored rows from step `start` up to `row`, oldest first: one range read."""
+        if start >= row.step:
+            return []
+        earlier = self.inner.list_checkpoints(
+            row.thread_id, newest_first=True, before_step=row.step, limit=row.step - max(start, 0)
+        )
+        earlier.reverse()
+        return earlier
+
+    def snapshot_of(self, row: Checkpoint) -> Snapshot:
+        """The snapshot `row` names, refused unless it is the state after `row`: its field
+        digests must give the row's state root (its values are not fetched here)."""
         assert row.snap is not None
-        snapshot: Snapshot | None = None
-        newer: Snapshot | None = None
         try:
             snapshot = read_snapshot(self.payloads, row.snap)
-            try:
-                values = snapshot_values(self.payloads, snapshot)
-            except PayloadCorrupted as missing:
-                values, newer = self._through_newer(row, snapshot, missing)
-        except ListReset as exc:  # a list re-set since: fold from the rows instead
-            assert snapshot is not None
-            raise _Superseded(min(snapshot.anchors.values(), default=row.step)) from exc
         except PayloadCorrupted as exc:
             raise CorruptRecord(row.thread_id, row.step, f"snapshot: {exc}") from exc
         except SnapshotFormatError as exc:
@@ -149,6 +140,28 @@ class Materialiser:
                 "the snapshot the row names is not the state after this step (its digests do "
                 "not give the row's state root)",
             )
+        return snapshot
+
+    def _from_snapshot(self, row: Checkpoint) -> State:
+        """The state after `row` from the snapshot it names, refused unless its field digests
+        give the row's state root. A snapshot older than a merge that deleted its segments
+        (`segment_runs.py`) is read through the newest one (`_through_newer`), or folded from
+        the rows."""
+        snapshot = self.snapshot_of(row)
+        newer: Snapshot | None = None
+        try:
+            try:
+                values = snapshot_values(self.payloads, snapshot)
+            except PayloadCorrupted as missing:
+                values, newer = self._through_newer(row, snapshot, missing)
+        except ListReset as exc:  # a list re-set since: fold from the rows instead
+            raise _Superseded(min(snapshot.anchors.values(), default=row.step)) from exc
+        except PayloadCorrupted as exc:
+            raise CorruptRecord(row.thread_id, row.step, f"snapshot: {exc}") from exc
+        except SnapshotFormatError as exc:
+            raise UnsupportedFormat(row.thread_id, row.step, str(exc)) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptRecord(row.thread_id, row.step, f"snapshot unreadable: {exc}") from exc
         return State(
             row.step,
             row.hash,
@@ -218,7 +231,7 @@ class Materialiser:
                 digests[name] = str(new_digest)  # the value it already has, by reference
                 anchors[name] = row.step
                 continue
-            value = self._value(row, name, change)
+            value = self.change_value(row, name, change)
             if whole and change.ref is not None:
                 chunks[name] = change.ref
             else:
@@ -248,12 +261,25 @@ class Materialiser:
                 values[name] = {**(current if isinstance(current, dict) else {}), **patch}
         return State(row.step, row.hash, values, digests, anchors, chunks, snapshot=before.snapshot)
 
+    def fold_field(
+        self, name: str, value: Any, changes: Sequence[tuple[Checkpoint, Change]]
+    ) -> Any:
+        """One field's value after `changes` (oldest first, each with its row) from `value`
+        (None: absent), folded as `_advance` folds it (a lazy read, `lazy_state.py`)."""
+        state = State(0, "", {} if value is None else {name: value}, {}, {})
+        for row, change in changes:
+            one = row.model_copy(update={"changes": {name: change}})
+            state = self._advance(state, one, copy=True)
+        return state.values.get(name)
+
     def _keep_record(self, state: State, row: Checkpoint) -> Checkpoint:
         record = self.complete(row, state)
         self.cache.remember(row.thread_id, replace(state, record=record))
         return record
 
-    def _value(self, row: Checkpoint, name: str, change: Change) -> Any:
+    def change_value(self, row: Checkpoint, name: str, change: Change) -> Any:
+        """The value one change of `row` carries (its chunk fetched and checked against `d`,
+        a sealed value opened, an erased one as its marker)."""
         if change.e is not None:
             return self.opener.sealed_value(row, name, change)
         if change.ref is None and change.s is None and change.v is None:

@@ -296,11 +296,16 @@ def run_items(segments: Sequence[Any], entry: Mapping[str, Any], name: str) -> l
         raise ValueError(f"{name}: {len(segments)} segments for {len(counts)} counts")
     items: list[Any] = []
     for segment, count in zip(segments, counts, strict=True):
-        value = segment.get("v") if type(segment) is dict else None
-        if type(value) is not list or len(value) != count:
-            raise ValueError(f"{name}: a segment is not the salted list of {count} items")
-        items.extend(value)
+        items.extend(segment_items(segment, count, name))
     return items
+
+
+def segment_items(segment: Any, count: int, name: str) -> list[Any]:
+    """The items of one format-3 list segment, checked to be the salted list of `count`."""
+    value = segment.get("v") if type(segment) is dict else None
+    if type(value) is not list or len(value) != count:
+        raise ValueError(f"{name}: a segment is not the salted list of {count} items")
+    return value
 
 
 __all__ = [
@@ -313,5 +318,6 @@ __all__ = [
     "prefix_refs",
     "retirement",
     "run_items",
+    "segment_items",
     "thread_salt",
 ]

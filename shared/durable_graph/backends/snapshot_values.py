@@ -28,34 +28,43 @@ def snapshot_values(
     """The snapshot's values, segments and chunks fetched (each checked by its digest).
     `newer`: a later snapshot of the thread, whose segments hold this one's lists as prefixes
     (this one's were merged away, `segment_runs.py`); `ListReset` if a list was re-set since."""
-    values: dict[str, Any] = {}
-    for name, entry in snapshot.fields.items():
-        if "dsegs" in entry:
-            merged: dict[str, Any] = {}
-            patches = fetch_all(payloads, segment_refs(payloads, entry, DICT_KEYS))
-            counts = entry.get("cnt")  # merged runs: each patch's key count
-            if counts is not None and [len(shaped(p, dict, name)) for p in patches] != counts:
-                raise ValueError(f"{name}: segments are not the patches of {counts} keys")
-            for patch in patches:
-                merged.update(shaped(patch, dict, name))  # replaced keys stay where they were
-            if len(merged) != entry["n"]:
-                raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
-            values[name] = merged
-        elif "segs" in entry and "cnt" in entry:
-            values[name] = _run_list(payloads, name, entry, newer)
-        elif "segs" in entry:
-            items = []
-            for segment in fetch_all(payloads, segment_refs(payloads, entry)):
-                items.extend(shaped(segment, list, name))
-            if len(items) != entry["n"]:
-                raise ValueError(f"{name}: segments hold {len(items)} items, not {entry['n']}")
-            values[name] = items
-        elif "ref" in entry:
-            chunk = json.loads(payloads.get(PayloadRef.model_validate(entry["ref"])))
-            values[name] = chunk.get("v") if isinstance(chunk, dict) else None
-        else:
-            values[name] = entry.get("v")
-    return values
+    return {
+        name: entry_value(payloads, name, entry, newer) for name, entry in snapshot.fields.items()
+    }
+
+
+def entry_value(
+    payloads: PayloadStore,
+    name: str,
+    entry: Mapping[str, Any],
+    newer: Snapshot | None = None,
+) -> Any:
+    """The value of one field of a snapshot, its segments or chunk fetched (`snapshot_values`;
+    a lazy read fetches one field at a time, `lazy_state.py`)."""
+    if "dsegs" in entry:
+        merged: dict[str, Any] = {}
+        patches = fetch_all(payloads, segment_refs(payloads, entry, DICT_KEYS))
+        counts = entry.get("cnt")  # merged runs: each patch's key count
+        if counts is not None and [len(shaped(p, dict, name)) for p in patches] != counts:
+            raise ValueError(f"{name}: segments are not the patches of {counts} keys")
+        for patch in patches:
+            merged.update(shaped(patch, dict, name))  # replaced keys stay where they were
+        if len(merged) != entry["n"]:
+            raise ValueError(f"{name}: segments hold {len(merged)} keys, not {entry['n']}")
+        return merged
+    if "segs" in entry and "cnt" in entry:
+        return _run_list(payloads, name, entry, newer)
+    if "segs" in entry:
+        items = []
+        for segment in fetch_all(payloads, segment_refs(payloads, entry)):
+            items.extend(shaped(segment, list, name))
+        if len(items) != entry["n"]:
+            raise ValueError(f"{name}: segments hold {len(items)} items, not {entry['n']}")
+        return items
+    if "ref" in entry:
+        chunk = json.loads(payloads.get(PayloadRef.model_validate(entry["ref"])))
+        return chunk.get("v") if isinstance(chunk, dict) else None
+    return entry.get("v")
 
 
 class ListReset(Exception):
@@ -81,4 +90,4 @@ def _run_list(
     return items
 
 
-__all__ = ["ListReset", "snapshot_values"]
+__all__ = ["ListReset", "entry_value", "snapshot_values"]
