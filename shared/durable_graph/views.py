@@ -55,7 +55,8 @@ class StateSnapshot:
     A lazy read (`get_state(config, lazy=True)`) gives `values` and `json_values` as
     read-only `LazyValues` mappings, each field read on its first access (a list field a
     `LazySequence`, fetching only the segments it touches), and `checkpoint` as the row says
-    it (its `values` empty). Pickling and copying read them whole, into `dict`s and `list`s."""
+    it (its `values` empty unless this process had the state at hand). Pickling and copying
+    read them whole, into `dict`s and `list`s."""
 
     thread_id: str
     step: int
