@@ -55,11 +55,15 @@ class Chat(BaseModel):
     limit: int = 10
 
 
+def said(turn: int) -> str:
+    """The message of turn `turn`."""
+    return f"turn {turn}: " + ("y" * 9_000 if turn == BIG_TURN else "x" * 40)
+
+
 def talk(state: Chat) -> dict[str, Any]:
     turn = state.turns
-    text = f"turn {turn}: " + ("y" * 9_000 if turn == BIG_TURN else "x" * 40)
     out: dict[str, Any] = {
-        "messages": [text],
+        "messages": [said(turn)],
         "facts": {f"fact-{turn:03d}": f"fact {turn}", "fact-000": f"revised at {turn}"},
         "turns": turn + 1,
     }
@@ -202,10 +206,10 @@ def test_a_tail_slice_fetches_only_the_segments_holding_it(
     assert len(values["messages"]) == 60 and "facts" in values
     assert counting.objects == 1  # the snapshot document
     tail = 60 - latest["n"] + 1  # the messages appended since the snapshot, and one more
-    assert values["messages"][-tail:] == [f"turn {i}: " + "x" * 40 for i in range(60 - tail, 60)]
+    assert values["messages"][-tail:] == [said(i) for i in range(60 - tail, 60)]
     assert counting.objects == 2  # and the newest segment
     assert values["messages"][-tail:] and counting.objects == 2  # fetched once
-    assert list(values["messages"]) == [f"turn {i}: " + "x" * 40 for i in range(60)]
+    assert list(values["messages"]) == [said(i) for i in range(60)]
     assert counting.objects == 1 + segments
 
 
