@@ -195,8 +195,10 @@ names keeps its segments, so older steps still read fast), anything stored withi
 anything at all when a thread cannot be read (`stopped` says which; a thread whose data key was
 destroyed reads as erased). A store too big to mark within the function's five minutes stops
 with nothing deleted: run `durable-graph gc --store aws://STACK` from a host instead.
-`docs/record-format.md` §12 (*Storage reclamation*) has the details and what it does not cover
-(a claim-checked SQS body waiting longer than the grace).
+`docs/record-format.md` §12 (*Storage reclamation*) has the details and what it does not cover.
+A claim-checked SQS body (a message over SQS's limit) is kept under its own prefix
+(`messages/`), which the collector never lists, so a message waiting days in the DLQ keeps it;
+a lifecycle rule expires those bodies a day after the DLQ's 14-day retention.
 """
 
 TAMPER = """

@@ -22,6 +22,7 @@ from constructs import Construct
 
 from durable_graph.backends.aws import names
 from infra.components.nag import acknowledge, acknowledge_on_role, arn_reference
+from infra.components.queueing import DLQ_RETENTION
 from infra.table_definition import TABLE, KeyAttribute
 
 __all__ = ["Storage"]
@@ -58,12 +59,18 @@ def _attribute(key: KeyAttribute) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=key.name, type=_ATTRIBUTE_TYPES[key.type])
 
 
-def _private_bucket(scope: Construct, construct_id: str, logs: s3.IBucket | None) -> s3.Bucket:
+def _private_bucket(
+    scope: Construct,
+    construct_id: str,
+    logs: s3.IBucket | None,
+    lifecycle_rules: list[s3.LifecycleRule] | None = None,
+) -> s3.Bucket:
     """A versioned, encrypted, TLS-only bucket with no public access, retained on stack delete."""
     return s3.Bucket(
         scope,
         construct_id,
         versioned=True,
+        lifecycle_rules=lifecycle_rules,
         encryption=s3.BucketEncryption.S3_MANAGED,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         enforce_ssl=True,
@@ -71,6 +78,18 @@ def _private_bucket(scope: Construct, construct_id: str, logs: s3.IBucket | None
         server_access_logs_bucket=logs,
         server_access_logs_prefix=f"{construct_id.lower()}/" if logs else None,
         removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def message_bodies_expire() -> s3.LifecycleRule:
+    """Queue bodies kept by the claim check (`names.MESSAGE_PREFIX`) expire a day after the DLQ
+    would have dropped their message: no record names them, the payload collector never lists
+    them, and nothing else deletes them. Their older versions go a day after they are replaced."""
+    return s3.LifecycleRule(
+        id="QueueBodiesExpire",
+        prefix=names.MESSAGE_PREFIX,
+        expiration=Duration.days(int(DLQ_RETENTION.to_days()) + 1),
+        noncurrent_version_expiration=Duration.days(1),
     )
 
 
@@ -125,7 +144,9 @@ class Storage(Construct):
             "S1",
             "This is the access-log bucket; logging it into itself would loop.",
         )
-        self.payload_bucket = _private_bucket(self, "Payloads", self.access_logs_bucket)
+        self.payload_bucket = _private_bucket(
+            self, "Payloads", self.access_logs_bucket, [message_bodies_expire()]
+        )
         self.uploads_bucket = _private_bucket(self, "Uploads", self.access_logs_bucket)
 
     @property
@@ -149,16 +170,16 @@ class Storage(Construct):
         )
 
     def grant_payloads_read(self, function: lambda_.Function) -> None:
-        """Read payload objects (and learn which ones exist)."""
-        self._grant_objects(
-            function, self.payload_bucket, PAYLOAD_READ_ACTIONS, names.PAYLOAD_PREFIX
-        )
+        """Read payload objects (and learn which ones exist), and queue bodies kept by the
+        claim check (`names.MESSAGE_PREFIX`)."""
+        for prefix in (names.PAYLOAD_PREFIX, names.MESSAGE_PREFIX):
+            self._grant_objects(function, self.payload_bucket, PAYLOAD_READ_ACTIONS, prefix)
 
     def grant_payloads_write(self, function: lambda_.Function) -> None:
-        """Store new payload objects; content addressing means nothing is ever deleted."""
-        self._grant_objects(
-            function, self.payload_bucket, PAYLOAD_WRITE_ACTIONS, names.PAYLOAD_PREFIX
-        )
+        """Store new payload objects and queue bodies; content addressing means nothing is ever
+        deleted (the collector and erasure delete with `grant_payloads_delete`)."""
+        for prefix in (names.PAYLOAD_PREFIX, names.MESSAGE_PREFIX):
+            self._grant_objects(function, self.payload_bucket, PAYLOAD_WRITE_ACTIONS, prefix)
 
     def grant_payloads_delete(self, function: lambda_.Function) -> None:
         """Delete payload objects, every version, under the payload prefix only: what erasure

@@ -15,7 +15,9 @@ import pytest
 from durable_graph.backends.aws import names
 from durable_graph.backends.aws.factory import build_runtime
 from durable_graph.backends.aws.local_poller import LocalLambdaContext
+from durable_graph.checkpoint import Task
 from durable_graph.clock import ManualClock
+from durable_graph.ports.transition_queue import TransitionMessage
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.verification import verify_thread
 from functions.sweeper import handler as sweeper_module
@@ -23,6 +25,7 @@ from functions.sweeper.handler import handler as sweeper_handler
 from tests.aws.conftest import AwsWorld
 from tests.aws.test_leftovers import COUNT, worker_backend
 from tests.conformance.test_lost_appends import part_chunks, race_a_step, resume_to_the_end, stored
+from tests.helpers import GRAPH
 
 GC = {names.SWEEPER_JOB_KEY: names.GC_JOB, "source": "aws.events"}
 
@@ -64,3 +67,39 @@ def test_the_gc_job_deletes_what_a_killed_worker_never_left(
     assert all(stored(killed, ref) for ref in part_chunks(race.winner))
     assert verify_thread(rt.backend, "race").ok
     resume_to_the_end(race, COUNT)
+
+
+def test_a_queued_message_body_outlives_the_grace(
+    aws_factory: Callable[..., AwsWorld], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a transition whose body is over SQS's limit (kept in S3 by the claim check) still
+    waiting in the queue, as it may for days in the DLQ
+    When the gc job runs after its grace period
+    Then the body, which no record names, is not deleted (it lives under the queue's own
+    prefix, which the collector does not list), and the message is still delivered whole."""
+    world = aws_factory()
+    clock = ManualClock(datetime.now(UTC))
+    settings = world.resources.settings.model_copy(update={"payload_deletes": True})
+    rt = build_runtime(settings, world.clients, clock=clock)
+    monkeypatch.setattr(sweeper_module, "runtime", lambda: rt)
+    big = TransitionMessage(
+        thread_id="waiting",
+        step=0,
+        task=Task(id="0:a", node="a", arg={"text": "z" * 300_000}),
+        graph=GRAPH,
+    )
+    rt.backend.queue.send([big])
+    bucket = world.resources.settings.bucket
+    kept = world.clients.s3.list_objects_v2(Bucket=bucket, Prefix=names.MESSAGE_PREFIX)
+    assert kept.get("KeyCount") == 1
+
+    clock.advance(settings.gc_grace_seconds + 60)
+    late = sweeper_handler(GC, LocalLambdaContext())
+
+    assert late["deleted"] == 0
+    assert (
+        world.clients.s3.list_objects_v2(Bucket=bucket, Prefix=names.MESSAGE_PREFIX)["KeyCount"]
+        == 1
+    )
+    [delivery] = rt.backend.queue.receive()
+    assert delivery.message == big

@@ -123,6 +123,8 @@ def test_only_xray_is_granted_on_every_resource(template: Template, spec: Functi
 def test_payload_objects_are_reachable_only_under_the_payload_prefix(
     template: Template, spec: FunctionSpec
 ) -> None:
+    """Objects of the payload bucket: under the payload prefix, or under the queue bodies'
+    prefix (the claim check), where no function may delete (their lifecycle rule does)."""
     payloads_id, _ = bucket(template, "Payloads")
     payload_arn = {"Fn::GetAtt": [payloads_id, "Arn"]}
 
@@ -134,7 +136,10 @@ def test_payload_objects_are_reachable_only_under_the_payload_prefix(
             elif resource == payload_arn:
                 assert as_list(statement["Action"]) == ["s3:ListBucket"]
             elif isinstance(resource, dict) and payload_arn in joined_parts(resource):
-                assert resource["Fn::Join"][1][-1] == f"/{names.PAYLOAD_PREFIX}*"
+                tail = resource["Fn::Join"][1][-1]
+                assert tail in (f"/{names.PAYLOAD_PREFIX}*", f"/{names.MESSAGE_PREFIX}*")
+                if tail == f"/{names.MESSAGE_PREFIX}*":
+                    assert set(as_list(statement["Action"])) <= {"s3:GetObject", "s3:PutObject"}
 
 
 def test_payload_deletes_are_the_erasers_alone_and_under_the_payload_prefix(

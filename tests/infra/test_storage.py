@@ -106,3 +106,18 @@ def test_uploads_bucket_notifies_s3_trigger_on_object_created(template: Template
             "SourceArn": {"Fn::GetAtt": [uploads_id, "Arn"]},
         },
     )
+
+
+def test_queue_bodies_expire_after_the_dlq_drops_their_messages(template: Template) -> None:
+    """The claim check's bodies (`names.MESSAGE_PREFIX`) are named by no record and never
+    listed by the payload collector: a lifecycle rule on that prefix alone expires them a day
+    after the DLQ's retention, so a message waiting in the DLQ keeps its body."""
+    from infra.components.queueing import DLQ_RETENTION
+
+    _, payloads = bucket(template, "Payloads")
+    (rule,) = payloads["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == names.MESSAGE_PREFIX and rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] > DLQ_RETENTION.to_days()
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    _, uploads = bucket(template, "Uploads")
+    assert "LifecycleConfiguration" not in uploads["Properties"]

@@ -28,6 +28,7 @@ import boto3
 from botocore.config import Config
 
 from durable_graph.backend import Backend
+from durable_graph.backends.aws import names
 from durable_graph.backends.aws.dynamodb_store import DynamoDBCheckpointStore
 from durable_graph.backends.aws.kms_keys import KmsKeyWrapper
 from durable_graph.backends.aws.kms_signer import KmsSigner
@@ -190,7 +191,12 @@ def aws_backend(
         kek = KmsKeyWrapper(clients.kms, settings.data_key_id)
     no_queue = None if settings.queue_url else NoQueue(settings.table_name)
     queue: TransitionQueue = no_queue or SqsTransitionQueue(
-        clients.sqs, str(settings.queue_url), payloads=payloads, dlq_url=settings.dlq_url
+        clients.sqs,
+        str(settings.queue_url),
+        payloads=S3PayloadStore(
+            clients.s3, settings.bucket, prefix=names.MESSAGE_PREFIX, clock=clock
+        ),
+        dlq_url=settings.dlq_url,
     )
     notifier: Notifier = (
         SnsNotifier(clients.sns, settings.topic_arn) if settings.topic_arn else NullNotifier()

@@ -66,6 +66,12 @@ ENV_EXPLORER_JWKS_URL: Final = "DURABLE_GRAPH_EXPLORER_JWKS_URL"
 
 # Payload objects live under this prefix, content-addressed: "sha256/ab/<hex digest>".
 PAYLOAD_PREFIX: Final = "sha256/"
+# Queue message bodies too large for SQS (the claim check, `sqs_queue.py`) live under their own
+# prefix: no record names them, so the payload collector (`payload_gc.py`, which lists only
+# `PAYLOAD_PREFIX`) must never see them while a message waits in the queue or its DLQ; the
+# bucket's lifecycle rule expires them once the DLQ has dropped the message
+# (`infra/components/storage.py`).
+MESSAGE_PREFIX: Final = "messages/"
 
 # The scheduled event that asks the sweeper function for the retention job instead of a sweep
 # (`infra/stack.py` sends it; `functions/sweeper/handler.py` dispatches on `job`).

@@ -7,7 +7,9 @@
   a restricted alphabet; a hex digest always is.
 - Body = the message JSON. It carries the state of small threads (see `followups.messages_for`)
   and stays far below the 64 KB billing chunk; a body above `body_limit` is stored in the
-  payload store and the message carries only the ref (claim check).
+  payload bucket under the queue's own prefix (`names.MESSAGE_PREFIX`, which the payload
+  collector never lists and a lifecycle rule expires after the DLQ's retention) and the message
+  carries only the ref (claim check).
 
 Dead-lettering needs no code: the queue's redrive policy moves a message that failed
 `maxReceiveCount` times to the DLQ. In Lambda the event source mapping receives and deletes;
