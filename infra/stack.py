@@ -32,6 +32,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -304,31 +305,19 @@ class DurableGraphStack(Stack):
             schedule=events.Schedule.rate(Duration.minutes(config.sweep_minutes)),
             targets=[targets.LambdaFunction(sweeper)],
         )
-        events.Rule(
-            self,
+        self._sweeper_job(
+            sweeper,
             "RetentionSchedule",
-            description="durable-graph: erase values older than each graph's retention policy",
-            schedule=events.Schedule.rate(Duration.hours(config.retention_hours)),
-            targets=[
-                targets.LambdaFunction(
-                    sweeper,
-                    event=events.RuleTargetInput.from_object(
-                        {names.SWEEPER_JOB_KEY: names.RETENTION_JOB}
-                    ),
-                )
-            ],
+            "durable-graph: erase values older than each graph's retention policy",
+            Duration.hours(config.retention_hours),
+            names.RETENTION_JOB,
         )
-        events.Rule(
-            self,
+        self._sweeper_job(
+            sweeper,
             "PayloadGcSchedule",
-            description="durable-graph: delete payload objects no thread needs any more",
-            schedule=events.Schedule.rate(Duration.hours(config.gc_hours)),
-            targets=[
-                targets.LambdaFunction(
-                    sweeper,
-                    event=events.RuleTargetInput.from_object({names.SWEEPER_JOB_KEY: names.GC_JOB}),
-                )
-            ],
+            "durable-graph: delete payload objects no thread needs any more",
+            Duration.hours(config.gc_hours),
+            names.GC_JOB,
         )
         storage.grant_checkpoints_read(sweeper)
         storage.grant_checkpoints_write(sweeper)
@@ -360,6 +349,24 @@ class DurableGraphStack(Stack):
 
         self._acknowledge_bucket_notifications_handler()
         self._outputs(storage, queueing, signing, notifications, api)
+
+    def _sweeper_job(
+        self, sweeper: lambda_.IFunction, rule_id: str, description: str, every: Duration, job: str
+    ) -> None:
+        """A schedule that asks the sweeper for one of its jobs (`names.SWEEPER_JOB_KEY`)
+        instead of a sweep; `functions/sweeper/handler.py` dispatches on it."""
+        events.Rule(
+            self,
+            rule_id,
+            description=description,
+            schedule=events.Schedule.rate(every),
+            targets=[
+                targets.LambdaFunction(
+                    sweeper,
+                    event=events.RuleTargetInput.from_object({names.SWEEPER_JOB_KEY: job}),
+                )
+            ],
+        )
 
     def _acknowledge_bucket_notifications_handler(self) -> None:
         """The singleton function CDK adds to configure S3 notifications is not ours to change."""
