@@ -93,35 +93,60 @@ def list_runs(
         level = level_of(len(items), fanin)
     retired: list[PayloadRef] = []
     if len(items) > start:
-        segs.append(_segment(put, salt, items[start:]))
+        pending: list[Segment] = [*segs, _Pending(put, {"s": salt, "v": items[start:]})]
         levels.append(level)
         counts.append(len(items) - start)
 
-        def merged(first: int) -> tuple[dict[str, Any], int]:
+        def merged(first: int) -> tuple[Segment, int]:
             end = sum(counts)
             held = sum(counts[first:])
-            return _segment(put, salt, items[end - held : end]), held
+            return _Pending(put, {"s": salt, "v": items[end - held : end]}), held
 
-        retired.extend(_merge_runs(segs, levels, counts, merged))
+        retired.extend(_merge_runs(pending, levels, counts, merged))
+        segs = _written(pending)
     return {"segs": segs, "lv": levels, "cnt": counts, "n": len(items)}, retired
 
 
+class _Pending:
+    """A segment not written yet: a merge in the same snapshot may replace it, and a segment
+    no snapshot names would be a put for nothing (and, for a dict, an object only `gc` ever
+    deleted; for a list, a put and then a delete)."""
+
+    __slots__ = ("put", "value")
+
+    def __init__(self, put: Put, value: Any) -> None:
+        self.put, self.value = put, value
+
+    def written(self) -> dict[str, Any]:
+        ref: dict[str, Any] = self.put(self.value).model_dump(mode="json")
+        return ref
+
+
+Segment = dict[str, Any] | _Pending  # a stored segment's ref, or one this snapshot may write
+
+
+def _written(segs: list[Segment]) -> list[dict[str, Any]]:
+    """The refs of `segs`, writing the pending segments that survived the merges."""
+    return [s.written() if isinstance(s, _Pending) else s for s in segs]
+
+
 def _merge_runs(
-    segs: list[dict[str, Any]],
+    segs: list[Segment],
     levels: list[int],
     counts: list[int],
-    merged: Callable[[int], tuple[dict[str, Any], int]],
+    merged: Callable[[int], tuple[Segment, int]],
 ) -> list[PayloadRef]:
     """Merge runs of the last `MERGE_FANIN` segments of one level, in place, while there are
-    any (a merge may complete a run of the next level); `merged(first)` writes the one
-    segment holding what `segs[first:]` hold, and returns its ref and count. The refs
-    replaced, in order."""
+    any (a merge may complete a run of the next level); `merged(first)` makes the one
+    segment holding what `segs[first:]` hold (pending: only the segments left at the end are
+    written, `_written`), and returns it and its count. The stored refs replaced, in order
+    (a pending segment replaced was never stored: nothing to retire)."""
     fanin = MERGE_FANIN
     replaced: list[PayloadRef] = []
     while len(levels) >= fanin and len(set(levels[-fanin:])) == 1:
         first = len(segs) - fanin
         ref, count = merged(first)
-        replaced.extend(PayloadRef.model_validate(s) for s in segs[first:])
+        replaced.extend(PayloadRef.model_validate(s) for s in segs[first:] if isinstance(s, dict))
         top = levels[-1] + 1
         del segs[first:], levels[first:], counts[first:]
         segs.append(ref)
@@ -163,25 +188,21 @@ def dict_runs(
         levels, counts = [int(x) for x in before["lv"]], [int(x) for x in before["cnt"]]
         level = 0
     if patch:
-        segs.append(_put_patch(put, patch))
+        pending: list[Segment] = [*segs, _Pending(put, patch)]
         levels.append(level)
         counts.append(len(patch))
         held.append(list(patch))
 
-        def merged(first: int) -> tuple[dict[str, Any], int]:
+        def merged(first: int) -> tuple[Segment, int]:
             names = list(dict.fromkeys(name for part in held[first:] for name in part))
             del held[first:]
             held.append(names)
-            return _put_patch(put, {name: value[name] for name in names}), len(names)
+            return _Pending(put, {name: value[name] for name in names}), len(names)
 
-        _merge_runs(segs, levels, counts, merged)
+        _merge_runs(pending, levels, counts, merged)
+        segs = _written(pending)
     entry = {"dsegs": segs, "lv": levels, "cnt": counts, "n": len(value)}
     return entry, held
-
-
-def _put_patch(put: Put, patch: dict[str, Any]) -> dict[str, Any]:
-    ref: dict[str, Any] = put(patch).model_dump(mode="json")
-    return ref
 
 
 def retirement(
@@ -281,11 +302,6 @@ def _run(let_go: Callable[[], None]) -> None:
         let_go()
     except Exception:
         log.warning("could not let %s go", RETIRED, exc_info=True)
-
-
-def _segment(put: Put, salt: str, items: list[Any]) -> dict[str, Any]:
-    ref: dict[str, Any] = put({"s": salt, "v": items}).model_dump(mode="json")
-    return ref
 
 
 def run_items(segments: Sequence[Any], entry: Mapping[str, Any], name: str) -> list[Any]:
