@@ -84,7 +84,7 @@ def handle_group(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor
         if isinstance(p, Checkpoint)
     }
     while steps:
-        committed, failed, error = _commit_group(worker, batch, steps, acknowledge)
+        committed, failed, error = _commit_group(worker, batch, steps, acked)
         if error is None:
             outcomes.update(committed)
             break
@@ -103,15 +103,17 @@ def handle_group(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor
 
 
 def _commit_group(
-    worker: Worker,
-    batch: list[Delivery],
-    steps: dict[int, Checkpoint],
-    acknowledge: Callable[[int], None],
+    worker: Worker, batch: list[Delivery], steps: dict[int, Checkpoint], acked: set[int]
 ) -> tuple[dict[int, Outcome], int | None, Exception | None]:
     """Commit `steps` (built from `batch`, by index) in one unit of work: their outcomes,
     or, when it rolled back, the index of the step whose commit raised (None: the unit's
-    COMMIT itself failed) and the error."""
+    COMMIT itself, or its acknowledgements, failed) and the error.
+
+    The messages of the steps committed are acknowledged at the end of the unit, in one
+    statement (`TransitionQueue.ack_many`: a DELETE per step was a statement per task), and
+    marked in `acked` (the caller unmarks them if the unit rolls back)."""
     committed: dict[int, Outcome] = {}
+    finalized: list[int] = []
     current: int | None = None
     try:
         with worker.backend.atomic():
@@ -120,9 +122,11 @@ def _commit_group(
                 committed[current] = engine.commit(
                     checkpoint,
                     previous_status="running",
-                    finalize=functools.partial(acknowledge, current),
+                    finalize=functools.partial(finalized.append, current),
                 )
             current = None
+            worker.backend.queue.ack_many([batch[i] for i in finalized])
+            acked.update(finalized)
     except Exception as exc:  # rolled back: none of these steps committed
         return {}, current, exc
     return committed, None, None

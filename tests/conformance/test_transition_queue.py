@@ -70,3 +70,19 @@ def test_release_makes_visible_again(backend: Backend) -> None:
     backend.queue.release(delivery)
     again = backend.queue.receive(max_messages=1, visibility_timeout=30)
     assert [d.message for d in again] == [delivery.message]
+
+
+def test_ack_many_acknowledges_those_given(backend: Backend) -> None:
+    """Given three messages leased at once, when two are acknowledged together (one of them
+    acknowledged already), then only the third is left; acknowledging none changes nothing."""
+    backend.queue.send([message("q7", 0), message("q8", 0), message("q9", 0)])
+    leased = {
+        d.message.thread_id: d
+        for d in backend.queue.receive(max_messages=10, visibility_timeout=30)
+    }
+    assert sorted(leased) == ["q7", "q8", "q9"]
+    backend.queue.ack(leased["q7"])
+    backend.queue.ack_many([leased["q7"], leased["q8"]])
+    backend.queue.ack_many([])
+    backend.queue.release(leased["q9"])
+    assert drain(backend) == ["q9:0:0:a"]

@@ -272,6 +272,32 @@ def test_a_step_the_database_refuses_is_undone_alone_and_the_batch_commits(
         assert verify_thread(backend, tid).ok
 
 
+def test_a_batch_is_leased_and_acknowledged_by_one_statement_each(tmp_path: Path) -> None:
+    """Given 20 started threads, when a worker with concurrency 20 drains the embedded queue,
+    then it leases their 20 tasks in one statement and acknowledges them in one (not one
+    statement per task), their steps commit, and the queue is left empty."""
+    backend = local_backend(tmp_path / "home", clock=ManualClock())
+    app = job_graph.with_backend(backend)
+    with backend.atomic():
+        for i in range(THREADS):
+            app.start({}, thread_id=f"j-{i}")
+    db = backend.queue.db  # type: ignore[attr-defined]
+    assert isinstance(db, Database)
+    statements: list[str] = []
+    worker = app.worker(concurrency=THREADS, threads=1)
+    db.trace(statements.append)
+    try:
+        worker.run(until_idle=True)
+    finally:
+        db.trace(None)
+    leases = [s for s in statements if s.startswith("UPDATE queue")]
+    acks = [s for s in statements if s.startswith("DELETE FROM queue")]
+    assert (len(leases), len(acks)) == (1, 1)
+    assert worker.stats.committed == THREADS
+    assert backend.queue.depth() == 0
+    backend.close()
+
+
 @pytest.mark.parametrize(("threads", "on_worker_thread"), [(1, True), (None, False)])
 def test_threads_1_runs_a_batch_in_turn_on_the_workers_thread(
     tmp_path: Path, threads: int | None, on_worker_thread: bool

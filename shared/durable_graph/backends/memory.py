@@ -286,8 +286,12 @@ class MemoryQueue:
         return out
 
     def ack(self, delivery: Delivery) -> None:
+        self.ack_many([delivery])
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        receipts = {delivery.receipt for delivery in deliveries}
         with self._lock:
-            self._items = [i for i in self._items if i["receipt"] != delivery.receipt]
+            self._items = [i for i in self._items if i["receipt"] not in receipts]
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         now = self._clock.now().timestamp()

@@ -66,6 +66,11 @@ class TransitionQueue(Protocol):
 
     def ack(self, delivery: Delivery) -> None: ...
 
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """`ack` each of `deliveries` (a group commit's batch), in one statement where the
+        queue can: a lease that is no longer the message's is skipped, as by `ack`."""
+        ...
+
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         """Make the message visible again after `delay` seconds (a transient failure)."""
         ...

@@ -164,6 +164,9 @@ class NoQueue:
     def ack(self, delivery: Delivery) -> None:
         raise self._refuse()
 
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        raise self._refuse()
+
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         raise self._refuse()
 

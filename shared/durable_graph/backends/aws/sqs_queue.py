@@ -40,14 +40,18 @@ from durable_graph.ports.transition_queue import Delivery, TransitionMessage
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeFilterType
-    from mypy_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 log = logging.getLogger("durable_graph.aws.sqs")
 
 CLAIM_CHECK = "$claim_check"
 # SQS bills a request per 64 KB chunk of payload; stay in one chunk, leaving room for attributes.
 DEFAULT_BODY_LIMIT = 60 * 1024
-SEND_BATCH = 10  # SendMessageBatch takes at most ten entries
+SEND_BATCH = 10  # SendMessageBatch (and DeleteMessageBatch) take at most ten entries
 _SQS_ID = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}$")
 
 
@@ -274,6 +278,34 @@ class SqsTransitionQueue:
             raise translate(exc, "DeleteMessage") from exc
         except BotoCoreError as exc:
             raise translate(exc, "DeleteMessage") from exc
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """One DeleteMessageBatch per ten deliveries; a receipt SQS no longer knows (the lease
+        ran out, the message is gone) is logged and skipped, as by `ack`."""
+        for start in range(0, len(deliveries), SEND_BATCH):
+            chunk = deliveries[start : start + SEND_BATCH]
+            entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(index), "ReceiptHandle": delivery.receipt}
+                for index, delivery in enumerate(chunk)
+            ]
+            try:
+                response = self.client.delete_message_batch(
+                    QueueUrl=self.queue_url, Entries=entries
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, "DeleteMessageBatch") from exc
+            failures = response.get("Failed", [])
+            for entry in failures:
+                if entry.get("Code") == "ReceiptHandleIsInvalid":
+                    gone = chunk[int(entry["Id"])].message.dedup_id
+                    log.warning("ack of a message already gone: %s", gone)
+            failed = [e for e in failures if e.get("Code") != "ReceiptHandleIsInvalid"]
+            if failed:  # acknowledging again is safe: a deleted message is skipped as gone
+                first = failed[0]
+                raise AwsUnavailable(
+                    f"DeleteMessageBatch: {len(failed)} of {len(entries)} entries failed "
+                    f"({first.get('Code')}: {first.get('Message', '')})"
+                )
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         try:

@@ -77,6 +77,13 @@ RETURNING queue.id, queue.body, queue.receive_count, queue.thread_id, queue.dedu
 _LEASE_ANY = _LEASE.format(thread="")
 _LEASE_THREAD = _LEASE.format(thread="AND thread_id = %(thread)s")
 
+# Acknowledgements in one statement: each row of the (id, receipt) leases, while its receipt
+# is still the row's (as `DELETE_LEASED`).
+_DELETE_LEASES = """
+DELETE FROM queue USING unnest(%s::bigint[], %s::text[]) AS lease (id, receipt)
+WHERE queue.id = lease.id AND queue.receipt = lease.receipt
+"""
+
 # The statements the embedded queue runs too (`backends/sql.py`), spelt for psycopg.
 _DELETE_LEASED = POSTGRES.sql(DELETE_LEASED).encode()
 _RELEASE_LEASED = POSTGRES.sql(RELEASE_LEASED).encode()
@@ -155,6 +162,14 @@ class PostgresQueue:
     def ack(self, delivery: Delivery) -> None:
         with self.db.connection(_WHERE) as conn:
             conn.execute(_DELETE_LEASED, lease_of(delivery))
+
+    def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """One DELETE for all of `deliveries` (a group commit's batch: in its transaction)."""
+        if not deliveries:
+            return
+        ids, receipts = zip(*(lease_of(delivery) for delivery in deliveries), strict=True)
+        with self.db.connection(_WHERE) as conn:
+            conn.execute(_DELETE_LEASES, (list(ids), list(receipts)))
 
     def release(self, delivery: Delivery, *, delay: float = 0.0) -> None:
         now = self.clock.now().timestamp()
