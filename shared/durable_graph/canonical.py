@@ -31,13 +31,16 @@ ZERO_HASH = "0" * 64
 
 def check_json(value: Any, path: str = "$") -> None:
     """Fail with the exact path of the first value JSON cannot hold (sets, objects, NaN...)."""
-    if value is None or isinstance(value, bool | str | int):
+    kind = type(value)  # the exact JSON types first: a check of each is a pointer comparison
+    if kind is str or value is None or kind is int or kind is bool:
+        return
+    if isinstance(value, (bool, str, int)):  # a subclass (an enum of strings...)
         return
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SerializationError(f"{path}: {value!r} is not a finite number", field=path)
         return
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             check_json(item, f"{path}[{index}]")
         return
@@ -184,14 +187,23 @@ def json_size_within(value: Any, limit: int) -> bool:
     # its first few.
     stack: list[Iterator[Any]] = [iter((value,))]
     while stack:
-        item = next(stack[-1], _END)
+        item: Any = next(stack[-1], _END)
         if item is _END:
             stack.pop()
-        elif isinstance(item, str):
+            continue
+        kind = type(item)
+        if kind is not str and kind is not dict and kind is not list:
+            # A subclass (an enum of strings, an OrderedDict) as its base; the exact types
+            # skip this (pointer comparisons, where `isinstance` is a call each).
+            kind = str if isinstance(item, str) else dict if isinstance(item, dict) else kind
+        if kind is str:
             budget -= len(item) + 2
-        elif isinstance(item, dict | list | tuple):
+        elif kind is dict:
             budget -= 2 + 4 * len(item)  # separators, and at least a key's quotes per entry
-            stack.append(iter(item.values() if isinstance(item, dict) else item))
+            stack.append(iter(item.values()))
+        elif kind is list or isinstance(item, (list, tuple)):
+            budget -= 2 + 4 * len(item)
+            stack.append(iter(item))
         else:
             budget -= 8
         if budget < 0:

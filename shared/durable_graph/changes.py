@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import compress, islice
 from typing import Any
 
-from durable_graph.canonical import digest, sha256_hex
+from durable_graph.canonical import canonical_bytes, plain_json, sha256_hex
 from durable_graph.checkpoint import Change, Op, same
 from durable_graph.payloads import CHUNK_CONTENT_TYPE
 from durable_graph.salted_parts import chunk_bytes, new_salt
@@ -41,11 +41,13 @@ class FieldChange:
     value: Any
 
 
-def seal_change(op: Op, value: Any) -> tuple[Change, bytes]:
-    """A change with a fresh salt, and its chunk bytes (whose sha256 is `d`)."""
+def seal_change(op: Op, value: Any, salt: str | None = None) -> tuple[Change, bytes]:
+    """A change with a fresh salt (`salt`, when the caller drew it: `new_salts`), and its
+    chunk bytes (whose sha256 is `d`)."""
     if op == "del":
         return Change(op="del"), b""
-    salt = new_salt()
+    if salt is None:
+        salt = new_salt()
     data = chunk_bytes(salt, value)
     return Change.inline_chunk(op, sha256_hex(data), salt, value), data
 
@@ -121,7 +123,9 @@ def advance_all(digests: Mapping[str, str], changes: Mapping[str, Change]) -> di
 
 
 def state_root(digests: Mapping[str, str]) -> str:
-    return digest(dict(digests))
+    """`digest({field: F})`. The field digests are hex strings, so only the field names need
+    checking for the encoder's fast path (`canonical.plain_json`)."""
+    return sha256_hex(canonical_bytes(dict(digests), plain=plain_json([], digests)))
 
 
 __all__ = [

@@ -138,7 +138,9 @@ class Checkpoint(Record):
 
     def with_fresh(self, refs: Sequence[PayloadRef]) -> Checkpoint:
         """This record, remembering `refs` as the chunks its sealing wrote (`step_sealer.py`)."""
-        self._fresh = tuple(refs)
+        # Into the private attributes directly: pydantic's `__setattr__` checks cost more than
+        # the step's other bookkeeping (a private attribute may be set on a frozen model).
+        self.__pydantic_private__["_fresh"] = tuple(refs)  # type: ignore[index]
         return self
 
     @property

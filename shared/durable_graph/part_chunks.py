@@ -11,20 +11,21 @@ from typing import Any
 
 from durable_graph.canonical import json_size_within
 from durable_graph.changes import CHUNK_CONTENT_TYPE, seal_change
-from durable_graph.checkpoint import Change, PayloadRef, Task
+from durable_graph.checkpoint import Change, Op, PayloadRef, Task
 from durable_graph.encryption import is_sealed_io
 from durable_graph.errors import PayloadTooLarge
 from durable_graph.payloads import MARKER
 from durable_graph.ports.payload_store import PayloadStore
-from durable_graph.state import FieldChange
 
 INLINE_PART_BYTES = 64 * 1024  # a bigger io response, interrupt payload or resume value: a chunk
 
 
-def sized_change(name: str, change: FieldChange, most: int) -> tuple[Change, bytes]:
-    """The change sealed into its chunk, refused when the chunk is over the single-value
-    maximum."""
-    sealed, data = seal_change(change.op, change.value)
+def sized_change(
+    name: str, op: Op, value: Any, most: int, salt: str | None = None
+) -> tuple[Change, bytes]:
+    """Change `op` of `value` sealed into its chunk (with `salt`, when the caller drew it),
+    refused when the chunk is over the single-value maximum."""
+    sealed, data = seal_change(op, value, salt)
     if len(data) > most:
         raise PayloadTooLarge(
             f"{name}: one change of {len(data)} bytes is over the {most}-byte maximum of a "
@@ -63,7 +64,7 @@ def chunked_part(
     deletes them if the record that names them loses its append)."""
     if value is None or json_size_within(value, bound):
         return value
-    change, data = sized_change(name, FieldChange("set", value), most)
+    change, data = sized_change(name, "set", value, most)
     stored = stored_change(change, data, payloads, -1)
     assert stored.ref is not None
     if fresh is not None:

@@ -30,10 +30,11 @@ def salt_error(error: ErrorInfo | None) -> ErrorInfo | None:
     return error.model_copy(update={"s": new_salt()})
 
 
-def salt_io(record: IoRecord) -> IoRecord:
-    """The io record with a salt, and its `response_sha256` the salted digest (a digest of
-    the response alone would let anyone confirm a guessed answer)."""
-    salt = record.s or new_salt()
+def salt_io(record: IoRecord, salt: str | None = None) -> IoRecord:
+    """The io record with a salt (its own, else `salt`, else a fresh one), and its
+    `response_sha256` the salted digest (a digest of the response alone would let anyone
+    confirm a guessed answer)."""
+    salt = record.s or salt or new_salt()
     update = {"s": salt, "response_sha256": part_digest(salt, record.response)}
     return record.model_copy(update=update)
 

@@ -148,7 +148,7 @@ def merge_tasks(first: Sequence[Task], second: Sequence[Task]) -> list[Task]:
 
 
 def _flatten(raw: Any) -> Iterable[Any]:
-    if isinstance(raw, list | tuple | set | frozenset):
+    if isinstance(raw, (list, tuple, set, frozenset)):  # a tuple: an `A | B` union is slower
         yield from raw
     elif raw is None:
         return

@@ -38,6 +38,7 @@ from durable_graph.checkpoint import (
     Change,
     Checkpoint,
     IoRecord,
+    Op,
     PayloadRef,
     Task,
     locate,
@@ -48,6 +49,7 @@ from durable_graph.part_chunks import INLINE_PART_BYTES, chunked_part, sized_cha
 from durable_graph.part_salts import salt_io
 from durable_graph.payloads import offload
 from durable_graph.ports.payload_store import PayloadStore
+from durable_graph.salted_parts import new_salts
 from durable_graph.sealed_fields import SEALED_IN
 from durable_graph.sealed_payloads import raw_payloads
 from durable_graph.state import FieldChange
@@ -125,9 +127,11 @@ def seal(
     digests: Mapping[str, str] = {} if rebase or previous is None else previous.digests
     anchors = {} if rebase or previous is None else dict(previous.anchors)
     chunks = {} if rebase or previous is None else dict(previous.chunks)
+    wanted: dict[str, tuple[Op, Any]]  # what each changed field's chunk holds: (op, value)
     if rebase:
-        changed = {name: FieldChange("set", value) for name, value in values.items()}
-    wanted = dict(changed or {})
+        wanted = {name: ("set", value) for name, value in values.items()}
+    else:
+        wanted = {name: (c.op, c.value) for name, c in (changed or {}).items()}
     kept: dict[str, Change] = {}
     for name, value in values.items():
         if name in wanted or step - anchors.get(name, step) < KEEP_EVERY:
@@ -136,9 +140,14 @@ def seal(
             # Its field digest is the chunk's `d` (a sealed chunk's address is not).
             kept[name] = Change(op="keep", d=digests[name], ref=chunks[name])
         elif _small(value):
-            wanted[name] = FieldChange("keep", value)
+            wanted[name] = ("keep", value)
+    # The step's salts in one draw: one for each change, and one for each io record without.
+    salts = iter(new_salts(len(wanted) + sum(r.s is None for r in io)))
     # Every chunk is sealed and sized before any is written: a refused step leaves nothing.
-    sealed = {name: sized_change(name, c, max_value_bytes) for name, c in wanted.items()}
+    sealed = {
+        name: sized_change(name, op, value, max_value_bytes, next(salts))
+        for name, (op, value) in wanted.items()
+    }
     changes = {
         name: stored_change(change, data, payloads, threshold)
         for name, (change, data) in sealed.items()
@@ -181,7 +190,7 @@ def seal(
             _sealed_io(r, payloads, threshold, max_value_bytes, cipher, plain, fresh) for r in io
         ]
         lists = raw_payloads(payloads)  # task and io lists: readable without the key
-    stored_io = [salt_io(r) for r in stored_io]
+    stored_io = [salt_io(r, next(salts) if r.s is None else None) for r in stored_io]
     # Built without validation: every part is already a model or engine-made JSON (the state
     # was validated field by field, the tasks and routes are models), and validating the whole
     # record again was a third of sealing's time. `values` goes in as the very object the
@@ -264,7 +273,7 @@ def _small(value: Any) -> bool:
     """Cheap first: a long list or dict is never small, whatever its items weigh, nor is a
     short one whose JSON is clearly over the bound (a few documents of megabytes: looked at
     only as far as the bound, never `repr`ed whole at every step)."""
-    if isinstance(value, list | dict) and len(value) > KEEP_MAX_ITEMS:
+    if isinstance(value, (list, dict)) and len(value) > KEEP_MAX_ITEMS:
         return False
     if isinstance(value, str):
         return len(value) <= KEEP_MAX_BYTES
