@@ -37,15 +37,19 @@ CARRY_LIMIT_BYTES = 48 * 1024
 _NO_GRANT = LinkGrant()  # a step's grant when it carries no links (frozen, never changed)
 
 
-def messages_for(checkpoint: Checkpoint, *, keys: Keyring | None) -> list[TransitionMessage]:
+def messages_for(
+    checkpoint: Checkpoint, *, keys: Keyring | None, carry: bool = True
+) -> list[TransitionMessage]:
     """One message per next task of `checkpoint`. Only a step with a single task (format 2,
     state within `CARRY_LIMIT_BYTES`) carries its state: the tasks of a parallel superstep
-    meet in the store anyway (fanin.py). `keys`: the store's data keys (encryption on: the
+    meet in the store anyway (fanin.py); and none when not `carry` (a queue worked by this
+    process: `ports.worked_queues`). `keys`: the store's data keys (encryption on: the
     carried state is sealed with the thread's), None when encryption is off."""
     parallel = len(checkpoint.next)
     carried: dict[str, Any] | None = None
     if (
-        parallel == 1
+        carry
+        and parallel == 1
         and checkpoint.format >= 2
         and json_size_within(checkpoint.values, CARRY_LIMIT_BYTES)
     ):
@@ -167,7 +171,10 @@ class FollowUps:
         `prepared`: what the commit already wrote (`prepare`); None writes it all here."""
         if checkpoint.status == "running":
             keys = self.backend.checkpoints.keys
-            self.backend.queue.send(messages_for(checkpoint, keys=keys))
+            queue = self.backend.queue
+            carries = getattr(queue, "carries_state", None)  # `ports.worked_queues`
+            carry = carries() if callable(carries) else True
+            queue.send(messages_for(checkpoint, keys=keys, carry=carry))
         if prepared is None:
             if moves_head(checkpoint.status, previous_status):
                 sync_thread(self.backend.checkpoints, checkpoint, self.clock)

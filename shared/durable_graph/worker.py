@@ -184,6 +184,8 @@ class Worker:
     ) -> WorkerStats:
         """Process messages until idle (nothing queued or in flight), or `settled()` is true."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        if thread_id is None:  # serving every thread (not the inline runner of one)
+            self.leases.serve()
         pool: ThreadPoolExecutor | None = None  # made for the first batch of several, if any
         pooled = self.threads > 1  # else a batch's tasks run on this thread
         try:

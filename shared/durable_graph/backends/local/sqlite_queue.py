@@ -14,6 +14,7 @@ import orjson
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.row_bodies import model_text
 from durable_graph.backends.poison import PoisonLog
+from durable_graph.backends.record_state import CACHE_THREADS
 from durable_graph.backends.sql import (
     BURY,
     DELETE_LEASED,
@@ -62,6 +63,12 @@ _DELETE_LEASES = (
 )
 _NOT_CARRIED = {"carried"}  # a leased row keeps no carried state (`leasing_sends`)
 SENT_KEPT = 1024  # sent messages remembered for an inline receive (then forgotten, re-parsed)
+# Messages sent and not yet taken back by this process below which, with a worker of its own,
+# what it sends carries no state (`carries_state`): their steps stay at hand meanwhile, as the
+# state cache keeps CACHE_THREADS threads' steps. In a burst of starts longer than the cache,
+# the first UNCARRIED may be evicted before the worker gets to them and are read back (1,000
+# approval threads in flight: 0.5 checkpoint reads a thread, against 4 uncarried throughout).
+UNCARRIED = CACHE_THREADS // 2
 
 
 class SqliteQueue:
@@ -75,6 +82,13 @@ class SqliteQueue:
         self._sent: dict[bytes, TransitionMessage] = {}
         self._local = threading.local()  # this thread's open `leasing_sends` blocks
         self._look: str | None = None  # `_LEASED_SEND` for this store's queue table
+        # Whether a worker of this process serves the queue (`carries_state`).
+        self.worked_here = False
+
+    def carries_state(self) -> bool:
+        """`WorkedHere`: a message sent now carries its step's state unless a worker of this
+        process serves the queue and fewer than `UNCARRIED` messages it sent wait for it."""
+        return not self.worked_here or len(self._sent) >= UNCARRIED
 
     def leasing_sends(self, lease: SendLease) -> LeasingBlock:
         """Within this block (on this thread), `send` queues `lease.thread_id`'s messages
