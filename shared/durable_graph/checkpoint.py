@@ -10,7 +10,7 @@ storing only what its step changed; format-1 records (whole `values`) keep verif
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, PrivateAttr
@@ -60,6 +60,8 @@ FORMAT = 2
 # the 4 steps of each approval thread twice.
 _STORED_ROWS_MOST = 1024
 _STORED_ROWS: dict[int, tuple[weakref.ref[Checkpoint], str]] = {}
+# Never in a format-2 row: what a reader materialises again (`Checkpoint.stored`).
+_NOT_STORED = frozenset({"values", "digests", "anchors", "chunks"})
 # Every field a format-1 record had: its hash covered exactly these (but `hash`).
 V1_FIELDS = frozenset(
     {
@@ -210,7 +212,16 @@ class Checkpoint(Record):
         if self.io_ref is not None:
             update["io"] = []
         else:
-            io, pointers = _io_kept_once(self.io, self.changes)
+            io = list(self.io)
+            pointers: dict[str, list[Any]] = {}
+            for index, derived, path in _io_kept_once(self.io, self.changes):
+                kept: dict[str, Any] = {}
+                if derived:
+                    kept["response_sha256"] = ""  # derived again on read
+                if path is not None:
+                    pointers[str(index)] = path
+                    kept["response"] = None
+                io[index] = io[index].model_copy(update=kept)
             update["io"] = io
             if pointers:
                 update["io_in"] = pointers
@@ -226,26 +237,54 @@ class Checkpoint(Record):
         return self._stored_json(self._plain())
 
     def _stored_json(self, plain: bool) -> str:
-        """`to_stored_json`, written and cached (`plain`: `_plain()`)."""
-        stored = self.stored()
-        doc = stored.model_dump(mode="json", exclude_defaults=True)
-        doc["format"] = stored.format
-        parent = stored.parent
-        if (
-            stored.format >= 2
-            and stored.step > 0
-            and parent is not None
-            # `parent == self._previous_ref()`, without building a model to compare with
-            and (parent.thread_id, parent.step, parent.hash)
-            == (self.thread_id, self.step - 1, self.prev_hash)
-        ):
-            doc.pop("parent", None)
-        text = compact_json(doc, plain=plain)
+        """`to_stored_json`, written and cached (`plain`: `_plain()`): `stored()` dumped
+        without its defaults, taken from one dump of this record (not a copy of it dumped)."""
+        if self.format == 1:  # stored as it is
+            row = self.model_dump(mode="json", exclude_defaults=True)
+        else:
+            row = self._row_of(self._dumped())
+        row["format"] = self.format
+        text = compact_json(row, plain=plain)
         if len(_STORED_ROWS) >= _STORED_ROWS_MOST:
             _STORED_ROWS.clear()
         key = id(self)
         _STORED_ROWS[key] = (weakref.ref(self, lambda _: _STORED_ROWS.pop(key, None)), text)
         return text
+
+    def _dumped(self) -> dict[str, Any]:
+        """This format-2 record dumped as JSON without its defaults, nor what `stored()`
+        leaves out of it (what a reader materialises)."""
+        exclude = set(_NOT_STORED)
+        if self.next_ref is not None:
+            exclude.add("next")
+        if self.io_ref is not None:
+            exclude.add("io")
+        return self.model_dump(mode="json", exclude_defaults=True, exclude=exclude)
+
+    def _row_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        """`row`, this format-2 record's `_dumped()`, made in place what `stored()` dumps
+        without its defaults (its io kept once), without a parent that is the previous step."""
+        if self.io_ref is None:
+            pointers: dict[str, list[Any]] = {}
+            for index, derived, path in _io_kept_once(self.io, self.changes):
+                kept = row["io"][index]
+                if derived:
+                    kept.pop("response_sha256", None)  # derived again on read
+                if path is not None:
+                    pointers[str(index)] = path
+                    kept.pop("response", None)
+            if pointers:
+                row["io_in"] = pointers
+        parent = self.parent
+        if (
+            self.step > 0
+            and parent is not None
+            # `parent == self._previous_ref()`, without building a model to compare with
+            and (parent.thread_id, parent.step, parent.hash)
+            == (self.thread_id, self.step - 1, self.prev_hash)
+        ):
+            row.pop("parent", None)
+        return row
 
     @classmethod
     def from_stored_json(cls, text: str | bytes) -> Checkpoint:
@@ -311,22 +350,16 @@ class Checkpoint(Record):
 
 
 def _io_kept_once(
-    io: list[IoRecord], changes: dict[str, Change]
-) -> tuple[list[IoRecord], dict[str, list[Any]]]:
-    """Io records as stored: a response the step also put into the state becomes a pointer,
-    and a response digest that is just the digest of the response is left to be derived."""
-    pointers: dict[str, list[Any]] = {}
-    kept = list(io)
+    io: Sequence[IoRecord], changes: Mapping[str, Change]
+) -> Iterator[tuple[int, bool, list[Any] | None]]:
+    """How a format-2 row keeps its io records once: for each one it keeps differently from
+    the record, its index, whether its `response_sha256` is left to be derived again on read
+    (salted, or the plain digest of its response), and the path of the change that holds its
+    response (the step also put it into the state: kept once, there), or None."""
     for index, record in enumerate(io):
         if record.response is None:
             continue
-        update: dict[str, Any] = {}
-        if record.s is not None or record.response_sha256 == digest(record.response):
-            update["response_sha256"] = ""  # derived again on read
+        derived = record.s is not None or record.response_sha256 == digest(record.response)
         path = locate(changes, record.response)
-        if path is not None:
-            pointers[str(index)] = path
-            update["response"] = None
-        if update:
-            kept[index] = record.model_copy(update=update)
-    return kept, pointers
+        if derived or path is not None:
+            yield index, derived, path
