@@ -323,27 +323,30 @@ class Checkpoint(Record):
         return self.model_copy(update={"hash": self.compute_hash()})
 
     @classmethod
-    def built_sealed(cls, **fields: Any) -> Checkpoint:
-        """`built(**fields).sealed()` (`hash` among `fields` is ignored), without the copy:
+    def built_sealed(cls, fields: dict[str, Any]) -> Checkpoint:
+        """`built(fields).sealed()` (`hash` among `fields` is ignored), without the copy:
         the hash is filled into the record `built` just made, which no one else holds yet.
         Its stored row is written here too (`to_stored_json`, cached: the size check and the
         append that follow take it from there), so its free-form parts are walked once
         (`_plain`) for both."""
-        record = cls.built(**fields)
+        record = cls.built(fields)
         plain = record._plain()
         record.__dict__["hash"] = record.compute_hash(plain)
         record._stored_json(plain)
         return record
 
     @classmethod
-    def built(cls, **fields: Any) -> Checkpoint:
-        """A record of `fields` (every one: a missing one is a `KeyError`), unvalidated, as
-        `model_construct` builds it without its per-field lookups (most of its time): for
-        parts that are already models or engine-made JSON (`sealing.seal`)."""
+    def built(cls, fields: dict[str, Any]) -> Checkpoint:
+        """A record of `fields` (every one, and nothing else: else a `KeyError`), unvalidated,
+        as `model_construct` builds it without its per-field lookups and copies (most of its
+        time): for parts that are already models or engine-made JSON (`sealing.seal`).
+        `fields` becomes the record's own dict (the caller made it for this record)."""
+        names = cls.__pydantic_fields__.keys()
+        if fields.keys() != names:
+            raise KeyError(f"not the record's fields: {sorted(names ^ fields.keys())}")
         record = cls.__new__(cls)
-        values = {name: fields[name] for name in cls.__pydantic_fields__}
-        object.__setattr__(record, "__dict__", values)
-        object.__setattr__(record, "__pydantic_fields_set__", set(values))
+        object.__setattr__(record, "__dict__", fields)
+        object.__setattr__(record, "__pydantic_fields_set__", set(fields))
         object.__setattr__(record, "__pydantic_extra__", None)
         object.__setattr__(record, "__pydantic_private__", {"_fresh": ()})
         return record

@@ -80,4 +80,4 @@ def chunked_arg(task: Task, payloads: PayloadStore, most: int, fresh: list[Paylo
     if arg is None or is_sealed_io(arg):
         return task
     part = chunked_part(arg, payloads, most, f"the argument of task {task.id!r}", fresh)
-    return task if part is arg else task.model_copy(update={"arg": part})
+    return task if part is arg else task.copied(arg=part)

@@ -15,19 +15,19 @@ from durable_graph.salted_parts import new_salt, part_digest
 def salt_task(task: Task) -> Task:
     if task.arg is None or task.s is not None:
         return task
-    return task.model_copy(update={"s": new_salt()})
+    return task.copied(s=new_salt())
 
 
 def salt_interrupt(info: InterruptInfo | None) -> InterruptInfo | None:
     if info is None or info.payload is None or info.s is not None:
         return info
-    return info.model_copy(update={"s": new_salt()})
+    return info.copied(s=new_salt())
 
 
 def salt_error(error: ErrorInfo | None) -> ErrorInfo | None:
     if error is None or error.s is not None:
         return error
-    return error.model_copy(update={"s": new_salt()})
+    return error.copied(s=new_salt())
 
 
 def salt_io(record: IoRecord, salt: str | None = None) -> IoRecord:
@@ -35,8 +35,7 @@ def salt_io(record: IoRecord, salt: str | None = None) -> IoRecord:
     `response_sha256` the salted digest (a digest of the response alone would let anyone
     confirm a guessed answer)."""
     salt = record.s or salt or new_salt()
-    update = {"s": salt, "response_sha256": part_digest(salt, record.response)}
-    return record.model_copy(update=update)
+    return record.copied(s=salt, response_sha256=part_digest(salt, record.response))
 
 
 def resume_salts(resume: Mapping[str, list[Any]]) -> dict[str, list[str]]:

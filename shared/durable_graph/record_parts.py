@@ -6,7 +6,7 @@ forbids unknown fields, so a stored row with a stray key fails to parse.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,19 @@ class Record(BaseModel):
     """A stored part: frozen, no unknown fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def copied(self, **update: Any) -> Self:
+        """`model_copy(update=update)` (unvalidated, as it is), without its generic work (a
+        deep-copy option, extra fields, which a record has none of): a model copy cost as much
+        as sealing the change it carried. `update` holds engine-made values for fields."""
+        copy = object.__new__(type(self))
+        _set = object.__setattr__
+        _set(copy, "__dict__", {**self.__dict__, **update})
+        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        _set(copy, "__pydantic_extra__", None)
+        private = self.__pydantic_private__
+        _set(copy, "__pydantic_private__", None if private is None else dict(private))
+        return copy
 
 
 def _unsalted(salt: str | None) -> bool:

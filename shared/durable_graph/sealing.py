@@ -174,15 +174,7 @@ def seal(
     lists = payloads
     if cipher is None:
         stored_io = [
-            r.model_copy(
-                update={
-                    "response": offload(
-                        chunked_part(r.response, payloads, max_value_bytes, r.name, fresh),
-                        payloads,
-                        threshold,
-                    )
-                }
-            )
+            _with_response(r, _offloaded(r, payloads, threshold, max_value_bytes, fresh))
             for r in io
         ]
     else:
@@ -195,30 +187,33 @@ def seal(
     # was validated field by field, the tasks and routes are models), and validating the whole
     # record again was a third of sealing's time. `values` goes in as the very object the
     # state model cache knows (`StateSchema.to_model`).
+    # One dict, which becomes the record's own (`built`): every field given, no defaults.
     return Checkpoint.built_sealed(
-        values=values,
-        format=FORMAT,
-        step=step,
-        changes=changes,
-        root=state_root(after),
-        digests=after,
-        anchors=anchors,
-        chunks=chunks,
-        # Anchors only move forward, so the previous hint (a snapshot's step, when the store
-        # wrote one: backends/snapshots.py) is still a valid place to fold from.
-        anchor=max(
-            min(anchors.values(), default=step),
-            -1 if rebase or previous is None else previous.anchor,
-        ),
-        next=tasks,
-        next_ref=_outside(tasks, INLINE_TASKS, lists),
-        io=stored_io,
-        io_ref=_outside(stored_io, INLINE_IO, lists),
-        prev_hash=previous.hash if previous is not None else ZERO_HASH,
-        snap=None,
-        io_in={},
-        hash="",
-        **fields,  # every field given: `built` takes no defaults
+        {
+            "values": values,
+            "format": FORMAT,
+            "step": step,
+            "changes": changes,
+            "root": state_root(after),
+            "digests": after,
+            "anchors": anchors,
+            "chunks": chunks,
+            # Anchors only move forward, so the previous hint (a snapshot's step, when the
+            # store wrote one: backends/snapshots.py) is still a valid place to fold from.
+            "anchor": max(
+                min(anchors.values(), default=step),
+                -1 if rebase or previous is None else previous.anchor,
+            ),
+            "next": tasks,
+            "next_ref": _outside(tasks, INLINE_TASKS, lists),
+            "io": stored_io,
+            "io_ref": _outside(stored_io, INLINE_IO, lists),
+            "prev_hash": previous.hash if previous is not None else ZERO_HASH,
+            "snap": None,
+            "io_in": {},
+            "hash": "",
+            **fields,
+        }
     )
 
 
@@ -251,6 +246,22 @@ def _sealed_io(
         return record.model_copy(update={"response": whole, "response_sha256": digest(whole)})
     boxed = seal_io(whole, cipher)
     return record.model_copy(update={"response": boxed, "response_sha256": digest(boxed)})
+
+
+def _offloaded(
+    record: IoRecord,
+    payloads: PayloadStore,
+    threshold: int,
+    max_value_bytes: int,
+    fresh: list[PayloadRef] | None,
+) -> Any:
+    """An io record's response as a thread in the clear keeps it: itself, or in a chunk."""
+    whole = chunked_part(record.response, payloads, max_value_bytes, record.name, fresh)
+    return offload(whole, payloads, threshold)
+
+
+def _with_response(record: IoRecord, response: Any) -> IoRecord:
+    return record if response is record.response else record.copied(response=response)
 
 
 def _outside(

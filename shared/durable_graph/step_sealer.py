@@ -82,7 +82,7 @@ class StepSealer:
         if interrupt is not None and interrupt.payload is not None:
             part = chunked_part(interrupt.payload, payloads, most, "interrupt.payload", fresh)
             if part is not interrupt.payload:
-                interrupt = interrupt.model_copy(update={"payload": part})
+                interrupt = interrupt.copied(payload=part)
         next_tasks = [chunked_arg(task, payloads, most, fresh) for task in next_tasks]
         if resume:
             resume = {

@@ -20,7 +20,7 @@ def test_a_record_sealed_from_its_fields_stores_and_hashes_as_the_reference() ->
     for record in [*records(), salted_record(), salted_record(erased=True)]:
         fields: dict[str, Any] = dict(record.__dict__)
         before = record.model_dump()
-        again = Checkpoint.built_sealed(**fields)
+        again = Checkpoint.built_sealed(fields)
         assert again.hash == digest(reference_body(again))
         assert again.to_stored_json() == reference_row(again)
         assert record.model_dump() == before
@@ -34,7 +34,7 @@ def test_an_io_response_the_step_also_put_into_the_state_is_stored_once() -> Non
     name, change = next((n, c) for n, c in record.changes.items() if c.v is not None)
     io = IoRecord(task_id="1:a", name="llm", kind="record", response=change.v, s="ab" * 16)
     fields: dict[str, Any] = {**record.__dict__, "io": [io], "io_in": {}}
-    again = Checkpoint.built_sealed(**fields)
+    again = Checkpoint.built_sealed(fields)
     row = again.to_stored_json()
     assert row == reference_row(again)
     assert f'"io_in":{{"0":["{name}"]}}' in row and "response" not in row
