@@ -16,7 +16,6 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -153,9 +152,12 @@ def canonical_bytes(value: Any, *, plain: bool = False) -> bytes:
     `value` with `plain_json` but for its typed fields (strings, safe integers, records of
     those), so the walk is skipped.
     """
-    if plain:
-        with suppress(orjson.JSONEncodeError):
+    if plain or type(value) is str:  # a string (most state values) needs no walk either
+        # `try`, not `contextlib.suppress`: its three Python calls cost more than the walk.
+        try:
             return orjson.dumps(value, option=_CHECKED)
+        except orjson.JSONEncodeError:  # a lone surrogate, a big integer: written below
+            pass
     try:
         written = _with_integers(value) if _integral_floats(value) else value
         return orjson.dumps(written, option=_ORJSON)
@@ -218,8 +220,10 @@ def compact_json(value: Any, *, plain: bool = False) -> str:
     values `_integral_floats` admits (a stored row, a record), so only those go to it.
     `plain`: as for `canonical_bytes`."""
     if plain:
-        with suppress(orjson.JSONEncodeError):
+        try:
             return orjson.dumps(value, option=_CHECKED).decode()
+        except orjson.JSONEncodeError:
+            pass
     try:
         _integral_floats(value)
         return orjson.dumps(value, option=_ORJSON).decode()

@@ -28,7 +28,7 @@ from typing import Any
 from durable_graph.canonical import canonical_bytes, plain_json, sha256_hex
 from durable_graph.checkpoint import Change, Op, same
 from durable_graph.payloads import CHUNK_CONTENT_TYPE
-from durable_graph.salted_parts import chunk_bytes, new_salt
+from durable_graph.salted_parts import chunk_bytes, new_salt, salted_chunk
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def seal_change(op: Op, value: Any, salt: str | None = None) -> tuple[Change, by
         return Change(op="del"), b""
     if salt is None:
         salt = new_salt()
-    data = chunk_bytes(salt, value)
+    data = salted_chunk(salt, canonical_bytes(value))  # a drawn salt is hex: `chunk_bytes`
     return Change.inline_chunk(op, sha256_hex(data), salt, value), data
 
 
