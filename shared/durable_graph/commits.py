@@ -16,6 +16,7 @@ from durable_graph.checkpoint import Checkpoint, Status
 from durable_graph.errors import StepConflict
 from durable_graph.followups import FollowUps
 from durable_graph.orphans import let_go, lost_chunks, may_let_go
+from durable_graph.ports.commit_writes import RecordWrite
 
 log = logging.getLogger("durable_graph.engine")  # the engine's log, as operators filter it
 
@@ -43,17 +44,20 @@ class Committer:
         previous_status: Status | None,
         finalize: Callable[[], None] | None = None,
         refuse: Callable[[Checkpoint | None], Exception] | None = None,
+        signature: RecordWrite | None = None,
     ) -> Outcome:
         """The commit point, the one path every write of a step takes: one conditional
         append, with the thread head and the head signature written with it
-        (`FollowUps.commit_writes`), then the idempotent follow-ups, in the backend's unit of
-        work.
+        (`FollowUps.prepare`; `signature`: one made beforehand, with a batch's), then the
+        idempotent follow-ups, in the backend's unit of work.
 
         When the step already exists, a worker's redelivery treats it as done (re-sends the
         winner's follow-ups); a caller that must not lose silently (start, resume, fork, a
         next turn) passes `refuse`, which turns the winner into the error to raise.
         """
-        prepared = self.followups.prepare(checkpoint, previous_status=previous_status)
+        prepared = self.followups.prepare(
+            checkpoint, previous_status=previous_status, signature=signature
+        )
         lost, winner = False, None
         try:
             with self.backend.atomic():

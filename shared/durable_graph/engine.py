@@ -42,6 +42,7 @@ from durable_graph.errors import (
 from durable_graph.fanin import FanIn, Pending
 from durable_graph.followups import FollowUps, carried_base, opened_message
 from durable_graph.forks import note_fork
+from durable_graph.ports.commit_writes import RecordWrite
 from durable_graph.ports.transition_queue import TransitionMessage
 from durable_graph.replay import ReplayReport, replay_step
 from durable_graph.routing import route_from
@@ -336,11 +337,17 @@ class Engine:
         previous_status: Status | None,
         finalize: Callable[[], None] | None = None,
         refuse: Callable[[Checkpoint | None], Exception] | None = None,
+        signature: RecordWrite | None = None,
     ) -> Outcome:
         """The commit point (`commits.py`): append `checkpoint` conditionally, with its
-        follow-ups; a step that exists already is a duplicate, or `refuse(winner)` raised."""
+        follow-ups; a step that exists already is a duplicate, or `refuse(winner)` raised.
+        `signature`: its head signature, made beforehand with a batch's."""
         return self.committer.commit(
-            checkpoint, previous_status=previous_status, finalize=finalize, refuse=refuse
+            checkpoint,
+            previous_status=previous_status,
+            finalize=finalize,
+            refuse=refuse,
+            signature=signature,
         )
 
     def _committed(

@@ -25,7 +25,7 @@ from durable_graph.clock import Clock
 from durable_graph.encryption import SealBroken, is_sealed_io
 from durable_graph.errors import DurableGraphError, PermanentTaskError, RecordConflict
 from durable_graph.keys import Keyring
-from durable_graph.ports.commit_writes import CommitWrites
+from durable_graph.ports.commit_writes import CommitWrites, RecordWrite
 from durable_graph.ports.notifier import Notification
 from durable_graph.ports.transition_queue import TransitionMessage
 from durable_graph.sealed_fields import open_resume, open_task
@@ -148,14 +148,22 @@ class FollowUps:
         self.backend = backend
         self.clock = clock
 
-    def prepare(self, checkpoint: Checkpoint, *, previous_status: Status | None) -> Prepared:
+    def prepare(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        previous_status: Status | None,
+        signature: RecordWrite | None = None,
+    ) -> Prepared:
         """What the commit of `checkpoint` writes with it (`RecordStore.append_checkpoint`):
         the thread head when the status changes (`moves_head`), the head signature when the thread
-        suspends, completes or fails (signed here, before the commit), and the records of the
+        suspends, completes or fails (signed here, before the commit, unless `signature` was
+        made beforehand with others: `signing.batch_signatures`), and the records of the
         approval links a suspension's notification will carry."""
         moved = moves_head(checkpoint.status, previous_status)
         head = head_record(checkpoint, self.clock) if moved else None
-        signature = signature_write(self.backend.signer, checkpoint, self.clock)
+        if signature is None:
+            signature = signature_write(self.backend.signer, checkpoint, self.clock)
         grant = self._grant(checkpoint)
         records = (*((signature,) if signature is not None else ()), *grant.records)
         return Prepared(CommitWrites(head=head, records=records), grant.links)

@@ -41,7 +41,8 @@ def check_signatures(
                 f"({', '.join(sorted(trusted)) or 'none'})",
             )
             continue
-        if raw_sig is None or not verify_signature(key, sig.signed_bytes(), raw_sig):
+        message = sig.signed_message()
+        if raw_sig is None or message is None or not verify_signature(key, message, raw_sig):
             bad(sig.step, "signature", "the signature does not match the signed head")
             continue
         if sig.thread_id != thread_id or sig.step_count != sig.step + 1:

@@ -4,7 +4,9 @@ Anyone who can write the checkpoint table can recompute a whole hash chain. They
 the ledger key lives outside the store (a key file in embedded mode, a KMS key on AWS). When a
 thread suspends, completes or fails, and on demand, the engine signs
 `{thread_id, step, head_hash, step_count, status, key_id, algorithm, signed_at}` and stores the
-signature as a small record `sig#<step>` beside the thread. Because the signed body names the
+signature as a small record `sig#<step>` beside the thread. A group commit signs the heads it
+settles together, once, over the root of a hash tree of those statements, and each record keeps
+its path to that root (`head_batches.py`). Because the signed body names the
 step count, deleting the tail of a chain is caught by the newest signature.
 
 `Signer` is a Protocol so the AWS KMS signer plugs in: it needs `public_key()` and `sign()`.
@@ -18,19 +20,27 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from durable_graph.canonical import canonical_bytes
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.clock import Clock, iso
 from durable_graph.errors import InvalidInput, RecordConflict
 from durable_graph.files import write_once
+from durable_graph.head_batches import root_of, tree
 from durable_graph.ports.checkpoint_store import CheckpointStore
 from durable_graph.ports.commit_writes import RecordWrite
 
@@ -54,6 +64,15 @@ class PublicKey(BaseModel):
     pem: str
 
 
+class HeadBatch(BaseModel):
+    """Where a head signed with others sits in their tree (`head_batches.py`): the sibling
+    hashes from its statement up to the root the signature is over."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: list[tuple[Literal["l", "r"], str]]
+
+
 class HeadSignature(BaseModel):
     """One signed chain head, stored as the record `sig#<step>` of its thread."""
 
@@ -68,10 +87,36 @@ class HeadSignature(BaseModel):
     algorithm: Algorithm
     signed_at: str
     signature: str
+    batch: HeadBatch | None = None  # absent: the signature is over this head alone
+
+    @model_serializer(mode="wrap")
+    def _without_batch(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A head signed alone dumps as before batches existed (no `batch: null`): its record,
+        a bundle and an older verifier see the same document."""
+        document: dict[str, Any] = dump(self)
+        if self.batch is None:
+            document.pop("batch", None)
+        return document
 
     def signed_bytes(self) -> bytes:
-        """Canonical JSON of every field but the signature: exactly what was signed."""
-        return canonical_bytes(self.model_dump(mode="json", exclude={"signature"}))
+        """The head's statement: canonical JSON of every field but the signature (and the
+        batch path), what was signed, or, in a batch, the leaf of the tree that was."""
+        return canonical_bytes(self.model_dump(mode="json", exclude={"signature", "batch"}))
+
+    def signed_message(self) -> bytes | None:
+        """The bytes the signature is over: the statement, or the root of its batch (None
+        when the batch path is malformed)."""
+        statement = self.signed_bytes()
+        if self.batch is None:
+            return statement
+        root = root_of(statement, self.batch.path)
+        return None if root is None else batch_message(root, self.key_id, self.algorithm)
+
+
+def batch_message(root: str, key_id: str, algorithm: str) -> bytes:
+    """What a batch's signature is over: its root, with the key that signs it (a statement
+    names a thread, so no statement is ever this message)."""
+    return canonical_bytes({"algorithm": algorithm, "heads_root": root, "key_id": key_id})
 
 
 class Signer(Protocol):
@@ -205,12 +250,11 @@ def make_signature(signer: Signer, checkpoint: Checkpoint, signed_at: str) -> He
     return HeadSignature.model_validate(signature_document(signer, checkpoint, signed_at))
 
 
-def signature_document(signer: Signer, checkpoint: Checkpoint, signed_at: str) -> dict[str, Any]:
-    """The signed head of `checkpoint` as the JSON document its record stores: the body of
-    `HeadSignature.signed_bytes` and its signature, built as plain data (two pydantic models,
-    two dumps and a copy around one signature were half of a head signature's time)."""
-    public = signer.public_key()
-    document: dict[str, Any] = {
+def _statement(public: PublicKey, checkpoint: Checkpoint, signed_at: str) -> dict[str, Any]:
+    """The head of `checkpoint` as `HeadSignature.signed_bytes` states it, as plain data (two
+    pydantic models, two dumps and a copy around one signature were half of a head
+    signature's time)."""
+    return {
         "thread_id": checkpoint.thread_id,
         "step": checkpoint.step,
         "head_hash": checkpoint.hash,
@@ -220,9 +264,55 @@ def signature_document(signer: Signer, checkpoint: Checkpoint, signed_at: str) -
         "algorithm": public.algorithm,
         "signed_at": signed_at,
     }
+
+
+def signature_document(signer: Signer, checkpoint: Checkpoint, signed_at: str) -> dict[str, Any]:
+    """The signed head of `checkpoint` as the JSON document its record stores: its statement
+    and the signature over it."""
+    document = _statement(signer.public_key(), checkpoint, signed_at)
     raw = signer.sign(canonical_bytes(document))
     document["signature"] = base64.b64encode(raw).decode("ascii")
     return document
+
+
+def batch_documents(
+    signer: Signer, checkpoints: Sequence[Checkpoint], signed_at: str
+) -> list[dict[str, Any]]:
+    """The signed heads of `checkpoints` as their records' documents, under one signature
+    over the root of their statements' tree (`head_batches.py`), each with its path; a batch
+    of one is signed alone, as `signature_document` signs it."""
+    if len(checkpoints) == 1:
+        return [signature_document(signer, checkpoints[0], signed_at)]
+    public = signer.public_key()
+    documents = [_statement(public, checkpoint, signed_at) for checkpoint in checkpoints]
+    root, paths = tree([canonical_bytes(document) for document in documents])
+    raw = signer.sign(batch_message(root, public.key_id, public.algorithm))
+    signature = base64.b64encode(raw).decode("ascii")
+    for document, path in zip(documents, paths, strict=True):
+        document["signature"] = signature
+        document["batch"] = {"path": [list(step) for step in path]}
+    return documents
+
+
+def batch_signatures(
+    signer: Signer | None, checkpoints: Iterable[Checkpoint], clock: Clock
+) -> dict[tuple[str, int], RecordWrite]:
+    """The head signatures of those of `checkpoints` that suspend, complete or fail, made
+    together before their commits (a group commit's batch), by (thread, step): each commit
+    writes its own (`FollowUps.prepare`). A signing failure is logged and signs none of them
+    here: each commit then signs its head alone, as ever (`signature_write`)."""
+    settled = [c for c in checkpoints if c.status in SIGNED_STATUSES]
+    if signer is None or len(settled) < 2:
+        return {}
+    try:
+        documents = batch_documents(signer, settled, iso(clock.now()))
+    except Exception:
+        log.exception("could not sign a batch of %d chain heads", len(settled))
+        return {}
+    return {
+        (c.thread_id, c.step): RecordWrite(f"{SIG_PREFIX}{c.step}", document)
+        for c, document in zip(settled, documents, strict=True)
+    }
 
 
 def sign_head(
@@ -235,7 +325,10 @@ def sign_head(
         # Create iff absent: a signature is never replaced, even by a signer that disagrees
         # with it (a mismatch is evidence for `verify`, not something to paper over).
         store.put_record(
-            checkpoint.thread_id, key, signature.model_dump(mode="json"), expected_version=None
+            checkpoint.thread_id,
+            key,
+            signature.model_dump(mode="json"),
+            expected_version=None,
         )
         return signature
     except RecordConflict as conflict:
@@ -306,9 +399,13 @@ __all__ = [
     "SIG_PREFIX",
     "Ed25519Signer",
     "FileSigner",
+    "HeadBatch",
     "HeadSignature",
     "PublicKey",
     "Signer",
+    "batch_documents",
+    "batch_message",
+    "batch_signatures",
     "fingerprint",
     "key_of_pem",
     "ledger_key_file",

@@ -13,7 +13,9 @@ from durable_graph.backend import Backend
 from durable_graph.checkpoint import Checkpoint
 from durable_graph.engine import Engine, Outcome
 from durable_graph.errors import TransientError
+from durable_graph.ports.commit_writes import RecordWrite
 from durable_graph.ports.transition_queue import Delivery
+from durable_graph.signing import batch_signatures
 from durable_graph.worker_settling import EngineFactory, Settler, WorkerStats, backoff, settle
 
 log = logging.getLogger("durable_graph.worker")
@@ -83,8 +85,9 @@ def handle_group(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor
         for i, p in sorted(enumerate(prepared), key=lambda ip: batch[ip[0]].message.thread_id)
         if isinstance(p, Checkpoint)
     }
+    signatures = _signatures(worker, batch, steps)
     while steps:
-        committed, failed, error = _commit_group(worker, batch, steps, acked)
+        committed, failed, error = _commit_group(worker, batch, steps, acked, signatures)
         if error is None:
             outcomes.update(committed)
             break
@@ -102,8 +105,24 @@ def handle_group(worker: Worker, batch: list[Delivery], pool: ThreadPoolExecutor
         worker.done(batch[i], outcomes[i], acked=i in acked)
 
 
+def _signatures(
+    worker: Worker, batch: list[Delivery], steps: dict[int, Checkpoint]
+) -> dict[tuple[str, int], RecordWrite]:
+    """The head signatures of the steps that settle their threads, made together: one
+    signature over their tree (`signing.batch_signatures`) where one per head was a tenth of
+    a group commit's instructions. The clock is the first step's engine's (one `signed_at`)."""
+    if not steps:
+        return {}
+    first = worker.engine_for(batch[next(iter(steps))].message.graph.name)
+    return batch_signatures(worker.backend.signer, steps.values(), first.clock)
+
+
 def _commit_group(
-    worker: Worker, batch: list[Delivery], steps: dict[int, Checkpoint], acked: set[int]
+    worker: Worker,
+    batch: list[Delivery],
+    steps: dict[int, Checkpoint],
+    acked: set[int],
+    signatures: dict[tuple[str, int], RecordWrite],
 ) -> tuple[dict[int, Outcome], int | None, Exception | None]:
     """Commit `steps` (built from `batch`, by index) in one unit of work: their outcomes,
     or, when it rolled back, the index of the step whose commit raised (None: the unit's
@@ -123,6 +142,7 @@ def _commit_group(
                     checkpoint,
                     previous_status="running",
                     finalize=functools.partial(finalized.append, current),
+                    signature=signatures.get((checkpoint.thread_id, checkpoint.step)),
                 )
             current = None
             worker.backend.queue.ack_many([batch[i] for i in finalized])
