@@ -76,7 +76,9 @@ class StateSchema(StateFields):
 
     def initial(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults of the model merged with `values` (through reducers), validated."""
-        base: dict[str, Any] = {name: default() for name, default in self._defaults.items()}
+        base = dict(self._start)
+        for name, default in self._defaults.items():
+            base[name] = default()
         for key, raw in (values or {}).items():  # validated whole below, once
             value = self._written(key, raw, "input")
             reducer = self.reducers.get(key)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
 MODEL_CACHE = 128  # models kept for states of recent steps (see `ModelCache.to_model`)
 CHECKED_CACHE = 256  # node updates validated by `check`, kept until folded (`CheckedUpdates`)
@@ -76,7 +77,7 @@ class ModelCache:
             else:
                 return
             update[key] = held
-        self.keep(merged, base.model_copy(update=update))
+        self.keep(merged, copied(base, update))
 
     def keep(self, values: dict[str, Any], model: BaseModel) -> None:
         with self._lock:
@@ -103,10 +104,31 @@ def handout(model: BaseModel) -> BaseModel:
         for name, value in model.__dict__.items()
         if type(value) in (list, dict)
     }
-    return model.model_copy(update=copies) if copies else model
+    return copied(model, copies) if copies else model
 
 
-__all__ = ["MODEL_CACHE", "ModelCache", "handout"]
+def copied(model: BaseModel, update: dict[str, Any]) -> BaseModel:
+    """`model.model_copy(update=update)`, as it makes it, without its generic steps (three
+    `copy.copy` calls, a deep-copy branch): a step copies its state's model twice (`derive`,
+    `handout`). A model that keeps extra fields, whose `update` may hold some, is copied by
+    pydantic itself."""
+    if model.model_config.get("extra") == "allow":
+        return model.model_copy(update=update)
+    cls = type(model)
+    copy = cls.__new__(cls)
+    _set = object.__setattr__
+    _set(copy, "__dict__", {**model.__dict__, **update})
+    extra = model.__pydantic_extra__
+    _set(copy, "__pydantic_extra__", None if extra is None else dict(extra))
+    _set(copy, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys())
+    private = getattr(model, "__pydantic_private__", None)
+    if private is not None:
+        private = {k: v for k, v in private.items() if v is not PydanticUndefined}
+    _set(copy, "__pydantic_private__", private)
+    return copy
+
+
+__all__ = ["MODEL_CACHE", "ModelCache", "copied", "handout"]
 
 
 class CheckedUpdates:

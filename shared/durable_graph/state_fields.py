@@ -23,8 +23,10 @@ from durable_graph.errors import InvalidInput, SerializationError
 from durable_graph.node_updates import holds_models, plain
 from durable_graph.state_cache import CheckedUpdates, ModelCache
 from durable_graph.state_model import state_model
+from durable_graph.state_scalars import Plain, plain_check
 
 Reducer = Callable[[Any, Any], Any]
+_IMMUTABLE = (str, int, bool, float, type(None))  # defaults `get_default` returns uncopied
 
 
 class StateFields:
@@ -41,6 +43,8 @@ class StateFields:
         self.model = model
         self.reducers: dict[str, Reducer] = {}
         self.adapters: dict[str, TypeAdapter[Any]] = {}
+        # Fields whose adapter hands back a value of the right type unchanged (`state_scalars`).
+        self._plain: dict[str, Plain] = {}
         for name, field in model.model_fields.items():
             # pydantic moves `Annotated[T, reducer]` metadata into `field.metadata`.
             constraints = []
@@ -54,8 +58,13 @@ class StateFields:
             annotation: Any = field.annotation
             if constraints:
                 annotation = Annotated[(annotation, *constraints)]
+            else:
+                check = plain_check(annotation)
+                if check is not None:
+                    self._plain[name] = check
             self.adapters[name] = TypeAdapter(annotation)
         self.fields = list(model.model_fields)
+        self._names = frozenset(self.fields)  # `model_fields` is a property: looked up per write
         self.merging = merging_fields(model)  # dict fields a write is validated in what it touched
         self.message_fields = [
             name for name, reducer in self.reducers.items() if reducer is messages.add_messages
@@ -69,12 +78,19 @@ class StateFields:
         # Each optional field's default, as a no-argument callable, worked out once: pydantic's
         # `get_default` inspects a default factory's signature on every call (for `list`, a
         # parse of its text signature: about a third of a millisecond per thread started).
+        # A default pydantic hands out as it is (an immutable scalar: `get_default` returns
+        # it without a copy) is kept as the value itself in `_start`, which holds every optional
+        # field in order (the others as None, replaced by their callable's value).
         self._defaults: dict[str, Callable[[], Any]] = {}
+        self._start: dict[str, Any] = {}
         for name, field in model.model_fields.items():
             if field.is_required():
                 continue
             factory = field.default_factory
-            if factory is not None and not field.default_factory_takes_validated_data:
+            self._start[name] = None
+            if factory is None and type(field.default) in _IMMUTABLE:
+                self._start[name] = field.default
+            elif factory is not None and not field.default_factory_takes_validated_data:
                 self._defaults[name] = factory  # type: ignore[assignment]
             else:
                 self._defaults[name] = functools.partial(
@@ -92,7 +108,7 @@ class StateFields:
 
     def _written(self, key: str, raw: Any, where: str, *, seed: str | None = None) -> Any:
         """A written value as JSON, refused if its field does not exist or it is not JSON."""
-        if key not in self.model.model_fields:
+        if key not in self._names:
             raise InvalidInput(
                 f"{where}: {key!r} is not a field of {self.model.__name__} "
                 f"(fields: {', '.join(self.fields)})",
@@ -117,6 +133,12 @@ class StateFields:
 
     def _field(self, key: str, value: Any, where: str) -> tuple[Any, Any]:
         """(JSON value, python value) of one field after validation against its annotation."""
+        plain_value = self._plain.get(key)
+        if plain_value is not None and plain_value(value):
+            # What the adapter and its dump would give back (`state_scalars.py`); a list as
+            # two new lists, as they make: the python one may be grown in place later
+            # (`ModelCache.derive`), the JSON one is the state's.
+            return (list(value), list(value)) if type(value) is list else (value, value)
         adapter = self.adapters[key]
         try:
             typed = adapter.validate_python(value)
