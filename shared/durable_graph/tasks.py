@@ -196,7 +196,7 @@ class TaskRunner:
         thread_id = ctx.thread_id
         writer = (lambda chunk: emit(thread_id, "custom", chunk)) if shape.writer else None
         out = shape.call(node.fn, state_arg, ctx, config, writer)
-        if inspect.isawaitable(out):
+        if type(out) is not dict and inspect.isawaitable(out):  # a dict: the common answer
             out = run_sync(out)
         if isinstance(out, Command):
             if out.resume is not None:

@@ -106,14 +106,16 @@ class RecordStore:
         inner store can (`CombinedCommit`), else right after it, each on its own condition
         (a lost one is left as it is: they are follow-ups, never conditions of the step)."""
         snapshot: Snapshot | None = None
-        if writes and writes.records and self.keys is not None:
+        if writes is not None and not writes:  # nothing besides the step (asked once)
+            writes = None
+        if writes is not None and writes.records and self.keys is not None:
             records = seal_writes(self.keys, checkpoint.thread_id, writes.records)
             writes = CommitWrites(head=writes.head, records=records)
         if checkpoint.format >= 2:
             checkpoint, snapshot = with_snapshot(self.cache, self.payloads, self.keys, checkpoint)
         try:
             # The store writes `to_stored_json()`.
-            if writes and self._combined is not None:
+            if writes is not None and self._combined is not None:
                 combined = self._combined.append_with(checkpoint, writes)
             else:
                 combined = False
@@ -136,7 +138,7 @@ class RecordStore:
                 thread_id=checkpoint.thread_id,
                 step=snapshot.step,
             )
-        if writes and not combined:
+        if writes is not None and not combined:
             self._write_after(checkpoint.thread_id, writes)
 
     def _disposal(self) -> Disposal:
