@@ -14,10 +14,12 @@ $(CORE): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	rm -f $(VENV)/.core-* && touch $(CORE)
 
-# Tests, lint and benchmarks add the dev extras (CDK, moto, Playwright, schemathesis, ...).
+# Tests, lint and benchmarks add the dev extras (CDK, moto, Playwright, schemathesis, ...) and
+# the bench extras (LangGraph's SQLite savers, DBOS): `tests/benchmarks` runs the baselines the
+# benchmarks compare with, and mypy checks `bench/` against their types.
 $(STAMP): $(CORE)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 $(VENV)/.browser: $(STAMP)
