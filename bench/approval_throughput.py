@@ -425,10 +425,16 @@ def available(name: str) -> bool:
 
 
 def _child_env(source: Path | None) -> dict[str, str]:
-    """The environment of a child running this file, importing durable-graph from `source`."""
+    """The environment of a child running this file, importing durable-graph from `source`;
+    without one, this checkout's root comes first on the path, so the child finds `bench`
+    and `examples` however the parent was started (pytest puts the root on its own path
+    only)."""
     env = dict(os.environ)
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source)])
+    else:
+        inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *inherited])
     return env
 
 
