@@ -16,6 +16,7 @@ from pydantic import (
     model_serializer,
 )
 
+from durable_graph.model_copies import copied
 from durable_graph.operator_proof import OperatorProof
 
 Status = Literal["running", "suspended", "completed", "failed"]
@@ -30,17 +31,10 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def copied(self, **update: Any) -> Self:
-        """`model_copy(update=update)` (unvalidated, as it is), without its generic work (a
-        deep-copy option, extra fields, which a record has none of): a model copy cost as much
-        as sealing the change it carried. `update` holds engine-made values for fields."""
-        copy = object.__new__(type(self))
-        _set = object.__setattr__
-        _set(copy, "__dict__", {**self.__dict__, **update})
-        _set(copy, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
-        _set(copy, "__pydantic_extra__", None)
-        private = self.__pydantic_private__
-        _set(copy, "__pydantic_private__", None if private is None else dict(private))
-        return copy
+        """`model_copy(update=update)` (unvalidated, as it is), without its generic work
+        (`model_copies.copied`): a model copy cost as much as sealing the change it carried.
+        `update` holds engine-made values for fields."""
+        return copied(self, update)
 
 
 def _unsalted(salt: str | None) -> bool:

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+
+from durable_graph.model_copies import copied
 
 MODEL_CACHE = 128  # models kept for states of recent steps (see `ModelCache.to_model`)
 CHECKED_CACHE = 256  # node updates validated by `check`, kept until folded (`CheckedUpdates`)
@@ -107,28 +108,7 @@ def handout(model: BaseModel) -> BaseModel:
     return copied(model, copies) if copies else model
 
 
-def copied(model: BaseModel, update: dict[str, Any]) -> BaseModel:
-    """`model.model_copy(update=update)`, as it makes it, without its generic steps (three
-    `copy.copy` calls, a deep-copy branch): a step copies its state's model twice (`derive`,
-    `handout`). A model that keeps extra fields, whose `update` may hold some, is copied by
-    pydantic itself."""
-    if model.model_config.get("extra") == "allow":
-        return model.model_copy(update=update)
-    cls = type(model)
-    copy = cls.__new__(cls)
-    _set = object.__setattr__
-    _set(copy, "__dict__", {**model.__dict__, **update})
-    extra = model.__pydantic_extra__
-    _set(copy, "__pydantic_extra__", None if extra is None else dict(extra))
-    _set(copy, "__pydantic_fields_set__", model.__pydantic_fields_set__ | update.keys())
-    private = getattr(model, "__pydantic_private__", None)
-    if private is not None:
-        private = {k: v for k, v in private.items() if v is not PydanticUndefined}
-    _set(copy, "__pydantic_private__", private)
-    return copy
-
-
-__all__ = ["MODEL_CACHE", "ModelCache", "copied", "handout"]
+__all__ = ["MODEL_CACHE", "ModelCache", "handout"]
 
 
 class CheckedUpdates:

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter
 
 from durable_graph.errors import InvalidInput
+from durable_graph.model_copies import copied
 from durable_graph.state import StateSchema
-from durable_graph.state_cache import copied
 from durable_graph.state_scalars import plain_check
 
 
