@@ -90,6 +90,7 @@ from typing import Any
 from bench.dbos_approval import approval_workflow
 from bench.fsync_floor import ceiling_lines, fsync_samples
 from bench.langgraph_email import langgraph_email_graph
+from bench.statement_floor import STATEMENTS, floor_line, statement_floor
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import graph as email_graph
@@ -399,6 +400,11 @@ ENGINES: dict[str, Callable[[int, Path], Result]] = {
     "langgraph-sync-threads": lambda n, root: bench_langgraph(n, root, "sync", IN_FLIGHT),
     "langgraph-aio": bench_langgraph_aio,
     "dbos-in-flight": lambda n, root: bench_dbos(n, root, IN_FLIGHT),
+    # Not an engine: durable-graph's statements replayed alone (`bench/statement_floor.py`),
+    # run in every round beside the engines and printed under the table, not in it.
+    STATEMENTS: lambda n, root: Result(
+        **statement_floor(n, root), bytes_on_disk=folder_bytes(root)
+    ),
 }
 
 
@@ -607,7 +613,7 @@ def main() -> None:
     if args.engine:
         run_once(args.engine, args.threads, args.root, args.json)
         return
-    names = [n for n in ENGINES if available(n)]
+    names = [n for n in ENGINES if available(n) and n != STATEMENTS]
     sources: dict[str, Path | None] = dict.fromkeys(names)
     if args.previous is not None:
         names.insert(1, PREVIOUS)
@@ -617,9 +623,11 @@ def main() -> None:
         print(f"not installed, skipped: {missing} (pip install -e '.[bench]')")
     totals = {name: Result(name) for name in names}
     fsyncs: list[float] = []  # seconds of each fdatasync probe, in the rounds' folder
+    floor = Result(STATEMENTS)  # the statements alone, a run per round
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         for round_ in range(args.rounds):
             fsyncs += fsync_samples(Path(tmp))  # the disk's fsync, in turn with the engines
+            floor.add(run_in_child(STATEMENTS, args.threads, Path(tmp) / f"floor-{round_}"))
             for name in names:  # interleaved: every engine once per round, in turn
                 engine = "durable-graph" if name == PREVIOUS else name
                 root = Path(tmp) / f"{name}-{round_}"
@@ -668,6 +676,8 @@ def main() -> None:
     mine_cpu = [(r.name, r.durable / r.threads, r.cpu_ms) for r in ours]
     print()
     print("\n".join(ceiling_lines(fsyncs, sync.per_second if sync else None, mine_cpu)))
+    if floor.threads:
+        print(floor_line(floor.per_second, floor.cpu_ms, sync.per_second if sync else None))
 
 
 if __name__ == "__main__":
