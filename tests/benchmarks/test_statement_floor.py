@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bench.approval_throughput import run_in_child
 from bench.statement_floor import (
     RECORDED,
@@ -20,6 +22,8 @@ from bench.statement_floor import (
 )
 
 THREADS = 7
+
+pytestmark = pytest.mark.slow
 
 
 def test_replay_writes_every_thread_as_the_engine_did(tmp_path: Path) -> None:
