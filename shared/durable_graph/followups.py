@@ -28,6 +28,7 @@ from durable_graph.keys import Keyring
 from durable_graph.ports.commit_writes import CommitWrites, RecordWrite
 from durable_graph.ports.notifier import Notification
 from durable_graph.ports.transition_queue import TransitionMessage
+from durable_graph.ports.worked_queues import is_worked_here
 from durable_graph.sealed_fields import open_resume, open_task
 from durable_graph.sealing import Base
 from durable_graph.signing import sign_if_settled, signature_write
@@ -180,8 +181,7 @@ class FollowUps:
         if checkpoint.status == "running":
             keys = self.backend.checkpoints.keys
             queue = self.backend.queue
-            carries = getattr(queue, "carries_state", None)  # `ports.worked_queues`
-            carry = carries() if callable(carries) else True
+            carry = not is_worked_here(queue) or queue.carries_state()
             queue.send(messages_for(checkpoint, keys=keys, carry=carry))
         if prepared is None:
             if moves_head(checkpoint.status, previous_status):

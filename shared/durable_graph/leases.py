@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from durable_graph.ports.send_leases import LeasingSends, SendLease
 from durable_graph.ports.transition_queue import Delivery, TransitionQueue
-from durable_graph.ports.worked_queues import WorkedHere
+from durable_graph.ports.worked_queues import is_worked_here
 
 
 def needs_claim(lease: SendLease | None) -> bool:
@@ -42,8 +42,8 @@ class Leases:
     def serve(self) -> None:
         """This worker leases every thread's tasks: a queue worked here (`WorkedHere`) is
         told so, and this process's sends stop carrying state the worker would not use."""
-        if hasattr(self.queue, "worked_here"):
-            cast(WorkedHere, self.queue).worked_here = True
+        if is_worked_here(self.queue):
+            self.queue.worked_here = True
 
     def claim(self, thread_id: str | None) -> list[Delivery]:
         """Lease the next tasks (of one thread, where the queue can filter)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from durable_graph.backend import Backend
 from durable_graph.clock import ManualClock
+from durable_graph.ports.worked_queues import is_worked_here
 from examples.email_approval import graph as email_graph
 
 
@@ -18,7 +19,8 @@ def test_a_worker_here_runs_what_this_process_sends(backend: Backend, clock: Man
     worker.run(until_idle=True)  # serves the queue; nothing is queued yet
     app.start({"user_prompt": "pay the supplier"}, thread_id="w-1")
     [delivery] = backend.queue.receive(max_messages=10, visibility_timeout=30)
-    worked = getattr(backend.queue, "worked_here", False)
+    queue = backend.queue
+    worked = is_worked_here(queue) and queue.worked_here
     assert (delivery.message.carried is None) is worked
     backend.queue.release(delivery)
     worker.run(until_idle=True)

@@ -12,6 +12,8 @@ from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.db import Database
 from durable_graph.backends.local.sqlite_queue import UNCARRIED
+from durable_graph.backends.memory import MemoryQueue
+from durable_graph.ports.worked_queues import is_worked_here
 from examples.email_approval import graph as email_graph
 
 
@@ -72,4 +74,24 @@ def test_past_the_steps_at_hand_a_burst_carries_its_state_again(tmp_path: Path) 
     worker.run(until_idle=True)
     assert worker.stats.committed == UNCARRIED + 1
     assert {app.get_state(tid).status for tid in ids} == {"suspended"}
+    backend.close()
+
+
+class _LooksWorkedHere:
+    """A queue with the capability's members that does not declare it."""
+
+    worked_here = True
+
+    def carries_state(self) -> bool:
+        return False
+
+
+def test_a_queue_is_worked_here_only_when_its_class_declares_it(tmp_path: Path) -> None:
+    """Given the embedded queue (which declares `WorkedHere`), the in-memory queue, and a
+    class with the same members that does not declare it, then only the first is worked here:
+    the capability is asked of the class, not guessed from its members."""
+    backend = local_backend(tmp_path / "home")
+    assert is_worked_here(backend.queue)
+    assert not is_worked_here(MemoryQueue())
+    assert not is_worked_here(_LooksWorkedHere())
     backend.close()

@@ -4,7 +4,7 @@ without their step's state while it still holds those steps."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 
 class WorkedHere(Protocol):
@@ -22,10 +22,24 @@ class WorkedHere(Protocol):
     does. Past that many (a burst of starts), messages carry their state again: the steps
     they follow may no longer be at hand when the worker gets to them, and reading each back
     costs more than carrying it. A queue that workers on other hosts lease from (PostgreSQL,
-    SQS) has no such capability: its messages carry state."""
+    SQS) has no such capability: its messages carry state.
+
+    A queue has it by naming this class among its bases (`SqliteQueue`), so mypy checks that
+    it conforms; `is_worked_here` asks that of its class."""
 
     worked_here: bool
 
     def carries_state(self) -> bool:
         """Whether a message sent now should carry its step's state."""
         ...
+
+
+def is_worked_here(queue: object) -> TypeGuard[WorkedHere]:
+    """Whether `queue` has the capability: its class names `WorkedHere` among its bases.
+
+    Asked by every commit that sends (`FollowUps.after_commit`), so it looks the class's MRO
+    up (~60 ns, as much as the `getattr` it replaces) rather than `isinstance` against a
+    `runtime_checkable` protocol, which looks up each of the protocol's members on the object
+    (~6 us on Python 3.11, on each step). Declared, not inferred from members: a queue that
+    merely has a `carries_state` method is not taken to mean this by it."""
+    return WorkedHere in type(queue).__mro__

@@ -27,6 +27,7 @@ from durable_graph.clock import Clock, SystemClock, iso
 from durable_graph.ports.poison import PoisonMessage
 from durable_graph.ports.send_leases import SendLease
 from durable_graph.ports.transition_queue import Delivery, TransitionMessage
+from durable_graph.ports.worked_queues import WorkedHere
 
 MAX_RECEIVES = 5
 # A leased send in one statement: the row, with the next row id and a receipt that starts with
@@ -71,7 +72,7 @@ SENT_KEPT = 1024  # sent messages remembered for an inline receive (then forgott
 UNCARRIED = CACHE_THREADS // 2
 
 
-class SqliteQueue:
+class SqliteQueue(WorkedHere):
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
