@@ -279,10 +279,9 @@ def batch_documents(
     signer: Signer, checkpoints: Sequence[Checkpoint], signed_at: str
 ) -> list[dict[str, Any]]:
     """The signed heads of `checkpoints` as their records' documents, under one signature
-    over the root of their statements' tree (`head_batches.py`), each with its path; a batch
-    of one is signed alone, as `signature_document` signs it."""
-    if len(checkpoints) == 1:
-        return [signature_document(signer, checkpoints[0], signed_at)]
+    over the root of their statements' tree (`head_batches.py`), each with its path.
+    `batch_signatures` asks for two or more: a head settled alone is signed alone
+    (`signature_document`), its record without a batch."""
     public = signer.public_key()
     documents = [_statement(public, checkpoint, signed_at) for checkpoint in checkpoints]
     root, paths = tree([canonical_bytes(document) for document in documents])
