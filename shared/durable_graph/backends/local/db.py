@@ -17,15 +17,35 @@ nothing: the next delivery of the task sends it (once). `close` writes what is s
 
 How a commit is made durable: the connection runs `synchronous=NORMAL` (SQLite syncs the WAL only
 around its checkpoints), and a durable write, once its COMMIT returned, syncs the WAL file itself
-before `write` returns (`Database._sync`): the one sync `synchronous=FULL` makes at a commit in
-WAL mode, and nothing more. So no write switches the setting (a relaxed write between durable
-ones took two PRAGMA statements, about 17 us each). A store not in WAL mode keeps FULL.
+before `write` returns (`Database._sync_through`): the one sync `synchronous=FULL` makes at a
+commit in WAL mode, and nothing more. So no write switches the setting (a relaxed write between
+durable ones took two PRAGMA statements, about 17 us each). A store not in WAL mode keeps FULL.
+
+That sync runs after the connection's lock is released, and is shared (group commit across the
+callers' threads): while one thread fdatasyncs, others BEGIN, write and COMMIT, and the next
+fdatasync covers all of their commits at once; a thread whose commit an fdatasync that began
+after it already covered does not sync again. Held under the lock, every fsync was serialized
+and no other thread could even BEGIN meanwhile (100 OS threads running the approval flow on one
+store: 283 flows/s, against 324-345 with the shared sync; one thread: unchanged).
+
+So another thread of this process can read a commit before its fsync completed. Nothing it reads
+may become an action before that (DESIGN: every step durable before the next is scheduled): the
+queue hands out a leased message only after `Database.durable` (sync through every durable
+commit made so far, a comparison of two counters when there is none pending), and a write's
+after-commit callbacks run only once its commit is synced. Another *process* on the same store
+could already read a commit before its fsync, and still can: with `synchronous=NORMAL` SQLite
+makes a commit visible at COMMIT, and the sync made here follows it (`synchronous=FULL` syncs
+before it publishes the commit). So a worker process may lease a task that a commit of this one
+queued up to one fsync before that commit is on disk (the worker's first durable commit, after
+it in the WAL, syncs it too); a power cut in that window loses the commit though the task may
+have started: what a crash at any point already leaves to idempotency keys.
 
 The tables, and the page size of a new store, are `schema.py`'s.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -86,10 +106,22 @@ class Database:
         self._after_commit: list[Callable[[], None]] = []
         self._deferred: list[Deferred] = []  # rows for the next write transaction (`defer`)
         self._writer = 0  # the thread holding the open write transaction, if any
-        # The WAL file, opened at the first durable commit, which syncs it (`_sync`); None
-        # while the store is not in WAL mode, where every commit is SQLite's own FULL one.
+        # The WAL file, opened at the first sync (`_sync_through`); None while the store is
+        # not in WAL mode, where every commit is SQLite's own FULL one, and once closed.
         self._wal: int | None = None
         self._syncs = False  # whether durable commits sync the WAL here (WAL mode)
+        # Group sync (`_sync_through`), by positions in the WAL: commits appended to it so
+        # far (counted under `_lock` once COMMIT returned, relaxed ones too), the latest
+        # durable one's position (what `durable` syncs through), and how many commits an
+        # fdatasync has covered. `_sync_lock` guards the sync and `_synced`; it is only ever
+        # taken after `_lock` or without it, never the other way round.
+        self._appended = 0
+        self._wanted = 0
+        self._synced = 0
+        self._sync_lock = threading.Lock()
+        self._closed = False
+        self._must_sync = False  # `durable` inside the open transaction: its commit syncs
+        self.fsyncs = 0  # fdatasyncs made (benchmarks report them per flow)
         self._nested = Nested(self)
         try:
             with self._lock:
@@ -108,7 +140,7 @@ class Database:
                 upgrade_threads(self._conn)
                 if mode is not None and str(mode[0]).lower() == "wal":
                     # From here on SQLite never syncs at a commit; a durable one syncs the WAL
-                    # itself (`_sync`), so no write switches the setting (see the docstring).
+                    # itself (`_sync_through`), so no write switches the setting (docstring).
                     self._conn.execute("PRAGMA synchronous=NORMAL")
                     self._syncs = True
         except sqlite3.DatabaseError as exc:
@@ -154,36 +186,41 @@ class Database:
             raise
         return carried
 
-    def _end(self, durable: bool, carried: list[Deferred], failed: BaseException | None) -> None:
+    def _end(self, durable: bool, carried: list[Deferred], failed: BaseException | None) -> int:
         """Commit the open write transaction, or roll it back when its body raised `failed`
         (the lock is held). A full disk or a lock timeout, the body's or the COMMIT's, is
         raised as its transient error (`raise_storage_error`); any other failure of the body
-        is left to propagate."""
+        is left to propagate. Returns the WAL position a durable commit must be synced
+        through (`_sync_through`, once the lock is released), 0 when there is nothing to sync:
+        a rollback, a relaxed commit, or any commit outside WAL mode (SQLite's FULL synced it
+        before COMMIT returned)."""
         try:
             try:
                 if failed is not None:
                     self._undo(carried)
                     if isinstance(failed, (sqlite3.OperationalError, OSError)):
                         raise failed
-                    return
+                    return 0
+                durable = durable or self._must_sync
                 try:
                     self._conn.execute("COMMIT" if durable or not self._syncs else RELAXED_COMMIT)
                 except BaseException:
                     self._undo(carried)
                     raise
-                if durable:
-                    try:
-                        self._sync()
-                    except BaseException:
-                        self._after_commit.clear()  # committed, its durability unknown: fail
-                        raise
+                if not self._syncs:
+                    return 0
+                self._appended += 1
+                if not durable:
+                    return 0
+                self._wanted = self._appended
+                return self._wanted
             finally:
                 self._depth = 0
                 self._writer = 0
+                self._must_sync = False
         except (sqlite3.OperationalError, OSError) as exc:
             # A full disk or a lock held past the busy timeout: transient (storage_errors).
             raise_storage_error(exc, self._writing)
-        self._run_after_commit()
 
     def _undo(self, carried: list[Deferred]) -> None:
         """Roll back: a failed COMMIT (a full disk) leaves the transaction open too."""
@@ -192,16 +229,64 @@ class Database:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
-    def _sync(self) -> None:
-        """Make the commit just made durable: fsync the WAL (what `synchronous=FULL` does at
-        every commit in WAL mode, and nothing more). The WAL file stays the same file while
-        this connection is open: SQLite deletes or replaces it only once no connection has the
-        database open. A commit the WAL did not take (no WAL mode) was synced by SQLite."""
-        if not self._syncs:
+    def _sync_through(self, position: int) -> None:
+        """Make every commit up to WAL `position` durable: fdatasync the WAL (what
+        `synchronous=FULL` does at every commit in WAL mode), outside the write lock, so that
+        other threads commit meanwhile, and one fsync covers every commit appended before it
+        began: a thread whose commit an fsync begun after it already covered returns without
+        syncing (group commit across callers' threads). A commit is counted once its COMMIT
+        returned, so every counted one is in the WAL when the fsync starts.
+
+        The WAL stays the same file while this connection is open (SQLite deletes it only once
+        no connection has the database open), and a checkpoint that backfills and restarts it
+        syncs it first (`synchronous=NORMAL`), so a commit restarted over is already on disk.
+
+        A failed fsync raises the store's transient error (a full disk) or the OSError, to the
+        thread that made it only: a thread whose commit it should have covered makes its own
+        fsync next, as it did when each thread synced its own commit."""
+        with self._sync_lock:
+            if self._synced >= position:
+                return
+            through = self._appended  # every commit counted so far is in the WAL
+            try:
+                if self._wal is None:
+                    if self._closed:  # `close` synced what it could: its sync failed
+                        raise OSError(errno.EBADF, "the store closed before the commit synced")
+                    self._wal = os.open(
+                        f"{self.path}-wal", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+                    )
+                _fdatasync(self._wal)
+            except OSError as exc:
+                raise_storage_error(exc, self._writing)
+            self.fsyncs += 1
+            self._synced = through
+
+    def durable(self) -> None:
+        """Wait until every durable commit this process made so far is on disk, syncing it if
+        no other thread is: before what a read found becomes an action (the queue hands out
+        a message that a commit not yet synced queued; see the module docstring). A compare
+        of two counters when nothing waits for a sync, so it may guard every hand-over.
+
+        Inside this thread's open write transaction, what it read is acted on once that one
+        ends: its commit is then made durable (a relaxed one too), and its sync, after the
+        lock is released, covers every commit before it; syncing here, under the lock, would
+        hold every other thread up meanwhile."""
+        wanted = self._wanted
+        if self._synced >= wanted:
             return
-        if self._wal is None:
-            self._wal = os.open(f"{self.path}-wal", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        _fdatasync(self._wal)
+        if self._depth and self._writer == threading.get_ident():
+            self._must_sync = True
+            return
+        self._sync_through(wanted)
+
+    def appended(self) -> int:
+        """The WAL position of the latest commit (0 outside WAL mode): once `synced` reaches
+        it, that commit is on disk."""
+        return self._appended
+
+    def synced(self) -> int:
+        """The WAL position through which an fdatasync has made commits durable."""
+        return self._synced
 
     def in_write(self) -> bool:
         """Whether this thread is inside a write transaction (reads then see its writes)."""
@@ -243,27 +328,30 @@ class Database:
         if self._conn.execute(deferred.statement, deferred.params).rowcount and deferred.then:
             self._after_commit.append(deferred.then)
 
-    def _run_after_commit(self) -> None:
-        callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
-            callback()
-
     def trace(self, callback: Callable[[str], None] | None) -> None:
         """Observe every SQL statement (benchmarks count COMMITs with it)."""
         with self._lock:
             self._conn.set_trace_callback(callback)
 
     def close(self) -> None:
+        """Write what is deferred and close. A commit another thread made and has not synced
+        yet is synced first (`durable`): its thread then finds it synced, instead of an fsync
+        of a WAL file closed, and maybe deleted, under it."""
         with self._lock:
             try:
                 if self._deferred:
                     with self.write():
                         pass
             finally:
-                if self._wal is not None:
-                    os.close(self._wal)  # before SQLite deletes the file, on closing the last
-                    self._wal = None
-                self._conn.close()
+                try:
+                    self.durable()
+                finally:
+                    with self._sync_lock:  # no other thread's fsync is using the file
+                        self._closed = True
+                        if self._wal is not None:
+                            os.close(self._wal)  # before SQLite deletes it, closing the last
+                            self._wal = None
+                    self._conn.close()
 
 
 class Transaction:
@@ -303,10 +391,18 @@ class Transaction:
             self._outer = False
             if exc is None and kind is not None:
                 exc = kind()
-            db._end(self._durable, self._carried, exc)
+            position = db._end(self._durable, self._carried, exc)
             self._carried = []
+            callbacks, db._after_commit = db._after_commit, []
         finally:
             db._lock.release()
+        # Outside the lock (unless an enclosing `with db._lock` holds it: `close`), so other
+        # threads commit while this one syncs. A failed sync raises: the commit is made, its
+        # durability unknown, and its callbacks are dropped with it.
+        if position:
+            db._sync_through(position)
+        for callback in callbacks:
+            callback()
 
 
 class Nested:

@@ -230,6 +230,11 @@ class SqliteQueue(WorkedHere):
                     self._poisoned.add(_text(row_thread), message)
                 if not poisoned:  # nothing set aside: no row behind one can have become next
                     break
+        if out:
+            # A message another thread of this process queued is visible once its COMMIT
+            # returned, before that thread's fsync: handed out only once it is on disk (in a
+            # unit of work of this thread, once that one committed: `durable`).
+            self.db.durable()
         return out
 
     @staticmethod

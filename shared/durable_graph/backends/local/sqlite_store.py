@@ -156,9 +156,15 @@ class SqliteCheckpointStore:
 
     def head_checkpoint_or(self, thread_id: str, known: Checkpoint | None) -> Checkpoint | None:
         """`records.KnownHeads`: the head row, or `known` when the row is the one this
-        process appended for it (its bytes unchanged since)."""
+        process appended for it (its bytes unchanged since).
+
+        Handed out only once every durable commit of this process is synced (`db.durable`):
+        another thread may have committed this head and not synced it yet, and a head read
+        is what a run returns to its caller (`invoke` waiting on a thread a worker of this
+        process ran on), what `get_state` shows, what a resume decides on."""
         with self.db.read() as conn:
             row = conn.execute(HEAD_CHECKPOINT, (thread_id,)).fetchone()
+        self.db.durable()
         return self._row(thread_id, row[0], row[1], known) if row else None
 
     def list_checkpoints(
