@@ -3,7 +3,8 @@ tiny size the way the benchmark runs it (a child process per engine, `run_in_chi
 thread requested completes (the result says so, and so do the engine's own files, read back
 here), and the rows that say 100 in flight really run their flows at once while the
 one-at-a-time row does not (LangGraph's checkpoint ids are time-ordered uuid6: a thread's first
-and last checkpoint bound its flow)."""
+and last checkpoint bound its flow). So does durable-graph's own row run from as many OS
+threads."""
 
 from __future__ import annotations
 
@@ -75,3 +76,23 @@ def test_dbos_in_flight_completes_every_workflow(tmp_path: Path) -> None:
         statuses = conn.execute("SELECT status FROM workflow_status").fetchall()
     conn.close()
     assert statuses == [("SUCCESS",)] * THREADS
+
+
+def test_durable_graph_os_threads_row_completes_every_flow(tmp_path: Path) -> None:
+    """The row set beside LangGraph's 100 OS threads: every flow run from the pool of OS
+    threads is sent (the child asserts it of each; read back here from the store)."""
+    from durable_graph.backends.local import local_backend
+    from examples.email_approval import graph as email_graph
+
+    root = tmp_path / "durable-graph-threads"
+    result = run_in_child("durable-graph-threads", THREADS, root)
+    assert result.threads == THREADS
+    assert result.name == f"durable-graph ({IN_FLIGHT} OS threads)"
+    assert result.durable >= 2 * THREADS  # a start and an approval, each durable
+    backend = local_backend(root)
+    try:
+        app = email_graph.with_backend(backend)
+        outcomes = [app.get_state(f"tx-{i}").values.get("outcome") for i in range(THREADS)]
+    finally:
+        backend.close()
+    assert outcomes == ["sent"] * THREADS
