@@ -16,7 +16,7 @@ idempotency keys. A queue message's rowid and receipt replay as recorded: the qu
 between two threads, so each replayed message takes the recorded id, and its receipt (that id
 and the recorded lease token) is the recorded one too. The replay
 runs on one connection with the store's own settings (WAL, `synchronous=NORMAL`, 4 KB pages)
-and, as `Database._end` does, fdatasyncs the WAL after each COMMIT that is not relaxed.
+and, as `Database` does (`_sync_through`), fdatasyncs the WAL after each COMMIT not relaxed.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def replay(statements: list[str], threads: int, path: Path) -> tuple[float, floa
         for batch in batches:
             for text in batch:
                 conn.execute(text)
-                if text == "COMMIT":  # a durable one: `Database._sync`
+                if text == "COMMIT":  # a durable one: `Database._sync_through`
                     os.fdatasync(wal)
                     durable += 1
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
