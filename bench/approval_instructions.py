@@ -53,9 +53,11 @@ Flow = tuple[Callable[[range], None], Callable[[int], Any], Callable[[], None]]
 
 def _durable_graph(root: Path, *, group: bool = False) -> Flow:
     """One thread at a time (`invoke`, then `resume`), or with `group` all of `ids` in flight
-    through one worker, as `approval_throughput.bench_group_commit` runs a wave: the starts
-    in one unit of work, the worker's group commits, the approvals, the worker again."""
+    through one worker, a wave as `approval_throughput.bench_group_commit` runs it
+    (`approval_waves`): the starts in one unit of work, the worker's group commits, the
+    approvals, the worker again."""
     # Imported here: each child imports only the engine it counts (from the checkout under test).
+    from bench.approval_waves import run_wave, wave_worker
     from durable_graph.backends.local import local_backend
     from examples.email_approval import graph as email_graph
 
@@ -75,18 +77,7 @@ def _durable_graph(root: Path, *, group: bool = False) -> Flow:
             app.resume(tid, values={"approved": True}, as_node="human_review")
 
     def in_flight(ids: range) -> None:
-        try:  # as approval_throughput runs it: the tasks in turn on the worker's thread
-            worker = app.worker(concurrency=len(ids), threads=1)
-        except TypeError:  # a release before `threads`: a pool as large as the batch
-            worker = app.worker(concurrency=len(ids))
-        with backend.atomic():
-            for i in ids:
-                app.start({"user_prompt": f"pay supplier {i}"}, thread_id=f"tx-{i}")
-        worker.run(until_idle=True)
-        with backend.atomic():
-            for i in ids:
-                app.resume(f"tx-{i}", values={"approved": True}, as_node="human_review", run=False)
-        worker.run(until_idle=True)
+        run_wave(app, wave_worker(app, len(ids)), [f"tx-{i}" for i in ids])
 
     def outcome(i: int) -> Any:
         return app.get_state(f"tx-{i}").values["outcome"]
@@ -144,8 +135,12 @@ def count(name: str, threads: int, source: Path | None) -> float | None:
     """Instructions per counted thread of engine `name` (durable-graph from `source`, another
     checkout, when given), or None when it failed."""
     env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])  # `bench` modules `source` lacks
     if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source)])
+        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source), root])
+    else:
+        inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([root, *inherited])
     base = TMPFS if TMPFS.is_dir() else None
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         out = Path(tmp) / "callgrind.out"

@@ -90,6 +90,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.approval_waves import run_wave, wave_worker
 from bench.dbos_approval import approval_workflow
 from bench.fsync_floor import ceiling_lines, fsync_samples
 from bench.langgraph_email import langgraph_email_graph
@@ -215,33 +216,22 @@ def bench_durable_graph(threads: int, root: Path, in_flight: int = 1) -> Result:
 
 
 def bench_group_commit(threads: int, root: Path, in_flight: int = IN_FLIGHT) -> Result:
-    """The same flow, `in_flight` threads at a time in one process (a worker with
-    `concurrency=in_flight, threads=1`): each wave's starts are one unit of work, the worker
-    runs every leased task, in turn on its own thread, and commits their steps together
-    (`Worker.handle_group`: one transaction, one fsync for the whole batch, nothing
-    acknowledged before it is durable), then the wave's approvals are one unit of work and
-    the worker runs the sends the same way."""
+    """The same flow, `in_flight` threads at a time in one process (`approval_waves`): each
+    wave's starts are one unit of work, the worker runs every leased task, in turn on its own
+    thread, and commits their steps together (`Worker.handle_group`: one transaction, one
+    fsync for the whole batch, nothing acknowledged before it is durable), then the wave's
+    approvals are one unit of work and the worker runs the sends the same way."""
     backend = local_backend(root)
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)
     counter = CommitCounter()
     queue.db.trace(counter)
     app = email_graph.with_backend(backend)
-    try:  # the flow's nodes wait on no network: run on the worker's thread, not on a pool
-        worker = app.worker(concurrency=in_flight, threads=1)
-    except TypeError:  # a release before `threads` (`--previous`): a pool of `in_flight`
-        worker = app.worker(concurrency=in_flight)
+    worker = wave_worker(app, in_flight)
     with Timer() as timer:
         for first in range(0, threads, in_flight):
             wave = [f"tx-{i}" for i in range(first, min(first + in_flight, threads))]
-            with backend.atomic():
-                for tid in wave:
-                    app.start({"user_prompt": f"pay supplier {tid}"}, thread_id=tid)
-            worker.run(until_idle=True)
-            with backend.atomic():
-                for tid in wave:
-                    app.resume(tid, values={"approved": True}, as_node="human_review", run=False)
-            worker.run(until_idle=True)
+            run_wave(app, worker, wave)
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()
     return Result(
@@ -449,16 +439,18 @@ def available(name: str) -> bool:
 
 
 def _child_env(source: Path | None) -> dict[str, str]:
-    """The environment of a child running this file, importing durable-graph from `source`;
-    without one, this checkout's root comes first on the path, so the child finds `bench`
-    and `examples` however the parent was started (pytest puts the root on its own path
-    only)."""
+    """The environment of a child running this file, importing durable-graph from `source`
+    (and `examples`; this checkout's root after it, for the `bench` modules `source` lacks,
+    e.g. `approval_waves`); without one, this checkout's root comes first on the path, so the
+    child finds `bench` and `examples` however the parent was started (pytest puts the root
+    on its own path only)."""
     env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
     if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source)])
+        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source), root])
     else:
         inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *inherited])
+        env["PYTHONPATH"] = os.pathsep.join([root, *inherited])
     return env
 
 

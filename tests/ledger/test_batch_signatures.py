@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bench.approval_waves import run_wave
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
 from durable_graph.bundle import build_bundle, verify_bundle
@@ -35,18 +36,9 @@ def backend(tmp_path: Path) -> Iterator[Backend]:
 
 
 def run_waves(app: CompiledGraph, ids: list[str]) -> None:
-    """The approval flow with every thread in flight: starts, the drafts (suspending every
-    thread in one group commit), the approvals, the sends (completing them in another)."""
-    backend = app.backend
-    worker = app.worker(concurrency=len(ids))
-    with backend.atomic():
-        for tid in ids:
-            app.start({"user_prompt": f"pay {tid}"}, thread_id=tid)
-    worker.run(until_idle=True)
-    with backend.atomic():
-        for tid in ids:
-            app.resume(tid, values={"approved": True}, as_node="human_review", run=False)
-    worker.run(until_idle=True)
+    """The approval flow with every thread in flight (`bench.approval_waves`), through a
+    worker with a pool as large as the wave."""
+    run_wave(app, app.worker(concurrency=len(ids)), ids)
 
 
 def signature(backend: Backend, tid: str, step: int) -> dict[str, Any]:
