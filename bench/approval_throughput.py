@@ -628,7 +628,7 @@ def main() -> None:
     if args.previous is not None:
         names.insert(1, PREVIOUS)
         sources[PREVIOUS] = args.previous.resolve()
-    missing = sorted(set(ENGINES) - set(names))
+    missing = sorted(set(ENGINES) - set(names) - {STATEMENTS})
     if missing:
         print(f"not installed, skipped: {missing} (pip install -e '.[bench]')")
     totals = {name: Result(name) for name in names}
@@ -683,7 +683,9 @@ def main() -> None:
             print(line)
         print(against_best(mine, [r for r in results if not r.name.startswith("durable-graph")]))
     sync = next((r for r in results if r.name == "LangGraph SqliteSaver (sync)"), None)
-    mine_cpu = [(r.name, r.durable / r.threads, r.cpu_ms) for r in ours]
+    # fsyncs per thread: the strace pass's count where there is one (the OS-threads row's
+    # commits share fsyncs: fewer than its durable commits), else its durable commits
+    mine_cpu = [(r.name, r.io.fsyncs if r.io else r.durable / r.threads, r.cpu_ms) for r in ours]
     print()
     print("\n".join(ceiling_lines(fsyncs, sync.per_second if sync else None, mine_cpu)))
     if floor.threads:
