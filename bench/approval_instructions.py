@@ -41,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.child_env import child_env
+
 WARM = 5  # threads run before counting
 TMPFS = Path("/dev/shm")
 BATCH_SECONDS = 5.0  # the outbox copies' batch under callgrind (0.2 s at full speed)
@@ -57,7 +59,7 @@ def _durable_graph(root: Path, *, group: bool = False) -> Flow:
     (`approval_waves`): the starts in one unit of work, the worker's group commits, the
     approvals, the worker again."""
     # Imported here: each child imports only the engine it counts (from the checkout under test).
-    from bench.approval_waves import run_wave, wave_worker
+    from bench.approval_waves import run_flow, run_wave, wave_worker
     from durable_graph.backends.local import local_backend
     from examples.email_approval import graph as email_graph
 
@@ -72,9 +74,7 @@ def _durable_graph(root: Path, *, group: bool = False) -> Flow:
 
     def one_by_one(ids: range) -> None:
         for i in ids:
-            tid = f"tx-{i}"
-            app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-            app.resume(tid, values={"approved": True}, as_node="human_review")
+            run_flow(app, f"tx-{i}", f"pay supplier {i}")
 
     def in_flight(ids: range) -> None:
         run_wave(app, wave_worker(app, len(ids)), [f"tx-{i}" for i in ids])
@@ -134,13 +134,7 @@ def counted_run(name: str, root: Path, threads: int) -> None:
 def count(name: str, threads: int, source: Path | None) -> float | None:
     """Instructions per counted thread of engine `name` (durable-graph from `source`, another
     checkout, when given), or None when it failed."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])  # `bench` modules `source` lacks
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source), root])
-    else:
-        inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join([root, *inherited])
+    env = child_env(source)
     base = TMPFS if TMPFS.is_dir() else None
     with tempfile.TemporaryDirectory(dir=base) as tmp:
         out = Path(tmp) / "callgrind.out"

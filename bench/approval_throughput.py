@@ -90,7 +90,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.approval_waves import run_wave, wave_worker
+from bench.approval_waves import run_flow, run_wave, wave_worker
+from bench.child_env import child_env
 from bench.dbos_approval import approval_workflow
 from bench.fsync_floor import ceiling_lines, fsync_samples
 from bench.langgraph_email import langgraph_email_graph
@@ -177,10 +178,8 @@ class Timer:
 
 
 def _durable_graph_flow(app: Any, i: int) -> None:
-    """One thread of the flow, as a caller runs it: `invoke` until it suspends, then approve."""
-    tid = f"tx-{i}"
-    app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-    app.resume(tid, values={"approved": True}, as_node="human_review")
+    """Thread `tx-{i}`'s flow, as a caller runs it (`approval_waves.run_flow`)."""
+    run_flow(app, f"tx-{i}", f"pay supplier {i}")
 
 
 def bench_durable_graph(threads: int, root: Path, in_flight: int = 1) -> Result:
@@ -421,7 +420,7 @@ def run_in_child(name: str, threads: int, root: Path, source: Path | None = None
     `source`, another checkout, when given): every engine is measured in a process of its own."""
     command = [sys.executable, __file__, "--engine", name, "--json"]
     command += ["--threads", str(threads), "--root", str(root)]
-    done = subprocess.run(command, env=_child_env(source), capture_output=True, text=True)
+    done = subprocess.run(command, env=child_env(source), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed in its child process:\n{done.stderr.strip()[-2000:]}")
     fields = json.loads(done.stdout.strip().splitlines()[-1])
@@ -438,22 +437,6 @@ def available(name: str) -> bool:
     return all(importlib.util.find_spec(module) is not None for module in wanted)
 
 
-def _child_env(source: Path | None) -> dict[str, str]:
-    """The environment of a child running this file, importing durable-graph from `source`
-    (and `examples`; this checkout's root after it, for the `bench` modules `source` lacks,
-    e.g. `approval_waves`); without one, this checkout's root comes first on the path, so the
-    child finds `bench` and `examples` however the parent was started (pytest puts the root
-    on its own path only)."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source / "shared"), str(source), root])
-    else:
-        inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        env["PYTHONPATH"] = os.pathsep.join([root, *inherited])
-    return env
-
-
 def cpu_without_disk(name: str, threads: int, source: Path | None = None) -> float | None:
     """CPU ms per thread of one engine on tmpfs (no fsync cost), best of two child runs."""
     if not TMPFS.is_dir():
@@ -464,7 +447,7 @@ def cpu_without_disk(name: str, threads: int, source: Path | None = None) -> flo
             command = [sys.executable, __file__, "--engine", name, "--json"]
             command += ["--threads", str(threads), "--root", str(Path(tmp) / name)]
             done = subprocess.run(
-                command, env=_child_env(source), capture_output=True, text=True, check=False
+                command, env=child_env(source), capture_output=True, text=True, check=False
             )
         if done.returncode != 0:
             print(f"(tmpfs CPU pass of {name} failed: {done.stderr.strip()[-300:]})")
@@ -492,7 +475,7 @@ def count_io(name: str, threads: int, source: Path | None = None) -> IoCounts | 
             sys.executable, __file__, "--engine", name, "--threads", str(threads),
         ]  # fmt: skip
         done = subprocess.run(
-            command, env=_child_env(source), capture_output=True, text=True, check=False
+            command, env=child_env(source), capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
             print(f"(I/O count of {name} failed: {done.stderr.strip()[-300:]})")

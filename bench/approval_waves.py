@@ -1,10 +1,13 @@
-"""The approval flow a wave at a time: every thread of the wave in flight through one worker,
-so that its steps commit together (`Worker.handle_group`: one transaction, one fsync, and one
-signature over the heads it settles, `signing.batch_signatures`).
+"""The seed's approval flow as the benchmarks drive it: one thread at a time as a caller runs
+it (`run_flow`: `invoke` until it suspends, then `resume` approving), or a wave at a time
+(`run_wave`): every thread of the wave in flight through one worker, so that its steps commit
+together (`Worker.handle_group`: one transaction, one fsync, and one signature over the heads
+it settles, `signing.batch_signatures`).
 
-One sequence for all that drive it: the group-commit row of `approval_throughput.py`, the
-`--group` count of `approval_instructions.py`, and the ledger's batch-signature tests. It
-calls only the public API (`start`, `resume(run=False)`, `Worker.run`), so a bench child
+One sequence each for all that drive them: the rows of `approval_throughput.py` and its
+storage floor (`statement_floor.py`), the counts of `approval_instructions.py`,
+`txn_breakdown.py`, `encryption_overhead.py`, and the ledger's batch-signature tests. They
+call only the public API (`start`, `resume(run=False)`, `Worker.run`), so a bench child
 running an older checkout's durable-graph (`--previous`) runs it too: that child finds this
 module on this checkout's root, after the older checkout's own.
 """
@@ -27,6 +30,13 @@ def wave_worker(app: CompiledGraph, in_flight: int) -> Worker:
         return app.worker(concurrency=in_flight, threads=1)
     except TypeError:  # a release before `threads` (`--previous`): a pool of `in_flight`
         return app.worker(concurrency=in_flight)
+
+
+def run_flow(app: CompiledGraph, thread_id: str, prompt: str) -> None:
+    """Thread `thread_id` from start to completion, as a caller runs it: `invoke` with
+    `prompt` until it suspends at `human_review`, then `resume` it approved, to the end."""
+    app.invoke({"user_prompt": prompt}, thread_id=thread_id)
+    app.resume(thread_id, values={"approved": True}, as_node="human_review")
 
 
 def run_wave(app: CompiledGraph, worker: Worker, ids: Sequence[str]) -> None:

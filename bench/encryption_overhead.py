@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.approval_waves import run_flow
 from durable_graph import NodeContext
 from durable_graph.backend import Backend
 from durable_graph.backends.local import local_backend
@@ -83,9 +84,7 @@ def run_approvals(backend: Backend, threads: int) -> Sample:
     app = email_graph.with_backend(backend)
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(threads):
-        tid = f"tx-{i}"
-        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-        app.resume(tid, values={"approved": True}, as_node="human_review")
+        run_flow(app, f"tx-{i}", f"pay supplier {i}")
     sample = Sample(time.perf_counter() - wall, time.process_time() - cpu, threads, 0)
     assert app.get_state(f"tx-{threads - 1}").values["outcome"] == "sent"
     backend.close()

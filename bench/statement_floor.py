@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.approval_waves import run_flow
 from durable_graph.backends.local import local_backend
-from durable_graph.backends.local.commit_count import RELAXED_COMMIT
+from durable_graph.backends.local.commit_count import DurableCommits
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import graph as email_graph
 
@@ -46,15 +47,13 @@ def record_flow(root: Path) -> list[str]:
     backend = local_backend(root)
     app = email_graph.with_backend(backend)
     for i in range(WARM_UP):
-        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=f"warm-{i}")
-        app.resume(f"warm-{i}", values={"approved": True}, as_node="human_review")
+        run_flow(app, f"warm-{i}", f"pay supplier {i}")
     statements: list[str] = []
     queue = backend.queue
     assert isinstance(queue, SqliteQueue)  # the embedded store's: its Database traces
     db = queue.db
     db.trace(statements.append)
-    app.invoke({"user_prompt": "pay supplier floor"}, thread_id=RECORDED)
-    app.resume(RECORDED, values={"approved": True}, as_node="human_review")
+    run_flow(app, RECORDED, "pay supplier floor")
     db.trace(None)
     if app.get_state(RECORDED).values.get("outcome") != "sent":
         raise RuntimeError("the recorded flow did not complete")
@@ -102,9 +101,12 @@ def replay(statements: list[str], threads: int, path: Path) -> tuple[float, floa
 
 
 def commits_of(statements: list[str]) -> tuple[int, int]:
-    """(durable, relaxed) COMMITs of the recorded statements."""
-    durable = sum(s == "COMMIT" for s in statements)
-    return durable, sum(s == RELAXED_COMMIT for s in statements)
+    """(durable, relaxed) COMMITs of the recorded statements, told apart as the benchmarks
+    tell them in a live trace (`DurableCommits`)."""
+    counter = DurableCommits()
+    for statement in statements:
+        counter(statement)
+    return counter.durable, counter.relaxed
 
 
 def statement_floor(threads: int, root: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.approval_waves import run_flow
 from durable_graph.backends.local import local_backend
 from durable_graph.backends.local.sqlite_queue import SqliteQueue
 from examples.email_approval import graph as email_graph
@@ -116,9 +117,7 @@ def run(threads: int, warmup: int, root: Path, *, encrypt: bool = False) -> dict
     for i in range(warmup + threads):
         recorder.on = i >= warmup
         start = len(recorder.done)
-        tid = f"tx-{i}"
-        app.invoke({"user_prompt": f"pay supplier {i}"}, thread_id=tid)
-        app.resume(tid, values={"approved": True}, as_node="human_review")
+        run_flow(app, f"tx-{i}", f"pay supplier {i}")
         with db.write():  # an empty transaction: its BEGIN collects the last one's frames
             pass
         if recorder.on:

@@ -121,7 +121,7 @@ class Database:
         self._sync_lock = threading.Lock()
         self._closed = False
         self._must_sync = False  # `durable` inside the open transaction: its commit syncs
-        self.fsyncs = 0  # fdatasyncs made (benchmarks report them per flow)
+        self.fsyncs = 0  # fdatasyncs made (what a test of the group sync counts)
         self._nested = Nested(self)
         try:
             with self._lock:
